@@ -1,0 +1,1 @@
+//! Helpers the fuzz targets and the corpus-replay test call.

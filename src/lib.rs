@@ -1,0 +1,37 @@
+//! pecd: a PEC (Posta Elettronica Certificata) provider server and conservation gateway.
+//!
+//! # Layout
+//!
+//! The modules follow the regulation's vocabulary (DPR 68/2005, DM 2 novembre 2005,
+//! RFC 6109) and a strict layering, so that anyone who knows PEC finds their way:
+//!
+//! ```text
+//!  main.rs, cli        composition root and operator commands (CONTRACT.md)
+//!      │
+//!      ▼
+//!  crypto              S/MIME sign and verify, dev certificates, the trust material
+//!      │
+//!      ▼
+//!  pec, mail           pure formats: daticert.xml, envelopes, receipts, the providers
+//!                      index, the message reader; RFC 5322 addresses and MIME helpers
+//! ```
+//!
+//! # Layers
+//!
+//! `pec` and `mail` do no I/O: no `std::fs`, no `std::net`, no `tokio`, no signing.
+//! They take bytes and values and return bytes and values, so they are tested without
+//! sockets and fuzzed byte by byte. `.ci/check-layers.sh` enforces this with a grep.
+//!
+//! # Invariants
+//!
+//! * Everything pecd signs goes through [`crypto::smime::sign`]; everything from another
+//!   provider passes [`crypto::smime::verify`] before anything acts on it.
+//! * Parsers of untrusted bytes return errors and never panic; each has a fuzz target
+//!   whose corpus `cargo test` replays (see [`fuzzing`]).
+
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod fuzzing;
+pub mod mail;
+pub mod pec;

@@ -1,0 +1,3 @@
+//! Generic RFC 5322 helpers, no PEC knowledge.
+
+pub mod address;
