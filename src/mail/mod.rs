@@ -1,3 +1,4 @@
 //! Generic RFC 5322 helpers, no PEC knowledge.
 
 pub mod address;
+pub mod message;

@@ -51,7 +51,9 @@ impl ReceiptKind {
     /// Parses a wire value; case-insensitive and tolerant of surrounding blanks.
     pub fn parse(value: &str) -> Option<ReceiptKind> {
         let value = value.trim();
-        Self::ALL.into_iter().find(|kind| kind.as_str().eq_ignore_ascii_case(value))
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str().eq_ignore_ascii_case(value))
     }
 }
 
@@ -146,7 +148,9 @@ impl ErrorCode {
     /// Parses the `errore` attribute (case-insensitive).
     pub fn parse(value: &str) -> Option<ErrorCode> {
         let value = value.trim();
-        Self::ALL.into_iter().find(|code| code.as_str().eq_ignore_ascii_case(value))
+        Self::ALL
+            .into_iter()
+            .find(|code| code.as_str().eq_ignore_ascii_case(value))
     }
 }
 
@@ -215,7 +219,9 @@ impl ReceiptType {
     /// Parses the wire value (case-insensitive).
     pub fn parse(value: &str) -> Option<ReceiptType> {
         let value = value.trim();
-        Self::ALL.into_iter().find(|kind| kind.as_str().eq_ignore_ascii_case(value))
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str().eq_ignore_ascii_case(value))
     }
 }
 
@@ -258,7 +264,10 @@ mod tests {
     fn wire_values_round_trip() {
         for kind in DaticertKind::ALL {
             assert_eq!(DaticertKind::parse(kind.as_str()), Some(kind));
-            assert_eq!(DaticertKind::parse(&kind.as_str().to_uppercase()), Some(kind));
+            assert_eq!(
+                DaticertKind::parse(&kind.as_str().to_uppercase()),
+                Some(kind)
+            );
         }
         for code in ErrorCode::ALL {
             assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
@@ -266,7 +275,10 @@ mod tests {
         for kind in ReceiptType::ALL {
             assert_eq!(ReceiptType::parse(kind.as_str()), Some(kind));
         }
-        assert_eq!(RecipientType::parse(" esterno "), Some(RecipientType::External));
+        assert_eq!(
+            RecipientType::parse(" esterno "),
+            Some(RecipientType::External)
+        );
         assert_eq!(DaticertKind::parse("mancata-consegna"), None);
     }
 }

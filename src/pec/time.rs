@@ -40,7 +40,11 @@ impl LocalTime {
     pub fn from_zoned(zoned: &Zoned) -> LocalTime {
         let civil = zoned.datetime();
         let time = Time::new(civil.hour(), civil.minute(), civil.second(), 0).unwrap_or(Time::MIN);
-        LocalTime { date: civil.date(), time, offset: zoned.offset() }
+        LocalTime {
+            date: civil.date(),
+            time,
+            offset: zoned.offset(),
+        }
     }
 
     /// An instant shown in Italian legal time.
@@ -64,12 +68,22 @@ impl LocalTime {
 
     /// `giorno`: `dd/mm/yyyy`.
     pub fn giorno(&self) -> String {
-        format!("{:02}/{:02}/{:04}", self.date.day(), self.date.month(), self.date.year())
+        format!(
+            "{:02}/{:02}/{:04}",
+            self.date.day(),
+            self.date.month(),
+            self.date.year()
+        )
     }
 
     /// `ora`: `hh:mm:ss`.
     pub fn ora(&self) -> String {
-        format!("{:02}:{:02}:{:02}", self.time.hour(), self.time.minute(), self.time.second())
+        format!(
+            "{:02}:{:02}:{:02}",
+            self.time.hour(),
+            self.time.minute(),
+            self.time.second()
+        )
     }
 
     /// `zona`: `+hhmm` (no colon, as real messages write it).
@@ -82,18 +96,19 @@ impl LocalTime {
 
     /// The instant this local time denotes.
     pub fn timestamp(&self) -> Timestamp {
-        self.date.to_datetime(self.time).to_zoned(self.offset.to_time_zone()).map_or(
-            Timestamp::UNIX_EPOCH,
-            |zoned| zoned.timestamp(),
-        )
+        self.date
+            .to_datetime(self.time)
+            .to_zoned(self.offset.to_time_zone())
+            .map_or(Timestamp::UNIX_EPOCH, |zoned| zoned.timestamp())
     }
 
     /// The RFC 5322 `Date:` header value, e.g. `Fri, 14 Nov 2014 18:26:32 +0100`.
     pub fn rfc5322(&self) -> String {
         let weekday = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
             [usize::from(self.date.weekday().to_monday_zero_offset().unsigned_abs())];
-        let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-            [usize::from(self.date.month().unsigned_abs()).saturating_sub(1) % 12];
+        let month = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ][usize::from(self.date.month().unsigned_abs()).saturating_sub(1) % 12];
         format!(
             "{weekday}, {} {month} {:04} {} {}",
             self.date.day(),
@@ -107,7 +122,13 @@ impl LocalTime {
 impl fmt::Display for LocalTime {
     /// The human form used in the text parts: `14/11/2014 alle ore 18:26:32 (+0100)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} alle ore {} ({})", self.giorno(), self.ora(), self.zona())
+        write!(
+            f,
+            "{} alle ore {} ({})",
+            self.giorno(),
+            self.ora(),
+            self.zona()
+        )
     }
 }
 
@@ -169,7 +190,10 @@ mod tests {
     #[test]
     fn italian_time_follows_daylight_saving() {
         let summer = LocalTime::italian("2026-07-01T10:00:00Z".parse().unwrap());
-        assert_eq!((summer.ora().as_str(), summer.zona().as_str()), ("12:00:00", "+0200"));
+        assert_eq!(
+            (summer.ora().as_str(), summer.zona().as_str()),
+            ("12:00:00", "+0200")
+        );
         let winter = LocalTime::italian("2026-01-01T10:00:00Z".parse().unwrap());
         assert_eq!(winter.zona(), "+0100");
     }
@@ -182,8 +206,17 @@ mod tests {
             LocalTime::parse("2014-11-14", "18:26:32", "+0100"),
             Err(TimeError::Day("2014-11-14".into()))
         );
-        assert!(matches!(LocalTime::parse("14/11/2014", "25:00:00", "+0100"), Err(TimeError::Hour(_))));
-        assert!(matches!(LocalTime::parse("14/11/2014", "10:00:00", "CET"), Err(TimeError::Zone(_))));
-        assert!(matches!(LocalTime::parse("14/11/2014", "10:00:00", "+é100"), Err(TimeError::Zone(_))));
+        assert!(matches!(
+            LocalTime::parse("14/11/2014", "25:00:00", "+0100"),
+            Err(TimeError::Hour(_))
+        ));
+        assert!(matches!(
+            LocalTime::parse("14/11/2014", "10:00:00", "CET"),
+            Err(TimeError::Zone(_))
+        ));
+        assert!(matches!(
+            LocalTime::parse("14/11/2014", "10:00:00", "+é100"),
+            Err(TimeError::Zone(_))
+        ));
     }
 }
