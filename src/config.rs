@@ -1,1 +1,273 @@
-//! Typed configuration.
+//! The configuration: one typed tree read from TOML (CONTRACT.md "The configuration").
+//! Unknown keys are errors; paths are relative to the config file's folder; every key is
+//! documented in `config/pecd.example.toml`, which a test loads.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::mail::address::Address;
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[provider]`: who we are.
+    pub provider: ProviderConfig,
+    /// `[certificates]`: signing and TLS material.
+    #[serde(default)]
+    pub certificates: CertificatesConfig,
+    /// `[index]`: the providers index.
+    #[serde(default)]
+    pub index: IndexConfig,
+    /// `[routes]`: domain → `host:port` of that provider's punto di ricezione.
+    #[serde(default)]
+    pub routes: BTreeMap<String, String>,
+    /// `[listen]`: socket addresses of the listeners.
+    #[serde(default)]
+    pub listen: ListenConfig,
+}
+
+/// `[provider]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Mail domain; receipts come from `posta-certificata@<domain>`.
+    pub domain: String,
+    /// Provider name, written as `<gestore-emittente>` in daticert.xml.
+    pub name: String,
+    /// Where the store lives.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+}
+
+/// `[certificates]`: file paths of the provider's keys and certificates.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificatesConfig {
+    /// Trust anchor(s) for chain checks (PEM); in development, the dev CA.
+    pub ca: PathBuf,
+    /// The S/MIME signing certificate (PEM, leaf first, then any chain).
+    pub signing_certificate: PathBuf,
+    /// Its private key (PEM).
+    pub signing_key: PathBuf,
+    /// The TLS server certificate (PEM chain).
+    pub tls_certificate: PathBuf,
+    /// Its private key (PEM).
+    pub tls_key: PathBuf,
+    /// RSA key size for keys pecd creates itself (development certificates).
+    pub key_bits: u32,
+}
+
+impl Default for CertificatesConfig {
+    fn default() -> Self {
+        CertificatesConfig {
+            ca: "certs/ca.pem".into(),
+            signing_certificate: "certs/signing.pem".into(),
+            signing_key: "certs/signing.key".into(),
+            tls_certificate: "certs/tls.pem".into(),
+            tls_key: "certs/tls.key".into(),
+            key_bits: 2048,
+        }
+    }
+}
+
+/// `[index]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexConfig {
+    /// The providers index: LDIF (RFC 6109 §4.5) or its signed `.p7m` form.
+    pub ldif: PathBuf,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig { ldif: "index.ldif".into() }
+    }
+}
+
+/// `[listen]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// SMTP submission with STARTTLS.
+    pub submission: SocketAddr,
+    /// SMTP submission with implicit TLS.
+    pub submissions: SocketAddr,
+    /// SMTP from other providers (punto di ricezione).
+    pub mx: SocketAddr,
+    /// IMAP with STARTTLS.
+    pub imap: SocketAddr,
+    /// IMAP with implicit TLS.
+    pub imaps: SocketAddr,
+    /// The admin HTTP API.
+    pub admin: SocketAddr,
+}
+
+impl ListenConfig {
+    /// The CONTRACT port layout: base+0 … base+5 on loopback.
+    pub fn from_port_base(base: u16) -> ListenConfig {
+        let at = |offset: u16| SocketAddr::from(([127, 0, 0, 1], base.saturating_add(offset)));
+        ListenConfig {
+            submission: at(0),
+            submissions: at(1),
+            mx: at(2),
+            imap: at(3),
+            imaps: at(4),
+            admin: at(5),
+        }
+    }
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        ListenConfig::from_port_base(2587)
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key or a wrong type.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads, parses and validates a config file; relative paths become relative to
+    /// the file's folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse(&text, base).map_err(|error| match error {
+            ConfigError::Syntax { message, .. } => ConfigError::Syntax { path: path.to_path_buf(), message },
+            ConfigError::Invalid { message, .. } => ConfigError::Invalid { path: path.to_path_buf(), message },
+            other => other,
+        })
+    }
+
+    /// Parses and validates config text; relative paths are resolved against `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Syntax { path: PathBuf::new(), message: e.to_string().trim().to_string() })?;
+        config.validate().map_err(|message| ConfigError::Invalid { path: PathBuf::new(), message })?;
+        config.resolve(base);
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let service = crate::pec::headers::service_address(&self.provider.domain);
+        Address::parse(&service).map_err(|_| format!("provider.domain {:?} is not a mail domain", self.provider.domain))?;
+        if self.provider.name.trim().is_empty() {
+            return Err("provider.name is empty".to_string());
+        }
+        if !(1024..=16384).contains(&self.certificates.key_bits) {
+            return Err(format!("certificates.key_bits {} is outside 1024..=16384", self.certificates.key_bits));
+        }
+        for (domain, target) in &self.routes {
+            if target.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()).is_none() {
+                return Err(format!("routes.{domain:?} = {target:?} is not host:port"));
+            }
+        }
+        Ok(())
+    }
+
+    fn resolve(&mut self, base: &Path) {
+        let join = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        };
+        join(&mut self.provider.data_dir);
+        join(&mut self.index.ldif);
+        let certs = &mut self.certificates;
+        for path in [&mut certs.ca, &mut certs.signing_certificate, &mut certs.signing_key, &mut certs.tls_certificate, &mut certs.tls_key] {
+            join(path);
+        }
+    }
+
+    /// The text `pecd init` writes: a complete, runnable provider configuration.
+    pub fn template(domain: &str, name: &str, port_base: u16) -> String {
+        let listen = ListenConfig::from_port_base(port_base);
+        let name = name.replace('\\', "\\\\").replace('"', "\\\"");
+        format!(
+            "# pecd provider {domain}, written by `pecd init`. Every key is documented in\n\
+             # config/pecd.example.toml of the pecd source tree.\n\n\
+             [provider]\ndomain = \"{domain}\"\nname = \"{name}\"\ndata_dir = \"data\"\n\n\
+             [certificates]\nca = \"certs/ca.pem\"\nsigning_certificate = \"certs/signing.pem\"\n\
+             signing_key = \"certs/signing.key\"\ntls_certificate = \"certs/tls.pem\"\n\
+             tls_key = \"certs/tls.key\"\nkey_bits = 2048\n\n\
+             [index]\nldif = \"index.ldif\"\n\n\
+             [routes]\n\n\
+             [listen]\nsubmission = \"{}\"\nsubmissions = \"{}\"\nmx = \"{}\"\nimap = \"{}\"\nimaps = \"{}\"\nadmin = \"{}\"\n",
+            listen.submission, listen.submissions, listen.mx, listen.imap, listen.imaps, listen.admin
+        )
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/pecd.example.toml");
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.provider.domain, "pec-a.test");
+        assert!(config.index.ldif.is_absolute());
+    }
+
+    #[test]
+    fn default_config_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/pecd.toml");
+        Config::load(&path).unwrap();
+    }
+
+    #[test]
+    fn template_round_trips() {
+        let config = Config::parse(&Config::template("pec-b.test", "Gestore \"B\"", 3000), Path::new("/x")).unwrap();
+        assert_eq!(config.provider.name, "Gestore \"B\"");
+        assert_eq!(config.listen.admin.port(), 3005);
+        assert_eq!(config.certificates.signing_key, Path::new("/x/certs/signing.key"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let unknown = "[provider]\ndomain = \"a.test\"\nname = \"A\"\ncolour = 1\n";
+        let error = Config::parse(unknown, Path::new(".")).unwrap_err().to_string();
+        assert!(error.contains("colour"), "{error}");
+        let bad_domain = "[provider]\ndomain = \"not a domain\"\nname = \"A\"\n";
+        assert!(matches!(Config::parse(bad_domain, Path::new(".")), Err(ConfigError::Invalid { .. })));
+        let bad_route = "[provider]\ndomain = \"a.test\"\nname = \"A\"\n[routes]\n\"b.test\" = \"nowhere\"\n";
+        assert!(matches!(Config::parse(bad_route, Path::new(".")), Err(ConfigError::Invalid { .. })));
+    }
+}

@@ -1,1 +1,187 @@
-//! reader
+//! The reader: takes any message's bytes and says what it is (RFC 6109 §3.2, spec §8
+//! step 4 "formal correctness"): a busta di trasporto, a busta di anomalia, one of the
+//! receipts and notices, or ordinary mail; with its daticert, the original message it
+//! carries, and every formal problem found. Only top-level headers decide the kind
+//! (spec §11.6), matched case-insensitively (§11.1). Signatures are checked elsewhere
+//! (`crypto::smime`); this module never trusts what it reads.
+
+use mail_parser::MimeHeaders;
+use mail_parser::PartType;
+
+use crate::mail::message::Message;
+use crate::mail::message::MessageError;
+use crate::pec::compose::DATICERT;
+use crate::pec::compose::POSTACERT;
+use crate::pec::daticert::Daticert;
+use crate::pec::headers;
+use crate::pec::headers::SubjectPrefix;
+use crate::pec::kind::DaticertKind;
+use crate::pec::kind::Kind;
+use crate::pec::kind::ReceiptKind;
+use crate::pec::kind::ReceiptType;
+
+/// What the reader found in a message.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct PecMessage {
+    /// What the message is.
+    pub kind: Kind,
+    /// The bare `From` address.
+    pub from: Option<String>,
+    /// The `To` addresses.
+    pub to: Vec<String>,
+    /// The `Cc` addresses.
+    pub cc: Vec<String>,
+    /// The decoded subject.
+    pub subject: Option<String>,
+    /// The message's own Message-ID, with brackets.
+    pub message_id: Option<String>,
+    /// `X-Riferimento-Message-ID`: the client's original Message-ID.
+    pub reference_message_id: Option<String>,
+    /// `X-TipoRicevuta`.
+    pub receipt_type: Option<ReceiptType>,
+    /// `X-Mittente` (rilevazione virus only).
+    pub original_sender: Option<String>,
+    /// `X-VerificaSicurezza: errore` (virus notices).
+    pub security_error: bool,
+    /// Whether the top level is `multipart/signed`.
+    pub signed: bool,
+    /// The certification data, when present and valid.
+    pub daticert: Option<Daticert>,
+    /// Why a present daticert.xml was rejected.
+    pub daticert_error: Option<String>,
+    /// `postacert.eml` (or, in an anomaly, the received message), as carried.
+    pub original: Option<Vec<u8>>,
+    /// Formal non-conformities; empty for a well-formed PEC message.
+    pub problems: Vec<String>,
+}
+
+impl PecMessage {
+    /// Whether the message is a PEC message (not ordinary mail) without formal problems.
+    pub fn is_well_formed_pec(&self) -> bool {
+        self.kind != Kind::Ordinary && self.problems.is_empty()
+    }
+}
+
+/// Reads a message. Fails only when the bytes are not a message at all.
+pub fn read(raw: &[u8]) -> Result<PecMessage, MessageError> {
+    let message = Message::parse(raw)?;
+    let mut problems = Vec::new();
+    let kind = kind_of(&message, &mut problems);
+    let signed = message.parsed().root_part().content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("signed"))
+    });
+    let (daticert_bytes, original) = find_parts(&message, kind);
+    let (daticert, daticert_error) = match daticert_bytes.map(|bytes| Daticert::parse(&bytes)) {
+        Some(Ok(daticert)) => (Some(daticert), None),
+        Some(Err(error)) => (None, Some(error.to_string())),
+        None => (None, None),
+    };
+    let mut read = PecMessage {
+        kind,
+        from: message.addresses("From").into_iter().next(),
+        to: message.addresses("To"),
+        cc: message.addresses("Cc"),
+        subject: message.subject(),
+        message_id: message.message_id(),
+        reference_message_id: message.text(headers::REFERENCE_MESSAGE_ID),
+        receipt_type: message.text(headers::RECEIPT_TYPE).and_then(|v| ReceiptType::parse(&v)),
+        original_sender: message.text(headers::ORIGINAL_SENDER),
+        security_error: message
+            .text(headers::SECURITY_CHECK)
+            .is_some_and(|v| v.eq_ignore_ascii_case(headers::SECURITY_ERROR)),
+        signed,
+        daticert,
+        daticert_error,
+        original,
+        problems: Vec::new(),
+    };
+    check_form(&read, &mut problems);
+    read.problems = problems;
+    Ok(read)
+}
+
+fn kind_of(message: &Message<'_>, problems: &mut Vec<String>) -> Kind {
+    if let Some(transport) = message.text(headers::TRANSPORT) {
+        return match transport.to_ascii_lowercase().as_str() {
+            headers::TRANSPORT_CERTIFIED => Kind::Transport,
+            headers::TRANSPORT_ERROR => Kind::Anomaly,
+            other => {
+                problems.push(format!("unknown {} value {other:?}", headers::TRANSPORT));
+                Kind::Ordinary
+            }
+        };
+    }
+    if let Some(receipt) = message.text(headers::RECEIPT) {
+        return match ReceiptKind::parse(&receipt) {
+            Some(kind) => Kind::Receipt(kind),
+            None => {
+                problems.push(format!("unknown {} value {receipt:?}", headers::RECEIPT));
+                Kind::Ordinary
+            }
+        };
+    }
+    Kind::Ordinary
+}
+
+/// Finds daticert.xml (decoded) and the embedded original among the message's parts.
+fn find_parts(message: &Message<'_>, kind: Kind) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    let mut daticert = None;
+    let mut original = None;
+    for part in message.parsed().parts.iter().skip(1) {
+        let name = part.attachment_name().unwrap_or_default();
+        match &part.body {
+            PartType::Message(nested) if original.is_none() => {
+                if name.eq_ignore_ascii_case(POSTACERT) || kind == Kind::Anomaly {
+                    original = Some(nested.raw_message().to_vec());
+                }
+            }
+            PartType::Message(_) | PartType::Multipart(_) => {}
+            _ if daticert.is_none() && name.eq_ignore_ascii_case(DATICERT) => {
+                daticert = Some(part.contents().to_vec());
+            }
+            _ => {}
+        }
+    }
+    (daticert, original)
+}
+
+/// The formal checks of RFC 6109 §3.2 / spec §8 step 4.
+fn check_form(read: &PecMessage, problems: &mut Vec<String>) {
+    let expected_prefix = match read.kind {
+        Kind::Ordinary => return,
+        Kind::Transport => SubjectPrefix::Transport,
+        Kind::Anomaly => SubjectPrefix::Anomaly,
+        Kind::Receipt(kind) => SubjectPrefix::for_receipt(kind, read.security_error),
+    };
+    if !read.signed {
+        problems.push("not an S/MIME multipart/signed message".to_string());
+    }
+    let subject = read.subject.as_deref().unwrap_or_default();
+    let prefix = format!("{}:", expected_prefix.as_str());
+    if !subject.get(..prefix.len()).is_some_and(|s| s.eq_ignore_ascii_case(&prefix)) {
+        problems.push(format!("subject does not start with {prefix:?}"));
+    }
+    if read.kind == Kind::Anomaly {
+        if read.original.is_none() {
+            problems.push("anomaly envelope carries no message".to_string());
+        }
+        return;
+    }
+    let expected_tipo = match read.kind {
+        Kind::Receipt(kind) => DaticertKind::Receipt(kind),
+        _ => DaticertKind::Transport,
+    };
+    match (&read.daticert, &read.daticert_error) {
+        (Some(daticert), _) if daticert.kind != expected_tipo => problems.push(format!(
+            "daticert tipo {} does not match the header kind {}",
+            daticert.kind, read.kind
+        )),
+        (Some(_), _) => {}
+        (None, Some(error)) => problems.push(format!("invalid {DATICERT}: {error}")),
+        (None, None) => problems.push(format!("no {DATICERT} part")),
+    }
+    if read.kind == Kind::Transport && read.original.is_none() {
+        problems.push(format!("transport envelope carries no {POSTACERT}"));
+    }
+}
