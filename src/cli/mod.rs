@@ -1,1 +1,7 @@
-//! Operator commands (CONTRACT.md).
+//! Operator commands (CONTRACT.md "The binary"). Each command is one file; `main.rs`
+//! parses the arguments and calls these. Commands return `anyhow::Result` because they
+//! report errors (one line on stderr) rather than handle them.
+
+pub mod index;
+pub mod init;
+pub mod verify;

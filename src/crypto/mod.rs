@@ -5,3 +5,4 @@ pub mod certs;
 pub mod identity;
 pub mod smime;
 pub mod trust;
+pub mod validation;

@@ -1,0 +1,38 @@
+//! Replays every fuzz corpus (`fuzz/corpus/<target>/`) through the same helpers the
+//! libFuzzer targets call, so stable `cargo test` exercises every parser of untrusted
+//! bytes on every seed and every past crash.
+
+use crate::support;
+
+fn replay(target: &str, run: fn(&[u8])) {
+    let dir = support::root().join("fuzz/corpus").join(target);
+    let entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert!(!entries.is_empty(), "{} holds no seeds", dir.display());
+    for path in entries {
+        let data = std::fs::read(&path).unwrap();
+        run(&data);
+    }
+}
+
+#[test]
+fn daticert_corpus() {
+    replay("daticert", pecd::fuzzing::daticert);
+}
+
+#[test]
+fn message_reader_corpus() {
+    replay("message_reader", pecd::fuzzing::message_reader);
+}
+
+#[test]
+fn ldif_corpus() {
+    replay("ldif", pecd::fuzzing::ldif);
+}
+
+#[test]
+fn smime_verify_corpus() {
+    replay("smime_verify", pecd::fuzzing::smime_verify);
+}

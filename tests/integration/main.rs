@@ -1,0 +1,11 @@
+//! pecd's integration tests: one binary (it links once on two cores). Real tools
+//! (`openssl`, `xmllint`) and the real fixtures in `../shared` are used where the
+//! issue asks for them; a missing tool fails the test with what to install, a missing
+//! `../shared` skips with a printed reason.
+
+mod builders;
+mod cli;
+mod fuzz_corpus;
+mod real_messages;
+mod support;
+mod tampering;
