@@ -16,6 +16,7 @@
 //! `multipart/mixed` entity to sign. Signing belongs to `crate::crypto::smime`, so this
 //! module never touches a key.
 
+pub mod access;
 pub mod breve;
 pub mod compose;
 pub mod daticert;
