@@ -147,10 +147,17 @@ fn boundary_for(entity: &[u8]) -> Result<String, SmimeError> {
     Err(SmimeError::Boundary)
 }
 
+/// Whether `needle` occurs in `haystack`. Scans for the first byte and compares only
+/// there: our boundaries start with `-`, which base64 bodies never contain, so this is
+/// a single pass where comparing every window cost more than the signature itself.
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
     haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
+        .iter()
+        .enumerate()
+        .any(|(at, &byte)| byte == first && haystack[at + 1..].starts_with(rest))
 }
 
 #[cfg(test)]
@@ -183,5 +190,16 @@ mod tests {
             sign(&pki().signer, &message),
             Err(SmimeError::ReservedHeader { .. })
         ));
+    }
+
+    #[test]
+    fn boundary_search_finds_only_whole_occurrences() {
+        assert!(contains(b"ab----pecd-1234cd", b"----pecd-1234"));
+        assert!(contains(b"----pecd-1234", b"----pecd-1234"));
+        assert!(!contains(b"----pecd-123", b"----pecd-1234"));
+        assert!(!contains(b"---pecd-1234", b"----pecd-1234"));
+        assert!(contains(b"anything", b""));
+        let boundary = boundary_for(&unsigned().entity).unwrap();
+        assert!(boundary.starts_with("----pecd-") && boundary.len() == 41);
     }
 }
