@@ -1,0 +1,419 @@
+//! Verification of a detached PEC signature, reported as separate facts (pec.md §8
+//! step 3, §9 "consequences"): does the signature cover the entity, who signed, which
+//! digest, when, does the signer chain to an anchor, is the certificate inside its
+//! validity period now and at signing time.
+//!
+//! OpenSSL's CMS code checks the signature; RustCrypto `cms` reads what the openssl crate
+//! does not expose (the signer's digest algorithm, its signingTime attribute, which
+//! embedded certificate is the signer). The chain is checked separately against
+//! [`Anchors`], ignoring time, so that expiry is reported only once, in
+//! [`SignatureReport::expired`]. The index lookup (pec.md §8 step 2) is the caller's.
+
+use cms::cert::CertificateChoices;
+use cms::content_info::ContentInfo;
+use cms::signed_data::SignedData;
+use cms::signed_data::SignerIdentifier;
+use cms::signed_data::SignerInfo;
+use jiff::Timestamp;
+use openssl::asn1::Asn1Object;
+use openssl::cms::CMSOptions;
+use openssl::cms::CmsContentInfo;
+use openssl::x509::X509;
+use openssl::x509::X509Ref;
+use serde::Serialize;
+use serde::Serializer;
+use x509_cert::Certificate;
+use x509_cert::der::Decode;
+use x509_cert::der::Encode;
+use x509_cert::der::oid::ObjectIdentifier;
+use x509_cert::ext::pkix::SubjectKeyIdentifier;
+use x509_cert::time::Time;
+
+use super::Anchors;
+use crate::crypto::identity::certificate_email;
+use crate::crypto::identity::certificate_sha1_hex;
+use crate::crypto::identity::hex;
+use crate::crypto::identity::name_text;
+
+const SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+const SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
+const SUBJECT_KEY_IDENTIFIER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.14");
+
+/// What verifying one signature found. Each field is one fact; none implies another.
+#[derive(Clone, Debug, Serialize)]
+pub struct SignatureReport {
+    /// The signature verifies over the entity with the signer certificate's key,
+    /// regardless of chain and time.
+    pub valid: bool,
+    /// The signer's digest algorithm, lowercase OpenSSL short name (`sha1`, `sha256`).
+    pub digest: Option<String>,
+    /// The certificate the signature names as its signer, when it is embedded.
+    pub signer: Option<SignerCertificate>,
+    /// The CMS signingTime attribute, if present (set by the signer, not proven).
+    pub signing_time: Option<Timestamp>,
+    /// Whether the signer certificate chains to an anchor, ignoring time.
+    pub chain: ChainStatus,
+    /// `now` is after the signer certificate's notAfter.
+    pub expired: bool,
+    /// `now` is before the signer certificate's notBefore.
+    pub not_yet_valid: bool,
+    /// Whether `signing_time` falls within the certificate's validity period; `None`
+    /// without a signing time or a signer certificate.
+    pub valid_at_signing_time: Option<bool>,
+    /// Why `valid` is false: an unparsable signature, no signer certificate, a digest
+    /// or signature mismatch.
+    pub error: Option<String>,
+}
+
+/// The outcome of the chain check against [`Anchors`].
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum ChainStatus {
+    /// The signer certificate chains to an anchor.
+    Trusted,
+    /// It does not, or there was no signer certificate to check.
+    Untrusted {
+        /// OpenSSL's verification error, or why no check was possible.
+        reason: String,
+    },
+}
+
+/// The facts about a signer certificate a PEC check needs (pec.md §8 step 2).
+#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+pub struct SignerCertificate {
+    /// Subject, `C=IT, O=…, CN=…` in certificate order.
+    pub subject: String,
+    /// Issuer, same form.
+    pub issuer: String,
+    /// Serial number, uppercase hex as `openssl x509 -serial` prints it.
+    pub serial: String,
+    /// Lowercase hex SHA-1 of the DER, to look up in `providerCertificateHash`.
+    pub sha1: String,
+    /// Start of the validity period.
+    pub not_before: Timestamp,
+    /// End of the validity period.
+    pub not_after: Timestamp,
+    /// The SAN rfc822Name (`posta-certificata@<domain>`), if any.
+    pub email: Option<String>,
+    /// The certificate, DER (base64 when serialized).
+    #[serde(serialize_with = "base64_bytes")]
+    pub der: Vec<u8>,
+}
+
+/// Verifies the detached `signature_der` over `entity` and reports what holds, with
+/// `now` for the validity period. Never panics and never fails: garbage input yields
+/// `valid: false` with the reason in `error`.
+///
+/// A PEC signature has exactly one signer; a signature with several is reported as
+/// not valid.
+pub fn verify(
+    entity: &[u8],
+    signature_der: &[u8],
+    anchors: &Anchors,
+    now: Timestamp,
+) -> SignatureReport {
+    let mut report = SignatureReport {
+        valid: false,
+        digest: None,
+        signer: None,
+        signing_time: None,
+        chain: ChainStatus::Untrusted {
+            reason: String::from("no signer certificate to check"),
+        },
+        expired: false,
+        not_yet_valid: false,
+        valid_at_signing_time: None,
+        error: None,
+    };
+    // OpenSSL parses BER as well as DER; what it cannot parse is not a signature.
+    let mut cms = match CmsContentInfo::from_der(signature_der) {
+        Ok(cms) => cms,
+        Err(errors) => {
+            report.error = Some(format!("not a CMS structure: {errors}"));
+            return report;
+        }
+    };
+    let parsed = match Parsed::from_cms(&cms) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            report.error = Some(error);
+            return report;
+        }
+    };
+    report.digest = Some(parsed.digest);
+    report.signing_time = parsed.signing_time;
+    let Some((facts, signer)) = parsed.signer else {
+        report.error = Some(String::from(
+            "the signer certificate is not in the signature",
+        ));
+        return report;
+    };
+    report.expired = now > facts.not_after;
+    report.not_yet_valid = now < facts.not_before;
+    report.valid_at_signing_time = parsed
+        .signing_time
+        .map(|time| facts.not_before <= time && time <= facts.not_after);
+    report.chain = anchors.chain_status(&signer, &parsed.certificates);
+    report.signer = Some(facts);
+
+    // Our own parse found the signer; OpenSSL repeats that search and checks the
+    // messageDigest attribute against the entity and the signature over the attributes.
+    let checked = cms.verify(
+        None,
+        None,
+        Some(entity),
+        None,
+        CMSOptions::NO_SIGNER_CERT_VERIFY | CMSOptions::BINARY,
+    );
+    match checked {
+        Ok(()) => report.valid = true,
+        Err(errors) => report.error = Some(format!("signature does not verify: {errors}")),
+    }
+    report
+}
+
+/// What RustCrypto `cms` reads from the SignedData.
+struct Parsed {
+    digest: String,
+    signing_time: Option<Timestamp>,
+    signer: Option<(SignerCertificate, X509)>,
+    certificates: Vec<X509>,
+}
+
+impl Parsed {
+    fn from_cms(cms: &CmsContentInfo) -> Result<Parsed, String> {
+        // OpenSSL re-encodes in DER, which RustCrypto needs: some generators emit BER
+        // with indefinite lengths.
+        let der = cms
+            .to_der()
+            .map_err(|errors| format!("cannot re-encode the CMS structure: {errors}"))?;
+        let info = ContentInfo::from_der(&der)
+            .map_err(|error| format!("not a CMS ContentInfo: {error}"))?;
+        if info.content_type != SIGNED_DATA {
+            return Err(format!(
+                "CMS content is {}, not signedData",
+                info.content_type
+            ));
+        }
+        let signed: SignedData = info
+            .content
+            .decode_as()
+            .map_err(|error| format!("not a CMS SignedData: {error}"))?;
+        let signer_info = match signed.signer_infos.0.as_slice() {
+            [one] => one,
+            many => return Err(format!("{} signers instead of one", many.len())),
+        };
+        let mut certificates = Vec::new();
+        let mut signer = None;
+        for choice in signed.certificates.iter().flat_map(|set| set.0.iter()) {
+            let CertificateChoices::Certificate(certificate) = choice else {
+                continue;
+            };
+            let Some(x509) = certificate
+                .to_der()
+                .ok()
+                .and_then(|der| X509::from_der(&der).ok())
+            else {
+                continue;
+            };
+            if signer.is_none() && identifies(&signer_info.sid, certificate) {
+                signer = Some((signer_facts(certificate, &x509), x509.clone()));
+            }
+            certificates.push(x509);
+        }
+        Ok(Parsed {
+            digest: digest_name(&signer_info.digest_alg.oid),
+            signing_time: signing_time(signer_info),
+            signer,
+            certificates,
+        })
+    }
+}
+
+/// Whether `certificate` is the one the SignerInfo names, by issuer and serial or by
+/// subject key identifier (RFC 5652 §5.3).
+fn identifies(sid: &SignerIdentifier, certificate: &Certificate) -> bool {
+    let tbs = &certificate.tbs_certificate;
+    match sid {
+        SignerIdentifier::IssuerAndSerialNumber(id) => {
+            id.issuer == tbs.issuer && id.serial_number == tbs.serial_number
+        }
+        SignerIdentifier::SubjectKeyIdentifier(wanted) => tbs
+            .extensions
+            .iter()
+            .flatten()
+            .filter(|extension| extension.extn_id == SUBJECT_KEY_IDENTIFIER)
+            .filter_map(|extension| {
+                SubjectKeyIdentifier::from_der(extension.extn_value.as_bytes()).ok()
+            })
+            .any(|found| found == *wanted),
+    }
+}
+
+fn signer_facts(certificate: &Certificate, x509: &X509Ref) -> SignerCertificate {
+    let validity = &certificate.tbs_certificate.validity;
+    SignerCertificate {
+        subject: name_text(x509.subject_name()),
+        issuer: name_text(x509.issuer_name()),
+        serial: serial_text(certificate.tbs_certificate.serial_number.as_bytes()),
+        sha1: certificate_sha1_hex(x509),
+        not_before: timestamp(validity.not_before),
+        not_after: timestamp(validity.not_after),
+        email: certificate_email(x509),
+        der: x509.to_der().unwrap_or_default(),
+    }
+}
+
+/// The digest as a lowercase OpenSSL short name, or the dotted OID when OpenSSL does
+/// not know it.
+fn digest_name(oid: &ObjectIdentifier) -> String {
+    let dotted = oid.to_string();
+    Asn1Object::from_str(&dotted)
+        .ok()
+        .and_then(|object| object.nid().short_name().ok().map(str::to_ascii_lowercase))
+        .unwrap_or(dotted)
+}
+
+fn signing_time(signer_info: &SignerInfo) -> Option<Timestamp> {
+    let attribute = signer_info
+        .signed_attrs
+        .iter()
+        .flat_map(|attributes| attributes.iter())
+        .find(|attribute| attribute.oid == SIGNING_TIME)?;
+    // Time is a CHOICE (UTCTime or GeneralizedTime), so it decodes from whole TLVs.
+    let value = attribute.values.get(0)?.to_der().ok()?;
+    let time = Time::from_der(&value).ok()?;
+    Some(timestamp(time))
+}
+
+fn timestamp(time: Time) -> Timestamp {
+    let seconds = i64::try_from(time.to_unix_duration().as_secs()).unwrap_or(i64::MAX);
+    // X.509 times end in 9999, inside jiff's range; saturate rather than fail.
+    Timestamp::from_second(seconds).unwrap_or(Timestamp::MAX)
+}
+
+/// Uppercase hex without the sign-padding zero byte DER adds to positive integers.
+fn serial_text(bytes: &[u8]) -> String {
+    let trimmed = match bytes {
+        [0, next, ..] if *next >= 0x80 => &bytes[1..],
+        _ => bytes,
+    };
+    hex(trimmed).to_ascii_uppercase()
+}
+
+fn base64_bytes<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    use base64::Engine;
+    serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::super::sign_detached;
+    use super::super::testing::aruba_2014;
+    use super::super::testing::pki;
+    use super::*;
+    use crate::crypto::identity::Signer;
+
+    #[test]
+    fn garbage_signatures_are_reported_never_panicked() {
+        let anchors = Anchors::empty().unwrap();
+        let good = sign_detached(&pki().signer, b"payload").unwrap();
+        for garbage in [
+            &b""[..],
+            b"\x30\x80",
+            b"not DER at all",
+            &good[..good.len() / 2],
+        ] {
+            let report = verify(b"payload", garbage, &anchors, Timestamp::now());
+            assert!(!report.valid);
+            assert!(report.error.is_some());
+            assert!(report.signer.is_none() && report.digest.is_none());
+            assert!(matches!(report.chain, ChainStatus::Untrusted { .. }));
+        }
+    }
+
+    #[test]
+    fn signature_without_certificates_has_no_signer() {
+        let signer = &pki().signer;
+        let cms = CmsContentInfo::sign(
+            Some(signer.certificate()),
+            Some(signer.private_key()),
+            None,
+            Some(b"payload"),
+            CMSOptions::DETACHED | CMSOptions::BINARY | CMSOptions::CMS_NOCERTS,
+        )
+        .unwrap();
+        let report = verify(
+            b"payload",
+            &cms.to_der().unwrap(),
+            &Anchors::empty().unwrap(),
+            Timestamp::now(),
+        );
+        assert!(!report.valid);
+        assert_eq!(report.digest.as_deref(), Some("sha256"));
+        assert!(report.error.unwrap().contains("not in the signature"));
+    }
+
+    #[test]
+    fn chain_certificates_travel_with_the_signature() {
+        let leaf =
+            crate::crypto::certs::signing_certificate(&pki().ca, "pec-a.test", "A", 2048).unwrap();
+        let chain = vec![pki().ca.certificate.clone()];
+        let signer = Signer::new(leaf.certificate, leaf.key, chain).unwrap();
+        let der = sign_detached(&signer, b"payload").unwrap();
+        let anchors = Anchors::from_certificates(vec![pki().ca.certificate.clone()]).unwrap();
+        let report = verify(b"payload", &der, &anchors, Timestamp::now());
+        assert!(report.valid, "{report:?}");
+        assert_eq!(report.chain, ChainStatus::Trusted);
+        assert_eq!(
+            Parsed::from_cms(&CmsContentInfo::from_der(&der).unwrap())
+                .unwrap()
+                .certificates
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn report_serializes_with_rfc3339_times_and_base64_der() {
+        let der = sign_detached(&pki().signer, b"payload").unwrap();
+        let report = verify(
+            b"payload",
+            &der,
+            &Anchors::empty().unwrap(),
+            Timestamp::now(),
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["valid"], true);
+        assert_eq!(json["chain"]["status"], "untrusted");
+        let not_after = json["signer"]["not_after"].as_str().unwrap();
+        assert!(not_after.parse::<Timestamp>().is_ok(), "{not_after}");
+        assert!(json["signer"]["der"].as_str().unwrap().starts_with("MII"));
+    }
+
+    /// The 2014 chain is RSA-1024 leaf under an intermediate signed with SHA-1: with the
+    /// embedded intermediate as anchor it must be trusted under OpenSSL 3, time aside.
+    #[test]
+    fn real_aruba_2014_chain_is_trusted_with_its_intermediate_as_anchor() {
+        let Some(files) = aruba_2014() else { return };
+        for file in files {
+            let message = fs::read(&file).unwrap();
+            let parts = super::super::split_signed(&message).unwrap();
+            let parsed =
+                Parsed::from_cms(&CmsContentInfo::from_der(&parts.signature).unwrap()).unwrap();
+            let intermediate = parsed
+                .certificates
+                .iter()
+                .find(|cert| name_text(cert.subject_name()).contains("CN=DigitPA CA1"))
+                .unwrap()
+                .clone();
+            let anchors = Anchors::from_certificates(vec![intermediate]).unwrap();
+            let report = verify(&parts.entity, &parts.signature, &anchors, Timestamp::now());
+            assert!(report.valid, "{file:?}: {report:?}");
+            assert_eq!(report.chain, ChainStatus::Trusted, "{file:?}");
+            assert!(report.expired);
+        }
+    }
+}
