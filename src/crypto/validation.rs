@@ -57,12 +57,15 @@ impl Validation {
     /// Runs every check on a message's bytes. Fails only if the bytes are not a message.
     pub fn check(raw: &[u8], anchors: Option<&Anchors>, index: Option<&ProvidersIndex>, now: Timestamp) -> Result<Validation, MessageError> {
         let message = reader::read(raw)?;
-        let (signature, signature_error) = match smime::split_signed(raw) {
-            Ok(parts) => {
-                let empty = Anchors::empty();
-                let report = smime::verify(&parts.entity, &parts.signature, anchors.unwrap_or(&empty), now);
-                (Some(report), None)
-            }
+        let verified = smime::split_signed(raw).and_then(|parts| {
+            let report = match anchors {
+                Some(anchors) => smime::verify(&parts.entity, &parts.signature, anchors, now),
+                None => smime::verify(&parts.entity, &parts.signature, &Anchors::empty()?, now),
+            };
+            Ok(report)
+        });
+        let (signature, signature_error) = match verified {
+            Ok(report) => (Some(report), None),
             Err(error) => (None, Some(error.to_string())),
         };
         let index = index.map(|index| index_check(index, &message, signature.as_ref()));

@@ -33,6 +33,9 @@ impl<'a> Message<'a> {
         if raw.len() > MAX_MESSAGE_BYTES {
             return Err(MessageError::TooLarge(raw.len()));
         }
+        if !starts_with_header_field(raw) {
+            return Err(MessageError::NotAMessage);
+        }
         let parsed = MessageParser::default()
             .parse(raw)
             .ok_or(MessageError::NotAMessage)?;
@@ -192,6 +195,13 @@ pub fn split_header_section(raw: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
+/// Whether the bytes open with an RFC 5322 header field: `name:` where the name is one
+/// or more printable ASCII characters other than the colon (ftext, §3.6.8).
+fn starts_with_header_field(raw: &[u8]) -> bool {
+    let name_len = raw.iter().take_while(|&&b| (33..=126).contains(&b) && b != b':').count();
+    name_len > 0 && raw.get(name_len) == Some(&b':')
+}
+
 fn unfold(value: &str) -> String {
     value.replace("\r\n", "").replace('\n', "")
 }
@@ -208,6 +218,13 @@ mod tests {
         assert_eq!(message.addresses("to"), ["b@y.it", "c@z.it"]);
         assert_eq!(message.subject().as_deref(), Some("Caffè"));
         assert_eq!(message.raw_values("TO"), ["b@y.it,\r\n c@z.it"]);
+    }
+
+    #[test]
+    fn bytes_without_a_header_field_are_not_a_message() {
+        assert_eq!(Message::parse(b"\x00\x01 not a message").err(), Some(MessageError::NotAMessage));
+        assert_eq!(Message::parse(b"").err(), Some(MessageError::NotAMessage));
+        assert_eq!(Message::parse(b"no colon here\r\n\r\n").err(), Some(MessageError::NotAMessage));
     }
 
     #[test]
