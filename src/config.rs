@@ -85,7 +85,9 @@ pub struct IndexConfig {
 
 impl Default for IndexConfig {
     fn default() -> Self {
-        IndexConfig { ldif: "index.ldif".into() }
+        IndexConfig {
+            ldif: "index.ldif".into(),
+        }
     }
 }
 
@@ -161,36 +163,61 @@ impl Config {
     /// Reads, parses and validates a config file; relative paths become relative to
     /// the file's folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Config::parse(&text, base).map_err(|error| match error {
-            ConfigError::Syntax { message, .. } => ConfigError::Syntax { path: path.to_path_buf(), message },
-            ConfigError::Invalid { message, .. } => ConfigError::Invalid { path: path.to_path_buf(), message },
+            ConfigError::Syntax { message, .. } => ConfigError::Syntax {
+                path: path.to_path_buf(),
+                message,
+            },
+            ConfigError::Invalid { message, .. } => ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            },
             other => other,
         })
     }
 
     /// Parses and validates config text; relative paths are resolved against `base`.
     pub fn parse(text: &str, base: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text)
-            .map_err(|e| ConfigError::Syntax { path: PathBuf::new(), message: e.to_string().trim().to_string() })?;
-        config.validate().map_err(|message| ConfigError::Invalid { path: PathBuf::new(), message })?;
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: PathBuf::new(),
+            message: e.to_string().trim().to_string(),
+        })?;
+        config.validate().map_err(|message| ConfigError::Invalid {
+            path: PathBuf::new(),
+            message,
+        })?;
         config.resolve(base);
         Ok(config)
     }
 
     fn validate(&self) -> Result<(), String> {
         let service = crate::pec::headers::service_address(&self.provider.domain);
-        Address::parse(&service).map_err(|_| format!("provider.domain {:?} is not a mail domain", self.provider.domain))?;
+        Address::parse(&service).map_err(|_| {
+            format!(
+                "provider.domain {:?} is not a mail domain",
+                self.provider.domain
+            )
+        })?;
         if self.provider.name.trim().is_empty() {
             return Err("provider.name is empty".to_string());
         }
         if !(1024..=16384).contains(&self.certificates.key_bits) {
-            return Err(format!("certificates.key_bits {} is outside 1024..=16384", self.certificates.key_bits));
+            return Err(format!(
+                "certificates.key_bits {} is outside 1024..=16384",
+                self.certificates.key_bits
+            ));
         }
         for (domain, target) in &self.routes {
-            if target.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()).is_none() {
+            if target
+                .rsplit_once(':')
+                .and_then(|(_, port)| port.parse::<u16>().ok())
+                .is_none()
+            {
                 return Err(format!("routes.{domain:?} = {target:?} is not host:port"));
             }
         }
@@ -206,7 +233,13 @@ impl Config {
         join(&mut self.provider.data_dir);
         join(&mut self.index.ldif);
         let certs = &mut self.certificates;
-        for path in [&mut certs.ca, &mut certs.signing_certificate, &mut certs.signing_key, &mut certs.tls_certificate, &mut certs.tls_key] {
+        for path in [
+            &mut certs.ca,
+            &mut certs.signing_certificate,
+            &mut certs.signing_key,
+            &mut certs.tls_certificate,
+            &mut certs.tls_key,
+        ] {
             join(path);
         }
     }
@@ -225,7 +258,12 @@ impl Config {
              [index]\nldif = \"index.ldif\"\n\n\
              [routes]\n\n\
              [listen]\nsubmission = \"{}\"\nsubmissions = \"{}\"\nmx = \"{}\"\nimap = \"{}\"\nimaps = \"{}\"\nadmin = \"{}\"\n",
-            listen.submission, listen.submissions, listen.mx, listen.imap, listen.imaps, listen.admin
+            listen.submission,
+            listen.submissions,
+            listen.mx,
+            listen.imap,
+            listen.imaps,
+            listen.admin
         )
     }
 }
@@ -254,20 +292,36 @@ mod tests {
 
     #[test]
     fn template_round_trips() {
-        let config = Config::parse(&Config::template("pec-b.test", "Gestore \"B\"", 3000), Path::new("/x")).unwrap();
+        let config = Config::parse(
+            &Config::template("pec-b.test", "Gestore \"B\"", 3000),
+            Path::new("/x"),
+        )
+        .unwrap();
         assert_eq!(config.provider.name, "Gestore \"B\"");
         assert_eq!(config.listen.admin.port(), 3005);
-        assert_eq!(config.certificates.signing_key, Path::new("/x/certs/signing.key"));
+        assert_eq!(
+            config.certificates.signing_key,
+            Path::new("/x/certs/signing.key")
+        );
     }
 
     #[test]
     fn unknown_keys_and_bad_values_are_errors() {
         let unknown = "[provider]\ndomain = \"a.test\"\nname = \"A\"\ncolour = 1\n";
-        let error = Config::parse(unknown, Path::new(".")).unwrap_err().to_string();
+        let error = Config::parse(unknown, Path::new("."))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("colour"), "{error}");
         let bad_domain = "[provider]\ndomain = \"not a domain\"\nname = \"A\"\n";
-        assert!(matches!(Config::parse(bad_domain, Path::new(".")), Err(ConfigError::Invalid { .. })));
-        let bad_route = "[provider]\ndomain = \"a.test\"\nname = \"A\"\n[routes]\n\"b.test\" = \"nowhere\"\n";
-        assert!(matches!(Config::parse(bad_route, Path::new(".")), Err(ConfigError::Invalid { .. })));
+        assert!(matches!(
+            Config::parse(bad_domain, Path::new(".")),
+            Err(ConfigError::Invalid { .. })
+        ));
+        let bad_route =
+            "[provider]\ndomain = \"a.test\"\nname = \"A\"\n[routes]\n\"b.test\" = \"nowhere\"\n";
+        assert!(matches!(
+            Config::parse(bad_route, Path::new(".")),
+            Err(ConfigError::Invalid { .. })
+        ));
     }
 }

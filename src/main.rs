@@ -74,19 +74,25 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Serve { config } => serve(&config),
-        Command::Init { dir, domain, name, port_base } => {
-            cli::init::run(&dir, &domain, &name, port_base).map(|()| ExitCode::SUCCESS)
-        }
-        Command::Index { command: IndexCommand::Entry { config } } => {
-            cli::index::run(&config).map(|()| ExitCode::SUCCESS)
-        }
-        Command::Verify { file, index, ca, json } => {
-            cli::verify::run(&file, index.as_deref(), &ca, json).map(|outcome| match outcome {
-                cli::verify::Outcome::Valid => ExitCode::SUCCESS,
-                cli::verify::Outcome::NotValid => ExitCode::from(1),
-                cli::verify::Outcome::Unreadable => ExitCode::from(2),
-            })
-        }
+        Command::Init {
+            dir,
+            domain,
+            name,
+            port_base,
+        } => cli::init::run(&dir, &domain, &name, port_base).map(|()| ExitCode::SUCCESS),
+        Command::Index {
+            command: IndexCommand::Entry { config },
+        } => cli::index::run(&config).map(|()| ExitCode::SUCCESS),
+        Command::Verify {
+            file,
+            index,
+            ca,
+            json,
+        } => cli::verify::run(&file, index.as_deref(), &ca, json).map(|outcome| match outcome {
+            cli::verify::Outcome::Valid => ExitCode::SUCCESS,
+            cli::verify::Outcome::NotValid => ExitCode::from(1),
+            cli::verify::Outcome::Unreadable => ExitCode::from(2),
+        }),
     };
     result.unwrap_or_else(|error| {
         eprintln!("pecd: {}", one_line(&error));
@@ -98,11 +104,25 @@ fn main() -> ExitCode {
 fn serve(config_path: &std::path::Path) -> anyhow::Result<ExitCode> {
     let config = pecd::config::Config::load(config_path)?;
     if cli::init::ensure_dev_certificates(&config)? {
-        println!("created development certificates under {}", config.certificates.signing_certificate.parent().map_or(String::new(), |p| p.display().to_string()));
+        println!(
+            "created development certificates under {}",
+            config
+                .certificates
+                .signing_certificate
+                .parent()
+                .map_or(String::new(), |p| p.display().to_string())
+        );
     }
-    anyhow::bail!("the provider daemon (SMTP, IMAP, relay) is not built yet; see README.md \"Status\"")
+    anyhow::bail!(
+        "the provider daemon (SMTP, IMAP, relay) is not built yet; see README.md \"Status\""
+    )
 }
 
 fn one_line(error: &anyhow::Error) -> String {
-    error.chain().map(ToString::to_string).collect::<Vec<_>>().join(": ").replace('\n', " ")
+    error
+        .chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+        .replace('\n', " ")
 }

@@ -18,17 +18,24 @@ use crate::crypto::identity::Signer;
 pub fn run(dir: &Path, domain: &str, name: &str, port_base: u16) -> anyhow::Result<()> {
     let config_path = dir.join("pecd.toml");
     if config_path.exists() {
-        bail!("{} already exists; refusing to overwrite it", config_path.display());
+        bail!(
+            "{} already exists; refusing to overwrite it",
+            config_path.display()
+        );
     }
     let text = Config::template(domain, name, port_base);
     let config = Config::parse(&text, dir).context("invalid --domain or --name")?;
-    fs::create_dir_all(dir.join("data")).with_context(|| format!("cannot create {}", dir.display()))?;
+    fs::create_dir_all(dir.join("data"))
+        .with_context(|| format!("cannot create {}", dir.display()))?;
     create_dev_certificates(&config)?;
     let entry = super::index::entry(&config)?;
     write_file(&config.index.ldif, entry.as_bytes(), false)?;
     write_file(&config_path, text.as_bytes(), false)?;
     println!("provider {domain} written to {}", dir.display());
-    println!("start it with: pecd serve --config {}", config_path.display());
+    println!(
+        "start it with: pecd serve --config {}",
+        config_path.display()
+    );
     Ok(())
 }
 
@@ -37,7 +44,11 @@ pub fn run(dir: &Path, domain: &str, name: &str, port_base: u16) -> anyhow::Resu
 /// in the RFC 6109 §5.5 profile. Returns whether anything was created.
 pub fn ensure_dev_certificates(config: &Config) -> anyhow::Result<bool> {
     let c = &config.certificates;
-    if c.signing_certificate.exists() && c.signing_key.exists() && c.tls_certificate.exists() && c.tls_key.exists() {
+    if c.signing_certificate.exists()
+        && c.signing_key.exists()
+        && c.tls_certificate.exists()
+        && c.tls_key.exists()
+    {
         return Ok(false);
     }
     create_dev_certificates(config)?;
@@ -45,15 +56,25 @@ pub fn ensure_dev_certificates(config: &Config) -> anyhow::Result<bool> {
 }
 
 fn create_dev_certificates(config: &Config) -> anyhow::Result<()> {
-    let CertificatesConfig { ca, signing_certificate, signing_key, tls_certificate, tls_key, key_bits } =
-        &config.certificates;
+    let CertificatesConfig {
+        ca,
+        signing_certificate,
+        signing_key,
+        tls_certificate,
+        tls_key,
+        key_bits,
+    } = &config.certificates;
     let domain = &config.provider.domain;
     let name = &config.provider.name;
     let authority = certs::dev_ca(name, *key_bits).context("cannot create the dev CA")?;
     let signing = certs::signing_certificate(&authority, domain, name, *key_bits)
         .context("cannot create the signing certificate")?;
-    let tls = certs::tls_certificate(&authority, &[domain.as_str(), "localhost", "127.0.0.1"], *key_bits)
-        .context("cannot create the TLS certificate")?;
+    let tls = certs::tls_certificate(
+        &authority,
+        &[domain.as_str(), "localhost", "127.0.0.1"],
+        *key_bits,
+    )
+    .context("cannot create the TLS certificate")?;
     let ca_key = ca.with_extension("key");
     write_file(ca, &authority.certificate_pem()?, false)?;
     write_file(&ca_key, &authority.key_pem()?, true)?;
@@ -62,14 +83,16 @@ fn create_dev_certificates(config: &Config) -> anyhow::Result<()> {
     write_file(tls_certificate, &tls.certificate_pem()?, false)?;
     write_file(tls_key, &tls.key_pem()?, true)?;
     // Prove the pair loads the way the daemon will load it.
-    Signer::load(signing_certificate, signing_key).context("the new signing certificate does not load")?;
+    Signer::load(signing_certificate, signing_key)
+        .context("the new signing certificate does not load")?;
     Ok(())
 }
 
 /// Writes a file (and its folder); private keys get mode 0600.
 fn write_file(path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()> {
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -78,7 +101,11 @@ fn write_file(path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).with_context(|| format!("cannot write {}", path.display()))?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

@@ -27,10 +27,19 @@ pub enum Outcome {
 }
 
 /// Runs `pecd verify`.
-pub fn run(file: &Path, index: Option<&Path>, ca: &[PathBuf], json: bool) -> anyhow::Result<Outcome> {
+pub fn run(
+    file: &Path,
+    index: Option<&Path>,
+    ca: &[PathBuf],
+    json: bool,
+) -> anyhow::Result<Outcome> {
     let raw = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let index = match index {
-        Some(path) => Some(trust::load_index_file(path, None).with_context(|| format!("cannot load the index {}", path.display()))?.index),
+        Some(path) => Some(
+            trust::load_index_file(path, None)
+                .with_context(|| format!("cannot load the index {}", path.display()))?
+                .index,
+        ),
         None => None,
     };
     let anchors = if ca.is_empty() {
@@ -39,7 +48,12 @@ pub fn run(file: &Path, index: Option<&Path>, ca: &[PathBuf], json: bool) -> any
         let paths: Vec<&Path> = ca.iter().map(PathBuf::as_path).collect();
         Some(Anchors::from_pem_files(&paths).context("cannot load the --ca trust anchors")?)
     };
-    let validation = match Validation::check(&raw, anchors.as_ref(), index.as_ref(), jiff::Timestamp::now()) {
+    let validation = match Validation::check(
+        &raw,
+        anchors.as_ref(),
+        index.as_ref(),
+        jiff::Timestamp::now(),
+    ) {
         Ok(validation) => validation,
         Err(error) => {
             if json {
@@ -51,11 +65,18 @@ pub fn run(file: &Path, index: Option<&Path>, ca: &[PathBuf], json: bool) -> any
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&to_json(&validation)).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&to_json(&validation)).unwrap_or_default()
+        );
     } else {
         print_text(&validation);
     }
-    Ok(if validation.is_valid_pec() { Outcome::Valid } else { Outcome::NotValid })
+    Ok(if validation.is_valid_pec() {
+        Outcome::Valid
+    } else {
+        Outcome::NotValid
+    })
 }
 
 /// The `--json` object: `kind`, `daticert`, `signature`, plus `index`, `problems`, `valid`.
@@ -134,11 +155,18 @@ fn print_text(validation: &Validation) {
         for r in &d.header.recipients {
             println!("  destinatario:  {} ({})", r.address, r.kind.as_str());
         }
-        println!("  oggetto:       {}", d.header.subject.as_deref().unwrap_or("-"));
+        println!(
+            "  oggetto:       {}",
+            d.header.subject.as_deref().unwrap_or("-")
+        );
         println!("  gestore:       {}", d.data.issuer);
         println!("  data:          {}", d.data.time);
         println!("  identificativo {}", d.data.id);
-        for (label, value) in [("msgid", &d.data.msgid), ("consegna", &d.data.delivery), ("errore-esteso", &d.data.extended_error)] {
+        for (label, value) in [
+            ("msgid", &d.data.msgid),
+            ("consegna", &d.data.delivery),
+            ("errore-esteso", &d.data.extended_error),
+        ] {
             if let Some(value) = value {
                 println!("  {label:<14} {value}");
             }
@@ -150,7 +178,10 @@ fn print_text(validation: &Validation) {
         println!("daticert:    invalid: {error}");
     }
     match &validation.signature {
-        None => println!("signature:   none ({})", validation.signature_error.as_deref().unwrap_or("absent")),
+        None => println!(
+            "signature:   none ({})",
+            validation.signature_error.as_deref().unwrap_or("absent")
+        ),
         Some(report) => {
             println!(
                 "signature:   {} ({})",
@@ -158,20 +189,35 @@ fn print_text(validation: &Validation) {
                 report.digest.as_deref().unwrap_or("?")
             );
             if let Some(signer) = &report.signer {
-                println!("signer:      {} <{}>", signer.subject, signer.email.as_deref().unwrap_or("-"));
+                println!(
+                    "signer:      {} <{}>",
+                    signer.subject,
+                    signer.email.as_deref().unwrap_or("-")
+                );
                 println!("  issuer:    {}", signer.issuer);
                 println!("  sha1:      {}", signer.sha1);
                 println!("  validity:  {} .. {}", signer.not_before, signer.not_after);
             }
-            let state = if report.expired { "EXPIRED" } else if report.not_yet_valid { "NOT YET VALID" } else { "current" };
-            println!("certificate: {state}; valid when signed: {}", match report.valid_at_signing_time {
-                Some(true) => "yes",
-                Some(false) => "no",
-                None => "unknown (no signing time)",
-            });
+            let state = if report.expired {
+                "EXPIRED"
+            } else if report.not_yet_valid {
+                "NOT YET VALID"
+            } else {
+                "current"
+            };
+            println!(
+                "certificate: {state}; valid when signed: {}",
+                match report.valid_at_signing_time {
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                    None => "unknown (no signing time)",
+                }
+            );
             match &report.chain {
                 ChainStatus::Trusted => println!("chain:       trusted"),
-                ChainStatus::Untrusted { reason } => println!("chain:       not trusted ({reason})"),
+                ChainStatus::Untrusted { reason } => {
+                    println!("chain:       not trusted ({reason})")
+                }
             }
         }
     }
@@ -179,7 +225,12 @@ fn print_text(validation: &Validation) {
         None => println!("index:       not checked (no --index given)"),
         Some(index) => println!(
             "index:       {}; certificate matches: {}; From domain managed: {}",
-            index.provider.as_deref().map_or("signer NOT listed".to_string(), |p| format!("listed as {p}")),
+            index
+                .provider
+                .as_deref()
+                .map_or("signer NOT listed".to_string(), |p| format!(
+                    "listed as {p}"
+                )),
             index.certificate_matches,
             index.from_domain_managed
         ),

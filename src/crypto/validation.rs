@@ -55,7 +55,12 @@ pub struct IndexCheck {
 
 impl Validation {
     /// Runs every check on a message's bytes. Fails only if the bytes are not a message.
-    pub fn check(raw: &[u8], anchors: Option<&Anchors>, index: Option<&ProvidersIndex>, now: Timestamp) -> Result<Validation, MessageError> {
+    pub fn check(
+        raw: &[u8],
+        anchors: Option<&Anchors>,
+        index: Option<&ProvidersIndex>,
+        now: Timestamp,
+    ) -> Result<Validation, MessageError> {
         let message = reader::read(raw)?;
         let verified = smime::split_signed(raw).and_then(|parts| {
             let report = match anchors {
@@ -69,7 +74,13 @@ impl Validation {
             Err(error) => (None, Some(error.to_string())),
         };
         let index = index.map(|index| index_check(index, &message, signature.as_ref()));
-        Ok(Validation { message, signature, signature_error, index, anchors_given: anchors.is_some() })
+        Ok(Validation {
+            message,
+            signature,
+            signature_error,
+            index,
+            anchors_given: anchors.is_some(),
+        })
     }
 
     /// Why this is not valid PEC; empty when it is.
@@ -85,15 +96,26 @@ impl Validation {
             )),
             Some(report) => {
                 if !report.valid {
-                    reasons.push(format!("bad signature: {}", report.error.as_deref().unwrap_or("does not verify")));
+                    reasons.push(format!(
+                        "bad signature: {}",
+                        report.error.as_deref().unwrap_or("does not verify")
+                    ));
                 }
                 if report.valid_at_signing_time == Some(false)
-                    || (report.valid_at_signing_time.is_none() && (report.expired || report.not_yet_valid))
+                    || (report.valid_at_signing_time.is_none()
+                        && (report.expired || report.not_yet_valid))
                 {
-                    reasons.push("the signer certificate was not valid when the message was signed".to_string());
+                    reasons.push(
+                        "the signer certificate was not valid when the message was signed"
+                            .to_string(),
+                    );
                 }
-                if let (true, ChainStatus::Untrusted { reason }) = (self.anchors_given, &report.chain) {
-                    reasons.push(format!("the signer certificate does not chain to a trust anchor: {reason}"));
+                if let (true, ChainStatus::Untrusted { reason }) =
+                    (self.anchors_given, &report.chain)
+                {
+                    reasons.push(format!(
+                        "the signer certificate does not chain to a trust anchor: {reason}"
+                    ));
                 }
             }
         }
@@ -101,7 +123,8 @@ impl Validation {
             if !index.in_index {
                 reasons.push("the signer is not in the providers index".to_string());
             } else if !index.certificate_matches {
-                reasons.push("the signer certificate differs from the one in the index".to_string());
+                reasons
+                    .push("the signer certificate differs from the one in the index".to_string());
             }
             if index.in_index && !index.from_domain_managed {
                 reasons.push("the From domain is not managed by the signing provider".to_string());
@@ -116,16 +139,24 @@ impl Validation {
     }
 }
 
-fn index_check(index: &ProvidersIndex, message: &PecMessage, signature: Option<&SignatureReport>) -> IndexCheck {
+fn index_check(
+    index: &ProvidersIndex,
+    message: &PecMessage,
+    signature: Option<&SignatureReport>,
+) -> IndexCheck {
     let signer = signature.and_then(|report| report.signer.as_ref());
     let provider = signer.and_then(|signer| index.by_certificate_sha1(&signer.sha1));
-    let from_domain = message.from.as_deref().and_then(|from| from.rsplit_once('@')).map(|(_, domain)| domain);
+    let from_domain = message
+        .from
+        .as_deref()
+        .and_then(|from| from.rsplit_once('@'))
+        .map(|(_, domain)| domain);
     IndexCheck {
         in_index: provider.is_some(),
         provider: provider.map(|p| p.name.clone()),
         mail_receipt: provider.map(|p| p.mail_receipt.clone()),
         certificate_matches: match (provider, signer) {
-            (Some(provider), Some(signer)) => provider.certificates.iter().any(|der| *der == signer.der),
+            (Some(provider), Some(signer)) => provider.certificates.contains(&signer.der),
             _ => false,
         },
         from_domain_managed: match (provider, from_domain) {

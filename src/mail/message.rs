@@ -198,7 +198,10 @@ pub fn split_header_section(raw: &[u8]) -> (&[u8], &[u8]) {
 /// Whether the bytes open with an RFC 5322 header field: `name:` where the name is one
 /// or more printable ASCII characters other than the colon (ftext, §3.6.8).
 fn starts_with_header_field(raw: &[u8]) -> bool {
-    let name_len = raw.iter().take_while(|&&b| (33..=126).contains(&b) && b != b':').count();
+    let name_len = raw
+        .iter()
+        .take_while(|&&b| (33..=126).contains(&b) && b != b':')
+        .count();
     name_len > 0 && raw.get(name_len) == Some(&b':')
 }
 
@@ -222,9 +225,15 @@ mod tests {
 
     #[test]
     fn bytes_without_a_header_field_are_not_a_message() {
-        assert_eq!(Message::parse(b"\x00\x01 not a message").err(), Some(MessageError::NotAMessage));
+        assert_eq!(
+            Message::parse(b"\x00\x01 not a message").err(),
+            Some(MessageError::NotAMessage)
+        );
         assert_eq!(Message::parse(b"").err(), Some(MessageError::NotAMessage));
-        assert_eq!(Message::parse(b"no colon here\r\n\r\n").err(), Some(MessageError::NotAMessage));
+        assert_eq!(
+            Message::parse(b"no colon here\r\n\r\n").err(),
+            Some(MessageError::NotAMessage)
+        );
     }
 
     #[test]

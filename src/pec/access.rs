@@ -16,13 +16,20 @@ pub struct Limits {
 
 impl Limits {
     /// The DM art. 12 minimums a provider must at least allow.
-    pub const REGULATORY_MINIMUM: Limits = Limits { max_recipients: 50, max_total_bytes: 30_000_000 };
+    pub const REGULATORY_MINIMUM: Limits = Limits {
+        max_recipients: 50,
+        max_total_bytes: 30_000_000,
+    };
 
     /// These limits, raised to the regulatory minimums where they fall short.
     pub fn at_least_regulatory(self) -> Limits {
         Limits {
-            max_recipients: self.max_recipients.max(Self::REGULATORY_MINIMUM.max_recipients),
-            max_total_bytes: self.max_total_bytes.max(Self::REGULATORY_MINIMUM.max_total_bytes),
+            max_recipients: self
+                .max_recipients
+                .max(Self::REGULATORY_MINIMUM.max_recipients),
+            max_total_bytes: self
+                .max_total_bytes
+                .max(Self::REGULATORY_MINIMUM.max_total_bytes),
         }
     }
 }
@@ -108,14 +115,26 @@ impl Refusal {
 }
 
 /// Runs every formal check; the first failure wins.
-pub fn check(original: &Original, mail_from: &str, rcpt_to: &[String], user: &str, limits: Limits) -> Result<(), Refusal> {
+pub fn check(
+    original: &Original,
+    mail_from: &str,
+    rcpt_to: &[String],
+    user: &str,
+    limits: Limits,
+) -> Result<(), Refusal> {
     if !mail_from.eq_ignore_ascii_case(user) {
-        return Err(Refusal::NotAuthenticatedSender { mail_from: mail_from.to_string(), user: user.to_string() });
+        return Err(Refusal::NotAuthenticatedSender {
+            mail_from: mail_from.to_string(),
+            user: user.to_string(),
+        });
     }
     match original.from() {
         [from] if from.eq_ignore_ascii_case(mail_from) => {}
         [from] => {
-            return Err(Refusal::FromNotReversePath { from: from.clone(), mail_from: mail_from.to_string() });
+            return Err(Refusal::FromNotReversePath {
+                from: from.clone(),
+                mail_from: mail_from.to_string(),
+            });
         }
         many => return Err(Refusal::FromCount(many.len())),
     }
@@ -125,16 +144,28 @@ pub fn check(original: &Original, mail_from: &str, rcpt_to: &[String], user: &st
     if original.to().is_empty() {
         return Err(Refusal::NoPrimaryRecipient);
     }
-    let in_headers = |rcpt: &String| original.to().iter().chain(original.cc()).any(|a| a.eq_ignore_ascii_case(rcpt));
+    let in_headers = |rcpt: &String| {
+        original
+            .to()
+            .iter()
+            .chain(original.cc())
+            .any(|a| a.eq_ignore_ascii_case(rcpt))
+    };
     if let Some(stray) = rcpt_to.iter().find(|rcpt| !in_headers(rcpt)) {
         return Err(Refusal::RecipientNotInHeaders(stray.clone()));
     }
     if rcpt_to.len() > limits.max_recipients {
-        return Err(Refusal::TooManyRecipients { count: rcpt_to.len(), limit: limits.max_recipients });
+        return Err(Refusal::TooManyRecipients {
+            count: rcpt_to.len(),
+            limit: limits.max_recipients,
+        });
     }
     let total = (original.raw().len() as u64).saturating_mul(rcpt_to.len() as u64);
     if total > limits.max_total_bytes {
-        return Err(Refusal::TooLarge { total, limit: limits.max_total_bytes });
+        return Err(Refusal::TooLarge {
+            total,
+            limit: limits.max_total_bytes,
+        });
     }
     Ok(())
 }
@@ -156,31 +187,98 @@ mod tests {
     #[test]
     fn a_conforming_submission_passes() {
         let o = original("From: Alice <alice@pec-a.test>\r\nTo: bob@pec-b.test\r\nCc: carol@x.it");
-        assert_eq!(check(&o, "alice@pec-a.test", &rcpts(&["bob@pec-b.test", "carol@x.it"]), "ALICE@pec-a.test", LIMITS), Ok(()));
+        assert_eq!(
+            check(
+                &o,
+                "alice@pec-a.test",
+                &rcpts(&["bob@pec-b.test", "carol@x.it"]),
+                "ALICE@pec-a.test",
+                LIMITS
+            ),
+            Ok(())
+        );
     }
 
     #[test]
     fn each_formal_error_is_named() {
         let o = original("From: alice@pec-a.test\r\nTo: bob@pec-b.test\r\nBcc: eve@x.it");
-        assert_eq!(check(&o, "alice@pec-a.test", &rcpts(&["bob@pec-b.test"]), "alice@pec-a.test", LIMITS), Err(Refusal::Bcc));
-        let o = original("From: mallory@pec-a.test\r\nTo: bob@pec-b.test");
-        assert!(matches!(check(&o, "alice@pec-a.test", &rcpts(&["bob@pec-b.test"]), "alice@pec-a.test", LIMITS), Err(Refusal::FromNotReversePath { .. })));
-        let o = original("From: alice@pec-a.test\r\nTo: bob@pec-b.test");
-        assert!(matches!(check(&o, "alice@pec-a.test", &rcpts(&["bob@pec-b.test"]), "carol@pec-a.test", LIMITS), Err(Refusal::NotAuthenticatedSender { .. })));
         assert_eq!(
-            check(&o, "alice@pec-a.test", &rcpts(&["eve@x.it"]), "alice@pec-a.test", LIMITS),
+            check(
+                &o,
+                "alice@pec-a.test",
+                &rcpts(&["bob@pec-b.test"]),
+                "alice@pec-a.test",
+                LIMITS
+            ),
+            Err(Refusal::Bcc)
+        );
+        let o = original("From: mallory@pec-a.test\r\nTo: bob@pec-b.test");
+        assert!(matches!(
+            check(
+                &o,
+                "alice@pec-a.test",
+                &rcpts(&["bob@pec-b.test"]),
+                "alice@pec-a.test",
+                LIMITS
+            ),
+            Err(Refusal::FromNotReversePath { .. })
+        ));
+        let o = original("From: alice@pec-a.test\r\nTo: bob@pec-b.test");
+        assert!(matches!(
+            check(
+                &o,
+                "alice@pec-a.test",
+                &rcpts(&["bob@pec-b.test"]),
+                "carol@pec-a.test",
+                LIMITS
+            ),
+            Err(Refusal::NotAuthenticatedSender { .. })
+        ));
+        assert_eq!(
+            check(
+                &o,
+                "alice@pec-a.test",
+                &rcpts(&["eve@x.it"]),
+                "alice@pec-a.test",
+                LIMITS
+            ),
             Err(Refusal::RecipientNotInHeaders("eve@x.it".into()))
         );
         let o = original("From: alice@pec-a.test\r\nCc: bob@pec-b.test");
-        assert_eq!(check(&o, "alice@pec-a.test", &rcpts(&["bob@pec-b.test"]), "alice@pec-a.test", LIMITS), Err(Refusal::NoPrimaryRecipient));
+        assert_eq!(
+            check(
+                &o,
+                "alice@pec-a.test",
+                &rcpts(&["bob@pec-b.test"]),
+                "alice@pec-a.test",
+                LIMITS
+            ),
+            Err(Refusal::NoPrimaryRecipient)
+        );
     }
 
     #[test]
     fn limits_never_fall_below_the_regulatory_minimum() {
-        let low = Limits { max_recipients: 3, max_total_bytes: 10 }.at_least_regulatory();
+        let low = Limits {
+            max_recipients: 3,
+            max_total_bytes: 10,
+        }
+        .at_least_regulatory();
         assert_eq!(low, Limits::REGULATORY_MINIMUM);
         let o = original("From: alice@pec-a.test\r\nTo: bob@pec-b.test");
-        let tight = Limits { max_recipients: 50, max_total_bytes: 10 };
-        assert!(matches!(check(&o, "alice@pec-a.test", &rcpts(&["bob@pec-b.test"]), "alice@pec-a.test", tight), Err(Refusal::TooLarge { .. })));
+        let tight = Limits {
+            max_recipients: 50,
+            max_total_bytes: 10,
+        };
+        assert!(matches!(
+            check(
+                &o,
+                "alice@pec-a.test",
+                &rcpts(&["bob@pec-b.test"]),
+                "alice@pec-a.test",
+                tight
+            ),
+            Err(Refusal::TooLarge { .. })
+        ));
     }
 }

@@ -67,10 +67,16 @@ pub fn read(raw: &[u8]) -> Result<PecMessage, MessageError> {
     let message = Message::parse(raw)?;
     let mut problems = Vec::new();
     let kind = kind_of(&message, &mut problems);
-    let signed = message.parsed().root_part().content_type().is_some_and(|ct| {
-        ct.ctype().eq_ignore_ascii_case("multipart")
-            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("signed"))
-    });
+    let signed = message
+        .parsed()
+        .root_part()
+        .content_type()
+        .is_some_and(|ct| {
+            ct.ctype().eq_ignore_ascii_case("multipart")
+                && ct
+                    .subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("signed"))
+        });
     let (daticert_bytes, original) = find_parts(&message, kind);
     let (daticert, daticert_error) = match daticert_bytes.map(|bytes| Daticert::parse(&bytes)) {
         Some(Ok(daticert)) => (Some(daticert), None),
@@ -85,7 +91,9 @@ pub fn read(raw: &[u8]) -> Result<PecMessage, MessageError> {
         subject: message.subject(),
         message_id: message.message_id(),
         reference_message_id: message.text(headers::REFERENCE_MESSAGE_ID),
-        receipt_type: message.text(headers::RECEIPT_TYPE).and_then(|v| ReceiptType::parse(&v)),
+        receipt_type: message
+            .text(headers::RECEIPT_TYPE)
+            .and_then(|v| ReceiptType::parse(&v)),
         original_sender: message.text(headers::ORIGINAL_SENDER),
         security_error: message
             .text(headers::SECURITY_CHECK)
@@ -131,10 +139,11 @@ fn find_parts(message: &Message<'_>, kind: Kind) -> (Option<Vec<u8>>, Option<Vec
     for part in message.parsed().parts.iter().skip(1) {
         let name = part.attachment_name().unwrap_or_default();
         match &part.body {
-            PartType::Message(nested) if original.is_none() => {
-                if name.eq_ignore_ascii_case(POSTACERT) || kind == Kind::Anomaly {
-                    original = Some(nested.raw_message().to_vec());
-                }
+            PartType::Message(nested)
+                if original.is_none()
+                    && (name.eq_ignore_ascii_case(POSTACERT) || kind == Kind::Anomaly) =>
+            {
+                original = Some(nested.raw_message().to_vec());
             }
             PartType::Message(_) | PartType::Multipart(_) => {}
             _ if daticert.is_none() && name.eq_ignore_ascii_case(DATICERT) => {
@@ -159,7 +168,10 @@ fn check_form(read: &PecMessage, problems: &mut Vec<String>) {
     }
     let subject = read.subject.as_deref().unwrap_or_default();
     let prefix = format!("{}:", expected_prefix.as_str());
-    if !subject.get(..prefix.len()).is_some_and(|s| s.eq_ignore_ascii_case(&prefix)) {
+    if !subject
+        .get(..prefix.len())
+        .is_some_and(|s| s.eq_ignore_ascii_case(&prefix))
+    {
         problems.push(format!("subject does not start with {prefix:?}"));
     }
     if read.kind == Kind::Anomaly {

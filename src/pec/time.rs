@@ -22,7 +22,7 @@ pub struct LocalTime {
 }
 
 /// Why a daticert date could not be read.
-#[derive(Debug, thiserror::Error, Eq, PartialEq)]
+#[derive(Clone, Debug, thiserror::Error, Eq, PartialEq)]
 pub enum TimeError {
     /// `giorno` is not `dd/mm/yyyy`.
     #[error("giorno {0:?} is not a dd/mm/yyyy date")]

@@ -12,7 +12,10 @@ use crate::builders;
 use crate::support;
 
 fn pecd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pecd")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_pecd"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -20,7 +23,16 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn init(dir: &Path, domain: &str, name: &str, port_base: &str) {
-    let out = pecd(&["init", &dir.to_string_lossy(), "--domain", domain, "--name", name, "--port-base", port_base]);
+    let out = pecd(&[
+        "init",
+        &dir.to_string_lossy(),
+        "--domain",
+        domain,
+        "--name",
+        name,
+        "--port-base",
+        port_base,
+    ]);
     assert!(out.status.success(), "init failed: {}", text(&out.stderr));
 }
 
@@ -29,14 +41,32 @@ fn init_writes_a_provider_and_refuses_to_overwrite_it() {
     let tmp = tempfile::tempdir().unwrap();
     let a = tmp.path().join("a");
     init(&a, "pec-a.test", "Gestore A S.p.A.", "3100");
-    for file in ["pecd.toml", "index.ldif", "certs/ca.pem", "certs/signing.pem", "certs/signing.key", "certs/tls.pem", "certs/tls.key"] {
+    for file in [
+        "pecd.toml",
+        "index.ldif",
+        "certs/ca.pem",
+        "certs/signing.pem",
+        "certs/signing.key",
+        "certs/tls.pem",
+        "certs/tls.key",
+    ] {
         assert!(a.join(file).exists(), "{file} missing");
     }
     assert!(a.join("data").is_dir());
     let config = std::fs::read_to_string(a.join("pecd.toml")).unwrap();
-    assert!(config.contains("mx = \"127.0.0.1:3102\"") && config.contains("admin = \"127.0.0.1:3105\""), "{config}");
+    assert!(
+        config.contains("mx = \"127.0.0.1:3102\"") && config.contains("admin = \"127.0.0.1:3105\""),
+        "{config}"
+    );
 
-    let again = pecd(&["init", &a.to_string_lossy(), "--domain", "pec-a.test", "--name", "A"]);
+    let again = pecd(&[
+        "init",
+        &a.to_string_lossy(),
+        "--domain",
+        "pec-a.test",
+        "--name",
+        "A",
+    ]);
     assert!(!again.status.success());
     let stderr = text(&again.stderr);
     assert_eq!(stderr.lines().count(), 1, "one clear line: {stderr}");
@@ -48,16 +78,43 @@ fn init_makes_a_signing_certificate_in_the_rfc_6109_profile() {
     let tmp = tempfile::tempdir().unwrap();
     init(tmp.path(), "pec-x.test", "Gestore X", "3200");
     let cert = tmp.path().join("certs/signing.pem");
-    let out = support::run("openssl", &["x509", "-in", &cert.to_string_lossy(), "-noout", "-text"], "openssl");
+    let out = support::run(
+        "openssl",
+        &["x509", "-in", &cert.to_string_lossy(), "-noout", "-text"],
+        "openssl",
+    );
     let dump = text(&out.stdout);
-    assert!(dump.contains("X509v3 Key Usage: critical\n                Digital Signature\n"), "{dump}");
-    assert!(dump.contains("email:posta-certificata@pec-x.test"), "{dump}");
+    assert!(
+        dump.contains("X509v3 Key Usage: critical\n                Digital Signature\n"),
+        "{dump}"
+    );
+    assert!(
+        dump.contains("email:posta-certificata@pec-x.test"),
+        "{dump}"
+    );
     assert!(dump.contains("E-mail Protection"), "{dump}");
-    assert!(dump.contains("X509v3 Subject Key Identifier") && dump.contains("X509v3 Authority Key Identifier"));
-    assert!(!dump.contains("Basic Constraints"), "no BasicConstraints: {dump}");
+    assert!(
+        dump.contains("X509v3 Subject Key Identifier")
+            && dump.contains("X509v3 Authority Key Identifier")
+    );
+    assert!(
+        !dump.contains("Basic Constraints"),
+        "no BasicConstraints: {dump}"
+    );
     assert!(dump.contains("Public-Key: (2048 bit)") && dump.contains("sha256WithRSAEncryption"));
     let ca = tmp.path().join("certs/ca.pem");
-    let verify = support::run("openssl", &["verify", "-CAfile", &ca.to_string_lossy(), "-purpose", "smimesign", &cert.to_string_lossy()], "openssl");
+    let verify = support::run(
+        "openssl",
+        &[
+            "verify",
+            "-CAfile",
+            &ca.to_string_lossy(),
+            "-purpose",
+            "smimesign",
+            &cert.to_string_lossy(),
+        ],
+        "openssl",
+    );
     assert!(verify.status.success(), "{}", text(&verify.stdout));
 }
 
@@ -69,10 +126,19 @@ fn index_entries_concatenate_into_an_index_that_verify_uses() {
     init(&b, "pec-b.test", "Gestore B S.p.A.", "3310");
     let mut index = Vec::new();
     for dir in [&a, &b] {
-        let out = pecd(&["index", "entry", "--config", &dir.join("pecd.toml").to_string_lossy()]);
+        let out = pecd(&[
+            "index",
+            "entry",
+            "--config",
+            &dir.join("pecd.toml").to_string_lossy(),
+        ]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         let entry = text(&out.stdout);
-        assert!(entry.contains("providerCertificateHash:") && entry.contains("providerCertificate;binary::"), "{entry}");
+        assert!(
+            entry.contains("providerCertificateHash:")
+                && entry.contains("providerCertificate;binary::"),
+            "{entry}"
+        );
         assert!(entry.contains("mailReceipt: posta-certificata@"), "{entry}");
         index.extend_from_slice(&out.stdout);
         index.push(b'\n');
@@ -87,23 +153,51 @@ fn index_entries_concatenate_into_an_index_that_verify_uses() {
     std::fs::write(&message, smime::sign(&signer, &case.unsigned).unwrap()).unwrap();
 
     let ca = a.join("certs/ca.pem");
-    let out = pecd(&["verify", &message.to_string_lossy(), "--index", &index_path.to_string_lossy(), "--ca", &ca.to_string_lossy(), "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let out = pecd(&[
+        "verify",
+        &message.to_string_lossy(),
+        "--index",
+        &index_path.to_string_lossy(),
+        "--ca",
+        &ca.to_string_lossy(),
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["kind"], "posta-certificata");
     assert_eq!(json["signature"]["present"], true);
     assert_eq!(json["signature"]["valid"], true);
     assert_eq!(json["signature"]["expired"], false);
     assert_eq!(json["signature"]["in_index"], true);
-    assert_eq!(json["signature"]["signer"]["email"], "posta-certificata@pec-a.test");
+    assert_eq!(
+        json["signature"]["signer"]["email"],
+        "posta-certificata@pec-a.test"
+    );
     assert_eq!(json["daticert"]["tipo"], "posta-certificata");
     assert_eq!(json["daticert"]["msgid"], "<client-1@mua.example>");
 
     // The same message against an index holding only B: listed nowhere, exit 1.
     let only_b = tmp.path().join("only-b.ldif");
-    let b_entry = pecd(&["index", "entry", "--config", &b.join("pecd.toml").to_string_lossy()]);
+    let b_entry = pecd(&[
+        "index",
+        "entry",
+        "--config",
+        &b.join("pecd.toml").to_string_lossy(),
+    ]);
     std::fs::write(&only_b, &b_entry.stdout).unwrap();
-    let out = pecd(&["verify", &message.to_string_lossy(), "--index", &only_b.to_string_lossy(), "--json"]);
+    let out = pecd(&[
+        "verify",
+        &message.to_string_lossy(),
+        "--index",
+        &only_b.to_string_lossy(),
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["signature"]["in_index"], false);
@@ -111,7 +205,9 @@ fn index_entries_concatenate_into_an_index_that_verify_uses() {
 
 #[test]
 fn verify_names_the_real_messages() {
-    let Some(shared) = support::shared("pecd verify on real messages") else { return };
+    let Some(shared) = support::shared("pecd verify on real messages") else {
+        return;
+    };
     let dir = shared.join("fixtures/real/aruba-2014");
     for (file, kind) in [
         ("message1.eml", "posta-certificata"),
@@ -124,11 +220,22 @@ fn verify_names_the_real_messages() {
         assert_eq!(json["kind"], kind, "{file}");
         assert_eq!(json["signature"]["valid"], true, "{file}");
         assert_eq!(json["signature"]["expired"], true, "{file}");
-        assert_eq!(json["signature"]["in_index"], serde_json::Value::Null, "{file}: no index given");
-        assert_eq!(out.status.code(), Some(0), "{file}: valid PEC, signed while the certificate was valid");
+        assert_eq!(
+            json["signature"]["in_index"],
+            serde_json::Value::Null,
+            "{file}: no index given"
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{file}: valid PEC, signed while the certificate was valid"
+        );
         let human = pecd(&["verify", &dir.join(file).to_string_lossy()]);
         let human = text(&human.stdout);
-        assert!(human.contains("signature:   valid (sha1)") && human.contains("EXPIRED"), "{human}");
+        assert!(
+            human.contains("signature:   valid (sha1)") && human.contains("EXPIRED"),
+            "{human}"
+        );
     }
 }
 
@@ -137,14 +244,26 @@ fn bad_input_gets_one_clear_line_and_the_right_exit_code() {
     let tmp = tempfile::tempdir().unwrap();
     let missing = pecd(&["verify", "/nonexistent/x.eml"]);
     assert_eq!(missing.status.code(), Some(2));
-    assert_eq!(text(&missing.stderr).lines().count(), 1, "{}", text(&missing.stderr));
+    assert_eq!(
+        text(&missing.stderr).lines().count(),
+        1,
+        "{}",
+        text(&missing.stderr)
+    );
 
     let garbage = tmp.path().join("garbage.eml");
     std::fs::write(&garbage, b"\x00\x01\x02 not a message").unwrap();
-    assert_eq!(pecd(&["verify", &garbage.to_string_lossy()]).status.code(), Some(2));
+    assert_eq!(
+        pecd(&["verify", &garbage.to_string_lossy()]).status.code(),
+        Some(2)
+    );
 
     let ordinary = tmp.path().join("ordinary.eml");
-    std::fs::write(&ordinary, b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nhello\r\n").unwrap();
+    std::fs::write(
+        &ordinary,
+        b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nhello\r\n",
+    )
+    .unwrap();
     let out = pecd(&["verify", &ordinary.to_string_lossy(), "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -153,14 +272,25 @@ fn bad_input_gets_one_clear_line_and_the_right_exit_code() {
     assert_eq!(json["signature"]["present"], false);
 
     let config = tmp.path().join("bad.toml");
-    std::fs::write(&config, "[provider]\ndomain = \"a.test\"\nname = \"A\"\nshoe_size = 3\n").unwrap();
+    std::fs::write(
+        &config,
+        "[provider]\ndomain = \"a.test\"\nname = \"A\"\nshoe_size = 3\n",
+    )
+    .unwrap();
     let out = pecd(&["index", "entry", "--config", &config.to_string_lossy()]);
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("shoe_size"), "{stderr}");
 
-    let bad_domain = pecd(&["init", &tmp.path().join("x").to_string_lossy(), "--domain", "bad domain", "--name", "X"]);
+    let bad_domain = pecd(&[
+        "init",
+        &tmp.path().join("x").to_string_lossy(),
+        "--domain",
+        "bad domain",
+        "--name",
+        "X",
+    ]);
     assert!(!bad_domain.status.success());
     assert_eq!(text(&bad_domain.stderr).lines().count(), 1);
 }

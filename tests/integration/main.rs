@@ -3,6 +3,8 @@
 //! issue asks for them; a missing tool fails the test with what to install, a missing
 //! `../shared` skips with a printed reason.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
 mod builders;
 mod cli;
 mod fuzz_corpus;

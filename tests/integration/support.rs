@@ -49,7 +49,14 @@ impl TestProvider {
     fn load(domain: &str, name: &str) -> TestProvider {
         let dir = root().join("certs").join(domain);
         let signer = Signer::load(&dir.join("signing.pem"), &dir.join("signing.key")).unwrap();
-        TestProvider { issuer: Issuer { domain: domain.into(), name: name.into() }, signer, dir }
+        TestProvider {
+            issuer: Issuer {
+                domain: domain.into(),
+                name: name.into(),
+            },
+            signer,
+            dir,
+        }
     }
 
     pub fn ca(&self) -> PathBuf {
@@ -73,7 +80,11 @@ impl TestProvider {
 
 /// An index listing both test providers, as concatenated `pecd index entry` output.
 pub fn index_ldif() -> String {
-    format!("{}\n{}", TestProvider::a().provider().to_ldif(), TestProvider::b().provider().to_ldif())
+    format!(
+        "{}\n{}",
+        TestProvider::a().provider().to_ldif(),
+        TestProvider::b().provider().to_ldif()
+    )
 }
 
 pub fn index() -> ProvidersIndex {
@@ -89,7 +100,10 @@ pub fn anchors() -> Anchors {
 /// A fixed stamp: 02/03/2026 10:15:30 (+0100), message id numbered `n`.
 pub fn stamp(n: u64, domain: &str) -> Stamp {
     let time = LocalTime::parse("02/03/2026", "10:15:30", "+0100").unwrap();
-    Stamp { time, message_id: pecd::pec::id::pec_msgid(&time, n, domain) }
+    Stamp {
+        time,
+        message_id: pecd::pec::id::pec_msgid(&time, n, domain),
+    }
 }
 
 /// A realistic submission: To a PEC and an ordinary recipient, Cc a PEC one, an
@@ -122,14 +136,23 @@ pub fn run(program: &str, args: &[&str], package: &str) -> std::process::Output 
     Command::new(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} ({e}); install the Debian package {package}"))
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} ({e}); install the Debian package {package}")
+        })
 }
 
 /// `openssl smime -verify` with a CA file; returns the verified content.
 pub fn openssl_smime_verify(message: &Path, ca: &Path) -> Vec<u8> {
     let out = run(
         "openssl",
-        &["smime", "-verify", "-CAfile", &ca.to_string_lossy(), "-in", &message.to_string_lossy()],
+        &[
+            "smime",
+            "-verify",
+            "-CAfile",
+            &ca.to_string_lossy(),
+            "-in",
+            &message.to_string_lossy(),
+        ],
         "openssl",
     );
     assert!(
@@ -144,14 +167,26 @@ pub fn openssl_smime_verify(message: &Path, ca: &Path) -> Vec<u8> {
 
 /// `xmllint --noout --dtdvalid ../shared/spec/daticert.dtd`, when `../shared` is there.
 pub fn xmllint_daticert(xml: &Path) {
-    let Some(shared) = shared("xmllint --dtdvalid") else { return };
+    let Some(shared) = shared("xmllint --dtdvalid") else {
+        return;
+    };
     let dtd = shared.join("spec/daticert.dtd");
     let out = run(
         "xmllint",
-        &["--noout", "--dtdvalid", &dtd.to_string_lossy(), &xml.to_string_lossy()],
+        &[
+            "--noout",
+            "--dtdvalid",
+            &dtd.to_string_lossy(),
+            &xml.to_string_lossy(),
+        ],
         "libxml2-utils",
     );
-    assert!(out.status.success(), "xmllint rejected {}: {}", xml.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "xmllint rejected {}: {}",
+        xml.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The decoded `daticert.xml` part of a message, if any.

@@ -10,6 +10,9 @@ mod parse;
 mod write;
 
 pub use parse::DaticertError;
+pub use parse::MAX_DATICERT_BYTES;
+#[doc(hidden)]
+pub use parse::fuzz_round_trip;
 
 use crate::pec::kind::DaticertKind;
 use crate::pec::kind::ErrorCode;
@@ -72,3 +75,6 @@ pub struct Dati {
     /// `<errore-esteso>`: the error description (NOTA 12 style, e.g. `5.1.1 - … - …`).
     pub extended_error: Option<String>,
 }
+
+#[cfg(test)]
+mod tests;
