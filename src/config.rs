@@ -29,6 +29,103 @@ pub struct Config {
     /// `[listen]`: socket addresses of the listeners.
     #[serde(default)]
     pub listen: ListenConfig,
+    /// `[limits]`: sizes, counts and timeouts.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// `[timers]`: the 12 h / 24 h PEC timers.
+    #[serde(default)]
+    pub timers: TimersConfig,
+    /// `[relay]`: outbound delivery to other providers.
+    #[serde(default)]
+    pub relay: RelayConfig,
+    /// `[mx]`: the punto di ricezione.
+    #[serde(default)]
+    pub mx: MxConfig,
+}
+
+/// `[limits]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest message SMTP accepts (advertised as SIZE); bigger ones get a 552.
+    pub max_message_bytes: usize,
+    /// Most recipients per message (never below the DM art. 12 minimum of 50).
+    pub max_recipients: usize,
+    /// Largest recipients × size (never below the DM art. 12 minimum of 30 MB).
+    pub max_total_bytes: u64,
+    /// Most simultaneous SMTP connections per listener.
+    pub max_connections: usize,
+    /// Seconds to wait for an SMTP command.
+    pub command_timeout_secs: u64,
+    /// Seconds to wait for the whole DATA.
+    pub data_timeout_secs: u64,
+    /// Failed AUTH attempts before a connection is closed.
+    pub max_auth_failures: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_message_bytes: 100 * 1024 * 1024,
+            max_recipients: 100,
+            max_total_bytes: 100 * 1024 * 1024,
+            max_connections: 500,
+            command_timeout_secs: 300,
+            data_timeout_secs: 600,
+            max_auth_failures: 3,
+        }
+    }
+}
+
+/// `[timers]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimersConfig {
+    /// Seconds until the preavviso di mancata consegna (12 h).
+    pub warning_secs: u64,
+    /// Seconds until the final avviso (24 h).
+    pub final_secs: u64,
+    /// How often timers are checked, in seconds.
+    pub tick_secs: u64,
+}
+
+impl Default for TimersConfig {
+    fn default() -> Self {
+        TimersConfig { warning_secs: 12 * 3600, final_secs: 24 * 3600, tick_secs: 5 }
+    }
+}
+
+/// `[relay]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelayConfig {
+    /// First retry delay in seconds; it doubles per attempt up to 30 minutes.
+    pub retry_base_secs: u64,
+    /// Seconds after which an undeliverable message is given up (the 24 h notices
+    /// tell the sender).
+    pub give_up_secs: u64,
+    /// Extra CA certificates (PEM) trusted for other providers' TLS, beyond none.
+    pub tls_roots: Vec<PathBuf>,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig { retry_base_secs: 60, give_up_secs: 24 * 3600, tls_roots: Vec::new() }
+    }
+}
+
+/// `[mx]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MxConfig {
+    /// Accept ordinary (non-PEC) mail, delivered inside a busta di anomalia.
+    pub accept_ordinary_mail: bool,
+}
+
+impl Default for MxConfig {
+    fn default() -> Self {
+        MxConfig { accept_ordinary_mail: true }
+    }
 }
 
 /// `[provider]`.

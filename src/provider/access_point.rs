@@ -1,0 +1,153 @@
+//! Punto di accesso (RFC 6109 §3.1): takes an authenticated user's message, runs the
+//! formal checks, and either refuses it with a signed avviso di non accettazione or
+//! certifies it: PEC msgid, ricevuta di accettazione to the sender, busta di trasporto
+//! queued per destination provider, 12 h / 24 h timers per certified recipient — all
+//! committed in one durable transaction before the SMTP reply.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+use crate::pec::access;
+use crate::pec::access::Refusal;
+use crate::pec::compose::Facts;
+use crate::pec::daticert::Recipient;
+use crate::pec::envelope;
+use crate::pec::envelope::Original;
+use crate::pec::id;
+use crate::pec::kind::RecipientType;
+use crate::pec::receipt;
+use crate::provider::Provider;
+use crate::provider::ProviderError;
+use crate::smtp::reply::Reply;
+use crate::store::log::Event;
+use crate::store::log::EventKind;
+use crate::store::mailbox::INBOX;
+use crate::store::queue::Job;
+use crate::store::timers::Timer;
+
+/// IMAP keyword set on every receipt and notice delivered to a user.
+pub const RECEIPT_KEYWORD: &str = "$PecRicevuta";
+
+/// The outcome of a submission: certified, or refused with a notice.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub enum Submission {
+    /// Accepted: the PEC msgid of the transport envelope.
+    Accepted(String),
+    /// Refused; the avviso di non accettazione is in the sender's INBOX.
+    Refused(Refusal),
+}
+
+impl Submission {
+    /// The SMTP reply (sent only after the outcome is durable).
+    pub fn reply(&self) -> Reply {
+        match self {
+            Submission::Accepted(id) => Reply::new(250, (2, 0, 0), format!("Ok: accettato, identificativo {id}")),
+            Submission::Refused(refusal) => {
+                Reply::new(550, (5, 7, 1), format!("Messaggio non accettato: {}", refusal.reason()))
+            }
+        }
+    }
+}
+
+impl Provider {
+    /// Handles one submission (blocking: signs and commits).
+    pub fn submit(&self, user: &str, mail_from: &str, rcpt_to: &[String], data: &[u8], now: Timestamp) -> Result<Submission, ProviderError> {
+        let stamp = self.stamp(now);
+        let id = stamp.message_id.clone();
+        let original = Original::parse(data);
+        let limits = self.settings().limits;
+        let checked = match &original {
+            Ok(original) => access::check(original, mail_from, rcpt_to, user, limits),
+            Err(_) => Err(Refusal::Malformed),
+        };
+        let (original, refusal) = match (original, checked) {
+            (Ok(original), Ok(())) => (original, None),
+            (Ok(original), Err(refusal)) => (original, Some(refusal)),
+            (Err(_), _) => return self.refuse_unreadable(user, mail_from, rcpt_to, now),
+        };
+        let facts = original.facts(mail_from, &id, |address| self.classify(address));
+        if let Some(refusal) = refusal {
+            self.refuse(user, &facts, refusal.clone(), now)?;
+            return Ok(Submission::Refused(refusal));
+        }
+
+        // Certify: the envelope carries the acceptance time, the receipt its own id.
+        let transport = envelope::transport(self.issuer(), &facts, &original, &stamp);
+        let (envelope_blob, _) = self.seal(&transport)?;
+        let receipt_stamp = self.stamp(now);
+        let acceptance = receipt::acceptance(self.issuer(), &facts, &receipt_stamp);
+        let (receipt_blob, receipt_bytes) = self.seal(&acceptance)?;
+
+        let mut by_domain: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for rcpt in rcpt_to {
+            let domain = rcpt.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase();
+            by_domain.entry(domain).or_default().push(rcpt.clone());
+        }
+        let timers = self.settings().timers;
+        let certified: Vec<&Recipient> =
+            facts.recipients.iter().filter(|r| r.kind == RecipientType::Certified).collect();
+        self.store().write(|tx| {
+            // The Reply-To travels in `detail`: the timers' notices restate it in daticert.
+            let mut accepted = event(EventKind::Accepted, &facts, user, now, vec![receipt_stamp.message_id.clone()]);
+            accepted.detail = Some(facts.reply_to.clone());
+            tx.log(accepted)?;
+            for (destination, rcpts) in &by_domain {
+                tx.enqueue(Job::new(destination, mail_from, rcpts.clone(), envelope_blob.clone(), now, "busta-di-trasporto"))?;
+            }
+            tx.append(user, INBOX, &receipt_blob, receipt_bytes.len() as u64, &[RECEIPT_KEYWORD.to_string()], now, Some(&id::bracketed(&receipt_stamp.message_id)))?;
+            for recipient in &certified {
+                tx.arm(Timer::new(&facts.id, &recipient.address, mail_from, now, timers.warning, timers.last))?;
+            }
+            Ok(())
+        })?;
+        self.wake_relay();
+        Ok(Submission::Accepted(facts.id))
+    }
+
+    /// Stores the signed avviso di non accettazione and logs the refusal.
+    fn refuse(&self, user: &str, facts: &Facts, refusal: Refusal, now: Timestamp) -> Result<(), ProviderError> {
+        let stamp = self.stamp(now);
+        let notice = receipt::non_acceptance(self.issuer(), facts, &refusal.reason(), &stamp);
+        let (blob, bytes) = self.seal(&notice)?;
+        self.store().write(|tx| {
+            let mut logged = event(EventKind::NonAccepted, facts, user, now, vec![stamp.message_id.clone()]);
+            logged.detail = Some(refusal.to_string());
+            tx.log(logged)?;
+            tx.append(user, INBOX, &blob, bytes.len() as u64, &[RECEIPT_KEYWORD.to_string()], now, Some(&id::bracketed(&stamp.message_id)))?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// A message that is not RFC 5322 at all: the notice names only the SMTP envelope.
+    fn refuse_unreadable(&self, user: &str, mail_from: &str, rcpt_to: &[String], now: Timestamp) -> Result<Submission, ProviderError> {
+        let facts = Facts {
+            sender: mail_from.to_string(),
+            recipients: rcpt_to.iter().map(|a| Recipient { address: a.clone(), kind: self.classify(a) }).collect(),
+            reply_to: mail_from.to_string(),
+            subject: None,
+            id: self.new_id(&crate::pec::time::LocalTime::italian(now)),
+            msgid: None,
+        };
+        self.refuse(user, &facts, Refusal::Malformed, now)?;
+        Ok(Submission::Refused(Refusal::Malformed))
+    }
+}
+
+/// A log record for a submission event.
+pub fn event(kind: EventKind, facts: &Facts, mailbox: &str, now: Timestamp, related: Vec<String>) -> Event {
+    Event {
+        kind,
+        time: now,
+        pec_id: Some(facts.id.clone()),
+        client_msgid: facts.msgid.clone(),
+        sender: Some(facts.sender.clone()),
+        recipients: facts.recipients.iter().map(|r| r.address.clone()).collect(),
+        subject: facts.subject.clone(),
+        mailbox: Some(mailbox.to_string()),
+        related,
+        provider: None,
+        detail: None,
+    }
+}

@@ -1,0 +1,217 @@
+//! The PEC behaviour: the three points of the regulation in action, over the pure
+//! formats (`pec`), the signatures (`crypto`) and the durable store (`store`).
+//!
+//! * [`access_point`]: punto di accesso, users' submissions;
+//! * [`reception_point`]: punto di ricezione, messages from other providers;
+//! * [`delivery_point`]: punto di consegna, into mailboxes;
+//! * [`relay`]: the outbound queue to other providers;
+//! * [`timers`]: the 12 h / 24 h notices.
+//!
+//! Invariants (style-anchors §4.5):
+//! * No receipt or notice is emitted, and no SMTP 250 sent, before the fact it certifies
+//!   is committed: every step writes its log record, queue jobs and mailbox appends in
+//!   one durable store transaction, and signed messages are durable blobs before that.
+//! * Every certified fact is one record in the event log.
+//! * Everything we sign goes through `crypto::smime::sign`; everything from another
+//!   provider passes `crypto::validation` before we act on it.
+
+pub mod access_point;
+pub mod delivery_point;
+pub mod reception_point;
+pub mod relay;
+pub mod timers;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::RwLock;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::Notify;
+
+use crate::crypto::identity::Signer;
+use crate::crypto::smime;
+use crate::crypto::smime::Anchors;
+use crate::pec::access::Limits;
+use crate::pec::compose::Issuer;
+use crate::pec::compose::Stamp;
+use crate::pec::compose::Unsigned;
+use crate::pec::id;
+use crate::pec::index::ProvidersIndex;
+use crate::pec::kind::RecipientType;
+use crate::pec::time::LocalTime;
+use crate::store::Store;
+use crate::store::StoreError;
+use crate::store::blobs::BlobId;
+
+/// How long the PEC timers run (RFC 6109 §3.1.6); configurable so tests use seconds.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct TimerDurations {
+    /// The preavviso: 12 hours.
+    pub warning: Duration,
+    /// The final avviso: 24 hours (never before 22).
+    pub last: Duration,
+}
+
+/// The provider's settings, from the config.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Who we are.
+    pub issuer: Issuer,
+    /// The access point's limits.
+    pub limits: Limits,
+    /// The timer durations.
+    pub timers: TimerDurations,
+    /// Whether ordinary (non-PEC) mail is accepted at the MX, wrapped in a busta di anomalia.
+    pub accept_ordinary_mail: bool,
+    /// domain → `host:port` of other providers' MX.
+    pub routes: BTreeMap<String, String>,
+}
+
+/// Faults (not outcomes) of the provider: the store, the keys.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Signing failed.
+    #[error("signing failed: {0}")]
+    Sign(#[from] smime::SmimeError),
+    /// A blocking task failed to run.
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+/// The provider: shared by every listener and task (cheap to clone).
+#[derive(Clone)]
+pub struct Provider {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: Settings,
+    store: Store,
+    signer: Signer,
+    index: RwLock<Arc<ProvidersIndex>>,
+    anchors: Option<Anchors>,
+    counter: AtomicU64,
+    relay_wake: Notify,
+}
+
+impl Provider {
+    /// Assembles the provider.
+    pub fn new(settings: Settings, store: Store, signer: Signer, index: ProvidersIndex, anchors: Option<Anchors>) -> Provider {
+        let seed = {
+            let mut bytes = [0u8; 8];
+            // A random start keeps identifiers unique across restarts; the counter keeps
+            // them unique within one run.
+            let _ = openssl::rand::rand_bytes(&mut bytes);
+            u64::from_le_bytes(bytes)
+        };
+        Provider {
+            inner: Arc::new(Inner {
+                settings,
+                store,
+                signer,
+                index: RwLock::new(Arc::new(index)),
+                anchors,
+                counter: AtomicU64::new(seed),
+                relay_wake: Notify::new(),
+            }),
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Our issuer identity.
+    pub fn issuer(&self) -> &Issuer {
+        &self.inner.settings.issuer
+    }
+
+    /// The current providers index.
+    pub fn index(&self) -> Arc<ProvidersIndex> {
+        match self.inner.index.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Replaces the providers index (on reload).
+    pub fn set_index(&self, index: ProvidersIndex) {
+        let mut guard = match self.inner.index.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = Arc::new(index);
+    }
+
+    /// Trust anchors for chain checks, if configured.
+    pub fn anchors(&self) -> Option<&Anchors> {
+        self.inner.anchors.as_ref()
+    }
+
+    /// Whether an address is one of our domain's.
+    pub fn is_local(&self, address: &str) -> bool {
+        address.rsplit_once('@').is_some_and(|(_, domain)| domain.eq_ignore_ascii_case(&self.issuer().domain))
+    }
+
+    /// `certificato` when the address's domain is a PEC domain in the index (or ours).
+    pub fn classify(&self, address: &str) -> RecipientType {
+        if self.is_local(address) || self.index().is_certified(address) {
+            RecipientType::Certified
+        } else {
+            RecipientType::External
+        }
+    }
+
+    /// A fresh stamp for a message we generate now.
+    pub fn stamp(&self, now: Timestamp) -> Stamp {
+        let time = LocalTime::italian(now);
+        Stamp { time, message_id: self.new_id(&time) }
+    }
+
+    /// A fresh PEC msgid.
+    pub fn new_id(&self, time: &LocalTime) -> String {
+        let unique = self.inner.counter.fetch_add(1, Ordering::Relaxed);
+        id::pec_msgid(time, unique, &self.issuer().domain)
+    }
+
+    /// Signs a message and makes it a durable blob; returns its id and size.
+    pub fn seal(&self, message: &Unsigned) -> Result<(BlobId, Vec<u8>), ProviderError> {
+        let signed = smime::sign(&self.inner.signer, message)?;
+        let blob = self.inner.store.blobs().put(&signed)?;
+        Ok((blob, signed))
+    }
+
+    /// Wakes the relay after new jobs were committed.
+    pub fn wake_relay(&self) {
+        self.inner.relay_wake.notify_one();
+    }
+
+    /// Waits until [`Provider::wake_relay`] is called.
+    pub async fn relay_woken(&self) {
+        self.inner.relay_wake.notified().await;
+    }
+
+    /// Runs blocking store/crypto work off the async threads.
+    pub async fn blocking<T, F>(&self, work: F) -> Result<T, ProviderError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Provider) -> Result<T, ProviderError> + Send + 'static,
+    {
+        let provider = self.clone();
+        tokio::task::spawn_blocking(move || work(provider))
+            .await
+            .map_err(|e| ProviderError::Task(e.to_string()))?
+    }
+}

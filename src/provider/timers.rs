@@ -1,0 +1,94 @@
+//! The 12 h / 24 h timers of the punto di accesso (RFC 6109 §3.1.6, spec §4.9): per
+//! certified recipient, a preavviso when neither presa in carico nor consegna arrived
+//! within 12 hours, and the final avviso (`5.4.1`) at 24 hours when no consegna did.
+//! Timers are durable store records, so they survive restarts.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio_util::sync::CancellationToken;
+
+use crate::pec::compose::Facts;
+use crate::pec::daticert::Recipient;
+use crate::pec::id;
+use crate::pec::receipt;
+use crate::pec::receipt::Timeout;
+use crate::provider::Provider;
+use crate::provider::ProviderError;
+use crate::provider::access_point::RECEIPT_KEYWORD;
+use crate::store::log::EventKind;
+use crate::store::log::LogQuery;
+use crate::store::mailbox::INBOX;
+use crate::store::timers::Due;
+use crate::store::timers::Timer;
+
+/// Checks the timers every `tick` until shutdown.
+pub async fn run(provider: Provider, tick: Duration, shutdown: CancellationToken) {
+    loop {
+        let fired = provider.blocking(|p| p.fire_due_timers(Timestamp::now())).await;
+        if let Err(error) = fired {
+            tracing::error!(%error, "timers");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(tick) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+impl Provider {
+    /// Emits every notice that is due at `now`; returns how many.
+    pub fn fire_due_timers(&self, now: Timestamp) -> Result<usize, ProviderError> {
+        let due = self.store().read(|tx| tx.due(now))?;
+        let count = due.len();
+        for (timer, which) in due {
+            self.fire(&timer, which, now)?;
+        }
+        Ok(count)
+    }
+
+    fn fire(&self, timer: &Timer, which: Due, now: Timestamp) -> Result<(), ProviderError> {
+        let facts = self.submission_facts(&timer.pec_id, &timer.sender, &timer.recipient)?;
+        let timeout = match which {
+            Due::Warning12h => Timeout::Warning12h,
+            Due::Final24h => Timeout::Final24h,
+        };
+        let stamp = self.stamp(now);
+        let notice = receipt::delivery_warning(self.issuer(), &facts, &timer.recipient, timeout, &stamp);
+        let (blob, bytes) = self.seal(&notice)?;
+        self.store().write(|tx| {
+            let mut logged = crate::provider::access_point::event(EventKind::DeliveryWarning, &facts, &timer.sender, now, vec![stamp.message_id.clone()]);
+            logged.detail = Some(format!("{} {}", timer.recipient, timeout.extended(self.issuer())));
+            tx.log(logged)?;
+            tx.append(&timer.sender, INBOX, &blob, bytes.len() as u64, &[RECEIPT_KEYWORD.to_string()], now, Some(&id::bracketed(&stamp.message_id)))?;
+            match which {
+                Due::Warning12h => tx.mark_warned(&timer.pec_id, &timer.recipient)?,
+                Due::Final24h => tx.remove_timer(&timer.pec_id, &timer.recipient)?,
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// The facts of one of our submissions, from its `Accepted` log record.
+    fn submission_facts(&self, pec_id: &str, sender: &str, recipient: &str) -> Result<Facts, ProviderError> {
+        let query = LogQuery { msgid: Some(pec_id.to_string()), ..LogQuery::default() };
+        let records = self.store().read(|tx| tx.query(&query))?;
+        let accepted = records.into_iter().map(|r| r.event).find(|e| e.kind == EventKind::Accepted);
+        let (recipients, subject, msgid, reply_to) = match accepted {
+            Some(event) => {
+                let reply_to = event.detail.clone().unwrap_or_else(|| sender.to_string());
+                (event.recipients, event.subject, event.client_msgid, reply_to)
+            }
+            None => (vec![recipient.to_string()], None, None, sender.to_string()),
+        };
+        Ok(Facts {
+            sender: sender.to_string(),
+            recipients: recipients.iter().map(|a| Recipient { address: a.clone(), kind: self.classify(a) }).collect(),
+            reply_to,
+            subject,
+            id: pec_id.to_string(),
+            msgid,
+        })
+    }
+}
