@@ -91,7 +91,11 @@ pub struct TimersConfig {
 
 impl Default for TimersConfig {
     fn default() -> Self {
-        TimersConfig { warning_secs: 12 * 3600, final_secs: 24 * 3600, tick_secs: 5 }
+        TimersConfig {
+            warning_secs: 12 * 3600,
+            final_secs: 24 * 3600,
+            tick_secs: 5,
+        }
     }
 }
 
@@ -110,7 +114,11 @@ pub struct RelayConfig {
 
 impl Default for RelayConfig {
     fn default() -> Self {
-        RelayConfig { retry_base_secs: 60, give_up_secs: 24 * 3600, tls_roots: Vec::new() }
+        RelayConfig {
+            retry_base_secs: 60,
+            give_up_secs: 24 * 3600,
+            tls_roots: Vec::new(),
+        }
     }
 }
 
@@ -124,7 +132,9 @@ pub struct MxConfig {
 
 impl Default for MxConfig {
     fn default() -> Self {
-        MxConfig { accept_ordinary_mail: true }
+        MxConfig {
+            accept_ordinary_mail: true,
+        }
     }
 }
 

@@ -16,6 +16,7 @@
 //!   provider passes `crypto::validation` before we act on it.
 
 pub mod access_point;
+pub mod backend;
 pub mod delivery_point;
 pub mod reception_point;
 pub mod relay;

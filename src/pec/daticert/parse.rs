@@ -144,7 +144,9 @@ pub fn fuzz_round_trip(data: &[u8]) {
 /// Builds the element tree with quick-xml, resolving references and CDATA.
 fn tree(text: &str) -> Result<Node, DaticertError> {
     let mut reader = Reader::from_str(text);
-    reader.config_mut().check_end_names = true;
+    // End names are matched below, case-insensitively (providers mix `<Mittente>` and
+    // `</mittente>`), instead of by quick-xml's exact comparison.
+    reader.config_mut().check_end_names = false;
     let mut stack: Vec<Node> = Vec::new();
     let mut root: Option<Node> = None;
     loop {
@@ -166,10 +168,17 @@ fn tree(text: &str) -> Result<Node, DaticertError> {
                 let node = open(&start)?;
                 close(node, &mut stack, &mut root);
             }
-            Event::End(_) => {
+            Event::End(end) => {
                 let node = stack
                     .pop()
                     .ok_or_else(|| DaticertError::Xml("unbalanced end tag".into()))?;
+                let name = end.name().as_ref().to_ascii_lowercase();
+                if name != node.name {
+                    return Err(DaticertError::Xml(format!(
+                        "</{name}> closes <{}>",
+                        node.name
+                    )));
+                }
                 close(node, &mut stack, &mut root);
             }
             Event::Text(t) => push_text(

@@ -248,9 +248,44 @@ fn rejects_what_the_dtd_forbids_with_a_precise_error() {
         Daticert::parse(&vec![b' '; super::MAX_DATICERT_BYTES + 1]),
         Err(DaticertError::TooLarge(_))
     ));
+    let mismatched = ARUBA_CONSEGNA.replace("</mittente>", "</risposte>");
+    assert!(matches!(
+        Daticert::parse(mismatched.as_bytes()),
+        Err(DaticertError::Xml(_))
+    ));
     let deep = format!("<postacert>{}", "<a>".repeat(64));
     assert_eq!(
         Daticert::parse(deep.as_bytes()),
         Err(DaticertError::TooDeep)
     );
+}
+
+#[test]
+fn quirky_real_world_spellings_parse_and_round_trip() {
+    let dir = data_dir().join("quirks");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let parsed = Daticert::parse(&std::fs::read(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(
+            Daticert::parse(parsed.to_xml().as_bytes()).unwrap(),
+            parsed,
+            "{}",
+            path.display()
+        );
+        seen += 1;
+    }
+    assert!(seen >= 7, "quirk files missing from {}", dir.display());
+}
+
+#[test]
+fn every_prefix_of_a_document_is_refused_without_panic() {
+    let bytes = ARUBA_CONSEGNA.as_bytes();
+    for end in 0..bytes.len() - 1 {
+        assert!(
+            Daticert::parse(&bytes[..end]).is_err(),
+            "prefix of {end} bytes parsed"
+        );
+    }
 }
