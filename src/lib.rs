@@ -35,3 +35,4 @@ pub mod crypto;
 pub mod fuzzing;
 pub mod mail;
 pub mod pec;
+pub mod store;

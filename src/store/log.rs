@@ -1,0 +1,346 @@
+//! The event log (registro, RFC 6109 §2.3, spec §7): every certified fact with the
+//! fields the rules require (message ids, time, sender, recipients, subject, event
+//! type, related generated messages, provider), append-only and hash-chained: each
+//! record carries `sha256(previous hash ‖ record)`, and the head (last sequence number
+//! and hash) is kept apart, so editing, deleting, reordering or cutting records is
+//! detected by [`ReadTx::verify_chain`]. Retention (30 months) prunes from the start
+//! and keeps the last pruned hash as the chain's anchor.
+
+use jiff::Timestamp;
+use redb::ReadableTable;
+use redb::TableDefinition;
+use serde::Deserialize;
+use serde::Serialize;
+
+use crate::pec::compose::Facts;
+use crate::store::META;
+use crate::store::ReadTx;
+use crate::store::StoreError;
+use crate::store::Tx;
+use crate::store::db;
+use crate::store::decode;
+use crate::store::encode;
+
+const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+const HEAD: &str = "log_head";
+const ANCHOR: &str = "log_anchor";
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What happened.
+#[derive(Clone, Copy, Debug, Deserialize, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    /// The access point accepted a submission (ricevuta di accettazione).
+    Accepted,
+    /// The access point refused one (avviso di non accettazione).
+    NonAccepted,
+    /// We took charge of an envelope from another provider (presa in carico).
+    TakenInCharge,
+    /// An envelope was placed in a mailbox (avvenuta consegna).
+    Delivered,
+    /// An envelope could not be delivered (mancata consegna).
+    DeliveryError,
+    /// A 12 h or 24 h notice went out.
+    DeliveryWarning,
+    /// A virus was found.
+    VirusDetected,
+    /// Something not valid PEC arrived (busta di anomalia).
+    AnomalyReceived,
+    /// A receipt or notice from another provider arrived.
+    ReceiptReceived,
+    /// The relay gave a message up.
+    RelayGaveUp,
+}
+
+impl EventKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Accepted => "accepted",
+            EventKind::NonAccepted => "non-accepted",
+            EventKind::TakenInCharge => "taken-in-charge",
+            EventKind::Delivered => "delivered",
+            EventKind::DeliveryError => "delivery-error",
+            EventKind::DeliveryWarning => "delivery-warning",
+            EventKind::VirusDetected => "virus-detected",
+            EventKind::AnomalyReceived => "anomaly-received",
+            EventKind::ReceiptReceived => "receipt-received",
+            EventKind::RelayGaveUp => "relay-gave-up",
+        }
+    }
+}
+
+/// One event and its fields.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// When.
+    pub time: Timestamp,
+    /// The PEC msgid it concerns.
+    pub pec_id: Option<String>,
+    /// The client's Message-ID.
+    pub client_msgid: Option<String>,
+    /// The original sender.
+    pub sender: Option<String>,
+    /// The original recipients (or those concerned).
+    pub recipients: Vec<String>,
+    /// The original subject.
+    pub subject: Option<String>,
+    /// The mailbox it concerns.
+    pub mailbox: Option<String>,
+    /// Identifiers of the messages generated for it.
+    pub related: Vec<String>,
+    /// The other provider involved.
+    pub provider: Option<String>,
+    /// Free detail (refusal reason, error text).
+    pub detail: Option<String>,
+}
+
+impl Event {
+    /// An event with no fields but its kind and time.
+    pub fn new(kind: EventKind, time: Timestamp) -> Event {
+        Event {
+            kind,
+            time,
+            pec_id: None,
+            client_msgid: None,
+            sender: None,
+            recipients: Vec::new(),
+            subject: None,
+            mailbox: None,
+            related: Vec::new(),
+            provider: None,
+            detail: None,
+        }
+    }
+
+    /// An event about a certified message.
+    pub fn about(kind: EventKind, facts: &Facts, time: Timestamp) -> Event {
+        Event {
+            pec_id: Some(facts.id.clone()),
+            client_msgid: facts.msgid.clone(),
+            sender: Some(facts.sender.clone()),
+            recipients: facts.recipients.iter().map(|r| r.address.clone()).collect(),
+            subject: facts.subject.clone(),
+            ..Event::new(kind, time)
+        }
+    }
+}
+
+/// A stored record.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct LogRecord {
+    /// Sequence number, from 1, without gaps.
+    pub seq: u64,
+    /// The event.
+    pub event: Event,
+    /// The previous record's hash.
+    pub prev_hash: String,
+    /// This record's hash.
+    pub hash: String,
+}
+
+/// Filters for [`ReadTx::query`]; all given ones must match.
+#[derive(Clone, Debug, Default, Eq, PartialEq)]
+pub struct LogQuery {
+    /// Matches the PEC msgid, the client Message-ID or a related id (brackets ignored).
+    pub msgid: Option<String>,
+    /// Matches the mailbox, the sender or a recipient.
+    pub mailbox: Option<String>,
+    /// Not before.
+    pub since: Option<Timestamp>,
+    /// Not after.
+    pub until: Option<Timestamp>,
+}
+
+/// Where the chain breaks.
+#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
+#[error("log chain broken at record {seq}: {reason}")]
+pub struct ChainBreak {
+    /// The first record that does not verify.
+    pub seq: u64,
+    /// Why.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+struct Link {
+    seq: u64,
+    hash: String,
+}
+
+impl Tx<'_> {
+    /// Appends an event; returns its sequence number.
+    pub fn log(&mut self, event: Event) -> Result<u64, StoreError> {
+        let mut meta = self.inner.open_table(META).map_err(db)?;
+        let head: Link = match meta.get(HEAD).map_err(db)? {
+            Some(bytes) => decode(bytes.value())?,
+            None => Link {
+                seq: 0,
+                hash: GENESIS.to_string(),
+            },
+        };
+        let seq = head.seq + 1;
+        let hash = chain_hash(&head.hash, seq, &event)?;
+        let record = LogRecord {
+            seq,
+            event,
+            prev_hash: head.hash,
+            hash: hash.clone(),
+        };
+        meta.insert(HEAD, encode(&Link { seq, hash })?.as_slice())
+            .map_err(db)?;
+        self.inner
+            .open_table(LOG)
+            .map_err(db)?
+            .insert(seq, encode(&record)?.as_slice())
+            .map_err(db)?;
+        Ok(seq)
+    }
+
+    /// Drops records older than `cutoff` (retention), keeping the chain verifiable.
+    pub fn prune_before(&mut self, cutoff: Timestamp) -> Result<u64, StoreError> {
+        let mut log = self.inner.open_table(LOG).map_err(db)?;
+        let mut pruned: Option<Link> = None;
+        let old: Vec<LogRecord> = log
+            .iter()
+            .map_err(db)?
+            .map(|entry| decode::<LogRecord>(entry.map_err(db)?.1.value()))
+            .take_while(|r| r.as_ref().is_ok_and(|r| r.event.time < cutoff))
+            .collect::<Result<_, _>>()?;
+        for record in &old {
+            log.remove(record.seq).map_err(db)?;
+            pruned = Some(Link {
+                seq: record.seq,
+                hash: record.hash.clone(),
+            });
+        }
+        if let Some(anchor) = pruned {
+            self.inner
+                .open_table(META)
+                .map_err(db)?
+                .insert(ANCHOR, encode(&anchor)?.as_slice())
+                .map_err(db)?;
+        }
+        Ok(old.len() as u64)
+    }
+}
+
+impl ReadTx<'_> {
+    /// The records matching a query, in order.
+    pub fn query(&self, query: &LogQuery) -> Result<Vec<LogRecord>, StoreError> {
+        let strip = |id: &str| {
+            id.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_ascii_lowercase()
+        };
+        let msgid = query.msgid.as_deref().map(strip);
+        let mailbox = query.mailbox.as_deref().map(str::to_ascii_lowercase);
+        Ok(self
+            .records()?
+            .into_iter()
+            .filter(|r| {
+                let e = &r.event;
+                let id_matches = msgid.as_ref().is_none_or(|id| {
+                    e.pec_id
+                        .iter()
+                        .chain(&e.client_msgid)
+                        .chain(&e.related)
+                        .any(|candidate| strip(candidate) == *id)
+                });
+                let mailbox_matches = mailbox.as_ref().is_none_or(|m| {
+                    e.mailbox
+                        .iter()
+                        .chain(&e.sender)
+                        .chain(&e.recipients)
+                        .any(|a| a.eq_ignore_ascii_case(m))
+                });
+                id_matches
+                    && mailbox_matches
+                    && query.since.is_none_or(|since| e.time >= since)
+                    && query.until.is_none_or(|until| e.time <= until)
+            })
+            .collect())
+    }
+
+    /// Verifies the whole chain from its anchor to its head; returns the records checked.
+    pub fn verify_chain(&self) -> Result<Result<u64, ChainBreak>, StoreError> {
+        let link = |key: &str| -> Result<Option<Link>, StoreError> {
+            match self.inner.open_table(META) {
+                Ok(meta) => meta
+                    .get(key)
+                    .map_err(db)?
+                    .map(|b| decode(b.value()))
+                    .transpose(),
+                Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+                Err(error) => Err(db(error)),
+            }
+        };
+        let mut previous = link(ANCHOR)?.unwrap_or(Link {
+            seq: 0,
+            hash: GENESIS.to_string(),
+        });
+        let head = link(HEAD)?.unwrap_or(Link {
+            seq: 0,
+            hash: GENESIS.to_string(),
+        });
+        let mut checked = 0;
+        for record in self.records()? {
+            let expected = previous.seq + 1;
+            if record.seq != expected {
+                return Ok(Err(ChainBreak {
+                    seq: expected,
+                    reason: format!("record missing (found {} next)", record.seq),
+                }));
+            }
+            if record.prev_hash != previous.hash {
+                return Ok(Err(ChainBreak {
+                    seq: record.seq,
+                    reason: "does not follow the previous record".into(),
+                }));
+            }
+            if chain_hash(&record.prev_hash, record.seq, &record.event)? != record.hash {
+                return Ok(Err(ChainBreak {
+                    seq: record.seq,
+                    reason: "content altered".into(),
+                }));
+            }
+            previous = Link {
+                seq: record.seq,
+                hash: record.hash,
+            };
+            checked += 1;
+        }
+        if previous.seq != head.seq || previous.hash != head.hash {
+            return Ok(Err(ChainBreak {
+                seq: previous.seq + 1,
+                reason: format!("log cut: the head is record {}", head.seq),
+            }));
+        }
+        Ok(Ok(checked))
+    }
+
+    fn records(&self) -> Result<Vec<LogRecord>, StoreError> {
+        let table = match self.inner.open_table(LOG) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(error) => return Err(db(error)),
+        };
+        table
+            .iter()
+            .map_err(db)?
+            .map(|entry| decode(entry.map_err(db)?.1.value()))
+            .collect()
+    }
+}
+
+fn chain_hash(previous: &str, seq: u64, event: &Event) -> Result<String, StoreError> {
+    let mut input = format!("{previous}\n{seq}\n").into_bytes();
+    input.extend_from_slice(&encode(event)?);
+    Ok(openssl::sha::sha256(&input)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}

@@ -1,0 +1,426 @@
+//! Mailboxes, their folders and messages, ready for IMAP: UIDVALIDITY, strictly
+//! increasing UIDs per folder, flags and keywords, MODSEQ, and a quota per mailbox.
+//! Passwords are argon2id hashes; checking one costs the same for unknown users.
+
+use argon2::Argon2;
+use argon2::PasswordHasher;
+use argon2::PasswordVerifier;
+use jiff::Timestamp;
+use redb::MultimapTableDefinition;
+use redb::ReadableTable;
+use redb::TableDefinition;
+use serde::Deserialize;
+use serde::Serialize;
+
+use crate::store::ReadTx;
+use crate::store::StoreError;
+use crate::store::Tx;
+use crate::store::blobs::BlobId;
+use crate::store::db;
+use crate::store::decode;
+use crate::store::encode;
+
+/// The inbox.
+pub const INBOX: &str = "INBOX";
+/// Where clients keep what they sent.
+pub const SENT: &str = "Sent";
+/// The manual conservation folder (CONTRACT.md).
+pub const ARCHIVE: &str = "--ARCHIVIA--";
+/// The folders every mailbox has.
+pub const DEFAULT_FOLDERS: [&str; 3] = [INBOX, SENT, ARCHIVE];
+/// The default quota: 1 GiB.
+pub const DEFAULT_QUOTA_BYTES: u64 = 1024 * 1024 * 1024;
+
+const MAILBOXES: TableDefinition<&str, &[u8]> = TableDefinition::new("mailboxes");
+const FOLDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("folders");
+const MESSAGES: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("messages");
+const BY_MESSAGE_ID: MultimapTableDefinition<&str, u32> =
+    MultimapTableDefinition::new("messages_by_id");
+
+/// Whether a mailbox takes mail.
+#[derive(Clone, Copy, Debug, Deserialize, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MailboxState {
+    /// In service.
+    Active,
+    /// Suspended by the postmaster: deliveries fail with `5.2.1`.
+    Suspended,
+}
+
+/// A mailbox record.
+#[derive(Clone, Deserialize, Eq, PartialEq, Serialize)]
+pub struct Mailbox {
+    /// The address, lower-cased.
+    pub address: String,
+    /// The argon2id PHC string.
+    pub password_hash: String,
+    /// Active or suspended.
+    pub state: MailboxState,
+    /// The quota.
+    pub quota_bytes: u64,
+    /// Bytes stored.
+    pub used_bytes: u64,
+    /// The receipt type asked for when a message has no `X-TipoRicevuta`.
+    pub receipt_type: String,
+    /// The conservation rule (`all-inbound`, `envelopes`, `receipts`, `off`).
+    pub conservation: String,
+    /// When it was created.
+    pub created: Timestamp,
+}
+
+impl std::fmt::Debug for Mailbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailbox")
+            .field("address", &self.address)
+            .field("state", &self.state)
+            .field("quota_bytes", &self.quota_bytes)
+            .field("used_bytes", &self.used_bytes)
+            .field("receipt_type", &self.receipt_type)
+            .field("conservation", &self.conservation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A folder's IMAP counters.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct Folder {
+    /// UIDVALIDITY.
+    pub uidvalidity: u32,
+    /// The next UID.
+    pub uidnext: u32,
+    /// The highest MODSEQ given out.
+    pub highest_modseq: u64,
+}
+
+/// One stored message.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct MessageMeta {
+    /// Its UID in the folder.
+    pub uid: u32,
+    /// The body.
+    pub blob: BlobId,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Flags and keywords (`\Seen`, `$PecRicevuta`, …).
+    pub flags: Vec<String>,
+    /// When it arrived.
+    pub internal_date: Timestamp,
+    /// Its MODSEQ.
+    pub modseq: u64,
+}
+
+/// The outcome of an append: stored, or why not.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Appended {
+    /// Stored with this UID.
+    Stored {
+        /// The new UID.
+        uid: u32,
+    },
+    /// No such mailbox.
+    NoMailbox,
+    /// The mailbox is suspended.
+    Suspended,
+    /// The quota would be exceeded.
+    OverQuota,
+}
+
+/// Settings of a new mailbox.
+#[derive(Clone, Debug)]
+pub struct NewMailbox {
+    /// The quota.
+    pub quota_bytes: u64,
+    /// Default receipt type.
+    pub receipt_type: String,
+    /// Conservation rule.
+    pub conservation: String,
+}
+
+impl Default for NewMailbox {
+    fn default() -> Self {
+        NewMailbox {
+            quota_bytes: DEFAULT_QUOTA_BYTES,
+            receipt_type: "completa".into(),
+            conservation: "off".into(),
+        }
+    }
+}
+
+impl Tx<'_> {
+    /// Creates a mailbox with its default folders.
+    pub fn create_mailbox(
+        &mut self,
+        address: &str,
+        password: &str,
+        settings: &NewMailbox,
+        now: Timestamp,
+    ) -> Result<Mailbox, StoreError> {
+        let address = address.to_ascii_lowercase();
+        let mut table = self.inner.open_table(MAILBOXES).map_err(db)?;
+        if table.get(address.as_str()).map_err(db)?.is_some() {
+            return Err(StoreError::MailboxExists(address));
+        }
+        let mailbox = Mailbox {
+            address: address.clone(),
+            password_hash: hash_password(password)?,
+            state: MailboxState::Active,
+            quota_bytes: settings.quota_bytes,
+            used_bytes: 0,
+            receipt_type: settings.receipt_type.clone(),
+            conservation: settings.conservation.clone(),
+            created: now,
+        };
+        table
+            .insert(address.as_str(), encode(&mailbox)?.as_slice())
+            .map_err(db)?;
+        drop(table);
+        let uidvalidity = u32::try_from(now.as_second().rem_euclid(i64::from(u32::MAX)))
+            .unwrap_or(1)
+            .max(1);
+        let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
+        for name in DEFAULT_FOLDERS {
+            let folder = Folder {
+                uidvalidity,
+                uidnext: 1,
+                highest_modseq: 0,
+            };
+            folders
+                .insert(
+                    folder_key(&address, name).as_str(),
+                    encode(&folder)?.as_slice(),
+                )
+                .map_err(db)?;
+        }
+        Ok(mailbox)
+    }
+
+    /// Changes a mailbox record.
+    pub fn update_mailbox(
+        &mut self,
+        address: &str,
+        change: impl FnOnce(&mut Mailbox),
+    ) -> Result<Mailbox, StoreError> {
+        let address = address.to_ascii_lowercase();
+        let mut table = self.inner.open_table(MAILBOXES).map_err(db)?;
+        let mut mailbox: Mailbox = match table.get(address.as_str()).map_err(db)? {
+            Some(bytes) => decode(bytes.value())?,
+            None => return Err(StoreError::NoSuchMailbox(address)),
+        };
+        change(&mut mailbox);
+        table
+            .insert(address.as_str(), encode(&mailbox)?.as_slice())
+            .map_err(db)?;
+        Ok(mailbox)
+    }
+
+    /// Sets a new password.
+    pub fn set_password(&mut self, address: &str, password: &str) -> Result<(), StoreError> {
+        let hash = hash_password(password)?;
+        self.update_mailbox(address, |m| m.password_hash = hash)
+            .map(|_| ())
+    }
+
+    /// Deletes a mailbox and its message index (bodies stay until collected).
+    pub fn delete_mailbox(&mut self, address: &str) -> Result<(), StoreError> {
+        let address = address.to_ascii_lowercase();
+        let mut table = self.inner.open_table(MAILBOXES).map_err(db)?;
+        if table.remove(address.as_str()).map_err(db)?.is_none() {
+            return Err(StoreError::NoSuchMailbox(address));
+        }
+        drop(table);
+        let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
+        let mut messages = self.inner.open_table(MESSAGES).map_err(db)?;
+        let prefix = format!("{address}\0");
+        let keys: Vec<String> = folders
+            .iter()
+            .map_err(db)?
+            .filter_map(Result::ok)
+            .map(|(k, _)| k.value().to_string())
+            .filter(|k| k.starts_with(&prefix))
+            .collect();
+        for key in keys {
+            folders.remove(key.as_str()).map_err(db)?;
+            let uids: Vec<u32> = messages
+                .range((key.as_str(), 0)..=(key.as_str(), u32::MAX))
+                .map_err(db)?
+                .filter_map(Result::ok)
+                .map(|(k, _)| k.value().1)
+                .collect();
+            for uid in uids {
+                messages.remove((key.as_str(), uid)).map_err(db)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends a message to a folder, checking state and quota.
+    #[allow(clippy::too_many_arguments)]
+    pub fn append(
+        &mut self,
+        address: &str,
+        folder: &str,
+        blob: &BlobId,
+        size: u64,
+        flags: &[String],
+        internal_date: Timestamp,
+        message_id: Option<&str>,
+    ) -> Result<Appended, StoreError> {
+        let address = address.to_ascii_lowercase();
+        let mut mailboxes = self.inner.open_table(MAILBOXES).map_err(db)?;
+        let mut mailbox: Mailbox = match mailboxes.get(address.as_str()).map_err(db)? {
+            Some(bytes) => decode(bytes.value())?,
+            None => return Ok(Appended::NoMailbox),
+        };
+        if mailbox.state == MailboxState::Suspended {
+            return Ok(Appended::Suspended);
+        }
+        if mailbox.used_bytes.saturating_add(size) > mailbox.quota_bytes {
+            return Ok(Appended::OverQuota);
+        }
+        mailbox.used_bytes = mailbox.used_bytes.saturating_add(size);
+        mailboxes
+            .insert(address.as_str(), encode(&mailbox)?.as_slice())
+            .map_err(db)?;
+        drop(mailboxes);
+
+        let key = folder_key(&address, folder);
+        let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
+        let mut counters: Folder = match folders.get(key.as_str()).map_err(db)? {
+            Some(bytes) => decode(bytes.value())?,
+            None => {
+                return Err(StoreError::Corrupt(format!(
+                    "folder {folder} of {address} missing"
+                )));
+            }
+        };
+        let uid = counters.uidnext;
+        counters.uidnext = counters.uidnext.saturating_add(1);
+        counters.highest_modseq += 1;
+        folders
+            .insert(key.as_str(), encode(&counters)?.as_slice())
+            .map_err(db)?;
+        drop(folders);
+
+        let meta = MessageMeta {
+            uid,
+            blob: blob.clone(),
+            size,
+            flags: flags.to_vec(),
+            internal_date,
+            modseq: counters.highest_modseq,
+        };
+        self.inner
+            .open_table(MESSAGES)
+            .map_err(db)?
+            .insert((key.as_str(), uid), encode(&meta)?.as_slice())
+            .map_err(db)?;
+        if let Some(message_id) = message_id {
+            let index_key = format!("{key}\0{}", message_id.trim());
+            self.inner
+                .open_multimap_table(BY_MESSAGE_ID)
+                .map_err(db)?
+                .insert(index_key.as_str(), uid)
+                .map_err(db)?;
+        }
+        Ok(Appended::Stored { uid })
+    }
+}
+
+impl ReadTx<'_> {
+    /// One mailbox.
+    pub fn get_mailbox(&self, address: &str) -> Result<Option<Mailbox>, StoreError> {
+        let table = match self.inner.open_table(MAILBOXES) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(error) => return Err(db(error)),
+        };
+        let address = address.to_ascii_lowercase();
+        table
+            .get(address.as_str())
+            .map_err(db)?
+            .map(|bytes| decode(bytes.value()))
+            .transpose()
+    }
+
+    /// Every mailbox, by address.
+    pub fn list_mailboxes(&self) -> Result<Vec<Mailbox>, StoreError> {
+        let table = match self.inner.open_table(MAILBOXES) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(error) => return Err(db(error)),
+        };
+        table
+            .iter()
+            .map_err(db)?
+            .map(|entry| decode(entry.map_err(db)?.1.value()))
+            .collect()
+    }
+
+    /// Whether the password is right. Unknown users take the same time (a dummy hash is
+    /// verified), so the two cannot be told apart from outside.
+    pub fn verify_password(&self, address: &str, password: &str) -> Result<bool, StoreError> {
+        let mailbox = self.get_mailbox(address)?;
+        let hash = mailbox
+            .as_ref()
+            .map_or(DUMMY_HASH, |m| m.password_hash.as_str());
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), hash)
+            .is_ok();
+        Ok(ok && mailbox.is_some_and(|m| m.state == MailboxState::Active))
+    }
+
+    /// A folder's messages, by UID.
+    pub fn messages(&self, address: &str, folder: &str) -> Result<Vec<MessageMeta>, StoreError> {
+        let table = match self.inner.open_table(MESSAGES) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(error) => return Err(db(error)),
+        };
+        let key = folder_key(&address.to_ascii_lowercase(), folder);
+        table
+            .range((key.as_str(), 0)..=(key.as_str(), u32::MAX))
+            .map_err(db)?
+            .map(|entry| decode(entry.map_err(db)?.1.value()))
+            .collect()
+    }
+
+    /// The UIDs of a folder's messages with this Message-ID.
+    pub fn by_message_id(
+        &self,
+        address: &str,
+        folder: &str,
+        message_id: &str,
+    ) -> Result<Vec<u32>, StoreError> {
+        let table = match self.inner.open_multimap_table(BY_MESSAGE_ID) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(error) => return Err(db(error)),
+        };
+        let key = format!(
+            "{}\0{}",
+            folder_key(&address.to_ascii_lowercase(), folder),
+            message_id.trim()
+        );
+        table
+            .get(key.as_str())
+            .map_err(db)?
+            .map(|v| Ok(v.map_err(db)?.value()))
+            .collect()
+    }
+}
+
+/// An argon2id hash of a throwaway password, verified for unknown users.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$Zd6ZGm6mYnMeAnc1JGT1ZcgfWn9X8rMGeY2AS6cwHaE";
+
+fn hash_password(password: &str) -> Result<String, StoreError> {
+    let mut salt = [0u8; 16];
+    openssl::rand::rand_bytes(&mut salt).map_err(|_| StoreError::Password)?;
+    Argon2::default()
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|_| StoreError::Password)
+}
+
+fn folder_key(address: &str, folder: &str) -> String {
+    format!("{address}\0{folder}")
+}

@@ -1,0 +1,168 @@
+//! The durable store: metadata in redb (ACID, fsync on every commit), message bodies as
+//! immutable content-addressed files ([`blobs`]). Everything the provider certifies is
+//! committed through [`Store::write`] — one redb transaction — before it is announced,
+//! so a crash leaves either all of a step or none of it (style-anchors §4.5).
+//!
+//! The database is opened in redb's multi-writer mode, so operator commands
+//! (`pecd mailbox …`, `pecd log …`) work on the same files while the daemon runs.
+
+pub mod blobs;
+pub mod log;
+pub mod mailbox;
+pub mod queue;
+pub mod timers;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::ConcurrencyMode;
+use redb::Database;
+use redb::ReadTransaction;
+use redb::ReadableDatabase;
+use redb::ReadableTable;
+use redb::TableDefinition;
+use redb::WriteTransaction;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::store::blobs::BlobStore;
+
+/// Counters and chain heads.
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// Faults of the store. Expected outcomes (a full mailbox) are values, not errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database engine failed.
+    #[error("database: {0}")]
+    Database(String),
+    /// A file operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A stored record does not decode.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// The mailbox already exists.
+    #[error("mailbox {0} already exists")]
+    MailboxExists(String),
+    /// No such mailbox.
+    #[error("no mailbox {0}")]
+    NoSuchMailbox(String),
+    /// A password could not be hashed.
+    #[error("password hashing failed")]
+    Password,
+    /// State changed under a transaction that relied on it; the caller retries.
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+/// Maps any redb error.
+pub(crate) fn db<E: Into<redb::Error>>(error: E) -> StoreError {
+    StoreError::Database(error.into().to_string())
+}
+
+/// Encodes a record.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Decodes a record.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The store: cheap to clone, shared by every task.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    blobs: BlobStore,
+}
+
+/// A write transaction: everything done through it commits durably together.
+pub struct Tx<'a> {
+    pub(crate) inner: &'a WriteTransaction,
+}
+
+/// A consistent read-only snapshot.
+pub struct ReadTx<'a> {
+    pub(crate) inner: &'a ReadTransaction,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store under `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
+            context: format!("creating {}", data_dir.display()),
+            source,
+        })?;
+        let db = Database::builder()
+            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+            .create(data_dir.join("pecd.redb"))
+            .map_err(db)?;
+        let blobs = BlobStore::open(&data_dir.join("blobs"))?;
+        Ok(Store {
+            db: Arc::new(db),
+            blobs,
+        })
+    }
+
+    /// The message bodies.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// Runs `work` in one write transaction and commits it durably (fsync) when it
+    /// returns `Ok`; on `Err` nothing of it is kept.
+    pub fn write<T>(
+        &self,
+        work: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let txn = self.db.begin_write().map_err(db)?;
+        let value = {
+            let mut tx = Tx { inner: &txn };
+            work(&mut tx)
+        };
+        match value {
+            Ok(value) => {
+                txn.commit().map_err(db)?;
+                Ok(value)
+            }
+            Err(error) => {
+                txn.abort().map_err(db)?;
+                Err(error)
+            }
+        }
+    }
+
+    /// Runs `work` on a read snapshot.
+    pub fn read<T>(
+        &self,
+        work: impl FnOnce(&ReadTx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let txn = self.db.begin_read().map_err(db)?;
+        work(&ReadTx { inner: &txn })
+    }
+}
+
+impl Tx<'_> {
+    /// Next value of a durable counter.
+    pub(crate) fn next(&mut self, counter: &str) -> Result<u64, StoreError> {
+        let mut meta = self.inner.open_table(META).map_err(db)?;
+        let current = match meta.get(counter).map_err(db)? {
+            Some(bytes) => decode::<u64>(bytes.value())?,
+            None => 0,
+        };
+        let next = current + 1;
+        meta.insert(counter, encode(&next)?.as_slice())
+            .map_err(db)?;
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests;

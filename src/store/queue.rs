@@ -1,0 +1,141 @@
+//! The durable outbound queue: one job per destination provider carrying all its
+//! recipients, retried by the relay until delivered or given up.
+
+use jiff::Timestamp;
+use redb::ReadableTable;
+use redb::TableDefinition;
+use serde::Deserialize;
+use serde::Serialize;
+
+use crate::store::ReadTx;
+use crate::store::StoreError;
+use crate::store::Tx;
+use crate::store::blobs::BlobId;
+use crate::store::db;
+use crate::store::decode;
+use crate::store::encode;
+
+const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
+
+/// One message to relay.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct Job {
+    /// Its id (set by [`Tx::enqueue`]).
+    pub id: u64,
+    /// The destination domain.
+    pub destination: String,
+    /// The SMTP reverse-path.
+    pub mail_from: String,
+    /// The forward-paths.
+    pub rcpt_to: Vec<String>,
+    /// The message.
+    pub blob: BlobId,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When to try next.
+    pub next_attempt: Timestamp,
+    /// When it was queued.
+    pub created: Timestamp,
+    /// What it carries (`busta-di-trasporto`, `ricevuta`, …), for logs.
+    pub kind: String,
+    /// The last failure.
+    pub last_error: Option<String>,
+}
+
+impl Job {
+    /// A job due now.
+    pub fn new(
+        destination: &str,
+        mail_from: &str,
+        rcpt_to: Vec<String>,
+        blob: BlobId,
+        now: Timestamp,
+        kind: &str,
+    ) -> Job {
+        Job {
+            id: 0,
+            destination: destination.to_ascii_lowercase(),
+            mail_from: mail_from.to_string(),
+            rcpt_to,
+            blob,
+            attempts: 0,
+            next_attempt: now,
+            created: now,
+            kind: kind.to_string(),
+            last_error: None,
+        }
+    }
+}
+
+impl Tx<'_> {
+    /// Queues a job; returns its id.
+    pub fn enqueue(&mut self, mut job: Job) -> Result<u64, StoreError> {
+        job.id = self.next("job")?;
+        self.inner
+            .open_table(JOBS)
+            .map_err(db)?
+            .insert(job.id, encode(&job)?.as_slice())
+            .map_err(db)?;
+        Ok(job.id)
+    }
+
+    /// Delivered (or given up): removes the job.
+    pub fn complete(&mut self, id: u64) -> Result<(), StoreError> {
+        self.inner
+            .open_table(JOBS)
+            .map_err(db)?
+            .remove(id)
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Schedules the next attempt.
+    pub fn reschedule(
+        &mut self,
+        id: u64,
+        next_attempt: Timestamp,
+        attempts: u32,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let mut table = self.inner.open_table(JOBS).map_err(db)?;
+        let mut job: Job = match table.get(id).map_err(db)? {
+            Some(bytes) => decode(bytes.value())?,
+            None => return Ok(()),
+        };
+        job.next_attempt = next_attempt;
+        job.attempts = attempts;
+        job.last_error = Some(error.to_string());
+        table.insert(id, encode(&job)?.as_slice()).map_err(db)?;
+        Ok(())
+    }
+}
+
+impl ReadTx<'_> {
+    /// Jobs due at `now`, oldest first, at most `limit`.
+    pub fn due_jobs(&self, now: Timestamp, limit: usize) -> Result<Vec<Job>, StoreError> {
+        let mut due = Vec::new();
+        for job in self.all_jobs()? {
+            if job.next_attempt <= now {
+                due.push(job);
+                if due.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(due)
+    }
+
+    /// Every queued job.
+    pub fn all_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        let table = match self.inner.open_table(JOBS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(error) => return Err(db(error)),
+        };
+        table
+            .iter()
+            .map_err(db)?
+            .map(|entry| decode(entry.map_err(db)?.1.value()))
+            .collect()
+    }
+}

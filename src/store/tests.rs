@@ -1,0 +1,354 @@
+//! Store tests: atomicity, durability across reopen, mailbox semantics, timers, and the
+//! tamper-evident log.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use redb::ReadableTable;
+
+use super::Store;
+use super::StoreError;
+use super::log::Event;
+use super::log::EventKind;
+use super::log::LogQuery;
+use super::mailbox::Appended;
+use super::mailbox::INBOX;
+use super::mailbox::MailboxState;
+use super::mailbox::NewMailbox;
+use super::queue::Job;
+use super::timers::Due;
+use super::timers::Timer;
+
+fn now() -> Timestamp {
+    "2026-03-02T09:00:00Z".parse().unwrap()
+}
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .write(|tx| {
+            tx.create_mailbox("Alice@pec-a.test", "segreta", &NewMailbox::default(), now())
+                .map(|_| ())
+        })
+        .unwrap();
+    (dir, store)
+}
+
+#[test]
+fn a_failed_transaction_leaves_nothing() {
+    let (_dir, store) = store();
+    let blob = store.blobs().put(b"message").unwrap();
+    let result: Result<(), StoreError> = store.write(|tx| {
+        tx.append("alice@pec-a.test", INBOX, &blob, 7, &[], now(), None)?;
+        tx.log(Event::new(EventKind::Accepted, now()))?;
+        Err(StoreError::Conflict("abort".into()))
+    });
+    assert!(result.is_err());
+    assert!(
+        store
+            .read(|tx| tx.messages("alice@pec-a.test", INBOX))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .read(|tx| tx.query(&LogQuery::default()))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn commits_survive_reopening_and_uids_only_grow() {
+    let (dir, store) = store();
+    let blob = store.blobs().put(b"one").unwrap();
+    for _ in 0..2 {
+        store
+            .write(|tx| {
+                tx.append(
+                    "alice@pec-a.test",
+                    INBOX,
+                    &blob,
+                    3,
+                    &["$PecRicevuta".into()],
+                    now(),
+                    Some("<a@b>"),
+                )
+            })
+            .unwrap();
+    }
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    let appended = store
+        .write(|tx| tx.append("alice@pec-a.test", INBOX, &blob, 3, &[], now(), None))
+        .unwrap();
+    assert_eq!(appended, Appended::Stored { uid: 3 });
+    let messages = store
+        .read(|tx| tx.messages("alice@pec-a.test", INBOX))
+        .unwrap();
+    assert_eq!(
+        messages.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(store.blobs().get(&messages[0].blob).unwrap(), b"one");
+    assert_eq!(
+        store
+            .read(|tx| tx.by_message_id("alice@pec-a.test", INBOX, "<a@b>"))
+            .unwrap(),
+        [1, 2]
+    );
+    assert_eq!(
+        store
+            .read(|tx| tx.get_mailbox("alice@pec-a.test"))
+            .unwrap()
+            .unwrap()
+            .used_bytes,
+        9
+    );
+}
+
+#[test]
+fn quota_suspension_and_unknown_mailboxes_are_outcomes() {
+    let (_dir, store) = store();
+    let blob = store.blobs().put(b"x").unwrap();
+    let append = |size| {
+        store
+            .write(|tx| tx.append("alice@pec-a.test", INBOX, &blob, size, &[], now(), None))
+            .unwrap()
+    };
+    assert_eq!(append(u64::MAX / 2), Appended::OverQuota);
+    store
+        .write(|tx| {
+            tx.update_mailbox("alice@pec-a.test", |m| m.state = MailboxState::Suspended)
+                .map(|_| ())
+        })
+        .unwrap();
+    assert_eq!(append(1), Appended::Suspended);
+    assert_eq!(
+        store
+            .write(|tx| tx.append("nobody@pec-a.test", INBOX, &blob, 1, &[], now(), None))
+            .unwrap(),
+        Appended::NoMailbox
+    );
+    assert!(matches!(
+        store.write(|tx| tx.create_mailbox("alice@pec-a.test", "x", &NewMailbox::default(), now())),
+        Err(StoreError::MailboxExists(_))
+    ));
+}
+
+#[test]
+fn passwords_verify_and_unknown_users_look_like_wrong_passwords() {
+    let (_dir, store) = store();
+    let check =
+        |user: &str, password: &str| store.read(|tx| tx.verify_password(user, password)).unwrap();
+    assert!(check("ALICE@pec-a.test", "segreta"));
+    assert!(!check("alice@pec-a.test", "sbagliata"));
+    assert!(!check("nobody@pec-a.test", "segreta"));
+    let mailbox = store
+        .read(|tx| tx.get_mailbox("alice@pec-a.test"))
+        .unwrap()
+        .unwrap();
+    assert!(
+        !format!("{mailbox:?}").contains("argon2"),
+        "the hash never reaches Debug"
+    );
+}
+
+#[test]
+fn timers_follow_the_12_and_24_hour_rules() {
+    let (_dir, store) = store();
+    let (twelve, day) = (
+        Duration::from_secs(12 * 3600),
+        Duration::from_secs(24 * 3600),
+    );
+    store
+        .write(|tx| {
+            tx.arm(Timer::new(
+                "id1",
+                "bob@pec-b.test",
+                "alice@pec-a.test",
+                now(),
+                twelve,
+                day,
+            ))?;
+            tx.arm(Timer::new(
+                "id2",
+                "bob@pec-b.test",
+                "alice@pec-a.test",
+                now(),
+                twelve,
+                day,
+            ))?;
+            tx.arm(Timer::new(
+                "id3",
+                "bob@pec-b.test",
+                "alice@pec-a.test",
+                now(),
+                twelve,
+                day,
+            ))?;
+            tx.taken_in_charge("id2", "BOB@pec-b.test")?;
+            tx.delivered("id3", "bob@pec-b.test")
+        })
+        .unwrap();
+    let at = |hours: i64| now() + jiff::SignedDuration::from_hours(hours);
+    let due = store.read(|tx| tx.due(at(13))).unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|(t, d)| (t.pec_id.as_str(), *d))
+            .collect::<Vec<_>>(),
+        [("id1", Due::Warning12h)]
+    );
+    store
+        .write(|tx| tx.mark_warned("id1", "bob@pec-b.test"))
+        .unwrap();
+    assert!(store.read(|tx| tx.due(at(13))).unwrap().is_empty());
+    let due = store.read(|tx| tx.due(at(24))).unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|(t, d)| (t.pec_id.as_str(), *d))
+            .collect::<Vec<_>>(),
+        [("id1", Due::Final24h), ("id2", Due::Final24h)]
+    );
+}
+
+#[test]
+fn queue_jobs_are_rescheduled_and_completed() {
+    let (_dir, store) = store();
+    let blob = store.blobs().put(b"busta").unwrap();
+    let id = store
+        .write(|tx| {
+            tx.enqueue(Job::new(
+                "pec-b.test",
+                "alice@pec-a.test",
+                vec!["bob@pec-b.test".into()],
+                blob,
+                now(),
+                "busta",
+            ))
+        })
+        .unwrap();
+    assert_eq!(store.read(|tx| tx.due_jobs(now(), 10)).unwrap().len(), 1);
+    let later = now() + jiff::SignedDuration::from_mins(5);
+    store
+        .write(|tx| tx.reschedule(id, later, 1, "421 busy"))
+        .unwrap();
+    assert!(store.read(|tx| tx.due_jobs(now(), 10)).unwrap().is_empty());
+    assert_eq!(
+        store.read(|tx| tx.due_jobs(later, 10)).unwrap()[0].attempts,
+        1
+    );
+    store.write(|tx| tx.complete(id)).unwrap();
+    assert!(store.read(|tx| tx.all_jobs()).unwrap().is_empty());
+}
+
+fn logged(store: &Store, n: usize) {
+    for i in 0..n {
+        let mut event = Event::new(
+            EventKind::Accepted,
+            now() + jiff::SignedDuration::from_secs(i as i64),
+        );
+        event.pec_id = Some(format!("id{i}@pec-a.test"));
+        event.mailbox = Some("alice@pec-a.test".into());
+        store.write(|tx| tx.log(event.clone())).unwrap();
+    }
+}
+
+#[test]
+fn the_log_chain_verifies_and_queries_filter() {
+    let (_dir, store) = store();
+    logged(&store, 5);
+    assert_eq!(store.read(|tx| tx.verify_chain()).unwrap(), Ok(5));
+    let query = LogQuery {
+        msgid: Some("<id3@pec-a.test>".into()),
+        ..LogQuery::default()
+    };
+    assert_eq!(store.read(|tx| tx.query(&query)).unwrap().len(), 1);
+    let query = LogQuery {
+        since: Some(now() + jiff::SignedDuration::from_secs(2)),
+        mailbox: Some("ALICE@pec-a.test".into()),
+        ..LogQuery::default()
+    };
+    assert_eq!(store.read(|tx| tx.query(&query)).unwrap().len(), 3);
+    store
+        .write(|tx| {
+            tx.prune_before(now() + jiff::SignedDuration::from_secs(2))
+                .map(|_| ())
+        })
+        .unwrap();
+    assert_eq!(
+        store.read(|tx| tx.verify_chain()).unwrap(),
+        Ok(3),
+        "pruning keeps the chain verifiable"
+    );
+}
+
+/// Edits the raw log table the way an attacker with file access would.
+fn tamper(store: &Store, edit: impl FnOnce(&mut redb::Table<'_, u64, &[u8]>)) {
+    const LOG: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("log");
+    let txn = store.db.begin_write().unwrap();
+    {
+        let mut table = txn.open_table(LOG).unwrap();
+        edit(&mut table);
+    }
+    txn.commit().unwrap();
+}
+
+#[test]
+fn edits_deletions_and_cuts_of_the_log_are_detected() {
+    let (_dir, store) = store();
+    logged(&store, 4);
+    tamper(&store, |table| {
+        let text = String::from_utf8(table.get(2).unwrap().unwrap().value().to_vec()).unwrap();
+        table
+            .insert(2, text.replace("id1@", "idX@").as_bytes())
+            .unwrap();
+    });
+    assert_eq!(
+        store.read(|tx| tx.verify_chain()).unwrap().unwrap_err().seq,
+        2
+    );
+
+    let (_dir, store) = self::store();
+    logged(&store, 4);
+    tamper(&store, |table| {
+        table.remove(3).unwrap();
+    });
+    assert_eq!(
+        store.read(|tx| tx.verify_chain()).unwrap().unwrap_err().seq,
+        3
+    );
+
+    let (_dir, store) = self::store();
+    logged(&store, 4);
+    tamper(&store, |table| {
+        table.remove(4).unwrap();
+    });
+    assert_eq!(
+        store.read(|tx| tx.verify_chain()).unwrap().unwrap_err().seq,
+        4
+    );
+}
+
+#[test]
+#[ignore = "measurement: cargo test --release --lib store::tests::durable_commit_rate -- --ignored --nocapture"]
+fn durable_commit_rate() {
+    let (_dir, store) = store();
+    let blob = store.blobs().put(b"receipt").unwrap();
+    let start = std::time::Instant::now();
+    let n = 300;
+    for _ in 0..n {
+        store
+            .write(|tx| {
+                tx.log(Event::new(EventKind::Delivered, now()))?;
+                tx.append("alice@pec-a.test", INBOX, &blob, 7, &[], now(), None)
+                    .map(|_| ())
+            })
+            .unwrap();
+    }
+    println!(
+        "durable commits/s (log + append): {:.0}",
+        f64::from(n) / start.elapsed().as_secs_f64()
+    );
+}

@@ -1,0 +1,167 @@
+//! The durable 12 h / 24 h timers of the punto di accesso, one per certified recipient
+//! (RFC 6109 §3.1.6): a presa in carico stops the 12 h notice, a consegna (or mancata
+//! consegna) stops both.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use redb::ReadableTable;
+use redb::TableDefinition;
+use serde::Deserialize;
+use serde::Serialize;
+
+use crate::store::ReadTx;
+use crate::store::StoreError;
+use crate::store::Tx;
+use crate::store::db;
+use crate::store::decode;
+use crate::store::encode;
+
+const TIMERS: TableDefinition<&str, &[u8]> = TableDefinition::new("timers");
+
+/// One recipient's timer.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct Timer {
+    /// The transport envelope's PEC msgid.
+    pub pec_id: String,
+    /// The recipient.
+    pub recipient: String,
+    /// Our user who sent it.
+    pub sender: String,
+    /// When the 12 h notice is due.
+    pub warn_at: Timestamp,
+    /// When the 24 h notice is due.
+    pub final_at: Timestamp,
+    /// A presa in carico arrived.
+    pub taken_in_charge: bool,
+    /// The 12 h notice went out.
+    pub warned: bool,
+}
+
+impl Timer {
+    /// A timer armed at `now`.
+    pub fn new(
+        pec_id: &str,
+        recipient: &str,
+        sender: &str,
+        now: Timestamp,
+        warning: Duration,
+        last: Duration,
+    ) -> Timer {
+        let after = |d: Duration| now.checked_add(d).unwrap_or(Timestamp::MAX);
+        Timer {
+            pec_id: pec_id.to_string(),
+            recipient: recipient.to_ascii_lowercase(),
+            sender: sender.to_string(),
+            warn_at: after(warning),
+            final_at: after(last),
+            taken_in_charge: false,
+            warned: false,
+        }
+    }
+}
+
+/// Which notice is due.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Due {
+    /// The 12 h preavviso.
+    Warning12h,
+    /// The 24 h avviso.
+    Final24h,
+}
+
+impl Tx<'_> {
+    /// Arms a timer.
+    pub fn arm(&mut self, timer: Timer) -> Result<(), StoreError> {
+        let key = key(&timer.pec_id, &timer.recipient);
+        self.inner
+            .open_table(TIMERS)
+            .map_err(db)?
+            .insert(key.as_str(), encode(&timer)?.as_slice())
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// A presa in carico covers this recipient: no 12 h notice.
+    pub fn taken_in_charge(&mut self, pec_id: &str, recipient: &str) -> Result<(), StoreError> {
+        self.change(pec_id, recipient, |t| t.taken_in_charge = true)
+    }
+
+    /// The 12 h notice went out.
+    pub fn mark_warned(&mut self, pec_id: &str, recipient: &str) -> Result<(), StoreError> {
+        self.change(pec_id, recipient, |t| t.warned = true)
+    }
+
+    /// The recipient's outcome arrived: no more notices.
+    pub fn delivered(&mut self, pec_id: &str, recipient: &str) -> Result<(), StoreError> {
+        self.remove_timer(pec_id, recipient)
+    }
+
+    /// Removes a timer.
+    pub fn remove_timer(&mut self, pec_id: &str, recipient: &str) -> Result<(), StoreError> {
+        self.inner
+            .open_table(TIMERS)
+            .map_err(db)?
+            .remove(key(pec_id, recipient).as_str())
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn change(
+        &mut self,
+        pec_id: &str,
+        recipient: &str,
+        edit: impl FnOnce(&mut Timer),
+    ) -> Result<(), StoreError> {
+        let key = key(pec_id, recipient);
+        let mut table = self.inner.open_table(TIMERS).map_err(db)?;
+        let mut timer: Timer = match table.get(key.as_str()).map_err(db)? {
+            Some(bytes) => decode(bytes.value())?,
+            None => return Ok(()),
+        };
+        edit(&mut timer);
+        table
+            .insert(key.as_str(), encode(&timer)?.as_slice())
+            .map_err(db)?;
+        Ok(())
+    }
+}
+
+impl ReadTx<'_> {
+    /// The notices due at `now`. When both are overdue only the final one is due.
+    pub fn due(&self, now: Timestamp) -> Result<Vec<(Timer, Due)>, StoreError> {
+        let table = match self.inner.open_table(TIMERS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(error) => return Err(db(error)),
+        };
+        let mut due = Vec::new();
+        for entry in table.iter().map_err(db)? {
+            let timer: Timer = decode(entry.map_err(db)?.1.value())?;
+            if now >= timer.final_at {
+                due.push((timer, Due::Final24h));
+            } else if now >= timer.warn_at && !timer.warned && !timer.taken_in_charge {
+                due.push((timer, Due::Warning12h));
+            }
+        }
+        Ok(due)
+    }
+
+    /// Every armed timer.
+    pub fn timers(&self) -> Result<Vec<Timer>, StoreError> {
+        let table = match self.inner.open_table(TIMERS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(error) => return Err(db(error)),
+        };
+        table
+            .iter()
+            .map_err(db)?
+            .map(|entry| decode(entry.map_err(db)?.1.value()))
+            .collect()
+    }
+}
+
+fn key(pec_id: &str, recipient: &str) -> String {
+    format!("{pec_id}\0{}", recipient.to_ascii_lowercase())
+}
