@@ -44,6 +44,16 @@ enum Command {
         #[command(subcommand)]
         command: IndexCommand,
     },
+    /// Administer mailboxes (works while the daemon runs).
+    Mailbox {
+        #[command(subcommand)]
+        command: MailboxCommand,
+    },
+    /// The event log (registro).
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
     /// Read one message and say what it is and whether it is valid PEC.
     Verify {
         /// The message (.eml).
@@ -57,6 +67,123 @@ enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MailboxCommand {
+    /// Create a mailbox.
+    Add {
+        /// The address.
+        address: String,
+        #[command(flatten)]
+        options: MailboxOptions,
+    },
+    /// List mailboxes.
+    List {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Show one mailbox.
+    Show {
+        /// The address.
+        address: String,
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Change a mailbox.
+    Set {
+        /// The address.
+        address: String,
+        #[command(flatten)]
+        options: MailboxOptions,
+    },
+    /// Suspend a mailbox: deliveries to it fail with an avviso di mancata consegna.
+    Suspend {
+        /// The address.
+        address: String,
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Put a suspended mailbox back in service.
+    Activate {
+        /// The address.
+        address: String,
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Delete a mailbox.
+    Delete {
+        /// The address.
+        address: String,
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct MailboxOptions {
+    /// The configuration file.
+    #[arg(long)]
+    config: PathBuf,
+    /// Read the password from the first line of stdin.
+    #[arg(long)]
+    password_stdin: bool,
+    /// Receipt type asked for when a message sets no X-TipoRicevuta.
+    #[arg(long)]
+    receipt: Option<String>,
+    /// Conservation rule: all-inbound, envelopes, receipts or off.
+    #[arg(long)]
+    conservation: Option<String>,
+    /// Mailbox quota in bytes.
+    #[arg(long)]
+    quota_bytes: Option<u64>,
+}
+
+impl MailboxOptions {
+    fn changes(&self) -> cli::mailbox::Changes {
+        cli::mailbox::Changes {
+            password_stdin: self.password_stdin,
+            receipt: self.receipt.clone(),
+            conservation: self.conservation.clone(),
+            quota_bytes: self.quota_bytes,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum LogCommand {
+    /// Print the events matching the filters.
+    Query {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// A PEC msgid, client Message-ID or related message id.
+        #[arg(long)]
+        msgid: Option<String>,
+        /// A mailbox (as owner, sender or recipient).
+        #[arg(long)]
+        mailbox: Option<String>,
+        /// Not before (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// Not after (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        until: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the hash chain end to end; exit 1 at the first broken record.
+    Verify {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 
@@ -83,6 +210,8 @@ fn main() -> ExitCode {
         Command::Index {
             command: IndexCommand::Entry { config },
         } => cli::index::run(&config).map(|()| ExitCode::SUCCESS),
+        Command::Mailbox { command } => mailbox(command).map(|()| ExitCode::SUCCESS),
+        Command::Log { command } => log(command),
         Command::Verify {
             file,
             index,
@@ -98,6 +227,55 @@ fn main() -> ExitCode {
         eprintln!("pecd: {}", one_line(&error));
         ExitCode::from(2)
     })
+}
+
+fn mailbox(command: MailboxCommand) -> anyhow::Result<()> {
+    use pecd::store::mailbox::MailboxState;
+    match command {
+        MailboxCommand::Add { address, options } => {
+            cli::mailbox::add(&options.config, &address, &options.changes())
+        }
+        MailboxCommand::Set { address, options } => {
+            cli::mailbox::set(&options.config, &address, &options.changes())
+        }
+        MailboxCommand::List { config } => cli::mailbox::list(&config),
+        MailboxCommand::Show { address, config } => cli::mailbox::show(&config, &address),
+        MailboxCommand::Suspend { address, config } => {
+            cli::mailbox::set_state(&config, &address, MailboxState::Suspended)
+        }
+        MailboxCommand::Activate { address, config } => {
+            cli::mailbox::set_state(&config, &address, MailboxState::Active)
+        }
+        MailboxCommand::Delete { address, config } => cli::mailbox::delete(&config, &address),
+    }
+}
+
+fn log(command: LogCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        LogCommand::Query {
+            config,
+            msgid,
+            mailbox,
+            since,
+            until,
+            json,
+        } => {
+            let query = pecd::store::log::LogQuery {
+                msgid,
+                mailbox,
+                since: since.as_deref().map(cli::log::parse_time).transpose()?,
+                until: until.as_deref().map(cli::log::parse_time).transpose()?,
+            };
+            cli::log::query(&config, &query, json).map(|()| ExitCode::SUCCESS)
+        }
+        LogCommand::Verify { config } => cli::log::verify(&config).map(|intact| {
+            if intact {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }),
+    }
 }
 
 /// The daemon is not built yet: prepare what it will need and say so plainly.

@@ -1,7 +1,9 @@
-//! Operator commands (CONTRACT.md "The binary"). Each command is one file; `main.rs`
-//! parses the arguments and calls these. Commands return `anyhow::Result` because they
-//! report errors (one line on stderr) rather than handle them.
+//! Operator commands (CONTRACT.md). Each command is one file; `main.rs` parses the
+//! arguments and calls these. Commands return `anyhow::Result` because they report
+//! errors (one line on stderr) rather than handle them.
 
 pub mod index;
 pub mod init;
+pub mod log;
+pub mod mailbox;
 pub mod verify;

@@ -1,0 +1,181 @@
+//! `pecd serve`: wires the provider together and runs it until SIGINT/SIGTERM
+//! (style-anchors rule 8: the whole object graph is visible here). On a fresh checkout
+//! it creates the development certificates and a providers index holding this provider
+//! only, and says so.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::crypto::identity::Signer;
+use crate::crypto::trust;
+use crate::net::throttle::AuthThrottle;
+use crate::net::throttle::ThrottlePolicy;
+use crate::net::tls;
+use crate::pec::access::Limits;
+use crate::pec::compose::Issuer;
+use crate::provider::Provider;
+use crate::provider::Settings;
+use crate::provider::TimerDurations;
+use crate::provider::relay;
+use crate::provider::relay::Pacing;
+use crate::provider::timers;
+use crate::smtp::client::ClientOptions;
+use crate::smtp::client::ClientTimeouts;
+use crate::smtp::server;
+use crate::smtp::server::Endpoint;
+use crate::smtp::server::Timeouts;
+use crate::smtp::session::Mode;
+use crate::smtp::session::SessionConfig;
+use crate::store::Store;
+
+/// Runs the provider until a shutdown signal.
+pub async fn run(config_path: &Path) -> anyhow::Result<()> {
+    let config = Config::load(config_path)?;
+    if super::init::ensure_dev_certificates(&config)? {
+        tracing::warn!(dir = %config.certificates.signing_certificate.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+            "created development certificates (a dev CA, TLS and signing certificates); never use them in production");
+    }
+    if !config.index.ldif.exists() {
+        let entry = super::index::entry(&config)?;
+        std::fs::write(&config.index.ldif, entry).with_context(|| format!("cannot write {}", config.index.ldif.display()))?;
+        tracing::warn!(path = %config.index.ldif.display(), "created a providers index holding this provider only");
+    }
+    let provider = build(&config)?;
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    start(&config, &provider, &shutdown, &tracker).await?;
+    tracing::info!(domain = %config.provider.domain, "pecd running");
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    tracker.close();
+    tracker.wait().await;
+    Ok(())
+}
+
+/// The provider a config describes: store, signing key, index.
+pub fn build(config: &Config) -> anyhow::Result<Provider> {
+    std::fs::create_dir_all(&config.provider.data_dir)
+        .with_context(|| format!("cannot create {}", config.provider.data_dir.display()))?;
+    let store = Store::open(&config.provider.data_dir).context("cannot open the store")?;
+    let certificates = &config.certificates;
+    let signer = Signer::load(&certificates.signing_certificate, &certificates.signing_key)
+        .context("cannot load the signing certificate")?;
+    let index = trust::load_index_file(&config.index.ldif, None)
+        .with_context(|| format!("cannot load the providers index {}", config.index.ldif.display()))?
+        .index;
+    let settings = Settings {
+        issuer: Issuer { domain: config.provider.domain.clone(), name: config.provider.name.clone() },
+        limits: Limits { max_recipients: config.limits.max_recipients, max_total_bytes: config.limits.max_total_bytes }
+            .at_least_regulatory(),
+        timers: TimerDurations {
+            warning: Duration::from_secs(config.timers.warning_secs),
+            last: Duration::from_secs(config.timers.final_secs),
+        },
+        accept_ordinary_mail: config.mx.accept_ordinary_mail,
+        routes: config.routes.iter().map(|(d, t)| (d.to_ascii_lowercase(), t.clone())).collect(),
+    };
+    // Other providers are trusted through the index (certificate hash and equality,
+    // spec §8), not through a public trust store: no anchors for chain checks.
+    Ok(Provider::new(settings, store, signer, index, None))
+}
+
+/// Binds every listener and spawns every task.
+pub async fn start(config: &Config, provider: &Provider, shutdown: &CancellationToken, tracker: &TaskTracker) -> anyhow::Result<()> {
+    let certificates = &config.certificates;
+    let acceptor = TlsAcceptor::from(
+        tls::server_config(&certificates.tls_certificate, &certificates.tls_key).context("cannot load the TLS certificate")?,
+    );
+    let throttle = AuthThrottle::new(ThrottlePolicy::default());
+    let limits = &config.limits;
+    let timeouts = Timeouts {
+        command: Duration::from_secs(limits.command_timeout_secs),
+        data: Duration::from_secs(limits.data_timeout_secs),
+    };
+    let session = |mode: Mode, implicit_tls: bool| SessionConfig {
+        mode,
+        hostname: config.provider.domain.clone(),
+        max_message_bytes: limits.max_message_bytes,
+        max_recipients: limits.max_recipients.max(Limits::REGULATORY_MINIMUM.max_recipients),
+        max_auth_failures: limits.max_auth_failures,
+        tls_available: true,
+        implicit_tls,
+    };
+    let listen = &config.listen;
+    for (address, mode, implicit) in [
+        (listen.submission, Mode::Submission, false),
+        (listen.submissions, Mode::Submission, true),
+        (listen.mx, Mode::Mx, false),
+    ] {
+        let listener = TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))?;
+        let endpoint = Endpoint {
+            config: session(mode, implicit),
+            tls: Some(acceptor.clone()),
+            backend: provider.clone(),
+            timeouts,
+            throttle: throttle.clone(),
+        };
+        tracker.spawn(server::run_listener(listener, endpoint, limits.max_connections, shutdown.clone(), tracker.clone()));
+        tracing::info!(%address, ?mode, implicit_tls = implicit, "smtp listening");
+    }
+    let options = ClientOptions {
+        helo: config.provider.domain.clone(),
+        tls: tls::client_config(&config.relay.tls_roots).context("cannot load [relay] tls_roots")?,
+        require_tls: true,
+        timeouts: ClientTimeouts::default(),
+    };
+    let pacing = Pacing {
+        retry_base: Duration::from_secs(config.relay.retry_base_secs),
+        give_up: Duration::from_secs(config.relay.give_up_secs),
+    };
+    tracker.spawn(relay::run(provider.clone(), options, pacing, shutdown.clone()));
+    tracker.spawn(timers::run(provider.clone(), Duration::from_secs(config.timers.tick_secs.max(1)), shutdown.clone()));
+    tracker.spawn(watch_index(provider.clone(), config.index.ldif.clone(), shutdown.clone()));
+    Ok(())
+}
+
+/// Reloads the providers index when its file changes (CONTRACT: "reloaded on change").
+async fn watch_index(provider: Provider, path: std::path::PathBuf, shutdown: CancellationToken) {
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let mut seen = modified(&path);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            () = shutdown.cancelled() => return,
+        }
+        let now = modified(&path);
+        if now != seen {
+            seen = now;
+            match trust::load_index_file(&path, None) {
+                Ok(loaded) => {
+                    provider.set_index(loaded.index);
+                    tracing::info!(path = %path.display(), "providers index reloaded");
+                }
+                Err(error) => tracing::error!(%error, "providers index not reloaded; keeping the previous one"),
+            }
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}

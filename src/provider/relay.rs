@@ -1,0 +1,107 @@
+//! The relay: drains the durable outbound queue towards other providers' punto di
+//! ricezione (`[routes]` first, then the domain's mail host), STARTTLS required between
+//! providers, retrying with exponential backoff. Same-domain jobs go straight to our own
+//! punto di ricezione, so they run the full flow (DM 2/11/2005 art. 6.5). A message
+//! still undeliverable after `give_up` is dropped from the queue; the 24 h timer has
+//! told, or will tell, the sender.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio_util::sync::CancellationToken;
+
+use crate::provider::Provider;
+use crate::provider::ProviderError;
+use crate::smtp::client;
+use crate::smtp::client::ClientOptions;
+use crate::store::log::Event;
+use crate::store::log::EventKind;
+use crate::store::queue::Job;
+
+/// How the relay paces itself.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct Pacing {
+    /// The first retry delay; doubles per attempt, capped at 30 minutes.
+    pub retry_base: Duration,
+    /// After this long since the job was created, give up.
+    pub give_up: Duration,
+}
+
+impl Pacing {
+    /// The delay before attempt `attempts + 1`.
+    pub fn backoff(&self, attempts: u32) -> Duration {
+        let factor = 1u32.checked_shl(attempts.min(16)).unwrap_or(u32::MAX);
+        self.retry_base.saturating_mul(factor).min(Duration::from_secs(30 * 60))
+    }
+}
+
+/// Runs the relay until shutdown.
+pub async fn run(provider: Provider, options: ClientOptions, pacing: Pacing, shutdown: CancellationToken) {
+    loop {
+        let due = provider.blocking(|p| Ok(p.store().read(|tx| tx.due_jobs(Timestamp::now(), 64))?)).await;
+        match due {
+            Ok(jobs) => {
+                for job in jobs {
+                    if shutdown.is_cancelled() {
+                        return;
+                    }
+                    if let Err(error) = deliver(&provider, &options, pacing, job).await {
+                        tracing::error!(%error, "relay");
+                    }
+                }
+            }
+            Err(error) => tracing::error!(%error, "relay queue"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = provider.relay_woken() => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// One attempt at one job.
+async fn deliver(provider: &Provider, options: &ClientOptions, pacing: Pacing, job: Job) -> Result<(), ProviderError> {
+    let blob = job.blob.clone();
+    let data = provider.blocking(move |p| Ok(p.store().blobs().get(&blob)?)).await?;
+    let destination = job.destination.to_ascii_lowercase();
+    let attempt: Result<(), String> = if destination == provider.issuer().domain {
+        let (from, rcpts, bytes) = (job.mail_from.clone(), job.rcpt_to.clone(), data);
+        let reply = provider.blocking(move |p| p.receive(&from, &rcpts, &bytes, Timestamp::now())).await?;
+        if reply.is_positive() { Ok(()) } else { Err(format!("{} {}", reply.code(), reply.text())) }
+    } else {
+        let target = provider.settings().routes.get(&destination).cloned().unwrap_or_else(|| format!("{destination}:25"));
+        let message = client::Message { mail_from: &job.mail_from, rcpt_to: &job.rcpt_to, data: &data };
+        match client::send(target.as_str(), &destination, options, &message).await {
+            Ok(delivery) if delivery.data_reply.as_ref().is_some_and(|r| r.is_positive()) => Ok(()),
+            Ok(delivery) => Err(format!("refused: {:?}", delivery.rejected().map(|r| r.reply.text().to_string()).collect::<Vec<_>>())),
+            Err(error) => Err(error.to_string()),
+        }
+    };
+    let now = Timestamp::now();
+    let id = job.id;
+    match attempt {
+        Ok(()) => provider.blocking(move |p| Ok(p.store().write(|tx| tx.complete(id))?)).await,
+        Err(reason) => {
+            let age = now.duration_since(job.created).unsigned_abs();
+            let give_up = age >= pacing.give_up;
+            let next = now + pacing.backoff(job.attempts);
+            tracing::warn!(job = id, destination = %job.destination, %reason, give_up, "relay attempt failed");
+            provider
+                .blocking(move |p| {
+                    Ok(p.store().write(|tx| {
+                        if give_up {
+                            let mut logged = Event::new(EventKind::RelayGaveUp, now);
+                            logged.recipients = job.rcpt_to.clone();
+                            logged.detail = Some(reason.clone());
+                            tx.log(logged)?;
+                            tx.complete(id)
+                        } else {
+                            tx.reschedule(id, next, job.attempts + 1, &reason)
+                        }
+                    })?)
+                })
+                .await
+        }
+    }
+}
