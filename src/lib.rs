@@ -34,5 +34,8 @@ pub mod config;
 pub mod crypto;
 pub mod fuzzing;
 pub mod mail;
+pub mod net;
 pub mod pec;
+pub mod provider;
+pub mod smtp;
 pub mod store;

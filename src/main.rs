@@ -278,22 +278,19 @@ fn log(command: LogCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The daemon is not built yet: prepare what it will need and say so plainly.
+/// Runs the daemon on a multi-threaded runtime, logging to stderr (`RUST_LOG` filters).
 fn serve(config_path: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let config = pecd::config::Config::load(config_path)?;
-    if cli::init::ensure_dev_certificates(&config)? {
-        println!(
-            "created development certificates under {}",
-            config
-                .certificates
-                .signing_certificate
-                .parent()
-                .map_or(String::new(), |p| p.display().to_string())
-        );
-    }
-    anyhow::bail!(
-        "the provider daemon (SMTP, IMAP, relay) is not built yet; see README.md \"Status\""
-    )
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(cli::serve::run(config_path))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn one_line(error: &anyhow::Error) -> String {

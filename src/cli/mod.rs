@@ -6,4 +6,5 @@ pub mod index;
 pub mod init;
 pub mod log;
 pub mod mailbox;
+pub mod serve;
 pub mod verify;

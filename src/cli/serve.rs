@@ -44,7 +44,8 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     }
     if !config.index.ldif.exists() {
         let entry = super::index::entry(&config)?;
-        std::fs::write(&config.index.ldif, entry).with_context(|| format!("cannot write {}", config.index.ldif.display()))?;
+        std::fs::write(&config.index.ldif, entry)
+            .with_context(|| format!("cannot write {}", config.index.ldif.display()))?;
         tracing::warn!(path = %config.index.ldif.display(), "created a providers index holding this provider only");
     }
     let provider = build(&config)?;
@@ -70,18 +71,33 @@ pub fn build(config: &Config) -> anyhow::Result<Provider> {
     let signer = Signer::load(&certificates.signing_certificate, &certificates.signing_key)
         .context("cannot load the signing certificate")?;
     let index = trust::load_index_file(&config.index.ldif, None)
-        .with_context(|| format!("cannot load the providers index {}", config.index.ldif.display()))?
+        .with_context(|| {
+            format!(
+                "cannot load the providers index {}",
+                config.index.ldif.display()
+            )
+        })?
         .index;
     let settings = Settings {
-        issuer: Issuer { domain: config.provider.domain.clone(), name: config.provider.name.clone() },
-        limits: Limits { max_recipients: config.limits.max_recipients, max_total_bytes: config.limits.max_total_bytes }
-            .at_least_regulatory(),
+        issuer: Issuer {
+            domain: config.provider.domain.clone(),
+            name: config.provider.name.clone(),
+        },
+        limits: Limits {
+            max_recipients: config.limits.max_recipients,
+            max_total_bytes: config.limits.max_total_bytes,
+        }
+        .at_least_regulatory(),
         timers: TimerDurations {
             warning: Duration::from_secs(config.timers.warning_secs),
             last: Duration::from_secs(config.timers.final_secs),
         },
         accept_ordinary_mail: config.mx.accept_ordinary_mail,
-        routes: config.routes.iter().map(|(d, t)| (d.to_ascii_lowercase(), t.clone())).collect(),
+        routes: config
+            .routes
+            .iter()
+            .map(|(d, t)| (d.to_ascii_lowercase(), t.clone()))
+            .collect(),
     };
     // Other providers are trusted through the index (certificate hash and equality,
     // spec §8), not through a public trust store: no anchors for chain checks.
@@ -89,10 +105,16 @@ pub fn build(config: &Config) -> anyhow::Result<Provider> {
 }
 
 /// Binds every listener and spawns every task.
-pub async fn start(config: &Config, provider: &Provider, shutdown: &CancellationToken, tracker: &TaskTracker) -> anyhow::Result<()> {
+pub async fn start(
+    config: &Config,
+    provider: &Provider,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) -> anyhow::Result<()> {
     let certificates = &config.certificates;
     let acceptor = TlsAcceptor::from(
-        tls::server_config(&certificates.tls_certificate, &certificates.tls_key).context("cannot load the TLS certificate")?,
+        tls::server_config(&certificates.tls_certificate, &certificates.tls_key)
+            .context("cannot load the TLS certificate")?,
     );
     let throttle = AuthThrottle::new(ThrottlePolicy::default());
     let limits = &config.limits;
@@ -104,7 +126,9 @@ pub async fn start(config: &Config, provider: &Provider, shutdown: &Cancellation
         mode,
         hostname: config.provider.domain.clone(),
         max_message_bytes: limits.max_message_bytes,
-        max_recipients: limits.max_recipients.max(Limits::REGULATORY_MINIMUM.max_recipients),
+        max_recipients: limits
+            .max_recipients
+            .max(Limits::REGULATORY_MINIMUM.max_recipients),
         max_auth_failures: limits.max_auth_failures,
         tls_available: true,
         implicit_tls,
@@ -115,7 +139,9 @@ pub async fn start(config: &Config, provider: &Provider, shutdown: &Cancellation
         (listen.submissions, Mode::Submission, true),
         (listen.mx, Mode::Mx, false),
     ] {
-        let listener = TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))?;
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
         let endpoint = Endpoint {
             config: session(mode, implicit),
             tls: Some(acceptor.clone()),
@@ -123,12 +149,19 @@ pub async fn start(config: &Config, provider: &Provider, shutdown: &Cancellation
             timeouts,
             throttle: throttle.clone(),
         };
-        tracker.spawn(server::run_listener(listener, endpoint, limits.max_connections, shutdown.clone(), tracker.clone()));
+        tracker.spawn(server::run_listener(
+            listener,
+            endpoint,
+            limits.max_connections,
+            shutdown.clone(),
+            tracker.clone(),
+        ));
         tracing::info!(%address, ?mode, implicit_tls = implicit, "smtp listening");
     }
     let options = ClientOptions {
         helo: config.provider.domain.clone(),
-        tls: tls::client_config(&config.relay.tls_roots).context("cannot load [relay] tls_roots")?,
+        tls: tls::client_config(&config.relay.tls_roots)
+            .context("cannot load [relay] tls_roots")?,
         require_tls: true,
         timeouts: ClientTimeouts::default(),
     };
@@ -136,9 +169,22 @@ pub async fn start(config: &Config, provider: &Provider, shutdown: &Cancellation
         retry_base: Duration::from_secs(config.relay.retry_base_secs),
         give_up: Duration::from_secs(config.relay.give_up_secs),
     };
-    tracker.spawn(relay::run(provider.clone(), options, pacing, shutdown.clone()));
-    tracker.spawn(timers::run(provider.clone(), Duration::from_secs(config.timers.tick_secs.max(1)), shutdown.clone()));
-    tracker.spawn(watch_index(provider.clone(), config.index.ldif.clone(), shutdown.clone()));
+    tracker.spawn(relay::run(
+        provider.clone(),
+        options,
+        pacing,
+        shutdown.clone(),
+    ));
+    tracker.spawn(timers::run(
+        provider.clone(),
+        Duration::from_secs(config.timers.tick_secs.max(1)),
+        shutdown.clone(),
+    ));
+    tracker.spawn(watch_index(
+        provider.clone(),
+        config.index.ldif.clone(),
+        shutdown.clone(),
+    ));
     Ok(())
 }
 
@@ -159,7 +205,9 @@ async fn watch_index(provider: Provider, path: std::path::PathBuf, shutdown: Can
                     provider.set_index(loaded.index);
                     tracing::info!(path = %path.display(), "providers index reloaded");
                 }
-                Err(error) => tracing::error!(%error, "providers index not reloaded; keeping the previous one"),
+                Err(error) => {
+                    tracing::error!(%error, "providers index not reloaded; keeping the previous one")
+                }
             }
         }
     }

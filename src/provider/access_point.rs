@@ -42,17 +42,30 @@ impl Submission {
     /// The SMTP reply (sent only after the outcome is durable).
     pub fn reply(&self) -> Reply {
         match self {
-            Submission::Accepted(id) => Reply::new(250, (2, 0, 0), format!("Ok: accettato, identificativo {id}")),
-            Submission::Refused(refusal) => {
-                Reply::new(550, (5, 7, 1), format!("Messaggio non accettato: {}", refusal.reason()))
-            }
+            Submission::Accepted(id) => Reply::new(
+                250,
+                (2, 0, 0),
+                format!("Ok: accettato, identificativo {id}"),
+            ),
+            Submission::Refused(refusal) => Reply::new(
+                550,
+                (5, 7, 1),
+                format!("Messaggio non accettato: {}", refusal.reason()),
+            ),
         }
     }
 }
 
 impl Provider {
     /// Handles one submission (blocking: signs and commits).
-    pub fn submit(&self, user: &str, mail_from: &str, rcpt_to: &[String], data: &[u8], now: Timestamp) -> Result<Submission, ProviderError> {
+    pub fn submit(
+        &self,
+        user: &str,
+        mail_from: &str,
+        rcpt_to: &[String],
+        data: &[u8],
+        now: Timestamp,
+    ) -> Result<Submission, ProviderError> {
         let stamp = self.stamp(now);
         let id = stamp.message_id.clone();
         let original = Original::parse(data);
@@ -81,23 +94,57 @@ impl Provider {
 
         let mut by_domain: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for rcpt in rcpt_to {
-            let domain = rcpt.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase();
+            let domain = rcpt
+                .rsplit_once('@')
+                .map_or("", |(_, d)| d)
+                .to_ascii_lowercase();
             by_domain.entry(domain).or_default().push(rcpt.clone());
         }
         let timers = self.settings().timers;
-        let certified: Vec<&Recipient> =
-            facts.recipients.iter().filter(|r| r.kind == RecipientType::Certified).collect();
+        let certified: Vec<&Recipient> = facts
+            .recipients
+            .iter()
+            .filter(|r| r.kind == RecipientType::Certified)
+            .collect();
         self.store().write(|tx| {
             // The Reply-To travels in `detail`: the timers' notices restate it in daticert.
-            let mut accepted = event(EventKind::Accepted, &facts, user, now, vec![receipt_stamp.message_id.clone()]);
+            let mut accepted = event(
+                EventKind::Accepted,
+                &facts,
+                user,
+                now,
+                vec![receipt_stamp.message_id.clone()],
+            );
             accepted.detail = Some(facts.reply_to.clone());
             tx.log(accepted)?;
             for (destination, rcpts) in &by_domain {
-                tx.enqueue(Job::new(destination, mail_from, rcpts.clone(), envelope_blob.clone(), now, "busta-di-trasporto"))?;
+                tx.enqueue(Job::new(
+                    destination,
+                    mail_from,
+                    rcpts.clone(),
+                    envelope_blob.clone(),
+                    now,
+                    "busta-di-trasporto",
+                ))?;
             }
-            tx.append(user, INBOX, &receipt_blob, receipt_bytes.len() as u64, &[RECEIPT_KEYWORD.to_string()], now, Some(&id::bracketed(&receipt_stamp.message_id)))?;
+            tx.append(
+                user,
+                INBOX,
+                &receipt_blob,
+                receipt_bytes.len() as u64,
+                &[RECEIPT_KEYWORD.to_string()],
+                now,
+                Some(&id::bracketed(&receipt_stamp.message_id)),
+            )?;
             for recipient in &certified {
-                tx.arm(Timer::new(&facts.id, &recipient.address, mail_from, now, timers.warning, timers.last))?;
+                tx.arm(Timer::new(
+                    &facts.id,
+                    &recipient.address,
+                    mail_from,
+                    now,
+                    timers.warning,
+                    timers.last,
+                ))?;
             }
             Ok(())
         })?;
@@ -106,25 +153,57 @@ impl Provider {
     }
 
     /// Stores the signed avviso di non accettazione and logs the refusal.
-    fn refuse(&self, user: &str, facts: &Facts, refusal: Refusal, now: Timestamp) -> Result<(), ProviderError> {
+    fn refuse(
+        &self,
+        user: &str,
+        facts: &Facts,
+        refusal: Refusal,
+        now: Timestamp,
+    ) -> Result<(), ProviderError> {
         let stamp = self.stamp(now);
         let notice = receipt::non_acceptance(self.issuer(), facts, &refusal.reason(), &stamp);
         let (blob, bytes) = self.seal(&notice)?;
         self.store().write(|tx| {
-            let mut logged = event(EventKind::NonAccepted, facts, user, now, vec![stamp.message_id.clone()]);
+            let mut logged = event(
+                EventKind::NonAccepted,
+                facts,
+                user,
+                now,
+                vec![stamp.message_id.clone()],
+            );
             logged.detail = Some(refusal.to_string());
             tx.log(logged)?;
-            tx.append(user, INBOX, &blob, bytes.len() as u64, &[RECEIPT_KEYWORD.to_string()], now, Some(&id::bracketed(&stamp.message_id)))?;
+            tx.append(
+                user,
+                INBOX,
+                &blob,
+                bytes.len() as u64,
+                &[RECEIPT_KEYWORD.to_string()],
+                now,
+                Some(&id::bracketed(&stamp.message_id)),
+            )?;
             Ok(())
         })?;
         Ok(())
     }
 
     /// A message that is not RFC 5322 at all: the notice names only the SMTP envelope.
-    fn refuse_unreadable(&self, user: &str, mail_from: &str, rcpt_to: &[String], now: Timestamp) -> Result<Submission, ProviderError> {
+    fn refuse_unreadable(
+        &self,
+        user: &str,
+        mail_from: &str,
+        rcpt_to: &[String],
+        now: Timestamp,
+    ) -> Result<Submission, ProviderError> {
         let facts = Facts {
             sender: mail_from.to_string(),
-            recipients: rcpt_to.iter().map(|a| Recipient { address: a.clone(), kind: self.classify(a) }).collect(),
+            recipients: rcpt_to
+                .iter()
+                .map(|a| Recipient {
+                    address: a.clone(),
+                    kind: self.classify(a),
+                })
+                .collect(),
             reply_to: mail_from.to_string(),
             subject: None,
             id: self.new_id(&crate::pec::time::LocalTime::italian(now)),
@@ -136,7 +215,13 @@ impl Provider {
 }
 
 /// A log record for a submission event.
-pub fn event(kind: EventKind, facts: &Facts, mailbox: &str, now: Timestamp, related: Vec<String>) -> Event {
+pub fn event(
+    kind: EventKind,
+    facts: &Facts,
+    mailbox: &str,
+    now: Timestamp,
+    related: Vec<String>,
+) -> Event {
     Event {
         kind,
         time: now,

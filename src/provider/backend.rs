@@ -14,10 +14,17 @@ use crate::smtp::session::Mode;
 impl Backend for Provider {
     async fn authenticate(&self, user: &str, password: &str) -> bool {
         let (user, password) = (user.to_string(), password.to_string());
-        self.blocking(move |p| Ok(p.store().read(|tx| tx.verify_password(&user, &password))?)).await.unwrap_or(false)
+        self.blocking(move |p| Ok(p.store().read(|tx| tx.verify_password(&user, &password))?))
+            .await
+            .unwrap_or(false)
     }
 
-    async fn check_recipient(&self, mode: Mode, _authenticated: Option<&str>, rcpt: &str) -> Result<(), Reply> {
+    async fn check_recipient(
+        &self,
+        mode: Mode,
+        _authenticated: Option<&str>,
+        rcpt: &str,
+    ) -> Result<(), Reply> {
         match mode {
             Mode::Submission => Ok(()),
             // Unknown local mailboxes are accepted here: the rules answer them with a
@@ -31,10 +38,23 @@ impl Backend for Provider {
         let outcome = self
             .blocking(move |p| match (mode, envelope.authenticated.as_deref()) {
                 (Mode::Submission, Some(user)) => p
-                    .submit(user, &envelope.mail_from, &envelope.rcpt_to, &envelope.data, Timestamp::now())
+                    .submit(
+                        user,
+                        &envelope.mail_from,
+                        &envelope.rcpt_to,
+                        &envelope.data,
+                        Timestamp::now(),
+                    )
                     .map(|submission| submission.reply()),
-                (Mode::Submission, None) => Ok(Reply::new(530, (5, 7, 0), "Autenticazione richiesta")),
-                (Mode::Mx, _) => p.receive(&envelope.mail_from, &envelope.rcpt_to, &envelope.data, Timestamp::now()),
+                (Mode::Submission, None) => {
+                    Ok(Reply::new(530, (5, 7, 0), "Autenticazione richiesta"))
+                }
+                (Mode::Mx, _) => p.receive(
+                    &envelope.mail_from,
+                    &envelope.rcpt_to,
+                    &envelope.data,
+                    Timestamp::now(),
+                ),
             })
             .await;
         outcome.unwrap_or_else(|error| {

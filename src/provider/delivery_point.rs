@@ -30,8 +30,12 @@ impl Provider {
         let mailbox = self.store().read(|tx| tx.get_mailbox(address))?;
         Ok(match mailbox {
             None => Outcome::Fail(DeliveryFailure::UnknownMailbox),
-            Some(m) if m.state == MailboxState::Suspended => Outcome::Fail(DeliveryFailure::MailboxSuspended),
-            Some(m) if m.used_bytes.saturating_add(size) > m.quota_bytes => Outcome::Fail(DeliveryFailure::MailboxFull),
+            Some(m) if m.state == MailboxState::Suspended => {
+                Outcome::Fail(DeliveryFailure::MailboxSuspended)
+            }
+            Some(m) if m.used_bytes.saturating_add(size) > m.quota_bytes => {
+                Outcome::Fail(DeliveryFailure::MailboxFull)
+            }
             Some(_) => Outcome::Deliver,
         })
     }
@@ -48,8 +52,17 @@ impl Provider {
     ) -> (Unsigned, String) {
         let stamp = self.stamp(now);
         let message = match outcome {
-            Outcome::Deliver => receipt::delivered(self.issuer(), facts, recipient, receipt_type, postacert, &stamp),
-            Outcome::Fail(failure) => receipt::delivery_error(self.issuer(), facts, recipient, failure, &stamp),
+            Outcome::Deliver => receipt::delivered(
+                self.issuer(),
+                facts,
+                recipient,
+                receipt_type,
+                postacert,
+                &stamp,
+            ),
+            Outcome::Fail(failure) => {
+                receipt::delivery_error(self.issuer(), facts, recipient, failure, &stamp)
+            }
         };
         (message, stamp.message_id)
     }

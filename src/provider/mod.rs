@@ -103,7 +103,13 @@ struct Inner {
 
 impl Provider {
     /// Assembles the provider.
-    pub fn new(settings: Settings, store: Store, signer: Signer, index: ProvidersIndex, anchors: Option<Anchors>) -> Provider {
+    pub fn new(
+        settings: Settings,
+        store: Store,
+        signer: Signer,
+        index: ProvidersIndex,
+        anchors: Option<Anchors>,
+    ) -> Provider {
         let seed = {
             let mut bytes = [0u8; 8];
             // A random start keeps identifiers unique across restarts; the counter keeps
@@ -163,7 +169,9 @@ impl Provider {
 
     /// Whether an address is one of our domain's.
     pub fn is_local(&self, address: &str) -> bool {
-        address.rsplit_once('@').is_some_and(|(_, domain)| domain.eq_ignore_ascii_case(&self.issuer().domain))
+        address
+            .rsplit_once('@')
+            .is_some_and(|(_, domain)| domain.eq_ignore_ascii_case(&self.issuer().domain))
     }
 
     /// `certificato` when the address's domain is a PEC domain in the index (or ours).
@@ -178,7 +186,10 @@ impl Provider {
     /// A fresh stamp for a message we generate now.
     pub fn stamp(&self, now: Timestamp) -> Stamp {
         let time = LocalTime::italian(now);
-        Stamp { time, message_id: self.new_id(&time) }
+        Stamp {
+            time,
+            message_id: self.new_id(&time),
+        }
     }
 
     /// A fresh PEC msgid.

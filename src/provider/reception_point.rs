@@ -32,23 +32,42 @@ pub const ANOMALY_KEYWORD: &str = "$PecAnomalia";
 impl Provider {
     /// Handles one message from the MX (blocking). The reply is sent only after what
     /// it acknowledges is durable.
-    pub fn receive(&self, mail_from: &str, rcpt_to: &[String], data: &[u8], now: Timestamp) -> Result<Reply, ProviderError> {
+    pub fn receive(
+        &self,
+        mail_from: &str,
+        rcpt_to: &[String],
+        data: &[u8],
+        now: Timestamp,
+    ) -> Result<Reply, ProviderError> {
         let index = self.index();
         let validation = Validation::check(data, self.anchors(), Some(&index), now);
-        let local: Vec<String> = rcpt_to.iter().filter(|r| self.is_local(r)).cloned().collect();
+        let local: Vec<String> = rcpt_to
+            .iter()
+            .filter(|r| self.is_local(r))
+            .cloned()
+            .collect();
         let validation = match validation {
             Ok(validation) => validation,
             Err(_) => return self.anomaly(&local, data, "messaggio non leggibile", now),
         };
         let reasons = validation.reasons();
         match validation.message.kind {
-            Kind::Transport if reasons.is_empty() => self.take_charge(&validation, &local, data, now),
-            Kind::Receipt(kind) if reasons.is_empty() => self.receipt_arrived(kind, &validation, &local, data, now),
-            Kind::Ordinary if !self.settings().accept_ordinary_mail => {
-                Ok(Reply::new(550, (5, 7, 1), "Questo sistema accetta solo posta elettronica certificata"))
+            Kind::Transport if reasons.is_empty() => {
+                self.take_charge(&validation, &local, data, now)
             }
+            Kind::Receipt(kind) if reasons.is_empty() => {
+                self.receipt_arrived(kind, &validation, &local, data, now)
+            }
+            Kind::Ordinary if !self.settings().accept_ordinary_mail => Ok(Reply::new(
+                550,
+                (5, 7, 1),
+                "Questo sistema accetta solo posta elettronica certificata",
+            )),
             _ => {
-                let reason = reasons.first().cloned().unwrap_or_else(|| "formato non conforme".to_string());
+                let reason = reasons
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "formato non conforme".to_string());
                 tracing::info!(%mail_from, %reason, "busta di anomalia");
                 self.anomaly(&local, data, &reason, now)
             }
@@ -57,7 +76,13 @@ impl Provider {
 
     /// A valid busta di trasporto: presa in carico to the sender's provider, then
     /// delivery to each local recipient with its receipt, in one transaction.
-    fn take_charge(&self, validation: &Validation, local: &[String], data: &[u8], now: Timestamp) -> Result<Reply, ProviderError> {
+    fn take_charge(
+        &self,
+        validation: &Validation,
+        local: &[String],
+        data: &[u8],
+        now: Timestamp,
+    ) -> Result<Reply, ProviderError> {
         let message = &validation.message;
         let Some(daticert) = &message.daticert else {
             return self.anomaly(local, data, "dati di certificazione assenti", now);
@@ -70,21 +95,30 @@ impl Provider {
             id: daticert.data.id.clone(),
             msgid: daticert.data.msgid.clone(),
         };
-        let mail_receipt = validation.index.as_ref().and_then(|i| i.mail_receipt.clone()).unwrap_or_default();
+        let mail_receipt = validation
+            .index
+            .as_ref()
+            .and_then(|i| i.mail_receipt.clone())
+            .unwrap_or_default();
         let service = self.issuer().service_address();
 
         let charge_stamp = self.stamp(now);
-        let charge = receipt::taken_in_charge(self.issuer(), &facts, local, &mail_receipt, &charge_stamp);
+        let charge =
+            receipt::taken_in_charge(self.issuer(), &facts, local, &mail_receipt, &charge_stamp);
         let (charge_blob, _) = self.seal(&charge)?;
 
-        let requested = message.receipt_type.or(daticert.data.receipt_type).unwrap_or_default();
+        let requested = message
+            .receipt_type
+            .or(daticert.data.receipt_type)
+            .unwrap_or_default();
         let postacert = message.original.clone().unwrap_or_default();
         let envelope_blob = self.store().blobs().put(data)?;
         let mut deliveries = Vec::new();
         for rcpt in local {
             let outcome = self.predict(rcpt, data.len() as u64)?;
             let kind = receipt::effective_receipt_type(requested, rcpt, &message.to, &message.cc);
-            let (unsigned, receipt_id) = self.delivery_receipt(&facts, rcpt, &outcome, kind, &postacert, now);
+            let (unsigned, receipt_id) =
+                self.delivery_receipt(&facts, rcpt, &outcome, kind, &postacert, now);
             let (blob, _) = self.seal(&unsigned)?;
             deliveries.push((rcpt.clone(), outcome, blob, receipt_id));
         }
@@ -95,14 +129,31 @@ impl Provider {
             taken.related = vec![charge_stamp.message_id.clone()];
             taken.recipients = local.to_vec();
             tx.log(taken)?;
-            tx.enqueue(Job::new(&domain_of(&mail_receipt), &service, vec![mail_receipt.clone()], charge_blob.clone(), now, "presa-in-carico"))?;
+            tx.enqueue(Job::new(
+                &domain_of(&mail_receipt),
+                &service,
+                vec![mail_receipt.clone()],
+                charge_blob.clone(),
+                now,
+                "presa-in-carico",
+            ))?;
             for (rcpt, outcome, blob, receipt_id) in &deliveries {
                 let kind = match outcome {
                     Outcome::Deliver => {
-                        let appended = tx.append(rcpt, INBOX, &envelope_blob, data.len() as u64, &[ENVELOPE_KEYWORD.to_string()], now, message_id.as_deref())?;
+                        let appended = tx.append(
+                            rcpt,
+                            INBOX,
+                            &envelope_blob,
+                            data.len() as u64,
+                            &[ENVELOPE_KEYWORD.to_string()],
+                            now,
+                            message_id.as_deref(),
+                        )?;
                         if !matches!(appended, Appended::Stored { .. }) {
                             // The mailbox changed since the prediction: abort, the peer retries.
-                            return Err(crate::store::StoreError::Conflict(format!("mailbox {rcpt} changed during delivery")));
+                            return Err(crate::store::StoreError::Conflict(format!(
+                                "mailbox {rcpt} changed during delivery"
+                            )));
                         }
                         EventKind::Delivered
                     }
@@ -112,16 +163,34 @@ impl Provider {
                 logged.mailbox = Some(rcpt.clone());
                 logged.related = vec![receipt_id.clone()];
                 tx.log(logged)?;
-                tx.enqueue(Job::new(&sender_domain, &service, vec![facts.sender.clone()], blob.clone(), now, "ricevuta"))?;
+                tx.enqueue(Job::new(
+                    &sender_domain,
+                    &service,
+                    vec![facts.sender.clone()],
+                    blob.clone(),
+                    now,
+                    "ricevuta",
+                ))?;
             }
             Ok(())
         })?;
         self.wake_relay();
-        Ok(Reply::new(250, (2, 0, 0), format!("Ok: presa in carico {}", facts.id)))
+        Ok(Reply::new(
+            250,
+            (2, 0, 0),
+            format!("Ok: presa in carico {}", facts.id),
+        ))
     }
 
     /// A valid receipt or notice: timers for the service mailbox, the mailbox otherwise.
-    fn receipt_arrived(&self, kind: ReceiptKind, validation: &Validation, local: &[String], data: &[u8], now: Timestamp) -> Result<Reply, ProviderError> {
+    fn receipt_arrived(
+        &self,
+        kind: ReceiptKind,
+        validation: &Validation,
+        local: &[String],
+        data: &[u8],
+        now: Timestamp,
+    ) -> Result<Reply, ProviderError> {
         let message = &validation.message;
         let Some(daticert) = &message.daticert else {
             return self.anomaly(local, data, "dati di certificazione assenti", now);
@@ -141,7 +210,8 @@ impl Provider {
             (ReceiptKind::VirusDetected, Some(recipient)) => {
                 let virus = daticert.data.extended_error.clone().unwrap_or_default();
                 let stamp = self.stamp(now);
-                let notice = receipt::delivery_error_virus(self.issuer(), &facts, recipient, &virus, &stamp);
+                let notice =
+                    receipt::delivery_error_virus(self.issuer(), &facts, recipient, &virus, &stamp);
                 let (blob, bytes) = self.seal(&notice)?;
                 Some((blob, bytes.len() as u64, stamp.message_id))
             }
@@ -159,7 +229,9 @@ impl Provider {
                         tx.taken_in_charge(&pec_id, recipient)?;
                     }
                 }
-                ReceiptKind::Delivered | ReceiptKind::DeliveryError | ReceiptKind::VirusDetected => {
+                ReceiptKind::Delivered
+                | ReceiptKind::DeliveryError
+                | ReceiptKind::VirusDetected => {
                     if let Some(recipient) = &daticert.data.delivery {
                         tx.delivered(&pec_id, recipient)?;
                     }
@@ -167,11 +239,30 @@ impl Provider {
                 _ => {}
             }
             if let Some((notice_blob, size, notice_id)) = &virus_notice {
-                let sender = message.original_sender.clone().unwrap_or_else(|| facts.sender.clone());
-                tx.append(&sender, INBOX, notice_blob, *size, &[RECEIPT_KEYWORD.to_string()], now, Some(&id::bracketed(notice_id)))?;
+                let sender = message
+                    .original_sender
+                    .clone()
+                    .unwrap_or_else(|| facts.sender.clone());
+                tx.append(
+                    &sender,
+                    INBOX,
+                    notice_blob,
+                    *size,
+                    &[RECEIPT_KEYWORD.to_string()],
+                    now,
+                    Some(&id::bracketed(notice_id)),
+                )?;
             }
             for rcpt in local.iter().filter(|r| !r.eq_ignore_ascii_case(&service)) {
-                tx.append(rcpt, INBOX, &blob, data.len() as u64, &[RECEIPT_KEYWORD.to_string()], now, message_id.as_deref())?;
+                tx.append(
+                    rcpt,
+                    INBOX,
+                    &blob,
+                    data.len() as u64,
+                    &[RECEIPT_KEYWORD.to_string()],
+                    now,
+                    message_id.as_deref(),
+                )?;
             }
             Ok(())
         })?;
@@ -180,7 +271,13 @@ impl Provider {
 
     /// Anything that is not valid PEC: a signed busta di anomalia to each local
     /// recipient; no receipts follow (RFC 6109 §3.2.2).
-    fn anomaly(&self, local: &[String], data: &[u8], reason: &str, now: Timestamp) -> Result<Reply, ProviderError> {
+    fn anomaly(
+        &self,
+        local: &[String],
+        data: &[u8],
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Reply, ProviderError> {
         let stamp = self.stamp(now);
         let wrapped = envelope::anomaly(self.issuer(), data, reason, &stamp);
         let (blob, bytes) = self.seal(&wrapped)?;
@@ -191,7 +288,15 @@ impl Provider {
             logged.detail = Some(reason.to_string());
             tx.log(logged)?;
             for rcpt in local {
-                tx.append(rcpt, INBOX, &blob, bytes.len() as u64, &[ANOMALY_KEYWORD.to_string()], now, Some(&id::bracketed(&stamp.message_id)))?;
+                tx.append(
+                    rcpt,
+                    INBOX,
+                    &blob,
+                    bytes.len() as u64,
+                    &[ANOMALY_KEYWORD.to_string()],
+                    now,
+                    Some(&id::bracketed(&stamp.message_id)),
+                )?;
             }
             Ok(())
         })?;
@@ -201,6 +306,8 @@ impl Provider {
 
 /// The domain of an address, lower-cased.
 pub fn domain_of(address: &str) -> String {
-    address.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase()
+    address
+        .rsplit_once('@')
+        .map_or("", |(_, d)| d)
+        .to_ascii_lowercase()
 }
-

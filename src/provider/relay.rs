@@ -31,14 +31,23 @@ impl Pacing {
     /// The delay before attempt `attempts + 1`.
     pub fn backoff(&self, attempts: u32) -> Duration {
         let factor = 1u32.checked_shl(attempts.min(16)).unwrap_or(u32::MAX);
-        self.retry_base.saturating_mul(factor).min(Duration::from_secs(30 * 60))
+        self.retry_base
+            .saturating_mul(factor)
+            .min(Duration::from_secs(30 * 60))
     }
 }
 
 /// Runs the relay until shutdown.
-pub async fn run(provider: Provider, options: ClientOptions, pacing: Pacing, shutdown: CancellationToken) {
+pub async fn run(
+    provider: Provider,
+    options: ClientOptions,
+    pacing: Pacing,
+    shutdown: CancellationToken,
+) {
     loop {
-        let due = provider.blocking(|p| Ok(p.store().read(|tx| tx.due_jobs(Timestamp::now(), 64))?)).await;
+        let due = provider
+            .blocking(|p| Ok(p.store().read(|tx| tx.due_jobs(Timestamp::now(), 64))?))
+            .await;
         match due {
             Ok(jobs) => {
                 for job in jobs {
@@ -61,27 +70,66 @@ pub async fn run(provider: Provider, options: ClientOptions, pacing: Pacing, shu
 }
 
 /// One attempt at one job.
-async fn deliver(provider: &Provider, options: &ClientOptions, pacing: Pacing, job: Job) -> Result<(), ProviderError> {
+async fn deliver(
+    provider: &Provider,
+    options: &ClientOptions,
+    pacing: Pacing,
+    job: Job,
+) -> Result<(), ProviderError> {
     let blob = job.blob.clone();
-    let data = provider.blocking(move |p| Ok(p.store().blobs().get(&blob)?)).await?;
+    let data = provider
+        .blocking(move |p| Ok(p.store().blobs().get(&blob)?))
+        .await?;
     let destination = job.destination.to_ascii_lowercase();
     let attempt: Result<(), String> = if destination == provider.issuer().domain {
         let (from, rcpts, bytes) = (job.mail_from.clone(), job.rcpt_to.clone(), data);
-        let reply = provider.blocking(move |p| p.receive(&from, &rcpts, &bytes, Timestamp::now())).await?;
-        if reply.is_positive() { Ok(()) } else { Err(format!("{} {}", reply.code(), reply.text())) }
+        let reply = provider
+            .blocking(move |p| p.receive(&from, &rcpts, &bytes, Timestamp::now()))
+            .await?;
+        if reply.is_positive() {
+            Ok(())
+        } else {
+            Err(format!("{} {}", reply.code(), reply.text()))
+        }
     } else {
-        let target = provider.settings().routes.get(&destination).cloned().unwrap_or_else(|| format!("{destination}:25"));
-        let message = client::Message { mail_from: &job.mail_from, rcpt_to: &job.rcpt_to, data: &data };
+        let target = provider
+            .settings()
+            .routes
+            .get(&destination)
+            .cloned()
+            .unwrap_or_else(|| format!("{destination}:25"));
+        let message = client::Message {
+            mail_from: &job.mail_from,
+            rcpt_to: &job.rcpt_to,
+            data: &data,
+        };
         match client::send(target.as_str(), &destination, options, &message).await {
-            Ok(delivery) if delivery.data_reply.as_ref().is_some_and(|r| r.is_positive()) => Ok(()),
-            Ok(delivery) => Err(format!("refused: {:?}", delivery.rejected().map(|r| r.reply.text().to_string()).collect::<Vec<_>>())),
+            Ok(delivery)
+                if delivery
+                    .data_reply
+                    .as_ref()
+                    .is_some_and(|r| r.is_positive()) =>
+            {
+                Ok(())
+            }
+            Ok(delivery) => Err(format!(
+                "refused: {:?}",
+                delivery
+                    .rejected()
+                    .map(|r| r.reply.text().to_string())
+                    .collect::<Vec<_>>()
+            )),
             Err(error) => Err(error.to_string()),
         }
     };
     let now = Timestamp::now();
     let id = job.id;
     match attempt {
-        Ok(()) => provider.blocking(move |p| Ok(p.store().write(|tx| tx.complete(id))?)).await,
+        Ok(()) => {
+            provider
+                .blocking(move |p| Ok(p.store().write(|tx| tx.complete(id))?))
+                .await
+        }
         Err(reason) => {
             let age = now.duration_since(job.created).unsigned_abs();
             let give_up = age >= pacing.give_up;

@@ -25,7 +25,9 @@ use crate::store::timers::Timer;
 /// Checks the timers every `tick` until shutdown.
 pub async fn run(provider: Provider, tick: Duration, shutdown: CancellationToken) {
     loop {
-        let fired = provider.blocking(|p| p.fire_due_timers(Timestamp::now())).await;
+        let fired = provider
+            .blocking(|p| p.fire_due_timers(Timestamp::now()))
+            .await;
         if let Err(error) = fired {
             tracing::error!(%error, "timers");
         }
@@ -54,13 +56,32 @@ impl Provider {
             Due::Final24h => Timeout::Final24h,
         };
         let stamp = self.stamp(now);
-        let notice = receipt::delivery_warning(self.issuer(), &facts, &timer.recipient, timeout, &stamp);
+        let notice =
+            receipt::delivery_warning(self.issuer(), &facts, &timer.recipient, timeout, &stamp);
         let (blob, bytes) = self.seal(&notice)?;
         self.store().write(|tx| {
-            let mut logged = crate::provider::access_point::event(EventKind::DeliveryWarning, &facts, &timer.sender, now, vec![stamp.message_id.clone()]);
-            logged.detail = Some(format!("{} {}", timer.recipient, timeout.extended(self.issuer())));
+            let mut logged = crate::provider::access_point::event(
+                EventKind::DeliveryWarning,
+                &facts,
+                &timer.sender,
+                now,
+                vec![stamp.message_id.clone()],
+            );
+            logged.detail = Some(format!(
+                "{} {}",
+                timer.recipient,
+                timeout.extended(self.issuer())
+            ));
             tx.log(logged)?;
-            tx.append(&timer.sender, INBOX, &blob, bytes.len() as u64, &[RECEIPT_KEYWORD.to_string()], now, Some(&id::bracketed(&stamp.message_id)))?;
+            tx.append(
+                &timer.sender,
+                INBOX,
+                &blob,
+                bytes.len() as u64,
+                &[RECEIPT_KEYWORD.to_string()],
+                now,
+                Some(&id::bracketed(&stamp.message_id)),
+            )?;
             match which {
                 Due::Warning12h => tx.mark_warned(&timer.pec_id, &timer.recipient)?,
                 Due::Final24h => tx.remove_timer(&timer.pec_id, &timer.recipient)?,
@@ -71,20 +92,42 @@ impl Provider {
     }
 
     /// The facts of one of our submissions, from its `Accepted` log record.
-    fn submission_facts(&self, pec_id: &str, sender: &str, recipient: &str) -> Result<Facts, ProviderError> {
-        let query = LogQuery { msgid: Some(pec_id.to_string()), ..LogQuery::default() };
+    fn submission_facts(
+        &self,
+        pec_id: &str,
+        sender: &str,
+        recipient: &str,
+    ) -> Result<Facts, ProviderError> {
+        let query = LogQuery {
+            msgid: Some(pec_id.to_string()),
+            ..LogQuery::default()
+        };
         let records = self.store().read(|tx| tx.query(&query))?;
-        let accepted = records.into_iter().map(|r| r.event).find(|e| e.kind == EventKind::Accepted);
+        let accepted = records
+            .into_iter()
+            .map(|r| r.event)
+            .find(|e| e.kind == EventKind::Accepted);
         let (recipients, subject, msgid, reply_to) = match accepted {
             Some(event) => {
                 let reply_to = event.detail.clone().unwrap_or_else(|| sender.to_string());
-                (event.recipients, event.subject, event.client_msgid, reply_to)
+                (
+                    event.recipients,
+                    event.subject,
+                    event.client_msgid,
+                    reply_to,
+                )
             }
             None => (vec![recipient.to_string()], None, None, sender.to_string()),
         };
         Ok(Facts {
             sender: sender.to_string(),
-            recipients: recipients.iter().map(|a| Recipient { address: a.clone(), kind: self.classify(a) }).collect(),
+            recipients: recipients
+                .iter()
+                .map(|a| Recipient {
+                    address: a.clone(),
+                    kind: self.classify(a),
+                })
+                .collect(),
             reply_to,
             subject,
             id: pec_id.to_string(),

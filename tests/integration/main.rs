@@ -7,6 +7,7 @@
 
 mod builders;
 mod cli;
+mod daemon;
 mod fuzz_corpus;
 mod real_messages;
 mod support;

@@ -1,0 +1,10 @@
+//! Networking shared by every front-end: listening, TLS, connection limits and
+//! authentication throttling. Knows nothing about SMTP or IMAP.
+//!
+//! * [`listener`]: the accept loop with its connection cap, backoff and shutdown.
+//! * [`tls`]: rustls server and client configurations from PEM files.
+//! * [`throttle`]: per-address authentication failure counting and lock-out.
+
+pub mod listener;
+pub mod throttle;
+pub mod tls;

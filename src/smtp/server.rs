@@ -1,0 +1,466 @@
+//! The async SMTP driver: one task per connection, between the socket and a [`Session`].
+//!
+//! The driver owns what the sans-IO session must not: the stream, TLS (implicit TLS as
+//! on the submissions port, RFC 8314, or the RFC 3207 STARTTLS upgrade), the timeouts
+//! (RFC 5321 §4.5.3.2), shutdown and the [`Backend`] that decides about recipients
+//! and messages. Its loop is mini-redis's `Handler::run`: read one line under a timeout
+//! or stop on shutdown, feed it to the session, carry out the [`Step`]s.
+//!
+//! Replies are batched while pipelined input is waiting and flushed before every read
+//! that could block (RFC 2920 §3.2). On STARTTLS the buffered plaintext is dropped
+//! before the handshake, so commands injected behind STARTTLS are never executed. On
+//! shutdown the client gets `421 4.3.2` at the next command boundary; a submission in
+//! progress finishes first, because the backend's `250` means the message is safe.
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+use std::future::Future;
+use std::io;
+use std::net::IpAddr;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use std::time::Instant;
+
+use tokio::io::AsyncBufReadExt;
+use tokio::io::AsyncRead;
+use tokio::io::AsyncWrite;
+use tokio::io::AsyncWriteExt;
+use tokio::io::BufReader;
+use tokio::net::TcpListener;
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::net::listener;
+use crate::net::throttle::AuthThrottle;
+use crate::smtp::data::Body;
+use crate::smtp::data::DataDecoder;
+use crate::smtp::reply::Reply;
+use crate::smtp::session::AuthOutcome;
+use crate::smtp::session::Envelope;
+use crate::smtp::session::MAX_LINE;
+use crate::smtp::session::Mode;
+use crate::smtp::session::Secret;
+use crate::smtp::session::Session;
+use crate::smtp::session::SessionConfig;
+use crate::smtp::session::Step;
+
+/// Replies are written once this many bytes are queued, even mid-pipeline.
+const MAX_QUEUED_REPLIES: usize = 8 * 1024;
+
+/// What the SMTP layer asks of the provider: the PEC access or reception point.
+pub trait Backend: Clone + Send + Sync + 'static {
+    /// Checks a mailbox password; a wrong password and an unknown user look the same.
+    fn authenticate(&self, user: &str, password: &str) -> impl Future<Output = bool> + Send;
+
+    /// Decides about one recipient at RCPT time (MX: unknown domain → `550 5.1.2`, …).
+    /// `Ok(())` accepts it; an `Err` reply is sent as is.
+    fn check_recipient(
+        &self,
+        mode: Mode,
+        authenticated: Option<&str>,
+        rcpt: &str,
+    ) -> impl Future<Output = Result<(), Reply>> + Send;
+
+    /// Takes a whole message. The reply is sent verbatim: `250` only once the message
+    /// is committed durably.
+    fn submit(&self, mode: Mode, envelope: Envelope) -> impl Future<Output = Reply> + Send;
+}
+
+/// How long the driver waits for the client (RFC 5321 §4.5.3.2).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct Timeouts {
+    /// For each command line, and for the TLS handshake.
+    pub command: Duration,
+    /// For each read while a message body arrives.
+    pub data: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            command: Duration::from_secs(5 * 60),
+            data: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// Everything one SMTP listener needs, shared by its connections.
+pub struct Endpoint<B> {
+    /// The session limits and mode.
+    pub config: SessionConfig,
+    /// TLS for STARTTLS or implicit TLS; `None` means plaintext only.
+    pub tls: Option<TlsAcceptor>,
+    /// The provider behind this listener.
+    pub backend: B,
+    /// Read timeouts.
+    pub timeouts: Timeouts,
+    /// Authentication failure counting, shared with the other listeners.
+    pub throttle: AuthThrottle,
+}
+
+/// Why a connection ended abnormally (a normal QUIT, EOF or timeout is `Ok`).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    /// Reading or writing the socket failed.
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+    /// The TLS handshake failed.
+    #[error("TLS handshake: {0}")]
+    Handshake(io::Error),
+    /// The TLS handshake took longer than the command timeout.
+    #[error("TLS handshake timed out")]
+    HandshakeTimeout,
+    /// Implicit TLS is configured without a TLS acceptor.
+    #[error("implicit TLS needs a TLS configuration")]
+    NoTlsConfig,
+}
+
+/// Serves SMTP on `listener` until `shutdown`, at most `max_connections` at a time;
+/// connections beyond that get `421 4.7.0 Too many connections`.
+pub async fn run_listener<B: Backend>(
+    listener: TcpListener,
+    endpoint: Endpoint<B>,
+    max_connections: usize,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let endpoint = Arc::new(endpoint);
+    let busy: Arc<[u8]> = Reply::TOO_MANY_CONNECTIONS.to_bytes().into();
+    let handle = {
+        let shutdown = shutdown.clone();
+        move |stream: TcpStream, peer: SocketAddr| {
+            let endpoint = endpoint.clone();
+            let shutdown = shutdown.clone();
+            async move {
+                // Replies are small and interactive; do not wait for Nagle.
+                let _ = stream.set_nodelay(true);
+                match run_connection(stream, peer.ip(), endpoint, shutdown).await {
+                    Ok(()) => tracing::debug!(%peer, "SMTP connection closed"),
+                    Err(error) => tracing::info!(%peer, %error, "SMTP connection failed"),
+                }
+            }
+        }
+    };
+    let limit = Arc::new(Semaphore::new(max_connections));
+    listener::serve(listener, limit, busy, shutdown, tracker, handle).await;
+}
+
+/// Runs one SMTP connection from greeting to close.
+pub async fn run_connection<S, B>(
+    stream: S,
+    peer: IpAddr,
+    endpoint: Arc<Endpoint<B>>,
+    shutdown: CancellationToken,
+) -> Result<(), ConnectionError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+    B: Backend,
+{
+    let mut config = endpoint.config.clone();
+    config.tls_available &= endpoint.tls.is_some();
+    let mut session = Session::new(config, peer);
+    let driver = Driver {
+        endpoint: &endpoint,
+        peer,
+        shutdown: &shutdown,
+    };
+    if endpoint.config.implicit_tls {
+        let stream = driver.handshake(stream).await?;
+        let mut connection = Connection::new(stream);
+        connection.queue(&session.greeting());
+        // STARTTLS is refused under TLS, so this cannot ask for a second upgrade.
+        driver.drive(&mut connection, &mut session).await?;
+        return Ok(());
+    }
+    let mut connection = Connection::new(stream);
+    connection.queue(&session.greeting());
+    if let Ending::Closed = driver.drive(&mut connection, &mut session).await? {
+        return Ok(());
+    }
+    let (stream, discarded) = connection.into_inner();
+    if discarded > 0 {
+        tracing::warn!(%peer, discarded, "plaintext after STARTTLS discarded");
+    }
+    let stream = driver.handshake(stream).await?;
+    session.on_tls_established();
+    let mut connection = Connection::new(stream);
+    driver.drive(&mut connection, &mut session).await?;
+    Ok(())
+}
+
+/// How a plaintext or TLS phase of the connection ended.
+enum Ending {
+    /// The connection is over.
+    Closed,
+    /// `220` to STARTTLS was sent; the handshake comes next.
+    StartTls,
+}
+
+/// The per-connection context the loop needs besides the stream and the session.
+struct Driver<'a, B> {
+    endpoint: &'a Endpoint<B>,
+    peer: IpAddr,
+    shutdown: &'a CancellationToken,
+}
+
+impl<B: Backend> Driver<'_, B> {
+    async fn handshake<S>(&self, stream: S) -> Result<TlsStream<S>, ConnectionError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let acceptor = self
+            .endpoint
+            .tls
+            .as_ref()
+            .ok_or(ConnectionError::NoTlsConfig)?;
+        tokio::time::timeout(self.endpoint.timeouts.command, acceptor.accept(stream))
+            .await
+            .map_err(|_| ConnectionError::HandshakeTimeout)?
+            .map_err(ConnectionError::Handshake)
+    }
+
+    /// The command loop: one line, its steps, again.
+    async fn drive<T>(
+        &self,
+        connection: &mut Connection<T>,
+        session: &mut Session,
+    ) -> Result<Ending, ConnectionError>
+    where
+        T: AsyncRead + AsyncWrite + Unpin,
+    {
+        loop {
+            if self.shutdown.is_cancelled() {
+                return connection.close_with(&Reply::SHUTTING_DOWN).await;
+            }
+            connection.flush_if_idle().await?;
+            let read = tokio::select! {
+                read = tokio::time::timeout(self.endpoint.timeouts.command, connection.read_line()) => read,
+                () = self.shutdown.cancelled() => {
+                    return connection.close_with(&Reply::SHUTTING_DOWN).await;
+                }
+            };
+            let mut step = match read {
+                Err(_elapsed) => return connection.close_with(&Reply::TIMEOUT).await,
+                Ok(Err(error)) => return Err(error.into()),
+                Ok(Ok(Line::End)) => return Ok(Ending::Closed),
+                Ok(Ok(Line::TooLong)) => session.on_line_too_long(),
+                Ok(Ok(Line::Complete)) => session.on_line(&connection.line),
+            };
+            loop {
+                step = match step {
+                    Step::Reply(reply) => {
+                        connection.queue(&reply);
+                        break;
+                    }
+                    Step::Close(reply) => return connection.close_with(&reply).await,
+                    Step::StartTls(reply) => {
+                        connection.queue(&reply);
+                        connection.flush().await?;
+                        return Ok(Ending::StartTls);
+                    }
+                    Step::Authenticate { user, password } => {
+                        session.on_auth_result(self.authenticate(&user, &password).await)
+                    }
+                    Step::CheckRecipient {
+                        rcpt,
+                        authenticated,
+                    } => {
+                        let backend = &self.endpoint.backend;
+                        let verdict = backend
+                            .check_recipient(session.mode(), authenticated.as_deref(), &rcpt)
+                            .await;
+                        session.on_recipient_checked(verdict)
+                    }
+                    Step::ReadData { reply, max_bytes } => {
+                        connection.queue(&reply);
+                        connection.flush_if_idle().await?;
+                        match self.read_data(connection, max_bytes).await? {
+                            DataRead::Body(body) => session.on_data(body),
+                            DataRead::End => return Ok(Ending::Closed),
+                            DataRead::Refused(reply) => return connection.close_with(&reply).await,
+                        }
+                    }
+                    Step::Submit(envelope) => {
+                        tracing::info!(
+                            peer = %self.peer,
+                            from = %envelope.mail_from,
+                            recipients = envelope.rcpt_to.len(),
+                            bytes = envelope.data.len(),
+                            "message received"
+                        );
+                        let reply = self.endpoint.backend.submit(session.mode(), envelope).await;
+                        session.on_submitted(reply)
+                    }
+                };
+            }
+        }
+    }
+
+    /// Checks credentials through the throttle: locked addresses are not even tried.
+    async fn authenticate(&self, user: &str, password: &Secret) -> AuthOutcome {
+        let throttle = &self.endpoint.throttle;
+        if throttle.is_locked(self.peer, Instant::now()) {
+            tracing::warn!(peer = %self.peer, "authentication refused: address locked");
+            return AuthOutcome::Locked;
+        }
+        let delay = throttle.delay(self.peer, Instant::now());
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if self
+            .endpoint
+            .backend
+            .authenticate(user, password.expose())
+            .await
+        {
+            throttle.record_success(self.peer);
+            AuthOutcome::Accepted
+        } else {
+            tracing::info!(peer = %self.peer, %user, "authentication failed");
+            throttle.record_failure(self.peer, Instant::now());
+            AuthOutcome::Rejected
+        }
+    }
+
+    /// Reads one DATA body, each read under the data timeout.
+    async fn read_data<T>(
+        &self,
+        connection: &mut Connection<T>,
+        max_bytes: usize,
+    ) -> Result<DataRead, ConnectionError>
+    where
+        T: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut decoder = DataDecoder::new(max_bytes);
+        loop {
+            let filled = tokio::select! {
+                filled = tokio::time::timeout(self.endpoint.timeouts.data, connection.reader.fill_buf()) => filled,
+                // Nothing was accepted yet: the client will send the message again.
+                () = self.shutdown.cancelled() => return Ok(DataRead::Refused(Reply::SHUTTING_DOWN)),
+            };
+            let available = match filled {
+                Err(_elapsed) => return Ok(DataRead::Refused(Reply::TIMEOUT)),
+                Ok(result) => result?,
+            };
+            if available.is_empty() {
+                return Ok(DataRead::End);
+            }
+            let (used, body) = decoder.feed(available);
+            connection.reader.consume(used);
+            if let Some(body) = body {
+                return Ok(DataRead::Body(body));
+            }
+        }
+    }
+}
+
+/// How reading a DATA body ended.
+enum DataRead {
+    /// The terminator arrived.
+    Body(Body),
+    /// The client went away: nothing is submitted.
+    End,
+    /// Timeout or shutdown: send this and close.
+    Refused(Reply),
+}
+
+/// What [`Connection::read_line`] found.
+enum Line {
+    /// A line is in [`Connection::line`].
+    Complete,
+    /// A line longer than [`MAX_LINE`] was read and discarded.
+    TooLong,
+    /// The client closed the connection (a partial last line is dropped).
+    End,
+}
+
+/// A buffered stream with queued replies.
+struct Connection<T> {
+    reader: BufReader<T>,
+    line: Vec<u8>,
+    queued: Vec<u8>,
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Connection<T> {
+    fn new(stream: T) -> Self {
+        Connection {
+            reader: BufReader::new(stream),
+            line: Vec::with_capacity(256),
+            queued: Vec::with_capacity(1024),
+        }
+    }
+
+    fn queue(&mut self, reply: &Reply) {
+        reply.write_to(&mut self.queued);
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        if !self.queued.is_empty() {
+            let stream = self.reader.get_mut();
+            stream.write_all(&self.queued).await?;
+            stream.flush().await?;
+            self.queued.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes queued replies unless more pipelined commands are already buffered.
+    async fn flush_if_idle(&mut self) -> io::Result<()> {
+        if self.reader.buffer().is_empty() || self.queued.len() >= MAX_QUEUED_REPLIES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn close_with(&mut self, reply: &Reply) -> Result<Ending, ConnectionError> {
+        self.queue(reply);
+        self.flush().await?;
+        // The peer may already be gone; the connection ends either way.
+        let _ = self.reader.get_mut().shutdown().await;
+        Ok(Ending::Closed)
+    }
+
+    /// Reads one line into `self.line`, never buffering more than [`MAX_LINE`] bytes.
+    async fn read_line(&mut self) -> io::Result<Line> {
+        self.line.clear();
+        let mut too_long = false;
+        loop {
+            let available = self.reader.fill_buf().await?;
+            if available.is_empty() {
+                return Ok(Line::End);
+            }
+            let (chunk, complete) = match memchr::memchr(b'\n', available) {
+                Some(end) => (&available[..=end], true),
+                None => (available, false),
+            };
+            let length = chunk.len();
+            if !too_long && self.line.len() + length > MAX_LINE {
+                too_long = true;
+                self.line.clear();
+            }
+            if !too_long {
+                self.line.extend_from_slice(chunk);
+            }
+            self.reader.consume(length);
+            if complete {
+                return Ok(if too_long {
+                    Line::TooLong
+                } else {
+                    Line::Complete
+                });
+            }
+        }
+    }
+
+    /// The stream, and how many buffered bytes were thrown away with the buffer.
+    fn into_inner(self) -> (T, usize) {
+        let discarded = self.reader.buffer().len();
+        (self.reader.into_inner(), discarded)
+    }
+}

@@ -1,0 +1,478 @@
+//! Two providers A and B from `pecd init` on loopback, each loading an index with both
+//! entries, exchanging certified mail with real clients: Python's `smtplib` submits,
+//! the real `openssl` and `xmllint` check every message that lands in a mailbox.
+
+use std::io::Write;
+use std::path::Path;
+use std::path::PathBuf;
+use std::process::Child;
+use std::process::Command;
+use std::process::Stdio;
+use std::time::Duration;
+use std::time::Instant;
+
+use pecd::pec::kind::Kind;
+use pecd::pec::kind::ReceiptKind;
+use pecd::pec::reader;
+use pecd::store::Store;
+use pecd::store::mailbox::INBOX;
+
+use crate::support;
+
+const PASSWORD: &str = "Segreta-123";
+
+/// One running `pecd serve`, stopped (SIGTERM) on drop.
+pub struct Daemon {
+    pub dir: PathBuf,
+    pub port_base: u16,
+    child: Child,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    pub fn inbox(&self, user: &str) -> Vec<Vec<u8>> {
+        let store = Store::open(&self.dir.join("data")).unwrap();
+        let messages = store.read(|tx| tx.messages(user, INBOX)).unwrap();
+        messages
+            .iter()
+            .map(|m| store.blobs().get(&m.blob).unwrap())
+            .collect()
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("certs/ca.pem")
+    }
+}
+
+fn pecd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pecd"))
+}
+
+/// A free block of six ports, different per test process and call.
+fn port_base() -> u16 {
+    use std::sync::atomic::AtomicU16;
+    use std::sync::atomic::Ordering;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let slot = NEXT.fetch_add(1, Ordering::Relaxed);
+    20000 + (std::process::id() % 400) as u16 * 100 + slot * 10
+}
+
+/// Two initialized providers sharing one index, with routes to each other.
+pub fn pair(tmp: &Path, tweak: &str) -> (PathBuf, PathBuf, u16, u16) {
+    let (base_a, base_b) = (port_base(), port_base());
+    let (a, b) = (tmp.join("a"), tmp.join("b"));
+    for (dir, domain, name, base) in [
+        (&a, "pec-a.test", "Gestore A S.p.A.", base_a),
+        (&b, "pec-b.test", "Gestore B S.p.A.", base_b),
+    ] {
+        let out = pecd()
+            .args([
+                "init",
+                &dir.to_string_lossy(),
+                "--domain",
+                domain,
+                "--name",
+                name,
+                "--port-base",
+                &base.to_string(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let index = format!(
+        "{}\n{}",
+        std::fs::read_to_string(a.join("index.ldif")).unwrap(),
+        std::fs::read_to_string(b.join("index.ldif")).unwrap()
+    );
+    for (dir, peer_domain, peer_dir, peer_base) in [
+        (&a, "pec-b.test", &b, base_b),
+        (&b, "pec-a.test", &a, base_a),
+    ] {
+        std::fs::write(dir.join("index.ldif"), &index).unwrap();
+        let config = std::fs::read_to_string(dir.join("pecd.toml")).unwrap();
+        let config = config
+            .replace("[routes]\n", &format!("[routes]\n\"{peer_domain}\" = \"127.0.0.1:{}\"\n", peer_base + 2))
+            .replace("[listen]", &format!(
+                "[relay]\nretry_base_secs = 1\ntls_roots = [\"{}\"]\n\n[timers]\ntick_secs = 1\n{tweak}\n[listen]",
+                peer_dir.join("certs/ca.pem").display()
+            ));
+        std::fs::write(dir.join("pecd.toml"), config).unwrap();
+    }
+    (a, b, base_a, base_b)
+}
+
+pub fn add_mailbox(dir: &Path, address: &str) {
+    let mut child = pecd()
+        .args([
+            "mailbox",
+            "add",
+            address,
+            "--config",
+            &dir.join("pecd.toml").to_string_lossy(),
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "mailbox add {address}");
+}
+
+pub fn start(dir: &Path, port_base: u16) -> Daemon {
+    let log = std::fs::File::create(dir.join("pecd.log")).unwrap();
+    let child = pecd()
+        .args([
+            "serve",
+            "--config",
+            &dir.join("pecd.toml").to_string_lossy(),
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port_base + 2)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "pecd at {} did not start: {}",
+            dir.display(),
+            std::fs::read_to_string(dir.join("pecd.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Daemon {
+        dir: dir.to_path_buf(),
+        port_base,
+        child,
+    }
+}
+
+/// Sends with Python's smtplib: STARTTLS on the submission port, then AUTH LOGIN.
+pub fn smtplib_send(daemon: &Daemon, user: &str, rcpts: &[&str], message: &str) -> String {
+    let script = r#"
+import smtplib, ssl, sys, json
+port, cafile, user, password, rcpts, message = sys.argv[1:7]
+context = ssl.create_default_context(cafile=cafile)
+with smtplib.SMTP("127.0.0.1", int(port), timeout=30) as s:
+    s.ehlo("client.test")
+    s.starttls(context=context)
+    s.ehlo("client.test")
+    s.login(user, password)
+    try:
+        s.sendmail(user, json.loads(rcpts), message.encode())
+        print("250")
+    except smtplib.SMTPResponseException as e:
+        print(e.smtp_code, e.smtp_error.decode())
+    except smtplib.SMTPRecipientsRefused as e:
+        print("refused", e.recipients)
+"#;
+    let rcpts = serde_json::to_string(rcpts).unwrap();
+    let out = support::run(
+        "python3",
+        &[
+            "-c",
+            script,
+            &daemon.port_base.to_string(),
+            &daemon.ca().to_string_lossy(),
+            user,
+            PASSWORD,
+            &rcpts,
+            message,
+        ],
+        "python3",
+    );
+    assert!(
+        out.status.success(),
+        "smtplib failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Waits until a mailbox holds messages of the given kinds (in any order).
+pub fn wait_for(daemon: &Daemon, user: &str, kinds: &[Kind]) -> Vec<Vec<u8>> {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let messages = daemon.inbox(user);
+        let found: Vec<Kind> = messages
+            .iter()
+            .map(|m| reader::read(m).unwrap().kind)
+            .collect();
+        if kinds.iter().all(|k| {
+            found.iter().filter(|f| *f == k).count() >= kinds.iter().filter(|x| *x == k).count()
+        }) {
+            return messages;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{user} holds {found:?}, expected {kinds:?}; log:\n{}",
+            std::fs::read_to_string(daemon.dir.join("pecd.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// openssl smime -verify and xmllint --dtdvalid on one stored message.
+pub fn check_signed(message: &[u8], ca: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.eml");
+    std::fs::write(&path, message).unwrap();
+    support::openssl_smime_verify(&path, ca);
+    if let Some(xml) = support::daticert_bytes(message) {
+        let xml_path = dir.path().join("daticert.xml");
+        std::fs::write(&xml_path, xml).unwrap();
+        support::xmllint_daticert(&xml_path);
+    }
+}
+
+fn message(from: &str, to: &str, cc: Option<&str>, subject: &str) -> String {
+    let cc = cc.map(|c| format!("Cc: {c}\r\n")).unwrap_or_default();
+    format!(
+        "From: {from}\r\nTo: {to}\r\n{cc}Subject: {subject}\r\nMessage-ID: <{}@client.test>\r\nDate: Mon, 02 Mar 2026 10:00:00 +0100\r\n\r\nTesto del messaggio.\r\n",
+        subject.replace(' ', "-")
+    )
+}
+
+#[test]
+fn a_certified_message_travels_from_a_to_b_with_all_its_receipts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir, base_a, base_b) = pair(tmp.path(), "");
+    add_mailbox(&a_dir, "alice@pec-a.test");
+    add_mailbox(&b_dir, "bob@pec-b.test");
+    add_mailbox(&b_dir, "carol@pec-b.test");
+    let a = start(&a_dir, base_a);
+    let b = start(&b_dir, base_b);
+
+    let reply = smtplib_send(
+        &a,
+        "alice@pec-a.test",
+        &["bob@pec-b.test", "carol@pec-b.test"],
+        &message(
+            "alice@pec-a.test",
+            "bob@pec-b.test",
+            Some("carol@pec-b.test"),
+            "Prova A verso B",
+        ),
+    );
+    assert_eq!(reply, "250");
+
+    let at_a = wait_for(
+        &a,
+        "alice@pec-a.test",
+        &[
+            Kind::Receipt(ReceiptKind::Acceptance),
+            Kind::Receipt(ReceiptKind::Delivered),
+            Kind::Receipt(ReceiptKind::Delivered),
+        ],
+    );
+    let at_bob = wait_for(&b, "bob@pec-b.test", &[Kind::Transport]);
+    let at_carol = wait_for(&b, "carol@pec-b.test", &[Kind::Transport]);
+    for m in &at_a {
+        let read = reader::read(m).unwrap();
+        let ca = if read.kind == Kind::Receipt(ReceiptKind::Acceptance) {
+            a.ca()
+        } else {
+            b.ca()
+        };
+        check_signed(m, &ca);
+    }
+    for m in at_bob.iter().chain(&at_carol) {
+        check_signed(m, &a.ca());
+    }
+    // Bob (To) gets a ricevuta completa carrying the original; Carol (Cc) a sintetica.
+    let deliveries: Vec<_> = at_a
+        .iter()
+        .map(|m| reader::read(m).unwrap())
+        .filter(|r| r.kind == Kind::Receipt(ReceiptKind::Delivered))
+        .collect();
+    let for_bob = deliveries
+        .iter()
+        .find(|r| r.daticert.as_ref().unwrap().data.delivery.as_deref() == Some("bob@pec-b.test"))
+        .unwrap();
+    assert!(for_bob.original.is_some());
+    let for_carol = deliveries
+        .iter()
+        .find(|r| r.daticert.as_ref().unwrap().data.delivery.as_deref() == Some("carol@pec-b.test"))
+        .unwrap();
+    assert!(for_carol.original.is_none());
+    let subject = reader::read(&at_bob[0]).unwrap().subject.unwrap();
+    assert_eq!(subject, "POSTA CERTIFICATA: Prova A verso B");
+
+    // The log of each side holds the facts, and its chain verifies.
+    for daemon in [&a, &b] {
+        let out = pecd()
+            .args([
+                "log",
+                "verify",
+                "--config",
+                &daemon.dir.join("pecd.toml").to_string_lossy(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let out = pecd()
+        .args([
+            "log",
+            "query",
+            "--config",
+            &a.dir.join("pecd.toml").to_string_lossy(),
+            "--mailbox",
+            "alice@pec-a.test",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("\"accepted\""), "{log}");
+}
+
+#[test]
+fn refusals_and_failures_become_signed_notices() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir, base_a, base_b) = pair(tmp.path(), "");
+    add_mailbox(&a_dir, "alice@pec-a.test");
+    add_mailbox(&b_dir, "bob@pec-b.test");
+    let a = start(&a_dir, base_a);
+    let _b = start(&b_dir, base_b);
+
+    // Bcc: refused at the access point, with an avviso di non accettazione.
+    let with_bcc = message("alice@pec-a.test", "bob@pec-b.test", None, "Con Bcc")
+        .replace("Subject:", "Bcc: eve@pec-b.test\r\nSubject:");
+    let reply = smtplib_send(&a, "alice@pec-a.test", &["bob@pec-b.test"], &with_bcc);
+    assert!(reply.starts_with("550"), "{reply}");
+    // From differs from the authenticated user.
+    let forged = message(
+        "mallory@pec-a.test",
+        "bob@pec-b.test",
+        None,
+        "Falso mittente",
+    );
+    let reply = smtplib_send(&a, "alice@pec-a.test", &["bob@pec-b.test"], &forged);
+    assert!(reply.starts_with("550"), "{reply}");
+    // Unknown mailbox at B: avviso di mancata consegna back at A.
+    let reply = smtplib_send(
+        &a,
+        "alice@pec-a.test",
+        &["nessuno@pec-b.test"],
+        &message("alice@pec-a.test", "nessuno@pec-b.test", None, "A nessuno"),
+    );
+    assert_eq!(reply, "250");
+
+    let at_a = wait_for(
+        &a,
+        "alice@pec-a.test",
+        &[
+            Kind::Receipt(ReceiptKind::NonAcceptance),
+            Kind::Receipt(ReceiptKind::NonAcceptance),
+            Kind::Receipt(ReceiptKind::Acceptance),
+            Kind::Receipt(ReceiptKind::DeliveryError),
+        ],
+    );
+    let error = at_a
+        .iter()
+        .map(|m| reader::read(m).unwrap())
+        .find(|r| r.kind == Kind::Receipt(ReceiptKind::DeliveryError))
+        .unwrap();
+    let daticert = error.daticert.unwrap();
+    assert_eq!(
+        daticert.data.extended_error.as_deref(),
+        Some("5.1.1 - Gestore B S.p.A. - indirizzo non valido")
+    );
+    assert_eq!(daticert.error, pecd::pec::kind::ErrorCode::NoDest);
+    for m in &at_a {
+        let read = reader::read(m).unwrap();
+        let ca = if read.kind == Kind::Receipt(ReceiptKind::DeliveryError) {
+            _b.ca()
+        } else {
+            a.ca()
+        };
+        check_signed(m, &ca);
+    }
+}
+
+#[test]
+fn ordinary_mail_to_the_mx_arrives_as_an_anomaly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_a_dir, b_dir, _base_a, base_b) = pair(tmp.path(), "");
+    add_mailbox(&b_dir, "bob@pec-b.test");
+    let b = start(&b_dir, base_b);
+    let script = r#"
+import smtplib, sys
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as s:
+    s.sendmail("someone@example.com", ["bob@pec-b.test"], b"From: someone@example.com\r\nTo: bob@pec-b.test\r\nSubject: ciao\r\n\r\nposta ordinaria\r\n")
+"#;
+    let out = support::run(
+        "python3",
+        &["-c", script, &(base_b + 2).to_string()],
+        "python3",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let inbox = wait_for(&b, "bob@pec-b.test", &[Kind::Anomaly]);
+    let read = reader::read(&inbox[0]).unwrap();
+    assert_eq!(read.subject.as_deref(), Some("ANOMALIA MESSAGGIO: ciao"));
+    check_signed(&inbox[0], &b.ca());
+}
+
+#[test]
+fn a_provider_that_never_answers_yields_the_12_and_24_hour_notices() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_dir, _b_dir, base_a, _base_b) = pair(tmp.path(), "warning_secs = 2\nfinal_secs = 4\n");
+    add_mailbox(&a_dir, "alice@pec-a.test");
+    let a = start(&a_dir, base_a); // B is down.
+    let reply = smtplib_send(
+        &a,
+        "alice@pec-a.test",
+        &["bob@pec-b.test"],
+        &message("alice@pec-a.test", "bob@pec-b.test", None, "B spento"),
+    );
+    assert_eq!(reply, "250");
+    let at_a = wait_for(
+        &a,
+        "alice@pec-a.test",
+        &[
+            Kind::Receipt(ReceiptKind::Acceptance),
+            Kind::Receipt(ReceiptKind::DeliveryWarning),
+            Kind::Receipt(ReceiptKind::DeliveryWarning),
+        ],
+    );
+    let codes: Vec<String> = at_a
+        .iter()
+        .filter_map(|m| reader::read(m).unwrap().daticert)
+        .filter_map(|d| d.data.extended_error)
+        .collect();
+    assert!(codes.iter().any(|c| c.starts_with("4.4.7")), "{codes:?}");
+    assert!(codes.iter().any(|c| c.starts_with("5.4.1")), "{codes:?}");
+    for m in &at_a {
+        check_signed(m, &a.ca());
+    }
+}
