@@ -126,9 +126,13 @@ pub async fn start(
         mode,
         hostname: config.provider.domain.clone(),
         max_message_bytes: limits.max_message_bytes,
+        // The SMTP cap is looser than the PEC limit on purpose: a message over the PEC
+        // limit must reach the access point, which answers with a signed avviso di non
+        // accettazione rather than a bare SMTP error (RFC 6109 §3.1.2).
         max_recipients: limits
             .max_recipients
-            .max(Limits::REGULATORY_MINIMUM.max_recipients),
+            .max(Limits::REGULATORY_MINIMUM.max_recipients)
+            .saturating_mul(4),
         max_auth_failures: limits.max_auth_failures,
         tls_available: true,
         implicit_tls,

@@ -172,7 +172,8 @@ pub fn start(dir: &Path, port_base: u16) -> Daemon {
 pub fn smtplib_send(daemon: &Daemon, user: &str, rcpts: &[&str], message: &str) -> String {
     let script = r#"
 import smtplib, ssl, sys, json
-port, cafile, user, password, rcpts, message = sys.argv[1:7]
+port, cafile, user, password, rcpts, path = sys.argv[1:7]
+message = open(path, "rb").read()
 context = ssl.create_default_context(cafile=cafile)
 with smtplib.SMTP("127.0.0.1", int(port), timeout=30) as s:
     s.ehlo("client.test")
@@ -180,7 +181,7 @@ with smtplib.SMTP("127.0.0.1", int(port), timeout=30) as s:
     s.ehlo("client.test")
     s.login(user, password)
     try:
-        s.sendmail(user, json.loads(rcpts), message.encode())
+        s.sendmail(user, json.loads(rcpts), message)
         print("250")
     except smtplib.SMTPResponseException as e:
         print(e.smtp_code, e.smtp_error.decode())
@@ -188,6 +189,8 @@ with smtplib.SMTP("127.0.0.1", int(port), timeout=30) as s:
         print("refused", e.recipients)
 "#;
     let rcpts = serde_json::to_string(rcpts).unwrap();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), message).unwrap();
     let out = support::run(
         "python3",
         &[
@@ -198,7 +201,7 @@ with smtplib.SMTP("127.0.0.1", int(port), timeout=30) as s:
             user,
             PASSWORD,
             &rcpts,
-            message,
+            &file.path().to_string_lossy(),
         ],
         "python3",
     );
@@ -475,4 +478,133 @@ fn a_provider_that_never_answers_yields_the_12_and_24_hour_notices() {
     for m in &at_a {
         check_signed(m, &a.ca());
     }
+}
+
+#[test]
+fn limits_give_non_acceptance_and_same_domain_mail_runs_the_full_flow() {
+    let tmp = tempfile::tempdir().unwrap();
+    let limits = "[limits]\nmax_recipients = 50\nmax_total_bytes = 30000000\n";
+    let (a_dir, _b_dir, base_a, _base_b) = pair(tmp.path(), limits);
+    add_mailbox(&a_dir, "alice@pec-a.test");
+    add_mailbox(&a_dir, "dario@pec-a.test");
+    let a = start(&a_dir, base_a);
+
+    // 51 recipients: over the limit (at least the DM art. 12 minimum of 50).
+    let many: Vec<String> = (0..51).map(|i| format!("r{i}@pec-b.test")).collect();
+    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let reply = smtplib_send(
+        &a,
+        "alice@pec-a.test",
+        &refs,
+        &message(
+            "alice@pec-a.test",
+            &many.join(", "),
+            None,
+            "Troppi destinatari",
+        ),
+    );
+    assert!(reply.starts_with("550"), "{reply}");
+    // 16 MB to two recipients: 32 MB over the 30 MB of size × recipients.
+    let big = message(
+        "alice@pec-a.test",
+        "bob@pec-b.test, carol@pec-b.test",
+        None,
+        "Troppo grande",
+    )
+    .replace(
+        "Testo del messaggio.",
+        &"x".repeat(76)
+            .repeat(16 * 1024 * 1024 / 78)
+            .replace(&"x".repeat(76), &format!("{}\r\n", "x".repeat(76))),
+    );
+    let reply = smtplib_send(
+        &a,
+        "alice@pec-a.test",
+        &["bob@pec-b.test", "carol@pec-b.test"],
+        &big,
+    );
+    assert!(reply.starts_with("550"), "{reply}");
+    // Same domain: the full flow, receipts included.
+    let reply = smtplib_send(
+        &a,
+        "alice@pec-a.test",
+        &["dario@pec-a.test"],
+        &message(
+            "alice@pec-a.test",
+            "dario@pec-a.test",
+            None,
+            "Stesso dominio",
+        ),
+    );
+    assert_eq!(reply, "250");
+
+    let at_alice = wait_for(
+        &a,
+        "alice@pec-a.test",
+        &[
+            Kind::Receipt(ReceiptKind::NonAcceptance),
+            Kind::Receipt(ReceiptKind::NonAcceptance),
+            Kind::Receipt(ReceiptKind::Acceptance),
+            Kind::Receipt(ReceiptKind::Delivered),
+        ],
+    );
+    let at_dario = wait_for(&a, "dario@pec-a.test", &[Kind::Transport]);
+    for m in at_alice.iter().chain(&at_dario) {
+        check_signed(m, &a.ca());
+    }
+    let reasons: Vec<String> = at_alice
+        .iter()
+        .filter_map(|m| reader::read(m).unwrap().daticert)
+        .filter_map(|d| d.data.extended_error)
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("numero di destinatari")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("dimensione complessiva")),
+        "{reasons:?}"
+    );
+}
+
+#[test]
+fn an_envelope_signed_by_a_provider_not_in_the_index_arrives_as_an_anomaly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_a_dir, b_dir, _base_a, base_b) = pair(tmp.path(), "");
+    add_mailbox(&b_dir, "bob@pec-b.test");
+    let b = start(&b_dir, base_b);
+    // A transport envelope signed with the committed test key of pec-a.test, which is
+    // not the key `pecd init` made for A and so is in nobody's index.
+    let case = crate::builders::cases().into_iter().next().unwrap();
+    let signed =
+        pecd::crypto::smime::sign(&support::TestProvider::a().signer, &case.unsigned).unwrap();
+    let path = tmp.path().join("busta.eml");
+    std::fs::write(&path, &signed).unwrap();
+    let script = r#"
+import smtplib, sys
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as s:
+    s.sendmail("alice@pec-a.test", ["bob@pec-b.test"], open(sys.argv[2], "rb").read())
+"#;
+    let out = support::run(
+        "python3",
+        &[
+            "-c",
+            script,
+            &(base_b + 2).to_string(),
+            &path.to_string_lossy(),
+        ],
+        "python3",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let inbox = wait_for(&b, "bob@pec-b.test", &[Kind::Anomaly]);
+    check_signed(&inbox[0], &b.ca());
+    let text = String::from_utf8_lossy(&inbox[0]);
+    assert!(
+        text.contains("not in the providers index") || text.contains("ANOMALIA MESSAGGIO"),
+        "{text}"
+    );
 }
