@@ -50,6 +50,9 @@ impl Provider {
             Ok(validation) => validation,
             Err(_) => return self.anomaly(&local, data, "messaggio non leggibile", now),
         };
+        if self.already_delivered(&validation, &local)? {
+            return Ok(Reply::new(250, (2, 0, 0), "Ok: messaggio già ricevuto"));
+        }
         let reasons = validation.reasons();
         match validation.message.kind {
             Kind::Transport if reasons.is_empty() => {
@@ -72,6 +75,38 @@ impl Provider {
                 self.anomaly(&local, data, &reason, now)
             }
         }
+    }
+
+    /// Whether this certified message already sits in every addressed mailbox: the
+    /// sender's relay resends when our `250` was lost (a crash, a cut connection), and
+    /// the rules want one delivery and one set of receipts, not two.
+    fn already_delivered(
+        &self,
+        validation: &Validation,
+        local: &[String],
+    ) -> Result<bool, ProviderError> {
+        let Some(message_id) = &validation.message.message_id else {
+            return Ok(false);
+        };
+        if validation.message.kind == Kind::Ordinary || validation.message.kind == Kind::Anomaly {
+            return Ok(false);
+        }
+        let service = self.issuer().service_address();
+        let mailboxes: Vec<&String> = local
+            .iter()
+            .filter(|r| !r.eq_ignore_ascii_case(&service))
+            .collect();
+        if mailboxes.is_empty() {
+            return Ok(false);
+        }
+        Ok(self.store().read(|tx| {
+            for rcpt in &mailboxes {
+                if tx.by_message_id(rcpt, INBOX, message_id)?.is_empty() {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })?)
     }
 
     /// A valid busta di trasporto: presa in carico to the sender's provider, then
