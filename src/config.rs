@@ -41,6 +41,31 @@ pub struct Config {
     /// `[mx]`: the punto di ricezione.
     #[serde(default)]
     pub mx: MxConfig,
+    /// `[clamav]`: virus checks.
+    #[serde(default)]
+    pub clamav: ClamavConfig,
+}
+
+/// `[clamav]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClamavConfig {
+    /// Scan every message with clamd (off in the development config).
+    pub enabled: bool,
+    /// clamd's address: `host:port`, or `unix:/path/to/clamd.ctl`.
+    pub address: String,
+    /// Seconds to wait for clamd.
+    pub timeout_secs: u64,
+}
+
+impl Default for ClamavConfig {
+    fn default() -> Self {
+        ClamavConfig {
+            enabled: false,
+            address: "127.0.0.1:3310".into(),
+            timeout_secs: 60,
+        }
+    }
 }
 
 /// `[limits]`.

@@ -23,6 +23,8 @@ use crate::pec::compose::Issuer;
 use crate::provider::Provider;
 use crate::provider::Settings;
 use crate::provider::TimerDurations;
+use crate::provider::clamd::Clamd;
+use crate::provider::clamd::ClamdAddress;
 use crate::provider::relay;
 use crate::provider::relay::Pacing;
 use crate::provider::timers;
@@ -93,6 +95,12 @@ pub fn build(config: &Config) -> anyhow::Result<Provider> {
             last: Duration::from_secs(config.timers.final_secs),
         },
         accept_ordinary_mail: config.mx.accept_ordinary_mail,
+        clamd: config.clamav.enabled.then(|| {
+            Clamd::new(
+                ClamdAddress::parse(&config.clamav.address),
+                Duration::from_secs(config.clamav.timeout_secs),
+            )
+        }),
         routes: config
             .routes
             .iter()

@@ -36,6 +36,9 @@ pub enum Submission {
     Accepted(String),
     /// Refused; the avviso di non accettazione is in the sender's INBOX.
     Refused(Refusal),
+    /// Refused for a virus (by signature name); the message is in quarantine and the
+    /// avviso di non accettazione per virus in the sender's INBOX.
+    Infected(String),
 }
 
 impl Submission {
@@ -51,6 +54,11 @@ impl Submission {
                 550,
                 (5, 7, 1),
                 format!("Messaggio non accettato: {}", refusal.reason()),
+            ),
+            Submission::Infected(virus) => Reply::new(
+                554,
+                (5, 7, 1),
+                format!("Messaggio non accettato: rilevato virus {virus}"),
             ),
         }
     }
@@ -83,6 +91,11 @@ impl Provider {
         if let Some(refusal) = refusal {
             self.refuse(user, &facts, refusal.clone(), now)?;
             return Ok(Submission::Refused(refusal));
+        }
+
+        if let Some(virus) = self.scan(original.raw())? {
+            self.refuse_virus(user, &facts, &virus, &original, now)?;
+            return Ok(Submission::Infected(virus));
         }
 
         // Certify: the envelope carries the acceptance time, the receipt its own id.
@@ -173,6 +186,44 @@ impl Provider {
             );
             logged.detail = Some(refusal.to_string());
             tx.log(logged)?;
+            tx.append(
+                user,
+                INBOX,
+                &blob,
+                bytes.len() as u64,
+                &[RECEIPT_KEYWORD.to_string()],
+                now,
+                Some(&id::bracketed(&stamp.message_id)),
+            )?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Quarantines an infected submission and tells the sender (RFC 6109 §3.1.3).
+    fn refuse_virus(
+        &self,
+        user: &str,
+        facts: &Facts,
+        virus: &str,
+        original: &Original,
+        now: Timestamp,
+    ) -> Result<(), ProviderError> {
+        let stamp = self.stamp(now);
+        let notice = receipt::non_acceptance_virus(self.issuer(), facts, virus, &stamp);
+        let (blob, bytes) = self.seal(&notice)?;
+        let quarantined = self.quarantined(original.raw(), virus, &facts.sender, now)?;
+        self.store().write(|tx| {
+            let mut logged = event(
+                EventKind::VirusDetected,
+                facts,
+                user,
+                now,
+                vec![stamp.message_id.clone()],
+            );
+            logged.detail = Some(virus.to_string());
+            tx.log(logged)?;
+            tx.quarantine(&quarantined)?;
             tx.append(
                 user,
                 INBOX,

@@ -17,6 +17,7 @@
 
 pub mod access_point;
 pub mod backend;
+pub mod clamd;
 pub mod delivery_point;
 pub mod reception_point;
 pub mod relay;
@@ -46,6 +47,7 @@ use crate::pec::time::LocalTime;
 use crate::store::Store;
 use crate::store::StoreError;
 use crate::store::blobs::BlobId;
+use crate::store::quarantine::Quarantined;
 
 /// How long the PEC timers run (RFC 6109 §3.1.6); configurable so tests use seconds.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -69,6 +71,8 @@ pub struct Settings {
     pub accept_ordinary_mail: bool,
     /// domain → `host:port` of other providers' MX.
     pub routes: BTreeMap<String, String>,
+    /// The virus scanner, when enabled.
+    pub clamd: Option<clamd::Clamd>,
 }
 
 /// Faults (not outcomes) of the provider: the store, the keys.
@@ -80,6 +84,9 @@ pub enum ProviderError {
     /// Signing failed.
     #[error("signing failed: {0}")]
     Sign(#[from] smime::SmimeError),
+    /// The virus scanner could not be asked (messages wait: fail closed).
+    #[error(transparent)]
+    Scan(#[from] clamd::ClamdError),
     /// A blocking task failed to run.
     #[error("internal task failed: {0}")]
     Task(String),
@@ -203,6 +210,40 @@ impl Provider {
         let signed = smime::sign(&self.inner.signer, message)?;
         let blob = self.inner.store.blobs().put(&signed)?;
         Ok((blob, signed))
+    }
+
+    /// Scans a message when a scanner is configured: `Some(signature)` when infected.
+    pub fn scan(&self, data: &[u8]) -> Result<Option<String>, ProviderError> {
+        match &self.settings().clamd {
+            None => Ok(None),
+            Some(scanner) => match scanner.scan(data)? {
+                clamd::Verdict::Clean => Ok(None),
+                clamd::Verdict::Infected(name) => Ok(Some(name)),
+            },
+        }
+    }
+
+    /// Keeps an infected message for 30 months (DPR 68/2005 art. 12).
+    pub fn quarantined(
+        &self,
+        data: &[u8],
+        virus: &str,
+        mail_from: &str,
+        now: Timestamp,
+    ) -> Result<Quarantined, ProviderError> {
+        let blob = self.store().blobs().put(data)?;
+        let keep_until = now
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .checked_add(jiff::Span::new().months(30))
+            .map(|z| z.timestamp())
+            .unwrap_or(Timestamp::MAX);
+        Ok(Quarantined {
+            blob,
+            virus: virus.to_string(),
+            mail_from: mail_from.to_string(),
+            time: now,
+            keep_until,
+        })
     }
 
     /// Wakes the relay after new jobs were committed.

@@ -130,6 +130,9 @@ impl Provider {
             id: daticert.data.id.clone(),
             msgid: daticert.data.msgid.clone(),
         };
+        if let Some(virus) = self.scan(data)? {
+            return self.virus_found(&facts, validation, local, data, &virus, now);
+        }
         let mail_receipt = validation
             .index
             .as_ref()
@@ -214,6 +217,57 @@ impl Provider {
             250,
             (2, 0, 0),
             format!("Ok: presa in carico {}", facts.id),
+        ))
+    }
+
+    /// A virus in a valid envelope (RFC 6109 §3.2.3): not delivered, kept 30 months,
+    /// one avviso di rilevazione virus per recipient to the sender provider.
+    fn virus_found(
+        &self,
+        facts: &Facts,
+        validation: &Validation,
+        local: &[String],
+        data: &[u8],
+        virus: &str,
+        now: Timestamp,
+    ) -> Result<Reply, ProviderError> {
+        let mail_receipt = validation
+            .index
+            .as_ref()
+            .and_then(|i| i.mail_receipt.clone())
+            .unwrap_or_default();
+        let service = self.issuer().service_address();
+        let mut notices = Vec::new();
+        for rcpt in local {
+            let stamp = self.stamp(now);
+            let notice =
+                receipt::virus_detected(self.issuer(), facts, rcpt, virus, &mail_receipt, &stamp);
+            notices.push((self.seal(&notice)?.0, stamp.message_id));
+        }
+        let quarantined = self.quarantined(data, virus, &facts.sender, now)?;
+        self.store().write(|tx| {
+            let mut logged = Event::about(EventKind::VirusDetected, facts, now);
+            logged.detail = Some(virus.to_string());
+            logged.related = notices.iter().map(|(_, id)| id.clone()).collect();
+            tx.log(logged)?;
+            tx.quarantine(&quarantined)?;
+            for (blob, _) in &notices {
+                tx.enqueue(Job::new(
+                    &domain_of(&mail_receipt),
+                    &service,
+                    vec![mail_receipt.clone()],
+                    blob.clone(),
+                    now,
+                    "rilevazione-virus",
+                ))?;
+            }
+            Ok(())
+        })?;
+        self.wake_relay();
+        Ok(Reply::new(
+            250,
+            (2, 0, 0),
+            "Ok: messaggio trattenuto per virus",
         ))
     }
 

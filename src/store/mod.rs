@@ -9,6 +9,7 @@
 pub mod blobs;
 pub mod log;
 pub mod mailbox;
+pub mod quarantine;
 pub mod queue;
 pub mod timers;
 

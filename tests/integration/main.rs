@@ -12,3 +12,4 @@ mod fuzz_corpus;
 mod real_messages;
 mod support;
 mod tampering;
+mod virus;

@@ -1,0 +1,62 @@
+//! Virus quarantine (DPR 68/2005 art. 12, RFC 6109 §2.2.4): infected messages are kept
+//! 30 months, their bodies as blobs, their records here.
+
+use jiff::Timestamp;
+use redb::ReadableTable;
+use redb::TableDefinition;
+use serde::Deserialize;
+use serde::Serialize;
+
+use crate::store::ReadTx;
+use crate::store::StoreError;
+use crate::store::Tx;
+use crate::store::blobs::BlobId;
+use crate::store::db;
+use crate::store::decode;
+use crate::store::encode;
+
+const QUARANTINE: TableDefinition<&str, &[u8]> = TableDefinition::new("quarantine");
+
+/// One quarantined message.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct Quarantined {
+    /// The body.
+    pub blob: BlobId,
+    /// What was found.
+    pub virus: String,
+    /// The SMTP reverse-path it came with.
+    pub mail_from: String,
+    /// When it was caught.
+    pub time: Timestamp,
+    /// Until when it must be kept (30 months).
+    pub keep_until: Timestamp,
+}
+
+impl Tx<'_> {
+    /// Keeps an infected message.
+    pub fn quarantine(&mut self, record: &Quarantined) -> Result<(), StoreError> {
+        let key = format!("{}/{}", record.time.as_millisecond(), record.blob.as_str());
+        self.inner
+            .open_table(QUARANTINE)
+            .map_err(db)?
+            .insert(key.as_str(), encode(record)?.as_slice())
+            .map_err(db)?;
+        Ok(())
+    }
+}
+
+impl ReadTx<'_> {
+    /// Every quarantined message.
+    pub fn quarantined(&self) -> Result<Vec<Quarantined>, StoreError> {
+        let table = match self.inner.open_table(QUARANTINE) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(error) => return Err(db(error)),
+        };
+        table
+            .iter()
+            .map_err(db)?
+            .map(|entry| decode(entry.map_err(db)?.1.value()))
+            .collect()
+    }
+}
