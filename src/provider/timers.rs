@@ -22,14 +22,25 @@ use crate::store::mailbox::INBOX;
 use crate::store::timers::Due;
 use crate::store::timers::Timer;
 
-/// Checks the timers every `tick` until shutdown.
+/// How long the event log is kept (DPR 68/2005, RFC 6109 §2.3): 30 months.
+pub const LOG_RETENTION_MONTHS: i64 = 30;
+
+/// Checks the timers every `tick` until shutdown; prunes the event log past its
+/// retention once an hour.
 pub async fn run(provider: Provider, tick: Duration, shutdown: CancellationToken) {
+    let mut last_prune: Option<std::time::Instant> = None;
     loop {
         let fired = provider
             .blocking(|p| p.fire_due_timers(Timestamp::now()))
             .await;
         if let Err(error) = fired {
             tracing::error!(%error, "timers");
+        }
+        if last_prune.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
+            last_prune = Some(std::time::Instant::now());
+            if let Err(error) = provider.blocking(|p| p.prune_log(Timestamp::now())).await {
+                tracing::error!(%error, "log retention");
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(tick) => {}
@@ -39,6 +50,15 @@ pub async fn run(provider: Provider, tick: Duration, shutdown: CancellationToken
 }
 
 impl Provider {
+    /// Drops event-log records older than the 30-month retention; returns how many.
+    pub fn prune_log(&self, now: Timestamp) -> Result<u64, ProviderError> {
+        let cutoff = now
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .checked_sub(jiff::Span::new().months(LOG_RETENTION_MONTHS))
+            .map_or(Timestamp::MIN, |z| z.timestamp());
+        Ok(self.store().write(|tx| tx.prune_before(cutoff))?)
+    }
+
     /// Emits every notice that is due at `now`; returns how many.
     pub fn fire_due_timers(&self, now: Timestamp) -> Result<usize, ProviderError> {
         let due = self.store().read(|tx| tx.due(now))?;
