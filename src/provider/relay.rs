@@ -18,6 +18,9 @@ use crate::store::log::Event;
 use crate::store::log::EventKind;
 use crate::store::queue::Job;
 
+/// Deliveries in flight at once.
+const MAX_PARALLEL: usize = 16;
+
 /// How the relay paces itself.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub struct Pacing {
@@ -50,14 +53,25 @@ pub async fn run(
             .await;
         match due {
             Ok(jobs) => {
+                // Jobs go to different providers (or carry different messages): deliver
+                // them concurrently, at most MAX_PARALLEL at a time. A job is only
+                // completed after its peer's 250, so a crash here resends, never loses.
+                let mut running = tokio::task::JoinSet::new();
                 for job in jobs {
                     if shutdown.is_cancelled() {
                         return;
                     }
-                    if let Err(error) = deliver(&provider, &options, pacing, job).await {
-                        tracing::error!(%error, "relay");
+                    while running.len() >= MAX_PARALLEL {
+                        running.join_next().await;
                     }
+                    let (provider, options) = (provider.clone(), options.clone());
+                    running.spawn(async move {
+                        if let Err(error) = deliver(&provider, &options, pacing, job).await {
+                            tracing::error!(%error, "relay");
+                        }
+                    });
                 }
+                while running.join_next().await.is_some() {}
             }
             Err(error) => tracing::error!(%error, "relay queue"),
         }

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Load tool for the provider daemon (issue: "Benchmark (not a timed test)").
+
+Starts two providers A and B with `pecd init` + `pecd serve` on loopback, sends N
+messages from C concurrent SMTP connections (AUTH over STARTTLS) through A to B, waits
+until every ricevuta di avvenuta consegna is back at A, and reports:
+
+  * end-to-end messages per second (submission start → last CONSEGNA logged at A),
+  * p50 / p99 submission latency (SMTP session for one message, client side),
+  * the signing bound of this machine measured in the same run: RSA-2048 signatures per
+    second (`openssl speed -seconds 3 rsa2048`) divided by the signatures each message
+    needs (accettazione + busta at A, presa in carico + consegna at B = 4), and the ratio.
+
+Usage: python3 tools/load.py [--messages 300] [--connections 8] [--pecd target/release/pecd]
+Build first: cargo build --release
+"""
+import argparse, json, os, re, shutil, smtplib, ssl, statistics, subprocess, sys, tempfile, threading, time
+
+def run(*args, **kw):
+    return subprocess.run(args, check=True, capture_output=True, text=True, **kw).stdout
+
+def rsa_sign_rate():
+    out = subprocess.run(["openssl", "speed", "-seconds", "3", "rsa2048"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        m = re.match(r"\s*rsa\s+2048 bits\s+\S+s\s+\S+s\s+([\d.]+)", line)
+        if m:
+            return float(m.group(1))
+    raise SystemExit("cannot read `openssl speed rsa2048`:\n" + out)
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--messages", type=int, default=300)
+    ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--pecd", default="target/release/pecd")
+    ap.add_argument("--port-base", type=int, default=31000)
+    a = ap.parse_args()
+    pecd = os.path.abspath(a.pecd)
+    tmp = tempfile.mkdtemp(prefix="pecd-load-")
+    procs = []
+    try:
+        bases = {"a": a.port_base, "b": a.port_base + 10}
+        domains = {"a": "pec-a.test", "b": "pec-b.test"}
+        for k in "ab":
+            run(pecd, "init", f"{tmp}/{k}", "--domain", domains[k], "--name", f"Gestore {k.upper()}", "--port-base", str(bases[k]))
+        index = open(f"{tmp}/a/index.ldif").read() + "\n" + open(f"{tmp}/b/index.ldif").read()
+        for k, peer in (("a", "b"), ("b", "a")):
+            open(f"{tmp}/{k}/index.ldif", "w").write(index)
+            conf = open(f"{tmp}/{k}/pecd.toml").read()
+            conf = conf.replace("[routes]\n", f'[routes]\n"{domains[peer]}" = "127.0.0.1:{bases[peer] + 2}"\n')
+            conf = conf.replace("[listen]", f'[relay]\nretry_base_secs = 1\ntls_roots = ["{tmp}/{peer}/certs/ca.pem"]\n\n[limits]\nmax_connections = 1000\n\n[listen]')
+            open(f"{tmp}/{k}/pecd.toml", "w").write(conf)
+        subprocess.run([pecd, "mailbox", "add", "alice@pec-a.test", "--config", f"{tmp}/a/pecd.toml", "--password-stdin"], input="Segreta-123\n", text=True, check=True, capture_output=True)
+        subprocess.run([pecd, "mailbox", "add", "bob@pec-b.test", "--config", f"{tmp}/b/pecd.toml", "--password-stdin", "--quota-bytes", str(50 * 2**30)], input="Segreta-123\n", text=True, check=True, capture_output=True)
+        for k in "ab":
+            procs.append(subprocess.Popen([pecd, "serve", "--config", f"{tmp}/{k}/pecd.toml"], stderr=open(f"{tmp}/{k}.log", "w"), env={**os.environ, "RUST_LOG": "warn"}))
+        time.sleep(1.5)
+
+        body = "Testo di prova.\r\n" + ("x" * 76 + "\r\n") * 40  # ~3 KiB, a typical PEC text
+        latencies, lock = [], threading.Lock()
+        per = a.messages // a.connections
+        def client(n):
+            ctx = ssl.create_default_context(cafile=f"{tmp}/a/certs/ca.pem")
+            with smtplib.SMTP("127.0.0.1", bases["a"], timeout=120) as s:
+                s.starttls(context=ctx)
+                s.login("alice@pec-a.test", "Segreta-123")
+                for i in range(per):
+                    msg = f"From: alice@pec-a.test\r\nTo: bob@pec-b.test\r\nSubject: carico {n}-{i}\r\nMessage-ID: <load-{n}-{i}@client.test>\r\n\r\n{body}"
+                    t = time.perf_counter()
+                    s.sendmail("alice@pec-a.test", ["bob@pec-b.test"], msg.encode())
+                    with lock:
+                        latencies.append(time.perf_counter() - t)
+        start = time.perf_counter()
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(a.connections)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        total = per * a.connections
+        while True:
+            log = run(pecd, "log", "query", "--config", f"{tmp}/a/pecd.toml", "--json")
+            done = sum(1 for line in log.splitlines() if '"receipt-received"' in line and '"avvenuta-consegna"' in line)
+            if done >= total:
+                break
+            if time.perf_counter() - start > 600:
+                raise SystemExit(f"only {done}/{total} receipts after 10 minutes")
+            time.sleep(0.5)
+        elapsed = time.perf_counter() - start
+        for p in procs: p.terminate()
+        for p in procs: p.wait()
+        procs.clear()
+        rate = rsa_sign_rate()
+        bound = rate / 4
+        lat = sorted(latencies)
+        p50 = lat[len(lat) // 2] * 1000
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+        mps = total / elapsed
+        print(json.dumps({
+            "messages": total, "connections": a.connections, "seconds": round(elapsed, 2),
+            "end_to_end_messages_per_second": round(mps, 1),
+            "submission_latency_ms": {"p50": round(p50, 1), "p99": round(p99, 1)},
+            "rsa2048_signs_per_second": rate, "signatures_per_message": 4,
+            "signing_bound_messages_per_second": round(bound, 1),
+            "ratio_to_signing_bound": round(mps / bound, 3),
+        }, indent=2))
+    finally:
+        for p in procs:
+            p.terminate()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+if __name__ == "__main__":
+    main()
