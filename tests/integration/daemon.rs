@@ -747,3 +747,71 @@ for t in threads: t.join()
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+#[test]
+fn bad_input_gets_clean_errors_and_the_server_survives() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_a_dir, b_dir, _base_a, base_b) = pair(tmp.path(), "");
+    add_mailbox(&b_dir, "bob@pec-b.test");
+    let b = start(&b_dir, base_b);
+    let script = r#"
+import socket, sys
+port = int(sys.argv[1])
+def session(payload, wait=1.0):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.recv(1000)
+    s.sendall(payload)
+    s.settimeout(wait)
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        pass
+    s.close()
+    return data.decode(errors="replace")
+# garbage and NUL bytes
+print("GARBAGE", session(b"\x00\x01\xff\xfe garbage\r\nEHLO x\r\n").replace("\r\n", "|"))
+# an overlong command line
+print("LONG", session(b"EHLO " + b"a" * 5000 + b"\r\nNOOP\r\n").replace("\r\n", "|"))
+# pipelining abuse: commands out of order in one write
+print("PIPE", session(b"RCPT TO:<bob@pec-b.test>\r\nDATA\r\nMAIL FROM:<a@x.it>\r\nMAIL FROM:<a@x.it>\r\nQUIT\r\n").replace("\r\n", "|"))
+# unterminated DATA, then the connection drops
+print("CUT", session(b"EHLO x\r\nMAIL FROM:<a@x.it>\r\nRCPT TO:<bob@pec-b.test>\r\nDATA\r\nSubject: cut\r\n\r\nhalf", 0.5).replace("\r\n", "|"))
+# malformed MIME: accepted as ordinary mail and wrapped, never half-stored
+print("MIME", session(b"EHLO x\r\nMAIL FROM:<a@x.it>\r\nRCPT TO:<bob@pec-b.test>\r\nDATA\r\nContent-Type: multipart/mixed; boundary=\r\n\r\n--\r\n--\r\n.\r\nQUIT\r\n").replace("\r\n", "|"))
+"#;
+    let out = support::run(
+        "python3",
+        &["-c", script, &(base_b + 2).to_string()],
+        "python3",
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = |tag: &str| {
+        text.lines()
+            .find(|l| l.starts_with(tag))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line("GARBAGE").contains("500"), "{text}");
+    assert!(
+        line("GARBAGE").contains("250"),
+        "the session survives garbage: {text}"
+    );
+    assert!(line("LONG").contains("500"), "{text}");
+    assert!(
+        line("LONG").contains("250"),
+        "NOOP after the long line: {text}"
+    );
+    assert!(line("PIPE").contains("503"), "{text}");
+    assert!(line("PIPE").contains("221"), "{text}");
+    assert!(line("MIME").contains("250 2.0.0"), "{text}");
+
+    // The server is still up, and only the complete malformed message was stored.
+    let inbox = wait_for(&b, "bob@pec-b.test", &[Kind::Anomaly]);
+    assert_eq!(inbox.len(), 1, "the cut DATA left nothing behind");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", base_b + 2)).is_ok());
+}
