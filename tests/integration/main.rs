@@ -12,4 +12,5 @@ mod fuzz_corpus;
 mod real_messages;
 mod support;
 mod tampering;
+mod timers;
 mod virus;
