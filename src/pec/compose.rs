@@ -11,10 +11,13 @@ use mail_builder::headers::text::Text;
 use mail_builder::mime::BodyPart;
 use mail_builder::mime::MimePart;
 
+use crate::pec::daticert::Dati;
 use crate::pec::daticert::Daticert;
 use crate::pec::daticert::Intestazione;
 use crate::pec::daticert::Recipient;
 use crate::pec::headers;
+use crate::pec::kind::DaticertKind;
+use crate::pec::kind::ErrorCode;
 use crate::pec::text::Notice;
 use crate::pec::time::LocalTime;
 
@@ -76,6 +79,38 @@ impl Facts {
             recipients: self.recipients.clone(),
             reply_to: self.reply_to.clone(),
             subject: self.subject.clone(),
+        }
+    }
+
+    /// The facts a received daticert restates (at the recipient's provider).
+    pub fn from_daticert(daticert: &Daticert) -> Facts {
+        Facts {
+            sender: daticert.header.sender.clone(),
+            recipients: daticert.header.recipients.clone(),
+            reply_to: daticert.header.reply_to.clone(),
+            subject: daticert.header.subject.clone(),
+            id: daticert.data.id.clone(),
+            msgid: daticert.data.msgid.clone(),
+        }
+    }
+
+    /// The daticert of a message of `kind` about these facts, issued now; the
+    /// kind-specific elements (`ricevuta`, `consegna`, …) are left for the caller.
+    pub fn daticert(&self, kind: DaticertKind, issuer: &Issuer, stamp: &Stamp) -> Daticert {
+        Daticert {
+            kind,
+            error: ErrorCode::None,
+            header: self.intestazione(),
+            data: Dati {
+                issuer: issuer.name.clone(),
+                time: stamp.time,
+                id: self.id.clone(),
+                msgid: self.msgid.clone(),
+                receipt_type: None,
+                delivery: None,
+                receptions: Vec::new(),
+                extended_error: None,
+            },
         }
     }
 

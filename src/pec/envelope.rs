@@ -12,14 +12,11 @@ use crate::pec::compose::HeaderList;
 use crate::pec::compose::Issuer;
 use crate::pec::compose::Stamp;
 use crate::pec::compose::Unsigned;
-use crate::pec::daticert::Dati;
-use crate::pec::daticert::Daticert;
 use crate::pec::daticert::Recipient;
 use crate::pec::headers;
 use crate::pec::headers::SubjectPrefix;
 use crate::pec::id;
 use crate::pec::kind::DaticertKind;
-use crate::pec::kind::ErrorCode;
 use crate::pec::kind::ReceiptType;
 use crate::pec::kind::RecipientType;
 use crate::pec::text;
@@ -162,21 +159,8 @@ impl Original {
 /// (`facts.id`), its time the acceptance time.
 pub fn transport(issuer: &Issuer, facts: &Facts, original: &Original, stamp: &Stamp) -> Unsigned {
     let postacert = original.postacert(facts);
-    let daticert = Daticert {
-        kind: DaticertKind::Transport,
-        error: ErrorCode::None,
-        header: facts.intestazione(),
-        data: Dati {
-            issuer: issuer.name.clone(),
-            time: stamp.time,
-            id: facts.id.clone(),
-            msgid: facts.msgid.clone(),
-            receipt_type: Some(original.receipt_type()),
-            delivery: None,
-            receptions: Vec::new(),
-            extended_error: None,
-        },
-    };
+    let mut daticert = facts.daticert(DaticertKind::Transport, issuer, stamp);
+    daticert.data.receipt_type = Some(original.receipt_type());
     let notice = Notice::new("Messaggio di posta certificata")
         .paragraph(
             [

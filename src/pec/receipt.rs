@@ -9,7 +9,6 @@ use crate::pec::compose::HeaderList;
 use crate::pec::compose::Issuer;
 use crate::pec::compose::Stamp;
 use crate::pec::compose::Unsigned;
-use crate::pec::daticert::Dati;
 use crate::pec::daticert::Daticert;
 use crate::pec::headers;
 use crate::pec::headers::SubjectPrefix;
@@ -113,10 +112,9 @@ pub fn acceptance(issuer: &Issuer, facts: &Facts, stamp: &Stamp) -> Unsigned {
         .paragraph(addressed(facts, stamp, "il messaggio", "proveniente da"))
         .line("è stato accettato dal sistema ed inoltrato.")
         .line(text::identifier(&facts.id));
-    let daticert = daticert(
+    let daticert = facts.daticert(
         DaticertKind::Receipt(ReceiptKind::Acceptance),
         issuer,
-        facts,
         stamp,
     );
     to_sender(
@@ -140,10 +138,9 @@ pub fn non_acceptance(issuer: &Issuer, facts: &Facts, reason: &str, stamp: &Stam
         ))
         .line("Il messaggio non è stato accettato.")
         .line(text::identifier(&facts.id));
-    let mut daticert = daticert(
+    let mut daticert = facts.daticert(
         DaticertKind::Receipt(ReceiptKind::NonAcceptance),
         issuer,
-        facts,
         stamp,
     );
     daticert.error = ErrorCode::Other;
@@ -174,10 +171,9 @@ pub fn non_acceptance_virus(
         ))
         .line("Il messaggio non è stato accettato.")
         .line(text::identifier(&facts.id));
-    let mut daticert = daticert(
+    let mut daticert = facts.daticert(
         DaticertKind::Receipt(ReceiptKind::NonAcceptance),
         issuer,
-        facts,
         stamp,
     );
     daticert.error = ErrorCode::Virus;
@@ -214,10 +210,9 @@ pub fn taken_in_charge(
         )
         .line("è stato accettato dal sistema.")
         .line(text::identifier(&facts.id));
-    let mut daticert = daticert(
+    let mut daticert = facts.daticert(
         DaticertKind::Receipt(ReceiptKind::TakenInCharge),
         issuer,
-        facts,
         stamp,
     );
     daticert.data.receptions = receptions.to_vec();
@@ -253,12 +248,7 @@ pub fn delivered(
             single(facts, stamp, "il messaggio", recipient)
         ))
         .line(text::identifier(&facts.id));
-    let mut daticert = daticert(
-        DaticertKind::Receipt(ReceiptKind::Delivered),
-        issuer,
-        facts,
-        stamp,
-    );
+    let mut daticert = facts.daticert(DaticertKind::Receipt(ReceiptKind::Delivered), issuer, stamp);
     daticert.data.receipt_type = Some(receipt_type);
     daticert.data.delivery = Some(recipient.to_string());
     let original = match receipt_type {
@@ -294,10 +284,9 @@ pub fn delivery_error(
         ))
         .line("Il messaggio è stato rifiutato dal sistema.")
         .line(text::identifier(&facts.id));
-    let mut daticert = daticert(
+    let mut daticert = facts.daticert(
         DaticertKind::Receipt(ReceiptKind::DeliveryError),
         issuer,
-        facts,
         stamp,
     );
     daticert.error = failure.error_code();
@@ -331,10 +320,9 @@ pub fn delivery_error_virus(
         ))
         .line("Il messaggio non è stato consegnato.")
         .line(text::identifier(&facts.id));
-    let mut daticert = daticert(
+    let mut daticert = facts.daticert(
         DaticertKind::Receipt(ReceiptKind::DeliveryError),
         issuer,
-        facts,
         stamp,
     );
     daticert.error = ErrorCode::Virus;
@@ -379,10 +367,9 @@ pub fn delivery_warning(
             single(facts, stamp, "il messaggio", recipient)
         ))
         .line(text::identifier(&facts.id));
-    let mut daticert = daticert(
+    let mut daticert = facts.daticert(
         DaticertKind::Receipt(ReceiptKind::DeliveryWarning),
         issuer,
-        facts,
         stamp,
     );
     daticert.data.delivery = Some(recipient.to_string());
@@ -416,10 +403,9 @@ pub fn virus_detected(
         ))
         .line("Il messaggio non è stato inoltrato al destinatario.")
         .line(text::identifier(&facts.id));
-    let mut daticert = daticert(
+    let mut daticert = facts.daticert(
         DaticertKind::Receipt(ReceiptKind::VirusDetected),
         issuer,
-        facts,
         stamp,
     );
     daticert.error = ErrorCode::Virus;
@@ -441,24 +427,6 @@ pub fn virus_detected(
 
 fn virus_extended(issuer: &Issuer, virus: &str) -> String {
     format!("5.7.1 - {} - virus rilevato: {virus}", issuer.name)
-}
-
-fn daticert(kind: DaticertKind, issuer: &Issuer, facts: &Facts, stamp: &Stamp) -> Daticert {
-    Daticert {
-        kind,
-        error: ErrorCode::None,
-        header: facts.intestazione(),
-        data: Dati {
-            issuer: issuer.name.clone(),
-            time: stamp.time,
-            id: facts.id.clone(),
-            msgid: facts.msgid.clone(),
-            receipt_type: None,
-            delivery: None,
-            receptions: Vec::new(),
-            extended_error: None,
-        },
-    }
 }
 
 /// `Il giorno … il messaggio "…" proveniente da "…"`.

@@ -11,18 +11,19 @@ use jiff::Timestamp;
 use crate::pec::access;
 use crate::pec::access::Refusal;
 use crate::pec::compose::Facts;
+use crate::pec::compose::Unsigned;
 use crate::pec::daticert::Recipient;
 use crate::pec::envelope;
 use crate::pec::envelope::Original;
-use crate::pec::id;
 use crate::pec::kind::RecipientType;
 use crate::pec::receipt;
 use crate::provider::Provider;
 use crate::provider::ProviderError;
+use crate::provider::deliver_notice;
 use crate::smtp::reply::Reply;
 use crate::store::log::Event;
 use crate::store::log::EventKind;
-use crate::store::mailbox::INBOX;
+use crate::store::quarantine::Quarantined;
 use crate::store::queue::Job;
 use crate::store::timers::Timer;
 
@@ -140,14 +141,13 @@ impl Provider {
                     "busta-di-trasporto",
                 ))?;
             }
-            tx.append(
+            deliver_notice(
+                tx,
                 user,
-                INBOX,
                 &receipt_blob,
-                receipt_bytes.len() as u64,
-                &[RECEIPT_KEYWORD.to_string()],
+                &receipt_bytes,
+                &receipt_stamp.message_id,
                 now,
-                Some(&id::bracketed(&receipt_stamp.message_id)),
             )?;
             for recipient in &certified {
                 tx.arm(Timer::new(
@@ -175,29 +175,16 @@ impl Provider {
     ) -> Result<(), ProviderError> {
         let stamp = self.stamp(now);
         let notice = receipt::non_acceptance(self.issuer(), facts, &refusal.reason(), &stamp);
-        let (blob, bytes) = self.seal(&notice)?;
-        self.store().write(|tx| {
-            let mut logged = event(
-                EventKind::NonAccepted,
-                facts,
-                user,
-                now,
-                vec![stamp.message_id.clone()],
-            );
-            logged.detail = Some(refusal.to_string());
-            tx.log(logged)?;
-            tx.append(
-                user,
-                INBOX,
-                &blob,
-                bytes.len() as u64,
-                &[RECEIPT_KEYWORD.to_string()],
-                now,
-                Some(&id::bracketed(&stamp.message_id)),
-            )?;
-            Ok(())
-        })?;
-        Ok(())
+        self.record_refusal(
+            user,
+            facts,
+            EventKind::NonAccepted,
+            &refusal.to_string(),
+            &notice,
+            &stamp.message_id,
+            None,
+            now,
+        )
     }
 
     /// Quarantines an infected submission and tells the sender (RFC 6109 §3.1.3).
@@ -211,28 +198,42 @@ impl Provider {
     ) -> Result<(), ProviderError> {
         let stamp = self.stamp(now);
         let notice = receipt::non_acceptance_virus(self.issuer(), facts, virus, &stamp);
-        let (blob, bytes) = self.seal(&notice)?;
         let quarantined = self.quarantined(original.raw(), virus, &facts.sender, now)?;
+        self.record_refusal(
+            user,
+            facts,
+            EventKind::VirusDetected,
+            virus,
+            &notice,
+            &stamp.message_id,
+            Some(quarantined),
+            now,
+        )
+    }
+
+    /// Signs the notice, then logs the refusal, keeps any quarantined message and
+    /// delivers the notice in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    fn record_refusal(
+        &self,
+        user: &str,
+        facts: &Facts,
+        kind: EventKind,
+        detail: &str,
+        notice: &Unsigned,
+        notice_id: &str,
+        quarantined: Option<Quarantined>,
+        now: Timestamp,
+    ) -> Result<(), ProviderError> {
+        let (blob, signed) = self.seal(notice)?;
         self.store().write(|tx| {
-            let mut logged = event(
-                EventKind::VirusDetected,
-                facts,
-                user,
-                now,
-                vec![stamp.message_id.clone()],
-            );
-            logged.detail = Some(virus.to_string());
+            let mut logged = event(kind, facts, user, now, vec![notice_id.to_string()]);
+            logged.detail = Some(detail.to_string());
             tx.log(logged)?;
-            tx.quarantine(&quarantined)?;
-            tx.append(
-                user,
-                INBOX,
-                &blob,
-                bytes.len() as u64,
-                &[RECEIPT_KEYWORD.to_string()],
-                now,
-                Some(&id::bracketed(&stamp.message_id)),
-            )?;
+            if let Some(quarantined) = &quarantined {
+                tx.quarantine(quarantined)?;
+            }
+            deliver_notice(tx, user, &blob, &signed, notice_id, now)?;
             Ok(())
         })?;
         Ok(())

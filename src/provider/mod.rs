@@ -46,7 +46,10 @@ use crate::pec::kind::RecipientType;
 use crate::pec::time::LocalTime;
 use crate::store::Store;
 use crate::store::StoreError;
+use crate::store::Tx;
 use crate::store::blobs::BlobId;
+use crate::store::mailbox::Appended;
+use crate::store::mailbox::INBOX;
 use crate::store::quarantine::Quarantined;
 
 /// How long the PEC timers run (RFC 6109 §3.1.6); configurable so tests use seconds.
@@ -90,6 +93,28 @@ pub enum ProviderError {
     /// A blocking task failed to run.
     #[error("internal task failed: {0}")]
     Task(String),
+}
+
+/// Puts a signed receipt or notice into a user's INBOX, tagged `$PecRicevuta` and
+/// indexed by its own Message-ID.
+pub(crate) fn deliver_notice(
+    tx: &mut Tx<'_>,
+    user: &str,
+    blob: &BlobId,
+    signed: &[u8],
+    message_id: &str,
+    now: Timestamp,
+) -> Result<Appended, StoreError> {
+    let keywords = [access_point::RECEIPT_KEYWORD.to_string()];
+    tx.append(
+        user,
+        INBOX,
+        blob,
+        signed.len() as u64,
+        &keywords,
+        now,
+        Some(&id::bracketed(message_id)),
+    )
 }
 
 /// The provider: shared by every listener and task (cheap to clone).

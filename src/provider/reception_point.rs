@@ -16,6 +16,7 @@ use crate::pec::receipt;
 use crate::provider::Provider;
 use crate::provider::ProviderError;
 use crate::provider::access_point::RECEIPT_KEYWORD;
+use crate::provider::deliver_notice;
 use crate::provider::delivery_point::Outcome;
 use crate::smtp::reply::Reply;
 use crate::store::log::Event;
@@ -122,14 +123,7 @@ impl Provider {
         let Some(daticert) = &message.daticert else {
             return self.anomaly(local, data, "dati di certificazione assenti", now);
         };
-        let facts = Facts {
-            sender: daticert.header.sender.clone(),
-            recipients: daticert.header.recipients.clone(),
-            reply_to: daticert.header.reply_to.clone(),
-            subject: daticert.header.subject.clone(),
-            id: daticert.data.id.clone(),
-            msgid: daticert.data.msgid.clone(),
-        };
+        let facts = Facts::from_daticert(daticert);
         if let Some(virus) = self.scan(data)? {
             return self.virus_found(&facts, validation, local, data, &virus, now);
         }
@@ -286,14 +280,7 @@ impl Provider {
         };
         let service = self.issuer().service_address();
         let pec_id = daticert.data.id.clone();
-        let facts = Facts {
-            sender: daticert.header.sender.clone(),
-            recipients: daticert.header.recipients.clone(),
-            reply_to: daticert.header.reply_to.clone(),
-            subject: daticert.header.subject.clone(),
-            id: pec_id.clone(),
-            msgid: daticert.data.msgid.clone(),
-        };
+        let facts = Facts::from_daticert(daticert);
         // A rilevazione virus becomes the user's avviso di mancata consegna per virus.
         let virus_notice = match (kind, &daticert.data.delivery) {
             (ReceiptKind::VirusDetected, Some(recipient)) => {
@@ -302,7 +289,7 @@ impl Provider {
                 let notice =
                     receipt::delivery_error_virus(self.issuer(), &facts, recipient, &virus, &stamp);
                 let (blob, bytes) = self.seal(&notice)?;
-                Some((blob, bytes.len() as u64, stamp.message_id))
+                Some((blob, bytes, stamp.message_id))
             }
             _ => None,
         };
@@ -327,20 +314,12 @@ impl Provider {
                 }
                 _ => {}
             }
-            if let Some((notice_blob, size, notice_id)) = &virus_notice {
+            if let Some((notice_blob, signed, notice_id)) = &virus_notice {
                 let sender = message
                     .original_sender
                     .clone()
                     .unwrap_or_else(|| facts.sender.clone());
-                tx.append(
-                    &sender,
-                    INBOX,
-                    notice_blob,
-                    *size,
-                    &[RECEIPT_KEYWORD.to_string()],
-                    now,
-                    Some(&id::bracketed(notice_id)),
-                )?;
+                deliver_notice(tx, &sender, notice_blob, signed, notice_id, now)?;
             }
             for rcpt in local.iter().filter(|r| !r.eq_ignore_ascii_case(&service)) {
                 tx.append(

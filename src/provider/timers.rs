@@ -10,15 +10,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::pec::compose::Facts;
 use crate::pec::daticert::Recipient;
-use crate::pec::id;
 use crate::pec::receipt;
 use crate::pec::receipt::Timeout;
 use crate::provider::Provider;
 use crate::provider::ProviderError;
-use crate::provider::access_point::RECEIPT_KEYWORD;
+use crate::provider::deliver_notice;
 use crate::store::log::EventKind;
 use crate::store::log::LogQuery;
-use crate::store::mailbox::INBOX;
 use crate::store::timers::Due;
 use crate::store::timers::Timer;
 
@@ -93,15 +91,7 @@ impl Provider {
                 timeout.extended(self.issuer())
             ));
             tx.log(logged)?;
-            tx.append(
-                &timer.sender,
-                INBOX,
-                &blob,
-                bytes.len() as u64,
-                &[RECEIPT_KEYWORD.to_string()],
-                now,
-                Some(&id::bracketed(&stamp.message_id)),
-            )?;
+            deliver_notice(tx, &timer.sender, &blob, &bytes, &stamp.message_id, now)?;
             match which {
                 Due::Warning12h => tx.mark_warned(&timer.pec_id, &timer.recipient)?,
                 Due::Final24h => tx.remove_timer(&timer.pec_id, &timer.recipient)?,

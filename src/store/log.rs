@@ -323,16 +323,7 @@ impl ReadTx<'_> {
     }
 
     fn records(&self) -> Result<Vec<LogRecord>, StoreError> {
-        let table = match self.inner.open_table(LOG) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(db(error)),
-        };
-        table
-            .iter()
-            .map_err(db)?
-            .map(|entry| decode(entry.map_err(db)?.1.value()))
-            .collect()
+        self.values(LOG)
     }
 }
 

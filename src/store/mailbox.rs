@@ -344,16 +344,7 @@ impl ReadTx<'_> {
 
     /// Every mailbox, by address.
     pub fn list_mailboxes(&self) -> Result<Vec<Mailbox>, StoreError> {
-        let table = match self.inner.open_table(MAILBOXES) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(db(error)),
-        };
-        table
-            .iter()
-            .map_err(db)?
-            .map(|entry| decode(entry.map_err(db)?.1.value()))
-            .collect()
+        self.values(MAILBOXES)
     }
 
     /// Whether the password is right. Unknown users take the same time (a dummy hash is

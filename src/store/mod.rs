@@ -150,6 +150,25 @@ impl Store {
     }
 }
 
+impl ReadTx<'_> {
+    /// Every record of a table, decoded, in key order; a table never written is empty.
+    pub(crate) fn values<K: redb::Key + 'static, T: DeserializeOwned>(
+        &self,
+        definition: TableDefinition<K, &[u8]>,
+    ) -> Result<Vec<T>, StoreError> {
+        let table = match self.inner.open_table(definition) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(error) => return Err(db(error)),
+        };
+        table
+            .iter()
+            .map_err(db)?
+            .map(|entry| decode(entry.map_err(db)?.1.value()))
+            .collect()
+    }
+}
+
 impl Tx<'_> {
     /// Next value of a durable counter.
     pub(crate) fn next(&mut self, counter: &str) -> Result<u64, StoreError> {

@@ -2,7 +2,6 @@
 //! 30 months, their bodies as blobs, their records here.
 
 use jiff::Timestamp;
-use redb::ReadableTable;
 use redb::TableDefinition;
 use serde::Deserialize;
 use serde::Serialize;
@@ -12,7 +11,6 @@ use crate::store::StoreError;
 use crate::store::Tx;
 use crate::store::blobs::BlobId;
 use crate::store::db;
-use crate::store::decode;
 use crate::store::encode;
 
 const QUARANTINE: TableDefinition<&str, &[u8]> = TableDefinition::new("quarantine");
@@ -48,15 +46,6 @@ impl Tx<'_> {
 impl ReadTx<'_> {
     /// Every quarantined message.
     pub fn quarantined(&self) -> Result<Vec<Quarantined>, StoreError> {
-        let table = match self.inner.open_table(QUARANTINE) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(db(error)),
-        };
-        table
-            .iter()
-            .map_err(db)?
-            .map(|entry| decode(entry.map_err(db)?.1.value()))
-            .collect()
+        self.values(QUARANTINE)
     }
 }

@@ -127,15 +127,6 @@ impl ReadTx<'_> {
 
     /// Every queued job.
     pub fn all_jobs(&self) -> Result<Vec<Job>, StoreError> {
-        let table = match self.inner.open_table(JOBS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(db(error)),
-        };
-        table
-            .iter()
-            .map_err(db)?
-            .map(|entry| decode(entry.map_err(db)?.1.value()))
-            .collect()
+        self.values(JOBS)
     }
 }

@@ -149,16 +149,7 @@ impl ReadTx<'_> {
 
     /// Every armed timer.
     pub fn timers(&self) -> Result<Vec<Timer>, StoreError> {
-        let table = match self.inner.open_table(TIMERS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(db(error)),
-        };
-        table
-            .iter()
-            .map_err(db)?
-            .map(|entry| decode(entry.map_err(db)?.1.value()))
-            .collect()
+        self.values(TIMERS)
     }
 }
 
