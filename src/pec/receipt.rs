@@ -313,21 +313,18 @@ pub fn delivery_error_virus(
     virus: &str,
     stamp: &Stamp,
 ) -> Unsigned {
-    let notice = Notice::new("Avviso di mancata consegna per virus")
-        .line(format!(
-            "{} è stato rilevato un problema di sicurezza: {virus}.",
-            single(facts, stamp, "nel messaggio", recipient)
-        ))
-        .line("Il messaggio non è stato consegnato.")
-        .line(text::identifier(&facts.id));
-    let mut daticert = facts.daticert(
-        DaticertKind::Receipt(ReceiptKind::DeliveryError),
+    let (notice, daticert) = virus_parts(
         issuer,
+        facts,
+        recipient,
+        virus,
         stamp,
+        (
+            "Avviso di mancata consegna per virus",
+            "Il messaggio non è stato consegnato.",
+        ),
+        ReceiptKind::DeliveryError,
     );
-    daticert.error = ErrorCode::Virus;
-    daticert.data.delivery = Some(recipient.to_string());
-    daticert.data.extended_error = Some(virus_extended(issuer, virus));
     to_sender(
         issuer,
         facts,
@@ -396,21 +393,18 @@ pub fn virus_detected(
     mail_receipt: &str,
     stamp: &Stamp,
 ) -> Unsigned {
-    let notice = Notice::new("Problema di sicurezza")
-        .line(format!(
-            "{} è stato rilevato un problema di sicurezza: {virus}.",
-            single(facts, stamp, "nel messaggio", recipient)
-        ))
-        .line("Il messaggio non è stato inoltrato al destinatario.")
-        .line(text::identifier(&facts.id));
-    let mut daticert = facts.daticert(
-        DaticertKind::Receipt(ReceiptKind::VirusDetected),
+    let (notice, daticert) = virus_parts(
         issuer,
+        facts,
+        recipient,
+        virus,
         stamp,
+        (
+            "Problema di sicurezza",
+            "Il messaggio non è stato inoltrato al destinatario.",
+        ),
+        ReceiptKind::VirusDetected,
     );
-    daticert.error = ErrorCode::Virus;
-    daticert.data.delivery = Some(recipient.to_string());
-    daticert.data.extended_error = Some(virus_extended(issuer, virus));
     build(
         issuer,
         facts,
@@ -423,6 +417,30 @@ pub fn virus_detected(
         None,
         Some(&facts.sender),
     )
+}
+
+/// The text and daticert the two per-recipient virus notices share (§4.10, §4.11).
+fn virus_parts(
+    issuer: &Issuer,
+    facts: &Facts,
+    recipient: &str,
+    virus: &str,
+    stamp: &Stamp,
+    (title, outcome): (&str, &str),
+    kind: ReceiptKind,
+) -> (Notice, Daticert) {
+    let notice = Notice::new(title)
+        .line(format!(
+            "{} è stato rilevato un problema di sicurezza: {virus}.",
+            single(facts, stamp, "nel messaggio", recipient)
+        ))
+        .line(outcome)
+        .line(text::identifier(&facts.id));
+    let mut daticert = facts.daticert(DaticertKind::Receipt(kind), issuer, stamp);
+    daticert.error = ErrorCode::Virus;
+    daticert.data.delivery = Some(recipient.to_string());
+    daticert.data.extended_error = Some(virus_extended(issuer, virus));
+    (notice, daticert)
 }
 
 fn virus_extended(issuer: &Issuer, virus: &str) -> String {
