@@ -135,6 +135,10 @@ pub struct RelayConfig {
     pub give_up_secs: u64,
     /// Extra CA certificates (PEM) trusted for other providers' TLS, beyond none.
     pub tls_roots: Vec<PathBuf>,
+    /// DNS servers for MX lookups (`ip:port`); empty means the system's configuration.
+    pub nameservers: Vec<SocketAddr>,
+    /// The SMTP port of mail hosts found through DNS.
+    pub mx_port: u16,
 }
 
 impl Default for RelayConfig {
@@ -143,6 +147,8 @@ impl Default for RelayConfig {
             retry_base_secs: 60,
             give_up_secs: 24 * 3600,
             tls_roots: Vec::new(),
+            nameservers: Vec::new(),
+            mx_port: 25,
         }
     }
 }

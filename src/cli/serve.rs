@@ -25,6 +25,7 @@ use crate::provider::Settings;
 use crate::provider::TimerDurations;
 use crate::provider::clamd::Clamd;
 use crate::provider::clamd::ClamdAddress;
+use crate::provider::mx::Directory;
 use crate::provider::relay;
 use crate::provider::relay::Pacing;
 use crate::provider::timers;
@@ -181,8 +182,14 @@ pub async fn start(
         retry_base: Duration::from_secs(config.relay.retry_base_secs),
         give_up: Duration::from_secs(config.relay.give_up_secs),
     };
+    let directory = Directory::new(
+        provider.settings().routes.clone(),
+        &config.relay.nameservers,
+        config.relay.mx_port,
+    );
     tracker.spawn(relay::run(
         provider.clone(),
+        directory,
         options,
         pacing,
         shutdown.clone(),

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::provider::Provider;
 use crate::provider::ProviderError;
+use crate::provider::mx::Directory;
 use crate::smtp::client;
 use crate::smtp::client::ClientOptions;
 use crate::store::log::Event;
@@ -43,6 +44,7 @@ impl Pacing {
 /// Runs the relay until shutdown.
 pub async fn run(
     provider: Provider,
+    directory: Directory,
     options: ClientOptions,
     pacing: Pacing,
     shutdown: CancellationToken,
@@ -64,9 +66,12 @@ pub async fn run(
                     while running.len() >= MAX_PARALLEL {
                         running.join_next().await;
                     }
-                    let (provider, options) = (provider.clone(), options.clone());
+                    let (provider, options, directory) =
+                        (provider.clone(), options.clone(), directory.clone());
                     running.spawn(async move {
-                        if let Err(error) = deliver(&provider, &options, pacing, job).await {
+                        if let Err(error) =
+                            deliver(&provider, &directory, &options, pacing, job).await
+                        {
                             tracing::error!(%error, "relay");
                         }
                     });
@@ -86,6 +91,7 @@ pub async fn run(
 /// One attempt at one job.
 async fn deliver(
     provider: &Provider,
+    directory: &Directory,
     options: &ClientOptions,
     pacing: Pacing,
     job: Job,
@@ -106,35 +112,12 @@ async fn deliver(
             Err(format!("{} {}", reply.code(), reply.text()))
         }
     } else {
-        let target = provider
-            .settings()
-            .routes
-            .get(&destination)
-            .cloned()
-            .unwrap_or_else(|| format!("{destination}:25"));
         let message = client::Message {
             mail_from: &job.mail_from,
             rcpt_to: &job.rcpt_to,
             data: &data,
         };
-        match client::send(target.as_str(), &destination, options, &message).await {
-            Ok(delivery)
-                if delivery
-                    .data_reply
-                    .as_ref()
-                    .is_some_and(|r| r.is_positive()) =>
-            {
-                Ok(())
-            }
-            Ok(delivery) => Err(format!(
-                "refused: {:?}",
-                delivery
-                    .rejected()
-                    .map(|r| r.reply.text().to_string())
-                    .collect::<Vec<_>>()
-            )),
-            Err(error) => Err(error.to_string()),
-        }
+        send(directory, options, &destination, &message).await
     };
     let now = Timestamp::now();
     let id = job.id;
@@ -166,4 +149,39 @@ async fn deliver(
                 .await
         }
     }
+}
+
+/// Tries each place the directory gives, best first, until one takes the message or
+/// refuses it for good.
+async fn send(
+    directory: &Directory,
+    options: &ClientOptions,
+    destination: &str,
+    message: &client::Message<'_>,
+) -> Result<(), String> {
+    let mut last = String::from("no target");
+    for target in directory.targets(destination).await? {
+        match client::send(target.address.as_str(), &target.tls_name, options, message).await {
+            Ok(delivery)
+                if delivery
+                    .data_reply
+                    .as_ref()
+                    .is_some_and(|r| r.is_positive()) =>
+            {
+                return Ok(());
+            }
+            Ok(delivery) => {
+                let refused: Vec<String> = delivery
+                    .rejected()
+                    .map(|r| r.reply.text().to_string())
+                    .collect();
+                return Err(format!("{} refused: {refused:?}", target.address));
+            }
+            Err(error) if error.is_permanent() => {
+                return Err(format!("{}: {error}", target.address));
+            }
+            Err(error) => last = format!("{}: {error}", target.address),
+        }
+    }
+    Err(last)
 }

@@ -815,3 +815,100 @@ print("MIME", session(b"EHLO x\r\nMAIL FROM:<a@x.it>\r\nRCPT TO:<bob@pec-b.test>
     assert_eq!(inbox.len(), 1, "the cut DATA left nothing behind");
     assert!(std::net::TcpStream::connect(("127.0.0.1", base_b + 2)).is_ok());
 }
+
+/// A tiny DNS server answering MX and A queries from a table, for the MX-lookup test.
+const DNS_SERVER: &str = r#"
+import socket, struct, sys
+port, mx_domain, mx_host = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", port))
+print("ready", flush=True)
+def name(text):
+    return b"".join(bytes([len(l)]) + l.encode() for l in text.strip(".").split(".")) + b"\0"
+while True:
+    data, peer = s.recvfrom(512)
+    qid, flags = struct.unpack(">HH", data[:4])
+    i = 12
+    labels = []
+    while data[i]:
+        labels.append(data[i + 1:i + 1 + data[i]].decode())
+        i += 1 + data[i]
+    qname = ".".join(labels).lower()
+    qtype = struct.unpack(">H", data[i + 1:i + 3])[0]
+    question = data[12:i + 5]
+    answers = []
+    if qtype == 15 and qname == mx_domain:
+        rdata = struct.pack(">H", 10) + name(mx_host)
+        answers.append(struct.pack(">HHHIH", 0xC00C, 15, 1, 60, len(rdata)) + rdata)
+    elif qtype == 1 and qname == mx_host:
+        answers.append(struct.pack(">HHHIH", 0xC00C, 1, 1, 60, 4) + bytes([127, 0, 0, 1]))
+    known = qname in (mx_domain, mx_host)
+    rcode = 0 if known else 3
+    header = struct.pack(">HHHHHH", qid, 0x8180 | rcode, 1, len(answers), 0, 0)
+    s.sendto(header + question + b"".join(answers), peer)
+"#;
+
+#[test]
+fn without_a_route_the_relay_finds_the_provider_through_its_mx_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir, base_a, base_b) = pair(tmp.path(), "");
+    let dns_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut dns = Command::new("python3")
+        .args([
+            "-c",
+            DNS_SERVER,
+            &dns_port.to_string(),
+            "pec-b.test",
+            "localhost",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(dns.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    // A: no route to B; DNS says pec-b.test's mail host is `localhost`, on B's MX port.
+    let config = std::fs::read_to_string(a_dir.join("pecd.toml")).unwrap();
+    let config = config
+        .lines()
+        .filter(|l| !l.starts_with("\"pec-b.test\""))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace(
+            "[relay]\n",
+            &format!(
+                "[relay]\nnameservers = [\"127.0.0.1:{dns_port}\"]\nmx_port = {}\n",
+                base_b + 2
+            ),
+        );
+    std::fs::write(a_dir.join("pecd.toml"), config).unwrap();
+    add_mailbox(&a_dir, "alice@pec-a.test");
+    add_mailbox(&b_dir, "bob@pec-b.test");
+    let a = start(&a_dir, base_a);
+    let b = start(&b_dir, base_b);
+    let reply = smtplib_send(
+        &a,
+        "alice@pec-a.test",
+        &["bob@pec-b.test"],
+        &message("alice@pec-a.test", "bob@pec-b.test", None, "Via MX"),
+    );
+    assert_eq!(reply, "250");
+    wait_for(&b, "bob@pec-b.test", &[Kind::Transport]);
+    wait_for(
+        &a,
+        "alice@pec-a.test",
+        &[
+            Kind::Receipt(ReceiptKind::Acceptance),
+            Kind::Receipt(ReceiptKind::Delivered),
+        ],
+    );
+    let _ = dns.kill();
+    let _ = dns.wait();
+}
