@@ -44,6 +44,23 @@ pub struct Config {
     /// `[clamav]`: virus checks.
     #[serde(default)]
     pub clamav: ClamavConfig,
+    /// `[admin]`: the admin HTTP API.
+    #[serde(default)]
+    pub admin: AdminConfig,
+}
+
+/// `[admin]`.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// The bearer token every request must carry; empty disables the API.
+    pub token: String,
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminConfig { token: .. }")
+    }
 }
 
 /// `[clamav]`.
@@ -383,7 +400,7 @@ impl Config {
     }
 
     /// The text `pecd init` writes: a complete, runnable provider configuration.
-    pub fn template(domain: &str, name: &str, port_base: u16) -> String {
+    pub fn template(domain: &str, name: &str, port_base: u16, admin_token: &str) -> String {
         let listen = ListenConfig::from_port_base(port_base);
         let name = name.replace('\\', "\\\\").replace('"', "\\\"");
         format!(
@@ -394,6 +411,7 @@ impl Config {
              signing_key = \"certs/signing.key\"\ntls_certificate = \"certs/tls.pem\"\n\
              tls_key = \"certs/tls.key\"\nkey_bits = 2048\n\n\
              [index]\nldif = \"index.ldif\"\n\n\
+             [admin]\ntoken = \"{admin_token}\"\n\n\
              [routes]\n\n\
              [listen]\nsubmission = \"{}\"\nsubmissions = \"{}\"\nmx = \"{}\"\nimap = \"{}\"\nimaps = \"{}\"\nadmin = \"{}\"\n",
             listen.submission,
@@ -431,7 +449,7 @@ mod tests {
     #[test]
     fn template_round_trips() {
         let config = Config::parse(
-            &Config::template("pec-b.test", "Gestore \"B\"", 3000),
+            &Config::template("pec-b.test", "Gestore \"B\"", 3000, "t0k3n"),
             Path::new("/x"),
         )
         .unwrap();

@@ -29,6 +29,7 @@
 //! * Parsers of untrusted bytes return errors and never panic; each has a fuzz target
 //!   whose corpus `cargo test` replays (see [`fuzzing`]).
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod crypto;

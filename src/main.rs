@@ -263,8 +263,16 @@ fn log(command: LogCommand) -> anyhow::Result<ExitCode> {
             let query = pecd::store::log::LogQuery {
                 msgid,
                 mailbox,
-                since: since.as_deref().map(cli::log::parse_time).transpose()?,
-                until: until.as_deref().map(cli::log::parse_time).transpose()?,
+                since: since
+                    .as_deref()
+                    .map(pecd::store::log::LogQuery::parse_time)
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+                until: until
+                    .as_deref()
+                    .map(pecd::store::log::LogQuery::parse_time)
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
             };
             cli::log::query(&config, &query, json).map(|()| ExitCode::SUCCESS)
         }

@@ -23,7 +23,10 @@ pub fn run(dir: &Path, domain: &str, name: &str, port_base: u16) -> anyhow::Resu
             config_path.display()
         );
     }
-    let text = Config::template(domain, name, port_base);
+    let mut token = [0u8; 24];
+    openssl::rand::rand_bytes(&mut token).context("no randomness for the admin token")?;
+    let token: String = token.iter().map(|b| format!("{b:02x}")).collect();
+    let text = Config::template(domain, name, port_base, &token);
     let config = Config::parse(&text, dir).context("invalid --domain or --name")?;
     fs::create_dir_all(dir.join("data"))
         .with_context(|| format!("cannot create {}", dir.display()))?;

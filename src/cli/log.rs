@@ -3,21 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::bail;
-use jiff::Timestamp;
-
 use crate::store::log::LogQuery;
-
-/// Parses a CONTRACT time: RFC 3339, or `YYYY-MM-DD` (midnight UTC).
-pub fn parse_time(text: &str) -> anyhow::Result<Timestamp> {
-    if let Ok(timestamp) = text.parse::<Timestamp>() {
-        return Ok(timestamp);
-    }
-    match text.parse::<jiff::civil::Date>() {
-        Ok(date) => Ok(date.to_zoned(jiff::tz::TimeZone::UTC)?.timestamp()),
-        Err(_) => bail!("{text:?} is neither RFC 3339 nor YYYY-MM-DD"),
-    }
-}
 
 /// `log query`.
 pub fn query(config_path: &Path, query: &LogQuery, json: bool) -> anyhow::Result<()> {

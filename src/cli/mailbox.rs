@@ -6,19 +6,13 @@ use std::path::Path;
 
 use anyhow::Context;
 use anyhow::bail;
-use jiff::Timestamp;
 
 use crate::config::Config;
-use crate::mail::address::Address;
+use crate::provider::mailboxes;
+use crate::provider::mailboxes::MailboxChanges;
 use crate::store::Store;
 use crate::store::mailbox::Mailbox;
 use crate::store::mailbox::MailboxState;
-use crate::store::mailbox::NewMailbox;
-
-/// The conservation rules a mailbox can have.
-pub const CONSERVATION_RULES: [&str; 4] = ["all-inbound", "envelopes", "receipts", "off"];
-/// The receipt types a mailbox can default to.
-pub const RECEIPT_TYPES: [&str; 3] = ["completa", "breve", "sintetica"];
 
 /// Changes `mailbox add` and `mailbox set` accept.
 #[derive(Clone, Debug, Default)]
@@ -33,6 +27,18 @@ pub struct Changes {
     pub quota_bytes: Option<u64>,
 }
 
+impl Changes {
+    fn resolve(&self, password: Option<String>) -> MailboxChanges {
+        MailboxChanges {
+            password,
+            receipt: self.receipt.clone(),
+            conservation: self.conservation.clone(),
+            quota_bytes: self.quota_bytes,
+            state: None,
+        }
+    }
+}
+
 /// Opens the store a config names.
 pub fn open(config_path: &Path) -> anyhow::Result<(Config, Store)> {
     let config = Config::load(config_path)?;
@@ -43,33 +49,18 @@ pub fn open(config_path: &Path) -> anyhow::Result<(Config, Store)> {
 /// `mailbox add`.
 pub fn add(config_path: &Path, address: &str, changes: &Changes) -> anyhow::Result<()> {
     let (config, store) = open(config_path)?;
-    let address =
-        Address::parse(address).with_context(|| format!("{address:?} is not a mail address"))?;
-    if !address
-        .domain()
-        .eq_ignore_ascii_case(&config.provider.domain)
-    {
-        bail!(
-            "{address} is not in this provider's domain {}",
-            config.provider.domain
-        );
-    }
-    validate(changes)?;
     let password = if changes.password_stdin {
         read_password()?
     } else {
         random_password()
     };
-    let settings = NewMailbox {
-        receipt_type: changes.receipt.clone().unwrap_or_else(|| "completa".into()),
-        conservation: changes.conservation.clone().unwrap_or_else(|| "off".into()),
-        quota_bytes: changes
-            .quota_bytes
-            .unwrap_or(crate::store::mailbox::DEFAULT_QUOTA_BYTES),
-    };
-    store
-        .write(|tx| tx.create_mailbox(address.as_str(), &password, &settings, Timestamp::now()))?;
-    println!("mailbox {address} created");
+    let mailbox = mailboxes::create(
+        &store,
+        &config.provider.domain,
+        address,
+        &changes.resolve(Some(password.clone())),
+    )?;
+    println!("mailbox {} created", mailbox.address);
     if !changes.password_stdin {
         println!("password: {password}");
     }
@@ -79,44 +70,34 @@ pub fn add(config_path: &Path, address: &str, changes: &Changes) -> anyhow::Resu
 /// `mailbox set`.
 pub fn set(config_path: &Path, address: &str, changes: &Changes) -> anyhow::Result<()> {
     let (_, store) = open(config_path)?;
-    validate(changes)?;
     let password = if changes.password_stdin {
         Some(read_password()?)
     } else {
         None
     };
-    let mailbox = store.write(|tx| {
-        if let Some(password) = &password {
-            tx.set_password(address, password)?;
-        }
-        tx.update_mailbox(address, |m| {
-            if let Some(receipt) = &changes.receipt {
-                m.receipt_type = receipt.clone();
-            }
-            if let Some(rule) = &changes.conservation {
-                m.conservation = rule.clone();
-            }
-            if let Some(quota) = changes.quota_bytes {
-                m.quota_bytes = quota;
-            }
-        })
-    })?;
-    print_mailbox(&mailbox);
+    print_mailbox(&mailboxes::update(
+        &store,
+        address,
+        &changes.resolve(password),
+    )?);
     Ok(())
 }
 
 /// `mailbox suspend` / `mailbox activate`.
 pub fn set_state(config_path: &Path, address: &str, state: MailboxState) -> anyhow::Result<()> {
     let (_, store) = open(config_path)?;
-    let mailbox = store.write(|tx| tx.update_mailbox(address, |m| m.state = state))?;
-    print_mailbox(&mailbox);
+    let changes = MailboxChanges {
+        state: Some(state),
+        ..MailboxChanges::default()
+    };
+    print_mailbox(&mailboxes::update(&store, address, &changes)?);
     Ok(())
 }
 
 /// `mailbox delete`.
 pub fn delete(config_path: &Path, address: &str) -> anyhow::Result<()> {
     let (_, store) = open(config_path)?;
-    store.write(|tx| tx.delete_mailbox(address))?;
+    mailboxes::delete(&store, address)?;
     println!("mailbox {address} deleted");
     Ok(())
 }
@@ -164,26 +145,6 @@ fn print_mailbox(m: &Mailbox) {
     println!("created:      {}", m.created);
 }
 
-fn validate(changes: &Changes) -> anyhow::Result<()> {
-    if let Some(receipt) = &changes.receipt
-        && !RECEIPT_TYPES.contains(&receipt.as_str())
-    {
-        bail!(
-            "--receipt {receipt:?} is not one of {}",
-            RECEIPT_TYPES.join(", ")
-        );
-    }
-    if let Some(rule) = &changes.conservation
-        && !CONSERVATION_RULES.contains(&rule.as_str())
-    {
-        bail!(
-            "--conservation {rule:?} is not one of {}",
-            CONSERVATION_RULES.join(", ")
-        );
-    }
-    Ok(())
-}
-
 fn read_password() -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin()
@@ -191,9 +152,6 @@ fn read_password() -> anyhow::Result<String> {
         .read_line(&mut line)
         .context("cannot read the password from stdin")?;
     let password = line.trim_end_matches(['\r', '\n']).to_string();
-    if password.len() < 8 {
-        bail!("the password must have at least 8 characters");
-    }
     Ok(password)
 }
 

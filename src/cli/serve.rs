@@ -199,6 +199,20 @@ pub async fn start(
         Duration::from_secs(config.timers.tick_secs.max(1)),
         shutdown.clone(),
     ));
+    if config.admin.token.is_empty() {
+        tracing::info!("admin API off: no [admin] token configured");
+    } else {
+        let listener = TcpListener::bind(listen.admin)
+            .await
+            .with_context(|| format!("cannot listen on {}", listen.admin))?;
+        tracker.spawn(crate::admin::serve(
+            listener,
+            provider.store().clone(),
+            config.provider.domain.clone(),
+            config.admin.token.clone(),
+            shutdown.clone(),
+        ));
+    }
     tracker.spawn(watch_index(
         provider.clone(),
         config.index.ldif.clone(),

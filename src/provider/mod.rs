@@ -19,6 +19,7 @@ pub mod access_point;
 pub mod backend;
 pub mod clamd;
 pub mod delivery_point;
+pub mod mailboxes;
 pub mod mx;
 pub mod reception_point;
 pub mod relay;

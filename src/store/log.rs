@@ -154,6 +154,20 @@ pub struct LogQuery {
     pub until: Option<Timestamp>,
 }
 
+impl LogQuery {
+    /// Parses a CONTRACT time: RFC 3339, or `YYYY-MM-DD` (midnight UTC).
+    pub fn parse_time(text: &str) -> Result<Timestamp, String> {
+        if let Ok(timestamp) = text.parse::<Timestamp>() {
+            return Ok(timestamp);
+        }
+        text.parse::<jiff::civil::Date>()
+            .ok()
+            .and_then(|date| date.to_zoned(jiff::tz::TimeZone::UTC).ok())
+            .map(|zoned| zoned.timestamp())
+            .ok_or_else(|| format!("{text:?} is neither RFC 3339 nor YYYY-MM-DD"))
+    }
+}
+
 /// Where the chain breaks.
 #[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
 #[error("log chain broken at record {seq}: {reason}")]
