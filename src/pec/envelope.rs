@@ -46,7 +46,7 @@ pub struct Original {
     reply_to: Option<String>,
     subject: Option<String>,
     message_id: Option<String>,
-    receipt_type: ReceiptType,
+    receipt_type: Option<ReceiptType>,
 }
 
 impl Original {
@@ -56,8 +56,7 @@ impl Original {
         let message = Message::parse(&raw)?;
         let receipt_type = message
             .text(headers::RECEIPT_TYPE)
-            .and_then(|value| ReceiptType::parse(&value))
-            .unwrap_or_default();
+            .and_then(|value| ReceiptType::parse(&value));
         let original = Original {
             from: message.addresses("From"),
             to: message.addresses("To"),
@@ -114,7 +113,12 @@ impl Original {
 
     /// The receipt type asked for with `X-TipoRicevuta` (default `completa`).
     pub fn receipt_type(&self) -> ReceiptType {
-        self.receipt_type
+        self.receipt_type.unwrap_or_default()
+    }
+
+    /// Uses `default` (the mailbox's choice) when the message asks for no receipt type.
+    pub fn default_receipt_type(&mut self, default: ReceiptType) {
+        self.receipt_type.get_or_insert(default);
     }
 
     /// The facts the certification restates. `sender` is the SMTP reverse-path;

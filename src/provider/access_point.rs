@@ -15,6 +15,7 @@ use crate::pec::compose::Unsigned;
 use crate::pec::daticert::Recipient;
 use crate::pec::envelope;
 use crate::pec::envelope::Original;
+use crate::pec::kind::ReceiptType;
 use crate::pec::kind::RecipientType;
 use crate::pec::receipt;
 use crate::provider::Provider;
@@ -83,11 +84,18 @@ impl Provider {
             Ok(original) => access::check(original, mail_from, rcpt_to, user, limits),
             Err(_) => Err(Refusal::Malformed),
         };
-        let (original, refusal) = match (original, checked) {
+        let (mut original, refusal) = match (original, checked) {
             (Ok(original), Ok(())) => (original, None),
             (Ok(original), Err(refusal)) => (original, Some(refusal)),
             (Err(_), _) => return self.refuse_unreadable(user, mail_from, rcpt_to, now),
         };
+        let mailbox_default = self
+            .store()
+            .read(|tx| tx.get_mailbox(user))?
+            .and_then(|m| ReceiptType::parse(&m.receipt_type));
+        if let Some(default) = mailbox_default {
+            original.default_receipt_type(default);
+        }
         let facts = original.facts(mail_from, &id, |address| self.classify(address));
         if let Some(refusal) = refusal {
             self.refuse(user, &facts, refusal.clone(), now)?;

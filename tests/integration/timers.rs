@@ -20,7 +20,7 @@ use pecd::store::mailbox::NewMailbox;
 
 use crate::support;
 
-fn provider(dir: &std::path::Path) -> Provider {
+pub fn provider(dir: &std::path::Path) -> Provider {
     let store = Store::open(dir).unwrap();
     let t0 = start();
     store
@@ -53,7 +53,7 @@ fn provider(dir: &std::path::Path) -> Provider {
     Provider::new(settings, store, signer, support::index(), None)
 }
 
-fn start() -> Timestamp {
+pub fn start() -> Timestamp {
     "2026-03-02T09:00:00Z".parse().unwrap()
 }
 
