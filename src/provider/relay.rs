@@ -5,6 +5,7 @@
 //! still undeliverable after `give_up` is dropped from the queue; the 24 h timer has
 //! told, or will tell, the sender.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -41,7 +42,10 @@ impl Pacing {
     }
 }
 
-/// Runs the relay until shutdown.
+/// Runs the relay until shutdown: a pipeline of at most [`MAX_PARALLEL`] deliveries,
+/// refilled from the queue whenever one ends or new jobs are committed. A job is only
+/// completed after its peer's `250`, so a crash or shutdown mid-delivery resends it
+/// (the peer's reception is idempotent), never loses it.
 pub async fn run(
     provider: Provider,
     directory: Directory,
@@ -49,43 +53,54 @@ pub async fn run(
     pacing: Pacing,
     shutdown: CancellationToken,
 ) {
+    let mut running = tokio::task::JoinSet::new();
+    let mut in_flight: HashMap<tokio::task::Id, u64> = HashMap::new();
     loop {
-        let due = provider
-            .blocking(|p| Ok(p.store().read(|tx| tx.due_jobs(Timestamp::now(), 64))?))
-            .await;
-        match due {
-            Ok(jobs) => {
-                // Jobs go to different providers (or carry different messages): deliver
-                // them concurrently, at most MAX_PARALLEL at a time. A job is only
-                // completed after its peer's 250, so a crash here resends, never loses.
-                let mut running = tokio::task::JoinSet::new();
-                for job in jobs {
-                    if shutdown.is_cancelled() {
-                        return;
-                    }
-                    while running.len() >= MAX_PARALLEL {
-                        running.join_next().await;
-                    }
-                    let (provider, options, directory) =
-                        (provider.clone(), options.clone(), directory.clone());
-                    running.spawn(async move {
-                        if let Err(error) =
-                            deliver(&provider, &directory, &options, pacing, job).await
-                        {
-                            tracing::error!(%error, "relay");
+        if running.len() < MAX_PARALLEL {
+            let due = provider
+                .blocking(|p| Ok(p.store().read(|tx| tx.due_jobs(Timestamp::now(), 64))?))
+                .await;
+            match due {
+                Ok(jobs) => {
+                    for job in jobs {
+                        if running.len() >= MAX_PARALLEL {
+                            break;
                         }
-                    });
+                        if in_flight.values().any(|id| *id == job.id) {
+                            continue;
+                        }
+                        let job_id = job.id;
+                        let (provider, options, directory) =
+                            (provider.clone(), options.clone(), directory.clone());
+                        let handle = running.spawn(async move {
+                            if let Err(error) =
+                                deliver(&provider, &directory, &options, pacing, job).await
+                            {
+                                tracing::error!(%error, "relay");
+                            }
+                        });
+                        in_flight.insert(handle.id(), job_id);
+                    }
                 }
-                while running.join_next().await.is_some() {}
+                Err(error) => tracing::error!(%error, "relay queue"),
             }
-            Err(error) => tracing::error!(%error, "relay queue"),
         }
         tokio::select! {
+            Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                let id = match done {
+                    Ok((id, ())) => id,
+                    Err(error) => error.id(),
+                };
+                in_flight.remove(&id);
+            }
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
             () = provider.relay_woken() => {}
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => break,
         }
     }
+    // In-flight deliveries finish (or are cut by the runtime); either way the queue
+    // still holds every job not acknowledged.
+    while running.join_next().await.is_some() {}
 }
 
 /// One attempt at one job.
