@@ -70,3 +70,28 @@ fn the_message_header_wins_over_the_mailbox_default() {
         Some(ReceiptType::Summary)
     );
 }
+
+#[test]
+#[ignore = "measurement: cargo test --release --test integration access::submit_rate -- --ignored --nocapture"]
+fn submit_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let provider = timers::provider(dir.path());
+    let message = b"From: alice@pec-a.test\r\nTo: bob@pec-b.test\r\nSubject: s\r\n\r\nx\r\n";
+    let n = 200;
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        provider
+            .submit(
+                "alice@pec-a.test",
+                "alice@pec-a.test",
+                &["bob@pec-b.test".into()],
+                message,
+                timers::start(),
+            )
+            .unwrap();
+    }
+    println!(
+        "submissions/s, one thread: {:.0}",
+        f64::from(n) / start.elapsed().as_secs_f64()
+    );
+}
