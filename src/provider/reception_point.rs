@@ -54,7 +54,14 @@ impl Provider {
         if self.already_delivered(&validation, &local)? {
             return Ok(Reply::new(250, (2, 0, 0), "Ok: messaggio già ricevuto"));
         }
-        let reasons = validation.reasons();
+        let mut reasons = validation.reasons();
+        // At reception the message was just signed: the certificate must be valid now,
+        // whatever signing time it claims (RFC 6109 §7: validity period checked).
+        if let Some(report) = &validation.signature
+            && (report.expired || report.not_yet_valid)
+        {
+            reasons.push("the signer certificate is not valid now".to_string());
+        }
         match validation.message.kind {
             Kind::Transport if reasons.is_empty() => {
                 self.take_charge(&validation, &local, data, now)

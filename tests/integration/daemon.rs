@@ -964,3 +964,90 @@ fn sigterm_closes_idle_sessions_with_421_and_a_restart_resumes_the_queue() {
         ],
     );
 }
+
+#[test]
+fn an_envelope_signed_with_an_expired_listed_certificate_arrives_as_an_anomaly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir, _base_a, base_b) = pair(tmp.path(), "");
+    // A listed certificate of A's that expired yesterday.
+    let ca =
+        pecd::crypto::certs::load_issued(&a_dir.join("certs/ca.pem"), &a_dir.join("certs/ca.key"))
+            .unwrap();
+    let now = jiff::Timestamp::now();
+    let expired = pecd::crypto::certs::signing_certificate_for_period(
+        &ca,
+        "pec-a.test",
+        "Gestore A S.p.A.",
+        2048,
+        now - jiff::SignedDuration::from_hours(24 * 400),
+        now - jiff::SignedDuration::from_hours(24),
+    )
+    .unwrap();
+    let signer = pecd::crypto::identity::Signer::from_pem(
+        &expired.certificate_pem().unwrap(),
+        &expired.key_pem().unwrap(),
+    )
+    .unwrap();
+    let der = signer.certificate_der();
+    let listed = pecd::pec::index::Provider {
+        name: "Gestore A S.p.A. (vecchio certificato)".into(),
+        unit: None,
+        certificate_hashes: vec![pecd::crypto::trust::sha1_hex(&der)],
+        certificates: vec![der],
+        mail_receipt: "posta-certificata@pec-a.test".into(),
+        managed_domains: vec!["pec-a.test".into()],
+        description: None,
+        ldif_location_url: None,
+    };
+    let mut index = std::fs::read_to_string(b_dir.join("index.ldif")).unwrap();
+    index.push('\n');
+    index.push_str(&listed.to_ldif());
+    std::fs::write(b_dir.join("index.ldif"), index).unwrap();
+    add_mailbox(&b_dir, "bob@pec-b.test");
+    let b = start(&b_dir, base_b);
+
+    let case = crate::builders::cases().into_iter().next().unwrap();
+    let signed = pecd::crypto::smime::sign(&signer, &case.unsigned).unwrap();
+    let path = tmp.path().join("busta.eml");
+    std::fs::write(&path, &signed).unwrap();
+    let script = r#"
+import smtplib, sys
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as s:
+    s.sendmail("alice@pec-a.test", ["bob@pec-b.test"], open(sys.argv[2], "rb").read())
+"#;
+    let out = support::run(
+        "python3",
+        &[
+            "-c",
+            script,
+            &(base_b + 2).to_string(),
+            &path.to_string_lossy(),
+        ],
+        "python3",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(&b, "bob@pec-b.test", &[Kind::Anomaly]);
+    let out = pecd()
+        .args([
+            "log",
+            "query",
+            "--config",
+            &b.dir.join("pecd.toml").to_string_lossy(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        log.contains("anomaly-received") && log.contains("certificate"),
+        "the log states why: {log}"
+    );
+    assert!(
+        !log.contains("taken-in-charge"),
+        "no presa in carico for it: {log}"
+    );
+}
