@@ -578,28 +578,7 @@ fn an_envelope_signed_by_a_provider_not_in_the_index_arrives_as_an_anomaly() {
     let case = crate::builders::cases().into_iter().next().unwrap();
     let signed =
         pecd::crypto::smime::sign(&support::TestProvider::a().signer, &case.unsigned).unwrap();
-    let path = tmp.path().join("busta.eml");
-    std::fs::write(&path, &signed).unwrap();
-    let script = r#"
-import smtplib, sys
-with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as s:
-    s.sendmail("alice@pec-a.test", ["bob@pec-b.test"], open(sys.argv[2], "rb").read())
-"#;
-    let out = support::run(
-        "python3",
-        &[
-            "-c",
-            script,
-            &(base_b + 2).to_string(),
-            &path.to_string_lossy(),
-        ],
-        "python3",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    mx_send(base_b + 2, "alice@pec-a.test", "bob@pec-b.test", &signed);
     let inbox = wait_for(&b, "bob@pec-b.test", &[Kind::Anomaly]);
     check_signed(&inbox[0], &b.ca());
     let text = String::from_utf8_lossy(&inbox[0]);
@@ -1008,28 +987,7 @@ fn an_envelope_signed_with_an_expired_listed_certificate_arrives_as_an_anomaly()
 
     let case = crate::builders::cases().into_iter().next().unwrap();
     let signed = pecd::crypto::smime::sign(&signer, &case.unsigned).unwrap();
-    let path = tmp.path().join("busta.eml");
-    std::fs::write(&path, &signed).unwrap();
-    let script = r#"
-import smtplib, sys
-with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as s:
-    s.sendmail("alice@pec-a.test", ["bob@pec-b.test"], open(sys.argv[2], "rb").read())
-"#;
-    let out = support::run(
-        "python3",
-        &[
-            "-c",
-            script,
-            &(base_b + 2).to_string(),
-            &path.to_string_lossy(),
-        ],
-        "python3",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    mx_send(base_b + 2, "alice@pec-a.test", "bob@pec-b.test", &signed);
     wait_for(&b, "bob@pec-b.test", &[Kind::Anomaly]);
     let out = pecd()
         .args([
@@ -1049,5 +1007,33 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as s:
     assert!(
         !log.contains("taken-in-charge"),
         "no presa in carico for it: {log}"
+    );
+}
+
+/// Hands raw bytes to an MX with Python's smtplib, in clear, as another provider would.
+fn mx_send(port: u16, mail_from: &str, rcpt: &str, message: &[u8]) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), message).unwrap();
+    let script = r#"
+import smtplib, sys
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30) as s:
+    s.sendmail(sys.argv[2], [sys.argv[3]], open(sys.argv[4], "rb").read())
+"#;
+    let out = support::run(
+        "python3",
+        &[
+            "-c",
+            script,
+            &port.to_string(),
+            mail_from,
+            rcpt,
+            &file.path().to_string_lossy(),
+        ],
+        "python3",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
