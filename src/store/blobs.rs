@@ -108,9 +108,19 @@ impl BlobStore {
     }
 
     /// Reads a body back.
+    /// Reads a body back, checking it still hashes to its name: a body damaged on disk
+    /// is reported as `Corrupt`, never served as if it were the certified message.
     pub fn get(&self, id: &BlobId) -> Result<Vec<u8>, StoreError> {
         let path = self.path(id);
-        fs::read(&path).map_err(|source| io(format!("reading {}", path.display()), source))
+        let bytes =
+            fs::read(&path).map_err(|source| io(format!("reading {}", path.display()), source))?;
+        if BlobId::of(&bytes) != *id {
+            return Err(StoreError::Corrupt(format!(
+                "{} no longer matches its hash",
+                path.display()
+            )));
+        }
+        Ok(bytes)
     }
 }
 

@@ -36,6 +36,22 @@ fn store() -> (tempfile::TempDir, Store) {
 }
 
 #[test]
+fn a_body_damaged_on_disk_is_reported_corrupt() {
+    let (_dir, store) = store();
+    let id = store.blobs().put(b"busta certificata").unwrap();
+    let path = store.blobs().path(&id);
+    let mut permissions = std::fs::metadata(&path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(false);
+    std::fs::set_permissions(&path, permissions).unwrap();
+    std::fs::write(&path, b"busta alterata!!!").unwrap();
+    assert!(matches!(
+        store.blobs().get(&id),
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+#[test]
 fn a_failed_transaction_leaves_nothing() {
     let (_dir, store) = store();
     let blob = store.blobs().put(b"message").unwrap();
