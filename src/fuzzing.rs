@@ -2,8 +2,16 @@
 //! (`tests/integration/fuzz_corpus.rs`) call: one per parser of untrusted bytes. Each
 //! must return normally for any input; a panic is a bug the fuzzer reports.
 
+use std::num::NonZeroU32;
+
+use imap_codec::imap_types::core::AString;
+use imap_codec::imap_types::core::Vec1;
+use imap_codec::imap_types::fetch::Part;
+use imap_codec::imap_types::fetch::Section;
+
 use crate::crypto::smime;
 use crate::crypto::smime::Anchors;
+use crate::imap::message;
 use crate::pec::daticert;
 use crate::pec::index::ProvidersIndex;
 use crate::pec::ldif;
@@ -39,4 +47,46 @@ pub fn smime_verify(data: &[u8]) {
             jiff::Timestamp::UNIX_EPOCH,
         );
     }
+}
+
+/// Everything FETCH and SEARCH compute from a stored message, on any bytes: envelope,
+/// BODY and BODYSTRUCTURE, sections down nested parts, BINARY and the search text.
+pub fn imap_message(data: &[u8]) {
+    let _ = message::envelope(data);
+    let _ = message::body_structure(data, false);
+    let _ = message::body_structure(data, true);
+    assert_eq!(
+        message::section(data, None, None),
+        data,
+        "BODY[] is the message"
+    );
+    let one = NonZeroU32::MIN;
+    let two = one.saturating_add(1);
+    let Ok(subject) = AString::try_from("Subject") else {
+        return;
+    };
+    let names = Vec1::from(subject);
+    let paths: [&[NonZeroU32]; 4] = [&[one], &[two], &[one, two], &[two, one, one]];
+    for path in paths {
+        let part = Vec1::try_from(path.to_vec()).map(Part).ok();
+        let mut sections = vec![
+            Section::Header(part.clone()),
+            Section::Text(part.clone()),
+            Section::HeaderFields(part.clone(), names.clone()),
+            Section::HeaderFieldsNot(part.clone(), names.clone()),
+        ];
+        if let Some(part) = part {
+            sections.push(Section::Part(part.clone()));
+            sections.push(Section::Mime(part));
+        }
+        for section in &sections {
+            let full = message::section(data, Some(section), None);
+            let cut = message::section(data, Some(section), Some((1, two)));
+            let expected: Vec<u8> = full.iter().skip(1).take(2).copied().collect();
+            assert_eq!(cut, expected, "<1.2> of {section:?}");
+        }
+        let _ = message::binary(data, path, Some((0, two)));
+        let _ = message::binary_size(data, path);
+    }
+    let _ = message::SearchText::parse(data);
 }

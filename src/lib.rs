@@ -34,6 +34,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod fuzzing;
+pub mod imap;
 pub mod mail;
 pub mod net;
 pub mod pec;

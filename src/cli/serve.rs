@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::crypto::identity::Signer;
 use crate::crypto::trust;
+use crate::imap;
 use crate::net::throttle::AuthThrottle;
 use crate::net::throttle::ThrottlePolicy;
 use crate::net::tls;
@@ -170,6 +171,31 @@ pub async fn start(
             tracker.clone(),
         ));
         tracing::info!(%address, ?mode, implicit_tls = implicit, "smtp listening");
+    }
+    for (address, implicit_tls) in [(listen.imap, false), (listen.imaps, true)] {
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        let endpoint = imap::server::Endpoint {
+            config: imap::session::SessionConfig {
+                hostname: config.provider.domain.clone(),
+                starttls: !implicit_tls,
+                max_append_bytes: u32::try_from(limits.max_message_bytes).unwrap_or(u32::MAX),
+            },
+            tls: acceptor.clone(),
+            implicit_tls,
+            store: provider.store().clone(),
+            throttle: throttle.clone(),
+            timeouts: imap::server::Timeouts::default(),
+        };
+        tracker.spawn(imap::server::run_listener(
+            listener,
+            endpoint,
+            limits.max_connections,
+            shutdown.clone(),
+            tracker.clone(),
+        ));
+        tracing::info!(%address, implicit_tls, "imap listening");
     }
     let options = ClientOptions {
         helo: config.provider.domain.clone(),

@@ -28,5 +28,6 @@ pub mod kind;
 pub mod ldif;
 pub mod reader;
 pub mod receipt;
+pub mod status;
 pub mod text;
 pub mod time;

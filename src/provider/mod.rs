@@ -18,6 +18,7 @@
 pub mod access_point;
 pub mod backend;
 pub mod clamd;
+pub mod correlation;
 pub mod delivery_point;
 pub mod mailboxes;
 pub mod mx;
@@ -98,7 +99,7 @@ pub enum ProviderError {
 }
 
 /// Puts a signed receipt or notice into a user's INBOX, tagged `$PecRicevuta` and
-/// indexed by its own Message-ID.
+/// indexed by its own Message-ID, and updates the keywords of the message it is about.
 pub(crate) fn deliver_notice(
     tx: &mut Tx<'_>,
     user: &str,
@@ -108,7 +109,7 @@ pub(crate) fn deliver_notice(
     now: Timestamp,
 ) -> Result<Appended, StoreError> {
     let keywords = [access_point::RECEIPT_KEYWORD.to_string()];
-    tx.append(
+    let appended = tx.append(
         user,
         INBOX,
         blob,
@@ -116,7 +117,9 @@ pub(crate) fn deliver_notice(
         &keywords,
         now,
         Some(&id::bracketed(message_id)),
-    )
+    )?;
+    correlation::on_notice(tx, user, signed)?;
+    Ok(appended)
 }
 
 /// The provider: shared by every listener and task (cheap to clone).

@@ -16,6 +16,7 @@ use crate::pec::receipt;
 use crate::provider::Provider;
 use crate::provider::ProviderError;
 use crate::provider::access_point::RECEIPT_KEYWORD;
+use crate::provider::correlation;
 use crate::provider::deliver_notice;
 use crate::provider::delivery_point::Outcome;
 use crate::smtp::reply::Reply;
@@ -338,6 +339,7 @@ impl Provider {
                     now,
                     message_id.as_deref(),
                 )?;
+                correlation::on_notice(tx, rcpt, data)?;
             }
             Ok(())
         })?;

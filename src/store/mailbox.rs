@@ -31,10 +31,10 @@ pub const DEFAULT_FOLDERS: [&str; 3] = [INBOX, SENT, ARCHIVE];
 /// The default quota: 1 GiB.
 pub const DEFAULT_QUOTA_BYTES: u64 = 1024 * 1024 * 1024;
 
-const MAILBOXES: TableDefinition<&str, &[u8]> = TableDefinition::new("mailboxes");
-const FOLDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("folders");
-const MESSAGES: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("messages");
-const BY_MESSAGE_ID: MultimapTableDefinition<&str, u32> =
+pub(crate) const MAILBOXES: TableDefinition<&str, &[u8]> = TableDefinition::new("mailboxes");
+pub(crate) const FOLDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("folders");
+pub(crate) const MESSAGES: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("messages");
+pub(crate) const BY_MESSAGE_ID: MultimapTableDefinition<&str, u32> =
     MultimapTableDefinition::new("messages_by_id");
 
 /// Whether a mailbox takes mail.
@@ -90,6 +90,30 @@ pub struct Folder {
     pub uidnext: u32,
     /// The highest MODSEQ given out.
     pub highest_modseq: u64,
+    /// Messages from this UID on are `\Recent` to the next session that selects the
+    /// folder (RFC 3501 §2.3.2); that session moves the mark to `uidnext`.
+    #[serde(default)]
+    pub first_recent_uid: u32,
+    /// Whether the user subscribed to it (LSUB, LIST (SUBSCRIBED)).
+    #[serde(default = "subscribed_by_default")]
+    pub subscribed: bool,
+}
+
+fn subscribed_by_default() -> bool {
+    true
+}
+
+impl Folder {
+    /// A new, empty folder.
+    pub fn new(uidvalidity: u32) -> Folder {
+        Folder {
+            uidvalidity,
+            uidnext: 1,
+            highest_modseq: 0,
+            first_recent_uid: 1,
+            subscribed: true,
+        }
+    }
 }
 
 /// One stored message.
@@ -107,6 +131,9 @@ pub struct MessageMeta {
     pub internal_date: Timestamp,
     /// Its MODSEQ.
     pub modseq: u64,
+    /// Its Message-ID, as indexed (so the index entry goes when the message does).
+    #[serde(default)]
+    pub message_id: Option<String>,
 }
 
 /// The outcome of an append: stored, or why not.
@@ -174,16 +201,10 @@ impl Tx<'_> {
             .insert(address.as_str(), encode(&mailbox)?.as_slice())
             .map_err(db)?;
         drop(table);
-        let uidvalidity = u32::try_from(now.as_second().rem_euclid(i64::from(u32::MAX)))
-            .unwrap_or(1)
-            .max(1);
+        let uidvalidity = crate::store::folders::uidvalidity_at(now);
         let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
         for name in DEFAULT_FOLDERS {
-            let folder = Folder {
-                uidvalidity,
-                uidnext: 1,
-                highest_modseq: 0,
-            };
+            let folder = Folder::new(uidvalidity);
             folders
                 .insert(
                     folder_key(&address, name).as_str(),
@@ -308,6 +329,7 @@ impl Tx<'_> {
             flags: flags.to_vec(),
             internal_date,
             modseq: counters.highest_modseq,
+            message_id: message_id.map(|id| id.trim().to_string()),
         };
         self.inner
             .open_table(MESSAGES)
@@ -412,6 +434,6 @@ fn hash_password(password: &str) -> Result<String, StoreError> {
         .map_err(|_| StoreError::Password)
 }
 
-fn folder_key(address: &str, folder: &str) -> String {
+pub(crate) fn folder_key(address: &str, folder: &str) -> String {
     format!("{address}\0{folder}")
 }

@@ -7,10 +7,12 @@
 //! (`pecd mailbox …`, `pecd log …`) work on the same files while the daemon runs.
 
 pub mod blobs;
+pub mod folders;
 pub mod log;
 pub mod mailbox;
 pub mod quarantine;
 pub mod queue;
+pub mod status;
 pub mod timers;
 
 use std::path::Path;
@@ -82,6 +84,9 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError>
 pub struct Store {
     db: Arc<Database>,
     blobs: BlobStore,
+    /// Counts this process's commits, so IMAP sessions in IDLE wake on new mail and
+    /// flag changes at once (other processes' commits are found by polling).
+    commits: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// A write transaction: everything done through it commits durably together.
@@ -109,6 +114,7 @@ impl Store {
         Ok(Store {
             db: Arc::new(db),
             blobs,
+            commits: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
     }
 
@@ -131,6 +137,7 @@ impl Store {
         match value {
             Ok(value) => {
                 txn.commit().map_err(db)?;
+                self.commits.send_modify(|n| *n = n.wrapping_add(1));
                 Ok(value)
             }
             Err(error) => {
@@ -138,6 +145,11 @@ impl Store {
                 Err(error)
             }
         }
+    }
+
+    /// A receiver that changes after every commit made through this `Store`.
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     /// Runs `work` on a read snapshot.

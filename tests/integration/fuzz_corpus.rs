@@ -36,3 +36,8 @@ fn ldif_corpus() {
 fn smime_verify_corpus() {
     replay("smime_verify", pecd::fuzzing::smime_verify);
 }
+
+#[test]
+fn imap_message_corpus() {
+    replay("imap_message", pecd::fuzzing::imap_message);
+}

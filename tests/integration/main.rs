@@ -11,6 +11,7 @@ mod builders;
 mod cli;
 mod daemon;
 mod fuzz_corpus;
+mod imap;
 mod real_messages;
 mod support;
 mod tampering;

@@ -1,0 +1,439 @@
+//! The async IMAP shell: one task per connection, between the socket and a
+//! [`Session`]. It owns what the session must not: the stream, TLS (implicit on imaps,
+//! RFC 8314; STARTTLS on imap, RFC 3501 §6.2.1), framing of lines and literals with
+//! imap-codec's `Fragmentizer` (continuation requests for synchronizing literals, the
+//! literal size limit), password checks through the shared [`AuthThrottle`], IDLE
+//! (RFC 2177) woken by the store's commits, timeouts and shutdown.
+//!
+//! Store work runs on the blocking pool: redb commits fsync, and a slow disk must not
+//! stall other connections.
+
+use std::net::IpAddr;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use std::time::Instant;
+
+use imap_codec::CommandCodec;
+use imap_codec::IdleDoneCodec;
+use imap_codec::decode::Decoder;
+use imap_codec::fragmentizer::FragmentInfo;
+use imap_codec::fragmentizer::Fragmentizer;
+use imap_codec::fragmentizer::LiteralAnnouncement;
+use imap_codec::imap_types::IntoStatic;
+use imap_codec::imap_types::command::Command;
+use imap_codec::imap_types::core::LiteralMode;
+use imap_codec::imap_types::core::Tag;
+use imap_codec::imap_types::response::Code;
+use tokio::io::AsyncRead;
+use tokio::io::AsyncReadExt;
+use tokio::io::AsyncWrite;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::imap::extended::Extended;
+use crate::imap::reply;
+use crate::imap::reply::Out;
+use crate::imap::session::Effect;
+use crate::imap::session::Session;
+use crate::imap::session::SessionConfig;
+use crate::imap::session::Step;
+use crate::net::listener;
+use crate::net::throttle::AuthThrottle;
+use crate::store::Store;
+
+/// How long the shell waits for the client.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// Between commands outside IDLE (RFC 3501 §5.4: at least 30 minutes).
+    pub command: Duration,
+    /// In IDLE before the server ends it (RFC 2177: clients re-issue within 29 min).
+    pub idle: Duration,
+    /// For the TLS handshake.
+    pub handshake: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            command: Duration::from_secs(30 * 60),
+            idle: Duration::from_secs(30 * 60),
+            handshake: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Everything one IMAP listener needs, shared by its connections.
+pub struct Endpoint {
+    /// Session settings.
+    pub config: SessionConfig,
+    /// TLS for STARTTLS or implicit TLS.
+    pub tls: TlsAcceptor,
+    /// Whether TLS starts at connect (imaps).
+    pub implicit_tls: bool,
+    /// The mailboxes.
+    pub store: Store,
+    /// Authentication failure counting, shared with SMTP.
+    pub throttle: AuthThrottle,
+    /// Read timeouts.
+    pub timeouts: Timeouts,
+}
+
+/// How often IDLE looks for changes made by other processes (operator commands);
+/// this process's own commits wake it at once.
+const IDLE_POLL: Duration = Duration::from_secs(2);
+/// The longest command line (literals excluded) before the command is refused.
+const MAX_LINE: usize = 64 * 1024;
+
+/// Serves IMAP on `listener` until `shutdown`, at most `max_connections` at a time.
+pub async fn run_listener(
+    listener: TcpListener,
+    endpoint: Endpoint,
+    max_connections: usize,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let endpoint = Arc::new(endpoint);
+    let busy: Arc<[u8]> = Arc::from(&b"* BYE too many connections, try again later\r\n"[..]);
+    let handle = {
+        let shutdown = shutdown.clone();
+        move |stream: TcpStream, peer: SocketAddr| {
+            let endpoint = endpoint.clone();
+            let shutdown = shutdown.clone();
+            async move {
+                let _ = stream.set_nodelay(true);
+                match run_connection(stream, peer.ip(), endpoint, shutdown).await {
+                    Ok(()) => tracing::debug!(%peer, "IMAP connection closed"),
+                    Err(error) => tracing::info!(%peer, %error, "IMAP connection failed"),
+                }
+            }
+        }
+    };
+    let limit = Arc::new(Semaphore::new(max_connections));
+    listener::serve(listener, limit, busy, shutdown, tracker, handle).await;
+}
+
+/// Runs one connection from greeting to close.
+pub async fn run_connection<S>(
+    stream: S,
+    peer: IpAddr,
+    endpoint: Arc<Endpoint>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let session = Session::new(endpoint.config.clone(), endpoint.implicit_tls);
+    let driver = Driver {
+        endpoint: &endpoint,
+        peer,
+        shutdown: &shutdown,
+    };
+    if endpoint.implicit_tls {
+        let stream = driver.handshake(stream).await?;
+        let mut connection = Connection::new(stream, endpoint.config.max_append_bytes);
+        connection.send(&[session.greeting()]).await?;
+        driver.drive(&mut connection, session).await?;
+        return Ok(());
+    }
+    let mut connection = Connection::new(stream, endpoint.config.max_append_bytes);
+    connection.send(&[session.greeting()]).await?;
+    let Some(mut session) = driver.drive(&mut connection, session).await? else {
+        return Ok(());
+    };
+    // Anything the client sent after STARTTLS in plaintext is dropped unread.
+    let stream = driver.handshake(connection.stream).await?;
+    session.tls_started();
+    let mut connection = Connection::new(stream, endpoint.config.max_append_bytes);
+    driver.drive(&mut connection, session).await?;
+    Ok(())
+}
+
+struct Connection<S> {
+    stream: S,
+    fragmentizer: Fragmentizer,
+    buffer: Box<[u8]>,
+    max_literal: u32,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    fn new(stream: S, max_literal: u32) -> Connection<S> {
+        Connection {
+            stream,
+            // The whole command, its literals included, is bounded by the APPEND limit.
+            fragmentizer: Fragmentizer::new(max_literal.saturating_add(MAX_LINE as u32)),
+            buffer: vec![0; 8 * 1024].into_boxed_slice(),
+            max_literal,
+        }
+    }
+
+    async fn send(&mut self, out: &[Out]) -> std::io::Result<()> {
+        let mut bytes = Vec::new();
+        for item in out {
+            bytes.extend(item.encode());
+        }
+        self.stream.write_all(&bytes).await?;
+        self.stream.flush().await
+    }
+
+    /// Reads until a whole message (a command with its literals, a SASL line, DONE)
+    /// is framed; `None` at EOF. Synchronizing literals get their `+` here; oversized
+    /// ones are refused before a byte of them is sent.
+    async fn next_message(&mut self) -> std::io::Result<Option<()>> {
+        loop {
+            match self.fragmentizer.progress() {
+                Some(FragmentInfo::Line {
+                    announcement: Some(LiteralAnnouncement { mode, length }),
+                    ..
+                }) => {
+                    if length > self.max_literal {
+                        if let Some(tag) = self.fragmentizer.decode_tag() {
+                            let refusal = reply::no(&tag, Some(Code::TooBig), "literal too large");
+                            if mode == LiteralMode::Sync {
+                                self.fragmentizer.skip_message();
+                            } else {
+                                self.fragmentizer.poison_message();
+                            }
+                            self.send(&[refusal]).await?;
+                        } else {
+                            self.fragmentizer.poison_message();
+                        }
+                    } else if mode == LiteralMode::Sync {
+                        self.send(&[reply::continuation("ready for literal")])
+                            .await?;
+                    }
+                }
+                Some(FragmentInfo::Line { start, end, .. }) if end - start > MAX_LINE => {
+                    self.fragmentizer.poison_message();
+                }
+                Some(_) => {}
+                None => {
+                    let n = self.stream.read(&mut self.buffer).await?;
+                    if n == 0 {
+                        return Ok(None);
+                    }
+                    self.fragmentizer.enqueue_bytes(&self.buffer[..n]);
+                    continue;
+                }
+            }
+            if self.fragmentizer.is_message_complete() {
+                return Ok(Some(()));
+            }
+        }
+    }
+}
+
+struct Driver<'a> {
+    endpoint: &'a Endpoint,
+    peer: IpAddr,
+    shutdown: &'a CancellationToken,
+}
+
+/// A read that did not produce a message.
+enum Interrupted {
+    Eof,
+    Timeout,
+    Shutdown,
+}
+
+impl Driver<'_> {
+    async fn handshake<S>(&self, stream: S) -> std::io::Result<tokio_rustls::server::TlsStream<S>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        tokio::time::timeout(
+            self.endpoint.timeouts.handshake,
+            self.endpoint.tls.accept(stream),
+        )
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+    }
+
+    async fn read<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        connection: &mut Connection<S>,
+        timeout: Duration,
+    ) -> std::io::Result<Result<(), Interrupted>> {
+        tokio::select! {
+            read = tokio::time::timeout(timeout, connection.next_message()) => match read {
+                Err(_) => Ok(Err(Interrupted::Timeout)),
+                Ok(Ok(Some(()))) => Ok(Ok(())),
+                Ok(Ok(None)) => Ok(Err(Interrupted::Eof)),
+                Ok(Err(error)) => Err(error),
+            },
+            () = self.shutdown.cancelled() => Ok(Err(Interrupted::Shutdown)),
+        }
+    }
+
+    /// The command loop. Returns the session when STARTTLS asks for the handshake.
+    async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        connection: &mut Connection<S>,
+        mut session: Session,
+    ) -> std::io::Result<Option<Session>> {
+        loop {
+            match self
+                .read(connection, self.endpoint.timeouts.command)
+                .await?
+            {
+                Ok(()) => {}
+                Err(Interrupted::Eof) => return Ok(None),
+                Err(Interrupted::Timeout) => {
+                    connection
+                        .send(&[reply::bye("autologout: idle for too long")])
+                        .await?;
+                    return Ok(None);
+                }
+                Err(Interrupted::Shutdown) => {
+                    connection
+                        .send(&[reply::bye("server shutting down")])
+                        .await?;
+                    return Ok(None);
+                }
+            }
+            let (message, extended) = Extended::strip(connection.fragmentizer.message_bytes());
+            let command = match CommandCodec::default().decode(&message) {
+                Ok((&[], command)) => command.into_static(),
+                _ => {
+                    let refusal = match connection.fragmentizer.decode_tag() {
+                        Some(tag) => reply::bad(&tag, "syntax error or command too long"),
+                        None => reply::untagged_bad("syntax error"),
+                    };
+                    connection.send(&[refusal]).await?;
+                    continue;
+                }
+            };
+            let (back, mut step) = self.handle(session, command, extended).await?;
+            session = back;
+            loop {
+                connection.send(&step.out).await?;
+                step = match step.effect {
+                    Effect::Next => break,
+                    Effect::Close => return Ok(None),
+                    Effect::StartTls => return Ok(Some(session)),
+                    Effect::CheckLogin {
+                        tag,
+                        user,
+                        password,
+                    } => {
+                        let valid = self.check_password(&user, &password).await;
+                        session.login_checked(tag, &user, valid)
+                    }
+                    Effect::AuthenticateData { tag } => {
+                        connection.send(&[Out::Raw(b"+ \r\n".to_vec())]).await?;
+                        if self
+                            .read(connection, self.endpoint.timeouts.command)
+                            .await?
+                            .is_err()
+                        {
+                            return Ok(None);
+                        }
+                        let line = connection.fragmentizer.message_bytes().to_vec();
+                        session.authenticate_data(tag, &line)
+                    }
+                    Effect::Idle { tag } => match self.idle(connection, &mut session, tag).await? {
+                        Some(step) => step,
+                        None => return Ok(None),
+                    },
+                };
+            }
+        }
+    }
+
+    /// Runs the session on the blocking pool (its store work may fsync).
+    async fn handle(
+        &self,
+        mut session: Session,
+        command: Command<'static>,
+        extended: Extended,
+    ) -> std::io::Result<(Session, Step)> {
+        let store = self.endpoint.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let step = session.handle(&store, command, &extended, jiff::Timestamp::now());
+            (session, step)
+        })
+        .await
+        .map_err(std::io::Error::other)
+    }
+
+    async fn check_password(&self, user: &str, password: &str) -> bool {
+        let throttle = &self.endpoint.throttle;
+        if throttle.is_locked(self.peer, Instant::now()) {
+            tracing::warn!(peer = %self.peer, "IMAP login refused: address locked");
+            return false;
+        }
+        let delay = throttle.delay(self.peer, Instant::now());
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let store = self.endpoint.store.clone();
+        let (user_owned, password) = (user.to_string(), password.to_string());
+        let valid = tokio::task::spawn_blocking(move || {
+            store
+                .read(|tx| tx.verify_password(&user_owned, &password))
+                .unwrap_or(false)
+        })
+        .await
+        .unwrap_or(false);
+        if valid {
+            throttle.record_success(self.peer);
+        } else {
+            tracing::info!(peer = %self.peer, %user, "IMAP login failed");
+            throttle.record_failure(self.peer, Instant::now());
+        }
+        valid
+    }
+
+    /// IDLE: changes are pushed as they are committed until the client says DONE.
+    async fn idle<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        connection: &mut Connection<S>,
+        session: &mut Session,
+        tag: Tag<'static>,
+    ) -> std::io::Result<Option<Step>> {
+        connection.send(&[reply::continuation("idling")]).await?;
+        let mut commits = self.endpoint.store.commits();
+        let deadline = tokio::time::Instant::now() + self.endpoint.timeouts.idle;
+        loop {
+            let store = self.endpoint.store.clone();
+            tokio::select! {
+                read = tokio::time::timeout_at(deadline, connection.next_message()) => {
+                    match read {
+                        Err(_) => {
+                            connection.send(&[reply::bye("IDLE timed out")]).await?;
+                            return Ok(None);
+                        }
+                        Ok(Ok(Some(()))) => {
+                            let done = IdleDoneCodec::default()
+                                .decode(connection.fragmentizer.message_bytes())
+                                .is_ok();
+                            if !done {
+                                connection.send(&[reply::bad(&tag, "expected DONE")]).await?;
+                                return Ok(Some(Step { out: Vec::new(), effect: Effect::Next }));
+                            }
+                            let out = session.idle_done(&store, tag);
+                            return Ok(Some(Step { out, effect: Effect::Next }));
+                        }
+                        Ok(Ok(None)) => return Ok(None),
+                        Ok(Err(error)) => return Err(error),
+                    }
+                }
+                _ = commits.changed() => {}
+                () = tokio::time::sleep(IDLE_POLL) => {}
+                () = self.shutdown.cancelled() => {
+                    connection.send(&[reply::bye("server shutting down")]).await?;
+                    return Ok(None);
+                }
+            }
+            let out = session.poll(&store).unwrap_or_default();
+            if !out.is_empty() {
+                connection.send(&out).await?;
+            }
+        }
+    }
+}

@@ -1,0 +1,645 @@
+//! Commands of the authenticated state (RFC 3501 §6.3): folders, subscriptions, STATUS,
+//! APPEND, and QUOTA (RFC 9208). They are valid in the selected state too.
+
+use std::collections::BTreeSet;
+use std::collections::HashMap;
+
+use imap_codec::imap_types::command::CommandBody;
+use imap_codec::imap_types::core::AString;
+use imap_codec::imap_types::core::IString;
+use imap_codec::imap_types::core::QuotedChar;
+use imap_codec::imap_types::core::Tag;
+use imap_codec::imap_types::core::Vec1;
+use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
+use imap_codec::imap_types::extensions::namespace::Namespace;
+use imap_codec::imap_types::extensions::quota::QuotaGet;
+use imap_codec::imap_types::extensions::quota::Resource;
+use imap_codec::imap_types::flag::FlagNameAttribute;
+use imap_codec::imap_types::mailbox::ListMailbox;
+use imap_codec::imap_types::mailbox::Mailbox;
+use imap_codec::imap_types::response::Code;
+use imap_codec::imap_types::response::Data;
+use imap_codec::imap_types::status::StatusDataItem;
+use imap_codec::imap_types::status::StatusDataItemName;
+use jiff::Timestamp;
+
+use crate::imap::extended::Extended;
+use crate::imap::reply;
+use crate::imap::reply::Out;
+use crate::imap::session::Fault;
+use crate::imap::session::Selection;
+use crate::imap::session::Session;
+use crate::imap::session::other_code;
+use crate::store::Store;
+use crate::store::mailbox::ARCHIVE;
+use crate::store::mailbox::Appended;
+use crate::store::mailbox::DEFAULT_FOLDERS;
+use crate::store::mailbox::INBOX;
+use crate::store::mailbox::SENT;
+
+/// The hierarchy delimiter.
+pub const DELIMITER: char = '/';
+
+impl Session {
+    /// The authenticated-state commands; empty output means "not one of them".
+    pub(super) fn authenticated(
+        &mut self,
+        store: &Store,
+        user: &str,
+        tag: &Tag<'static>,
+        body: CommandBody<'_>,
+        extended: &Extended,
+        now: Timestamp,
+    ) -> Result<Vec<Out>, Fault> {
+        Ok(match body {
+            CommandBody::Select {
+                mailbox,
+                parameters,
+            } => {
+                let condstore = !parameters.is_empty();
+                self.select(store, user, tag, &name_of(&mailbox), false, condstore)?
+            }
+            CommandBody::Examine {
+                mailbox,
+                parameters,
+            } => {
+                let condstore = !parameters.is_empty();
+                self.select(store, user, tag, &name_of(&mailbox), true, condstore)?
+            }
+            CommandBody::Create { mailbox } => {
+                let name = name_of(&mailbox);
+                let name = name.trim_end_matches(DELIMITER);
+                if name.is_empty() || name.eq_ignore_ascii_case(INBOX) {
+                    vec![reply::no(tag, None, "that name cannot be created")]
+                } else if store.write(|tx| {
+                    // Superior levels are created too (RFC 3501 §6.3.3).
+                    let mut at = 0;
+                    while let Some(slash) = name[at..].find(DELIMITER) {
+                        tx.create_folder(user, &name[..at + slash], now)?;
+                        at += slash + 1;
+                    }
+                    tx.create_folder(user, name, now)
+                })? {
+                    vec![reply::ok(tag, None, "CREATE completed")]
+                } else {
+                    vec![reply::no(
+                        tag,
+                        Some(other_code("ALREADYEXISTS")),
+                        "folder exists",
+                    )]
+                }
+            }
+            CommandBody::Delete { mailbox } => {
+                let name = name_of(&mailbox);
+                if DEFAULT_FOLDERS.contains(&name.as_str()) {
+                    vec![reply::no(
+                        tag,
+                        None,
+                        "INBOX, Sent and --ARCHIVIA-- cannot be deleted",
+                    )]
+                } else if store.write(|tx| tx.delete_folder(user, &name))? {
+                    vec![reply::ok(tag, None, "DELETE completed")]
+                } else {
+                    vec![reply::no(
+                        tag,
+                        Some(other_code("NONEXISTENT")),
+                        "no such folder",
+                    )]
+                }
+            }
+            CommandBody::Rename { from, to } => {
+                let (from, to) = (name_of(&from), name_of(&to));
+                if from != INBOX && DEFAULT_FOLDERS.contains(&from.as_str())
+                    || DEFAULT_FOLDERS.contains(&to.as_str())
+                {
+                    vec![reply::no(tag, None, "that folder cannot be renamed so")]
+                } else if store.write(|tx| tx.rename_folder(user, &from, &to, now))? {
+                    vec![reply::ok(tag, None, "RENAME completed")]
+                } else {
+                    vec![reply::no(
+                        tag,
+                        None,
+                        "no such folder, or the new name exists",
+                    )]
+                }
+            }
+            CommandBody::Subscribe { mailbox } => {
+                subscribe(store, user, tag, &name_of(&mailbox), true)?
+            }
+            CommandBody::Unsubscribe { mailbox } => {
+                subscribe(store, user, tag, &name_of(&mailbox), false)?
+            }
+            CommandBody::List {
+                reference,
+                mailbox_wildcard,
+            } => {
+                let mut out = list(store, user, &reference, &mailbox_wildcard, extended, false)?;
+                out.push(reply::ok(tag, None, "LIST completed"));
+                out
+            }
+            CommandBody::Lsub {
+                reference,
+                mailbox_wildcard,
+            } => {
+                let mut out = list(store, user, &reference, &mailbox_wildcard, extended, true)?;
+                out.push(reply::ok(tag, None, "LSUB completed"));
+                out
+            }
+            CommandBody::Status {
+                mailbox,
+                item_names,
+            } => {
+                let name = name_of(&mailbox);
+                match status(store, user, &name, &item_names)? {
+                    Some(data) => vec![reply::data(data), reply::ok(tag, None, "STATUS completed")],
+                    None => vec![reply::no(
+                        tag,
+                        Some(other_code("NONEXISTENT")),
+                        "no such folder",
+                    )],
+                }
+            }
+            CommandBody::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => {
+                let bytes = match &message {
+                    LiteralOrLiteral8::Literal(literal) => literal.data(),
+                    LiteralOrLiteral8::Literal8(literal) => literal.data.as_ref(),
+                };
+                let flags: Vec<String> = flags.iter().map(ToString::to_string).collect();
+                let date = date
+                    .and_then(|d| Timestamp::from_second(d.as_ref().timestamp()).ok())
+                    .unwrap_or(now);
+                let mut out =
+                    self.append(store, user, tag, &name_of(&mailbox), bytes, &flags, date)?;
+                if let Some(selection) = self.selected.as_mut() {
+                    let mut changes = selection.sync(store, user, true, self.condstore)?;
+                    changes.append(&mut out);
+                    out = changes;
+                }
+                out
+            }
+            CommandBody::GetQuotaRoot { mailbox } => {
+                let name = name_of(&mailbox);
+                vec![
+                    reply::data(Data::QuotaRoot {
+                        mailbox: mailbox_of(&name),
+                        roots: vec![quota_root()],
+                    }),
+                    quota(store, user)?,
+                    reply::ok(tag, None, "GETQUOTAROOT completed"),
+                ]
+            }
+            CommandBody::GetQuota { root } => {
+                if root.as_ref().is_empty() {
+                    vec![
+                        quota(store, user)?,
+                        reply::ok(tag, None, "GETQUOTA completed"),
+                    ]
+                } else {
+                    vec![reply::no(tag, None, "no such quota root")]
+                }
+            }
+            CommandBody::SetQuota { .. } => {
+                vec![reply::no(
+                    tag,
+                    Some(other_code("NOPERM")),
+                    "the postmaster sets quotas",
+                )]
+            }
+            _ => Vec::new(),
+        })
+    }
+
+    fn select(
+        &mut self,
+        store: &Store,
+        user: &str,
+        tag: &Tag<'static>,
+        name: &str,
+        read_only: bool,
+        condstore: bool,
+    ) -> Result<Vec<Out>, Fault> {
+        // A new SELECT first leaves the current folder (RFC 3501 §6.3.1; RFC 7162 §3.2.11 CLOSED).
+        let mut out = Vec::new();
+        if self.selected.take().is_some() {
+            out.push(reply::untagged_ok(
+                Some(Code::Closed),
+                "previous folder closed",
+            ));
+        }
+        if condstore {
+            self.condstore = true;
+        }
+        let Some(folder) = store.read(|tx| tx.folder(user, name))? else {
+            out.push(reply::no(
+                tag,
+                Some(other_code("NONEXISTENT")),
+                "no such folder",
+            ));
+            return Ok(out);
+        };
+        let first_recent = if read_only {
+            None
+        } else {
+            store.write(|tx| tx.claim_recent(user, name))?
+        };
+        let metas = store.read(|tx| tx.messages(user, name))?;
+        let uids: Vec<u32> = metas.iter().map(|m| m.uid).collect();
+        let recent: BTreeSet<u32> = first_recent
+            .map(|first| uids.iter().copied().filter(|u| *u >= first).collect())
+            .unwrap_or_default();
+        let first_unseen = metas
+            .iter()
+            .position(|m| !m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")));
+        out.push(reply::data(Data::Flags(system_flags())));
+        out.push(reply::untagged_ok(
+            Some(Code::PermanentFlags(permanent_flags(read_only))),
+            "flags permitted",
+        ));
+        out.push(reply::data(Data::Exists(
+            u32::try_from(uids.len()).unwrap_or(u32::MAX),
+        )));
+        out.push(reply::data(Data::Recent(
+            u32::try_from(recent.len()).unwrap_or(u32::MAX),
+        )));
+        if let Some(index) = first_unseen {
+            out.push(reply::untagged_ok(
+                Some(Code::Unseen(reply::nz(
+                    u32::try_from(index + 1).unwrap_or(u32::MAX),
+                ))),
+                "first unseen",
+            ));
+        }
+        out.push(reply::untagged_ok(
+            Some(Code::UidValidity(reply::nz(folder.uidvalidity))),
+            "UIDs valid",
+        ));
+        out.push(reply::untagged_ok(
+            Some(Code::UidNext(reply::nz(folder.uidnext))),
+            "predicted next UID",
+        ));
+        out.push(reply::untagged_ok(
+            Some(Code::HighestModSeq(super::view::modseq_nz(
+                folder.highest_modseq.max(1),
+            ))),
+            "highest",
+        ));
+        let code = if read_only {
+            Code::ReadOnly
+        } else {
+            Code::ReadWrite
+        };
+        out.push(reply::ok(
+            tag,
+            Some(code),
+            if read_only {
+                "EXAMINE completed"
+            } else {
+                "SELECT completed"
+            },
+        ));
+        self.selected = Some(Selection {
+            folder: name.to_string(),
+            read_only,
+            uidvalidity: folder.uidvalidity,
+            uids,
+            recent,
+            modseq: folder.highest_modseq,
+            own: HashMap::new(),
+        });
+        Ok(out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn append(
+        &mut self,
+        store: &Store,
+        user: &str,
+        tag: &Tag<'static>,
+        name: &str,
+        bytes: &[u8],
+        flags: &[String],
+        date: Timestamp,
+    ) -> Result<Vec<Out>, Fault> {
+        if bytes.len() > self.config.max_append_bytes as usize {
+            return Ok(vec![reply::no(
+                tag,
+                Some(Code::TooBig),
+                "message too large",
+            )]);
+        }
+        let Some(folder) = store.read(|tx| tx.folder(user, name))? else {
+            return Ok(vec![reply::no(
+                tag,
+                Some(Code::TryCreate),
+                "no such folder",
+            )]);
+        };
+        let blob = store.blobs().put(bytes)?;
+        let message_id = crate::provider::correlation::message_id(bytes);
+        let appended = store.write(|tx| {
+            let appended = tx.append(
+                user,
+                name,
+                &blob,
+                bytes.len() as u64,
+                flags,
+                date,
+                message_id.as_deref(),
+            )?;
+            if let (Appended::Stored { uid }, Some(id)) = (appended, message_id.as_deref())
+                && name == SENT
+            {
+                crate::provider::correlation::catch_up(tx, user, uid, id)?;
+            }
+            Ok(appended)
+        })?;
+        Ok(vec![match appended {
+            Appended::Stored { uid } => reply::ok(
+                tag,
+                Some(Code::AppendUid {
+                    uid_validity: reply::nz(folder.uidvalidity),
+                    uid: reply::nz(uid),
+                }),
+                "APPEND completed",
+            ),
+            Appended::OverQuota => reply::no(tag, Some(Code::OverQuota), "mailbox quota exceeded"),
+            Appended::Suspended | Appended::NoMailbox => {
+                reply::no(tag, None, "mailbox not in service")
+            }
+        }])
+    }
+}
+
+/// `* NAMESPACE (("" "/")) NIL NIL`: one personal namespace.
+pub fn namespace() -> Data<'static> {
+    Data::Namespace {
+        personal: vec![Namespace {
+            prefix: IString::try_from("").unwrap_or_else(|_| {
+                IString::Quoted(imap_codec::imap_types::core::Quoted::unvalidated(""))
+            }),
+            delimiter: QuotedChar::try_from(DELIMITER).ok(),
+            extensions: Vec::new(),
+        }],
+        other: Vec::new(),
+        shared: Vec::new(),
+    }
+}
+
+/// A folder name from the wire (INBOX is case-insensitive, RFC 3501 §5.1).
+pub fn name_of(mailbox: &Mailbox<'_>) -> String {
+    match mailbox {
+        Mailbox::Inbox => INBOX.to_string(),
+        Mailbox::Other(other) => {
+            let name = String::from_utf8_lossy(other.inner().as_ref()).into_owned();
+            if name.eq_ignore_ascii_case(INBOX) {
+                INBOX.to_string()
+            } else {
+                name
+            }
+        }
+    }
+}
+
+/// A folder name for the wire.
+pub fn mailbox_of(name: &str) -> Mailbox<'static> {
+    Mailbox::try_from(name.to_string()).unwrap_or(Mailbox::Inbox)
+}
+
+fn subscribe(
+    store: &Store,
+    user: &str,
+    tag: &Tag<'static>,
+    name: &str,
+    subscribed: bool,
+) -> Result<Vec<Out>, Fault> {
+    Ok(
+        if store.write(|tx| tx.set_subscribed(user, name, subscribed))? {
+            vec![reply::ok(tag, None, "done")]
+        } else {
+            vec![reply::no(
+                tag,
+                Some(other_code("NONEXISTENT")),
+                "no such folder",
+            )]
+        },
+    )
+}
+
+/// LIST and LSUB, with the LIST-EXTENDED selection and return options (RFC 5258) and
+/// SPECIAL-USE attributes (RFC 6154).
+fn list(
+    store: &Store,
+    user: &str,
+    reference: &Mailbox<'_>,
+    pattern: &ListMailbox<'_>,
+    extended: &Extended,
+    lsub: bool,
+) -> Result<Vec<Out>, Fault> {
+    let pattern = match pattern {
+        ListMailbox::Token(token) => String::from_utf8_lossy(token.as_ref()).into_owned(),
+        ListMailbox::String(string) => String::from_utf8_lossy(string.as_ref()).into_owned(),
+    };
+    let reference = match reference {
+        Mailbox::Inbox => INBOX.to_string(),
+        Mailbox::Other(other) => String::from_utf8_lossy(other.inner().as_ref()).into_owned(),
+    };
+    let delimiter = QuotedChar::try_from(DELIMITER).ok();
+    if pattern.is_empty() {
+        // The hierarchy delimiter query (RFC 3501 §6.3.8).
+        let data = Data::List {
+            items: vec![FlagNameAttribute::Noselect],
+            delimiter,
+            mailbox: mailbox_of(""),
+        };
+        return Ok(vec![reply::data(data)]);
+    }
+    let full = format!("{reference}{pattern}");
+    let folders = store.read(|tx| tx.folders(user))?;
+    let names: Vec<&str> = folders.iter().map(|(n, _)| n.as_str()).collect();
+    let mut out = Vec::new();
+    for (name, folder) in &folders {
+        if !wildcard_match(&full, name) {
+            continue;
+        }
+        let subscribed_only = lsub || extended.list.select_subscribed;
+        if subscribed_only && !folder.subscribed {
+            continue;
+        }
+        let special = special_use(name);
+        if extended.list.select_special_use && special.is_none() {
+            continue;
+        }
+        let mut items = Vec::new();
+        let has_children = names.iter().any(|n| {
+            n.len() > name.len()
+                && n.starts_with(name.as_str())
+                && n[name.len()..].starts_with(DELIMITER)
+        });
+        items.push(attribute(if has_children {
+            "HasChildren"
+        } else {
+            "HasNoChildren"
+        }));
+        if let Some(special) = special {
+            items.push(attribute(special));
+        }
+        if !lsub
+            && (extended.list.select_subscribed || extended.list.return_subscribed)
+            && folder.subscribed
+        {
+            items.push(attribute("Subscribed"));
+        }
+        let data = if lsub {
+            Data::Lsub {
+                items,
+                delimiter,
+                mailbox: mailbox_of(name),
+            }
+        } else {
+            Data::List {
+                items,
+                delimiter,
+                mailbox: mailbox_of(name),
+            }
+        };
+        out.push(reply::data(data));
+        if !extended.list.return_status.is_empty()
+            && let Some(data) = status(store, user, name, &extended.list.return_status)?
+        {
+            out.push(reply::data(data));
+        }
+    }
+    Ok(out)
+}
+
+/// SPECIAL-USE attributes (RFC 6154): `Sent` is `\Sent`, the manual conservation
+/// folder is `\Archive`.
+fn special_use(name: &str) -> Option<&'static str> {
+    match name {
+        SENT => Some("Sent"),
+        ARCHIVE => Some("Archive"),
+        _ => None,
+    }
+}
+
+fn attribute(name: &'static str) -> FlagNameAttribute<'static> {
+    match imap_codec::imap_types::core::Atom::try_from(name) {
+        Ok(atom) => FlagNameAttribute::from(atom),
+        Err(_) => FlagNameAttribute::Noinferiors,
+    }
+}
+
+/// IMAP wildcards: `*` matches anything, `%` anything but the delimiter.
+pub fn wildcard_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
+            Some(('%', rest)) => (0..=n.len())
+                .take_while(|i| *i == 0 || n[i - 1] != DELIMITER)
+                .any(|i| go(rest, &n[i..])),
+            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    if name == INBOX {
+        // INBOX matches case-insensitively.
+        let upper: Vec<char> = pattern.to_ascii_uppercase().chars().collect();
+        return go(&upper, &n) || go(&p, &n);
+    }
+    go(&p, &n)
+}
+
+/// STATUS data of a folder, or `None` when it does not exist.
+pub fn status(
+    store: &Store,
+    user: &str,
+    name: &str,
+    items: &[StatusDataItemName],
+) -> Result<Option<Data<'static>>, Fault> {
+    let Some(folder) = store.read(|tx| tx.folder(user, name))? else {
+        return Ok(None);
+    };
+    let metas = store.read(|tx| tx.messages(user, name))?;
+    let count = |f: &dyn Fn(&crate::store::mailbox::MessageMeta) -> bool| {
+        u32::try_from(metas.iter().filter(|m| f(m)).count()).unwrap_or(u32::MAX)
+    };
+    let recent_from = folder.first_recent_uid.max(1);
+    let values = items
+        .iter()
+        .filter_map(|item| {
+            Some(match item {
+                StatusDataItemName::Messages => StatusDataItem::Messages(count(&|_| true)),
+                StatusDataItemName::Recent => {
+                    StatusDataItem::Recent(count(&|m| m.uid >= recent_from))
+                }
+                StatusDataItemName::UidNext => StatusDataItem::UidNext(reply::nz(folder.uidnext)),
+                StatusDataItemName::UidValidity => {
+                    StatusDataItem::UidValidity(reply::nz(folder.uidvalidity))
+                }
+                StatusDataItemName::Unseen => StatusDataItem::Unseen(count(&|m| {
+                    !m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen"))
+                })),
+                StatusDataItemName::HighestModSeq => {
+                    StatusDataItem::HighestModSeq(folder.highest_modseq)
+                }
+                _ => return None,
+            })
+        })
+        .collect::<Vec<_>>();
+    Ok(Some(Data::Status {
+        mailbox: mailbox_of(name),
+        items: values.into(),
+    }))
+}
+
+fn quota_root() -> AString<'static> {
+    AString::try_from("").unwrap_or_else(|_| {
+        AString::String(IString::Quoted(
+            imap_codec::imap_types::core::Quoted::unvalidated(""),
+        ))
+    })
+}
+
+/// `* QUOTA "" (STORAGE used limit)`, in KiB (RFC 9208 §5.1).
+fn quota(store: &Store, user: &str) -> Result<Out, Fault> {
+    let mailbox = store.read(|tx| tx.get_mailbox(user))?;
+    let (used, limit) = mailbox.map_or((0, 0), |m| (m.used_bytes, m.quota_bytes));
+    let quotas = Vec1::from(QuotaGet {
+        resource: Resource::Storage,
+        usage: used.div_ceil(1024),
+        limit: limit / 1024,
+    });
+    Ok(reply::data(Data::Quota {
+        root: quota_root(),
+        quotas,
+    }))
+}
+
+fn system_flags() -> Vec<imap_codec::imap_types::flag::Flag<'static>> {
+    use imap_codec::imap_types::flag::Flag;
+    vec![
+        Flag::Answered,
+        Flag::Flagged,
+        Flag::Deleted,
+        Flag::Seen,
+        Flag::Draft,
+    ]
+}
+
+fn permanent_flags(read_only: bool) -> Vec<imap_codec::imap_types::flag::FlagPerm<'static>> {
+    use imap_codec::imap_types::flag::FlagPerm;
+    if read_only {
+        return Vec::new();
+    }
+    let mut flags: Vec<FlagPerm<'static>> =
+        system_flags().into_iter().map(FlagPerm::Flag).collect();
+    flags.push(FlagPerm::Asterisk);
+    flags
+}

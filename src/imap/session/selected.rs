@@ -1,0 +1,734 @@
+//! Commands of the selected state (RFC 3501 §6.4): FETCH, STORE, SEARCH, COPY, MOVE
+//! (RFC 6851), EXPUNGE and UID EXPUNGE (RFC 4315), CLOSE, UNSELECT, with CONDSTORE
+//! (RFC 7162) MODSEQs and ESEARCH (RFC 4731) results.
+
+use std::num::NonZeroU32;
+
+use imap_codec::imap_types::IntoStatic;
+use imap_codec::imap_types::command::CommandBody;
+use imap_codec::imap_types::command::FetchModifier;
+use imap_codec::imap_types::command::StoreModifier;
+use imap_codec::imap_types::core::IString;
+use imap_codec::imap_types::core::Literal;
+use imap_codec::imap_types::core::NString;
+use imap_codec::imap_types::core::NString8;
+use imap_codec::imap_types::core::Tag;
+use imap_codec::imap_types::core::Vec1;
+use imap_codec::imap_types::datetime::DateTime;
+use imap_codec::imap_types::extensions::binary::Literal8;
+use imap_codec::imap_types::extensions::uidplus::UidElement;
+use imap_codec::imap_types::extensions::uidplus::UidSet;
+use imap_codec::imap_types::fetch::Macro;
+use imap_codec::imap_types::fetch::MacroOrMessageDataItemNames;
+use imap_codec::imap_types::fetch::MessageDataItem;
+use imap_codec::imap_types::fetch::MessageDataItemName;
+use imap_codec::imap_types::fetch::Section;
+use imap_codec::imap_types::flag::StoreResponse;
+use imap_codec::imap_types::flag::StoreType;
+use imap_codec::imap_types::response::Code;
+use imap_codec::imap_types::response::Data;
+use imap_codec::imap_types::search::SearchKey;
+use imap_codec::imap_types::sequence::SequenceSet;
+use jiff::Timestamp;
+
+use crate::imap::extended::Extended;
+use crate::imap::extended::SearchReturn;
+use crate::imap::message::MimeMessage;
+use crate::imap::reply;
+use crate::imap::reply::Out;
+use crate::imap::search;
+use crate::imap::session::Fault;
+use crate::imap::session::Session;
+use crate::imap::session::folders::name_of;
+use crate::imap::session::view::fetch_flags;
+use crate::imap::session::view::modseq_nz;
+use crate::store::Store;
+use crate::store::folders::Copied;
+use crate::store::folders::FlagChange;
+use crate::store::folders::Stored;
+use crate::store::mailbox::MessageMeta;
+
+impl Session {
+    /// The selected-state commands, falling back to the authenticated ones.
+    pub(super) fn selected(
+        &mut self,
+        store: &Store,
+        user: &str,
+        tag: &Tag<'static>,
+        body: CommandBody<'_>,
+        extended: &Extended,
+        now: Timestamp,
+    ) -> Result<Vec<Out>, Fault> {
+        let condstore = self.condstore;
+        let Some(selection) = self.selected.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let read_only = selection.read_only;
+        let mut out = match body {
+            CommandBody::Fetch {
+                sequence_set,
+                macro_or_item_names,
+                uid,
+                modifiers,
+            } => {
+                let changed_since = modifiers.iter().find_map(|m| match m {
+                    FetchModifier::ChangedSince(n) => Some(n.get()),
+                    FetchModifier::Vanished => None,
+                });
+                if changed_since.is_some() {
+                    self.condstore = true;
+                }
+                let mut out = self.fetch(
+                    store,
+                    user,
+                    &sequence_set,
+                    &macro_or_item_names,
+                    uid,
+                    changed_since,
+                )?;
+                out.push(reply::ok(tag, None, "FETCH completed"));
+                return Ok(self.with_changes(store, user, uid, out));
+            }
+            CommandBody::Store {
+                sequence_set,
+                kind,
+                response,
+                flags,
+                uid,
+                modifiers,
+            } => {
+                if read_only {
+                    return Ok(vec![reply::no(tag, None, "folder is read-only")]);
+                }
+                let unchanged_since = modifiers
+                    .iter()
+                    .map(|StoreModifier::UnchangedSince(n)| *n)
+                    .next();
+                if unchanged_since.is_some() {
+                    self.condstore = true;
+                }
+                let flags: Vec<String> = flags.iter().map(ToString::to_string).collect();
+                let change = match kind {
+                    StoreType::Replace => FlagChange::Replace,
+                    StoreType::Add => FlagChange::Add,
+                    StoreType::Remove => FlagChange::Remove,
+                };
+                let silent = response == StoreResponse::Silent;
+                let out = self.store(
+                    store,
+                    user,
+                    tag,
+                    &sequence_set,
+                    uid,
+                    change,
+                    &flags,
+                    silent,
+                    unchanged_since,
+                )?;
+                return Ok(self.with_changes(store, user, uid, out));
+            }
+            CommandBody::Search {
+                charset,
+                criteria,
+                uid,
+            } => {
+                if let Some(charset) = charset {
+                    let name = charset.as_ref().to_ascii_uppercase();
+                    if name != "UTF-8" && name != "US-ASCII" {
+                        return Ok(vec![reply::no(
+                            tag,
+                            Some(Code::BadCharset {
+                                allowed: Vec::new(),
+                            }),
+                            "only UTF-8 and US-ASCII",
+                        )]);
+                    }
+                }
+                let key = match criteria.into_iter().collect::<Vec<_>>() {
+                    mut keys if keys.len() == 1 => keys.remove(0),
+                    keys => match Vec1::try_from(keys) {
+                        Ok(keys) => SearchKey::And(keys),
+                        Err(_) => SearchKey::All,
+                    },
+                };
+                let mut out = self.search(store, user, tag, &key, uid, extended.search.as_ref())?;
+                out.push(reply::ok(tag, None, "SEARCH completed"));
+                return Ok(self.with_changes(store, user, uid, out));
+            }
+            CommandBody::Copy {
+                sequence_set,
+                mailbox,
+                uid,
+            } => self.copy(
+                store,
+                user,
+                tag,
+                &sequence_set,
+                &name_of(&mailbox),
+                uid,
+                false,
+            )?,
+            CommandBody::Move {
+                sequence_set,
+                mailbox,
+                uid,
+            } => {
+                if read_only {
+                    return Ok(vec![reply::no(tag, None, "folder is read-only")]);
+                }
+                self.copy(
+                    store,
+                    user,
+                    tag,
+                    &sequence_set,
+                    &name_of(&mailbox),
+                    uid,
+                    true,
+                )?
+            }
+            CommandBody::Expunge => {
+                if read_only {
+                    return Ok(vec![reply::no(tag, None, "folder is read-only")]);
+                }
+                let mut out = self.expunge(store, user, None)?;
+                out.push(reply::ok(tag, None, "EXPUNGE completed"));
+                out
+            }
+            CommandBody::ExpungeUid { sequence_set } => {
+                if read_only {
+                    return Ok(vec![reply::no(tag, None, "folder is read-only")]);
+                }
+                let mut out = self.expunge(store, user, Some(&sequence_set))?;
+                out.push(reply::ok(tag, None, "UID EXPUNGE completed"));
+                out
+            }
+            CommandBody::Close => {
+                if !read_only {
+                    // CLOSE expunges silently (RFC 3501 §6.4.2).
+                    let _ = self.expunge(store, user, None)?;
+                }
+                self.selected = None;
+                return Ok(vec![reply::ok(tag, None, "CLOSE completed")]);
+            }
+            CommandBody::Unselect => {
+                self.selected = None;
+                return Ok(vec![reply::ok(tag, None, "UNSELECT completed")]);
+            }
+            body => self.authenticated(store, user, tag, body, extended, now)?,
+        };
+        if let Some(selection) = self.selected.as_mut()
+            && !out.is_empty()
+        {
+            // Changes by others ride along before the tagged reply (RFC 3501 §5.2).
+            let mut changes = selection.sync(store, user, true, condstore)?;
+            let tagged = out.pop();
+            out.append(&mut changes);
+            out.extend(tagged);
+        }
+        Ok(out)
+    }
+
+    /// Adds pending changes before the tagged reply; without expunges unless a UID
+    /// command (RFC 3501 §7.4.1).
+    fn with_changes(
+        &mut self,
+        store: &Store,
+        user: &str,
+        uid: bool,
+        mut out: Vec<Out>,
+    ) -> Vec<Out> {
+        let condstore = self.condstore;
+        if let Some(selection) = self.selected.as_mut()
+            && let Ok(mut changes) = selection.sync(store, user, uid, condstore)
+        {
+            let tagged = out.pop();
+            out.append(&mut changes);
+            out.extend(tagged);
+        }
+        out
+    }
+
+    fn metas(
+        &self,
+        store: &Store,
+        user: &str,
+        wanted: &[(u32, u32)],
+    ) -> Result<Vec<(u32, MessageMeta)>, Fault> {
+        let Some(selection) = self.selected.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let folder = selection.folder.clone();
+        store.read(|tx| {
+            if wanted.len() > 64 {
+                let all = tx.messages(user, &folder)?;
+                let by_uid: std::collections::HashMap<u32, MessageMeta> =
+                    all.into_iter().map(|m| (m.uid, m)).collect();
+                Ok(wanted
+                    .iter()
+                    .filter_map(|(seq, uid)| by_uid.get(uid).map(|m| (*seq, m.clone())))
+                    .collect())
+            } else {
+                let mut found = Vec::with_capacity(wanted.len());
+                for (seq, uid) in wanted {
+                    if let Some(meta) = tx.message(user, &folder, *uid)? {
+                        found.push((*seq, meta));
+                    }
+                }
+                Ok(found)
+            }
+        })
+    }
+
+    fn fetch(
+        &mut self,
+        store: &Store,
+        user: &str,
+        set: &SequenceSet,
+        names: &MacroOrMessageDataItemNames<'_>,
+        by_uid: bool,
+        changed_since: Option<u64>,
+    ) -> Result<Vec<Out>, Fault> {
+        let Some(selection) = self.selected.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let mut names: Vec<MessageDataItemName<'static>> = match names {
+            MacroOrMessageDataItemNames::Macro(m) => expand(m.clone()),
+            MacroOrMessageDataItemNames::MessageDataItemNames(names) => {
+                names.iter().cloned().map(IntoStatic::into_static).collect()
+            }
+        };
+        if by_uid && !names.contains(&MessageDataItemName::Uid) {
+            names.insert(0, MessageDataItemName::Uid);
+        }
+        if (self.condstore || changed_since.is_some())
+            && !names.contains(&MessageDataItemName::ModSeq)
+        {
+            names.push(MessageDataItemName::ModSeq);
+        }
+        let wanted = selection.resolve(set, by_uid);
+        let read_only = selection.read_only;
+        let needs_body = names.iter().any(needs_raw);
+        let marks_seen = !read_only && names.iter().any(marks_seen);
+        let metas = self.metas(store, user, &wanted)?;
+        let mut out = Vec::with_capacity(metas.len());
+        for (seq, mut meta) in metas {
+            if changed_since.is_some_and(|since| meta.modseq <= since) {
+                continue;
+            }
+            let raw = if needs_body {
+                match store.blobs().get(&meta.blob) {
+                    Ok(raw) => raw,
+                    Err(error) => {
+                        tracing::error!(%error, uid = meta.uid, "message body unreadable");
+                        continue;
+                    }
+                }
+            } else {
+                Vec::new()
+            };
+            let mut flags_changed = false;
+            if marks_seen && !meta.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")) {
+                let folder = self
+                    .selected
+                    .as_ref()
+                    .map(|s| s.folder.clone())
+                    .unwrap_or_default();
+                let seen = vec!["\\Seen".to_string()];
+                if let Stored::Done(updated) = store.write(|tx| {
+                    tx.store_flags(user, &folder, meta.uid, FlagChange::Add, &seen, None)
+                })? {
+                    meta = updated;
+                    flags_changed = true;
+                    if let Some(selection) = self.selected.as_mut() {
+                        selection.own.insert(meta.uid, meta.modseq);
+                    }
+                }
+            }
+            let recent = self
+                .selected
+                .as_ref()
+                .is_some_and(|s| s.recent.contains(&meta.uid));
+            let mime = MimeMessage::parse(&raw);
+            let mut items = Vec::with_capacity(names.len() + 1);
+            for name in &names {
+                if let Some(item) = fetch_item(name, &meta, &mime, &raw, recent) {
+                    items.push(item);
+                }
+            }
+            if flags_changed && !names.contains(&MessageDataItemName::Flags) {
+                items.push(MessageDataItem::Flags(fetch_flags(&meta, recent)));
+            }
+            if let Ok(items) = Vec1::try_from(items) {
+                out.push(reply::data(Data::Fetch {
+                    seq: reply::nz(seq),
+                    items,
+                }));
+            }
+        }
+        Ok(out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn store(
+        &mut self,
+        store: &Store,
+        user: &str,
+        tag: &Tag<'static>,
+        set: &SequenceSet,
+        by_uid: bool,
+        change: FlagChange,
+        flags: &[String],
+        silent: bool,
+        unchanged_since: Option<u64>,
+    ) -> Result<Vec<Out>, Fault> {
+        let condstore = self.condstore;
+        let Some(selection) = self.selected.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let wanted = selection.resolve(set, by_uid);
+        let folder = selection.folder.clone();
+        let results = store.write(|tx| {
+            wanted
+                .iter()
+                .map(|(seq, uid)| {
+                    tx.store_flags(user, &folder, *uid, change, flags, unchanged_since)
+                        .map(|r| (*seq, r))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?;
+        let mut out = Vec::new();
+        let mut modified = Vec::new();
+        for (seq, result) in results {
+            let meta = match result {
+                Stored::Done(meta) => meta,
+                Stored::Modified(meta) => {
+                    modified.push(if by_uid { meta.uid } else { seq });
+                    continue;
+                }
+                Stored::Missing => continue,
+            };
+            selection.own.insert(meta.uid, meta.modseq);
+            if silent && !condstore {
+                continue;
+            }
+            let recent = selection.recent.contains(&meta.uid);
+            let mut items = Vec::new();
+            if !silent {
+                items.push(MessageDataItem::Flags(fetch_flags(&meta, recent)));
+            }
+            if by_uid {
+                items.push(MessageDataItem::Uid(reply::nz(meta.uid)));
+            }
+            if condstore {
+                items.push(MessageDataItem::ModSeq(modseq_nz(meta.modseq)));
+            }
+            if let Ok(items) = Vec1::try_from(items) {
+                out.push(reply::data(Data::Fetch {
+                    seq: reply::nz(seq),
+                    items,
+                }));
+            }
+        }
+        let code = modified_set(&modified).map(Code::Modified);
+        out.push(reply::ok(tag, code, "STORE completed"));
+        Ok(out)
+    }
+
+    fn search(
+        &mut self,
+        store: &Store,
+        user: &str,
+        tag: &Tag<'static>,
+        key: &SearchKey<'_>,
+        by_uid: bool,
+        esearch: Option<&SearchReturn>,
+    ) -> Result<Vec<Out>, Fault> {
+        let Some(selection) = self.selected.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let folder = selection.folder.clone();
+        let metas = store.read(|tx| tx.messages(user, &folder))?;
+        let bounds = search::Bounds {
+            max_seq: selection.exists(),
+            max_uid: selection.max_uid(),
+        };
+        let needs_body = search::needs_body(key);
+        let mut found: Vec<(u32, u32, u64)> = Vec::new();
+        for meta in &metas {
+            let Some(seq) = selection.seq_of(meta.uid) else {
+                continue;
+            };
+            let raw = if needs_body {
+                store.blobs().get(&meta.blob).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let candidate = search::Candidate {
+                seq,
+                uid: meta.uid,
+                flags: &meta.flags,
+                recent: selection.recent.contains(&meta.uid),
+                internal_date: meta.internal_date,
+                size: meta.size,
+                modseq: meta.modseq,
+                raw: &raw,
+            };
+            if search::matches(key, &candidate, bounds) {
+                found.push((seq, meta.uid, meta.modseq));
+            }
+        }
+        let numbers: Vec<u32> = found
+            .iter()
+            .map(|(s, u, _)| if by_uid { *u } else { *s })
+            .collect();
+        let wants_modseq = mentions_modseq(key);
+        let highest = found.iter().map(|(_, _, m)| *m).max();
+        if let Some(options) = esearch {
+            return Ok(vec![Out::Raw(crate::imap::extended::esearch(
+                tag,
+                by_uid,
+                options,
+                &numbers,
+                highest.filter(|_| wants_modseq),
+            ))]);
+        }
+        let numbers: Vec<NonZeroU32> = numbers.into_iter().filter_map(NonZeroU32::new).collect();
+        let modseq = highest
+            .filter(|_| wants_modseq)
+            .and_then(std::num::NonZeroU64::new);
+        Ok(vec![reply::data(Data::Search(numbers, modseq))])
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn copy(
+        &mut self,
+        store: &Store,
+        user: &str,
+        tag: &Tag<'static>,
+        set: &SequenceSet,
+        target: &str,
+        by_uid: bool,
+        remove: bool,
+    ) -> Result<Vec<Out>, Fault> {
+        let Some(selection) = self.selected.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let wanted = selection.resolve(set, by_uid);
+        let folder = selection.folder.clone();
+        let uids: Vec<u32> = wanted.iter().map(|(_, u)| *u).collect();
+        let copied = store.write(|tx| {
+            let copied = tx.copy_messages(user, &folder, target, &uids)?;
+            if remove && let Copied::Done { .. } = copied {
+                tx.expunge(user, &folder, &uids)?;
+            }
+            Ok(copied)
+        })?;
+        let (uidvalidity, pairs) = match copied {
+            Copied::Done { uidvalidity, uids } => (uidvalidity, uids),
+            Copied::NoFolder => {
+                return Ok(vec![reply::no(
+                    tag,
+                    Some(Code::TryCreate),
+                    "no such folder",
+                )]);
+            }
+            Copied::OverQuota => {
+                return Ok(vec![reply::no(
+                    tag,
+                    Some(Code::OverQuota),
+                    "mailbox quota exceeded",
+                )]);
+            }
+        };
+        let code = copy_uid(uidvalidity, &pairs);
+        let mut out = Vec::new();
+        if remove {
+            // MOVE: COPYUID untagged first, then the expunges (RFC 6851 §4.3).
+            out.push(reply::untagged_ok(code, "moved"));
+            let condstore = self.condstore;
+            if let Some(selection) = self.selected.as_mut() {
+                out.extend(selection.sync(store, user, true, condstore)?);
+            }
+            out.push(reply::ok(tag, None, "MOVE completed"));
+        } else {
+            out.push(reply::ok(tag, code, "COPY completed"));
+        }
+        Ok(out)
+    }
+
+    fn expunge(
+        &mut self,
+        store: &Store,
+        user: &str,
+        only: Option<&SequenceSet>,
+    ) -> Result<Vec<Out>, Fault> {
+        let condstore = self.condstore;
+        let Some(selection) = self.selected.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let folder = selection.folder.clone();
+        let allowed: Option<Vec<u32>> = only.map(|set| {
+            selection
+                .resolve(set, true)
+                .into_iter()
+                .map(|(_, u)| u)
+                .collect()
+        });
+        let metas = store.read(|tx| tx.messages(user, &folder))?;
+        let doomed: Vec<u32> = metas
+            .iter()
+            .filter(|m| m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Deleted")))
+            .filter(|m| allowed.as_ref().is_none_or(|a| a.contains(&m.uid)))
+            .map(|m| m.uid)
+            .collect();
+        if !doomed.is_empty() {
+            store.write(|tx| tx.expunge(user, &folder, &doomed))?;
+        }
+        selection.sync(store, user, true, condstore)
+    }
+}
+
+fn expand(m: Macro) -> Vec<MessageDataItemName<'static>> {
+    use MessageDataItemName as N;
+    let mut names = vec![N::Flags, N::InternalDate, N::Rfc822Size];
+    match m {
+        Macro::Fast => {}
+        Macro::All => names.push(N::Envelope),
+        Macro::Full => names.extend([N::Envelope, N::Body]),
+        _ => names.push(N::Envelope),
+    }
+    names
+}
+
+fn needs_raw(name: &MessageDataItemName<'_>) -> bool {
+    use MessageDataItemName as N;
+    !matches!(
+        name,
+        N::Flags | N::InternalDate | N::Rfc822Size | N::Uid | N::ModSeq
+    )
+}
+
+fn marks_seen(name: &MessageDataItemName<'_>) -> bool {
+    use MessageDataItemName as N;
+    matches!(
+        name,
+        N::BodyExt { peek: false, .. } | N::Binary { peek: false, .. } | N::Rfc822 | N::Rfc822Text
+    )
+}
+
+fn fetch_item(
+    name: &MessageDataItemName<'static>,
+    meta: &MessageMeta,
+    mime: &MimeMessage<'_>,
+    raw: &[u8],
+    recent: bool,
+) -> Option<MessageDataItem<'static>> {
+    use MessageDataItemName as N;
+    Some(match name {
+        N::Flags => MessageDataItem::Flags(fetch_flags(meta, recent)),
+        N::Uid => MessageDataItem::Uid(reply::nz(meta.uid)),
+        N::ModSeq => MessageDataItem::ModSeq(modseq_nz(meta.modseq)),
+        N::Rfc822Size => MessageDataItem::Rfc822Size(u32::try_from(meta.size).unwrap_or(u32::MAX)),
+        N::InternalDate => MessageDataItem::InternalDate(internal_date(meta.internal_date)?),
+        N::Envelope => MessageDataItem::Envelope(mime.envelope()),
+        N::Body => MessageDataItem::Body(mime.body_structure(false)),
+        N::BodyStructure => MessageDataItem::BodyStructure(mime.body_structure(true)),
+        N::BodyExt {
+            section, partial, ..
+        } => MessageDataItem::BodyExt {
+            section: section.clone(),
+            origin: partial.map(|(origin, _)| origin),
+            data: literal(mime.section(section.as_ref(), *partial)),
+        },
+        N::Rfc822 => MessageDataItem::Rfc822(literal(raw.to_vec())),
+        N::Rfc822Header => {
+            MessageDataItem::Rfc822Header(literal(mime.section(Some(&Section::Header(None)), None)))
+        }
+        N::Rfc822Text => {
+            MessageDataItem::Rfc822Text(literal(mime.section(Some(&Section::Text(None)), None)))
+        }
+        N::Binary {
+            section, partial, ..
+        } => {
+            let data = mime.binary(section, *partial).ok()?;
+            MessageDataItem::Binary {
+                section: section.clone(),
+                value: NString8::Literal8(Literal8 {
+                    data: data.into(),
+                    mode: imap_codec::imap_types::core::LiteralMode::Sync,
+                }),
+            }
+        }
+        N::BinarySize { section } => MessageDataItem::BinarySize {
+            section: section.clone(),
+            size: mime.binary_size(section).ok()?,
+        },
+    })
+}
+
+/// Bytes as a literal (NUL bytes, which IMAP literals may not hold, become spaces).
+fn literal(mut bytes: Vec<u8>) -> NString<'static> {
+    for byte in &mut bytes {
+        if *byte == 0 {
+            *byte = b' ';
+        }
+    }
+    NString(Literal::try_from(bytes).ok().map(IString::Literal))
+}
+
+fn internal_date(timestamp: Timestamp) -> Option<DateTime> {
+    let chrono = chrono::DateTime::from_timestamp(timestamp.as_second(), 0)?.fixed_offset();
+    DateTime::try_from(chrono).ok()
+}
+
+fn mentions_modseq(key: &SearchKey<'_>) -> bool {
+    match key {
+        SearchKey::ModSequence { .. } => true,
+        SearchKey::And(keys) => keys.as_ref().iter().any(mentions_modseq),
+        SearchKey::Or(a, b) => mentions_modseq(a) || mentions_modseq(b),
+        SearchKey::Not(k) => mentions_modseq(k),
+        _ => false,
+    }
+}
+
+fn numbers_set(numbers: &[u32]) -> Option<SequenceSet> {
+    let text = crate::imap::extended::compress(numbers);
+    SequenceSet::try_from(text.as_str()).ok()
+}
+
+fn modified_set(numbers: &[u32]) -> Option<SequenceSet> {
+    numbers_set(numbers)
+}
+
+fn copy_uid(uidvalidity: u32, pairs: &[(u32, u32)]) -> Option<Code<'static>> {
+    let set = |numbers: Vec<u32>| {
+        let elements: Vec<UidElement> = runs(&numbers)
+            .into_iter()
+            .map(|(a, b)| {
+                if a == b {
+                    UidElement::Single(reply::nz(a))
+                } else {
+                    UidElement::Range(reply::nz(a), reply::nz(b))
+                }
+            })
+            .collect();
+        Vec1::try_from(elements).ok().map(UidSet)
+    };
+    Some(Code::CopyUid {
+        uid_validity: reply::nz(uidvalidity),
+        source: set(pairs.iter().map(|(s, _)| *s).collect())?,
+        destination: set(pairs.iter().map(|(_, t)| *t).collect())?,
+    })
+}
+
+/// Consecutive runs, order kept: `[1, 2, 3, 7]` → `[(1, 3), (7, 7)]`.
+fn runs(numbers: &[u32]) -> Vec<(u32, u32)> {
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for &n in numbers {
+        match out.last_mut() {
+            Some((_, end)) if n == end.wrapping_add(1) => *end = n,
+            _ => out.push((n, n)),
+        }
+    }
+    out
+}

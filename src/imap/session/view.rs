@@ -1,0 +1,199 @@
+//! The selected folder as one session sees it: the sequence-number map, which messages
+//! are `\Recent` to it, and how far it has been told about changes. [`Selection::sync`]
+//! turns what others changed in the store into EXISTS / EXPUNGE / FETCH responses.
+
+use std::collections::BTreeSet;
+use std::collections::HashMap;
+
+use imap_codec::imap_types::IntoStatic;
+use imap_codec::imap_types::core::Vec1;
+use imap_codec::imap_types::fetch::MessageDataItem;
+use imap_codec::imap_types::flag::Flag;
+use imap_codec::imap_types::flag::FlagFetch;
+use imap_codec::imap_types::response::Data;
+use imap_codec::imap_types::sequence::SeqOrUid;
+use imap_codec::imap_types::sequence::Sequence;
+use imap_codec::imap_types::sequence::SequenceSet;
+
+use crate::imap::reply;
+use crate::imap::reply::Out;
+use crate::store::Store;
+use crate::store::StoreError;
+use crate::store::mailbox::MessageMeta;
+
+/// A selected folder.
+#[derive(Debug)]
+pub struct Selection {
+    /// The folder name.
+    pub folder: String,
+    /// EXAMINE, or SELECT of a folder we may not change.
+    pub read_only: bool,
+    /// Its UIDVALIDITY.
+    pub uidvalidity: u32,
+    /// UIDs by sequence number (index 0 is message 1).
+    pub uids: Vec<u32>,
+    /// UIDs that are `\Recent` for this session.
+    pub recent: BTreeSet<u32>,
+    /// The HIGHESTMODSEQ this session has been told about.
+    pub modseq: u64,
+    /// Changes this session made itself and already reported (UID → MODSEQ).
+    pub own: HashMap<u32, u64>,
+}
+
+impl Selection {
+    /// The sequence number of a UID.
+    pub fn seq_of(&self, uid: u32) -> Option<u32> {
+        self.uids
+            .binary_search(&uid)
+            .ok()
+            .and_then(|i| u32::try_from(i + 1).ok())
+    }
+
+    /// The highest UID known to this session.
+    pub fn max_uid(&self) -> u32 {
+        self.uids.last().copied().unwrap_or(0)
+    }
+
+    /// The number of messages.
+    pub fn exists(&self) -> u32 {
+        u32::try_from(self.uids.len()).unwrap_or(u32::MAX)
+    }
+
+    /// `(seq, uid)` of the messages a sequence set names, in ascending order. `*` is
+    /// the last message (or UID); a UID set may name UIDs that do not exist, which are
+    /// left out (RFC 3501 §6.4.8).
+    pub fn resolve(&self, set: &SequenceSet, by_uid: bool) -> Vec<(u32, u32)> {
+        let top = if by_uid {
+            self.max_uid()
+        } else {
+            self.exists()
+        };
+        let value = |v: &SeqOrUid| match v {
+            SeqOrUid::Value(n) => n.get(),
+            SeqOrUid::Asterisk => top,
+        };
+        let mut wanted: BTreeSet<u32> = BTreeSet::new();
+        for sequence in set.0.as_ref() {
+            let (a, b) = match sequence {
+                Sequence::Single(v) => (value(v), value(v)),
+                Sequence::Range(a, b) => (value(a), value(b)),
+            };
+            let (low, high) = (a.min(b), a.max(b));
+            if by_uid {
+                let start = self.uids.partition_point(|u| *u < low);
+                let end = self.uids.partition_point(|u| *u <= high);
+                wanted.extend(self.uids[start..end].iter().copied());
+            } else {
+                let high = high.min(self.exists());
+                for seq in low.max(1)..=high {
+                    if let Some(uid) = self.uids.get(seq as usize - 1) {
+                        wanted.insert(*uid);
+                    }
+                }
+            }
+        }
+        wanted
+            .into_iter()
+            .filter_map(|uid| self.seq_of(uid).map(|seq| (seq, uid)))
+            .collect()
+    }
+
+    /// Brings the view up to date with the store and says what changed. With
+    /// `expunges` false (during FETCH, STORE, SEARCH, RFC 3501 §7.4.1) removed messages
+    /// stay in the view until a later command reports them.
+    pub fn sync(
+        &mut self,
+        store: &Store,
+        user: &str,
+        expunges: bool,
+        condstore: bool,
+    ) -> Result<Vec<Out>, StoreError> {
+        let Some(folder) = store.read(|tx| tx.folder(user, &self.folder))? else {
+            // Deleted under us: the client must reselect (RFC 3501 §7.1.5 BYE is for
+            // the whole connection; an empty view is the gentle answer).
+            let mut out = Vec::new();
+            if expunges {
+                for seq in (1..=self.exists()).rev() {
+                    out.push(reply::data(Data::Expunge(reply::nz(seq))));
+                }
+                self.uids.clear();
+            }
+            return Ok(out);
+        };
+        if folder.highest_modseq == self.modseq && folder.uidnext <= self.max_uid() + 1 {
+            return Ok(Vec::new());
+        }
+        let metas = store.read(|tx| tx.messages(user, &self.folder))?;
+        let mut out = Vec::new();
+        let present: BTreeSet<u32> = metas.iter().map(|m| m.uid).collect();
+        let mut removed_any = false;
+        if expunges {
+            let mut seq = self.uids.len();
+            while seq > 0 {
+                let uid = self.uids[seq - 1];
+                if !present.contains(&uid) {
+                    self.uids.remove(seq - 1);
+                    self.recent.remove(&uid);
+                    out.push(reply::data(Data::Expunge(reply::nz(
+                        u32::try_from(seq).unwrap_or(u32::MAX),
+                    ))));
+                    removed_any = true;
+                }
+                seq -= 1;
+            }
+        }
+        for meta in metas.iter().filter(|m| m.modseq > self.modseq) {
+            if self.own.get(&meta.uid) == Some(&meta.modseq) {
+                continue;
+            }
+            if let Some(seq) = self.seq_of(meta.uid) {
+                let mut items = vec![
+                    MessageDataItem::Flags(fetch_flags(meta, self.recent.contains(&meta.uid))),
+                    MessageDataItem::Uid(reply::nz(meta.uid)),
+                ];
+                if condstore {
+                    items.push(MessageDataItem::ModSeq(modseq_nz(meta.modseq)));
+                }
+                if let Ok(items) = Vec1::try_from(items) {
+                    out.push(reply::data(Data::Fetch {
+                        seq: reply::nz(seq),
+                        items,
+                    }));
+                }
+            }
+        }
+        let known = self.max_uid();
+        let new: Vec<u32> = metas.iter().map(|m| m.uid).filter(|u| *u > known).collect();
+        if !new.is_empty() || removed_any {
+            // Messages arriving while a session watches are recent to it.
+            self.recent.extend(new.iter().copied());
+            self.uids.extend(new);
+            out.push(reply::data(Data::Exists(self.exists())));
+            out.push(reply::data(Data::Recent(
+                u32::try_from(self.recent.len()).unwrap_or(u32::MAX),
+            )));
+        }
+        self.modseq = folder.highest_modseq;
+        self.own.clear();
+        Ok(out)
+    }
+}
+
+/// A MODSEQ as the codec wants it (never zero: every stored message has one ≥ 1).
+pub fn modseq_nz(modseq: u64) -> std::num::NonZeroU64 {
+    std::num::NonZeroU64::new(modseq).unwrap_or(std::num::NonZeroU64::MIN)
+}
+
+/// A message's flags for FETCH, with `\Recent` when it is recent to this session.
+pub fn fetch_flags(meta: &MessageMeta, recent: bool) -> Vec<FlagFetch<'static>> {
+    let mut flags: Vec<FlagFetch<'static>> = meta
+        .flags
+        .iter()
+        .filter_map(|f| Flag::try_from(f.as_str()).ok())
+        .map(|f| FlagFetch::Flag(f.into_static()))
+        .collect();
+    if recent {
+        flags.push(FlagFetch::Recent);
+    }
+    flags
+}

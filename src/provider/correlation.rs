@@ -1,0 +1,58 @@
+//! Receipt correlation: each receipt or notice that reaches a sender updates the
+//! delivery state of the message it is about (matched by the client Message-ID in
+//! `X-Riferimento-Message-ID`), and the sender's copies of that message in `Sent` get
+//! the keywords of [`crate::pec::status`]. A copy appended to `Sent` after some
+//! receipts arrived (clients append after SMTP) catches up at once.
+
+use crate::pec::reader;
+use crate::pec::status::DeliveryStatus;
+use crate::store::StoreError;
+use crate::store::Tx;
+use crate::store::folders::FlagChange;
+use crate::store::mailbox::SENT;
+
+/// Records a receipt or notice delivered to `user` and updates the keywords of the
+/// message it refers to. Anything that is not a readable receipt is ignored.
+pub fn on_notice(tx: &mut Tx<'_>, user: &str, notice: &[u8]) -> Result<(), StoreError> {
+    let Ok(message) = reader::read(notice) else {
+        return Ok(());
+    };
+    let (Some(daticert), Some(reference)) = (message.daticert, message.reference_message_id) else {
+        return Ok(());
+    };
+    let mut status = tx.delivery_status(user, &reference)?.unwrap_or_default();
+    status.record(&daticert);
+    tx.set_delivery_status(user, &reference, &status)?;
+    for uid in tx.uids_by_message_id(user, SENT, &reference)? {
+        apply(tx, user, uid, &status)?;
+    }
+    Ok(())
+}
+
+/// A message just appended to `Sent` takes the keywords its receipts already earned.
+pub fn catch_up(tx: &mut Tx<'_>, user: &str, uid: u32, message_id: &str) -> Result<(), StoreError> {
+    if let Some(status) = tx.delivery_status(user, message_id)? {
+        apply(tx, user, uid, &status)?;
+    }
+    Ok(())
+}
+
+/// The Message-ID of a message, bracketed as the index keeps it.
+pub fn message_id(raw: &[u8]) -> Option<String> {
+    let parsed = mail_parser::MessageParser::new().parse_headers(raw)?;
+    parsed
+        .message_id()
+        .map(|id| crate::pec::id::bracketed(id.trim()))
+}
+
+fn apply(tx: &mut Tx<'_>, user: &str, uid: u32, status: &DeliveryStatus) -> Result<(), StoreError> {
+    let earned: Vec<String> = status.keywords().iter().map(|k| k.to_string()).collect();
+    let stale: Vec<String> = crate::pec::status::ALL
+        .iter()
+        .filter(|k| !earned.iter().any(|e| e == *k))
+        .map(|k| k.to_string())
+        .collect();
+    tx.store_flags(user, SENT, uid, FlagChange::Remove, &stale, None)?;
+    tx.store_flags(user, SENT, uid, FlagChange::Add, &earned, None)?;
+    Ok(())
+}

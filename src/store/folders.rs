@@ -1,0 +1,501 @@
+//! What IMAP does to folders and messages beyond delivery: folders created, renamed and
+//! deleted by the user, subscriptions, flag changes with MODSEQ (RFC 7162), expunge,
+//! copy and move (RFC 6851). Every change bumps the folder's HIGHESTMODSEQ, so one read
+//! of the counters tells a session whether anything changed since it last looked.
+
+use jiff::Timestamp;
+use redb::ReadableTable;
+
+use crate::store::ReadTx;
+use crate::store::StoreError;
+use crate::store::Tx;
+use crate::store::db;
+use crate::store::decode;
+use crate::store::encode;
+use crate::store::mailbox::Appended;
+use crate::store::mailbox::BY_MESSAGE_ID;
+use crate::store::mailbox::FOLDERS;
+use crate::store::mailbox::Folder;
+use crate::store::mailbox::MAILBOXES;
+use crate::store::mailbox::MESSAGES;
+use crate::store::mailbox::Mailbox;
+use crate::store::mailbox::MessageMeta;
+use crate::store::mailbox::folder_key;
+
+/// How STORE changes flags (RFC 3501 §6.4.6).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum FlagChange {
+    /// `FLAGS`: replace.
+    Replace,
+    /// `+FLAGS`: add.
+    Add,
+    /// `-FLAGS`: remove.
+    Remove,
+}
+
+/// The result of a STORE on one message.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub enum Stored {
+    /// Changed (or unchanged because already so); the message as it is now.
+    Done(MessageMeta),
+    /// `UNCHANGEDSINCE` failed: the message changed after the client's MODSEQ.
+    Modified(MessageMeta),
+    /// The message is gone.
+    Missing,
+}
+
+/// The result of a COPY or MOVE.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub enum Copied {
+    /// Copied: `(source UID, new UID)` pairs and the target's UIDVALIDITY.
+    Done {
+        /// The target folder's UIDVALIDITY (COPYUID, RFC 4315).
+        uidvalidity: u32,
+        /// Source → target UIDs.
+        uids: Vec<(u32, u32)>,
+    },
+    /// The target folder does not exist.
+    NoFolder,
+    /// The mailbox quota would be exceeded.
+    OverQuota,
+}
+
+impl ReadTx<'_> {
+    /// The folders of a mailbox, by name.
+    pub fn folders(&self, address: &str) -> Result<Vec<(String, Folder)>, StoreError> {
+        match self.inner.open_table(FOLDERS) {
+            Ok(table) => folders_in(&table, address),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
+            Err(error) => Err(db(error)),
+        }
+    }
+
+    /// One folder's counters.
+    pub fn folder(&self, address: &str, name: &str) -> Result<Option<Folder>, StoreError> {
+        let key = folder_key(&address.to_ascii_lowercase(), name);
+        match self.inner.open_table(FOLDERS) {
+            Ok(table) => get_decoded(&table, key.as_str()),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(error) => Err(db(error)),
+        }
+    }
+
+    /// One message.
+    pub fn message(
+        &self,
+        address: &str,
+        folder: &str,
+        uid: u32,
+    ) -> Result<Option<MessageMeta>, StoreError> {
+        let key = folder_key(&address.to_ascii_lowercase(), folder);
+        match self.inner.open_table(MESSAGES) {
+            Ok(table) => get_decoded(&table, (key.as_str(), uid)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(error) => Err(db(error)),
+        }
+    }
+}
+
+impl Tx<'_> {
+    /// Creates a folder; `false` when it already exists.
+    pub fn create_folder(
+        &mut self,
+        address: &str,
+        name: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let key = folder_key(&address.to_ascii_lowercase(), name);
+        let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
+        if folders.get(key.as_str()).map_err(db)?.is_some() {
+            return Ok(false);
+        }
+        let folder = Folder::new(uidvalidity_at(now));
+        folders
+            .insert(key.as_str(), encode(&folder)?.as_slice())
+            .map_err(db)?;
+        Ok(true)
+    }
+
+    /// Deletes a folder and its messages (their bytes leave the quota); `false` when
+    /// there is no such folder.
+    pub fn delete_folder(&mut self, address: &str, name: &str) -> Result<bool, StoreError> {
+        let address = address.to_ascii_lowercase();
+        let key = folder_key(&address, name);
+        if self
+            .inner
+            .open_table(FOLDERS)
+            .map_err(db)?
+            .remove(key.as_str())
+            .map_err(db)?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        let metas = self.take_messages(&key, None)?;
+        self.release(&address, &metas)?;
+        Ok(true)
+    }
+
+    /// Renames a folder and the folders below it (`/` hierarchy), keeping UIDs and
+    /// UIDVALIDITY. Renaming INBOX moves its messages and leaves INBOX empty
+    /// (RFC 3501 §6.3.5). `false` when the source is missing or the target exists.
+    pub fn rename_folder(
+        &mut self,
+        address: &str,
+        from: &str,
+        to: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let address = address.to_ascii_lowercase();
+        let existing = ReadTxOf(self).folders(&address)?;
+        if !existing.iter().any(|(n, _)| n == from) || existing.iter().any(|(n, _)| n == to) {
+            return Ok(false);
+        }
+        let child_prefix = format!("{from}/");
+        let moves: Vec<(String, String, Folder)> = existing
+            .into_iter()
+            .filter(|(n, _)| n == from || (from != "INBOX" && n.starts_with(&child_prefix)))
+            .map(|(n, f)| {
+                let target = format!("{to}{}", &n[from.len()..]);
+                (n, target, f)
+            })
+            .collect();
+        for (old, new, folder) in moves {
+            let old_key = folder_key(&address, &old);
+            let new_key = folder_key(&address, &new);
+            let metas = self.take_messages(&old_key, None)?;
+            let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
+            if old == "INBOX" {
+                // INBOX stays, empty, with its counters; the target is a new folder.
+                let mut target = Folder::new(uidvalidity_at(now));
+                target.uidnext = folder.uidnext;
+                target.highest_modseq = folder.highest_modseq;
+                let mut inbox = folder.clone();
+                inbox.highest_modseq += 1;
+                folders
+                    .insert(old_key.as_str(), encode(&inbox)?.as_slice())
+                    .map_err(db)?;
+                folders
+                    .insert(new_key.as_str(), encode(&target)?.as_slice())
+                    .map_err(db)?;
+            } else {
+                folders.remove(old_key.as_str()).map_err(db)?;
+                folders
+                    .insert(new_key.as_str(), encode(&folder)?.as_slice())
+                    .map_err(db)?;
+            }
+            drop(folders);
+            let mut messages = self.inner.open_table(MESSAGES).map_err(db)?;
+            let mut index = self.inner.open_multimap_table(BY_MESSAGE_ID).map_err(db)?;
+            for meta in &metas {
+                messages
+                    .insert((new_key.as_str(), meta.uid), encode(meta)?.as_slice())
+                    .map_err(db)?;
+                if let Some(id) = &meta.message_id {
+                    index
+                        .remove(format!("{old_key}\0{id}").as_str(), meta.uid)
+                        .map_err(db)?;
+                    index
+                        .insert(format!("{new_key}\0{id}").as_str(), meta.uid)
+                        .map_err(db)?;
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sets whether the user subscribes to a folder name (which need not exist,
+    /// RFC 3501 §6.3.6); subscriptions of missing folders are not kept.
+    pub fn set_subscribed(
+        &mut self,
+        address: &str,
+        name: &str,
+        subscribed: bool,
+    ) -> Result<bool, StoreError> {
+        self.change_folder(address, name, |f| f.subscribed = subscribed)
+            .map(|f| f.is_some())
+    }
+
+    /// Marks every message up to `uidnext` as seen by a session: none is `\Recent` to
+    /// the next one. Returns the first UID that was recent for this session.
+    pub fn claim_recent(&mut self, address: &str, name: &str) -> Result<Option<u32>, StoreError> {
+        let mut first = None;
+        self.change_folder(address, name, |f| {
+            first = Some(f.first_recent_uid.max(1));
+            f.first_recent_uid = f.uidnext;
+        })?;
+        Ok(first)
+    }
+
+    /// Changes one message's flags, giving it a new MODSEQ when they change
+    /// (RFC 7162 §3.1.3: `UNCHANGEDSINCE` refuses messages changed after it).
+    pub fn store_flags(
+        &mut self,
+        address: &str,
+        folder: &str,
+        uid: u32,
+        change: FlagChange,
+        flags: &[String],
+        unchanged_since: Option<u64>,
+    ) -> Result<Stored, StoreError> {
+        let address = address.to_ascii_lowercase();
+        let key = folder_key(&address, folder);
+        let messages = self.inner.open_table(MESSAGES).map_err(db)?;
+        let mut meta: MessageMeta = match messages.get((key.as_str(), uid)).map_err(db)? {
+            Some(bytes) => decode(bytes.value())?,
+            None => return Ok(Stored::Missing),
+        };
+        if unchanged_since.is_some_and(|since| meta.modseq > since) {
+            return Ok(Stored::Modified(meta));
+        }
+        let updated = apply(&meta.flags, change, flags);
+        if same_set(&updated, &meta.flags) {
+            return Ok(Stored::Done(meta));
+        }
+        drop(messages);
+        let modseq = self.bump_modseq(&key)?;
+        meta.flags = updated;
+        meta.modseq = modseq;
+        self.inner
+            .open_table(MESSAGES)
+            .map_err(db)?
+            .insert((key.as_str(), uid), encode(&meta)?.as_slice())
+            .map_err(db)?;
+        Ok(Stored::Done(meta))
+    }
+
+    /// Removes messages for good; their bytes leave the quota. Returns the UIDs that
+    /// were there.
+    pub fn expunge(
+        &mut self,
+        address: &str,
+        folder: &str,
+        uids: &[u32],
+    ) -> Result<Vec<u32>, StoreError> {
+        let address = address.to_ascii_lowercase();
+        let key = folder_key(&address, folder);
+        let metas = self.take_messages(&key, Some(uids))?;
+        if !metas.is_empty() {
+            self.bump_modseq(&key)?;
+        }
+        self.release(&address, &metas)?;
+        Ok(metas.iter().map(|m| m.uid).collect())
+    }
+
+    /// Copies messages to another folder of the same mailbox, flags and internal date
+    /// kept, each under a new UID, within the quota.
+    pub fn copy_messages(
+        &mut self,
+        address: &str,
+        from: &str,
+        to: &str,
+        uids: &[u32],
+    ) -> Result<Copied, StoreError> {
+        let Some(target) = ReadTxOf(self).folder(address, to)? else {
+            return Ok(Copied::NoFolder);
+        };
+        let mut pairs = Vec::with_capacity(uids.len());
+        for &uid in uids {
+            let Some(meta) = ReadTxOf(self).message(address, from, uid)? else {
+                continue;
+            };
+            let flags: Vec<String> = meta
+                .flags
+                .iter()
+                .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+                .cloned()
+                .collect();
+            match self.append(
+                address,
+                to,
+                &meta.blob,
+                meta.size,
+                &flags,
+                meta.internal_date,
+                meta.message_id.as_deref(),
+            )? {
+                Appended::Stored { uid: new } => pairs.push((uid, new)),
+                Appended::OverQuota => return Ok(Copied::OverQuota),
+                Appended::NoMailbox | Appended::Suspended => {
+                    return Err(StoreError::NoSuchMailbox(address.to_string()));
+                }
+            }
+        }
+        Ok(Copied::Done {
+            uidvalidity: target.uidvalidity,
+            uids: pairs,
+        })
+    }
+
+    /// Removes the messages of a folder key (all, or those in `only`), with their
+    /// Message-ID index entries, and returns them.
+    fn take_messages(
+        &mut self,
+        key: &str,
+        only: Option<&[u32]>,
+    ) -> Result<Vec<MessageMeta>, StoreError> {
+        let mut messages = self.inner.open_table(MESSAGES).map_err(db)?;
+        let uids: Vec<u32> = match only {
+            Some(uids) => uids.to_vec(),
+            None => messages
+                .range((key, 0)..=(key, u32::MAX))
+                .map_err(db)?
+                .map(|entry| Ok(entry.map_err(db)?.0.value().1))
+                .collect::<Result<_, StoreError>>()?,
+        };
+        let mut taken = Vec::with_capacity(uids.len());
+        for uid in uids {
+            if let Some(bytes) = messages.remove((key, uid)).map_err(db)? {
+                taken.push(decode::<MessageMeta>(bytes.value())?);
+            }
+        }
+        drop(messages);
+        let mut index = self.inner.open_multimap_table(BY_MESSAGE_ID).map_err(db)?;
+        for meta in &taken {
+            if let Some(id) = &meta.message_id {
+                index
+                    .remove(format!("{key}\0{id}").as_str(), meta.uid)
+                    .map_err(db)?;
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Gives the bytes of removed messages back to the mailbox quota.
+    fn release(&mut self, address: &str, metas: &[MessageMeta]) -> Result<(), StoreError> {
+        let freed: u64 = metas.iter().map(|m| m.size).sum();
+        if freed == 0 {
+            return Ok(());
+        }
+        let mut mailboxes = self.inner.open_table(MAILBOXES).map_err(db)?;
+        let mut mailbox: Mailbox = match mailboxes.get(address).map_err(db)? {
+            Some(bytes) => decode(bytes.value())?,
+            None => return Ok(()),
+        };
+        mailbox.used_bytes = mailbox.used_bytes.saturating_sub(freed);
+        mailboxes
+            .insert(address, encode(&mailbox)?.as_slice())
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn bump_modseq(&mut self, key: &str) -> Result<u64, StoreError> {
+        let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
+        let mut folder: Folder = match folders.get(key).map_err(db)? {
+            Some(bytes) => decode(bytes.value())?,
+            None => return Err(StoreError::Corrupt(format!("folder {key:?} missing"))),
+        };
+        folder.highest_modseq += 1;
+        folders
+            .insert(key, encode(&folder)?.as_slice())
+            .map_err(db)?;
+        Ok(folder.highest_modseq)
+    }
+
+    fn change_folder(
+        &mut self,
+        address: &str,
+        name: &str,
+        change: impl FnOnce(&mut Folder),
+    ) -> Result<Option<Folder>, StoreError> {
+        let key = folder_key(&address.to_ascii_lowercase(), name);
+        let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
+        let mut folder: Folder = match folders.get(key.as_str()).map_err(db)? {
+            Some(bytes) => decode(bytes.value())?,
+            None => return Ok(None),
+        };
+        change(&mut folder);
+        folders
+            .insert(key.as_str(), encode(&folder)?.as_slice())
+            .map_err(db)?;
+        Ok(Some(folder))
+    }
+}
+
+/// Reads through a write transaction (it sees its own writes), with the same code as
+/// [`ReadTx`].
+struct ReadTxOf<'t, 'a>(&'t Tx<'a>);
+
+impl ReadTxOf<'_, '_> {
+    fn folders(&self, address: &str) -> Result<Vec<(String, Folder)>, StoreError> {
+        folders_in(&self.0.inner.open_table(FOLDERS).map_err(db)?, address)
+    }
+
+    fn folder(&self, address: &str, name: &str) -> Result<Option<Folder>, StoreError> {
+        let key = folder_key(&address.to_ascii_lowercase(), name);
+        get_decoded(&self.0.inner.open_table(FOLDERS).map_err(db)?, key.as_str())
+    }
+
+    fn message(
+        &self,
+        address: &str,
+        folder: &str,
+        uid: u32,
+    ) -> Result<Option<MessageMeta>, StoreError> {
+        let key = folder_key(&address.to_ascii_lowercase(), folder);
+        get_decoded(
+            &self.0.inner.open_table(MESSAGES).map_err(db)?,
+            (key.as_str(), uid),
+        )
+    }
+}
+
+fn folders_in(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    address: &str,
+) -> Result<Vec<(String, Folder)>, StoreError> {
+    let address = address.to_ascii_lowercase();
+    let (start, end) = (format!("{address}\0"), format!("{address}\u{1}"));
+    table
+        .range(start.as_str()..end.as_str())
+        .map_err(db)?
+        .map(|entry| {
+            let (key, value) = entry.map_err(db)?;
+            Ok((
+                key.value()[start.len()..].to_string(),
+                decode(value.value())?,
+            ))
+        })
+        .collect()
+}
+
+fn get_decoded<'k, K: redb::Key + 'static, T: serde::de::DeserializeOwned>(
+    table: &impl ReadableTable<K, &'static [u8]>,
+    key: impl std::borrow::Borrow<K::SelfType<'k>>,
+) -> Result<Option<T>, StoreError> {
+    table
+        .get(key)
+        .map_err(db)?
+        .map(|bytes| decode(bytes.value()))
+        .transpose()
+}
+
+/// A UIDVALIDITY from the clock: new folders never reuse an old value.
+pub(crate) fn uidvalidity_at(now: Timestamp) -> u32 {
+    u32::try_from(now.as_second().rem_euclid(i64::from(u32::MAX)))
+        .unwrap_or(1)
+        .max(1)
+}
+
+fn apply(current: &[String], change: FlagChange, flags: &[String]) -> Vec<String> {
+    let has = |set: &[String], flag: &str| set.iter().any(|f| f.eq_ignore_ascii_case(flag));
+    match change {
+        FlagChange::Replace => apply(&[], FlagChange::Add, flags),
+        FlagChange::Add => {
+            let mut out = current.to_vec();
+            for flag in flags {
+                if !has(&out, flag) {
+                    out.push(flag.clone());
+                }
+            }
+            out
+        }
+        FlagChange::Remove => current.iter().filter(|f| !has(flags, f)).cloned().collect(),
+    }
+}
+
+fn same_set(a: &[String], b: &[String]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .all(|x| b.iter().any(|y| x.eq_ignore_ascii_case(y)))
+}

@@ -1,0 +1,76 @@
+//! The delivery state of each sent message, as its receipts reported it
+//! (`address NUL client Message-ID` → [`DeliveryStatus`]), kept so a copy appended to
+//! `Sent` later still gets its keywords.
+
+use redb::ReadableMultimapTable;
+use redb::ReadableTable;
+use redb::TableDefinition;
+
+use crate::pec::id;
+use crate::pec::status::DeliveryStatus;
+use crate::store::StoreError;
+use crate::store::Tx;
+use crate::store::db;
+use crate::store::decode;
+use crate::store::encode;
+use crate::store::mailbox::BY_MESSAGE_ID;
+use crate::store::mailbox::folder_key;
+
+const DELIVERY_STATUS: TableDefinition<&str, &[u8]> = TableDefinition::new("delivery_status");
+
+impl Tx<'_> {
+    /// The recorded state of `user`'s message `message_id`.
+    pub fn delivery_status(
+        &self,
+        user: &str,
+        message_id: &str,
+    ) -> Result<Option<DeliveryStatus>, StoreError> {
+        let table = self.inner.open_table(DELIVERY_STATUS).map_err(db)?;
+        let status = table.get(key(user, message_id).as_str()).map_err(db)?;
+        status.map(|bytes| decode(bytes.value())).transpose()
+    }
+
+    /// Records the state of `user`'s message `message_id`.
+    pub fn set_delivery_status(
+        &mut self,
+        user: &str,
+        message_id: &str,
+        status: &DeliveryStatus,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .open_table(DELIVERY_STATUS)
+            .map_err(db)?
+            .insert(key(user, message_id).as_str(), encode(status)?.as_slice())
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// The UIDs of a folder's messages with this Message-ID, seen from inside the
+    /// transaction.
+    pub fn uids_by_message_id(
+        &self,
+        user: &str,
+        folder: &str,
+        message_id: &str,
+    ) -> Result<Vec<u32>, StoreError> {
+        let table = self.inner.open_multimap_table(BY_MESSAGE_ID).map_err(db)?;
+        let index_key = format!(
+            "{}\0{}",
+            folder_key(&user.to_ascii_lowercase(), folder),
+            id::bracketed(message_id)
+        );
+        table
+            .get(index_key.as_str())
+            .map_err(db)?
+            .map(|v| Ok(v.map_err(db)?.value()))
+            .collect()
+    }
+}
+
+fn key(user: &str, message_id: &str) -> String {
+    format!(
+        "{}\0{}",
+        user.to_ascii_lowercase(),
+        id::bracketed(message_id)
+    )
+}

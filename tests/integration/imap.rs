@@ -1,0 +1,101 @@
+//! IMAP with real clients over TLS: Python's imaplib through every command (and IDLE
+//! woken by an SMTP delivery), `mbsync` syncing both ways, and the PEC receipt keywords
+//! appearing on the sender's `Sent` copy as the receipts of a two-provider exchange
+//! arrive.
+
+use std::path::Path;
+
+use crate::daemon;
+use crate::support;
+
+const PASSWORD: &str = "Segreta-123";
+
+fn python(script: &str, args: &[&str]) {
+    let path = support::root().join("tests/scripts").join(script);
+    let mut all = vec![path.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = support::run("python3", &all, "python3");
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("pecd.log")).unwrap_or_default()
+}
+
+#[test]
+fn imaplib_exercises_every_command_and_idle_sees_an_smtp_delivery() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, _b, base_a, _) = daemon::pair(tmp.path(), "");
+    daemon::add_mailbox(&a, "mario@pec-a.test");
+    daemon::add_mailbox(&a, "luigi@pec-a.test");
+    let provider = daemon::start(&a, base_a);
+    let port = (base_a + 3).to_string();
+    let ca = provider.ca();
+    let out = support::run(
+        "python3",
+        &[
+            support::root()
+                .join("tests/scripts/imap_session.py")
+                .to_str()
+                .unwrap(),
+            &port,
+            ca.to_str().unwrap(),
+            "mario@pec-a.test",
+            PASSWORD,
+            "luigi@pec-a.test",
+        ],
+        "python3",
+    );
+    assert!(
+        out.status.success(),
+        "imap_session.py failed:\n{}\n{}\nlog:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        log(&a)
+    );
+}
+
+#[test]
+fn receipts_mark_the_sent_copy_with_keywords() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, base_a, base_b) = daemon::pair(tmp.path(), "");
+    daemon::add_mailbox(&a, "mario@pec-a.test");
+    daemon::add_mailbox(&b, "anna@pec-b.test");
+    daemon::add_mailbox(&b, "bruno@pec-b.test");
+    let provider_a = daemon::start(&a, base_a);
+    let _provider_b = daemon::start(&b, base_b);
+    let ca = provider_a.ca();
+    python(
+        "imap_keywords.py",
+        &[
+            &base_a.to_string(),
+            ca.to_str().unwrap(),
+            "mario@pec-a.test",
+            PASSWORD,
+        ],
+    );
+}
+
+#[test]
+fn mbsync_syncs_a_mailbox_both_ways() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, _b, base_a, _) = daemon::pair(tmp.path(), "");
+    daemon::add_mailbox(&a, "mario@pec-a.test");
+    let provider = daemon::start(&a, base_a);
+    let ca = provider.ca();
+    python(
+        "imap_mbsync.py",
+        &[
+            &(base_a + 4).to_string(),
+            ca.to_str().unwrap(),
+            "mario@pec-a.test",
+            PASSWORD,
+            tmp.path().join("maildir").to_str().unwrap(),
+        ],
+    );
+}
