@@ -90,3 +90,162 @@ pub fn imap_message(data: &[u8]) {
     }
     let _ = message::SearchText::parse(data);
 }
+
+/// The IMAP input path on any bytes: framing, the extension pre-parser, the codec and
+/// the session, against a scratch store made once per process. Every login succeeds
+/// (as `fuzz@pec.test`) so the authenticated and selected states are reached.
+pub fn imap_session(data: &[u8]) {
+    use crate::imap::framing::Framed;
+    use crate::imap::framing::Framer;
+    use crate::imap::session::Effect;
+    use crate::imap::session::Session;
+    use crate::imap::session::SessionConfig;
+
+    let Some(store) = scratch_store() else {
+        return;
+    };
+    let config = SessionConfig {
+        hostname: "pec.test".into(),
+        starttls: true,
+        max_append_bytes: 1 << 20,
+    };
+    let mut session = Session::new(config, true);
+    let mut framer = Framer::new(1 << 20);
+    framer.enqueue(data);
+    let mut pending: Option<Effect> = None;
+    loop {
+        match framer.progress() {
+            Framed::NeedMore => return,
+            Framed::Send(out) => {
+                let _ = out.encode();
+                continue;
+            }
+            Framed::Message => {}
+        }
+        let step = match pending.take() {
+            Some(Effect::AuthenticateData { tag }) => {
+                let line = framer.message().to_vec();
+                session.authenticate_data(tag, &line)
+            }
+            Some(Effect::Idle { tag }) => {
+                let _ = session.idle_done(store, tag);
+                continue;
+            }
+            _ => match crate::imap::server::decode(&framer) {
+                Ok((command, extended)) => {
+                    session.handle(store, command, &extended, jiff::Timestamp::UNIX_EPOCH)
+                }
+                Err(out) => {
+                    let _ = out.encode();
+                    continue;
+                }
+            },
+        };
+        for out in &step.out {
+            let _ = out.encode();
+        }
+        match step.effect {
+            Effect::CheckLogin { tag, .. } => {
+                let step = session.login_checked(tag, "fuzz@pec.test", true);
+                for out in &step.out {
+                    let _ = out.encode();
+                }
+            }
+            Effect::StartTls => session.tls_started(),
+            Effect::Close => return,
+            other => pending = Some(other),
+        }
+    }
+}
+
+/// A store under the temp dir with one mailbox, shared by every fuzz input.
+fn scratch_store() -> Option<&'static crate::store::Store> {
+    use std::sync::OnceLock;
+    static STORE: OnceLock<Option<crate::store::Store>> = OnceLock::new();
+    STORE
+        .get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("pecd-fuzz-imap-{}", std::process::id()));
+            let store = crate::store::Store::open(&dir).ok()?;
+            let settings = crate::store::mailbox::NewMailbox::default();
+            let _ = store.write(|tx| {
+                tx.create_mailbox(
+                    "fuzz@pec.test",
+                    "fuzz",
+                    &settings,
+                    jiff::Timestamp::UNIX_EPOCH,
+                )
+            });
+            Some(store)
+        })
+        .as_ref()
+}
+
+/// The SMTP input path on any bytes: command lines into the session, DATA bodies
+/// through the decoder, every backend question answered yes; the first byte picks
+/// submission or MX mode.
+pub fn smtp_session(data: &[u8]) {
+    use crate::smtp::data::DataDecoder;
+    use crate::smtp::reply::Reply;
+    use crate::smtp::session::AuthOutcome;
+    use crate::smtp::session::Mode;
+    use crate::smtp::session::Session;
+    use crate::smtp::session::SessionConfig;
+    use crate::smtp::session::Step;
+
+    let Some((&first, mut rest)) = data.split_first() else {
+        return;
+    };
+    let config = SessionConfig {
+        mode: if first % 2 == 0 {
+            Mode::Submission
+        } else {
+            Mode::Mx
+        },
+        hostname: "pec.test".into(),
+        max_message_bytes: 1 << 16,
+        max_recipients: 8,
+        max_auth_failures: 3,
+        tls_available: true,
+        implicit_tls: first & 2 != 0,
+    };
+    let mut session = Session::new(config, std::net::IpAddr::from([127, 0, 0, 1]));
+    let _ = session.greeting().to_bytes();
+    while !rest.is_empty() {
+        let end = rest
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(rest.len(), |i| i + 1);
+        let (line, after) = rest.split_at(end);
+        rest = after;
+        let mut step = if line.len() > 1000 {
+            session.on_line_too_long()
+        } else {
+            session.on_line(line)
+        };
+        loop {
+            step = match step {
+                Step::Reply(reply) => {
+                    let _ = reply.to_bytes();
+                    break;
+                }
+                Step::Close(_) => return,
+                Step::StartTls(_) => {
+                    session.on_tls_established();
+                    break;
+                }
+                Step::Authenticate { .. } => session.on_auth_result(AuthOutcome::Accepted),
+                Step::CheckRecipient { .. } => session.on_recipient_checked(Ok(())),
+                Step::ReadData { max_bytes, .. } => {
+                    let mut decoder = DataDecoder::new(max_bytes);
+                    let (used, body) = decoder.feed(rest);
+                    rest = &rest[used.min(rest.len())..];
+                    match body {
+                        Some(body) => session.on_data(body),
+                        None => return,
+                    }
+                }
+                Step::Submit(_) => session.on_submitted(Reply::new(250, (2, 0, 0), "Ok")),
+            };
+        }
+    }
+}

@@ -8,6 +8,7 @@
 //! `$PecRicevuta`, `$PecBusta` and `$PecAnomalia` from delivery.
 
 pub mod extended;
+pub mod framing;
 pub mod message;
 pub mod reply;
 pub mod search;

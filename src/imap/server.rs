@@ -17,14 +17,9 @@ use std::time::Instant;
 use imap_codec::CommandCodec;
 use imap_codec::IdleDoneCodec;
 use imap_codec::decode::Decoder;
-use imap_codec::fragmentizer::FragmentInfo;
-use imap_codec::fragmentizer::Fragmentizer;
-use imap_codec::fragmentizer::LiteralAnnouncement;
 use imap_codec::imap_types::IntoStatic;
 use imap_codec::imap_types::command::Command;
-use imap_codec::imap_types::core::LiteralMode;
 use imap_codec::imap_types::core::Tag;
-use imap_codec::imap_types::response::Code;
 use tokio::io::AsyncRead;
 use tokio::io::AsyncReadExt;
 use tokio::io::AsyncWrite;
@@ -37,6 +32,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::imap::extended::Extended;
+use crate::imap::framing::Framed;
+use crate::imap::framing::Framer;
 use crate::imap::reply;
 use crate::imap::reply::Out;
 use crate::imap::session::Effect;
@@ -87,8 +84,6 @@ pub struct Endpoint {
 /// How often IDLE looks for changes made by other processes (operator commands);
 /// this process's own commits wake it at once.
 const IDLE_POLL: Duration = Duration::from_secs(2);
-/// The longest command line (literals excluded) before the command is refused.
-const MAX_LINE: usize = 64 * 1024;
 
 /// Serves IMAP on `listener` until `shutdown`, at most `max_connections` at a time.
 pub async fn run_listener(
@@ -156,19 +151,16 @@ where
 
 struct Connection<S> {
     stream: S,
-    fragmentizer: Fragmentizer,
+    framer: Framer,
     buffer: Box<[u8]>,
-    max_literal: u32,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     fn new(stream: S, max_literal: u32) -> Connection<S> {
         Connection {
             stream,
-            // The whole command, its literals included, is bounded by the APPEND limit.
-            fragmentizer: Fragmentizer::new(max_literal.saturating_add(MAX_LINE as u32)),
+            framer: Framer::new(max_literal),
             buffer: vec![0; 8 * 1024].into_boxed_slice(),
-            max_literal,
         }
     }
 
@@ -181,48 +173,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.stream.flush().await
     }
 
-    /// Reads until a whole message (a command with its literals, a SASL line, DONE)
-    /// is framed; `None` at EOF. Synchronizing literals get their `+` here; oversized
-    /// ones are refused before a byte of them is sent.
+    /// Reads until a whole message is framed; `None` at EOF.
     async fn next_message(&mut self) -> std::io::Result<Option<()>> {
         loop {
-            match self.fragmentizer.progress() {
-                Some(FragmentInfo::Line {
-                    announcement: Some(LiteralAnnouncement { mode, length }),
-                    ..
-                }) => {
-                    if length > self.max_literal {
-                        if let Some(tag) = self.fragmentizer.decode_tag() {
-                            let refusal = reply::no(&tag, Some(Code::TooBig), "literal too large");
-                            if mode == LiteralMode::Sync {
-                                self.fragmentizer.skip_message();
-                            } else {
-                                self.fragmentizer.poison_message();
-                            }
-                            self.send(&[refusal]).await?;
-                        } else {
-                            self.fragmentizer.poison_message();
-                        }
-                    } else if mode == LiteralMode::Sync {
-                        self.send(&[reply::continuation("ready for literal")])
-                            .await?;
-                    }
-                }
-                Some(FragmentInfo::Line { start, end, .. }) if end - start > MAX_LINE => {
-                    self.fragmentizer.poison_message();
-                }
-                Some(_) => {}
-                None => {
+            match self.framer.progress() {
+                Framed::Message => return Ok(Some(())),
+                Framed::Send(out) => self.send(&[out]).await?,
+                Framed::NeedMore => {
                     let n = self.stream.read(&mut self.buffer).await?;
                     if n == 0 {
                         return Ok(None);
                     }
-                    self.fragmentizer.enqueue_bytes(&self.buffer[..n]);
-                    continue;
+                    self.framer.enqueue(&self.buffer[..n]);
                 }
-            }
-            if self.fragmentizer.is_message_complete() {
-                return Ok(Some(()));
             }
         }
     }
@@ -296,14 +259,9 @@ impl Driver<'_> {
                     return Ok(None);
                 }
             }
-            let (message, extended) = Extended::strip(connection.fragmentizer.message_bytes());
-            let command = match CommandCodec::default().decode(&message) {
-                Ok((&[], command)) => command.into_static(),
-                _ => {
-                    let refusal = match connection.fragmentizer.decode_tag() {
-                        Some(tag) => reply::bad(&tag, "syntax error or command too long"),
-                        None => reply::untagged_bad("syntax error"),
-                    };
+            let (command, extended) = match decode(&connection.framer) {
+                Ok(decoded) => decoded,
+                Err(refusal) => {
                     connection.send(&[refusal]).await?;
                     continue;
                 }
@@ -333,7 +291,7 @@ impl Driver<'_> {
                         {
                             return Ok(None);
                         }
-                        let line = connection.fragmentizer.message_bytes().to_vec();
+                        let line = connection.framer.message().to_vec();
                         session.authenticate_data(tag, &line)
                     }
                     Effect::Idle { tag } => match self.idle(connection, &mut session, tag).await? {
@@ -410,7 +368,7 @@ impl Driver<'_> {
                         }
                         Ok(Ok(Some(()))) => {
                             let done = IdleDoneCodec::default()
-                                .decode(connection.fragmentizer.message_bytes())
+                                .decode(connection.framer.message())
                                 .is_ok();
                             if !done {
                                 connection.send(&[reply::bad(&tag, "expected DONE")]).await?;
@@ -435,5 +393,22 @@ impl Driver<'_> {
                 connection.send(&out).await?;
             }
         }
+    }
+}
+
+/// The command in a framed message, or the error to answer. Damaged messages (too
+/// long, a refused literal) are never decoded.
+pub fn decode(framer: &Framer) -> Result<(Command<'static>, Extended), Out> {
+    let refusal = |framer: &Framer, text: &str| match framer.tag() {
+        Some(tag) => reply::bad(&tag, text),
+        None => reply::untagged_bad(text),
+    };
+    if framer.is_damaged() {
+        return Err(refusal(framer, "command too long"));
+    }
+    let (message, extended) = Extended::strip(framer.message());
+    match CommandCodec::default().decode(&message) {
+        Ok((&[], command)) => Ok((command.into_static(), extended)),
+        _ => Err(refusal(framer, "syntax error")),
     }
 }

@@ -438,3 +438,6 @@ pub(crate) fn other_code(name: &'static str) -> Code<'static> {
         name.as_bytes(),
     ))
 }
+
+#[cfg(test)]
+mod tests;

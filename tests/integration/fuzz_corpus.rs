@@ -41,3 +41,13 @@ fn smime_verify_corpus() {
 fn imap_message_corpus() {
     replay("imap_message", pecd::fuzzing::imap_message);
 }
+
+#[test]
+fn imap_session_corpus() {
+    replay("imap_session", pecd::fuzzing::imap_session);
+}
+
+#[test]
+fn smtp_session_corpus() {
+    replay("smtp_session", pecd::fuzzing::smtp_session);
+}

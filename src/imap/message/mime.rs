@@ -281,11 +281,11 @@ pub(super) fn split_header(raw: &[u8]) -> (&[u8], &[u8]) {
     raw.split_at(end.unwrap_or(raw.len()).min(raw.len()))
 }
 
-/// The number of text lines of a body, counting a last line without line ending.
+/// The number of text lines of a body: its line feeds, as Dovecot counts them (a last
+/// line without line ending does not count; the CRLF before a boundary is not the
+/// part's).
 pub(super) fn count_lines(body: &[u8]) -> u32 {
-    let newlines = memchr::memchr_iter(b'\n', body).count();
-    let partial = usize::from(body.last().is_some_and(|byte| *byte != b'\n'));
-    u32::try_from(newlines + partial).unwrap_or(u32::MAX)
+    u32::try_from(memchr::memchr_iter(b'\n', body).count()).unwrap_or(u32::MAX)
 }
 
 /// The body parts of a multipart body (RFC 2046 §5.1.1): the bytes between each

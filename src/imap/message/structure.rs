@@ -88,16 +88,21 @@ fn single(
     form: Form,
     specific: SpecificFields<'static>,
 ) -> BodyStructure<'static> {
+    let mut parameter_list = parameters(&entity.content.parameters);
+    let has_charset = entity
+        .content
+        .parameters
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("charset"));
+    if entity.content.is("text", None) && !has_charset {
+        // RFC 2046 §4.1.2's default, written out as Dovecot does.
+        parameter_list.insert(0, (istring(*b"charset"), istring(*b"us-ascii")));
+    }
     let basic = BasicFields {
-        parameter_list: parameters(&entity.content.parameters),
+        parameter_list,
         id: nstring(entity.field("Content-ID")),
         description: nstring(entity.field("Content-Description")),
-        content_transfer_encoding: istring(
-            entity
-                .field("Content-Transfer-Encoding")
-                .filter(|value| !value.is_empty())
-                .unwrap_or_else(|| b"7BIT".to_vec()),
-        ),
+        content_transfer_encoding: istring(transfer_encoding(entity)),
         size: u32::try_from(entity.body.len()).unwrap_or(u32::MAX),
     };
     let extension_data = match form {
@@ -141,6 +146,21 @@ fn tail(entity: &Entity<'_>) -> Disposition<'static> {
             }),
         }),
     }
+}
+
+/// The `Content-Transfer-Encoding` as written; `7bit` when absent or not a token
+/// (RFC 2045 §6.1), as Dovecot reports it.
+fn transfer_encoding(entity: &Entity<'_>) -> Vec<u8> {
+    const TSPECIALS: &[u8] = b"()<>@,;:\\\"/[]?=";
+    entity
+        .field("Content-Transfer-Encoding")
+        .filter(|value| {
+            !value.is_empty()
+                && value
+                    .iter()
+                    .all(|byte| byte.is_ascii_graphic() && !TSPECIALS.contains(byte))
+        })
+        .unwrap_or_else(|| b"7bit".to_vec())
 }
 
 fn parameters(parameters: &[(String, String)]) -> Vec<(IString<'static>, IString<'static>)> {

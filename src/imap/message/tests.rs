@@ -123,16 +123,16 @@ fn envelope_of_rfc3501_example_matches_the_rfc() {
 
 /// RFC 3501 shows `("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 3028 92)`;
 /// subtype and parameter names come out lower-cased (mail-parser folds them), which
-/// clients compare case-insensitively anyway.
+/// clients compare case-insensitively anyway. Lines are line feeds, as Dovecot counts.
 #[test]
 fn body_of_a_text_message_counts_octets_and_lines() {
     assert_eq!(
         wire_structure(RFC3501, false),
-        "(\"TEXT\" \"plain\" (\"charset\" \"US-ASCII\") NIL NIL \"7BIT\" 32 3)"
+        "(\"TEXT\" \"plain\" (\"charset\" \"US-ASCII\") NIL NIL \"7bit\" 32 3)"
     );
     assert_eq!(
         wire_structure(RFC3501, true),
-        "(\"TEXT\" \"plain\" (\"charset\" \"US-ASCII\") NIL NIL \"7BIT\" 32 3 NIL NIL NIL NIL)"
+        "(\"TEXT\" \"plain\" (\"charset\" \"US-ASCII\") NIL NIL \"7bit\" 32 3 NIL NIL NIL NIL)"
     );
 }
 
@@ -140,7 +140,7 @@ fn body_of_a_text_message_counts_octets_and_lines() {
 fn message_without_content_type_is_us_ascii_text() {
     assert_eq!(
         wire_structure(b"Subject: x\r\n\r\nhi\r\n", false),
-        "(\"TEXT\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 4 1)"
+        "(\"TEXT\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 4 1)"
     );
 }
 
@@ -152,19 +152,19 @@ fn body_structure_of_multipart_nests_parts_and_keeps_the_boundary() {
     assert_eq!(
         wire_structure(MIXED, false),
         format!(
-            "((\"TEXT\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 19 2)\
+            "((\"TEXT\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 19 1)\
              (\"application\" \"octet-stream\" NIL NIL NIL \"base64\" 4)\
-             (\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 52 {inner_envelope} \
-             (\"TEXT\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 10 1) 4) \"mixed\")"
+             (\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7bit\" 52 {inner_envelope} \
+             (\"TEXT\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 0) 3) \"mixed\")"
         )
     );
     assert_eq!(
         wire_structure(MIXED, true),
         format!(
-            "((\"TEXT\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 19 2 NIL NIL NIL NIL)\
+            "((\"TEXT\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 19 1 NIL NIL NIL NIL)\
              (\"application\" \"octet-stream\" NIL NIL NIL \"base64\" 4 NIL (\"attachment\" (\"filename\" \"a.bin\")) NIL NIL)\
-             (\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 52 {inner_envelope} \
-             (\"TEXT\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 10 1 NIL NIL NIL NIL) 4 NIL NIL NIL NIL) \
+             (\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7bit\" 52 {inner_envelope} \
+             (\"TEXT\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 0 NIL NIL NIL NIL) 3 NIL NIL NIL NIL) \
              \"mixed\" (\"boundary\" \"XX\") NIL NIL NIL)"
         )
     );
@@ -362,7 +362,7 @@ fn multipart_without_delimiters_has_one_empty_part() {
     let raw = b"Content-Type: multipart/mixed; boundary=nope\r\n\r\njust text\r\n";
     assert_eq!(
         wire_structure(raw, false),
-        "((\"TEXT\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 0 0) \"mixed\")"
+        "((\"TEXT\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0) \"mixed\")"
     );
 }
 
@@ -371,7 +371,7 @@ fn lf_only_messages_split_the_same_way() {
     let raw = b"Content-Type: multipart/mixed; boundary=b\n\n--b\n\nhello\n--b--\n";
     assert_eq!(
         wire_structure(raw, false),
-        "((\"TEXT\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 5 1) \"mixed\")"
+        "((\"TEXT\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 5 0) \"mixed\")"
     );
     assert_eq!(text(raw, Some(Section::Part(part(&[1])))), "hello");
 }
@@ -561,4 +561,43 @@ fn parsed_once_answers_like_the_free_functions() {
     );
     assert_eq!(message.binary(&path(&[2]), None), Ok(vec![0, 1, 2]));
     assert_eq!(message.binary_size(&path(&[1])), Ok(12));
+}
+
+/// Dovecot's rules, checked against its own `test-imap-bodystructure.c` vector while
+/// writing this module (identical output apart from imap-codec's fixed upper-case
+/// `"TEXT"` and `"MESSAGE" "RFC822"`): a text part without charset reports us-ascii,
+/// a transfer encoding that is not a token reports 7bit, a folded quoted boundary is
+/// unfolded, and every extension field is filled from its header.
+#[test]
+fn body_structure_follows_dovecot_for_defaults_and_extension_fields() {
+    let raw = b"From: pec@pec-a.test\r\n\
+Content-Type: multipart/mixed; boundary=\"one\r\n two\"\r\n\
+\r\n\
+--one two\r\n\
+Content-Type: text/x-note; name=\"a\\\"b\"\r\n\
+Content-ID: <n1@pec-a.test>\r\n\
+Content-MD5: AAAA\r\n\
+Content-Description: nota\r\n\
+Content-Disposition: inline; size=3\r\n\
+Content-Language: it, en\r\n\
+Content-Location: http://pec-a.test/n\r\n\
+\r\n\
+abc\r\n\
+--one two\r\n\
+Content-Transfer-Encoding: ?odd\r\n\
+\r\n\
+x\r\n\
+--one two--\r\n";
+    assert_eq!(
+        wire_structure(raw, true),
+        "((\"TEXT\" \"x-note\" (\"charset\" \"us-ascii\" \"name\" \"a\\\"b\") \"<n1@pec-a.test>\" \
+         \"nota\" \"7bit\" 3 0 \"AAAA\" (\"inline\" (\"size\" \"3\")) (\"it\" \"en\") \
+         \"http://pec-a.test/n\")\
+         (\"TEXT\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 1 0 NIL NIL NIL NIL) \
+         \"mixed\" (\"boundary\" \"one two\") NIL NIL NIL)"
+    );
+    assert_eq!(
+        binary(raw, &path(&[2]), None),
+        Err(BinaryError::UnknownCte("?odd".to_string()))
+    );
 }

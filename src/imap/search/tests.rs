@@ -325,3 +325,32 @@ fn civil_days_count_from_the_unix_epoch() {
     let before: jiff::Timestamp = "1969-12-31T23:59:59Z".parse().unwrap();
     assert_eq!(CivilDay::of_timestamp(before), CivilDay(-1));
 }
+
+/// A delivery receipt as pecd writes it: its own header, the QP text, daticert.xml
+/// (base64) and the original in postacert.eml are all searchable.
+#[test]
+fn pec_delivery_receipt_is_searchable_through_every_part() {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/messages/07-consegna-completa.expected.eml");
+    let raw = std::fs::read(path).unwrap();
+    let none = flags(&[]);
+    let receipt = candidate(&none, &raw);
+    check(
+        &receipt,
+        &[
+            ("HEADER X-Ricevuta avvenuta-consegna", true),
+            ("SUBJECT \"CONSEGNA: Atto\"", true),
+            ("SENTON 2-Mar-2026", true),
+            ("BODY \"Ricevuta di avvenuta consegna\"", true),
+            ("BODY \"<consegna>bob@pec-b.test</consegna>\"", true),
+            ("BODY \"X-TipoRicevuta: completa\"", true),
+            ("BODY \"in allegato l'atto\"", true),
+            ("FROM alice", false),
+            ("BODY \"from: alice rossi\"", true),
+        ],
+    );
+    let accented = SearchKey::Body(AString::try_from("Cordialità".to_string()).unwrap());
+    assert!(matches(&accented, &receipt, BOUNDS));
+    let decoded = SearchKey::Subject(AString::try_from("perché".to_string()).unwrap());
+    assert!(matches(&decoded, &receipt, BOUNDS));
+}

@@ -310,6 +310,7 @@ impl Session {
             recent,
             modseq: folder.highest_modseq,
             own: HashMap::new(),
+            deferred: false,
         });
         Ok(out)
     }

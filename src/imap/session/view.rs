@@ -38,6 +38,8 @@ pub struct Selection {
     pub modseq: u64,
     /// Changes this session made itself and already reported (UID → MODSEQ).
     pub own: HashMap<u32, u64>,
+    /// Expunges seen but not yet reported (held back during FETCH, STORE, SEARCH).
+    pub deferred: bool,
 }
 
 impl Selection {
@@ -120,13 +122,17 @@ impl Selection {
             }
             return Ok(out);
         };
-        if folder.highest_modseq == self.modseq && folder.uidnext <= self.max_uid() + 1 {
+        if !self.deferred
+            && folder.highest_modseq == self.modseq
+            && folder.uidnext <= self.max_uid() + 1
+        {
             return Ok(Vec::new());
         }
         let metas = store.read(|tx| tx.messages(user, &self.folder))?;
         let mut out = Vec::new();
         let present: BTreeSet<u32> = metas.iter().map(|m| m.uid).collect();
         let mut removed_any = false;
+        self.deferred = !expunges && self.uids.iter().any(|u| !present.contains(u));
         if expunges {
             let mut seq = self.uids.len();
             while seq > 0 {

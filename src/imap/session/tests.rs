@@ -1,0 +1,257 @@
+//! Transcript tests of the session machine: client lines in, server lines out, against
+//! a real store in a temporary folder. The first is RFC 3501 §8's sample session.
+
+use jiff::Timestamp;
+
+use crate::imap::framing::Framed;
+use crate::imap::framing::Framer;
+use crate::imap::server::decode;
+use crate::imap::session::Effect;
+use crate::imap::session::Session;
+use crate::imap::session::SessionConfig;
+use crate::store::Store;
+use crate::store::mailbox::INBOX;
+use crate::store::mailbox::NewMailbox;
+
+const USER: &str = "mrc@pec.test";
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .write(|tx| tx.create_mailbox(USER, "secret", &NewMailbox::default(), now()))
+        .unwrap();
+    (dir, store)
+}
+
+fn now() -> Timestamp {
+    "1996-07-17T09:44:25Z".parse().unwrap()
+}
+
+/// Delivers a message as the provider does (outside any session).
+fn deliver(store: &Store, raw: &[u8], flags: &[&str]) -> u32 {
+    let blob = store.blobs().put(raw).unwrap();
+    let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+    let appended = store
+        .write(|tx| tx.append(USER, INBOX, &blob, raw.len() as u64, &flags, now(), None))
+        .unwrap();
+    match appended {
+        crate::store::mailbox::Appended::Stored { uid } => uid,
+        other => panic!("{other:?}"),
+    }
+}
+
+struct Client<'a> {
+    store: &'a Store,
+    session: Session,
+    framer: Framer,
+}
+
+impl<'a> Client<'a> {
+    fn new(store: &'a Store) -> Client<'a> {
+        let config = SessionConfig {
+            hostname: "pec.test".into(),
+            starttls: false,
+            max_append_bytes: 1 << 20,
+        };
+        Client {
+            store,
+            session: Session::new(config, true),
+            framer: Framer::new(1 << 20),
+        }
+    }
+
+    /// One client line (CRLF added); everything the server answers.
+    fn c(&mut self, line: &str) -> String {
+        self.framer.enqueue(format!("{line}\r\n").as_bytes());
+        let mut out = Vec::new();
+        loop {
+            match self.framer.progress() {
+                Framed::NeedMore => break,
+                Framed::Send(reply) => out.extend(reply.encode()),
+                Framed::Message => {
+                    let step = match decode(&self.framer) {
+                        Ok((command, extended)) => {
+                            self.session.handle(self.store, command, &extended, now())
+                        }
+                        Err(refusal) => {
+                            out.extend(refusal.encode());
+                            continue;
+                        }
+                    };
+                    for item in &step.out {
+                        out.extend(item.encode());
+                    }
+                    if let Effect::CheckLogin {
+                        tag,
+                        user,
+                        password,
+                    } = step.effect
+                    {
+                        let valid = self
+                            .store
+                            .read(|tx| tx.verify_password(&user, &password))
+                            .unwrap();
+                        for item in self.session.login_checked(tag, &user, valid).out {
+                            out.extend(item.encode());
+                        }
+                    }
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn poll(&mut self) -> String {
+        let out = self.session.poll(self.store).unwrap();
+        out.iter()
+            .flat_map(|o| o.encode())
+            .map(char::from)
+            .collect()
+    }
+}
+
+const RFC_MESSAGE: &[u8] = b"Date: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\r\n\
+From: Terry Gray <gray@cac.washington.edu>\r\n\
+Subject: IMAP4rev1 WG mtg summary and minutes\r\n\
+To: imap@cac.washington.edu\r\n\
+cc: minutes@CNRI.Reston.VA.US, John Klensin <KLENSIN@MIT.EDU>\r\n\
+Message-Id: <B27397-0100000@cac.washington.edu>\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: TEXT/PLAIN; CHARSET=US-ASCII\r\n\
+\r\n\
+Minutes of the meeting.\r\n";
+
+#[test]
+fn rfc3501_section_8_sample_session() {
+    let (_dir, store) = store();
+    for n in 1..=18u32 {
+        let raw = if n == 12 {
+            RFC_MESSAGE.to_vec()
+        } else {
+            format!("Subject: message {n}\r\n\r\nbody {n}\r\n").into_bytes()
+        };
+        let seen: &[&str] = if n < 17 { &["\\Seen"] } else { &[] };
+        deliver(&store, &raw, seen);
+        if n == 16 {
+            // A session saw 1–16 before: 17 and 18 are the recent ones.
+            store.write(|tx| tx.claim_recent(USER, INBOX)).unwrap();
+        }
+    }
+    let mut client = Client::new(&store);
+    assert!(
+        client
+            .c("a001 login mrc@pec.test secret")
+            .contains("a001 OK")
+    );
+    let select = client.c("a002 select inbox");
+    for expected in [
+        "* 18 EXISTS\r\n",
+        "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n",
+        "* 2 RECENT\r\n",
+        "* OK [UNSEEN 17]",
+        "* OK [UIDVALIDITY ",
+        "a002 OK [READ-WRITE] SELECT completed\r\n",
+    ] {
+        assert!(select.contains(expected), "{expected:?} not in {select}");
+    }
+    let full = client.c("a003 fetch 12 full");
+    assert!(
+        full.starts_with("* 12 FETCH (FLAGS (\\Seen) INTERNALDATE \"17-Jul-1996 09:44:25 +0000\" RFC822.SIZE 367 ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \"IMAP4rev1 WG mtg summary and minutes\" ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\"))"),
+        "{full}"
+    );
+    assert!(
+        full.contains("((NIL NIL \"imap\" \"cac.washington.edu\")) ((NIL NIL \"minutes\" \"CNRI.Reston.VA.US\")(\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL NIL \"<B27397-0100000@cac.washington.edu>\")"),
+        "{full}"
+    );
+    // Media type and parameter names come out lower-cased (mail-parser folds them);
+    // IMAP compares them case-insensitively.
+    assert!(
+        full.to_ascii_uppercase().contains("BODY (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 25 1))\r\nA003 OK FETCH COMPLETED\r\n"),
+        "{full}"
+    );
+    assert_eq!(RFC_MESSAGE.len(), 367);
+    let header = client.c("a004 fetch 12 body[header]");
+    let expected_header = &RFC_MESSAGE[..RFC_MESSAGE.len() - "Minutes of the meeting.\r\n".len()];
+    assert!(
+        header.starts_with(&format!(
+            "* 12 FETCH (BODY[HEADER] {{{}}}\r\n",
+            expected_header.len()
+        )),
+        "{header}"
+    );
+    assert!(
+        header.ends_with(")\r\na004 OK FETCH completed\r\n"),
+        "{header}"
+    );
+    assert_eq!(
+        client.c("a005 store 12 +flags \\deleted"),
+        "* 12 FETCH (FLAGS (\\Seen \\Deleted))\r\na005 OK STORE completed\r\n"
+    );
+    let logout = client.c("a006 logout");
+    assert!(logout.starts_with("* BYE ") && logout.ends_with("a006 OK LOGOUT completed\r\n"));
+}
+
+#[test]
+fn two_sessions_see_each_others_changes() {
+    let (_dir, store) = store();
+    for n in 1..=3u32 {
+        deliver(&store, format!("Subject: {n}\r\n\r\nx\r\n").as_bytes(), &[]);
+    }
+    let mut one = Client::new(&store);
+    let mut two = Client::new(&store);
+    for client in [&mut one, &mut two] {
+        assert!(client.c("a login mrc@pec.test secret").contains("a OK"));
+        assert!(client.c("b select INBOX").contains("* 3 EXISTS"));
+    }
+    // Flags set by one are pushed to the other, not echoed back to the first. The
+    // first session to select saw the messages as \Recent; the second does not.
+    assert_eq!(
+        one.c("c store 2 +flags (\\Flagged)"),
+        "* 2 FETCH (FLAGS (\\Flagged \\Recent))\r\nc OK STORE completed\r\n"
+    );
+    assert_eq!(one.c("d noop"), "d OK NOOP completed\r\n");
+    assert_eq!(two.poll(), "* 2 FETCH (FLAGS (\\Flagged) UID 2)\r\n");
+    // An expunge and a delivery: EXPUNGE, then EXISTS.
+    one.c("e store 1 +flags (\\Deleted)");
+    assert!(one.c("f expunge").starts_with("* 1 EXPUNGE\r\n"));
+    deliver(&store, b"Subject: 4\r\n\r\nx\r\n", &[]);
+    let seen = two.c("g noop");
+    assert!(
+        seen.starts_with("* 1 EXPUNGE\r\n* 3 EXISTS\r\n* 1 RECENT\r\n"),
+        "{seen}"
+    );
+    // No EXPUNGE during a plain FETCH (RFC 3501 §7.4.1), but with UID FETCH.
+    one.c("h store 1 +flags (\\Deleted)");
+    one.c("i expunge");
+    let fetch = two.c("j fetch 1 (flags)");
+    assert!(!fetch.contains("EXPUNGE"), "{fetch}");
+    assert!(two.c("k uid fetch 1:* (flags)").contains("* 1 EXPUNGE"));
+}
+
+#[test]
+fn bad_commands_get_bad_and_the_session_goes_on() {
+    let (_dir, store) = store();
+    let mut client = Client::new(&store);
+    assert!(client.c("a1 frobnicate").starts_with("a1 BAD"));
+    assert!(client.c("\u{1}\u{2}").starts_with("* BAD"));
+    assert!(client.c("a2 select INBOX").starts_with("a2 BAD"));
+    assert!(
+        client
+            .c("a3 login mrc@pec.test wrong")
+            .contains("a3 NO [AUTHENTICATIONFAILED]")
+    );
+    assert!(client.c("a4 login mrc@pec.test secret").contains("a4 OK"));
+    assert!(client.c("a5 fetch 1 (flags)").starts_with("a5 BAD"));
+    assert!(
+        client
+            .c(&format!("a6 noop {}", "x".repeat(70_000)))
+            .starts_with("a6 BAD")
+    );
+    assert!(
+        client
+            .c("a7 append INBOX {99999999}")
+            .starts_with("a7 NO [TOOBIG]")
+    );
+    assert_eq!(client.c("a8 noop"), "a8 OK NOOP completed\r\n");
+}
