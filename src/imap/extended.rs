@@ -170,14 +170,8 @@ pub fn esearch(
 /// Numbers as a sequence set, runs collapsed: `1:3,7,9:10`. Order is kept, so paired
 /// sets (COPYUID) stay paired.
 pub fn compress(numbers: &[u32]) -> String {
-    let mut runs: Vec<(u32, u32)> = Vec::new();
-    for &n in numbers {
-        match runs.last_mut() {
-            Some((_, end)) if n == end.wrapping_add(1) => *end = n,
-            _ => runs.push((n, n)),
-        }
-    }
-    runs.iter()
+    runs(numbers)
+        .iter()
         .map(|(a, b)| {
             if a == b {
                 a.to_string()
@@ -187,6 +181,18 @@ pub fn compress(numbers: &[u32]) -> String {
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// Consecutive runs, order kept: `[1, 2, 3, 7]` → `[(1, 3), (7, 7)]`.
+pub fn runs(numbers: &[u32]) -> Vec<(u32, u32)> {
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for &n in numbers {
+        match out.last_mut() {
+            Some((_, end)) if n == end.wrapping_add(1) => *end = n,
+            _ => out.push((n, n)),
+        }
+    }
+    out
 }
 
 /// The tag and the offset of the verb, when the line starts `tag SP verb`.

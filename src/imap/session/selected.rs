@@ -691,18 +691,13 @@ fn mentions_modseq(key: &SearchKey<'_>) -> bool {
     }
 }
 
-fn numbers_set(numbers: &[u32]) -> Option<SequenceSet> {
-    let text = crate::imap::extended::compress(numbers);
-    SequenceSet::try_from(text.as_str()).ok()
-}
-
 fn modified_set(numbers: &[u32]) -> Option<SequenceSet> {
-    numbers_set(numbers)
+    SequenceSet::try_from(crate::imap::extended::compress(numbers).as_str()).ok()
 }
 
 fn copy_uid(uidvalidity: u32, pairs: &[(u32, u32)]) -> Option<Code<'static>> {
     let set = |numbers: Vec<u32>| {
-        let elements: Vec<UidElement> = runs(&numbers)
+        let elements: Vec<UidElement> = crate::imap::extended::runs(&numbers)
             .into_iter()
             .map(|(a, b)| {
                 if a == b {
@@ -719,16 +714,4 @@ fn copy_uid(uidvalidity: u32, pairs: &[(u32, u32)]) -> Option<Code<'static>> {
         source: set(pairs.iter().map(|(s, _)| *s).collect())?,
         destination: set(pairs.iter().map(|(_, t)| *t).collect())?,
     })
-}
-
-/// Consecutive runs, order kept: `[1, 2, 3, 7]` → `[(1, 3), (7, 7)]`.
-fn runs(numbers: &[u32]) -> Vec<(u32, u32)> {
-    let mut out: Vec<(u32, u32)> = Vec::new();
-    for &n in numbers {
-        match out.last_mut() {
-            Some((_, end)) if n == end.wrapping_add(1) => *end = n,
-            _ => out.push((n, n)),
-        }
-    }
-    out
 }
