@@ -1,0 +1,104 @@
+//! Write-once files: every file is written to a temporary name, fsynced, made
+//! read-only and renamed into place, then its folder is fsynced. A package folder is
+//! assembled under a temporary name and renamed into place whole, so a crash leaves
+//! either a complete package or an ignorable `.tmp-` folder.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use crate::conservation::ConservationError;
+
+/// Reads a file.
+pub fn read(path: &Path) -> Result<Vec<u8>, ConservationError> {
+    fs::read(path).map_err(|source| io(format!("reading {}", path.display()), source))
+}
+
+/// Writes a new read-only file durably; an existing file is never replaced.
+pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), ConservationError> {
+    if path.exists() {
+        return Err(ConservationError::Exists(path.display().to_string()));
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|source| io(format!("creating {}", dir.display()), source))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut file = fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        let mut permissions = file.metadata()?.permissions();
+        permissions.set_readonly(true);
+        fs::set_permissions(&temp, permissions)?;
+        fs::rename(&temp, path)?;
+        fs::File::open(dir)?.sync_all()
+    };
+    write().map_err(|source| {
+        let _ = fs::remove_file(&temp);
+        io(format!("writing {}", path.display()), source)
+    })
+}
+
+/// Renames a finished folder into place and fsyncs its parent; fails if the target exists.
+pub fn publish_dir(temp: &Path, target: &Path) -> Result<(), ConservationError> {
+    if target.exists() {
+        return Err(ConservationError::Exists(target.display().to_string()));
+    }
+    fs::rename(temp, target)
+        .map_err(|source| io(format!("publishing {}", target.display()), source))?;
+    let parent = target.parent().unwrap_or(Path::new("."));
+    fs::File::open(parent)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|source| io(format!("syncing {}", parent.display()), source))
+}
+
+/// Makes every folder under `root` (and `root`) read-only, deepest first.
+pub fn seal_dirs(root: &Path) -> Result<(), ConservationError> {
+    let entries =
+        fs::read_dir(root).map_err(|source| io(format!("listing {}", root.display()), source))?;
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            seal_dirs(&entry.path())?;
+        }
+    }
+    let mut permissions = fs::metadata(root)
+        .map_err(|source| io(format!("reading {}", root.display()), source))?
+        .permissions();
+    permissions.set_readonly(true);
+    fs::set_permissions(root, permissions)
+        .map_err(|source| io(format!("sealing {}", root.display()), source))
+}
+
+/// Every file under `root`, as paths relative to it with `/` separators, sorted.
+pub fn list(root: &Path) -> Result<Vec<String>, ConservationError> {
+    let mut out = Vec::new();
+    walk(root, "", &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<(), ConservationError> {
+    let entries =
+        fs::read_dir(dir).map_err(|source| io(format!("listing {}", dir.display()), source))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let relative = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            walk(&entry.path(), &relative, out)?;
+        } else {
+            out.push(relative);
+        }
+    }
+    Ok(())
+}
+
+fn io(context: String, source: std::io::Error) -> ConservationError {
+    ConservationError::Io { context, source }
+}

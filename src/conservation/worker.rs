@@ -1,0 +1,1 @@
+//! The ingest worker (see `store::conservation`).
