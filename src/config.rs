@@ -47,6 +47,59 @@ pub struct Config {
     /// `[admin]`: the admin HTTP API.
     #[serde(default)]
     pub admin: AdminConfig,
+    /// `[conservation]`: the conservation gateway.
+    #[serde(default)]
+    pub conservation: ConservationConfig,
+}
+
+/// `[conservation]`: the conservation gateway (issue 5).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConservationConfig {
+    /// Run the ingest and audit worker in `pecd serve`.
+    pub enabled: bool,
+    /// RFC 3161 TSA URL (`http://…`); empty uses the built-in TSA (development).
+    pub tsa_url: String,
+    /// The remote TSA's certificate (PEM), copied into every package.
+    pub tsa_certificate: Option<PathBuf>,
+    /// Formats accepted into conservation.
+    pub allowed_formats: Vec<String>,
+    /// At most this many messages per archival package.
+    pub batch_max_messages: usize,
+    /// Seconds a mailbox's first queued message waits for others to join its package.
+    pub batch_wait_secs: u64,
+    /// Seconds between looks at the ingest queue.
+    pub poll_secs: u64,
+    /// Seconds between scheduled fixity audits (one day).
+    pub audit_interval_secs: u64,
+    /// The tier of mailboxes that have none.
+    pub default_tier: String,
+    /// Quota tiers: name = bytes.
+    pub tiers: BTreeMap<String, u64>,
+    /// Default retention, in years.
+    pub retention_years: u32,
+}
+
+impl Default for ConservationConfig {
+    fn default() -> Self {
+        ConservationConfig {
+            enabled: true,
+            tsa_url: String::new(),
+            tsa_certificate: None,
+            allowed_formats: vec!["message/rfc822".into()],
+            batch_max_messages: 500,
+            batch_wait_secs: 60,
+            poll_secs: 5,
+            audit_interval_secs: 86_400,
+            default_tier: "small".into(),
+            tiers: BTreeMap::from([
+                ("small".to_string(), 1u64 << 30),
+                ("medium".to_string(), 5u64 << 30),
+                ("xlarge".to_string(), 25u64 << 30),
+            ]),
+            retention_years: 10,
+        }
+    }
 }
 
 /// `[admin]`.
@@ -376,6 +429,16 @@ impl Config {
                 return Err(format!("routes.{domain:?} = {target:?} is not host:port"));
             }
         }
+        let conservation = &self.conservation;
+        if !conservation.tiers.contains_key(&conservation.default_tier) {
+            return Err(format!(
+                "conservation.default_tier {:?} is not in conservation.tiers",
+                conservation.default_tier
+            ));
+        }
+        if conservation.batch_max_messages == 0 {
+            return Err("conservation.batch_max_messages must be at least 1".to_string());
+        }
         Ok(())
     }
 
@@ -387,6 +450,9 @@ impl Config {
         };
         join(&mut self.provider.data_dir);
         join(&mut self.index.ldif);
+        if let Some(path) = &mut self.conservation.tsa_certificate {
+            join(path);
+        }
         let certs = &mut self.certificates;
         for path in [
             &mut certs.ca,

@@ -213,6 +213,16 @@ pub async fn start(
             shutdown.clone(),
         ));
     }
+    // Conservation (issue 5): the ingest and audit worker; delivery never waits on it.
+    if config.conservation.enabled {
+        let gateway = super::conservation::gateway(config, provider.store().clone())?;
+        let source = provider.clone();
+        tracker.spawn(crate::conservation::worker::run(
+            std::sync::Arc::new(gateway),
+            move || source.index(),
+            shutdown.clone(),
+        ));
+    }
     tracker.spawn(watch_index(
         provider.clone(),
         config.index.ldif.clone(),

@@ -22,6 +22,8 @@ pub mod bag;
 pub mod der;
 pub mod files;
 pub mod pindex;
+pub mod queue;
+pub mod quota;
 pub mod rdv;
 pub mod seal;
 pub mod sip;

@@ -9,6 +9,7 @@ mod access;
 mod admin;
 mod builders;
 mod cli;
+mod conservation;
 mod daemon;
 mod fuzz_corpus;
 mod real_messages;
