@@ -314,3 +314,118 @@ pub fn tamper(target: &PathBuf) {
     std::fs::set_permissions(target, permissions).unwrap();
     std::fs::write(target, bytes).unwrap();
 }
+
+/// A provider from `pecd init` with conservation settings appended, not running.
+fn offline_provider(tmp: &Path, extra: &str) -> PathBuf {
+    let dir = tmp.join("p");
+    let out = pecd()
+        .args([
+            "init",
+            &dir.to_string_lossy(),
+            "--domain",
+            "pec-a.test",
+            "--name",
+            "Gestore A S.p.A.",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.join("pecd.toml")).unwrap();
+    std::fs::write(dir.join("pecd.toml"), format!("{text}\n{extra}")).unwrap();
+    daemon::add_mailbox(&dir, "mario@pec-a.test");
+    dir
+}
+
+/// Queues `count` ordinary messages of about `size` bytes for conservation, as the
+/// INBOX hook would.
+fn queue_messages(dir: &Path, mailbox: &str, count: usize, size: usize, first: usize) {
+    let store = Store::open(&dir.join("data")).unwrap();
+    for n in first..first + count {
+        let header = format!(
+            "From: x@y.test\r\nTo: {mailbox}\r\nSubject: messaggio {n}\r\nMessage-ID: <m{n}@y.test>\r\n\r\n"
+        );
+        let body = "Testo conservato. ".repeat(size.saturating_sub(header.len()) / 18 + 1);
+        let raw = format!("{header}{body}\r\n").into_bytes();
+        let blob = store.blobs().put(&raw).unwrap();
+        store
+            .write(|tx| {
+                pecd::conservation::queue::enqueue_manual(
+                    tx,
+                    mailbox,
+                    &blob,
+                    raw.len() as u64,
+                    jiff::Timestamp::now(),
+                )
+                .map(|_| ())
+            })
+            .unwrap();
+    }
+}
+
+fn ingest(dir: &Path) -> String {
+    run_ok(
+        env!("CARGO_BIN_EXE_pecd"),
+        &["conservation", "ingest", "--config", &config(dir)],
+        "pecd",
+    )
+}
+
+#[test]
+fn kill_9_during_ingest_loses_nothing_and_conserves_each_message_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = offline_provider(tmp.path(), "[conservation]\nbatch_max_messages = 5\n");
+    queue_messages(&dir, "mario@pec-a.test", 120, 2000, 0);
+    let mut interrupted = false;
+    for delay in [100, 150, 200] {
+        let mut child = pecd()
+            .args(["conservation", "ingest", "--config", &config(&dir)])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = Command::new("kill")
+            .args(["-KILL", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+        let recorded = packages(&dir).len();
+        let on_disk =
+            std::fs::read_dir(dir.join("data/conservation/packages")).map_or(0, |d| d.count());
+        eprintln!("after kill at {delay} ms: {recorded} recorded, {on_disk} folders");
+        interrupted |= recorded < 24;
+    }
+    assert!(interrupted, "no kill landed during an ingest");
+    ingest(&dir);
+    let store = Store::open(&dir.join("data")).unwrap();
+    assert_eq!(store.read(|tx| tx.conservation_jobs()).unwrap().len(), 0);
+    let mut subjects: Vec<String> = packages(&dir)
+        .iter()
+        .flat_map(|p| {
+            p.messages
+                .iter()
+                .map(|m| m.metadata.subject.clone().unwrap())
+        })
+        .collect();
+    subjects.sort();
+    let mut expected: Vec<String> = (0..120).map(|n| format!("messaggio {n}")).collect();
+    expected.sort();
+    assert_eq!(
+        subjects, expected,
+        "every message in exactly one recorded package"
+    );
+    // Packages left unrecorded by a kill are reported, recorded ones are intact.
+    let out = pecd()
+        .args(["conservation", "audit", "--config", &config(&dir)])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    for line in report
+        .lines()
+        .filter(|l| l.contains(": ") && !l.contains("audited"))
+    {
+        assert!(line.contains("not recorded"), "{report}");
+    }
+}
