@@ -285,21 +285,98 @@ fn status(path: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn parse_time(text: &str) -> anyhow::Result<Timestamp> {
+    crate::store::log::LogQuery::parse_time(text).map_err(anyhow::Error::msg)
+}
+
 fn export(
-    _config: &Path,
-    _mailbox: &str,
-    _output: &Path,
-    _since: Option<&str>,
-    _until: Option<&str>,
-    _password: Option<&str>,
+    path: &Path,
+    mailbox: &str,
+    output: &Path,
+    since: Option<&str>,
+    until: Option<&str>,
+    password: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet")
+    if let Some(problem) = password.and_then(crate::conservation::export::password_problem) {
+        anyhow::bail!("{problem}");
+    }
+    let since = since.map(parse_time).transpose()?;
+    let until = until.map(parse_time).transpose()?;
+    let (gateway, _) = open(path)?;
+    let address = mailbox.to_ascii_lowercase();
+    if gateway
+        .store()
+        .read(|tx| tx.get_mailbox(&address))?
+        .is_none()
+    {
+        anyhow::bail!("no mailbox {address}");
+    }
+    let packages: Vec<_> = gateway
+        .packages()?
+        .into_iter()
+        .filter(|p| p.mailbox == address)
+        .filter(|p| since.is_none_or(|t| p.created >= t) && until.is_none_or(|t| p.created <= t))
+        .collect();
+    let manifest = crate::conservation::export::export(
+        gateway.packages_dir(),
+        &address,
+        &packages,
+        output,
+        password,
+        Timestamp::now(),
+    )?;
+    println!(
+        "{}: {} package(s) of {address}{}",
+        output.display(),
+        manifest.packages.len(),
+        if password.is_some() { ", AES-256" } else { "" }
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
-fn verify_package(_file: &Path, _password: Option<&str>) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet")
+fn verify_package(file: &Path, password: Option<&str>) -> anyhow::Result<ExitCode> {
+    let verified = crate::conservation::export::verify_package(file, password)?;
+    for problem in &verified.problems {
+        println!("{problem}");
+    }
+    println!(
+        "{} package(s) checked: {}",
+        verified.packages.len(),
+        if verified.problems.is_empty() {
+            "bags, indexes, signatures and time stamps hold".to_string()
+        } else {
+            format!("{} problem(s)", verified.problems.len())
+        }
+    );
+    Ok(
+        if verified.problems.is_empty() && !verified.packages.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
 }
 
-fn search(_config: &Path, _mailbox: &str, _query: &str, _json: bool) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet")
+fn search(path: &Path, mailbox: &str, query: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let query = crate::conservation::search::Query::parse(query, |t| {
+        crate::store::log::LogQuery::parse_time(t).map_err(|e| e.to_string())
+    })
+    .map_err(anyhow::Error::msg)?;
+    let (gateway, _) = open(path)?;
+    let hits = crate::conservation::search::search(&gateway.packages()?, mailbox, &query);
+    for hit in &hits {
+        if json {
+            println!("{}", serde_json::to_string(hit)?);
+        } else {
+            println!(
+                "{} {} {} {} {}",
+                hit.received,
+                hit.package,
+                hit.kind,
+                hit.from.as_deref().unwrap_or("-"),
+                hit.subject.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

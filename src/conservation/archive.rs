@@ -334,23 +334,3 @@ mod tests {
         );
     }
 }
-#[cfg(test)]
-mod dump {
-    #[test]
-    fn dump_package() {
-        if let Ok(dir) = std::env::var("PECD_DUMP") {
-            let root = std::path::Path::new(&dir);
-            std::fs::create_dir_all(root).unwrap();
-            super::tests::sample_package(root);
-            std::fs::write(
-                root.join("ca.pem"),
-                crate::conservation::testing::pki()
-                    .ca
-                    .certificate
-                    .to_pem()
-                    .unwrap(),
-            )
-            .unwrap();
-        }
-    }
-}

@@ -20,12 +20,14 @@ pub mod archive;
 pub mod audit;
 pub mod bag;
 pub mod der;
+pub mod export;
 pub mod files;
 pub mod pindex;
 pub mod queue;
 pub mod quota;
 pub mod rdv;
 pub mod seal;
+pub mod search;
 pub mod sip;
 #[cfg(test)]
 mod testing;

@@ -429,3 +429,227 @@ fn kill_9_during_ingest_loses_nothing_and_conserves_each_message_once() {
         assert!(line.contains("not recorded"), "{report}");
     }
 }
+
+fn pecd_with_stdin(args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = pecd()
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn exports_verify_offline_and_open_in_7zip_with_the_right_password_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = offline_provider(tmp.path(), "[conservation]\nbatch_max_messages = 5\n");
+    queue_messages(&dir, "mario@pec-a.test", 7, 1500, 0);
+    ingest(&dir);
+    assert_eq!(packages(&dir).len(), 2);
+    let cfg = config(&dir);
+    let ca = dir.join("certs/ca.pem");
+
+    // Plain export: verify-package accepts it; 7-Zip extracts it and every package in
+    // it passes the real validators.
+    let plain = tmp.path().join("pdd.zip");
+    let plain_s = plain.to_string_lossy().to_string();
+    run_ok(
+        env!("CARGO_BIN_EXE_pecd"),
+        &[
+            "conservation",
+            "export",
+            "--config",
+            &cfg,
+            "--mailbox",
+            "mario@pec-a.test",
+            "--output",
+            &plain_s,
+        ],
+        "pecd",
+    );
+    let out = run_ok(
+        env!("CARGO_BIN_EXE_pecd"),
+        &["conservation", "verify-package", &plain_s],
+        "pecd",
+    );
+    assert!(out.contains("2 package(s) checked"), "{out}");
+    let extracted = tmp.path().join("x");
+    run_ok(
+        "7zz",
+        &["x", "-y", &format!("-o{}", extracted.display()), &plain_s],
+        "7zip",
+    );
+    for record in packages(&dir) {
+        validate_package(&extracted.join(&record.id), &ca);
+    }
+
+    // A weak password is refused; a good one gives AES-256 entries.
+    let secret = tmp.path().join("secret.zip");
+    let secret_s = secret.to_string_lossy().to_string();
+    let export = [
+        "conservation",
+        "export",
+        "--config",
+        &cfg,
+        "--mailbox",
+        "mario@pec-a.test",
+        "--output",
+        &secret_s,
+        "--password-stdin",
+    ];
+    let weak = pecd_with_stdin(&export, "password\n");
+    assert_eq!(
+        weak.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&weak.stderr)
+    );
+    assert!(!secret.exists());
+    let good = pecd_with_stdin(&export, "Conserv@2026x\n");
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    let listing = run_ok("7zz", &["l", "-slt", &secret_s], "7zip");
+    assert!(listing.contains("AES-256"), "{listing}");
+    run_ok("7zz", &["t", "-pConserv@2026x", &secret_s], "7zip");
+    let wrong = support::run("7zz", &["t", "-pSbagliata@2026", &secret_s], "7zip");
+    assert!(
+        !wrong.status.success(),
+        "7zz opened it with a wrong password"
+    );
+    let none = support::run("7zz", &["t", "-p", &secret_s], "7zip");
+    assert!(!none.status.success(), "7zz opened it without a password");
+
+    let verify = [
+        "conservation",
+        "verify-package",
+        &secret_s,
+        "--password-stdin",
+    ];
+    let ok = pecd_with_stdin(&verify, "Conserv@2026x\n");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    assert!(
+        !pecd_with_stdin(&verify, "Sbagliata@2026\n")
+            .status
+            .success()
+    );
+    let out = pecd()
+        .args(["conservation", "verify-package", &secret_s])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+
+    // Search finds conserved messages by subject words.
+    let out = run_ok(
+        env!("CARGO_BIN_EXE_pecd"),
+        &[
+            "conservation",
+            "search",
+            "--config",
+            &cfg,
+            "--mailbox",
+            "mario@pec-a.test",
+            "messaggio 3",
+            "--json",
+        ],
+        "pecd",
+    );
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("\"subject\":\"messaggio 3\""), "{out}");
+}
+
+fn alerts(dir: &Path, mailbox: &str) -> Vec<String> {
+    let store = Store::open(&dir.join("data")).unwrap();
+    let messages = store
+        .read(|tx| tx.messages(mailbox, pecd::store::mailbox::INBOX))
+        .unwrap();
+    messages
+        .iter()
+        .map(|m| store.blobs().get(&m.blob).unwrap())
+        .filter_map(|raw| {
+            let text = String::from_utf8_lossy(&raw).to_string();
+            text.lines().find_map(|l| {
+                l.strip_prefix("X-Conservazione-Avviso: ")
+                    .map(str::to_string)
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn quota_alerts_once_at_70_and_90_pauses_at_100_and_resumes_after_a_raise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = offline_provider(
+        tmp.path(),
+        "[conservation]\n[conservation.tiers]\nsmall = 10500\nmedium = 1000000\n",
+    );
+    let mailbox = "mario@pec-a.test";
+    queue_messages(&dir, mailbox, 3, 2000, 0);
+    ingest(&dir);
+    assert_eq!(alerts(&dir, mailbox), Vec::<String>::new());
+    queue_messages(&dir, mailbox, 1, 2000, 3);
+    ingest(&dir);
+    assert_eq!(alerts(&dir, mailbox), vec!["70"]);
+    queue_messages(&dir, mailbox, 1, 2000, 4);
+    ingest(&dir);
+    assert_eq!(alerts(&dir, mailbox), vec!["70", "90"]);
+    queue_messages(&dir, mailbox, 2, 2000, 5);
+    let out = ingest(&dir);
+    assert!(out.contains("paused by quota"), "{out}");
+    ingest(&dir);
+    assert_eq!(alerts(&dir, mailbox), vec!["70", "90", "100"]);
+    let store = Store::open(&dir.join("data")).unwrap();
+    assert_eq!(store.read(|tx| tx.conservation_jobs()).unwrap().len(), 2);
+    let status = run_ok(
+        env!("CARGO_BIN_EXE_pecd"),
+        &["conservation", "status", "--config", &config(&dir)],
+        "pecd",
+    );
+    assert!(status.contains("PAUSED"), "{status}");
+    drop(store);
+
+    run_ok(
+        env!("CARGO_BIN_EXE_pecd"),
+        &[
+            "conservation",
+            "tier",
+            mailbox,
+            "medium",
+            "--config",
+            &config(&dir),
+        ],
+        "pecd",
+    );
+    ingest(&dir);
+    let store = Store::open(&dir.join("data")).unwrap();
+    assert_eq!(store.read(|tx| tx.conservation_jobs()).unwrap().len(), 0);
+    drop(store);
+    let conserved: usize = packages(&dir).iter().map(|p| p.messages.len()).sum();
+    assert_eq!(conserved, 7, "nothing lost");
+    assert_eq!(alerts(&dir, mailbox), vec!["70", "90", "100"]);
+
+    // The alerts are signed by the provider.
+    let store = Store::open(&dir.join("data")).unwrap();
+    let inbox = store
+        .read(|tx| tx.messages(mailbox, pecd::store::mailbox::INBOX))
+        .unwrap();
+    let raw = store.blobs().get(&inbox[0].blob).unwrap();
+    let path = tmp.path().join("alert.eml");
+    std::fs::write(&path, raw).unwrap();
+    support::openssl_smime_verify(&path, &dir.join("certs/ca.pem"));
+}
