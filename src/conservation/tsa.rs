@@ -476,4 +476,58 @@ mod tests {
         assert_eq!(reply, vec![0x30, 0x05, 0x30, 0x03, 0x02, 0x01, 0x02]);
         assert!(verify(&reply, b"x", tsa.certificate(), &[]).is_err());
     }
+
+    /// A one-shot HTTP TSA on loopback answering with the built-in authority.
+    fn serve_once(tsa: Tsa) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            loop {
+                let n = stream.read(&mut buffer).unwrap();
+                request.extend_from_slice(&buffer[..n]);
+                if let Some(end) = memchr::memmem::find(&request, b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&request[..end]).to_lowercase();
+                    assert!(head.contains("content-type: application/timestamp-query"));
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length: "))
+                        .unwrap()
+                        .trim()
+                        .parse()
+                        .unwrap();
+                    if request.len() >= end + 4 + length {
+                        let body = &request[end + 4..end + 4 + length];
+                        let reply = tsa.respond(body, Timestamp::now()).unwrap();
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/timestamp-reply\r\nContent-Length: {}\r\n\r\n",
+                            reply.len()
+                        );
+                        stream.write_all(head.as_bytes()).unwrap();
+                        stream.write_all(&reply).unwrap();
+                        return;
+                    }
+                }
+            }
+        });
+        format!("http://{address}/tsa")
+    }
+
+    #[test]
+    fn a_remote_tsa_is_asked_over_http() {
+        let tsa = Tsa::create(None).unwrap();
+        let cert = tsa.certificate().clone();
+        let source = TimeSource::Remote(serve_once(tsa));
+        let response = source.stamp(b"indice", Timestamp::now()).unwrap();
+        verify(&response, b"indice", &cert, std::slice::from_ref(&cert)).unwrap();
+        let nowhere = TimeSource::Remote("http://127.0.0.1:9/".into());
+        assert!(nowhere.stamp(b"x", Timestamp::now()).is_err());
+        assert!(
+            TimeSource::Remote("https://tsa.example/".into())
+                .stamp(b"x", Timestamp::now())
+                .is_err()
+        );
+    }
 }
