@@ -78,6 +78,8 @@ pub struct ConservationConfig {
     pub tiers: BTreeMap<String, u64>,
     /// Default retention, in years.
     pub retention_years: u32,
+    /// Retention classes: PEC kind = years (others get `retention_years`).
+    pub retention_classes: BTreeMap<String, u32>,
 }
 
 impl Default for ConservationConfig {
@@ -98,6 +100,7 @@ impl Default for ConservationConfig {
                 ("xlarge".to_string(), 25u64 << 30),
             ]),
             retention_years: 10,
+            retention_classes: BTreeMap::new(),
         }
     }
 }

@@ -89,6 +89,18 @@ pub enum ConservationCommand {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Disposal proposals (scarto): packages past their retention; nothing is deleted.
+    Disposal {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Evaluate at this time instead of now (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        at: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Queue length, packages and each mailbox's account.
     Status {
         /// The configuration file.
@@ -154,6 +166,9 @@ pub fn run(command: ConservationCommand) -> anyhow::Result<ExitCode> {
             config,
         } => set_tier(&config, &address, &tier),
         ConservationCommand::Status { config } => status(&config),
+        ConservationCommand::Disposal { config, at, json } => {
+            disposal(&config, at.as_deref(), json)
+        }
     }
 }
 
@@ -183,7 +198,10 @@ pub fn settings(config: &Config) -> Settings {
         audit_interval: Duration::from_secs(c.audit_interval_secs.max(60)),
         tiers: c.tiers.clone(),
         default_tier: c.default_tier.clone(),
-        retention_years: c.retention_years,
+        retention: crate::conservation::retention::Classes {
+            default_years: c.retention_years,
+            by_kind: c.retention_classes.clone(),
+        },
     }
 }
 
@@ -377,6 +395,32 @@ fn search(path: &Path, mailbox: &str, query: &str, json: bool) -> anyhow::Result
                 hit.subject.as_deref().unwrap_or("")
             );
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn disposal(path: &Path, at: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let at = at
+        .map(parse_time)
+        .transpose()?
+        .unwrap_or_else(Timestamp::now);
+    let (gateway, _) = open(path)?;
+    let proposals = crate::conservation::retention::proposals(&gateway.packages()?, at);
+    for proposal in &proposals {
+        if json {
+            println!("{}", serde_json::to_string(proposal)?);
+        } else {
+            println!(
+                "propose disposal of {} ({}, {} message(s), retention ended {})",
+                proposal.package, proposal.mailbox, proposal.messages, proposal.expired
+            );
+        }
+    }
+    if !json {
+        println!(
+            "{} disposal proposal(s); nothing is deleted without the postmaster",
+            proposals.len()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -26,6 +26,7 @@ pub mod pindex;
 pub mod queue;
 pub mod quota;
 pub mod rdv;
+pub mod retention;
 pub mod seal;
 pub mod search;
 pub mod sip;

@@ -64,6 +64,12 @@ pub struct Metadata {
     pub attachments: Vec<String>,
     /// The text body, first 64 KiB (for search).
     pub text: String,
+    /// The retention class.
+    #[serde(default)]
+    pub retention_class: String,
+    /// Kept at least until then; afterwards only a disposal proposal follows.
+    #[serde(default)]
+    pub keep_until: Option<Timestamp>,
 }
 
 /// The outcome of the ingest checks.
@@ -221,6 +227,12 @@ impl Metadata {
         }
         for (name, value) in &self.daticert {
             field("Daticert", &format!("{name}={value}"));
+        }
+        if !self.retention_class.is_empty() {
+            field("ClasseConservazione", &self.retention_class);
+        }
+        if let Some(keep_until) = self.keep_until {
+            field("ConservareFinoAl", &keep_until.to_string());
         }
         out.push_str("</DocumentoPEC>\n");
         out

@@ -27,6 +27,7 @@ use crate::conservation::archive::PackageRecord;
 use crate::conservation::archive::Sealing;
 use crate::conservation::audit;
 use crate::conservation::quota;
+use crate::conservation::retention;
 use crate::conservation::sip;
 use crate::conservation::sip::Checked;
 use crate::conservation::tsa::TimeSource;
@@ -64,8 +65,8 @@ pub struct Settings {
     pub tiers: BTreeMap<String, u64>,
     /// The tier of mailboxes without one.
     pub default_tier: String,
-    /// The default retention, in years.
-    pub retention_years: u32,
+    /// Retention classes.
+    pub retention: crate::conservation::retention::Classes,
 }
 
 /// A refused SIP, as recorded.
@@ -277,7 +278,10 @@ impl Gateway {
                 ),
             };
             match checked {
-                (Checked::Accepted(metadata), raw) => {
+                (Checked::Accepted(mut metadata), raw) => {
+                    let (class, years) = self.settings.retention.of(&metadata.kind);
+                    metadata.retention_class = class;
+                    metadata.keep_until = Some(retention::keep_until(job.received, years));
                     if total.saturating_add(raw.len() as u64) > quota {
                         full = true;
                         break;

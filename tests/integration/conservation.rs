@@ -571,6 +571,19 @@ fn exports_verify_offline_and_open_in_7zip_with_the_right_password_only() {
     );
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(out.contains("\"subject\":\"messaggio 3\""), "{out}");
+
+    // Retention: ten years by default; then disposal is proposed, never done.
+    let disposal = |at: &str| {
+        run_ok(
+            env!("CARGO_BIN_EXE_pecd"),
+            &["conservation", "disposal", "--config", &cfg, "--at", at],
+            "pecd",
+        )
+    };
+    assert!(disposal("2030-01-01").contains("0 disposal proposal(s)"));
+    let later = disposal("2040-01-01");
+    assert!(later.contains("2 disposal proposal(s)"), "{later}");
+    assert_eq!(packages(&dir).len(), 2);
 }
 
 fn alerts(dir: &Path, mailbox: &str) -> Vec<String> {
