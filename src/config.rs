@@ -66,6 +66,8 @@ pub struct ConservationConfig {
     pub allowed_formats: Vec<String>,
     /// At most this many messages per archival package.
     pub batch_max_messages: usize,
+    /// At most about this many message bytes per archival package.
+    pub batch_max_bytes: u64,
     /// Seconds a mailbox's first queued message waits for others to join its package.
     pub batch_wait_secs: u64,
     /// Seconds between looks at the ingest queue.
@@ -90,6 +92,7 @@ impl Default for ConservationConfig {
             tsa_certificate: None,
             allowed_formats: vec!["message/rfc822".into()],
             batch_max_messages: 500,
+            batch_max_bytes: 256 << 20,
             batch_wait_secs: 60,
             poll_secs: 5,
             audit_interval_secs: 86_400,

@@ -193,6 +193,7 @@ pub fn settings(config: &Config) -> Settings {
         ca: Some((config.certificates.ca.clone(), ca_key)),
         allowed_formats: c.allowed_formats.clone(),
         batch_max: c.batch_max_messages,
+        batch_max_bytes: c.batch_max_bytes,
         batch_wait: Duration::from_secs(c.batch_wait_secs),
         poll: Duration::from_secs(c.poll_secs.max(1)),
         audit_interval: Duration::from_secs(c.audit_interval_secs.max(60)),
@@ -231,6 +232,11 @@ fn audit(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     } else {
         for (package, problem) in &report.problems {
             println!("{package}: {problem}");
+        }
+        for folder in &report.unrecorded {
+            println!(
+                "note: {folder}: folder not recorded as a package (left by an interrupted ingest; its messages were packaged again)"
+            );
         }
         println!(
             "{} package(s) audited, {} problem(s)",

@@ -129,8 +129,8 @@ pub fn build(
         let metadata_xml = item.metadata.to_xml();
         let message_path = format!("data/representations/rep1/data/{sip}/message.eml");
         let metadata_path = format!("data/metadata/descriptive/{sip}.xml");
-        files::write_new(&temp.join(&message_path), &item.raw)?;
-        files::write_new(&temp.join(&metadata_path), metadata_xml.as_bytes())?;
+        files::write_in_package(&temp.join(&message_path), &item.raw)?;
+        files::write_in_package(&temp.join(&metadata_path), metadata_xml.as_bytes())?;
         bytes += item.raw.len() as u64;
         let sip_files = [
             SipFile {
@@ -146,8 +146,8 @@ pub fn build(
         let rapporto = rdv::rapporto(&rdv_id, sip, mailbox, now, &sip_files);
         let rdv_path = format!("{RDV_DIR}/{sip}.rdv.xml");
         let rdv_signature = seal::sign(sealing.signer, rapporto.as_bytes())?;
-        files::write_new(&temp.join(&rdv_path), rapporto.as_bytes())?;
-        files::write_new(&temp.join(format!("{rdv_path}.p7s")), &rdv_signature)?;
+        files::write_in_package(&temp.join(&rdv_path), rapporto.as_bytes())?;
+        files::write_in_package(&temp.join(format!("{rdv_path}.p7s")), &rdv_signature)?;
         let file =
             |suffix: &str, path: &str, sha256: String, format: &str, extension: &str| IndexFile {
                 id: format!("{sip}/{suffix}"),
@@ -213,17 +213,17 @@ pub fn build(
     });
     let signature = seal::sign(sealing.signer, index.as_bytes())?;
     let stamp = sealing.time.stamp(&signature, now)?;
-    files::write_new(&temp.join(PINDEX), index.as_bytes())?;
-    files::write_new(&temp.join(PINDEX_SIGNATURE), &signature)?;
-    files::write_new(&temp.join(PINDEX_TIMESTAMP), &stamp)?;
+    files::write_in_package(&temp.join(PINDEX), index.as_bytes())?;
+    files::write_in_package(&temp.join(PINDEX_SIGNATURE), &signature)?;
+    files::write_in_package(&temp.join(PINDEX_TIMESTAMP), &stamp)?;
     let signer_pem = sealing
         .signer
         .certificate()
         .to_pem()
         .map_err(|e| ConservationError::Crypto(e.to_string()))?;
-    files::write_new(&temp.join(CERTIFICATES_DIR).join("signer.pem"), &signer_pem)?;
+    files::write_in_package(&temp.join(CERTIFICATES_DIR).join("signer.pem"), &signer_pem)?;
     for (name, pem) in &sealing.certificates {
-        files::write_new(&temp.join(CERTIFICATES_DIR).join(name), pem)?;
+        files::write_in_package(&temp.join(CERTIFICATES_DIR).join(name), pem)?;
     }
     let tagmanifest_sha256 = bag::finish(
         &temp,

@@ -45,12 +45,12 @@ pub fn finish(root: &Path, info: &[(&str, String)]) -> Result<String, Conservati
     let mut tag256 = String::new();
     let mut tag512 = String::new();
     for (name, text) in &tags {
-        files::write_new(&root.join(name), text.as_bytes())?;
+        files::write_in_package(&root.join(name), text.as_bytes())?;
         tag256.push_str(&format!("{}  {name}\n", sha256_hex(text.as_bytes())));
         tag512.push_str(&format!("{}  {name}\n", sha512_hex(text.as_bytes())));
     }
-    files::write_new(&root.join(TAG_MANIFESTS[0]), tag256.as_bytes())?;
-    files::write_new(&root.join(TAG_MANIFESTS[1]), tag512.as_bytes())?;
+    files::write_in_package(&root.join(TAG_MANIFESTS[0]), tag256.as_bytes())?;
+    files::write_in_package(&root.join(TAG_MANIFESTS[1]), tag512.as_bytes())?;
     Ok(sha256_hex(tag256.as_bytes()))
 }
 

@@ -16,6 +16,15 @@ pub fn read(path: &Path) -> Result<Vec<u8>, ConservationError> {
 
 /// Writes a new read-only file durably; an existing file is never replaced.
 pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), ConservationError> {
+    write_once(path, bytes, false)
+}
+
+/// Like [`write_new`], readable by the owner only (private keys).
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ConservationError> {
+    write_once(path, bytes, true)
+}
+
+fn write_once(path: &Path, bytes: &[u8], private: bool) -> Result<(), ConservationError> {
     if path.exists() {
         return Err(ConservationError::Exists(path.display().to_string()));
     }
@@ -27,7 +36,14 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), ConservationError> {
         .unwrap_or_default();
     let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let write = || -> std::io::Result<()> {
-        let mut file = fs::File::create(&temp)?;
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        if private {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&temp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         let mut permissions = file.metadata()?.permissions();
@@ -40,6 +56,26 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), ConservationError> {
         let _ = fs::remove_file(&temp);
         io(format!("writing {}", path.display()), source)
     })
+}
+
+/// Writes a new read-only file inside a package folder that is still being assembled:
+/// created exclusively, fsynced, no rename; the folders are fsynced once by
+/// [`seal_dirs`] and the package becomes visible only through [`publish_dir`].
+pub fn write_in_package(path: &Path, bytes: &[u8]) -> Result<(), ConservationError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|source| io(format!("creating {}", dir.display()), source))?;
+    let write = || -> std::io::Result<()> {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        let mut permissions = file.metadata()?.permissions();
+        permissions.set_readonly(true);
+        fs::set_permissions(path, permissions)
+    };
+    write().map_err(|source| io(format!("writing {}", path.display()), source))
 }
 
 /// Renames a finished folder into place and fsyncs its parent; fails if the target exists.
@@ -55,7 +91,7 @@ pub fn publish_dir(temp: &Path, target: &Path) -> Result<(), ConservationError> 
         .map_err(|source| io(format!("syncing {}", parent.display()), source))
 }
 
-/// Makes every folder under `root` (and `root`) read-only, deepest first.
+/// Fsyncs and makes read-only every folder under `root` (and `root`), deepest first.
 pub fn seal_dirs(root: &Path) -> Result<(), ConservationError> {
     let entries =
         fs::read_dir(root).map_err(|source| io(format!("listing {}", root.display()), source))?;
@@ -68,7 +104,9 @@ pub fn seal_dirs(root: &Path) -> Result<(), ConservationError> {
         .map_err(|source| io(format!("reading {}", root.display()), source))?
         .permissions();
     permissions.set_readonly(true);
-    fs::set_permissions(root, permissions)
+    fs::File::open(root)
+        .and_then(|dir| dir.sync_all())
+        .and_then(|()| fs::set_permissions(root, permissions))
         .map_err(|source| io(format!("sealing {}", root.display()), source))
 }
 

@@ -104,9 +104,21 @@ impl Tsa {
             Some((cert, key))
         });
         let tsa = Tsa::create(issuer.as_ref().map(|(c, k)| (c, k)))?;
-        files::write_new(&key_path, &tsa.key.private_key_to_pem_pkcs8().map_err(ssl)?)?;
-        files::write_new(&cert_path, &tsa.certificate.to_pem().map_err(ssl)?)?;
-        Ok(tsa)
+        let key_pem = tsa.key.private_key_to_pem_pkcs8().map_err(ssl)?;
+        let cert_pem = tsa.certificate.to_pem().map_err(ssl)?;
+        match files::write_private(&key_path, &key_pem)
+            .and_then(|()| files::write_new(&cert_path, &cert_pem))
+        {
+            Ok(()) => Ok(tsa),
+            // Another process created it at the same moment: use theirs.
+            Err(ConservationError::Exists(_)) => {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                let certificate = X509::from_pem(&files::read(&cert_path)?).map_err(ssl)?;
+                let key = PKey::private_key_from_pem(&files::read(&key_path)?).map_err(ssl)?;
+                Ok(Tsa { certificate, key })
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// A new TSA key and certificate (10 years), issued by `issuer` or self-signed.

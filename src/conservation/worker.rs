@@ -55,6 +55,9 @@ pub struct Settings {
     pub allowed_formats: Vec<String>,
     /// At most this many messages per package.
     pub batch_max: usize,
+    /// At most about this many message bytes per package (one larger message still
+    /// makes a package of its own).
+    pub batch_max_bytes: u64,
     /// How long a mailbox's first queued message waits for others to join its package.
     pub batch_wait: Duration,
     /// How often the queue is looked at.
@@ -102,6 +105,9 @@ pub struct AuditReport {
     pub packages: usize,
     /// Problems found.
     pub problems: Vec<(String, String)>,
+    /// Folders no record names: left by an interrupted ingest (their messages were
+    /// packaged again), or being published right now. Not packages; not counted.
+    pub unrecorded: Vec<String>,
 }
 
 /// The gateway: store, keys, time source.
@@ -233,7 +239,11 @@ impl Gateway {
             if !force && day == today && jobs.len() < self.settings.batch_max && !waited {
                 continue;
             }
-            for chunk in jobs.chunks(self.settings.batch_max.max(1)) {
+            for chunk in batches(
+                &jobs,
+                self.settings.batch_max,
+                self.settings.batch_max_bytes,
+            ) {
                 if !self.package(&mailbox, &day, chunk, index, now, &mut drained)? {
                     break;
                 }
@@ -254,6 +264,11 @@ impl Gateway {
     ) -> Result<bool, ConservationError> {
         let account = self.store.read(|tx| tx.account(mailbox))?;
         let quota = self.quota_of(&account.tier);
+        let first = jobs.first().map_or(0, |j| j.size);
+        if account.paused && account.used_bytes.saturating_add(first) > quota {
+            // Still full: the jobs wait, the user was told when ingest paused.
+            return Ok(false);
+        }
         let mut items = Vec::new();
         let mut included = Vec::new();
         let mut refusals = Vec::new();
@@ -303,8 +318,9 @@ impl Gateway {
         if !refusals.is_empty() {
             self.store.write(|tx| {
                 for refusal in &refusals {
-                    tx.record_refusal(refusal.job.id, refusal)?;
-                    tx.complete_conservation(refusal.job.id)?;
+                    if tx.complete_conservation(refusal.job.id)? {
+                        tx.record_refusal(refusal.job.id, refusal)?;
+                    }
                 }
                 Ok(())
             })?;
@@ -372,7 +388,13 @@ impl Gateway {
         self.store.write(|tx| {
             tx.record_package(&id, &record)?;
             for job in included {
-                tx.complete_conservation(*job)?;
+                if !tx.complete_conservation(*job)? {
+                    // Another ingest (the daemon, or `pecd conservation ingest`) packaged
+                    // it first: keep its package, leave this one unrecorded.
+                    return Err(crate::store::StoreError::Conflict(format!(
+                        "conservation job {job} was packaged concurrently"
+                    )));
+                }
             }
             tx.update_account(mailbox, |a| {
                 a.used_bytes = a.used_bytes.saturating_add(record.bytes);
@@ -406,6 +428,7 @@ impl Gateway {
             time: Some(now),
             packages: records.len(),
             problems: Vec::new(),
+            unrecorded: Vec::new(),
         };
         for record in &records {
             let dir = self.root.join(&record.id);
@@ -425,16 +448,34 @@ impl Gateway {
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().to_string();
                 if !name.starts_with('.') && !records.iter().any(|r| r.id == name) {
-                    report.problems.push((
-                        name,
-                        "package folder not recorded (left by an interrupted ingest?)".into(),
-                    ));
+                    report.unrecorded.push(name);
                 }
             }
         }
         self.store.write(|tx| tx.record_audit(&report))?;
         Ok(report)
     }
+}
+
+/// Splits a mailbox's jobs of one day into packages of at most `max_count` messages and
+/// about `max_bytes` bytes (never an empty package).
+fn batches(jobs: &[IngestJob], max_count: usize, max_bytes: u64) -> Vec<&[IngestJob]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0u64;
+    for (at, job) in jobs.iter().enumerate() {
+        let count = at - start;
+        if count > 0 && (count >= max_count.max(1) || bytes.saturating_add(job.size) > max_bytes) {
+            out.push(&jobs[start..at]);
+            start = at;
+            bytes = 0;
+        }
+        bytes = bytes.saturating_add(job.size);
+    }
+    if start < jobs.len() {
+        out.push(&jobs[start..]);
+    }
+    out
 }
 
 /// Files a signed alert in the user's INBOX (not itself conserved).
@@ -504,5 +545,30 @@ pub async fn run(
                 Err(error) => tracing::warn!(%error, "conservation audit task failed"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(size: u64) -> IngestJob {
+        IngestJob {
+            id: 0,
+            mailbox: "m@x.test".into(),
+            blob: crate::store::blobs::BlobId::of(b""),
+            size,
+            received: Timestamp::UNIX_EPOCH,
+            origin: "manual".into(),
+        }
+    }
+
+    #[test]
+    fn batches_respect_count_and_bytes() {
+        let jobs: Vec<IngestJob> = [10, 10, 10, 100, 10].into_iter().map(job).collect();
+        let sizes = |b: Vec<&[IngestJob]>| b.iter().map(|c| c.len()).collect::<Vec<_>>();
+        assert_eq!(sizes(batches(&jobs, 2, 1000)), vec![2, 2, 1]);
+        assert_eq!(sizes(batches(&jobs, 10, 50)), vec![3, 1, 1]);
+        assert_eq!(sizes(batches(&jobs[..0], 10, 50)), Vec::<usize>::new());
     }
 }

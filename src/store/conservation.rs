@@ -69,11 +69,12 @@ impl Tx<'_> {
         Ok(id)
     }
 
-    /// Removes a queued job (only together with recording its package or refusal).
-    pub fn complete_conservation(&mut self, id: u64) -> Result<(), StoreError> {
+    /// Removes a queued job (only together with recording its package or refusal);
+    /// false when it was no longer queued.
+    pub fn complete_conservation(&mut self, id: u64) -> Result<bool, StoreError> {
         let mut table = self.inner.open_table(QUEUE).map_err(db)?;
-        table.remove(id).map_err(db)?;
-        Ok(())
+        let removed = table.remove(id).map_err(db)?.is_some();
+        Ok(removed)
     }
 
     /// Records a stored package; a package id is recorded once.
