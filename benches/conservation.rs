@@ -119,17 +119,41 @@ fn run(dir: &Path, count: usize) -> anyhow::Result<()> {
     let rate = |d: Duration| (mb / d.as_secs_f64(), count as f64 / d.as_secs_f64());
     let (ingest_mb, ingest_msgs) = rate(ingest);
     let (base_mb, base_msgs) = rate(base);
-    println!("{count} messages, {mb:.1} MB, {} packages, {fsyncs} fsyncs", drained.packages.len());
-    println!("ingest:   {:>8.2} s  {ingest_mb:>8.1} MB/s  {ingest_msgs:>8.1} msg/s", ingest.as_secs_f64());
-    println!("baseline: {:>8.2} s  {base_mb:>8.1} MB/s  {base_msgs:>8.1} msg/s  (sha256 + same fsyncs)", base.as_secs_f64());
-    println!("ratio:    {:.0} % of the baseline (target ≥ 50 %)", 100.0 * base.as_secs_f64() / ingest.as_secs_f64());
+    println!(
+        "{count} messages, {mb:.1} MB, {} packages, {fsyncs} fsyncs",
+        drained.packages.len()
+    );
+    println!(
+        "ingest:   {:>8.2} s  {ingest_mb:>8.1} MB/s  {ingest_msgs:>8.1} msg/s",
+        ingest.as_secs_f64()
+    );
+    println!(
+        "baseline: {:>8.2} s  {base_mb:>8.1} MB/s  {base_msgs:>8.1} msg/s  (sha256 + same fsyncs)",
+        base.as_secs_f64()
+    );
+    println!(
+        "ratio:    {:.0} % of the baseline (target ≥ 50 %)",
+        100.0 * base.as_secs_f64() / ingest.as_secs_f64()
+    );
 
     let packages = gateway.packages()?;
-    let words = ["pratica", "fattura", "decreto", "conservato", "mittente17", "riga"];
+    let words = [
+        "pratica",
+        "fattura",
+        "decreto",
+        "conservato",
+        "mittente17",
+        "riga",
+    ];
     let mut latencies = Vec::new();
     for n in 0..100 {
-        let text = format!("{} {}", words[n % words.len()], if n % 2 == 0 { "ricercabile" } else { "" });
-        let query = search::Query::parse(&text, |_| Err("no dates".into())).map_err(anyhow::Error::msg)?;
+        let text = format!(
+            "{} {}",
+            words[n % words.len()],
+            if n % 2 == 0 { "ricercabile" } else { "" }
+        );
+        let query =
+            search::Query::parse(&text, |_| Err("no dates".into())).map_err(anyhow::Error::msg)?;
         let started = Instant::now();
         let hits = search::search(&packages, MAILBOX, &query);
         latencies.push(started.elapsed());

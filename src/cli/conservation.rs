@@ -57,6 +57,10 @@ pub enum ConservationCommand {
         /// Read the password from stdin.
         #[arg(long)]
         password_stdin: bool,
+        /// CA certificates (PEM) signatures and time stamps must chain to; without,
+        /// the CA the package carries is used. Repeatable.
+        #[arg(long)]
+        ca: Vec<PathBuf>,
     },
     /// Search conserved messages.
     Search {
@@ -134,9 +138,10 @@ pub fn run(command: ConservationCommand) -> anyhow::Result<ExitCode> {
         ConservationCommand::VerifyPackage {
             file,
             password_stdin,
+            ca,
         } => {
             let password = password_stdin.then(read_password).transpose()?;
-            verify_package(&file, password.as_deref())
+            verify_package(&file, password.as_deref(), &ca)
         }
         ConservationCommand::Search {
             config,
@@ -358,8 +363,16 @@ fn export(
     Ok(ExitCode::SUCCESS)
 }
 
-fn verify_package(file: &Path, password: Option<&str>) -> anyhow::Result<ExitCode> {
-    let verified = crate::conservation::export::verify_package(file, password)?;
+fn verify_package(file: &Path, password: Option<&str>, ca: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let mut anchors = Vec::new();
+    for path in ca {
+        let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        anchors.extend(
+            openssl::x509::X509::stack_from_pem(&pem)
+                .with_context(|| format!("{} holds no PEM certificate", path.display()))?,
+        );
+    }
+    let verified = crate::conservation::export::verify_package(file, password, &anchors)?;
     for problem in &verified.problems {
         println!("{problem}");
     }

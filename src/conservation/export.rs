@@ -149,9 +149,15 @@ pub struct Verified {
 /// Checks an exported ZIP offline: every entry extracts (with `password` when
 /// encrypted), every package's bag, index, signatures and time stamp hold, and
 /// `pdd.json` names exactly the packages present with their tag manifest checksums.
-pub fn verify_package(file: &Path, password: Option<&str>) -> Result<Verified, ConservationError> {
+/// Signatures and time stamps must chain to `anchors`; with none, to the CA certificate
+/// the package carries (a consistency check: trusting that CA is the reader's call).
+pub fn verify_package(
+    file: &Path,
+    password: Option<&str>,
+    anchors: &[openssl::x509::X509],
+) -> Result<Verified, ConservationError> {
     let scratch = scratch_dir()?;
-    let result = verify_in(file, password, &scratch);
+    let result = verify_in(file, password, anchors, &scratch);
     let _ = std::fs::remove_dir_all(&scratch);
     result
 }
@@ -159,6 +165,7 @@ pub fn verify_package(file: &Path, password: Option<&str>) -> Result<Verified, C
 fn verify_in(
     file: &Path,
     password: Option<&str>,
+    anchors: &[openssl::x509::X509],
     scratch: &Path,
 ) -> Result<Verified, ConservationError> {
     let reader = std::fs::File::open(file).map_err(|source| ConservationError::Io {
@@ -240,7 +247,7 @@ fn verify_in(
                 .push(format!("{id}: named in {MANIFEST} but absent"));
             continue;
         }
-        for problem in audit::check_package(&dir, &[], Some(pinned)) {
+        for problem in audit::check_package(&dir, anchors, Some(pinned)) {
             verified.problems.push(format!("{id}: {problem}"));
         }
         verified.packages.push(id.clone());

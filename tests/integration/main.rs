@@ -10,6 +10,7 @@ mod admin;
 mod builders;
 mod cli;
 mod conservation;
+mod conservation_offline;
 mod daemon;
 mod fuzz_corpus;
 mod real_messages;
