@@ -105,6 +105,18 @@ pub enum ConservationCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Revoke conservation for a mailbox: its rule becomes `off` and a full export is
+    /// written, downloadable for 30 days through the recorded link token.
+    Revoke {
+        /// The mailbox.
+        address: String,
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Read a password from stdin and encrypt the export (AES-256).
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// Queue length, packages and each mailbox's account.
     Status {
         /// The configuration file.
@@ -171,6 +183,14 @@ pub fn run(command: ConservationCommand) -> anyhow::Result<ExitCode> {
             config,
         } => set_tier(&config, &address, &tier),
         ConservationCommand::Status { config } => status(&config),
+        ConservationCommand::Revoke {
+            address,
+            config,
+            password_stdin,
+        } => {
+            let password = password_stdin.then(read_password).transpose()?;
+            revoke(&config, &address, password.as_deref())
+        }
         ConservationCommand::Disposal { config, at, json } => {
             disposal(&config, at.as_deref(), json)
         }
@@ -441,5 +461,58 @@ fn disposal(path: &Path, at: Option<&str>, json: bool) -> anyhow::Result<ExitCod
             proposals.len()
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn revoke(path: &Path, address: &str, password: Option<&str>) -> anyhow::Result<ExitCode> {
+    if let Some(problem) = password.and_then(crate::conservation::export::password_problem) {
+        anyhow::bail!("{problem}");
+    }
+    let config = Config::load(path)?;
+    let (gateway, _) = open(path)?;
+    let address = address.to_ascii_lowercase();
+    gateway
+        .store()
+        .write(|tx| tx.update_mailbox(&address, |m| m.conservation = "off".into()))?;
+    let mut random = [0u8; 16];
+    openssl::rand::rand_bytes(&mut random).context("no randomness for the link token")?;
+    let token = crate::conservation::hex(&random);
+    let dir = config
+        .provider
+        .data_dir
+        .join("conservation")
+        .join("exports");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let file = dir.join(format!("{token}.zip"));
+    let packages: Vec<_> = gateway
+        .packages()?
+        .into_iter()
+        .filter(|p| p.mailbox == address)
+        .collect();
+    let now = Timestamp::now();
+    crate::conservation::export::export(
+        gateway.packages_dir(),
+        &address,
+        &packages,
+        &file,
+        password,
+        now,
+    )?;
+    let expires = crate::conservation::retention::keep_until(now, 0)
+        + jiff::SignedDuration::from_hours(24 * 30);
+    let record = crate::conservation::export::Revocation {
+        mailbox: address.clone(),
+        file: file.clone(),
+        created: now,
+        expires,
+    };
+    gateway
+        .store()
+        .write(|tx| tx.record_revocation(&token, &record))?;
+    println!(
+        "{address}: conservation off; full export of {} package(s) at {}; download token {token}, valid until {expires}",
+        packages.len(),
+        file.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -217,7 +217,7 @@ pub async fn start(
     if config.conservation.enabled {
         let gateway = super::conservation::gateway(config, provider.store().clone())?;
         let source = provider.clone();
-        tracker.spawn(crate::conservation::worker::run(
+        tracker.spawn(crate::conservation::task::run(
             std::sync::Arc::new(gateway),
             move || source.index(),
             shutdown.clone(),

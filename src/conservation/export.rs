@@ -42,6 +42,20 @@ pub struct Manifest {
     pub packages: Vec<(String, String)>,
 }
 
+/// A revocation export, as recorded: a full export made when conservation is revoked,
+/// downloadable for 30 days.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct Revocation {
+    /// The mailbox.
+    pub mailbox: String,
+    /// The export file.
+    pub file: PathBuf,
+    /// When it was made.
+    pub created: Timestamp,
+    /// When the download link stops working.
+    pub expires: Timestamp,
+}
+
 /// Why a password is refused; `None` when it meets the policy: at least 8 characters,
 /// with an upper-case letter, a lower-case letter, a digit and a special character.
 pub fn password_problem(password: &str) -> Option<&'static str> {

@@ -10,7 +10,8 @@
 //! * [`seal`]: CMS/CAdES detached signatures; [`tsa`]: RFC 3161 time stamps.
 //! * [`archive`]: the write-once package store (pacchetti di archiviazione, §3.5 layout).
 //! * [`audit`]: re-checks stored packages (fixity, signatures, time stamps).
-//! * [`worker`]: drains the durable ingest queue (`store::conservation`).
+//! * [`worker`]: drains the durable ingest queue (`store::conservation`); [`task`]
+//!   runs it (and the daily audit) inside `pecd serve`.
 //!
 //! Invariants: packages are never rewritten (every change is a new package; files are
 //! read-only, written with fsync + rename); a queued job is removed only in the store
@@ -30,6 +31,7 @@ pub mod retention;
 pub mod seal;
 pub mod search;
 pub mod sip;
+pub mod task;
 #[cfg(test)]
 mod testing;
 pub mod tsa;

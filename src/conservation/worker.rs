@@ -18,7 +18,6 @@ use jiff::Timestamp;
 use openssl::x509::X509;
 use serde::Deserialize;
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
 
 use crate::conservation::ConservationError;
 use crate::conservation::archive;
@@ -457,6 +456,21 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// Deletes revocation exports whose 30-day link has expired; returns how many.
+    pub fn expire_exports(&self, now: Timestamp) -> Result<usize, ConservationError> {
+        let revocations: Vec<crate::conservation::export::Revocation> =
+            self.store.read(|tx| tx.revocations())?;
+        let mut removed = 0;
+        for revocation in revocations.iter().filter(|r| r.expires <= now) {
+            if std::fs::remove_file(&revocation.file).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
 /// Splits a mailbox's jobs of one day into packages of at most `max_count` messages and
 /// about `max_bytes` bytes (never an empty package).
 fn batches(jobs: &[IngestJob], max_count: usize, max_bytes: u64) -> Vec<&[IngestJob]> {
@@ -497,55 +511,6 @@ fn file_alert(
         Some(&crate::pec::id::bracketed(message_id)),
     )
     .map(|_| ())
-}
-
-/// The task `pecd serve` runs: drains the queue every `poll`, audits every
-/// `audit_interval`, until shutdown. Failures are logged and retried.
-pub async fn run(
-    gateway: std::sync::Arc<Gateway>,
-    index: impl Fn() -> std::sync::Arc<ProvidersIndex> + Send + 'static,
-    shutdown: CancellationToken,
-) {
-    let mut last_audit = tokio::time::Instant::now();
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(gateway.settings.poll) => {}
-        }
-        let current = index();
-        let worker = std::sync::Arc::clone(&gateway);
-        let drained = tokio::task::spawn_blocking(move || {
-            worker.drain(Some(&current), Timestamp::now(), false)
-        })
-        .await;
-        match drained {
-            Ok(Ok(drained)) if !drained.packages.is_empty() || drained.refused > 0 => {
-                tracing::info!(packages = ?drained.packages, conserved = drained.conserved, refused = drained.refused, "conservation");
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => tracing::warn!(%error, "conservation ingest failed; will retry"),
-            Err(error) => tracing::warn!(%error, "conservation task failed"),
-        }
-        if last_audit.elapsed() >= gateway.settings.audit_interval {
-            last_audit = tokio::time::Instant::now();
-            let worker = std::sync::Arc::clone(&gateway);
-            match tokio::task::spawn_blocking(move || worker.audit(Timestamp::now())).await {
-                Ok(Ok(report)) if report.problems.is_empty() => {
-                    tracing::info!(
-                        packages = report.packages,
-                        "conservation audit: all packages intact"
-                    );
-                }
-                Ok(Ok(report)) => {
-                    for (package, problem) in &report.problems {
-                        tracing::error!(package, problem, "conservation audit");
-                    }
-                }
-                Ok(Err(error)) => tracing::warn!(%error, "conservation audit failed"),
-                Err(error) => tracing::warn!(%error, "conservation audit task failed"),
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ const PACKAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("conservatio
 const REFUSALS: TableDefinition<u64, &[u8]> = TableDefinition::new("conservation_refusals");
 const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("conservation_accounts");
 const AUDITS: TableDefinition<&str, &[u8]> = TableDefinition::new("conservation_audits");
+const REVOCATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("conservation_revocations");
 
 /// One message waiting to be conserved.
 #[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
@@ -115,6 +116,19 @@ impl Tx<'_> {
         Ok(account)
     }
 
+    /// Records a revocation export (download token → record).
+    pub fn record_revocation<T: Serialize>(
+        &mut self,
+        token: &str,
+        record: &T,
+    ) -> Result<(), StoreError> {
+        let mut table = self.inner.open_table(REVOCATIONS).map_err(db)?;
+        table
+            .insert(token, encode(record)?.as_slice())
+            .map_err(db)?;
+        Ok(())
+    }
+
     /// Records the last audit result (`last` → record).
     pub fn record_audit<T: Serialize>(&mut self, record: &T) -> Result<(), StoreError> {
         let mut table = self.inner.open_table(AUDITS).map_err(db)?;
@@ -152,6 +166,11 @@ impl ReadTx<'_> {
             .get(mailbox.to_ascii_lowercase().as_str())
             .map_err(db)?
             .map_or(Ok(Account::default()), |bytes| decode(bytes.value()))
+    }
+
+    /// Every revocation export record.
+    pub fn revocations<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
+        self.values(REVOCATIONS)
     }
 
     /// The last audit record.

@@ -285,6 +285,38 @@ fn exports_verify_offline_and_open_in_7zip_with_the_right_password_only() {
     let later = disposal("2040-01-01");
     assert!(later.contains("2 disposal proposal(s)"), "{later}");
     assert_eq!(packages(&dir).len(), 2);
+
+    // Revoking conservation switches the rule off and leaves a full, verifiable export.
+    let out = run_ok(
+        env!("CARGO_BIN_EXE_pecd"),
+        &[
+            "conservation",
+            "revoke",
+            "mario@pec-a.test",
+            "--config",
+            &cfg,
+        ],
+        "pecd",
+    );
+    let token = out
+        .split("download token ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap();
+    let export = dir.join(format!("data/conservation/exports/{token}.zip"));
+    run_ok(
+        env!("CARGO_BIN_EXE_pecd"),
+        &["conservation", "verify-package", &export.to_string_lossy()],
+        "pecd",
+    );
+    let show = run_ok(
+        env!("CARGO_BIN_EXE_pecd"),
+        &["mailbox", "show", "mario@pec-a.test", "--config", &cfg],
+        "pecd",
+    );
+    assert!(show.contains("off"), "{show}");
 }
 
 fn alerts(dir: &Path, mailbox: &str) -> Vec<String> {
