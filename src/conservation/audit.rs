@@ -53,9 +53,12 @@ pub fn check_package(root: &Path, anchors: &[X509], pinned: Option<&str>) -> Vec
     };
     match pindex::check(&index) {
         Ok(listed) => {
-            let base = root.join(archive::SINCRO_DIR);
             for (path, digest) in listed.files {
-                match std::fs::read(base.join(&path)) {
+                let Some(inside) = resolve(archive::SINCRO_DIR, &path) else {
+                    problems.push(format!("{path}: listed in the PIndex outside the package"));
+                    continue;
+                };
+                match std::fs::read(root.join(inside)) {
                     Ok(bytes) if sha256_hex(&bytes).eq_ignore_ascii_case(&digest) => {}
                     Ok(_) => {
                         problems.push(format!("{path}: does not match its hash in the PIndex"))
@@ -107,4 +110,44 @@ pub fn check_package(root: &Path, anchors: &[X509], pinned: Option<&str>) -> Vec
         }
     }
     problems
+}
+
+/// `relative` (a PIndex path, relative to the folder `base` of the package) as a path
+/// from the package root; `None` when it would leave the package or is not relative.
+fn resolve(base: &str, relative: &str) -> Option<String> {
+    if relative.starts_with('/') || relative.contains('\\') || relative.contains(':') {
+        return None;
+    }
+    let mut parts: Vec<&str> = base.split('/').collect();
+    for part in relative.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            name => parts.push(name),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_paths_stay_inside_the_package() {
+        let base = "data/metadata/other/sincro";
+        assert_eq!(
+            resolve(base, "../../../representations/rep1/data/p/message.eml").as_deref(),
+            Some("data/representations/rep1/data/p/message.eml")
+        );
+        assert_eq!(
+            resolve(base, "../rdv/x.xml").as_deref(),
+            Some("data/metadata/other/rdv/x.xml")
+        );
+        assert_eq!(resolve(base, "../../../../../etc/passwd"), None);
+        assert_eq!(resolve(base, "/etc/passwd"), None);
+        assert_eq!(resolve(base, "C:/x"), None);
+    }
 }

@@ -10,6 +10,7 @@
 //! * [`seal`]: CMS/CAdES detached signatures; [`tsa`]: RFC 3161 time stamps.
 //! * [`archive`]: the write-once package store (pacchetti di archiviazione, §3.5 layout).
 //! * [`audit`]: re-checks stored packages (fixity, signatures, time stamps).
+//! * [`view`]: the read-only view by year and kind for the IMAP side.
 //! * [`worker`]: drains the durable ingest queue (`store::conservation`); [`task`]
 //!   runs it (and the daily audit) inside `pecd serve`.
 //!
@@ -35,6 +36,7 @@ pub mod task;
 #[cfg(test)]
 mod testing;
 pub mod tsa;
+pub mod view;
 pub mod worker;
 
 /// Faults of the conservation gateway.

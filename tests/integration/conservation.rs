@@ -267,6 +267,21 @@ fn a_pec_between_two_providers_is_conserved_under_each_mode() {
             assert_eq!(message.metadata.signer_in_index, Some(true));
         }
     }
+    // The read-only view groups them by year and kind and serves the bytes as received.
+    let root = b_dir.join("data/conservation/packages");
+    let folders = pecd::conservation::view::folders(&packages(&b_dir), "all@pec-b.test");
+    let year = jiff::Timestamp::now().strftime("%Y").to_string();
+    let buste = &folders[&format!("Conservazione/{year}/Buste")];
+    assert_eq!(buste.len(), 2);
+    let inbox = b.inbox("all@pec-b.test");
+    for entry in buste {
+        let bytes = pecd::conservation::view::read(&root, entry).unwrap();
+        assert!(
+            inbox.contains(&bytes),
+            "conserved bytes differ from the INBOX copy"
+        );
+    }
+
     // Every package passes the real validators, and our own audit.
     for (dir, daemon) in [(&a_dir, &a), (&b_dir, &b)] {
         for record in packages(dir) {
