@@ -24,6 +24,7 @@ pub mod bag;
 pub mod der;
 pub mod export;
 pub mod files;
+pub mod fuzz;
 pub mod pindex;
 pub mod queue;
 pub mod quota;

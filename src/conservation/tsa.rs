@@ -292,7 +292,7 @@ fn header_len(encoded: &[u8]) -> usize {
 }
 
 /// The raw MessageImprint and nonce of a TimeStampReq; `None` unless it is SHA-256.
-fn parse_request(request: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+pub(crate) fn parse_request(request: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
     let mut outer = der::Reader::new(request);
     let mut fields = outer.expect(der::SEQUENCE)?.children();
     fields.expect(der::INTEGER)?;
@@ -444,7 +444,7 @@ fn chain_check(certificate: &X509, anchors: &[X509]) -> Result<(), String> {
 }
 
 /// The SHA-256 imprint and genTime of a TSTInfo.
-fn parse_tst_info(bytes: &[u8]) -> Option<(Vec<u8>, String)> {
+pub(crate) fn parse_tst_info(bytes: &[u8]) -> Option<(Vec<u8>, String)> {
     let mut outer = der::Reader::new(bytes);
     let mut fields = outer.expect(der::SEQUENCE)?.children();
     fields.expect(der::INTEGER)?;
