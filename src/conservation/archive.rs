@@ -238,6 +238,7 @@ pub fn build(
             ),
         ],
     )?;
+    files::sync_files(&temp)?;
     files::seal_dirs(&temp)?;
     files::publish_dir(&temp, &root.join(id))?;
     Ok(PackageRecord {

@@ -59,8 +59,9 @@ fn write_once(path: &Path, bytes: &[u8], private: bool) -> Result<(), Conservati
 }
 
 /// Writes a new read-only file inside a package folder that is still being assembled:
-/// created exclusively, fsynced, no rename; the folders are fsynced once by
-/// [`seal_dirs`] and the package becomes visible only through [`publish_dir`].
+/// created exclusively, no rename. Nothing is durable yet: [`sync_files`] then
+/// [`seal_dirs`] fsync every file and folder, and the package becomes visible only
+/// through [`publish_dir`].
 pub fn write_in_package(path: &Path, bytes: &[u8]) -> Result<(), ConservationError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|source| io(format!("creating {}", dir.display()), source))?;
@@ -70,12 +71,43 @@ pub fn write_in_package(path: &Path, bytes: &[u8]) -> Result<(), ConservationErr
             .create_new(true)
             .open(path)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
         let mut permissions = file.metadata()?.permissions();
         permissions.set_readonly(true);
         fs::set_permissions(path, permissions)
     };
     write().map_err(|source| io(format!("writing {}", path.display()), source))
+}
+
+/// Fsyncs every file under `root`, from a few threads at once so the file system can
+/// commit its journal for several of them together.
+pub fn sync_files(root: &Path) -> Result<(), ConservationError> {
+    const THREADS: usize = 8;
+    let paths: Vec<std::path::PathBuf> = list(root)?.iter().map(|r| root.join(r)).collect();
+    let chunk = paths.len().div_ceil(THREADS).max(1);
+    let results: Vec<Result<(), ConservationError>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = paths
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    for path in part {
+                        fs::File::open(path)
+                            .and_then(|file| file.sync_all())
+                            .map_err(|source| io(format!("syncing {}", path.display()), source))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| {
+                worker.join().unwrap_or_else(|_| {
+                    Err(ConservationError::Invalid("an fsync thread failed".into()))
+                })
+            })
+            .collect()
+    });
+    results.into_iter().collect()
 }
 
 /// Renames a finished folder into place and fsyncs its parent; fails if the target exists.

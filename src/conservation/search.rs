@@ -1,9 +1,10 @@
-//! Search over conserved messages, done simply: a scan of the metadata recorded with
-//! each package (subject, body text, sender, recipients, attachment names), with
-//! filters by PEC kind and date. Words match case-insensitively, accents folded, on
-//! word prefixes of a crude Italian stem (the last vowel of words over four letters is
-//! dropped, so `ricevuta` finds `ricevute`). No full-text index (tantivy) yet: the cost
-//! is linear in the number of conserved messages.
+//! Search over conserved messages, done simply: at ingest each message's words (subject,
+//! body text, sender, recipients, attachment names, daticert subject) are folded
+//! (lower case, no accents) into a sorted set recorded with its package; a query scans
+//! the records, matching each word by binary search as a prefix of a crude Italian
+//! stem (the last vowel of words over four letters is dropped, so `ricevuta` finds
+//! `ricevute`), with filters by PEC kind and date. No full-text engine (tantivy): the
+//! cost is linear in the number of conserved messages.
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -88,6 +89,23 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
         .into_iter()
 }
 
+/// The sorted, deduplicated folded words of some texts: what search matches against.
+pub fn terms<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = texts
+        .into_iter()
+        .flat_map(|t| words(t).collect::<Vec<_>>())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Whether a sorted term list holds a term starting with `prefix`.
+fn has_prefix(terms: &[String], prefix: &str) -> bool {
+    let at = terms.partition_point(|t| t.as_str() < prefix);
+    terms.get(at).is_some_and(|t| t.starts_with(prefix))
+}
+
 fn stem(word: &str) -> String {
     let vowel = word.ends_with(['a', 'e', 'i', 'o']);
     if vowel && word.chars().count() > 4 {
@@ -118,23 +136,7 @@ pub fn search(packages: &[PackageRecord], mailbox: &str, query: &Query) -> Vec<H
             {
                 continue;
             }
-            let haystack: Vec<String> = [
-                m.subject.as_deref(),
-                m.from.as_deref(),
-                Some(m.text.as_str()),
-            ]
-            .into_iter()
-            .flatten()
-            .chain(m.recipients.iter().map(String::as_str))
-            .chain(m.attachments.iter().map(String::as_str))
-            .chain(m.daticert.get("oggetto").map(String::as_str))
-            .flat_map(|text| words(text).collect::<Vec<_>>())
-            .collect();
-            if query
-                .words
-                .iter()
-                .all(|w| haystack.iter().any(|h| h.starts_with(w.as_str())))
-            {
+            if query.words.iter().all(|w| has_prefix(&m.terms, w)) {
                 hits.push(Hit {
                     package: package.id.clone(),
                     sip_id: m.sip_id.clone(),
@@ -171,8 +173,7 @@ mod tests {
                     sip_id: "pdv-1".into(),
                     kind: kind.into(),
                     subject: Some(subject.into()),
-                    text: text.into(),
-                    attachments: vec!["atto.pdf".into()],
+                    terms: terms([subject, text, "atto.pdf"]),
                     ..Metadata::default()
                 },
             }],
