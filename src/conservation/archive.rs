@@ -334,4 +334,45 @@ mod tests {
                 .readonly()
         );
     }
+
+    #[test]
+    fn a_self_signed_built_in_tsa_audits_clean_offline() {
+        let dir = tempfile::tempdir().unwrap();
+        let tsa = crate::conservation::tsa::Tsa::create(None).unwrap();
+        let pem = tsa.certificate().to_pem().unwrap();
+        let source = TimeSource::Builtin(tsa);
+        let sealing = Sealing {
+            signer: &pki().signer,
+            time: &source,
+            provider_name: "Gestore A",
+            certificates: vec![("tsa.pem".into(), pem)],
+        };
+        let raw = b"From: a@b.test\r\nSubject: x\r\n\r\nbody\r\n".to_vec();
+        let sip::Checked::Accepted(metadata) = sip::check(
+            "pdv-9",
+            "m@pec-a.test",
+            &raw,
+            Timestamp::now(),
+            &[sip::RFC822.to_string()],
+            None,
+            None,
+        ) else {
+            panic!("refused")
+        };
+        let items = [Item {
+            metadata: *metadata,
+            raw,
+        }];
+        build(
+            dir.path(),
+            "pda-x",
+            "m@pec-a.test",
+            &items,
+            &sealing,
+            Timestamp::now(),
+        )
+        .unwrap();
+        let problems = audit::check_package(&dir.path().join("pda-x"), &[], None);
+        assert_eq!(problems, Vec::<String>::new());
+    }
 }

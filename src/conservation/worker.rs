@@ -143,6 +143,7 @@ impl Gateway {
             .into_iter()
             .collect();
         let mut certificates = Vec::new();
+        let mut tsa_anchor = None;
         let time = match &settings.tsa_url {
             Some(url) => {
                 if let Some(path) = &settings.tsa_certificate {
@@ -164,12 +165,16 @@ impl Gateway {
                     .to_pem()
                     .map_err(|e| ConservationError::Crypto(e.to_string()))?;
                 certificates.push(("tsa.pem".to_string(), pem));
+                tsa_anchor =
+                    audit::self_issued(tsa.certificate()).then(|| tsa.certificate().clone());
                 TimeSource::Builtin(tsa)
             }
         };
         if let Some(pem) = ca_pem {
             certificates.push(("ca.pem".to_string(), pem));
         }
+        let mut anchors = anchors;
+        anchors.extend(tsa_anchor);
         Ok(Gateway {
             store,
             root,
