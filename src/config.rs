@@ -442,6 +442,12 @@ impl Config {
                 conservation.default_tier
             ));
         }
+        if !conservation.tsa_url.is_empty() && conservation.tsa_certificate.is_none() {
+            return Err(
+                "conservation.tsa_url needs conservation.tsa_certificate (copied into every package)"
+                    .to_string(),
+            );
+        }
         if conservation.batch_max_messages == 0 {
             return Err("conservation.batch_max_messages must be at least 1".to_string());
         }
@@ -551,5 +557,27 @@ mod tests {
             Config::parse(bad_route, Path::new(".")),
             Err(ConfigError::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn conservation_section_is_checked() {
+        let base = "[provider]\ndomain = \"a.test\"\nname = \"A\"\n";
+        let config = Config::parse(base, Path::new(".")).unwrap();
+        assert_eq!(config.conservation.tiers["medium"], 5 << 30);
+        assert_eq!(config.conservation.retention_years, 10);
+        for bad in [
+            "[conservation]\ntsa_url = \"http://tsa.test/\"\n",
+            "[conservation]\ndefault_tier = \"huge\"\n",
+            "[conservation]\nbatch_max_messages = 0\n",
+        ] {
+            let text = format!("{base}{bad}");
+            assert!(
+                matches!(
+                    Config::parse(&text, Path::new(".")),
+                    Err(ConfigError::Invalid { .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 }

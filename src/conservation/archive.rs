@@ -121,6 +121,26 @@ pub fn build(
             source,
         })?;
     }
+    let built = assemble(&temp, id, mailbox, items, sealing, now);
+    if built.is_err() {
+        // A failed build (e.g. the TSA did not answer) leaves nothing behind.
+        let _ = make_writable(&temp);
+        let _ = std::fs::remove_dir_all(&temp);
+        return built;
+    }
+    files::publish_dir(&temp, &root.join(id))?;
+    built
+}
+
+/// Writes, signs, stamps, bags and seals a package in `temp`.
+fn assemble(
+    temp: &Path,
+    id: &str,
+    mailbox: &str,
+    items: &[Item],
+    sealing: &Sealing<'_>,
+    now: Timestamp,
+) -> Result<PackageRecord, ConservationError> {
     let mut groups = Vec::new();
     let mut messages = Vec::new();
     let mut bytes = 0u64;
@@ -226,7 +246,7 @@ pub fn build(
         files::write_in_package(&temp.join(CERTIFICATES_DIR).join(name), pem)?;
     }
     let tagmanifest_sha256 = bag::finish(
-        &temp,
+        temp,
         &[
             ("Source-Organization", sealing.provider_name.to_string()),
             ("Bagging-Date", now.strftime("%Y-%m-%d").to_string()),
@@ -238,9 +258,8 @@ pub fn build(
             ),
         ],
     )?;
-    files::sync_files(&temp)?;
-    files::seal_dirs(&temp)?;
-    files::publish_dir(&temp, &root.join(id))?;
+    files::sync_files(temp)?;
+    files::seal_dirs(temp)?;
     Ok(PackageRecord {
         id: id.to_string(),
         mailbox: mailbox.to_string(),
@@ -374,5 +393,46 @@ mod tests {
         .unwrap();
         let problems = audit::check_package(&dir.path().join("pda-x"), &[], None);
         assert_eq!(problems, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_failed_time_stamp_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = TimeSource::Remote("http://127.0.0.1:9/tsa".into());
+        let sealing = Sealing {
+            signer: &pki().signer,
+            time: &source,
+            provider_name: "Gestore A",
+            certificates: vec![],
+        };
+        let raw = b"From: a@b.test\r\n\r\nbody\r\n".to_vec();
+        let sip::Checked::Accepted(metadata) = sip::check(
+            "pdv-8",
+            "m@pec-a.test",
+            &raw,
+            Timestamp::now(),
+            &[sip::RFC822.to_string()],
+            None,
+            None,
+        ) else {
+            panic!("refused")
+        };
+        let items = [Item {
+            metadata: *metadata,
+            raw,
+        }];
+        let built = build(
+            dir.path(),
+            "pda-y",
+            "m@pec-a.test",
+            &items,
+            &sealing,
+            Timestamp::now(),
+        );
+        assert!(
+            matches!(built, Err(ConservationError::Timestamp(_))),
+            "{built:?}"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }
