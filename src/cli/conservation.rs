@@ -308,8 +308,27 @@ fn status(path: &Path) -> anyhow::Result<ExitCode> {
     let store = gateway.store();
     let queued = store.read(|tx| tx.conservation_jobs())?;
     let packages = gateway.packages()?;
+    let refusals: Vec<crate::conservation::worker::Refusal> = store.read(|tx| tx.refusals())?;
+    let audit: Option<crate::conservation::worker::AuditReport> =
+        store.read(|tx| tx.last_audit())?;
     println!("queued: {}", queued.len());
     println!("packages: {}", packages.len());
+    println!("refused: {}", refusals.len());
+    for refusal in &refusals {
+        println!(
+            "  pdv-{:08} {}: {}",
+            refusal.job.id, refusal.job.mailbox, refusal.reason
+        );
+    }
+    match audit {
+        Some(report) => println!(
+            "last audit: {} ({} package(s), {} problem(s))",
+            report.time.map(|t| t.to_string()).unwrap_or_default(),
+            report.packages,
+            report.problems.len()
+        ),
+        None => println!("last audit: never"),
+    }
     for mailbox in store.read(|tx| tx.list_mailboxes())? {
         let account = store.read(|tx| tx.account(&mailbox.address))?;
         let tier = if account.tier.is_empty() {

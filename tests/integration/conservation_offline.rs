@@ -399,3 +399,29 @@ fn quota_alerts_once_at_70_and_90_pauses_at_100_and_resumes_after_a_raise() {
     std::fs::write(&path, raw).unwrap();
     support::openssl_smime_verify(&path, &dir.join("certs/ca.pem"));
 }
+
+#[test]
+fn a_refused_sip_is_recorded_with_its_reason_and_leaves_the_queue() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = offline_provider(
+        tmp.path(),
+        "[conservation]\nallowed_formats = [\"application/pdf\"]\n",
+    );
+    queue_messages(&dir, "mario@pec-a.test", 1, 500, 0);
+    let out = ingest(&dir);
+    assert!(out.contains("0 message(s) conserved, 1 refused"), "{out}");
+    let status = run_ok(
+        env!("CARGO_BIN_EXE_pecd"),
+        &["conservation", "status", "--config", &config(&dir)],
+        "pecd",
+    );
+    assert!(
+        status.contains("queued: 0") && status.contains("refused: 1"),
+        "{status}"
+    );
+    assert!(
+        status.contains("format message/rfc822 is not in the allowed list"),
+        "{status}"
+    );
+    assert!(packages(&dir).is_empty());
+}
