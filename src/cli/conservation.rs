@@ -117,6 +117,18 @@ pub enum ConservationCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Print a mailbox's rapporti di versamento (all, or one SIP's), with where each
+    /// signed copy is.
+    Rdv {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The mailbox.
+        #[arg(long)]
+        mailbox: String,
+        /// One SIP (`pdv-…`).
+        sip: Option<String>,
+    },
     /// Queue length, packages and each mailbox's account.
     Status {
         /// The configuration file.
@@ -183,6 +195,11 @@ pub fn run(command: ConservationCommand) -> anyhow::Result<ExitCode> {
             config,
         } => set_tier(&config, &address, &tier),
         ConservationCommand::Status { config } => status(&config),
+        ConservationCommand::Rdv {
+            config,
+            mailbox,
+            sip,
+        } => rdv(&config, &mailbox, sip.as_deref()),
         ConservationCommand::Revoke {
             address,
             config,
@@ -533,5 +550,42 @@ fn revoke(path: &Path, address: &str, password: Option<&str>) -> anyhow::Result<
         packages.len(),
         file.display()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rdv(path: &Path, mailbox: &str, sip: Option<&str>) -> anyhow::Result<ExitCode> {
+    let (gateway, _) = open(path)?;
+    let mut found = 0;
+    for package in gateway
+        .packages()?
+        .iter()
+        .filter(|p| p.mailbox.eq_ignore_ascii_case(mailbox))
+    {
+        for message in &package.messages {
+            let id = &message.metadata.sip_id;
+            if sip.is_some_and(|s| s != id) {
+                continue;
+            }
+            let file = gateway
+                .packages_dir()
+                .join(&package.id)
+                .join(crate::conservation::archive::RDV_DIR)
+                .join(format!("{id}.rdv.xml"));
+            let xml = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            println!(
+                "<!-- {} (signature: {}.p7s) -->\n{xml}",
+                file.display(),
+                file.display()
+            );
+            found += 1;
+        }
+    }
+    if found == 0 {
+        anyhow::bail!(
+            "no rapporto di versamento for {mailbox}{}",
+            sip.map(|s| format!(" {s}")).unwrap_or_default()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

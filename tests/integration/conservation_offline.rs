@@ -273,6 +273,26 @@ fn exports_verify_offline_and_open_in_7zip_with_the_right_password_only() {
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(out.contains("\"subject\":\"messaggio 3\""), "{out}");
 
+    // The rapporti di versamento are retrievable, one per SIP.
+    let sip = &packages(&dir)[0].messages[0].metadata.sip_id;
+    let out = run_ok(
+        env!("CARGO_BIN_EXE_pecd"),
+        &[
+            "conservation",
+            "rdv",
+            "--config",
+            &cfg,
+            "--mailbox",
+            "mario@pec-a.test",
+            sip,
+        ],
+        "pecd",
+    );
+    assert!(
+        out.contains("<EsitoGenerale>POSITIVO</EsitoGenerale>") && out.contains(sip.as_str()),
+        "{out}"
+    );
+
     // Retention: ten years by default; then disposal is proposed, never done.
     let disposal = |at: &str| {
         run_ok(
