@@ -32,6 +32,7 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod conservation;
 pub mod crypto;
 pub mod fuzzing;
 pub mod imap;

@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: LogCommand,
     },
+    /// The conservation gateway: audit, export, verify-package, search.
+    Conservation {
+        #[command(subcommand)]
+        command: cli::conservation::ConservationCommand,
+    },
     /// Read one message and say what it is and whether it is valid PEC.
     Verify {
         /// The message (.eml).
@@ -212,6 +217,7 @@ fn main() -> ExitCode {
         } => cli::index::run(&config).map(|()| ExitCode::SUCCESS),
         Command::Mailbox { command } => mailbox(command).map(|()| ExitCode::SUCCESS),
         Command::Log { command } => log(command),
+        Command::Conservation { command } => cli::conservation::run(command),
         Command::Verify {
             file,
             index,

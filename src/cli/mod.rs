@@ -2,6 +2,7 @@
 //! arguments and calls these. Commands return `anyhow::Result` because they report
 //! errors (one line on stderr) rather than handle them.
 
+pub mod conservation;
 pub mod index;
 pub mod init;
 pub mod log;

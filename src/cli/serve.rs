@@ -239,6 +239,28 @@ pub async fn start(
             shutdown.clone(),
         ));
     }
+    // Conservation (issue 5): the ingest and audit worker, opened off the async threads
+    // (the first start creates the built-in TSA key); delivery never waits on it.
+    if config.conservation.enabled {
+        let (config, store) = (config.clone(), provider.store().clone());
+        let (source, token) = (provider.clone(), shutdown.clone());
+        tracker.spawn(async move {
+            let opened =
+                tokio::task::spawn_blocking(move || super::conservation::gateway(&config, store))
+                    .await;
+            match opened {
+                Ok(Ok(gateway)) => {
+                    let index = move || source.index();
+                    crate::conservation::task::run(std::sync::Arc::new(gateway), index, token)
+                        .await;
+                }
+                Ok(Err(error)) => {
+                    tracing::error!(error = %format!("{error:#}"), "conservation not started")
+                }
+                Err(error) => tracing::error!(%error, "conservation not started"),
+            }
+        });
+    }
     tracker.spawn(watch_index(
         provider.clone(),
         config.index.ldif.clone(),

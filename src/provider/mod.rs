@@ -109,9 +109,9 @@ pub(crate) fn deliver_notice(
     now: Timestamp,
 ) -> Result<Appended, StoreError> {
     let keywords = [access_point::RECEIPT_KEYWORD.to_string()];
-    let appended = tx.append(
+    let appended = file_in_inbox(
+        tx,
         user,
-        INBOX,
         blob,
         signed.len() as u64,
         &keywords,
@@ -119,6 +119,25 @@ pub(crate) fn deliver_notice(
         Some(&id::bracketed(message_id)),
     )?;
     correlation::on_notice(tx, user, signed)?;
+    Ok(appended)
+}
+
+/// Files a message into a user's INBOX and, in the same transaction, queues it for
+/// conservation when the mailbox's rule selects it (`conservation::queue::on_inbox`).
+/// Every INBOX append of the provider goes through here.
+pub(crate) fn file_in_inbox(
+    tx: &mut Tx<'_>,
+    user: &str,
+    blob: &BlobId,
+    size: u64,
+    keywords: &[String],
+    now: Timestamp,
+    message_id: Option<&str>,
+) -> Result<Appended, StoreError> {
+    let appended = tx.append(user, INBOX, blob, size, keywords, now, message_id)?;
+    if matches!(appended, Appended::Stored { .. }) {
+        crate::conservation::queue::on_inbox(tx, user, blob, size, keywords, now)?;
+    }
     Ok(appended)
 }
 

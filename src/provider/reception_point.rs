@@ -180,9 +180,9 @@ impl Provider {
             for (rcpt, outcome, blob, receipt_id) in &deliveries {
                 let kind = match outcome {
                     Outcome::Deliver => {
-                        let appended = tx.append(
+                        let appended = super::file_in_inbox(
+                            tx,
                             rcpt,
-                            INBOX,
                             &envelope_blob,
                             data.len() as u64,
                             &[ENVELOPE_KEYWORD.to_string()],
@@ -330,9 +330,9 @@ impl Provider {
                 deliver_notice(tx, &sender, notice_blob, signed, notice_id, now)?;
             }
             for rcpt in local.iter().filter(|r| !r.eq_ignore_ascii_case(&service)) {
-                tx.append(
+                super::file_in_inbox(
+                    tx,
                     rcpt,
-                    INBOX,
                     &blob,
                     data.len() as u64,
                     &[RECEIPT_KEYWORD.to_string()],
@@ -365,9 +365,9 @@ impl Provider {
             logged.detail = Some(reason.to_string());
             tx.log(logged)?;
             for rcpt in local {
-                tx.append(
+                super::file_in_inbox(
+                    tx,
                     rcpt,
-                    INBOX,
                     &blob,
                     bytes.len() as u64,
                     &[ANOMALY_KEYWORD.to_string()],

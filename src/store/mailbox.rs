@@ -437,3 +437,17 @@ fn hash_password(password: &str) -> Result<String, StoreError> {
 pub(crate) fn folder_key(address: &str, folder: &str) -> String {
     format!("{address}\0{folder}")
 }
+
+impl Tx<'_> {
+    /// One mailbox, read inside a write transaction (the conservation hook reads the
+    /// mailbox's rule in the same transaction as the append).
+    pub fn mailbox(&self, address: &str) -> Result<Option<Mailbox>, StoreError> {
+        let table = self.inner.open_table(MAILBOXES).map_err(db)?;
+        let address = address.to_ascii_lowercase();
+        table
+            .get(address.as_str())
+            .map_err(db)?
+            .map(|bytes| decode(bytes.value()))
+            .transpose()
+    }
+}

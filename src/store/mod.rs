@@ -7,6 +7,7 @@
 //! (`pecd mailbox …`, `pecd log …`) work on the same files while the daemon runs.
 
 pub mod blobs;
+pub mod conservation;
 pub mod folders;
 pub mod log;
 pub mod mailbox;

@@ -9,6 +9,8 @@ mod access;
 mod admin;
 mod builders;
 mod cli;
+mod conservation;
+mod conservation_offline;
 mod daemon;
 mod fuzz_corpus;
 mod imap;

@@ -1,0 +1,438 @@
+//! The write-once archive: one folder per pacchetto di archiviazione (AIP) under
+//! `<data_dir>/conservation/packages/`, a BagIt 1.0 bag in the layout of
+//! conservation.md §3.5:
+//!
+//! ```text
+//! <pda-id>/ bagit.txt bag-info.txt manifest-sha{256,512}.txt tagmanifest-sha{256,512}.txt
+//!   data/representations/rep1/data/<pdv-id>/message.eml   the message as received
+//!   data/metadata/descriptive/<pdv-id>.xml                its metadata (SIP)
+//!   data/metadata/other/rdv/<pdv-id>.rdv.xml(.p7s)        rapporto di versamento, signed
+//!   data/metadata/other/sincro/pindex.xml                 SInCRO 2.0 index
+//!   data/metadata/other/sincro/pindex.xml.p7s             CAdES detached signature
+//!   data/metadata/other/sincro/pindex.xml.p7s.tsr         RFC 3161 time stamp of the signature
+//!   data/metadata/other/certificates/*.pem                signer, TSA and CA certificates
+//! ```
+//!
+//! A package is assembled in `.tmp-<pda-id>`, sealed read-only, then renamed into place;
+//! nothing is ever rewritten.
+
+use std::path::Path;
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde::Serialize;
+
+use crate::conservation::ConservationError;
+use crate::conservation::bag;
+use crate::conservation::files;
+use crate::conservation::pindex;
+use crate::conservation::pindex::IndexFile;
+use crate::conservation::pindex::IndexGroup;
+use crate::conservation::rdv;
+use crate::conservation::rdv::SipFile;
+use crate::conservation::seal;
+use crate::conservation::sha256_hex;
+use crate::conservation::sip::Metadata;
+use crate::conservation::tsa::TimeSource;
+use crate::crypto::identity::Signer;
+
+/// Where the index and its signature live inside a package.
+pub const SINCRO_DIR: &str = "data/metadata/other/sincro";
+/// The index file.
+pub const PINDEX: &str = "data/metadata/other/sincro/pindex.xml";
+/// Its signature.
+pub const PINDEX_SIGNATURE: &str = "data/metadata/other/sincro/pindex.xml.p7s";
+/// The time stamp of the signature.
+pub const PINDEX_TIMESTAMP: &str = "data/metadata/other/sincro/pindex.xml.p7s.tsr";
+/// The certificates folder.
+pub const CERTIFICATES_DIR: &str = "data/metadata/other/certificates";
+/// The rapporti folder.
+pub const RDV_DIR: &str = "data/metadata/other/rdv";
+
+/// What signs and stamps packages.
+pub struct Sealing<'a> {
+    /// The conservation signer.
+    pub signer: &'a Signer,
+    /// Where time stamps come from.
+    pub time: &'a TimeSource,
+    /// The conservation service's name.
+    pub provider_name: &'a str,
+    /// Certificates to include (`file name`, PEM): the TSA, the CA.
+    pub certificates: Vec<(String, Vec<u8>)>,
+}
+
+/// One accepted SIP to package.
+pub struct Item {
+    /// Its metadata.
+    pub metadata: Metadata,
+    /// The message as received.
+    pub raw: Vec<u8>,
+}
+
+/// One message inside a stored package.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct Packaged {
+    /// The rapporto di versamento id.
+    pub rdv_id: String,
+    /// The SIP digest reported in the rapporto.
+    pub sip_sha256: String,
+    /// The metadata.
+    pub metadata: Metadata,
+}
+
+/// A stored package, as recorded in the store.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct PackageRecord {
+    /// The package id (its folder name).
+    pub id: String,
+    /// The mailbox.
+    pub mailbox: String,
+    /// When it was sealed.
+    pub created: Timestamp,
+    /// SHA-256 of `tagmanifest-sha256.txt`: pins the whole bag.
+    pub tagmanifest_sha256: String,
+    /// Payload bytes.
+    pub bytes: u64,
+    /// The messages.
+    pub messages: Vec<Packaged>,
+}
+
+/// The packages folder under a data dir.
+pub fn packages_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("conservation").join("packages")
+}
+
+/// Builds, seals and publishes one package at `root/<id>`.
+pub fn build(
+    root: &Path,
+    id: &str,
+    mailbox: &str,
+    items: &[Item],
+    sealing: &Sealing<'_>,
+    now: Timestamp,
+) -> Result<PackageRecord, ConservationError> {
+    let temp = root.join(format!(".tmp-{id}"));
+    if temp.exists() {
+        // Left by a crash before publication: never referenced by any record.
+        let _ = make_writable(&temp);
+        std::fs::remove_dir_all(&temp).map_err(|source| ConservationError::Io {
+            context: format!("removing {}", temp.display()),
+            source,
+        })?;
+    }
+    let built = assemble(&temp, id, mailbox, items, sealing, now);
+    if built.is_err() {
+        // A failed build (e.g. the TSA did not answer) leaves nothing behind.
+        let _ = make_writable(&temp);
+        let _ = std::fs::remove_dir_all(&temp);
+        return built;
+    }
+    files::publish_dir(&temp, &root.join(id))?;
+    built
+}
+
+/// Writes, signs, stamps, bags and seals a package in `temp`.
+fn assemble(
+    temp: &Path,
+    id: &str,
+    mailbox: &str,
+    items: &[Item],
+    sealing: &Sealing<'_>,
+    now: Timestamp,
+) -> Result<PackageRecord, ConservationError> {
+    let mut groups = Vec::new();
+    let mut messages = Vec::new();
+    let mut bytes = 0u64;
+    for item in items {
+        let sip = &item.metadata.sip_id;
+        let metadata_xml = item.metadata.to_xml();
+        let message_path = format!("data/representations/rep1/data/{sip}/message.eml");
+        let metadata_path = format!("data/metadata/descriptive/{sip}.xml");
+        files::write_in_package(&temp.join(&message_path), &item.raw)?;
+        files::write_in_package(&temp.join(&metadata_path), metadata_xml.as_bytes())?;
+        bytes += item.raw.len() as u64;
+        let sip_files = [
+            SipFile {
+                name: "message.eml".into(),
+                sha256: item.metadata.sha256.clone(),
+            },
+            SipFile {
+                name: "metadata.xml".into(),
+                sha256: sha256_hex(metadata_xml.as_bytes()),
+            },
+        ];
+        let rdv_id = format!("rdv-{sip}");
+        let rapporto = rdv::rapporto(&rdv_id, sip, mailbox, now, &sip_files);
+        let rdv_path = format!("{RDV_DIR}/{sip}.rdv.xml");
+        let rdv_signature = seal::sign(sealing.signer, rapporto.as_bytes())?;
+        files::write_in_package(&temp.join(&rdv_path), rapporto.as_bytes())?;
+        files::write_in_package(&temp.join(format!("{rdv_path}.p7s")), &rdv_signature)?;
+        let file =
+            |suffix: &str, path: &str, sha256: String, format: &str, extension: &str| IndexFile {
+                id: format!("{sip}/{suffix}"),
+                path: format!("../../../{}", path.trim_start_matches("data/")),
+                sha256,
+                format: format.into(),
+                extension: extension.into(),
+            };
+        groups.push(IndexGroup {
+            id: sip.clone(),
+            label: format!(
+                "{} {}",
+                item.metadata.kind,
+                item.metadata.subject.as_deref().unwrap_or_default()
+            )
+            .trim()
+            .to_string(),
+            files: vec![
+                file(
+                    "message",
+                    &message_path,
+                    item.metadata.sha256.clone(),
+                    "message/rfc822",
+                    "eml",
+                ),
+                file(
+                    "metadata",
+                    &metadata_path,
+                    sip_files[1].sha256.clone(),
+                    "application/xml",
+                    "xml",
+                ),
+                file(
+                    "rdv",
+                    &rdv_path,
+                    sha256_hex(rapporto.as_bytes()),
+                    "application/xml",
+                    "xml",
+                ),
+                file(
+                    "rdv-signature",
+                    &format!("{rdv_path}.p7s"),
+                    sha256_hex(&rdv_signature),
+                    "application/pkcs7-signature",
+                    "p7s",
+                ),
+            ],
+        });
+        messages.push(Packaged {
+            rdv_id,
+            sip_sha256: rdv::sip_digest(&sip_files),
+            metadata: item.metadata.clone(),
+        });
+    }
+    let index = pindex::write(&pindex::IndexInput {
+        id: format!("urn:pecd:pindex:{id}"),
+        volume_id: id.to_string(),
+        volume_label: format!("PEC conservate di {mailbox} ({})", now.strftime("%Y-%m-%d")),
+        provider_name: sealing.provider_name.to_string(),
+        mailbox: mailbox.to_string(),
+        created: now,
+        groups,
+    });
+    let signature = seal::sign(sealing.signer, index.as_bytes())?;
+    let stamp = sealing.time.stamp(&signature, now)?;
+    files::write_in_package(&temp.join(PINDEX), index.as_bytes())?;
+    files::write_in_package(&temp.join(PINDEX_SIGNATURE), &signature)?;
+    files::write_in_package(&temp.join(PINDEX_TIMESTAMP), &stamp)?;
+    let signer_pem = sealing
+        .signer
+        .certificate()
+        .to_pem()
+        .map_err(|e| ConservationError::Crypto(e.to_string()))?;
+    files::write_in_package(&temp.join(CERTIFICATES_DIR).join("signer.pem"), &signer_pem)?;
+    for (name, pem) in &sealing.certificates {
+        files::write_in_package(&temp.join(CERTIFICATES_DIR).join(name), pem)?;
+    }
+    let tagmanifest_sha256 = bag::finish(
+        temp,
+        &[
+            ("Source-Organization", sealing.provider_name.to_string()),
+            ("Bagging-Date", now.strftime("%Y-%m-%d").to_string()),
+            ("External-Identifier", id.to_string()),
+            ("Bag-Group-Identifier", mailbox.to_string()),
+            (
+                "BagIt-Profile-Identifier",
+                "urn:pecd:conservazione:pda:1".to_string(),
+            ),
+        ],
+    )?;
+    files::sync_files(temp)?;
+    files::seal_dirs(temp)?;
+    Ok(PackageRecord {
+        id: id.to_string(),
+        mailbox: mailbox.to_string(),
+        created: now,
+        tagmanifest_sha256,
+        bytes,
+        messages,
+    })
+}
+
+fn make_writable(root: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(root)?.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            make_writable(&entry.path())?;
+        }
+    }
+    let mut permissions = std::fs::metadata(root)?.permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(false);
+    std::fs::set_permissions(root, permissions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conservation::audit;
+    use crate::conservation::sip;
+    use crate::conservation::testing::pki;
+
+    /// A package of two ordinary messages in `root`, sealed with the test PKI.
+    pub(crate) fn sample_package(root: &Path) -> PackageRecord {
+        let pki = pki();
+        let tsa_pem = pki.tsa.certificate().to_pem().unwrap();
+        let source = TimeSource::Builtin(pki.tsa.clone());
+        let sealing = Sealing {
+            signer: &pki.signer,
+            time: &source,
+            provider_name: "Gestore A",
+            certificates: vec![
+                ("tsa.pem".into(), tsa_pem),
+                ("ca.pem".into(), pki.ca.certificate.to_pem().unwrap()),
+            ],
+        };
+        let items: Vec<Item> = (1..=2)
+            .map(|n| {
+                let raw = format!(
+                    "From: a@b.test\r\nTo: m@pec-a.test\r\nSubject: n{n}\r\n\r\nbody {n}\r\n"
+                )
+                .into_bytes();
+                let sip::Checked::Accepted(metadata) = sip::check(
+                    &format!("pdv-{n}"),
+                    "m@pec-a.test",
+                    &raw,
+                    Timestamp::now(),
+                    &[sip::RFC822.to_string()],
+                    None,
+                    None,
+                ) else {
+                    panic!("refused")
+                };
+                Item {
+                    metadata: *metadata,
+                    raw,
+                }
+            })
+            .collect();
+        build(
+            root,
+            "pda-test-1",
+            "m@pec-a.test",
+            &items,
+            &sealing,
+            Timestamp::now(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_built_package_audits_clean_and_is_write_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = sample_package(dir.path());
+        let root = dir.path().join("pda-test-1");
+        let anchors = [pki().ca.certificate.clone()];
+        let problems = audit::check_package(&root, &anchors, Some(&record.tagmanifest_sha256));
+        assert_eq!(problems, Vec::<String>::new());
+        assert_eq!(record.messages.len(), 2);
+        assert!(
+            std::fs::metadata(root.join(PINDEX))
+                .unwrap()
+                .permissions()
+                .readonly()
+        );
+    }
+
+    #[test]
+    fn a_self_signed_built_in_tsa_audits_clean_offline() {
+        let dir = tempfile::tempdir().unwrap();
+        let tsa = crate::conservation::tsa::Tsa::create(None).unwrap();
+        let pem = tsa.certificate().to_pem().unwrap();
+        let source = TimeSource::Builtin(tsa);
+        let sealing = Sealing {
+            signer: &pki().signer,
+            time: &source,
+            provider_name: "Gestore A",
+            certificates: vec![("tsa.pem".into(), pem)],
+        };
+        let raw = b"From: a@b.test\r\nSubject: x\r\n\r\nbody\r\n".to_vec();
+        let sip::Checked::Accepted(metadata) = sip::check(
+            "pdv-9",
+            "m@pec-a.test",
+            &raw,
+            Timestamp::now(),
+            &[sip::RFC822.to_string()],
+            None,
+            None,
+        ) else {
+            panic!("refused")
+        };
+        let items = [Item {
+            metadata: *metadata,
+            raw,
+        }];
+        build(
+            dir.path(),
+            "pda-x",
+            "m@pec-a.test",
+            &items,
+            &sealing,
+            Timestamp::now(),
+        )
+        .unwrap();
+        let problems = audit::check_package(&dir.path().join("pda-x"), &[], None);
+        assert_eq!(problems, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_failed_time_stamp_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = TimeSource::Remote("http://127.0.0.1:9/tsa".into());
+        let sealing = Sealing {
+            signer: &pki().signer,
+            time: &source,
+            provider_name: "Gestore A",
+            certificates: vec![],
+        };
+        let raw = b"From: a@b.test\r\n\r\nbody\r\n".to_vec();
+        let sip::Checked::Accepted(metadata) = sip::check(
+            "pdv-8",
+            "m@pec-a.test",
+            &raw,
+            Timestamp::now(),
+            &[sip::RFC822.to_string()],
+            None,
+            None,
+        ) else {
+            panic!("refused")
+        };
+        let items = [Item {
+            metadata: *metadata,
+            raw,
+        }];
+        let built = build(
+            dir.path(),
+            "pda-y",
+            "m@pec-a.test",
+            &items,
+            &sealing,
+            Timestamp::now(),
+        );
+        assert!(
+            matches!(built, Err(ConservationError::Timestamp(_))),
+            "{built:?}"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,544 @@
+//! The conservation gateway at run time: drains the durable ingest queue into packages
+//! (batched per mailbox per UTC day, at most `batch_max` messages each), applies the
+//! quota, and audits the stored packages. [`run`] is the task `pecd serve` spawns;
+//! delivery never waits on it.
+//!
+//! Crash safety: a package is built and published on disk first; then one store
+//! transaction records it and removes its jobs. A crash in between leaves a package
+//! folder no record points at (reported by the audit as unrecorded, never counted) and
+//! the jobs still queued, so every accepted message ends up in exactly one recorded
+//! package.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use openssl::x509::X509;
+use serde::Deserialize;
+use serde::Serialize;
+
+use crate::conservation::ConservationError;
+use crate::conservation::archive;
+use crate::conservation::archive::Item;
+use crate::conservation::archive::PackageRecord;
+use crate::conservation::archive::Sealing;
+use crate::conservation::audit;
+use crate::conservation::quota;
+use crate::conservation::retention;
+use crate::conservation::sip;
+use crate::conservation::sip::Checked;
+use crate::conservation::tsa::TimeSource;
+use crate::conservation::tsa::Tsa;
+use crate::crypto::identity::Signer;
+use crate::pec::index::ProvidersIndex;
+use crate::store::Store;
+use crate::store::conservation::IngestJob;
+use crate::store::mailbox::INBOX;
+
+/// The gateway's settings (from `[conservation]`).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The conservation service's name (the provider's).
+    pub provider_name: String,
+    /// The provider's domain (alerts come from its service address).
+    pub domain: String,
+    /// A TSA URL; `None` uses the built-in TSA.
+    pub tsa_url: Option<String>,
+    /// The remote TSA's certificate, included in packages.
+    pub tsa_certificate: Option<PathBuf>,
+    /// The dev CA certificate and key (issuer of the built-in TSA; trust anchor).
+    pub ca: Option<(PathBuf, PathBuf)>,
+    /// Accepted formats.
+    pub allowed_formats: Vec<String>,
+    /// At most this many messages per package.
+    pub batch_max: usize,
+    /// At most about this many message bytes per package (one larger message still
+    /// makes a package of its own).
+    pub batch_max_bytes: u64,
+    /// How long a mailbox's first queued message waits for others to join its package.
+    pub batch_wait: Duration,
+    /// How often the queue is looked at.
+    pub poll: Duration,
+    /// How often the scheduled audit runs.
+    pub audit_interval: Duration,
+    /// Quota tiers: name → bytes.
+    pub tiers: BTreeMap<String, u64>,
+    /// The tier of mailboxes without one.
+    pub default_tier: String,
+    /// Retention classes.
+    pub retention: crate::conservation::retention::Classes,
+}
+
+/// A refused SIP, as recorded.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Refusal {
+    /// The job.
+    pub job: IngestJob,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub time: Timestamp,
+}
+
+/// What one drain did.
+#[derive(Clone, Debug, Default, Eq, PartialEq)]
+pub struct Drained {
+    /// Packages built.
+    pub packages: Vec<String>,
+    /// Messages conserved.
+    pub conserved: usize,
+    /// SIPs refused.
+    pub refused: usize,
+    /// Mailboxes paused by their quota.
+    pub paused: Vec<String>,
+}
+
+/// The result of an audit: `(package, problem)` pairs; empty when all is well.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct AuditReport {
+    /// When it ran.
+    pub time: Option<Timestamp>,
+    /// Packages checked.
+    pub packages: usize,
+    /// Problems found.
+    pub problems: Vec<(String, String)>,
+    /// Folders no record names: left by an interrupted ingest (their messages were
+    /// packaged again), or being published right now. Not packages; not counted.
+    pub unrecorded: Vec<String>,
+}
+
+/// The gateway: store, keys, time source.
+pub struct Gateway {
+    store: Store,
+    root: PathBuf,
+    signer: Signer,
+    time: TimeSource,
+    certificates: Vec<(String, Vec<u8>)>,
+    anchors: Vec<X509>,
+    settings: Settings,
+}
+
+impl Gateway {
+    /// Opens the gateway over a data dir (creating the built-in TSA on first use).
+    pub fn open(
+        store: Store,
+        data_dir: &Path,
+        signer: Signer,
+        settings: Settings,
+    ) -> Result<Gateway, ConservationError> {
+        let root = archive::packages_dir(data_dir);
+        std::fs::create_dir_all(&root).map_err(|source| ConservationError::Io {
+            context: format!("creating {}", root.display()),
+            source,
+        })?;
+        let ca_pem = settings
+            .ca
+            .as_ref()
+            .and_then(|(cert, _)| std::fs::read(cert).ok());
+        let anchors: Vec<X509> = ca_pem
+            .as_deref()
+            .and_then(|pem| X509::from_pem(pem).ok())
+            .into_iter()
+            .collect();
+        let mut certificates = Vec::new();
+        let mut tsa_anchor = None;
+        let time = match &settings.tsa_url {
+            Some(url) => {
+                if let Some(path) = &settings.tsa_certificate {
+                    certificates.push((
+                        "tsa.pem".to_string(),
+                        crate::conservation::files::read(path)?,
+                    ));
+                }
+                TimeSource::Remote(url.clone())
+            }
+            None => {
+                let ca = settings
+                    .ca
+                    .as_ref()
+                    .map(|(c, k)| (c.as_path(), k.as_path()));
+                let tsa = Tsa::ensure(&data_dir.join("conservation").join("tsa"), ca)?;
+                let pem = tsa
+                    .certificate()
+                    .to_pem()
+                    .map_err(|e| ConservationError::Crypto(e.to_string()))?;
+                certificates.push(("tsa.pem".to_string(), pem));
+                tsa_anchor =
+                    audit::self_issued(tsa.certificate()).then(|| tsa.certificate().clone());
+                TimeSource::Builtin(tsa)
+            }
+        };
+        if let Some(pem) = ca_pem {
+            certificates.push(("ca.pem".to_string(), pem));
+        }
+        let mut anchors = anchors;
+        anchors.extend(tsa_anchor);
+        Ok(Gateway {
+            store,
+            root,
+            signer,
+            time,
+            certificates,
+            anchors,
+            settings,
+        })
+    }
+
+    /// Where packages are.
+    pub fn packages_dir(&self) -> &Path {
+        &self.root
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// A mailbox's quota in bytes, from its tier.
+    pub fn quota_of(&self, tier: &str) -> u64 {
+        let tier = if tier.is_empty() {
+            &self.settings.default_tier
+        } else {
+            tier
+        };
+        self.settings
+            .tiers
+            .get(tier)
+            .or_else(|| self.settings.tiers.get(&self.settings.default_tier))
+            .copied()
+            .unwrap_or(quota::GIB)
+    }
+
+    /// Packages what is queued. Without `force`, a mailbox's batch of today waits until
+    /// it is full or its oldest message has waited `batch_wait`.
+    pub fn drain(
+        &self,
+        index: Option<&ProvidersIndex>,
+        now: Timestamp,
+        force: bool,
+    ) -> Result<Drained, ConservationError> {
+        let jobs = self.store.read(|tx| tx.conservation_jobs())?;
+        let mut groups: BTreeMap<(String, String), Vec<IngestJob>> = BTreeMap::new();
+        for job in jobs {
+            let day = job.received.strftime("%Y%m%d").to_string();
+            groups
+                .entry((job.mailbox.clone(), day))
+                .or_default()
+                .push(job);
+        }
+        let today = now.strftime("%Y%m%d").to_string();
+        let mut drained = Drained::default();
+        for ((mailbox, day), jobs) in groups {
+            let waited = jobs.first().is_some_and(|j| {
+                now.duration_since(j.received).as_secs_f64()
+                    >= self.settings.batch_wait.as_secs_f64()
+            });
+            if !force && day == today && jobs.len() < self.settings.batch_max && !waited {
+                continue;
+            }
+            for chunk in batches(
+                &jobs,
+                self.settings.batch_max,
+                self.settings.batch_max_bytes,
+            ) {
+                if !self.package(&mailbox, &day, chunk, index, now, &mut drained)? {
+                    break;
+                }
+            }
+        }
+        Ok(drained)
+    }
+
+    /// Checks, packages and records one batch. Returns false when the quota paused it.
+    fn package(
+        &self,
+        mailbox: &str,
+        day: &str,
+        jobs: &[IngestJob],
+        index: Option<&ProvidersIndex>,
+        now: Timestamp,
+        drained: &mut Drained,
+    ) -> Result<bool, ConservationError> {
+        let account = self.store.read(|tx| tx.account(mailbox))?;
+        let quota = self.quota_of(&account.tier);
+        let first = jobs.first().map_or(0, |j| j.size);
+        if account.paused && account.used_bytes.saturating_add(first) > quota {
+            // Still full: the jobs wait, the user was told when ingest paused.
+            return Ok(false);
+        }
+        let mut items = Vec::new();
+        let mut included = Vec::new();
+        let mut refusals = Vec::new();
+        let mut total = account.used_bytes;
+        let mut full = false;
+        for job in jobs {
+            let checked = match self.store.blobs().get(&job.blob) {
+                Ok(raw) => {
+                    let sip_id = format!("pdv-{:08}", job.id);
+                    let allowed = &self.settings.allowed_formats;
+                    (
+                        sip::check(&sip_id, mailbox, &raw, job.received, allowed, None, index),
+                        raw,
+                    )
+                }
+                Err(error) => (
+                    Checked::Refused {
+                        metadata: Box::default(),
+                        reason: format!("message body unreadable: {error}"),
+                    },
+                    Vec::new(),
+                ),
+            };
+            match checked {
+                (Checked::Accepted(mut metadata), raw) => {
+                    let (class, years) = self.settings.retention.of(&metadata.kind);
+                    metadata.retention_class = class;
+                    metadata.keep_until = Some(retention::keep_until(job.received, years));
+                    if total.saturating_add(raw.len() as u64) > quota {
+                        full = true;
+                        break;
+                    }
+                    total += raw.len() as u64;
+                    items.push(Item {
+                        metadata: *metadata,
+                        raw,
+                    });
+                    included.push(job.id);
+                }
+                (Checked::Refused { reason, .. }, _) => refusals.push(Refusal {
+                    job: job.clone(),
+                    reason,
+                    time: now,
+                }),
+            }
+        }
+        if !refusals.is_empty() {
+            self.store.write(|tx| {
+                for refusal in &refusals {
+                    if tx.complete_conservation(refusal.job.id)? {
+                        tx.record_refusal(refusal.job.id, refusal)?;
+                    }
+                }
+                Ok(())
+            })?;
+            drained.refused += refusals.len();
+        }
+        if !items.is_empty() {
+            self.record(mailbox, day, &items, &included, quota, now, drained)?;
+        }
+        if full && !account.paused {
+            let (alert, id) = quota::alert(
+                &self.signer,
+                &self.settings.domain,
+                mailbox,
+                100,
+                total,
+                quota,
+                now,
+            )?;
+            let blob = self.store.blobs().put(&alert)?;
+            self.store.write(|tx| {
+                tx.update_account(mailbox, |a| a.paused = true)?;
+                file_alert(tx, mailbox, &blob, &alert, &id, now)
+            })?;
+            drained.paused.push(mailbox.to_string());
+        }
+        Ok(!full)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        mailbox: &str,
+        day: &str,
+        items: &[Item],
+        included: &[u64],
+        quota: u64,
+        now: Timestamp,
+        drained: &mut Drained,
+    ) -> Result<(), ConservationError> {
+        let serial = self.store.write(|tx| tx.next("conservation_package"))?;
+        let id = format!("pda-{day}-{serial:06}");
+        let sealing = Sealing {
+            signer: &self.signer,
+            time: &self.time,
+            provider_name: &self.settings.provider_name,
+            certificates: self.certificates.clone(),
+        };
+        let record = archive::build(&self.root, &id, mailbox, items, &sealing, now)?;
+        let before = self.store.read(|tx| tx.account(mailbox))?;
+        let used = before.used_bytes.saturating_add(record.bytes);
+        let mut alerts = Vec::new();
+        for percent in quota::crossings(used, quota, before.alerted_70, before.alerted_90) {
+            let (alert, message_id) = quota::alert(
+                &self.signer,
+                &self.settings.domain,
+                mailbox,
+                percent,
+                used,
+                quota,
+                now,
+            )?;
+            let blob = self.store.blobs().put(&alert)?;
+            alerts.push((percent, blob, alert, message_id));
+        }
+        self.store.write(|tx| {
+            tx.record_package(&id, &record)?;
+            for job in included {
+                if !tx.complete_conservation(*job)? {
+                    // Another ingest (the daemon, or `pecd conservation ingest`) packaged
+                    // it first: keep its package, leave this one unrecorded.
+                    return Err(crate::store::StoreError::Conflict(format!(
+                        "conservation job {job} was packaged concurrently"
+                    )));
+                }
+            }
+            tx.update_account(mailbox, |a| {
+                a.used_bytes = a.used_bytes.saturating_add(record.bytes);
+                a.paused = false;
+                for (percent, ..) in &alerts {
+                    match percent {
+                        70 => a.alerted_70 = true,
+                        _ => a.alerted_90 = true,
+                    }
+                }
+            })?;
+            for (_, blob, alert, message_id) in &alerts {
+                file_alert(tx, mailbox, blob, alert, message_id, now)?;
+            }
+            Ok(())
+        })?;
+        drained.packages.push(id);
+        drained.conserved += items.len();
+        Ok(())
+    }
+
+    /// Every recorded package.
+    pub fn packages(&self) -> Result<Vec<PackageRecord>, ConservationError> {
+        Ok(self.store.read(|tx| tx.packages())?)
+    }
+
+    /// Re-checks every recorded package (and reports folders no record names).
+    pub fn audit(&self, now: Timestamp) -> Result<AuditReport, ConservationError> {
+        let records = self.packages()?;
+        let mut report = AuditReport {
+            time: Some(now),
+            packages: records.len(),
+            problems: Vec::new(),
+            unrecorded: Vec::new(),
+        };
+        for record in &records {
+            let dir = self.root.join(&record.id);
+            if !dir.is_dir() {
+                report
+                    .problems
+                    .push((record.id.clone(), "package folder missing".into()));
+                continue;
+            }
+            for problem in
+                audit::check_package(&dir, &self.anchors, Some(&record.tagmanifest_sha256))
+            {
+                report.problems.push((record.id.clone(), problem));
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(&self.root) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                if !name.starts_with('.') && !records.iter().any(|r| r.id == name) {
+                    report.unrecorded.push(name);
+                }
+            }
+        }
+        self.store.write(|tx| tx.record_audit(&report))?;
+        Ok(report)
+    }
+}
+
+impl Gateway {
+    /// Deletes revocation exports whose 30-day link has expired; returns how many.
+    pub fn expire_exports(&self, now: Timestamp) -> Result<usize, ConservationError> {
+        let revocations: Vec<crate::conservation::export::Revocation> =
+            self.store.read(|tx| tx.revocations())?;
+        let mut removed = 0;
+        for revocation in revocations.iter().filter(|r| r.expires <= now) {
+            if std::fs::remove_file(&revocation.file).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Splits a mailbox's jobs of one day into packages of at most `max_count` messages and
+/// about `max_bytes` bytes (never an empty package).
+fn batches(jobs: &[IngestJob], max_count: usize, max_bytes: u64) -> Vec<&[IngestJob]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0u64;
+    for (at, job) in jobs.iter().enumerate() {
+        let count = at - start;
+        if count > 0 && (count >= max_count.max(1) || bytes.saturating_add(job.size) > max_bytes) {
+            out.push(&jobs[start..at]);
+            start = at;
+            bytes = 0;
+        }
+        bytes = bytes.saturating_add(job.size);
+    }
+    if start < jobs.len() {
+        out.push(&jobs[start..]);
+    }
+    out
+}
+
+/// Files a signed alert in the user's INBOX (not itself conserved).
+fn file_alert(
+    tx: &mut crate::store::Tx<'_>,
+    mailbox: &str,
+    blob: &crate::store::blobs::BlobId,
+    alert: &[u8],
+    message_id: &str,
+    now: Timestamp,
+) -> Result<(), crate::store::StoreError> {
+    tx.append(
+        mailbox,
+        INBOX,
+        blob,
+        alert.len() as u64,
+        &["$PecConservazione".to_string()],
+        now,
+        Some(&crate::pec::id::bracketed(message_id)),
+    )
+    .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(size: u64) -> IngestJob {
+        IngestJob {
+            id: 0,
+            mailbox: "m@x.test".into(),
+            blob: crate::store::blobs::BlobId::of(b""),
+            size,
+            received: Timestamp::UNIX_EPOCH,
+            origin: "manual".into(),
+        }
+    }
+
+    #[test]
+    fn batches_respect_count_and_bytes() {
+        let jobs: Vec<IngestJob> = [10, 10, 10, 100, 10].into_iter().map(job).collect();
+        let sizes = |b: Vec<&[IngestJob]>| b.iter().map(|c| c.len()).collect::<Vec<_>>();
+        assert_eq!(sizes(batches(&jobs, 2, 1000)), vec![2, 2, 1]);
+        assert_eq!(sizes(batches(&jobs, 10, 50)), vec![3, 1, 1]);
+        assert_eq!(sizes(batches(&jobs[..0], 10, 50)), Vec::<usize>::new());
+    }
+}

@@ -1,0 +1,189 @@
+//! The conservation tables: the durable ingest queue (fed in the same transaction as
+//! the INBOX append, drained by `conservation::worker`), the records of stored
+//! packages and of refused SIPs, and each mailbox's conservation account (quota tier,
+//! bytes conserved, alerts sent, paused). Records are opaque JSON to the store; the
+//! `conservation` module owns their meaning.
+
+use jiff::Timestamp;
+use redb::ReadableTable;
+use redb::TableDefinition;
+use serde::Deserialize;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::store::ReadTx;
+use crate::store::StoreError;
+use crate::store::Tx;
+use crate::store::blobs::BlobId;
+use crate::store::db;
+use crate::store::decode;
+use crate::store::encode;
+
+const QUEUE: TableDefinition<u64, &[u8]> = TableDefinition::new("conservation_queue");
+const PACKAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("conservation_packages");
+const REFUSALS: TableDefinition<u64, &[u8]> = TableDefinition::new("conservation_refusals");
+const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("conservation_accounts");
+const AUDITS: TableDefinition<&str, &[u8]> = TableDefinition::new("conservation_audits");
+const REVOCATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("conservation_revocations");
+
+/// One message waiting to be conserved.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct IngestJob {
+    /// Its id (set by [`Tx::enqueue_conservation`]); also names the SIP.
+    pub id: u64,
+    /// The mailbox.
+    pub mailbox: String,
+    /// The message as received.
+    pub blob: BlobId,
+    /// Its size.
+    pub size: u64,
+    /// When it was filed.
+    pub received: Timestamp,
+    /// Why it is conserved: `all-inbound`, `envelopes`, `receipts` or `manual`.
+    pub origin: String,
+}
+
+/// A mailbox's conservation account.
+#[derive(Clone, Debug, Default, Deserialize, Eq, PartialEq, Serialize)]
+pub struct Account {
+    /// The quota tier's name (`small`, `medium`, `xlarge`, or a configured one).
+    pub tier: String,
+    /// Bytes conserved so far.
+    pub used_bytes: u64,
+    /// The 70 % alert was sent for the current quota.
+    pub alerted_70: bool,
+    /// The 90 % alert was sent for the current quota.
+    pub alerted_90: bool,
+    /// Ingest is paused: the next package would exceed the quota.
+    pub paused: bool,
+    /// The retention class (years kept).
+    pub retention_years: Option<u32>,
+}
+
+impl Tx<'_> {
+    /// Queues a message for conservation.
+    pub fn enqueue_conservation(&mut self, mut job: IngestJob) -> Result<u64, StoreError> {
+        let id = self.next("conservation_queue")?;
+        job.id = id;
+        let mut table = self.inner.open_table(QUEUE).map_err(db)?;
+        table.insert(id, encode(&job)?.as_slice()).map_err(db)?;
+        Ok(id)
+    }
+
+    /// Removes a queued job (only together with recording its package or refusal);
+    /// false when it was no longer queued.
+    pub fn complete_conservation(&mut self, id: u64) -> Result<bool, StoreError> {
+        let mut table = self.inner.open_table(QUEUE).map_err(db)?;
+        let removed = table.remove(id).map_err(db)?.is_some();
+        Ok(removed)
+    }
+
+    /// Records a stored package; a package id is recorded once.
+    pub fn record_package<T: Serialize>(&mut self, id: &str, record: &T) -> Result<(), StoreError> {
+        let mut table = self.inner.open_table(PACKAGES).map_err(db)?;
+        if table.get(id).map_err(db)?.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "package {id} already recorded"
+            )));
+        }
+        table.insert(id, encode(record)?.as_slice()).map_err(db)?;
+        Ok(())
+    }
+
+    /// Records a refused SIP.
+    pub fn record_refusal<T: Serialize>(&mut self, id: u64, record: &T) -> Result<(), StoreError> {
+        let mut table = self.inner.open_table(REFUSALS).map_err(db)?;
+        table.insert(id, encode(record)?.as_slice()).map_err(db)?;
+        Ok(())
+    }
+
+    /// Changes (creating) a mailbox's conservation account.
+    pub fn update_account(
+        &mut self,
+        mailbox: &str,
+        change: impl FnOnce(&mut Account),
+    ) -> Result<Account, StoreError> {
+        let mailbox = mailbox.to_ascii_lowercase();
+        let mut table = self.inner.open_table(ACCOUNTS).map_err(db)?;
+        let mut account: Account = match table.get(mailbox.as_str()).map_err(db)? {
+            Some(bytes) => decode(bytes.value())?,
+            None => Account::default(),
+        };
+        change(&mut account);
+        table
+            .insert(mailbox.as_str(), encode(&account)?.as_slice())
+            .map_err(db)?;
+        Ok(account)
+    }
+
+    /// Records a revocation export (download token → record).
+    pub fn record_revocation<T: Serialize>(
+        &mut self,
+        token: &str,
+        record: &T,
+    ) -> Result<(), StoreError> {
+        let mut table = self.inner.open_table(REVOCATIONS).map_err(db)?;
+        table
+            .insert(token, encode(record)?.as_slice())
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Records the last audit result (`last` → record).
+    pub fn record_audit<T: Serialize>(&mut self, record: &T) -> Result<(), StoreError> {
+        let mut table = self.inner.open_table(AUDITS).map_err(db)?;
+        table
+            .insert("last", encode(record)?.as_slice())
+            .map_err(db)?;
+        Ok(())
+    }
+}
+
+impl ReadTx<'_> {
+    /// Every queued job, oldest first.
+    pub fn conservation_jobs(&self) -> Result<Vec<IngestJob>, StoreError> {
+        self.values(QUEUE)
+    }
+
+    /// Every package record, by id.
+    pub fn packages<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
+        self.values(PACKAGES)
+    }
+
+    /// Every refusal record.
+    pub fn refusals<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
+        self.values(REFUSALS)
+    }
+
+    /// A mailbox's conservation account (default when never written).
+    pub fn account(&self, mailbox: &str) -> Result<Account, StoreError> {
+        let table = match self.inner.open_table(ACCOUNTS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Account::default()),
+            Err(error) => return Err(db(error)),
+        };
+        table
+            .get(mailbox.to_ascii_lowercase().as_str())
+            .map_err(db)?
+            .map_or(Ok(Account::default()), |bytes| decode(bytes.value()))
+    }
+
+    /// Every revocation export record.
+    pub fn revocations<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
+        self.values(REVOCATIONS)
+    }
+
+    /// The last audit record.
+    pub fn last_audit<T: DeserializeOwned>(&self) -> Result<Option<T>, StoreError> {
+        let table = match self.inner.open_table(AUDITS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(error) => return Err(db(error)),
+        };
+        table
+            .get("last")
+            .map_err(db)?
+            .map(|bytes| decode(bytes.value()))
+            .transpose()
+    }
+}
