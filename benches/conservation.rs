@@ -80,7 +80,7 @@ fn run(dir: &Path, count: usize) -> anyhow::Result<()> {
     for raw in &messages {
         let blob = store.blobs().put(raw)?;
         store.write(|tx| {
-            queue::enqueue_manual(tx, MAILBOX, &blob, raw.len() as u64, Timestamp::now())
+            queue::enqueue_manual(tx, MAILBOX, &blob, raw.len() as u64, None, Timestamp::now())
                 .map(|_| ())
         })?;
     }

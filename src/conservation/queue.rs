@@ -68,17 +68,20 @@ pub fn on_inbox(
         size,
         received: now,
         origin: mailbox.conservation.clone(),
+        archive_uid: None,
     })?;
     Ok(true)
 }
 
-/// Queues a message the user put into `--ARCHIVIA--` (any rule, even `off`). The caller
-/// removes it from the folder in the same transaction.
+/// Queues a message the user put into `--ARCHIVIA--` (any rule, even `off`), in the
+/// transaction that filed it there under `uid`; the worker removes it from the folder
+/// in the transaction that records its package. Without a UID nothing is removed.
 pub fn enqueue_manual(
     tx: &mut Tx<'_>,
     address: &str,
     blob: &BlobId,
     size: u64,
+    uid: Option<u32>,
     now: Timestamp,
 ) -> Result<u64, StoreError> {
     tx.enqueue_conservation(IngestJob {
@@ -88,6 +91,7 @@ pub fn enqueue_manual(
         size,
         received: now,
         origin: "manual".into(),
+        archive_uid: uid,
     })
 }
 

@@ -322,7 +322,7 @@ impl Gateway {
         if !refusals.is_empty() {
             self.store.write(|tx| {
                 for refusal in &refusals {
-                    if tx.complete_conservation(refusal.job.id)? {
+                    if tx.complete_conservation(refusal.job.id)?.is_some() {
                         tx.record_refusal(refusal.job.id, refusal)?;
                     }
                 }
@@ -392,12 +392,17 @@ impl Gateway {
         self.store.write(|tx| {
             tx.record_package(&id, &record)?;
             for job in included {
-                if !tx.complete_conservation(*job)? {
+                let Some(done) = tx.complete_conservation(*job)? else {
                     // Another ingest (the daemon, or `pecd conservation ingest`) packaged
                     // it first: keep its package, leave this one unrecorded.
                     return Err(crate::store::StoreError::Conflict(format!(
                         "conservation job {job} was packaged concurrently"
                     )));
+                };
+                // Conserved from `--ARCHIVIA--`: it leaves the folder now, in the
+                // transaction that records its package (the folder empties as it goes).
+                if let Some(uid) = done.archive_uid {
+                    tx.expunge(&done.mailbox, crate::store::mailbox::ARCHIVE, &[uid])?;
                 }
             }
             tx.update_account(mailbox, |a| {
@@ -524,6 +529,7 @@ mod tests {
 
     fn job(size: u64) -> IngestJob {
         IngestJob {
+            archive_uid: None,
             id: 0,
             mailbox: "m@x.test".into(),
             blob: crate::store::blobs::BlobId::of(b""),

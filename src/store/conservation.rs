@@ -41,6 +41,9 @@ pub struct IngestJob {
     pub received: Timestamp,
     /// Why it is conserved: `all-inbound`, `envelopes`, `receipts` or `manual`.
     pub origin: String,
+    /// For `manual`: its UID in `--ARCHIVIA--`, removed from there once conserved.
+    #[serde(default)]
+    pub archive_uid: Option<u32>,
 }
 
 /// A mailbox's conservation account.
@@ -71,11 +74,11 @@ impl Tx<'_> {
     }
 
     /// Removes a queued job (only together with recording its package or refusal);
-    /// false when it was no longer queued.
-    pub fn complete_conservation(&mut self, id: u64) -> Result<bool, StoreError> {
+    /// `None` when it was no longer queued.
+    pub fn complete_conservation(&mut self, id: u64) -> Result<Option<IngestJob>, StoreError> {
         let mut table = self.inner.open_table(QUEUE).map_err(db)?;
-        let removed = table.remove(id).map_err(db)?.is_some();
-        Ok(removed)
+        let removed = table.remove(id).map_err(db)?;
+        removed.map(|job| decode(job.value())).transpose()
     }
 
     /// Records a stored package; a package id is recorded once.

@@ -97,6 +97,16 @@ impl ReadTx<'_> {
 }
 
 impl Tx<'_> {
+    /// One message, as this transaction sees it.
+    pub fn message_now(
+        &self,
+        address: &str,
+        folder: &str,
+        uid: u32,
+    ) -> Result<Option<MessageMeta>, StoreError> {
+        ReadTxOf(self).message(address, folder, uid)
+    }
+
     /// Creates a folder; `false` when it already exists.
     pub fn create_folder(
         &mut self,

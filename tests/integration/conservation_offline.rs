@@ -59,6 +59,7 @@ fn queue_messages(dir: &Path, mailbox: &str, count: usize, size: usize, first: u
                     mailbox,
                     &blob,
                     raw.len() as u64,
+                    None,
                     jiff::Timestamp::now(),
                 )
                 .map(|_| ())

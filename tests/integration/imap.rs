@@ -99,3 +99,38 @@ fn mbsync_syncs_a_mailbox_both_ways() {
         ],
     );
 }
+
+#[test]
+fn messages_filed_into_archivia_are_conserved_then_leave_the_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, _b, base_a, _) = daemon::pair(tmp.path(), crate::conservation::FAST);
+    daemon::add_mailbox(&a, "mario@pec-a.test");
+    daemon::add_mailbox(&a, "luigi@pec-a.test");
+    // The rule is `off`: only the manual folder conserves.
+    let provider = daemon::start(&a, base_a);
+    let reply = daemon::smtplib_send(
+        &provider,
+        "luigi@pec-a.test",
+        &["mario@pec-a.test"],
+        "From: luigi@pec-a.test\r\nTo: mario@pec-a.test\r\nSubject: Parere\r\n\r\nIn allegato.\r\n",
+    );
+    assert_eq!(reply, "250");
+    let ca = provider.ca();
+    python(
+        "imap_archive.py",
+        &[
+            &(base_a + 4).to_string(),
+            ca.to_str().unwrap(),
+            "mario@pec-a.test",
+            PASSWORD,
+        ],
+    );
+    let packages = crate::conservation::packages(&a);
+    let mut kinds: Vec<String> = packages
+        .iter()
+        .filter(|p| p.mailbox == "mario@pec-a.test")
+        .flat_map(|p| p.messages.iter().map(|m| m.metadata.kind.clone()))
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["ordinary", "posta-certificata"], "{}", log(&a));
+}

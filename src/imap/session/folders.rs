@@ -342,6 +342,7 @@ impl Session {
         };
         let blob = store.blobs().put(bytes)?;
         let message_id = crate::provider::correlation::message_id(bytes);
+        let now = Timestamp::now();
         let appended = store.write(|tx| {
             let appended = tx.append(
                 user,
@@ -356,6 +357,11 @@ impl Session {
                 && name == SENT
             {
                 crate::provider::correlation::catch_up(tx, user, uid, id)?;
+            }
+            if let Appended::Stored { uid } = appended
+                && name == ARCHIVE
+            {
+                queue_archived(tx, user, uid, now)?;
             }
             Ok(appended)
         })?;
@@ -374,6 +380,28 @@ impl Session {
             }
         }])
     }
+}
+
+/// A message just filed into `--ARCHIVIA--` is queued for conservation in the same
+/// transaction; the conservation worker removes it from the folder once it is in a
+/// package, so the folder empties as the work gets done.
+pub(super) fn queue_archived(
+    tx: &mut crate::store::Tx<'_>,
+    user: &str,
+    uid: u32,
+    now: Timestamp,
+) -> Result<(), Fault> {
+    if let Some(meta) = tx.message_now(user, ARCHIVE, uid)? {
+        crate::conservation::queue::enqueue_manual(
+            tx,
+            user,
+            &meta.blob,
+            meta.size,
+            Some(uid),
+            now,
+        )?;
+    }
+    Ok(())
 }
 
 /// `* NAMESPACE (("" "/")) NIL NIL`: one personal namespace.

@@ -46,6 +46,7 @@ use crate::store::Store;
 use crate::store::folders::Copied;
 use crate::store::folders::FlagChange;
 use crate::store::folders::Stored;
+use crate::store::mailbox::ARCHIVE;
 use crate::store::mailbox::MessageMeta;
 
 impl Session {
@@ -516,10 +517,18 @@ impl Session {
         let wanted = selection.resolve(set, by_uid);
         let folder = selection.folder.clone();
         let uids: Vec<u32> = wanted.iter().map(|(_, u)| *u).collect();
+        let now = Timestamp::now();
         let copied = store.write(|tx| {
             let copied = tx.copy_messages(user, &folder, target, &uids)?;
-            if remove && let Copied::Done { .. } = copied {
-                tx.expunge(user, &folder, &uids)?;
+            if let Copied::Done { uids: pairs, .. } = &copied {
+                if remove {
+                    tx.expunge(user, &folder, &uids)?;
+                }
+                if target == ARCHIVE {
+                    for (_, new) in pairs {
+                        super::folders::queue_archived(tx, user, *new, now)?;
+                    }
+                }
             }
             Ok(copied)
         })?;
