@@ -108,6 +108,7 @@ pub fn imap_session(data: &[u8]) {
         hostname: "pec.test".into(),
         starttls: true,
         max_append_bytes: 1 << 20,
+        conservation_root: None,
     };
     let mut session = Session::new(config, true);
     let mut framer = Framer::new(1 << 20);

@@ -11,6 +11,7 @@
 //!         └──────────── LOGOUT ◀──────────── Selected ────────────────────────┘
 //! ```
 
+mod conserved;
 mod folders;
 mod selected;
 mod view;
@@ -94,6 +95,9 @@ pub struct SessionConfig {
     pub starttls: bool,
     /// The largest message APPEND takes.
     pub max_append_bytes: u32,
+    /// Where conservation packages live, for the read-only `Conservazione/…` view;
+    /// `None` hides the view.
+    pub conservation_root: Option<std::path::PathBuf>,
 }
 
 /// One IMAP session.

@@ -42,5 +42,35 @@ while True:
 # The INBOX copy stays; only the archive folder empties.
 ok(m.select("INBOX"))
 assert ok(m.search(None, "KEYWORD", "$PecBusta"))[0], "INBOX copy gone"
+
+# The read-only view of what is conserved, by year and kind.
+year = time.strftime("%Y", time.gmtime())
+names = [l.decode().rsplit(" ", 1)[1] for l in ok(m.list('""', "Conservazione/*"))]
+assert f"Conservazione/{year}/Buste" in names and f"Conservazione/{year}/Altri" in names, names
+listing = [l.decode() for l in ok(m.list('""', "Conservazione"))]
+assert listing and "\\Noselect" in listing[0], listing
+# SELECT answers READ-ONLY (imaplib raises on that), EXAMINE works as usual.
+try:
+    m.select(f"Conservazione/{year}/Altri")
+    raise AssertionError("the view was selected read-write")
+except imaplib.IMAP4.readonly:
+    pass
+typ, data = m.select(f"Conservazione/{year}/Altri", readonly=True)
+assert typ == "OK" and data == [b"1"], (typ, data)
+subject = ok(m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])"))[0][1]
+assert subject == b"Subject: Atto da conservare\r\n\r\n", subject
+assert ok(m.search(None, "TEXT", "dell'atto"))[0] == b"1"
+assert ok(m.search(None, "TEXT", "assente"))[0] == b""
+typ, _ = m.store("1", "+FLAGS", "\\Deleted")
+assert typ == "NO"
+typ, _ = m.copy("1", "INBOX")
+assert typ == "NO"
+typ, _ = m.create(f"Conservazione/{year}/Nuova")
+assert typ == "NO"
+st = ok(m.status(f"Conservazione/{year}/Buste", "(MESSAGES)"))[0]
+assert b"MESSAGES 1" in st, st
+ok(m.select(f"Conservazione/{year}/Buste", readonly=True))
+whole = ok(m.fetch("1", "(BODY.PEEK[])"))[0][1]
+assert b"X-Trasporto: posta-certificata" in whole, whole[:300]
 m.logout()
-print("archive: conserved and removed")
+print("archive: conserved, removed, and visible in the conservation view")

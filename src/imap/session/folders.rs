@@ -29,6 +29,7 @@ use crate::imap::reply::Out;
 use crate::imap::session::Fault;
 use crate::imap::session::Selection;
 use crate::imap::session::Session;
+use crate::imap::session::conserved;
 use crate::imap::session::other_code;
 use crate::store::Store;
 use crate::store::mailbox::ARCHIVE;
@@ -51,6 +52,16 @@ impl Session {
         extended: &Extended,
         now: Timestamp,
     ) -> Result<Vec<Out>, Fault> {
+        if let Some(name) = target_name(&body)
+            && conserved::is_view(&name)
+            && self.config.conservation_root.is_some()
+        {
+            return Ok(vec![reply::no(
+                tag,
+                Some(other_code("NOPERM")),
+                "the conservation view is read-only",
+            )]);
+        }
         Ok(match body {
             CommandBody::Select {
                 mailbox,
@@ -133,7 +144,16 @@ impl Session {
                 reference,
                 mailbox_wildcard,
             } => {
-                let mut out = list(store, user, &reference, &mailbox_wildcard, extended, false)?;
+                let view = self.config.conservation_root.is_some();
+                let mut out = list(
+                    store,
+                    user,
+                    &reference,
+                    &mailbox_wildcard,
+                    extended,
+                    false,
+                    view,
+                )?;
                 out.push(reply::ok(tag, None, "LIST completed"));
                 out
             }
@@ -141,7 +161,16 @@ impl Session {
                 reference,
                 mailbox_wildcard,
             } => {
-                let mut out = list(store, user, &reference, &mailbox_wildcard, extended, true)?;
+                let view = self.config.conservation_root.is_some();
+                let mut out = list(
+                    store,
+                    user,
+                    &reference,
+                    &mailbox_wildcard,
+                    extended,
+                    true,
+                    view,
+                )?;
                 out.push(reply::ok(tag, None, "LSUB completed"));
                 out
             }
@@ -150,7 +179,8 @@ impl Session {
                 item_names,
             } => {
                 let name = name_of(&mailbox);
-                match status(store, user, &name, &item_names)? {
+                let view = self.config.conservation_root.is_some();
+                match status(store, user, &name, &item_names, view)? {
                     Some(data) => vec![reply::data(data), reply::ok(tag, None, "STATUS completed")],
                     None => vec![reply::no(
                         tag,
@@ -234,6 +264,10 @@ impl Session {
         if condstore {
             self.condstore = true;
         }
+        if conserved::is_view(name) && self.config.conservation_root.is_some() {
+            out.extend(self.select_view(store, user, tag, name)?);
+            return Ok(out);
+        }
         let Some(folder) = store.read(|tx| tx.folder(user, name))? else {
             out.push(reply::no(
                 tag,
@@ -311,6 +345,55 @@ impl Session {
             modseq: folder.highest_modseq,
             own: HashMap::new(),
             deferred: false,
+            conserved: None,
+        });
+        Ok(out)
+    }
+
+    /// SELECT or EXAMINE of a conservation view folder: always read-only.
+    fn select_view(
+        &mut self,
+        store: &Store,
+        user: &str,
+        tag: &Tag<'static>,
+        name: &str,
+    ) -> Result<Vec<Out>, Fault> {
+        let Some(entries) = conserved::folders(store, user)?.remove(name) else {
+            return Ok(vec![reply::no(
+                tag,
+                Some(other_code("NONEXISTENT")),
+                "no such folder",
+            )]);
+        };
+        let count = u32::try_from(entries.len()).unwrap_or(u32::MAX);
+        let out = vec![
+            reply::data(Data::Flags(system_flags())),
+            reply::untagged_ok(
+                Some(Code::PermanentFlags(Vec::new())),
+                "conserved: read-only",
+            ),
+            reply::data(Data::Exists(count)),
+            reply::data(Data::Recent(0)),
+            reply::untagged_ok(
+                Some(Code::UidValidity(reply::nz(conserved::UIDVALIDITY))),
+                "UIDs valid",
+            ),
+            reply::untagged_ok(
+                Some(Code::UidNext(reply::nz(count.saturating_add(1)))),
+                "predicted next UID",
+            ),
+            reply::ok(tag, Some(Code::ReadOnly), "conserved messages, read-only"),
+        ];
+        self.selected = Some(Selection {
+            folder: name.to_string(),
+            read_only: true,
+            uidvalidity: conserved::UIDVALIDITY,
+            uids: (1..=count).collect(),
+            recent: BTreeSet::new(),
+            modseq: 1,
+            own: HashMap::new(),
+            deferred: false,
+            conserved: Some(entries),
         });
         Ok(out)
     }
@@ -419,6 +502,20 @@ pub fn namespace() -> Data<'static> {
     }
 }
 
+/// The folder a command would change (the conservation view refuses them all).
+fn target_name(body: &CommandBody<'_>) -> Option<String> {
+    match body {
+        CommandBody::Create { mailbox }
+        | CommandBody::Delete { mailbox }
+        | CommandBody::Append { mailbox, .. } => Some(name_of(mailbox)),
+        CommandBody::Rename { from, to } => {
+            let (from, to) = (name_of(from), name_of(to));
+            Some(if conserved::is_view(&from) { from } else { to })
+        }
+        _ => None,
+    }
+}
+
 /// A folder name from the wire (INBOX is case-insensitive, RFC 3501 §5.1).
 pub fn name_of(mailbox: &Mailbox<'_>) -> String {
     match mailbox {
@@ -468,6 +565,7 @@ fn list(
     pattern: &ListMailbox<'_>,
     extended: &Extended,
     lsub: bool,
+    view: bool,
 ) -> Result<Vec<Out>, Fault> {
     let pattern = match pattern {
         ListMailbox::Token(token) => String::from_utf8_lossy(token.as_ref()).into_owned(),
@@ -488,15 +586,28 @@ fn list(
         return Ok(vec![reply::data(data)]);
     }
     let full = format!("{reference}{pattern}");
-    let folders = store.read(|tx| tx.folders(user))?;
-    let names: Vec<&str> = folders.iter().map(|(n, _)| n.as_str()).collect();
+    // Real folders (name, subscribed, selectable), then the conservation view's.
+    let mut entries: Vec<(String, bool, bool)> = store
+        .read(|tx| tx.folders(user))?
+        .into_iter()
+        .map(|(name, folder)| (name, folder.subscribed, true))
+        .collect();
+    if view {
+        let folders = conserved::folders(store, user)?;
+        entries.extend(
+            conserved::names(&folders)
+                .into_iter()
+                .map(|(name, selectable)| (name, true, selectable)),
+        );
+    }
+    let names: Vec<&str> = entries.iter().map(|(n, _, _)| n.as_str()).collect();
     let mut out = Vec::new();
-    for (name, folder) in &folders {
+    for (name, subscribed, selectable) in &entries {
         if !wildcard_match(&full, name) {
             continue;
         }
         let subscribed_only = lsub || extended.list.select_subscribed;
-        if subscribed_only && !folder.subscribed {
+        if subscribed_only && !subscribed {
             continue;
         }
         let special = special_use(name);
@@ -504,6 +615,9 @@ fn list(
             continue;
         }
         let mut items = Vec::new();
+        if !selectable {
+            items.push(FlagNameAttribute::Noselect);
+        }
         let has_children = names.iter().any(|n| {
             n.len() > name.len()
                 && n.starts_with(name.as_str())
@@ -519,7 +633,7 @@ fn list(
         }
         if !lsub
             && (extended.list.select_subscribed || extended.list.return_subscribed)
-            && folder.subscribed
+            && *subscribed
         {
             items.push(attribute("Subscribed"));
         }
@@ -538,7 +652,8 @@ fn list(
         };
         out.push(reply::data(data));
         if !extended.list.return_status.is_empty()
-            && let Some(data) = status(store, user, name, &extended.list.return_status)?
+            && *selectable
+            && let Some(data) = status(store, user, name, &extended.list.return_status, view)?
         {
             out.push(reply::data(data));
         }
@@ -591,11 +706,24 @@ pub fn status(
     user: &str,
     name: &str,
     items: &[StatusDataItemName],
+    view: bool,
 ) -> Result<Option<Data<'static>>, Fault> {
-    let Some(folder) = store.read(|tx| tx.folder(user, name))? else {
-        return Ok(None);
+    let (folder, metas) = if view && conserved::is_view(name) {
+        let Some(entries) = conserved::folders(store, user)?.remove(name) else {
+            return Ok(None);
+        };
+        let metas = conserved::metas(&entries);
+        let mut folder = crate::store::mailbox::Folder::new(conserved::UIDVALIDITY);
+        folder.uidnext = u32::try_from(metas.len() + 1).unwrap_or(u32::MAX);
+        folder.first_recent_uid = folder.uidnext;
+        folder.highest_modseq = 1;
+        (folder, metas)
+    } else {
+        let Some(folder) = store.read(|tx| tx.folder(user, name))? else {
+            return Ok(None);
+        };
+        (folder, store.read(|tx| tx.messages(user, name))?)
     };
-    let metas = store.read(|tx| tx.messages(user, name))?;
     let count = |f: &dyn Fn(&crate::store::mailbox::MessageMeta) -> bool| {
         u32::try_from(metas.iter().filter(|m| f(m)).count()).unwrap_or(u32::MAX)
     };

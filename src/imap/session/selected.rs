@@ -258,6 +258,17 @@ impl Session {
         let Some(selection) = self.selected.as_ref() else {
             return Ok(Vec::new());
         };
+        if let Some(entries) = &selection.conserved {
+            let metas = super::conserved::metas(entries);
+            return Ok(wanted
+                .iter()
+                .filter_map(|(seq, uid)| {
+                    metas
+                        .get((*uid as usize).wrapping_sub(1))
+                        .map(|m| (*seq, m.clone()))
+                })
+                .collect());
+        }
         let folder = selection.folder.clone();
         store.read(|tx| {
             if wanted.len() > 64 {
@@ -278,6 +289,18 @@ impl Session {
                 Ok(found)
             }
         })
+    }
+
+    /// A message's bytes: from the body store, or from its package in the
+    /// conservation view.
+    fn raw(&self, store: &Store, meta: &MessageMeta) -> Result<Vec<u8>, Fault> {
+        match (
+            self.selected.as_ref().and_then(|s| s.conserved.as_ref()),
+            &self.config.conservation_root,
+        ) {
+            (Some(entries), Some(root)) => super::conserved::raw(root, entries, meta.uid),
+            _ => store.blobs().get(&meta.blob),
+        }
     }
 
     fn fetch(
@@ -317,7 +340,7 @@ impl Session {
                 continue;
             }
             let raw = if needs_body {
-                match store.blobs().get(&meta.blob) {
+                match self.raw(store, &meta) {
                     Ok(raw) => raw,
                     Err(error) => {
                         tracing::error!(%error, uid = meta.uid, "message body unreadable");
@@ -448,7 +471,10 @@ impl Session {
             return Ok(Vec::new());
         };
         let folder = selection.folder.clone();
-        let metas = store.read(|tx| tx.messages(user, &folder))?;
+        let metas = match &selection.conserved {
+            Some(entries) => super::conserved::metas(entries),
+            None => store.read(|tx| tx.messages(user, &folder))?,
+        };
         let bounds = search::Bounds {
             max_seq: selection.exists(),
             max_uid: selection.max_uid(),
@@ -460,7 +486,7 @@ impl Session {
                 continue;
             };
             let raw = if needs_body {
-                store.blobs().get(&meta.blob).unwrap_or_default()
+                self.raw(store, meta).unwrap_or_default()
             } else {
                 Vec::new()
             };
@@ -514,6 +540,13 @@ impl Session {
         let Some(selection) = self.selected.as_ref() else {
             return Ok(Vec::new());
         };
+        if selection.conserved.is_some() {
+            return Ok(vec![reply::no(
+                tag,
+                Some(crate::imap::session::other_code("NOPERM")),
+                "conserved messages leave only as an export (pecd conservation export)",
+            )]);
+        }
         let wanted = selection.resolve(set, by_uid);
         let folder = selection.folder.clone();
         let uids: Vec<u32> = wanted.iter().map(|(_, u)| *u).collect();

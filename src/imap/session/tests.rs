@@ -53,6 +53,7 @@ impl<'a> Client<'a> {
             hostname: "pec.test".into(),
             starttls: false,
             max_append_bytes: 1 << 20,
+            conservation_root: None,
         };
         Client {
             store,

@@ -40,6 +40,8 @@ pub struct Selection {
     pub own: HashMap<u32, u64>,
     /// Expunges seen but not yet reported (held back during FETCH, STORE, SEARCH).
     pub deferred: bool,
+    /// A folder of the conservation view: its messages, read from their packages.
+    pub conserved: Option<Vec<crate::conservation::view::Entry>>,
 }
 
 impl Selection {
@@ -110,6 +112,10 @@ impl Selection {
         expunges: bool,
         condstore: bool,
     ) -> Result<Vec<Out>, StoreError> {
+        if self.conserved.is_some() {
+            // The view is a snapshot taken at SELECT; it changes only on reselection.
+            return Ok(Vec::new());
+        }
         let Some(folder) = store.read(|tx| tx.folder(user, &self.folder))? else {
             // Deleted under us: the client must reselect (RFC 3501 §7.1.5 BYE is for
             // the whole connection; an empty view is the gentle answer).
