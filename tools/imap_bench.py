@@ -38,7 +38,7 @@ Usage: python3 tools/imap_bench.py [--messages 10000] [--connections 5000]
            [--pecd /work/pecd-target/release/pecd] [--port-base 32400] [--keep]
 Build first: cargo build --release
 """
-import argparse, asyncio, base64, datetime, email.utils, imaplib, json, os, pwd, quopri, random, re, resource
+import argparse, asyncio, base64, datetime, email.utils, hashlib, imaplib, json, os, pwd, quopri, random, re, resource
 import shutil, socket, ssl, statistics, subprocess, sys, tempfile, threading, time
 
 USER = "bench@pec-a.test"
@@ -167,9 +167,8 @@ def make_message(seed, i):
     ob = f"----=_Part_{n}_{i}.{epoch}"
     orig_head = (f"Date: {date}\r\nFrom: {sender}\r\nTo: {USER}\r\nSubject: {subject_orig}\r\nMessage-ID: {orig_id}\r\n"
                  f"X-Mailer: Legal Suite 7.2\r\nMIME-Version: 1.0\r\n")
-    if kind == "ricevuta" and tipo != "avvenuta-consegna":
-        # A short original (headers and text), as a presa in carico or an accettazione
-        # with the original attached by this provider's rule.
+    if kind == "ricevuta":
+        # A short original (headers and text) in postacert.eml, as in a ricevuta completa.
         text = prose(rng, max(200, target - fixed - 400), marked)
         orig = (orig_head + "Content-Type: text/plain; charset=\"iso-8859-1\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + qp(text)
     else:
@@ -346,17 +345,45 @@ def workload(name, port, ctx, n_messages, marked, body_set, repeat, idle_rounds)
     return res, checks
 
 
-def append_all(port, ctx, messages):
-    conn = imap_login(port, ctx)
+MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>]*>)", re.I | re.M)
+
+
+def append_all(port, ctx, messages, connections):
+    """APPENDs every message over `connections` connections (message k on connection
+    k mod n), so the order in INBOX may differ between servers; returns the seconds
+    and Message-ID → sequence number as the server has them."""
+    errors = []
+
+    def load(part):
+        try:
+            conn = imap_login(port, ctx)
+            for raw, epoch, _ in part:
+                typ, data = conn.append("INBOX", None, imaplib.Time2Internaldate(epoch), raw)
+                if typ != "OK":
+                    raise RuntimeError(f"APPEND refused: {data!r}")
+            conn.logout()
+        except Exception as error:
+            errors.append(error)
+
     t = time.perf_counter()
-    for raw, epoch, _ in messages:
-        typ, data = conn.append("INBOX", None, imaplib.Time2Internaldate(epoch), raw)
-        if typ != "OK":
-            raise RuntimeError(f"APPEND refused: {data!r}")
+    threads = [threading.Thread(target=load, args=(messages[k::connections],)) for k in range(connections)]
+    for th in threads: th.start()
+    for th in threads: th.join()
     elapsed = time.perf_counter() - t
+    if errors:
+        raise errors[0]
+    conn = imap_login(port, ctx)
     conn.create(EMPTY_FOLDER)
+    conn.select("INBOX", readonly=True)
+    typ, data = conn.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+    seqs = {}
+    for item in data:
+        if isinstance(item, tuple):
+            m = MESSAGE_ID.search(item[1])
+            if m:
+                seqs[m.group(1)] = int(item[0].split()[0])
     conn.logout()
-    return elapsed
+    return elapsed, seqs
 
 
 # ---------------------------------------------------------------- memory
@@ -415,7 +442,7 @@ def cpu_ticks(pids):
     return total
 
 
-async def open_idle(port, ctx, count, state, concurrency=16):
+async def open_idle(port, ctx, count, state, concurrency, checkpoint=None):
     sem = asyncio.Semaphore(concurrency)
     conns, failures = [], []
 
@@ -445,6 +472,8 @@ async def open_idle(port, ctx, count, state, concurrency=16):
                     if not line.startswith(b"+"):
                         raise RuntimeError(line)
                 conns.append((reader, writer))
+                if checkpoint and len(conns) % 500 == 0:
+                    checkpoint(len(conns))
             except Exception as error:
                 failures.append(repr(error))
 
@@ -462,14 +491,15 @@ async def close_all(conns):
             pass
 
 
-def memory_phase(label, port, ctx, count, state, measure, cpu_pids):
+def memory_phase(label, port, ctx, count, state, measure, cpu_pids, concurrency):
     """Opens `count` connections in `state`, returns the measurements."""
-    out = {"connections": count, "state": state}
+    out = {"connections": count, "state": state, "login_concurrency": concurrency, "checkpoints": {}}
     time.sleep(2)
     out["before"] = measure()
     loop = asyncio.new_event_loop()
     t = time.perf_counter()
-    conns, failures = loop.run_until_complete(open_idle(port, ctx, count, state))
+    checkpoint = lambda n: out["checkpoints"].__setitem__(n, measure())
+    conns, failures = loop.run_until_complete(open_idle(port, ctx, count, state, concurrency, checkpoint))
     out["open_seconds"] = round(time.perf_counter() - t, 1)
     out["opened"] = len(conns)
     out["failures"] = len(failures)
@@ -562,6 +592,9 @@ service imap-login {{
 service imap {{
   process_limit = 10000
 }}
+service anvil {{
+  client_limit = 30000
+}}
 {users}"""
     path = f"{d}/dovecot.conf"
     with open(path, "w") as f:
@@ -636,8 +669,12 @@ def main():
     ap.add_argument("--idle-rounds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=5000, help="idle connections for the memory phase (0: skip)")
     ap.add_argument("--dovecot-connections", type=int, default=None, help="same for Dovecot (default --connections; 0: skip)")
-    ap.add_argument("--idle-state", choices=["auth", "idle", "both"], default="both")
-    ap.add_argument("--pecd", default="/work/pecd-target/release/pecd")
+    ap.add_argument("--idle-state", choices=["auth", "idle", "both"], default="auth",
+                    help="auth: logged in, no folder selected; idle: IDLE on an empty folder")
+    ap.add_argument("--login-concurrency", type=int, default=8, help="logins in flight while opening them")
+    ap.add_argument("--load-connections", type=int, default=4, help="APPEND connections while loading")
+    ap.add_argument("--pecd", default="/work/pecd-target/release/pecd",
+                    help="the binary (with a CARGO_TARGET_DIR shared by worktrees, copy yours aside first)")
     ap.add_argument("--port-base", type=int, default=32400)
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--json", help="also write the results to this file")
@@ -660,7 +697,9 @@ def main():
     os.chmod(tmp, 0o755)
     procs = {}
     results = {"command": command, "messages": a.messages, "seed": a.seed, "dovecot": dovecot_version,
-               "pecd": run(pecd, "--version").strip() if True else "", "cpus": os.cpu_count()}
+               "pecd": run(pecd, "--version").strip(), "cpus": os.cpu_count(), "load_connections": a.load_connections,
+               "pecd_sha256": hashlib.sha256(open(pecd, "rb").read()).hexdigest()[:16],
+               "loadavg_start": open("/proc/loadavg").read().split()[:3]}
     try:
         # pecd
         run(pecd, "init", f"{tmp}/pecd", "--domain", "pec-a.test", "--name", "Gestore A S.p.A.", "--port-base", str(a.port_base))
@@ -689,22 +728,24 @@ def main():
                               "generate_seconds": round(time.perf_counter() - t, 1)}
         print(f"  {json.dumps(results['mailbox'])}", flush=True)
 
-        results["load"] = {}
+        results["load"], seqs = {}, {}
         for name, port in servers.items():
-            print(f"APPEND {len(messages)} messages into {name}", flush=True)
-            results["load"][name] = append_all(port, ctx, messages)
+            print(f"APPEND {len(messages)} messages into {name} over {a.load_connections} connections", flush=True)
+            results["load"][name], seqs[name] = append_all(port, ctx, messages, a.load_connections)
             print(f"  {results['load'][name]:.1f} s", flush=True)
         results["disk_bytes"] = {"pecd": du(f"{tmp}/pecd/data"), "dovecot": du(f"{tmp}/dovecot/home")}
-        rng = random.Random(a.seed)
-        body_set = ",".join(str(s) for s in sorted(rng.sample(range(1, a.messages + 1), min(100, a.messages))))
-        bodies = sum(len(messages[int(s) - 1][0]) for s in body_set.split(","))
+        # The same 100 messages on both servers, whatever their sequence numbers.
+        chosen = random.Random(a.seed).sample(range(a.messages), min(100, a.messages))
+        ids = [MESSAGE_ID.search(messages[k][0]).group(1) for k in chosen]
+        body_sets = {name: ",".join(str(s) for s in sorted(seqs[name][i] for i in ids)) for name in servers}
+        bodies = sum(len(messages[k][0]) for k in chosen)
         results["body_set_bytes"] = bodies
         del messages
 
         results["workload"], results["checks"] = {}, {}
         for name, port in servers.items():
             print(f"workload on {name}", flush=True)
-            res, checks = workload(name, port, ctx, a.messages, marked, body_set, a.repeat, a.idle_rounds)
+            res, checks = workload(name, port, ctx, a.messages, marked, body_sets[name], a.repeat, a.idle_rounds)
             results["workload"][name], results["checks"][name] = res, checks
             print(f"  {json.dumps(checks)}", flush=True)
         for key in ("exists", "header_responses", "body_bytes", "search_hits"):
@@ -727,7 +768,7 @@ def main():
                 results["memory"]["pecd"].append(memory_phase(
                     "pecd", pecd_imaps, ctx, a.connections, state,
                     lambda: {"rss_kib": proc_status(pid, "VmRSS"), "threads": proc_status(pid, "Threads")},
-                    lambda: [pid]))
+                    lambda: [pid], a.login_concurrency))
         if a.dovecot_connections:
             stop(procs.pop("dovecot"))
             procs["dovecot"] = start_dovecot(dconf, dovecot_imaps)
@@ -735,7 +776,7 @@ def main():
             for state in states:
                 results["memory"]["dovecot"].append(memory_phase(
                     "dovecot", dovecot_imaps, ctx, a.dovecot_connections, state,
-                    lambda: tree_memory(root), lambda: descendants(root)))
+                    lambda: tree_memory(root), lambda: descendants(root), a.login_concurrency))
                 time.sleep(3)
     finally:
         for p in procs.values():
@@ -762,8 +803,9 @@ def report(r):
     print(f"mailbox: {mb['messages']} messages, {mb['bytes'] / 2**20:.1f} MiB (median {mb['size_p50'] / 1024:.1f} KiB, "
           f"{mb['under_16k']} under 16 KiB, {mb['over_1m']} over 1 MiB, largest {mb['size_max'] / 2**20:.2f} MiB), "
           f"{mb['marked']} with the word '{MARKER}'; 100 bodies = {r['body_set_bytes'] / 2**20:.1f} MiB")
+    print(f"pecd binary sha256 {r['pecd_sha256']}…; load average at start {' '.join(r['loadavg_start'])}")
     print(f"on disk: pecd {r['disk_bytes']['pecd'] / 2**20:.0f} MiB, Dovecot {r['disk_bytes']['dovecot'] / 2**20:.0f} MiB")
-    rows = [("APPEND all (load, 1 connection)", r["load"]["pecd"], r["load"]["dovecot"])]
+    rows = [(f"APPEND all (load, {r['load_connections']} connections)", r["load"]["pecd"], r["load"]["dovecot"])]
     for op, samples in r["workload"]["pecd"].items():
         rows.append((op, med(samples), med(r["workload"]["dovecot"][op])))
     width = max(len(x[0]) for x in rows)
@@ -777,10 +819,15 @@ def report(r):
             n = max(1, m["opened"])
             if server == "pecd":
                 b, w, c = m["before"]["rss_kib"], m["with_connections"]["rss_kib"], m["after_close"]["rss_kib"]
-                print(f"\npecd, {m['opened']}/{m['connections']} connections ({m['state']}): VmRSS before {b} KiB, with them "
-                      f"{w} KiB, after closing {c} KiB → {(w - b) / n:.1f} KiB per connection; threads "
-                      f"{m['before']['threads']} → {m['with_connections']['threads']}; idle CPU {m['idle_cpu_percent']}%; "
-                      f"opened in {m['open_seconds']} s")
+                print(f"\npecd, {m['opened']}/{m['connections']} connections ({m['state']}, {m['login_concurrency']} logins "
+                      f"in flight): VmRSS before {b} KiB, with them {w} KiB, after closing them {c} KiB → "
+                      f"{(w - b) / n:.1f} KiB per connection; threads {m['before']['threads']} → "
+                      f"{m['with_connections']['threads']}; idle CPU {m['idle_cpu_percent']}%; opened in {m['open_seconds']} s")
+                cps = sorted((int(k), v["rss_kib"]) for k, v in m["checkpoints"].items())
+                if len(cps) >= 3:
+                    (n0, r0), (n1, r1) = cps[1], cps[-1]
+                    print(f"  VmRSS at " + ", ".join(f"{k}: {v}" for k, v in cps) +
+                          f" KiB; marginal cost from {n0} to {n1} connections: {(r1 - r0) / (n1 - n0):.1f} KiB per connection")
             else:
                 b, w = m["before"], m["with_connections"]
                 print(f"\nDovecot, {m['opened']}/{m['connections']} connections ({m['state']}): {w['processes']} processes "
