@@ -529,7 +529,7 @@ def ensure_dovecot():
     return run("dovecot", "--version").strip()
 
 
-def dovecot_config(d, port, cert, key):
+def dovecot_config(d, port, cert, key, limit):
     me = os.geteuid()
     if me == 0:
         mail = pwd.getpwnam("nobody")
@@ -569,11 +569,14 @@ userdb {{
 }}
 first_valid_uid = 1
 mail_location = maildir:~/Maildir
-default_process_limit = 10000
-default_client_limit = 20000
+default_process_limit = {limit}
+default_client_limit = {2 * limit}
 default_vsz_limit = 1G
 protocol imap {{
-  mail_max_userip_connections = 10000
+  mail_max_userip_connections = {limit}
+}}
+service imap-urlauth-login {{
+  process_limit = 1
 }}
 service imap-login {{
   inet_listener imap {{
@@ -587,13 +590,10 @@ service imap-login {{
   # the TLS of many clients (the default forks one per connection)
   service_count = 0
   process_min_avail = 2
-  client_limit = 10000
-}}
-service imap {{
-  process_limit = 10000
+  client_limit = {limit}
 }}
 service anvil {{
-  client_limit = 30000
+  client_limit = {limit + 100}
 }}
 {users}"""
     path = f"{d}/dovecot.conf"
@@ -711,7 +711,8 @@ def main():
                        input=PASSWORD + "\n", text=True, check=True, capture_output=True)
         procs["pecd"] = start_pecd(pecd, tmp, pecd_imaps)
         # Dovecot, with pecd's TLS certificate and key
-        dconf = dovecot_config(f"{tmp}/dovecot", dovecot_imaps, f"{tmp}/pecd/certs/tls.pem", f"{tmp}/pecd/certs/tls.key")
+        dconf = dovecot_config(f"{tmp}/dovecot", dovecot_imaps, f"{tmp}/pecd/certs/tls.pem", f"{tmp}/pecd/certs/tls.key",
+                               max(a.dovecot_connections, 500) + 1000)
         procs["dovecot"] = start_dovecot(dconf, dovecot_imaps)
         ctx = client_context(f"{tmp}/pecd/certs/ca.pem")
         servers = {"pecd": pecd_imaps, "dovecot": dovecot_imaps}
