@@ -592,6 +592,10 @@ service imap-login {{
   process_min_avail = 2
   client_limit = {limit}
 }}
+service imap {{
+  # one imap process per connection; its own default cap is 1024
+  process_limit = {limit}
+}}
 service anvil {{
   client_limit = {limit + 100}
 }}
