@@ -629,9 +629,9 @@ def wait_port(port, proc, what, timeout=30):
     raise SystemExit(f"{what} does not listen on {port}")
 
 
-def start_pecd(pecd, tmp, port):
+def start_pecd(pecd, tmp, port, extra_env=None):
     proc = subprocess.Popen([pecd, "serve", "--config", f"{tmp}/pecd/pecd.toml"], stderr=open(f"{tmp}/pecd.log", "a"),
-                            env={**os.environ, "RUST_LOG": "warn"}, preexec_fn=raise_nofile(20000))
+                            env={**os.environ, "RUST_LOG": "warn", **(extra_env or {})}, preexec_fn=raise_nofile(20000))
     wait_port(port, proc, "pecd")
     return proc
 
@@ -675,6 +675,8 @@ def main():
     ap.add_argument("--dovecot-connections", type=int, default=None, help="same for Dovecot (default --connections; 0: skip)")
     ap.add_argument("--idle-state", choices=["auth", "idle", "both"], default="auth",
                     help="auth: logged in, no folder selected; idle: IDLE on an empty folder")
+    ap.add_argument("--no-malloc-check", dest="malloc_check", action="store_false",
+                    help="skip the second pecd memory phase with MALLOC_MMAP_THRESHOLD_=131072")
     ap.add_argument("--login-concurrency", type=int, default=8, help="logins in flight while opening them")
     ap.add_argument("--load-connections", type=int, default=4, help="APPEND connections while loading")
     ap.add_argument("--pecd", default="/work/pecd-target/release/pecd",
@@ -774,6 +776,19 @@ def main():
                     "pecd", pecd_imaps, ctx, a.connections, state,
                     lambda: {"rss_kib": proc_status(pid, "VmRSS"), "threads": proc_status(pid, "Threads")},
                     lambda: [pid], a.login_concurrency))
+            if a.malloc_check:
+                # The same with glibc's dynamic mmap threshold pinned, so that big
+                # short-lived allocations (argon2's 19 MiB per password check) go back to
+                # the kernel when freed: what is left is what the connections hold.
+                env = {"MALLOC_MMAP_THRESHOLD_": "131072"}
+                stop(procs.pop("pecd"))
+                procs["pecd"] = start_pecd(pecd, tmp, pecd_imaps, env)
+                pid = procs["pecd"].pid
+                m = memory_phase("pecd " + " ".join(f"{k}={v}" for k, v in env.items()), pecd_imaps, ctx, a.connections,
+                                 states[0], lambda: {"rss_kib": proc_status(pid, "VmRSS"), "threads": proc_status(pid, "Threads")},
+                                 lambda: [pid], a.login_concurrency)
+                m["env"] = env
+                results["memory"]["pecd"].append(m)
         if a.dovecot_connections:
             stop(procs.pop("dovecot"))
             procs["dovecot"] = start_dovecot(dconf, dovecot_imaps)
@@ -824,7 +839,8 @@ def report(r):
             n = max(1, m["opened"])
             if server == "pecd":
                 b, w, c = m["before"]["rss_kib"], m["with_connections"]["rss_kib"], m["after_close"]["rss_kib"]
-                print(f"\npecd, {m['opened']}/{m['connections']} connections ({m['state']}, {m['login_concurrency']} logins "
+                env = " with " + " ".join(f"{k}={v}" for k, v in m["env"].items()) if m.get("env") else ""
+                print(f"\npecd{env}, {m['opened']}/{m['connections']} connections ({m['state']}, {m['login_concurrency']} logins "
                       f"in flight): VmRSS before {b} KiB, with them {w} KiB, after closing them {c} KiB → "
                       f"{(w - b) / n:.1f} KiB per connection; threads {m['before']['threads']} → "
                       f"{m['with_connections']['threads']}; idle CPU {m['idle_cpu_percent']}%; opened in {m['open_seconds']} s")
