@@ -14,7 +14,8 @@ LOGIN before TLS. Then:
     a few 1-2 MiB ones; multipart/signed > multipart/mixed > multipart/alternative
     (text/plain + text/html) + message/rfc822 + application/xml + smime.p7s;
  2. APPENDs the same bytes, with the same INTERNALDATE, into INBOX on both servers
-    (one connection each, one server after the other, timed);
+    (`--load-connections` each, one server after the other, timed; the order in INBOX
+    may then differ, so the 100 bodies are picked by Message-ID on each server);
  3. runs the same client workload against each with imaplib over TLS: SELECT INBOX,
     FETCH 1:* header fields, FETCH 100 full bodies, SEARCH TEXT (a word in ~1% of the
     messages), STORE +FLAGS/-FLAGS (\\Seen) on 1:1000, and IDLE wake-up latency (a
@@ -26,9 +27,12 @@ LOGIN before TLS. Then:
  4. opens `--connections` authenticated idle connections to pecd (restarted on the same
     data first) and reports VmRSS before, with them open, and after closing them, and
     the RSS per connection; `--idle-state auth` leaves them logged in with no folder
-    selected, `idle` has each SELECT an empty folder and sit in IDLE, `both` does
-    one after the other. The same for Dovecot (sum of RSS and of PSS of all its
-    processes) unless `--dovecot-connections 0`.
+    selected (the default), `idle` has each SELECT an empty folder and sit in IDLE,
+    `both` does one after the other. Then once more with MALLOC_MMAP_THRESHOLD_=131072
+    in pecd's environment (`--no-malloc-check` skips it): glibc otherwise keeps the
+    19 MiB argon2 scratch of each password check in its arenas, which swamps what the
+    connections themselves hold. The same for Dovecot (sum of RSS and of PSS of all
+    its processes) unless `--dovecot-connections 0`.
 
 It prints the command line, a table per phase and a JSON dump of every sample. It is
 a benchmark, not a test: nothing is asserted on times; sanity mismatches (different
