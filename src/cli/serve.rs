@@ -190,6 +190,7 @@ pub async fn start(
             implicit_tls,
             store: provider.store().clone(),
             throttle: throttle.clone(),
+            passwords: provider.passwords().clone(),
             timeouts: imap::server::Timeouts::default(),
         };
         tracker.spawn(imap::server::run_listener(

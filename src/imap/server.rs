@@ -77,6 +77,8 @@ pub struct Endpoint {
     pub store: Store,
     /// Authentication failure counting, shared with SMTP.
     pub throttle: AuthThrottle,
+    /// The password checkers, shared with SMTP.
+    pub passwords: crate::net::passwords::PasswordChecks,
     /// Read timeouts.
     pub timeouts: Timeouts,
 }
@@ -329,15 +331,11 @@ impl Driver<'_> {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        let store = self.endpoint.store.clone();
-        let (user_owned, password) = (user.to_string(), password.to_string());
-        let valid = tokio::task::spawn_blocking(move || {
-            store
-                .read(|tx| tx.verify_password(&user_owned, &password))
-                .unwrap_or(false)
-        })
-        .await
-        .unwrap_or(false);
+        let valid = self
+            .endpoint
+            .passwords
+            .check(&self.endpoint.store, user, password)
+            .await;
         if valid {
             throttle.record_success(self.peer);
         } else {

@@ -6,5 +6,6 @@
 //! * [`throttle`]: per-address authentication failure counting and lock-out.
 
 pub mod listener;
+pub mod passwords;
 pub mod throttle;
 pub mod tls;

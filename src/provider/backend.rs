@@ -13,10 +13,7 @@ use crate::smtp::session::Mode;
 
 impl Backend for Provider {
     async fn authenticate(&self, user: &str, password: &str) -> bool {
-        let (user, password) = (user.to_string(), password.to_string());
-        self.blocking(move |p| Ok(p.store().read(|tx| tx.verify_password(&user, &password))?))
-            .await
-            .unwrap_or(false)
+        self.passwords().check(self.store(), user, password).await
     }
 
     async fn check_recipient(

@@ -154,6 +154,7 @@ struct Inner {
     index: RwLock<Arc<ProvidersIndex>>,
     anchors: Option<Anchors>,
     counter: AtomicU64,
+    passwords: crate::net::passwords::PasswordChecks,
     relay_wake: Notify,
 }
 
@@ -181,6 +182,7 @@ impl Provider {
                 index: RwLock::new(Arc::new(index)),
                 anchors,
                 counter: AtomicU64::new(seed),
+                passwords: crate::net::passwords::PasswordChecks::start(2),
                 relay_wake: Notify::new(),
             }),
         }
@@ -293,6 +295,11 @@ impl Provider {
             time: now,
             keep_until,
         })
+    }
+
+    /// The password checkers SMTP and IMAP share.
+    pub fn passwords(&self) -> &crate::net::passwords::PasswordChecks {
+        &self.inner.passwords
     }
 
     /// Wakes the relay after new jobs were committed.

@@ -237,8 +237,7 @@ impl Tx<'_> {
         Ok(first)
     }
 
-    /// Changes one message's flags, giving it a new MODSEQ when they change
-    /// (RFC 7162 §3.1.3: `UNCHANGEDSINCE` refuses messages changed after it).
+    /// Changes one message's flags; see [`Tx::store_flags_many`].
     pub fn store_flags(
         &mut self,
         address: &str,
@@ -248,30 +247,69 @@ impl Tx<'_> {
         flags: &[String],
         unchanged_since: Option<u64>,
     ) -> Result<Stored, StoreError> {
+        let (mut results, _) =
+            self.store_flags_many(address, folder, &[uid], change, flags, unchanged_since)?;
+        Ok(results.pop().unwrap_or(Stored::Missing))
+    }
+
+    /// Changes the flags of several messages of a folder. Those that change all get one
+    /// new MODSEQ, above every earlier one (RFC 7162 §3.1.3); `UNCHANGEDSINCE` refuses
+    /// messages changed after it. Also returns the folder's HIGHESTMODSEQ before and
+    /// after, so a session can tell whether anyone else changed the folder meanwhile.
+    pub fn store_flags_many(
+        &mut self,
+        address: &str,
+        folder: &str,
+        uids: &[u32],
+        change: FlagChange,
+        flags: &[String],
+        unchanged_since: Option<u64>,
+    ) -> Result<(Vec<Stored>, (u64, u64)), StoreError> {
         let address = address.to_ascii_lowercase();
         let key = folder_key(&address, folder);
+        let before = ReadTxOf(self)
+            .folder(&address, folder)?
+            .map_or(0, |f| f.highest_modseq);
         let messages = self.inner.open_table(MESSAGES).map_err(db)?;
-        let mut meta: MessageMeta = match messages.get((key.as_str(), uid)).map_err(db)? {
-            Some(bytes) => decode(bytes.value())?,
-            None => return Ok(Stored::Missing),
-        };
-        if unchanged_since.is_some_and(|since| meta.modseq > since) {
-            return Ok(Stored::Modified(meta));
+        let mut results = Vec::with_capacity(uids.len());
+        let mut changed = Vec::new();
+        for &uid in uids {
+            let meta: MessageMeta = match messages.get((key.as_str(), uid)).map_err(db)? {
+                Some(bytes) => decode(bytes.value())?,
+                None => {
+                    results.push(Stored::Missing);
+                    continue;
+                }
+            };
+            if unchanged_since.is_some_and(|since| meta.modseq > since) {
+                results.push(Stored::Modified(meta));
+                continue;
+            }
+            let updated = apply(&meta.flags, change, flags);
+            if same_set(&updated, &meta.flags) {
+                results.push(Stored::Done(meta));
+            } else {
+                changed.push(results.len());
+                let mut meta = meta;
+                meta.flags = updated;
+                results.push(Stored::Done(meta));
+            }
         }
-        let updated = apply(&meta.flags, change, flags);
-        if same_set(&updated, &meta.flags) {
-            return Ok(Stored::Done(meta));
+        if changed.is_empty() {
+            return Ok((results, (before, before)));
         }
         drop(messages);
         let modseq = self.bump_modseq(&key)?;
-        meta.flags = updated;
-        meta.modseq = modseq;
-        self.inner
-            .open_table(MESSAGES)
-            .map_err(db)?
-            .insert((key.as_str(), uid), encode(&meta)?.as_slice())
-            .map_err(db)?;
-        Ok(Stored::Done(meta))
+        let mut messages = self.inner.open_table(MESSAGES).map_err(db)?;
+        for index in changed {
+            if let Some(Stored::Done(meta)) = results.get_mut(index) {
+                meta.modseq = modseq;
+                messages
+                    .insert((key.as_str(), meta.uid), encode(&*meta)?.as_slice())
+                    .map_err(db)?;
+            }
+        }
+        Ok((results, (before, modseq)))
     }
 
     /// Removes messages for good; their bytes leave the quota. Returns the UIDs that

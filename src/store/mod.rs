@@ -9,6 +9,7 @@
 pub mod blobs;
 pub mod conservation;
 pub mod folders;
+pub mod headers;
 pub mod log;
 pub mod mailbox;
 pub mod quarantine;

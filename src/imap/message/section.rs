@@ -136,6 +136,27 @@ fn header_fields(header: &[u8], names: &[AString<'_>], keep: bool) -> Vec<u8> {
 /// Base64 (RFC 2045 §6.8), leniently: characters outside the alphabet are skipped
 /// and decoding stops at the first `=`, so no input is an error.
 pub(super) fn decode_base64(encoded: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    // The fast path: well-formed base64 once line breaks are taken out.
+    let compact: Vec<u8> = encoded
+        .iter()
+        .copied()
+        .filter(|b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
+        .collect();
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    if let Ok(decoded) = engine.decode(&compact) {
+        return decoded;
+    }
+    decode_base64_leniently(encoded)
+}
+
+/// The slow path for damaged base64: bit by bit, skipping what is not base64.
+fn decode_base64_leniently(encoded: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(encoded.len() / 4 * 3);
     let mut buffer: u32 = 0;
     let mut bits = 0;

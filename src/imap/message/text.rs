@@ -154,6 +154,14 @@ fn append_body(entity: &Entity<'_>, out: &mut String) {
             append_body(inner, out);
         }
         Kind::Single => {
+            // Only text is searched: decoding signatures, PDFs and images for nothing
+            // was most of SEARCH's time. XML (daticert.xml) is text.
+            let textual = entity.content.is("text", None)
+                || entity.content.is("application", Some("xml"))
+                || entity.content.is("message", None);
+            if !textual {
+                return;
+            }
             let bytes = section::content(entity).unwrap_or_else(|_| entity.body.to_vec());
             if entity.content.is("text", None) {
                 let charset = entity

@@ -43,6 +43,7 @@ use crate::imap::session::folders::name_of;
 use crate::imap::session::view::fetch_flags;
 use crate::imap::session::view::modseq_nz;
 use crate::store::Store;
+use crate::store::blobs::BlobId;
 use crate::store::folders::Copied;
 use crate::store::folders::FlagChange;
 use crate::store::folders::Stored;
@@ -271,7 +272,8 @@ impl Session {
         }
         let folder = selection.folder.clone();
         store.read(|tx| {
-            if wanted.len() > 64 {
+            // A large share of the folder: one scan beats many lookups.
+            if wanted.len() > 64 && wanted.len() * 4 > selection.uids.len() {
                 let all = tx.messages(user, &folder)?;
                 let by_uid: std::collections::HashMap<u32, MessageMeta> =
                     all.into_iter().map(|m| (m.uid, m)).collect();
@@ -332,61 +334,104 @@ impl Session {
         let wanted = selection.resolve(set, by_uid);
         let read_only = selection.read_only;
         let needs_body = names.iter().any(needs_raw);
+        // Header items alone are answered from the header cache, not the bodies.
+        let header_only = needs_body
+            && selection.conserved.is_none()
+            && names.iter().all(|n| !needs_raw(n) || is_header_item(n));
+        // BODY[] and RFC822 need the bytes, not the MIME tree.
+        let needs_mime = names.iter().any(|n| needs_raw(n) && !is_whole_message(n));
         let marks_seen = !read_only && names.iter().any(marks_seen);
-        let metas = self.metas(store, user, &wanted)?;
-        let mut out = Vec::with_capacity(metas.len());
-        for (seq, mut meta) in metas {
-            if changed_since.is_some_and(|since| meta.modseq <= since) {
-                continue;
+        let folder = selection.folder.clone();
+        let mut metas: Vec<(u32, MessageMeta)> = self
+            .metas(store, user, &wanted)?
+            .into_iter()
+            .filter(|(_, meta)| changed_since.is_none_or(|since| meta.modseq > since))
+            .collect();
+        let mut flags_changed = std::collections::HashSet::new();
+        if marks_seen {
+            // One transaction marks every message this FETCH reads (RFC 3501 §6.4.5).
+            let unseen: Vec<u32> = metas
+                .iter()
+                .filter(|(_, m)| !m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")))
+                .map(|(_, m)| m.uid)
+                .collect();
+            if !unseen.is_empty() {
+                let seen = vec!["\\Seen".to_string()];
+                let (results, _) = store.write(|tx| {
+                    tx.store_flags_many(user, &folder, &unseen, FlagChange::Add, &seen, None)
+                })?;
+                for result in results {
+                    if let Stored::Done(updated) = result
+                        && let Some((_, meta)) =
+                            metas.iter_mut().find(|(_, m)| m.uid == updated.uid)
+                    {
+                        if let Some(selection) = self.selected.as_mut() {
+                            selection.own.insert(updated.uid, updated.modseq);
+                        }
+                        flags_changed.insert(updated.uid);
+                        *meta = updated;
+                    }
+                }
             }
-            let raw = if needs_body {
-                match self.raw(store, &meta) {
+        }
+        let cached = if header_only {
+            let blobs: Vec<&BlobId> = metas.iter().map(|(_, m)| &m.blob).collect();
+            store.read(|tx| tx.cached_headers(&blobs))?
+        } else {
+            Vec::new()
+        };
+        let mut misses: Vec<(BlobId, Vec<u8>)> = Vec::new();
+        let mut out = Vec::with_capacity(metas.len());
+        for (index, (seq, meta)) in metas.iter().enumerate() {
+            let cached_header = cached.get(index).cloned().flatten();
+            let raw = if !needs_body {
+                Vec::new()
+            } else if let Some(header) = cached_header {
+                header
+            } else {
+                match self.raw(store, meta) {
+                    Ok(raw) if header_only => {
+                        let header = header_block(&raw);
+                        misses.push((meta.blob.clone(), header.clone()));
+                        header
+                    }
                     Ok(raw) => raw,
                     Err(error) => {
                         tracing::error!(%error, uid = meta.uid, "message body unreadable");
                         continue;
                     }
                 }
-            } else {
-                Vec::new()
             };
-            let mut flags_changed = false;
-            if marks_seen && !meta.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")) {
-                let folder = self
-                    .selected
-                    .as_ref()
-                    .map(|s| s.folder.clone())
-                    .unwrap_or_default();
-                let seen = vec!["\\Seen".to_string()];
-                if let Stored::Done(updated) = store.write(|tx| {
-                    tx.store_flags(user, &folder, meta.uid, FlagChange::Add, &seen, None)
-                })? {
-                    meta = updated;
-                    flags_changed = true;
-                    if let Some(selection) = self.selected.as_mut() {
-                        selection.own.insert(meta.uid, meta.modseq);
-                    }
-                }
-            }
             let recent = self
                 .selected
                 .as_ref()
                 .is_some_and(|s| s.recent.contains(&meta.uid));
-            let mime = MimeMessage::parse(&raw);
+            let mime = MimeMessage::parse(if needs_mime { &raw } else { b"" });
             let mut items = Vec::with_capacity(names.len() + 1);
             for name in &names {
-                if let Some(item) = fetch_item(name, &meta, &mime, &raw, recent) {
+                if let Some(item) = fetch_item(name, meta, &mime, &raw, recent) {
                     items.push(item);
                 }
             }
-            if flags_changed && !names.contains(&MessageDataItemName::Flags) {
-                items.push(MessageDataItem::Flags(fetch_flags(&meta, recent)));
+            if flags_changed.contains(&meta.uid) && !names.contains(&MessageDataItemName::Flags) {
+                items.push(MessageDataItem::Flags(fetch_flags(meta, recent)));
             }
             if let Ok(items) = Vec1::try_from(items) {
                 out.push(reply::data(Data::Fetch {
-                    seq: reply::nz(seq),
+                    seq: reply::nz(*seq),
                     items,
                 }));
+            }
+        }
+        if !misses.is_empty() {
+            // The cache is an optimisation: failing to fill it is logged, not fatal.
+            if let Err(error) = store.write(|tx| {
+                for (blob, header) in &misses {
+                    tx.cache_header(blob, header)?;
+                }
+                Ok(())
+            }) {
+                tracing::warn!(%error, "header cache not updated");
             }
         }
         Ok(out)
@@ -411,15 +456,16 @@ impl Session {
         };
         let wanted = selection.resolve(set, by_uid);
         let folder = selection.folder.clone();
-        let results = store.write(|tx| {
-            wanted
-                .iter()
-                .map(|(seq, uid)| {
-                    tx.store_flags(user, &folder, *uid, change, flags, unchanged_since)
-                        .map(|r| (*seq, r))
-                })
-                .collect::<Result<Vec<_>, _>>()
+        let uids: Vec<u32> = wanted.iter().map(|(_, uid)| *uid).collect();
+        let (results, (before, after)) = store.write(|tx| {
+            tx.store_flags_many(user, &folder, &uids, change, flags, unchanged_since)
         })?;
+        if before == selection.modseq {
+            // Nobody else changed the folder meanwhile: what this STORE reports is all
+            // there is to know, and the next sync need not look.
+            selection.modseq = after;
+        }
+        let results: Vec<(u32, Stored)> = wanted.iter().map(|(seq, _)| *seq).zip(results).collect();
         let mut out = Vec::new();
         let mut modified = Vec::new();
         for (seq, result) in results {
@@ -680,7 +726,10 @@ fn fetch_item(
         } => MessageDataItem::BodyExt {
             section: section.clone(),
             origin: partial.map(|(origin, _)| origin),
-            data: literal(mime.section(section.as_ref(), *partial)),
+            data: literal(match section {
+                None => partial_of(raw, *partial),
+                Some(_) => mime.section(section.as_ref(), *partial),
+            }),
         },
         N::Rfc822 => MessageDataItem::Rfc822(literal(raw.to_vec())),
         N::Rfc822Header => {
@@ -706,6 +755,47 @@ fn fetch_item(
             size: mime.binary_size(section).ok()?,
         },
     })
+}
+
+/// `<origin.length>` of the whole message (RFC 3501 §6.4.5).
+fn partial_of(raw: &[u8], partial: Option<(u32, NonZeroU32)>) -> Vec<u8> {
+    match partial {
+        None => raw.to_vec(),
+        Some((origin, length)) => {
+            let start = (origin as usize).min(raw.len());
+            let end = start.saturating_add(length.get() as usize).min(raw.len());
+            raw[start..end].to_vec()
+        }
+    }
+}
+
+/// Items answered from the message header alone (the header cache).
+fn is_header_item(name: &MessageDataItemName<'_>) -> bool {
+    use MessageDataItemName as N;
+    match name {
+        N::Envelope | N::Rfc822Header => true,
+        N::BodyExt {
+            section: Some(section),
+            ..
+        } => matches!(
+            section,
+            Section::Header(None)
+                | Section::HeaderFields(None, _)
+                | Section::HeaderFieldsNot(None, _)
+        ),
+        _ => false,
+    }
+}
+
+/// Items that are the message's bytes as they are.
+fn is_whole_message(name: &MessageDataItemName<'_>) -> bool {
+    use MessageDataItemName as N;
+    matches!(name, N::Rfc822 | N::BodyExt { section: None, .. })
+}
+
+/// A message's header block with the blank line that ends it.
+fn header_block(raw: &[u8]) -> Vec<u8> {
+    MimeMessage::parse(raw).section(Some(&Section::Header(None)), None)
 }
 
 /// Bytes as a literal (NUL bytes, which IMAP literals may not hold, become spaces).
