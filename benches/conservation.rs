@@ -103,7 +103,7 @@ fn run(dir: &Path, count: usize) -> anyhow::Result<()> {
             by_kind: Default::default(),
         },
     };
-    let gateway = Gateway::open(store, &data, signer, settings)?;
+    let gateway = Gateway::open(store, &data, signer.clone(), signer, settings)?;
 
     let started = Instant::now();
     let drained = gateway.drain(None, Timestamp::now(), true)?;

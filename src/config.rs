@@ -274,6 +274,11 @@ pub struct CertificatesConfig {
     pub tls_key: PathBuf,
     /// RSA key size for keys pecd creates itself (development certificates).
     pub key_bits: u32,
+    /// The conservation seal (PEM): signs the archival packages' indexes and the
+    /// rapporti di versamento. Unset: the provider's signing certificate does.
+    pub conservation_certificate: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub conservation_key: Option<PathBuf>,
 }
 
 impl Default for CertificatesConfig {
@@ -284,6 +289,8 @@ impl Default for CertificatesConfig {
             signing_key: "certs/signing.key".into(),
             tls_certificate: "certs/tls.pem".into(),
             tls_key: "certs/tls.key".into(),
+            conservation_certificate: None,
+            conservation_key: None,
             key_bits: 2048,
         }
     }
@@ -475,6 +482,15 @@ impl Config {
         ] {
             join(path);
         }
+        for path in [
+            &mut certs.conservation_certificate,
+            &mut certs.conservation_key,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            join(path);
+        }
     }
 
     /// The text `pecd init` writes: a complete, runnable provider configuration.
@@ -487,7 +503,9 @@ impl Config {
              [provider]\ndomain = \"{domain}\"\nname = \"{name}\"\ndata_dir = \"data\"\n\n\
              [certificates]\nca = \"certs/ca.pem\"\nsigning_certificate = \"certs/signing.pem\"\n\
              signing_key = \"certs/signing.key\"\ntls_certificate = \"certs/tls.pem\"\n\
-             tls_key = \"certs/tls.key\"\nkey_bits = 2048\n\n\
+             tls_key = \"certs/tls.key\"\nkey_bits = 2048\n\
+             conservation_certificate = \"certs/conservation.pem\"\n\
+             conservation_key = \"certs/conservation.key\"\n\n\
              [index]\nldif = \"index.ldif\"\n\n\
              [admin]\ntoken = \"{admin_token}\"\n\n\
              [routes]\n\n\

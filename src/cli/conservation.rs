@@ -253,8 +253,23 @@ pub fn gateway(config: &Config, store: Store) -> anyhow::Result<Gateway> {
     let certificates = &config.certificates;
     let signer = Signer::load(&certificates.signing_certificate, &certificates.signing_key)
         .context("cannot load the signing certificate")?;
-    Gateway::open(store, &config.provider.data_dir, signer, settings(config))
-        .context("cannot open the conservation archive")
+    let seal = match (
+        &certificates.conservation_certificate,
+        &certificates.conservation_key,
+    ) {
+        (Some(certificate), Some(key)) => {
+            Signer::load(certificate, key).context("cannot load the conservation seal")?
+        }
+        _ => signer.clone(),
+    };
+    Gateway::open(
+        store,
+        &config.provider.data_dir,
+        signer,
+        seal,
+        settings(config),
+    )
+    .context("cannot open the conservation archive")
 }
 
 fn open(path: &Path) -> anyhow::Result<(Gateway, crate::pec::index::ProvidersIndex)> {

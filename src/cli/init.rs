@@ -31,6 +31,7 @@ pub fn run(dir: &Path, domain: &str, name: &str, port_base: u16) -> anyhow::Resu
     fs::create_dir_all(dir.join("data"))
         .with_context(|| format!("cannot create {}", dir.display()))?;
     create_dev_certificates(&config)?;
+    ensure_conservation_seal(&config)?;
     let entry = super::index::entry(&config)?;
     write_file(&config.index.ldif, entry.as_bytes(), false)?;
     write_file(&config_path, text.as_bytes(), false)?;
@@ -52,9 +53,30 @@ pub fn ensure_dev_certificates(config: &Config) -> anyhow::Result<bool> {
         && c.tls_certificate.exists()
         && c.tls_key.exists()
     {
-        return Ok(false);
+        return ensure_conservation_seal(config);
     }
     create_dev_certificates(config)?;
+    ensure_conservation_seal(config)?;
+    Ok(true)
+}
+
+/// Creates the conservation seal a config names when it is missing, issued by the dev
+/// CA (its key beside it, `ca.key`). Returns whether it was created.
+fn ensure_conservation_seal(config: &Config) -> anyhow::Result<bool> {
+    let c = &config.certificates;
+    let (Some(certificate), Some(key)) = (&c.conservation_certificate, &c.conservation_key) else {
+        return Ok(false);
+    };
+    if certificate.exists() && key.exists() {
+        return Ok(false);
+    }
+    let authority = certs::load_issued(&c.ca, &c.ca.with_extension("key"))
+        .context("the conservation seal needs the dev CA's key beside the CA certificate")?;
+    let name = format!("{} - Conservazione", config.provider.name);
+    let seal = certs::signing_certificate(&authority, &config.provider.domain, &name, c.key_bits)
+        .context("cannot create the conservation seal")?;
+    write_file(certificate, &seal.certificate_pem()?, false)?;
+    write_file(key, &seal.key_pem()?, true)?;
     Ok(true)
 }
 
@@ -66,6 +88,7 @@ fn create_dev_certificates(config: &Config) -> anyhow::Result<()> {
         tls_certificate,
         tls_key,
         key_bits,
+        ..
     } = &config.certificates;
     let domain = &config.provider.domain;
     let name = &config.provider.name;

@@ -113,7 +113,10 @@ pub struct AuditReport {
 pub struct Gateway {
     store: Store,
     root: PathBuf,
+    /// Signs the PEC alerts to the user (the provider's key).
     signer: Signer,
+    /// Signs package indexes and rapporti di versamento (the conservation seal).
+    seal: Signer,
     time: TimeSource,
     certificates: Vec<(String, Vec<u8>)>,
     anchors: Vec<X509>,
@@ -126,6 +129,7 @@ impl Gateway {
         store: Store,
         data_dir: &Path,
         signer: Signer,
+        seal: Signer,
         settings: Settings,
     ) -> Result<Gateway, ConservationError> {
         let root = archive::packages_dir(data_dir);
@@ -179,6 +183,7 @@ impl Gateway {
             store,
             root,
             signer,
+            seal,
             time,
             certificates,
             anchors,
@@ -367,7 +372,7 @@ impl Gateway {
         let serial = self.store.write(|tx| tx.next("conservation_package"))?;
         let id = format!("pda-{day}-{serial:06}");
         let sealing = Sealing {
-            signer: &self.signer,
+            signer: &self.seal,
             time: &self.time,
             provider_name: &self.settings.provider_name,
             certificates: self.certificates.clone(),

@@ -54,6 +54,7 @@ pub enum IdentityError {
 
 /// The provider's signing identity (RFC 6109 §5.5): the leaf certificate, its private
 /// key and the intermediate certificates sent along with every signature.
+#[derive(Clone)]
 pub struct Signer {
     certificate: X509,
     key: PKey<Private>,

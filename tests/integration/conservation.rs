@@ -165,6 +165,11 @@ pub fn validate_package(package: &Path, ca: &Path) {
         printed.contains("signingCertificateV2"),
         "no CAdES attribute: {printed}"
     );
+    // Sealed with the conservation key, not the mail provider's signing key.
+    assert!(
+        printed.contains("Conservazione"),
+        "index not sealed by the conservation certificate: {printed}"
+    );
     let out = run_ok(
         "openssl",
         &[
