@@ -81,6 +81,26 @@ impl<'a> MimeMessage<'a> {
     }
 }
 
+/// `BODY[HEADER]`, `BODY[HEADER.FIELDS (…)]` or `.NOT` of the top-level message
+/// straight from its bytes, without splitting the MIME tree: the header cache's path
+/// (`header` may be just the header block). `None` for any other section.
+pub fn top_header_section(
+    header: &[u8],
+    section: &Section<'_>,
+    partial: Option<(u32, NonZeroU32)>,
+) -> Option<Vec<u8>> {
+    let (block, _) = mime::split_header(header);
+    let bytes = match section {
+        Section::Header(None) => block.to_vec(),
+        Section::HeaderFields(None, names) => section::header_fields(block, names.as_ref(), true),
+        Section::HeaderFieldsNot(None, names) => {
+            section::header_fields(block, names.as_ref(), false)
+        }
+        _ => return None,
+    };
+    Some(section::partial(bytes, partial))
+}
+
 /// ENVELOPE (RFC 3501 §7.4.2). Date, subject, In-Reply-To and Message-ID are the raw
 /// values (encoded words kept); Sender and Reply-To default to From.
 pub fn envelope(raw: &[u8]) -> Envelope<'static> {

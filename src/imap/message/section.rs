@@ -116,7 +116,7 @@ fn message<'e, 'a>(root: &'e Entity<'a>, part: Option<&Part>) -> Option<&'e Enti
 /// HEADER.FIELDS (`keep` true) or HEADER.FIELDS.NOT: the fields whose names match (or
 /// not) case-insensitively, then the blank line, which "is included in all header
 /// fetches".
-fn header_fields(header: &[u8], names: &[AString<'_>], keep: bool) -> Vec<u8> {
+pub(super) fn header_fields(header: &[u8], names: &[AString<'_>], keep: bool) -> Vec<u8> {
     let mut out = Vec::new();
     for field in fields(header) {
         let listed = names

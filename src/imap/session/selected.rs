@@ -33,6 +33,7 @@ use jiff::Timestamp;
 
 use crate::imap::extended::Extended;
 use crate::imap::extended::SearchReturn;
+use crate::imap::message;
 use crate::imap::message::MimeMessage;
 use crate::imap::reply;
 use crate::imap::reply::Out;
@@ -272,15 +273,19 @@ impl Session {
         }
         let folder = selection.folder.clone();
         store.read(|tx| {
-            // A large share of the folder: one scan beats many lookups.
+            // A large share of the folder: one scan beats many lookups. Both lists are
+            // in UID order, so one pass pairs them.
             if wanted.len() > 64 && wanted.len() * 4 > selection.uids.len() {
                 let all = tx.messages(user, &folder)?;
-                let by_uid: std::collections::HashMap<u32, MessageMeta> =
-                    all.into_iter().map(|m| (m.uid, m)).collect();
-                Ok(wanted
-                    .iter()
-                    .filter_map(|(seq, uid)| by_uid.get(uid).map(|m| (*seq, m.clone())))
-                    .collect())
+                let mut found = Vec::with_capacity(wanted.len());
+                let mut wanted = wanted.iter().peekable();
+                for meta in all {
+                    while wanted.next_if(|(_, uid)| *uid < meta.uid).is_some() {}
+                    if let Some((seq, _)) = wanted.next_if(|(_, uid)| *uid == meta.uid) {
+                        found.push((*seq, meta));
+                    }
+                }
+                Ok(found)
             } else {
                 let mut found = Vec::with_capacity(wanted.len());
                 for (seq, uid) in wanted {
@@ -338,8 +343,11 @@ impl Session {
         let header_only = needs_body
             && selection.conserved.is_none()
             && names.iter().all(|n| !needs_raw(n) || is_header_item(n));
-        // BODY[] and RFC822 need the bytes, not the MIME tree.
-        let needs_mime = names.iter().any(|n| needs_raw(n) && !is_whole_message(n));
+        // BODY[], RFC822 and top-level header sections need the bytes, not the MIME
+        // tree.
+        let needs_mime = names
+            .iter()
+            .any(|n| needs_raw(n) && !is_whole_message(n) && !is_top_header_section(n));
         let marks_seen = !read_only && names.iter().any(marks_seen);
         let folder = selection.folder.clone();
         let mut metas: Vec<(u32, MessageMeta)> = self
@@ -728,7 +736,10 @@ fn fetch_item(
             origin: partial.map(|(origin, _)| origin),
             data: literal(match section {
                 None => partial_of(raw, *partial),
-                Some(_) => mime.section(section.as_ref(), *partial),
+                Some(section) => match message::top_header_section(raw, section, *partial) {
+                    Some(bytes) => bytes,
+                    None => mime.section(Some(section), *partial),
+                },
             }),
         },
         N::Rfc822 => MessageDataItem::Rfc822(literal(raw.to_vec())),
@@ -785,6 +796,22 @@ fn is_header_item(name: &MessageDataItemName<'_>) -> bool {
         ),
         _ => false,
     }
+}
+
+/// `BODY[HEADER]`, `BODY[HEADER.FIELDS …]` of the top-level message.
+fn is_top_header_section(name: &MessageDataItemName<'_>) -> bool {
+    use MessageDataItemName as N;
+    matches!(
+        name,
+        N::BodyExt {
+            section: Some(
+                Section::Header(None)
+                    | Section::HeaderFields(None, _)
+                    | Section::HeaderFieldsNot(None, _)
+            ),
+            ..
+        }
+    )
 }
 
 /// Items that are the message's bytes as they are.

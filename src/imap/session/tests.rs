@@ -256,3 +256,41 @@ fn bad_commands_get_bad_and_the_session_goes_on() {
     );
     assert_eq!(client.c("a8 noop"), "a8 OK NOOP completed\r\n");
 }
+
+/// Not a test of behaviour: a harness for profiling FETCH of header fields over a
+/// 10,000-message folder (`cargo test --release --lib fetch_headers_profile --
+/// --ignored --nocapture`, under `perf record` if wanted). Prints the time per pass.
+#[test]
+#[ignore]
+fn fetch_headers_profile() {
+    let (_dir, store) = store();
+    store
+        .write(|tx| {
+            for n in 0..10_000u32 {
+                let raw = format!(
+                    "From: a{n}@pec-a.test\r\nTo: b@pec-b.test\r\nSubject: Pratica {n}\r\n\
+                     Date: Tue, 01 Dec 2026 10:00:00 +0100\r\nMessage-ID: <m{n}@x>\r\n\
+                     X-Trasporto: posta-certificata\r\nMIME-Version: 1.0\r\n\r\n{}\r\n",
+                    "corpo ".repeat(2000)
+                );
+                let blob = store.blobs().put(raw.as_bytes())?;
+                tx.append(USER, INBOX, &blob, raw.len() as u64, &[], now(), None)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let mut client = Client::new(&store);
+    client.c("a login mrc@pec.test secret");
+    client.c("b select INBOX");
+    let passes: u32 = std::env::var("PASSES")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(5);
+    for pass in 0..passes {
+        let started = std::time::Instant::now();
+        let out = client.c(&format!(
+            "f{pass} fetch 1:* (BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE MESSAGE-ID)])"
+        ));
+        println!("pass {pass}: {:?}, {} bytes", started.elapsed(), out.len());
+    }
+}
