@@ -143,37 +143,27 @@ impl Session {
             CommandBody::List {
                 reference,
                 mailbox_wildcard,
-            } => {
-                let view = self.config.conservation_root.is_some();
-                let mut out = list(
-                    store,
-                    user,
-                    &reference,
-                    &mailbox_wildcard,
-                    extended,
-                    false,
-                    view,
-                )?;
-                out.push(reply::ok(tag, None, "LIST completed"));
-                out
-            }
+            } => self.list(
+                store,
+                user,
+                tag,
+                &reference,
+                &mailbox_wildcard,
+                extended,
+                false,
+            )?,
             CommandBody::Lsub {
                 reference,
                 mailbox_wildcard,
-            } => {
-                let view = self.config.conservation_root.is_some();
-                let mut out = list(
-                    store,
-                    user,
-                    &reference,
-                    &mailbox_wildcard,
-                    extended,
-                    true,
-                    view,
-                )?;
-                out.push(reply::ok(tag, None, "LSUB completed"));
-                out
-            }
+            } => self.list(
+                store,
+                user,
+                tag,
+                &reference,
+                &mailbox_wildcard,
+                extended,
+                true,
+            )?,
             CommandBody::Status {
                 mailbox,
                 item_names,
@@ -347,6 +337,32 @@ impl Session {
             deferred: false,
             conserved: None,
         });
+        Ok(out)
+    }
+
+    /// LIST or LSUB, with the conservation view when it is configured.
+    #[allow(clippy::too_many_arguments)]
+    fn list(
+        &self,
+        store: &Store,
+        user: &str,
+        tag: &Tag<'static>,
+        reference: &Mailbox<'_>,
+        pattern: &ListMailbox<'_>,
+        extended: &Extended,
+        lsub: bool,
+    ) -> Result<Vec<Out>, Fault> {
+        let view = self.config.conservation_root.is_some();
+        let mut out = list(store, user, reference, pattern, extended, lsub, view)?;
+        out.push(reply::ok(
+            tag,
+            None,
+            if lsub {
+                "LSUB completed"
+            } else {
+                "LIST completed"
+            },
+        ));
         Ok(out)
     }
 
