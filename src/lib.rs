@@ -9,11 +9,20 @@
 //!  main.rs, cli        composition root and operator commands (CONTRACT.md)
 //!      │
 //!      ▼
-//!  crypto              S/MIME sign and verify, dev certificates, the trust material
+//!  smtp, imap, admin   front ends: async shells around sans-IO sessions
+//!  net                 listeners, TLS, AUTH throttling, password checks
 //!      │
 //!      ▼
-//!  pec, mail           pure formats: daticert.xml, envelopes, receipts, the providers
-//!                      index, the message reader; RFC 5322 addresses and MIME helpers
+//!  provider            the three PEC points, relay, timers, receipt correlation
+//!  conservation        packages, ingest worker, audit, export, the IMAP view's data
+//!      │
+//!      ▼
+//!  store, crypto       redb + content-addressed bodies; S/MIME, certificates, trust
+//!      │
+//!      ▼
+//!  pec, mail           pure formats: daticert.xml, envelopes, receipts, delivery
+//!                      status keywords, the providers index, the message reader;
+//!                      RFC 5322 addresses and MIME helpers
 //! ```
 //!
 //! # Layers

@@ -285,7 +285,11 @@ fn fetch_headers_profile() {
     let started = std::time::Instant::now();
     let blobs: Vec<&crate::store::blobs::BlobId> = metas.iter().map(|m| &m.blob).collect();
     let cached = store.read(|tx| tx.cached_headers(&blobs)).unwrap();
-    println!("cached_headers(): {:?} ({} cached)", started.elapsed(), cached.iter().flatten().count());
+    println!(
+        "cached_headers(): {:?} ({} cached)",
+        started.elapsed(),
+        cached.iter().flatten().count()
+    );
     let mut client = Client::new(&store);
     client.c("a login mrc@pec.test secret");
     client.c("b select INBOX");
@@ -302,8 +306,16 @@ fn fetch_headers_profile() {
     }
     let started = std::time::Instant::now();
     let cached = store.read(|tx| tx.cached_headers(&blobs)).unwrap();
-    println!("cached_headers() warm: {:?} ({} cached)", started.elapsed(), cached.iter().flatten().count());
+    println!(
+        "cached_headers() warm: {:?} ({} cached)",
+        started.elapsed(),
+        cached.iter().flatten().count()
+    );
     let started = std::time::Instant::now();
     let metas = store.read(|tx| tx.messages(USER, INBOX)).unwrap();
-    println!("messages() warm: {:?} for {}", started.elapsed(), metas.len());
+    println!(
+        "messages() warm: {:?} for {}",
+        started.elapsed(),
+        metas.len()
+    );
 }
