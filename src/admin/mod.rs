@@ -13,6 +13,7 @@
 //! | `DELETE /v1/mailboxes/{address}` | delete |
 //! | `GET /v1/log?msgid=&mailbox=&since=&until=` | event-log records |
 //! | `GET /v1/log/verify` | the hash chain check |
+//! | `GET /v1/exports/{token}` | the revocation export the token names, for 30 days; no bearer token: the 128-bit link token is the credential (`pecd conservation revoke`) |
 
 use std::net::SocketAddr;
 
@@ -60,6 +61,11 @@ pub async fn serve(
         domain,
         token,
     };
+    // The user's download link carries its own secret; everything else needs the
+    // postmaster's bearer token.
+    let public = Router::new()
+        .route("/v1/exports/{token}", get(download))
+        .with_state(api.clone());
     let router = Router::new()
         .route(
             "/v1/health",
@@ -76,7 +82,8 @@ pub async fn serve(
             api.clone(),
             authenticate,
         ))
-        .with_state(api);
+        .with_state(api)
+        .merge(public);
     let address: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(?address, "admin API listening");
     if let Err(error) = axum::serve(listener, router)
@@ -101,6 +108,42 @@ async fn authenticate(State(api): State<Api>, request: Request, next: Next) -> R
         next.run(request).await
     } else {
         failure(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
+    }
+}
+
+/// A revocation export, while its link is valid.
+async fn download(State(api): State<Api>, Path(token): Path<String>) -> Response {
+    let store = api.store.clone();
+    let now = jiff::Timestamp::now();
+    let found = tokio::task::spawn_blocking(move || {
+        let record: Option<crate::conservation::export::Revocation> =
+            store.read(|tx| tx.revocation(&token)).ok().flatten();
+        record
+            .filter(|r| r.expires > now)
+            .and_then(|r| std::fs::read(&r.file).ok().map(|bytes| (r, bytes)))
+    })
+    .await
+    .ok()
+    .flatten();
+    match found {
+        Some((record, bytes)) => {
+            let name = format!("conservazione-{}.zip", record.mailbox.replace('@', "_at_"));
+            (
+                [
+                    (
+                        axum::http::header::CONTENT_TYPE,
+                        "application/zip".to_string(),
+                    ),
+                    (
+                        axum::http::header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{name}\""),
+                    ),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
+        None => failure(StatusCode::NOT_FOUND, "no such export, or its link expired"),
     }
 }
 

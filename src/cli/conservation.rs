@@ -561,9 +561,10 @@ fn revoke(path: &Path, address: &str, password: Option<&str>) -> anyhow::Result<
         .store()
         .write(|tx| tx.record_revocation(&token, &record))?;
     println!(
-        "{address}: conservation off; full export of {} package(s) at {}; download token {token}, valid until {expires}",
+        "{address}: conservation off; full export of {} package(s) at {}; download token {token}, link http://{}/v1/exports/{token} (the admin listener), valid until {expires}",
         packages.len(),
-        file.display()
+        file.display(),
+        config.listen.admin
     );
     Ok(ExitCode::SUCCESS)
 }

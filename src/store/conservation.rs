@@ -171,6 +171,17 @@ impl ReadTx<'_> {
             .map_or(Ok(Account::default()), |bytes| decode(bytes.value()))
     }
 
+    /// The revocation export recorded under a download token.
+    pub fn revocation<T: DeserializeOwned>(&self, token: &str) -> Result<Option<T>, StoreError> {
+        let table = match self.inner.open_table(REVOCATIONS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(error) => return Err(db(error)),
+        };
+        let record = table.get(token).map_err(db)?;
+        record.map(|bytes| decode(bytes.value())).transpose()
+    }
+
     /// Every revocation export record.
     pub fn revocations<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
         self.values(REVOCATIONS)

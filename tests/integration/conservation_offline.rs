@@ -338,6 +338,61 @@ fn exports_verify_offline_and_open_in_7zip_with_the_right_password_only() {
         "pecd",
     );
     assert!(show.contains("off"), "{show}");
+
+    // The user's download link: the admin HTTP listener serves the export to whoever
+    // holds the token (no bearer token), and nothing for a wrong one.
+    let downloaded = tmp.path().join("downloaded.zip");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let store = Store::open(&dir.join("data")).unwrap();
+    runtime.spawn(pecd::admin::serve(
+        listener,
+        store,
+        "pec-a.test".into(),
+        "admin-token-for-tests".into(),
+        shutdown.clone(),
+    ));
+    let script = r#"
+import sys, urllib.request, urllib.error
+port, token, out = sys.argv[1:4]
+data = urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/exports/{token}", timeout=30).read()
+open(out, "wb").write(data)
+try:
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/exports/{'0' * 32}", timeout=30)
+    sys.exit("a wrong token downloaded something")
+except urllib.error.HTTPError as e:
+    assert e.code == 404, e.code
+try:
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/mailboxes", timeout=30)
+    sys.exit("the admin API answered without its bearer token")
+except urllib.error.HTTPError as e:
+    assert e.code == 401, e.code
+"#;
+    let out = support::run(
+        "python3",
+        &[
+            "-c",
+            script,
+            &port.to_string(),
+            token,
+            &downloaded.to_string_lossy(),
+        ],
+        "python3",
+    );
+    shutdown.cancel();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&downloaded).unwrap(),
+        std::fs::read(&export).unwrap()
+    );
 }
 
 fn alerts(dir: &Path, mailbox: &str) -> Vec<String> {
