@@ -35,8 +35,8 @@ use tantivy::query::Occur;
 use tantivy::query::Query as _;
 use tantivy::query::RangeQuery;
 use tantivy::query::TermQuery;
-use tantivy::schema::Field;
 use tantivy::schema::FAST;
+use tantivy::schema::Field;
 use tantivy::schema::INDEXED;
 use tantivy::schema::IndexRecordOption;
 use tantivy::schema::STORED;
@@ -239,7 +239,10 @@ impl SearchIndex {
     /// Indexes the messages of packages (`docs` holds each package's documents), replacing
     /// whatever the index held for them, in one commit. On failure the index is marked
     /// behind, so the next search syncs it first.
-    pub fn add(&self, packages: &[(&str, &str, Vec<Document<'_>>)]) -> Result<(), ConservationError> {
+    pub fn add(
+        &self,
+        packages: &[(&str, &str, Vec<Document<'_>>)],
+    ) -> Result<(), ConservationError> {
         let added = self.write(packages);
         if added.is_err() {
             self.synced
@@ -260,7 +263,9 @@ impl SearchIndex {
         for (package, mailbox, docs) in packages {
             writer.delete_term(Term::from_field_text(f.package, package));
             for doc in docs {
-                writer.add_document(self.document(package, mailbox, doc)).map_err(fault)?;
+                writer
+                    .add_document(self.document(package, mailbox, doc))
+                    .map_err(fault)?;
             }
         }
         writer.commit().map_err(fault)?;
@@ -320,9 +325,9 @@ impl SearchIndex {
                 .iter()
                 .map(|message| {
                     let sip = &message.metadata.sip_id;
-                    let path = root.join(&record.id).join(format!(
-                        "data/representations/rep1/data/{sip}/message.eml"
-                    ));
+                    let path = root
+                        .join(&record.id)
+                        .join(format!("data/representations/rep1/data/{sip}/message.eml"));
                     let body = crate::conservation::files::read(&path)
                         .map(|raw| crate::conservation::sip::body_text(&raw))
                         .unwrap_or_default();
@@ -390,7 +395,11 @@ impl SearchIndex {
         let mut hits = Vec::with_capacity(found.len());
         for address in found {
             let doc: TantivyDocument = searcher.doc(address).map_err(fault)?;
-            let text = |field: Field| doc.get_first(field).and_then(|v| v.as_str()).map(str::to_string);
+            let text = |field: Field| {
+                doc.get_first(field)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            };
             let received = doc
                 .get_first(f.received)
                 .and_then(|v| v.as_i64())

@@ -26,7 +26,8 @@ fn metadata(sip_id: &str, kind: &str, subject: &str, received: i64) -> Metadata 
 }
 
 fn words(index: &SearchIndex, mailbox: &str, text: &str) -> Vec<String> {
-    let parse = |t: &str| Timestamp::from_second(t.parse().map_err(|_| "bad")?).map_err(|e| e.to_string());
+    let parse =
+        |t: &str| Timestamp::from_second(t.parse().map_err(|_| "bad")?).map_err(|e| e.to_string());
     let query = Query::parse(text, parse).unwrap();
     index
         .search(mailbox, &query)
@@ -39,9 +40,24 @@ fn words(index: &SearchIndex, mailbox: &str, text: &str) -> Vec<String> {
 /// An index holding three messages of `MAILBOX` and one of another mailbox.
 fn sample(dir: &Path) -> SearchIndex {
     let index = SearchIndex::open(dir).unwrap();
-    let first = metadata("pdv-1", "posta-certificata", "Atto di citazione, perché urgente", 100);
-    let second = metadata("pdv-2", "avvenuta-consegna", "CONSEGNA: Atto di citazione", 200);
-    let third = metadata("pdv-3", "accettazione", "ACCETTAZIONE: Decreto ingiuntivo", 300);
+    let first = metadata(
+        "pdv-1",
+        "posta-certificata",
+        "Atto di citazione, perché urgente",
+        100,
+    );
+    let second = metadata(
+        "pdv-2",
+        "avvenuta-consegna",
+        "CONSEGNA: Atto di citazione",
+        200,
+    );
+    let third = metadata(
+        "pdv-3",
+        "accettazione",
+        "ACCETTAZIONE: Decreto ingiuntivo",
+        300,
+    );
     let other = Metadata {
         mailbox: "x@pec-a.test".into(),
         ..metadata("pdv-9", "posta-certificata", "Atto riservato", 150)
@@ -60,7 +76,11 @@ fn sample(dir: &Path) -> SearchIndex {
                     doc(&second, "Ricevuta di avvenuta consegna"),
                 ],
             ),
-            ("pda-2", MAILBOX, vec![doc(&third, "Il decreto è esecutivo")]),
+            (
+                "pda-2",
+                MAILBOX,
+                vec![doc(&third, "Il decreto è esecutivo")],
+            ),
             ("pda-3", "x@pec-a.test", vec![doc(&other, "riservatissimo")]),
         ])
         .unwrap();
@@ -77,7 +97,10 @@ fn words_are_stemmed_folded_and_all_required() {
     // `ricevuta` finds `ricevute` (and `Ricevuta`), the stems are the same.
     assert_eq!(words(&index, MAILBOX, "ricevuta"), ["pdv-1", "pdv-2"]);
     assert_eq!(words(&index, MAILBOX, "citazione"), ["pdv-1", "pdv-2"]);
-    assert_eq!(words(&index, MAILBOX, "citazione decreto"), Vec::<String>::new());
+    assert_eq!(
+        words(&index, MAILBOX, "citazione decreto"),
+        Vec::<String>::new()
+    );
     assert_eq!(words(&index, MAILBOX, "esecutivi"), ["pdv-3"]);
     // Sender, recipients, attachment names.
     assert_eq!(words(&index, MAILBOX, "rossi").len(), 3);
@@ -94,13 +117,22 @@ fn kind_and_date_filters() {
     assert_eq!(words(&index, MAILBOX, "citazione kind:avvenuta"), ["pdv-2"]);
     assert_eq!(words(&index, MAILBOX, "kind:posta-certificata"), ["pdv-1"]);
     assert_eq!(words(&index, MAILBOX, "kind:Accettazione"), ["pdv-3"]);
-    assert_eq!(words(&index, MAILBOX, "citazione kind:accettazione"), Vec::<String>::new());
+    assert_eq!(
+        words(&index, MAILBOX, "citazione kind:accettazione"),
+        Vec::<String>::new()
+    );
     assert_eq!(words(&index, MAILBOX, "since:200"), ["pdv-2", "pdv-3"]);
     assert_eq!(words(&index, MAILBOX, "until:200"), ["pdv-1", "pdv-2"]);
     assert_eq!(words(&index, MAILBOX, "since:150 until:250"), ["pdv-2"]);
-    assert_eq!(words(&index, MAILBOX, "atto since:301"), Vec::<String>::new());
+    assert_eq!(
+        words(&index, MAILBOX, "atto since:301"),
+        Vec::<String>::new()
+    );
     let hits = index
-        .search(MAILBOX, &Query::parse("decreto", |_| Err("no".into())).unwrap())
+        .search(
+            MAILBOX,
+            &Query::parse("decreto", |_| Err("no".into())).unwrap(),
+        )
         .unwrap();
     assert_eq!(
         hits,
@@ -123,7 +155,10 @@ fn a_mailbox_sees_only_its_own_messages() {
     assert_eq!(words(&index, MAILBOX, "riservato"), Vec::<String>::new());
     assert_eq!(words(&index, "x@pec-a.test", "riservato"), ["pdv-9"]);
     assert_eq!(words(&index, "X@PEC-A.test", "atto"), ["pdv-9"]);
-    assert_eq!(words(&index, "nobody@pec-a.test", "atto"), Vec::<String>::new());
+    assert_eq!(
+        words(&index, "nobody@pec-a.test", "atto"),
+        Vec::<String>::new()
+    );
     assert_eq!(index.len().unwrap(), 4);
 }
 
