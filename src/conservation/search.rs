@@ -137,7 +137,7 @@ impl Fields {
         let mut builder = Schema::builder();
         let indexing = TextFieldIndexing::default()
             .set_tokenizer(ANALYZER)
-            .set_index_option(IndexRecordOption::WithFreqs);
+            .set_index_option(IndexRecordOption::Basic);
         let text = TextOptions::default().set_indexing_options(indexing);
         let stored_text = text.clone().set_stored();
         let fields = Fields {
@@ -285,7 +285,7 @@ impl SearchIndex {
         if let Some(subject) = &m.subject {
             out.add_text(f.subject, subject);
         }
-        out.add_text(f.body, &doc.body);
+        out.add_text(f.body, distinct_words(&doc.body));
         if let Some(oggetto) = m.daticert.get("oggetto") {
             out.add_text(f.body, oggetto);
         }
@@ -434,6 +434,20 @@ impl SearchIndex {
     pub fn is_empty(&self) -> Result<bool, ConservationError> {
         self.len().map(|n| n == 0)
     }
+}
+
+/// The distinct words of a text, in first-seen order: matching needs neither
+/// frequencies nor positions, so the analyzer (and its stemmer) sees each word once.
+fn distinct_words(text: &str) -> String {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = String::with_capacity(text.len().min(16 * 1024));
+    for word in text.split(|c: char| !c.is_alphanumeric()) {
+        if !word.is_empty() && seen.insert(word) {
+            out.push_str(word);
+            out.push(' ');
+        }
+    }
+    out
 }
 
 fn open_index(dir: &Path, schema: &Schema) -> tantivy::Result<Index> {
