@@ -471,7 +471,7 @@ fn search(path: &Path, mailbox: &str, query: &str, json: bool) -> anyhow::Result
     })
     .map_err(anyhow::Error::msg)?;
     let (gateway, _) = open(path)?;
-    let hits = crate::conservation::search::search(&gateway.packages()?, mailbox, &query);
+    let hits = gateway.search(mailbox, &query)?;
     for hit in &hits {
         if json {
             println!("{}", serde_json::to_string(hit)?);

@@ -11,6 +11,8 @@
 //! * [`archive`]: the write-once package store (pacchetti di archiviazione, §3.5 layout).
 //! * [`audit`]: re-checks stored packages (fixity, signatures, time stamps).
 //! * [`view`]: the read-only view by year and kind for the IMAP side.
+//! * [`search`]: the tantivy full-text index of the conserved messages (Italian
+//!   stemming; filters by kind and date), rebuilt from the packages when missing or behind.
 //! * [`worker`]: drains the durable ingest queue (`store::conservation`); [`task`]
 //!   runs it (and the daily audit) inside `pecd serve`.
 //!

@@ -62,10 +62,6 @@ pub struct Metadata {
     pub signature_error: Option<String>,
     /// Names of attachments.
     pub attachments: Vec<String>,
-    /// The folded words of subject, body text (first 64 KiB), sender, recipients and
-    /// attachment names, sorted: what search matches.
-    #[serde(default)]
-    pub terms: Vec<String>,
     /// The retention class.
     #[serde(default)]
     pub retention_class: String,
@@ -124,11 +120,8 @@ pub fn check(
     metadata.from = message.from.clone();
     metadata.recipients = message.to.iter().chain(&message.cc).cloned().collect();
     metadata.subject = message.subject.clone();
-    let mut body = String::new();
     if let Ok(parsed) = crate::mail::message::Message::parse(raw) {
         metadata.date = parsed.text("Date");
-        let text = parsed.parsed().body_text(0).unwrap_or_default();
-        body = text.chars().take(65_536).collect();
         metadata.attachments = parsed
             .parsed()
             .attachments()
@@ -174,23 +167,6 @@ pub fn check(
         None => metadata.signature_error = validation.signature_error.clone(),
     }
     metadata.signer_in_index = validation.index.as_ref().map(|i| i.in_index);
-    let oggetto = metadata
-        .daticert
-        .get("oggetto")
-        .cloned()
-        .unwrap_or_default();
-    metadata.terms = crate::conservation::search::terms(
-        [
-            metadata.subject.as_deref(),
-            metadata.from.as_deref(),
-            Some(body.as_str()),
-            Some(oggetto.as_str()),
-        ]
-        .into_iter()
-        .flatten()
-        .chain(metadata.recipients.iter().map(String::as_str))
-        .chain(metadata.attachments.iter().map(String::as_str)),
-    );
     if !allowed
         .iter()
         .any(|f| f.eq_ignore_ascii_case(&metadata.format))
@@ -202,6 +178,19 @@ pub fn check(
         };
     }
     Checked::Accepted(Box::new(metadata))
+}
+
+/// The body text search indexes: the first text part, decoded, at most 64 Ki characters.
+pub fn body_text(raw: &[u8]) -> String {
+    crate::mail::message::Message::parse(raw)
+        .ok()
+        .and_then(|parsed| {
+            parsed
+                .parsed()
+                .body_text(0)
+                .map(|text| text.chars().take(65_536).collect())
+        })
+        .unwrap_or_default()
 }
 
 impl Metadata {

@@ -27,6 +27,8 @@ use crate::conservation::archive::Sealing;
 use crate::conservation::audit;
 use crate::conservation::quota;
 use crate::conservation::retention;
+use crate::conservation::search;
+use crate::conservation::search::SearchIndex;
 use crate::conservation::sip;
 use crate::conservation::sip::Checked;
 use crate::conservation::tsa::TimeSource;
@@ -121,6 +123,8 @@ pub struct Gateway {
     certificates: Vec<(String, Vec<u8>)>,
     anchors: Vec<X509>,
     settings: Settings,
+    /// The full-text index (`<data_dir>/conservation/index/`).
+    index: SearchIndex,
 }
 
 impl Gateway {
@@ -179,6 +183,7 @@ impl Gateway {
         }
         let mut anchors = anchors;
         anchors.extend(tsa_anchor);
+        let index = SearchIndex::open(&data_dir.join("conservation").join("index"))?;
         Ok(Gateway {
             store,
             root,
@@ -188,6 +193,7 @@ impl Gateway {
             certificates,
             anchors,
             settings,
+            index,
         })
     }
 
@@ -425,9 +431,40 @@ impl Gateway {
             }
             Ok(())
         })?;
+        // The record is the source of truth: a failed index update is caught up by
+        // the next search (the index is marked behind).
+        let docs = items
+            .iter()
+            .map(|item| search::Document {
+                metadata: &item.metadata,
+                body: sip::body_text(&item.raw),
+            })
+            .collect();
+        if let Err(error) = self.index.add(&[(id.as_str(), mailbox, docs)]) {
+            tracing::warn!(%error, package = %id, "search index not updated; it will catch up");
+        }
         drained.packages.push(id);
         drained.conserved += items.len();
         Ok(())
+    }
+
+    /// The hits of `query` among `mailbox`'s conserved messages, oldest first. The first
+    /// search of a gateway (and any after a failed index update) first brings the index
+    /// up to date with the recorded packages.
+    pub fn search(
+        &self,
+        mailbox: &str,
+        query: &search::Query,
+    ) -> Result<Vec<search::Hit>, ConservationError> {
+        if !self.index.is_synced() {
+            self.sync_index()?;
+        }
+        self.index.search(mailbox, query)
+    }
+
+    /// Indexes every recorded package the search index lacks; returns how many.
+    pub fn sync_index(&self) -> Result<usize, ConservationError> {
+        self.index.sync(&self.packages()?, &self.root)
     }
 
     /// Every recorded package.

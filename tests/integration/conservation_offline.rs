@@ -274,6 +274,32 @@ fn exports_verify_offline_and_open_in_7zip_with_the_right_password_only() {
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(out.contains("\"subject\":\"messaggio 3\""), "{out}");
 
+    // The index is rebuilt from the recorded packages when its folder is gone; words are
+    // stemmed (`messaggi` finds `messaggio`) and all required.
+    let index = dir.join("data/conservation/index");
+    assert!(index.join("meta.json").is_file());
+    std::fs::remove_dir_all(&index).unwrap();
+    let search = |query: &str| {
+        run_ok(
+            env!("CARGO_BIN_EXE_pecd"),
+            &[
+                "conservation",
+                "search",
+                "--config",
+                &cfg,
+                "--mailbox",
+                "mario@pec-a.test",
+                query,
+            ],
+            "pecd",
+        )
+    };
+    let out = search("messaggi 3");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("messaggio 3"), "{out}");
+    assert!(index.join("meta.json").is_file());
+    assert_eq!(search("messaggio 3 inesistente").lines().count(), 0);
+
     // The rapporti di versamento are retrievable, one per SIP.
     let sip = &packages(&dir)[0].messages[0].metadata.sip_id;
     let out = run_ok(
