@@ -12,7 +12,9 @@
 //! ```
 
 mod conserved;
+mod fetch;
 mod folders;
+mod listing;
 mod selected;
 mod view;
 

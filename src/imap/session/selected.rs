@@ -4,25 +4,14 @@
 
 use std::num::NonZeroU32;
 
-use imap_codec::imap_types::IntoStatic;
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::command::FetchModifier;
 use imap_codec::imap_types::command::StoreModifier;
-use imap_codec::imap_types::core::IString;
-use imap_codec::imap_types::core::Literal;
-use imap_codec::imap_types::core::NString;
-use imap_codec::imap_types::core::NString8;
 use imap_codec::imap_types::core::Tag;
 use imap_codec::imap_types::core::Vec1;
-use imap_codec::imap_types::datetime::DateTime;
-use imap_codec::imap_types::extensions::binary::Literal8;
 use imap_codec::imap_types::extensions::uidplus::UidElement;
 use imap_codec::imap_types::extensions::uidplus::UidSet;
-use imap_codec::imap_types::fetch::Macro;
-use imap_codec::imap_types::fetch::MacroOrMessageDataItemNames;
 use imap_codec::imap_types::fetch::MessageDataItem;
-use imap_codec::imap_types::fetch::MessageDataItemName;
-use imap_codec::imap_types::fetch::Section;
 use imap_codec::imap_types::flag::StoreResponse;
 use imap_codec::imap_types::flag::StoreType;
 use imap_codec::imap_types::response::Code;
@@ -33,8 +22,6 @@ use jiff::Timestamp;
 
 use crate::imap::extended::Extended;
 use crate::imap::extended::SearchReturn;
-use crate::imap::message;
-use crate::imap::message::MimeMessage;
 use crate::imap::reply;
 use crate::imap::reply::Out;
 use crate::imap::search;
@@ -44,12 +31,10 @@ use crate::imap::session::folders::name_of;
 use crate::imap::session::view::fetch_flags;
 use crate::imap::session::view::modseq_nz;
 use crate::store::Store;
-use crate::store::blobs::BlobId;
 use crate::store::folders::Copied;
 use crate::store::folders::FlagChange;
 use crate::store::folders::Stored;
 use crate::store::mailbox::ARCHIVE;
-use crate::store::mailbox::MessageMeta;
 
 impl Session {
     /// The selected-state commands, falling back to the authenticated ones.
@@ -249,200 +234,6 @@ impl Session {
             out.extend(tagged);
         }
         out
-    }
-
-    fn metas(
-        &self,
-        store: &Store,
-        user: &str,
-        wanted: &[(u32, u32)],
-    ) -> Result<Vec<(u32, MessageMeta)>, Fault> {
-        let Some(selection) = self.selected.as_ref() else {
-            return Ok(Vec::new());
-        };
-        if let Some(entries) = &selection.conserved {
-            let metas = super::conserved::metas(entries);
-            return Ok(wanted
-                .iter()
-                .filter_map(|(seq, uid)| {
-                    metas
-                        .get((*uid as usize).wrapping_sub(1))
-                        .map(|m| (*seq, m.clone()))
-                })
-                .collect());
-        }
-        let folder = selection.folder.clone();
-        store.read(|tx| {
-            // A large share of the folder: one scan beats many lookups. Both lists are
-            // in UID order, so one pass pairs them.
-            if wanted.len() > 64 && wanted.len() * 4 > selection.uids.len() {
-                let all = tx.messages(user, &folder)?;
-                let mut found = Vec::with_capacity(wanted.len());
-                let mut wanted = wanted.iter().peekable();
-                for meta in all {
-                    while wanted.next_if(|(_, uid)| *uid < meta.uid).is_some() {}
-                    if let Some((seq, _)) = wanted.next_if(|(_, uid)| *uid == meta.uid) {
-                        found.push((*seq, meta));
-                    }
-                }
-                Ok(found)
-            } else {
-                let mut found = Vec::with_capacity(wanted.len());
-                for (seq, uid) in wanted {
-                    if let Some(meta) = tx.message(user, &folder, *uid)? {
-                        found.push((*seq, meta));
-                    }
-                }
-                Ok(found)
-            }
-        })
-    }
-
-    /// A message's bytes: from the body store, or from its package in the
-    /// conservation view.
-    fn raw(&self, store: &Store, meta: &MessageMeta) -> Result<Vec<u8>, Fault> {
-        match (
-            self.selected.as_ref().and_then(|s| s.conserved.as_ref()),
-            &self.config.conservation_root,
-        ) {
-            (Some(entries), Some(root)) => super::conserved::raw(root, entries, meta.uid),
-            _ => store.blobs().get(&meta.blob),
-        }
-    }
-
-    fn fetch(
-        &mut self,
-        store: &Store,
-        user: &str,
-        set: &SequenceSet,
-        names: &MacroOrMessageDataItemNames<'_>,
-        by_uid: bool,
-        changed_since: Option<u64>,
-    ) -> Result<Vec<Out>, Fault> {
-        let Some(selection) = self.selected.as_ref() else {
-            return Ok(Vec::new());
-        };
-        let mut names: Vec<MessageDataItemName<'static>> = match names {
-            MacroOrMessageDataItemNames::Macro(m) => expand(m.clone()),
-            MacroOrMessageDataItemNames::MessageDataItemNames(names) => {
-                names.iter().cloned().map(IntoStatic::into_static).collect()
-            }
-        };
-        if by_uid && !names.contains(&MessageDataItemName::Uid) {
-            names.insert(0, MessageDataItemName::Uid);
-        }
-        if (self.condstore || changed_since.is_some())
-            && !names.contains(&MessageDataItemName::ModSeq)
-        {
-            names.push(MessageDataItemName::ModSeq);
-        }
-        let wanted = selection.resolve(set, by_uid);
-        let read_only = selection.read_only;
-        let needs_body = names.iter().any(needs_raw);
-        // Header items alone are answered from the header cache, not the bodies.
-        let header_only = needs_body
-            && selection.conserved.is_none()
-            && names.iter().all(|n| !needs_raw(n) || is_header_item(n));
-        // BODY[], RFC822 and top-level header sections need the bytes, not the MIME
-        // tree.
-        let needs_mime = names
-            .iter()
-            .any(|n| needs_raw(n) && !is_whole_message(n) && !is_top_header_section(n));
-        let marks_seen = !read_only && names.iter().any(marks_seen);
-        let folder = selection.folder.clone();
-        let mut metas: Vec<(u32, MessageMeta)> = self
-            .metas(store, user, &wanted)?
-            .into_iter()
-            .filter(|(_, meta)| changed_since.is_none_or(|since| meta.modseq > since))
-            .collect();
-        let mut flags_changed = std::collections::HashSet::new();
-        if marks_seen {
-            // One transaction marks every message this FETCH reads (RFC 3501 §6.4.5).
-            let unseen: Vec<u32> = metas
-                .iter()
-                .filter(|(_, m)| !m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")))
-                .map(|(_, m)| m.uid)
-                .collect();
-            if !unseen.is_empty() {
-                let seen = vec!["\\Seen".to_string()];
-                let (results, _) = store.write(|tx| {
-                    tx.store_flags_many(user, &folder, &unseen, FlagChange::Add, &seen, None)
-                })?;
-                for result in results {
-                    if let Stored::Done(updated) = result
-                        && let Some((_, meta)) =
-                            metas.iter_mut().find(|(_, m)| m.uid == updated.uid)
-                    {
-                        if let Some(selection) = self.selected.as_mut() {
-                            selection.own.insert(updated.uid, updated.modseq);
-                        }
-                        flags_changed.insert(updated.uid);
-                        *meta = updated;
-                    }
-                }
-            }
-        }
-        let cached = if header_only {
-            let blobs: Vec<&BlobId> = metas.iter().map(|(_, m)| &m.blob).collect();
-            store.read(|tx| tx.cached_headers(&blobs))?
-        } else {
-            Vec::new()
-        };
-        let mut misses: Vec<(BlobId, Vec<u8>)> = Vec::new();
-        let mut out = Vec::with_capacity(metas.len());
-        for (index, (seq, meta)) in metas.iter().enumerate() {
-            let cached_header = cached.get(index).cloned().flatten();
-            let raw = if !needs_body {
-                Vec::new()
-            } else if let Some(header) = cached_header {
-                header
-            } else {
-                match self.raw(store, meta) {
-                    Ok(raw) if header_only => {
-                        let header = header_block(&raw);
-                        misses.push((meta.blob.clone(), header.clone()));
-                        header
-                    }
-                    Ok(raw) => raw,
-                    Err(error) => {
-                        tracing::error!(%error, uid = meta.uid, "message body unreadable");
-                        continue;
-                    }
-                }
-            };
-            let recent = self
-                .selected
-                .as_ref()
-                .is_some_and(|s| s.recent.contains(&meta.uid));
-            let mime = MimeMessage::parse(if needs_mime { &raw } else { b"" });
-            let mut items = Vec::with_capacity(names.len() + 1);
-            for name in &names {
-                if let Some(item) = fetch_item(name, meta, &mime, &raw, recent) {
-                    items.push(item);
-                }
-            }
-            if flags_changed.contains(&meta.uid) && !names.contains(&MessageDataItemName::Flags) {
-                items.push(MessageDataItem::Flags(fetch_flags(meta, recent)));
-            }
-            if let Ok(items) = Vec1::try_from(items) {
-                out.push(reply::data(Data::Fetch {
-                    seq: reply::nz(*seq),
-                    items,
-                }));
-            }
-        }
-        if !misses.is_empty() {
-            // The cache is an optimisation: failing to fill it is logged, not fatal.
-            if let Err(error) = store.write(|tx| {
-                for (blob, header) in &misses {
-                    tx.cache_header(blob, header)?;
-                }
-                Ok(())
-            }) {
-                tracing::warn!(%error, "header cache not updated");
-            }
-        }
-        Ok(out)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -682,162 +473,6 @@ impl Session {
         }
         selection.sync(store, user, true, condstore)
     }
-}
-
-fn expand(m: Macro) -> Vec<MessageDataItemName<'static>> {
-    use MessageDataItemName as N;
-    let mut names = vec![N::Flags, N::InternalDate, N::Rfc822Size];
-    match m {
-        Macro::Fast => {}
-        Macro::All => names.push(N::Envelope),
-        Macro::Full => names.extend([N::Envelope, N::Body]),
-        _ => names.push(N::Envelope),
-    }
-    names
-}
-
-fn needs_raw(name: &MessageDataItemName<'_>) -> bool {
-    use MessageDataItemName as N;
-    !matches!(
-        name,
-        N::Flags | N::InternalDate | N::Rfc822Size | N::Uid | N::ModSeq
-    )
-}
-
-fn marks_seen(name: &MessageDataItemName<'_>) -> bool {
-    use MessageDataItemName as N;
-    matches!(
-        name,
-        N::BodyExt { peek: false, .. } | N::Binary { peek: false, .. } | N::Rfc822 | N::Rfc822Text
-    )
-}
-
-fn fetch_item(
-    name: &MessageDataItemName<'static>,
-    meta: &MessageMeta,
-    mime: &MimeMessage<'_>,
-    raw: &[u8],
-    recent: bool,
-) -> Option<MessageDataItem<'static>> {
-    use MessageDataItemName as N;
-    Some(match name {
-        N::Flags => MessageDataItem::Flags(fetch_flags(meta, recent)),
-        N::Uid => MessageDataItem::Uid(reply::nz(meta.uid)),
-        N::ModSeq => MessageDataItem::ModSeq(modseq_nz(meta.modseq)),
-        N::Rfc822Size => MessageDataItem::Rfc822Size(u32::try_from(meta.size).unwrap_or(u32::MAX)),
-        N::InternalDate => MessageDataItem::InternalDate(internal_date(meta.internal_date)?),
-        N::Envelope => MessageDataItem::Envelope(mime.envelope()),
-        N::Body => MessageDataItem::Body(mime.body_structure(false)),
-        N::BodyStructure => MessageDataItem::BodyStructure(mime.body_structure(true)),
-        N::BodyExt {
-            section, partial, ..
-        } => MessageDataItem::BodyExt {
-            section: section.clone(),
-            origin: partial.map(|(origin, _)| origin),
-            data: literal(match section {
-                None => partial_of(raw, *partial),
-                Some(section) => match message::top_header_section(raw, section, *partial) {
-                    Some(bytes) => bytes,
-                    None => mime.section(Some(section), *partial),
-                },
-            }),
-        },
-        N::Rfc822 => MessageDataItem::Rfc822(literal(raw.to_vec())),
-        N::Rfc822Header => {
-            MessageDataItem::Rfc822Header(literal(mime.section(Some(&Section::Header(None)), None)))
-        }
-        N::Rfc822Text => {
-            MessageDataItem::Rfc822Text(literal(mime.section(Some(&Section::Text(None)), None)))
-        }
-        N::Binary {
-            section, partial, ..
-        } => {
-            let data = mime.binary(section, *partial).ok()?;
-            MessageDataItem::Binary {
-                section: section.clone(),
-                value: NString8::Literal8(Literal8 {
-                    data: data.into(),
-                    mode: imap_codec::imap_types::core::LiteralMode::Sync,
-                }),
-            }
-        }
-        N::BinarySize { section } => MessageDataItem::BinarySize {
-            section: section.clone(),
-            size: mime.binary_size(section).ok()?,
-        },
-    })
-}
-
-/// `<origin.length>` of the whole message (RFC 3501 §6.4.5).
-fn partial_of(raw: &[u8], partial: Option<(u32, NonZeroU32)>) -> Vec<u8> {
-    match partial {
-        None => raw.to_vec(),
-        Some((origin, length)) => {
-            let start = (origin as usize).min(raw.len());
-            let end = start.saturating_add(length.get() as usize).min(raw.len());
-            raw[start..end].to_vec()
-        }
-    }
-}
-
-/// Items answered from the message header alone (the header cache).
-fn is_header_item(name: &MessageDataItemName<'_>) -> bool {
-    use MessageDataItemName as N;
-    match name {
-        N::Envelope | N::Rfc822Header => true,
-        N::BodyExt {
-            section: Some(section),
-            ..
-        } => matches!(
-            section,
-            Section::Header(None)
-                | Section::HeaderFields(None, _)
-                | Section::HeaderFieldsNot(None, _)
-        ),
-        _ => false,
-    }
-}
-
-/// `BODY[HEADER]`, `BODY[HEADER.FIELDS …]` of the top-level message.
-fn is_top_header_section(name: &MessageDataItemName<'_>) -> bool {
-    use MessageDataItemName as N;
-    matches!(
-        name,
-        N::BodyExt {
-            section: Some(
-                Section::Header(None)
-                    | Section::HeaderFields(None, _)
-                    | Section::HeaderFieldsNot(None, _)
-            ),
-            ..
-        }
-    )
-}
-
-/// Items that are the message's bytes as they are.
-fn is_whole_message(name: &MessageDataItemName<'_>) -> bool {
-    use MessageDataItemName as N;
-    matches!(name, N::Rfc822 | N::BodyExt { section: None, .. })
-}
-
-/// A message's header block with the blank line that ends it.
-fn header_block(raw: &[u8]) -> Vec<u8> {
-    MimeMessage::parse(raw).section(Some(&Section::Header(None)), None)
-}
-
-/// Bytes as a literal (NUL bytes, which IMAP literals may not hold, become spaces).
-fn literal(mut bytes: Vec<u8>) -> NString<'static> {
-    for byte in &mut bytes {
-        if *byte == 0 {
-            *byte = b' ';
-        }
-    }
-    NString(Literal::try_from(bytes).ok().map(IString::Literal))
-}
-
-fn internal_date(timestamp: Timestamp) -> Option<DateTime> {
-    let chrono = chrono::DateTime::from_timestamp(timestamp.as_second(), 0)?.fixed_offset();
-    DateTime::try_from(chrono).ok()
 }
 
 fn mentions_modseq(key: &SearchKey<'_>) -> bool {
