@@ -1,12 +1,22 @@
-//! Message bodies as immutable, content-addressed files: named by their SHA-256, written
-//! to a temporary file, fsynced, renamed into place, the directory fsynced, then made
-//! read-only. A body is durable before any record points at it; an unreferenced body
-//! left by a crash is harmless.
+//! Message bodies as immutable, content-addressed files: named by their SHA-256 under
+//! one of 256 folders (`ab/abcd…`), written to a temporary file and renamed into place,
+//! read-only.
+//!
+//! Durability is batched with the metadata: [`BlobStore::put`] does not fsync; the
+//! store's group commit calls [`BlobStore::sync`] (one `syncfs` of the filesystem)
+//! before every redb commit, so a body is durable before any committed record points
+//! at it, and one flush covers every body of a batch instead of two fsyncs per body.
+//! An unreferenced body left by a crash is harmless; a torn one (renamed but never
+//! flushed) is found by its hash and rewritten the next time the same bytes are put.
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 
 use serde::Deserialize;
 use serde::Serialize;
@@ -61,53 +71,99 @@ impl From<BlobId> for String {
 #[derive(Clone, Debug)]
 pub struct BlobStore {
     root: PathBuf,
+    /// Bodies written (`written`) and covered by a completed [`BlobStore::sync`]
+    /// (`synced`), so a commit with no new body skips the flush.
+    written: Arc<AtomicU64>,
+    synced: Arc<AtomicU64>,
 }
 
 impl BlobStore {
-    /// Opens (creating) the folder.
+    /// Opens (creating) the folder and its 256 subfolders, so writing a body never
+    /// creates a directory.
     pub fn open(root: &Path) -> Result<BlobStore, StoreError> {
-        fs::create_dir_all(root)
-            .map_err(|source| io(format!("creating {}", root.display()), source))?;
+        for byte in 0..=255u8 {
+            let dir = root.join(format!("{byte:02x}"));
+            fs::create_dir_all(&dir)
+                .map_err(|source| io(format!("creating {}", dir.display()), source))?;
+        }
+        // The subfolders themselves must survive a crash before any body is put in them.
+        sync_filesystem(root)?;
         Ok(BlobStore {
             root: root.to_path_buf(),
+            written: Arc::new(AtomicU64::new(0)),
+            synced: Arc::new(AtomicU64::new(0)),
         })
     }
 
-    /// Where a body lives: `ab/cd/abcd…`.
+    /// Where a body lives: `ab/abcd…`, or `ab/cd/abcd…` for bodies written before the
+    /// layout had one level (still read, never written).
     pub fn path(&self, id: &BlobId) -> PathBuf {
+        let path = self.home(id);
+        if path.exists() {
+            return path;
+        }
         let hex = id.as_str();
-        self.root.join(&hex[..2]).join(&hex[2..4]).join(hex)
+        let legacy = self.root.join(&hex[..2]).join(&hex[2..4]).join(hex);
+        if legacy.exists() { legacy } else { path }
     }
 
-    /// Stores bytes durably; idempotent.
+    /// Where a body is written.
+    fn home(&self, id: &BlobId) -> PathBuf {
+        let hex = id.as_str();
+        self.root.join(&hex[..2]).join(hex)
+    }
+
+    /// Stores bytes; idempotent. Durable once the next store commit returns (see the
+    /// module doc); callers put a body before committing the record that names it.
     pub fn put(&self, bytes: &[u8]) -> Result<BlobId, StoreError> {
         let id = BlobId::of(bytes);
-        let path = self.path(&id);
-        if path.exists() {
-            return Ok(id);
+        let existing = self.path(&id);
+        if existing.exists() {
+            match fs::read(&existing) {
+                // Present and whole. Its flush may still be pending (written by a run
+                // that crashed, still in the page cache), so the next sync covers it.
+                Ok(found) if found == bytes => {
+                    self.written.fetch_add(1, Ordering::AcqRel);
+                    return Ok(id);
+                }
+                // Torn by a crash: replaced below (the rename overwrites it).
+                _ => {}
+            }
         }
+        let path = self.home(&id);
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        fs::create_dir_all(&dir)
-            .map_err(|source| io(format!("creating {}", dir.display()), source))?;
         let temp = dir.join(format!(".{}.tmp-{}", id.as_str(), std::process::id()));
         let write = || -> std::io::Result<()> {
-            let mut file = fs::File::create(&temp)?;
+            let _ = fs::remove_file(&temp);
+            // Read-only from birth: the open descriptor may still write it.
+            let mut file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o444)
+                .open(&temp)?;
             file.write_all(bytes)?;
-            file.sync_all()?;
-            let mut permissions = file.metadata()?.permissions();
-            permissions.set_readonly(true);
-            fs::set_permissions(&temp, permissions)?;
-            fs::rename(&temp, &path)?;
-            fs::File::open(&dir)?.sync_all()
+            fs::rename(&temp, &path)
         };
         write().map_err(|source| {
             let _ = fs::remove_file(&temp);
             io(format!("writing {}", path.display()), source)
         })?;
+        self.written.fetch_add(1, Ordering::AcqRel);
         Ok(id)
     }
 
-    /// Reads a body back.
+    /// Makes every body put so far durable (one `syncfs`); a no-op when none was put
+    /// since the last sync.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let written = self.written.load(Ordering::Acquire);
+        if self.synced.load(Ordering::Acquire) >= written {
+            return Ok(());
+        }
+        sync_filesystem(&self.root)?;
+        self.synced.fetch_max(written, Ordering::AcqRel);
+        Ok(())
+    }
+
     /// Reads a body back, checking it still hashes to its name: a body damaged on disk
     /// is reported as `Corrupt`, never served as if it were the certified message.
     pub fn get(&self, id: &BlobId) -> Result<Vec<u8>, StoreError> {
@@ -122,6 +178,19 @@ impl BlobStore {
         }
         Ok(bytes)
     }
+}
+
+/// Flushes the whole filesystem holding `root`: file data, new names, directories.
+/// `syncfs(2)` rather than an fsync per file and folder: one device flush per batch.
+fn sync_filesystem(root: &Path) -> Result<(), StoreError> {
+    let dir =
+        fs::File::open(root).map_err(|source| io(format!("opening {}", root.display()), source))?;
+    rustix::fs::syncfs(&dir).map_err(|errno| {
+        io(
+            format!("flushing {}", root.display()),
+            std::io::Error::from(errno),
+        )
+    })
 }
 
 fn io(context: String, source: std::io::Error) -> StoreError {

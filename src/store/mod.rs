@@ -1,12 +1,14 @@
 //! The durable store: metadata in redb (ACID, fsync on every commit), message bodies as
 //! immutable content-addressed files ([`blobs`]). Everything the provider certifies is
-//! committed through [`Store::write`] — one redb transaction — before it is announced,
-//! so a crash leaves either all of a step or none of it (style-anchors §4.5).
+//! committed through [`Store::write`] — one redb transaction, shared by concurrent
+//! writers ([`commit`]) — before it is announced, so a crash leaves either all of a step
+//! or none of it (style-anchors §4.5).
 //!
 //! The database is opened in redb's multi-writer mode, so operator commands
 //! (`pecd mailbox …`, `pecd log …`) work on the same files while the daemon runs.
 
 pub mod blobs;
+mod commit;
 pub mod conservation;
 pub mod folders;
 pub mod headers;
@@ -86,6 +88,7 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError>
 pub struct Store {
     db: Arc<Database>,
     blobs: BlobStore,
+    group: Arc<commit::GroupCommit>,
     /// Counts this process's commits, so IMAP sessions in IDLE wake on new mail and
     /// flag changes at once (other processes' commits are found by polling).
     commits: Arc<tokio::sync::watch::Sender<u64>>,
@@ -116,6 +119,7 @@ impl Store {
         Ok(Store {
             db: Arc::new(db),
             blobs,
+            group: Arc::default(),
             commits: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
     }
@@ -125,28 +129,16 @@ impl Store {
         &self.blobs
     }
 
-    /// Runs `work` in one write transaction and commits it durably (fsync) when it
-    /// returns `Ok`; on `Err` nothing of it is kept.
+    /// Runs `work` in a write transaction and commits it durably (bodies flushed, then
+    /// the database fsynced) when it returns `Ok`; on `Err` nothing of it is kept.
+    /// Concurrent writers share the transaction and its commit ([`commit`]), so `work`
+    /// may run more than once: it is `Fn` and keeps its effects inside the transaction.
     pub fn write<T>(
         &self,
-        work: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
+        work: impl Fn(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let txn = self.db.begin_write().map_err(db)?;
-        let value = {
-            let mut tx = Tx { inner: &txn };
-            work(&mut tx)
-        };
-        match value {
-            Ok(value) => {
-                txn.commit().map_err(db)?;
-                self.commits.send_modify(|n| *n = n.wrapping_add(1));
-                Ok(value)
-            }
-            Err(error) => {
-                txn.abort().map_err(db)?;
-                Err(error)
-            }
-        }
+        let on_commit = || self.commits.send_modify(|n| *n = n.wrapping_add(1));
+        self.group.write(&self.db, &self.blobs, on_commit, work)
     }
 
     /// A receiver that changes after every commit made through this `Store`.

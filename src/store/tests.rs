@@ -52,6 +52,28 @@ fn a_body_damaged_on_disk_is_reported_corrupt() {
 }
 
 #[test]
+fn a_body_torn_by_a_crash_is_rewritten_and_old_layout_bodies_still_read() {
+    let (dir, store) = store();
+    // A crash between rename and flush can leave the name with wrong bytes.
+    let id = super::blobs::BlobId::of(b"busta ripetuta");
+    let path = store.blobs().path(&id);
+    std::fs::write(&path, b"").unwrap();
+    assert_eq!(store.blobs().put(b"busta ripetuta").unwrap(), id);
+    assert_eq!(store.blobs().get(&id).unwrap(), b"busta ripetuta");
+    store.blobs().sync().unwrap();
+
+    // Stores written before the one-level layout keep `ab/cd/abcd…`.
+    let old = super::blobs::BlobId::of(b"busta del 2025");
+    let hex = old.as_str();
+    let legacy = dir.path().join("blobs").join(&hex[..2]).join(&hex[2..4]);
+    std::fs::create_dir_all(&legacy).unwrap();
+    std::fs::write(legacy.join(hex), b"busta del 2025").unwrap();
+    assert_eq!(store.blobs().get(&old).unwrap(), b"busta del 2025");
+    assert_eq!(store.blobs().put(b"busta del 2025").unwrap(), old);
+    assert_eq!(store.blobs().path(&old), legacy.join(hex));
+}
+
+#[test]
 fn a_failed_transaction_leaves_nothing() {
     let (_dir, store) = store();
     let blob = store.blobs().put(b"message").unwrap();
@@ -239,7 +261,7 @@ fn queue_jobs_are_rescheduled_and_completed() {
                 "pec-b.test",
                 "alice@pec-a.test",
                 vec!["bob@pec-b.test".into()],
-                blob,
+                blob.clone(),
                 now(),
                 "busta",
             ))
