@@ -113,8 +113,16 @@ impl Tx<'_> {
 impl ReadTx<'_> {
     /// Jobs due at `now`, oldest first, at most `limit`.
     pub fn due_jobs(&self, now: Timestamp, limit: usize) -> Result<Vec<Job>, StoreError> {
+        // Decoded one by one and only until `limit`: the relay asks after every
+        // delivery, and a backlog must not be decoded whole each time.
+        let table = match self.inner.open_table(JOBS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(error) => return Err(db(error)),
+        };
         let mut due = Vec::new();
-        for job in self.all_jobs()? {
+        for entry in table.iter().map_err(db)? {
+            let job: Job = decode(entry.map_err(db)?.1.value())?;
             if job.next_attempt <= now {
                 due.push(job);
                 if due.len() >= limit {

@@ -9,6 +9,10 @@
 //! [`Anchors`], ignoring time, so that expiry is reported only once, in
 //! [`SignatureReport::expired`]. The index lookup (pec.md §8 step 2) is the caller's.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::OnceLock;
+
 use cms::cert::CertificateChoices;
 use cms::content_info::ContentInfo;
 use cms::signed_data::SignedData;
@@ -209,11 +213,7 @@ impl Parsed {
             let CertificateChoices::Certificate(certificate) = choice else {
                 continue;
             };
-            let Some(x509) = certificate
-                .to_der()
-                .ok()
-                .and_then(|der| X509::from_der(&der).ok())
-            else {
+            let Some(x509) = certificate.to_der().ok().and_then(|der| decoded(der)) else {
                 continue;
             };
             if signer.is_none() && identifies(&signer_info.sid, certificate) {
@@ -228,6 +228,28 @@ impl Parsed {
             certificates,
         })
     }
+}
+
+/// An embedded certificate as OpenSSL's `X509`, decoded once per process: OpenSSL 3.0
+/// takes ~0.3 ms to decode one (most of a verification), and every message from a
+/// provider embeds the same few certificates. Bounded; cleared when full.
+fn decoded(der: Vec<u8>) -> Option<X509> {
+    const KEEP: usize = 1024;
+    static CACHE: OnceLock<Mutex<HashMap<Vec<u8>, X509>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Mutex::default);
+    let mut cache = match cache.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some(x509) = cache.get(&der) {
+        return Some(x509.clone());
+    }
+    let x509 = X509::from_der(&der).ok()?;
+    if cache.len() >= KEEP {
+        cache.clear();
+    }
+    cache.insert(der, x509.clone());
+    Some(x509)
 }
 
 /// Whether `certificate` is the one the SignerInfo names, by issuer and serial or by
