@@ -81,13 +81,19 @@ impl BlobStore {
     /// Opens (creating) the folder and its 256 subfolders, so writing a body never
     /// creates a directory.
     pub fn open(root: &Path) -> Result<BlobStore, StoreError> {
+        let mut created = false;
         for byte in 0..=255u8 {
             let dir = root.join(format!("{byte:02x}"));
-            fs::create_dir_all(&dir)
-                .map_err(|source| io(format!("creating {}", dir.display()), source))?;
+            if !dir.is_dir() {
+                fs::create_dir_all(&dir)
+                    .map_err(|source| io(format!("creating {}", dir.display()), source))?;
+                created = true;
+            }
         }
-        // The subfolders themselves must survive a crash before any body is put in them.
-        sync_filesystem(root)?;
+        // New subfolders must survive a crash before any body is put in them.
+        if created {
+            sync_filesystem(root)?;
+        }
         Ok(BlobStore {
             root: root.to_path_buf(),
             written: Arc::new(AtomicU64::new(0)),
