@@ -89,16 +89,34 @@ pub fn top_header_section(
     section: &Section<'_>,
     partial: Option<(u32, NonZeroU32)>,
 ) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    top_header_section_into(header, section, partial, &mut out).then_some(out)
+}
+
+/// [`top_header_section`] into `out` (cleared first, so one buffer serves a whole
+/// FETCH); `false` for any other section.
+pub fn top_header_section_into(
+    header: &[u8],
+    section: &Section<'_>,
+    partial: Option<(u32, NonZeroU32)>,
+    out: &mut Vec<u8>,
+) -> bool {
+    out.clear();
     let (block, _) = mime::split_header(header);
-    let bytes = match section {
-        Section::Header(None) => block.to_vec(),
-        Section::HeaderFields(None, names) => section::header_fields(block, names.as_ref(), true),
-        Section::HeaderFieldsNot(None, names) => {
-            section::header_fields(block, names.as_ref(), false)
+    match section {
+        Section::Header(None) => out.extend_from_slice(block),
+        Section::HeaderFields(None, names) => {
+            section::header_fields_into(block, names.as_ref(), true, out);
         }
-        _ => return None,
-    };
-    Some(section::partial(bytes, partial))
+        Section::HeaderFieldsNot(None, names) => {
+            section::header_fields_into(block, names.as_ref(), false, out);
+        }
+        _ => return false,
+    }
+    if partial.is_some() {
+        *out = section::partial(std::mem::take(out), partial);
+    }
+    true
 }
 
 /// ENVELOPE (RFC 3501 §7.4.2). Date, subject, In-Reply-To and Message-ID are the raw

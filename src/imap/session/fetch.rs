@@ -25,7 +25,7 @@ use crate::imap::reply;
 use crate::imap::reply::Out;
 use crate::imap::session::Fault;
 use crate::imap::session::Session;
-use crate::imap::session::fetch_wire::Piece;
+use crate::imap::session::fetch_wire::Message;
 use crate::imap::session::fetch_wire::Writer;
 use crate::imap::session::hand_over;
 use crate::imap::session::view::fetch_flags;
@@ -176,30 +176,53 @@ impl Session {
                 .as_ref()
                 .is_some_and(|s| s.recent.contains(&uid))
         };
-        let answer_with = |meta: &MessageMeta, raw: &[u8], keep_whole: bool| {
-            let mime = MimeMessage::parse(if needs_mime { raw } else { b"" });
+        let no_mime = MimeMessage::parse(b"");
+        // One message's response, but for the buffer of a whole-message item when
+        // `keep_whole` (see `answer_into`).
+        let answer = |seq: u32, meta: &MessageMeta, raw: &[u8], keep_whole: bool| {
+            let parsed;
+            let mime = if needs_mime {
+                parsed = MimeMessage::parse(raw);
+                &parsed
+            } else {
+                &no_mime
+            };
             let answer = Answer {
                 meta,
-                mime: &mime,
+                mime,
                 raw,
                 recent: recent(meta.uid),
             };
             let flags_changed = flags_changed.contains(&meta.uid);
-            pieces(&names, &writer, &answer, flags_changed, keep_whole)
+            answer_into(
+                writer.start(seq),
+                &names,
+                &answer,
+                flags_changed,
+                keep_whole,
+            )
         };
-        let answer = |meta: &MessageMeta, raw: &[u8]| answer_with(meta, raw, false).0;
+        let finish = |message: Message<'_>, uid: u32, whole: Option<Vec<u8>>| {
+            let empty = message.is_empty();
+            let response = message.finish(whole);
+            if response.is_none() && !empty {
+                tracing::error!(uid, "FETCH response not encodable");
+            }
+            response
+        };
         // Header items alone: answered inside the read transaction from the cached
         // header blocks as they lie in the table's pages.
-        let mut prepared: Vec<Option<Vec<Piece>>> = Vec::new();
+        let mut prepared: Vec<Option<Option<Out>>> = Vec::new();
         if header_only {
             prepared.resize_with(metas.len(), || None);
             let blobs: Vec<&BlobId> = metas.iter().map(|(_, m)| &m.blob).collect();
             store.read(|tx| {
                 tx.each_cached_header(&blobs, |index, header| {
-                    if let (Some(slot), Some((_, meta))) =
+                    if let (Some(slot), Some((seq, meta))) =
                         (prepared.get_mut(index), metas.get(index))
                     {
-                        *slot = Some(answer(meta, header));
+                        let message = answer(*seq, meta, header, false);
+                        *slot = Some(finish(message, meta.uid, None));
                     }
                 })
             })?;
@@ -211,25 +234,20 @@ impl Session {
         let mut pending = 0;
         let mut prepared = prepared.into_iter();
         for (seq, meta) in &metas {
-            let pieces = match prepared.next().flatten() {
-                Some(pieces) => pieces,
-                None if !needs_body => answer(meta, b""),
+            let response = match prepared.next().flatten() {
+                Some(response) => response,
+                None if !needs_body => finish(answer(*seq, meta, b"", false), meta.uid, None),
                 None => match self.raw(store, meta) {
                     Ok(raw) if header_only => {
                         let header = header_block(&raw);
-                        let pieces = answer(meta, &header);
+                        let response = finish(answer(*seq, meta, &header, false), meta.uid, None);
                         misses.push((meta.blob.clone(), header));
-                        pieces
+                        response
                     }
                     Ok(raw) => {
-                        // The whole message goes out from the buffer it was read into.
-                        let (mut pieces, whole) = answer_with(meta, &raw, true);
-                        if let Some(Piece::Literal { bytes, .. }) =
-                            whole.and_then(|at| pieces.get_mut(at))
-                        {
-                            *bytes = raw;
-                        }
-                        pieces
+                        // A whole-message item goes out from the buffer it was read into.
+                        let message = answer(*seq, meta, &raw, true);
+                        finish(message, meta.uid, Some(raw))
                     }
                     Err(error) => {
                         tracing::error!(%error, uid = meta.uid, "message body unreadable");
@@ -237,15 +255,9 @@ impl Session {
                     }
                 },
             };
-            if pieces.is_empty() {
-                continue;
-            }
-            match writer.message(*seq, pieces) {
-                Some(response) => {
-                    pending += weight(&response);
-                    out.push(response);
-                }
-                None => tracing::error!(uid = meta.uid, "FETCH response not encodable"),
+            if let Some(response) = response {
+                pending += weight(&response);
+                out.push(response);
             }
             if pending >= EARLY_BYTES && hand_over(&mut early, &mut out) {
                 pending = 0;
@@ -310,19 +322,26 @@ fn marks_seen(name: &MessageDataItemName<'_>) -> bool {
 
 /// One message's answer to the command's items (and its FLAGS when this FETCH set
 /// `\Seen` without being asked for them). With `keep_whole`, the first item that is
-/// the whole message (`BODY[]`, `RFC822`) is left empty, at the index returned, for the
-/// caller to move the message's buffer into.
-fn pieces(
+/// the whole message (`BODY[]`, `RFC822`) is left for [`Message::finish`] to fill with
+/// the message's own buffer.
+fn answer_into<'w>(
+    mut message: Message<'w>,
     names: &[MessageDataItemName<'static>],
-    writer: &Writer,
     answer: &Answer<'_>,
     flags_changed: bool,
     keep_whole: bool,
-) -> (Vec<Piece>, Option<usize>) {
+) -> Message<'w> {
     use MessageDataItemName as N;
-    let mut pieces = Vec::with_capacity(names.len() + 1);
-    let mut whole = None;
+    let mut whole_left = keep_whole;
+    // Header sections of every message are cut into one buffer.
+    let mut scratch = Vec::new();
     for (index, name) in names.iter().enumerate() {
+        if !message.is_literal(index) {
+            if let Some(item) = fetch_item(name, answer) {
+                message.item(item);
+            }
+            continue;
+        }
         let entire = matches!(
             name,
             N::Rfc822
@@ -332,27 +351,33 @@ fn pieces(
                     ..
                 }
         );
-        if keep_whole && whole.is_none() && entire && writer.is_literal(index) {
-            whole = Some(pieces.len());
-            pieces.push(Piece::Literal {
-                name: index,
-                bytes: Vec::new(),
-            });
-        } else if writer.is_literal(index) {
-            if let Some(bytes) = literal_bytes(name, answer) {
-                pieces.push(Piece::Literal { name: index, bytes });
+        if entire && whole_left {
+            whole_left = false;
+            message.literal_later(index, answer.raw.len());
+        } else if let N::BodyExt {
+            section: Some(section),
+            partial,
+            ..
+        } = name
+            && {
+                if scratch.capacity() == 0 {
+                    scratch.reserve(answer.raw.len().min(1024) + 2);
+                }
+                message::top_header_section_into(answer.raw, section, *partial, &mut scratch)
             }
-        } else if let Some(item) = fetch_item(name, answer) {
-            pieces.push(Piece::Item(item));
+        {
+            message.literal(index, &scratch);
+        } else if let Some(bytes) = literal_bytes(name, answer) {
+            message.literal_owned(index, bytes);
         }
     }
     if flags_changed && !names.contains(&MessageDataItemName::Flags) {
-        pieces.push(Piece::Item(MessageDataItem::Flags(fetch_flags(
+        message.item(MessageDataItem::Flags(fetch_flags(
             answer.meta,
             answer.recent,
-        ))));
+        )));
     }
-    (pieces, whole)
+    message
 }
 
 /// What one message's items are answered from.
