@@ -90,19 +90,25 @@ pub fn top_header_section(
     partial: Option<(u32, NonZeroU32)>,
 ) -> Option<Vec<u8>> {
     let mut out = Vec::new();
-    top_header_section_into(header, section, partial, &mut out).then_some(out)
+    top_header_section_into(header, false, section, partial, &mut out).then_some(out)
 }
 
-/// [`top_header_section`] into `out` (cleared first, so one buffer serves a whole
-/// FETCH); `false` for any other section.
+/// [`top_header_section`] into `out` (cleared first, so one buffer serves many);
+/// `false` for any other section. With `is_block`, `header` is known to be the header
+/// block alone (from the header cache), so the blank line ending it is not looked for.
 pub fn top_header_section_into(
     header: &[u8],
+    is_block: bool,
     section: &Section<'_>,
     partial: Option<(u32, NonZeroU32)>,
     out: &mut Vec<u8>,
 ) -> bool {
     out.clear();
-    let (block, _) = mime::split_header(header);
+    let block = if is_block {
+        header
+    } else {
+        mime::split_header(header).0
+    };
     match section {
         Section::Header(None) => out.extend_from_slice(block),
         Section::HeaderFields(None, names) => {

@@ -191,6 +191,7 @@ impl Session {
                 meta,
                 mime,
                 raw,
+                block: header_only,
                 recent: recent(meta.uid),
             };
             let flags_changed = flags_changed.contains(&meta.uid);
@@ -363,7 +364,13 @@ fn answer_into<'w>(
                 if scratch.capacity() == 0 {
                     scratch.reserve(answer.raw.len().min(1024) + 2);
                 }
-                message::top_header_section_into(answer.raw, section, *partial, &mut scratch)
+                message::top_header_section_into(
+                    answer.raw,
+                    answer.block,
+                    section,
+                    *partial,
+                    &mut scratch,
+                )
             }
         {
             message.literal(index, &scratch);
@@ -385,6 +392,8 @@ struct Answer<'a> {
     meta: &'a MessageMeta,
     mime: &'a MimeMessage<'a>,
     raw: &'a [u8],
+    /// `raw` is the header block alone (header items only, from the header cache).
+    block: bool,
     recent: bool,
 }
 

@@ -262,7 +262,11 @@ fn header_fields_read_the_same_from_the_body_and_from_the_header_cache() {
     let (_dir, store) = store();
     let first = b"From: a@pec-a.test\r\nSubject: uno\r\nX-Nul: a\0b\r\n\r\ncorpo\r\n";
     deliver(&store, first, &[]);
-    deliver(&store, b"Subject: due\r\nFrom: b@pec-a.test\r\n\r\naltro\r\n", &[]);
+    deliver(
+        &store,
+        b"Subject: due\r\nFrom: b@pec-a.test\r\n\r\naltro\r\n",
+        &[],
+    );
     // The same body twice in the folder (one header cache entry for both).
     deliver(&store, first, &[]);
     let mut client = Client::new(&store);
