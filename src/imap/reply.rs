@@ -2,6 +2,7 @@
 //! imap-codec, plus the one response the codec does not know yet (ESEARCH, RFC 4731),
 //! written by hand.
 
+use std::borrow::Cow;
 use std::num::NonZeroU32;
 
 use imap_codec::ResponseCodec;
@@ -25,6 +26,9 @@ pub enum Out {
     Response(Response<'static>),
     /// Bytes written as they are (one complete response line, CRLF included).
     Raw(Vec<u8>),
+    /// One complete response in pieces, written one after the other: a FETCH response
+    /// with a message body sent from the buffer it was read into.
+    Chunks(Vec<Vec<u8>>),
 }
 
 impl Out {
@@ -33,6 +37,19 @@ impl Out {
         match self {
             Out::Response(response) => ResponseCodec::default().encode(response).dump(),
             Out::Raw(bytes) => bytes.clone(),
+            Out::Chunks(chunks) => chunks.concat(),
+        }
+    }
+
+    /// The wire bytes in order, borrowing what is already bytes (a response's pieces
+    /// can then go to the socket without being copied together first).
+    pub fn pieces(&self) -> Vec<Cow<'_, [u8]>> {
+        match self {
+            Out::Response(response) => {
+                vec![Cow::Owned(ResponseCodec::default().encode(response).dump())]
+            }
+            Out::Raw(bytes) => vec![Cow::Borrowed(bytes.as_slice())],
+            Out::Chunks(chunks) => chunks.iter().map(|c| Cow::Borrowed(c.as_slice())).collect(),
         }
     }
 }

@@ -151,6 +151,12 @@ where
     Ok(())
 }
 
+/// How many batches of early output a session may get ahead of the socket.
+const EARLY_BATCHES: usize = 2;
+
+/// About how many bytes of small responses [`Connection::send`] gathers per write.
+const SEND_BATCH: usize = 64 * 1024;
+
 struct Connection<S> {
     stream: S,
     framer: Framer,
@@ -166,12 +172,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    /// Writes responses: small ones gathered into writes of about [`SEND_BATCH`]
+    /// bytes, large pieces (message bodies) written from their own buffers.
     async fn send(&mut self, out: &[Out]) -> std::io::Result<()> {
-        let mut bytes = Vec::new();
+        let mut batch = Vec::new();
         for item in out {
-            bytes.extend(item.encode());
+            for piece in item.pieces() {
+                if batch.len() + piece.len() > SEND_BATCH && !batch.is_empty() {
+                    self.stream.write_all(&batch).await?;
+                    batch.clear();
+                }
+                if piece.len() >= SEND_BATCH {
+                    self.stream.write_all(&piece).await?;
+                } else {
+                    if batch.capacity() == 0 {
+                        // Room for a batch when there are many responses (no regrowing).
+                        batch.reserve_exact(if out.len() > 1 {
+                            SEND_BATCH
+                        } else {
+                            piece.len()
+                        });
+                    }
+                    batch.extend_from_slice(&piece);
+                }
+            }
         }
-        self.stream.write_all(&bytes).await?;
+        if !batch.is_empty() {
+            self.stream.write_all(&batch).await?;
+        }
         self.stream.flush().await
     }
 
@@ -268,7 +296,7 @@ impl Driver<'_> {
                     continue;
                 }
             };
-            let (back, mut step) = self.handle(session, command, extended).await?;
+            let (back, mut step) = self.handle(connection, session, command, extended).await?;
             session = back;
             loop {
                 connection.send(&step.out).await?;
@@ -305,20 +333,27 @@ impl Driver<'_> {
         }
     }
 
-    /// Runs the session on the blocking pool (its store work may fsync).
-    async fn handle(
+    /// Runs the session on the blocking pool (its store work may fsync), writing what
+    /// it hands over early (a long FETCH) while it works.
+    async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
+        connection: &mut Connection<S>,
         mut session: Session,
         command: Command<'static>,
         extended: Extended,
     ) -> std::io::Result<(Session, Step)> {
         let store = self.endpoint.store.clone();
-        tokio::task::spawn_blocking(move || {
-            let step = session.handle(&store, command, &extended, jiff::Timestamp::now());
+        let (early, mut handed) = tokio::sync::mpsc::channel(EARLY_BATCHES);
+        let work = tokio::task::spawn_blocking(move || {
+            let now = jiff::Timestamp::now();
+            let step = session.handle_streaming(&store, command, &extended, now, early);
             (session, step)
-        })
-        .await
-        .map_err(std::io::Error::other)
+        });
+        // Ends when the session drops its sender, at the end of the command.
+        while let Some(out) = handed.recv().await {
+            connection.send(&out).await?;
+        }
+        work.await.map_err(std::io::Error::other)
     }
 
     async fn check_password(&self, user: &str, password: &str) -> bool {

@@ -13,6 +13,7 @@
 
 mod conserved;
 mod fetch;
+mod fetch_wire;
 mod folders;
 mod listing;
 mod selected;
@@ -111,6 +112,28 @@ pub struct Session {
     selected: Option<Selection>,
     /// CONDSTORE enabled (ENABLE, or a CONDSTORE-only request, RFC 7162 §3.1).
     condstore: bool,
+    /// During [`Session::handle_streaming`]: where a long FETCH hands over finished
+    /// responses, so the shell writes them while the rest are made.
+    early: Option<Early>,
+}
+
+/// Responses handed to the shell before their command's step is complete; they come
+/// before everything in the step's own output.
+pub type Early = tokio::sync::mpsc::Sender<Vec<Out>>;
+
+/// Hands `out` to the shell early through `early` (a streaming session's, taken out of
+/// it for the command's loop); `false`, and `out` untouched, if there is none or the
+/// connection is gone.
+fn hand_over(early: &mut Option<Early>, out: &mut Vec<Out>) -> bool {
+    let Some(sender) = early else {
+        return false;
+    };
+    if sender.blocking_send(std::mem::take(out)).is_err() {
+        // The shell stopped listening (the connection failed): collect the rest.
+        *early = None;
+        return false;
+    }
+    true
 }
 
 /// Faults inside a command; the client gets `NO` and the session goes on.
@@ -125,6 +148,7 @@ impl Session {
             user: None,
             selected: None,
             condstore: false,
+            early: None,
         }
     }
 
@@ -171,6 +195,23 @@ impl Session {
                 )])
             }
         }
+    }
+
+    /// [`Session::handle`], handing long FETCH output to `early` as it is made (from
+    /// a blocking thread: `early` is sent to with `blocking_send`). The step holds
+    /// what was not handed over.
+    pub fn handle_streaming(
+        &mut self,
+        store: &Store,
+        command: Command<'_>,
+        extended: &Extended,
+        now: Timestamp,
+        early: Early,
+    ) -> Step {
+        self.early = Some(early);
+        let step = self.handle(store, command, extended, now);
+        self.early = None;
+        step
     }
 
     fn dispatch(

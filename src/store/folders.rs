@@ -89,7 +89,11 @@ impl ReadTx<'_> {
     ) -> Result<Option<MessageMeta>, StoreError> {
         let key = folder_key(&address.to_ascii_lowercase(), folder);
         match self.inner.open_table(MESSAGES) {
-            Ok(table) => get_decoded(&table, (key.as_str(), uid)),
+            Ok(table) => table
+                .get((key.as_str(), uid))
+                .map_err(db)?
+                .map(|bytes| MessageMeta::from_record(bytes.value()))
+                .transpose(),
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
             Err(error) => Err(db(error)),
         }
@@ -199,7 +203,7 @@ impl Tx<'_> {
             let mut index = self.inner.open_multimap_table(BY_MESSAGE_ID).map_err(db)?;
             for meta in &metas {
                 messages
-                    .insert((new_key.as_str(), meta.uid), encode(meta)?.as_slice())
+                    .insert((new_key.as_str(), meta.uid), meta.to_record()?.as_slice())
                     .map_err(db)?;
                 if let Some(id) = &meta.message_id {
                     index
@@ -275,7 +279,7 @@ impl Tx<'_> {
         let mut changed = Vec::new();
         for &uid in uids {
             let meta: MessageMeta = match messages.get((key.as_str(), uid)).map_err(db)? {
-                Some(bytes) => decode(bytes.value())?,
+                Some(bytes) => MessageMeta::from_record(bytes.value())?,
                 None => {
                     results.push(Stored::Missing);
                     continue;
@@ -305,7 +309,7 @@ impl Tx<'_> {
             if let Some(Stored::Done(meta)) = results.get_mut(index) {
                 meta.modseq = modseq;
                 messages
-                    .insert((key.as_str(), meta.uid), encode(&*meta)?.as_slice())
+                    .insert((key.as_str(), meta.uid), meta.to_record()?.as_slice())
                     .map_err(db)?;
             }
         }
@@ -394,7 +398,7 @@ impl Tx<'_> {
         let mut taken = Vec::with_capacity(uids.len());
         for uid in uids {
             if let Some(bytes) = messages.remove((key, uid)).map_err(db)? {
-                taken.push(decode::<MessageMeta>(bytes.value())?);
+                taken.push(MessageMeta::from_record(bytes.value())?);
             }
         }
         drop(messages);
@@ -481,10 +485,14 @@ impl ReadTxOf<'_, '_> {
         uid: u32,
     ) -> Result<Option<MessageMeta>, StoreError> {
         let key = folder_key(&address.to_ascii_lowercase(), folder);
-        get_decoded(
-            &self.0.inner.open_table(MESSAGES).map_err(db)?,
-            (key.as_str(), uid),
-        )
+        self.0
+            .inner
+            .open_table(MESSAGES)
+            .map_err(db)?
+            .get((key.as_str(), uid))
+            .map_err(db)?
+            .map(|bytes| MessageMeta::from_record(bytes.value()))
+            .transpose()
     }
 }
 

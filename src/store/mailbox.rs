@@ -2,6 +2,8 @@
 //! increasing UIDs per folder, flags and keywords, MODSEQ, and a quota per mailbox.
 //! Passwords are argon2id hashes; checking one costs the same for unknown users.
 
+mod record;
+
 use argon2::Argon2;
 use argon2::PasswordHasher;
 use jiff::Timestamp;
@@ -333,7 +335,7 @@ impl Tx<'_> {
         self.inner
             .open_table(MESSAGES)
             .map_err(db)?
-            .insert((key.as_str(), uid), encode(&meta)?.as_slice())
+            .insert((key.as_str(), uid), meta.to_record()?.as_slice())
             .map_err(db)?;
         if let Some(message_id) = message_id {
             let index_key = format!("{key}\0{}", message_id.trim());
@@ -390,7 +392,7 @@ impl ReadTx<'_> {
         table
             .range((key.as_str(), 0)..=(key.as_str(), u32::MAX))
             .map_err(db)?
-            .map(|entry| decode(entry.map_err(db)?.1.value()))
+            .map(|entry| MessageMeta::from_record(entry.map_err(db)?.1.value()))
             .collect()
     }
 

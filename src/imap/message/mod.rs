@@ -89,16 +89,40 @@ pub fn top_header_section(
     section: &Section<'_>,
     partial: Option<(u32, NonZeroU32)>,
 ) -> Option<Vec<u8>> {
-    let (block, _) = mime::split_header(header);
-    let bytes = match section {
-        Section::Header(None) => block.to_vec(),
-        Section::HeaderFields(None, names) => section::header_fields(block, names.as_ref(), true),
-        Section::HeaderFieldsNot(None, names) => {
-            section::header_fields(block, names.as_ref(), false)
-        }
-        _ => return None,
+    let mut out = Vec::new();
+    top_header_section_into(header, false, section, partial, &mut out).then_some(out)
+}
+
+/// [`top_header_section`] into `out` (cleared first, so one buffer serves many);
+/// `false` for any other section. With `is_block`, `header` is known to be the header
+/// block alone (from the header cache), so the blank line ending it is not looked for.
+pub fn top_header_section_into(
+    header: &[u8],
+    is_block: bool,
+    section: &Section<'_>,
+    partial: Option<(u32, NonZeroU32)>,
+    out: &mut Vec<u8>,
+) -> bool {
+    out.clear();
+    let block = if is_block {
+        header
+    } else {
+        mime::split_header(header).0
     };
-    Some(section::partial(bytes, partial))
+    match section {
+        Section::Header(None) => out.extend_from_slice(block),
+        Section::HeaderFields(None, names) => {
+            section::header_fields_into(block, names.as_ref(), true, out);
+        }
+        Section::HeaderFieldsNot(None, names) => {
+            section::header_fields_into(block, names.as_ref(), false, out);
+        }
+        _ => return false,
+    }
+    if partial.is_some() {
+        *out = section::partial(std::mem::take(out), partial);
+    }
+    true
 }
 
 /// ENVELOPE (RFC 3501 §7.4.2). Date, subject, In-Reply-To and Message-ID are the raw

@@ -118,6 +118,17 @@ fn message<'e, 'a>(root: &'e Entity<'a>, part: Option<&Part>) -> Option<&'e Enti
 /// fetches".
 pub(super) fn header_fields(header: &[u8], names: &[AString<'_>], keep: bool) -> Vec<u8> {
     let mut out = Vec::new();
+    header_fields_into(header, names, keep, &mut out);
+    out
+}
+
+/// [`header_fields`], appended to `out`.
+pub(super) fn header_fields_into(
+    header: &[u8],
+    names: &[AString<'_>],
+    keep: bool,
+    out: &mut Vec<u8>,
+) {
     for field in fields(header) {
         let listed = names
             .iter()
@@ -130,7 +141,6 @@ pub(super) fn header_fields(header: &[u8], names: &[AString<'_>], keep: bool) ->
         }
     }
     out.extend_from_slice(b"\r\n");
-    out
 }
 
 /// Base64 (RFC 2045 §6.8), leniently: characters outside the alphabet are skipped

@@ -9,7 +9,6 @@ use imap_codec::imap_types::core::IString;
 use imap_codec::imap_types::core::Literal;
 use imap_codec::imap_types::core::NString;
 use imap_codec::imap_types::core::NString8;
-use imap_codec::imap_types::core::Vec1;
 use imap_codec::imap_types::datetime::DateTime;
 use imap_codec::imap_types::extensions::binary::Literal8;
 use imap_codec::imap_types::fetch::Macro;
@@ -17,7 +16,6 @@ use imap_codec::imap_types::fetch::MacroOrMessageDataItemNames;
 use imap_codec::imap_types::fetch::MessageDataItem;
 use imap_codec::imap_types::fetch::MessageDataItemName;
 use imap_codec::imap_types::fetch::Section;
-use imap_codec::imap_types::response::Data;
 use imap_codec::imap_types::sequence::SequenceSet;
 use jiff::Timestamp;
 
@@ -27,6 +25,9 @@ use crate::imap::reply;
 use crate::imap::reply::Out;
 use crate::imap::session::Fault;
 use crate::imap::session::Session;
+use crate::imap::session::fetch_wire::Message;
+use crate::imap::session::fetch_wire::Writer;
+use crate::imap::session::hand_over;
 use crate::imap::session::view::fetch_flags;
 use crate::imap::session::view::modseq_nz;
 use crate::store::Store;
@@ -91,7 +92,9 @@ impl Session {
             &self.config.conservation_root,
         ) {
             (Some(entries), Some(root)) => super::conserved::raw(root, entries, meta.uid),
-            _ => store.blobs().get(&meta.blob),
+            // The client's own mail: its S/MIME signature is the check (see
+            // `BlobStore::read_unverified`).
+            _ => store.blobs().read_unverified(&meta.blob),
         }
     }
 
@@ -167,55 +170,101 @@ impl Session {
                 }
             }
         }
-        let cached = if header_only {
-            let blobs: Vec<&BlobId> = metas.iter().map(|(_, m)| &m.blob).collect();
-            store.read(|tx| tx.cached_headers(&blobs))?
-        } else {
-            Vec::new()
+        let writer = Writer::new(&names);
+        let recent = |uid: u32| {
+            self.selected
+                .as_ref()
+                .is_some_and(|s| s.recent.contains(&uid))
         };
-        let mut misses: Vec<(BlobId, Vec<u8>)> = Vec::new();
-        let mut out = Vec::with_capacity(metas.len());
-        for (index, (seq, meta)) in metas.iter().enumerate() {
-            let cached_header = cached.get(index).cloned().flatten();
-            let raw = if !needs_body {
-                Vec::new()
-            } else if let Some(header) = cached_header {
-                header
+        let no_mime = MimeMessage::parse(b"");
+        // One message's response, but for the buffer of a whole-message item when
+        // `keep_whole` (see `answer_into`).
+        let answer = |seq: u32, meta: &MessageMeta, raw: &[u8], keep_whole: bool| {
+            let parsed;
+            let mime = if needs_mime {
+                parsed = MimeMessage::parse(raw);
+                &parsed
             } else {
-                match self.raw(store, meta) {
+                &no_mime
+            };
+            let answer = Answer {
+                meta,
+                mime,
+                raw,
+                block: header_only,
+                recent: recent(meta.uid),
+            };
+            let flags_changed = flags_changed.contains(&meta.uid);
+            answer_into(
+                writer.start(seq),
+                &names,
+                &answer,
+                flags_changed,
+                keep_whole,
+            )
+        };
+        let finish = |message: Message<'_>, uid: u32, whole: Option<Vec<u8>>| {
+            let empty = message.is_empty();
+            let response = message.finish(whole);
+            if response.is_none() && !empty {
+                tracing::error!(uid, "FETCH response not encodable");
+            }
+            response
+        };
+        // Header items alone: answered inside the read transaction from the cached
+        // header blocks as they lie in the table's pages.
+        let mut prepared: Vec<Option<Option<Out>>> = Vec::new();
+        if header_only {
+            prepared.resize_with(metas.len(), || None);
+            let blobs: Vec<&BlobId> = metas.iter().map(|(_, m)| &m.blob).collect();
+            store.read(|tx| {
+                tx.each_cached_header(&blobs, |index, header| {
+                    if let (Some(slot), Some((seq, meta))) =
+                        (prepared.get_mut(index), metas.get(index))
+                    {
+                        let message = answer(*seq, meta, header, false);
+                        *slot = Some(finish(message, meta.uid, None));
+                    }
+                })
+            })?;
+        }
+        let mut early = self.early.take();
+        let mut misses: Vec<(BlobId, Vec<u8>)> = Vec::new();
+        let mut out = Vec::with_capacity(metas.len().min(4096));
+        // Bytes made since output was last handed to the shell.
+        let mut pending = 0;
+        let mut prepared = prepared.into_iter();
+        for (seq, meta) in &metas {
+            let response = match prepared.next().flatten() {
+                Some(response) => response,
+                None if !needs_body => finish(answer(*seq, meta, b"", false), meta.uid, None),
+                None => match self.raw(store, meta) {
                     Ok(raw) if header_only => {
                         let header = header_block(&raw);
-                        misses.push((meta.blob.clone(), header.clone()));
-                        header
+                        let response = finish(answer(*seq, meta, &header, false), meta.uid, None);
+                        misses.push((meta.blob.clone(), header));
+                        response
                     }
-                    Ok(raw) => raw,
+                    Ok(raw) => {
+                        // A whole-message item goes out from the buffer it was read into.
+                        let message = answer(*seq, meta, &raw, true);
+                        finish(message, meta.uid, Some(raw))
+                    }
                     Err(error) => {
                         tracing::error!(%error, uid = meta.uid, "message body unreadable");
                         continue;
                     }
-                }
+                },
             };
-            let recent = self
-                .selected
-                .as_ref()
-                .is_some_and(|s| s.recent.contains(&meta.uid));
-            let mime = MimeMessage::parse(if needs_mime { &raw } else { b"" });
-            let mut items = Vec::with_capacity(names.len() + 1);
-            for name in &names {
-                if let Some(item) = fetch_item(name, meta, &mime, &raw, recent) {
-                    items.push(item);
-                }
+            if let Some(response) = response {
+                pending += weight(&response);
+                out.push(response);
             }
-            if flags_changed.contains(&meta.uid) && !names.contains(&MessageDataItemName::Flags) {
-                items.push(MessageDataItem::Flags(fetch_flags(meta, recent)));
-            }
-            if let Ok(items) = Vec1::try_from(items) {
-                out.push(reply::data(Data::Fetch {
-                    seq: reply::nz(*seq),
-                    items,
-                }));
+            if pending >= EARLY_BYTES && hand_over(&mut early, &mut out) {
+                pending = 0;
             }
         }
+        self.early = early;
         if !misses.is_empty() {
             // The cache is an optimisation: failing to fill it is logged, not fatal.
             if let Err(error) = store.write(|tx| {
@@ -228,6 +277,19 @@ impl Session {
             }
         }
         Ok(out)
+    }
+}
+
+/// About how much FETCH output is handed to the shell at a time when streaming.
+const EARLY_BYTES: usize = 128 * 1024;
+
+/// About how many bytes a response is on the wire (responses the codec encodes are
+/// counted as a short line).
+fn weight(out: &Out) -> usize {
+    match out {
+        Out::Response(_) => 64,
+        Out::Raw(bytes) => bytes.len(),
+        Out::Chunks(chunks) => chunks.iter().map(Vec::len).sum(),
     }
 }
 
@@ -259,16 +321,94 @@ fn marks_seen(name: &MessageDataItemName<'_>) -> bool {
     )
 }
 
+/// One message's answer to the command's items (and its FLAGS when this FETCH set
+/// `\Seen` without being asked for them). With `keep_whole`, the first item that is
+/// the whole message (`BODY[]`, `RFC822`) is left for [`Message::finish`] to fill with
+/// the message's own buffer.
+fn answer_into<'w>(
+    mut message: Message<'w>,
+    names: &[MessageDataItemName<'static>],
+    answer: &Answer<'_>,
+    flags_changed: bool,
+    keep_whole: bool,
+) -> Message<'w> {
+    use MessageDataItemName as N;
+    let mut whole_left = keep_whole;
+    // Header sections of every message are cut into one buffer.
+    let mut scratch = Vec::new();
+    for (index, name) in names.iter().enumerate() {
+        if !message.is_literal(index) {
+            if let Some(item) = fetch_item(name, answer) {
+                message.item(item);
+            }
+            continue;
+        }
+        let entire = matches!(
+            name,
+            N::Rfc822
+                | N::BodyExt {
+                    section: None,
+                    partial: None,
+                    ..
+                }
+        );
+        if entire && whole_left {
+            whole_left = false;
+            message.literal_later(index, answer.raw.len());
+        } else if let N::BodyExt {
+            section: Some(section),
+            partial,
+            ..
+        } = name
+            && {
+                if scratch.capacity() == 0 {
+                    scratch.reserve(answer.raw.len().min(1024) + 2);
+                }
+                message::top_header_section_into(
+                    answer.raw,
+                    answer.block,
+                    section,
+                    *partial,
+                    &mut scratch,
+                )
+            }
+        {
+            message.literal(index, &scratch);
+        } else if let Some(bytes) = literal_bytes(name, answer) {
+            message.literal_owned(index, bytes);
+        }
+    }
+    if flags_changed && !names.contains(&MessageDataItemName::Flags) {
+        message.item(MessageDataItem::Flags(fetch_flags(
+            answer.meta,
+            answer.recent,
+        )));
+    }
+    message
+}
+
+/// What one message's items are answered from.
+struct Answer<'a> {
+    meta: &'a MessageMeta,
+    mime: &'a MimeMessage<'a>,
+    raw: &'a [u8],
+    /// `raw` is the header block alone (header items only, from the header cache).
+    block: bool,
+    recent: bool,
+}
+
+/// An item without a literal, or a literal item the codec writes (see
+/// [`Writer::is_literal`]).
 fn fetch_item(
     name: &MessageDataItemName<'static>,
-    meta: &MessageMeta,
-    mime: &MimeMessage<'_>,
-    raw: &[u8],
-    recent: bool,
+    answer: &Answer<'_>,
 ) -> Option<MessageDataItem<'static>> {
     use MessageDataItemName as N;
+    let Answer {
+        meta, mime, recent, ..
+    } = answer;
     Some(match name {
-        N::Flags => MessageDataItem::Flags(fetch_flags(meta, recent)),
+        N::Flags => MessageDataItem::Flags(fetch_flags(meta, *recent)),
         N::Uid => MessageDataItem::Uid(reply::nz(meta.uid)),
         N::ModSeq => MessageDataItem::ModSeq(modseq_nz(meta.modseq)),
         N::Rfc822Size => MessageDataItem::Rfc822Size(u32::try_from(meta.size).unwrap_or(u32::MAX)),
@@ -281,37 +421,52 @@ fn fetch_item(
         } => MessageDataItem::BodyExt {
             section: section.clone(),
             origin: partial.map(|(origin, _)| origin),
-            data: literal(match section {
-                None => partial_of(raw, *partial),
-                Some(section) => match message::top_header_section(raw, section, *partial) {
-                    Some(bytes) => bytes,
-                    None => mime.section(Some(section), *partial),
-                },
-            }),
+            data: literal(literal_bytes(name, answer)?),
         },
-        N::Rfc822 => MessageDataItem::Rfc822(literal(raw.to_vec())),
-        N::Rfc822Header => {
-            MessageDataItem::Rfc822Header(literal(mime.section(Some(&Section::Header(None)), None)))
-        }
-        N::Rfc822Text => {
-            MessageDataItem::Rfc822Text(literal(mime.section(Some(&Section::Text(None)), None)))
-        }
-        N::Binary {
-            section, partial, ..
-        } => {
-            let data = mime.binary(section, *partial).ok()?;
-            MessageDataItem::Binary {
-                section: section.clone(),
-                value: NString8::Literal8(Literal8 {
-                    data: data.into(),
-                    mode: imap_codec::imap_types::core::LiteralMode::Sync,
-                }),
+        N::Rfc822 | N::Rfc822Header | N::Rfc822Text => {
+            let data = literal(literal_bytes(name, answer)?);
+            match name {
+                N::Rfc822 => MessageDataItem::Rfc822(data),
+                N::Rfc822Header => MessageDataItem::Rfc822Header(data),
+                _ => MessageDataItem::Rfc822Text(data),
             }
         }
+        N::Binary { section, .. } => MessageDataItem::Binary {
+            section: section.clone(),
+            value: NString8::Literal8(Literal8 {
+                data: literal_bytes(name, answer)?.into(),
+                mode: imap_codec::imap_types::core::LiteralMode::Sync,
+            }),
+        },
         N::BinarySize { section } => MessageDataItem::BinarySize {
             section: section.clone(),
             size: mime.binary_size(section).ok()?,
         },
+    })
+}
+
+/// The bytes of a literal item (`BODY[…]`, `RFC822…`, `BINARY[…]`); `None` for other
+/// items, and for a `BINARY` part that cannot be decoded (the item is left out).
+fn literal_bytes(name: &MessageDataItemName<'static>, answer: &Answer<'_>) -> Option<Vec<u8>> {
+    use MessageDataItemName as N;
+    let Answer { mime, raw, .. } = answer;
+    Some(match name {
+        N::BodyExt {
+            section, partial, ..
+        } => match section {
+            None => partial_of(raw, *partial),
+            Some(section) => match message::top_header_section(raw, section, *partial) {
+                Some(bytes) => bytes,
+                None => mime.section(Some(section), *partial),
+            },
+        },
+        N::Rfc822 => raw.to_vec(),
+        N::Rfc822Header => mime.section(Some(&Section::Header(None)), None),
+        N::Rfc822Text => mime.section(Some(&Section::Text(None)), None),
+        N::Binary {
+            section, partial, ..
+        } => mime.binary(section, *partial).ok()?,
+        _ => return None,
     })
 }
 

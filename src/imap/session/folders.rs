@@ -263,7 +263,10 @@ impl Session {
             ));
             return Ok(out);
         };
-        let first_recent = if read_only {
+        // Nothing arrived since the last session claimed the recent messages: no
+        // commit (and fsync) just to move the mark onto itself. What arrives after this
+        // read is left to the next session, as it would be after a claim.
+        let first_recent = if read_only || folder.first_recent_uid >= folder.uidnext {
             None
         } else {
             store.write(|tx| tx.claim_recent(user, name))?

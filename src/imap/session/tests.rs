@@ -257,6 +257,43 @@ fn bad_commands_get_bad_and_the_session_goes_on() {
     assert_eq!(client.c("a8 noop"), "a8 OK NOOP completed\r\n");
 }
 
+#[test]
+fn header_fields_read_the_same_from_the_body_and_from_the_header_cache() {
+    let (_dir, store) = store();
+    let first = b"From: a@pec-a.test\r\nSubject: uno\r\nX-Nul: a\0b\r\n\r\ncorpo\r\n";
+    deliver(&store, first, &[]);
+    deliver(
+        &store,
+        b"Subject: due\r\nFrom: b@pec-a.test\r\n\r\naltro\r\n",
+        &[],
+    );
+    // The same body twice in the folder (one header cache entry for both).
+    deliver(&store, first, &[]);
+    let mut client = Client::new(&store);
+    client.c("a login mrc@pec.test secret");
+    client.c("b select INBOX");
+    let fetch = "fetch 1:* (UID BODY.PEEK[HEADER.FIELDS (FROM X-NUL)] RFC822.SIZE)";
+    let cold = client.c(&format!("c {fetch}"));
+    let warm = client.c(&format!("c {fetch}"));
+    assert_eq!(cold, warm);
+    assert_eq!(
+        warm,
+        "* 1 FETCH (UID 1 BODY[HEADER.FIELDS (FROM X-NUL)] {34}\r\n\
+         From: a@pec-a.test\r\nX-Nul: a b\r\n\r\n RFC822.SIZE 55)\r\n\
+         * 2 FETCH (UID 2 BODY[HEADER.FIELDS (FROM X-NUL)] {22}\r\n\
+         From: b@pec-a.test\r\n\r\n RFC822.SIZE 43)\r\n\
+         * 3 FETCH (UID 3 BODY[HEADER.FIELDS (FROM X-NUL)] {34}\r\n\
+         From: a@pec-a.test\r\nX-Nul: a b\r\n\r\n RFC822.SIZE 55)\r\n\
+         c OK FETCH completed\r\n"
+    );
+    let whole = client.c("d fetch 2 (BODY.PEEK[] UID)");
+    assert_eq!(
+        whole,
+        "* 2 FETCH (BODY[] {43}\r\nSubject: due\r\nFrom: b@pec-a.test\r\n\r\naltro\r\n \
+         UID 2)\r\nd OK FETCH completed\r\n"
+    );
+}
+
 /// Not a test of behaviour: a harness for profiling FETCH of header fields over a
 /// 10,000-message folder (`cargo test --release --lib fetch_headers_profile --
 /// --ignored --nocapture`, under `perf record` if wanted). Prints the time per pass.
