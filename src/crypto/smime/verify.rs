@@ -213,7 +213,7 @@ impl Parsed {
             let CertificateChoices::Certificate(certificate) = choice else {
                 continue;
             };
-            let Some(x509) = certificate.to_der().ok().and_then(|der| decoded(der)) else {
+            let Some(x509) = certificate.to_der().ok().and_then(decoded) else {
                 continue;
             };
             if signer.is_none() && identifies(&signer_info.sid, certificate) {
