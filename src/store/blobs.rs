@@ -104,13 +104,18 @@ impl BlobStore {
     /// Where a body lives: `ab/abcd…`, or `ab/cd/abcd…` for bodies written before the
     /// layout had one level (still read, never written).
     pub fn path(&self, id: &BlobId) -> PathBuf {
-        let path = self.home(id);
-        if path.exists() {
-            return path;
-        }
+        self.existing(id).unwrap_or_else(|| self.home(id))
+    }
+
+    /// The file holding a body, if there is one, in either layout.
+    fn existing(&self, id: &BlobId) -> Option<PathBuf> {
         let hex = id.as_str();
-        let legacy = self.root.join(&hex[..2]).join(&hex[2..4]).join(hex);
-        if legacy.exists() { legacy } else { path }
+        [
+            self.home(id),
+            self.root.join(&hex[..2]).join(&hex[2..4]).join(hex),
+        ]
+        .into_iter()
+        .find(|path| path.exists())
     }
 
     /// Where a body is written.
@@ -123,8 +128,7 @@ impl BlobStore {
     /// module doc); callers put a body before committing the record that names it.
     pub fn put(&self, bytes: &[u8]) -> Result<BlobId, StoreError> {
         let id = BlobId::of(bytes);
-        let existing = self.path(&id);
-        if existing.exists() {
+        if let Some(existing) = self.existing(&id) {
             match fs::read(&existing) {
                 // Present and whole. Its flush may still be pending (written by a run
                 // that crashed, still in the page cache), so the next sync covers it.

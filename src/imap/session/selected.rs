@@ -11,7 +11,6 @@ use imap_codec::imap_types::core::Tag;
 use imap_codec::imap_types::core::Vec1;
 use imap_codec::imap_types::extensions::uidplus::UidElement;
 use imap_codec::imap_types::extensions::uidplus::UidSet;
-use imap_codec::imap_types::fetch::MessageDataItem;
 use imap_codec::imap_types::flag::StoreResponse;
 use imap_codec::imap_types::flag::StoreType;
 use imap_codec::imap_types::response::Code;
@@ -28,8 +27,7 @@ use crate::imap::search;
 use crate::imap::session::Fault;
 use crate::imap::session::Session;
 use crate::imap::session::folders::name_of;
-use crate::imap::session::view::fetch_flags;
-use crate::imap::session::view::modseq_nz;
+use crate::imap::session::view::flags_fetch;
 use crate::store::Store;
 use crate::store::folders::Copied;
 use crate::store::folders::FlagChange;
@@ -281,22 +279,7 @@ impl Session {
                 continue;
             }
             let recent = selection.recent.contains(&meta.uid);
-            let mut items = Vec::new();
-            if !silent {
-                items.push(MessageDataItem::Flags(fetch_flags(&meta, recent)));
-            }
-            if by_uid {
-                items.push(MessageDataItem::Uid(reply::nz(meta.uid)));
-            }
-            if condstore {
-                items.push(MessageDataItem::ModSeq(modseq_nz(meta.modseq)));
-            }
-            if let Ok(items) = Vec1::try_from(items) {
-                out.push(reply::data(Data::Fetch {
-                    seq: reply::nz(seq),
-                    items,
-                }));
-            }
+            out.extend(flags_fetch(seq, &meta, recent, !silent, by_uid, condstore));
         }
         let code = modified_set(&modified).map(Code::Modified);
         out.push(reply::ok(tag, code, "STORE completed"));

@@ -159,19 +159,8 @@ impl Selection {
                 continue;
             }
             if let Some(seq) = self.seq_of(meta.uid) {
-                let mut items = vec![
-                    MessageDataItem::Flags(fetch_flags(meta, self.recent.contains(&meta.uid))),
-                    MessageDataItem::Uid(reply::nz(meta.uid)),
-                ];
-                if condstore {
-                    items.push(MessageDataItem::ModSeq(modseq_nz(meta.modseq)));
-                }
-                if let Ok(items) = Vec1::try_from(items) {
-                    out.push(reply::data(Data::Fetch {
-                        seq: reply::nz(seq),
-                        items,
-                    }));
-                }
+                let recent = self.recent.contains(&meta.uid);
+                out.extend(flags_fetch(seq, meta, recent, true, true, condstore));
             }
         }
         let known = self.max_uid();
@@ -189,6 +178,33 @@ impl Selection {
         self.own.clear();
         Ok(out)
     }
+}
+
+/// The untagged `FETCH` telling a message's new state: FLAGS unless `flags` is false,
+/// UID when `uid`, MODSEQ when `condstore`; `None` when that leaves no item.
+pub fn flags_fetch(
+    seq: u32,
+    meta: &MessageMeta,
+    recent: bool,
+    flags: bool,
+    uid: bool,
+    condstore: bool,
+) -> Option<Out> {
+    let mut items = Vec::new();
+    if flags {
+        items.push(MessageDataItem::Flags(fetch_flags(meta, recent)));
+    }
+    if uid {
+        items.push(MessageDataItem::Uid(reply::nz(meta.uid)));
+    }
+    if condstore {
+        items.push(MessageDataItem::ModSeq(modseq_nz(meta.modseq)));
+    }
+    let items = Vec1::try_from(items).ok()?;
+    Some(reply::data(Data::Fetch {
+        seq: reply::nz(seq),
+        items,
+    }))
 }
 
 /// A MODSEQ as the codec wants it (never zero: every stored message has one ≥ 1).
