@@ -7,6 +7,8 @@ until every ricevuta di avvenuta consegna is back at A, and reports:
 
   * end-to-end messages per second (submission start → last CONSEGNA logged at A),
   * p50 / p99 submission latency (SMTP session for one message, client side),
+  * the CPU time pecd A and B spent per message (utime + stime from /proc, start-up
+    included), and the fraction of the machine's CPU left idle during the run,
   * the signing bound of this machine measured in the same run: RSA-2048 signatures per
     second (`openssl speed -seconds 3 rsa2048`) divided by the signatures each message
     needs (accettazione + busta at A, presa in carico + consegna at B = 4), and the ratio.
@@ -18,6 +20,11 @@ import argparse, json, os, re, shutil, smtplib, ssl, statistics, subprocess, sys
 
 def run(*args, **kw):
     return subprocess.run(args, check=True, capture_output=True, text=True, **kw).stdout
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 def rsa_sign_rate():
     out = subprocess.run(["openssl", "speed", "-seconds", "3", "rsa2048"], capture_output=True, text=True).stdout
@@ -83,6 +90,8 @@ def main():
                 raise SystemExit(f"only {done}/{total} receipts after 10 minutes")
             time.sleep(0.5)
         elapsed = time.perf_counter() - start
+        cpu = {k: cpu_seconds(p.pid) for k, p in zip("ab", procs)}
+        idle_at_end = 1 - (sum(cpu.values()) + os.times().user + os.times().system) / (elapsed * os.cpu_count())
         for p in procs: p.terminate()
         for p in procs: p.wait()
         procs.clear()
@@ -99,6 +108,8 @@ def main():
             "rsa2048_signs_per_second": rate, "signatures_per_message": 4,
             "signing_bound_messages_per_second": round(bound, 1),
             "ratio_to_signing_bound": round(mps / bound, 3),
+            "cpu_ms_per_message": {f"pecd {k.upper()}": round(v * 1000 / total, 2) for k, v in cpu.items()},
+            "cpu_idle_fraction": round(max(idle_at_end, 0.0), 2),
         }, indent=2))
     finally:
         for p in procs:

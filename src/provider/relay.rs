@@ -6,6 +6,7 @@
 //! told, or will tell, the sender.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -16,12 +17,15 @@ use crate::provider::ProviderError;
 use crate::provider::mx::Directory;
 use crate::smtp::client;
 use crate::smtp::client::ClientOptions;
+use crate::smtp::client::pool::Pool;
 use crate::store::log::Event;
 use crate::store::log::EventKind;
 use crate::store::queue::Job;
 
 /// Deliveries in flight at once.
 const MAX_PARALLEL: usize = 16;
+/// How long a session to another provider stays open with nothing to send.
+const KEEP_IDLE: Duration = Duration::from_secs(30);
 
 /// How the relay paces itself.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -43,7 +47,8 @@ impl Pacing {
 }
 
 /// Runs the relay until shutdown: a pipeline of at most [`MAX_PARALLEL`] deliveries,
-/// refilled from the queue whenever one ends or new jobs are committed. A job is only
+/// refilled from the queue whenever one ends or new jobs are committed, over sessions
+/// kept open per peer between deliveries ([`Pool`]). A job is only
 /// completed after its peer's `250`, so a crash or shutdown mid-delivery resends it
 /// (the peer's reception is idempotent), never loses it.
 pub async fn run(
@@ -55,7 +60,9 @@ pub async fn run(
 ) {
     let mut running = tokio::task::JoinSet::new();
     let mut in_flight: HashMap<tokio::task::Id, u64> = HashMap::new();
+    let pool = Arc::new(Pool::new(KEEP_IDLE, MAX_PARALLEL));
     loop {
+        pool.close_idle();
         if running.len() < MAX_PARALLEL {
             let due = provider
                 .blocking(|p| Ok(p.store().read(|tx| tx.due_jobs(Timestamp::now(), 64))?))
@@ -70,12 +77,19 @@ pub async fn run(
                             continue;
                         }
                         let job_id = job.id;
-                        let (provider, options, directory) =
-                            (provider.clone(), options.clone(), directory.clone());
+                        let (provider, options, directory, pool) = (
+                            provider.clone(),
+                            options.clone(),
+                            directory.clone(),
+                            pool.clone(),
+                        );
                         let handle = running.spawn(async move {
-                            if let Err(error) =
-                                deliver(&provider, &directory, &options, pacing, job).await
-                            {
+                            let route = Route {
+                                directory: &directory,
+                                pool: &pool,
+                                options: &options,
+                            };
+                            if let Err(error) = deliver(&provider, route, pacing, job).await {
                                 tracing::error!(%error, "relay");
                             }
                         });
@@ -103,11 +117,18 @@ pub async fn run(
     while running.join_next().await.is_some() {}
 }
 
+/// How a job reaches another provider.
+#[derive(Clone, Copy)]
+struct Route<'a> {
+    directory: &'a Directory,
+    pool: &'a Pool,
+    options: &'a ClientOptions,
+}
+
 /// One attempt at one job.
 async fn deliver(
     provider: &Provider,
-    directory: &Directory,
-    options: &ClientOptions,
+    route: Route<'_>,
     pacing: Pacing,
     job: Job,
 ) -> Result<(), ProviderError> {
@@ -132,7 +153,7 @@ async fn deliver(
             rcpt_to: &job.rcpt_to,
             data: &data,
         };
-        send(directory, options, &destination, &message).await
+        send(route, &destination, &message).await
     };
     let now = Timestamp::now();
     let id = job.id;
@@ -169,14 +190,17 @@ async fn deliver(
 /// Tries each place the directory gives, best first, until one takes the message or
 /// refuses it for good.
 async fn send(
-    directory: &Directory,
-    options: &ClientOptions,
+    route: Route<'_>,
     destination: &str,
     message: &client::Message<'_>,
 ) -> Result<(), String> {
     let mut last = String::from("no target");
-    for target in directory.targets(destination).await? {
-        match client::send(target.address.as_str(), &target.tls_name, options, message).await {
+    for target in route.directory.targets(destination).await? {
+        let sent = route
+            .pool
+            .send(&target.address, &target.tls_name, route.options, message)
+            .await;
+        match sent {
             Ok(delivery)
                 if delivery
                     .data_reply

@@ -1,13 +1,18 @@
 //! Outbound SMTP: relay of a message to another provider's MX.
 //!
-//! One call of [`send`] is one connection and one transaction (RFC 5321 §3.3): greeting,
-//! EHLO (HELO if the server does not speak ESMTP), STARTTLS whenever offered (RFC 3207;
-//! mandatory with [`ClientOptions::require_tls`]), EHLO again, MAIL FROM (with `SIZE=`
-//! when advertised, RFC 1870), one RCPT per recipient, DATA with dot-stuffing, QUIT.
+//! A [`Connection`] is one session: greeting, EHLO (HELO if the server does not speak
+//! ESMTP), STARTTLS whenever offered (RFC 3207; mandatory with
+//! [`ClientOptions::require_tls`]), EHLO again; then any number of transactions (RFC 5321
+//! §3.3): MAIL FROM (with `SIZE=` when advertised, RFC 1870), one RCPT per recipient,
+//! DATA with dot-stuffing, pipelined when the server offers PIPELINING (RFC 2920).
+//! [`send`] is one session for one message; [`pool::Pool`] keeps sessions open between
+//! messages, so a busy route pays for one TLS handshake, not one per message.
 //! The outcome is per recipient, and every failure says whether retrying makes sense
 //! ([`ClientError::is_transient`]): 4xx replies, network failures and timeouts do,
 //! 5xx replies do not. Retry and bounce policy belong to the caller.
 
+mod conversation;
+pub mod pool;
 #[cfg(test)]
 mod tests;
 
@@ -18,23 +23,15 @@ use std::time::Duration;
 
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
-use tokio::io::AsyncBufReadExt;
 use tokio::io::AsyncRead;
-use tokio::io::AsyncReadExt;
 use tokio::io::AsyncWrite;
-use tokio::io::AsyncWriteExt;
-use tokio::io::BufReader;
 use tokio::net::TcpStream;
 use tokio::net::ToSocketAddrs;
 use tokio_rustls::TlsConnector;
 
-use crate::smtp::data::dot_stuff;
-use crate::smtp::reply::Reply;
+use crate::smtp::client::conversation::Conversation;
 
-/// The longest reply line accepted (RFC 5321 §4.5.3.1.5 says 512; be lenient).
-const MAX_REPLY_LINE: u64 = 4096;
-/// The most lines in one multi-line reply (an EHLO answer has a dozen).
-const MAX_REPLY_LINES: usize = 100;
+use crate::smtp::reply::Reply;
 
 /// How this provider talks to others; built once, shared by every delivery.
 #[derive(Clone, Debug)]
@@ -192,49 +189,134 @@ impl ClientError {
     }
 }
 
-/// Delivers `message` to the server at `target`, checking its certificate against
-/// `server_name`.
+/// Delivers `message` to the server at `target` over a session of its own, checking
+/// the server's certificate against `server_name`.
 pub async fn send(
     target: impl ToSocketAddrs,
     server_name: &str,
     options: &ClientOptions,
     message: &Message<'_>,
 ) -> Result<Delivery, ClientError> {
-    let name = ServerName::try_from(server_name.to_owned())
-        .map_err(|_| ClientError::ServerName(server_name.to_owned()))?;
-    for address in
-        std::iter::once(message.mail_from).chain(message.rcpt_to.iter().map(String::as_str))
-    {
-        check_address(address)?;
-    }
-    let timeouts = options.timeouts;
-    let tcp = tokio::time::timeout(timeouts.connect, TcpStream::connect(target))
-        .await
-        .map_err(|_| ClientError::Timeout(Stage::Connect))?
-        .map_err(ClientError::Connect)?;
-    // Commands are small and each waits for its reply; do not wait for Nagle.
-    let _ = tcp.set_nodelay(true);
-    let mut plain = Conversation::new(tcp, timeouts);
-    plain.expect(Stage::Greeting, 220).await?;
-    let capabilities = plain.hello(&options.helo).await?;
-    if capabilities.starttls {
-        plain.command("STARTTLS", Stage::StartTls).await?;
-        // Anything the server sent after its 220 is dropped with the buffer (RFC 3207 §4.2).
-        let tcp = plain.reader.into_inner();
-        let connector = TlsConnector::from(options.tls.clone());
-        let stream = tokio::time::timeout(timeouts.command, connector.connect(name, tcp))
+    let mut connection = Connection::open(target, server_name, options).await?;
+    let delivery = connection.send(message).await;
+    connection.quit().await;
+    delivery
+}
+
+/// Anything a session can run over: TCP, or TLS over it.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// An open session with one server: greeted, under TLS when offered, between two
+/// transactions. A session still in step with the server after [`Connection::send`]
+/// carries the next message too (RFC 5321 §3.3), without a new handshake.
+pub struct Connection {
+    conversation: Conversation<Box<dyn Stream>>,
+    capabilities: Capabilities,
+    tls: bool,
+    in_step: bool,
+}
+
+impl Connection {
+    /// Connects to `target`, reads the greeting, says EHLO and starts TLS when offered
+    /// (RFC 3207; mandatory with [`ClientOptions::require_tls`]), checking the server's
+    /// certificate against `server_name`.
+    pub async fn open(
+        target: impl ToSocketAddrs,
+        server_name: &str,
+        options: &ClientOptions,
+    ) -> Result<Connection, ClientError> {
+        let name = ServerName::try_from(server_name.to_owned())
+            .map_err(|_| ClientError::ServerName(server_name.to_owned()))?;
+        let timeouts = options.timeouts;
+        let tcp = tokio::time::timeout(timeouts.connect, TcpStream::connect(target))
             .await
-            .map_err(|_| ClientError::Timeout(Stage::StartTls))?
-            .map_err(ClientError::Handshake)?;
-        let mut secure = Conversation::new(stream, timeouts);
-        let capabilities = secure.hello(&options.helo).await?;
-        return secure.transaction(&capabilities, message, true).await;
+            .map_err(|_| ClientError::Timeout(Stage::Connect))?
+            .map_err(ClientError::Connect)?;
+        // Commands are small and each waits for its reply; do not wait for Nagle.
+        let _ = tcp.set_nodelay(true);
+        let mut plain = Conversation::new(Box::new(tcp) as Box<dyn Stream>, timeouts);
+        let greeted = async {
+            plain.expect(Stage::Greeting, 220).await?;
+            let capabilities = plain.hello(&options.helo).await?;
+            if capabilities.starttls {
+                plain.command("STARTTLS", Stage::StartTls).await?;
+            }
+            Ok(capabilities)
+        }
+        .await;
+        let capabilities = plain.quit_if_refused(greeted).await?;
+        if !capabilities.starttls {
+            if options.require_tls {
+                plain.quit().await;
+                return Err(ClientError::TlsNotOffered);
+            }
+            return Ok(Connection {
+                conversation: plain,
+                capabilities,
+                tls: false,
+                in_step: true,
+            });
+        }
+        let connector = TlsConnector::from(options.tls.clone());
+        let stream = tokio::time::timeout(
+            timeouts.command,
+            connector.connect(name, plain.into_inner()),
+        )
+        .await
+        .map_err(|_| ClientError::Timeout(Stage::StartTls))?
+        .map_err(ClientError::Handshake)?;
+        let mut secure = Conversation::new(Box::new(stream) as Box<dyn Stream>, timeouts);
+        let hello = secure.hello(&options.helo).await;
+        let capabilities = secure.quit_if_refused(hello).await?;
+        Ok(Connection {
+            conversation: secure,
+            capabilities,
+            tls: true,
+            in_step: true,
+        })
     }
-    if options.require_tls {
-        plain.quit().await;
-        return Err(ClientError::TlsNotOffered);
+
+    /// One transaction: MAIL, RCPT per recipient, DATA with dot-stuffing. A refused
+    /// transaction is reset (RSET) so the session can carry the next one.
+    pub async fn send(&mut self, message: &Message<'_>) -> Result<Delivery, ClientError> {
+        for address in
+            std::iter::once(message.mail_from).chain(message.rcpt_to.iter().map(String::as_str))
+        {
+            check_address(address)?;
+        }
+        self.in_step = false;
+        let result = self
+            .conversation
+            .transaction(&self.capabilities, message, self.tls)
+            .await;
+        self.in_step = match &result {
+            Ok(delivery) => delivery.data_reply.is_some() || self.conversation.reset().await,
+            Err(ClientError::Rejected { reply, .. }) if reply.code() == 421 => false,
+            Err(ClientError::Rejected {
+                stage: Stage::DataEnd,
+                ..
+            }) => true,
+            Err(ClientError::Rejected { .. }) => self.conversation.reset().await,
+            Err(_) => false,
+        };
+        result
     }
-    plain.transaction(&capabilities, message, false).await
+
+    /// Whether the session can carry another transaction: the last one ended with a
+    /// reply the server sent in step, and the server did not close.
+    pub fn is_reusable(&self) -> bool {
+        self.in_step
+    }
+
+    /// Ends the session politely (QUIT) when it is still in step; a broken one is just
+    /// dropped.
+    pub async fn quit(mut self) {
+        if self.in_step {
+            self.conversation.quit().await;
+        }
+    }
 }
 
 /// Parses one complete reply from its wire lines (CRLF or LF endings).
@@ -302,6 +384,7 @@ struct Capabilities {
     starttls: bool,
     size: bool,
     eight_bit_mime: bool,
+    pipelining: bool,
 }
 
 impl Capabilities {
@@ -313,174 +396,11 @@ impl Capabilities {
                 "STARTTLS" => capabilities.starttls = true,
                 "SIZE" => capabilities.size = true,
                 "8BITMIME" => capabilities.eight_bit_mime = true,
+                "PIPELINING" => capabilities.pipelining = true,
                 _ => {}
             }
         }
         capabilities
-    }
-}
-
-/// One side of the dialogue over a plaintext or TLS stream.
-struct Conversation<T> {
-    reader: BufReader<T>,
-    timeouts: ClientTimeouts,
-}
-
-impl<T: AsyncRead + AsyncWrite + Unpin> Conversation<T> {
-    fn new(stream: T, timeouts: ClientTimeouts) -> Self {
-        Conversation {
-            reader: BufReader::new(stream),
-            timeouts,
-        }
-    }
-
-    async fn hello(&mut self, helo: &str) -> Result<Capabilities, ClientError> {
-        let reply = self.exchange(&format!("EHLO {helo}"), Stage::Hello).await?;
-        if reply.is_positive() {
-            return Ok(Capabilities::from_ehlo(&reply));
-        }
-        if !matches!(reply.code(), 500 | 502) {
-            return Err(ClientError::Rejected {
-                stage: Stage::Hello,
-                reply,
-            });
-        }
-        // A server without ESMTP (RFC 5321 §4.1.1.1): plain HELO, no extensions.
-        self.command(&format!("HELO {helo}"), Stage::Hello).await?;
-        Ok(Capabilities::default())
-    }
-
-    async fn transaction(
-        &mut self,
-        capabilities: &Capabilities,
-        message: &Message<'_>,
-        tls: bool,
-    ) -> Result<Delivery, ClientError> {
-        let mut mail = format!("MAIL FROM:<{}>", message.mail_from);
-        if capabilities.size {
-            mail.push_str(&format!(" SIZE={}", message.data.len()));
-        }
-        if capabilities.eight_bit_mime && !message.data.is_ascii() {
-            mail.push_str(" BODY=8BITMIME");
-        }
-        self.command(&mail, Stage::MailFrom).await?;
-        let mut recipients = Vec::with_capacity(message.rcpt_to.len());
-        for address in message.rcpt_to {
-            let reply = self
-                .exchange(&format!("RCPT TO:<{address}>"), Stage::RcptTo)
-                .await?;
-            recipients.push(RecipientOutcome {
-                address: address.clone(),
-                reply,
-            });
-        }
-        if !recipients.iter().any(|r| r.reply.is_positive()) {
-            self.quit().await;
-            return Ok(Delivery {
-                recipients,
-                data_reply: None,
-                tls,
-            });
-        }
-        let go_ahead = self.exchange("DATA", Stage::Data).await?;
-        if go_ahead.code() != 354 {
-            self.quit().await;
-            return Err(ClientError::Rejected {
-                stage: Stage::Data,
-                reply: go_ahead,
-            });
-        }
-        self.write(&dot_stuff(message.data), Stage::Data).await?;
-        let reply = self
-            .read_reply(Stage::DataEnd, self.timeouts.data_end)
-            .await?;
-        self.quit().await;
-        if !reply.is_positive() {
-            return Err(ClientError::Rejected {
-                stage: Stage::DataEnd,
-                reply,
-            });
-        }
-        Ok(Delivery {
-            recipients,
-            data_reply: Some(reply),
-            tls,
-        })
-    }
-
-    /// Sends a command and requires a positive reply.
-    async fn command(&mut self, line: &str, stage: Stage) -> Result<Reply, ClientError> {
-        let reply = self.exchange(line, stage).await?;
-        if reply.is_positive() {
-            Ok(reply)
-        } else {
-            self.quit().await;
-            Err(ClientError::Rejected { stage, reply })
-        }
-    }
-
-    /// Reads a reply and requires `code`.
-    async fn expect(&mut self, stage: Stage, code: u16) -> Result<Reply, ClientError> {
-        let reply = self.read_reply(stage, self.timeouts.command).await?;
-        if reply.code() == code {
-            Ok(reply)
-        } else {
-            self.quit().await;
-            Err(ClientError::Rejected { stage, reply })
-        }
-    }
-
-    async fn exchange(&mut self, line: &str, stage: Stage) -> Result<Reply, ClientError> {
-        self.write(format!("{line}\r\n").as_bytes(), stage).await?;
-        self.read_reply(stage, self.timeouts.command).await
-    }
-
-    /// Says goodbye, ignoring the answer: the outcome is already known.
-    async fn quit(&mut self) {
-        if self.write(b"QUIT\r\n", Stage::DataEnd).await.is_ok() {
-            let _ = self.read_reply(Stage::DataEnd, self.timeouts.command).await;
-        }
-    }
-
-    async fn write(&mut self, bytes: &[u8], stage: Stage) -> Result<(), ClientError> {
-        let stream = self.reader.get_mut();
-        let write = async {
-            stream.write_all(bytes).await?;
-            stream.flush().await
-        };
-        tokio::time::timeout(self.timeouts.command, write)
-            .await
-            .map_err(|_| ClientError::Timeout(stage))??;
-        Ok(())
-    }
-
-    async fn read_reply(&mut self, stage: Stage, limit: Duration) -> Result<Reply, ClientError> {
-        tokio::time::timeout(limit, self.read_reply_lines(stage))
-            .await
-            .map_err(|_| ClientError::Timeout(stage))?
-    }
-
-    async fn read_reply_lines(&mut self, stage: Stage) -> Result<Reply, ClientError> {
-        let mut lines: Vec<Vec<u8>> = Vec::new();
-        loop {
-            let mut line = Vec::new();
-            let read = (&mut self.reader)
-                .take(MAX_REPLY_LINE)
-                .read_until(b'\n', &mut line)
-                .await?;
-            if read == 0 {
-                return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
-            }
-            if !line.ends_with(b"\n") || lines.len() >= MAX_REPLY_LINES {
-                return Err(ClientError::MalformedReply(stage));
-            }
-            let last = line.get(3).is_none_or(|&b| b != b'-');
-            lines.push(line);
-            if last {
-                let slices: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
-                return parse_reply(&slices).ok_or(ClientError::MalformedReply(stage));
-            }
-        }
     }
 }
 

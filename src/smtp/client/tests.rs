@@ -1,9 +1,12 @@
 //! The client against pecd's own server, in-process.
 
+use tokio::io::AsyncReadExt;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 use super::*;
 use crate::net::tls;
+use crate::smtp::client::pool::Pool;
 use crate::smtp::server::tests::FakeBackend;
 use crate::smtp::server::tests::TestServer;
 use crate::smtp::server::tests::dev;
@@ -221,4 +224,136 @@ fn capabilities_come_from_ehlo_keywords() {
     assert!(capabilities.starttls && capabilities.size && !capabilities.eight_bit_mime);
     let reply = Reply::plain(250, "STARTTLS.example says hi");
     assert!(!Capabilities::from_ehlo(&reply).starttls);
+}
+
+fn message<'a>(rcpt_to: &'a [String]) -> Message<'a> {
+    Message {
+        mail_from: "alice@pec-b.test",
+        rcpt_to,
+        data: BODY,
+    }
+}
+
+/// The server takes one connection at a time, so the second message only gets through
+/// over the session the first one left open.
+#[tokio::test]
+async fn a_kept_session_carries_the_next_messages() {
+    let server = TestServer::start(endpoint(Mode::Mx, false, FakeBackend::default()), 1).await;
+    let address = server.address.to_string();
+    let pool = Pool::new(Duration::from_secs(30), 4);
+    let bob = recipients(&["bob@pec-a.test"]);
+    let nobody = recipients(&["unknown@pec-a.test"]);
+    for rcpt_to in [&bob, &nobody, &bob] {
+        pool.send(&address, "pec-a.test", &options(true), &message(rcpt_to))
+            .await
+            .unwrap();
+        assert_eq!(pool.idle_to(&address), 1);
+    }
+    let submitted = server.backend.submitted();
+    assert_eq!(
+        submitted.len(),
+        2,
+        "the refused transaction was reset, not sent"
+    );
+    assert!(submitted.iter().all(|e| e.tls && e.data == BODY));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_the_server_closed_is_replaced() {
+    let mut quick = endpoint(Mode::Mx, false, FakeBackend::default());
+    quick.timeouts.command = Duration::from_millis(200);
+    let server = TestServer::start(quick, 4).await;
+    let address = server.address.to_string();
+    let pool = Pool::new(Duration::from_secs(30), 4);
+    let bob = recipients(&["bob@pec-a.test"]);
+    pool.send(&address, "pec-a.test", &options(true), &message(&bob))
+        .await
+        .unwrap();
+    // The server says 421 and hangs up while the session sits in the pool.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let delivery = pool
+        .send(&address, "pec-a.test", &options(true), &message(&bob))
+        .await
+        .unwrap();
+    assert_eq!(delivery.accepted().count(), 1);
+    assert_eq!(server.backend.submitted().len(), 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn idle_sessions_are_closed_after_a_while() {
+    let server = TestServer::start(endpoint(Mode::Mx, false, FakeBackend::default()), 4).await;
+    let address = server.address.to_string();
+    let pool = Pool::new(Duration::from_millis(100), 4);
+    let bob = recipients(&["bob@pec-a.test"]);
+    pool.send(&address, "pec-a.test", &options(true), &message(&bob))
+        .await
+        .unwrap();
+    pool.close_idle();
+    assert_eq!(pool.idle_to(&address), 1);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    pool.close_idle();
+    assert_eq!(pool.idle_to(&address), 0);
+    server.stop().await;
+}
+
+/// A minimal server without PIPELINING (nor STARTTLS): the client must wait for each
+/// reply, so every read holds exactly one command.
+#[tokio::test]
+async fn without_pipelining_each_command_waits_for_its_reply() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        stream.write_all(b"220 old.test\r\n").await.unwrap();
+        let mut reads = Vec::new();
+        let mut in_data = false;
+        loop {
+            let mut buffer = vec![0; 65536];
+            let n = stream.read(&mut buffer).await.unwrap();
+            if n == 0 {
+                return reads;
+            }
+            let chunk = String::from_utf8_lossy(&buffer[..n]).into_owned();
+            if in_data {
+                if chunk.ends_with("\r\n.\r\n") {
+                    in_data = false;
+                    stream.write_all(b"250 taken\r\n").await.unwrap();
+                }
+                continue;
+            }
+            reads.push(chunk.clone());
+            let reply: &[u8] = if chunk.starts_with("EHLO") {
+                b"250-old.test\r\n250 SIZE 100000\r\n"
+            } else if chunk.starts_with("DATA") {
+                in_data = true;
+                b"354 go ahead\r\n"
+            } else if chunk.starts_with("QUIT") {
+                b"221 bye\r\n"
+            } else {
+                b"250 ok\r\n"
+            };
+            stream.write_all(reply).await.unwrap();
+        }
+    });
+    let two = recipients(&["bob@old.test", "carol@old.test"]);
+    let delivery = send(address, "old.test", &options(false), &message(&two))
+        .await
+        .unwrap();
+    assert_eq!(delivery.accepted().count(), 2);
+    let reads = server.await.unwrap();
+    let commands: Vec<&str> = reads
+        .iter()
+        .map(|r| r.split(' ').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        commands,
+        ["EHLO", "MAIL", "RCPT", "RCPT", "DATA\r\n", "QUIT\r\n"],
+        "{reads:?}"
+    );
+    assert!(
+        reads.iter().all(|r| r.matches("\r\n").count() == 1),
+        "{reads:?}"
+    );
 }
