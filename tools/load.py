@@ -7,8 +7,9 @@ until every ricevuta di avvenuta consegna is back at A, and reports:
 
   * end-to-end messages per second (submission start → last CONSEGNA logged at A),
   * p50 / p99 submission latency (SMTP session for one message, client side),
-  * the CPU time pecd A and B spent per message (utime + stime from /proc, start-up
-    included), and the fraction of the machine's CPU left idle during the run,
+  * the CPU time pecd A and B spent per message during the run (utime + stime from
+    /proc), the client's (this script's threads and the `pecd log query` it polls with),
+    and the fraction of the machine's CPU left idle during the run,
   * the signing bound of this machine measured in the same run: RSA-2048 signatures per
     second (`openssl speed -seconds 3 rsa2048`) divided by the signatures each message
     needs (accettazione + busta at A, presa in carico + consegna at B = 4), and the ratio.
@@ -25,6 +26,11 @@ def cpu_seconds(pid):
     """User + system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+def own_cpu_seconds():
+    """CPU time of this script's threads and of the commands it ran and waited for."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 def rsa_sign_rate():
     out = subprocess.run(["openssl", "speed", "-seconds", "3", "rsa2048"], capture_output=True, text=True).stdout
@@ -76,7 +82,8 @@ def main():
                     s.sendmail("alice@pec-a.test", ["bob@pec-b.test"], msg.encode())
                     with lock:
                         latencies.append(time.perf_counter() - t)
-        start = time.perf_counter()
+        start, own_start = time.perf_counter(), own_cpu_seconds()
+        cpu_start = {k: cpu_seconds(p.pid) for k, p in zip("ab", procs)}
         threads = [threading.Thread(target=client, args=(n,)) for n in range(a.connections)]
         for t in threads: t.start()
         for t in threads: t.join()
@@ -90,8 +97,9 @@ def main():
                 raise SystemExit(f"only {done}/{total} receipts after 10 minutes")
             time.sleep(0.5)
         elapsed = time.perf_counter() - start
-        cpu = {k: cpu_seconds(p.pid) for k, p in zip("ab", procs)}
-        idle_at_end = 1 - (sum(cpu.values()) + os.times().user + os.times().system) / (elapsed * os.cpu_count())
+        cpu = {k: cpu_seconds(p.pid) - cpu_start[k] for k, p in zip("ab", procs)}
+        client_cpu = own_cpu_seconds() - own_start
+        idle_at_end = 1 - (sum(cpu.values()) + client_cpu) / (elapsed * os.cpu_count())
         for p in procs: p.terminate()
         for p in procs: p.wait()
         procs.clear()
@@ -109,6 +117,7 @@ def main():
             "signing_bound_messages_per_second": round(bound, 1),
             "ratio_to_signing_bound": round(mps / bound, 3),
             "cpu_ms_per_message": {f"pecd {k.upper()}": round(v * 1000 / total, 2) for k, v in cpu.items()},
+            "cpu_ms_per_message_client": round(client_cpu * 1000 / total, 2),
             "cpu_idle_fraction": round(max(idle_at_end, 0.0), 2),
         }, indent=2))
     finally:

@@ -6,6 +6,7 @@
 //! told, or will tell, the sender.
 
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,18 +65,18 @@ pub async fn run(
     loop {
         pool.close_idle();
         if running.len() < MAX_PARALLEL {
+            let free = MAX_PARALLEL - running.len();
+            let busy: HashSet<u64> = in_flight.values().copied().collect();
             let due = provider
-                .blocking(|p| Ok(p.store().read(|tx| tx.due_jobs(Timestamp::now(), 64))?))
+                .blocking(move |p| {
+                    let now = Timestamp::now();
+                    Ok(p.store()
+                        .read(|tx| tx.due_jobs(now, free, |id| busy.contains(&id)))?)
+                })
                 .await;
             match due {
                 Ok(jobs) => {
                     for job in jobs {
-                        if running.len() >= MAX_PARALLEL {
-                            break;
-                        }
-                        if in_flight.values().any(|id| *id == job.id) {
-                            continue;
-                        }
                         let job_id = job.id;
                         let (provider, options, directory, pool) = (
                             provider.clone(),

@@ -111,10 +111,16 @@ impl Tx<'_> {
 }
 
 impl ReadTx<'_> {
-    /// Jobs due at `now`, oldest first, at most `limit`.
-    pub fn due_jobs(&self, now: Timestamp, limit: usize) -> Result<Vec<Job>, StoreError> {
-        // Decoded one by one and only until `limit`: the relay asks after every
-        // delivery, and a backlog must not be decoded whole each time.
+    /// Jobs due at `now`, oldest first, at most `limit`, leaving out those `skip` names
+    /// (the relay's deliveries in flight).
+    pub fn due_jobs(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        skip: impl Fn(u64) -> bool,
+    ) -> Result<Vec<Job>, StoreError> {
+        // Decoded one by one, only until `limit` and never when skipped: the relay asks
+        // after every delivery, and a backlog must not be decoded whole each time.
         let table = match self.inner.open_table(JOBS) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
@@ -122,7 +128,11 @@ impl ReadTx<'_> {
         };
         let mut due = Vec::new();
         for entry in table.iter().map_err(db)? {
-            let job: Job = decode(entry.map_err(db)?.1.value())?;
+            let (id, job) = entry.map_err(db)?;
+            if skip(id.value()) {
+                continue;
+            }
+            let job: Job = decode(job.value())?;
             if job.next_attempt <= now {
                 due.push(job);
                 if due.len() >= limit {

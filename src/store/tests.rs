@@ -267,14 +267,32 @@ fn queue_jobs_are_rescheduled_and_completed() {
             ))
         })
         .unwrap();
-    assert_eq!(store.read(|tx| tx.due_jobs(now(), 10)).unwrap().len(), 1);
+    assert_eq!(
+        store
+            .read(|tx| tx.due_jobs(now(), 10, |_| false))
+            .unwrap()
+            .len(),
+        1
+    );
+    let in_flight = |job: u64| job == id;
+    assert!(
+        store
+            .read(|tx| tx.due_jobs(now(), 10, in_flight))
+            .unwrap()
+            .is_empty()
+    );
     let later = now() + jiff::SignedDuration::from_mins(5);
     store
         .write(|tx| tx.reschedule(id, later, 1, "421 busy"))
         .unwrap();
-    assert!(store.read(|tx| tx.due_jobs(now(), 10)).unwrap().is_empty());
+    assert!(
+        store
+            .read(|tx| tx.due_jobs(now(), 10, |_| false))
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
-        store.read(|tx| tx.due_jobs(later, 10)).unwrap()[0].attempts,
+        store.read(|tx| tx.due_jobs(later, 10, |_| false)).unwrap()[0].attempts,
         1
     );
     store.write(|tx| tx.complete(id)).unwrap();

@@ -9,12 +9,15 @@
 //! [`Anchors`], ignoring time, so that expiry is reported only once, in
 //! [`SignatureReport::expired`]. The index lookup (pec.md §8 step 2) is the caller's.
 
+mod fast;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::OnceLock;
 
 use cms::cert::CertificateChoices;
 use cms::content_info::ContentInfo;
+use cms::signed_data::EncapsulatedContentInfo;
 use cms::signed_data::SignedData;
 use cms::signed_data::SignerIdentifier;
 use cms::signed_data::SignerInfo;
@@ -129,19 +132,29 @@ pub fn verify(
         valid_at_signing_time: None,
         error: None,
     };
-    // OpenSSL parses BER as well as DER; what it cannot parse is not a signature.
-    let mut cms = match CmsContentInfo::from_der(signature_der) {
-        Ok(cms) => cms,
-        Err(errors) => {
-            report.error = Some(format!("not a CMS structure: {errors}"));
-            return report;
-        }
-    };
-    let parsed = match Parsed::from_cms(&cms) {
-        Ok(parsed) => parsed,
-        Err(error) => {
-            report.error = Some(error);
-            return report;
+    // RustCrypto reads DER, which nearly every gestore sends; OpenSSL also reads BER
+    // (indefinite lengths, from some generators) and re-encodes it in DER. What neither
+    // can parse is not a signature.
+    let (parsed, cms) = match Parsed::from_der(signature_der) {
+        Ok(parsed) => (parsed, None),
+        Err(_) => {
+            let cms = match CmsContentInfo::from_der(signature_der) {
+                Ok(cms) => cms,
+                Err(errors) => {
+                    report.error = Some(format!("not a CMS structure: {errors}"));
+                    return report;
+                }
+            };
+            let reencoded = cms
+                .to_der()
+                .map_err(|errors| format!("cannot re-encode the CMS structure: {errors}"));
+            match reencoded.and_then(|der| Parsed::from_der(&der)) {
+                Ok(parsed) => (parsed, Some(cms)),
+                Err(error) => {
+                    report.error = Some(error);
+                    return report;
+                }
+            }
         }
     };
     report.digest = Some(parsed.digest);
@@ -160,38 +173,49 @@ pub fn verify(
     report.chain = anchors.chain_status(&signer, &parsed.certificates);
     report.signer = Some(facts);
 
-    // Our own parse found the signer; OpenSSL repeats that search and checks the
-    // messageDigest attribute against the entity and the signature over the attributes.
-    let checked = cms.verify(
+    if fast::verifies(&parsed.signer_info, &parsed.content, entity, &signer) {
+        report.valid = true;
+        return report;
+    }
+    // Any other shape, or a mismatch: OpenSSL repeats the search for the signer, checks
+    // the messageDigest attribute against the entity and the signature over the
+    // attributes, and says what is wrong.
+    let cms = match cms.map_or_else(|| CmsContentInfo::from_der(signature_der), Ok) {
+        Ok(cms) => cms,
+        Err(errors) => {
+            report.error = Some(format!("not a CMS structure: {errors}"));
+            return report;
+        }
+    };
+    report.error = openssl_verdict(cms, entity).err();
+    report.valid = report.error.is_none();
+    report
+}
+
+fn openssl_verdict(mut cms: CmsContentInfo, entity: &[u8]) -> Result<(), String> {
+    cms.verify(
         None,
         None,
         Some(entity),
         None,
         CMSOptions::NO_SIGNER_CERT_VERIFY | CMSOptions::BINARY,
-    );
-    match checked {
-        Ok(()) => report.valid = true,
-        Err(errors) => report.error = Some(format!("signature does not verify: {errors}")),
-    }
-    report
+    )
+    .map_err(|errors| format!("signature does not verify: {errors}"))
 }
 
 /// What RustCrypto `cms` reads from the SignedData.
 struct Parsed {
     digest: String,
     signing_time: Option<Timestamp>,
+    signer_info: SignerInfo,
+    content: EncapsulatedContentInfo,
     signer: Option<(SignerCertificate, X509)>,
     certificates: Vec<X509>,
 }
 
 impl Parsed {
-    fn from_cms(cms: &CmsContentInfo) -> Result<Parsed, String> {
-        // OpenSSL re-encodes in DER, which RustCrypto needs: some generators emit BER
-        // with indefinite lengths.
-        let der = cms
-            .to_der()
-            .map_err(|errors| format!("cannot re-encode the CMS structure: {errors}"))?;
-        let info = ContentInfo::from_der(&der)
+    fn from_der(der: &[u8]) -> Result<Parsed, String> {
+        let info = ContentInfo::from_der(der)
             .map_err(|error| format!("not a CMS ContentInfo: {error}"))?;
         if info.content_type != SIGNED_DATA {
             return Err(format!(
@@ -224,6 +248,8 @@ impl Parsed {
         Ok(Parsed {
             digest: digest_name(&signer_info.digest_alg.oid),
             signing_time: signing_time(signer_info),
+            signer_info: signer_info.clone(),
+            content: signed.encap_content_info,
             signer,
             certificates,
         })
@@ -289,6 +315,9 @@ fn signer_facts(certificate: &Certificate, x509: &X509Ref) -> SignerCertificate 
 /// The digest as a lowercase OpenSSL short name, or the dotted OID when OpenSSL does
 /// not know it.
 fn digest_name(oid: &ObjectIdentifier) -> String {
+    if let Some(name) = fast::digest_name(oid) {
+        return name.to_owned();
+    }
     let dotted = oid.to_string();
     Asn1Object::from_str(&dotted)
         .ok()
@@ -389,13 +418,7 @@ mod tests {
         let report = verify(b"payload", &der, &anchors, Timestamp::now());
         assert!(report.valid, "{report:?}");
         assert_eq!(report.chain, ChainStatus::Trusted);
-        assert_eq!(
-            Parsed::from_cms(&CmsContentInfo::from_der(&der).unwrap())
-                .unwrap()
-                .certificates
-                .len(),
-            2
-        );
+        assert_eq!(Parsed::from_der(&der).unwrap().certificates.len(), 2);
     }
 
     #[test]
@@ -423,8 +446,11 @@ mod tests {
         for file in files {
             let message = fs::read(&file).unwrap();
             let parts = super::super::split_signed(&message).unwrap();
-            let parsed =
-                Parsed::from_cms(&CmsContentInfo::from_der(&parts.signature).unwrap()).unwrap();
+            let der = CmsContentInfo::from_der(&parts.signature)
+                .unwrap()
+                .to_der()
+                .unwrap();
+            let parsed = Parsed::from_der(&der).unwrap();
             let intermediate = parsed
                 .certificates
                 .iter()
