@@ -5,11 +5,14 @@ Starts two providers A and B with `pecd init` + `pecd serve` on loopback, sends 
 messages from C concurrent SMTP connections (AUTH over STARTTLS) through A to B, waits
 until every ricevuta di avvenuta consegna is back at A, and reports:
 
-  * end-to-end messages per second (submission start → last CONSEGNA logged at A),
+  * end-to-end messages per second (from the moment every connection has logged in to
+    the last CONSEGNA in the sender's INBOX, watched over IMAP; the event log is then
+    checked to hold one avvenuta consegna per message),
   * p50 / p99 submission latency (SMTP session for one message, client side),
   * the CPU time pecd A and B spent per message during the run (utime + stime from
     /proc), the client's (this script's threads and the `pecd log query` it polls with),
-    and the fraction of the machine's CPU left idle during the run,
+    the fraction of the machine's CPU left idle during the run by these processes, and
+    the machine's idle, iowait and steal fractions (/proc/stat),
   * the signing bound of this machine measured in the same run: RSA-2048 signatures per
     second (`openssl speed -seconds 3 rsa2048`) divided by the signatures each message
     needs (accettazione + busta at A, presa in carico + consegna at B = 4), and the ratio.
@@ -20,7 +23,7 @@ With `--repeat N` it runs N times, each run between two signing-rate measurement
 Usage: python3 tools/load.py [--messages 300] [--connections 8] [--repeat 1] [--pecd target/release/pecd]
 Build first: cargo build --release
 """
-import argparse, json, os, re, shutil, smtplib, ssl, statistics, subprocess, sys, tempfile, threading, time
+import argparse, imaplib, json, os, re, shutil, smtplib, ssl, statistics, subprocess, sys, tempfile, threading, time
 
 def run(*args, **kw):
     return subprocess.run(args, check=True, capture_output=True, text=True, **kw).stdout
@@ -29,6 +32,11 @@ def cpu_seconds(pid):
     """User + system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+def machine_ticks():
+    """The machine's CPU time so far, by state (/proc/stat, first line)."""
+    names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    return dict(zip(names, map(int, open("/proc/stat").readline().split()[1:9])))
 
 def own_cpu_seconds():
     """CPU time of this script's threads and of the commands it ran and waited for."""
@@ -102,35 +110,50 @@ def one_run(a, pecd):
         body = "Testo di prova.\r\n" + ("x" * 76 + "\r\n") * 40  # ~3 KiB, a typical PEC text
         latencies, lock = [], threading.Lock()
         per = a.messages // a.connections
+        logged_in = threading.Barrier(a.connections + 1)
         def client(n):
             ctx = ssl.create_default_context(cafile=f"{tmp}/a/certs/ca.pem")
             with smtplib.SMTP("127.0.0.1", bases["a"], timeout=120) as s:
                 s.starttls(context=ctx)
                 s.login("alice@pec-a.test", "Segreta-123")
+                logged_in.wait()
                 for i in range(per):
                     msg = f"From: alice@pec-a.test\r\nTo: bob@pec-b.test\r\nSubject: carico {n}-{i}\r\nMessage-ID: <load-{n}-{i}@client.test>\r\n\r\n{body}"
                     t = time.perf_counter()
                     s.sendmail("alice@pec-a.test", ["bob@pec-b.test"], msg.encode())
                     with lock:
                         latencies.append(time.perf_counter() - t)
-        start, own_start = time.perf_counter(), own_cpu_seconds()
-        cpu_start = {k: cpu_seconds(p.pid) for k, p in zip("ab", procs)}
+        # Alice's INBOX gets one ACCETTAZIONE and one CONSEGNA per message: watched over
+        # IMAP (STATUS every 20 ms), it tells when the last receipt is in.
+        imap = imaplib.IMAP4_SSL("127.0.0.1", bases["a"] + 4, ssl_context=ssl.create_default_context(cafile=f"{tmp}/a/certs/ca.pem"))
+        imap.login("alice@pec-a.test", "Segreta-123")
         threads = [threading.Thread(target=client, args=(n,)) for n in range(a.connections)]
         for t in threads: t.start()
+        # The clock starts once every connection has logged in (the AUTH's argon2 checks
+        # are not message work).
+        logged_in.wait()
+        start, own_start, ticks_start = time.perf_counter(), own_cpu_seconds(), machine_ticks()
+        cpu_start = {k: cpu_seconds(p.pid) for k, p in zip("ab", procs)}
         for t in threads: t.join()
         total = per * a.connections
         while True:
-            log = run(pecd, "log", "query", "--config", f"{tmp}/a/pecd.toml", "--json")
-            done = sum(1 for line in log.splitlines() if '"receipt-received"' in line and '"avvenuta-consegna"' in line)
-            if done >= total:
+            status = imap.status("INBOX", "(MESSAGES)")[1][0].decode()
+            if int(re.search(r"MESSAGES (\d+)", status).group(1)) >= 2 * total:
                 break
             if time.perf_counter() - start > 600:
-                raise SystemExit(f"only {done}/{total} receipts after 10 minutes")
-            time.sleep(0.5)
+                raise SystemExit(f"only {status} after 10 minutes")
+            time.sleep(0.02)
         elapsed = time.perf_counter() - start
         cpu = {k: cpu_seconds(p.pid) - cpu_start[k] for k, p in zip("ab", procs)}
         client_cpu = own_cpu_seconds() - own_start
+        ticks = {k: v - ticks_start[k] for k, v in machine_ticks().items()}
+        machine = {k: round(v / max(sum(ticks.values()), 1), 3) for k, v in ticks.items() if k in ("idle", "iowait", "steal")}
         idle_at_end = 1 - (sum(cpu.values()) + client_cpu) / (elapsed * os.cpu_count())
+        imap.logout()
+        log = run(pecd, "log", "query", "--config", f"{tmp}/a/pecd.toml", "--json")
+        done = sum(1 for line in log.splitlines() if '"receipt-received"' in line and '"avvenuta-consegna"' in line)
+        if done != total:
+            raise SystemExit(f"{done} avvenuta consegna receipts logged at A for {total} messages")
         for p in procs: p.terminate()
         for p in procs: p.wait()
         procs.clear()
@@ -145,6 +168,7 @@ def one_run(a, pecd):
             "cpu_ms_per_message": {f"pecd {k.upper()}": round(v * 1000 / total, 2) for k, v in cpu.items()},
             "cpu_ms_per_message_client": round(client_cpu * 1000 / total, 2),
             "cpu_idle_fraction": round(max(idle_at_end, 0.0), 2),
+            "machine_cpu_fractions": machine,
         }
     finally:
         for p in procs:
