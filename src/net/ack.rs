@@ -42,6 +42,9 @@ mod tests {
 
     use super::AckNow;
 
+    /// Command and reply pairs before the literal.
+    const EXCHANGES: usize = 40;
+
     /// How long the short write after a large one takes to arrive when the client
     /// keeps Nagle's algorithm on (as imaplib does for an APPEND's literal and its
     /// closing `\r\n`).
@@ -52,18 +55,22 @@ mod tests {
             let mut client = TcpStream::connect(address).await.unwrap();
             client.set_nodelay(false).unwrap();
             let mut reply = [0u8; 1];
-            for _ in 0..3 {
-                // An exchange first, so the server's side looks interactive.
+            for _ in 0..EXCHANGES {
+                // Exchanges first: past the kernel's initial quick-ACK segments, the
+                // connection looks interactive and its ACKs are delayed.
                 client.write_all(b"a NOOP\r\n").await.unwrap();
                 client.read_exact(&mut reply).await.unwrap();
             }
-            client.write_all(&vec![b'x'; 60_000]).await.unwrap();
+            // In pieces, as TLS records of at most 16 KiB go out.
+            for _ in 0..4 {
+                client.write_all(&[b'x'; 15_000]).await.unwrap();
+            }
             client.write_all(b"\r\n").await.unwrap();
             client.read_exact(&mut reply).await.unwrap();
         });
         let (mut server, _) = listener.accept().await.unwrap();
         let mut buffer = vec![0u8; 8 * 1024];
-        for _ in 0..3 {
+        for _ in 0..EXCHANGES {
             let mut line = [0u8; 8];
             server.read_exact(&mut line).await.unwrap();
             server.write_all(b"+").await.unwrap();
