@@ -60,10 +60,16 @@ impl Session {
         }
         let folder = selection.folder.clone();
         store.read(|tx| {
-            // A large share of the folder: one scan beats many lookups. Both lists are
-            // in UID order, so one pass pairs them.
-            if wanted.len() > 64 && wanted.len() * 4 > selection.uids.len() {
-                let all = tx.messages(user, &folder)?;
+            // A large share of the folder between the first and the last UID wanted:
+            // one scan beats many lookups. Both lists are in UID order, so one pass
+            // pairs them.
+            let (Some((_, first)), Some((_, last))) = (wanted.first(), wanted.last()) else {
+                return Ok(Vec::new());
+            };
+            let span = selection.uids.partition_point(|uid| uid <= last)
+                - selection.uids.partition_point(|uid| uid < first);
+            if wanted.len() > 64 && wanted.len() * 4 > span {
+                let all = tx.messages_in(user, &folder, *first..=*last)?;
                 let mut found = Vec::with_capacity(wanted.len());
                 let mut wanted = wanted.iter().peekable();
                 for meta in all {
@@ -139,11 +145,14 @@ impl Session {
             .any(|n| needs_raw(n) && !is_whole_message(n) && !is_top_header_section(n));
         let marks_seen = !read_only && names.iter().any(marks_seen);
         let folder = selection.folder.clone();
-        let mut metas: Vec<(u32, MessageMeta)> = self
-            .metas(store, user, &wanted)?
-            .into_iter()
-            .filter(|(_, meta)| changed_since.is_none_or(|since| meta.modseq > since))
-            .collect();
+        let changed = |meta: &MessageMeta| changed_since.is_none_or(|since| meta.modseq > since);
+        // Marking `\Seen` needs every message first; otherwise they are read window by
+        // window as the output is made.
+        let mut metas: Vec<(u32, MessageMeta)> = Vec::new();
+        if marks_seen {
+            metas = self.metas(store, user, &wanted)?;
+            metas.retain(|(_, meta)| changed(meta));
+        }
         let mut flags_changed = std::collections::HashSet::new();
         if marks_seen {
             // One transaction marks every message this FETCH reads (RFC 3501 §6.4.5).
@@ -221,17 +230,21 @@ impl Session {
         // Header items alone: answered inside a read transaction per window of
         // messages from the cached header blocks as they lie in the table's pages.
         // The windows grow, so that the first responses go out at once.
-        let mut output = FetchOut::new(self.early.take(), metas.len());
+        let mut output = FetchOut::new(self.early.take(), wanted.len());
         let mut misses: Vec<(BlobId, Vec<u8>)> = Vec::new();
         let mut window = FIRST_WINDOW;
         let mut start = 0;
-        while start < metas.len() {
-            let end = if header_only {
-                metas.len().min(start + window)
+        let mut prefetched = metas.into_iter();
+        while start < wanted.len() {
+            let end = wanted.len().min(start + window);
+            let part: Vec<(u32, MessageMeta)> = if marks_seen {
+                prefetched.by_ref().take(end - start).collect()
             } else {
-                metas.len()
+                let mut part =
+                    self.metas(store, user, wanted.get(start..end).unwrap_or_default())?;
+                part.retain(|(_, meta)| changed(meta));
+                part
             };
-            let part = metas.get(start..end).unwrap_or_default();
             start = end;
             window = (window * 2).min(MAX_WINDOW);
             let mut prepared: Vec<Option<Option<Out>>> = Vec::new();
@@ -250,7 +263,7 @@ impl Session {
                 })?;
             }
             let mut prepared = prepared.into_iter();
-            for (seq, meta) in part {
+            for (seq, meta) in &part {
                 let response = match prepared.next().flatten() {
                     Some(response) => response,
                     None if !needs_body => finish(answer(*seq, meta, b"", false), meta.uid, None),
