@@ -24,7 +24,8 @@ use imap_codec::imap_types::response::Tagged;
 pub enum Out {
     /// A response the codec encodes.
     Response(Response<'static>),
-    /// Bytes written as they are (one complete response line, CRLF included).
+    /// Bytes written as they are: one or more complete responses, CRLF included (a
+    /// FETCH packs its small responses into blocks).
     Raw(Vec<u8>),
     /// One complete response in pieces, written one after the other: a FETCH response
     /// with a message body sent from the buffer it was read into.

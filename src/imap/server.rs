@@ -40,6 +40,7 @@ use crate::imap::session::Effect;
 use crate::imap::session::Session;
 use crate::imap::session::SessionConfig;
 use crate::imap::session::Step;
+use crate::net::ack::AckNow;
 use crate::net::listener;
 use crate::net::throttle::AuthThrottle;
 use crate::store::Store;
@@ -123,7 +124,7 @@ pub async fn run_connection<S>(
     shutdown: CancellationToken,
 ) -> std::io::Result<()>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncRead + AsyncWrite + Unpin + AckNow + Send,
 {
     let session = Session::new(endpoint.config.clone(), endpoint.implicit_tls);
     let driver = Driver {
@@ -163,7 +164,7 @@ struct Connection<S> {
     buffer: Box<[u8]>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin + AckNow> Connection<S> {
     fn new(stream: S, max_literal: u32) -> Connection<S> {
         Connection {
             stream,
@@ -205,16 +206,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Reads until a whole message is framed; `None` at EOF.
     async fn next_message(&mut self) -> std::io::Result<Option<()>> {
+        let mut partial = false;
         loop {
             match self.framer.progress() {
                 Framed::Message => return Ok(Some(())),
                 Framed::Send(out) => self.send(&[out]).await?,
                 Framed::NeedMore => {
+                    if partial {
+                        // Part of a message is in, and the client may hold back the
+                        // rest until it is acknowledged (see `net::ack`).
+                        self.stream.ack_now();
+                    }
                     let n = self.stream.read(&mut self.buffer).await?;
                     if n == 0 {
                         return Ok(None);
                     }
                     self.framer.enqueue(&self.buffer[..n]);
+                    partial = true;
                 }
             }
         }
@@ -237,7 +245,7 @@ enum Interrupted {
 impl Driver<'_> {
     async fn handshake<S>(&self, stream: S) -> std::io::Result<tokio_rustls::server::TlsStream<S>>
     where
-        S: AsyncRead + AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin + AckNow,
     {
         tokio::time::timeout(
             self.endpoint.timeouts.handshake,
@@ -247,7 +255,7 @@ impl Driver<'_> {
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))?
     }
 
-    async fn read<S: AsyncRead + AsyncWrite + Unpin>(
+    async fn read<S: AsyncRead + AsyncWrite + Unpin + AckNow>(
         &self,
         connection: &mut Connection<S>,
         timeout: Duration,
@@ -264,7 +272,7 @@ impl Driver<'_> {
     }
 
     /// The command loop. Returns the session when STARTTLS asks for the handshake.
-    async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
+    async fn drive<S: AsyncRead + AsyncWrite + Unpin + AckNow>(
         &self,
         connection: &mut Connection<S>,
         mut session: Session,
@@ -335,7 +343,7 @@ impl Driver<'_> {
 
     /// Runs the session on the blocking pool (its store work may fsync), writing what
     /// it hands over early (a long FETCH) while it works.
-    async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
+    async fn handle<S: AsyncRead + AsyncWrite + Unpin + AckNow>(
         &self,
         connection: &mut Connection<S>,
         mut session: Session,
@@ -381,7 +389,7 @@ impl Driver<'_> {
     }
 
     /// IDLE: changes are pushed as they are committed until the client says DONE.
-    async fn idle<S: AsyncRead + AsyncWrite + Unpin>(
+    async fn idle<S: AsyncRead + AsyncWrite + Unpin + AckNow>(
         &self,
         connection: &mut Connection<S>,
         session: &mut Session,

@@ -13,6 +13,7 @@
 
 mod conserved;
 mod fetch;
+mod fetch_out;
 mod fetch_wire;
 mod folders;
 mod listing;

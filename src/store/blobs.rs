@@ -31,12 +31,18 @@ pub struct BlobId(String);
 impl BlobId {
     /// The id of some bytes.
     pub fn of(bytes: &[u8]) -> BlobId {
-        BlobId(
-            openssl::sha::sha256(bytes)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
-        )
+        BlobId::from_digest(&openssl::sha::sha256(bytes))
+    }
+
+    /// The id whose SHA-256 is `digest` (as stored in a message record).
+    pub fn from_digest(digest: &[u8; 32]) -> BlobId {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = String::with_capacity(64);
+        for byte in digest {
+            hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+            hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+        }
+        BlobId(hex)
     }
 
     /// The hex text.

@@ -12,6 +12,7 @@ use redb::ReadableTable;
 use redb::TableDefinition;
 use serde::Deserialize;
 use serde::Serialize;
+use std::ops::RangeInclusive;
 
 use crate::store::ReadTx;
 use crate::store::StoreError;
@@ -383,6 +384,16 @@ impl ReadTx<'_> {
 
     /// A folder's messages, by UID.
     pub fn messages(&self, address: &str, folder: &str) -> Result<Vec<MessageMeta>, StoreError> {
+        self.messages_in(address, folder, 0..=u32::MAX)
+    }
+
+    /// A folder's messages whose UIDs are in `uids`, by UID.
+    pub fn messages_in(
+        &self,
+        address: &str,
+        folder: &str,
+        uids: RangeInclusive<u32>,
+    ) -> Result<Vec<MessageMeta>, StoreError> {
         let table = match self.inner.open_table(MESSAGES) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
@@ -390,7 +401,7 @@ impl ReadTx<'_> {
         };
         let key = folder_key(&address.to_ascii_lowercase(), folder);
         table
-            .range((key.as_str(), 0)..=(key.as_str(), u32::MAX))
+            .range((key.as_str(), *uids.start())..=(key.as_str(), *uids.end()))
             .map_err(db)?
             .map(|entry| MessageMeta::from_record(entry.map_err(db)?.1.value()))
             .collect()

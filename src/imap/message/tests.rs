@@ -279,6 +279,32 @@ fn header_fields_select_by_name_case_insensitively_and_keep_folding() {
 }
 
 #[test]
+fn header_fields_cut_odd_headers_as_written() {
+    // A line that is no field, a tab continuation, bare LF line ends.
+    let message =
+        b"X-Junk\r\nSubject: uno\r\n\tdue\r\nFrom: a@pec-a.test\nTo: b@pec-a.test\n\nbody\n";
+    assert_eq!(
+        text(
+            message,
+            Some(Section::HeaderFields(
+                None,
+                names(&["subject", "to", "x-junk"])
+            ))
+        ),
+        "Subject: uno\r\n\tdue\r\nTo: b@pec-a.test\n\r\n"
+    );
+    // A header without a blank line or a final line end is still cut.
+    let header = b"From: a@pec-a.test\r\nSubject: tre";
+    assert_eq!(
+        text(
+            header,
+            Some(Section::HeaderFields(None, names(&["Subject"])))
+        ),
+        "Subject: tre\r\n\r\n"
+    );
+}
+
+#[test]
 fn single_part_message_has_its_body_as_part_one() {
     assert_eq!(
         text(RFC3501, Some(Section::Part(part(&[1])))),

@@ -2,6 +2,7 @@
 //! their bytes (the body store, the header cache for header-only items, or the
 //! conservation package in the view), `\Seen` marking in one transaction, and each item.
 
+use std::cell::Cell;
 use std::num::NonZeroU32;
 
 use imap_codec::imap_types::IntoStatic;
@@ -25,9 +26,9 @@ use crate::imap::reply;
 use crate::imap::reply::Out;
 use crate::imap::session::Fault;
 use crate::imap::session::Session;
+use crate::imap::session::fetch_out::FetchOut;
 use crate::imap::session::fetch_wire::Message;
 use crate::imap::session::fetch_wire::Writer;
-use crate::imap::session::hand_over;
 use crate::imap::session::view::fetch_flags;
 use crate::imap::session::view::modseq_nz;
 use crate::store::Store;
@@ -59,10 +60,16 @@ impl Session {
         }
         let folder = selection.folder.clone();
         store.read(|tx| {
-            // A large share of the folder: one scan beats many lookups. Both lists are
-            // in UID order, so one pass pairs them.
-            if wanted.len() > 64 && wanted.len() * 4 > selection.uids.len() {
-                let all = tx.messages(user, &folder)?;
+            // A large share of the folder between the first and the last UID wanted:
+            // one scan beats many lookups. Both lists are in UID order, so one pass
+            // pairs them.
+            let (Some((_, first)), Some((_, last))) = (wanted.first(), wanted.last()) else {
+                return Ok(Vec::new());
+            };
+            let span = selection.uids.partition_point(|uid| uid <= last)
+                - selection.uids.partition_point(|uid| uid < first);
+            if wanted.len() > 64 && wanted.len() * 4 > span {
+                let all = tx.messages_in(user, &folder, *first..=*last)?;
                 let mut found = Vec::with_capacity(wanted.len());
                 let mut wanted = wanted.iter().peekable();
                 for meta in all {
@@ -138,11 +145,14 @@ impl Session {
             .any(|n| needs_raw(n) && !is_whole_message(n) && !is_top_header_section(n));
         let marks_seen = !read_only && names.iter().any(marks_seen);
         let folder = selection.folder.clone();
-        let mut metas: Vec<(u32, MessageMeta)> = self
-            .metas(store, user, &wanted)?
-            .into_iter()
-            .filter(|(_, meta)| changed_since.is_none_or(|since| meta.modseq > since))
-            .collect();
+        let changed = |meta: &MessageMeta| changed_since.is_none_or(|since| meta.modseq > since);
+        // Marking `\Seen` needs every message first; otherwise they are read window by
+        // window as the output is made.
+        let mut metas: Vec<(u32, MessageMeta)> = Vec::new();
+        if marks_seen {
+            metas = self.metas(store, user, &wanted)?;
+            metas.retain(|(_, meta)| changed(meta));
+        }
         let mut flags_changed = std::collections::HashSet::new();
         if marks_seen {
             // One transaction marks every message this FETCH reads (RFC 3501 §6.4.5).
@@ -177,6 +187,8 @@ impl Session {
                 .is_some_and(|s| s.recent.contains(&uid))
         };
         let no_mime = MimeMessage::parse(b"");
+        // Header sections of every message are cut into one buffer.
+        let scratch = Cell::new(Vec::new());
         // One message's response, but for the buffer of a whole-message item when
         // `keep_whole` (see `answer_into`).
         let answer = |seq: u32, meta: &MessageMeta, raw: &[u8], keep_whole: bool| {
@@ -195,13 +207,17 @@ impl Session {
                 recent: recent(meta.uid),
             };
             let flags_changed = flags_changed.contains(&meta.uid);
-            answer_into(
+            let mut cut = scratch.take();
+            let message = answer_into(
                 writer.start(seq),
                 &names,
                 &answer,
                 flags_changed,
                 keep_whole,
-            )
+                &mut cut,
+            );
+            scratch.set(cut);
+            message
         };
         let finish = |message: Message<'_>, uid: u32, whole: Option<Vec<u8>>| {
             let empty = message.is_empty();
@@ -211,59 +227,72 @@ impl Session {
             }
             response
         };
-        // Header items alone: answered inside the read transaction from the cached
-        // header blocks as they lie in the table's pages.
-        let mut prepared: Vec<Option<Option<Out>>> = Vec::new();
-        if header_only {
-            prepared.resize_with(metas.len(), || None);
-            let blobs: Vec<&BlobId> = metas.iter().map(|(_, m)| &m.blob).collect();
-            store.read(|tx| {
-                tx.each_cached_header(&blobs, |index, header| {
-                    if let (Some(slot), Some((seq, meta))) =
-                        (prepared.get_mut(index), metas.get(index))
-                    {
-                        let message = answer(*seq, meta, header, false);
-                        *slot = Some(finish(message, meta.uid, None));
-                    }
-                })
-            })?;
-        }
-        let mut early = self.early.take();
+        // Header items alone: answered inside a read transaction per window of
+        // messages from the cached header blocks as they lie in the table's pages.
+        // The windows grow, so that the first responses go out at once.
+        let mut output = FetchOut::new(self.early.take(), wanted.len());
         let mut misses: Vec<(BlobId, Vec<u8>)> = Vec::new();
-        let mut out = Vec::with_capacity(metas.len().min(4096));
-        // Bytes made since output was last handed to the shell.
-        let mut pending = 0;
-        let mut prepared = prepared.into_iter();
-        for (seq, meta) in &metas {
-            let response = match prepared.next().flatten() {
-                Some(response) => response,
-                None if !needs_body => finish(answer(*seq, meta, b"", false), meta.uid, None),
-                None => match self.raw(store, meta) {
-                    Ok(raw) if header_only => {
-                        let header = header_block(&raw);
-                        let response = finish(answer(*seq, meta, &header, false), meta.uid, None);
-                        misses.push((meta.blob.clone(), header));
-                        response
-                    }
-                    Ok(raw) => {
-                        // A whole-message item goes out from the buffer it was read into.
-                        let message = answer(*seq, meta, &raw, true);
-                        finish(message, meta.uid, Some(raw))
-                    }
-                    Err(error) => {
-                        tracing::error!(%error, uid = meta.uid, "message body unreadable");
-                        continue;
-                    }
-                },
+        let mut window = FIRST_WINDOW;
+        let mut start = 0;
+        let mut prefetched = metas.into_iter();
+        while start < wanted.len() {
+            let end = wanted.len().min(start + window);
+            let part: Vec<(u32, MessageMeta)> = if marks_seen {
+                prefetched.by_ref().take(end - start).collect()
+            } else {
+                let mut part =
+                    self.metas(store, user, wanted.get(start..end).unwrap_or_default())?;
+                part.retain(|(_, meta)| changed(meta));
+                part
             };
-            if let Some(response) = response {
-                pending += weight(&response);
-                out.push(response);
+            start = end;
+            window = (window * 2).min(MAX_WINDOW);
+            let mut prepared: Vec<Option<Option<Out>>> = Vec::new();
+            if header_only {
+                prepared.resize_with(part.len(), || None);
+                let blobs: Vec<&BlobId> = part.iter().map(|(_, m)| &m.blob).collect();
+                store.read(|tx| {
+                    tx.each_cached_header(&blobs, |index, header| {
+                        if let (Some(slot), Some((seq, meta))) =
+                            (prepared.get_mut(index), part.get(index))
+                        {
+                            let message = answer(*seq, meta, header, false);
+                            *slot = Some(finish(message, meta.uid, None));
+                        }
+                    })
+                })?;
             }
-            if pending >= EARLY_BYTES && hand_over(&mut early, &mut out) {
-                pending = 0;
+            let mut prepared = prepared.into_iter();
+            for (seq, meta) in &part {
+                let response = match prepared.next().flatten() {
+                    Some(response) => response,
+                    None if !needs_body => finish(answer(*seq, meta, b"", false), meta.uid, None),
+                    None => match self.raw(store, meta) {
+                        Ok(raw) if header_only => {
+                            let header = header_block(&raw);
+                            let message = answer(*seq, meta, &header, false);
+                            misses.push((meta.blob.clone(), header));
+                            finish(message, meta.uid, None)
+                        }
+                        Ok(raw) => {
+                            // A whole-message item goes out from the buffer it was
+                            // read into.
+                            let message = answer(*seq, meta, &raw, true);
+                            finish(message, meta.uid, Some(raw))
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, uid = meta.uid, "message body unreadable");
+                            continue;
+                        }
+                    },
+                };
+                if let Some(response) = response {
+                    output.push(response);
+                }
             }
+            output.hand_over();
         }
+        let (out, early) = output.finish();
         self.early = early;
         if !misses.is_empty() {
             // The cache is an optimisation: failing to fill it is logged, not fatal.
@@ -280,18 +309,12 @@ impl Session {
     }
 }
 
-/// About how much FETCH output is handed to the shell at a time when streaming.
-const EARLY_BYTES: usize = 128 * 1024;
+/// Messages in the first window of a header-only FETCH (about 16 KiB of output).
+const FIRST_WINDOW: usize = 64;
 
-/// About how many bytes a response is on the wire (responses the codec encodes are
-/// counted as a short line).
-fn weight(out: &Out) -> usize {
-    match out {
-        Out::Response(_) => 64,
-        Out::Raw(bytes) => bytes.len(),
-        Out::Chunks(chunks) => chunks.iter().map(Vec::len).sum(),
-    }
-}
+/// The largest window: enough of a folder's bodies for the header cache to be walked
+/// rather than searched (see `ReadTx::each_cached_header`).
+const MAX_WINDOW: usize = 2048;
 
 fn expand(m: Macro) -> Vec<MessageDataItemName<'static>> {
     use MessageDataItemName as N;
@@ -331,11 +354,10 @@ fn answer_into<'w>(
     answer: &Answer<'_>,
     flags_changed: bool,
     keep_whole: bool,
+    scratch: &mut Vec<u8>,
 ) -> Message<'w> {
     use MessageDataItemName as N;
     let mut whole_left = keep_whole;
-    // Header sections of every message are cut into one buffer.
-    let mut scratch = Vec::new();
     for (index, name) in names.iter().enumerate() {
         if !message.is_literal(index) {
             if let Some(item) = fetch_item(name, answer) {
@@ -369,11 +391,11 @@ fn answer_into<'w>(
                     answer.block,
                     section,
                     *partial,
-                    &mut scratch,
+                    scratch,
                 )
             }
         {
-            message.literal(index, &scratch);
+            message.literal(index, scratch);
         } else if let Some(bytes) = literal_bytes(name, answer) {
             message.literal_owned(index, bytes);
         }

@@ -8,6 +8,8 @@
 //! that it goes to the socket from the buffer it was read into. Every other item
 //! (FLAGS, ENVELOPE, BODYSTRUCTURE, …) is still encoded by the codec.
 
+use std::io::Write;
+
 use imap_codec::ResponseCodec;
 use imap_codec::encode::Encoder;
 use imap_codec::imap_types::core::IString;
@@ -163,6 +165,10 @@ impl Message<'_> {
             *slot = bytes;
         }
         self.line.extend_from_slice(b")\r\n");
+        if self.chunks.is_empty() {
+            // Every literal was copied into the line.
+            return Some(Out::Raw(self.line));
+        }
         self.chunks.push(self.line);
         Some(Out::Chunks(self.chunks))
     }
@@ -178,8 +184,7 @@ impl Message<'_> {
         if self.line.is_empty() && self.chunks.is_empty() {
             self.line
                 .reserve(64 + prefix.text.len() + len.min(OWN_CHUNK));
-            self.line
-                .extend_from_slice(format!("* {} FETCH (", reply::nz(self.seq)).as_bytes());
+            self.start_line();
         }
         self.flush();
         if !self.first {
@@ -190,16 +195,21 @@ impl Message<'_> {
         if prefix.eight {
             self.line.push(b'~');
         }
-        self.line
-            .extend_from_slice(format!("{{{len}}}\r\n").as_bytes());
+        // Writing to a `Vec` cannot fail.
+        let _ = write!(self.line, "{{{len}}}\r\n");
         true
+    }
+
+    /// `* seq FETCH (`.
+    fn start_line(&mut self) {
+        // Writing to a `Vec` cannot fail.
+        let _ = write!(self.line, "* {} FETCH (", reply::nz(self.seq));
     }
 
     /// Writes the pending items with the codec.
     fn flush(&mut self) {
         if !self.pending.is_empty() && self.line.is_empty() && self.chunks.is_empty() {
-            self.line
-                .extend_from_slice(format!("* {} FETCH (", reply::nz(self.seq)).as_bytes());
+            self.start_line();
         }
         if encode_items(&mut self.line, &mut self.pending, &mut self.first).is_none() {
             self.broken = true;

@@ -105,8 +105,7 @@ impl<'a> Reader<'a> {
         let nanos = i32::from_le_bytes(self.array()?);
         let internal_date = Timestamp::new(seconds, nanos)
             .map_err(|e| StoreError::Corrupt(format!("message record: {e}")))?;
-        let blob = hex(self.take(32)?);
-        let blob = BlobId::try_from(blob).map_err(StoreError::Corrupt)?;
+        let blob = BlobId::from_digest(&self.array()?);
         let count = u16::from_le_bytes(self.array()?);
         let mut flags = Vec::with_capacity(usize::from(count));
         for _ in 0..count {
@@ -152,16 +151,6 @@ impl<'a> Reader<'a> {
 
 fn truncated() -> StoreError {
     StoreError::Corrupt("message record truncated".to_string())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    out
 }
 
 #[cfg(test)]
