@@ -63,6 +63,7 @@ def main():
     runs = []
     rate = rsa_sign_rate()
     for n in range(a.repeat):
+        settle()
         result = one_run(a, pecd)
         after = rsa_sign_rate()
         # The bound from the signing rate measured just before and just after this run:
@@ -84,6 +85,16 @@ def main():
         "median_ratio_to_signing_bound": round(statistics.median(ratios), 3),
         "ratios": ratios,
     }, indent=2))
+
+def settle():
+    """Waits out ext4's inode-reuse guard. Without a journal (as on this VM's disk), ext4
+    will not reuse an inode freed in the last 5 s, 5 min while its inode table block is
+    dirty, and skips such inodes one by one on every file creation. Right after a run's
+    stores (thousands of bodies) are deleted, the next run's creations then cost up to a
+    quarter of pecd's CPU (`recently_deleted` in the profile). Flushing and waiting 6 s
+    puts every run on the same footing."""
+    os.sync()
+    time.sleep(6)
 
 def one_run(a, pecd):
     """Two fresh providers, the load, and what it measured (without the signing bound)."""
