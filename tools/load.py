@@ -19,8 +19,11 @@ until every ricevuta di avvenuta consegna is back at A, and reports:
 
 With `--repeat N` it runs N times, each run between two signing-rate measurements
 (the bound of a run is their mean: a shared VM's speed drifts), and reports the median.
+With `--baseline OTHER_PECD` it alternates the two binaries run by run, and also reports
+the speed-up of `--pecd` over the baseline.
 
 Usage: python3 tools/load.py [--messages 300] [--connections 8] [--repeat 1] [--pecd target/release/pecd]
+           [--baseline OTHER_PECD]
 Build first: cargo build --release
 """
 import argparse, imaplib, json, os, re, shutil, smtplib, ssl, statistics, subprocess, sys, tempfile, threading, time
@@ -56,49 +59,67 @@ def main():
     ap.add_argument("--messages", type=int, default=300)
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--pecd", default="target/release/pecd")
+    ap.add_argument("--baseline", help="another pecd binary, run alternately with --pecd under the same conditions")
     ap.add_argument("--port-base", type=int, default=31000)
-    ap.add_argument("--repeat", type=int, default=1, help="runs, each between two signing-rate measurements; the median is reported")
+    ap.add_argument("--repeat", type=int, default=1, help="runs (of each binary), each between two signing-rate measurements; the median is reported")
     a = ap.parse_args()
-    pecd = os.path.abspath(a.pecd)
-    runs = []
-    rate = rsa_sign_rate()
-    for n in range(a.repeat):
-        settle()
-        result = one_run(a, pecd)
-        after = rsa_sign_rate()
-        # The bound from the signing rate measured just before and just after this run:
-        # a shared VM's speed drifts over minutes.
-        bound = (rate + after) / 2 / 4
-        result.update({
-            "rsa2048_signs_per_second": {"before": rate, "after": after}, "signatures_per_message": 4,
-            "signing_bound_messages_per_second": round(bound, 1),
-            "ratio_to_signing_bound": round(result["end_to_end_messages_per_second"] / bound, 3),
-        })
-        rate = after
-        runs.append(result)
-        print(json.dumps({"run": n + 1, **result}), flush=True)
-    ratios = sorted(r["ratio_to_signing_bound"] for r in runs)
-    rates = sorted(r["end_to_end_messages_per_second"] for r in runs)
-    print(json.dumps({
-        "runs": len(runs), "messages": runs[0]["messages"], "connections": a.connections,
-        "median_end_to_end_messages_per_second": statistics.median(rates),
-        "median_ratio_to_signing_bound": round(statistics.median(ratios), 3),
-        "ratios": ratios,
-    }, indent=2))
+    binaries = [("pecd", os.path.abspath(a.pecd))]
+    if a.baseline:
+        binaries.append(("baseline", os.path.abspath(a.baseline)))
+    runs = {label: [] for label, _ in binaries}
+    leftovers = []
+    try:
+        rate = rsa_sign_rate()
+        for n in range(a.repeat):
+            for label, binary in binaries:
+                settle()
+                result = one_run(a, binary, leftovers)
+                after = rsa_sign_rate()
+                # The bound from the signing rate measured just before and just after
+                # this run: a shared VM's speed drifts over minutes.
+                bound = (rate + after) / 2 / 4
+                result.update({
+                    "rsa2048_signs_per_second": {"before": rate, "after": after}, "signatures_per_message": 4,
+                    "signing_bound_messages_per_second": round(bound, 1),
+                    "ratio_to_signing_bound": round(result["end_to_end_messages_per_second"] / bound, 3),
+                })
+                rate = after
+                runs[label].append(result)
+                print(json.dumps({"binary": label, "run": n + 1, **result}), flush=True)
+    finally:
+        for tmp in leftovers:
+            shutil.rmtree(tmp, ignore_errors=True)
+    summary = {"runs": a.repeat, "messages": runs["pecd"][0]["messages"], "connections": a.connections}
+    for label, results in runs.items():
+        summary[label] = {
+            "binary": dict(binaries)[label],
+            "median_end_to_end_messages_per_second": statistics.median(r["end_to_end_messages_per_second"] for r in results),
+            "median_ratio_to_signing_bound": round(statistics.median(r["ratio_to_signing_bound"] for r in results), 3),
+            "ratios": sorted(r["ratio_to_signing_bound"] for r in results),
+        }
+    if a.baseline:
+        summary["speedup_over_baseline"] = round(
+            summary["pecd"]["median_end_to_end_messages_per_second"]
+            / summary["baseline"]["median_end_to_end_messages_per_second"], 2)
+    print(json.dumps(summary, indent=2))
 
 def settle():
-    """Waits out ext4's inode-reuse guard. Without a journal (as on this VM's disk), ext4
-    will not reuse an inode freed in the last 5 s, 5 min while its inode table block is
-    dirty, and skips such inodes one by one on every file creation. Right after a run's
-    stores (thousands of bodies) are deleted, the next run's creations then cost up to a
-    quarter of pecd's CPU (`recently_deleted` in the profile). Flushing and waiting 6 s
-    puts every run on the same footing."""
+    """Waits for the disk to be quiet before a run: flushes and sleeps 6 s.
+
+    The stores of earlier runs are only deleted at exit, because of ext4's inode-reuse
+    guard: without a journal (as on this VM's disk) ext4 avoids reusing an inode freed
+    in the last 5 s, or 5 min when its inode table block is dirty again, and skips such
+    inodes one by one on every file creation. Deleting a run's thousands of bodies right
+    before the next run made that run's creations cost up to a quarter of pecd's CPU
+    (`recently_deleted` in the profile)."""
     os.sync()
     time.sleep(6)
 
-def one_run(a, pecd):
-    """Two fresh providers, the load, and what it measured (without the signing bound)."""
+def one_run(a, pecd, leftovers):
+    """Two fresh providers, the load, and what it measured (without the signing bound).
+    The stores' directory is added to `leftovers`, for the caller to delete."""
     tmp = tempfile.mkdtemp(prefix="pecd-load-")
+    leftovers.append(tmp)
     procs = []
     try:
         bases = {"a": a.port_base, "b": a.port_base + 10}
@@ -184,7 +205,8 @@ def one_run(a, pecd):
     finally:
         for p in procs:
             p.terminate()
-        shutil.rmtree(tmp, ignore_errors=True)
+        for p in procs:
+            p.wait()
 
 if __name__ == "__main__":
     main()
