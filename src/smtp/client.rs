@@ -294,6 +294,12 @@ impl Connection {
         self.in_step = match &result {
             Ok(delivery) => delivery.data_reply.is_some() || self.conversation.reset().await,
             Err(ClientError::Rejected { reply, .. }) if reply.code() == 421 => false,
+            // A temporary refusal of the sender may be about this session (a per-session
+            // message limit): another session is better placed to retry.
+            Err(ClientError::Rejected {
+                stage: Stage::MailFrom,
+                reply,
+            }) if reply.is_transient() => false,
             Err(ClientError::Rejected {
                 stage: Stage::DataEnd,
                 ..

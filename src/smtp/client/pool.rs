@@ -6,8 +6,8 @@
 //! when there is one and gives it back when the server's last reply left it in step.
 //! Idle sessions are closed after [`Pool::new`]'s `keep`, well inside the five minutes
 //! a server waits for the next command (RFC 5321 §4.5.3.2.7). A kept session the server
-//! has meanwhile closed costs nothing but a new one: the delivery is made again over a
-//! fresh session.
+//! has meanwhile closed, or that it will not take more mail on for now, costs nothing but
+//! a new one: the delivery is made again over a fresh session.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,6 +19,7 @@ use crate::smtp::client::ClientOptions;
 use crate::smtp::client::Connection;
 use crate::smtp::client::Delivery;
 use crate::smtp::client::Message;
+use crate::smtp::client::Stage;
 
 /// The idle sessions of one provider's relay.
 pub struct Pool {
@@ -58,7 +59,7 @@ impl Pool {
         let route = (address.to_owned(), server_name.to_owned());
         if let Some(mut connection) = self.take(&route) {
             match connection.send(message).await {
-                Err(error) if closed_meanwhile(&error) => {
+                Err(error) if worth_a_new_session(&error) => {
                     tracing::debug!(%address, %error, "kept session closed by the server; opening a new one");
                 }
                 result => {
@@ -127,14 +128,19 @@ impl Pool {
     }
 }
 
-/// A kept session found closed when used: the connection broke or the server said
-/// `421` (closing), before anything of the new message could have been committed by a
-/// server that answers in step. Delivering again is safe either way: the relay resends
-/// whatever is unacknowledged, and the receiving provider takes a repeat as one message.
-fn closed_meanwhile(error: &ClientError) -> bool {
+/// A kept session that cannot carry the message: the connection broke, the server said
+/// `421` (closing), or it refused the sender for now, which may be a limit of messages
+/// per session. A new session gets the message instead. Delivering again is safe either
+/// way: the relay resends whatever is unacknowledged, and the receiving provider takes
+/// a repeat as one message.
+fn worth_a_new_session(error: &ClientError) -> bool {
     match error {
         ClientError::Io(_) => true,
-        ClientError::Rejected { reply, .. } => reply.code() == 421,
+        ClientError::Rejected { reply, .. } if reply.code() == 421 => true,
+        ClientError::Rejected {
+            stage: Stage::MailFrom,
+            reply,
+        } => reply.is_transient(),
         _ => false,
     }
 }

@@ -298,57 +298,82 @@ async fn idle_sessions_are_closed_after_a_while() {
     server.stop().await;
 }
 
-/// A minimal server without PIPELINING (nor STARTTLS): the client must wait for each
-/// reply, so every read holds exactly one command.
-#[tokio::test]
-async fn without_pipelining_each_command_waits_for_its_reply() {
+/// A minimal server without PIPELINING (nor STARTTLS) taking at most
+/// `per_session` messages per connection (`452` to the next MAIL, as servers with a
+/// per-session limit say). It serves `connections` connections and returns, per
+/// connection, every read outside DATA: a client that waits for each reply makes
+/// exactly one command per read.
+async fn scripted_server(
+    per_session: usize,
+    connections: usize,
+) -> (
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<Vec<Vec<String>>>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await.unwrap();
-        stream.write_all(b"220 old.test\r\n").await.unwrap();
-        let mut reads = Vec::new();
-        let mut in_data = false;
-        loop {
-            let mut buffer = vec![0; 65536];
-            let n = stream.read(&mut buffer).await.unwrap();
-            if n == 0 {
-                return reads;
-            }
-            let chunk = String::from_utf8_lossy(&buffer[..n]).into_owned();
-            if in_data {
-                if chunk.ends_with("\r\n.\r\n") {
-                    in_data = false;
-                    stream.write_all(b"250 taken\r\n").await.unwrap();
+        let mut sessions = Vec::new();
+        for _ in 0..connections {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            stream.write_all(b"220 old.test\r\n").await.unwrap();
+            let mut reads = Vec::new();
+            let (mut in_data, mut taken) = (false, 0);
+            loop {
+                let mut buffer = vec![0; 65536];
+                let n = stream.read(&mut buffer).await.unwrap_or(0);
+                if n == 0 {
+                    break;
                 }
-                continue;
+                let chunk = String::from_utf8_lossy(&buffer[..n]).into_owned();
+                if in_data {
+                    if chunk.ends_with("\r\n.\r\n") {
+                        in_data = false;
+                        taken += 1;
+                        stream.write_all(b"250 taken\r\n").await.unwrap();
+                    }
+                    continue;
+                }
+                reads.push(chunk.clone());
+                let reply: &[u8] = if chunk.starts_with("EHLO") {
+                    b"250-old.test\r\n250 SIZE 100000\r\n"
+                } else if chunk.starts_with("MAIL") && taken >= per_session {
+                    b"452 4.5.3 Too many messages in this session\r\n"
+                } else if chunk.starts_with("DATA") {
+                    in_data = true;
+                    b"354 go ahead\r\n"
+                } else if chunk.starts_with("QUIT") {
+                    b"221 bye\r\n"
+                } else {
+                    b"250 ok\r\n"
+                };
+                stream.write_all(reply).await.unwrap();
             }
-            reads.push(chunk.clone());
-            let reply: &[u8] = if chunk.starts_with("EHLO") {
-                b"250-old.test\r\n250 SIZE 100000\r\n"
-            } else if chunk.starts_with("DATA") {
-                in_data = true;
-                b"354 go ahead\r\n"
-            } else if chunk.starts_with("QUIT") {
-                b"221 bye\r\n"
-            } else {
-                b"250 ok\r\n"
-            };
-            stream.write_all(reply).await.unwrap();
+            sessions.push(reads);
         }
+        sessions
     });
+    (address, server)
+}
+
+fn verbs(reads: &[String]) -> Vec<&str> {
+    reads
+        .iter()
+        .map(|r| r.split(' ').next().unwrap_or(""))
+        .collect()
+}
+
+#[tokio::test]
+async fn without_pipelining_each_command_waits_for_its_reply() {
+    let (address, server) = scripted_server(10, 1).await;
     let two = recipients(&["bob@old.test", "carol@old.test"]);
     let delivery = send(address, "old.test", &options(false), &message(&two))
         .await
         .unwrap();
     assert_eq!(delivery.accepted().count(), 2);
-    let reads = server.await.unwrap();
-    let commands: Vec<&str> = reads
-        .iter()
-        .map(|r| r.split(' ').next().unwrap_or(""))
-        .collect();
+    let [reads] = server.await.unwrap().try_into().unwrap();
     assert_eq!(
-        commands,
+        verbs(&reads),
         ["EHLO", "MAIL", "RCPT", "RCPT", "DATA\r\n", "QUIT\r\n"],
         "{reads:?}"
     );
@@ -356,4 +381,30 @@ async fn without_pipelining_each_command_waits_for_its_reply() {
         reads.iter().all(|r| r.matches("\r\n").count() == 1),
         "{reads:?}"
     );
+}
+
+/// A server that takes one message per session: the second message goes over a new
+/// session, and the refusing one is not kept.
+#[tokio::test]
+async fn a_session_limit_of_the_server_means_a_new_session() {
+    let (address, server) = scripted_server(1, 2).await;
+    let pool = Pool::new(Duration::from_secs(30), 4);
+    let bob = recipients(&["bob@old.test"]);
+    let address = address.to_string();
+    for _ in 0..2 {
+        let delivery = pool
+            .send(&address, "old.test", &options(false), &message(&bob))
+            .await
+            .unwrap();
+        assert_eq!(delivery.accepted().count(), 1);
+    }
+    assert_eq!(pool.idle_to(&address), 1);
+    pool.close_idle();
+    drop(pool);
+    let sessions = server.await.unwrap();
+    assert_eq!(
+        verbs(&sessions[0]),
+        ["EHLO", "MAIL", "RCPT", "DATA\r\n", "MAIL"]
+    );
+    assert_eq!(verbs(&sessions[1]), ["EHLO", "MAIL", "RCPT", "DATA\r\n"]);
 }
