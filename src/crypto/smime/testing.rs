@@ -38,6 +38,22 @@ pub fn pki() -> &'static Pki {
     })
 }
 
+/// A CMS signature (DER) of `data` by the test signer, made by OpenSSL with `options`:
+/// for shapes other than the one [`sign_detached`](super::sign_detached) makes.
+pub fn openssl_signed(data: &[u8], options: openssl::cms::CMSOptions) -> Vec<u8> {
+    let signer = &pki().signer;
+    openssl::cms::CmsContentInfo::sign(
+        Some(signer.certificate()),
+        Some(signer.private_key()),
+        None,
+        Some(data),
+        options,
+    )
+    .unwrap()
+    .to_der()
+    .unwrap()
+}
+
 /// A small `multipart/mixed` provider entity in canonical CRLF form.
 pub fn unsigned() -> Unsigned {
     let entity = [

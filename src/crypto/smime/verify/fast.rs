@@ -21,30 +21,47 @@ use x509_cert::der::Tag;
 use x509_cert::der::Tagged;
 use x509_cert::der::oid::ObjectIdentifier;
 
-const DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
-const CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
-const MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const DATA: ObjectIdentifier = oid("1.2.840.113549.1.7.1");
+const CONTENT_TYPE: ObjectIdentifier = oid("1.2.840.113549.1.9.3");
+const MESSAGE_DIGEST: ObjectIdentifier = oid("1.2.840.113549.1.9.4");
+const RSA_ENCRYPTION: ObjectIdentifier = oid("1.2.840.113549.1.1.1");
 
 /// The digests PEC signatures use: (OID, OpenSSL short name, the RSA signature
 /// algorithm OID that names the same digest).
-const DIGESTS: [(&str, &str, &str); 4] = [
-    ("1.3.14.3.2.26", "sha1", "1.2.840.113549.1.1.5"),
-    ("2.16.840.1.101.3.4.2.1", "sha256", "1.2.840.113549.1.1.11"),
-    ("2.16.840.1.101.3.4.2.2", "sha384", "1.2.840.113549.1.1.12"),
-    ("2.16.840.1.101.3.4.2.3", "sha512", "1.2.840.113549.1.1.13"),
+const DIGESTS: [(ObjectIdentifier, &str, ObjectIdentifier); 4] = [
+    (oid("1.3.14.3.2.26"), "sha1", oid("1.2.840.113549.1.1.5")),
+    (
+        oid("2.16.840.1.101.3.4.2.1"),
+        "sha256",
+        oid("1.2.840.113549.1.1.11"),
+    ),
+    (
+        oid("2.16.840.1.101.3.4.2.2"),
+        "sha384",
+        oid("1.2.840.113549.1.1.12"),
+    ),
+    (
+        oid("2.16.840.1.101.3.4.2.3"),
+        "sha512",
+        oid("1.2.840.113549.1.1.13"),
+    ),
 ];
+
+/// An OID constant, checked at compile time.
+const fn oid(dotted: &str) -> ObjectIdentifier {
+    ObjectIdentifier::new_unwrap(dotted)
+}
 
 /// The OpenSSL short name of a digest PEC uses, without asking OpenSSL.
 pub(super) fn digest_name(oid: &ObjectIdentifier) -> Option<&'static str> {
     known(oid).map(|(_, name, _)| name)
 }
 
-fn known(oid: &ObjectIdentifier) -> Option<(&'static str, &'static str, &'static str)> {
+fn known(digest: &ObjectIdentifier) -> Option<(ObjectIdentifier, &'static str, ObjectIdentifier)> {
     DIGESTS
         .iter()
         .copied()
-        .find(|(dotted, _, _)| ObjectIdentifier::new(dotted).is_ok_and(|known| known == *oid))
+        .find(|(known, _, _)| known == digest)
 }
 
 /// Whether the signature of `signer_info` over the detached `entity` verifies with the
@@ -69,7 +86,6 @@ fn verify_usual(
     }
     let (_, name, rsa_with_digest) = known(&signer_info.digest_alg.oid)?;
     let algorithm = signer_info.signature_algorithm.oid;
-    let rsa_with_digest = ObjectIdentifier::new(rsa_with_digest).ok()?;
     if algorithm != RSA_ENCRYPTION && algorithm != rsa_with_digest {
         return None;
     }
@@ -115,6 +131,7 @@ mod tests {
 
     use super::super::super::sign_detached;
     use super::super::super::testing::aruba_2014;
+    use super::super::super::testing::openssl_signed;
     use super::super::super::testing::pki;
     use super::super::Parsed;
     use super::*;
@@ -165,31 +182,15 @@ mod tests {
 
     #[test]
     fn other_shapes_are_left_to_openssl() {
-        let signer = &pki().signer;
         // No signed attributes: the signature is over the content digest itself.
-        let bare = CmsContentInfo::sign(
-            Some(signer.certificate()),
-            Some(signer.private_key()),
-            None,
-            Some(b"payload"),
+        let bare = openssl_signed(
+            b"payload",
             CMSOptions::DETACHED | CMSOptions::BINARY | CMSOptions::NOATTR,
-        )
-        .unwrap()
-        .to_der()
-        .unwrap();
+        );
         assert!(!fast(&bare, b"payload"));
         assert!(openssl(&bare, b"payload"));
         // Embedded content instead of detached.
-        let attached = CmsContentInfo::sign(
-            Some(signer.certificate()),
-            Some(signer.private_key()),
-            None,
-            Some(b"payload"),
-            CMSOptions::BINARY,
-        )
-        .unwrap()
-        .to_der()
-        .unwrap();
+        let attached = openssl_signed(b"payload", CMSOptions::BINARY);
         assert!(!fast(&attached, b"payload"));
     }
 
