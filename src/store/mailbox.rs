@@ -4,6 +4,8 @@
 
 mod record;
 
+use std::ops::RangeInclusive;
+
 use argon2::Argon2;
 use argon2::PasswordHasher;
 use jiff::Timestamp;
@@ -12,7 +14,6 @@ use redb::ReadableTable;
 use redb::TableDefinition;
 use serde::Deserialize;
 use serde::Serialize;
-use std::ops::RangeInclusive;
 
 use crate::store::ReadTx;
 use crate::store::StoreError;
