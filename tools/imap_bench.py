@@ -20,7 +20,8 @@ LOGIN before TLS. Then:
     FETCH 1:* header fields, FETCH 100 full bodies, SEARCH TEXT (a word in ~1% of the
     messages), STORE +FLAGS/-FLAGS (\\Seen) on 1:1000, and IDLE wake-up latency (a
     second connection APPENDs while the first IDLEs: APPEND's OK to the EXISTS line).
-    Each operation is repeated (`--repeat`) and the median is reported. The same
+    Each operation is repeated (`--repeat`, 15 by default) and the median is reported;
+    as with `timeit`, each timed call runs with Python's garbage collector off. The same
     commands are also timed over a bare TLS socket ("wire": send the command, read to
     the tagged reply skipping literals, no parsing), which leaves out imaplib's own
     cost and so shows the servers' difference more sharply;
@@ -42,7 +43,7 @@ Usage: python3 tools/imap_bench.py [--messages 10000] [--connections 5000]
            [--pecd /work/pecd-target/release/pecd] [--port-base 32400] [--keep]
 Build first: cargo build --release
 """
-import argparse, asyncio, base64, datetime, email.utils, hashlib, imaplib, json, os, pwd, quopri, random, re, resource
+import argparse, asyncio, base64, datetime, email.utils, gc, hashlib, imaplib, json, os, pwd, quopri, random, re, resource
 import shutil, socket, ssl, statistics, subprocess, sys, tempfile, threading, time
 
 USER = "bench@pec-a.test"
@@ -266,11 +267,22 @@ class Wire:
 
 
 def timed(fn, repeat):
+    """Times `repeat` calls of `fn`. As `timeit` does, each call runs with Python's
+    cyclic garbage collector off, after a full collection: otherwise a generation-2
+    collection over the previous answer's tens of thousands of objects lands inside
+    some calls and not others, which made the imaplib header FETCH bimodal (tens of ms
+    apart) against either server."""
     samples, result = [], None
     for _ in range(repeat):
-        t = time.perf_counter()
-        result = fn()
-        samples.append(time.perf_counter() - t)
+        result = None
+        gc.collect()
+        gc.disable()
+        try:
+            t = time.perf_counter()
+            result = fn()
+            samples.append(time.perf_counter() - t)
+        finally:
+            gc.enable()
     return samples, result
 
 
@@ -673,7 +685,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--messages", type=int, default=10000)
     ap.add_argument("--seed", type=int, default=4)
-    ap.add_argument("--repeat", type=int, default=3, help="runs per operation (SELECT twice as many); median reported")
+    ap.add_argument("--repeat", type=int, default=15, help="runs per operation (SELECT twice as many); median reported")
     ap.add_argument("--idle-rounds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=5000, help="idle connections for the memory phase (0: skip)")
     ap.add_argument("--dovecot-connections", type=int, default=None, help="same for Dovecot (default --connections; 0: skip)")
