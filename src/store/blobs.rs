@@ -1,27 +1,42 @@
-//! Message bodies as immutable, content-addressed files: named by their SHA-256 under
-//! one of 256 folders (`ab/abcd…`), written to a temporary file and renamed into place,
-//! read-only.
+//! Message bodies, content-addressed: named by their SHA-256, immutable once stored.
 //!
-//! Durability is batched with the metadata: [`BlobStore::put`] does not fsync; the
-//! store's group commit calls [`BlobStore::sync`] (one `syncfs` of the filesystem)
-//! before every redb commit, so a body is durable before any committed record points
-//! at it, and one flush covers every body of a batch instead of two fsyncs per body.
-//! An unreferenced body left by a crash is harmless; a torn one (renamed but never
-//! flushed) is found by its hash and rewritten the next time the same bytes are put.
+//! A body of at most [`INLINE_MAX`] bytes (receipts, notices and most certified
+//! messages) lives in the database itself, in the `bodies` table, keyed by its name.
+//! [`BlobStore::put`] keeps it in memory until the next group commit, which inserts it
+//! in the same redb transaction as the records that name it: body and records become
+//! durable together, under the database's own flushes, and storing one costs no file
+//! creation and no extra flush. On this project's 2-core VM, a file creation cost
+//! 100–700 µs of kernel time (ext4 inode allocation) and the `syncfs` that made a
+//! batch of them durable 2–5 ms, for 7 bodies per message through two providers.
+//!
+//! A larger body is a read-only file under one of 256 folders (`ab/abcd…`), written to
+//! a temporary file and renamed into place; the group commit calls
+//! [`BlobStore::sync`] (one `syncfs` of the filesystem) before the redb commit, so such
+//! a body is durable before any committed record points at it. An unreferenced body
+//! left by a crash is harmless; a torn file (renamed but never flushed) is found by its
+//! hash and rewritten the next time the same bytes are put.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::MutexGuard;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 
+use redb::Database;
+use redb::ReadableDatabase;
+use redb::TableDefinition;
+use redb::WriteTransaction;
 use serde::Deserialize;
 use serde::Serialize;
 
 use crate::store::StoreError;
+use crate::store::db;
 
 /// The SHA-256 (lowercase hex) naming a body.
 #[derive(Clone, Debug, Deserialize, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize)]
@@ -73,20 +88,33 @@ impl From<BlobId> for String {
     }
 }
 
-/// The folder of bodies.
-#[derive(Clone, Debug)]
+/// The largest body kept in the database rather than in a file of its own.
+pub const INLINE_MAX: usize = 256 * 1024;
+
+/// Bodies of at most [`INLINE_MAX`] bytes, by the hex of their SHA-256.
+const BODIES: TableDefinition<&str, &[u8]> = TableDefinition::new("bodies");
+
+/// The bodies: small ones in the database, large ones in files (see the module doc).
+#[derive(Clone)]
 pub struct BlobStore {
     root: PathBuf,
-    /// Bodies written (`written`) and covered by a completed [`BlobStore::sync`]
-    /// (`synced`), so a commit with no new body skips the flush.
+    db: Arc<Database>,
+    /// Small bodies put but not yet committed, inserted by the next group commit.
+    pending: Arc<Mutex<HashMap<BlobId, Arc<[u8]>>>>,
+    /// Files written (`written`) and covered by a completed [`BlobStore::sync`]
+    /// (`synced`), so a commit with no new file skips the flush.
     written: Arc<AtomicU64>,
     synced: Arc<AtomicU64>,
 }
 
+/// Small bodies taken by a group commit ([`BlobStore::stage`]), released from memory
+/// once that commit is durable ([`BlobStore::committed`]).
+pub(crate) struct Staged(Vec<(BlobId, Arc<[u8]>)>);
+
 impl BlobStore {
-    /// Opens (creating) the folder and its 256 subfolders, so writing a body never
-    /// creates a directory.
-    pub fn open(root: &Path) -> Result<BlobStore, StoreError> {
+    /// Opens (creating) the folder of large bodies and its 256 subfolders, so writing
+    /// a body never creates a directory; small bodies go to `db`.
+    pub fn open(root: &Path, db: Arc<Database>) -> Result<BlobStore, StoreError> {
         let mut created = false;
         for byte in 0..=255u8 {
             let dir = root.join(format!("{byte:02x}"));
@@ -102,13 +130,16 @@ impl BlobStore {
         }
         Ok(BlobStore {
             root: root.to_path_buf(),
+            db,
+            pending: Arc::default(),
             written: Arc::new(AtomicU64::new(0)),
             synced: Arc::new(AtomicU64::new(0)),
         })
     }
 
-    /// Where a body lives: `ab/abcd…`, or `ab/cd/abcd…` for bodies written before the
-    /// layout had one level (still read, never written).
+    /// Where a large body lives: `ab/abcd…`, or `ab/cd/abcd…` for bodies written
+    /// before the layout had one level (still read, never written). Small bodies have
+    /// no file.
     pub fn path(&self, id: &BlobId) -> PathBuf {
         self.existing(id).unwrap_or_else(|| self.home(id))
     }
@@ -134,6 +165,12 @@ impl BlobStore {
     /// module doc); callers put a body before committing the record that names it.
     pub fn put(&self, bytes: &[u8]) -> Result<BlobId, StoreError> {
         let id = BlobId::of(bytes);
+        if bytes.len() <= INLINE_MAX {
+            // Inserting the same bytes again under the same name changes nothing, so
+            // there is no need to look for them first.
+            lock(&self.pending).insert(id.clone(), Arc::from(bytes));
+            return Ok(id);
+        }
         if let Some(existing) = self.existing(&id) {
             match fs::read(&existing) {
                 // Present and whole. Its flush may still be pending (written by a run
@@ -168,8 +205,8 @@ impl BlobStore {
         Ok(id)
     }
 
-    /// Makes every body put so far durable (one `syncfs`); a no-op when none was put
-    /// since the last sync.
+    /// Makes every body file put so far durable (one `syncfs`); a no-op when none was
+    /// put since the last sync.
     pub fn sync(&self) -> Result<(), StoreError> {
         let written = self.written.load(Ordering::Acquire);
         if self.synced.load(Ordering::Acquire) >= written {
@@ -180,16 +217,43 @@ impl BlobStore {
         Ok(())
     }
 
+    /// For the group commit, before it commits `txn`: flushes the body files and
+    /// inserts every small body put so far into `txn`. They stay readable from memory
+    /// until [`BlobStore::committed`].
+    pub(crate) fn stage(&self, txn: &WriteTransaction) -> Result<Staged, StoreError> {
+        self.sync()?;
+        let staged: Vec<(BlobId, Arc<[u8]>)> = lock(&self.pending)
+            .iter()
+            .map(|(id, bytes)| (id.clone(), Arc::clone(bytes)))
+            .collect();
+        if !staged.is_empty() {
+            let mut table = txn.open_table(BODIES).map_err(db)?;
+            for (id, bytes) in &staged {
+                table.insert(id.as_str(), &bytes[..]).map_err(db)?;
+            }
+        }
+        Ok(Staged(staged))
+    }
+
+    /// Releases from memory the small bodies of a commit that is now durable.
+    pub(crate) fn committed(&self, staged: Staged) {
+        let mut pending = lock(&self.pending);
+        for (id, bytes) in staged.0 {
+            // Put again meanwhile is the same bytes; either way it is now stored.
+            if pending.get(&id).is_some_and(|held| Arc::ptr_eq(held, &bytes)) {
+                pending.remove(&id);
+            }
+        }
+    }
+
     /// Reads a body back, checking it still hashes to its name: a body damaged on disk
     /// is reported as `Corrupt`, never served as if it were the certified message.
     pub fn get(&self, id: &BlobId) -> Result<Vec<u8>, StoreError> {
-        let path = self.path(id);
-        let bytes =
-            fs::read(&path).map_err(|source| io(format!("reading {}", path.display()), source))?;
+        let bytes = self.read_unverified(id)?;
         if BlobId::of(&bytes) != *id {
             return Err(StoreError::Corrupt(format!(
-                "{} no longer matches its hash",
-                path.display()
+                "body {} no longer matches its hash",
+                id.as_str()
             )));
         }
         Ok(bytes)
@@ -201,8 +265,44 @@ impl BlobStore {
     /// Dovecot checks nothing either. Whatever certifies, relays or exports a message
     /// (conservation, receipts, the audit export) goes through [`BlobStore::get`].
     pub fn read_unverified(&self, id: &BlobId) -> Result<Vec<u8>, StoreError> {
+        if let Some(bytes) = lock(&self.pending).get(id) {
+            return Ok(bytes.to_vec());
+        }
+        if let Some(bytes) = self.inline(id)? {
+            return Ok(bytes);
+        }
         let path = self.path(id);
         fs::read(&path).map_err(|source| io(format!("reading {}", path.display()), source))
+    }
+
+    /// A small body from the database, if it is there.
+    fn inline(&self, id: &BlobId) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(db)?;
+        let table = match txn.open_table(BODIES) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(error) => return Err(db(error)),
+        };
+        Ok(table
+            .get(id.as_str())
+            .map_err(db)?
+            .map(|bytes| bytes.value().to_vec()))
+    }
+}
+
+impl std::fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobStore")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A lock that survives a panicked holder: the map only ever holds whole entries.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
     }
 }
 

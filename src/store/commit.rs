@@ -6,8 +6,9 @@
 //! single writer anyway), so each sees the writes of those before it, exactly as if
 //! they had committed one by one. The first writer to finish its closure becomes the
 //! batch's committer: it lets writers already on their way join (never longer than
-//! [`JOIN_WAIT`]), takes the transaction, flushes the bodies
-//! ([`BlobStore::sync`](super::blobs::BlobStore::sync)) and commits. Everyone in the
+//! [`JOIN_WAIT`]), takes the transaction, adds the bodies put meanwhile
+//! ([`BlobStore::stage`](super::blobs::BlobStore::stage): small ones inserted in it,
+//! files flushed) and commits. Everyone in the
 //! batch returns only after that commit: nothing is acknowledged before it is durable.
 //!
 //! A closure that fails aborts the transaction, which also holds the writes of the
@@ -185,10 +186,13 @@ impl GroupCommit {
         let txn = open.txn.take().ok_or_else(out_of_step)?;
         let members = std::mem::take(&mut open.members);
         drop(open);
-        let committed = blobs.sync().and_then(|()| txn.commit().map_err(db_error));
+        let committed = blobs
+            .stage(&txn)
+            .and_then(|staged| txn.commit().map_err(db_error).map(|()| staged));
         flushed.finished = batch;
         match committed {
-            Ok(()) => {
+            Ok(staged) => {
+                blobs.committed(staged);
                 on_commit();
                 Ok(Outcome::Committed)
             }

@@ -1,5 +1,5 @@
-//! The durable store: metadata in redb (ACID, fsync on every commit), message bodies as
-//! immutable content-addressed files ([`blobs`]). Everything the provider certifies is
+//! The durable store: metadata in redb (ACID, fsync on every commit), message bodies
+//! immutable and content-addressed ([`blobs`]: small ones in redb, large ones in files). Everything the provider certifies is
 //! committed through [`Store::write`] — one redb transaction, shared by concurrent
 //! writers ([`commit`]) — before it is announced, so a crash leaves either all of a step
 //! or none of it (style-anchors §4.5).
@@ -115,9 +115,10 @@ impl Store {
             .set_concurrency_mode(ConcurrencyMode::MultiWriter)
             .create(data_dir.join("pecd.redb"))
             .map_err(db)?;
-        let blobs = BlobStore::open(&data_dir.join("blobs"))?;
+        let db = Arc::new(db);
+        let blobs = BlobStore::open(&data_dir.join("blobs"), Arc::clone(&db))?;
         Ok(Store {
-            db: Arc::new(db),
+            db,
             blobs,
             group: Arc::default(),
             commits: Arc::new(tokio::sync::watch::Sender::new(0)),
