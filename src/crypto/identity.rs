@@ -12,6 +12,8 @@ use std::fs;
 use std::io;
 use std::path::Path;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::OnceLock;
 
 use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;
@@ -20,6 +22,8 @@ use openssl::pkey::PKeyRef;
 use openssl::pkey::Private;
 use openssl::x509::X509;
 use openssl::x509::X509Ref;
+
+use crate::crypto::smime::Template;
 
 /// Why a signing identity could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +63,8 @@ pub struct Signer {
     certificate: X509,
     key: PKey<Private>,
     chain: Vec<X509>,
+    /// Made on the first signature, shared by clones.
+    template: Arc<OnceLock<Option<Template>>>,
 }
 
 impl Signer {
@@ -79,6 +85,7 @@ impl Signer {
             certificate,
             key,
             chain,
+            template: Arc::default(),
         })
     }
 
@@ -131,6 +138,11 @@ impl Signer {
     /// The private key, for the signing calls of this module's siblings only.
     pub(crate) fn private_key(&self) -> &PKeyRef<Private> {
         &self.key
+    }
+
+    /// The signature template of this identity, once made.
+    pub(crate) fn template(&self) -> &OnceLock<Option<Template>> {
+        &self.template
     }
 }
 

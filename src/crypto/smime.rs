@@ -27,6 +27,7 @@ mod verify;
 pub use anchors::Anchors;
 pub use sign::sign;
 pub use sign::sign_detached;
+pub(crate) use sign::Template;
 pub use split::SignedParts;
 pub use split::split_signed;
 pub use verify::ChainStatus;

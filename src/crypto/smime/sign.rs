@@ -8,10 +8,16 @@ use openssl::cms::CmsContentInfo;
 use openssl::rand::rand_bytes;
 use openssl::stack::Stack;
 
+use jiff::Timestamp;
+
 use super::SmimeError;
 use crate::crypto::identity::Signer;
 use crate::crypto::identity::hex;
 use crate::pec::compose::Unsigned;
+
+mod template;
+
+pub(crate) use template::Template;
 
 /// The preamble real providers write before the first part (pec.md §3).
 const PREAMBLE: &str = "This is an S/MIME signed message";
@@ -79,9 +85,23 @@ pub fn sign(signer: &Signer, message: &Unsigned) -> Result<Vec<u8>, SmimeError> 
 
 /// A detached CMS SignedData (DER) over exactly `data`: SHA-256 with RSA, signed
 /// attributes (contentType, signingTime, messageDigest, smimeCapabilities), the signer
-/// certificate and its chain included. `BINARY` keeps OpenSSL from canonicalizing
-/// line endings, so what is signed is what the caller passed.
+/// certificate and its chain included. Filled in from the identity's
+/// [`Template`] when it has one, else made by OpenSSL's `CMS_sign`; both give the same
+/// DER.
 pub fn sign_detached(signer: &Signer, data: &[u8]) -> Result<Vec<u8>, SmimeError> {
+    let template = signer.template().get_or_init(|| Template::new(signer));
+    if let Some(der) = template
+        .as_ref()
+        .and_then(|template| template.fill(signer, data, Timestamp::now()))
+    {
+        return Ok(der);
+    }
+    cms_sign(signer, data)
+}
+
+/// The signature of [`sign_detached`] made by OpenSSL. `BINARY` keeps OpenSSL from
+/// canonicalizing line endings, so what is signed is what the caller passed.
+fn cms_sign(signer: &Signer, data: &[u8]) -> Result<Vec<u8>, SmimeError> {
     let mut chain = Stack::new().map_err(SmimeError::Sign)?;
     for certificate in signer.chain() {
         chain.push(certificate.clone()).map_err(SmimeError::Sign)?;
