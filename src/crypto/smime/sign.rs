@@ -3,12 +3,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use jiff::Timestamp;
 use openssl::cms::CMSOptions;
 use openssl::cms::CmsContentInfo;
 use openssl::rand::rand_bytes;
 use openssl::stack::Stack;
-
-use jiff::Timestamp;
 
 use super::SmimeError;
 use crate::crypto::identity::Signer;
@@ -86,8 +85,8 @@ pub fn sign(signer: &Signer, message: &Unsigned) -> Result<Vec<u8>, SmimeError> 
 /// A detached CMS SignedData (DER) over exactly `data`: SHA-256 with RSA, signed
 /// attributes (contentType, signingTime, messageDigest, smimeCapabilities), the signer
 /// certificate and its chain included. Filled in from the identity's
-/// [`Template`] when it has one, else made by OpenSSL's `CMS_sign`; both give the same
-/// DER.
+/// [`Template`] when it has one, else made by OpenSSL's `CMS_sign`: the same DER but
+/// for the signing time and the signature.
 pub fn sign_detached(signer: &Signer, data: &[u8]) -> Result<Vec<u8>, SmimeError> {
     let template = signer.template().get_or_init(|| Template::new(signer));
     if let Some(der) = template

@@ -131,7 +131,7 @@ impl Template {
 
 /// OpenSSL's own detached signature of `data`, as [`sign_detached`](super::sign_detached)
 /// asks for it.
-pub(super) fn openssl_signature(signer: &Signer, data: &[u8]) -> Option<Vec<u8>> {
+fn openssl_signature(signer: &Signer, data: &[u8]) -> Option<Vec<u8>> {
     super::cms_sign(signer, data).ok()
 }
 
