@@ -25,9 +25,9 @@ mod testing;
 mod verify;
 
 pub use anchors::Anchors;
+pub(crate) use sign::Template;
 pub use sign::sign;
 pub use sign::sign_detached;
-pub(crate) use sign::Template;
 pub use split::SignedParts;
 pub use split::split_signed;
 pub use verify::ChainStatus;

@@ -243,7 +243,10 @@ impl BlobStore {
         let mut pending = lock(&self.pending);
         for (id, bytes) in staged.0 {
             // Put again meanwhile is the same bytes; either way it is now stored.
-            if pending.get(&id).is_some_and(|held| Arc::ptr_eq(held, &bytes)) {
+            if pending
+                .get(&id)
+                .is_some_and(|held| Arc::ptr_eq(held, &bytes))
+            {
                 pending.remove(&id);
             }
         }
