@@ -20,6 +20,7 @@ use crate::pec::kind::RecipientType;
 use crate::pec::receipt;
 use crate::provider::Provider;
 use crate::provider::ProviderError;
+use crate::provider::Sealed;
 use crate::provider::deliver_notice;
 use crate::smtp::reply::Reply;
 use crate::store::log::Event;
@@ -113,6 +114,7 @@ impl Provider {
         let receipt_stamp = self.stamp(now);
         let acceptance = receipt::acceptance(self.issuer(), &facts, &receipt_stamp);
         let (receipt_blob, receipt_bytes) = self.seal(&acceptance)?;
+        let receipt = Sealed::new(receipt_blob, &receipt_bytes);
 
         let mut by_domain: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for rcpt in rcpt_to {
@@ -149,14 +151,7 @@ impl Provider {
                     "busta-di-trasporto",
                 ))?;
             }
-            deliver_notice(
-                tx,
-                user,
-                &receipt_blob,
-                &receipt_bytes,
-                &receipt_stamp.message_id,
-                now,
-            )?;
+            deliver_notice(tx, user, &receipt, &receipt_stamp.message_id, now)?;
             for recipient in &certified {
                 tx.arm(Timer::new(
                     &facts.id,
@@ -234,6 +229,7 @@ impl Provider {
         now: Timestamp,
     ) -> Result<(), ProviderError> {
         let (blob, signed) = self.seal(notice)?;
+        let sealed = Sealed::new(blob, &signed);
         self.store().write(|tx| {
             let mut logged = event(kind, facts, user, now, vec![notice_id.to_string()]);
             logged.detail = Some(detail.to_string());
@@ -241,7 +237,7 @@ impl Provider {
             if let Some(quarantined) = &quarantined {
                 tx.quarantine(quarantined)?;
             }
-            deliver_notice(tx, user, &blob, &signed, notice_id, now)?;
+            deliver_notice(tx, user, &sealed, notice_id, now)?;
             Ok(())
         })?;
         Ok(())

@@ -4,26 +4,50 @@
 //! the keywords of [`crate::pec::status`]. A copy appended to `Sent` after some
 //! receipts arrived (clients append after SMTP) catches up at once.
 
+use crate::pec::daticert::Daticert;
 use crate::pec::reader;
+use crate::pec::reader::PecMessage;
 use crate::pec::status::DeliveryStatus;
 use crate::store::StoreError;
 use crate::store::Tx;
 use crate::store::folders::FlagChange;
 use crate::store::mailbox::SENT;
 
+/// What a receipt or notice says about the message it refers to. Read before the
+/// transaction: parsing a message never runs inside the store's single writer, and a
+/// receipt the punto di ricezione already parsed is not parsed again.
+#[derive(Clone, Debug)]
+pub struct Notice {
+    daticert: Daticert,
+    reference: String,
+}
+
+impl Notice {
+    /// The notice a parsed message carries, if it is a readable receipt.
+    pub fn of(message: &PecMessage) -> Option<Notice> {
+        Some(Notice {
+            daticert: message.daticert.clone()?,
+            reference: message.reference_message_id.clone()?,
+        })
+    }
+
+    /// The notice in raw bytes, if they are a readable receipt.
+    pub fn read(raw: &[u8]) -> Option<Notice> {
+        Notice::of(&reader::read(raw).ok()?)
+    }
+}
+
 /// Records a receipt or notice delivered to `user` and updates the keywords of the
-/// message it refers to. Anything that is not a readable receipt is ignored.
-pub fn on_notice(tx: &mut Tx<'_>, user: &str, notice: &[u8]) -> Result<(), StoreError> {
-    let Ok(message) = reader::read(notice) else {
+/// message it refers to. Anything that is not a readable receipt (`None`) is ignored.
+pub fn on_notice(tx: &mut Tx<'_>, user: &str, notice: Option<&Notice>) -> Result<(), StoreError> {
+    let Some(notice) = notice else {
         return Ok(());
     };
-    let (Some(daticert), Some(reference)) = (message.daticert, message.reference_message_id) else {
-        return Ok(());
-    };
-    let mut status = tx.delivery_status(user, &reference)?.unwrap_or_default();
-    status.record(&daticert);
-    tx.set_delivery_status(user, &reference, &status)?;
-    for uid in tx.uids_by_message_id(user, SENT, &reference)? {
+    let reference = &notice.reference;
+    let mut status = tx.delivery_status(user, reference)?.unwrap_or_default();
+    status.record(&notice.daticert);
+    tx.set_delivery_status(user, reference, &status)?;
+    for uid in tx.uids_by_message_id(user, SENT, reference)? {
         apply(tx, user, uid, &status)?;
     }
     Ok(())

@@ -103,8 +103,7 @@ pub enum ProviderError {
 pub(crate) fn deliver_notice(
     tx: &mut Tx<'_>,
     user: &str,
-    blob: &BlobId,
-    signed: &[u8],
+    sealed: &Sealed,
     message_id: &str,
     now: Timestamp,
 ) -> Result<Appended, StoreError> {
@@ -112,14 +111,36 @@ pub(crate) fn deliver_notice(
     let appended = file_in_inbox(
         tx,
         user,
-        blob,
-        signed.len() as u64,
+        &sealed.blob,
+        sealed.size,
         &keywords,
         now,
         Some(&id::bracketed(message_id)),
     )?;
-    correlation::on_notice(tx, user, signed)?;
+    correlation::on_notice(tx, user, sealed.notice.as_ref())?;
     Ok(appended)
+}
+
+/// A notice of ours, signed and put in the store, with what it tells the sender's
+/// `Sent` copy (read once, before the transaction that delivers it).
+pub(crate) struct Sealed {
+    /// Its body.
+    pub(crate) blob: BlobId,
+    /// Its size in bytes.
+    pub(crate) size: u64,
+    /// What it says about the message it refers to.
+    pub(crate) notice: Option<correlation::Notice>,
+}
+
+impl Sealed {
+    /// The notice stored as `blob` with the bytes `signed`.
+    pub(crate) fn new(blob: BlobId, signed: &[u8]) -> Sealed {
+        Sealed {
+            blob,
+            size: signed.len() as u64,
+            notice: correlation::Notice::read(signed),
+        }
+    }
 }
 
 /// Files a message into a user's INBOX and, in the same transaction, queues it for

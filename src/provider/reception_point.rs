@@ -15,6 +15,7 @@ use crate::pec::kind::ReceiptKind;
 use crate::pec::receipt;
 use crate::provider::Provider;
 use crate::provider::ProviderError;
+use crate::provider::Sealed;
 use crate::provider::access_point::RECEIPT_KEYWORD;
 use crate::provider::correlation;
 use crate::provider::deliver_notice;
@@ -297,12 +298,13 @@ impl Provider {
                 let notice =
                     receipt::delivery_error_virus(self.issuer(), &facts, recipient, &virus, &stamp);
                 let (blob, bytes) = self.seal(&notice)?;
-                Some((blob, bytes, stamp.message_id))
+                Some((Sealed::new(blob, &bytes), stamp.message_id))
             }
             _ => None,
         };
         let blob = self.store().blobs().put(data)?;
         let message_id = message.message_id.clone();
+        let notice = correlation::Notice::of(message);
         self.store().write(|tx| {
             let mut logged = Event::about(EventKind::ReceiptReceived, &facts, now);
             logged.detail = Some(kind.as_str().to_string());
@@ -322,12 +324,12 @@ impl Provider {
                 }
                 _ => {}
             }
-            if let Some((notice_blob, signed, notice_id)) = &virus_notice {
+            if let Some((sealed, notice_id)) = &virus_notice {
                 let sender = message
                     .original_sender
                     .clone()
                     .unwrap_or_else(|| facts.sender.clone());
-                deliver_notice(tx, &sender, notice_blob, signed, notice_id, now)?;
+                deliver_notice(tx, &sender, sealed, notice_id, now)?;
             }
             for rcpt in local.iter().filter(|r| !r.eq_ignore_ascii_case(&service)) {
                 super::file_in_inbox(
@@ -339,7 +341,7 @@ impl Provider {
                     now,
                     message_id.as_deref(),
                 )?;
-                correlation::on_notice(tx, rcpt, data)?;
+                correlation::on_notice(tx, rcpt, notice.as_ref())?;
             }
             Ok(())
         })?;

@@ -14,6 +14,7 @@ use crate::pec::receipt;
 use crate::pec::receipt::Timeout;
 use crate::provider::Provider;
 use crate::provider::ProviderError;
+use crate::provider::Sealed;
 use crate::provider::deliver_notice;
 use crate::store::log::EventKind;
 use crate::store::log::LogQuery;
@@ -77,6 +78,7 @@ impl Provider {
         let notice =
             receipt::delivery_warning(self.issuer(), &facts, &timer.recipient, timeout, &stamp);
         let (blob, bytes) = self.seal(&notice)?;
+        let sealed = Sealed::new(blob, &bytes);
         self.store().write(|tx| {
             let mut logged = crate::provider::access_point::event(
                 EventKind::DeliveryWarning,
@@ -91,7 +93,7 @@ impl Provider {
                 timeout.extended(self.issuer())
             ));
             tx.log(logged)?;
-            deliver_notice(tx, &timer.sender, &blob, &bytes, &stamp.message_id, now)?;
+            deliver_notice(tx, &timer.sender, &sealed, &stamp.message_id, now)?;
             match which {
                 Due::Warning12h => tx.mark_warned(&timer.pec_id, &timer.recipient)?,
                 Due::Final24h => tx.remove_timer(&timer.pec_id, &timer.recipient)?,
