@@ -21,7 +21,7 @@ mod anchors;
 mod sign;
 mod split;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod verify;
 
 pub use anchors::Anchors;

@@ -1,6 +1,7 @@
 //! The real Aruba samples and the repository's PEC messages, structure against sections.
 
 use super::*;
+use crate::crypto::smime::testing::aruba_2014;
 
 /// Every leaf's size is the length of its BODY[part] bytes, and every message/rfc822
 /// part's encapsulated header is what BODY[part.HEADER] returns: checks the structure
@@ -43,26 +44,6 @@ fn shape(structure: &BodyStructure<'_>) -> String {
             format!("multipart/{}({})", s(subtype), children.join(","))
         }
     }
-}
-
-/// The real Aruba 2014 samples, or `None` with a printed reason when the shared
-/// fixtures are not beside the project.
-fn aruba_2014() -> Option<Vec<PathBuf>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/real/aruba-2014");
-    if !dir.is_dir() {
-        eprintln!(
-            "SKIPPED: {} is absent, so the real-sample checks did not run",
-            dir.display()
-        );
-        return None;
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
-        .collect();
-    files.sort();
-    Some(files)
 }
 
 fn repo_messages() -> Vec<PathBuf> {
