@@ -52,9 +52,13 @@ impl Pacing {
 
 /// Runs the relay until shutdown: a pipeline of at most [`MAX_PARALLEL`] deliveries,
 /// refilled from the queue whenever one ends or new jobs are committed, over sessions
-/// kept open per peer between deliveries ([`Pool`]). A job is only
-/// completed after its peer's `250`, so a crash or shutdown mid-delivery resends it
-/// (the peer's reception is idempotent), never loses it.
+/// kept open per peer between deliveries ([`Pool`]).
+///
+/// A job leaves the queue only after its peer's `250`, so a crash or shutdown
+/// mid-delivery resends it (the peer's reception is idempotent), never loses it. Those
+/// removals are written by one [`Completions`] write at a time for every delivery that
+/// ended meanwhile, without holding a delivery slot: a slot waiting for our own fsync
+/// after the peer has already answered is a slot not sending.
 pub async fn run(
     provider: Provider,
     directory: Directory,
@@ -64,12 +68,17 @@ pub async fn run(
 ) {
     let mut running = tokio::task::JoinSet::new();
     let mut in_flight: HashMap<tokio::task::Id, u64> = HashMap::new();
+    let mut completions = Completions::default();
     let pool = Arc::new(Pool::new(KEEP_IDLE, MAX_PARALLEL));
     loop {
         pool.close_idle();
         if running.len() < MAX_PARALLEL {
             let free = MAX_PARALLEL - running.len();
-            let busy: HashSet<u64> = in_flight.values().copied().collect();
+            let busy: HashSet<u64> = in_flight
+                .values()
+                .copied()
+                .chain(completions.pending())
+                .collect();
             let due = provider
                 .blocking(move |p| {
                     let now = Timestamp::now();
@@ -93,9 +102,12 @@ pub async fn run(
                                 pool: &pool,
                                 options: &options,
                             };
-                            if let Err(error) = deliver(&provider, route, pacing, job).await {
-                                tracing::error!(%error, "relay");
-                            }
+                            deliver(&provider, route, pacing, job)
+                                .await
+                                .unwrap_or_else(|error| {
+                                    tracing::error!(%error, "relay");
+                                    false
+                                })
                         });
                         in_flight.insert(handle.id(), job_id);
                     }
@@ -105,12 +117,17 @@ pub async fn run(
         }
         tokio::select! {
             Some(done) = running.join_next_with_id(), if !running.is_empty() => {
-                let id = match done {
-                    Ok((id, ())) => id,
-                    Err(error) => error.id(),
+                let (id, delivered) = match done {
+                    Ok((id, delivered)) => (id, delivered),
+                    Err(error) => (error.id(), false),
                 };
-                in_flight.remove(&id);
+                if let Some(job) = in_flight.remove(&id)
+                    && delivered
+                {
+                    completions.delivered(job, &provider);
+                }
             }
+            () = completions.written(&provider), if completions.writing() => {}
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
             () = provider.relay_woken() => {}
             () = shutdown.cancelled() => break,
@@ -118,7 +135,83 @@ pub async fn run(
     }
     // In-flight deliveries finish (or are cut by the runtime); either way the queue
     // still holds every job not acknowledged.
-    while running.join_next().await.is_some() {}
+    while let Some(done) = running.join_next_with_id().await {
+        if let Ok((id, true)) = done
+            && let Some(job) = in_flight.remove(&id)
+        {
+            completions.delivered(job, &provider);
+        }
+    }
+    while completions.writing() {
+        completions.written(&provider).await;
+    }
+}
+
+/// Jobs their peer has acknowledged, on their way out of the queue: at most one write
+/// in flight, carrying every job acknowledged before it started.
+#[derive(Default)]
+struct Completions {
+    /// Acknowledged, waiting for the next write.
+    waiting: Vec<u64>,
+    /// In the write in flight.
+    writing: Vec<u64>,
+    write: Option<tokio::task::JoinHandle<Result<(), ProviderError>>>,
+}
+
+impl Completions {
+    /// Jobs not to hand out again: acknowledged but maybe still in the queue.
+    fn pending(&self) -> impl Iterator<Item = u64> + '_ {
+        self.waiting.iter().chain(&self.writing).copied()
+    }
+
+    fn writing(&self) -> bool {
+        self.write.is_some()
+    }
+
+    /// Records an acknowledged job, starting a write if none is in flight.
+    fn delivered(&mut self, job: u64, provider: &Provider) {
+        self.waiting.push(job);
+        if self.write.is_none() {
+            self.start(provider);
+        }
+    }
+
+    fn start(&mut self, provider: &Provider) {
+        self.writing = std::mem::take(&mut self.waiting);
+        let ids = self.writing.clone();
+        let provider = provider.clone();
+        self.write = Some(tokio::spawn(async move {
+            provider
+                .blocking(move |p| {
+                    Ok(p.store().write(|tx| {
+                        for id in &ids {
+                            tx.complete(*id)?;
+                        }
+                        Ok(())
+                    })?)
+                })
+                .await
+        }));
+    }
+
+    /// Waits for the write in flight, then starts the next one if jobs are waiting. A
+    /// failed write leaves its jobs queued: they are sent again, and the peer, having
+    /// them already, answers `250` without a second delivery.
+    async fn written(&mut self, provider: &Provider) {
+        let Some(write) = self.write.as_mut() else {
+            return std::future::pending().await;
+        };
+        match write.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "relay: completing delivered jobs"),
+            Err(error) => tracing::error!(%error, "relay: completing delivered jobs"),
+        }
+        self.write = None;
+        self.writing.clear();
+        if !self.waiting.is_empty() {
+            self.start(provider);
+        }
+    }
 }
 
 /// How a job reaches another provider.
@@ -129,13 +222,14 @@ struct Route<'a> {
     options: &'a ClientOptions,
 }
 
-/// One attempt at one job.
+/// One attempt at one job: true if the peer took it (the caller removes it from the
+/// queue), false if it was rescheduled or given up.
 async fn deliver(
     provider: &Provider,
     route: Route<'_>,
     pacing: Pacing,
     job: Job,
-) -> Result<(), ProviderError> {
+) -> Result<bool, ProviderError> {
     let blob = job.blob.clone();
     let data = provider
         .blocking(move |p| Ok(p.store().blobs().get(&blob)?))
@@ -159,36 +253,31 @@ async fn deliver(
         };
         send(route, &destination, &message).await
     };
+    let Err(reason) = attempt else {
+        return Ok(true);
+    };
     let now = Timestamp::now();
     let id = job.id;
-    match attempt {
-        Ok(()) => {
-            provider
-                .blocking(move |p| Ok(p.store().write(|tx| tx.complete(id))?))
-                .await
-        }
-        Err(reason) => {
-            let age = now.duration_since(job.created).unsigned_abs();
-            let give_up = age >= pacing.give_up;
-            let next = now + pacing.backoff(job.attempts);
-            tracing::warn!(job = id, destination = %job.destination, %reason, give_up, "relay attempt failed");
-            provider
-                .blocking(move |p| {
-                    Ok(p.store().write(|tx| {
-                        if give_up {
-                            let mut logged = Event::new(EventKind::RelayGaveUp, now);
-                            logged.recipients = job.rcpt_to.clone();
-                            logged.detail = Some(reason.clone());
-                            tx.log(logged)?;
-                            tx.complete(id)
-                        } else {
-                            tx.reschedule(id, next, job.attempts + 1, &reason)
-                        }
-                    })?)
-                })
-                .await
-        }
-    }
+    let age = now.duration_since(job.created).unsigned_abs();
+    let give_up = age >= pacing.give_up;
+    let next = now + pacing.backoff(job.attempts);
+    tracing::warn!(job = id, destination = %job.destination, %reason, give_up, "relay attempt failed");
+    provider
+        .blocking(move |p| {
+            Ok(p.store().write(|tx| {
+                if give_up {
+                    let mut logged = Event::new(EventKind::RelayGaveUp, now);
+                    logged.recipients = job.rcpt_to.clone();
+                    logged.detail = Some(reason.clone());
+                    tx.log(logged)?;
+                    tx.complete(id)
+                } else {
+                    tx.reschedule(id, next, job.attempts + 1, &reason)
+                }
+            })?)
+        })
+        .await?;
+    Ok(false)
 }
 
 /// Tries each place the directory gives, best first, until one takes the message or
