@@ -37,6 +37,15 @@ pub fn ldif(data: &[u8]) {
     let _ = ProvidersIndex::from_ldif(data);
 }
 
+/// The control socket's framing, both ways, and the request the daemon decodes.
+pub fn control(data: &[u8]) {
+    if let Ok(request) = crate::control::read_request(&mut &data[..]) {
+        let _ = crate::cli::store::decode_request(&request);
+    }
+    let _ = crate::cli::store::decode_request(data);
+    let _ = crate::control::read_reply(&mut &data[..], &mut std::io::sink());
+}
+
 /// S/MIME structure splitting and signature verification on any message.
 pub fn smime_verify(data: &[u8]) {
     if let (Ok(parts), Ok(anchors)) = (smime::split_signed(data), Anchors::empty()) {

@@ -9,7 +9,8 @@
 //!  main.rs, cli        composition root and operator commands (CONTRACT.md)
 //!      │
 //!      ▼
-//!  smtp, imap, admin   front ends: async shells around sans-IO sessions
+//!  smtp, imap, admin   front ends: async shells around sans-IO sessions;
+//!  control             the socket operator commands reach the running daemon by
 //!  net                 listeners, TLS, AUTH throttling, password checks
 //!      │
 //!      ▼
@@ -42,6 +43,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod conservation;
+pub mod control;
 pub mod crypto;
 pub mod fuzzing;
 pub mod imap;

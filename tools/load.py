@@ -182,13 +182,13 @@ def one_run(a, pecd, leftovers):
         machine = {k: round(v / max(sum(ticks.values()), 1), 3) for k, v in ticks.items() if k in ("idle", "iowait", "steal")}
         idle_at_end = 1 - (sum(cpu.values()) + client_cpu) / (elapsed * os.cpu_count())
         imap.logout()
+        for p in procs: p.terminate()
+        for p in procs: p.wait()
+        procs.clear()
         log = run(pecd, "log", "query", "--config", f"{tmp}/a/pecd.toml", "--json")
         done = sum(1 for line in log.splitlines() if '"receipt-received"' in line and '"avvenuta-consegna"' in line)
         if done != total:
             raise SystemExit(f"{done} avvenuta consegna receipts logged at A for {total} messages")
-        for p in procs: p.terminate()
-        for p in procs: p.wait()
-        procs.clear()
         lat = sorted(latencies)
         p50 = lat[len(lat) // 2] * 1000
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000

@@ -1,15 +1,17 @@
 //! `pecd conservation …` (CONTRACT.md): `audit`, `export`, `verify-package`, `search`,
 //! plus `ingest` (package what is queued now), `tier` (set a mailbox's quota tier) and
-//! `status`. The subcommand enum lives here so `main.rs` only forwards to it.
+//! `status` (the subcommands are in [`super::args`]).
 
+use std::io::Write;
 use std::path::Path;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use jiff::Timestamp;
 
+use super::args::ConservationCommand;
+use super::console::Console;
 use crate::config::Config;
 use crate::conservation::worker::Gateway;
 use crate::conservation::worker::Settings;
@@ -17,143 +19,40 @@ use crate::crypto::identity::Signer;
 use crate::crypto::trust;
 use crate::store::Store;
 
-/// The `pecd conservation` subcommands.
-#[derive(Debug, clap::Subcommand)]
-pub enum ConservationCommand {
-    /// Fixity audit of every stored package: re-hash, signatures, time stamps.
-    Audit {
-        /// The configuration file.
-        #[arg(long)]
-        config: PathBuf,
-        /// One JSON object.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Write a pacchetto di distribuzione (ZIP; AES-256 with --password-stdin).
-    Export {
-        /// The configuration file.
-        #[arg(long)]
-        config: PathBuf,
-        /// The mailbox.
-        #[arg(long)]
-        mailbox: String,
-        /// The ZIP to write.
-        #[arg(long)]
-        output: PathBuf,
-        /// Packages sealed not before (RFC 3339 or YYYY-MM-DD).
-        #[arg(long)]
-        since: Option<String>,
-        /// Packages sealed not after (RFC 3339 or YYYY-MM-DD).
-        #[arg(long)]
-        until: Option<String>,
-        /// Read a password from stdin and encrypt every entry (AES-256).
-        #[arg(long)]
-        password_stdin: bool,
-    },
-    /// Check an exported package offline; exit 0 only if everything holds.
-    VerifyPackage {
-        /// The ZIP.
-        file: PathBuf,
-        /// Read the password from stdin.
-        #[arg(long)]
-        password_stdin: bool,
-        /// CA certificates (PEM) signatures and time stamps must chain to; without,
-        /// the CA the package carries is used. Repeatable.
-        #[arg(long)]
-        ca: Vec<PathBuf>,
-    },
-    /// Search conserved messages.
-    Search {
-        /// The configuration file.
-        #[arg(long)]
-        config: PathBuf,
-        /// The mailbox.
-        #[arg(long)]
-        mailbox: String,
-        /// Words to find (subject, body, sender, recipients, attachment names);
-        /// `kind:ricevuta…`, `since:DATE`, `until:DATE` filter.
-        query: String,
-        /// One JSON object per line.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Package every queued message now (the daemon does this on its own).
-    Ingest {
-        /// The configuration file.
-        #[arg(long)]
-        config: PathBuf,
-    },
-    /// Set a mailbox's conservation quota tier (raising it resumes a paused ingest).
-    Tier {
-        /// The mailbox.
-        address: String,
-        /// A tier of `[conservation.tiers]`.
-        tier: String,
-        /// The configuration file.
-        #[arg(long)]
-        config: PathBuf,
-    },
-    /// Disposal proposals (scarto): packages past their retention; nothing is deleted.
-    Disposal {
-        /// The configuration file.
-        #[arg(long)]
-        config: PathBuf,
-        /// Evaluate at this time instead of now (RFC 3339 or YYYY-MM-DD).
-        #[arg(long)]
-        at: Option<String>,
-        /// One JSON object per line.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Revoke conservation for a mailbox: its rule becomes `off` and a full export is
-    /// written, downloadable for 30 days through the recorded link token.
-    Revoke {
-        /// The mailbox.
-        address: String,
-        /// The configuration file.
-        #[arg(long)]
-        config: PathBuf,
-        /// Read a password from stdin and encrypt the export (AES-256).
-        #[arg(long)]
-        password_stdin: bool,
-    },
-    /// Print a mailbox's rapporti di versamento (all, or one SIP's), with where each
-    /// signed copy is.
-    Rdv {
-        /// The configuration file.
-        #[arg(long)]
-        config: PathBuf,
-        /// The mailbox.
-        #[arg(long)]
-        mailbox: String,
-        /// One SIP (`pdv-…`).
-        sip: Option<String>,
-    },
-    /// Queue length, packages and each mailbox's account.
-    Status {
-        /// The configuration file.
-        #[arg(long)]
-        config: PathBuf,
-    },
-}
-
-/// Runs a subcommand.
-pub fn run(command: ConservationCommand) -> anyhow::Result<ExitCode> {
+/// Runs a subcommand on the store.
+pub fn run(
+    command: &ConservationCommand,
+    config: &Config,
+    store: &Store,
+    console: &mut Console<'_>,
+) -> anyhow::Result<u8> {
+    let open = || gateway(config, store.clone());
+    let password = |console: &mut Console<'_>, wanted: bool| {
+        let password = wanted.then(|| console.password()).transpose()?;
+        if let Some(problem) = password
+            .as_deref()
+            .and_then(crate::conservation::export::password_problem)
+        {
+            anyhow::bail!("{problem}");
+        }
+        Ok(password)
+    };
     match command {
-        ConservationCommand::Audit { config, json } => audit(&config, json),
+        ConservationCommand::Audit { json, .. } => audit(&open()?, console.out, *json),
         ConservationCommand::Export {
-            config,
             mailbox,
             output,
             since,
             until,
             password_stdin,
+            ..
         } => {
-            let password = password_stdin.then(read_password).transpose()?;
+            let password = password(console, *password_stdin)?;
             export(
-                &config,
-                &mailbox,
-                &output,
+                &open()?,
+                console.out,
+                mailbox,
+                output,
                 since.as_deref(),
                 until.as_deref(),
                 password.as_deref(),
@@ -164,63 +63,55 @@ pub fn run(command: ConservationCommand) -> anyhow::Result<ExitCode> {
             password_stdin,
             ca,
         } => {
-            let password = password_stdin.then(read_password).transpose()?;
-            verify_package(&file, password.as_deref(), &ca)
+            let password = password_stdin.then(|| console.password()).transpose()?;
+            verify_package(console.out, file, password.as_deref(), ca)
         }
         ConservationCommand::Search {
-            config,
             mailbox,
             query,
             json,
-        } => search(&config, &mailbox, &query, json),
-        ConservationCommand::Ingest { config } => {
-            let (gateway, index) = open(&config)?;
-            let drained = gateway.drain(Some(&index), Timestamp::now(), true)?;
-            println!(
-                "{} package(s), {} message(s) conserved, {} refused{}",
-                drained.packages.len(),
-                drained.conserved,
-                drained.refused,
-                if drained.paused.is_empty() {
-                    String::new()
-                } else {
-                    format!("; paused by quota: {}", drained.paused.join(", "))
-                }
-            );
-            Ok(ExitCode::SUCCESS)
+            ..
+        } => search(&open()?, console.out, mailbox, query, *json),
+        ConservationCommand::Ingest { .. } => ingest(config, &open()?, console.out),
+        ConservationCommand::Tier { address, tier, .. } => {
+            set_tier(config, store, console.out, address, tier)
         }
-        ConservationCommand::Tier {
-            address,
-            tier,
-            config,
-        } => set_tier(&config, &address, &tier),
-        ConservationCommand::Status { config } => status(&config),
-        ConservationCommand::Rdv {
-            config,
-            mailbox,
-            sip,
-        } => rdv(&config, &mailbox, sip.as_deref()),
+        ConservationCommand::Status { .. } => status(&open()?, console.out),
+        ConservationCommand::Rdv { mailbox, sip, .. } => {
+            rdv(&open()?, console.out, mailbox, sip.as_deref())
+        }
         ConservationCommand::Revoke {
             address,
-            config,
             password_stdin,
+            ..
         } => {
-            let password = password_stdin.then(read_password).transpose()?;
-            revoke(&config, &address, password.as_deref())
+            let password = password(console, *password_stdin)?;
+            revoke(config, &open()?, console.out, address, password.as_deref())
         }
-        ConservationCommand::Disposal { config, at, json } => {
-            disposal(&config, at.as_deref(), json)
+        ConservationCommand::Disposal { at, json, .. } => {
+            disposal(&open()?, console.out, at.as_deref(), *json)
         }
     }
 }
 
-/// Reads one line from stdin as the password.
-fn read_password() -> anyhow::Result<String> {
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .context("cannot read the password from stdin")?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+fn ingest(config: &Config, gateway: &Gateway, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let index = trust::load_index_file(&config.index.ldif, None)
+        .map(|loaded| loaded.index)
+        .unwrap_or_default();
+    let drained = gateway.drain(Some(&index), Timestamp::now(), true)?;
+    writeln!(
+        out,
+        "{} package(s), {} message(s) conserved, {} refused{}",
+        drained.packages.len(),
+        drained.conserved,
+        drained.refused,
+        if drained.paused.is_empty() {
+            String::new()
+        } else {
+            format!("; paused by quota: {}", drained.paused.join(", "))
+        }
+    )?;
+    Ok(0)
 }
 
 /// The gateway's settings from a config.
@@ -272,50 +163,42 @@ pub fn gateway(config: &Config, store: Store) -> anyhow::Result<Gateway> {
     .context("cannot open the conservation archive")
 }
 
-fn open(path: &Path) -> anyhow::Result<(Gateway, crate::pec::index::ProvidersIndex)> {
-    let config = Config::load(path)?;
-    let store = Store::open(&config.provider.data_dir).context("cannot open the store")?;
-    let index = trust::load_index_file(&config.index.ldif, None)
-        .map(|loaded| loaded.index)
-        .unwrap_or_default();
-    Ok((gateway(&config, store)?, index))
-}
-
-fn audit(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let (gateway, _) = open(path)?;
+fn audit(gateway: &Gateway, out: &mut dyn Write, json: bool) -> anyhow::Result<u8> {
     let report = gateway.audit(Timestamp::now())?;
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
     } else {
         for (package, problem) in &report.problems {
-            println!("{package}: {problem}");
+            writeln!(out, "{package}: {problem}")?;
         }
         for folder in &report.unrecorded {
-            println!(
+            writeln!(
+                out,
                 "note: {folder}: folder not recorded as a package (left by an interrupted ingest; its messages were packaged again)"
-            );
+            )?;
         }
-        println!(
+        writeln!(
+            out,
             "{} package(s) audited, {} problem(s)",
             report.packages,
             report.problems.len()
-        );
+        )?;
     }
-    Ok(if report.problems.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if report.problems.is_empty() { 0 } else { 1 })
 }
 
-fn set_tier(path: &Path, address: &str, tier: &str) -> anyhow::Result<ExitCode> {
-    let config = Config::load(path)?;
+fn set_tier(
+    config: &Config,
+    store: &Store,
+    out: &mut dyn Write,
+    address: &str,
+    tier: &str,
+) -> anyhow::Result<u8> {
     let quota = *config
         .conservation
         .tiers
         .get(tier)
         .with_context(|| format!("no tier {tier:?} in [conservation.tiers]"))?;
-    let store = Store::open(&config.provider.data_dir).context("cannot open the store")?;
     let account = store.write(|tx| {
         if tx.mailbox(address)?.is_none() {
             return Err(crate::store::StoreError::NoSuchMailbox(address.to_string()));
@@ -328,38 +211,40 @@ fn set_tier(path: &Path, address: &str, tier: &str) -> anyhow::Result<ExitCode> 
             a.paused = false;
         })
     })?;
-    println!(
+    writeln!(
+        out,
         "{address}: tier {tier} ({quota} bytes), {} bytes conserved",
         account.used_bytes
-    );
-    Ok(ExitCode::SUCCESS)
+    )?;
+    Ok(0)
 }
 
-fn status(path: &Path) -> anyhow::Result<ExitCode> {
-    let (gateway, _) = open(path)?;
+fn status(gateway: &Gateway, out: &mut dyn Write) -> anyhow::Result<u8> {
     let store = gateway.store();
     let queued = store.read(|tx| tx.conservation_jobs())?;
     let packages = gateway.packages()?;
     let refusals: Vec<crate::conservation::worker::Refusal> = store.read(|tx| tx.refusals())?;
     let audit: Option<crate::conservation::worker::AuditReport> =
         store.read(|tx| tx.last_audit())?;
-    println!("queued: {}", queued.len());
-    println!("packages: {}", packages.len());
-    println!("refused: {}", refusals.len());
+    writeln!(out, "queued: {}", queued.len())?;
+    writeln!(out, "packages: {}", packages.len())?;
+    writeln!(out, "refused: {}", refusals.len())?;
     for refusal in &refusals {
-        println!(
+        writeln!(
+            out,
             "  pdv-{:08} {}: {}",
             refusal.job.id, refusal.job.mailbox, refusal.reason
-        );
+        )?;
     }
     match audit {
-        Some(report) => println!(
+        Some(report) => writeln!(
+            out,
             "last audit: {} ({} package(s), {} problem(s))",
             report.time.map(|t| t.to_string()).unwrap_or_default(),
             report.packages,
             report.problems.len()
-        ),
-        None => println!("last audit: never"),
+        )?,
+        None => writeln!(out, "last audit: never")?,
     }
     for mailbox in store.read(|tx| tx.list_mailboxes())? {
         let account = store.read(|tx| tx.account(&mailbox.address))?;
@@ -368,7 +253,8 @@ fn status(path: &Path) -> anyhow::Result<ExitCode> {
         } else {
             account.tier.clone()
         };
-        println!(
+        writeln!(
+            out,
             "{} rule={} tier={} used={} quota={}{}",
             mailbox.address,
             mailbox.conservation,
@@ -380,9 +266,9 @@ fn status(path: &Path) -> anyhow::Result<ExitCode> {
             } else {
                 ""
             }
-        );
+        )?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }
 
 fn parse_time(text: &str) -> anyhow::Result<Timestamp> {
@@ -390,19 +276,16 @@ fn parse_time(text: &str) -> anyhow::Result<Timestamp> {
 }
 
 fn export(
-    path: &Path,
+    gateway: &Gateway,
+    out: &mut dyn Write,
     mailbox: &str,
     output: &Path,
     since: Option<&str>,
     until: Option<&str>,
     password: Option<&str>,
-) -> anyhow::Result<ExitCode> {
-    if let Some(problem) = password.and_then(crate::conservation::export::password_problem) {
-        anyhow::bail!("{problem}");
-    }
+) -> anyhow::Result<u8> {
     let since = since.map(parse_time).transpose()?;
     let until = until.map(parse_time).transpose()?;
-    let (gateway, _) = open(path)?;
     let address = mailbox.to_ascii_lowercase();
     if gateway
         .store()
@@ -425,16 +308,23 @@ fn export(
         password,
         Timestamp::now(),
     )?;
-    println!(
+    writeln!(
+        out,
         "{}: {} package(s) of {address}{}",
         output.display(),
         manifest.packages.len(),
         if password.is_some() { ", AES-256" } else { "" }
-    );
-    Ok(ExitCode::SUCCESS)
+    )?;
+    Ok(0)
 }
 
-fn verify_package(file: &Path, password: Option<&str>, ca: &[PathBuf]) -> anyhow::Result<ExitCode> {
+/// `verify-package`: needs no store, so it always runs here.
+pub fn verify_package(
+    out: &mut dyn Write,
+    file: &Path,
+    password: Option<&str>,
+    ca: &[PathBuf],
+) -> anyhow::Result<u8> {
     let mut anchors = Vec::new();
     for path in ca {
         let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -445,9 +335,10 @@ fn verify_package(file: &Path, password: Option<&str>, ca: &[PathBuf]) -> anyhow
     }
     let verified = crate::conservation::export::verify_package(file, password, &anchors)?;
     for problem in &verified.problems {
-        println!("{problem}");
+        writeln!(out, "{problem}")?;
     }
-    println!(
+    writeln!(
+        out,
         "{} package(s) checked: {}",
         verified.packages.len(),
         if verified.problems.is_empty() {
@@ -455,72 +346,85 @@ fn verify_package(file: &Path, password: Option<&str>, ca: &[PathBuf]) -> anyhow
         } else {
             format!("{} problem(s)", verified.problems.len())
         }
-    );
+    )?;
     Ok(
         if verified.problems.is_empty() && !verified.packages.is_empty() {
-            ExitCode::SUCCESS
+            0
         } else {
-            ExitCode::from(1)
+            1
         },
     )
 }
 
-fn search(path: &Path, mailbox: &str, query: &str, json: bool) -> anyhow::Result<ExitCode> {
+fn search(
+    gateway: &Gateway,
+    out: &mut dyn Write,
+    mailbox: &str,
+    query: &str,
+    json: bool,
+) -> anyhow::Result<u8> {
     let query = crate::conservation::search::Query::parse(query, |t| {
         crate::store::log::LogQuery::parse_time(t).map_err(|e| e.to_string())
     })
     .map_err(anyhow::Error::msg)?;
-    let (gateway, _) = open(path)?;
     let hits = gateway.search(mailbox, &query)?;
     for hit in &hits {
         if json {
-            println!("{}", serde_json::to_string(hit)?);
+            writeln!(out, "{}", serde_json::to_string(hit)?)?;
         } else {
-            println!(
+            writeln!(
+                out,
                 "{} {} {} {} {}",
                 hit.received,
                 hit.package,
                 hit.kind,
                 hit.from.as_deref().unwrap_or("-"),
                 hit.subject.as_deref().unwrap_or("")
-            );
+            )?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }
 
-fn disposal(path: &Path, at: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+fn disposal(
+    gateway: &Gateway,
+    out: &mut dyn Write,
+    at: Option<&str>,
+    json: bool,
+) -> anyhow::Result<u8> {
     let at = at
         .map(parse_time)
         .transpose()?
         .unwrap_or_else(Timestamp::now);
-    let (gateway, _) = open(path)?;
     let proposals = crate::conservation::retention::proposals(&gateway.packages()?, at);
     for proposal in &proposals {
         if json {
-            println!("{}", serde_json::to_string(proposal)?);
+            writeln!(out, "{}", serde_json::to_string(proposal)?)?;
         } else {
-            println!(
+            writeln!(
+                out,
                 "propose disposal of {} ({}, {} message(s), retention ended {})",
                 proposal.package, proposal.mailbox, proposal.messages, proposal.expired
-            );
+            )?;
         }
     }
     if !json {
-        println!(
+        writeln!(
+            out,
             "{} disposal proposal(s); nothing is deleted without the postmaster",
             proposals.len()
-        );
+        )?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }
 
-fn revoke(path: &Path, address: &str, password: Option<&str>) -> anyhow::Result<ExitCode> {
-    if let Some(problem) = password.and_then(crate::conservation::export::password_problem) {
-        anyhow::bail!("{problem}");
-    }
-    let config = Config::load(path)?;
-    let (gateway, _) = open(path)?;
+fn revoke(
+    config: &Config,
+    gateway: &Gateway,
+    out: &mut dyn Write,
+    address: &str,
+    password: Option<&str>,
+) -> anyhow::Result<u8> {
     let address = address.to_ascii_lowercase();
     gateway
         .store()
@@ -560,17 +464,22 @@ fn revoke(path: &Path, address: &str, password: Option<&str>) -> anyhow::Result<
     gateway
         .store()
         .write(|tx| tx.record_revocation(&token, &record))?;
-    println!(
+    writeln!(
+        out,
         "{address}: conservation off; full export of {} package(s) at {}; download token {token}, link http://{}/v1/exports/{token} (the admin listener), valid until {expires}",
         packages.len(),
         file.display(),
         config.listen.admin
-    );
-    Ok(ExitCode::SUCCESS)
+    )?;
+    Ok(0)
 }
 
-fn rdv(path: &Path, mailbox: &str, sip: Option<&str>) -> anyhow::Result<ExitCode> {
-    let (gateway, _) = open(path)?;
+fn rdv(
+    gateway: &Gateway,
+    out: &mut dyn Write,
+    mailbox: &str,
+    sip: Option<&str>,
+) -> anyhow::Result<u8> {
     let mut found = 0;
     for package in gateway
         .packages()?
@@ -589,11 +498,12 @@ fn rdv(path: &Path, mailbox: &str, sip: Option<&str>) -> anyhow::Result<ExitCode
                 .join(format!("{id}.rdv.xml"));
             let xml = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            println!(
+            writeln!(
+                out,
                 "<!-- {} (signature: {}.p7s) -->\n{xml}",
                 file.display(),
                 file.display()
-            );
+            )?;
             found += 1;
         }
     }
@@ -603,5 +513,5 @@ fn rdv(path: &Path, mailbox: &str, sip: Option<&str>) -> anyhow::Result<ExitCode
             sip.map(|s| format!(" {s}")).unwrap_or_default()
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }

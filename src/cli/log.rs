@@ -1,20 +1,25 @@
 //! `pecd log query` and `pecd log verify`: the event log (registro) read from the
-//! store, while the daemon runs or not.
+//! store (by the daemon on the operator's behalf while it runs, [`super::store`]).
 
-use std::path::Path;
-
+use super::console::Console;
+use crate::store::Store;
 use crate::store::log::LogQuery;
 
 /// `log query`.
-pub fn query(config_path: &Path, query: &LogQuery, json: bool) -> anyhow::Result<()> {
-    let (_, store) = super::mailbox::open(config_path)?;
+pub fn query(
+    store: &Store,
+    console: &mut Console<'_>,
+    query: &LogQuery,
+    json: bool,
+) -> anyhow::Result<()> {
     let records = store.read(|tx| tx.query(query))?;
     for record in records {
         if json {
-            println!("{}", serde_json::to_string(&record)?);
+            writeln!(console.out, "{}", serde_json::to_string(&record)?)?;
         } else {
             let e = &record.event;
-            println!(
+            writeln!(
+                console.out,
                 "{}\t{}\t{}\t{}\t{}\t{}",
                 record.seq,
                 e.time,
@@ -22,22 +27,21 @@ pub fn query(config_path: &Path, query: &LogQuery, json: bool) -> anyhow::Result
                 e.pec_id.as_deref().unwrap_or("-"),
                 e.sender.as_deref().unwrap_or("-"),
                 e.subject.as_deref().unwrap_or("-")
-            );
+            )?;
         }
     }
     Ok(())
 }
 
-/// `log verify`: exit 1 with the first broken record.
-pub fn verify(config_path: &Path) -> anyhow::Result<bool> {
-    let (_, store) = super::mailbox::open(config_path)?;
+/// `log verify`: false (exit 1) with the first broken record.
+pub fn verify(store: &Store, console: &mut Console<'_>) -> anyhow::Result<bool> {
     match store.read(|tx| tx.verify_chain())? {
         Ok(count) => {
-            println!("log chain intact: {count} records");
+            writeln!(console.out, "log chain intact: {count} records")?;
             Ok(true)
         }
         Err(broken) => {
-            println!("{broken}");
+            writeln!(console.out, "{broken}")?;
             Ok(false)
         }
     }

@@ -1,12 +1,11 @@
-//! `pecd mailbox add|list|show|set|suspend|activate|delete` (CONTRACT.md). The store is
-//! opened in redb's multi-process mode, so these work while the daemon runs.
+//! `pecd mailbox add|list|show|set|suspend|activate|delete` (CONTRACT.md). While the
+//! daemon runs, it runs these on the operator's behalf ([`super::store`]).
 
-use std::io::BufRead;
-use std::path::Path;
+use std::io::Write;
 
-use anyhow::Context;
 use anyhow::bail;
 
+use super::console::Console;
 use crate::config::Config;
 use crate::provider::mailboxes;
 use crate::provider::mailboxes::MailboxChanges;
@@ -39,120 +38,106 @@ impl Changes {
     }
 }
 
-/// Opens the store a config names.
-pub fn open(config_path: &Path) -> anyhow::Result<(Config, Store)> {
-    let config = Config::load(config_path)?;
-    let store = Store::open(&config.provider.data_dir).context("cannot open the store")?;
-    Ok((config, store))
-}
-
 /// `mailbox add`.
-pub fn add(config_path: &Path, address: &str, changes: &Changes) -> anyhow::Result<()> {
-    let (config, store) = open(config_path)?;
+pub fn add(
+    config: &Config,
+    store: &Store,
+    console: &mut Console<'_>,
+    address: &str,
+    changes: &Changes,
+) -> anyhow::Result<()> {
     let password = if changes.password_stdin {
-        read_password()?
+        console.password()?
     } else {
         random_password()
     };
     let mailbox = mailboxes::create(
-        &store,
+        store,
         &config.provider.domain,
         address,
         &changes.resolve(Some(password.clone())),
     )?;
-    println!("mailbox {} created", mailbox.address);
+    writeln!(console.out, "mailbox {} created", mailbox.address)?;
     if !changes.password_stdin {
-        println!("password: {password}");
+        writeln!(console.out, "password: {password}")?;
     }
     Ok(())
 }
 
 /// `mailbox set`.
-pub fn set(config_path: &Path, address: &str, changes: &Changes) -> anyhow::Result<()> {
-    let (_, store) = open(config_path)?;
+pub fn set(
+    store: &Store,
+    console: &mut Console<'_>,
+    address: &str,
+    changes: &Changes,
+) -> anyhow::Result<()> {
     let password = if changes.password_stdin {
-        Some(read_password()?)
+        Some(console.password()?)
     } else {
         None
     };
-    print_mailbox(&mailboxes::update(
-        &store,
-        address,
-        &changes.resolve(password),
-    )?);
-    Ok(())
+    let mailbox = mailboxes::update(store, address, &changes.resolve(password))?;
+    print_mailbox(console.out, &mailbox)
 }
 
 /// `mailbox suspend` / `mailbox activate`.
-pub fn set_state(config_path: &Path, address: &str, state: MailboxState) -> anyhow::Result<()> {
-    let (_, store) = open(config_path)?;
+pub fn set_state(
+    store: &Store,
+    console: &mut Console<'_>,
+    address: &str,
+    state: MailboxState,
+) -> anyhow::Result<()> {
     let changes = MailboxChanges {
         state: Some(state),
         ..MailboxChanges::default()
     };
-    print_mailbox(&mailboxes::update(&store, address, &changes)?);
-    Ok(())
+    print_mailbox(console.out, &mailboxes::update(store, address, &changes)?)
 }
 
 /// `mailbox delete`.
-pub fn delete(config_path: &Path, address: &str) -> anyhow::Result<()> {
-    let (_, store) = open(config_path)?;
-    mailboxes::delete(&store, address)?;
-    println!("mailbox {address} deleted");
+pub fn delete(store: &Store, console: &mut Console<'_>, address: &str) -> anyhow::Result<()> {
+    mailboxes::delete(store, address)?;
+    writeln!(console.out, "mailbox {address} deleted")?;
     Ok(())
 }
 
 /// `mailbox list`.
-pub fn list(config_path: &Path) -> anyhow::Result<()> {
-    let (_, store) = open(config_path)?;
+pub fn list(store: &Store, console: &mut Console<'_>) -> anyhow::Result<()> {
     for mailbox in store.read(|tx| tx.list_mailboxes())? {
-        println!(
+        writeln!(
+            console.out,
             "{}\t{:?}\t{}/{} bytes",
             mailbox.address, mailbox.state, mailbox.used_bytes, mailbox.quota_bytes
-        );
+        )?;
     }
     Ok(())
 }
 
 /// `mailbox show`.
-pub fn show(config_path: &Path, address: &str) -> anyhow::Result<()> {
-    let (_, store) = open(config_path)?;
+pub fn show(store: &Store, console: &mut Console<'_>, address: &str) -> anyhow::Result<()> {
     match store.read(|tx| tx.get_mailbox(address))? {
-        Some(mailbox) => {
-            print_mailbox(&mailbox);
-            Ok(())
-        }
+        Some(mailbox) => print_mailbox(console.out, &mailbox),
         None => bail!("no mailbox {address}"),
     }
 }
 
-fn print_mailbox(m: &Mailbox) {
-    println!("address:      {}", m.address);
-    println!(
-        "state:        {}",
-        if m.state == MailboxState::Active {
-            "active"
-        } else {
-            "suspended"
-        }
-    );
-    println!(
+fn print_mailbox(out: &mut dyn Write, m: &Mailbox) -> anyhow::Result<()> {
+    let state = if m.state == MailboxState::Active {
+        "active"
+    } else {
+        "suspended"
+    };
+    writeln!(out, "address:      {}", m.address)?;
+    writeln!(out, "state:        {state}")?;
+    writeln!(
+        out,
         "quota:        {} of {} bytes used",
         m.used_bytes, m.quota_bytes
-    );
-    println!("receipt:      {}", m.receipt_type);
-    println!("conservation: {}", m.conservation);
-    println!("created:      {}", m.created);
-}
-
-fn read_password() -> anyhow::Result<String> {
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("cannot read the password from stdin")?;
-    let password = line.trim_end_matches(['\r', '\n']).to_string();
-    Ok(password)
+    )?;
+    writeln!(out, "receipt:      {}", m.receipt_type)?;
+    writeln!(out, "conservation: {}", m.conservation)?;
+    writeln!(out, "created:      {}", m.created)?;
+    Ok(())
 }
 
 fn random_password() -> String {

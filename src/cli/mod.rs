@@ -1,11 +1,25 @@
 //! Operator commands (CONTRACT.md). Each command is one file; `main.rs` parses the
-//! arguments and calls these. Commands return `anyhow::Result` because they report
-//! errors (one line on stderr) rather than handle them.
+//! arguments ([`args`]) and calls these. Commands return `anyhow::Result` because they
+//! report errors (one line on stderr) rather than handle them. Those that work on the
+//! store go through [`store`], which hands them to the daemon when it runs.
 
+pub mod args;
 pub mod conservation;
+pub mod console;
 pub mod index;
 pub mod init;
 pub mod log;
 pub mod mailbox;
 pub mod serve;
+pub mod store;
 pub mod verify;
+
+/// An error and its causes on one line, as every command reports it.
+pub fn one_line(error: &anyhow::Error) -> String {
+    error
+        .chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+        .replace('\n', " ")
+}

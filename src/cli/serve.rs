@@ -244,6 +244,20 @@ pub async fn start(
             shutdown.clone(),
         ));
     }
+    // Operator commands run while the daemon holds the store come in here.
+    let data_dir = config.provider.data_dir.clone();
+    let listener = crate::control::bind(&data_dir).with_context(|| {
+        format!(
+            "cannot listen on {}",
+            crate::control::socket_path(&data_dir).display()
+        )
+    })?;
+    let store = provider.store().clone();
+    tracker.spawn(crate::control::serve(
+        listener,
+        shutdown.clone(),
+        move |request, out| super::store::serve_request(&store, &data_dir, request, out),
+    ));
     // Conservation (issue 5): the ingest and audit worker, opened off the async threads
     // (the first start creates the built-in TSA key); delivery never waits on it.
     if config.conservation.enabled {

@@ -28,7 +28,6 @@ use std::sync::MutexGuard;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 
-use redb::Database;
 use redb::ReadableDatabase;
 use redb::TableDefinition;
 use redb::WriteTransaction;
@@ -101,7 +100,7 @@ const BODIES: TableDefinition<&str, &[u8]> = TableDefinition::new("bodies");
 #[derive(Clone)]
 pub struct BlobStore {
     root: PathBuf,
-    db: Arc<Database>,
+    db: Arc<dyn ReadableDatabase + Send + Sync>,
     /// Small bodies put but not yet committed, inserted by the next group commit.
     pending: Arc<Mutex<HashMap<BlobId, Arc<[u8]>>>>,
     /// Files written (`written`) and covered by a completed [`BlobStore::sync`]
@@ -117,7 +116,10 @@ pub(crate) struct Staged(Vec<(BlobId, Arc<[u8]>)>);
 impl BlobStore {
     /// Opens (creating) the folder of large bodies and its 256 subfolders, so writing
     /// a body never creates a directory; small bodies go to `db`.
-    pub fn open(root: &Path, db: Arc<Database>) -> Result<BlobStore, StoreError> {
+    pub fn open(
+        root: &Path,
+        db: Arc<dyn ReadableDatabase + Send + Sync>,
+    ) -> Result<BlobStore, StoreError> {
         let mut created = false;
         for byte in 0..=255u8 {
             let dir = root.join(format!("{byte:02x}"));

@@ -84,12 +84,28 @@ fn a_body_torn_by_a_crash_is_rewritten_and_old_layout_bodies_still_read() {
 }
 
 #[test]
+fn one_writer_at_a_time_and_readers_follow_it() {
+    let (dir, store) = store();
+    assert!(matches!(Store::open(dir.path()), Err(StoreError::InUse)));
+    let reader = Store::open_read_only(dir.path()).unwrap();
+    assert!(matches!(
+        reader.write(|tx| tx.next("n")),
+        Err(StoreError::ReadOnly)
+    ));
+    // (That a reader follows the writer's commits: the small-body test below.)
+    store.write(|tx| tx.next("n")).unwrap();
+    drop(store);
+    let writer = Store::open(dir.path()).unwrap();
+    assert_eq!(writer.write(|tx| tx.next("n")).unwrap(), 2);
+}
+
+#[test]
 fn a_small_body_is_committed_with_the_records_and_has_no_file() {
     let (dir, store) = store();
     let blob = store.blobs().put(b"ricevuta di consegna").unwrap();
     // Readable at once by this process, not yet by another one.
     assert_eq!(store.blobs().get(&blob).unwrap(), b"ricevuta di consegna");
-    let other = Store::open(dir.path()).unwrap();
+    let other = Store::open_read_only(dir.path()).unwrap();
     assert!(other.blobs().get(&blob).is_err());
 
     store
@@ -382,7 +398,7 @@ fn the_log_chain_verifies_and_queries_filter() {
 /// Edits the raw log table the way an attacker with file access would.
 fn tamper(store: &Store, edit: impl FnOnce(&mut redb::Table<'_, u64, &[u8]>)) {
     const LOG: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("log");
-    let txn = store.db.begin_write().unwrap();
+    let txn = store.writer.as_ref().unwrap().begin_write().unwrap();
     {
         let mut table = txn.open_table(LOG).unwrap();
         edit(&mut table);

@@ -50,7 +50,12 @@ fn set_rule(dir: &Path, address: &str, rule: &str) {
 
 /// Every package recorded by the provider in `dir`.
 pub fn packages(dir: &Path) -> Vec<PackageRecord> {
-    let store = Store::open(&dir.join("data")).unwrap();
+    // Beside a running daemon, read-only; a store a kill left needs a writer's
+    // repair first, which the writer's open does.
+    let data = dir.join("data");
+    let store = Store::open_read_only(&data)
+        .or_else(|_| Store::open(&data))
+        .unwrap();
     store.read(|tx| tx.packages()).unwrap()
 }
 

@@ -461,7 +461,7 @@ fn quota_alerts_once_at_70_and_90_pauses_at_100_and_resumes_after_a_raise() {
     assert!(out.contains("paused by quota"), "{out}");
     ingest(&dir);
     assert_eq!(alerts(&dir, mailbox), vec!["70", "90", "100"]);
-    let store = Store::open(&dir.join("data")).unwrap();
+    let store = Store::open_read_only(&dir.join("data")).unwrap();
     assert_eq!(store.read(|tx| tx.conservation_jobs()).unwrap().len(), 2);
     let status = run_ok(
         env!("CARGO_BIN_EXE_pecd"),

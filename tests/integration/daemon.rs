@@ -19,7 +19,7 @@ use pecd::store::mailbox::INBOX;
 
 use crate::support;
 
-const PASSWORD: &str = "Segreta-123";
+pub const PASSWORD: &str = "Segreta-123";
 
 /// One running `pecd serve`, stopped (SIGTERM) on drop.
 pub struct Daemon {
@@ -40,7 +40,7 @@ impl Drop for Daemon {
 
 impl Daemon {
     pub fn inbox(&self, user: &str) -> Vec<Vec<u8>> {
-        let store = Store::open(&self.dir.join("data")).unwrap();
+        let store = Store::open_read_only(&self.dir.join("data")).unwrap();
         let messages = store.read(|tx| tx.messages(user, INBOX)).unwrap();
         messages
             .iter()

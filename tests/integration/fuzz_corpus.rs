@@ -51,3 +51,8 @@ fn imap_session_corpus() {
 fn smtp_session_corpus() {
     replay("smtp_session", pecd::fuzzing::smtp_session);
 }
+
+#[test]
+fn control_corpus() {
+    replay("control", pecd::fuzzing::control);
+}

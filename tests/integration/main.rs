@@ -14,6 +14,7 @@ mod conservation_offline;
 mod daemon;
 mod fuzz_corpus;
 mod imap;
+mod operator;
 mod real_messages;
 mod support;
 mod tampering;

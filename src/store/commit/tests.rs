@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
 
-use redb::ReadableDatabase;
 use redb::ReadableTable;
 use redb::TableDefinition;
 
@@ -24,7 +23,7 @@ fn put(tx: &mut Tx<'_>, key: u64, value: u64) -> Result<(), StoreError> {
 }
 
 fn all(store: &Store) -> Vec<(u64, u64)> {
-    let txn = store.db.begin_read().unwrap();
+    let txn = store.reader.begin_read().unwrap();
     let Ok(table) = txn.open_table(COUNTS) else {
         return Vec::new();
     };
@@ -88,8 +87,10 @@ fn a_failing_joiner_aborts_the_batch_and_the_member_before_it_runs_again() {
     let store = Store::open(dir.path()).unwrap();
     let group = &store.group;
     // Member 1 runs in batch 1 and has not committed yet when member 2 joins and fails.
-    let (_, batch) = group.run(&store.db, &|tx| put(tx, 1, 1)).unwrap();
-    let failed = group.run(&store.db, &|tx| {
+    let (_, batch) = group
+        .run(store.writer.as_ref().unwrap(), &|tx| put(tx, 1, 1))
+        .unwrap();
+    let failed = group.run(store.writer.as_ref().unwrap(), &|tx| {
         put(tx, 2, 2)?;
         Err::<(), _>(StoreError::Conflict("no".into()))
     });
@@ -106,7 +107,10 @@ fn a_failing_joiner_aborts_the_batch_and_the_member_before_it_runs_again() {
 fn a_panicking_closure_commits_nothing_and_the_store_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let (_, batch) = store.group.run(&store.db, &|tx| put(tx, 1, 1)).unwrap();
+    let (_, batch) = store
+        .group
+        .run(store.writer.as_ref().unwrap(), &|tx| put(tx, 1, 1))
+        .unwrap();
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let _ = store.write(|tx| -> Result<(), StoreError> {
             put(tx, 2, 2)?;

@@ -1,0 +1,341 @@
+//! The command line (CONTRACT.md), parsed by clap. The commands that work on the store
+//! also (de)serialize, so one that finds the daemon running is handed to it
+//! ([`super::store`]).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use clap::Subcommand;
+use serde::Deserialize;
+use serde::Serialize;
+
+use super::mailbox::Changes;
+
+/// PEC (Posta Elettronica Certificata) provider server and conservation gateway.
+#[derive(Debug, Parser)]
+#[command(name = "pecd", version, about)]
+pub struct Args {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands of CONTRACT.md.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the provider (SMTP submission and MX, IMAP, admin API, relay, timers).
+    Serve {
+        /// The configuration file.
+        #[arg(long, default_value = "config/pecd.toml")]
+        config: PathBuf,
+    },
+    /// Write a complete, runnable provider into DIR.
+    Init {
+        /// The folder to create.
+        dir: PathBuf,
+        /// The provider's mail domain.
+        #[arg(long)]
+        domain: String,
+        /// The provider's name (gestore).
+        #[arg(long)]
+        name: String,
+        /// First of the six ports (submission, submissions, MX, IMAP, IMAPS, admin).
+        #[arg(long, default_value_t = 2587)]
+        port_base: u16,
+    },
+    /// The providers index.
+    Index {
+        /// The subcommand.
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
+    /// Administer mailboxes (works while the daemon runs).
+    Mailbox {
+        /// The subcommand.
+        #[command(subcommand)]
+        command: MailboxCommand,
+    },
+    /// The event log (registro).
+    Log {
+        /// The subcommand.
+        #[command(subcommand)]
+        command: LogCommand,
+    },
+    /// The conservation gateway: audit, export, verify-package, search.
+    Conservation {
+        /// The subcommand.
+        #[command(subcommand)]
+        command: ConservationCommand,
+    },
+    /// Read one message and say what it is and whether it is valid PEC.
+    Verify {
+        /// The message (.eml).
+        file: PathBuf,
+        /// A providers index (LDIF or signed .p7m) to check the signer against.
+        #[arg(long)]
+        index: Option<PathBuf>,
+        /// Trust anchor certificates (PEM) the signer must chain to; repeatable.
+        #[arg(long)]
+        ca: Vec<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `pecd mailbox …`.
+#[derive(Clone, Debug, Subcommand, Serialize, Deserialize)]
+pub enum MailboxCommand {
+    /// Create a mailbox.
+    Add {
+        /// The address.
+        address: String,
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The settings.
+        #[command(flatten)]
+        options: MailboxOptions,
+    },
+    /// List mailboxes.
+    List {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Show one mailbox.
+    Show {
+        /// The address.
+        address: String,
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Change a mailbox.
+    Set {
+        /// The address.
+        address: String,
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The settings.
+        #[command(flatten)]
+        options: MailboxOptions,
+    },
+    /// Suspend a mailbox: deliveries to it fail with an avviso di mancata consegna.
+    Suspend {
+        /// The address.
+        address: String,
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Put a suspended mailbox back in service.
+    Activate {
+        /// The address.
+        address: String,
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Delete a mailbox.
+    Delete {
+        /// The address.
+        address: String,
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+/// The options `mailbox add` and `mailbox set` share.
+#[derive(Clone, Debug, clap::Args, Serialize, Deserialize)]
+pub struct MailboxOptions {
+    /// Read the password from the first line of stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Receipt type asked for when a message sets no X-TipoRicevuta.
+    #[arg(long)]
+    pub receipt: Option<String>,
+    /// Conservation rule: all-inbound, envelopes, receipts or off.
+    #[arg(long)]
+    pub conservation: Option<String>,
+    /// Mailbox quota in bytes.
+    #[arg(long)]
+    pub quota_bytes: Option<u64>,
+}
+
+impl MailboxOptions {
+    /// The changes these options ask for.
+    pub fn changes(&self) -> Changes {
+        Changes {
+            password_stdin: self.password_stdin,
+            receipt: self.receipt.clone(),
+            conservation: self.conservation.clone(),
+            quota_bytes: self.quota_bytes,
+        }
+    }
+}
+
+/// `pecd log …`.
+#[derive(Clone, Debug, Subcommand, Serialize, Deserialize)]
+pub enum LogCommand {
+    /// Print the events matching the filters.
+    Query {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// A PEC msgid, client Message-ID or related message id.
+        #[arg(long)]
+        msgid: Option<String>,
+        /// A mailbox (as owner, sender or recipient).
+        #[arg(long)]
+        mailbox: Option<String>,
+        /// Not before (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// Not after (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        until: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the hash chain end to end; exit 1 at the first broken record.
+    Verify {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+/// `pecd index …`.
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// Print this provider's record of the providers index as LDIF.
+    Entry {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+/// The `pecd conservation` subcommands.
+#[derive(Clone, Debug, Subcommand, Serialize, Deserialize)]
+pub enum ConservationCommand {
+    /// Fixity audit of every stored package: re-hash, signatures, time stamps.
+    Audit {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a pacchetto di distribuzione (ZIP; AES-256 with --password-stdin).
+    Export {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The mailbox.
+        #[arg(long)]
+        mailbox: String,
+        /// The ZIP to write.
+        #[arg(long)]
+        output: PathBuf,
+        /// Packages sealed not before (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// Packages sealed not after (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        until: Option<String>,
+        /// Read a password from stdin and encrypt every entry (AES-256).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Check an exported package offline; exit 0 only if everything holds.
+    VerifyPackage {
+        /// The ZIP.
+        file: PathBuf,
+        /// Read the password from stdin.
+        #[arg(long)]
+        password_stdin: bool,
+        /// CA certificates (PEM) signatures and time stamps must chain to; without,
+        /// the CA the package carries is used. Repeatable.
+        #[arg(long)]
+        ca: Vec<PathBuf>,
+    },
+    /// Search conserved messages.
+    Search {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The mailbox.
+        #[arg(long)]
+        mailbox: String,
+        /// Words to find (subject, body, sender, recipients, attachment names);
+        /// `kind:ricevuta…`, `since:DATE`, `until:DATE` filter.
+        query: String,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Package every queued message now (the daemon does this on its own).
+    Ingest {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Set a mailbox's conservation quota tier (raising it resumes a paused ingest).
+    Tier {
+        /// The mailbox.
+        address: String,
+        /// A tier of `[conservation.tiers]`.
+        tier: String,
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Disposal proposals (scarto): packages past their retention; nothing is deleted.
+    Disposal {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Evaluate at this time instead of now (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        at: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke conservation for a mailbox: its rule becomes `off` and a full export is
+    /// written, downloadable for 30 days through the recorded link token.
+    Revoke {
+        /// The mailbox.
+        address: String,
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Read a password from stdin and encrypt the export (AES-256).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Print a mailbox's rapporti di versamento (all, or one SIP's), with where each
+    /// signed copy is.
+    Rdv {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The mailbox.
+        #[arg(long)]
+        mailbox: String,
+        /// One SIP (`pdv-…`).
+        sip: Option<String>,
+    },
+    /// Queue length, packages and each mailbox's account.
+    Status {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}

@@ -1,0 +1,320 @@
+//! The commands that work on the store (`mailbox`, `log`, `conservation`). With no
+//! daemon running they open the store and run here; when the daemon holds it (it is
+//! the store's one writer) they are handed to it over the control socket
+//! ([`crate::control`]) and it runs the very same code on its own `Store`, streaming
+//! the output back. Either way the operator sees the same output and exit status.
+
+use std::io::Write;
+use std::path::Path;
+use std::path::PathBuf;
+use std::time::Duration;
+use std::time::Instant;
+
+use anyhow::Context;
+use anyhow::bail;
+use serde::Deserialize;
+use serde::Serialize;
+
+use super::args::ConservationCommand;
+use super::args::LogCommand;
+use super::args::MailboxCommand;
+use super::console::Console;
+use super::console::read_password_line;
+use crate::config::Config;
+use crate::control;
+use crate::store::Store;
+use crate::store::StoreError;
+use crate::store::log::LogQuery;
+use crate::store::mailbox::MailboxState;
+
+/// How long a command keeps trying when the store's writer is not a daemon that
+/// answers (another command, or a daemon just starting or stopping).
+const BUSY_WAIT: Duration = Duration::from_secs(10);
+
+/// A command that works on the store.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum StoreCommand {
+    /// `pecd mailbox …`.
+    Mailbox(MailboxCommand),
+    /// `pecd log …`.
+    Log(LogCommand),
+    /// `pecd conservation …`.
+    Conservation(ConservationCommand),
+}
+
+/// What travels to the daemon: the command (its paths made absolute) and the password
+/// it reads from stdin, read here.
+#[derive(Serialize, Deserialize)]
+struct Request {
+    command: StoreCommand,
+    password: Option<String>,
+}
+
+/// Runs a command for the operator at the terminal; its exit status.
+pub fn run(command: StoreCommand) -> anyhow::Result<u8> {
+    let Some(path) = command.config() else {
+        return offline(&command);
+    };
+    let config = Config::load(path)?;
+    let data_dir = &config.provider.data_dir;
+    let started = Instant::now();
+    let mut request = None;
+    loop {
+        match Store::open(data_dir) {
+            Ok(store) => {
+                let mut stdout = std::io::stdout().lock();
+                return execute(
+                    &command,
+                    &config,
+                    &store,
+                    &mut Console::terminal(&mut stdout),
+                );
+            }
+            Err(StoreError::InUse) => {}
+            Err(error) => return Err(error).context("cannot open the store"),
+        }
+        let request = match &request {
+            Some(request) => request,
+            None => request.insert(encode_request(&command)?),
+        };
+        match control::call(data_dir, request, &mut std::io::stdout().lock()) {
+            Ok(Ok(status)) => return Ok(status),
+            Ok(Err(message)) => bail!("{message}"),
+            Err(_) if started.elapsed() < BUSY_WAIT => {
+                std::thread::sleep(Duration::from_millis(100))
+            }
+            Err(error) => bail!(
+                "the store is in use by another process, and no daemon answers on {}: {error}",
+                control::socket_path(data_dir).display()
+            ),
+        }
+    }
+}
+
+/// The daemon's side: runs a request that came over the control socket on `store`,
+/// the store of `data_dir`.
+pub fn serve_request(
+    store: &Store,
+    data_dir: &Path,
+    request: &[u8],
+    out: &mut dyn Write,
+) -> control::Finished {
+    let mut run = || {
+        let request: Request =
+            serde_json::from_slice(request).context("malformed control request")?;
+        let path = request
+            .command
+            .config()
+            .context("this command does not work on the store")?;
+        let config = Config::load(path)?;
+        if !same_dir(&config.provider.data_dir, data_dir) {
+            bail!(
+                "{} names the data directory {}, this daemon serves {}",
+                path.display(),
+                config.provider.data_dir.display(),
+                data_dir.display()
+            );
+        }
+        execute(
+            &request.command,
+            &config,
+            store,
+            &mut Console::given(out, request.password),
+        )
+    };
+    run().map_err(|error| super::one_line(&error))
+}
+
+/// The command a control request carries, decoded as the daemon decodes it (the fuzz
+/// target's entry).
+pub fn decode_request(bytes: &[u8]) -> Option<StoreCommand> {
+    serde_json::from_slice::<Request>(bytes)
+        .ok()
+        .map(|request| request.command)
+}
+
+fn encode_request(command: &StoreCommand) -> anyhow::Result<Vec<u8>> {
+    let mut command = command.clone();
+    command.absolutize()?;
+    let password = command
+        .password_stdin()
+        .then(read_password_line)
+        .transpose()?;
+    Ok(serde_json::to_vec(&Request { command, password })?)
+}
+
+/// Runs `command` on `store`: the one place a store command's meaning lives.
+fn execute(
+    command: &StoreCommand,
+    config: &Config,
+    store: &Store,
+    console: &mut Console<'_>,
+) -> anyhow::Result<u8> {
+    use super::mailbox;
+    match command {
+        StoreCommand::Mailbox(command) => {
+            match command {
+                MailboxCommand::Add {
+                    address, options, ..
+                } => mailbox::add(config, store, console, address, &options.changes()),
+                MailboxCommand::Set {
+                    address, options, ..
+                } => mailbox::set(store, console, address, &options.changes()),
+                MailboxCommand::List { .. } => mailbox::list(store, console),
+                MailboxCommand::Show { address, .. } => mailbox::show(store, console, address),
+                MailboxCommand::Suspend { address, .. } => {
+                    mailbox::set_state(store, console, address, MailboxState::Suspended)
+                }
+                MailboxCommand::Activate { address, .. } => {
+                    mailbox::set_state(store, console, address, MailboxState::Active)
+                }
+                MailboxCommand::Delete { address, .. } => mailbox::delete(store, console, address),
+            }?;
+            Ok(0)
+        }
+        StoreCommand::Log(LogCommand::Query {
+            msgid,
+            mailbox,
+            since,
+            until,
+            json,
+            ..
+        }) => {
+            let time = |text: &Option<String>| {
+                text.as_deref()
+                    .map(LogQuery::parse_time)
+                    .transpose()
+                    .map_err(anyhow::Error::msg)
+            };
+            let query = LogQuery {
+                msgid: msgid.clone(),
+                mailbox: mailbox.clone(),
+                since: time(since)?,
+                until: time(until)?,
+            };
+            super::log::query(store, console, &query, *json).map(|()| 0)
+        }
+        StoreCommand::Log(LogCommand::Verify { .. }) => {
+            super::log::verify(store, console).map(|intact| if intact { 0 } else { 1 })
+        }
+        StoreCommand::Conservation(command) => {
+            super::conservation::run(command, config, store, console)
+        }
+    }
+}
+
+/// A command that names no configuration: `conservation verify-package`.
+fn offline(command: &StoreCommand) -> anyhow::Result<u8> {
+    let StoreCommand::Conservation(ConservationCommand::VerifyPackage {
+        file,
+        password_stdin,
+        ca,
+    }) = command
+    else {
+        bail!("this command needs --config");
+    };
+    let password = password_stdin.then(read_password_line).transpose()?;
+    let mut stdout = std::io::stdout().lock();
+    super::conservation::verify_package(&mut stdout, file, password.as_deref(), ca)
+}
+
+/// The configuration path a command names, borrowed the way `$command` is (shared or
+/// mutable); `None` for `verify-package`, which names none.
+macro_rules! config_of {
+    ($command:expr) => {
+        match $command {
+            StoreCommand::Mailbox(
+                MailboxCommand::Add { config, .. }
+                | MailboxCommand::Set { config, .. }
+                | MailboxCommand::List { config }
+                | MailboxCommand::Show { config, .. }
+                | MailboxCommand::Suspend { config, .. }
+                | MailboxCommand::Activate { config, .. }
+                | MailboxCommand::Delete { config, .. },
+            )
+            | StoreCommand::Log(LogCommand::Query { config, .. } | LogCommand::Verify { config })
+            | StoreCommand::Conservation(
+                ConservationCommand::Audit { config, .. }
+                | ConservationCommand::Export { config, .. }
+                | ConservationCommand::Search { config, .. }
+                | ConservationCommand::Ingest { config }
+                | ConservationCommand::Tier { config, .. }
+                | ConservationCommand::Disposal { config, .. }
+                | ConservationCommand::Revoke { config, .. }
+                | ConservationCommand::Rdv { config, .. }
+                | ConservationCommand::Status { config },
+            ) => Some(config),
+            StoreCommand::Conservation(ConservationCommand::VerifyPackage { .. }) => None,
+        }
+    };
+}
+
+impl StoreCommand {
+    /// The configuration file the command names.
+    fn config(&self) -> Option<&Path> {
+        config_of!(self).map(PathBuf::as_path)
+    }
+
+    /// Whether it reads a password from stdin.
+    fn password_stdin(&self) -> bool {
+        match self {
+            StoreCommand::Mailbox(
+                MailboxCommand::Add { options, .. } | MailboxCommand::Set { options, .. },
+            ) => options.password_stdin,
+            StoreCommand::Conservation(
+                ConservationCommand::Export { password_stdin, .. }
+                | ConservationCommand::Revoke { password_stdin, .. }
+                | ConservationCommand::VerifyPackage { password_stdin, .. },
+            ) => *password_stdin,
+            _ => false,
+        }
+    }
+
+    /// Makes the paths it carries absolute, so they mean the same to the daemon.
+    fn absolutize(&mut self) -> anyhow::Result<()> {
+        if let StoreCommand::Conservation(ConservationCommand::Export { output, .. }) = self {
+            *output = absolute(output)?;
+        }
+        if let Some(config) = config_of!(self) {
+            *config = absolute(config)?;
+        }
+        Ok(())
+    }
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))
+}
+
+/// Whether two paths name the same folder.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_carries_the_command_with_its_paths_made_absolute() {
+        let command = StoreCommand::Conservation(ConservationCommand::Export {
+            config: "pecd.toml".into(),
+            mailbox: "mario@pec-a.test".into(),
+            output: "out/export.zip".into(),
+            since: None,
+            until: None,
+            password_stdin: false,
+        });
+        let decoded = decode_request(&encode_request(&command).unwrap()).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(decoded.config(), Some(cwd.join("pecd.toml").as_path()));
+        let StoreCommand::Conservation(ConservationCommand::Export { output, .. }) = decoded else {
+            panic!("{decoded:?}");
+        };
+        assert_eq!(output, cwd.join("out/export.zip"));
+        assert!(decode_request(b"{\"command\":{\"Shell\":\"rm -rf /\"}}").is_none());
+    }
+}
