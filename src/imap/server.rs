@@ -84,10 +84,6 @@ pub struct Endpoint {
     pub timeouts: Timeouts,
 }
 
-/// How often IDLE looks for changes made by other processes (operator commands);
-/// this process's own commits wake it at once.
-const IDLE_POLL: Duration = Duration::from_secs(2);
-
 /// Serves IMAP on `listener` until `shutdown`, at most `max_connections` at a time.
 pub async fn run_listener(
     listener: TcpListener,
@@ -422,8 +418,9 @@ impl Driver<'_> {
                         Ok(Err(error)) => return Err(error),
                     }
                 }
+                // Every commit is this process's (the store's one writer, which also runs
+                // the operator's commands): each wakes the session at once.
                 _ = commits.changed() => {}
-                () = tokio::time::sleep(IDLE_POLL) => {}
                 () = self.shutdown.cancelled() => {
                     connection.send(&[reply::bye("server shutting down")]).await?;
                     return Ok(None);

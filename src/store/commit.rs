@@ -17,9 +17,9 @@
 //! learn their batch was aborted and run their closures again in a later batch, which
 //! is why closures are `Fn`: they keep their effects inside the transaction.
 //!
-//! redb's multi-process mode (so operator commands work while the daemon runs) refuses
-//! non-durable commits and ephemeral savepoints, which rules out the usual
-//! commit-without-fsync batching; this needs neither.
+//! redb's single-writer mode (so other processes may follow the store read-only)
+//! refuses non-durable commits, which rules out the usual commit-without-fsync
+//! batching; this needs none.
 
 use std::panic;
 use std::panic::AssertUnwindSafe;
