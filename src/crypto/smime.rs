@@ -29,6 +29,7 @@ pub(crate) use sign::Template;
 pub use sign::sign;
 pub use sign::sign_detached;
 pub use split::SignedParts;
+pub use split::split_parsed;
 pub use split::split_signed;
 pub use verify::ChainStatus;
 pub use verify::SignatureReport;
@@ -142,6 +143,10 @@ mod tests {
         let parts = split_signed(&message).unwrap();
         assert_eq!(parts.protocol, "application/pkcs7-signature");
         assert_eq!(parts.micalg.as_deref(), Some("sha-256"));
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&message)
+            .unwrap();
+        assert_eq!(split_parsed(&parsed).unwrap(), parts);
 
         let report = verify(
             &parts.entity,

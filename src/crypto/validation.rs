@@ -18,6 +18,7 @@ use crate::crypto::smime;
 use crate::crypto::smime::Anchors;
 use crate::crypto::smime::ChainStatus;
 use crate::crypto::smime::SignatureReport;
+use crate::mail::message::Message;
 use crate::mail::message::MessageError;
 use crate::pec::index::ProvidersIndex;
 use crate::pec::reader;
@@ -61,8 +62,10 @@ impl Validation {
         index: Option<&ProvidersIndex>,
         now: Timestamp,
     ) -> Result<Validation, MessageError> {
-        let message = reader::read(raw)?;
-        let verified = smime::split_signed(raw).and_then(|parts| {
+        // One parse serves the reader and the signature split.
+        let parsed = Message::parse(raw)?;
+        let message = reader::read_message(&parsed);
+        let verified = smime::split_parsed(parsed.parsed()).and_then(|parts| {
             let report = match anchors {
                 Some(anchors) => smime::verify(&parts.entity, &parts.signature, anchors, now),
                 None => smime::verify(&parts.entity, &parts.signature, &Anchors::empty()?, now),

@@ -64,9 +64,13 @@ impl PecMessage {
 
 /// Reads a message. Fails only when the bytes are not a message at all.
 pub fn read(raw: &[u8]) -> Result<PecMessage, MessageError> {
-    let message = Message::parse(raw)?;
+    Ok(read_message(&Message::parse(raw)?))
+}
+
+/// [`read`] of a message already parsed.
+pub fn read_message(message: &Message<'_>) -> PecMessage {
     let mut problems = Vec::new();
-    let kind = kind_of(&message, &mut problems);
+    let kind = kind_of(message, &mut problems);
     let signed = message
         .parsed()
         .root_part()
@@ -77,7 +81,7 @@ pub fn read(raw: &[u8]) -> Result<PecMessage, MessageError> {
                     .subtype()
                     .is_some_and(|s| s.eq_ignore_ascii_case("signed"))
         });
-    let (daticert_bytes, original) = find_parts(&message, kind);
+    let (daticert_bytes, original) = find_parts(message, kind);
     let (daticert, daticert_error) = match daticert_bytes.map(|bytes| Daticert::parse(&bytes)) {
         Some(Ok(daticert)) => (Some(daticert), None),
         Some(Err(error)) => (None, Some(error.to_string())),
@@ -106,7 +110,7 @@ pub fn read(raw: &[u8]) -> Result<PecMessage, MessageError> {
     };
     check_form(&read, &mut problems);
     read.problems = problems;
-    Ok(read)
+    read
 }
 
 fn kind_of(message: &Message<'_>, problems: &mut Vec<String>) -> Kind {

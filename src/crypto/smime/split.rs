@@ -50,6 +50,12 @@ pub fn split_signed(message: &[u8]) -> Result<SignedParts, SmimeError> {
     let parsed = MessageParser::default()
         .parse(message)
         .ok_or(SmimeError::NotMime)?;
+    split_parsed(&parsed)
+}
+
+/// [`split_signed`] of a message already parsed (with mail-parser's default
+/// settings), so a reader that parsed it for its headers need not parse it again.
+pub fn split_parsed(parsed: &mail_parser::Message<'_>) -> Result<SignedParts, SmimeError> {
     let root = parsed.parts.first().ok_or(SmimeError::NotMime)?;
     let content_type = root.content_type().ok_or_else(|| SmimeError::NotSigned {
         content_type: String::from("text/plain"),
