@@ -47,13 +47,13 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 /// lock, so no other daemon serves this data directory).
 pub fn bind(data_dir: &Path) -> io::Result<tokio::net::UnixListener> {
     let path = socket_path(data_dir);
-    let dir = data_dir.join("control");
+    let dir = path.parent().unwrap_or(data_dir);
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(&dir)?;
+        .create(dir)?;
     // An existing folder too: the socket must not be reachable through it by others.
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     match std::fs::remove_file(&path) {
         Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
         _ => {}
@@ -142,13 +142,17 @@ fn frame_length(length: usize) -> [u8; 4] {
     u32::try_from(length).unwrap_or(u32::MAX).to_be_bytes()
 }
 
-/// Sends `request` to the daemon serving `data_dir` and copies its output to `out` as
-/// it comes; an `Err` if no daemon answers there or the reply breaks off.
-pub fn call(data_dir: &Path, request: &[u8], out: &mut dyn Write) -> io::Result<Finished> {
+/// Connects to the daemon serving `data_dir`; an `Err` if none listens there.
+pub fn connect(data_dir: &Path) -> io::Result<UnixStream> {
+    UnixStream::connect(socket_path(data_dir))
+}
+
+/// Sends `request` over a connection from [`connect`] and copies the daemon's output
+/// to `out` as it comes; an `Err` if the reply breaks off.
+pub fn call(mut stream: UnixStream, request: &[u8], out: &mut dyn Write) -> io::Result<Finished> {
     if request.len() > MAX_REQUEST {
         return Err(invalid("request too large"));
     }
-    let mut stream = UnixStream::connect(socket_path(data_dir))?;
     stream.write_all(&frame_length(request.len()))?;
     stream.write_all(request)?;
     read_reply(&mut stream, out)

@@ -57,37 +57,44 @@ pub fn run(command: StoreCommand) -> anyhow::Result<u8> {
     };
     let config = Config::load(path)?;
     let data_dir = &config.provider.data_dir;
+    // Read once, whichever process runs the command.
+    let password = command
+        .password_stdin()
+        .then(read_password_line)
+        .transpose()?;
     let started = Instant::now();
     let mut request = None;
     loop {
         match Store::open(data_dir) {
             Ok(store) => {
                 let mut stdout = std::io::stdout().lock();
-                return execute(
-                    &command,
-                    &config,
-                    &store,
-                    &mut Console::terminal(&mut stdout),
-                );
+                let mut console = Console::new(&mut stdout, password);
+                return execute(&command, &config, &store, &mut console);
             }
             Err(StoreError::InUse) => {}
             Err(error) => return Err(error).context("cannot open the store"),
         }
         let request = match &request {
             Some(request) => request,
-            None => request.insert(encode_request(&command)?),
+            None => request.insert(encode_request(&command, password.clone())?),
         };
-        match control::call(data_dir, request, &mut std::io::stdout().lock()) {
-            Ok(Ok(status)) => return Ok(status),
-            Ok(Err(message)) => bail!("{message}"),
+        let stream = match control::connect(data_dir) {
+            Ok(stream) => stream,
             Err(_) if started.elapsed() < BUSY_WAIT => {
-                std::thread::sleep(Duration::from_millis(100))
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
             }
             Err(error) => bail!(
                 "the store is in use by another process, and no daemon answers on {}: {error}",
                 control::socket_path(data_dir).display()
             ),
-        }
+        };
+        // Once the daemon has the command, it is never sent again: it may have run.
+        return match control::call(stream, request, &mut std::io::stdout().lock()) {
+            Ok(Ok(status)) => Ok(status),
+            Ok(Err(message)) => bail!("{message}"),
+            Err(error) => bail!("the daemon stopped answering mid-command: {error}"),
+        };
     }
 }
 
@@ -119,7 +126,7 @@ pub fn serve_request(
             &request.command,
             &config,
             store,
-            &mut Console::given(out, request.password),
+            &mut Console::new(out, request.password),
         )
     };
     run().map_err(|error| super::one_line(&error))
@@ -133,13 +140,9 @@ pub fn decode_request(bytes: &[u8]) -> Option<StoreCommand> {
         .map(|request| request.command)
 }
 
-fn encode_request(command: &StoreCommand) -> anyhow::Result<Vec<u8>> {
+fn encode_request(command: &StoreCommand, password: Option<String>) -> anyhow::Result<Vec<u8>> {
     let mut command = command.clone();
     command.absolutize()?;
-    let password = command
-        .password_stdin()
-        .then(read_password_line)
-        .transpose()?;
     Ok(serde_json::to_vec(&Request { command, password })?)
 }
 
@@ -308,7 +311,7 @@ mod tests {
             until: None,
             password_stdin: false,
         });
-        let decoded = decode_request(&encode_request(&command).unwrap()).unwrap();
+        let decoded = decode_request(&encode_request(&command, None).unwrap()).unwrap();
         let cwd = std::env::current_dir().unwrap();
         assert_eq!(decoded.config(), Some(cwd.join("pecd.toml").as_path()));
         let StoreCommand::Conservation(ConservationCommand::Export { output, .. }) = decoded else {
