@@ -6,7 +6,7 @@
 //!
 //! One process writes: the database is opened in redb's single-writer mode, whose
 //! commits do not also save the allocator state as the multi-writer mode's must
-//! (measured 1.15× end to end, `tools/load.py`). Other processes may follow it read-only
+//! (1.01–1.15× end to end, `tools/load.py`). Other processes may follow it read-only
 //! ([`Store::open_read_only`]); operator commands that find the writer running hand
 //! their work to it ([`crate::control`]). After a crash the writer's next open
 //! rebuilds the allocator state from the committed trees before it serves.
@@ -146,7 +146,8 @@ impl Store {
     }
 
     /// Opens an existing store under `data_dir` for reading, beside its writer (if
-    /// one runs), following the writer's commits.
+    /// one runs), following the writer's commits. Fails on a store a crash left until a
+    /// writer has opened (and so repaired) it.
     pub fn open_read_only(data_dir: &Path) -> Result<Store, StoreError> {
         let db: ReadOnlyDatabase = Database::builder()
             .set_concurrency_mode(ConcurrencyMode::SingleWriter)
