@@ -133,21 +133,9 @@ fn kill_9_during_ingest_loses_nothing_and_conserves_each_message_once() {
 }
 
 fn pecd_with_stdin(args: &[&str], stdin: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = pecd()
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut command = pecd();
+    command.args(args);
+    support::with_stdin(command, stdin)
 }
 
 #[test]

@@ -2,7 +2,6 @@
 //! entries, exchanging certified mail with real clients: Python's `smtplib` submits,
 //! the real `openssl` and `xmllint` check every message that lands in a mailbox.
 
-use std::io::Write;
 use std::path::Path;
 use std::path::PathBuf;
 use std::process::Child;
@@ -116,26 +115,21 @@ pub fn pair(tmp: &Path, tweak: &str) -> (PathBuf, PathBuf, u16, u16) {
 }
 
 pub fn add_mailbox(dir: &Path, address: &str) {
-    let mut child = pecd()
-        .args([
-            "mailbox",
-            "add",
-            address,
-            "--config",
-            &dir.join("pecd.toml").to_string_lossy(),
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "mailbox add {address}");
+    let mut command = pecd();
+    command.args([
+        "mailbox",
+        "add",
+        address,
+        "--config",
+        &dir.join("pecd.toml").to_string_lossy(),
+        "--password-stdin",
+    ]);
+    let out = support::with_stdin(command, &format!("{PASSWORD}\n"));
+    assert!(
+        out.status.success(),
+        "mailbox add {address}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 pub fn start(dir: &Path, port_base: u16) -> Daemon {

@@ -3,33 +3,20 @@
 //! it over the control socket. The output, the exit status and the effect are those of
 //! the command run directly.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::process::Output;
-use std::process::Stdio;
 
 use crate::daemon;
 use crate::daemon::PASSWORD;
+use crate::support;
 
 /// Runs pecd in `dir` (so `--config pecd.toml` is relative), with `stdin`.
 fn pecd_in(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pecd"))
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pecd"));
+    command.current_dir(dir).args(args);
+    support::with_stdin(command, stdin)
 }
 
 fn stdout(out: &Output) -> String {

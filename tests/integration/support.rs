@@ -131,6 +131,25 @@ Content-Transfer-Encoding: base64\r\n\
 JVBERi0xLjQKJcOkw7zDtsOfCjIgMCBvYmoK\r\n\
 --b1--\r\n";
 
+/// Runs `command` with `stdin` written to its standard input; its output.
+pub fn with_stdin(mut command: Command, stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// Runs a real binary; panics with what to install when it is missing.
 pub fn run(program: &str, args: &[&str], package: &str) -> std::process::Output {
     Command::new(program)
