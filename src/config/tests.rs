@@ -1,0 +1,72 @@
+use super::*;
+
+#[test]
+fn example_config_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/pecd.example.toml");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(config.provider.domain, "pec-a.test");
+    assert!(config.index.ldif.is_absolute());
+}
+
+#[test]
+fn default_config_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/pecd.toml");
+    Config::load(&path).unwrap();
+}
+
+#[test]
+fn template_round_trips() {
+    let config = Config::parse(
+        &Config::template("pec-b.test", "Gestore \"B\"", 3000, "t0k3n"),
+        Path::new("/x"),
+    )
+    .unwrap();
+    assert_eq!(config.provider.name, "Gestore \"B\"");
+    assert_eq!(config.listen.admin.port(), 3005);
+    assert_eq!(
+        config.certificates.signing_key,
+        Path::new("/x/certs/signing.key")
+    );
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_errors() {
+    let unknown = "[provider]\ndomain = \"a.test\"\nname = \"A\"\ncolour = 1\n";
+    let error = Config::parse(unknown, Path::new("."))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("colour"), "{error}");
+    let bad_domain = "[provider]\ndomain = \"not a domain\"\nname = \"A\"\n";
+    assert!(matches!(
+        Config::parse(bad_domain, Path::new(".")),
+        Err(ConfigError::Invalid { .. })
+    ));
+    let bad_route =
+        "[provider]\ndomain = \"a.test\"\nname = \"A\"\n[routes]\n\"b.test\" = \"nowhere\"\n";
+    assert!(matches!(
+        Config::parse(bad_route, Path::new(".")),
+        Err(ConfigError::Invalid { .. })
+    ));
+}
+
+#[test]
+fn conservation_section_is_checked() {
+    let base = "[provider]\ndomain = \"a.test\"\nname = \"A\"\n";
+    let config = Config::parse(base, Path::new(".")).unwrap();
+    assert_eq!(config.conservation.tiers["medium"], 5 << 30);
+    assert_eq!(config.conservation.retention_years, 10);
+    for bad in [
+        "[conservation]\ntsa_url = \"http://tsa.test/\"\n",
+        "[conservation]\ndefault_tier = \"huge\"\n",
+        "[conservation]\nbatch_max_messages = 0\n",
+    ] {
+        let text = format!("{base}{bad}");
+        assert!(
+            matches!(
+                Config::parse(&text, Path::new(".")),
+                Err(ConfigError::Invalid { .. })
+            ),
+            "{bad}"
+        );
+    }
+}
