@@ -57,12 +57,26 @@ fn pecd() -> Command {
 }
 
 /// A free block of six ports, different per test process and call.
+///
+/// The blocks lie in 20000–32759, below Linux's ephemeral range (32768–60999):
+/// a port there can be taken as the local end of any outgoing connection on the
+/// machine while a daemon is down, and its restart would then fail to listen.
 fn port_base() -> u16 {
     use std::sync::atomic::AtomicU16;
     use std::sync::atomic::Ordering;
+    const BLOCKS: u16 = 1276;
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let slot = NEXT.fetch_add(1, Ordering::Relaxed);
-    20000 + (std::process::id() % 400) as u16 * 100 + slot * 10
+    let first = (std::process::id() % u32::from(BLOCKS)) as u16;
+    loop {
+        let slot = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(slot < BLOCKS, "no free block of ports left");
+        let base = 20000 + (first + slot * 7) % BLOCKS * 10;
+        let free =
+            (base..base + 6).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+        if free {
+            return base;
+        }
+    }
 }
 
 /// Two initialized providers sharing one index, with routes to each other.
