@@ -61,7 +61,7 @@ fn pecd() -> Command {
 /// The blocks lie in 20000–32759, below Linux's ephemeral range (32768–60999):
 /// a port there can be taken as the local end of any outgoing connection on the
 /// machine while a daemon is down, and its restart would then fail to listen.
-fn port_base() -> u16 {
+pub fn port_base() -> u16 {
     use std::sync::atomic::AtomicU16;
     use std::sync::atomic::Ordering;
     const BLOCKS: u16 = 1276;

@@ -41,11 +41,8 @@ fn clamd() -> Clamd {
     let signature = support::run("sigtool", &["--md5", &eicar.to_string_lossy()], "clamav");
     assert!(signature.status.success());
     std::fs::write(db.join("eicar.hdb"), &signature.stdout).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port of a checked-free block outside the ephemeral range (see port_base).
+    let port = daemon::port_base();
     let config = dir.path().join("clamd.conf");
     std::fs::write(
         &config,
