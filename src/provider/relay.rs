@@ -19,6 +19,7 @@ use crate::provider::mx::Directory;
 use crate::smtp::client;
 use crate::smtp::client::ClientOptions;
 use crate::smtp::client::pool::Pool;
+use crate::store::StoreError;
 use crate::store::log::Event;
 use crate::store::log::EventKind;
 use crate::store::queue::Job;
@@ -82,13 +83,23 @@ pub async fn run(
             let due = provider
                 .blocking(move |p| {
                     let now = Timestamp::now();
-                    Ok(p.store()
-                        .read(|tx| tx.due_jobs(now, free, |id| busy.contains(&id)))?)
+                    let jobs = p
+                        .store()
+                        .read(|tx| tx.due_jobs(now, free, |id| busy.contains(&id)))?;
+                    // The bodies to send are read in the same trip to a blocking
+                    // thread: one trip per refill instead of one per job.
+                    Ok(jobs
+                        .into_iter()
+                        .map(|job| {
+                            let data = p.store().blobs().get(&job.blob);
+                            (job, data)
+                        })
+                        .collect::<Vec<_>>())
                 })
                 .await;
             match due {
                 Ok(jobs) => {
-                    for job in jobs {
+                    for (job, data) in jobs {
                         let job_id = job.id;
                         let (provider, options, directory, pool) = (
                             provider.clone(),
@@ -102,7 +113,7 @@ pub async fn run(
                                 pool: &pool,
                                 options: &options,
                             };
-                            deliver(&provider, route, pacing, job)
+                            deliver(&provider, route, pacing, job, data)
                                 .await
                                 .unwrap_or_else(|error| {
                                     tracing::error!(%error, "relay");
@@ -222,18 +233,16 @@ struct Route<'a> {
     options: &'a ClientOptions,
 }
 
-/// One attempt at one job: true if the peer took it (the caller removes it from the
-/// queue), false if it was rescheduled or given up.
+/// One attempt at one job, whose body was read as `data`: true if the peer took it
+/// (the caller removes it from the queue), false if it was rescheduled or given up.
 async fn deliver(
     provider: &Provider,
     route: Route<'_>,
     pacing: Pacing,
     job: Job,
+    data: Result<Vec<u8>, StoreError>,
 ) -> Result<bool, ProviderError> {
-    let blob = job.blob.clone();
-    let data = provider
-        .blocking(move |p| Ok(p.store().blobs().get(&blob)?))
-        .await?;
+    let data = data?;
     let destination = job.destination.to_ascii_lowercase();
     let attempt: Result<(), String> = if destination == provider.issuer().domain {
         let (from, rcpts, bytes) = (job.mail_from.clone(), job.rcpt_to.clone(), data);
