@@ -332,6 +332,19 @@ pub enum ConservationCommand {
         /// One SIP (`pdv-…`).
         sip: Option<String>,
     },
+    /// The stored packages: id, mailbox, when sealed, messages and bytes (with
+    /// `--json`, one record per line).
+    Packages {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Only this mailbox's.
+        #[arg(long)]
+        mailbox: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Queue length, packages and each mailbox's account.
     Status {
         /// The configuration file.

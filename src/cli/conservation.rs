@@ -1,6 +1,6 @@
 //! `pecd conservation …` (CONTRACT.md): `audit`, `export`, `verify-package`, `search`,
-//! plus `ingest` (package what is queued now), `tier` (set a mailbox's quota tier) and
-//! `status` (the subcommands are in [`super::args`]).
+//! plus `ingest` (package what is queued now), `tier` (set a mailbox's quota tier),
+//! `packages` (list what is stored) and `status` (the subcommands are in [`super::args`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -75,6 +75,9 @@ pub fn run(
         ConservationCommand::Ingest { .. } => ingest(config, &open()?, console.out),
         ConservationCommand::Tier { address, tier, .. } => {
             set_tier(config, store, console.out, address, tier)
+        }
+        ConservationCommand::Packages { mailbox, json, .. } => {
+            packages(&open()?, console.out, mailbox.as_deref(), *json)
         }
         ConservationCommand::Status { .. } => status(&open()?, console.out),
         ConservationCommand::Rdv { mailbox, sip, .. } => {
@@ -216,6 +219,34 @@ fn set_tier(
         "{address}: tier {tier} ({quota} bytes), {} bytes conserved",
         account.used_bytes
     )?;
+    Ok(0)
+}
+
+fn packages(
+    gateway: &Gateway,
+    out: &mut dyn Write,
+    mailbox: Option<&str>,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let packages = gateway.packages()?;
+    let selected = packages
+        .iter()
+        .filter(|p| mailbox.is_none_or(|wanted| p.mailbox == wanted));
+    for package in selected {
+        if json {
+            writeln!(out, "{}", serde_json::to_string(package)?)?;
+        } else {
+            writeln!(
+                out,
+                "{} {} {} {} message(s) {} bytes",
+                package.id,
+                package.mailbox,
+                package.created,
+                package.messages.len(),
+                package.bytes
+            )?;
+        }
+    }
     Ok(0)
 }
 

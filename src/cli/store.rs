@@ -245,6 +245,7 @@ macro_rules! config_of {
                 | ConservationCommand::Disposal { config, .. }
                 | ConservationCommand::Revoke { config, .. }
                 | ConservationCommand::Rdv { config, .. }
+                | ConservationCommand::Packages { config, .. }
                 | ConservationCommand::Status { config },
             ) => Some(config),
             StoreCommand::Conservation(ConservationCommand::VerifyPackage { .. }) => None,

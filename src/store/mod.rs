@@ -4,12 +4,14 @@
 //! writers ([`commit`]) — before it is announced, so a crash leaves either all of a step
 //! or none of it (style-anchors §4.5).
 //!
-//! One process writes: the database is opened in redb's single-writer mode, whose
-//! commits do not also save the allocator state as the multi-writer mode's must
-//! (1.01–1.15× end to end, `tools/load.py`). Other processes may follow it read-only
-//! ([`Store::open_read_only`]); operator commands that find the writer running hand
-//! their work to it ([`crate::control`]). After a crash the writer's next open
-//! rebuilds the allocator state from the committed trees before it serves.
+//! One process holds the store: the database is opened in redb's exclusive-writer
+//! mode, whose commits need one fsync (the modes that let other processes follow the
+//! writer need two, and a second header write): 3 % less CPU and 3-6 % more messages per
+//! second end to end (`tools/load.py`, A/B in one invocation), since every writer waits
+//! for the commit's flush. Operator commands that find the daemon holding it hand their
+//! work to it ([`crate::control`]); [`Store::open_read_only`] is for a store no writer
+//! holds. After a crash the writer's next open rebuilds the allocator state from the
+//! committed trees before it serves.
 
 pub mod blobs;
 mod commit;
@@ -131,26 +133,26 @@ pub struct ReadTx<'a> {
 
 impl Store {
     /// Opens (creating if needed) the store under `data_dir` as its one writer;
-    /// [`StoreError::InUse`] if another process is the writer.
+    /// [`StoreError::InUse`] if another process holds it.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
             context: format!("creating {}", data_dir.display()),
             source,
         })?;
         let db = Database::builder()
-            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .set_concurrency_mode(ConcurrencyMode::ExclusiveWriter)
             .create(data_dir.join(FILE))
             .map_err(open_error)?;
         let db = Arc::new(db);
         Store::with(data_dir, Arc::clone(&db) as _, Some(db))
     }
 
-    /// Opens an existing store under `data_dir` for reading, beside its writer (if
-    /// one runs), following the writer's commits. Fails on a store a crash left until a
-    /// writer has opened (and so repaired) it.
+    /// Opens an existing store under `data_dir` for reading, beside other readers;
+    /// [`StoreError::InUse`] while a writer holds it. Fails on a store a crash left
+    /// until a writer has opened (and so repaired) it.
     pub fn open_read_only(data_dir: &Path) -> Result<Store, StoreError> {
         let db: ReadOnlyDatabase = Database::builder()
-            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .set_concurrency_mode(ConcurrencyMode::ExclusiveWriter)
             .open_read_only(data_dir.join(FILE))
             .map_err(open_error)?;
         Store::with(data_dir, Arc::new(db), None)

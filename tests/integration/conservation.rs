@@ -11,7 +11,6 @@ use std::time::Instant;
 use pecd::conservation::archive::PackageRecord;
 use pecd::pec::kind::Kind;
 use pecd::pec::kind::ReceiptKind;
-use pecd::store::Store;
 
 use crate::daemon;
 use crate::support;
@@ -48,15 +47,26 @@ fn set_rule(dir: &Path, address: &str, rule: &str) {
     );
 }
 
-/// Every package recorded by the provider in `dir`.
+/// Every package recorded by the provider in `dir`, as `pecd conservation packages`
+/// lists them (through the daemon when it runs).
 pub fn packages(dir: &Path) -> Vec<PackageRecord> {
-    // Beside a running daemon, read-only; a store a kill left needs a writer's
-    // repair first, which the writer's open does.
-    let data = dir.join("data");
-    let store = Store::open_read_only(&data)
-        .or_else(|_| Store::open(&data))
-        .unwrap();
-    store.read(|tx| tx.packages()).unwrap()
+    let args = [
+        "conservation",
+        "packages",
+        "--config",
+        &config(dir),
+        "--json",
+    ];
+    let out = support::run(env!("CARGO_BIN_EXE_pecd"), &args, "pecd");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
 }
 
 fn conserved_kinds(dir: &Path, mailbox: &str) -> Vec<String> {

@@ -10,11 +10,11 @@ use std::process::Stdio;
 use std::time::Duration;
 use std::time::Instant;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use pecd::pec::kind::Kind;
 use pecd::pec::kind::ReceiptKind;
 use pecd::pec::reader;
-use pecd::store::Store;
-use pecd::store::mailbox::INBOX;
 
 use crate::support;
 
@@ -38,12 +38,27 @@ impl Drop for Daemon {
 }
 
 impl Daemon {
+    /// `user`'s INBOX, read over IMAPS by Python's imaplib (the daemon holds the store).
     pub fn inbox(&self, user: &str) -> Vec<Vec<u8>> {
-        let store = Store::open_read_only(&self.dir.join("data")).unwrap();
-        let messages = store.read(|tx| tx.messages(user, INBOX)).unwrap();
-        messages
-            .iter()
-            .map(|m| store.blobs().get(&m.blob).unwrap())
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/imap_inbox.py");
+        let port = (self.port_base + 4).to_string();
+        let ca = self.ca();
+        let args = [
+            &*script.to_string_lossy(),
+            &port,
+            &*ca.to_string_lossy(),
+            user,
+            PASSWORD,
+        ];
+        let out = support::run("python3", &args, "python3");
+        assert!(
+            out.status.success(),
+            "reading {user}'s INBOX over IMAP: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|line| STANDARD.decode(line).unwrap())
             .collect()
     }
 
