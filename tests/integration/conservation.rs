@@ -57,13 +57,7 @@ pub fn packages(dir: &Path) -> Vec<PackageRecord> {
         &config(dir),
         "--json",
     ];
-    let out = support::run(env!("CARGO_BIN_EXE_pecd"), &args, "pecd");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    support::stdout_of(env!("CARGO_BIN_EXE_pecd"), &args, "pecd")
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect()

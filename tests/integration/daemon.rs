@@ -50,13 +50,7 @@ impl Daemon {
             user,
             PASSWORD,
         ];
-        let out = support::run("python3", &args, "python3");
-        assert!(
-            out.status.success(),
-            "reading {user}'s INBOX over IMAP: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
+        support::stdout_of("python3", &args, "python3")
             .lines()
             .map(|line| STANDARD.decode(line).unwrap())
             .collect()

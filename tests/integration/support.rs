@@ -160,6 +160,17 @@ pub fn run(program: &str, args: &[&str], package: &str) -> std::process::Output 
         })
 }
 
+/// The standard output of a command that must succeed (its stderr in the failure).
+pub fn stdout_of(program: &str, args: &[&str], package: &str) -> String {
+    let out = run(program, args, package);
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// `openssl smime -verify` with a CA file; returns the verified content.
 pub fn openssl_smime_verify(message: &Path, ca: &Path) -> Vec<u8> {
     let out = run(
