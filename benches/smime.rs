@@ -58,6 +58,7 @@ fn main() -> anyhow::Result<()> {
                 ("Subject".into(), "ACCETTAZIONE: bench".into()),
             ],
             entity: entity(size)?,
+            daticert: None,
         };
         let signed = smime::sign(&signer, &message)?;
         let sign_rate = rate(budget, || {

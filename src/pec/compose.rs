@@ -35,6 +35,10 @@ pub struct Unsigned {
     /// The MIME entity to sign: its own header fields, a blank line and the body, in
     /// canonical CRLF form. The signature covers exactly these bytes.
     pub entity: Vec<u8>,
+    /// The certification data the entity carries as `daticert.xml`, if any: what a
+    /// reader parses back from the signed message, kept so that we need not parse our
+    /// own messages to learn it.
+    pub daticert: Option<Daticert>,
 }
 
 /// The provider issuing a message (the `gestore emittente`).

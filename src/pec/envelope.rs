@@ -211,6 +211,7 @@ pub fn transport(issuer: &Issuer, facts: &Facts, original: &Original, stamp: &St
     Unsigned {
         headers: list.finish(),
         entity: compose::entity(&facts.id, &notice, Some(&daticert), Some(&postacert)),
+        daticert: Some(daticert),
     }
 }
 
@@ -285,6 +286,7 @@ pub fn anomaly(issuer: &Issuer, received: &[u8], error: &str, stamp: &Stamp) -> 
             None,
             Some((compose::POSTACERT, &received)),
         ),
+        daticert: None,
     }
 }
 

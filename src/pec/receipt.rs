@@ -539,5 +539,6 @@ fn build(
     Unsigned {
         headers: list.finish(),
         entity: compose::entity(&stamp.message_id, notice, Some(daticert), original),
+        daticert: Some(daticert.clone()),
     }
 }

@@ -20,7 +20,6 @@ use crate::pec::kind::RecipientType;
 use crate::pec::receipt;
 use crate::provider::Provider;
 use crate::provider::ProviderError;
-use crate::provider::Sealed;
 use crate::provider::deliver_notice;
 use crate::smtp::reply::Reply;
 use crate::store::log::Event;
@@ -113,8 +112,7 @@ impl Provider {
         let (envelope_blob, _) = self.seal(&transport)?;
         let receipt_stamp = self.stamp(now);
         let acceptance = receipt::acceptance(self.issuer(), &facts, &receipt_stamp);
-        let (receipt_blob, receipt_bytes) = self.seal(&acceptance)?;
-        let receipt = Sealed::new(receipt_blob, &receipt_bytes);
+        let receipt = self.seal_notice(&acceptance)?;
 
         let mut by_domain: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for rcpt in rcpt_to {
@@ -228,8 +226,7 @@ impl Provider {
         quarantined: Option<Quarantined>,
         now: Timestamp,
     ) -> Result<(), ProviderError> {
-        let (blob, signed) = self.seal(notice)?;
-        let sealed = Sealed::new(blob, &signed);
+        let sealed = self.seal_notice(notice)?;
         self.store().write(|tx| {
             let mut logged = event(kind, facts, user, now, vec![notice_id.to_string()]);
             logged.detail = Some(detail.to_string());

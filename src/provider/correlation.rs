@@ -4,6 +4,7 @@
 //! the keywords of [`crate::pec::status`]. A copy appended to `Sent` after some
 //! receipts arrived (clients append after SMTP) catches up at once.
 
+use crate::pec::compose::Unsigned;
 use crate::pec::daticert::Daticert;
 use crate::pec::reader;
 use crate::pec::reader::PecMessage;
@@ -16,7 +17,7 @@ use crate::store::mailbox::SENT;
 /// What a receipt or notice says about the message it refers to. Read before the
 /// transaction: parsing a message never runs inside the store's single writer, and a
 /// receipt the punto di ricezione already parsed is not parsed again.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Eq, PartialEq)]
 pub struct Notice {
     daticert: Daticert,
     reference: String,
@@ -34,6 +35,17 @@ impl Notice {
     /// The notice in raw bytes, if they are a readable receipt.
     pub fn read(raw: &[u8]) -> Option<Notice> {
         Notice::of(&reader::read(raw).ok()?)
+    }
+
+    /// The notice a message of ours carries, from what it was built with: the same as
+    /// [`Notice::read`] of the signed message (its `X-Riferimento-Message-ID` is the
+    /// daticert's `msgid`), without parsing it back.
+    pub fn issued(message: &Unsigned) -> Option<Notice> {
+        let daticert = message.daticert.clone()?;
+        Some(Notice {
+            reference: daticert.data.msgid.clone()?,
+            daticert,
+        })
     }
 }
 

@@ -122,7 +122,7 @@ pub(crate) fn deliver_notice(
 }
 
 /// A notice of ours, signed and put in the store, with what it tells the sender's
-/// `Sent` copy (read once, before the transaction that delivers it).
+/// `Sent` copy (known from what it was built with: our own messages are not parsed).
 pub(crate) struct Sealed {
     /// Its body.
     pub(crate) blob: BlobId,
@@ -130,17 +130,6 @@ pub(crate) struct Sealed {
     pub(crate) size: u64,
     /// What it says about the message it refers to.
     pub(crate) notice: Option<correlation::Notice>,
-}
-
-impl Sealed {
-    /// The notice stored as `blob` with the bytes `signed`.
-    pub(crate) fn new(blob: BlobId, signed: &[u8]) -> Sealed {
-        Sealed {
-            blob,
-            size: signed.len() as u64,
-            notice: correlation::Notice::read(signed),
-        }
-    }
 }
 
 /// Files a message into a user's INBOX and, in the same transaction, queues it for
@@ -282,6 +271,16 @@ impl Provider {
         let signed = smime::sign(&self.inner.signer, message)?;
         let blob = self.inner.store.blobs().put(&signed)?;
         Ok((blob, signed))
+    }
+
+    /// Signs a receipt or notice and makes it a durable blob.
+    pub(crate) fn seal_notice(&self, message: &Unsigned) -> Result<Sealed, ProviderError> {
+        let (blob, signed) = self.seal(message)?;
+        Ok(Sealed {
+            blob,
+            size: signed.len() as u64,
+            notice: correlation::Notice::issued(message),
+        })
     }
 
     /// Scans a message when a scanner is configured: `Some(signature)` when infected.

@@ -15,7 +15,6 @@ use crate::pec::kind::ReceiptKind;
 use crate::pec::receipt;
 use crate::provider::Provider;
 use crate::provider::ProviderError;
-use crate::provider::Sealed;
 use crate::provider::access_point::RECEIPT_KEYWORD;
 use crate::provider::correlation;
 use crate::provider::deliver_notice;
@@ -297,8 +296,7 @@ impl Provider {
                 let stamp = self.stamp(now);
                 let notice =
                     receipt::delivery_error_virus(self.issuer(), &facts, recipient, &virus, &stamp);
-                let (blob, bytes) = self.seal(&notice)?;
-                Some((Sealed::new(blob, &bytes), stamp.message_id))
+                Some((self.seal_notice(&notice)?, stamp.message_id))
             }
             _ => None,
         };

@@ -14,7 +14,6 @@ use crate::pec::receipt;
 use crate::pec::receipt::Timeout;
 use crate::provider::Provider;
 use crate::provider::ProviderError;
-use crate::provider::Sealed;
 use crate::provider::deliver_notice;
 use crate::store::log::EventKind;
 use crate::store::log::LogQuery;
@@ -77,8 +76,7 @@ impl Provider {
         let stamp = self.stamp(now);
         let notice =
             receipt::delivery_warning(self.issuer(), &facts, &timer.recipient, timeout, &stamp);
-        let (blob, bytes) = self.seal(&notice)?;
-        let sealed = Sealed::new(blob, &bytes);
+        let sealed = self.seal_notice(&notice)?;
         self.store().write(|tx| {
             let mut logged = crate::provider::access_point::event(
                 EventKind::DeliveryWarning,

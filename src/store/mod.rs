@@ -13,6 +13,7 @@
 //! holds. After a crash the writer's next open rebuilds the allocator state from the
 //! committed trees before it serves.
 
+mod backend;
 pub mod blobs;
 mod commit;
 pub mod conservation;
@@ -139,9 +140,20 @@ impl Store {
             context: format!("creating {}", data_dir.display()),
             source,
         })?;
+        let path = data_dir.join(FILE);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|source| StoreError::Io {
+                context: format!("opening {}", path.display()),
+                source,
+            })?;
         let db = Database::builder()
             .set_concurrency_mode(ConcurrencyMode::ExclusiveWriter)
-            .create(data_dir.join(FILE))
+            .create_with_backend(backend::WrittenAhead::new(file).map_err(open_error)?)
             .map_err(open_error)?;
         let db = Arc::new(db);
         Store::with(data_dir, Arc::clone(&db) as _, Some(db))

@@ -96,6 +96,7 @@ pub fn unsigned() -> Unsigned {
             .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect(),
         entity,
+        daticert: None,
     }
 }
 
