@@ -93,12 +93,15 @@ pub fn alert(
         "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{text}"
     )
     .into_bytes();
-    let signed = smime::sign(signer, &Unsigned {
+    let signed = smime::sign(
+        signer,
+        &Unsigned {
             headers,
             entity,
             daticert: None,
-        })
-        .map_err(|e| ConservationError::Crypto(e.to_string()))?;
+        },
+    )
+    .map_err(|e| ConservationError::Crypto(e.to_string()))?;
     Ok((signed, message_id))
 }
 

@@ -123,38 +123,45 @@ impl Provider {
             by_domain.entry(domain).or_default().push(rcpt.clone());
         }
         let timers = self.settings().timers;
-        let certified: Vec<&Recipient> = facts
+        let certified: Vec<Recipient> = facts
             .recipients
             .iter()
             .filter(|r| r.kind == RecipientType::Certified)
+            .cloned()
             .collect();
-        self.store().write(|tx| {
+        let (user, mail_from, receipt_id) = (
+            user.to_string(),
+            mail_from.to_string(),
+            receipt_stamp.message_id,
+        );
+        let id = facts.id.clone();
+        self.store().write_owned(move |tx| {
             // The Reply-To travels in `detail`: the timers' notices restate it in daticert.
             let mut accepted = event(
                 EventKind::Accepted,
                 &facts,
-                user,
+                &user,
                 now,
-                vec![receipt_stamp.message_id.clone()],
+                vec![receipt_id.clone()],
             );
             accepted.detail = Some(facts.reply_to.clone());
             tx.log(accepted)?;
             for (destination, rcpts) in &by_domain {
                 tx.enqueue(Job::new(
                     destination,
-                    mail_from,
+                    &mail_from,
                     rcpts.clone(),
                     envelope_blob.clone(),
                     now,
                     "busta-di-trasporto",
                 ))?;
             }
-            deliver_notice(tx, user, &receipt, &receipt_stamp.message_id, now)?;
+            deliver_notice(tx, &user, &receipt, &receipt_id, now)?;
             for recipient in &certified {
                 tx.arm(Timer::new(
                     &facts.id,
                     &recipient.address,
-                    mail_from,
+                    &mail_from,
                     now,
                     timers.warning,
                     timers.last,
@@ -163,7 +170,7 @@ impl Provider {
             Ok(())
         })?;
         self.wake_relay();
-        Ok(Submission::Accepted(facts.id))
+        Ok(Submission::Accepted(id))
     }
 
     /// Stores the signed avviso di non accettazione and logs the refusal.

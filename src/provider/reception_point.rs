@@ -164,9 +164,15 @@ impl Provider {
         }
         let sender_domain = domain_of(&facts.sender);
         let message_id = message.message_id.clone();
-        self.store().write(|tx| {
+        let (local, charge_id, size, id) = (
+            local.to_vec(),
+            charge_stamp.message_id,
+            data.len() as u64,
+            facts.id.clone(),
+        );
+        self.store().write_owned(move |tx| {
             let mut taken = Event::about(EventKind::TakenInCharge, &facts, now);
-            taken.related = vec![charge_stamp.message_id.clone()];
+            taken.related = vec![charge_id.clone()];
             taken.recipients = local.to_vec();
             tx.log(taken)?;
             tx.enqueue(Job::new(
@@ -184,7 +190,7 @@ impl Provider {
                             tx,
                             rcpt,
                             &envelope_blob,
-                            data.len() as u64,
+                            size,
                             &[ENVELOPE_KEYWORD.to_string()],
                             now,
                             message_id.as_deref(),
@@ -218,7 +224,7 @@ impl Provider {
         Ok(Reply::new(
             250,
             (2, 0, 0),
-            format!("Ok: presa in carico {}", facts.id),
+            format!("Ok: presa in carico {id}"),
         ))
     }
 
@@ -303,7 +309,13 @@ impl Provider {
         let blob = self.store().blobs().put(data)?;
         let message_id = message.message_id.clone();
         let notice = correlation::Notice::of(message);
-        self.store().write(|tx| {
+        let (daticert, original_sender, local, size) = (
+            daticert.clone(),
+            message.original_sender.clone(),
+            local.to_vec(),
+            data.len() as u64,
+        );
+        self.store().write_owned(move |tx| {
             let mut logged = Event::about(EventKind::ReceiptReceived, &facts, now);
             logged.detail = Some(kind.as_str().to_string());
             tx.log(logged)?;
@@ -323,8 +335,7 @@ impl Provider {
                 _ => {}
             }
             if let Some((sealed, notice_id)) = &virus_notice {
-                let sender = message
-                    .original_sender
+                let sender = original_sender
                     .clone()
                     .unwrap_or_else(|| facts.sender.clone());
                 deliver_notice(tx, &sender, sealed, notice_id, now)?;
@@ -334,7 +345,7 @@ impl Provider {
                     tx,
                     rcpt,
                     &blob,
-                    data.len() as u64,
+                    size,
                     &[RECEIPT_KEYWORD.to_string()],
                     now,
                     message_id.as_deref(),

@@ -194,7 +194,7 @@ impl Completions {
         self.write = Some(tokio::spawn(async move {
             provider
                 .blocking(move |p| {
-                    Ok(p.store().write(|tx| {
+                    Ok(p.store().write_owned(move |tx| {
                         for id in &ids {
                             tx.complete(*id)?;
                         }

@@ -16,6 +16,7 @@
 mod backend;
 pub mod blobs;
 mod commit;
+mod committer;
 pub mod conservation;
 pub mod folders;
 pub mod headers;
@@ -117,6 +118,8 @@ pub struct Store {
     writer: Option<Arc<Database>>,
     blobs: BlobStore,
     group: Arc<commit::GroupCommit>,
+    /// Runs the hot paths' writes ([`Store::write_owned`]); `None` when read-only.
+    committer: Option<Arc<committer::Committer>>,
     /// Counts the commits, so IMAP sessions in IDLE wake on new mail and flag changes
     /// at once (this is the one writer: there are no other processes' commits).
     commits: Arc<tokio::sync::watch::Sender<u64>>,
@@ -176,12 +179,23 @@ impl Store {
         writer: Option<Arc<Database>>,
     ) -> Result<Store, StoreError> {
         let blobs = BlobStore::open(&data_dir.join("blobs"), Arc::clone(&reader))?;
+        let commits = Arc::new(tokio::sync::watch::Sender::new(0u64));
+        let committer = match &writer {
+            Some(db) => {
+                let commits = Arc::clone(&commits);
+                let on_commit = move || commits.send_modify(|n| *n = n.wrapping_add(1));
+                let started = committer::Committer::start(Arc::clone(db), blobs.clone(), on_commit);
+                Some(Arc::new(started?))
+            }
+            None => None,
+        };
         Ok(Store {
             reader,
             writer,
             blobs,
             group: Arc::default(),
-            commits: Arc::new(tokio::sync::watch::Sender::new(0)),
+            committer,
+            commits,
         })
     }
 
@@ -201,6 +215,20 @@ impl Store {
         let writer = self.writer.as_deref().ok_or(StoreError::ReadOnly)?;
         let on_commit = || self.commits.send_modify(|n| *n = n.wrapping_add(1));
         self.group.write(writer, &self.blobs, on_commit, work)
+    }
+
+    /// [`Store::write`] for a closure that owns what it uses: it runs on the store's
+    /// committer thread ([`committer`]), batched with the others waiting there without
+    /// being handed from thread to thread, and this returns once the commit is durable.
+    /// For the paths every message takes.
+    pub fn write_owned<T: Send + 'static>(
+        &self,
+        work: impl Fn(&mut Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        match &self.committer {
+            Some(committer) => committer.write(work),
+            None => Err(StoreError::ReadOnly),
+        }
     }
 
     /// A receiver that changes after every commit made through this `Store`.

@@ -354,7 +354,12 @@ fn every_builder_reads_back_as_what_it_is() {
         let daticert = read.daticert.unwrap();
         // What the builder says the message carries is what a reader parses back (the
         // provider relies on it instead of parsing its own notices).
-        assert_eq!(case.unsigned.daticert.as_ref(), Some(&daticert), "{}", case.name);
+        assert_eq!(
+            case.unsigned.daticert.as_ref(),
+            Some(&daticert),
+            "{}",
+            case.name
+        );
         assert_eq!(daticert.header.sender, facts.sender, "{}", case.name);
         assert_eq!(
             daticert.header.recipients, facts.recipients,

@@ -1,0 +1,175 @@
+//! The committer thread: writes whose closures own what they use
+//! ([`Store::write_owned`](super::Store::write_owned)) are run by one thread, in
+//! batches, and committed together.
+//!
+//! [`GroupCommit`](super::commit) shares one transaction among writers that each run
+//! their closure on their own thread, so a batch of N is handed from thread to thread
+//! N times, and under load every hop waits for a core behind the signing work. The
+//! store's serial path (closures, then the flush) was the bottleneck of the daemon:
+//! busy nearly all the time, more than half of it in those hand-offs. Here the
+//! messages' hot paths send their closures to a thread that runs every closure
+//! waiting, back to back, and commits once; the writers only wait for the outcome.
+//!
+//! Same guarantees as the group commit: a writer returns only after the commit that
+//! holds its writes is durable; a closure that fails aborts the transaction, gets its
+//! own error, and the others run again in a fresh one (closures are `Fn` and keep
+//! their effects inside the transaction). The two paths share redb's single write
+//! transaction, one after the other.
+
+use std::any::Any;
+use std::panic;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use redb::Database;
+
+use super::StoreError;
+use super::Tx;
+use super::blobs::BlobStore;
+use super::db;
+
+/// The most closures in one transaction.
+const MAX_BATCH: usize = 256;
+
+type Value = Box<dyn Any + Send>;
+type Work = Box<dyn Fn(&mut Tx<'_>) -> Result<Value, StoreError> + Send>;
+
+struct Job {
+    work: Work,
+    done: mpsc::SyncSender<Result<Value, StoreError>>,
+}
+
+/// The thread and the way to it; dropping it stops the thread and waits for it.
+pub(crate) struct Committer {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Committer {
+    /// Starts the thread for `db`; `on_commit` runs after each of its commits.
+    pub(crate) fn start(
+        db: Arc<Database>,
+        blobs: BlobStore,
+        on_commit: impl Fn() + Send + 'static,
+    ) -> Result<Committer, StoreError> {
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("pecd-commit".into())
+            .spawn(move || {
+                while let Ok(first) = receiver.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match receiver.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    commit(&db, &blobs, batch, &on_commit);
+                }
+            })
+            .map_err(|source| StoreError::Io {
+                context: "starting the committer thread".into(),
+                source,
+            })?;
+        Ok(Committer {
+            jobs: Mutex::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Runs `work` in the committer's next transaction; returns once it is durable.
+    pub(crate) fn write<T: Send + 'static>(
+        &self,
+        work: impl Fn(&mut Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (done, outcome) = mpsc::sync_channel(1);
+        let job = Job {
+            work: Box::new(move |tx: &mut Tx<'_>| work(tx).map(|value| Box::new(value) as Value)),
+            done,
+        };
+        let sent = lock(&self.jobs).as_ref().map(|jobs| jobs.send(job));
+        if !matches!(sent, Some(Ok(()))) {
+            return Err(stopped());
+        }
+        let value = outcome.recv().map_err(|_| stopped())??;
+        value
+            .downcast::<T>()
+            .map(|value| *value)
+            .map_err(|_| StoreError::Database("committer returned another type".into()))
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread once the jobs sent are done; waiting for
+        // it releases its handle on the database before the store is reopened.
+        lock(&self.jobs).take();
+        if let Some(thread) = lock(&self.thread).take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Runs a batch in one transaction and commits it, rerunning the rest without any
+/// closure that fails; every job learns its outcome.
+fn commit(database: &Database, blobs: &BlobStore, mut batch: Vec<Job>, on_commit: &impl Fn()) {
+    'attempt: while !batch.is_empty() {
+        let txn = match database.begin_write().map_err(db) {
+            Ok(txn) => txn,
+            Err(error) => return fail(batch, &error),
+        };
+        let mut values = Vec::with_capacity(batch.len());
+        for at in 0..batch.len() {
+            let work = &batch[at].work;
+            let ran = panic::catch_unwind(AssertUnwindSafe(|| work(&mut Tx { inner: &txn })))
+                .unwrap_or_else(|_| Err(StoreError::Database("a store write panicked".into())));
+            match ran {
+                Ok(value) => values.push(value),
+                Err(error) => {
+                    // Nothing of the batch is kept; the others run again without it.
+                    let _ = txn.abort();
+                    let failed = batch.remove(at);
+                    let _ = failed.done.send(Err(error));
+                    continue 'attempt;
+                }
+            }
+        }
+        let committed = blobs
+            .stage(&txn)
+            .and_then(|staged| txn.commit().map_err(db).map(|()| staged));
+        match committed {
+            Ok(staged) => {
+                blobs.committed(staged);
+                on_commit();
+                for (job, value) in batch.into_iter().zip(values) {
+                    let _ = job.done.send(Ok(value));
+                }
+            }
+            Err(error) => fail(batch, &error),
+        }
+        return;
+    }
+}
+
+fn fail(batch: Vec<Job>, error: &StoreError) {
+    for job in batch {
+        let _ = job.done.send(Err(StoreError::Database(error.to_string())));
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Database("the committer thread stopped".into())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
