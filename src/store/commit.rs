@@ -260,4 +260,4 @@ fn out_of_step() -> StoreError {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -1,7 +1,8 @@
 //! The durable store: metadata in redb (ACID, fsync on every commit), message bodies
 //! immutable and content-addressed ([`blobs`]: small ones in redb, large ones in files). Everything the provider certifies is
 //! committed through [`Store::write`] — one redb transaction, shared by concurrent
-//! writers ([`commit`]) — before it is announced, so a crash leaves either all of a step
+//! writers ([`commit`]) — or, on the paths every message takes, [`Store::write_owned`]
+//! (the same, run by one committer thread: [`committer`]) before it is announced, so a crash leaves either all of a step
 //! or none of it (style-anchors §4.5).
 //!
 //! One process holds the store: the database is opened in redb's exclusive-writer

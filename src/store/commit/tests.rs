@@ -16,13 +16,15 @@ use super::Outcome;
 
 const COUNTS: TableDefinition<u64, u64> = TableDefinition::new("test-counts");
 
-fn put(tx: &mut Tx<'_>, key: u64, value: u64) -> Result<(), StoreError> {
+/// Writes one test record (also used by the committer's tests).
+pub(in crate::store) fn put(tx: &mut Tx<'_>, key: u64, value: u64) -> Result<(), StoreError> {
     let mut table = tx.inner.open_table(COUNTS).map_err(db)?;
     table.insert(key, value).map_err(db)?;
     Ok(())
 }
 
-fn all(store: &Store) -> Vec<(u64, u64)> {
+/// Every test record, in key order.
+pub(in crate::store) fn all(store: &Store) -> Vec<(u64, u64)> {
     let txn = store.reader.begin_read().unwrap();
     let Ok(table) = txn.open_table(COUNTS) else {
         return Vec::new();

@@ -4,39 +4,14 @@
 
 use std::sync::mpsc;
 
-use redb::ReadableTable;
-use redb::TableDefinition;
-
 use super::super::Store;
 use super::super::StoreError;
 use super::super::Tx;
-use super::super::db;
+use super::super::commit::tests::all;
+use super::super::commit::tests::put;
 use super::Job;
 use super::Value;
 use super::commit;
-
-const COUNTS: TableDefinition<u64, u64> = TableDefinition::new("test-counts");
-
-fn put(tx: &mut Tx<'_>, key: u64, value: u64) -> Result<(), StoreError> {
-    let mut table = tx.inner.open_table(COUNTS).map_err(db)?;
-    table.insert(key, value).map_err(db)?;
-    Ok(())
-}
-
-fn all(store: &Store) -> Vec<(u64, u64)> {
-    let txn = store.reader.begin_read().unwrap();
-    let Ok(table) = txn.open_table(COUNTS) else {
-        return Vec::new();
-    };
-    table
-        .iter()
-        .unwrap()
-        .map(|entry| {
-            let (key, value) = entry.unwrap();
-            (key.value(), value.value())
-        })
-        .collect()
-}
 
 #[test]
 fn owned_writes_from_many_threads_beside_group_writes_are_all_durable() {
