@@ -67,7 +67,21 @@ impl Committer {
                             Err(_) => break,
                         }
                     }
-                    commit(&db, &blobs, batch, &on_commit);
+                    // The thread outlives a panic in redb or the blob store: every job
+                    // not yet answered learns that its write failed (a job answered
+                    // already keeps its answer: the channel holds one).
+                    let answers: Vec<_> = batch.iter().map(|job| job.done.clone()).collect();
+                    let ran = panic::catch_unwind(AssertUnwindSafe(|| {
+                        commit(&db, &blobs, batch, &on_commit);
+                    }));
+                    if ran.is_err() {
+                        tracing::error!("a commit panicked; its writes were not acknowledged");
+                        for answer in answers {
+                            let _ = answer.try_send(Err(StoreError::Database(
+                                "the store's commit panicked".into(),
+                            )));
+                        }
+                    }
                 }
             })
             .map_err(|source| StoreError::Io {
@@ -108,7 +122,11 @@ impl Drop for Committer {
         // it releases its handle on the database before the store is reopened.
         lock(&self.jobs).take();
         if let Some(thread) = lock(&self.thread).take() {
-            let _ = thread.join();
+            // A closure owning the last handle to the store would drop it on the
+            // committer itself, which must not wait for its own end.
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
         }
     }
 }
@@ -142,11 +160,13 @@ fn commit(database: &Database, blobs: &BlobStore, mut batch: Vec<Job>, on_commit
             .and_then(|staged| txn.commit().map_err(db).map(|()| staged));
         match committed {
             Ok(staged) => {
-                blobs.committed(staged);
-                on_commit();
+                // Answered first: whatever happens after a durable commit, no writer is
+                // told its write failed.
                 for (job, value) in batch.into_iter().zip(values) {
                     let _ = job.done.send(Ok(value));
                 }
+                blobs.committed(staged);
+                on_commit();
             }
             Err(error) => fail(batch, &error),
         }

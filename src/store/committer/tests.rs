@@ -132,3 +132,25 @@ fn a_read_only_store_refuses_owned_writes() {
         Err(StoreError::ReadOnly)
     ));
 }
+
+#[test]
+fn a_panic_after_a_durable_commit_neither_fails_its_writers_nor_stops_the_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let first = std::sync::atomic::AtomicBool::new(true);
+    let committer = super::Committer::start(
+        store.writer.clone().unwrap(),
+        store.blobs().clone(),
+        move || {
+            if first.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                panic!("bug after the commit");
+            }
+        },
+    )
+    .unwrap();
+    // The commit was durable before the panic: the writer is told so.
+    committer.write(|tx| put(tx, 1, 1)).unwrap();
+    // And the thread goes on.
+    committer.write(|tx| put(tx, 2, 2)).unwrap();
+    assert_eq!(all(&store), vec![(1, 1), (2, 2)]);
+}
