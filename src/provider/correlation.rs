@@ -6,7 +6,6 @@
 
 use crate::pec::compose::Unsigned;
 use crate::pec::daticert::Daticert;
-use crate::pec::reader;
 use crate::pec::reader::PecMessage;
 use crate::pec::status::DeliveryStatus;
 use crate::store::StoreError;
@@ -32,14 +31,9 @@ impl Notice {
         })
     }
 
-    /// The notice in raw bytes, if they are a readable receipt.
-    pub fn read(raw: &[u8]) -> Option<Notice> {
-        Notice::of(&reader::read(raw).ok()?)
-    }
-
-    /// The notice a message of ours carries, from what it was built with: the same as
-    /// [`Notice::read`] of the signed message (its `X-Riferimento-Message-ID` is the
-    /// daticert's `msgid`), without parsing it back.
+    /// The notice a message of ours carries, from what it was built with: what
+    /// [`Notice::of`] would read from the signed message (its `X-Riferimento-Message-ID`
+    /// is the daticert's `msgid`), without parsing it back.
     pub fn issued(message: &Unsigned) -> Option<Notice> {
         let daticert = message.daticert.clone()?;
         Some(Notice {

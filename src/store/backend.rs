@@ -23,8 +23,8 @@ use redb::backends::FileBackend;
 
 /// How far past the highest written byte the file is made real at a time.
 const AHEAD: u64 = 1 << 20;
-/// The largest single write of zeros.
-const ZEROS: usize = 256 << 10;
+/// What the growth is written with, a block at a time.
+static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
 /// [`FileBackend`] with the growth of the file written ahead of use.
 #[derive(Debug)]
@@ -60,11 +60,10 @@ impl WrittenAhead {
             return Ok(());
         }
         let target = self.inner.len()?.min(end.saturating_add(AHEAD)).max(end);
-        let zeros = vec![0u8; ZEROS];
         let mut at = *ready;
         while at < target {
-            let n = (target - at).min(ZEROS as u64) as usize;
-            self.file.write_all_at(&zeros[..n], at)?;
+            let n = (target - at).min(ZEROS.len() as u64) as usize;
+            self.file.write_all_at(&ZEROS[..n], at)?;
             at += n as u64;
         }
         *ready = target;

@@ -41,8 +41,8 @@ use super::db;
 
 /// The longest a committer waits for writers already inside [`GroupCommit::write`].
 const JOIN_WAIT: Duration = Duration::from_millis(4);
-/// The most closures in one transaction.
-const MAX_BATCH: usize = 256;
+/// The most closures in one transaction (here and on the committer thread).
+pub(super) const MAX_BATCH: usize = 256;
 
 /// The shared state of the group commit.
 #[derive(Default)]

@@ -20,7 +20,6 @@ use std::any::Any;
 use std::panic;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
@@ -29,10 +28,8 @@ use redb::Database;
 use super::StoreError;
 use super::Tx;
 use super::blobs::BlobStore;
+use super::commit::MAX_BATCH;
 use super::db;
-
-/// The most closures in one transaction.
-const MAX_BATCH: usize = 256;
 
 type Value = Box<dyn Any + Send>;
 type Work = Box<dyn Fn(&mut Tx<'_>) -> Result<Value, StoreError> + Send>;
@@ -44,8 +41,8 @@ struct Job {
 
 /// The thread and the way to it; dropping it stops the thread and waits for it.
 pub(crate) struct Committer {
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Committer {
@@ -89,8 +86,8 @@ impl Committer {
                 source,
             })?;
         Ok(Committer {
-            jobs: Mutex::new(Some(sender)),
-            thread: Mutex::new(Some(thread)),
+            jobs: Some(sender),
+            thread: Some(thread),
         })
     }
 
@@ -104,7 +101,7 @@ impl Committer {
             work: Box::new(move |tx: &mut Tx<'_>| work(tx).map(|value| Box::new(value) as Value)),
             done,
         };
-        let sent = lock(&self.jobs).as_ref().map(|jobs| jobs.send(job));
+        let sent = self.jobs.as_ref().map(|jobs| jobs.send(job));
         if !matches!(sent, Some(Ok(()))) {
             return Err(stopped());
         }
@@ -120,8 +117,8 @@ impl Drop for Committer {
     fn drop(&mut self) {
         // Closing the channel ends the thread once the jobs sent are done; waiting for
         // it releases its handle on the database before the store is reopened.
-        lock(&self.jobs).take();
-        if let Some(thread) = lock(&self.thread).take() {
+        self.jobs.take();
+        if let Some(thread) = self.thread.take() {
             // A closure owning the last handle to the store would drop it on the
             // committer itself, which must not wait for its own end.
             if thread.thread().id() != std::thread::current().id() {
@@ -182,13 +179,6 @@ fn fail(batch: Vec<Job>, error: &StoreError) {
 
 fn stopped() -> StoreError {
     StoreError::Database("the committer thread stopped".into())
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! immutable and content-addressed ([`blobs`]: small ones in redb, large ones in files). Everything the provider certifies is
 //! committed through [`Store::write`] — one redb transaction, shared by concurrent
 //! writers ([`commit`]) — or, on the paths every message takes, [`Store::write_owned`]
-//! (the same, run by one committer thread: [`committer`]) before it is announced, so a crash leaves either all of a step
-//! or none of it (style-anchors §4.5).
+//! (the same, run by one committer thread: [`committer`]) before it is announced, so a
+//! crash leaves either all of a step or none of it (style-anchors §4.5).
 //!
 //! One process holds the store: the database is opened in redb's exclusive-writer
 //! mode, whose commits need one fsync (the modes that let other processes follow the
@@ -184,7 +184,7 @@ impl Store {
         let committer = match &writer {
             Some(db) => {
                 let commits = Arc::clone(&commits);
-                let on_commit = move || commits.send_modify(|n| *n = n.wrapping_add(1));
+                let on_commit = move || count_commit(&commits);
                 let started = committer::Committer::start(Arc::clone(db), blobs.clone(), on_commit);
                 Some(Arc::new(started?))
             }
@@ -214,7 +214,7 @@ impl Store {
         work: impl Fn(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let writer = self.writer.as_deref().ok_or(StoreError::ReadOnly)?;
-        let on_commit = || self.commits.send_modify(|n| *n = n.wrapping_add(1));
+        let on_commit = || count_commit(&self.commits);
         self.group.write(writer, &self.blobs, on_commit, work)
     }
 
@@ -245,6 +245,11 @@ impl Store {
         let txn = self.reader.begin_read().map_err(db)?;
         work(&ReadTx { inner: &txn })
     }
+}
+
+/// Tells IDLE sessions that a commit happened.
+fn count_commit(commits: &tokio::sync::watch::Sender<u64>) {
+    commits.send_modify(|n| *n = n.wrapping_add(1));
 }
 
 impl ReadTx<'_> {
