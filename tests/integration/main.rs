@@ -7,6 +7,7 @@
 
 mod access;
 mod admin;
+mod attacks;
 mod builders;
 mod cli;
 mod conservation;
