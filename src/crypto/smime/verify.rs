@@ -3,13 +3,20 @@
 //! digest, when, does the signer chain to an anchor, is the certificate inside its
 //! validity period now and at signing time.
 //!
-//! OpenSSL's CMS code checks the signature; RustCrypto `cms` reads what the openssl crate
-//! does not expose (the signer's digest algorithm, its signingTime attribute, which
-//! embedded certificate is the signer). The chain is checked separately against
+//! RustCrypto `cms` reads the SignedData once and decides every fact: the signer's digest
+//! algorithm, its signingTime attribute, and which embedded certificate is the signer.
+//! That one certificate is then the only key the signature is checked with, on the fast
+//! path or by OpenSSL's CMS code (`NOINTERN`: OpenSSL may not look for a signer of its
+//! own), so "valid" and "who signed" are always facts about the same certificate. A
+//! SignedData that leaves room for two readings is refused: several SignerInfos, several
+//! embedded certificates matching the SignerInfo, a signed attribute present twice or
+//! with several values, embedded content. The chain is checked separately against
 //! [`Anchors`], ignoring time, so that expiry is reported only once, in
 //! [`SignatureReport::expired`]. The index lookup (pec.md §8 step 2) is the caller's.
 
 mod fast;
+#[cfg(test)]
+pub(crate) mod odd;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -25,6 +32,7 @@ use jiff::Timestamp;
 use openssl::asn1::Asn1Object;
 use openssl::cms::CMSOptions;
 use openssl::cms::CmsContentInfo;
+use openssl::stack::Stack;
 use openssl::x509::X509;
 use openssl::x509::X509Ref;
 use serde::Serialize;
@@ -187,18 +195,23 @@ pub fn verify(
             return report;
         }
     };
-    report.error = openssl_verdict(cms, entity).err();
+    report.error = openssl_verdict(cms, entity, &signer).err();
     report.valid = report.error.is_none();
     report
 }
 
-fn openssl_verdict(mut cms: CmsContentInfo, entity: &[u8]) -> Result<(), String> {
+/// OpenSSL's verdict on the signature with `signer`'s key and no other: `NOINTERN`
+/// keeps it from choosing a signer among the embedded certificates itself.
+fn openssl_verdict(mut cms: CmsContentInfo, entity: &[u8], signer: &X509) -> Result<(), String> {
+    let only_signer = Stack::new()
+        .and_then(|mut stack| stack.push(signer.clone()).map(|()| stack))
+        .map_err(|errors| format!("cannot hold the signer certificate: {errors}"))?;
     cms.verify(
-        None,
+        Some(&only_signer),
         None,
         Some(entity),
         None,
-        CMSOptions::NO_SIGNER_CERT_VERIFY | CMSOptions::BINARY,
+        CMSOptions::NO_SIGNER_CERT_VERIFY | CMSOptions::BINARY | CMSOptions::NOINTERN,
     )
     .map_err(|errors| format!("signature does not verify: {errors}"))
 }
@@ -231,20 +244,44 @@ impl Parsed {
             [one] => one,
             many => return Err(format!("{} signers instead of one", many.len())),
         };
-        let mut certificates = Vec::new();
-        let mut signer = None;
-        for choice in signed.certificates.iter().flat_map(|set| set.0.iter()) {
-            let CertificateChoices::Certificate(certificate) = choice else {
-                continue;
-            };
-            let Some(x509) = certificate.to_der().ok().and_then(decoded) else {
-                continue;
-            };
-            if signer.is_none() && identifies(&signer_info.sid, certificate) {
-                signer = Some((signer_facts(certificate, &x509), x509.clone()));
-            }
-            certificates.push(x509);
+        if signed.encap_content_info.econtent.is_some() {
+            return Err(String::from(
+                "the signature carries content of its own instead of signing the message part",
+            ));
         }
+        single_valued_attributes(signer_info)?;
+        let embedded: Vec<&Certificate> = signed
+            .certificates
+            .iter()
+            .flat_map(|set| set.0.iter())
+            .filter_map(|choice| match choice {
+                CertificateChoices::Certificate(certificate) => Some(certificate),
+                CertificateChoices::Other(_) => None,
+            })
+            .collect();
+        let mut named = embedded
+            .iter()
+            .filter(|certificate| identifies(&signer_info.sid, certificate));
+        let signer_certificate = named.next();
+        if named.next().is_some() {
+            return Err(String::from(
+                "several embedded certificates match the signer: which one signed is ambiguous",
+            ));
+        }
+        let signer = match signer_certificate {
+            Some(certificate) => {
+                let der = certificate
+                    .to_der()
+                    .map_err(|error| format!("cannot re-encode the signer certificate: {error}"))?;
+                let x509 = decoded(der).ok_or("the signer certificate does not parse")?;
+                Some((signer_facts(certificate, &x509), x509))
+            }
+            None => None,
+        };
+        let certificates = embedded
+            .iter()
+            .filter_map(|certificate| certificate.to_der().ok().and_then(decoded))
+            .collect();
         Ok(Parsed {
             digest: digest_name(&signer_info.digest_alg.oid),
             signing_time: signing_time(signer_info),
@@ -276,6 +313,33 @@ fn decoded(der: Vec<u8>) -> Option<X509> {
     }
     cache.insert(der, x509.clone());
     Some(x509)
+}
+
+/// Refuses signed attributes that could be read two ways: an attribute type present
+/// twice, or one with several values (RFC 5652 §11 wants exactly one for contentType,
+/// messageDigest and signingTime; PEC signers add nothing else that is multi-valued).
+fn single_valued_attributes(signer_info: &SignerInfo) -> Result<(), String> {
+    let attributes: Vec<_> = signer_info
+        .signed_attrs
+        .iter()
+        .flat_map(|attributes| attributes.iter())
+        .collect();
+    for (at, attribute) in attributes.iter().enumerate() {
+        if attributes[..at]
+            .iter()
+            .any(|seen| seen.oid == attribute.oid)
+        {
+            return Err(format!("signed attribute {} appears twice", attribute.oid));
+        }
+        if attribute.values.len() != 1 {
+            return Err(format!(
+                "signed attribute {} has {} values instead of one",
+                attribute.oid,
+                attribute.values.len()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether `certificate` is the one the SignerInfo names, by issuer and serial or by
