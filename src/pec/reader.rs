@@ -5,6 +5,8 @@
 //! (spec §11.6), matched case-insensitively (§11.1). Signatures are checked elsewhere
 //! (`crypto::smime`); this module never trusts what it reads.
 
+use std::collections::BTreeSet;
+
 use mail_parser::MimeHeaders;
 use mail_parser::PartType;
 
@@ -27,6 +29,8 @@ pub struct PecMessage {
     pub kind: Kind,
     /// The bare `From` address.
     pub from: Option<String>,
+    /// The `From` display name (`Per conto di: <sender>` on an envelope).
+    pub from_name: Option<String>,
     /// The `To` addresses.
     pub to: Vec<String>,
     /// The `Cc` addresses.
@@ -90,6 +94,12 @@ pub fn read_message(message: &Message<'_>) -> PecMessage {
     let mut read = PecMessage {
         kind,
         from: message.addresses("From").into_iter().next(),
+        from_name: message
+            .parsed()
+            .from()
+            .and_then(|from| from.first())
+            .and_then(|from| from.name())
+            .map(str::to_string),
         to: message.addresses("To"),
         cc: message.addresses("Cc"),
         subject: message.subject(),
@@ -136,11 +146,18 @@ fn kind_of(message: &Message<'_>, problems: &mut Vec<String>) -> Kind {
     Kind::Ordinary
 }
 
-/// Finds daticert.xml (decoded) and the embedded original among the message's parts.
+/// Finds daticert.xml (decoded) and the embedded original among the parts of the
+/// signed entity (of the whole message when it is not signed): a part beside the
+/// signature is not covered by it.
 fn find_parts(message: &Message<'_>, kind: Kind) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
     let mut daticert = None;
     let mut original = None;
-    for part in message.parsed().parts.iter().skip(1) {
+    let parsed = message.parsed();
+    let searched = match signed_entity(parsed) {
+        Some(entity) => descendants(parsed, entity),
+        None => (1..parsed.parts.len()).collect(),
+    };
+    for part in searched.iter().filter_map(|&at| parsed.parts.get(at)) {
         let name = part.attachment_name().unwrap_or_default();
         match &part.body {
             PartType::Message(nested)
@@ -157,6 +174,41 @@ fn find_parts(message: &Message<'_>, kind: Kind) -> (Option<Vec<u8>>, Option<Vec
         }
     }
     (daticert, original)
+}
+
+/// The index of the first part of a top-level `multipart/signed`: what its signature covers.
+fn signed_entity(parsed: &mail_parser::Message<'_>) -> Option<usize> {
+    let root = parsed.parts.first()?;
+    let signed = root.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("signed"))
+    });
+    let first = *root.sub_parts()?.first()?;
+    signed.then(|| usize::try_from(first).ok()).flatten()
+}
+
+/// `at` and every part below it, in order (a nested message's parts are its own).
+fn descendants(parsed: &mail_parser::Message<'_>, at: usize) -> Vec<usize> {
+    let mut found = vec![at];
+    let mut next = 0;
+    while let Some(&part) = found.get(next) {
+        next += 1;
+        let children = parsed
+            .parts
+            .get(part)
+            .and_then(|p| p.sub_parts())
+            .unwrap_or_default();
+        found.extend(
+            children
+                .iter()
+                .filter_map(|&id| usize::try_from(id).ok())
+                .filter(|id| *id > part),
+        );
+    }
+    found.sort_unstable();
+    found
 }
 
 /// The formal checks of RFC 6109 §3.2 / spec §8 step 4.
@@ -200,4 +252,58 @@ fn check_form(read: &PecMessage, problems: &mut Vec<String>) {
     if read.kind == Kind::Transport && read.original.is_none() {
         problems.push(format!("transport envelope carries no {POSTACERT}"));
     }
+    if let Some(daticert) = &read.daticert {
+        check_binding(read, daticert, &prefix, problems);
+    }
+}
+
+/// The outer headers are outside the signature: whoever relays a message can rewrite
+/// them. What a client shows (subject, sender, recipients) and what pecd keys on (the
+/// Message-ID) must therefore restate the signed daticert, or the message is not what
+/// its signer certified.
+fn check_binding(read: &PecMessage, daticert: &Daticert, prefix: &str, problems: &mut Vec<String>) {
+    let header = &daticert.header;
+    let subject = read.subject.as_deref().unwrap_or_default();
+    let after_prefix = subject.get(prefix.len()..).unwrap_or_default();
+    if words(after_prefix) != words(header.subject.as_deref().unwrap_or_default()) {
+        problems.push("subject differs from the daticert oggetto".to_string());
+    }
+    if read.kind != Kind::Transport {
+        return;
+    }
+    let identificativo = format!("<{}>", daticert.data.id);
+    if read.message_id.as_deref() != Some(identificativo.as_str()) {
+        problems.push("Message-ID differs from the daticert identificativo".to_string());
+    }
+    let outer: BTreeSet<String> = read
+        .to
+        .iter()
+        .chain(&read.cc)
+        .map(|a| a.to_ascii_lowercase())
+        .collect();
+    let certified: BTreeSet<String> = header
+        .recipients
+        .iter()
+        .map(|r| r.address.to_ascii_lowercase())
+        .collect();
+    if outer != certified {
+        problems.push("To and Cc differ from the daticert destinatari".to_string());
+    }
+    let named = read.from_name.as_deref().unwrap_or_default();
+    if addresses_in(named).any(|address| !address.eq_ignore_ascii_case(&header.sender)) {
+        problems.push(
+            "the From display name names someone other than the daticert mittente".to_string(),
+        );
+    }
+}
+
+/// Text compared word by word: folding and encoding may change the spacing.
+fn words(text: &str) -> Vec<&str> {
+    text.split_whitespace().collect()
+}
+
+/// The address-like words of a display name.
+fn addresses_in(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| c.is_whitespace() || "\"<>:,;()[]".contains(c))
+        .filter(|word| word.contains('@'))
 }

@@ -8,8 +8,12 @@ use jiff::Timestamp;
 
 use crate::crypto::validation::Validation;
 use crate::pec::compose::Facts;
+use crate::pec::daticert::Daticert;
 use crate::pec::envelope;
 use crate::pec::id;
+use crate::pec::index::Provider as IndexedProvider;
+use crate::pec::index::ProvidersIndex;
+use crate::pec::kind::DaticertKind;
 use crate::pec::kind::Kind;
 use crate::pec::kind::ReceiptKind;
 use crate::pec::receipt;
@@ -20,10 +24,10 @@ use crate::provider::correlation;
 use crate::provider::deliver_notice;
 use crate::provider::delivery_point::Outcome;
 use crate::smtp::reply::Reply;
+use crate::store::ledger::Arrival;
 use crate::store::log::Event;
 use crate::store::log::EventKind;
 use crate::store::mailbox::Appended;
-use crate::store::mailbox::INBOX;
 use crate::store::queue::Job;
 
 /// IMAP keyword on transport envelopes delivered to a mailbox.
@@ -52,9 +56,6 @@ impl Provider {
             Ok(validation) => validation,
             Err(_) => return self.anomaly(&local, data, "messaggio non leggibile", now),
         };
-        if self.already_delivered(&validation, &local)? {
-            return Ok(Reply::new(250, (2, 0, 0), "Ok: messaggio già ricevuto"));
-        }
         let mut reasons = validation.reasons();
         // At reception the message was just signed: the certificate must be valid now,
         // whatever signing time it claims (RFC 6109 §7: validity period checked).
@@ -63,14 +64,22 @@ impl Provider {
         {
             reasons.push("the signer certificate is not valid now".to_string());
         }
-        match validation.message.kind {
-            Kind::Transport if reasons.is_empty() => {
-                self.take_charge(&validation, &local, data, now)
+        let certified = match (&validation.message.daticert, reasons.is_empty()) {
+            (Some(daticert), true) => Some(daticert),
+            _ => None,
+        };
+        match (validation.message.kind, certified) {
+            (Kind::Transport, Some(daticert)) => {
+                self.transport_arrived(&validation, daticert, &local, data, now)
             }
-            Kind::Receipt(kind) if reasons.is_empty() => {
-                self.receipt_arrived(kind, &validation, &local, data, now)
+            (Kind::Receipt(kind), Some(daticert)) => {
+                let signer = signing_provider(&index, &validation);
+                match self.receipt_addressees(kind, daticert, signer, &local)? {
+                    Ok(()) => self.receipt_arrived(kind, &validation, daticert, &local, data, now),
+                    Err(reason) => self.anomaly(&local, data, &reason, now),
+                }
             }
-            Kind::Ordinary if !self.settings().accept_ordinary_mail => Ok(Reply::new(
+            (Kind::Ordinary, _) if !self.settings().accept_ordinary_mail => Ok(Reply::new(
                 550,
                 (5, 7, 1),
                 "Questo sistema accetta solo posta elettronica certificata",
@@ -79,42 +88,107 @@ impl Provider {
                 let reason = reasons
                     .first()
                     .cloned()
-                    .unwrap_or_else(|| "formato non conforme".to_string());
+                    .unwrap_or_else(|| "dati di certificazione assenti".to_string());
                 tracing::info!(%mail_from, %reason, "busta di anomalia");
                 self.anomaly(&local, data, &reason, now)
             }
         }
     }
 
-    /// Whether this certified message already sits in every addressed mailbox: the
-    /// sender's relay resends when our `250` was lost (a crash, a cut connection), and
-    /// the rules want one delivery and one set of receipts, not two.
-    fn already_delivered(
+    /// A valid busta di trasporto is delivered only to the mailboxes its daticert
+    /// names, and to each once: anyone holding a genuine busta can hand it to our MX
+    /// again, addressed to anyone. Other local recipients get it as an anomaly.
+    fn transport_arrived(
         &self,
         validation: &Validation,
+        daticert: &Daticert,
         local: &[String],
-    ) -> Result<bool, ProviderError> {
-        let Some(message_id) = &validation.message.message_id else {
-            return Ok(false);
-        };
-        if validation.message.kind == Kind::Ordinary || validation.message.kind == Kind::Anomaly {
-            return Ok(false);
-        }
-        let service = self.issuer().service_address();
-        let mailboxes: Vec<&String> = local
-            .iter()
-            .filter(|r| !r.eq_ignore_ascii_case(&service))
-            .collect();
-        if mailboxes.is_empty() {
-            return Ok(false);
-        }
-        Ok(self.store().read(|tx| {
-            for rcpt in &mailboxes {
-                if tx.by_message_id(rcpt, INBOX, message_id)?.is_empty() {
-                    return Ok(false);
+        data: &[u8],
+        now: Timestamp,
+    ) -> Result<Reply, ProviderError> {
+        let (addressed, strangers): (Vec<String>, Vec<String>) =
+            local.iter().cloned().partition(|rcpt| {
+                daticert
+                    .header
+                    .recipients
+                    .iter()
+                    .any(|named| named.address.eq_ignore_ascii_case(rcpt))
+            });
+        let fresh: Vec<String> = self.store().read(|tx| {
+            let mut fresh = Vec::new();
+            for rcpt in addressed {
+                if !tx.arrived(&busta_arrival(daticert, &rcpt))? {
+                    fresh.push(rcpt);
                 }
             }
-            Ok(true)
+            Ok(fresh)
+        })?;
+        let mut reply = Reply::new(250, (2, 0, 0), "Ok: messaggio già ricevuto");
+        if !fresh.is_empty() {
+            reply = self.take_charge(validation, daticert, &fresh, data, now)?;
+        }
+        if !strangers.is_empty() {
+            let reason = "destinatario non compreso tra i destinatari certificati";
+            let anomaly = self.anomaly(&strangers, data, reason, now)?;
+            if fresh.is_empty() {
+                reply = anomaly;
+            }
+        }
+        Ok(reply)
+    }
+
+    /// Whether a valid receipt may act here: it must concern a message our punto di
+    /// accesso sent, to a recipient its signer manages, and come to whom that receipt
+    /// is for (the sender for a consegna, our service mailbox for provider notices).
+    /// `Err` holds the anomaly's reason.
+    fn receipt_addressees(
+        &self,
+        kind: ReceiptKind,
+        daticert: &Daticert,
+        signer: Option<&IndexedProvider>,
+        local: &[String],
+    ) -> Result<Result<(), String>, ProviderError> {
+        let about: Vec<&String> = match kind {
+            ReceiptKind::TakenInCharge => daticert.data.receptions.iter().collect(),
+            ReceiptKind::Delivered | ReceiptKind::DeliveryError | ReceiptKind::VirusDetected => {
+                daticert.data.delivery.iter().collect()
+            }
+            _ => Vec::new(),
+        };
+        if about.is_empty() {
+            return Ok(Err(format!(
+                "ricevuta {} non attesa da un altro gestore",
+                kind.as_str()
+            )));
+        }
+        let service = self.issuer().service_address();
+        let to_service = matches!(
+            kind,
+            ReceiptKind::TakenInCharge | ReceiptKind::VirusDetected
+        );
+        let pec_id = &daticert.data.id;
+        Ok(self.store().read(|tx| {
+            for recipient in &about {
+                let Some(sender) = tx.sent_by(pec_id, recipient)? else {
+                    return Ok(Err(
+                        "la ricevuta non riguarda un messaggio inviato da questo gestore"
+                            .to_string(),
+                    ));
+                };
+                if !signer.is_some_and(|provider| provider.manages(&domain_of(recipient))) {
+                    return Ok(Err(
+                        "il gestore firmatario non gestisce il destinatario della ricevuta"
+                            .to_string(),
+                    ));
+                }
+                let owner = if to_service { &service } else { &sender };
+                if local.is_empty() || local.iter().any(|rcpt| !rcpt.eq_ignore_ascii_case(owner)) {
+                    return Ok(Err(
+                        "la ricevuta è indirizzata a chi non ha inviato il messaggio".to_string(),
+                    ));
+                }
+            }
+            Ok(Ok(()))
         })?)
     }
 
@@ -123,14 +197,12 @@ impl Provider {
     fn take_charge(
         &self,
         validation: &Validation,
+        daticert: &Daticert,
         local: &[String],
         data: &[u8],
         now: Timestamp,
     ) -> Result<Reply, ProviderError> {
         let message = &validation.message;
-        let Some(daticert) = &message.daticert else {
-            return self.anomaly(local, data, "dati di certificazione assenti", now);
-        };
         let facts = Facts::from_daticert(daticert);
         if let Some(virus) = self.scan(data)? {
             return self.virus_found(&facts, validation, local, data, &virus, now);
@@ -184,6 +256,13 @@ impl Provider {
                 "presa-in-carico",
             ))?;
             for (rcpt, outcome, blob, receipt_id) in &deliveries {
+                if !tx.record_arrival(&busta_arrival_of(&facts.id, rcpt))? {
+                    // Another connection delivered it meanwhile: abort, the peer retries.
+                    return Err(crate::store::StoreError::Conflict(format!(
+                        "{} arrived twice for {rcpt}",
+                        facts.id
+                    )));
+                }
                 let kind = match outcome {
                     Outcome::Deliver => {
                         let appended = super::file_in_inbox(
@@ -284,14 +363,28 @@ impl Provider {
         &self,
         kind: ReceiptKind,
         validation: &Validation,
+        daticert: &Daticert,
         local: &[String],
         data: &[u8],
         now: Timestamp,
     ) -> Result<Reply, ProviderError> {
         let message = &validation.message;
-        let Some(daticert) = &message.daticert else {
-            return self.anomaly(local, data, "dati di certificazione assenti", now);
-        };
+        let about = daticert
+            .data
+            .delivery
+            .clone()
+            .unwrap_or_else(|| daticert.data.receptions.join(","));
+        let seen = self.store().read(|tx| {
+            for rcpt in local {
+                if !tx.arrived(&receipt_arrival(kind, &daticert.data.id, &about, rcpt))? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })?;
+        if seen {
+            return Ok(Reply::new(250, (2, 0, 0), "Ok: ricevuta già ricevuta"));
+        }
         let service = self.issuer().service_address();
         let pec_id = daticert.data.id.clone();
         let facts = Facts::from_daticert(daticert);
@@ -316,6 +409,9 @@ impl Provider {
             data.len() as u64,
         );
         self.store().write_owned(move |tx| {
+            for rcpt in &local {
+                tx.record_arrival(&receipt_arrival(kind, &pec_id, &about, rcpt))?;
+            }
             let mut logged = Event::about(EventKind::ReceiptReceived, &facts, now);
             logged.detail = Some(kind.as_str().to_string());
             tx.log(logged)?;
@@ -398,4 +494,40 @@ pub fn domain_of(address: &str) -> String {
         .rsplit_once('@')
         .map_or("", |(_, d)| d)
         .to_ascii_lowercase()
+}
+
+/// The provider whose certificate signed a validated message, from the index.
+fn signing_provider<'a>(
+    index: &'a ProvidersIndex,
+    validation: &Validation,
+) -> Option<&'a IndexedProvider> {
+    let signer = validation.signature.as_ref()?.signer.as_ref()?;
+    index.by_certificate_sha1(&signer.sha1)
+}
+
+fn busta_arrival<'a>(daticert: &'a Daticert, mailbox: &'a str) -> Arrival<'a> {
+    busta_arrival_of(&daticert.data.id, mailbox)
+}
+
+fn busta_arrival_of<'a>(pec_id: &'a str, mailbox: &'a str) -> Arrival<'a> {
+    Arrival {
+        tipo: DaticertKind::Transport.as_str(),
+        pec_id,
+        about: "",
+        mailbox,
+    }
+}
+
+fn receipt_arrival<'a>(
+    kind: ReceiptKind,
+    pec_id: &'a str,
+    about: &'a str,
+    mailbox: &'a str,
+) -> Arrival<'a> {
+    Arrival {
+        tipo: kind.as_str(),
+        pec_id,
+        about,
+        mailbox,
+    }
 }

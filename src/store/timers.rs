@@ -71,8 +71,10 @@ pub enum Due {
 }
 
 impl Tx<'_> {
-    /// Arms a timer.
+    /// Arms a timer, and records in the ledger that the message was sent to that
+    /// recipient: the record outlives the timer, for receipts that come late.
     pub fn arm(&mut self, timer: Timer) -> Result<(), StoreError> {
+        self.record_sent(&timer.pec_id, &timer.recipient, &timer.sender)?;
         let key = key(&timer.pec_id, &timer.recipient);
         self.inner
             .open_table(TIMERS)

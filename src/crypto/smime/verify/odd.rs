@@ -149,11 +149,7 @@ fn an_impostor_answering_to_the_genuine_issuer_and_serial_is_refused_first_or_se
         ("impostor-order-1", as_signed),
         ("impostor-order-2", swapped),
     ] {
-        refused(
-            &name,
-            &der,
-            "several embedded certificates match the signer",
-        );
+        refused(name, &der, "several embedded certificates match the signer");
     }
 }
 

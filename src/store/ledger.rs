@@ -1,0 +1,96 @@
+//! Which certified messages crossed this provider, per recipient, kept beyond the
+//! timers: what our punto di accesso sent (a receipt about anything else certifies
+//! nothing of ours and is refused) and what our punto di ricezione took in charge (a
+//! busta or receipt relayed again, whatever its unsigned outer headers now say, is
+//! recognized and not delivered or acted on twice).
+
+use redb::TableDefinition;
+
+use crate::store::ReadTx;
+use crate::store::StoreError;
+use crate::store::Tx;
+use crate::store::db;
+
+/// (PEC msgid, recipient) → our user who sent it.
+const SENT: TableDefinition<&str, &str> = TableDefinition::new("ledger_sent");
+/// (what arrived, PEC msgid, its subject recipient, our mailbox) → nothing.
+const RECEIVED: TableDefinition<&str, ()> = TableDefinition::new("ledger_received");
+
+/// One arrival of a certified message, as the signed daticert states it.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct Arrival<'a> {
+    /// The daticert `tipo`.
+    pub tipo: &'a str,
+    /// The daticert `identificativo`.
+    pub pec_id: &'a str,
+    /// Whom it concerns: the `consegna` or `ricezione` address of a receipt, empty for
+    /// a busta (whose mailbox says it).
+    pub about: &'a str,
+    /// The local mailbox it was filed in.
+    pub mailbox: &'a str,
+}
+
+impl Arrival<'_> {
+    fn key(&self) -> String {
+        format!(
+            "{}\0{}\0{}\0{}",
+            self.tipo,
+            self.pec_id,
+            self.about.to_ascii_lowercase(),
+            self.mailbox.to_ascii_lowercase()
+        )
+    }
+}
+
+fn sent_key(pec_id: &str, recipient: &str) -> String {
+    format!("{pec_id}\0{}", recipient.to_ascii_lowercase())
+}
+
+impl Tx<'_> {
+    /// Records that `sender` sent the message `pec_id` to `recipient`.
+    pub fn record_sent(
+        &mut self,
+        pec_id: &str,
+        recipient: &str,
+        sender: &str,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .open_table(SENT)
+            .map_err(db)?
+            .insert(sent_key(pec_id, recipient).as_str(), sender)
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Records an arrival; `false` when it was recorded before.
+    pub fn record_arrival(&mut self, arrival: &Arrival<'_>) -> Result<bool, StoreError> {
+        let mut table = self.inner.open_table(RECEIVED).map_err(db)?;
+        let before = table.insert(arrival.key().as_str(), ()).map_err(db)?;
+        Ok(before.is_none())
+    }
+}
+
+impl ReadTx<'_> {
+    /// Our user who sent `pec_id` to `recipient`, if we did.
+    pub fn sent_by(&self, pec_id: &str, recipient: &str) -> Result<Option<String>, StoreError> {
+        let table = match self.inner.open_table(SENT) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(error) => return Err(db(error)),
+        };
+        let found = table
+            .get(sent_key(pec_id, recipient).as_str())
+            .map_err(db)?;
+        Ok(found.map(|sender| sender.value().to_string()))
+    }
+
+    /// Whether this arrival was recorded before.
+    pub fn arrived(&self, arrival: &Arrival<'_>) -> Result<bool, StoreError> {
+        let table = match self.inner.open_table(RECEIVED) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+            Err(error) => return Err(db(error)),
+        };
+        Ok(table.get(arrival.key().as_str()).map_err(db)?.is_some())
+    }
+}
