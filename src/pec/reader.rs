@@ -31,6 +31,8 @@ pub struct PecMessage {
     pub from: Option<String>,
     /// The `From` display name (`Per conto di: <sender>` on an envelope).
     pub from_name: Option<String>,
+    /// The bare `Reply-To` address.
+    pub reply_to: Option<String>,
     /// The `To` addresses.
     pub to: Vec<String>,
     /// The `Cc` addresses.
@@ -100,6 +102,7 @@ pub fn read_message(message: &Message<'_>) -> PecMessage {
             .and_then(|from| from.first())
             .and_then(|from| from.name())
             .map(str::to_string),
+        reply_to: message.addresses("Reply-To").into_iter().next(),
         to: message.addresses("To"),
         cc: message.addresses("Cc"),
         subject: message.subject(),
@@ -118,6 +121,7 @@ pub fn read_message(message: &Message<'_>) -> PecMessage {
         original,
         problems: Vec::new(),
     };
+    check_single_headers(message, &mut problems);
     check_form(&read, &mut problems);
     read.problems = problems;
     read
@@ -211,6 +215,35 @@ fn descendants(parsed: &mail_parser::Message<'_>, at: usize) -> Vec<usize> {
     found
 }
 
+/// Headers RFC 5322 §3.6 and RFC 6109 allow once: with two, a client may show one and
+/// pecd judge the other.
+fn check_single_headers(message: &Message<'_>, problems: &mut Vec<String>) {
+    const ONCE: [&str; 10] = [
+        "From",
+        "Sender",
+        "Reply-To",
+        "To",
+        "Cc",
+        "Subject",
+        "Message-ID",
+        headers::TRANSPORT,
+        headers::RECEIPT,
+        headers::RECEIPT_TYPE,
+    ];
+    for name in ONCE {
+        if message.raw_values(name).len() > 1 {
+            problems.push(format!("header {name} appears more than once"));
+        }
+    }
+    if message.has(headers::TRANSPORT) && message.has(headers::RECEIPT) {
+        problems.push(format!(
+            "both {} and {}",
+            headers::TRANSPORT,
+            headers::RECEIPT
+        ));
+    }
+}
+
 /// The formal checks of RFC 6109 §3.2 / spec §8 step 4.
 fn check_form(read: &PecMessage, problems: &mut Vec<String>) {
     let expected_prefix = match read.kind {
@@ -288,6 +321,13 @@ fn check_binding(read: &PecMessage, daticert: &Daticert, prefix: &str, problems:
         .collect();
     if outer != certified {
         problems.push("To and Cc differ from the daticert destinatari".to_string());
+    }
+    if read
+        .reply_to
+        .as_deref()
+        .is_some_and(|reply_to| !reply_to.eq_ignore_ascii_case(&header.reply_to))
+    {
+        problems.push("Reply-To differs from the daticert risposte".to_string());
     }
     let named = read.from_name.as_deref().unwrap_or_default();
     if addresses_in(named).any(|address| !address.eq_ignore_ascii_case(&header.sender)) {

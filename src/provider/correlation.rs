@@ -23,11 +23,19 @@ pub struct Notice {
 }
 
 impl Notice {
-    /// The notice a parsed message carries, if it is a readable receipt.
+    /// The notice a parsed message carries, if it is a readable receipt. The message
+    /// it refers to is the one its signed daticert names; the unsigned
+    /// `X-Riferimento-Message-ID` serves only when the daticert names none.
     pub fn of(message: &PecMessage) -> Option<Notice> {
+        let daticert = message.daticert.clone()?;
+        let reference = daticert
+            .data
+            .msgid
+            .clone()
+            .or_else(|| message.reference_message_id.clone())?;
         Some(Notice {
-            daticert: message.daticert.clone()?,
-            reference: message.reference_message_id.clone()?,
+            daticert,
+            reference,
         })
     }
 

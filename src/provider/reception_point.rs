@@ -75,7 +75,9 @@ impl Provider {
             (Kind::Receipt(kind), Some(daticert)) => {
                 let signer = signing_provider(&index, &validation);
                 match self.receipt_addressees(kind, daticert, signer, &local)? {
-                    Ok(()) => self.receipt_arrived(kind, &validation, daticert, &local, data, now),
+                    Ok(sender) => {
+                        self.receipt_arrived(kind, &validation, &sender, &local, data, now)
+                    }
                     Err(reason) => self.anomaly(&local, data, &reason, now),
                 }
             }
@@ -140,14 +142,14 @@ impl Provider {
     /// Whether a valid receipt may act here: it must concern a message our punto di
     /// accesso sent, to a recipient its signer manages, and come to whom that receipt
     /// is for (the sender for a consegna, our service mailbox for provider notices).
-    /// `Err` holds the anomaly's reason.
+    /// `Ok` holds our user who sent the message, `Err` the anomaly's reason.
     fn receipt_addressees(
         &self,
         kind: ReceiptKind,
         daticert: &Daticert,
         signer: Option<&IndexedProvider>,
         local: &[String],
-    ) -> Result<Result<(), String>, ProviderError> {
+    ) -> Result<Result<String, String>, ProviderError> {
         let about: Vec<&String> = match kind {
             ReceiptKind::TakenInCharge => daticert.data.receptions.iter().collect(),
             ReceiptKind::Delivered | ReceiptKind::DeliveryError | ReceiptKind::VirusDetected => {
@@ -168,6 +170,7 @@ impl Provider {
         );
         let pec_id = &daticert.data.id;
         Ok(self.store().read(|tx| {
+            let mut sent_by = String::new();
             for recipient in &about {
                 let Some(sender) = tx.sent_by(pec_id, recipient)? else {
                     return Ok(Err(
@@ -187,8 +190,9 @@ impl Provider {
                         "la ricevuta è indirizzata a chi non ha inviato il messaggio".to_string(),
                     ));
                 }
+                sent_by = sender;
             }
-            Ok(Ok(()))
+            Ok(Ok(sent_by))
         })?)
     }
 
@@ -219,9 +223,11 @@ impl Provider {
             receipt::taken_in_charge(self.issuer(), &facts, local, &mail_receipt, &charge_stamp);
         let (charge_blob, _) = self.seal(&charge)?;
 
-        let requested = message
+        // The signed request first: the outer header is anyone's to rewrite.
+        let requested = daticert
+            .data
             .receipt_type
-            .or(daticert.data.receipt_type)
+            .or(message.receipt_type)
             .unwrap_or_default();
         let postacert = message.original.clone().unwrap_or_default();
         let envelope_blob = self.store().blobs().put(data)?;
@@ -363,12 +369,15 @@ impl Provider {
         &self,
         kind: ReceiptKind,
         validation: &Validation,
-        daticert: &Daticert,
+        sender: &str,
         local: &[String],
         data: &[u8],
         now: Timestamp,
     ) -> Result<Reply, ProviderError> {
         let message = &validation.message;
+        let Some(daticert) = &message.daticert else {
+            return self.anomaly(local, data, "dati di certificazione assenti", now);
+        };
         let about = daticert
             .data
             .delivery
@@ -402,9 +411,9 @@ impl Provider {
         let blob = self.store().blobs().put(data)?;
         let message_id = message.message_id.clone();
         let notice = correlation::Notice::of(message);
-        let (daticert, original_sender, local, size) = (
+        let (daticert, sender, local, size) = (
             daticert.clone(),
-            message.original_sender.clone(),
+            sender.to_string(),
             local.to_vec(),
             data.len() as u64,
         );
@@ -431,9 +440,6 @@ impl Provider {
                 _ => {}
             }
             if let Some((sealed, notice_id)) = &virus_notice {
-                let sender = original_sender
-                    .clone()
-                    .unwrap_or_else(|| facts.sender.clone());
                 deliver_notice(tx, &sender, sealed, notice_id, now)?;
             }
             for rcpt in local.iter().filter(|r| !r.eq_ignore_ascii_case(&service)) {

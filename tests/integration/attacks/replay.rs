@@ -83,7 +83,7 @@ fn replayed_or_retouched_envelopes_and_receipts_certify_nothing_new() {
     // To a mailbox its daticert does not name.
     assert!(mx_send(mx_b, from, &["carol@pec-b.test"], &busta).starts_with("250"));
     // With the unsigned outer headers changed: a new Message-ID (to dodge
-    // de-duplication), another Subject, another To.
+    // de-duplication), another Subject, another To, another sender in From's name.
     let retouched = [
         (
             "bob@pec-b.test",
@@ -96,6 +96,14 @@ fn replayed_or_retouched_envelopes_and_receipts_certify_nothing_new() {
         (
             "carol@pec-b.test",
             with_header(&busta, "To", "carol@pec-b.test"),
+        ),
+        (
+            "bob@pec-b.test",
+            with_header(
+                &busta,
+                "From",
+                "\"Per conto di: sindaco@pec-a.test\" <posta-certificata@pec-a.test>",
+            ),
         ),
     ];
     for (rcpt, message) in &retouched {
@@ -117,8 +125,8 @@ fn replayed_or_retouched_envelopes_and_receipts_certify_nothing_new() {
     );
     assert_eq!(
         count(&b_daemon, "bob@pec-b.test", Kind::Anomaly),
-        2,
-        "Message-ID and Subject retouched"
+        3,
+        "Message-ID, Subject and From retouched"
     );
     assert_eq!(count(&b_daemon, "carol@pec-b.test", BUSTA), 0);
     assert_eq!(
