@@ -52,6 +52,9 @@ pub struct IndexCheck {
     pub certificate_matches: bool,
     /// The `From` domain is among the provider's `managedDomains`.
     pub from_domain_managed: bool,
+    /// The daticert `mittente` domain is among them too: a busta di trasporto is
+    /// signed by the sender's own provider. `None` without a daticert.
+    pub sender_domain_managed: Option<bool>,
 }
 
 impl Validation {
@@ -132,6 +135,15 @@ impl Validation {
             if index.in_index && !index.from_domain_managed {
                 reasons.push("the From domain is not managed by the signing provider".to_string());
             }
+            if index.in_index
+                && self.message.kind == crate::pec::kind::Kind::Transport
+                && index.sender_domain_managed == Some(false)
+            {
+                reasons.push(
+                    "the daticert mittente is not of a domain the signing provider manages"
+                        .to_string(),
+                );
+            }
         }
         reasons
     }
@@ -166,5 +178,10 @@ fn index_check(
             (Some(provider), Some(domain)) => provider.manages(domain),
             _ => false,
         },
+        sender_domain_managed: message.daticert.as_ref().map(|daticert| {
+            let sender = &daticert.header.sender;
+            let domain = sender.rsplit_once('@').map_or("", |(_, domain)| domain);
+            provider.is_some_and(|provider| provider.manages(domain))
+        }),
     }
 }

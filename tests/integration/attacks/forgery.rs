@@ -262,3 +262,55 @@ fn a_consegna_signed_by_an_impostor_of_provider_b_changes_nothing_at_a() {
         );
     }
 }
+
+fn reasons_of(message: &[u8]) -> Vec<String> {
+    let index = support::index();
+    pecd::crypto::validation::Validation::check(
+        message,
+        Some(&support::anchors()),
+        Some(&index),
+        jiff::Timestamp::now(),
+    )
+    .unwrap()
+    .reasons()
+}
+
+#[test]
+fn a_listed_provider_cannot_certify_a_busta_from_another_providers_user() {
+    // B signs, with its own genuine key and its own From, a busta whose daticert says
+    // alice@pec-a.test sent it.
+    let b = support::TestProvider::b();
+    let (original, facts) = builders::facts();
+    let busta = envelope::transport(
+        &b.issuer,
+        &facts,
+        &original,
+        &support::stamp(43, "pec-b.test"),
+    );
+    let signed = smime::sign(&b.signer, &busta).unwrap();
+    let reasons = reasons_of(&signed);
+    assert_eq!(
+        reasons,
+        vec!["the daticert mittente is not of a domain the signing provider manages"]
+    );
+}
+
+#[test]
+fn a_header_added_twice_to_a_genuine_busta_makes_it_an_anomaly() {
+    let (_, busta) = builders::signed_cases().into_iter().next().unwrap();
+    assert!(reasons_of(&busta).is_empty(), "{:?}", reasons_of(&busta));
+    for added in [
+        "Subject: POSTA CERTIFICATA: Sfratto esecutivo\r\n",
+        "From: \"Per conto di: sindaco@pec-a.test\" <posta-certificata@pec-a.test>\r\n",
+        "X-Ricevuta: avvenuta-consegna\r\n",
+    ] {
+        let twice = [added.as_bytes(), &busta].concat();
+        let reasons = reasons_of(&twice);
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("more than once") || r.starts_with("both")),
+            "{added}: {reasons:?}"
+        );
+    }
+}
