@@ -154,12 +154,24 @@ pub struct LimitsConfig {
     pub max_recipients: usize,
     /// Largest recipients × size (never below the DM art. 12 minimum of 30 MB).
     pub max_total_bytes: u64,
-    /// Most simultaneous SMTP connections per listener.
+    /// Most simultaneous connections per SMTP or IMAP listener.
     pub max_connections: usize,
+    /// Most simultaneous connections per listener from one client address (an IPv6
+    /// client: its /64), so that one host cannot take every slot.
+    pub connections_per_ip: usize,
     /// Seconds to wait for an SMTP command.
     pub command_timeout_secs: u64,
     /// Seconds to wait for the whole DATA.
     pub data_timeout_secs: u64,
+    /// Seconds from connect to a successful login (IMAP, SMTP submission); then the
+    /// connection is closed, whatever it did meanwhile.
+    pub unauthenticated_timeout_secs: u64,
+    /// Seconds an MX session may take from its start, or from the end of its last
+    /// message, to the end of the next DATA command line; then it is closed.
+    pub mx_transaction_timeout_secs: u64,
+    /// Bytes of message bodies all MX sessions together may hold in memory while
+    /// receiving; a message that finds no room gets `452` (try again later).
+    pub mx_in_flight_bytes: usize,
     /// Failed AUTH attempts before a connection is closed.
     pub max_auth_failures: u32,
 }
@@ -171,10 +183,40 @@ impl Default for LimitsConfig {
             max_recipients: 100,
             max_total_bytes: 100 * 1024 * 1024,
             max_connections: 500,
+            connections_per_ip: 100,
             command_timeout_secs: 300,
             data_timeout_secs: 600,
+            unauthenticated_timeout_secs: 120,
+            mx_transaction_timeout_secs: 300,
+            mx_in_flight_bytes: 512 * 1024 * 1024,
             max_auth_failures: 3,
         }
+    }
+}
+
+impl LimitsConfig {
+    /// Caps and timeouts of zero would refuse every client.
+    fn validate(&self) -> Result<(), String> {
+        for (key, value) in [
+            ("max_connections", self.max_connections as u64),
+            ("connections_per_ip", self.connections_per_ip as u64),
+            ("command_timeout_secs", self.command_timeout_secs),
+            ("data_timeout_secs", self.data_timeout_secs),
+            (
+                "unauthenticated_timeout_secs",
+                self.unauthenticated_timeout_secs,
+            ),
+            (
+                "mx_transaction_timeout_secs",
+                self.mx_transaction_timeout_secs,
+            ),
+            ("mx_in_flight_bytes", self.mx_in_flight_bytes as u64),
+        ] {
+            if value == 0 {
+                return Err(format!("limits.{key} must be at least 1"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -442,6 +484,7 @@ impl Config {
                 return Err(format!("routes.{domain:?} = {target:?} is not host:port"));
             }
         }
+        self.limits.validate()?;
         let conservation = &self.conservation;
         if !conservation.tiers.contains_key(&conservation.default_tier) {
             return Err(format!(

@@ -124,11 +124,18 @@ pub fn imap_session(data: &[u8]) {
     framer.enqueue(data);
     let mut pending: Option<Effect> = None;
     loop {
+        if session.user().is_some() {
+            framer.logged_in();
+        }
         match framer.progress() {
             Framed::NeedMore => return,
             Framed::Send(out) => {
                 let _ = out.encode();
                 continue;
+            }
+            Framed::Close(out) => {
+                let _ = out.encode();
+                return;
             }
             Framed::Message => {}
         }

@@ -166,7 +166,7 @@ pub async fn start(
         tracker.spawn(server::run_listener(
             listener,
             endpoint,
-            limits.max_connections,
+            limits,
             shutdown.clone(),
             tracker.clone(),
         ));
@@ -196,7 +196,7 @@ pub async fn start(
         tracker.spawn(imap::server::run_listener(
             listener,
             endpoint,
-            limits.max_connections,
+            limits,
             shutdown.clone(),
             tracker.clone(),
         ));

@@ -70,3 +70,30 @@ fn conservation_section_is_checked() {
         );
     }
 }
+
+#[test]
+fn limits_section_is_checked() {
+    let base = "[provider]\ndomain = \"a.test\"\nname = \"A\"\n";
+    let config = Config::parse(base, Path::new(".")).unwrap();
+    assert_eq!(config.limits.connections_per_ip, 100);
+    assert_eq!(config.limits.mx_in_flight_bytes, 512 << 20);
+    let tuned =
+        format!("{base}[limits]\nconnections_per_ip = 3\nunauthenticated_timeout_secs = 2\n");
+    let config = Config::parse(&tuned, Path::new(".")).unwrap();
+    assert_eq!(config.limits.connections_per_ip, 3);
+    assert_eq!(config.limits.unauthenticated_timeout_secs, 2);
+    for bad in [
+        "[limits]\nconnections_per_ip = 0\n",
+        "[limits]\nmx_in_flight_bytes = 0\n",
+        "[limits]\nunauthenticated_timeout_secs = 0\n",
+    ] {
+        let text = format!("{base}{bad}");
+        assert!(
+            matches!(
+                Config::parse(&text, Path::new(".")),
+                Err(ConfigError::Invalid { .. })
+            ),
+            "{bad}"
+        );
+    }
+}

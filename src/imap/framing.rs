@@ -2,6 +2,12 @@
 //! literals, a SASL line, `DONE`), with the continuation requests synchronizing
 //! literals need (RFC 3501 §7.5) and the size limits, on top of imap-codec's
 //! `Fragmentizer`. The async shell only reads, writes and waits.
+//!
+//! Before login the limits are small: nobody has been identified, and LOGIN or
+//! AUTHENTICATE need a few hundred bytes, so a peer may not make the server hold more
+//! than one command line. A literal announced beyond [`MAX_LITERAL_BEFORE_LOGIN`] is
+//! refused before it is read, and a message growing past [`MAX_LINE`] ends the
+//! connection. Once the client has logged in, literals may be as large as an APPEND.
 
 use imap_codec::fragmentizer::FragmentInfo;
 use imap_codec::fragmentizer::Fragmentizer;
@@ -13,8 +19,12 @@ use imap_codec::imap_types::response::Code;
 use crate::imap::reply;
 use crate::imap::reply::Out;
 
-/// The longest command line (literals excluded) before the command is refused.
+/// The longest command line (literals excluded) before the command is refused; before
+/// login, also the most a whole message (lines and literals) may hold.
 pub const MAX_LINE: usize = 64 * 1024;
+
+/// The largest literal taken before login: room for any user name or password.
+pub const MAX_LITERAL_BEFORE_LOGIN: u32 = 8 * 1024;
 
 /// What the framer needs next.
 #[derive(Debug)]
@@ -25,21 +35,42 @@ pub enum Framed {
     Send(Out),
     /// A whole message is ready in [`Framer::message`].
     Message,
+    /// Send this (`* BYE`) and close: the unauthenticated client sent more than a
+    /// command, and reading on would mean holding it.
+    Close(Out),
 }
 
 /// Client input being framed.
 pub struct Framer {
     fragmentizer: Fragmentizer,
-    max_literal: u32,
+    /// The largest literal the logged-in client may send (the APPEND limit).
+    max_append_literal: u32,
+    logged_in: bool,
 }
 
 impl Framer {
-    /// A framer taking literals up to `max_literal` bytes.
-    pub fn new(max_literal: u32) -> Framer {
+    /// A framer for a client not logged in yet, which will take literals up to
+    /// `max_append_literal` bytes once [`Framer::logged_in`] is called.
+    pub fn new(max_append_literal: u32) -> Framer {
         Framer {
             // The whole message, its literals included, stays within the limit.
-            fragmentizer: Fragmentizer::new(max_literal.saturating_add(MAX_LINE as u32)),
-            max_literal,
+            fragmentizer: Fragmentizer::new(max_append_literal.saturating_add(MAX_LINE as u32)),
+            max_append_literal,
+            logged_in: false,
+        }
+    }
+
+    /// The client has authenticated: literals up to the APPEND limit are taken from
+    /// the next message on.
+    pub fn logged_in(&mut self) {
+        self.logged_in = true;
+    }
+
+    fn max_literal(&self) -> u32 {
+        if self.logged_in {
+            self.max_append_literal
+        } else {
+            MAX_LITERAL_BEFORE_LOGIN.min(self.max_append_literal)
         }
     }
 
@@ -51,13 +82,24 @@ impl Framer {
     /// Advances; call until it answers [`Framed::NeedMore`] or [`Framed::Message`].
     pub fn progress(&mut self) -> Framed {
         loop {
-            match self.fragmentizer.progress() {
+            let fragment = self.fragmentizer.progress();
+            if !self.logged_in && self.fragmentizer.message_bytes().len() > MAX_LINE {
+                return Framed::Close(reply::bye("command too long before login"));
+            }
+            match fragment {
                 None => return Framed::NeedMore,
                 Some(FragmentInfo::Line {
                     announcement: Some(LiteralAnnouncement { mode, length }),
                     ..
                 }) => {
-                    if length > self.max_literal {
+                    if length > self.max_literal()
+                        && !self.logged_in
+                        && mode == LiteralMode::NonSync
+                    {
+                        // It is on its way already; the only way not to hold it is to go.
+                        return Framed::Close(reply::bye("literal too large before login"));
+                    }
+                    if length > self.max_literal() {
                         let tag = self.fragmentizer.decode_tag().map(IntoStatic::into_static);
                         // A synchronizing literal is never sent once refused; a
                         // non-synchronizing one arrives anyway and is dropped unread.
@@ -102,5 +144,74 @@ impl Framer {
     /// The tag of the current message, when it has a valid one.
     pub fn tag(&self) -> Option<imap_codec::imap_types::core::Tag<'_>> {
         self.fragmentizer.decode_tag()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(framer: &mut Framer, input: &[u8]) -> Vec<String> {
+        framer.enqueue(input);
+        let mut seen = Vec::new();
+        loop {
+            match framer.progress() {
+                Framed::NeedMore => return seen,
+                Framed::Send(out) => seen.push(String::from_utf8_lossy(&out.encode()).into()),
+                Framed::Close(out) => {
+                    seen.push(format!("close {}", String::from_utf8_lossy(&out.encode())));
+                    return seen;
+                }
+                Framed::Message => seen.push(format!(
+                    "message {}",
+                    String::from_utf8_lossy(framer.message())
+                )),
+            }
+        }
+    }
+
+    #[test]
+    fn before_login_a_big_literal_is_refused_unread() {
+        let mut framer = Framer::new(100 << 20);
+        let seen = frame(&mut framer, b"a LOGIN {104857600}\r\n");
+        assert_eq!(seen, ["a NO [TOOBIG] literal too large\r\n"]);
+        let small = frame(&mut framer, b"b LOGIN {4}\r\n");
+        assert_eq!(small, ["+ ready for literal\r\n"]);
+    }
+
+    #[test]
+    fn before_login_a_big_non_synchronizing_literal_closes_the_connection() {
+        let mut framer = Framer::new(100 << 20);
+        let seen = frame(&mut framer, b"a LOGIN {104857600+}\r\n");
+        assert_eq!(seen.len(), 1);
+        assert!(seen[0].starts_with("close * BYE"), "{seen:?}");
+    }
+
+    #[test]
+    fn before_login_the_literal_sent_anyway_is_never_held() {
+        let mut framer = Framer::new(100 << 20);
+        frame(&mut framer, b"a LOGIN {104857600}\r\n");
+        let mut closed = false;
+        for _ in 0..64 {
+            let seen = frame(&mut framer, &[b'x'; 8192]);
+            assert!(framer.message().len() <= MAX_LINE + 8192);
+            if seen.iter().any(|s| s.starts_with("close * BYE")) {
+                closed = true;
+                break;
+            }
+        }
+        assert!(closed);
+    }
+
+    #[test]
+    fn after_login_literals_up_to_the_append_limit_are_taken() {
+        let mut framer = Framer::new(100 << 20);
+        framer.logged_in();
+        let seen = frame(&mut framer, b"a APPEND INBOX {104857600}\r\n");
+        assert_eq!(seen, ["+ ready for literal\r\n"]);
+        let mut framer = Framer::new(100 << 20);
+        framer.logged_in();
+        let seen = frame(&mut framer, b"a APPEND INBOX {104857601}\r\n");
+        assert_eq!(seen, ["a NO [TOOBIG] literal too large\r\n"]);
     }
 }

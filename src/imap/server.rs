@@ -7,7 +7,12 @@
 //!
 //! Store work runs on the blocking pool: redb commits fsync, and a slow disk must not
 //! stall other connections.
+//!
+//! Until a client logs in it has a deadline for doing so (counted from connect, across
+//! STARTTLS), and its literals are capped (see [`framing`](crate::imap::framing)): an
+//! anonymous peer can neither hold a slot with NOOPs nor make the server buffer much.
 
+use std::future::Future;
 use std::net::IpAddr;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,11 +31,11 @@ use tokio::io::AsyncWrite;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::config::LimitsConfig;
 use crate::imap::extended::Extended;
 use crate::imap::framing::Framed;
 use crate::imap::framing::Framer;
@@ -42,6 +47,7 @@ use crate::imap::session::SessionConfig;
 use crate::imap::session::Step;
 use crate::net::ack::AckNow;
 use crate::net::listener;
+use crate::net::listener::Admission;
 use crate::net::throttle::AuthThrottle;
 use crate::store::Store;
 
@@ -54,6 +60,8 @@ pub struct Timeouts {
     pub idle: Duration,
     /// For the TLS handshake.
     pub handshake: Duration,
+    /// From connect to a successful login.
+    pub login: Duration,
 }
 
 impl Default for Timeouts {
@@ -62,6 +70,7 @@ impl Default for Timeouts {
             command: Duration::from_secs(30 * 60),
             idle: Duration::from_secs(30 * 60),
             handshake: Duration::from_secs(60),
+            login: Duration::from_secs(LimitsConfig::default().unauthenticated_timeout_secs),
         }
     }
 }
@@ -84,14 +93,16 @@ pub struct Endpoint {
     pub timeouts: Timeouts,
 }
 
-/// Serves IMAP on `listener` until `shutdown`, at most `max_connections` at a time.
-pub async fn run_listener(
+/// Serves IMAP on `listener` until `shutdown`, within the connection caps and the
+/// login deadline of `limits`.
+pub fn run_listener(
     listener: TcpListener,
-    endpoint: Endpoint,
-    max_connections: usize,
+    mut endpoint: Endpoint,
+    limits: &LimitsConfig,
     shutdown: CancellationToken,
     tracker: TaskTracker,
-) {
+) -> impl Future<Output = ()> + Send + 'static {
+    endpoint.timeouts.login = Duration::from_secs(limits.unauthenticated_timeout_secs);
     let endpoint = Arc::new(endpoint);
     let busy: Arc<[u8]> = Arc::from(&b"* BYE too many connections, try again later\r\n"[..]);
     let handle = {
@@ -108,8 +119,8 @@ pub async fn run_listener(
             }
         }
     };
-    let limit = Arc::new(Semaphore::new(max_connections));
-    listener::serve(listener, limit, busy, shutdown, tracker, handle).await;
+    let admission = Admission::new(limits.max_connections, limits.connections_per_ip);
+    listener::serve(listener, admission, busy, shutdown, tracker, handle)
 }
 
 /// Runs one connection from greeting to close.
@@ -127,6 +138,7 @@ where
         endpoint: &endpoint,
         peer,
         shutdown: &shutdown,
+        login_deadline: tokio::time::Instant::now() + endpoint.timeouts.login,
     };
     if endpoint.implicit_tls {
         let stream = driver.handshake(stream).await?;
@@ -200,13 +212,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + AckNow> Connection<S> {
         self.stream.flush().await
     }
 
-    /// Reads until a whole message is framed; `None` at EOF.
+    /// Reads until a whole message is framed; `None` at EOF, or when the framer ends
+    /// the connection.
     async fn next_message(&mut self) -> std::io::Result<Option<()>> {
         let mut partial = false;
         loop {
             match self.framer.progress() {
                 Framed::Message => return Ok(Some(())),
                 Framed::Send(out) => self.send(&[out]).await?,
+                Framed::Close(out) => {
+                    self.send(&[out]).await?;
+                    return Ok(None);
+                }
                 Framed::NeedMore => {
                     if partial {
                         // Part of a message is in, and the client may hold back the
@@ -229,6 +246,8 @@ struct Driver<'a> {
     endpoint: &'a Endpoint,
     peer: IpAddr,
     shutdown: &'a CancellationToken,
+    /// When a client that has not logged in yet is sent away.
+    login_deadline: tokio::time::Instant,
 }
 
 /// A read that did not produce a message.
@@ -251,13 +270,21 @@ impl Driver<'_> {
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))?
     }
 
+    /// Reads the next message, waiting at most the command timeout and, before login,
+    /// no later than the login deadline.
     async fn read<S: AsyncRead + AsyncWrite + Unpin + AckNow>(
         &self,
         connection: &mut Connection<S>,
-        timeout: Duration,
+        session: &Session,
     ) -> std::io::Result<Result<(), Interrupted>> {
+        let mut deadline = tokio::time::Instant::now() + self.endpoint.timeouts.command;
+        if session.user().is_none() {
+            deadline = deadline.min(self.login_deadline);
+        } else {
+            connection.framer.logged_in();
+        }
         tokio::select! {
-            read = tokio::time::timeout(timeout, connection.next_message()) => match read {
+            read = tokio::time::timeout_at(deadline, connection.next_message()) => match read {
                 Err(_) => Ok(Err(Interrupted::Timeout)),
                 Ok(Ok(Some(()))) => Ok(Ok(())),
                 Ok(Ok(None)) => Ok(Err(Interrupted::Eof)),
@@ -274,16 +301,16 @@ impl Driver<'_> {
         mut session: Session,
     ) -> std::io::Result<Option<Session>> {
         loop {
-            match self
-                .read(connection, self.endpoint.timeouts.command)
-                .await?
-            {
+            match self.read(connection, &session).await? {
                 Ok(()) => {}
                 Err(Interrupted::Eof) => return Ok(None),
                 Err(Interrupted::Timeout) => {
-                    connection
-                        .send(&[reply::bye("autologout: idle for too long")])
-                        .await?;
+                    let why = if session.user().is_none() {
+                        "autologout: not logged in in time"
+                    } else {
+                        "autologout: idle for too long"
+                    };
+                    connection.send(&[reply::bye(why)]).await?;
                     return Ok(None);
                 }
                 Err(Interrupted::Shutdown) => {
@@ -318,11 +345,7 @@ impl Driver<'_> {
                     }
                     Effect::AuthenticateData { tag } => {
                         connection.send(&[Out::Raw(b"+ \r\n".to_vec())]).await?;
-                        if self
-                            .read(connection, self.endpoint.timeouts.command)
-                            .await?
-                            .is_err()
-                        {
+                        if self.read(connection, &session).await?.is_err() {
                             return Ok(None);
                         }
                         let line = connection.framer.message().to_vec();

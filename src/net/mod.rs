@@ -2,7 +2,8 @@
 //! authentication throttling. Knows nothing about SMTP or IMAP.
 //!
 //! * [`ack`]: prompt TCP acknowledgements while a command is incomplete.
-//! * [`listener`]: the accept loop with its connection cap, backoff and shutdown.
+//! * [`listener`]: the accept loop with its connection caps (in all and per client
+//!   address), backoff and shutdown.
 //! * [`tls`]: rustls server and client configurations from PEM files.
 //! * [`throttle`]: per-address authentication failure counting and lock-out.
 

@@ -7,6 +7,11 @@
 //! Only `<CRLF>.<CRLF>` terminates: a bare LF before the dot does not, which closes the
 //! "SMTP smuggling" hole (CVE-2023-51764 and relatives). [`dot_stuff`] is the sending
 //! side. Pure: no I/O.
+//!
+//! The body grows by doubling, and the caller may learn beforehand how much memory
+//! the next bytes would take ([`DataDecoder::capacity_for`]), so that it can count
+//! that against a budget shared with other sessions, and make the decoder drop the
+//! body ([`DataDecoder::give_up`]) when there is no room.
 
 /// What a complete DATA body turned out to be.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -15,6 +20,9 @@ pub enum Body {
     Complete(Vec<u8>),
     /// The message was larger than the limit; its bytes were discarded.
     TooLarge,
+    /// There was no room to hold the message (see [`DataDecoder::give_up`]); its
+    /// bytes were discarded.
+    NoRoom,
 }
 
 /// Incremental decoder of one DATA body.
@@ -22,9 +30,12 @@ pub enum Body {
 pub struct DataDecoder {
     max_bytes: usize,
     body: Vec<u8>,
-    too_large: bool,
+    dropped: Option<Body>,
     position: Position,
 }
+
+/// The first allocation of a body; it doubles from there.
+const FIRST_CAPACITY: usize = 8 * 1024;
 
 /// Where the decoder stands relative to line starts and the terminator.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -47,9 +58,31 @@ impl DataDecoder {
         DataDecoder {
             max_bytes,
             body: Vec::new(),
-            too_large: false,
+            dropped: None,
             position: Position::LineStart,
         }
+    }
+
+    /// The memory the body would hold after `more` input bytes (unstuffing never
+    /// makes them more); no more than now once the body is dropped.
+    pub fn capacity_for(&self, more: usize) -> usize {
+        // Past the limit the body is dropped, not grown.
+        let needed = self.body.len().saturating_add(more).min(self.max_bytes);
+        let capacity = self.body.capacity();
+        if self.dropped.is_some() || needed <= capacity {
+            return capacity;
+        }
+        needed
+            .max(capacity.saturating_mul(2))
+            .max(FIRST_CAPACITY)
+            .min(self.max_bytes)
+    }
+
+    /// Drops the body and reads on to the terminator: the message ends as
+    /// [`Body::NoRoom`] unless it already was too large.
+    pub fn give_up(&mut self) {
+        self.dropped.get_or_insert(Body::NoRoom);
+        self.body = Vec::new();
     }
 
     /// Feeds received bytes. Returns how many were consumed and, once the terminator
@@ -108,22 +141,23 @@ impl DataDecoder {
     }
 
     fn push(&mut self, bytes: &[u8]) {
-        if self.too_large {
+        if self.dropped.is_some() {
             return;
         }
         if self.body.len() + bytes.len() > self.max_bytes {
-            self.too_large = true;
+            self.dropped = Some(Body::TooLarge);
             self.body = Vec::new();
             return;
         }
+        let capacity = self.capacity_for(bytes.len());
+        self.body.reserve_exact(capacity - self.body.len());
         self.body.extend_from_slice(bytes);
     }
 
     fn finish(&mut self) -> Body {
-        if self.too_large {
-            Body::TooLarge
-        } else {
-            Body::Complete(std::mem::take(&mut self.body))
+        match self.dropped.take() {
+            Some(dropped) => dropped,
+            None => Body::Complete(std::mem::take(&mut self.body)),
         }
     }
 }
@@ -215,6 +249,34 @@ mod tests {
         assert_eq!(&wire[used..], b"QUIT\r\n");
         let (body, _) = decode_in_chunks(&wire, 7, 120);
         assert!(matches!(body, Body::Complete(b) if b.len() == 120));
+    }
+
+    #[test]
+    fn growth_is_announced_before_it_happens() {
+        let mut decoder = DataDecoder::new(100_000);
+        let mut announced = decoder.capacity_for(0);
+        assert_eq!(announced, 0);
+        for _ in 0..20 {
+            let line = [b'x'; 1000];
+            announced = decoder.capacity_for(line.len() + 2);
+            decoder.feed(&line);
+            decoder.feed(b"\r\n");
+            assert!(decoder.body.capacity() <= announced);
+        }
+        assert!(announced >= 20 * 1002);
+        let (_, body) = decoder.feed(b".\r\n");
+        assert!(matches!(body, Some(Body::Complete(b)) if b.len() == 20 * 1002));
+    }
+
+    #[test]
+    fn given_up_bodies_are_read_to_the_end_and_dropped() {
+        let mut decoder = DataDecoder::new(1000);
+        decoder.feed(b"Subject: x\r\n\r\n");
+        decoder.give_up();
+        assert_eq!(decoder.capacity_for(500), 0);
+        let (used, body) = decoder.feed(b"more text\r\n.\r\nQUIT\r\n");
+        assert_eq!(body, Some(Body::NoRoom));
+        assert_eq!(used, b"more text\r\n.\r\n".len());
     }
 
     #[test]

@@ -11,7 +11,14 @@
 //! before the handshake, so commands injected behind STARTTLS are never executed. On
 //! shutdown the client gets `421 4.3.2` at the next command boundary; a submission in
 //! progress finishes first, because the backend's `250` means the message is safe.
+//!
+//! A client nobody answers for is kept on a short leash ([`Bounds`]): a submission
+//! client must authenticate within a deadline, an MX peer must reach each DATA within
+//! one, whatever it sends meanwhile, and MX bodies count against one memory budget
+//! ([`budget`]). A DATA section has one deadline for all of it, so a trickle of bytes
+//! does not keep it open.
 
+pub mod budget;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -30,17 +37,20 @@ use tokio::io::AsyncWriteExt;
 use tokio::io::BufReader;
 use tokio::net::TcpListener;
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::config::LimitsConfig;
 use crate::net::listener;
+use crate::net::listener::Admission;
 use crate::net::throttle::AuthThrottle;
 use crate::smtp::data::Body;
 use crate::smtp::data::DataDecoder;
 use crate::smtp::reply::Reply;
+use crate::smtp::server::budget::InFlight;
+use crate::smtp::server::budget::Reservation;
 use crate::smtp::session::AuthOutcome;
 use crate::smtp::session::Envelope;
 use crate::smtp::session::MAX_LINE;
@@ -77,7 +87,7 @@ pub trait Backend: Clone + Send + Sync + 'static {
 pub struct Timeouts {
     /// For each command line, and for the TLS handshake.
     pub command: Duration,
-    /// For each read while a message body arrives.
+    /// For the whole message body, however it is paced.
     pub data: Duration,
 }
 
@@ -104,6 +114,34 @@ pub struct Endpoint<B> {
     pub throttle: AuthThrottle,
 }
 
+/// What holds a client nobody answers for yet: every MX peer, and a submission client
+/// until it authenticates.
+#[derive(Clone, Debug)]
+pub struct Bounds {
+    /// Submission: from connect to a successful AUTH. MX: from connect, or from the end
+    /// of the last message, to the next DATA command.
+    pub anonymous: Duration,
+    /// The memory message bodies may hold, shared by the listener's sessions; `None`
+    /// where clients are authenticated.
+    pub in_flight: Option<InFlight>,
+}
+
+impl Bounds {
+    /// The bounds `limits` sets for a listener in `mode`.
+    pub fn new(limits: &LimitsConfig, mode: Mode) -> Bounds {
+        match mode {
+            Mode::Submission => Bounds {
+                anonymous: Duration::from_secs(limits.unauthenticated_timeout_secs),
+                in_flight: None,
+            },
+            Mode::Mx => Bounds {
+                anonymous: Duration::from_secs(limits.mx_transaction_timeout_secs),
+                in_flight: Some(InFlight::new(limits.mx_in_flight_bytes)),
+            },
+        }
+    }
+}
+
 /// Why a connection ended abnormally (a normal QUIT, EOF or timeout is `Ok`).
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -121,34 +159,36 @@ pub enum ConnectionError {
     NoTlsConfig,
 }
 
-/// Serves SMTP on `listener` until `shutdown`, at most `max_connections` at a time;
-/// connections beyond that get `421 4.7.0 Too many connections`.
-pub async fn run_listener<B: Backend>(
+/// Serves SMTP on `listener` until `shutdown`, within the connection caps of `limits`
+/// (connections beyond them get `421 4.7.0 Too many connections`) and its [`Bounds`].
+pub fn run_listener<B: Backend>(
     listener: TcpListener,
     endpoint: Endpoint<B>,
-    max_connections: usize,
+    limits: &LimitsConfig,
     shutdown: CancellationToken,
     tracker: TaskTracker,
-) {
+) -> impl Future<Output = ()> + Send + 'static {
+    let admission = Admission::new(limits.max_connections, limits.connections_per_ip);
+    let bounds = Bounds::new(limits, endpoint.config.mode);
     let endpoint = Arc::new(endpoint);
     let busy: Arc<[u8]> = Reply::TOO_MANY_CONNECTIONS.to_bytes().into();
     let handle = {
         let shutdown = shutdown.clone();
         move |stream: TcpStream, peer: SocketAddr| {
             let endpoint = endpoint.clone();
+            let bounds = bounds.clone();
             let shutdown = shutdown.clone();
             async move {
                 // Replies are small and interactive; do not wait for Nagle.
                 let _ = stream.set_nodelay(true);
-                match run_connection(stream, peer.ip(), endpoint, shutdown).await {
+                match run_connection(stream, peer.ip(), endpoint, bounds, shutdown).await {
                     Ok(()) => tracing::debug!(%peer, "SMTP connection closed"),
                     Err(error) => tracing::info!(%peer, %error, "SMTP connection failed"),
                 }
             }
         }
     };
-    let limit = Arc::new(Semaphore::new(max_connections));
-    listener::serve(listener, limit, busy, shutdown, tracker, handle).await;
+    listener::serve(listener, admission, busy, shutdown, tracker, handle)
 }
 
 /// Runs one SMTP connection from greeting to close.
@@ -156,6 +196,7 @@ pub async fn run_connection<S, B>(
     stream: S,
     peer: IpAddr,
     endpoint: Arc<Endpoint<B>>,
+    bounds: Bounds,
     shutdown: CancellationToken,
 ) -> Result<(), ConnectionError>
 where
@@ -165,10 +206,12 @@ where
     let mut config = endpoint.config.clone();
     config.tls_available &= endpoint.tls.is_some();
     let mut session = Session::new(config, peer);
-    let driver = Driver {
+    let mut driver = Driver {
         endpoint: &endpoint,
         peer,
         shutdown: &shutdown,
+        bounds: &bounds,
+        anonymous_since: tokio::time::Instant::now(),
     };
     if endpoint.config.implicit_tls {
         let stream = driver.handshake(stream).await?;
@@ -207,6 +250,9 @@ struct Driver<'a, B> {
     endpoint: &'a Endpoint<B>,
     peer: IpAddr,
     shutdown: &'a CancellationToken,
+    bounds: &'a Bounds,
+    /// Where the client's current [`Bounds::anonymous`] period started.
+    anonymous_since: tokio::time::Instant,
 }
 
 impl<B: Backend> Driver<'_, B> {
@@ -227,7 +273,7 @@ impl<B: Backend> Driver<'_, B> {
 
     /// The command loop: one line, its steps, again.
     async fn drive<T>(
-        &self,
+        &mut self,
         connection: &mut Connection<T>,
         session: &mut Session,
     ) -> Result<Ending, ConnectionError>
@@ -239,8 +285,11 @@ impl<B: Backend> Driver<'_, B> {
                 return connection.close_with(&Reply::SHUTTING_DOWN).await;
             }
             connection.flush_if_idle().await?;
+            let deadline = self.command_deadline(session);
+            // Dropped after the message it reserved for has been submitted or refused.
+            let mut _in_flight: Option<Reservation> = None;
             let read = tokio::select! {
-                read = tokio::time::timeout(self.endpoint.timeouts.command, connection.read_line()) => read,
+                read = tokio::time::timeout_at(deadline, connection.read_line()) => read,
                 () = self.shutdown.cancelled() => {
                     return connection.close_with(&Reply::SHUTTING_DOWN).await;
                 }
@@ -280,8 +329,13 @@ impl<B: Backend> Driver<'_, B> {
                     Step::ReadData { reply, max_bytes } => {
                         connection.queue(&reply);
                         connection.flush_if_idle().await?;
-                        match self.read_data(connection, max_bytes).await? {
-                            DataRead::Body(body) => session.on_data(body),
+                        let read = self.read_data(connection, max_bytes).await?;
+                        self.anonymous_since = tokio::time::Instant::now();
+                        match read {
+                            DataRead::Body(body, reservation) => {
+                                _in_flight = reservation;
+                                session.on_data(body)
+                            }
                             DataRead::End => return Ok(Ending::Closed),
                             DataRead::Refused(reply) => return connection.close_with(&reply).await,
                         }
@@ -299,6 +353,17 @@ impl<B: Backend> Driver<'_, B> {
                     }
                 };
             }
+        }
+    }
+
+    /// When the next command line must have arrived: within the command timeout, and
+    /// for a client nobody answers for, within its [`Bounds::anonymous`] period.
+    fn command_deadline(&self, session: &Session) -> tokio::time::Instant {
+        let command = tokio::time::Instant::now() + self.endpoint.timeouts.command;
+        if session.mode() == Mode::Mx || !session.is_authenticated() {
+            command.min(self.anonymous_since + self.bounds.anonymous)
+        } else {
+            command
         }
     }
 
@@ -328,7 +393,8 @@ impl<B: Backend> Driver<'_, B> {
         }
     }
 
-    /// Reads one DATA body, each read under the data timeout.
+    /// Reads one DATA body within the data timeout, counting it against the in-flight
+    /// budget when there is one.
     async fn read_data<T>(
         &self,
         connection: &mut Connection<T>,
@@ -337,10 +403,12 @@ impl<B: Backend> Driver<'_, B> {
     where
         T: AsyncRead + AsyncWrite + Unpin,
     {
+        let deadline = tokio::time::Instant::now() + self.endpoint.timeouts.data;
         let mut decoder = DataDecoder::new(max_bytes);
+        let mut reservation = self.bounds.in_flight.as_ref().map(InFlight::reservation);
         loop {
             let filled = tokio::select! {
-                filled = tokio::time::timeout(self.endpoint.timeouts.data, connection.reader.fill_buf()) => filled,
+                filled = tokio::time::timeout_at(deadline, connection.reader.fill_buf()) => filled,
                 // Nothing was accepted yet: the client will send the message again.
                 () = self.shutdown.cancelled() => return Ok(DataRead::Refused(Reply::SHUTTING_DOWN)),
             };
@@ -351,19 +419,36 @@ impl<B: Backend> Driver<'_, B> {
             if available.is_empty() {
                 return Ok(DataRead::End);
             }
+            if let Some(reservation) = &mut reservation {
+                hold(reservation, &mut decoder, available.len());
+            }
             let (used, body) = decoder.feed(available);
             connection.reader.consume(used);
             if let Some(body) = body {
-                return Ok(DataRead::Body(body));
+                // The body has left the decoder; the reservation goes with it.
+                return Ok(DataRead::Body(body, reservation));
+            }
+            if let Some(reservation) = &mut reservation {
+                // Gives back what a body dropped meanwhile (too large) held.
+                hold(reservation, &mut decoder, 0);
             }
         }
     }
 }
 
+/// Reserves what the body will hold after `more` bytes, or drops the body when the
+/// budget has no room for it.
+fn hold(reservation: &mut Reservation, decoder: &mut DataDecoder, more: usize) {
+    if !reservation.resize(decoder.capacity_for(more)) {
+        decoder.give_up();
+        reservation.resize(0);
+    }
+}
+
 /// How reading a DATA body ended.
 enum DataRead {
-    /// The terminator arrived.
-    Body(Body),
+    /// The terminator arrived; the reservation, if any, holds the body's memory.
+    Body(Body, Option<Reservation>),
     /// The client went away: nothing is submitted.
     End,
     /// Timeout or shutdown: send this and close.

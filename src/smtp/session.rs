@@ -276,6 +276,19 @@ impl Session {
         self.tls
     }
 
+    /// Whether a user has authenticated: until then the driver holds the connection to
+    /// a deadline, since nobody answers for it.
+    pub fn is_authenticated(&self) -> bool {
+        match &self.state {
+            State::Greeted(client)
+            | State::Transaction(client, _)
+            | State::CheckingRecipient(client, ..)
+            | State::Receiving(client, _)
+            | State::Submitting(client) => client.user.is_some(),
+            State::Connected | State::Sasl(..) | State::Verifying(..) | State::Closed => false,
+        }
+    }
+
     /// Whether the session has ended; the driver closes the connection.
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed)
@@ -351,6 +364,14 @@ impl Session {
                 // RFC 5321 §4.2.5: a failed DATA ends the transaction.
                 self.state = State::Greeted(client);
                 return Step::Reply(Reply::MESSAGE_TOO_LARGE);
+            }
+            Body::NoRoom => {
+                self.state = State::Greeted(client);
+                return Step::Reply(Reply::new(
+                    452,
+                    (4, 3, 1),
+                    "Insufficient system storage, try again later",
+                ));
             }
         };
         let envelope = Envelope {

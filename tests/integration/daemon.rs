@@ -59,6 +59,11 @@ impl Daemon {
     pub fn ca(&self) -> PathBuf {
         self.dir.join("certs/ca.pem")
     }
+
+    /// The daemon's process id (for reading its memory use in /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 fn pecd() -> Command {

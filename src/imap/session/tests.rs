@@ -67,9 +67,16 @@ impl<'a> Client<'a> {
         self.framer.enqueue(format!("{line}\r\n").as_bytes());
         let mut out = Vec::new();
         loop {
+            if self.session.user().is_some() {
+                self.framer.logged_in();
+            }
             match self.framer.progress() {
                 Framed::NeedMore => break,
                 Framed::Send(reply) => out.extend(reply.encode()),
+                Framed::Close(reply) => {
+                    out.extend(reply.encode());
+                    break;
+                }
                 Framed::Message => {
                     let step = match decode(&self.framer) {
                         Ok((command, extended)) => {

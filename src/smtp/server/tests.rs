@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsConnector;
 
 use super::*;
+use crate::config::LimitsConfig;
 use crate::net::throttle::ThrottlePolicy;
 use crate::net::tls;
 
@@ -108,6 +109,26 @@ pub(crate) struct TestServer {
 impl TestServer {
     pub(crate) async fn start(endpoint: Endpoint<FakeBackend>, max_connections: usize) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let limits = LimitsConfig {
+            max_connections,
+            ..LimitsConfig::default()
+        };
+        Self::start_with(listener, endpoint, &limits)
+    }
+
+    pub(crate) async fn start_limited(
+        endpoint: Endpoint<FakeBackend>,
+        limits: &LimitsConfig,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_with(listener, endpoint, limits)
+    }
+
+    fn start_with(
+        listener: TcpListener,
+        endpoint: Endpoint<FakeBackend>,
+        limits: &LimitsConfig,
+    ) -> Self {
         let address = listener.local_addr().unwrap();
         let backend = endpoint.backend.clone();
         let shutdown = CancellationToken::new();
@@ -115,7 +136,7 @@ impl TestServer {
         let task = tokio::spawn(run_listener(
             listener,
             endpoint,
-            max_connections,
+            limits,
             shutdown.clone(),
             tracker.clone(),
         ));
@@ -345,6 +366,7 @@ async fn starttls_discards_commands_pipelined_behind_it() {
         server_side,
         IpAddr::from([192, 0, 2, 7]),
         endpoint,
+        Bounds::new(&LimitsConfig::default(), Mode::Mx),
         CancellationToken::new(),
     ));
     let mut client = Wire::new(client_side);
@@ -371,6 +393,7 @@ async fn unterminated_data_and_a_dropped_connection_submit_nothing() {
         server_side,
         IpAddr::from([192, 0, 2, 7]),
         endpoint,
+        Bounds::new(&LimitsConfig::default(), Mode::Mx),
         CancellationToken::new(),
     ));
     let mut client = Wire::new(client_side);
@@ -496,6 +519,7 @@ async fn a_silent_client_times_out() {
         server_side,
         IpAddr::from([192, 0, 2, 7]),
         Arc::new(endpoint),
+        Bounds::new(&LimitsConfig::default(), Mode::Mx),
         CancellationToken::new(),
     ));
     let mut client = Wire::new(client_side);
@@ -530,5 +554,110 @@ async fn a_locked_address_cannot_authenticate() {
     client
         .cmd(&format!("AUTH PLAIN {PLAIN_OK}"), "421 4.7.0")
         .await;
+    server.stop().await;
+}
+
+/// Limits for one test: the defaults, with the given changes.
+fn limits(change: impl FnOnce(&mut LimitsConfig)) -> LimitsConfig {
+    let mut limits = LimitsConfig::default();
+    change(&mut limits);
+    limits
+}
+
+async fn send_message(client: &mut Wire<TcpStream>, body: &str) {
+    client.cmd("MAIL FROM:<a@pec-b.test>", "250").await;
+    client.cmd("RCPT TO:<bob@pec-a.test>", "250").await;
+    client.cmd("DATA", "354").await;
+    client.send(&format!("{body}\r\n.\r\n")).await;
+}
+
+#[tokio::test]
+async fn an_mx_body_without_room_in_the_budget_gets_452_until_room_is_made() {
+    let entered = Arc::new(Notify::new());
+    let release = Arc::new(Notify::new());
+    let backend = FakeBackend {
+        gate: Some((entered.clone(), release.clone())),
+        ..FakeBackend::default()
+    };
+    let limits = limits(|l| l.mx_in_flight_bytes = 12_000);
+    let server = TestServer::start_limited(endpoint(Mode::Mx, false, backend), &limits).await;
+    let mut first = server.connect().await;
+    first.expect("220 ").await;
+    first.cmd("EHLO relay.pec-b.test", "250-").await;
+    // 9000 bytes reserve the decoder's whole 10000-byte limit while the backend works.
+    send_message(&mut first, &"x".repeat(8998)).await;
+    entered.notified().await;
+    let mut second = server.connect().await;
+    second.expect("220 ").await;
+    second.cmd("EHLO relay.pec-b.test", "250-").await;
+    send_message(&mut second, "Subject: small\r\n\r\nbody").await;
+    second.expect("452 4.3.1").await;
+    release.notify_one();
+    first.expect("250 2.0.0 Queued").await;
+    release.notify_one();
+    send_message(&mut second, "Subject: small\r\n\r\nbody").await;
+    second.expect("250 2.0.0 Queued").await;
+    assert_eq!(server.backend.submitted().len(), 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_noop_loop_does_not_keep_an_anonymous_session() {
+    for (mode, implicit_tls) in [(Mode::Mx, false), (Mode::Submission, false)] {
+        let limits = limits(|l| {
+            l.mx_transaction_timeout_secs = 1;
+            l.unauthenticated_timeout_secs = 1;
+        });
+        let server = TestServer::start_limited(
+            endpoint(mode, implicit_tls, FakeBackend::default()),
+            &limits,
+        )
+        .await;
+        let mut client = server.connect().await;
+        client.expect("220 ").await;
+        client.cmd("EHLO client.test", "250-").await;
+        // Each NOOP is answered at once; the session ends at the deadline anyway.
+        let mut answered = 0;
+        loop {
+            client.send("NOOP\r\n").await;
+            let reply = client.reply().await;
+            if reply.starts_with("421 4.4.2") {
+                break;
+            }
+            assert!(reply.starts_with("250"), "{reply}");
+            answered += 1;
+            assert!(answered < 1000, "still open after {answered} NOOPs");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        client.expect_closed().await;
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_trickled_body_is_cut_by_the_data_deadline() {
+    let mut endpoint = endpoint(Mode::Mx, false, FakeBackend::default());
+    endpoint.timeouts.data = Duration::from_millis(500);
+    let server = TestServer::start(endpoint, 4).await;
+    let mut client = server.connect().await;
+    client.expect("220 ").await;
+    client.cmd("EHLO relay.pec-b.test", "250-").await;
+    client.cmd("MAIL FROM:<a@pec-b.test>", "250").await;
+    client.cmd("RCPT TO:<bob@pec-a.test>", "250").await;
+    client.cmd("DATA", "354").await;
+    // One byte at a time, until the server answers.
+    let mut line = String::new();
+    for sent in 0.. {
+        assert!(sent < 400, "still reading after {sent} bytes");
+        client.stream.get_mut().write_all(b"x").await.unwrap();
+        let answer = client.stream.read_line(&mut line);
+        if let Ok(read) = tokio::time::timeout(Duration::from_millis(50), answer).await {
+            read.unwrap();
+            break;
+        }
+    }
+    assert!(line.starts_with("421 4.4.2"), "{line:?}");
+    client.expect_closed().await;
+    assert!(server.backend.submitted().is_empty());
     server.stop().await;
 }
