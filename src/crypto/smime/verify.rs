@@ -250,6 +250,7 @@ impl Parsed {
             ));
         }
         single_valued_attributes(signer_info)?;
+        consistent_algorithms(&signed, signer_info)?;
         let embedded: Vec<&Certificate> = signed
             .certificates
             .iter()
@@ -340,6 +341,53 @@ fn single_valued_attributes(signer_info: &SignerInfo) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Refuses a SignerInfo whose parts name different things: a signature algorithm of
+/// another digest than its digestAlgorithm, a digest the SignedData does not announce,
+/// content other than data, or a contentType attribute other than the content's type
+/// (RFC 5652 §5.3, §11.1).
+fn consistent_algorithms(signed: &SignedData, signer_info: &SignerInfo) -> Result<(), String> {
+    let digest = signer_info.digest_alg.oid;
+    if fast::digest_of_signature(&signer_info.signature_algorithm.oid)
+        .is_some_and(|named| named != digest)
+    {
+        return Err(String::from(
+            "the signature algorithm names another digest than the signer's",
+        ));
+    }
+    if !signed
+        .digest_algorithms
+        .iter()
+        .any(|announced| announced.oid == digest)
+    {
+        return Err(String::from(
+            "the signer's digest is not among the SignedData's digest algorithms",
+        ));
+    }
+    if signed.encap_content_info.econtent_type != fast::DATA {
+        return Err(String::from("the signed content is not of type data"));
+    }
+    let content_type = signer_info
+        .signed_attrs
+        .iter()
+        .flat_map(|attributes| attributes.iter())
+        .find(|attribute| attribute.oid == fast::CONTENT_TYPE);
+    match (&signer_info.signed_attrs, content_type) {
+        (None, _) => Ok(()),
+        (Some(_), None) => Err(String::from("the signed attributes lack contentType")),
+        (Some(_), Some(attribute)) => {
+            let named = attribute
+                .values
+                .get(0)
+                .and_then(|value| value.decode_as::<ObjectIdentifier>().ok());
+            if named == Some(fast::DATA) {
+                Ok(())
+            } else {
+                Err(String::from("the contentType attribute is not data"))
+            }
+        }
+    }
 }
 
 /// Whether `certificate` is the one the SignerInfo names, by issuer and serial or by

@@ -21,8 +21,8 @@ use x509_cert::der::Tag;
 use x509_cert::der::Tagged;
 use x509_cert::der::oid::ObjectIdentifier;
 
-const DATA: ObjectIdentifier = oid("1.2.840.113549.1.7.1");
-const CONTENT_TYPE: ObjectIdentifier = oid("1.2.840.113549.1.9.3");
+pub(super) const DATA: ObjectIdentifier = oid("1.2.840.113549.1.7.1");
+pub(super) const CONTENT_TYPE: ObjectIdentifier = oid("1.2.840.113549.1.9.3");
 const MESSAGE_DIGEST: ObjectIdentifier = oid("1.2.840.113549.1.9.4");
 const RSA_ENCRYPTION: ObjectIdentifier = oid("1.2.840.113549.1.1.1");
 
@@ -55,6 +55,14 @@ const fn oid(dotted: &str) -> ObjectIdentifier {
 /// The OpenSSL short name of a digest PEC uses, without asking OpenSSL.
 pub(super) fn digest_name(oid: &ObjectIdentifier) -> Option<&'static str> {
     known(oid).map(|(_, name, _)| name)
+}
+
+/// The digest an RSA signature algorithm OID names, when it names one PEC uses.
+pub(super) fn digest_of_signature(algorithm: &ObjectIdentifier) -> Option<ObjectIdentifier> {
+    DIGESTS
+        .iter()
+        .find(|(_, _, rsa_with_digest)| rsa_with_digest == algorithm)
+        .map(|(digest, _, _)| *digest)
 }
 
 fn known(digest: &ObjectIdentifier) -> Option<(ObjectIdentifier, &'static str, ObjectIdentifier)> {

@@ -26,6 +26,7 @@ use x509_cert::der::Encode;
 use x509_cert::der::asn1::OctetString;
 use x509_cert::der::asn1::SetOfVec;
 use x509_cert::der::asn1::UtcTime;
+use x509_cert::der::oid::ObjectIdentifier;
 
 use super::super::Anchors;
 use super::super::sign;
@@ -220,4 +221,49 @@ fn embedded_content_beside_the_detached_entity_is_refused() {
             Some(Any::encode_from(&OctetString::new(b"other".to_vec()).unwrap()).unwrap());
     });
     refused("embedded-content", &der, "content of its own");
+}
+
+#[test]
+fn a_signature_algorithm_naming_another_digest_is_refused() {
+    let der = edited(|signed| {
+        let mut infos = signed.signer_infos.0.clone().into_vec();
+        infos[0].signature_algorithm.oid = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.5");
+        signed.signer_infos = SignerInfos(SetOfVec::try_from(infos).unwrap());
+    });
+    refused("signature-digest-mismatch", &der, "names another digest");
+}
+
+#[test]
+fn a_digest_the_signed_data_does_not_announce_is_refused() {
+    let der = edited(|signed| {
+        let mut announced = signed.digest_algorithms.clone().into_vec();
+        for algorithm in &mut announced {
+            algorithm.oid = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
+        }
+        signed.digest_algorithms = SetOfVec::try_from(announced).unwrap();
+    });
+    refused(
+        "digest-not-announced",
+        &der,
+        "not among the SignedData's digest",
+    );
+}
+
+#[test]
+fn a_content_type_attribute_other_than_data_is_refused() {
+    let der = edited_attributes(|attributes| {
+        for attribute in attributes
+            .iter_mut()
+            .filter(|a| a.oid == super::fast::CONTENT_TYPE)
+        {
+            let signed_data = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+            attribute.values =
+                SetOfVec::try_from(vec![Any::encode_from(&signed_data).unwrap()]).unwrap();
+        }
+    });
+    refused(
+        "content-type-attribute",
+        &der,
+        "contentType attribute is not data",
+    );
 }
