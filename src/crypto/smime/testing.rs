@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use openssl::hash::MessageDigest;
 use openssl::pkey::PKey;
+use openssl::pkey::Private;
 use openssl::rsa::Rsa;
 use openssl::x509::X509;
 use openssl::x509::X509Builder;
@@ -143,14 +144,7 @@ pub fn replace(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 /// would swap in.
 pub fn same_names_other_key(genuine: &X509Ref) -> X509 {
     let other_key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-    let mut builder = X509Builder::new().unwrap();
-    builder.set_version(2).unwrap();
-    builder.set_serial_number(genuine.serial_number()).unwrap();
-    builder.set_subject_name(genuine.subject_name()).unwrap();
-    builder.set_issuer_name(genuine.issuer_name()).unwrap();
-    builder.set_not_before(genuine.not_before()).unwrap();
-    builder.set_not_after(genuine.not_after()).unwrap();
-    builder.set_pubkey(&other_key).unwrap();
+    let mut builder = same_names(genuine, &other_key);
     let context = builder.x509v3_context(Some(&pki().ca.certificate), None);
     let extensions = [
         KeyUsage::new()
@@ -176,4 +170,18 @@ pub fn same_names_other_key(genuine: &X509Ref) -> X509 {
         .sign(&pki().ca.key, MessageDigest::sha256())
         .unwrap();
     builder.build()
+}
+
+/// A certificate builder for `key` with `genuine`'s serial number, subject, issuer
+/// and validity: it answers to the genuine one's IssuerAndSerialNumber.
+pub fn same_names(genuine: &X509Ref, key: &PKey<Private>) -> X509Builder {
+    let mut builder = X509Builder::new().unwrap();
+    builder.set_version(2).unwrap();
+    builder.set_serial_number(genuine.serial_number()).unwrap();
+    builder.set_subject_name(genuine.subject_name()).unwrap();
+    builder.set_issuer_name(genuine.issuer_name()).unwrap();
+    builder.set_not_before(genuine.not_before()).unwrap();
+    builder.set_not_after(genuine.not_after()).unwrap();
+    builder.set_pubkey(key).unwrap();
+    builder
 }

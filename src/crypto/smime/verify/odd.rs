@@ -16,7 +16,6 @@ use openssl::pkey::PKey;
 use openssl::pkey::Private;
 use openssl::rsa::Rsa;
 use openssl::x509::X509;
-use openssl::x509::X509Builder;
 use openssl::x509::X509Ref;
 use openssl::x509::extension::SubjectAlternativeName;
 use x509_cert::attr::Attribute;
@@ -34,6 +33,7 @@ use super::super::sign_detached;
 use super::super::split_signed;
 use super::super::testing::pki;
 use super::super::testing::replace;
+use super::super::testing::same_names;
 use super::super::testing::unsigned;
 use super::SIGNING_TIME;
 use super::SignatureReport;
@@ -45,14 +45,7 @@ use crate::crypto::identity::Signer;
 /// that it answers to the genuine certificate's IssuerAndSerialNumber.
 pub(crate) fn impostor(genuine: &X509Ref) -> (X509, PKey<Private>) {
     let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-    let mut builder = X509Builder::new().unwrap();
-    builder.set_version(2).unwrap();
-    builder.set_serial_number(genuine.serial_number()).unwrap();
-    builder.set_subject_name(genuine.subject_name()).unwrap();
-    builder.set_issuer_name(genuine.issuer_name()).unwrap();
-    builder.set_not_before(genuine.not_before()).unwrap();
-    builder.set_not_after(genuine.not_after()).unwrap();
-    builder.set_pubkey(&key).unwrap();
+    let mut builder = same_names(genuine, &key);
     let san = SubjectAlternativeName::new()
         .email("posta-certificata@pec-a.test")
         .build(&builder.x509v3_context(None, None))
