@@ -71,17 +71,21 @@ impl Tx<'_> {
 }
 
 impl ReadTx<'_> {
-    /// Our user who sent `pec_id` to `recipient`, if we did.
+    /// Our user who sent `pec_id` to `recipient`, if we did. A message sent before
+    /// the ledger existed is known by its timer while that is armed.
     pub fn sent_by(&self, pec_id: &str, recipient: &str) -> Result<Option<String>, StoreError> {
-        let table = match self.inner.open_table(SENT) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        let recorded = match self.inner.open_table(SENT) {
+            Ok(table) => table
+                .get(sent_key(pec_id, recipient).as_str())
+                .map_err(db)?
+                .map(|sender| sender.value().to_string()),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
             Err(error) => return Err(db(error)),
         };
-        let found = table
-            .get(sent_key(pec_id, recipient).as_str())
-            .map_err(db)?;
-        Ok(found.map(|sender| sender.value().to_string()))
+        match recorded {
+            Some(sender) => Ok(Some(sender)),
+            None => Ok(self.timer(pec_id, recipient)?.map(|timer| timer.sender)),
+        }
     }
 
     /// Whether this arrival was recorded before.

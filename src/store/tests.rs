@@ -10,6 +10,7 @@ use super::Store;
 use super::StoreError;
 use super::blobs::BlobId;
 use super::blobs::INLINE_MAX;
+use super::ledger::Arrival;
 use super::log::Event;
 use super::log::EventKind;
 use super::log::LogQuery;
@@ -479,4 +480,66 @@ fn passwords_check_with_the_kept_argon2_memory() {
     // The throwaway hash unknown users are checked against is a real one, so they
     // cost a full argon2 run like everybody else.
     assert!(argon2::PasswordHash::new(super::mailbox::DUMMY_HASH_FOR_TESTS).is_ok());
+}
+
+#[test]
+fn the_ledger_knows_what_was_sent_and_what_arrived() {
+    let (_dir, store) = store();
+    let day = Duration::from_secs(24 * 3600);
+    store
+        .write(|tx| {
+            tx.arm(Timer::new(
+                "id1",
+                "Bob@pec-b.test",
+                "alice@pec-a.test",
+                now(),
+                day,
+                day,
+            ))?;
+            tx.delivered("id1", "bob@pec-b.test")
+        })
+        .unwrap();
+    let sent = store
+        .read(|tx| {
+            Ok([
+                tx.sent_by("id1", "BOB@pec-b.test")?,
+                tx.sent_by("id1", "carol@pec-b.test")?,
+                tx.sent_by("id2", "bob@pec-b.test")?,
+            ])
+        })
+        .unwrap();
+    assert_eq!(sent, [Some("alice@pec-a.test".to_string()), None, None]);
+
+    // A timer armed before the ledger existed still names its sender.
+    let old = Timer::new("id0", "bob@pec-b.test", "dave@pec-a.test", now(), day, day);
+    store
+        .write(|tx| {
+            let timers = redb::TableDefinition::<&str, &[u8]>::new("timers");
+            tx.inner
+                .open_table(timers)
+                .map_err(super::db)?
+                .insert("id0\0bob@pec-b.test", super::encode(&old)?.as_slice())
+                .map_err(super::db)?;
+            Ok(())
+        })
+        .unwrap();
+    let sender = store
+        .read(|tx| tx.sent_by("id0", "bob@pec-b.test"))
+        .unwrap();
+    assert_eq!(sender.as_deref(), Some("dave@pec-a.test"));
+
+    let arrival = Arrival {
+        tipo: "posta-certificata",
+        pec_id: "x1",
+        about: "",
+        mailbox: "Alice@pec-a.test",
+    };
+    let again = Arrival {
+        mailbox: "alice@pec-a.test",
+        ..arrival.clone()
+    };
+    assert!(!store.read(|tx| tx.arrived(&arrival)).unwrap());
+    assert!(store.write(|tx| tx.record_arrival(&arrival)).unwrap());
+    assert!(!store.write(|tx| tx.record_arrival(&again)).unwrap());
+    assert!(store.read(|tx| tx.arrived(&again)).unwrap());
 }

@@ -153,6 +153,17 @@ impl ReadTx<'_> {
     pub fn timers(&self) -> Result<Vec<Timer>, StoreError> {
         self.values(TIMERS)
     }
+
+    /// The timer of one recipient of a message, while it is armed.
+    pub fn timer(&self, pec_id: &str, recipient: &str) -> Result<Option<Timer>, StoreError> {
+        let table = match self.inner.open_table(TIMERS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(error) => return Err(db(error)),
+        };
+        let found = table.get(key(pec_id, recipient).as_str()).map_err(db)?;
+        found.map(|bytes| decode(bytes.value())).transpose()
+    }
 }
 
 fn key(pec_id: &str, recipient: &str) -> String {
