@@ -277,13 +277,60 @@ impl Default for RelayConfig {
 pub struct MxConfig {
     /// Accept ordinary (non-PEC) mail, delivered inside a busta di anomalia.
     pub accept_ordinary_mail: bool,
+    /// Largest ordinary message the MX wraps in a busta di anomalia; bigger ones are
+    /// refused at SMTP, since anyone on the Internet can send them.
+    pub anomaly_max_message_bytes: u64,
+    /// The share of each mailbox's quota that anomalies may fill, so that mail nobody
+    /// certified cannot crowd out certified mail.
+    #[serde(deserialize_with = "percent")]
+    pub anomaly_quota_percent: u8,
 }
 
 impl Default for MxConfig {
     fn default() -> Self {
         MxConfig {
             accept_ordinary_mail: true,
+            anomaly_max_message_bytes: 10 * 1024 * 1024,
+            anomaly_quota_percent: 10,
         }
+    }
+}
+
+/// A share in percent: 0 to 100.
+fn percent<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u8, D::Error> {
+    let value = u8::deserialize(deserializer)?;
+    if value > 100 {
+        return Err(serde::de::Error::custom(format!(
+            "{value} is not a percentage (0 to 100)"
+        )));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod mx_tests {
+    use super::*;
+
+    fn mx(section: &str) -> Result<Config, ConfigError> {
+        let text = format!("[provider]\ndomain = \"a.test\"\nname = \"A\"\n[mx]\n{section}");
+        Config::parse(&text, Path::new("."))
+    }
+
+    #[test]
+    fn the_anomaly_limits_default_to_ten_mib_and_ten_percent() {
+        let config = mx("").unwrap();
+        assert_eq!(config.mx.anomaly_max_message_bytes, 10 * 1024 * 1024);
+        assert_eq!(config.mx.anomaly_quota_percent, 10);
+        let config = mx("anomaly_quota_percent = 0\nanomaly_max_message_bytes = 1000\n").unwrap();
+        assert_eq!(config.mx.anomaly_quota_percent, 0);
+        assert_eq!(config.mx.anomaly_max_message_bytes, 1000);
+    }
+
+    #[test]
+    fn a_share_above_a_hundred_percent_is_an_error() {
+        let error = mx("anomaly_quota_percent = 101\n").unwrap_err().to_string();
+        assert!(error.contains("not a percentage"), "{error}");
+        assert!(mx("anomaly_quota_percent = -1\n").is_err());
     }
 }
 

@@ -111,7 +111,11 @@ pub fn build(config: &Config) -> anyhow::Result<Provider> {
     };
     // Other providers are trusted through the index (certificate hash and equality,
     // spec §8), not through a public trust store: no anchors for chain checks.
-    Ok(Provider::new(settings, store, signer, index, None))
+    Provider::new(settings, store, signer, index, None)
+        .with_anomaly_limits(crate::provider::delivery_point::AnomalyLimits::from(
+            &config.mx,
+        ))
+        .context("the provider was shared before its [mx] limits were set")
 }
 
 /// Binds every listener and spawns every task.

@@ -69,6 +69,31 @@ impl fmt::Display for Address {
     }
 }
 
+/// What a display text (a From name, a comment) shows as addresses: each run of
+/// characters without blanks, quotes or brackets that has text on both sides of an
+/// at-sign, lower-cased, with the look-alike at-signs (`＠`, `﹫`) read as `@`. Looser
+/// than [`Address::parse`] on purpose: a reader takes `boss@pec-a．test` for an address
+/// too.
+pub fn shown_addresses(text: &str) -> Vec<String> {
+    let normalized: String = text
+        .chars()
+        .map(|c| match c {
+            '\u{FF20}' | '\u{FE6B}' => '@',
+            other => other,
+        })
+        .collect();
+    normalized
+        .split(|c: char| c.is_whitespace() || "\"'<>()[],;:\\".contains(c))
+        .map(|token| token.trim_end_matches(['.', '!', '?']))
+        .filter(|token| {
+            token
+                .split_once('@')
+                .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
+        })
+        .map(str::to_lowercase)
+        .collect()
+}
+
 fn is_local_part(local: &str) -> bool {
     const SPECIALS: &[u8] = b"!#$%&'*+-/=?^_`{|}~.";
     !local.is_empty()
@@ -134,6 +159,19 @@ mod tests {
             Address::parse("a@x.it\r\nBcc: y"),
             Err(AddressError::Domain(_))
         ));
+    }
+
+    #[test]
+    fn finds_the_addresses_a_display_name_shows() {
+        assert_eq!(shown_addresses("Mario Rossi"), Vec::<String>::new());
+        assert_eq!(shown_addresses("Rossi @ Studio"), Vec::<String>::new());
+        assert_eq!(shown_addresses("Boss@PEC-A.test"), ["boss@pec-a.test"]);
+        assert_eq!(
+            shown_addresses("Ufficio (per conto di 'capo@pec-a.test'.)"),
+            ["capo@pec-a.test"]
+        );
+        assert_eq!(shown_addresses("boss＠pec-a.test"), ["boss@pec-a.test"]);
+        assert_eq!(shown_addresses("a@x.it, <b@y.it>"), ["a@x.it", "b@y.it"]);
     }
 
     #[test]

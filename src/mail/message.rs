@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use mail_parser::HeaderValue;
 use mail_parser::MessageParser;
+use mail_parser::PartType;
 
 /// Why bytes are not a message we can read.
 #[derive(Debug, thiserror::Error, Eq, PartialEq)]
@@ -15,11 +16,71 @@ pub enum MessageError {
     /// The message exceeds the size pecd reads.
     #[error("message of {0} bytes exceeds the {MAX_MESSAGE_BYTES} byte limit")]
     TooLarge(usize),
+    /// Messages attached to messages deeper than pecd reads.
+    #[error("message/rfc822 parts nested {0} deep, deeper than the {MAX_NESTING_DEPTH} pecd reads")]
+    TooDeep(usize),
+    /// More `message/…` types and digests named than pecd parses (see
+    /// [`MAX_MESSAGE_TYPES_NAMED`]).
+    #[error(
+        "{0} message/… types or digests named, more than the {MAX_MESSAGE_TYPES_NAMED} pecd parses"
+    )]
+    TooManyMessageTypes(usize),
 }
 
 /// The largest message pecd parses (well above the DM art. 12 minimum of 30 MB for a
 /// single recipient, plus envelope overhead).
 pub const MAX_MESSAGE_BYTES: usize = 128 * 1024 * 1024;
+
+/// The deepest nesting of messages attached to messages (`message/rfc822` parts) pecd
+/// reads: 0 for a message without any, 1 for one with a message attached. A PEC
+/// message nests what it carries one level down (the busta di trasporto holds
+/// `postacert.eml`), so every reader must agree on one limit, and the access point
+/// refuses what would not fit ([`ACCEPTED_NESTING_DEPTH`]).
+pub const MAX_NESTING_DEPTH: usize = 32;
+
+/// The most `message/…` types and `digest`s (whose parts are messages) a message may
+/// name for pecd to parse it. mail-parser nests each attached message inside its parent
+/// and frees that tree by recursion, so a message nesting tens of thousands of them
+/// (a few megabytes) would overflow the stack and abort the process. Each level of
+/// nesting has to name one of them, so this bounds the depth before parsing.
+pub const MAX_MESSAGE_TYPES_NAMED: usize = 1000;
+
+/// The deepest nesting the access point accepts in a user's message: the busta di
+/// trasporto adds a level, and a busta di anomalia around the busta another, and both
+/// stay readable.
+pub const ACCEPTED_NESTING_DEPTH: usize = MAX_NESTING_DEPTH - 2;
+
+/// How deep messages attached to messages nest in `raw` (see [`Message::nesting_depth`]).
+/// Parses only when `raw` names a `message/…` type or a digest: most messages attach
+/// no message, and the caller has parsed them once already.
+pub fn nesting_depth_of(raw: &[u8]) -> Result<usize, MessageError> {
+    if message_types_named(raw) == 0 {
+        return Ok(0);
+    }
+    Message::parse(raw).map(|message| message.nesting_depth())
+}
+
+/// How many times `raw` names a `message/…` type (any case, blanks or a comment
+/// allowed before the slash) or the word `digest` (a digest's parts are messages by
+/// default): an upper bound on how deep mail-parser can nest messages in it, found
+/// without parsing. Encoded parts are not looked into; mail-parser follows at most
+/// three of those.
+fn message_types_named(raw: &[u8]) -> usize {
+    let message_types = memchr::memchr2_iter(b'm', b'M', raw)
+        .filter(|&at| {
+            raw.get(at..at + 7)
+                .is_some_and(|word| word.eq_ignore_ascii_case(b"message"))
+                && raw.get(at + 7..).is_some_and(opens_subtype)
+        })
+        .count();
+    let digests = memchr::memchr2_iter(b'd', b'D', raw)
+        .filter(|&at| {
+            raw.get(at..at + 6)
+                .is_some_and(|word| word.eq_ignore_ascii_case(b"digest"))
+        })
+        .count();
+    message_types + digests
+}
 
 /// A parsed message borrowing its bytes.
 pub struct Message<'a> {
@@ -36,13 +97,38 @@ impl<'a> Message<'a> {
         if !starts_with_header_field(raw) {
             return Err(MessageError::NotAMessage);
         }
+        let named = message_types_named(raw);
+        if named > MAX_MESSAGE_TYPES_NAMED {
+            return Err(MessageError::TooManyMessageTypes(named));
+        }
         let parsed = MessageParser::default()
             .parse(raw)
             .ok_or(MessageError::NotAMessage)?;
         if parsed.parts.is_empty() || parsed.headers().is_empty() {
             return Err(MessageError::NotAMessage);
         }
-        Ok(Message { parsed, raw })
+        let message = Message { parsed, raw };
+        match message.nesting_depth() {
+            depth if depth > MAX_NESTING_DEPTH => Err(MessageError::TooDeep(depth)),
+            _ => Ok(message),
+        }
+    }
+
+    /// How deep messages attached to messages nest in this one (see
+    /// [`MAX_NESTING_DEPTH`]). Walked with a list, not by recursion: the depth is the
+    /// sender's choice.
+    pub fn nesting_depth(&self) -> usize {
+        let mut deepest = 0;
+        let mut pending = vec![(&self.parsed, 0)];
+        while let Some((message, depth)) = pending.pop() {
+            deepest = deepest.max(depth);
+            for part in &message.parts {
+                if let PartType::Message(nested) = &part.body {
+                    pending.push((nested, depth + 1));
+                }
+            }
+        }
+        deepest
     }
 
     /// The bytes the message was parsed from.
@@ -128,6 +214,84 @@ impl<'a> Message<'a> {
     }
 }
 
+/// One mailbox of an address field as a reader's client shows it: the display name
+/// (decoded, comments included) and the address.
+#[derive(Clone, Debug, Default, Eq, PartialEq)]
+pub struct Mailbox {
+    /// The display name, or the name of the group it belongs to.
+    pub name: Option<String>,
+    /// The bare address, when there is one.
+    pub address: Option<String>,
+}
+
+/// The top-level header section alone, parsed without the body: for checks on fields
+/// that [`Message`]'s readers do not keep, at the cost of the header section only.
+pub struct HeaderSection<'a> {
+    parsed: mail_parser::Message<'a>,
+}
+
+impl<'a> HeaderSection<'a> {
+    /// Parses the header section of `raw`; `None` when there is none.
+    pub fn parse(raw: &'a [u8]) -> Option<HeaderSection<'a>> {
+        if !starts_with_header_field(raw) {
+            return None;
+        }
+        let parsed = MessageParser::default().parse_headers(raw)?;
+        Some(HeaderSection { parsed })
+    }
+
+    /// How many fields with this name there are.
+    pub fn count(&self, name: &str) -> usize {
+        self.parsed
+            .headers()
+            .iter()
+            .filter(|h| h.name.as_str().eq_ignore_ascii_case(name))
+            .count()
+    }
+
+    /// Every mailbox of every field with this name, in order. A group contributes its
+    /// name as a mailbox without address, then its members under that name.
+    pub fn mailboxes(&self, name: &str) -> Vec<Mailbox> {
+        let mut out = Vec::new();
+        for header in self
+            .parsed
+            .headers()
+            .iter()
+            .filter(|h| h.name.as_str().eq_ignore_ascii_case(name))
+        {
+            match &header.value {
+                HeaderValue::Address(mail_parser::Address::List(list)) => {
+                    out.extend(list.iter().map(|a| mailbox(a.name.as_deref(), a)));
+                }
+                HeaderValue::Address(mail_parser::Address::Group(groups)) => {
+                    for group in groups {
+                        out.push(Mailbox {
+                            name: group.name.as_deref().map(str::to_string),
+                            address: None,
+                        });
+                        let shown = group.name.as_deref();
+                        out.extend(
+                            group
+                                .addresses
+                                .iter()
+                                .map(|a| mailbox(a.name.as_deref().or(shown), a)),
+                        );
+                    }
+                }
+                _ => out.push(Mailbox::default()),
+            }
+        }
+        out
+    }
+}
+
+fn mailbox(name: Option<&str>, address: &mail_parser::Addr<'_>) -> Mailbox {
+    Mailbox {
+        name: name.map(str::to_string),
+        address: address.address.as_deref().map(str::to_string),
+    }
+}
+
 /// Converts bare LF (and lone CR) line ends to CRLF, the canonical form SMTP carries
 /// and signatures cover. Borrows when the input already is canonical.
 pub fn to_crlf(bytes: &[u8]) -> Cow<'_, [u8]> {
@@ -195,6 +359,15 @@ pub fn split_header_section(raw: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
+/// Whether `rest` opens with `/` or a comment after blanks and line breaks: what may
+/// follow a media type's name. Comments are not walked, so each byte is looked at
+/// about once whatever the sender wrote.
+fn opens_subtype(rest: &[u8]) -> bool {
+    rest.iter()
+        .find(|byte| !matches!(byte, b' ' | b'\t' | b'\r' | b'\n'))
+        .is_some_and(|byte| matches!(byte, b'/' | b'('))
+}
+
 /// Whether the bytes open with an RFC 5322 header field: `name:` where the name is one
 /// or more printable ASCII characters other than the colon (ftext, §3.6.8).
 fn starts_with_header_field(raw: &[u8]) -> bool {
@@ -233,6 +406,49 @@ mod tests {
         assert_eq!(
             Message::parse(b"no colon here\r\n\r\n").err(),
             Some(MessageError::NotAMessage)
+        );
+    }
+
+    /// `depth` messages nested in each other, each the whole body of its parent.
+    fn nested(depth: usize) -> Vec<u8> {
+        let mut raw = "Subject: su\r\nContent-Type: message/rfc822\r\n\r\n".repeat(depth);
+        raw.push_str("Subject: fondo\r\n\r\nfondo\r\n");
+        raw.into_bytes()
+    }
+
+    #[test]
+    fn nesting_is_read_up_to_the_limit_and_refused_beyond() {
+        let plain = b"Subject: x\r\nMessage-ID: <a@b>\r\n\r\nmessage / digest\r\n";
+        assert_eq!(nesting_depth_of(plain), Ok(0));
+        for depth in [1, MAX_NESTING_DEPTH] {
+            assert_eq!(nesting_depth_of(&nested(depth)), Ok(depth));
+            assert_eq!(
+                Message::parse(&nested(depth)).unwrap().nesting_depth(),
+                depth
+            );
+        }
+        let deeper = MAX_NESTING_DEPTH + 1;
+        assert_eq!(
+            Message::parse(&nested(deeper)).err(),
+            Some(MessageError::TooDeep(deeper))
+        );
+        let digest = b"Subject: d\r\nContent-Type: Multipart/Digest; boundary=x\r\n\r\n--x\r\n\r\nSubject: in\r\n\r\ndentro\r\n--x--\r\n";
+        assert_eq!(nesting_depth_of(digest), Ok(1));
+        let comment = b"Subject: c\r\nContent-Type: MESSAGE (commento) /rfc822\r\n\r\nSubject: in\r\n\r\ndentro\r\n";
+        assert_eq!(message_types_named(comment), 1);
+    }
+
+    #[test]
+    fn a_nesting_bomb_is_refused_before_it_is_parsed() {
+        // Parsed, this would nest 50 000 messages and overflow the stack when freed.
+        let bomb = nested(50_000);
+        assert_eq!(
+            Message::parse(&bomb).err(),
+            Some(MessageError::TooManyMessageTypes(50_000))
+        );
+        assert_eq!(
+            nesting_depth_of(&bomb),
+            Err(MessageError::TooManyMessageTypes(50_000))
         );
     }
 

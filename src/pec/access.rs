@@ -2,6 +2,12 @@
 //! submitted message must satisfy before the provider certifies it. Pure: the caller
 //! supplies the SMTP envelope, the authenticated mailbox and the limits.
 
+use crate::mail::address::shown_addresses;
+use crate::mail::message::ACCEPTED_NESTING_DEPTH;
+use crate::mail::message::HeaderSection;
+use crate::mail::message::MAX_MESSAGE_TYPES_NAMED;
+use crate::mail::message::MessageError;
+use crate::mail::message::nesting_depth_of;
 use crate::pec::envelope::Original;
 
 /// The limits the access point enforces (DM 2 novembre 2005 art. 12: at least 50
@@ -60,6 +66,40 @@ pub enum Refusal {
         /// The authenticated mailbox.
         user: String,
     },
+    /// A `Sender` field that is not exactly the authenticated mailbox: the reader's
+    /// client would show the message as sent on behalf of someone else.
+    #[error("Sender {sender:?} is not the authenticated mailbox {user}")]
+    ForeignSender {
+        /// What the Sender fields hold (the addresses, or the raw text).
+        sender: String,
+        /// The authenticated mailbox.
+        user: String,
+    },
+    /// The `From` display name shows an address other than the sender's, which
+    /// clients show in place of the real one.
+    #[error("the From display name shows {shown}, not the sender {from}")]
+    FromNameShowsAnotherAddress {
+        /// The address the name shows.
+        shown: String,
+        /// The From address.
+        from: String,
+    },
+    /// Messages nested deeper than the providers read.
+    #[error("message/rfc822 parts nested {depth} deep, the limit is {limit}")]
+    TooDeep {
+        /// How deep they are nested (at least).
+        depth: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// More attached messages and digests than the providers parse.
+    #[error("{count} message/… types or digests named, the limit is {limit}")]
+    TooManyMessageTypes {
+        /// How many the message names.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// `To` is empty.
     #[error("the To field is empty")]
     NoPrimaryRecipient,
@@ -99,6 +139,18 @@ impl Refusal {
             Refusal::NotAuthenticatedSender { .. } => {
                 "il mittente non coincide con la casella di posta autenticata".to_string()
             }
+            Refusal::ForeignSender { .. } => {
+                "il campo Sender non coincide con la casella di posta autenticata".to_string()
+            }
+            Refusal::FromNameShowsAnotherAddress { shown, .. } => format!(
+                "il nome del mittente nel campo From mostra l'indirizzo {shown}, diverso da quello del mittente"
+            ),
+            Refusal::TooDeep { limit, .. } => format!(
+                "messaggi allegati annidati oltre il massimo consentito ({limit} livelli)"
+            ),
+            Refusal::TooManyMessageTypes { limit, .. } => format!(
+                "messaggi allegati oltre il massimo consentito ({limit})"
+            ),
             Refusal::NoPrimaryRecipient => "nessun destinatario nel campo To".to_string(),
             Refusal::RecipientNotInHeaders(address) => {
                 format!("il destinatario {address} non è presente nei campi To o Cc")
@@ -138,6 +190,8 @@ pub fn check(
         }
         many => return Err(Refusal::FromCount(many.len())),
     }
+    check_identity(original, user)?;
+    check_nesting(original)?;
     if !original.bcc().is_empty() {
         return Err(Refusal::Bcc);
     }
@@ -168,6 +222,81 @@ pub fn check(
         });
     }
     Ok(())
+}
+
+/// The sender a reader's client shows is the authenticated mailbox: no `Sender` field
+/// naming someone else, no From display name showing another address. (The From
+/// address itself is checked against MAIL FROM, and MAIL FROM against the login.)
+fn check_identity(original: &Original, user: &str) -> Result<(), Refusal> {
+    let Some(section) = HeaderSection::parse(original.raw()) else {
+        return Err(Refusal::Malformed);
+    };
+    if section.count("Sender") > 0 {
+        let senders = section.mailboxes("Sender");
+        let is_user = |m: &crate::mail::message::Mailbox| {
+            m.address
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case(user))
+        };
+        if section.count("Sender") != 1 || senders.len() != 1 || !senders.iter().all(is_user) {
+            let shown: Vec<String> = senders
+                .iter()
+                .map(|m| {
+                    m.address
+                        .clone()
+                        .or_else(|| m.name.clone())
+                        .unwrap_or_default()
+                })
+                .collect();
+            return Err(Refusal::ForeignSender {
+                sender: shown.join(", "),
+                user: user.to_string(),
+            });
+        }
+    }
+    for mailbox in section.mailboxes("From") {
+        let from = mailbox.address.as_deref().unwrap_or_default();
+        let shown = mailbox
+            .name
+            .as_deref()
+            .map(shown_addresses)
+            .unwrap_or_default();
+        if let Some(other) = shown.into_iter().find(|s| !s.eq_ignore_ascii_case(from)) {
+            return Err(Refusal::FromNameShowsAnotherAddress {
+                shown: other,
+                from: from.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Messages attached to messages nest no deeper than every reader can follow once the
+/// busta di trasporto (and, at worst, a busta di anomalia) wraps them.
+fn check_nesting(original: &Original) -> Result<(), Refusal> {
+    match nesting_depth_of(original.raw()) {
+        Ok(depth) if depth > ACCEPTED_NESTING_DEPTH => Err(Refusal::TooDeep {
+            depth,
+            limit: ACCEPTED_NESTING_DEPTH,
+        }),
+        Ok(_) => Ok(()),
+        Err(error) => Err(unreadable(&error)),
+    }
+}
+
+/// Why a message [`Original::parse`] could not read is refused.
+pub fn unreadable(error: &MessageError) -> Refusal {
+    match error {
+        MessageError::TooDeep(depth) => Refusal::TooDeep {
+            depth: *depth,
+            limit: ACCEPTED_NESTING_DEPTH,
+        },
+        MessageError::TooManyMessageTypes(count) => Refusal::TooManyMessageTypes {
+            count: *count,
+            limit: MAX_MESSAGE_TYPES_NAMED,
+        },
+        MessageError::NotAMessage | MessageError::TooLarge(_) => Refusal::Malformed,
+    }
 }
 
 #[cfg(test)]
@@ -255,6 +384,108 @@ mod tests {
             ),
             Err(Refusal::NoPrimaryRecipient)
         );
+    }
+
+    fn identity(headers: &str) -> Result<(), Refusal> {
+        let o = original(&format!("{headers}\r\nTo: bob@pec-b.test"));
+        check(
+            &o,
+            "alice@pec-a.test",
+            &rcpts(&["bob@pec-b.test"]),
+            "alice@pec-a.test",
+            LIMITS,
+        )
+    }
+
+    #[test]
+    fn a_sender_field_must_be_the_authenticated_mailbox() {
+        assert_eq!(
+            identity("From: alice@pec-a.test\r\nSender: Alice <ALICE@pec-a.test>"),
+            Ok(())
+        );
+        for sender in [
+            "Sender: boss@pec-a.test",
+            "Sender: alice@pec-a.test, boss@pec-a.test",
+            "Sender: alice@pec-a.test\r\nSender: boss@pec-a.test",
+            "Sender: non un indirizzo",
+            "Sender:",
+        ] {
+            let refusal = identity(&format!("From: alice@pec-a.test\r\n{sender}"));
+            assert!(
+                matches!(refusal, Err(Refusal::ForeignSender { .. })),
+                "{sender}: {refusal:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_from_name_may_not_show_another_address() {
+        for from in [
+            "From: Mario Rossi <alice@pec-a.test>",
+            "From: \"alice@pec-a.test\" <alice@pec-a.test>",
+            "From: \"Rossi, Mario (Studio @ Roma)\" <alice@pec-a.test>",
+            "From: alice@pec-a.test (Alice)",
+        ] {
+            assert_eq!(identity(from), Ok(()), "{from}");
+        }
+        for from in [
+            "From: \"boss@pec-a.test\" <alice@pec-a.test>",
+            "From: =?utf-8?q?boss=40pec-a.test?= <alice@pec-a.test>",
+            "From: \"Capo (boss@pec-a.test)\" <alice@pec-a.test>",
+            "From: alice@pec-a.test (boss@pec-a.test)",
+            "From: \"boss＠pec-a.test\" <alice@pec-a.test>",
+        ] {
+            assert_eq!(
+                identity(from),
+                Err(Refusal::FromNameShowsAnotherAddress {
+                    shown: "boss@pec-a.test".into(),
+                    from: "alice@pec-a.test".into()
+                }),
+                "{from}"
+            );
+        }
+    }
+
+    /// A message with `depth` messages attached inside each other, each a
+    /// multipart/mixed with a text part and the next message as an attachment.
+    pub(crate) fn nested(depth: usize) -> String {
+        let mut inner = "From: x@y.it\r\nSubject: fondo\r\n\r\nfondo\r\n".to_string();
+        for level in (0..depth).rev() {
+            let headers = if level == 0 {
+                "From: alice@pec-a.test\r\nTo: bob@pec-b.test\r\nSubject: s\r\n".to_string()
+            } else {
+                format!("From: x@y.it\r\nSubject: livello {level}\r\n")
+            };
+            inner = format!(
+                "{headers}MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b{level}\"\r\n\r\n--b{level}\r\nContent-Type: text/plain\r\n\r\nlivello {level}\r\n--b{level}\r\nContent-Type: message/rfc822\r\n\r\n{inner}\r\n--b{level}--\r\n"
+            );
+        }
+        inner
+    }
+
+    #[test]
+    fn messages_nested_deeper_than_the_readers_follow_are_refused() {
+        let submit = |raw: &str| {
+            let o = Original::parse(raw.as_bytes()).map_err(|e| unreadable(&e))?;
+            check(
+                &o,
+                "alice@pec-a.test",
+                &rcpts(&["bob@pec-b.test"]),
+                "alice@pec-a.test",
+                LIMITS,
+            )
+        };
+        assert_eq!(submit(&nested(ACCEPTED_NESTING_DEPTH)), Ok(()));
+        for depth in [ACCEPTED_NESTING_DEPTH + 1, 200] {
+            assert_eq!(
+                submit(&nested(depth)),
+                Err(Refusal::TooDeep {
+                    depth,
+                    limit: ACCEPTED_NESTING_DEPTH
+                }),
+                "{depth}"
+            );
+        }
     }
 
     #[test]

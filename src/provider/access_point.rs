@@ -82,12 +82,15 @@ impl Provider {
         let limits = self.settings().limits;
         let checked = match &original {
             Ok(original) => access::check(original, mail_from, rcpt_to, user, limits),
-            Err(_) => Err(Refusal::Malformed),
+            Err(error) => Err(access::unreadable(error)),
         };
         let (mut original, refusal) = match (original, checked) {
             (Ok(original), Ok(())) => (original, None),
             (Ok(original), Err(refusal)) => (original, Some(refusal)),
-            (Err(_), _) => return self.refuse_unreadable(user, mail_from, rcpt_to, now),
+            (Err(error), _) => {
+                let refusal = access::unreadable(&error);
+                return self.refuse_unreadable(user, mail_from, rcpt_to, refusal, now);
+            }
         };
         let mailbox_default = self
             .store()
@@ -247,12 +250,14 @@ impl Provider {
         Ok(())
     }
 
-    /// A message that is not RFC 5322 at all: the notice names only the SMTP envelope.
+    /// A message the access point cannot read (not RFC 5322 at all, or nested too
+    /// deep): the notice names only the SMTP envelope.
     fn refuse_unreadable(
         &self,
         user: &str,
         mail_from: &str,
         rcpt_to: &[String],
+        refusal: Refusal,
         now: Timestamp,
     ) -> Result<Submission, ProviderError> {
         let facts = Facts {
@@ -269,8 +274,8 @@ impl Provider {
             id: self.new_id(&crate::pec::time::LocalTime::italian(now)),
             msgid: None,
         };
-        self.refuse(user, &facts, Refusal::Malformed, now)?;
-        Ok(Submission::Refused(Refusal::Malformed))
+        self.refuse(user, &facts, refusal.clone(), now)?;
+        Ok(Submission::Refused(refusal))
     }
 }
 

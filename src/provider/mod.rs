@@ -100,6 +100,10 @@ pub enum ProviderError {
 
 /// Puts a signed receipt or notice into a user's INBOX, tagged `$PecRicevuta` and
 /// indexed by its own Message-ID, and updates the keywords of the message it is about.
+///
+/// Unlike [`file_in_inbox`], a mailbox that cannot take the notice (full, suspended)
+/// does not abort the transaction: the notice restates a fact committed with it (an
+/// acceptance, a timer's expiry) that a full mailbox must not undo or hold up.
 pub(crate) fn deliver_notice(
     tx: &mut Tx<'_>,
     user: &str,
@@ -108,7 +112,7 @@ pub(crate) fn deliver_notice(
     now: Timestamp,
 ) -> Result<Appended, StoreError> {
     let keywords = [access_point::RECEIPT_KEYWORD.to_string()];
-    let appended = file_in_inbox(
+    let appended = append_to_inbox(
         tx,
         user,
         &sealed.blob,
@@ -134,8 +138,32 @@ pub(crate) struct Sealed {
 
 /// Files a message into a user's INBOX and, in the same transaction, queues it for
 /// conservation when the mailbox's rule selects it (`conservation::queue::on_inbox`).
-/// Every INBOX append of the provider goes through here.
+///
+/// A mailbox that does not take it (none, suspended, over quota) fails the whole
+/// transaction: what the MX acknowledges is filed, or the sender is told it was not
+/// and retries. Callers that decide the outcome themselves check first
+/// ([`Provider::predict`], [`delivery_point::anomaly_refusal_in`]).
 pub(crate) fn file_in_inbox(
+    tx: &mut Tx<'_>,
+    user: &str,
+    blob: &BlobId,
+    size: u64,
+    keywords: &[String],
+    now: Timestamp,
+    message_id: Option<&str>,
+) -> Result<Appended, StoreError> {
+    match append_to_inbox(tx, user, blob, size, keywords, now, message_id)? {
+        stored @ Appended::Stored { .. } => Ok(stored),
+        refused => Err(StoreError::Conflict(format!(
+            "the INBOX of {user} does not take {size} bytes: {refused:?}"
+        ))),
+    }
+}
+
+/// Appends to a user's INBOX and queues for conservation what the mailbox's rule
+/// selects. Every INBOX append of the provider comes here, through [`file_in_inbox`]
+/// or [`deliver_notice`].
+fn append_to_inbox(
     tx: &mut Tx<'_>,
     user: &str,
     blob: &BlobId,
@@ -159,6 +187,7 @@ pub struct Provider {
 
 struct Inner {
     settings: Settings,
+    anomaly_limits: delivery_point::AnomalyLimits,
     store: Store,
     signer: Signer,
     index: RwLock<Arc<ProvidersIndex>>,
@@ -187,6 +216,7 @@ impl Provider {
         Provider {
             inner: Arc::new(Inner {
                 settings,
+                anomaly_limits: delivery_point::AnomalyLimits::default(),
                 store,
                 signer,
                 index: RwLock::new(Arc::new(index)),
@@ -196,6 +226,17 @@ impl Provider {
                 relay_wake: Notify::new(),
             }),
         }
+    }
+
+    /// Sets the MX's limits on buste di anomalia (`[mx]`; the defaults otherwise). Part
+    /// of assembling the provider: it applies only while no clone of it exists yet, as
+    /// right after [`Provider::new`], and returns `None` after that.
+    pub fn with_anomaly_limits(
+        mut self,
+        limits: delivery_point::AnomalyLimits,
+    ) -> Option<Provider> {
+        Arc::get_mut(&mut self.inner)?.anomaly_limits = limits;
+        Some(self)
     }
 
     /// The settings.

@@ -81,11 +81,20 @@ impl Provider {
                     Err(reason) => self.anomaly(&local, data, &reason, now),
                 }
             }
-            (Kind::Ordinary, _) if !self.settings().accept_ordinary_mail => Ok(Reply::new(
-                550,
-                (5, 7, 1),
-                "Questo sistema accetta solo posta elettronica certificata",
-            )),
+            (Kind::Ordinary, _) => match self.ordinary_mail_refusal(data.len() as u64) {
+                Some(refusal) => {
+                    tracing::info!(%mail_from, %refusal, "posta ordinaria rifiutata");
+                    Ok(refusal.reply())
+                }
+                None => {
+                    let reason = reasons
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| "formato non conforme".to_string());
+                    tracing::info!(%mail_from, %reason, "busta di anomalia");
+                    self.anomaly(&local, data, &reason, now)
+                }
+            },
             _ => {
                 let reason = reasons
                     .first()
@@ -460,7 +469,8 @@ impl Provider {
     }
 
     /// Anything that is not valid PEC: a signed busta di anomalia to each local
-    /// recipient; no receipts follow (RFC 6109 §3.2.2).
+    /// recipient; no receipts follow (RFC 6109 §3.2.2). Filed in every recipient's
+    /// mailbox, within its share for anomalies, or refused at SMTP for all of them.
     fn anomaly(
         &self,
         local: &[String],
@@ -468,10 +478,27 @@ impl Provider {
         reason: &str,
         now: Timestamp,
     ) -> Result<Reply, ProviderError> {
+        // The busta only adds to the message: a mailbox that cannot hold the message
+        // alone is refused before a signature is spent on it. The transaction checks
+        // again, with the busta's own size.
+        let refusal = match super::delivery_point::unreadable_when_wrapped(data) {
+            Some(refusal) => Some(refusal),
+            None => self.anomaly_refusal(local, data.len() as u64)?,
+        };
+        if let Some(refusal) = refusal {
+            tracing::info!(%refusal, "busta di anomalia rifiutata");
+            return Ok(refusal.reply());
+        }
         let stamp = self.stamp(now);
         let wrapped = envelope::anomaly(self.issuer(), data, reason, &stamp);
         let (blob, bytes) = self.seal(&wrapped)?;
-        self.store().write(|tx| {
+        let (size, limits) = (bytes.len() as u64, self.anomaly_limits());
+        let refused = self.store().write(|tx| {
+            if let Some(refusal) =
+                super::delivery_point::anomaly_refusal_in(tx, limits, local, size)?
+            {
+                return Ok(Some(refusal));
+            }
             let mut logged = Event::new(EventKind::AnomalyReceived, now);
             logged.recipients = local.to_vec();
             logged.related = vec![stamp.message_id.clone()];
@@ -482,14 +509,18 @@ impl Provider {
                     tx,
                     rcpt,
                     &blob,
-                    bytes.len() as u64,
+                    size,
                     &[ANOMALY_KEYWORD.to_string()],
                     now,
                     Some(&id::bracketed(&stamp.message_id)),
                 )?;
             }
-            Ok(())
+            Ok(None)
         })?;
+        if let Some(refusal) = refused {
+            tracing::info!(%refusal, "busta di anomalia rifiutata");
+            return Ok(refusal.reply());
+        }
         Ok(Reply::new(250, (2, 0, 0), "Ok: busta di anomalia"))
     }
 }

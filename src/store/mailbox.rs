@@ -408,6 +408,17 @@ impl ReadTx<'_> {
             .collect()
     }
 
+    /// The bytes of a mailbox's messages flagged `keyword`, in every folder: how much of
+    /// its quota a kind of message (the buste di anomalia) fills. Counted afresh, so
+    /// expunges, moves and flag changes need no bookkeeping of their own.
+    pub fn keyword_bytes(&self, address: &str, keyword: &str) -> Result<u64, StoreError> {
+        match self.inner.open_table(MESSAGES) {
+            Ok(table) => keyword_bytes_in(&table, address, keyword),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+            Err(error) => Err(db(error)),
+        }
+    }
+
     /// The UIDs of a folder's messages with this Message-ID.
     pub fn by_message_id(
         &self,
@@ -498,6 +509,28 @@ pub(crate) fn folder_key(address: &str, folder: &str) -> String {
     format!("{address}\0{folder}")
 }
 
+/// [`ReadTx::keyword_bytes`] over either kind of transaction's `messages` table. The
+/// keys of one mailbox's folders all start with `address\0`, so they are one range.
+fn keyword_bytes_in(
+    table: &impl ReadableTable<(&'static str, u32), &'static [u8]>,
+    address: &str,
+    keyword: &str,
+) -> Result<u64, StoreError> {
+    let address = address.to_ascii_lowercase();
+    let (first, past) = (format!("{address}\0"), format!("{address}\u{1}"));
+    let mut total = 0u64;
+    for entry in table
+        .range((first.as_str(), 0)..(past.as_str(), 0))
+        .map_err(db)?
+    {
+        let (_, record) = entry.map_err(db)?;
+        if let Some(size) = MessageMeta::size_if_flagged(record.value(), keyword)? {
+            total = total.saturating_add(size);
+        }
+    }
+    Ok(total)
+}
+
 impl Tx<'_> {
     /// One mailbox, read inside a write transaction (the conservation hook reads the
     /// mailbox's rule in the same transaction as the append).
@@ -509,5 +542,52 @@ impl Tx<'_> {
             .map_err(db)?
             .map(|bytes| decode(bytes.value()))
             .transpose()
+    }
+
+    /// [`ReadTx::keyword_bytes`] inside a write transaction, so a check and the append
+    /// that relies on it see the same mailbox.
+    pub fn keyword_bytes(&self, address: &str, keyword: &str) -> Result<u64, StoreError> {
+        let table = self.inner.open_table(MESSAGES).map_err(db)?;
+        keyword_bytes_in(&table, address, keyword)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn the_bytes_of_a_keyword_are_counted_over_every_folder_of_one_mailbox() {
+        let now: Timestamp = "2026-03-02T09:00:00Z".parse().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let blob = store.blobs().put(b"Subject: x\r\n\r\nx\r\n").unwrap();
+        let anomaly = ["$PecAnomalia".to_string()];
+        let (bob, neighbour) = ("bob@pec-b.test", "bob@pec-b.test.evil");
+        store
+            .write(|tx| {
+                for user in [bob, neighbour] {
+                    tx.create_mailbox(user, "segreta", &NewMailbox::default(), now)?;
+                }
+                tx.append(bob, INBOX, &blob, 100, &anomaly, now, None)?;
+                tx.append(bob, INBOX, &blob, 7, &["$PecBusta".into()], now, None)?;
+                tx.append(bob, ARCHIVE, &blob, 20, &["$pecanomalia".into()], now, None)?;
+                tx.append(neighbour, INBOX, &blob, 1_000, &anomaly, now, None)?;
+                assert_eq!(tx.keyword_bytes("BOB@pec-b.test", "$PecAnomalia")?, 120);
+                Ok(())
+            })
+            .unwrap();
+        let count = |user| {
+            store
+                .read(|tx| tx.keyword_bytes(user, "$PecAnomalia"))
+                .unwrap()
+        };
+        assert_eq!(count(bob), 120);
+        assert_eq!(count(neighbour), 1_000);
+        assert_eq!(count("nobody@pec-b.test"), 0);
+        // Expunged, it no longer counts: nothing to keep in step.
+        store.write(|tx| tx.expunge(bob, INBOX, &[1])).unwrap();
+        assert_eq!(count(bob), 20);
     }
 }

@@ -71,6 +71,34 @@ impl MessageMeta {
     }
 }
 
+impl MessageMeta {
+    /// The size of the stored message when its record carries `keyword` (ASCII case
+    /// ignored), read straight from the record: counting a mailbox's anomalies reads
+    /// every record of it, and need not build each one.
+    pub(crate) fn size_if_flagged(bytes: &[u8], keyword: &str) -> Result<Option<u64>, StoreError> {
+        if bytes.first() != Some(&VERSION) {
+            let meta = Self::from_record(bytes)?;
+            let flagged = meta.flags.iter().any(|f| f.eq_ignore_ascii_case(keyword));
+            return Ok(flagged.then_some(meta.size));
+        }
+        let mut reader = Reader { bytes };
+        reader.take(1 + 4 + 8)?;
+        let size = u64::from_le_bytes(reader.array()?);
+        reader.take(8 + 4 + 32)?;
+        let count = u16::from_le_bytes(reader.array()?);
+        for _ in 0..count {
+            let len = u16::from_le_bytes(reader.array()?);
+            if reader
+                .take(usize::from(len))?
+                .eq_ignore_ascii_case(keyword.as_bytes())
+            {
+                return Ok(Some(size));
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// The 32 bytes behind a body id's hex.
 fn digest(blob: &BlobId) -> Result<[u8; 32], StoreError> {
     let hex = blob.as_str().as_bytes();
@@ -257,6 +285,29 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn the_size_of_a_flagged_record_is_read_without_decoding_it() {
+        let meta = meta();
+        let bytes = meta.to_record().unwrap();
+        let json = encode(&meta).unwrap();
+        for record in [&bytes, &json] {
+            assert_eq!(
+                MessageMeta::size_if_flagged(record, "$pecricevuta").unwrap(),
+                Some(123_456)
+            );
+            assert_eq!(
+                MessageMeta::size_if_flagged(record, "$PecAnomalia").unwrap(),
+                None
+            );
+        }
+        // Past the flags only the Message-ID follows, which this does not read.
+        let flags_end = bytes.len() - (1 + 4 + "<m1@pec-a.test>".len());
+        for len in 0..flags_end {
+            let result = MessageMeta::size_if_flagged(&bytes[..len], "$PecAnomalia");
+            assert!(matches!(result, Err(StoreError::Corrupt(_))), "at {len}");
+        }
     }
 
     #[test]
