@@ -8,11 +8,11 @@ use base64::alphabet;
 use base64::engine::DecodePaddingMode;
 use base64::engine::GeneralPurpose;
 use base64::engine::GeneralPurposeConfig;
-use mail_parser::MessageParser;
 use mail_parser::MessagePart;
 use mail_parser::MimeHeaders;
 
 use super::SmimeError;
+use crate::mail::message::Message;
 
 /// The protocols a PEC signature is announced with (pec.md §11 item 2).
 const PROTOCOLS: [&str; 2] = [
@@ -47,10 +47,10 @@ pub struct SignedParts {
 /// and decoded signature. Errors when the message is not `multipart/signed`, announces
 /// another protocol, does not hold exactly two parts, or the signature is not base64.
 pub fn split_signed(message: &[u8]) -> Result<SignedParts, SmimeError> {
-    let parsed = MessageParser::default()
-        .parse(message)
-        .ok_or(SmimeError::NotMime)?;
-    split_parsed(&parsed)
+    // Through pecd's one message parser, which bounds nesting before mail-parser
+    // recurses into it.
+    let parsed = Message::parse(message).map_err(|_| SmimeError::NotMime)?;
+    split_parsed(parsed.parsed())
 }
 
 /// [`split_signed`] of a message already parsed (with mail-parser's default

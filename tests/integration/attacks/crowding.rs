@@ -309,3 +309,26 @@ fn a_sender_or_display_name_naming_someone_else_is_refused() {
         "nothing was accepted"
     );
 }
+
+/// A nesting bomb (tens of thousands of levels, of attached messages or of
+/// multiparts) given to every entry that parses untrusted bytes: each returns, none
+/// overflows the stack (which would abort the whole daemon).
+#[test]
+fn a_nesting_bomb_is_refused_by_every_parser_without_a_crash() {
+    const LEVELS: usize = 50_000;
+    let messages = "From: a@b.test\r\nContent-Type: message/rfc822\r\n\r\n".repeat(LEVELS)
+        + "From: a@b.test\r\nSubject: x\r\n\r\nbody\r\n";
+    let multiparts = "From: a@b.test\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        .to_string()
+        + &"--b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n".repeat(LEVELS)
+        + "x\r\n";
+    for bomb in [messages, multiparts] {
+        let data = bomb.as_bytes();
+        pecd::fuzzing::imap_message(data);
+        pecd::fuzzing::smime_verify(data);
+        pecd::fuzzing::message_reader(data);
+        assert!(pecd::crypto::smime::split_signed(data).is_err());
+    }
+    let messages = "From: a@b.test\r\nContent-Type: message/rfc822\r\n\r\n".repeat(LEVELS);
+    assert!(pecd::pec::reader::read(messages.as_bytes()).is_err());
+}
