@@ -19,6 +19,10 @@ pub enum MessageError {
     /// Messages attached to messages deeper than pecd reads.
     #[error("message/rfc822 parts nested {0} deep, deeper than the {MAX_NESTING_DEPTH} pecd reads")]
     TooDeep(usize),
+    /// An attached message (a `message/…` part, or a part of a digest) with a base64
+    /// or quoted-printable transfer encoding, which RFC 2046 §5.2.1 does not allow.
+    #[error("an attached message is base64 or quoted-printable encoded (RFC 2046 §5.2.1)")]
+    EncodedMessage,
     /// More `message/…` types and digests named than pecd parses (see
     /// [`MAX_MESSAGE_TYPES_NAMED`]).
     #[error(
@@ -82,6 +86,70 @@ fn message_types_named(raw: &[u8]) -> usize {
     message_types + digests
 }
 
+/// Whether a part mail-parser would read as an attached message declares a base64 or
+/// quoted-printable transfer encoding. mail-parser decodes such a part and parses it by
+/// recursion, so the nesting inside it is out of reach of [`message_types_named`]; and
+/// RFC 2046 §5.2.1 allows neither encoding there. Found without parsing: the header
+/// block around each `message/…` type named, and every part of a message naming a
+/// digest (whose parts are messages by default).
+fn encoded_message_part(raw: &[u8]) -> bool {
+    let digest = memchr::memchr2_iter(b'd', b'D', raw).any(|at| {
+        raw.get(at..at + 6)
+            .is_some_and(|word| word.eq_ignore_ascii_case(b"digest"))
+            && raw[..at]
+                .iter()
+                .rev()
+                .find(|byte| !matches!(byte, b' ' | b'\t' | b'\r' | b'\n'))
+                == Some(&b'/')
+    });
+    if digest {
+        return declares_encoding(raw);
+    }
+    memchr::memchr2_iter(b'm', b'M', raw)
+        .filter(|&at| {
+            raw.get(at..at + 7)
+                .is_some_and(|word| word.eq_ignore_ascii_case(b"message"))
+                && raw.get(at + 7..).is_some_and(opens_subtype)
+        })
+        .any(|at| declares_encoding(header_block(raw, at)))
+}
+
+/// The header block around `at`: from the blank line before it to the blank line
+/// after it, within a window (header blocks are small; the bound keeps a message that
+/// names many types from costing more than linear time).
+fn header_block(raw: &[u8], at: usize) -> &[u8] {
+    const WINDOW: usize = 16 * 1024;
+    let earliest = at.saturating_sub(WINDOW);
+    let before = &raw[earliest..at];
+    let start = memchr::memmem::rfind(before, b"\n\n")
+        .or_else(|| memchr::memmem::rfind(before, b"\n\r\n"))
+        .map_or(earliest, |found| earliest + found + 1);
+    let latest = raw.len().min(at + WINDOW);
+    let after = &raw[at..latest];
+    let end = [b"\n\n".as_slice(), b"\n\r\n"]
+        .iter()
+        .filter_map(|blank| memchr::memmem::find(after, blank))
+        .min()
+        .map_or(latest, |found| at + found);
+    &raw[start..end]
+}
+
+/// Whether `block` has a Content-Transfer-Encoding line naming base64 or
+/// quoted-printable.
+fn declares_encoding(block: &[u8]) -> bool {
+    const FIELD: &[u8] = b"content-transfer-encoding";
+    block
+        .split(|&byte| byte == b'\n')
+        .filter(|line| {
+            line.get(..FIELD.len())
+                .is_some_and(|name| name.eq_ignore_ascii_case(FIELD))
+        })
+        .any(|line| {
+            let value = String::from_utf8_lossy(&line[FIELD.len()..]).to_ascii_lowercase();
+            value.contains("base64") || value.contains("quoted-printable")
+        })
+}
+
 /// A parsed message borrowing its bytes.
 pub struct Message<'a> {
     parsed: mail_parser::Message<'a>,
@@ -100,6 +168,9 @@ impl<'a> Message<'a> {
         let named = message_types_named(raw);
         if named > MAX_MESSAGE_TYPES_NAMED {
             return Err(MessageError::TooManyMessageTypes(named));
+        }
+        if encoded_message_part(raw) {
+            return Err(MessageError::EncodedMessage);
         }
         let parsed = MessageParser::default()
             .parse(raw)
@@ -384,6 +455,8 @@ fn unfold(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+
     use super::*;
 
     #[test]
@@ -450,6 +523,42 @@ mod tests {
             nesting_depth_of(&bomb),
             Err(MessageError::TooManyMessageTypes(50_000))
         );
+    }
+
+    #[test]
+    fn an_encoded_attached_message_is_refused_before_it_is_parsed() {
+        // Parsed, the base64 part would be decoded into 50 000 nested messages.
+        let inner = nested(50_000);
+        let mut encoded = base64::engine::general_purpose::STANDARD.encode(&inner);
+        encoded.push_str("\r\n");
+        for (content_type, encoding) in [
+            ("message/rfc822", "base64"),
+            ("Message/RFC822", "Quoted-Printable"),
+        ] {
+            let outer = format!(
+                "From: a@b.test\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n\
+                 Content-Type: {content_type}\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n\
+                 {encoded}--z--\r\n"
+            );
+            assert_eq!(
+                Message::parse(outer.as_bytes()).err(),
+                Some(MessageError::EncodedMessage)
+            );
+        }
+        let digest = format!(
+            "From: a@b.test\r\nContent-Type: multipart/digest; boundary=z\r\n\r\n--z\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{encoded}--z--\r\n"
+        );
+        assert_eq!(
+            Message::parse(digest.as_bytes()).err(),
+            Some(MessageError::EncodedMessage)
+        );
+        // An encoded attachment beside a 7bit attached message is fine.
+        let fine = "From: a@b.test\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n\
+                    Content-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nx\r\n--z\r\n\
+                    Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+                    JVBERi0=\r\n--z--\r\n";
+        assert!(Message::parse(fine.as_bytes()).is_ok());
     }
 
     #[test]

@@ -100,6 +100,9 @@ pub enum Refusal {
         /// The limit.
         limit: usize,
     },
+    /// An attached message is base64 or quoted-printable encoded (RFC 2046 §5.2.1).
+    #[error("an attached message is base64 or quoted-printable encoded")]
+    EncodedMessage,
     /// `To` is empty.
     #[error("the To field is empty")]
     NoPrimaryRecipient,
@@ -151,6 +154,9 @@ impl Refusal {
             Refusal::TooManyMessageTypes { limit, .. } => format!(
                 "messaggi allegati oltre il massimo consentito ({limit})"
             ),
+            Refusal::EncodedMessage => {
+                "messaggio allegato codificato in base64 o quoted-printable (RFC 2046)".to_string()
+            }
             Refusal::NoPrimaryRecipient => "nessun destinatario nel campo To".to_string(),
             Refusal::RecipientNotInHeaders(address) => {
                 format!("il destinatario {address} non è presente nei campi To o Cc")
@@ -295,6 +301,7 @@ pub fn unreadable(error: &MessageError) -> Refusal {
             count: *count,
             limit: MAX_MESSAGE_TYPES_NAMED,
         },
+        MessageError::EncodedMessage => Refusal::EncodedMessage,
         MessageError::NotAMessage | MessageError::TooLarge(_) => Refusal::Malformed,
     }
 }

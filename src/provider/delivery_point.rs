@@ -155,9 +155,11 @@ pub fn unreadable_when_wrapped(data: &[u8]) -> Option<AnomalyRefusal> {
         Ok(depth) => Some(AnomalyRefusal::Unreadable(
             MessageError::TooDeep(depth + 1).to_string(),
         )),
-        Err(error @ (MessageError::TooDeep(_) | MessageError::TooManyMessageTypes(_))) => {
-            Some(AnomalyRefusal::Unreadable(error.to_string()))
-        }
+        Err(
+            error @ (MessageError::TooDeep(_)
+            | MessageError::TooManyMessageTypes(_)
+            | MessageError::EncodedMessage),
+        ) => Some(AnomalyRefusal::Unreadable(error.to_string())),
         Err(MessageError::NotAMessage | MessageError::TooLarge(_)) => None,
     }
 }

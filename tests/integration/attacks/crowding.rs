@@ -322,7 +322,16 @@ fn a_nesting_bomb_is_refused_by_every_parser_without_a_crash() {
         .to_string()
         + &"--b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n".repeat(LEVELS)
         + "x\r\n";
-    for bomb in [messages, multiparts] {
+    // The same, base64-encoded inside an attached message: mail-parser decodes and
+    // parses such a part by recursion.
+    use base64::Engine;
+    let encoded = "From: a@b.test\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n\
+                   Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        .to_string()
+        + &base64::engine::general_purpose::STANDARD.encode(messages.as_bytes())
+        + "\r\n--z--\r\n";
+    assert!(pecd::pec::reader::read(encoded.as_bytes()).is_err());
+    for bomb in [messages, multiparts, encoded] {
         let data = bomb.as_bytes();
         pecd::fuzzing::imap_message(data);
         pecd::fuzzing::smime_verify(data);
