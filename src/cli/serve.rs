@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::config::LoginConfig;
 use crate::crypto::identity::Signer;
 use crate::crypto::trust;
 use crate::imap;
@@ -126,7 +127,7 @@ pub async fn start(
         tls::server_config(&certificates.tls_certificate, &certificates.tls_key)
             .context("cannot load the TLS certificate")?,
     );
-    let throttle = AuthThrottle::new(ThrottlePolicy::default());
+    let throttle = AuthThrottle::new(throttle_policy(&config.login));
     let limits = &config.limits;
     let timeouts = Timeouts {
         command: Duration::from_secs(limits.command_timeout_secs),
@@ -325,5 +326,20 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         () = terminate => {}
+    }
+}
+
+/// The throttle's limits from `[login]`; the delays before checks keep their defaults.
+fn throttle_policy(login: &LoginConfig) -> ThrottlePolicy {
+    ThrottlePolicy {
+        lock_after_failures: login.failures_per_address.get(),
+        lock_duration: Duration::from_secs(login.address_lock_secs.get()),
+        failures_per_address_account: login.failures_per_address_account.get(),
+        failures_per_account: login.failures_per_account.get(),
+        account_release: Duration::from_secs(login.account_release_secs.get()),
+        trusted_address: Duration::from_secs(login.trusted_address_secs),
+        max_tracked: login.max_tracked_entries.get(),
+        max_pending_checks: login.max_pending_checks.get(),
+        ..ThrottlePolicy::default()
     }
 }

@@ -42,6 +42,7 @@ use crate::imap::session::SessionConfig;
 use crate::imap::session::Step;
 use crate::net::ack::AckNow;
 use crate::net::listener;
+use crate::net::throttle::Admission;
 use crate::net::throttle::AuthThrottle;
 use crate::store::Store;
 
@@ -312,10 +313,13 @@ impl Driver<'_> {
                         tag,
                         user,
                         password,
-                    } => {
-                        let valid = self.check_password(&user, &password).await;
-                        session.login_checked(tag, &user, valid)
-                    }
+                    } => match self.check_password(&user, &password).await {
+                        Some(valid) => session.login_checked(tag, &user, valid),
+                        None => Step {
+                            out: vec![unavailable(&tag)],
+                            effect: Effect::Next,
+                        },
+                    },
                     Effect::AuthenticateData { tag } => {
                         connection.send(&[Out::Raw(b"+ \r\n".to_vec())]).await?;
                         if self
@@ -360,15 +364,27 @@ impl Driver<'_> {
         work.await.map_err(std::io::Error::other)
     }
 
-    async fn check_password(&self, user: &str, password: &str) -> bool {
-        let throttle = &self.endpoint.throttle;
-        if throttle.is_locked(self.peer, Instant::now()) {
-            tracing::warn!(peer = %self.peer, "IMAP login refused: address locked");
-            return false;
-        }
-        let delay = throttle.delay(self.peer, Instant::now());
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+    /// Whether the password is right; `None` when the throttle refused to check it
+    /// (locked, or too many checks waiting). The attempt counts as a failure from
+    /// before the check until it proves right.
+    async fn check_password(&self, user: &str, password: &str) -> Option<bool> {
+        let attempt = match self
+            .endpoint
+            .throttle
+            .admit(self.peer, user, Instant::now())
+        {
+            Admission::Check(attempt) => attempt,
+            Admission::Locked => {
+                tracing::warn!(peer = %self.peer, %user, "IMAP login refused: locked");
+                return None;
+            }
+            Admission::Busy => {
+                tracing::warn!(peer = %self.peer, "IMAP login refused: too many checks waiting");
+                return None;
+            }
+        };
+        if !attempt.delay().is_zero() {
+            tokio::time::sleep(attempt.delay()).await;
         }
         let valid = self
             .endpoint
@@ -376,12 +392,12 @@ impl Driver<'_> {
             .check(&self.endpoint.store, user, password)
             .await;
         if valid {
-            throttle.record_success(self.peer);
+            attempt.succeeded(Instant::now());
         } else {
             tracing::info!(peer = %self.peer, %user, "IMAP login failed");
-            throttle.record_failure(self.peer, Instant::now());
+            attempt.failed();
         }
-        valid
+        Some(valid)
     }
 
     /// IDLE: changes are pushed as they are committed until the client says DONE.
@@ -449,4 +465,13 @@ pub fn decode(framer: &Framer) -> Result<(Command<'static>, Extended), Out> {
         Ok((&[], command)) => Ok((command.into_static(), extended)),
         _ => Err(refusal(framer, "syntax error")),
     }
+}
+
+/// `NO [UNAVAILABLE]` (RFC 5530): the login was not checked and may be retried later.
+fn unavailable(tag: &Tag<'static>) -> Out {
+    reply::no(
+        tag,
+        Some(crate::imap::session::other_code("UNAVAILABLE")),
+        "too many login attempts, try again later",
+    )
 }
