@@ -47,6 +47,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         tracing::warn!(dir = %config.certificates.signing_certificate.parent().map(|p| p.display().to_string()).unwrap_or_default(),
             "created development certificates (a dev CA, TLS and signing certificates); never use them in production");
     }
+    super::files::warn_if_exposed(config_path, &config);
     if !config.index.ldif.exists() {
         let entry = super::index::entry(&config)?;
         std::fs::write(&config.index.ldif, entry)
@@ -69,8 +70,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
 
 /// The provider a config describes: store, signing key, index.
 pub fn build(config: &Config) -> anyhow::Result<Provider> {
-    std::fs::create_dir_all(&config.provider.data_dir)
-        .with_context(|| format!("cannot create {}", config.provider.data_dir.display()))?;
+    super::files::create_private_dir(&config.provider.data_dir)?;
     let store = Store::open(&config.provider.data_dir).context("cannot open the store")?;
     let certificates = &config.certificates;
     let signer = Signer::load(&certificates.signing_certificate, &certificates.signing_key)
