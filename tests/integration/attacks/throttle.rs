@@ -13,8 +13,8 @@ use crate::support;
 const VICTIM: &str = "victim@pec-a.test";
 const ATTACKER: &str = "attacker@pec-a.test";
 
-/// A provider from `pecd init` with `login` appended to its config, the victim's and
-/// the attacker's mailboxes, running.
+/// A provider from `pecd init` with the `[login]` keys `login` (when not empty), the
+/// victim's and the attacker's mailboxes, running.
 fn provider(tmp: &Path, login: &str) -> Daemon {
     let base = daemon::port_base();
     let dir = tmp.join("a");
@@ -28,9 +28,11 @@ fn provider(tmp: &Path, login: &str) -> Daemon {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let config = dir.join("pecd.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, format!("{text}\n[login]\n{login}\n")).unwrap();
+    if !login.is_empty() {
+        let config = dir.join("pecd.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, format!("{text}\n[login]\n{login}\n")).unwrap();
+    }
     daemon::add_mailbox(&dir, VICTIM);
     daemon::add_mailbox(&dir, ATTACKER);
     daemon::start(&dir, base)
