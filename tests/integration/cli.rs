@@ -383,10 +383,12 @@ fn printing_into_a_closed_pipe_ends_quietly() {
     );
 
     // Into a pipe whose reader is already gone: every write fails.
+    crate::daemon::add_mailbox(tmp.path(), "mario@pec-a.test");
     for args in [
         vec!["verify", &*message.to_string_lossy()],
         vec!["verify", &*message.to_string_lossy(), "--json"],
         vec!["index", "entry", "--config", &*config.to_string_lossy()],
+        vec!["mailbox", "list", "--config", &*config.to_string_lossy()],
     ] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
