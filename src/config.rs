@@ -92,7 +92,7 @@ impl Default for LoginConfig {
             failures_per_account: NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN),
             account_release_secs: NonZeroU64::new(180).unwrap_or(NonZeroU64::MIN),
             trusted_address_secs: 30 * 24 * 3600,
-            max_tracked_entries: NonZeroUsize::new(65_536).unwrap_or(NonZeroUsize::MIN),
+            max_tracked_entries: NonZeroUsize::new(16_384).unwrap_or(NonZeroUsize::MIN),
             max_pending_checks: NonZeroUsize::new(32).unwrap_or(NonZeroUsize::MIN),
         }
     }

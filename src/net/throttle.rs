@@ -88,7 +88,7 @@ impl Default for ThrottlePolicy {
             failures_per_account: 20,
             account_release: Duration::from_secs(3 * 60),
             trusted_address: Duration::from_secs(30 * 24 * 3600),
-            max_tracked: 65_536,
+            max_tracked: 16_384,
             max_pending_checks: 32,
         }
     }

@@ -401,3 +401,21 @@ fn printing_into_a_closed_pipe_ends_quietly() {
         assert!(out.status.code().is_some(), "{args:?}: ended by a signal");
     }
 }
+
+#[test]
+fn a_login_limit_of_zero_is_refused_in_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    init(tmp.path(), "pec-a.test", "Gestore A S.p.A.", "3500");
+    let config = tmp.path().join("pecd.toml");
+    let written = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{written}\n[login]\nfailures_per_account = 0\n"),
+    )
+    .unwrap();
+    let out = pecd(&["index", "entry", "--config", &config.to_string_lossy()]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("failures_per_account"), "{stderr}");
+}
