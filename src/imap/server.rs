@@ -314,9 +314,9 @@ impl Driver<'_> {
                         user,
                         password,
                     } => match self.check_password(&user, &password).await {
-                        Some(valid) => session.login_checked(tag, &user, valid),
-                        None => Step {
-                            out: vec![unavailable(&tag)],
+                        Ok(valid) => session.login_checked(tag, &user, valid),
+                        Err(unchecked) => Step {
+                            out: vec![unchecked.reply(&tag)],
                             effect: Effect::Next,
                         },
                     },
@@ -364,10 +364,9 @@ impl Driver<'_> {
         work.await.map_err(std::io::Error::other)
     }
 
-    /// Whether the password is right; `None` when the throttle refused to check it
-    /// (locked, or too many checks waiting). The attempt counts as a failure from
-    /// before the check until it proves right.
-    async fn check_password(&self, user: &str, password: &str) -> Option<bool> {
+    /// Whether the password is right, unless the throttle refused to check it. The
+    /// attempt counts as a failure from before the check until it proves right.
+    async fn check_password(&self, user: &str, password: &str) -> Result<bool, Unchecked> {
         let attempt = match self
             .endpoint
             .throttle
@@ -376,11 +375,11 @@ impl Driver<'_> {
             Admission::Check(attempt) => attempt,
             Admission::Locked => {
                 tracing::warn!(peer = %self.peer, %user, "IMAP login refused: locked");
-                return None;
+                return Err(Unchecked::Locked);
             }
             Admission::Busy => {
                 tracing::warn!(peer = %self.peer, "IMAP login refused: too many checks waiting");
-                return None;
+                return Err(Unchecked::Busy);
             }
         };
         if !attempt.delay().is_zero() {
@@ -397,7 +396,7 @@ impl Driver<'_> {
             tracing::info!(peer = %self.peer, %user, "IMAP login failed");
             attempt.failed();
         }
-        Some(valid)
+        Ok(valid)
     }
 
     /// IDLE: changes are pushed as they are committed until the client says DONE.
@@ -467,11 +466,25 @@ pub fn decode(framer: &Framer) -> Result<(Command<'static>, Extended), Out> {
     }
 }
 
-/// `NO [UNAVAILABLE]` (RFC 5530): the login was not checked and may be retried later.
-fn unavailable(tag: &Tag<'static>) -> Out {
-    reply::no(
-        tag,
-        Some(crate::imap::session::other_code("UNAVAILABLE")),
-        "too many login attempts, try again later",
-    )
+/// Why a login was refused without looking at its password.
+enum Unchecked {
+    /// Too many failures for the address, the account or both.
+    Locked,
+    /// Too many checks waiting.
+    Busy,
+}
+
+impl Unchecked {
+    /// `NO [UNAVAILABLE]` (RFC 5530): not checked, may be retried later.
+    fn reply(&self, tag: &Tag<'static>) -> Out {
+        let text = match self {
+            Unchecked::Locked => "too many failed logins, try again later",
+            Unchecked::Busy => "too many logins being checked, try again shortly",
+        };
+        reply::no(
+            tag,
+            Some(crate::imap::session::other_code("UNAVAILABLE")),
+            text,
+        )
+    }
 }
