@@ -113,8 +113,8 @@ pub struct Attempt {
     throttle: AuthThrottle,
     pair: PairKey,
     delay: Duration,
-    /// Which locks this attempt's reservation set (address, pair, account).
-    locked: [bool; 3],
+    /// The locks this attempt's reservation set, undone if it proves right.
+    set: LocksSet,
 }
 
 /// Failure counts, shared by every listener. Cheap to clone: clones share the counts.
@@ -139,12 +139,12 @@ impl AuthThrottle {
     /// attempt as a failure and takes a check slot, in one step.
     pub fn admit(&self, ip: IpAddr, account: &str, now: Instant) -> Admission {
         let pair = PairKey(address_key(ip), self.account_key(account));
-        let [address_limit, pair_limit, account_limit] = self.limits();
+        let limits = self.limits();
         let mut tables = self.tables();
         let trusted = tables.trusted.get(&pair).is_some_and(|until| *until > now);
-        let locked = address_limit.is_locked(tables.addresses.get(&pair.0), now)
-            || pair_limit.is_locked(tables.pairs.get(&pair), now)
-            || (!trusted && account_limit.is_locked(tables.accounts.get(&pair.1), now));
+        let locked = limits.address.is_locked(tables.addresses.get(&pair.0), now)
+            || limits.pair.is_locked(tables.pairs.get(&pair), now)
+            || (!trusted && limits.account.is_locked(tables.accounts.get(&pair.1), now));
         if locked {
             return Admission::Locked;
         }
@@ -152,19 +152,26 @@ impl AuthThrottle {
             return Admission::Busy;
         }
         tables.pending_checks += 1;
-        let delay = self.delay(address_limit.count(tables.addresses.get(&pair.0), now));
+        let delay = self.delay(limits.address.count(tables.addresses.get(&pair.0), now));
         let max = self.policy().max_tracked;
-        let locked = [
-            address_limit.reserve(bucket(&mut tables.addresses, pair.0, max, now), now),
-            pair_limit.reserve(bucket(&mut tables.pairs, pair, max, now), now),
-            account_limit.reserve(bucket(&mut tables.accounts, pair.1, max, now), now),
-        ];
+        // A right password clears its pair entirely: the pair's lock needs no undoing.
+        limits
+            .pair
+            .reserve(bucket(&mut tables.pairs, pair, max, now), now);
+        let set = LocksSet {
+            address: limits
+                .address
+                .reserve(bucket(&mut tables.addresses, pair.0, max, now), now),
+            account: limits
+                .account
+                .reserve(bucket(&mut tables.accounts, pair.1, max, now), now),
+        };
         drop(tables);
         Admission::Check(Attempt {
             throttle: self.clone(),
             pair,
             delay,
-            locked,
+            set,
         })
     }
 
@@ -178,17 +185,16 @@ impl AuthThrottle {
         &self.shared.policy
     }
 
-    /// The address, pair and account limits.
-    fn limits(&self) -> [Limit; 3] {
+    fn limits(&self) -> Limits {
         let policy = self.policy();
-        [
-            Limit::over(policy.lock_after_failures, policy.lock_duration),
-            Limit::over(policy.failures_per_address_account, policy.lock_duration),
-            Limit {
+        Limits {
+            address: Limit::over(policy.lock_after_failures, policy.lock_duration),
+            pair: Limit::over(policy.failures_per_address_account, policy.lock_duration),
+            account: Limit {
                 cap: policy.failures_per_account.max(1),
                 release: policy.account_release.max(Duration::from_nanos(1)),
             },
-        ]
+        }
     }
 
     fn delay(&self, failures: u32) -> Duration {
@@ -230,21 +236,21 @@ impl Attempt {
     /// (address, account) pair is cleared and trusted. Nothing else is forgotten.
     pub fn succeeded(self, now: Instant) {
         let throttle = &self.throttle;
-        let [address_limit, _, account_limit] = throttle.limits();
+        let limits = throttle.limits();
         let policy = throttle.policy();
         let mut tables = throttle.tables();
         refund(
             &mut tables.addresses,
             self.pair.0,
-            &address_limit,
-            self.locked[0],
+            &limits.address,
+            self.set.address,
             now,
         );
         refund(
             &mut tables.accounts,
             self.pair.1,
-            &account_limit,
-            self.locked[2],
+            &limits.account,
+            self.set.account,
             now,
         );
         tables.pairs.remove(&self.pair);
@@ -300,6 +306,21 @@ struct Bucket {
     drained_at: Instant,
     /// Set when the count reached the cap; holds until the bucket is empty.
     locked: bool,
+}
+
+/// The limits of the three tables.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    address: Limit,
+    pair: Limit,
+    account: Limit,
+}
+
+/// Which of the address and account locks one reservation set.
+#[derive(Clone, Copy, Debug)]
+struct LocksSet {
+    address: bool,
+    account: bool,
 }
 
 /// A cap and the time a bucket takes to forget one failure.
