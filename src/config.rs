@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::num::NonZeroU64;
+use std::num::NonZeroUsize;
 use std::path::Path;
 use std::path::PathBuf;
 
@@ -50,6 +53,49 @@ pub struct Config {
     /// `[conservation]`: the conservation gateway.
     #[serde(default)]
     pub conservation: ConservationConfig,
+    /// `[login]`: password-guessing defences of SMTP AUTH and IMAP LOGIN.
+    #[serde(default)]
+    pub login: LoginConfig,
+}
+
+/// `[login]`: how failed logins are counted and locked out (`net::throttle`). Zero is
+/// refused where it would disable a defence.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Failures from one address, whatever the accounts, before it is locked out.
+    pub failures_per_address: NonZeroU32,
+    /// Seconds an address's (or an address and account's) full count takes to drain.
+    pub address_lock_secs: NonZeroU64,
+    /// Failures from one address against one account before that pair is locked out.
+    pub failures_per_address_account: NonZeroU32,
+    /// Failures against one account, from any addresses, before it is locked out.
+    pub failures_per_account: NonZeroU32,
+    /// Seconds an account takes to forget one failure.
+    pub account_release_secs: NonZeroU64,
+    /// Seconds a successful login keeps its address exempt from its account's lock;
+    /// 0 exempts no address.
+    pub trusted_address_secs: u64,
+    /// The most addresses, accounts and pairs each throttle table remembers.
+    pub max_tracked_entries: NonZeroUsize,
+    /// The most password checks admitted and not yet answered; beyond it logins get a
+    /// temporary refusal.
+    pub max_pending_checks: NonZeroUsize,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        LoginConfig {
+            failures_per_address: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
+            address_lock_secs: NonZeroU64::new(900).unwrap_or(NonZeroU64::MIN),
+            failures_per_address_account: NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN),
+            failures_per_account: NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN),
+            account_release_secs: NonZeroU64::new(180).unwrap_or(NonZeroU64::MIN),
+            trusted_address_secs: 30 * 24 * 3600,
+            max_tracked_entries: NonZeroUsize::new(16_384).unwrap_or(NonZeroUsize::MIN),
+            max_pending_checks: NonZeroUsize::new(32).unwrap_or(NonZeroUsize::MIN),
+        }
+    }
 }
 
 /// `[conservation]`: the conservation gateway (issue 5).

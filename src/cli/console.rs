@@ -4,6 +4,8 @@
 //! the operator's process, before it knows which process will run the command.
 
 use std::io::BufRead;
+use std::io::ErrorKind;
+use std::io::StdoutLock;
 use std::io::Write;
 
 use anyhow::Context;
@@ -27,6 +29,53 @@ impl<'a> Console<'a> {
         self.password
             .take()
             .context("no password came with the command (--password-stdin)")
+    }
+}
+
+/// Standard output that remembers whether its reader went away (`pecd mailbox list |
+/// head -1`), so that a command cut off there ends quietly instead of reporting the
+/// pipe as its own failure.
+pub struct Stdout {
+    inner: StdoutLock<'static>,
+    closed: bool,
+}
+
+impl Stdout {
+    /// The process's standard output, locked.
+    pub fn lock() -> Stdout {
+        Stdout {
+            inner: std::io::stdout().lock(),
+            closed: false,
+        }
+    }
+
+    /// A command's result once it has printed: when the reader went away, the command
+    /// ends quietly with exit 0 (what it still had to say is not anyone's business);
+    /// otherwise its own result.
+    pub fn finish(self, result: anyhow::Result<u8>) -> anyhow::Result<u8> {
+        if self.closed {
+            return Ok(result.unwrap_or(0));
+        }
+        result
+    }
+
+    fn note<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(error) = &result {
+            self.closed |= error.kind() == ErrorKind::BrokenPipe;
+        }
+        result
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(bytes);
+        self.note(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let flushed = self.inner.flush();
+        self.note(flushed)
     }
 }
 

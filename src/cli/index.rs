@@ -2,6 +2,7 @@
 //! LDIF in the RFC 6109 §4.5 schema. Concatenated entries of several providers form an
 //! index they can all load.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -15,11 +16,12 @@ use crate::pec::index::Provider;
 /// Runs `pecd index entry`.
 pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
-    print!("{}", entry(&config)?);
-    Ok(())
+    let entry = entry(&config)?;
+    super::output_closed_is_fine(std::io::stdout().lock().write_all(entry.as_bytes()))
 }
 
-/// The LDIF record of the provider a config describes.
+/// The LDIF record of the provider a config describes, ending with the blank line that
+/// separates records, so that entries concatenated as they are form an index.
 pub fn entry(config: &Config) -> anyhow::Result<String> {
     let certificates = &config.certificates;
     let signer = Signer::load(&certificates.signing_certificate, &certificates.signing_key)
@@ -35,5 +37,5 @@ pub fn entry(config: &Config) -> anyhow::Result<String> {
         description: None,
         ldif_location_url: None,
     };
-    Ok(provider.to_ldif())
+    Ok(format!("{}\n", provider.to_ldif()))
 }

@@ -9,6 +9,9 @@ use std::path::Path;
 use anyhow::Context;
 use anyhow::bail;
 
+use super::files::Audience;
+use super::files::create_private_dir;
+use super::files::write_file;
 use crate::config::CertificatesConfig;
 use crate::config::Config;
 use crate::crypto::certs;
@@ -28,19 +31,23 @@ pub fn run(dir: &Path, domain: &str, name: &str, port_base: u16) -> anyhow::Resu
     let token: String = token.iter().map(|b| format!("{b:02x}")).collect();
     let text = Config::template(domain, name, port_base, &token);
     let config = Config::parse(&text, dir).context("invalid --domain or --name")?;
-    fs::create_dir_all(dir.join("data"))
-        .with_context(|| format!("cannot create {}", dir.display()))?;
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    create_private_dir(&config.provider.data_dir)?;
     create_dev_certificates(&config)?;
     ensure_conservation_seal(&config)?;
     let entry = super::index::entry(&config)?;
-    write_file(&config.index.ldif, entry.as_bytes(), false)?;
-    write_file(&config_path, text.as_bytes(), false)?;
-    println!("provider {domain} written to {}", dir.display());
-    println!(
-        "start it with: pecd serve --config {}",
-        config_path.display()
-    );
-    Ok(())
+    write_file(&config.index.ldif, entry.as_bytes(), Audience::Public)?;
+    // The config holds the admin token.
+    write_file(&config_path, text.as_bytes(), Audience::Owner)?;
+    let mut out = std::io::stdout().lock();
+    let printed = writeln!(out, "provider {domain} written to {}", dir.display()).and_then(|()| {
+        writeln!(
+            out,
+            "start it with: pecd serve --config {}",
+            config_path.display()
+        )
+    });
+    super::output_closed_is_fine(printed)
 }
 
 /// Creates the development certificates a config names when they are missing: a dev
@@ -75,8 +82,8 @@ fn ensure_conservation_seal(config: &Config) -> anyhow::Result<bool> {
     let name = format!("{} - Conservazione", config.provider.name);
     let seal = certs::signing_certificate(&authority, &config.provider.domain, &name, c.key_bits)
         .context("cannot create the conservation seal")?;
-    write_file(certificate, &seal.certificate_pem()?, false)?;
-    write_file(key, &seal.key_pem()?, true)?;
+    write_file(certificate, &seal.certificate_pem()?, Audience::Public)?;
+    write_file(key, &seal.key_pem()?, Audience::Owner)?;
     Ok(true)
 }
 
@@ -102,36 +109,18 @@ fn create_dev_certificates(config: &Config) -> anyhow::Result<()> {
     )
     .context("cannot create the TLS certificate")?;
     let ca_key = ca.with_extension("key");
-    write_file(ca, &authority.certificate_pem()?, false)?;
-    write_file(&ca_key, &authority.key_pem()?, true)?;
-    write_file(signing_certificate, &signing.certificate_pem()?, false)?;
-    write_file(signing_key, &signing.key_pem()?, true)?;
-    write_file(tls_certificate, &tls.certificate_pem()?, false)?;
-    write_file(tls_key, &tls.key_pem()?, true)?;
+    write_file(ca, &authority.certificate_pem()?, Audience::Public)?;
+    write_file(&ca_key, &authority.key_pem()?, Audience::Owner)?;
+    write_file(
+        signing_certificate,
+        &signing.certificate_pem()?,
+        Audience::Public,
+    )?;
+    write_file(signing_key, &signing.key_pem()?, Audience::Owner)?;
+    write_file(tls_certificate, &tls.certificate_pem()?, Audience::Public)?;
+    write_file(tls_key, &tls.key_pem()?, Audience::Owner)?;
     // Prove the pair loads the way the daemon will load it.
     Signer::load(signing_certificate, signing_key)
         .context("the new signing certificate does not load")?;
-    Ok(())
-}
-
-/// Writes a file (and its folder); private keys get mode 0600.
-fn write_file(path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    if private {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::config::LoginConfig;
 use crate::crypto::identity::Signer;
 use crate::crypto::trust;
 use crate::imap;
@@ -46,6 +47,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         tracing::warn!(dir = %config.certificates.signing_certificate.parent().map(|p| p.display().to_string()).unwrap_or_default(),
             "created development certificates (a dev CA, TLS and signing certificates); never use them in production");
     }
+    super::files::warn_if_exposed(config_path, &config);
     if !config.index.ldif.exists() {
         let entry = super::index::entry(&config)?;
         std::fs::write(&config.index.ldif, entry)
@@ -68,8 +70,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
 
 /// The provider a config describes: store, signing key, index.
 pub fn build(config: &Config) -> anyhow::Result<Provider> {
-    std::fs::create_dir_all(&config.provider.data_dir)
-        .with_context(|| format!("cannot create {}", config.provider.data_dir.display()))?;
+    super::files::create_private_dir(&config.provider.data_dir)?;
     let store = Store::open(&config.provider.data_dir).context("cannot open the store")?;
     let certificates = &config.certificates;
     let signer = Signer::load(&certificates.signing_certificate, &certificates.signing_key)
@@ -130,7 +131,7 @@ pub async fn start(
         tls::server_config(&certificates.tls_certificate, &certificates.tls_key)
             .context("cannot load the TLS certificate")?,
     );
-    let throttle = AuthThrottle::new(ThrottlePolicy::default());
+    let throttle = AuthThrottle::new(throttle_policy(&config.login));
     let limits = &config.limits;
     let timeouts = Timeouts {
         command: Duration::from_secs(limits.command_timeout_secs),
@@ -329,5 +330,20 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         () = terminate => {}
+    }
+}
+
+/// The throttle's limits from `[login]`; the delays before checks keep their defaults.
+fn throttle_policy(login: &LoginConfig) -> ThrottlePolicy {
+    ThrottlePolicy {
+        lock_after_failures: login.failures_per_address.get(),
+        lock_duration: Duration::from_secs(login.address_lock_secs.get()),
+        failures_per_address_account: login.failures_per_address_account.get(),
+        failures_per_account: login.failures_per_account.get(),
+        account_release: Duration::from_secs(login.account_release_secs.get()),
+        trusted_address: Duration::from_secs(login.trusted_address_secs),
+        max_tracked: login.max_tracked_entries.get(),
+        max_pending_checks: login.max_pending_checks.get(),
+        ..ThrottlePolicy::default()
     }
 }

@@ -19,6 +19,7 @@ use super::args::ConservationCommand;
 use super::args::LogCommand;
 use super::args::MailboxCommand;
 use super::console::Console;
+use super::console::Stdout;
 use super::console::read_password_line;
 use crate::config::Config;
 use crate::control;
@@ -67,9 +68,10 @@ pub fn run(command: StoreCommand) -> anyhow::Result<u8> {
     loop {
         match Store::open(data_dir) {
             Ok(store) => {
-                let mut stdout = std::io::stdout().lock();
+                let mut stdout = Stdout::lock();
                 let mut console = Console::new(&mut stdout, password);
-                return execute(&command, &config, &store, &mut console);
+                let result = execute(&command, &config, &store, &mut console);
+                return stdout.finish(result);
             }
             Err(StoreError::InUse) => {}
             Err(error) => return Err(error).context("cannot open the store"),
@@ -90,11 +92,15 @@ pub fn run(command: StoreCommand) -> anyhow::Result<u8> {
             ),
         };
         // Once the daemon has the command, it is never sent again: it may have run.
-        return match control::call(stream, request, &mut std::io::stdout().lock()) {
+        let mut stdout = Stdout::lock();
+        let result = match control::call(stream, request, &mut stdout) {
             Ok(Ok(status)) => Ok(status),
-            Ok(Err(message)) => bail!("{message}"),
-            Err(error) => bail!("the daemon stopped answering mid-command: {error}"),
+            Ok(Err(message)) => Err(anyhow::anyhow!("{message}")),
+            Err(error) => Err(anyhow::anyhow!(
+                "the daemon stopped answering mid-command: {error}"
+            )),
         };
+        return stdout.finish(result);
     }
 }
 
@@ -217,8 +223,9 @@ fn offline(command: &StoreCommand) -> anyhow::Result<u8> {
         bail!("this command needs --config");
     };
     let password = password_stdin.then(read_password_line).transpose()?;
-    let mut stdout = std::io::stdout().lock();
-    super::conservation::verify_package(&mut stdout, file, password.as_deref(), ca)
+    let mut stdout = Stdout::lock();
+    let result = super::conservation::verify_package(&mut stdout, file, password.as_deref(), ca);
+    stdout.finish(result)
 }
 
 /// The configuration path a command names, borrowed the way `$command` is (shared or

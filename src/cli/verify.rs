@@ -2,6 +2,7 @@
 //! prints what it is, its daticert fields, the signer and every check (CONTRACT.md).
 //! Exit code: 0 valid PEC, 1 not valid, 2 unreadable.
 
+use std::io::Write;
 use std::path::Path;
 use std::path::PathBuf;
 
@@ -57,21 +58,29 @@ pub fn run(
         Ok(validation) => validation,
         Err(error) => {
             if json {
-                println!("{}", json!({ "kind": null, "error": error.to_string() }));
+                let printed = writeln!(
+                    std::io::stdout().lock(),
+                    "{}",
+                    json!({ "kind": null, "error": error.to_string() })
+                );
+                super::output_closed_is_fine(printed)?;
             } else {
                 eprintln!("{}: unreadable: {error}", file.display());
             }
             return Ok(Outcome::Unreadable);
         }
     };
-    if json {
-        println!(
+    let mut out = std::io::stdout().lock();
+    let printed = if json {
+        writeln!(
+            out,
             "{}",
             serde_json::to_string_pretty(&to_json(&validation)).unwrap_or_default()
-        );
+        )
     } else {
-        print_text(&validation);
-    }
+        print_text(&mut out, &validation)
+    };
+    super::output_closed_is_fine(printed)?;
     Ok(if validation.is_valid_pec() {
         Outcome::Valid
     } else {
@@ -144,59 +153,80 @@ pub fn daticert_json(d: &Daticert) -> Value {
     })
 }
 
-fn print_text(validation: &Validation) {
+fn print_text(out: &mut impl Write, validation: &Validation) -> std::io::Result<()> {
     let message = &validation.message;
-    println!("kind:        {}", message.kind);
-    println!("from:        {}", message.from.as_deref().unwrap_or("-"));
-    println!("subject:     {}", message.subject.as_deref().unwrap_or("-"));
+    writeln!(out, "kind:        {}", message.kind)?;
+    writeln!(
+        out,
+        "from:        {}",
+        message.from.as_deref().unwrap_or("-")
+    )?;
+    writeln!(
+        out,
+        "subject:     {}",
+        message.subject.as_deref().unwrap_or("-")
+    )?;
     if let Some(d) = &message.daticert {
-        println!("daticert:    tipo={} errore={}", d.kind, d.error.as_str());
-        println!("  mittente:      {}", d.header.sender);
+        writeln!(
+            out,
+            "daticert:    tipo={} errore={}",
+            d.kind,
+            d.error.as_str()
+        )?;
+        writeln!(out, "  mittente:      {}", d.header.sender)?;
         for r in &d.header.recipients {
-            println!("  destinatario:  {} ({})", r.address, r.kind.as_str());
+            writeln!(out, "  destinatario:  {} ({})", r.address, r.kind.as_str())?;
         }
-        println!(
+        writeln!(
+            out,
             "  oggetto:       {}",
             d.header.subject.as_deref().unwrap_or("-")
-        );
-        println!("  gestore:       {}", d.data.issuer);
-        println!("  data:          {}", d.data.time);
-        println!("  identificativo {}", d.data.id);
+        )?;
+        writeln!(out, "  gestore:       {}", d.data.issuer)?;
+        writeln!(out, "  data:          {}", d.data.time)?;
+        writeln!(out, "  identificativo {}", d.data.id)?;
         for (label, value) in [
             ("msgid", &d.data.msgid),
             ("consegna", &d.data.delivery),
             ("errore-esteso", &d.data.extended_error),
         ] {
             if let Some(value) = value {
-                println!("  {label:<14} {value}");
+                writeln!(out, "  {label:<14} {value}")?;
             }
         }
         for r in &d.data.receptions {
-            println!("  ricezione:     {r}");
+            writeln!(out, "  ricezione:     {r}")?;
         }
     } else if let Some(error) = &message.daticert_error {
-        println!("daticert:    invalid: {error}");
+        writeln!(out, "daticert:    invalid: {error}")?;
     }
     match &validation.signature {
-        None => println!(
+        None => writeln!(
+            out,
             "signature:   none ({})",
             validation.signature_error.as_deref().unwrap_or("absent")
-        ),
+        )?,
         Some(report) => {
-            println!(
+            writeln!(
+                out,
                 "signature:   {} ({})",
                 if report.valid { "valid" } else { "INVALID" },
                 report.digest.as_deref().unwrap_or("?")
-            );
+            )?;
             if let Some(signer) = &report.signer {
-                println!(
+                writeln!(
+                    out,
                     "signer:      {} <{}>",
                     signer.subject,
                     signer.email.as_deref().unwrap_or("-")
-                );
-                println!("  issuer:    {}", signer.issuer);
-                println!("  sha1:      {}", signer.sha1);
-                println!("  validity:  {} .. {}", signer.not_before, signer.not_after);
+                )?;
+                writeln!(out, "  issuer:    {}", signer.issuer)?;
+                writeln!(out, "  sha1:      {}", signer.sha1)?;
+                writeln!(
+                    out,
+                    "  validity:  {} .. {}",
+                    signer.not_before, signer.not_after
+                )?;
             }
             let state = if report.expired {
                 "EXPIRED"
@@ -205,25 +235,27 @@ fn print_text(validation: &Validation) {
             } else {
                 "current"
             };
-            println!(
+            writeln!(
+                out,
                 "certificate: {state}; valid when signed: {}",
                 match report.valid_at_signing_time {
                     Some(true) => "yes",
                     Some(false) => "no",
                     None => "unknown (no signing time)",
                 }
-            );
+            )?;
             match &report.chain {
-                ChainStatus::Trusted => println!("chain:       trusted"),
+                ChainStatus::Trusted => writeln!(out, "chain:       trusted")?,
                 ChainStatus::Untrusted { reason } => {
-                    println!("chain:       not trusted ({reason})")
+                    writeln!(out, "chain:       not trusted ({reason})")?
                 }
             }
         }
     }
     match &validation.index {
-        None => println!("index:       not checked (no --index given)"),
-        Some(index) => println!(
+        None => writeln!(out, "index:       not checked (no --index given)")?,
+        Some(index) => writeln!(
+            out,
             "index:       {}; certificate matches: {}; From domain managed: {}",
             index
                 .provider
@@ -233,15 +265,16 @@ fn print_text(validation: &Validation) {
                 )),
             index.certificate_matches,
             index.from_domain_managed
-        ),
+        )?,
     }
     let reasons = validation.reasons();
     if reasons.is_empty() {
-        println!("verdict:     VALID PEC");
+        writeln!(out, "verdict:     VALID PEC")?;
     } else {
-        println!("verdict:     NOT VALID");
+        writeln!(out, "verdict:     NOT VALID")?;
         for reason in reasons {
-            println!("  - {reason}");
+            writeln!(out, "  - {reason}")?;
         }
     }
+    Ok(())
 }

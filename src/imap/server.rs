@@ -48,6 +48,7 @@ use crate::imap::session::Step;
 use crate::net::ack::AckNow;
 use crate::net::listener;
 use crate::net::listener::Admission;
+use crate::net::throttle::Admission as LoginAdmission;
 use crate::net::throttle::AuthThrottle;
 use crate::store::Store;
 
@@ -339,10 +340,13 @@ impl Driver<'_> {
                         tag,
                         user,
                         password,
-                    } => {
-                        let valid = self.check_password(&user, &password).await;
-                        session.login_checked(tag, &user, valid)
-                    }
+                    } => match self.check_password(&user, &password).await {
+                        Ok(valid) => session.login_checked(tag, &user, valid),
+                        Err(unchecked) => Step {
+                            out: vec![unchecked.reply(&tag)],
+                            effect: Effect::Next,
+                        },
+                    },
                     Effect::AuthenticateData { tag } => {
                         connection.send(&[Out::Raw(b"+ \r\n".to_vec())]).await?;
                         if self.read(connection, &session).await?.is_err() {
@@ -383,15 +387,26 @@ impl Driver<'_> {
         work.await.map_err(std::io::Error::other)
     }
 
-    async fn check_password(&self, user: &str, password: &str) -> bool {
-        let throttle = &self.endpoint.throttle;
-        if throttle.is_locked(self.peer, Instant::now()) {
-            tracing::warn!(peer = %self.peer, "IMAP login refused: address locked");
-            return false;
-        }
-        let delay = throttle.delay(self.peer, Instant::now());
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+    /// Whether the password is right, unless the throttle refused to check it. The
+    /// attempt counts as a failure from before the check until it proves right.
+    async fn check_password(&self, user: &str, password: &str) -> Result<bool, Unchecked> {
+        let attempt = match self
+            .endpoint
+            .throttle
+            .admit(self.peer, user, Instant::now())
+        {
+            LoginAdmission::Check(attempt) => attempt,
+            LoginAdmission::Locked => {
+                tracing::warn!(peer = %self.peer, %user, "IMAP login refused: locked");
+                return Err(Unchecked::Locked);
+            }
+            LoginAdmission::Busy => {
+                tracing::warn!(peer = %self.peer, "IMAP login refused: too many checks waiting");
+                return Err(Unchecked::Busy);
+            }
+        };
+        if !attempt.delay().is_zero() {
+            tokio::time::sleep(attempt.delay()).await;
         }
         let valid = self
             .endpoint
@@ -399,12 +414,12 @@ impl Driver<'_> {
             .check(&self.endpoint.store, user, password)
             .await;
         if valid {
-            throttle.record_success(self.peer);
+            attempt.succeeded(Instant::now());
         } else {
             tracing::info!(peer = %self.peer, %user, "IMAP login failed");
-            throttle.record_failure(self.peer, Instant::now());
+            attempt.failed();
         }
-        valid
+        Ok(valid)
     }
 
     /// IDLE: changes are pushed as they are committed until the client says DONE.
@@ -471,5 +486,28 @@ pub fn decode(framer: &Framer) -> Result<(Command<'static>, Extended), Out> {
     match CommandCodec::default().decode(&message) {
         Ok((&[], command)) => Ok((command.into_static(), extended)),
         _ => Err(refusal(framer, "syntax error")),
+    }
+}
+
+/// Why a login was refused without looking at its password.
+enum Unchecked {
+    /// Too many failures for the address, the account or both.
+    Locked,
+    /// Too many checks waiting.
+    Busy,
+}
+
+impl Unchecked {
+    /// `NO [UNAVAILABLE]` (RFC 5530): not checked, may be retried later.
+    fn reply(&self, tag: &Tag<'static>) -> Out {
+        let text = match self {
+            Unchecked::Locked => "too many failed logins, try again later",
+            Unchecked::Busy => "too many logins being checked, try again shortly",
+        };
+        reply::no(
+            tag,
+            Some(crate::imap::session::other_code("UNAVAILABLE")),
+            text,
+        )
     }
 }

@@ -3,6 +3,10 @@
 //! its own malloc arena with that memory, and 5,000 logins left 2.5 GiB resident
 //! (tools/imap_bench-results.md). Two threads bound that to two arenas, and two cores
 //! cannot check faster anyway.
+//!
+//! The queue has no bound of its own: every login is admitted by
+//! [`crate::net::throttle`] first, which bounds the checks waiting or running
+//! (`[login] max_pending_checks`) and answers the rest with a temporary refusal.
 
 use std::sync::Arc;
 use std::sync::Mutex;

@@ -1,39 +1,79 @@
-//! Authentication throttling per source address, shared by SMTP and IMAP.
+//! Authentication throttling, shared by SMTP AUTH and IMAP LOGIN/AUTHENTICATE.
 //!
-//! Password guessing is slowed down in two stages. After
-//! [`ThrottlePolicy::delay_after_failures`] failures from one IP address, each further
-//! attempt is delayed (linearly growing, capped); after
-//! [`ThrottlePolicy::lock_after_failures`] failures the address is locked out for
-//! [`ThrottlePolicy::lock_duration`]. A successful login resets the count. Failures are
-//! forgotten once [`ThrottlePolicy::lock_duration`] has passed since the last one.
+//! Failures are counted under three keys, each a leaky bucket with its own cap:
+//!
+//! * the source address (IPv6 by its /64, the smallest block one client is given),
+//!   across accounts: one address cannot try many accounts;
+//! * the (address, account) pair: one address cannot hammer one account;
+//! * the account, across addresses: many addresses (a botnet) cannot either. Its
+//!   bucket drains slowly, so a distributed attacker gets a few guesses an hour. An
+//!   address from which the account logged in recently is *trusted* for it and not
+//!   held by this lock, so an attacker elsewhere cannot lock the owner out.
+//!
+//! A bucket forgets one failure per release interval; once it reaches its cap it is
+//! locked until it has drained completely. A successful login takes back only its own
+//! reservation and clears only its own (address, account) pair: logging in to one's own
+//! mailbox never clears what was counted against another.
+//!
+//! The check and the record are one step: [`AuthThrottle::admit`] counts the failure
+//! before the password is checked, under one lock, and [`Attempt::succeeded`] takes it
+//! back. However many attempts arrive at once, no more than a cap's worth are ever
+//! checked. Admission also bounds the password checks waiting or running
+//! ([`ThrottlePolicy::max_pending_checks`]), so a flood of logins cannot queue unbounded
+//! argon2 work: beyond the bound the client is told to retry later, and nothing is
+//! counted.
+//!
+//! Memory is bounded: each table holds at most [`ThrottlePolicy::max_tracked`] keys.
+//! When one is full, drained entries go first, then those closest to draining, so a
+//! spray of fresh accounts or addresses (one failure each) evicts its own kind before it
+//! can evict a bucket that has been counting for a while.
 //!
 //! The logic is pure: every method takes `now`, so tests need no clock. The drivers
-//! sleep for the returned delay themselves.
+//! sleep for [`Attempt::delay`] themselves.
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::hash::Hash;
+use std::hash::Hasher;
+use std::hash::RandomState;
 use std::net::IpAddr;
+use std::net::Ipv6Addr;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::MutexGuard;
 use std::sync::PoisonError;
 use std::time::Duration;
 use std::time::Instant;
 
-/// How many addresses are remembered before expired entries are swept.
-const SWEEP_THRESHOLD: usize = 4096;
-
-/// The throttling limits; part of each listener's configuration.
+/// The throttling limits (`[login]` in the configuration).
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub struct ThrottlePolicy {
-    /// Failures from one address before attempts start to be delayed.
+    /// Failures counted against an address before its attempts start to be delayed.
     pub delay_after_failures: u32,
     /// Delay added per failure beyond `delay_after_failures`.
     pub delay_step: Duration,
     /// The longest delay ever returned.
     pub max_delay: Duration,
-    /// Failures from one address before it is locked out.
+    /// Failures from one address, whatever the accounts, before it is locked out.
     pub lock_after_failures: u32,
-    /// How long a lock lasts, and how long a failure is remembered.
+    /// How long an address's or a pair's full count takes to drain (so how long its
+    /// lock lasts after a burst).
     pub lock_duration: Duration,
+    /// Failures from one address against one account before that pair is locked.
+    pub failures_per_address_account: u32,
+    /// Failures against one account, from any addresses, before it is locked.
+    pub failures_per_account: u32,
+    /// How long an account takes to forget one failure.
+    pub account_release: Duration,
+    /// How long a successful login keeps its address exempt from the account lock.
+    pub trusted_address: Duration,
+    /// The most keys each table remembers.
+    pub max_tracked: usize,
+    /// The most password checks admitted and not yet answered.
+    pub max_pending_checks: usize,
 }
 
 impl Default for ThrottlePolicy {
@@ -44,166 +84,356 @@ impl Default for ThrottlePolicy {
             max_delay: Duration::from_secs(10),
             lock_after_failures: 10,
             lock_duration: Duration::from_secs(15 * 60),
+            failures_per_address_account: 5,
+            failures_per_account: 20,
+            account_release: Duration::from_secs(3 * 60),
+            trusted_address: Duration::from_secs(30 * 24 * 3600),
+            max_tracked: 16_384,
+            max_pending_checks: 32,
         }
     }
 }
 
-/// Failure counts per source address. Cheap to clone: clones share the counts.
-#[derive(Clone, Debug)]
-pub struct AuthThrottle {
-    policy: ThrottlePolicy,
-    entries: Arc<Mutex<HashMap<IpAddr, Entry>>>,
+/// The verdict on a login attempt before its password is looked at.
+#[derive(Debug)]
+pub enum Admission {
+    /// Check the password after [`Attempt::delay`]; the attempt already counts as a
+    /// failure until [`Attempt::succeeded`] says otherwise.
+    Check(Attempt),
+    /// Too many failures for this address, pair or account: refused unchecked.
+    Locked,
+    /// Too many checks are waiting: refused unchecked and uncounted; retry later.
+    Busy,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    failures: u32,
-    last_failure: Instant,
+/// One admitted attempt. Dropping it without [`Attempt::succeeded`] leaves the failure
+/// counted, so a client that hangs up during the check gains nothing.
+#[derive(Debug)]
+pub struct Attempt {
+    throttle: AuthThrottle,
+    pair: PairKey,
+    delay: Duration,
+    /// The locks this attempt's reservation set, undone if it proves right.
+    set: LocksSet,
+}
+
+/// Failure counts, shared by every listener. Cheap to clone: clones share the counts.
+#[derive(Clone, Debug)]
+pub struct AuthThrottle {
+    shared: Arc<Shared>,
 }
 
 impl AuthThrottle {
     /// An empty throttle with the given limits.
     pub fn new(policy: ThrottlePolicy) -> Self {
         AuthThrottle {
-            policy,
-            entries: Arc::new(Mutex::new(HashMap::new())),
+            shared: Arc::new(Shared {
+                policy,
+                hasher: RandomState::new(),
+                tables: Mutex::new(Tables::default()),
+            }),
         }
     }
 
-    /// Whether `ip` is locked out at `now`; a locked address must not even try.
-    pub fn is_locked(&self, ip: IpAddr, now: Instant) -> bool {
-        self.current(ip, now)
-            .is_some_and(|entry| entry.failures >= self.policy.lock_after_failures)
-    }
-
-    /// How long to wait before checking the next attempt from `ip`.
-    pub fn delay(&self, ip: IpAddr, now: Instant) -> Duration {
-        let Some(entry) = self.current(ip, now) else {
-            return Duration::ZERO;
+    /// Decides whether `account` may be tried from `ip` at `now` and, if so, counts the
+    /// attempt as a failure and takes a check slot, in one step.
+    pub fn admit(&self, ip: IpAddr, account: &str, now: Instant) -> Admission {
+        let pair = PairKey(address_key(ip), self.account_key(account));
+        let limits = self.limits();
+        let mut tables = self.tables();
+        let trusted = tables.trusted.get(&pair).is_some_and(|until| *until > now);
+        let locked = limits.address.is_locked(tables.addresses.get(&pair.0), now)
+            || limits.pair.is_locked(tables.pairs.get(&pair), now)
+            || (!trusted && limits.account.is_locked(tables.accounts.get(&pair.1), now));
+        if locked {
+            return Admission::Locked;
+        }
+        if tables.pending_checks >= self.policy().max_pending_checks {
+            return Admission::Busy;
+        }
+        tables.pending_checks += 1;
+        let delay = self.delay(limits.address.count(tables.addresses.get(&pair.0), now));
+        let max = self.policy().max_tracked;
+        // A right password clears its pair entirely: the pair's lock needs no undoing.
+        limits
+            .pair
+            .reserve(bucket(&mut tables.pairs, pair, max, now), now);
+        let set = LocksSet {
+            address: limits
+                .address
+                .reserve(bucket(&mut tables.addresses, pair.0, max, now), now),
+            account: limits
+                .account
+                .reserve(bucket(&mut tables.accounts, pair.1, max, now), now),
         };
-        let excess = entry
-            .failures
-            .saturating_sub(self.policy.delay_after_failures);
-        if excess == 0 {
-            return Duration::ZERO;
-        }
-        self.policy
-            .delay_step
-            .saturating_mul(excess)
-            .min(self.policy.max_delay)
-    }
-
-    /// Records a failed attempt from `ip`.
-    pub fn record_failure(&self, ip: IpAddr, now: Instant) {
-        let mut entries = self.lock();
-        if entries.len() >= SWEEP_THRESHOLD {
-            let lock_duration = self.policy.lock_duration;
-            entries.retain(|_, entry| !expired(entry, lock_duration, now));
-        }
-        let entry = entries.entry(ip).or_insert(Entry {
-            failures: 0,
-            last_failure: now,
-        });
-        if expired(entry, self.policy.lock_duration, now) {
-            entry.failures = 0;
-        }
-        entry.failures = entry.failures.saturating_add(1);
-        entry.last_failure = now;
-    }
-
-    /// Records a successful login from `ip`: its failures are forgotten.
-    pub fn record_success(&self, ip: IpAddr) {
-        self.lock().remove(&ip);
-    }
-
-    fn current(&self, ip: IpAddr, now: Instant) -> Option<Entry> {
-        let entries = self.lock();
-        let entry = entries.get(&ip)?;
-        (!expired(entry, self.policy.lock_duration, now)).then_some(*entry)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Entry>> {
-        // The map holds plain counters; a panic elsewhere cannot leave it inconsistent.
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-fn expired(entry: &Entry, lock_duration: Duration, now: Instant) -> bool {
-    now.saturating_duration_since(entry.last_failure) >= lock_duration
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn throttle() -> AuthThrottle {
-        AuthThrottle::new(ThrottlePolicy {
-            delay_after_failures: 2,
-            delay_step: Duration::from_secs(1),
-            max_delay: Duration::from_secs(3),
-            lock_after_failures: 6,
-            lock_duration: Duration::from_secs(60),
+        drop(tables);
+        Admission::Check(Attempt {
+            throttle: self.clone(),
+            pair,
+            delay,
+            set,
         })
     }
 
-    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
-    const OTHER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
-
-    #[test]
-    fn delays_grow_after_the_threshold_and_are_capped() {
-        let throttle = throttle();
-        let now = Instant::now();
-        let mut delays = Vec::new();
-        for _ in 0..6 {
-            delays.push(throttle.delay(IP, now).as_secs());
-            throttle.record_failure(IP, now);
-        }
-        assert_eq!(delays, [0, 0, 0, 1, 2, 3]);
-        assert_eq!(throttle.delay(OTHER, now), Duration::ZERO);
+    /// How many keys the tables hold, all together (bounded by the policy).
+    pub fn tracked(&self) -> usize {
+        let tables = self.tables();
+        tables.addresses.len() + tables.pairs.len() + tables.accounts.len() + tables.trusted.len()
     }
 
-    #[test]
-    fn locks_after_too_many_failures_until_the_lock_expires() {
-        let throttle = throttle();
-        let start = Instant::now();
-        for _ in 0..5 {
-            throttle.record_failure(IP, start);
+    fn policy(&self) -> &ThrottlePolicy {
+        &self.shared.policy
+    }
+
+    fn limits(&self) -> Limits {
+        let policy = self.policy();
+        Limits {
+            address: Limit::over(policy.lock_after_failures, policy.lock_duration),
+            pair: Limit::over(policy.failures_per_address_account, policy.lock_duration),
+            account: Limit {
+                cap: policy.failures_per_account.max(1),
+                release: policy.account_release.max(Duration::from_nanos(1)),
+            },
         }
-        assert!(!throttle.is_locked(IP, start));
-        throttle.record_failure(IP, start);
-        assert!(throttle.is_locked(IP, start));
-        assert!(!throttle.is_locked(OTHER, start));
-        assert!(throttle.is_locked(IP, start + Duration::from_secs(59)));
-        assert!(!throttle.is_locked(IP, start + Duration::from_secs(60)));
-        assert_eq!(
-            throttle.delay(IP, start + Duration::from_secs(60)),
-            Duration::ZERO
+    }
+
+    fn delay(&self, failures: u32) -> Duration {
+        let policy = self.policy();
+        let excess = failures.saturating_sub(policy.delay_after_failures);
+        policy
+            .delay_step
+            .saturating_mul(excess)
+            .min(policy.max_delay)
+    }
+
+    /// Account names are keyed by a hash (keyed per process, so collisions cannot be
+    /// aimed at), which keeps every entry small whatever the client sends; case is
+    /// folded as the mailbox lookup folds it.
+    fn account_key(&self, account: &str) -> AccountKey {
+        let mut hasher = self.shared.hasher.build_hasher();
+        for byte in account.bytes() {
+            hasher.write_u8(byte.to_ascii_lowercase());
+        }
+        AccountKey(hasher.finish())
+    }
+
+    fn tables(&self) -> MutexGuard<'_, Tables> {
+        // The tables hold plain counters; a panic elsewhere cannot leave them inconsistent.
+        self.shared
+            .tables
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Attempt {
+    /// How long to wait before checking the password.
+    pub fn delay(&self) -> Duration {
+        self.delay
+    }
+
+    /// The password was right: this attempt's reservation is taken back, its own
+    /// (address, account) pair is cleared and trusted. Nothing else is forgotten.
+    pub fn succeeded(self, now: Instant) {
+        let throttle = &self.throttle;
+        let limits = throttle.limits();
+        let policy = throttle.policy();
+        let mut tables = throttle.tables();
+        refund(
+            &mut tables.addresses,
+            self.pair.0,
+            &limits.address,
+            self.set.address,
+            now,
         );
+        refund(
+            &mut tables.accounts,
+            self.pair.1,
+            &limits.account,
+            self.set.account,
+            now,
+        );
+        tables.pairs.remove(&self.pair);
+        if !policy.trusted_address.is_zero() {
+            let max = policy.max_tracked;
+            if !tables.trusted.contains_key(&self.pair) && tables.trusted.len() >= max {
+                make_room(&mut tables.trusted, max, |until| *until, now);
+            }
+            tables
+                .trusted
+                .insert(self.pair, now + policy.trusted_address);
+        }
     }
 
-    #[test]
-    fn old_failures_are_forgotten() {
-        let throttle = throttle();
-        let start = Instant::now();
-        for _ in 0..5 {
-            throttle.record_failure(IP, start);
+    /// The password was wrong: the failure counted at admission stands.
+    pub fn failed(self) {}
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        let mut tables = self.throttle.tables();
+        tables.pending_checks = tables.pending_checks.saturating_sub(1);
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    policy: ThrottlePolicy,
+    hasher: RandomState,
+    tables: Mutex<Tables>,
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    addresses: HashMap<IpAddr, Bucket>,
+    pairs: HashMap<PairKey, Bucket>,
+    accounts: HashMap<AccountKey, Bucket>,
+    /// Until when a pair that logged in is exempt from its account's lock.
+    trusted: HashMap<PairKey, Instant>,
+    pending_checks: usize,
+}
+
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+struct AccountKey(u64);
+
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+struct PairKey(IpAddr, AccountKey);
+
+/// A leaky bucket as the instant it will be empty: each failure moves that instant one
+/// release interval later (from now, if it had already passed).
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    drained_at: Instant,
+    /// Set when the count reached the cap; holds until the bucket is empty.
+    locked: bool,
+}
+
+/// The limits of the three tables.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    address: Limit,
+    pair: Limit,
+    account: Limit,
+}
+
+/// Which of the address and account locks one reservation set.
+#[derive(Clone, Copy, Debug)]
+struct LocksSet {
+    address: bool,
+    account: bool,
+}
+
+/// A cap and the time a bucket takes to forget one failure.
+#[derive(Clone, Copy, Debug)]
+struct Limit {
+    cap: u32,
+    release: Duration,
+}
+
+impl Limit {
+    /// A cap whose full count drains over `drain`.
+    fn over(cap: u32, drain: Duration) -> Limit {
+        let cap = cap.max(1);
+        Limit {
+            cap,
+            release: (drain / cap).max(Duration::from_nanos(1)),
         }
-        let later = start + Duration::from_secs(61);
-        throttle.record_failure(IP, later);
-        assert!(!throttle.is_locked(IP, later));
-        assert_eq!(throttle.delay(IP, later), Duration::ZERO);
     }
 
-    #[test]
-    fn success_resets_and_clones_share_counts() {
-        let throttle = throttle();
-        let clone = throttle.clone();
-        let now = Instant::now();
-        for _ in 0..6 {
-            clone.record_failure(IP, now);
+    /// Failures still remembered at `now`.
+    fn count(&self, bucket: Option<&Bucket>, now: Instant) -> u32 {
+        let Some(bucket) = bucket else { return 0 };
+        let left = bucket.drained_at.saturating_duration_since(now).as_nanos();
+        u32::try_from(left.div_ceil(self.release.as_nanos())).unwrap_or(u32::MAX)
+    }
+
+    fn is_locked(&self, bucket: Option<&Bucket>, now: Instant) -> bool {
+        bucket.is_some_and(|bucket| bucket.locked && bucket.drained_at > now)
+    }
+
+    /// Counts one failure; returns whether that reached the cap (and set the lock).
+    fn reserve(&self, bucket: &mut Bucket, now: Instant) -> bool {
+        if bucket.drained_at <= now {
+            *bucket = Bucket {
+                drained_at: now,
+                locked: false,
+            };
         }
-        assert!(throttle.is_locked(IP, now));
-        throttle.record_success(IP);
-        assert!(!clone.is_locked(IP, now));
+        bucket.drained_at += self.release;
+        if bucket.locked || self.count(Some(bucket), now) < self.cap {
+            return false;
+        }
+        bucket.locked = true;
+        true
+    }
+}
+
+/// The bucket of `key`, made (with room for it) if missing.
+fn bucket<K: Copy + Eq + Hash>(
+    table: &mut HashMap<K, Bucket>,
+    key: K,
+    max: usize,
+    now: Instant,
+) -> &mut Bucket {
+    if !table.contains_key(&key) && table.len() >= max {
+        make_room(table, max, |bucket| bucket.drained_at, now);
+    }
+    table.entry(key).or_insert(Bucket {
+        drained_at: now,
+        locked: false,
+    })
+}
+
+/// Takes back one reservation; an emptied bucket is removed.
+fn refund<K: Eq + Hash>(
+    table: &mut HashMap<K, Bucket>,
+    key: K,
+    limit: &Limit,
+    unlock: bool,
+    now: Instant,
+) {
+    let Some(bucket) = table.get_mut(&key) else {
+        return;
+    };
+    bucket.drained_at = bucket.drained_at.checked_sub(limit.release).unwrap_or(now);
+    if unlock {
+        bucket.locked = false;
+    }
+    if bucket.drained_at <= now {
+        table.remove(&key);
+    }
+}
+
+/// Frees room in a full table: first what has expired, then, if that is not enough,
+/// the eighth of the entries closest to expiring (the least counted), at once, so a
+/// spray pays for eviction rarely.
+fn make_room<K, V>(
+    table: &mut HashMap<K, V>,
+    max: usize,
+    expiry: impl Fn(&V) -> Instant,
+    now: Instant,
+) {
+    table.retain(|_, value| expiry(value) > now);
+    if table.len() < max {
+        return;
+    }
+    let mut expiries: Vec<Instant> = table.values().map(&expiry).collect();
+    let nth = expiries.len() / 8;
+    let (_, threshold, _) = expiries.select_nth_unstable(nth);
+    let threshold = *threshold;
+    table.retain(|_, value| expiry(value) > threshold);
+}
+
+/// The key of an address: IPv4 as is (also when mapped into IPv6), IPv6 by its /64.
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = v6.to_bits() & !u128::from(u64::MAX);
+                IpAddr::V6(Ipv6Addr::from_bits(prefix))
+            }
+        },
     }
 }

@@ -45,6 +45,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::LimitsConfig;
 use crate::net::listener;
 use crate::net::listener::Admission;
+use crate::net::throttle::Admission as LoginAdmission;
 use crate::net::throttle::AuthThrottle;
 use crate::smtp::data::Body;
 use crate::smtp::data::DataDecoder;
@@ -367,16 +368,26 @@ impl<B: Backend> Driver<'_, B> {
         }
     }
 
-    /// Checks credentials through the throttle: locked addresses are not even tried.
+    /// Checks credentials through the throttle, which counts the attempt as a failure
+    /// before the check and refuses it unchecked when locked or busy.
     async fn authenticate(&self, user: &str, password: &Secret) -> AuthOutcome {
-        let throttle = &self.endpoint.throttle;
-        if throttle.is_locked(self.peer, Instant::now()) {
-            tracing::warn!(peer = %self.peer, "authentication refused: address locked");
-            return AuthOutcome::Locked;
-        }
-        let delay = throttle.delay(self.peer, Instant::now());
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+        let attempt = match self
+            .endpoint
+            .throttle
+            .admit(self.peer, user, Instant::now())
+        {
+            LoginAdmission::Check(attempt) => attempt,
+            LoginAdmission::Locked => {
+                tracing::warn!(peer = %self.peer, %user, "authentication refused: locked");
+                return AuthOutcome::Locked;
+            }
+            LoginAdmission::Busy => {
+                tracing::warn!(peer = %self.peer, "authentication refused: too many checks waiting");
+                return AuthOutcome::Unavailable;
+            }
+        };
+        if !attempt.delay().is_zero() {
+            tokio::time::sleep(attempt.delay()).await;
         }
         if self
             .endpoint
@@ -384,11 +395,11 @@ impl<B: Backend> Driver<'_, B> {
             .authenticate(user, password.expose())
             .await
         {
-            throttle.record_success(self.peer);
+            attempt.succeeded(Instant::now());
             AuthOutcome::Accepted
         } else {
             tracing::info!(peer = %self.peer, %user, "authentication failed");
-            throttle.record_failure(self.peer, Instant::now());
+            attempt.failed();
             AuthOutcome::Rejected
         }
     }

@@ -131,8 +131,10 @@ pub enum AuthOutcome {
     Accepted,
     /// Unknown user or wrong password (indistinguishable on purpose).
     Rejected,
-    /// The client's address is locked out after too many failures.
+    /// The client's address or the account is locked out after too many failures.
     Locked,
+    /// Not checked: too many checks are waiting; the client may retry shortly.
+    Unavailable,
 }
 
 /// What the driver must do next.
@@ -330,6 +332,7 @@ impl Session {
             }
             AuthOutcome::Rejected => self.auth_failed(greeting),
             AuthOutcome::Locked => Step::Close(Reply::TOO_MANY_AUTH_FAILURES),
+            AuthOutcome::Unavailable => self.auth_unavailable(greeting),
         }
     }
 

@@ -19,6 +19,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::path::PathBuf;
@@ -124,7 +125,10 @@ impl BlobStore {
         for byte in 0..=255u8 {
             let dir = root.join(format!("{byte:02x}"));
             if !dir.is_dir() {
-                fs::create_dir_all(&dir)
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&dir)
                     .map_err(|source| io(format!("creating {}", dir.display()), source))?;
                 created = true;
             }
@@ -193,11 +197,12 @@ impl BlobStore {
         let temp = dir.join(format!(".{}.tmp-{}", id.as_str(), std::process::id()));
         let write = || -> std::io::Result<()> {
             let _ = fs::remove_file(&temp);
-            // Read-only from birth: the open descriptor may still write it.
+            // Read-only from birth (the open descriptor may still write it), and
+            // only for the daemon's user: bodies are people's mail.
             let mut file = fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
-                .mode(0o444)
+                .mode(0o400)
                 .open(&temp)?;
             file.write_all(bytes)?;
             fs::rename(&temp, &path)

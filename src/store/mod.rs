@@ -29,6 +29,8 @@ pub mod queue;
 pub mod status;
 pub mod timers;
 
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -141,16 +143,23 @@ impl Store {
     /// Opens (creating if needed) the store under `data_dir` as its one writer;
     /// [`StoreError::InUse`] if another process holds it.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
-            context: format!("creating {}", data_dir.display()),
-            source,
-        })?;
+        // Only the daemon's user may enter the data folder or read the database: they
+        // hold people's mail and password hashes (whatever the umask).
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(|source| StoreError::Io {
+                context: format!("creating {}", data_dir.display()),
+                source,
+            })?;
         let path = data_dir.join(FILE);
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
             .open(&path)
             .map_err(|source| StoreError::Io {
                 context: format!("opening {}", path.display()),

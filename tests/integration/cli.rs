@@ -294,3 +294,128 @@ fn bad_input_gets_one_clear_line_and_the_right_exit_code() {
     assert!(!bad_domain.status.success());
     assert_eq!(text(&bad_domain.stderr).lines().count(), 1);
 }
+
+/// A signed transport envelope from the provider in `dir`, written to `path`.
+fn signed_envelope(dir: &Path, path: &Path) {
+    let signer = Signer::load(
+        &dir.join("certs/signing.pem"),
+        &dir.join("certs/signing.key"),
+    )
+    .unwrap();
+    let case = builders::cases().into_iter().next().unwrap();
+    std::fs::write(path, smime::sign(&signer, &case.unsigned).unwrap()).unwrap();
+}
+
+#[test]
+fn index_files_from_two_inits_concatenate_with_plain_cat() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let (base_a, base_b) = (crate::daemon::port_base(), crate::daemon::port_base());
+    init(&a, "pec-a.test", "Gestore A S.p.A.", &base_a.to_string());
+    init(&b, "pec-b.test", "Gestore B S.p.A.", &base_b.to_string());
+    let both = tmp.path().join("both.ldif");
+    let cat = format!(
+        "cat '{}' '{}' > '{}'",
+        a.join("index.ldif").display(),
+        b.join("index.ldif").display(),
+        both.display()
+    );
+    assert!(
+        Command::new("sh")
+            .args(["-c", &cat])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let bytes = std::fs::read(&both).unwrap();
+    let index = pecd::pec::index::ProvidersIndex::from_ldif(&bytes).unwrap();
+    assert_eq!(index.providers().len(), 2);
+
+    // `pecd index entry` gives the same records, and they concatenate the same way.
+    let entries: Vec<u8> = [&a, &b]
+        .into_iter()
+        .flat_map(|dir| {
+            let config = dir.join("pecd.toml");
+            pecd(&["index", "entry", "--config", &config.to_string_lossy()]).stdout
+        })
+        .collect();
+    assert_eq!(entries, bytes);
+
+    // Both providers load it: the daemons start on it and vouch for each other.
+    for dir in [&a, &b] {
+        std::fs::copy(&both, dir.join("index.ldif")).unwrap();
+    }
+    let _a = crate::daemon::start(&a, base_a);
+    let _b = crate::daemon::start(&b, base_b);
+    let message = tmp.path().join("busta.eml");
+    signed_envelope(&a, &message);
+    let out = pecd(&[
+        "verify",
+        &message.to_string_lossy(),
+        "--index",
+        &b.join("index.ldif").to_string_lossy(),
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["signature"]["in_index"], true, "{json}");
+}
+
+#[test]
+fn printing_into_a_closed_pipe_ends_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    init(tmp.path(), "pec-a.test", "Gestore A S.p.A.", "3400");
+    let message = tmp.path().join("busta.eml");
+    signed_envelope(tmp.path(), &message);
+    let config = tmp.path().join("pecd.toml");
+
+    // Through a shell pipe, as an operator would.
+    let line = format!(
+        "'{}' verify '{}' | head -1",
+        env!("CARGO_BIN_EXE_pecd"),
+        message.display()
+    );
+    let out = Command::new("sh").args(["-c", &line]).output().unwrap();
+    assert_eq!(text(&out.stdout).lines().count(), 1);
+    assert!(
+        !text(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Into a pipe whose reader is already gone: every write fails.
+    crate::daemon::add_mailbox(tmp.path(), "mario@pec-a.test");
+    for args in [
+        vec!["verify", &*message.to_string_lossy()],
+        vec!["verify", &*message.to_string_lossy(), "--json"],
+        vec!["index", "entry", "--config", &*config.to_string_lossy()],
+        vec!["mailbox", "list", "--config", &*config.to_string_lossy()],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_pecd"))
+            .args(&args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        assert_eq!(text(&out.stderr), "", "{args:?}");
+        assert!(out.status.code().is_some(), "{args:?}: ended by a signal");
+    }
+}
+
+#[test]
+fn a_login_limit_of_zero_is_refused_in_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    init(tmp.path(), "pec-a.test", "Gestore A S.p.A.", "3500");
+    let config = tmp.path().join("pecd.toml");
+    let written = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{written}\n[login]\nfailures_per_account = 0\n"),
+    )
+    .unwrap();
+    let out = pecd(&["index", "entry", "--config", &config.to_string_lossy()]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("failures_per_account"), "{stderr}");
+}

@@ -174,6 +174,20 @@ impl Session {
         }
     }
 
+    /// The credentials were not checked (too many checks waiting): `454 4.7.0`
+    /// (RFC 4954 §6), and the failure count of the session is left alone.
+    pub(super) fn auth_unavailable(&mut self, greeting: Greeting) -> Step {
+        self.state = State::Greeted(Client {
+            greeting,
+            user: None,
+        });
+        Step::Reply(Reply::new(
+            454,
+            (4, 7, 0),
+            "Temporary authentication failure, try again later",
+        ))
+    }
+
     pub(super) fn auth_failed(&mut self, greeting: Greeting) -> Step {
         let (state, step) = self.auth_failed_state(greeting);
         self.state = state;

@@ -128,3 +128,30 @@ fn a_locked_address_is_closed_at_once() {
     );
     assert!(session.is_closed());
 }
+
+#[test]
+fn an_unchecked_attempt_gets_454_and_does_not_count() {
+    let mut session = Session::new(
+        SessionConfig {
+            implicit_tls: true,
+            max_auth_failures: 1,
+            ..config(Mode::Submission)
+        },
+        PEER,
+    );
+    session.on_line(b"EHLO client.test\r\n");
+    let step = session.on_line(format!("AUTH PLAIN {PLAIN_OK}\r\n").as_bytes());
+    assert!(matches!(step, Step::Authenticate { .. }), "{step:?}");
+    let step = session.on_auth_result(AuthOutcome::Unavailable);
+    assert!(
+        matches!(&step, Step::Reply(reply) if reply.code() == 454),
+        "{step:?}"
+    );
+    // With one failure allowed, a counted failure would have closed the session.
+    let step = session.on_line(format!("AUTH PLAIN {PLAIN_OK}\r\n").as_bytes());
+    assert!(matches!(step, Step::Authenticate { .. }), "{step:?}");
+    assert_eq!(
+        session.on_auth_result(AuthOutcome::Accepted),
+        Step::Reply(Reply::AUTH_SUCCEEDED)
+    );
+}
