@@ -35,7 +35,12 @@
 //! # Invariants
 //!
 //! * Everything pecd signs goes through [`crypto::smime::sign`]; everything from another
-//!   provider passes [`crypto::smime::verify`] before anything acts on it.
+//!   provider passes [`crypto::smime::verify`] before anything acts on it, and the
+//!   certificate that verifies a signature is the one every check judges.
+//! * What a PEC message certifies is read from its signed daticert; unsigned outer
+//!   headers decide nothing and must restate it ([`pec::reader`]). A busta is delivered
+//!   only to its `destinatari`, each once; a receipt acts only on a message this
+//!   provider sent ([`store::ledger`]).
 //! * Parsers of untrusted bytes return errors and never panic; each has a fuzz target
 //!   whose corpus `cargo test` replays (see [`fuzzing`]).
 

@@ -5,7 +5,8 @@
 //! * [`listener`]: the accept loop with its connection caps (in all and per client
 //!   address), backoff and shutdown.
 //! * [`tls`]: rustls server and client configurations from PEM files.
-//! * [`throttle`]: per-address authentication failure counting and lock-out.
+//! * [`throttle`]: authentication failures counted per address, per (address,
+//!   account) and per account, and the lock-outs they lead to.
 
 pub mod ack;
 pub mod listener;
