@@ -15,6 +15,8 @@
 //! | `GET /v1/log/verify` | the hash chain check |
 //! | `GET /v1/exports/{token}` | the revocation export the token names, for 30 days; no bearer token: the 128-bit link token is the credential (`pecd conservation revoke`) |
 
+pub mod listener;
+
 use std::net::SocketAddr;
 
 use axum::Json;
@@ -34,6 +36,7 @@ use serde_json::Value;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::listener::Admitted;
 use crate::provider::mailboxes;
 use crate::provider::mailboxes::AdminError;
 use crate::provider::mailboxes::MailboxChanges;
@@ -50,7 +53,7 @@ struct Api {
 
 /// Serves the API on `listener` until shutdown.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listener: Admitted,
     store: Store,
     domain: String,
     token: String,
@@ -84,7 +87,7 @@ pub async fn serve(
         ))
         .with_state(api)
         .merge(public);
-    let address: Option<SocketAddr> = listener.local_addr().ok();
+    let address: Option<SocketAddr> = axum::serve::Listener::local_addr(&listener).ok();
     tracing::info!(?address, "admin API listening");
     if let Err(error) = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown.cancelled_owned())

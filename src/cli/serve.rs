@@ -241,8 +241,12 @@ pub async fn start(
         let listener = TcpListener::bind(listen.admin)
             .await
             .with_context(|| format!("cannot listen on {}", listen.admin))?;
+        let admission = crate::net::listener::Admission::new(
+            config.limits.max_connections,
+            config.limits.connections_per_ip,
+        );
         tracker.spawn(crate::admin::serve(
-            listener,
+            crate::admin::listener::Admitted::new(listener, admission),
             provider.store().clone(),
             config.provider.domain.clone(),
             config.admin.token.clone(),

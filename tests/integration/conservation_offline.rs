@@ -365,7 +365,7 @@ fn exports_verify_offline_and_open_in_7zip_with_the_right_password_only() {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let store = Store::open(&dir.join("data")).unwrap();
     runtime.spawn(pecd::admin::serve(
-        listener,
+        pecd::admin::listener::Admitted::new(listener, pecd::net::listener::Admission::new(16, 16)),
         store,
         "pec-a.test".into(),
         "admin-token-for-tests".into(),

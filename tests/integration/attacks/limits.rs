@@ -310,6 +310,59 @@ fn one_address_cannot_take_more_than_its_connections() {
     }
 }
 
+/// One HTTP request on a fresh connection to the admin API: its status line, or
+/// `None` when the server closed the connection without answering.
+fn admin_answer(port: u16) -> (Option<String>, std::net::TcpStream) {
+    use std::io::Read;
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = "GET /v1/health HTTP/1.1\r\nHost: admin\r\n\r\n";
+    if stream.write_all(request.as_bytes()).is_err() {
+        return (None, stream);
+    }
+    let mut answer = [0u8; 64];
+    match stream.read(&mut answer) {
+        Ok(read) if read > 0 => {
+            let text = String::from_utf8_lossy(&answer[..read]).into_owned();
+            (text.lines().next().map(str::to_string), stream)
+        }
+        _ => (None, stream),
+    }
+}
+
+#[test]
+fn one_address_cannot_take_every_admin_connection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = provider(tmp.path(), "[limits]\nconnections_per_ip = 3\n");
+    let admin = a.port_base + 5;
+    let mut held: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| {
+            let (status, stream) = admin_answer(admin);
+            assert_eq!(status.as_deref(), Some("HTTP/1.1 401 Unauthorized"));
+            stream
+        })
+        .collect();
+    assert_eq!(
+        admin_answer(admin).0,
+        None,
+        "a fourth connection is not served"
+    );
+    drop(held.pop());
+    let mut served = false;
+    for _ in 0..100 {
+        if let (Some(_), stream) = admin_answer(admin) {
+            served = true;
+            held.push(stream);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(served, "no admin slot came free");
+}
+
 #[test]
 fn adversarial_list_patterns_answer_correctly() {
     let tmp = tempfile::tempdir().unwrap();
