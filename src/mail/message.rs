@@ -64,54 +64,85 @@ pub fn nesting_depth_of(raw: &[u8]) -> Result<usize, MessageError> {
     Message::parse(raw).map(|message| message.nesting_depth())
 }
 
-/// How many times `raw` names a `message/…` type (any case, blanks or a comment
-/// allowed before the slash) or the word `digest` (a digest's parts are messages by
-/// default): an upper bound on how deep mail-parser can nest messages in it, found
-/// without parsing. Encoded parts are not looked into; mail-parser follows at most
-/// three of those.
+/// How many Content-Type fields of `raw`, at any depth, name a type mail-parser
+/// nests a message for (`message/rfc822`, `message/global`, and `multipart/digest`,
+/// whose parts are messages by default): an upper bound on how deep it can nest
+/// messages in `raw`, found without parsing. Encoded parts are not looked into (see
+/// [`encoded_message_part`]).
 fn message_types_named(raw: &[u8]) -> usize {
-    let message_types = memchr::memchr2_iter(b'm', b'M', raw)
-        .filter(|&at| {
-            raw.get(at..at + 7)
-                .is_some_and(|word| word.eq_ignore_ascii_case(b"message"))
-                && raw.get(at + 7..).is_some_and(opens_subtype)
-        })
-        .count();
-    let digests = memchr::memchr2_iter(b'd', b'D', raw)
-        .filter(|&at| {
-            raw.get(at..at + 6)
-                .is_some_and(|word| word.eq_ignore_ascii_case(b"digest"))
-        })
-        .count();
-    message_types + digests
+    content_types(raw)
+        .filter(|(_, media)| nests(media) || media == DIGEST)
+        .count()
+}
+
+const DIGEST: &str = "multipart/digest";
+
+/// Whether mail-parser parses a part of this media type as an attached message.
+fn nests(media: &str) -> bool {
+    media == "message/rfc822" || media == "message/global"
 }
 
 /// Whether a part mail-parser would read as an attached message declares a base64 or
 /// quoted-printable transfer encoding. mail-parser decodes such a part and parses it by
 /// recursion, so the nesting inside it is out of reach of [`message_types_named`]; and
 /// RFC 2046 §5.2.1 allows neither encoding there. Found without parsing: the header
-/// block around each `message/…` type named, and every part of a message naming a
+/// block of each attached message's Content-Type, and every part of a message with a
 /// digest (whose parts are messages by default).
 fn encoded_message_part(raw: &[u8]) -> bool {
-    let digest = memchr::memchr2_iter(b'd', b'D', raw).any(|at| {
-        raw.get(at..at + 6)
-            .is_some_and(|word| word.eq_ignore_ascii_case(b"digest"))
-            && raw[..at]
-                .iter()
-                .rev()
-                .find(|byte| !matches!(byte, b' ' | b'\t' | b'\r' | b'\n'))
-                == Some(&b'/')
-    });
-    if digest {
+    let types: Vec<(usize, String)> = content_types(raw)
+        .filter(|(_, media)| nests(media) || media == DIGEST)
+        .collect();
+    if types.iter().any(|(_, media)| media == DIGEST) {
         return declares_encoding(raw);
     }
-    memchr::memchr2_iter(b'm', b'M', raw)
-        .filter(|&at| {
-            raw.get(at..at + 7)
-                .is_some_and(|word| word.eq_ignore_ascii_case(b"message"))
-                && raw.get(at + 7..).is_some_and(opens_subtype)
+    types
+        .iter()
+        .any(|(at, _)| declares_encoding(header_block(raw, *at)))
+}
+
+/// Every line of `raw` that is a Content-Type field, at any depth, with its offset
+/// and its media type: lowercase `type/subtype`, the value unfolded and comments
+/// dropped.
+fn content_types(raw: &[u8]) -> impl Iterator<Item = (usize, String)> + '_ {
+    const FIELD: &[u8] = b"content-type";
+    std::iter::once(0)
+        .chain(memchr::memchr_iter(b'\n', raw).map(|at| at + 1))
+        .filter_map(move |at| {
+            let line = raw.get(at..)?;
+            if !line.get(..FIELD.len())?.eq_ignore_ascii_case(FIELD) {
+                return None;
+            }
+            let rest = &line[FIELD.len()..];
+            let colon = rest.iter().position(|b| !matches!(b, b' ' | b'\t'))?;
+            (rest[colon] == b':').then(|| (at, media_type(&rest[colon + 1..])))
         })
-        .any(|at| declares_encoding(header_block(raw, at)))
+}
+
+/// The media type a field value starts with: up to the first `;` or the end of the
+/// field (a line break not followed by a blank), comments and blanks dropped.
+fn media_type(value: &[u8]) -> String {
+    const LONGEST: usize = 1024;
+    let mut media = String::new();
+    let mut comment_depth = 0usize;
+    let mut previous = 0u8;
+    for &byte in value.iter().take(LONGEST) {
+        match byte {
+            b'\n' => {
+                previous = byte;
+                continue;
+            }
+            _ if previous == b'\n' && !matches!(byte, b' ' | b'\t') => break,
+            b'(' => comment_depth += 1,
+            b')' => comment_depth = comment_depth.saturating_sub(1),
+            b';' if comment_depth == 0 => break,
+            _ if comment_depth == 0 && !byte.is_ascii_whitespace() => {
+                media.push(char::from(byte.to_ascii_lowercase()));
+            }
+            _ => {}
+        }
+        previous = byte;
+    }
+    media
 }
 
 /// The header block around `at`: from the blank line before it to the blank line
@@ -430,15 +461,6 @@ pub fn split_header_section(raw: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-/// Whether `rest` opens with `/` or a comment after blanks and line breaks: what may
-/// follow a media type's name. Comments are not walked, so each byte is looked at
-/// about once whatever the sender wrote.
-fn opens_subtype(rest: &[u8]) -> bool {
-    rest.iter()
-        .find(|byte| !matches!(byte, b' ' | b'\t' | b'\r' | b'\n'))
-        .is_some_and(|byte| matches!(byte, b'/' | b'('))
-}
-
 /// Whether the bytes open with an RFC 5322 header field: `name:` where the name is one
 /// or more printable ASCII characters other than the colon (ftext, §3.6.8).
 fn starts_with_header_field(raw: &[u8]) -> bool {
@@ -559,6 +581,29 @@ mod tests {
                     Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n\
                     JVBERi0=\r\n--z--\r\n";
         assert!(Message::parse(fine.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn words_outside_content_type_fields_refuse_nothing() {
+        let quoted = "From: a@b.test\r\nSubject: Your message (ref 12)\r\n\
+                      Content-Transfer-Encoding: quoted-printable\r\n\r\ntesto=20\r\n";
+        let named = "From: a@b.test\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n\
+                     Content-Type: application/pdf; name=\"message (1).pdf\"\r\n\
+                     Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--z--\r\n";
+        let link = "From: a@b.test\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n\
+                    Content-Type: text/plain\r\n\r\nhttps://x.it/digest\r\n--z\r\n\
+                    Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+                    JVBERi0=\r\n--z--\r\n";
+        let signed_xml = format!(
+            "From: a@b.test\r\nContent-Type: text/xml\r\n\r\n{}",
+            "<ds:DigestValue>x</ds:DigestValue> message/rfc822\r\n".repeat(1100)
+        );
+        for raw in [quoted, named, link, &signed_xml] {
+            assert!(Message::parse(raw.as_bytes()).is_ok(), "{raw:.80}");
+            assert_eq!(message_types_named(raw.as_bytes()), 0);
+        }
+        let folded = b"From: a@b.test\r\nContent-Type:\r\n message (attached)\r\n /rfc822\r\n\r\nSubject: in\r\n\r\nx\r\n";
+        assert_eq!(message_types_named(folded), 1);
     }
 
     #[test]
