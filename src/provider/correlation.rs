@@ -24,15 +24,11 @@ pub struct Notice {
 
 impl Notice {
     /// The notice a parsed message carries, if it is a readable receipt. The message
-    /// it refers to is the one its signed daticert names; the unsigned
-    /// `X-Riferimento-Message-ID` serves only when the daticert names none.
+    /// it refers to is the one its signed daticert names (never the unsigned
+    /// `X-Riferimento-Message-ID`).
     pub fn of(message: &PecMessage) -> Option<Notice> {
         let daticert = message.daticert.clone()?;
-        let reference = daticert
-            .data
-            .msgid
-            .clone()
-            .or_else(|| message.reference_message_id.clone())?;
+        let reference = daticert.data.msgid.clone()?;
         Some(Notice {
             daticert,
             reference,

@@ -161,9 +161,9 @@ pub(crate) fn file_in_inbox(
 }
 
 /// Appends to a user's INBOX and queues for conservation what the mailbox's rule
-/// selects. Every INBOX append of the provider comes here, through [`file_in_inbox`]
-/// or [`deliver_notice`].
-fn append_to_inbox(
+/// selects. Every INBOX append of the provider comes here, through [`file_in_inbox`],
+/// [`deliver_notice`] or, for received receipts, directly.
+pub(crate) fn append_to_inbox(
     tx: &mut Tx<'_>,
     user: &str,
     blob: &BlobId,

@@ -54,7 +54,12 @@ impl Provider {
             .collect();
         let validation = match validation {
             Ok(validation) => validation,
-            Err(_) => return self.anomaly(&local, data, "messaggio non leggibile", now),
+            Err(_) => {
+                if let Some(refusal) = self.ordinary_mail_refusal(data.len() as u64) {
+                    return Ok(refusal.reply());
+                }
+                return self.anomaly(&local, data, "messaggio non leggibile", now);
+            }
         };
         let mut reasons = validation.reasons();
         // At reception the message was just signed: the certificate must be valid now,
@@ -81,21 +86,21 @@ impl Provider {
                     Err(reason) => self.anomaly(&local, data, &reason, now),
                 }
             }
-            (Kind::Ordinary, _) => match self.ordinary_mail_refusal(data.len() as u64) {
-                Some(refusal) => {
+            (kind, _) => {
+                // What no listed provider validly signed is ordinary mail, whatever
+                // headers it carries: it takes ordinary mail's limits.
+                let from_a_provider = kind != Kind::Ordinary
+                    && validation.signature.as_ref().is_some_and(|r| r.valid)
+                    && validation
+                        .index
+                        .as_ref()
+                        .is_some_and(|i| i.certificate_matches);
+                if !from_a_provider
+                    && let Some(refusal) = self.ordinary_mail_refusal(data.len() as u64)
+                {
                     tracing::info!(%mail_from, %refusal, "posta ordinaria rifiutata");
-                    Ok(refusal.reply())
+                    return Ok(refusal.reply());
                 }
-                None => {
-                    let reason = reasons
-                        .first()
-                        .cloned()
-                        .unwrap_or_else(|| "formato non conforme".to_string());
-                    tracing::info!(%mail_from, %reason, "busta di anomalia");
-                    self.anomaly(&local, data, &reason, now)
-                }
-            },
-            _ => {
                 let reason = reasons
                     .first()
                     .cloned()
@@ -134,16 +139,18 @@ impl Provider {
             }
             Ok(fresh)
         })?;
+        // The strangers' anomaly first: refused, it refuses the whole message before
+        // anything is delivered, so no recipient is acknowledged and left without it.
         let mut reply = Reply::new(250, (2, 0, 0), "Ok: messaggio già ricevuto");
-        if !fresh.is_empty() {
-            reply = self.take_charge(validation, daticert, &fresh, data, now)?;
-        }
         if !strangers.is_empty() {
             let reason = "destinatario non compreso tra i destinatari certificati";
-            let anomaly = self.anomaly(&strangers, data, reason, now)?;
-            if fresh.is_empty() {
-                reply = anomaly;
+            reply = self.anomaly(&strangers, data, reason, now)?;
+            if reply.code() != 250 {
+                return Ok(reply);
             }
+        }
+        if !fresh.is_empty() {
+            reply = self.take_charge(validation, daticert, &fresh, data, now)?;
         }
         Ok(reply)
     }
@@ -280,7 +287,9 @@ impl Provider {
                 }
                 let kind = match outcome {
                     Outcome::Deliver => {
-                        let appended = super::file_in_inbox(
+                        // A mailbox that changed since the prediction aborts the
+                        // transaction: the peer retries.
+                        super::file_in_inbox(
                             tx,
                             rcpt,
                             &envelope_blob,
@@ -289,12 +298,6 @@ impl Provider {
                             now,
                             message_id.as_deref(),
                         )?;
-                        if !matches!(appended, Appended::Stored { .. }) {
-                            // The mailbox changed since the prediction: abort, the peer retries.
-                            return Err(crate::store::StoreError::Conflict(format!(
-                                "mailbox {rcpt} changed during delivery"
-                            )));
-                        }
                         EventKind::Delivered
                     }
                     Outcome::Fail(_) => EventKind::DeliveryError,
@@ -428,7 +431,13 @@ impl Provider {
         );
         self.store().write_owned(move |tx| {
             for rcpt in &local {
-                tx.record_arrival(&receipt_arrival(kind, &pec_id, &about, rcpt))?;
+                if !tx.record_arrival(&receipt_arrival(kind, &pec_id, &about, rcpt))? {
+                    // Another connection brought it meanwhile: abort, the peer retries.
+                    return Err(crate::store::StoreError::Conflict(format!(
+                        "{} {pec_id} arrived twice for {rcpt}",
+                        kind.as_str()
+                    )));
+                }
             }
             let mut logged = Event::about(EventKind::ReceiptReceived, &facts, now);
             logged.detail = Some(kind.as_str().to_string());
@@ -451,8 +460,11 @@ impl Provider {
             if let Some((sealed, notice_id)) = &virus_notice {
                 deliver_notice(tx, &sender, sealed, notice_id, now)?;
             }
+            // Like our own notices, a receipt restates a fact committed with it (the
+            // timers stop): a sender's full or suspended mailbox must not undo it.
+            // What the INBOX does not take stays in the registro and the blob store.
             for rcpt in local.iter().filter(|r| !r.eq_ignore_ascii_case(&service)) {
-                super::file_in_inbox(
+                let appended = super::append_to_inbox(
                     tx,
                     rcpt,
                     &blob,
@@ -461,6 +473,9 @@ impl Provider {
                     now,
                     message_id.as_deref(),
                 )?;
+                if !matches!(appended, Appended::Stored { .. }) {
+                    tracing::warn!(%rcpt, ?appended, "receipt not filed: the INBOX does not take it");
+                }
                 correlation::on_notice(tx, rcpt, notice.as_ref())?;
             }
             Ok(())
