@@ -28,7 +28,6 @@ use imap_codec::imap_types::core::Tag;
 use tokio::io::AsyncRead;
 use tokio::io::AsyncReadExt;
 use tokio::io::AsyncWrite;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
@@ -50,6 +49,7 @@ use crate::net::listener;
 use crate::net::listener::Admission;
 use crate::net::throttle::Admission as LoginAdmission;
 use crate::net::throttle::AuthThrottle;
+use crate::net::write;
 use crate::store::Store;
 
 /// How long the shell waits for the client.
@@ -189,11 +189,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + AckNow> Connection<S> {
         for item in out {
             for piece in item.pieces() {
                 if batch.len() + piece.len() > SEND_BATCH && !batch.is_empty() {
-                    self.stream.write_all(&batch).await?;
+                    write::write_all(&mut self.stream, &batch).await?;
                     batch.clear();
                 }
                 if piece.len() >= SEND_BATCH {
-                    self.stream.write_all(&piece).await?;
+                    write::write_all(&mut self.stream, &piece).await?;
                 } else {
                     if batch.capacity() == 0 {
                         // Room for a batch when there are many responses (no regrowing).
@@ -208,9 +208,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + AckNow> Connection<S> {
             }
         }
         if !batch.is_empty() {
-            self.stream.write_all(&batch).await?;
+            write::write_all(&mut self.stream, &batch).await?;
         }
-        self.stream.flush().await
+        write::flush(&mut self.stream).await
     }
 
     /// Reads until a whole message is framed; `None` at EOF, or when the framer ends

@@ -33,7 +33,6 @@ use std::time::Instant;
 use tokio::io::AsyncBufReadExt;
 use tokio::io::AsyncRead;
 use tokio::io::AsyncWrite;
-use tokio::io::AsyncWriteExt;
 use tokio::io::BufReader;
 use tokio::net::TcpListener;
 use tokio::net::TcpStream;
@@ -47,6 +46,7 @@ use crate::net::listener;
 use crate::net::listener::Admission;
 use crate::net::throttle::Admission as LoginAdmission;
 use crate::net::throttle::AuthThrottle;
+use crate::net::write;
 use crate::smtp::data::Body;
 use crate::smtp::data::DataDecoder;
 use crate::smtp::reply::Reply;
@@ -499,8 +499,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<T> {
     async fn flush(&mut self) -> io::Result<()> {
         if !self.queued.is_empty() {
             let stream = self.reader.get_mut();
-            stream.write_all(&self.queued).await?;
-            stream.flush().await?;
+            write::write_all(stream, &self.queued).await?;
+            write::flush(stream).await?;
             self.queued.clear();
         }
         Ok(())
@@ -518,7 +518,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Connection<T> {
         self.queue(reply);
         self.flush().await?;
         // The peer may already be gone; the connection ends either way.
-        let _ = self.reader.get_mut().shutdown().await;
+        let _ = write::shutdown(self.reader.get_mut()).await;
         Ok(Ending::Closed)
     }
 

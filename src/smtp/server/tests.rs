@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use rustls_pki_types::ServerName;
 use tokio::io::AsyncBufReadExt;
 use tokio::io::AsyncReadExt;
+use tokio::io::AsyncWriteExt;
 use tokio::io::BufReader;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
