@@ -408,6 +408,10 @@ impl Driver<'_> {
         if !attempt.delay().is_zero() {
             tokio::time::sleep(attempt.delay()).await;
         }
+        let Some(attempt) = attempt.after_delay(Instant::now()) else {
+            tracing::warn!(peer = %self.peer, "IMAP login refused: too many checks waiting");
+            return Err(Unchecked::Busy);
+        };
         let valid = self
             .endpoint
             .passwords

@@ -18,10 +18,12 @@
 //! The check and the record are one step: [`AuthThrottle::admit`] counts the failure
 //! before the password is checked, under one lock, and [`Attempt::succeeded`] takes it
 //! back. However many attempts arrive at once, no more than a cap's worth are ever
-//! checked. Admission also bounds the password checks waiting or running
+//! checked. Admission also bounds the password checks running or about to run
 //! ([`ThrottlePolicy::max_pending_checks`]), so a flood of logins cannot queue unbounded
 //! argon2 work: beyond the bound the client is told to retry later, and nothing is
-//! counted.
+//! counted. An attempt that must first wait ([`Attempt::delay`]) takes its slot only
+//! after the wait ([`Attempt::after_delay`]), so an attacker's delayed attempts cannot
+//! fill the slots everyone else's logins need.
 //!
 //! Memory is bounded: each table holds at most [`ThrottlePolicy::max_tracked`] keys.
 //! When one is full, drained entries go first, then those closest to draining, so a
@@ -115,6 +117,8 @@ pub struct Attempt {
     delay: Duration,
     /// The locks this attempt's reservation set, undone if it proves right.
     set: LocksSet,
+    /// Whether it holds one of the check slots.
+    holds_slot: bool,
 }
 
 /// Failure counts, shared by every listener. Cheap to clone: clones share the counts.
@@ -148,17 +152,21 @@ impl AuthThrottle {
         if locked {
             return Admission::Locked;
         }
-        if tables.pending_checks >= self.policy().max_pending_checks {
-            return Admission::Busy;
-        }
-        tables.pending_checks += 1;
         let delay = self.delay(limits.address.count(tables.addresses.get(&pair.0), now));
+        // An attempt that must wait takes its check slot after the wait: sleeping
+        // attempts must not fill the slots every other client's login needs.
+        let holds_slot = delay.is_zero();
+        if holds_slot {
+            if tables.pending_checks >= self.policy().max_pending_checks {
+                return Admission::Busy;
+            }
+            tables.pending_checks += 1;
+        }
         let max = self.policy().max_tracked;
-        // A right password clears its pair entirely: the pair's lock needs no undoing.
-        limits
-            .pair
-            .reserve(bucket(&mut tables.pairs, pair, max, now), now);
         let set = LocksSet {
+            pair: limits
+                .pair
+                .reserve(bucket(&mut tables.pairs, pair, max, now), now),
             address: limits
                 .address
                 .reserve(bucket(&mut tables.addresses, pair.0, max, now), now),
@@ -172,6 +180,7 @@ impl AuthThrottle {
             pair,
             delay,
             set,
+            holds_slot,
         })
     }
 
@@ -267,12 +276,51 @@ impl Attempt {
 
     /// The password was wrong: the failure counted at admission stands.
     pub fn failed(self) {}
+
+    /// After [`Attempt::delay`]: takes a check slot, or, when none is free, withdraws
+    /// the attempt (nothing counted) and says so with `None`.
+    pub fn after_delay(mut self, now: Instant) -> Option<Attempt> {
+        let throttle = self.throttle.clone();
+        let limits = throttle.limits();
+        let mut tables = throttle.tables();
+        if self.holds_slot || tables.pending_checks < throttle.policy().max_pending_checks {
+            if !self.holds_slot {
+                tables.pending_checks += 1;
+                self.holds_slot = true;
+            }
+            return Some(self);
+        }
+        refund(
+            &mut tables.pairs,
+            self.pair,
+            &limits.pair,
+            self.set.pair,
+            now,
+        );
+        refund(
+            &mut tables.addresses,
+            self.pair.0,
+            &limits.address,
+            self.set.address,
+            now,
+        );
+        refund(
+            &mut tables.accounts,
+            self.pair.1,
+            &limits.account,
+            self.set.account,
+            now,
+        );
+        None
+    }
 }
 
 impl Drop for Attempt {
     fn drop(&mut self) {
-        let mut tables = self.throttle.tables();
-        tables.pending_checks = tables.pending_checks.saturating_sub(1);
+        if self.holds_slot {
+            let mut tables = self.throttle.tables();
+            tables.pending_checks = tables.pending_checks.saturating_sub(1);
+        }
     }
 }
 
@@ -319,6 +367,7 @@ struct Limits {
 /// Which of the address and account locks one reservation set.
 #[derive(Clone, Copy, Debug)]
 struct LocksSet {
+    pair: bool,
     address: bool,
     account: bool,
 }

@@ -389,6 +389,10 @@ impl<B: Backend> Driver<'_, B> {
         if !attempt.delay().is_zero() {
             tokio::time::sleep(attempt.delay()).await;
         }
+        let Some(attempt) = attempt.after_delay(Instant::now()) else {
+            tracing::warn!(peer = %self.peer, "authentication refused: too many checks waiting");
+            return AuthOutcome::Unavailable;
+        };
         if self
             .endpoint
             .backend

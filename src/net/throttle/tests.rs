@@ -225,6 +225,46 @@ fn the_owners_usual_address_is_not_held_by_the_account_lock() {
 }
 
 #[test]
+fn waiting_attempts_hold_no_check_slot_and_withdraw_when_none_is_free() {
+    let throttle = AuthThrottle::new(ThrottlePolicy {
+        max_pending_checks: 2,
+        ..policy()
+    });
+    let now = Instant::now();
+    for _ in 0..3 {
+        fail(&throttle, IP, "x@pec.test", now);
+    }
+    // The attacker's address now waits before each check: however many of its
+    // attempts wait at once, other clients still find the slots free.
+    let waiting: Vec<Attempt> = (0..3)
+        .map(
+            |n| match throttle.admit(IP, &format!("y{n}@pec.test"), now) {
+                Admission::Check(attempt) => {
+                    assert!(!attempt.delay().is_zero());
+                    attempt
+                }
+                other => panic!("{other:?}"),
+            },
+        )
+        .collect();
+    let first = throttle.admit(OTHER, "a@pec.test", now);
+    let second = throttle.admit(ip(7), "b@pec.test", now);
+    assert!(matches!(first, Admission::Check(_)) && matches!(second, Admission::Check(_)));
+    // Their waits over, they find no slot: withdrawn, nothing counted for them.
+    let counted = throttle.tables().addresses[&address_key(IP)].drained_at;
+    for attempt in waiting {
+        assert!(attempt.after_delay(now).is_none());
+    }
+    let refunded = throttle.tables().addresses[&address_key(IP)].drained_at;
+    assert_eq!(
+        counted - refunded,
+        3 * policy().lock_duration / policy().lock_after_failures
+    );
+    drop((first, second));
+    assert_eq!(throttle.tables().pending_checks, 0);
+}
+
+#[test]
 fn checks_beyond_the_bound_are_refused_and_not_counted() {
     let throttle = AuthThrottle::new(ThrottlePolicy {
         max_pending_checks: 2,
