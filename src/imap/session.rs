@@ -15,6 +15,7 @@ mod conserved;
 mod fetch;
 mod fetch_out;
 mod fetch_wire;
+mod folder_limits;
 mod folders;
 mod listing;
 mod selected;

@@ -23,6 +23,7 @@ use crate::imap::session::Fault;
 use crate::imap::session::Selection;
 use crate::imap::session::Session;
 use crate::imap::session::conserved;
+use crate::imap::session::folder_limits::beyond_folder_limits;
 use crate::imap::session::listing::list;
 use crate::imap::session::listing::quota;
 use crate::imap::session::listing::quota_root;
@@ -79,6 +80,8 @@ impl Session {
                 let name = name.trim_end_matches(DELIMITER);
                 if name.is_empty() || name.eq_ignore_ascii_case(INBOX) {
                     vec![reply::no(tag, None, "that name cannot be created")]
+                } else if let Some(refusal) = beyond_folder_limits(store, user, name, tag)? {
+                    vec![refusal]
                 } else if store.write(|tx| {
                     // Superior levels are created too (RFC 3501 §6.3.3).
                     let mut at = 0;
@@ -121,6 +124,8 @@ impl Session {
                     || DEFAULT_FOLDERS.contains(&to.as_str())
                 {
                     vec![reply::no(tag, None, "that folder cannot be renamed so")]
+                } else if let Some(refusal) = beyond_folder_limits(store, user, &to, tag)? {
+                    vec![refusal]
                 } else if store.write(|tx| tx.rename_folder(user, &from, &to, now))? {
                     vec![reply::ok(tag, None, "RENAME completed")]
                 } else {

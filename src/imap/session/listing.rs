@@ -20,6 +20,7 @@ use crate::imap::reply;
 use crate::imap::reply::Out;
 use crate::imap::session::Fault;
 use crate::imap::session::conserved;
+use crate::imap::session::folder_limits::MAX_FOLDER_NAME_CHARS;
 use crate::imap::session::folders::DELIMITER;
 use crate::imap::session::folders::mailbox_of;
 use crate::store::Store;
@@ -157,6 +158,11 @@ pub(super) fn attribute(name: &'static str) -> FlagNameAttribute<'static> {
 /// recursive matcher backtracks exponentially on patterns like `*a*a*a*a*b`, and a
 /// logged-in user chooses the pattern.
 pub fn wildcard_match(pattern: &str, name: &str) -> bool {
+    // No folder name is longer than the most a CREATE allows: a longer run of
+    // literals matches nothing, and the work stays bounded by that length too.
+    if pattern.chars().filter(|c| !matches!(c, '*' | '%')).count() > MAX_FOLDER_NAME_CHARS {
+        return false;
+    }
     if name == INBOX && Pattern::new(&pattern.to_ascii_uppercase()).matches(name).0 {
         return true;
     }
@@ -169,10 +175,18 @@ struct Pattern {
 }
 
 impl Pattern {
+    /// A run of wildcards matches what its widest one does (`*` if it holds one, else
+    /// `%`), so each run becomes one symbol.
     fn new(pattern: &str) -> Pattern {
-        Pattern {
-            symbols: pattern.chars().collect(),
+        let mut symbols: Vec<char> = Vec::new();
+        for symbol in pattern.chars() {
+            match (symbols.last_mut(), symbol) {
+                (Some(last @ ('*' | '%')), '*') => *last = '*',
+                (Some('*' | '%'), '%') => {}
+                _ => symbols.push(symbol),
+            }
         }
+        Pattern { symbols }
     }
 
     /// Whether `name` matches, and how many (position, character) steps it took.
@@ -373,5 +387,18 @@ mod tests {
         assert!(steps <= percent.len() * name.len(), "{steps} steps");
         assert!(!wildcard_match(&pattern, &name));
         assert!(wildcard_match(&pattern, &format!("{name}b")));
+    }
+
+    #[test]
+    fn wildcard_runs_become_one_symbol_and_long_literals_match_nothing() {
+        assert_eq!(Pattern::new("**%*a%%b").symbols, ['*', 'a', '%', 'b']);
+        assert!(wildcard_match("**%*a%%b", "Sent/xab"));
+        assert!(!wildcard_match("a%%b", "a/b"));
+        // A pattern of a million wildcards costs what one does.
+        let stars = "*".repeat(1_000_000);
+        let (matched, steps) = Pattern::new(&stars).matches("Sent/2026");
+        assert!(matched && steps <= 2 * "Sent/2026".len());
+        let long = "a".repeat(MAX_FOLDER_NAME_CHARS + 1);
+        assert!(!wildcard_match(&long, &long));
     }
 }

@@ -363,3 +363,30 @@ fn fetch_headers_profile() {
         metas.len()
     );
 }
+
+#[test]
+fn folder_names_and_counts_are_bounded() {
+    let (_dir, store) = store();
+    let mut client = Client::new(&store);
+    assert!(client.c("a1 login mrc@pec.test secret").contains("a1 OK"));
+    let long = "x".repeat(256);
+    let refused = client.c(&format!("a2 create {long}"));
+    assert!(refused.contains("a2 NO [LIMIT]"), "{refused}");
+    assert!(
+        client
+            .c(&format!("a3 create {}", &long[1..]))
+            .contains("a3 OK")
+    );
+    let held = store.read(|tx| tx.folders(USER)).unwrap().len();
+    for n in held..super::folder_limits::MAX_FOLDERS {
+        let reply = client.c(&format!("b{n} create f{n}"));
+        assert!(reply.contains(&format!("b{n} OK")), "{reply}");
+    }
+    let refused = client.c("c1 create one-too-many");
+    assert!(
+        refused.contains("c1 NO [LIMIT] too many folders"),
+        "{refused}"
+    );
+    let refused = client.c(&format!("c2 rename f{held} {long}"));
+    assert!(refused.contains("c2 NO [LIMIT]"), "{refused}");
+}
