@@ -95,7 +95,7 @@ impl Drop for Ticket {
 }
 
 /// The address a client is counted under: IPv4 as is, IPv6 by its /64.
-fn client_block(peer: IpAddr) -> IpAddr {
+pub(crate) fn client_block(peer: IpAddr) -> IpAddr {
     match peer {
         IpAddr::V4(_) => peer,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

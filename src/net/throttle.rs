@@ -42,13 +42,15 @@ use std::hash::Hash;
 use std::hash::Hasher;
 use std::hash::RandomState;
 use std::net::IpAddr;
-use std::net::Ipv6Addr;
+
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::MutexGuard;
 use std::sync::PoisonError;
 use std::time::Duration;
 use std::time::Instant;
+
+use crate::net::listener::client_block;
 
 /// The throttling limits (`[login]` in the configuration).
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -142,7 +144,7 @@ impl AuthThrottle {
     /// Decides whether `account` may be tried from `ip` at `now` and, if so, counts the
     /// attempt as a failure and takes a check slot, in one step.
     pub fn admit(&self, ip: IpAddr, account: &str, now: Instant) -> Admission {
-        let pair = PairKey(address_key(ip), self.account_key(account));
+        let pair = PairKey(client_block(ip), self.account_key(account));
         let limits = self.limits();
         let mut tables = self.tables();
         let trusted = tables.trusted.get(&pair).is_some_and(|until| *until > now);
@@ -471,18 +473,4 @@ fn make_room<K, V>(
     let (_, threshold, _) = expiries.select_nth_unstable(nth);
     let threshold = *threshold;
     table.retain(|_, value| expiry(value) > threshold);
-}
-
-/// The key of an address: IPv4 as is (also when mapped into IPv6), IPv6 by its /64.
-fn address_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let prefix = v6.to_bits() & !u128::from(u64::MAX);
-                IpAddr::V6(Ipv6Addr::from_bits(prefix))
-            }
-        },
-    }
 }

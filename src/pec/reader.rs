@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use mail_parser::MimeHeaders;
 use mail_parser::PartType;
 
+use crate::mail::address::shown_addresses;
 use crate::mail::message::Message;
 use crate::mail::message::MessageError;
 use crate::pec::compose::DATICERT;
@@ -330,7 +331,10 @@ fn check_binding(read: &PecMessage, daticert: &Daticert, prefix: &str, problems:
         problems.push("Reply-To differs from the daticert risposte".to_string());
     }
     let named = read.from_name.as_deref().unwrap_or_default();
-    if addresses_in(named).any(|address| !address.eq_ignore_ascii_case(&header.sender)) {
+    if shown_addresses(named)
+        .iter()
+        .any(|address| !address.eq_ignore_ascii_case(&header.sender))
+    {
         problems.push(
             "the From display name names someone other than the daticert mittente".to_string(),
         );
@@ -340,10 +344,4 @@ fn check_binding(read: &PecMessage, daticert: &Daticert, prefix: &str, problems:
 /// Text compared word by word: folding and encoding may change the spacing.
 fn words(text: &str) -> Vec<&str> {
     text.split_whitespace().collect()
-}
-
-/// The address-like words of a display name.
-fn addresses_in(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| c.is_whitespace() || "\"<>:,;()[]".contains(c))
-        .filter(|word| word.contains('@'))
 }

@@ -28,6 +28,7 @@ use crate::store::ledger::Arrival;
 use crate::store::log::Event;
 use crate::store::log::EventKind;
 use crate::store::mailbox::Appended;
+use crate::store::mailbox::INBOX;
 use crate::store::queue::Job;
 
 /// IMAP keyword on transport envelopes delivered to a mailbox.
@@ -130,10 +131,15 @@ impl Provider {
                     .iter()
                     .any(|named| named.address.eq_ignore_ascii_case(rcpt))
             });
+        let signer = signer_name(validation);
+        let bracketed = id::bracketed(&daticert.data.id);
         let fresh: Vec<String> = self.store().read(|tx| {
             let mut fresh = Vec::new();
             for rcpt in addressed {
-                if !tx.arrived(&busta_arrival(daticert, &rcpt))? {
+                // The INBOX lookup finds what arrived before the ledger existed.
+                if !tx.arrived(&busta_arrival(&daticert.data.id, &signer, &rcpt))?
+                    && tx.by_message_id(&rcpt, INBOX, &bracketed)?.is_empty()
+                {
                     fresh.push(rcpt);
                 }
             }
@@ -258,6 +264,7 @@ impl Provider {
         }
         let sender_domain = domain_of(&facts.sender);
         let message_id = message.message_id.clone();
+        let signer = signer_name(validation);
         let (local, charge_id, size, id) = (
             local.to_vec(),
             charge_stamp.message_id,
@@ -278,7 +285,7 @@ impl Provider {
                 "presa-in-carico",
             ))?;
             for (rcpt, outcome, blob, receipt_id) in &deliveries {
-                if !tx.record_arrival(&busta_arrival_of(&facts.id, rcpt))? {
+                if !tx.record_arrival(&busta_arrival(&facts.id, &signer, rcpt))? {
                     // Another connection delivered it meanwhile: abort, the peer retries.
                     return Err(crate::store::StoreError::Conflict(format!(
                         "{} arrived twice for {rcpt}",
@@ -557,15 +564,22 @@ fn signing_provider<'a>(
     index.by_certificate_sha1(&signer.sha1)
 }
 
-fn busta_arrival<'a>(daticert: &'a Daticert, mailbox: &'a str) -> Arrival<'a> {
-    busta_arrival_of(&daticert.data.id, mailbox)
+/// The name the index lists the signer of a validated message under.
+fn signer_name(validation: &Validation) -> String {
+    validation
+        .index
+        .as_ref()
+        .and_then(|index| index.provider.clone())
+        .unwrap_or_default()
 }
 
-fn busta_arrival_of<'a>(pec_id: &'a str, mailbox: &'a str) -> Arrival<'a> {
+/// A busta's arrival, under the provider that signed it: an identificativo is unique
+/// only among its own provider's, so another provider cannot claim it first.
+fn busta_arrival<'a>(pec_id: &'a str, signer: &'a str, mailbox: &'a str) -> Arrival<'a> {
     Arrival {
         tipo: DaticertKind::Transport.as_str(),
         pec_id,
-        about: "",
+        about: signer,
         mailbox,
     }
 }

@@ -13,7 +13,7 @@ use crate::store::db;
 
 /// (PEC msgid, recipient) → our user who sent it.
 const SENT: TableDefinition<&str, &str> = TableDefinition::new("ledger_sent");
-/// (what arrived, PEC msgid, its subject recipient, our mailbox) → nothing.
+/// (what arrived, PEC msgid, whom it concerns, our mailbox) → nothing.
 const RECEIVED: TableDefinition<&str, ()> = TableDefinition::new("ledger_received");
 
 /// One arrival of a certified message, as the signed daticert states it.
@@ -23,8 +23,8 @@ pub struct Arrival<'a> {
     pub tipo: &'a str,
     /// The daticert `identificativo`.
     pub pec_id: &'a str,
-    /// Whom it concerns: the `consegna` or `ricezione` address of a receipt, empty for
-    /// a busta (whose mailbox says it).
+    /// Whom it concerns: the `consegna` or `ricezione` address of a receipt; for a
+    /// busta, the provider that signed it.
     pub about: &'a str,
     /// The local mailbox it was filed in.
     pub mailbox: &'a str,

@@ -1,4 +1,5 @@
 use std::net::Ipv4Addr;
+use std::net::Ipv6Addr;
 
 use super::*;
 
@@ -251,11 +252,11 @@ fn waiting_attempts_hold_no_check_slot_and_withdraw_when_none_is_free() {
     let second = throttle.admit(ip(7), "b@pec.test", now);
     assert!(matches!(first, Admission::Check(_)) && matches!(second, Admission::Check(_)));
     // Their waits over, they find no slot: withdrawn, nothing counted for them.
-    let counted = throttle.tables().addresses[&address_key(IP)].drained_at;
+    let counted = throttle.tables().addresses[&client_block(IP)].drained_at;
     for attempt in waiting {
         assert!(attempt.after_delay(now).is_none());
     }
-    let refunded = throttle.tables().addresses[&address_key(IP)].drained_at;
+    let refunded = throttle.tables().addresses[&client_block(IP)].drained_at;
     assert_eq!(
         counted - refunded,
         3 * policy().lock_duration / policy().lock_after_failures
