@@ -330,7 +330,8 @@ impl<B: Backend> Driver<'_, B> {
                     Step::ReadData { reply, max_bytes } => {
                         connection.queue(&reply);
                         connection.flush_if_idle().await?;
-                        let read = self.read_data(connection, max_bytes).await?;
+                        let anonymous = session.mode() == Mode::Mx;
+                        let read = self.read_data(connection, max_bytes, anonymous).await?;
                         self.anonymous_since = tokio::time::Instant::now();
                         match read {
                             DataRead::Body(body, reservation) => {
@@ -408,17 +409,21 @@ impl<B: Backend> Driver<'_, B> {
         }
     }
 
-    /// Reads one DATA body within the data timeout, counting it against the in-flight
-    /// budget when there is one.
+    /// Reads one DATA body, counting it against the in-flight budget when there is
+    /// one. From an anonymous peer (the MX) the whole body must arrive within the data
+    /// timeout, however it is paced; from a logged-in user, each read within it, so a
+    /// large message over a slow line still goes through.
     async fn read_data<T>(
         &self,
         connection: &mut Connection<T>,
         max_bytes: usize,
+        anonymous: bool,
     ) -> Result<DataRead, ConnectionError>
     where
         T: AsyncRead + AsyncWrite + Unpin,
     {
-        let deadline = tokio::time::Instant::now() + self.endpoint.timeouts.data;
+        let timeout = self.endpoint.timeouts.data;
+        let mut deadline = tokio::time::Instant::now() + timeout;
         let mut decoder = DataDecoder::new(max_bytes);
         let mut reservation = self.bounds.in_flight.as_ref().map(InFlight::reservation);
         loop {
@@ -433,6 +438,9 @@ impl<B: Backend> Driver<'_, B> {
             };
             if available.is_empty() {
                 return Ok(DataRead::End);
+            }
+            if !anonymous {
+                deadline = tokio::time::Instant::now() + timeout;
             }
             if let Some(reservation) = &mut reservation {
                 hold(reservation, &mut decoder, available.len());

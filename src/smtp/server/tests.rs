@@ -662,3 +662,35 @@ async fn a_trickled_body_is_cut_by_the_data_deadline() {
     assert!(server.backend.submitted().is_empty());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_logged_in_user_on_a_slow_line_gets_the_whole_body_through() {
+    let mut endpoint = endpoint(Mode::Submission, true, FakeBackend::default());
+    endpoint.timeouts.data = Duration::from_millis(300);
+    let server = TestServer::start(endpoint, 4).await;
+    let tcp = TcpStream::connect(server.address).await.unwrap();
+    let mut client = Wire::new(tls_connect(tcp).await);
+    client.expect("220 ").await;
+    client.cmd("EHLO client.test", "250-").await;
+    client
+        .cmd(&format!("AUTH PLAIN {PLAIN_OK}"), "235 2.7.0")
+        .await;
+    client.cmd("MAIL FROM:<alice@pec-a.test>", "250").await;
+    client.cmd("RCPT TO:<bob@pec-b.test>", "250").await;
+    client.cmd("DATA", "354").await;
+    // Ten pieces a tenth of a second apart: a second in all, three times the data
+    // timeout, with each read well within it.
+    for piece in 0..10 {
+        let line = format!("Subject: piece {piece}\r\n");
+        client
+            .stream
+            .get_mut()
+            .write_all(line.as_bytes())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    client.cmd("\r\nbody\r\n.", "250").await;
+    assert_eq!(server.backend.submitted().len(), 1);
+    server.stop().await;
+}
