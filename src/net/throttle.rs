@@ -250,20 +250,7 @@ impl Attempt {
         let limits = throttle.limits();
         let policy = throttle.policy();
         let mut tables = throttle.tables();
-        refund(
-            &mut tables.addresses,
-            self.pair.0,
-            &limits.address,
-            self.set.address,
-            now,
-        );
-        refund(
-            &mut tables.accounts,
-            self.pair.1,
-            &limits.account,
-            self.set.account,
-            now,
-        );
+        self.take_back(&mut tables, &limits, now);
         tables.pairs.remove(&self.pair);
         if !policy.trusted_address.is_zero() {
             let max = policy.max_tracked;
@@ -299,21 +286,27 @@ impl Attempt {
             self.set.pair,
             now,
         );
+        self.take_back(&mut tables, &limits, now);
+        None
+    }
+
+    /// Takes back what admission counted against the address and the account.
+    fn take_back(&self, tables: &mut Tables, limits: &Limits, now: Instant) {
+        let set = &self.set;
         refund(
             &mut tables.addresses,
             self.pair.0,
             &limits.address,
-            self.set.address,
+            set.address,
             now,
         );
         refund(
             &mut tables.accounts,
             self.pair.1,
             &limits.account,
-            self.set.account,
+            set.account,
             now,
         );
-        None
     }
 }
 

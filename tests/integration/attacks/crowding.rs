@@ -17,7 +17,6 @@ use crate::daemon::pair;
 use crate::daemon::smtplib_send;
 use crate::daemon::start;
 use crate::daemon::wait_for;
-use crate::support;
 
 /// Ordinary messages of at most 8 000 bytes, and anomalies in at most 10 % of a mailbox.
 const MX_LIMITS: &str = "[mx]\nanomaly_max_message_bytes = 8000\nanomaly_quota_percent = 10\n";
@@ -47,41 +46,7 @@ fn set_quota(dir: &Path, address: &str, quota_bytes: u64) {
 /// would, one connection for all, and returns each DATA reply as "code text". Stops
 /// after the first reply that is not 250.
 fn stranger_sends(mx_port: u16, rcpt: &str, messages: &[Vec<u8>]) -> Vec<String> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut paths = Vec::new();
-    for (i, message) in messages.iter().enumerate() {
-        let path = dir.path().join(format!("{i}.eml"));
-        std::fs::write(&path, message).unwrap();
-        paths.push(path.to_string_lossy().to_string());
-    }
-    let script = r#"
-import smtplib, sys, json
-port, rcpt, paths = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
-with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
-    s.ehlo("stranger.example")
-    for path in paths:
-        s.mail("stranger@example.com")
-        s.rcpt(rcpt)
-        code, text = s.data(open(path, "rb").read())
-        print(code, text.decode())
-        if code != 250:
-            break
-"#;
-    let paths = serde_json::to_string(&paths).unwrap();
-    let out = support::run(
-        "python3",
-        &["-c", script, &mx_port.to_string(), rcpt, &paths],
-        "python3",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    super::mx_send_each(mx_port, "stranger@example.com", &[rcpt], messages)
 }
 
 /// An ordinary message of about `size` bytes.
