@@ -58,21 +58,21 @@ pub const ACCEPTED_NESTING_DEPTH: usize = MAX_NESTING_DEPTH - 2;
 /// Parses only when `raw` names a `message/…` type or a digest: most messages attach
 /// no message, and the caller has parsed them once already.
 pub fn nesting_depth_of(raw: &[u8]) -> Result<usize, MessageError> {
-    if message_types_named(raw) == 0 {
+    if attached_message_types(raw).is_empty() {
         return Ok(0);
     }
     Message::parse(raw).map(|message| message.nesting_depth())
 }
 
-/// How many Content-Type fields of `raw`, at any depth, name a type mail-parser
-/// nests a message for (`message/rfc822`, `message/global`, and `multipart/digest`,
-/// whose parts are messages by default): an upper bound on how deep it can nest
-/// messages in `raw`, found without parsing. Encoded parts are not looked into (see
-/// [`encoded_message_part`]).
-fn message_types_named(raw: &[u8]) -> usize {
+/// The Content-Type fields of `raw`, at any depth, that name a type mail-parser nests
+/// a message for (`message/rfc822`, `message/global`, and `multipart/digest`, whose
+/// parts are messages by default), with their offsets: how many there are bounds how
+/// deep it can nest messages in `raw`, found without parsing. Encoded parts are not
+/// looked into (see [`encoded_message_part`]).
+fn attached_message_types(raw: &[u8]) -> Vec<(usize, String)> {
     content_types(raw)
         .filter(|(_, media)| nests(media) || media == DIGEST)
-        .count()
+        .collect()
 }
 
 const DIGEST: &str = "multipart/digest";
@@ -84,14 +84,11 @@ fn nests(media: &str) -> bool {
 
 /// Whether a part mail-parser would read as an attached message declares a base64 or
 /// quoted-printable transfer encoding. mail-parser decodes such a part and parses it by
-/// recursion, so the nesting inside it is out of reach of [`message_types_named`]; and
+/// recursion, so the nesting inside it is out of reach of [`attached_message_types`]; and
 /// RFC 2046 §5.2.1 allows neither encoding there. Found without parsing: the header
 /// block of each attached message's Content-Type, and every part of a message with a
 /// digest (whose parts are messages by default).
-fn encoded_message_part(raw: &[u8]) -> bool {
-    let types: Vec<(usize, String)> = content_types(raw)
-        .filter(|(_, media)| nests(media) || media == DIGEST)
-        .collect();
+fn encoded_message_part(raw: &[u8], types: &[(usize, String)]) -> bool {
     if types.iter().any(|(_, media)| media == DIGEST) {
         return declares_encoding(raw);
     }
@@ -196,11 +193,11 @@ impl<'a> Message<'a> {
         if !starts_with_header_field(raw) {
             return Err(MessageError::NotAMessage);
         }
-        let named = message_types_named(raw);
-        if named > MAX_MESSAGE_TYPES_NAMED {
-            return Err(MessageError::TooManyMessageTypes(named));
+        let types = attached_message_types(raw);
+        if types.len() > MAX_MESSAGE_TYPES_NAMED {
+            return Err(MessageError::TooManyMessageTypes(types.len()));
         }
-        if encoded_message_part(raw) {
+        if encoded_message_part(raw, &types) {
             return Err(MessageError::EncodedMessage);
         }
         let parsed = MessageParser::default()
