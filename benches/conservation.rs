@@ -1,4 +1,4 @@
-//! Conservation ingest throughput (issue 5's benchmark; not a timed test): queue N
+//! Conservation ingest throughput (a benchmark, not a timed test): queue N
 //! messages of realistic PEC sizes, package them all (`Gateway::drain`), and compare with
 //! a baseline measured in the same run on the same disk: the SHA-256 of the same bytes
 //! plus as many fsyncs as the ingest made (one per file and folder written, one per

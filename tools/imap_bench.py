@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""IMAP benchmark: pecd beside Dovecot (issue 4, "Benchmark (not a timed test)").
+"""IMAP benchmark: pecd beside Dovecot, on the same machine and data (a benchmark, not a timed test).
 
 Starts, on loopback and in one temporary directory, a pecd provider (`pecd init` +
 `pecd serve`) and a private Dovecot instance (`dovecot -F -c CONFIG`, Debian's

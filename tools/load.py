@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Load tool for the provider daemon (issue: "Benchmark (not a timed test)").
+"""Load tool for the provider daemon (a benchmark, not a timed test).
 
 Starts two providers A and B with `pecd init` + `pecd serve` on loopback, sends N
 messages from C concurrent SMTP connections (AUTH over STARTTLS) through A to B, waits

@@ -1,4 +1,4 @@
-//! The conservation gateway (issue 5), checked with real validators: Python's `bagit`
+//! The conservation gateway, checked with real validators: Python's `bagit`
 //! validates every bag, `xmllint --schema` the SInCRO PIndex, `openssl cms -verify` its
 //! signature, `openssl ts -verify` its time stamp, `7zz` the encrypted export.
 

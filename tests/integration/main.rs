@@ -1,7 +1,7 @@
 //! pecd's integration tests: one binary (it links once on two cores). Real tools
-//! (`openssl`, `xmllint`) and the real fixtures in `../shared` are used where the
-//! issue asks for them; a missing tool fails the test with what to install, a missing
-//! `../shared` skips with a printed reason.
+//! (`openssl`, `xmllint`) check what pecd writes, and the real PEC messages in
+//! `../shared/fixtures/real` are read where they exist; a missing tool fails the test
+//! with what to install, a missing `../shared` skips with a printed reason.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 

@@ -1,4 +1,4 @@
-//! Crowding out certified mail, and slipping past the access point (issue 18): a
+//! Crowding out certified mail, and slipping past the access point: a
 //! stranger fills a mailbox with ordinary mail at the MX; messages are acknowledged and
 //! then not filed; a message nested deeper than the receiving provider reads; a
 //! `Sender` or a From display name showing someone else. Each attack is performed
@@ -153,7 +153,7 @@ fn no_message_is_acknowledged_and_then_dropped() {
     // Within that limit, but bigger than what is left of Carol's quota.
     let replies = stranger_sends(base_b + 2, "carol@pec-b.test", &[ordinary(2, 6_000)]);
     assert!(replies[0].starts_with("552 5.2.2"), "{replies:?}");
-    // No such mailbox: refused too, where it used to be acknowledged and dropped.
+    // No such mailbox: refused at SMTP, so nothing is acknowledged and then dropped.
     let replies = stranger_sends(base_b + 2, "nobody@pec-b.test", &[ordinary(3, 1_000)]);
     assert!(replies[0].starts_with("550 5.1.1"), "{replies:?}");
     // What is acknowledged is in the INBOX.
