@@ -1,6 +1,7 @@
-//! The configuration: one typed tree read from TOML (CONTRACT.md "The configuration").
-//! Unknown keys are errors; paths are relative to the config file's folder; every key is
-//! documented in `config/pecd.example.toml`, which a test loads.
+//! The configuration: one typed tree read from TOML, the operator's interface to the
+//! ports, limits and certificates. Unknown keys are errors; paths are relative to the
+//! config file's folder; every key is documented in `config/pecd.example.toml`, which a
+//! test loads.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -61,7 +62,7 @@ pub struct Config {
     pub login: LoginConfig,
 }
 
-/// `[conservation]`: the conservation gateway (issue 5).
+/// `[conservation]`: the conservation gateway.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConservationConfig {

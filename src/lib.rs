@@ -6,7 +6,7 @@
 //! RFC 6109) and a strict layering, so that anyone who knows PEC finds their way:
 //!
 //! ```text
-//!  main.rs, cli        composition root and operator commands (CONTRACT.md)
+//!  main.rs, cli        composition root and operator commands
 //!      │
 //!      ▼
 //!  smtp, imap, admin   front ends: async shells around sans-IO sessions;
