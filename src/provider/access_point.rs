@@ -21,7 +21,6 @@ use crate::pec::receipt;
 use crate::provider::Provider;
 use crate::provider::ProviderError;
 use crate::provider::deliver_notice;
-use crate::smtp::reply::Reply;
 use crate::store::log::Event;
 use crate::store::log::EventKind;
 use crate::store::quarantine::Quarantined;
@@ -31,7 +30,8 @@ use crate::store::timers::Timer;
 /// IMAP keyword set on every receipt and notice delivered to a user.
 pub const RECEIPT_KEYWORD: &str = "$PecRicevuta";
 
-/// The outcome of a submission: certified, or refused with a notice.
+/// The outcome of a submission: certified, or refused with a notice. Durable when it
+/// is returned; the SMTP adapter ([`crate::provider::backend`]) words the reply.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub enum Submission {
     /// Accepted: the PEC msgid of the transport envelope.
@@ -41,29 +41,6 @@ pub enum Submission {
     /// Refused for a virus (by signature name); the message is in quarantine and the
     /// avviso di non accettazione per virus in the sender's INBOX.
     Infected(String),
-}
-
-impl Submission {
-    /// The SMTP reply (sent only after the outcome is durable).
-    pub fn reply(&self) -> Reply {
-        match self {
-            Submission::Accepted(id) => Reply::new(
-                250,
-                (2, 0, 0),
-                format!("Ok: accettato, identificativo {id}"),
-            ),
-            Submission::Refused(refusal) => Reply::new(
-                550,
-                (5, 7, 1),
-                format!("Messaggio non accettato: {}", refusal.reason()),
-            ),
-            Submission::Infected(virus) => Reply::new(
-                554,
-                (5, 7, 1),
-                format!("Messaggio non accettato: rilevato virus {virus}"),
-            ),
-        }
-    }
 }
 
 impl Provider {

@@ -22,8 +22,8 @@ use crate::provider::ProviderError;
 use crate::provider::access_point::RECEIPT_KEYWORD;
 use crate::provider::correlation;
 use crate::provider::deliver_notice;
+use crate::provider::delivery_point::AnomalyRefusal;
 use crate::provider::delivery_point::Outcome;
-use crate::smtp::reply::Reply;
 use crate::store::ledger::Arrival;
 use crate::store::log::Event;
 use crate::store::log::EventKind;
@@ -36,16 +36,44 @@ pub const ENVELOPE_KEYWORD: &str = "$PecBusta";
 /// IMAP keyword on anomaly envelopes.
 pub const ANOMALY_KEYWORD: &str = "$PecAnomalia";
 
+/// What the punto di ricezione did with one message. Every outcome but `Refused` is
+/// durable when it is returned; the SMTP adapter ([`crate::provider::backend`]) words
+/// the reply.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub enum Reception {
+    /// A busta di trasporto taken in charge: its identificativo.
+    TakenInCharge(String),
+    /// A busta every recipient it names already had.
+    AlreadyReceived,
+    /// A busta carrying a virus: kept in quarantine, the sender's provider notified.
+    VirusHeld,
+    /// A receipt acted on and filed.
+    ReceiptDelivered,
+    /// A receipt that already arrived for every recipient.
+    ReceiptAlreadyReceived,
+    /// Filed as a busta di anomalia.
+    Anomaly,
+    /// Refused: it would have been a busta di anomalia no mailbox can take.
+    Refused(AnomalyRefusal),
+}
+
+impl Reception {
+    /// Whether the message was taken (the peer may forget it).
+    pub fn is_taken(&self) -> bool {
+        !matches!(self, Reception::Refused(_))
+    }
+}
+
 impl Provider {
-    /// Handles one message from the MX (blocking). The reply is sent only after what
-    /// it acknowledges is durable.
+    /// Handles one message from the MX (blocking). It returns only after what the
+    /// outcome acknowledges is durable.
     pub fn receive(
         &self,
         mail_from: &str,
         rcpt_to: &[String],
         data: &[u8],
         now: Timestamp,
-    ) -> Result<Reply, ProviderError> {
+    ) -> Result<Reception, ProviderError> {
         let index = self.index();
         let validation = Validation::check(data, self.anchors(), Some(&index), now);
         let local: Vec<String> = rcpt_to
@@ -57,7 +85,7 @@ impl Provider {
             Ok(validation) => validation,
             Err(_) => {
                 if let Some(refusal) = self.ordinary_mail_refusal(data.len() as u64) {
-                    return Ok(refusal.reply());
+                    return Ok(Reception::Refused(refusal));
                 }
                 return self.anomaly(&local, data, "messaggio non leggibile", now);
             }
@@ -100,7 +128,7 @@ impl Provider {
                     && let Some(refusal) = self.ordinary_mail_refusal(data.len() as u64)
                 {
                     tracing::info!(%mail_from, %refusal, "posta ordinaria rifiutata");
-                    return Ok(refusal.reply());
+                    return Ok(Reception::Refused(refusal));
                 }
                 let reason = reasons
                     .first()
@@ -122,7 +150,7 @@ impl Provider {
         local: &[String],
         data: &[u8],
         now: Timestamp,
-    ) -> Result<Reply, ProviderError> {
+    ) -> Result<Reception, ProviderError> {
         let (addressed, strangers): (Vec<String>, Vec<String>) =
             local.iter().cloned().partition(|rcpt| {
                 daticert
@@ -147,18 +175,18 @@ impl Provider {
         })?;
         // The strangers' anomaly first: refused, it refuses the whole message before
         // anything is delivered, so no recipient is acknowledged and left without it.
-        let mut reply = Reply::new(250, (2, 0, 0), "Ok: messaggio già ricevuto");
+        let mut outcome = Reception::AlreadyReceived;
         if !strangers.is_empty() {
             let reason = "destinatario non compreso tra i destinatari certificati";
-            reply = self.anomaly(&strangers, data, reason, now)?;
-            if reply.code() != 250 {
-                return Ok(reply);
+            outcome = self.anomaly(&strangers, data, reason, now)?;
+            if !outcome.is_taken() {
+                return Ok(outcome);
             }
         }
         if !fresh.is_empty() {
-            reply = self.take_charge(validation, daticert, &fresh, data, now)?;
+            outcome = self.take_charge(validation, daticert, &fresh, data, now)?;
         }
-        Ok(reply)
+        Ok(outcome)
     }
 
     /// Whether a valid receipt may act here: it must concern a message our punto di
@@ -227,7 +255,7 @@ impl Provider {
         local: &[String],
         data: &[u8],
         now: Timestamp,
-    ) -> Result<Reply, ProviderError> {
+    ) -> Result<Reception, ProviderError> {
         let message = &validation.message;
         let facts = Facts::from_daticert(daticert);
         if let Some(virus) = self.scan(data)? {
@@ -325,11 +353,7 @@ impl Provider {
             Ok(())
         })?;
         self.wake_relay();
-        Ok(Reply::new(
-            250,
-            (2, 0, 0),
-            format!("Ok: presa in carico {id}"),
-        ))
+        Ok(Reception::TakenInCharge(id))
     }
 
     /// A virus in a valid envelope (RFC 6109 §3.2.3): not delivered, kept 30 months,
@@ -342,7 +366,7 @@ impl Provider {
         data: &[u8],
         virus: &str,
         now: Timestamp,
-    ) -> Result<Reply, ProviderError> {
+    ) -> Result<Reception, ProviderError> {
         let mail_receipt = validation
             .index
             .as_ref()
@@ -376,11 +400,7 @@ impl Provider {
             Ok(())
         })?;
         self.wake_relay();
-        Ok(Reply::new(
-            250,
-            (2, 0, 0),
-            "Ok: messaggio trattenuto per virus",
-        ))
+        Ok(Reception::VirusHeld)
     }
 
     /// A valid receipt or notice: timers for the service mailbox, the mailbox otherwise.
@@ -392,7 +412,7 @@ impl Provider {
         local: &[String],
         data: &[u8],
         now: Timestamp,
-    ) -> Result<Reply, ProviderError> {
+    ) -> Result<Reception, ProviderError> {
         let message = &validation.message;
         let Some(daticert) = &message.daticert else {
             return self.anomaly(local, data, "dati di certificazione assenti", now);
@@ -411,7 +431,7 @@ impl Provider {
             Ok(true)
         })?;
         if seen {
-            return Ok(Reply::new(250, (2, 0, 0), "Ok: ricevuta già ricevuta"));
+            return Ok(Reception::ReceiptAlreadyReceived);
         }
         let service = self.issuer().service_address();
         let pec_id = daticert.data.id.clone();
@@ -487,7 +507,7 @@ impl Provider {
             }
             Ok(())
         })?;
-        Ok(Reply::new(250, (2, 0, 0), "Ok: ricevuta consegnata"))
+        Ok(Reception::ReceiptDelivered)
     }
 
     /// Anything that is not valid PEC: a signed busta di anomalia to each local
@@ -499,7 +519,7 @@ impl Provider {
         data: &[u8],
         reason: &str,
         now: Timestamp,
-    ) -> Result<Reply, ProviderError> {
+    ) -> Result<Reception, ProviderError> {
         // The busta only adds to the message: a mailbox that cannot hold the message
         // alone is refused before a signature is spent on it. The transaction checks
         // again, with the busta's own size.
@@ -509,7 +529,7 @@ impl Provider {
         };
         if let Some(refusal) = refusal {
             tracing::info!(%refusal, "busta di anomalia rifiutata");
-            return Ok(refusal.reply());
+            return Ok(Reception::Refused(refusal));
         }
         let stamp = self.stamp(now);
         let wrapped = envelope::anomaly(self.issuer(), data, reason, &stamp);
@@ -541,9 +561,9 @@ impl Provider {
         })?;
         if let Some(refusal) = refused {
             tracing::info!(%refusal, "busta di anomalia rifiutata");
-            return Ok(refusal.reply());
+            return Ok(Reception::Refused(refusal));
         }
-        Ok(Reply::new(250, (2, 0, 0), "Ok: busta di anomalia"))
+        Ok(Reception::Anomaly)
     }
 }
 
