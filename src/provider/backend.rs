@@ -20,7 +20,8 @@ use crate::smtp::session::Mode;
 
 impl Backend for Provider {
     async fn authenticate(&self, user: &str, password: &str) -> bool {
-        self.passwords().check(self.store(), user, password).await
+        let lookup = self.store().password_lookup();
+        self.passwords().check(lookup, user, password).await
     }
 
     async fn check_recipient(

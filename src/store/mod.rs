@@ -255,6 +255,17 @@ impl Store {
         let txn = self.reader.begin_read().map_err(db)?;
         work(&ReadTx { inner: &txn })
     }
+
+    /// The lookup a login's password check runs on a checker thread: whether the
+    /// password is the address's. A fault answers no, like a wrong password.
+    pub fn password_lookup(&self) -> impl FnOnce(&str, &str) -> bool + Send + 'static {
+        let store = self.clone();
+        move |address, password| {
+            store
+                .read(|tx| tx.verify_password(address, password))
+                .unwrap_or(false)
+        }
+    }
 }
 
 /// Tells IDLE sessions that a commit happened.
