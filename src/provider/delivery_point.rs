@@ -20,11 +20,14 @@ use crate::pec::receipt;
 use crate::pec::receipt::DeliveryFailure;
 use crate::provider::Provider;
 use crate::provider::ProviderError;
-use crate::provider::reception_point::ANOMALY_KEYWORD;
 use crate::store::StoreError;
 use crate::store::Tx;
 use crate::store::mailbox::Mailbox;
 use crate::store::mailbox::MailboxState;
+
+/// IMAP keyword on anomaly envelopes: the bytes under it count against the
+/// mailbox's share for anomalies.
+pub const ANOMALY_KEYWORD: &str = "$PecAnomalia";
 
 /// What delivering to one mailbox will do, decided before signing the receipt.
 #[derive(Clone, Debug, Eq, PartialEq)]

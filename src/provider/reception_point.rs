@@ -22,6 +22,7 @@ use crate::provider::ProviderError;
 use crate::provider::access_point::RECEIPT_KEYWORD;
 use crate::provider::correlation;
 use crate::provider::deliver_notice;
+use crate::provider::delivery_point::ANOMALY_KEYWORD;
 use crate::provider::delivery_point::AnomalyRefusal;
 use crate::provider::delivery_point::Outcome;
 use crate::store::ledger::Arrival;
@@ -33,8 +34,6 @@ use crate::store::queue::Job;
 
 /// IMAP keyword on transport envelopes delivered to a mailbox.
 pub const ENVELOPE_KEYWORD: &str = "$PecBusta";
-/// IMAP keyword on anomaly envelopes.
-pub const ANOMALY_KEYWORD: &str = "$PecAnomalia";
 
 /// What the punto di ricezione did with one message. Every outcome but `Refused` is
 /// durable when it is returned; the SMTP adapter ([`crate::provider::backend`]) words

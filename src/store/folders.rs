@@ -21,6 +21,7 @@ use crate::store::mailbox::MESSAGES;
 use crate::store::mailbox::Mailbox;
 use crate::store::mailbox::MessageMeta;
 use crate::store::mailbox::folder_key;
+use crate::store::mailbox::uidvalidity_at;
 
 /// How STORE changes flags (RFC 3501 §6.4.6).
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -524,13 +525,6 @@ fn get_decoded<'k, K: redb::Key + 'static, T: serde::de::DeserializeOwned>(
         .map_err(db)?
         .map(|bytes| decode(bytes.value()))
         .transpose()
-}
-
-/// A UIDVALIDITY from the clock: new folders never reuse an old value.
-pub(crate) fn uidvalidity_at(now: Timestamp) -> u32 {
-    u32::try_from(now.as_second().rem_euclid(i64::from(u32::MAX)))
-        .unwrap_or(1)
-        .max(1)
 }
 
 fn apply(current: &[String], change: FlagChange, flags: &[String]) -> Vec<String> {

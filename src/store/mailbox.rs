@@ -204,7 +204,7 @@ impl Tx<'_> {
             .insert(address.as_str(), encode(&mailbox)?.as_slice())
             .map_err(db)?;
         drop(table);
-        let uidvalidity = crate::store::folders::uidvalidity_at(now);
+        let uidvalidity = uidvalidity_at(now);
         let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
         for name in DEFAULT_FOLDERS {
             let folder = Folder::new(uidvalidity);
@@ -550,6 +550,13 @@ impl Tx<'_> {
         let table = self.inner.open_table(MESSAGES).map_err(db)?;
         keyword_bytes_in(&table, address, keyword)
     }
+}
+
+/// A UIDVALIDITY from the clock: new folders never reuse an old value.
+pub(crate) fn uidvalidity_at(now: Timestamp) -> u32 {
+    u32::try_from(now.as_second().rem_euclid(i64::from(u32::MAX)))
+        .unwrap_or(1)
+        .max(1)
 }
 
 #[cfg(test)]
