@@ -25,6 +25,7 @@ use crate::store::log::Event;
 use crate::store::log::EventKind;
 use crate::store::quarantine::Quarantined;
 use crate::store::queue::Job;
+use crate::store::queue::JobKind;
 use crate::store::timers::Timer;
 
 /// IMAP keyword set on every receipt and notice delivered to a user.
@@ -133,7 +134,7 @@ impl Provider {
                     rcpts.clone(),
                     envelope_blob.clone(),
                     now,
-                    "busta-di-trasporto",
+                    JobKind::Transport,
                 ))?;
             }
             deliver_notice(tx, &user, &receipt, &receipt_id, now)?;

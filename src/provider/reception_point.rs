@@ -31,6 +31,7 @@ use crate::store::log::EventKind;
 use crate::store::mailbox::Appended;
 use crate::store::mailbox::INBOX;
 use crate::store::queue::Job;
+use crate::store::queue::JobKind;
 
 /// IMAP keyword on transport envelopes delivered to a mailbox.
 pub const ENVELOPE_KEYWORD: &str = "$PecBusta";
@@ -309,7 +310,7 @@ impl Provider {
                 vec![mail_receipt.clone()],
                 charge_blob.clone(),
                 now,
-                "presa-in-carico",
+                JobKind::TakenInCharge,
             ))?;
             for (rcpt, outcome, blob, receipt_id) in &deliveries {
                 if !tx.record_arrival(&busta_arrival(&facts.id, &signer, rcpt))? {
@@ -346,7 +347,7 @@ impl Provider {
                     vec![facts.sender.clone()],
                     blob.clone(),
                     now,
-                    "ricevuta",
+                    JobKind::Receipt,
                 ))?;
             }
             Ok(())
@@ -393,7 +394,7 @@ impl Provider {
                     vec![mail_receipt.clone()],
                     blob.clone(),
                     now,
-                    "rilevazione-virus",
+                    JobKind::VirusDetected,
                 ))?;
             }
             Ok(())

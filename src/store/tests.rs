@@ -19,6 +19,7 @@ use super::mailbox::INBOX;
 use super::mailbox::MailboxState;
 use super::mailbox::NewMailbox;
 use super::queue::Job;
+use super::queue::JobKind;
 use super::timers::Due;
 use super::timers::Timer;
 
@@ -322,7 +323,7 @@ fn queue_jobs_are_rescheduled_and_completed() {
                 vec!["bob@pec-b.test".into()],
                 blob.clone(),
                 now(),
-                "busta",
+                JobKind::Transport,
             ))
         })
         .unwrap();
