@@ -21,6 +21,7 @@ mod committer;
 pub mod conservation;
 pub mod folders;
 pub mod headers;
+pub mod key;
 pub mod ledger;
 pub mod log;
 pub mod mailbox;

@@ -551,9 +551,9 @@ fn the_ledger_knows_what_was_sent_and_what_arrived() {
 fn a_store_with_json_records_still_opens_reads_and_rewrites_them() {
     use super::encode;
     use super::folders::FlagChange;
+    use super::key::AddressKey;
     use super::mailbox::MESSAGES;
     use super::mailbox::MessageMeta;
-    use super::mailbox::folder_key;
 
     let now: Timestamp = "2026-03-02T09:00:00Z".parse().unwrap();
     let user = "alice@pec-a.test";
@@ -575,7 +575,7 @@ fn a_store_with_json_records_still_opens_reads_and_rewrites_them() {
     store
         .write(|tx| {
             let mut table = tx.inner.open_table(MESSAGES).map_err(super::db)?;
-            let key = folder_key(user, INBOX);
+            let key = AddressKey::new(user).folder(INBOX);
             for meta in &old {
                 table
                     .insert((key.as_str(), meta.uid), encode(meta)?.as_slice())
