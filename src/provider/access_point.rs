@@ -21,6 +21,7 @@ use crate::pec::receipt;
 use crate::provider::Provider;
 use crate::provider::ProviderError;
 use crate::provider::deliver_notice;
+use crate::provider::domain_of;
 use crate::store::log::Event;
 use crate::store::log::EventKind;
 use crate::store::quarantine::Quarantined;
@@ -97,11 +98,10 @@ impl Provider {
 
         let mut by_domain: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for rcpt in rcpt_to {
-            let domain = rcpt
-                .rsplit_once('@')
-                .map_or("", |(_, d)| d)
-                .to_ascii_lowercase();
-            by_domain.entry(domain).or_default().push(rcpt.clone());
+            by_domain
+                .entry(domain_of(rcpt))
+                .or_default()
+                .push(rcpt.clone());
         }
         let timers = self.settings().timers;
         let certified: Vec<Recipient> = facts

@@ -98,6 +98,14 @@ pub enum ProviderError {
     Task(#[from] tokio::task::JoinError),
 }
 
+/// The domain of an address, lower-cased.
+pub fn domain_of(address: &str) -> String {
+    address
+        .rsplit_once('@')
+        .map_or("", |(_, d)| d)
+        .to_ascii_lowercase()
+}
+
 /// Puts a signed receipt or notice into a user's INBOX, tagged `$PecRicevuta` and
 /// indexed by its own Message-ID, and updates the keywords of the message it is about.
 ///

@@ -25,6 +25,7 @@ use crate::provider::deliver_notice;
 use crate::provider::delivery_point::ANOMALY_KEYWORD;
 use crate::provider::delivery_point::AnomalyRefusal;
 use crate::provider::delivery_point::Outcome;
+use crate::provider::domain_of;
 use crate::store::ledger::Arrival;
 use crate::store::log::Event;
 use crate::store::log::EventKind;
@@ -565,14 +566,6 @@ impl Provider {
         }
         Ok(Reception::Anomaly)
     }
-}
-
-/// The domain of an address, lower-cased.
-pub fn domain_of(address: &str) -> String {
-    address
-        .rsplit_once('@')
-        .map_or("", |(_, d)| d)
-        .to_ascii_lowercase()
 }
 
 /// The provider whose certificate signed a validated message, from the index.
