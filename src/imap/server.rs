@@ -415,7 +415,7 @@ impl Driver<'_> {
         let valid = self
             .endpoint
             .passwords
-            .check(&self.endpoint.store, user, password)
+            .check(self.endpoint.store.password_lookup(), user, password)
             .await;
         if valid {
             attempt.succeeded(Instant::now());

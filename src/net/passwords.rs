@@ -7,6 +7,9 @@
 //! The queue has no bound of its own: every login is admitted by
 //! [`crate::net::throttle`] first, which bounds the checks waiting or running
 //! (`[login] max_pending_checks`) and answers the rest with a temporary refusal.
+//!
+//! Where passwords are kept is the caller's business: it passes the lookup, so the
+//! network layer does not depend on the store.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -14,12 +17,11 @@ use std::sync::mpsc;
 
 use tokio::sync::oneshot;
 
-use crate::store::Store;
+/// One check: the caller's lookup, already bound to the user and password.
+type Verify = Box<dyn FnOnce() -> bool + Send>;
 
 struct Job {
-    store: Store,
-    user: String,
-    password: String,
+    verify: Verify,
     reply: oneshot::Sender<bool>,
 }
 
@@ -52,11 +54,7 @@ impl PasswordChecks {
                             Err(_) => return,
                         };
                         let Ok(job) = job else { return };
-                        let valid = job
-                            .store
-                            .read(|tx| tx.verify_password(&job.user, &job.password))
-                            .unwrap_or(false);
-                        let _ = job.reply.send(valid);
+                        let _ = job.reply.send((job.verify)());
                     }
                 });
             if let Err(error) = spawned {
@@ -66,13 +64,16 @@ impl PasswordChecks {
         PasswordChecks { jobs }
     }
 
-    /// Whether `password` is `user`'s (unknown users cost the same and answer false).
-    pub async fn check(&self, store: &Store, user: &str, password: &str) -> bool {
+    /// Whether `password` is `user`'s, by `lookup` on a checker thread (unknown users
+    /// must cost the lookup the same and answer false).
+    pub async fn check<L>(&self, lookup: L, user: &str, password: &str) -> bool
+    where
+        L: FnOnce(&str, &str) -> bool + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
+        let (user, password) = (user.to_string(), password.to_string());
         let job = Job {
-            store: store.clone(),
-            user: user.to_string(),
-            password: password.to_string(),
+            verify: Box::new(move || lookup(&user, &password)),
             reply,
         };
         if self.jobs.send(job).is_err() {

@@ -21,17 +21,19 @@ use crate::pec::receipt;
 use crate::provider::Provider;
 use crate::provider::ProviderError;
 use crate::provider::deliver_notice;
-use crate::smtp::reply::Reply;
+use crate::provider::domain_of;
 use crate::store::log::Event;
 use crate::store::log::EventKind;
 use crate::store::quarantine::Quarantined;
 use crate::store::queue::Job;
+use crate::store::queue::JobKind;
 use crate::store::timers::Timer;
 
 /// IMAP keyword set on every receipt and notice delivered to a user.
 pub const RECEIPT_KEYWORD: &str = "$PecRicevuta";
 
-/// The outcome of a submission: certified, or refused with a notice.
+/// The outcome of a submission: certified, or refused with a notice. Durable when it
+/// is returned; the SMTP adapter ([`crate::provider::backend`]) words the reply.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub enum Submission {
     /// Accepted: the PEC msgid of the transport envelope.
@@ -41,29 +43,6 @@ pub enum Submission {
     /// Refused for a virus (by signature name); the message is in quarantine and the
     /// avviso di non accettazione per virus in the sender's INBOX.
     Infected(String),
-}
-
-impl Submission {
-    /// The SMTP reply (sent only after the outcome is durable).
-    pub fn reply(&self) -> Reply {
-        match self {
-            Submission::Accepted(id) => Reply::new(
-                250,
-                (2, 0, 0),
-                format!("Ok: accettato, identificativo {id}"),
-            ),
-            Submission::Refused(refusal) => Reply::new(
-                550,
-                (5, 7, 1),
-                format!("Messaggio non accettato: {}", refusal.reason()),
-            ),
-            Submission::Infected(virus) => Reply::new(
-                554,
-                (5, 7, 1),
-                format!("Messaggio non accettato: rilevato virus {virus}"),
-            ),
-        }
-    }
 }
 
 impl Provider {
@@ -119,11 +98,10 @@ impl Provider {
 
         let mut by_domain: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for rcpt in rcpt_to {
-            let domain = rcpt
-                .rsplit_once('@')
-                .map_or("", |(_, d)| d)
-                .to_ascii_lowercase();
-            by_domain.entry(domain).or_default().push(rcpt.clone());
+            by_domain
+                .entry(domain_of(rcpt))
+                .or_default()
+                .push(rcpt.clone());
         }
         let timers = self.settings().timers;
         let certified: Vec<Recipient> = facts
@@ -156,7 +134,7 @@ impl Provider {
                     rcpts.clone(),
                     envelope_blob.clone(),
                     now,
-                    "busta-di-trasporto",
+                    JobKind::Transport,
                 ))?;
             }
             deliver_notice(tx, &user, &receipt, &receipt_id, now)?;

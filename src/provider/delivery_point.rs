@@ -20,12 +20,14 @@ use crate::pec::receipt;
 use crate::pec::receipt::DeliveryFailure;
 use crate::provider::Provider;
 use crate::provider::ProviderError;
-use crate::provider::reception_point::ANOMALY_KEYWORD;
-use crate::smtp::reply::Reply;
 use crate::store::StoreError;
 use crate::store::Tx;
 use crate::store::mailbox::Mailbox;
 use crate::store::mailbox::MailboxState;
+
+/// IMAP keyword on anomaly envelopes: the bytes under it count against the
+/// mailbox's share for anomalies.
+pub const ANOMALY_KEYWORD: &str = "$PecAnomalia";
 
 /// What delivering to one mailbox will do, decided before signing the receipt.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -69,7 +71,8 @@ impl Default for AnomalyLimits {
 }
 
 /// Why the MX refuses mail it would wrap in a busta di anomalia. Each is an SMTP error
-/// in place of the `250`: an anomaly has no receipt to tell its sender it was lost.
+/// in place of the `250` ([`crate::provider::backend`]): an anomaly has no receipt to
+/// tell its sender it was lost.
 #[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
 pub enum AnomalyRefusal {
     /// The provider takes certified mail only (`[mx] accept_ordinary_mail`).
@@ -106,44 +109,6 @@ pub enum AnomalyRefusal {
         /// Bytes of anomalies it may hold.
         share: u64,
     },
-}
-
-impl AnomalyRefusal {
-    /// The SMTP reply: permanent, since the sender's retries would meet the same limit
-    /// until the user makes room, and a bounce tells the sender now.
-    pub fn reply(&self) -> Reply {
-        match self {
-            AnomalyRefusal::OrdinaryMailOff => Reply::new(
-                550,
-                (5, 7, 1),
-                "Questo sistema accetta solo posta elettronica certificata",
-            ),
-            AnomalyRefusal::TooLarge { limit, .. } => Reply::new(
-                552,
-                (5, 3, 4),
-                format!("Messaggio non certificato troppo grande (massimo {limit} byte)"),
-            ),
-            AnomalyRefusal::Unreadable(_) => Reply::new(
-                554,
-                (5, 6, 0),
-                "Messaggio non leggibile: messaggi allegati annidati oltre il massimo",
-            ),
-            AnomalyRefusal::NoMailbox(mailbox) => {
-                Reply::new(550, (5, 1, 1), format!("Casella {mailbox} inesistente"))
-            }
-            AnomalyRefusal::Suspended(mailbox) => {
-                Reply::new(550, (5, 2, 1), format!("Casella {mailbox} sospesa"))
-            }
-            AnomalyRefusal::MailboxFull(mailbox) => {
-                Reply::new(552, (5, 2, 2), format!("Casella {mailbox} piena"))
-            }
-            AnomalyRefusal::ShareFull { mailbox, .. } => Reply::new(
-                552,
-                (5, 2, 2),
-                format!("Casella {mailbox}: spazio per la posta non certificata esaurito"),
-            ),
-        }
-    }
 }
 
 /// Why `data` cannot be wrapped in a busta di anomalia and read back, if so: the
@@ -360,33 +325,6 @@ mod tests {
         assert_eq!(
             admit_anomaly(LIMITS, bob, None, 0, 1),
             Err(AnomalyRefusal::NoMailbox(bob.into()))
-        );
-    }
-
-    #[test]
-    fn every_refusal_is_a_permanent_smtp_error() {
-        let refusals = [
-            AnomalyRefusal::OrdinaryMailOff,
-            AnomalyRefusal::TooLarge { size: 2, limit: 1 },
-            AnomalyRefusal::Unreadable("x".into()),
-            AnomalyRefusal::NoMailbox("a@b.it".into()),
-            AnomalyRefusal::Suspended("a@b.it".into()),
-            AnomalyRefusal::MailboxFull("a@b.it".into()),
-            AnomalyRefusal::ShareFull {
-                mailbox: "a@b.it".into(),
-                held: 1,
-                share: 1,
-            },
-        ];
-        for refusal in refusals {
-            let reply = refusal.reply().to_string();
-            assert!(reply.starts_with('5'), "{refusal}: {reply}");
-        }
-        assert!(
-            AnomalyRefusal::MailboxFull("a@b.it".into())
-                .reply()
-                .to_string()
-                .starts_with("552 5.2.2")
         );
     }
 

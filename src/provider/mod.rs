@@ -95,7 +95,15 @@ pub enum ProviderError {
     Scan(#[from] clamd::ClamdError),
     /// A blocking task failed to run.
     #[error("internal task failed: {0}")]
-    Task(String),
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// The domain of an address, lower-cased.
+pub fn domain_of(address: &str) -> String {
+    address
+        .rsplit_once('@')
+        .map_or("", |(_, d)| d)
+        .to_ascii_lowercase()
 }
 
 /// Puts a signed receipt or notice into a user's INBOX, tagged `$PecRicevuta` and
@@ -380,8 +388,6 @@ impl Provider {
         F: FnOnce(Provider) -> Result<T, ProviderError> + Send + 'static,
     {
         let provider = self.clone();
-        tokio::task::spawn_blocking(move || work(provider))
-            .await
-            .map_err(|e| ProviderError::Task(e.to_string()))?
+        tokio::task::spawn_blocking(move || work(provider)).await?
     }
 }

@@ -22,30 +22,59 @@ use crate::provider::ProviderError;
 use crate::provider::access_point::RECEIPT_KEYWORD;
 use crate::provider::correlation;
 use crate::provider::deliver_notice;
+use crate::provider::delivery_point::ANOMALY_KEYWORD;
+use crate::provider::delivery_point::AnomalyRefusal;
 use crate::provider::delivery_point::Outcome;
-use crate::smtp::reply::Reply;
+use crate::provider::domain_of;
 use crate::store::ledger::Arrival;
 use crate::store::log::Event;
 use crate::store::log::EventKind;
 use crate::store::mailbox::Appended;
 use crate::store::mailbox::INBOX;
 use crate::store::queue::Job;
+use crate::store::queue::JobKind;
 
 /// IMAP keyword on transport envelopes delivered to a mailbox.
 pub const ENVELOPE_KEYWORD: &str = "$PecBusta";
-/// IMAP keyword on anomaly envelopes.
-pub const ANOMALY_KEYWORD: &str = "$PecAnomalia";
+
+/// What the punto di ricezione did with one message. Every outcome but `Refused` is
+/// durable when it is returned; the SMTP adapter ([`crate::provider::backend`]) words
+/// the reply.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub enum Reception {
+    /// A busta di trasporto taken in charge: its identificativo.
+    TakenInCharge(String),
+    /// A busta every recipient it names already had.
+    AlreadyReceived,
+    /// A busta carrying a virus: kept in quarantine, the sender's provider notified.
+    VirusHeld,
+    /// A receipt acted on and filed.
+    ReceiptDelivered,
+    /// A receipt that already arrived for every recipient.
+    ReceiptAlreadyReceived,
+    /// Filed as a busta di anomalia.
+    Anomaly,
+    /// Refused: it would have been a busta di anomalia no mailbox can take.
+    Refused(AnomalyRefusal),
+}
+
+impl Reception {
+    /// Whether the message was taken (the peer may forget it).
+    pub fn is_taken(&self) -> bool {
+        !matches!(self, Reception::Refused(_))
+    }
+}
 
 impl Provider {
-    /// Handles one message from the MX (blocking). The reply is sent only after what
-    /// it acknowledges is durable.
+    /// Handles one message from the MX (blocking). It returns only after what the
+    /// outcome acknowledges is durable.
     pub fn receive(
         &self,
         mail_from: &str,
         rcpt_to: &[String],
         data: &[u8],
         now: Timestamp,
-    ) -> Result<Reply, ProviderError> {
+    ) -> Result<Reception, ProviderError> {
         let index = self.index();
         let validation = Validation::check(data, self.anchors(), Some(&index), now);
         let local: Vec<String> = rcpt_to
@@ -57,7 +86,7 @@ impl Provider {
             Ok(validation) => validation,
             Err(_) => {
                 if let Some(refusal) = self.ordinary_mail_refusal(data.len() as u64) {
-                    return Ok(refusal.reply());
+                    return Ok(Reception::Refused(refusal));
                 }
                 return self.anomaly(&local, data, "messaggio non leggibile", now);
             }
@@ -100,7 +129,7 @@ impl Provider {
                     && let Some(refusal) = self.ordinary_mail_refusal(data.len() as u64)
                 {
                     tracing::info!(%mail_from, %refusal, "posta ordinaria rifiutata");
-                    return Ok(refusal.reply());
+                    return Ok(Reception::Refused(refusal));
                 }
                 let reason = reasons
                     .first()
@@ -122,7 +151,7 @@ impl Provider {
         local: &[String],
         data: &[u8],
         now: Timestamp,
-    ) -> Result<Reply, ProviderError> {
+    ) -> Result<Reception, ProviderError> {
         let (addressed, strangers): (Vec<String>, Vec<String>) =
             local.iter().cloned().partition(|rcpt| {
                 daticert
@@ -147,18 +176,18 @@ impl Provider {
         })?;
         // The strangers' anomaly first: refused, it refuses the whole message before
         // anything is delivered, so no recipient is acknowledged and left without it.
-        let mut reply = Reply::new(250, (2, 0, 0), "Ok: messaggio già ricevuto");
+        let mut outcome = Reception::AlreadyReceived;
         if !strangers.is_empty() {
             let reason = "destinatario non compreso tra i destinatari certificati";
-            reply = self.anomaly(&strangers, data, reason, now)?;
-            if reply.code() != 250 {
-                return Ok(reply);
+            outcome = self.anomaly(&strangers, data, reason, now)?;
+            if !outcome.is_taken() {
+                return Ok(outcome);
             }
         }
         if !fresh.is_empty() {
-            reply = self.take_charge(validation, daticert, &fresh, data, now)?;
+            outcome = self.take_charge(validation, daticert, &fresh, data, now)?;
         }
-        Ok(reply)
+        Ok(outcome)
     }
 
     /// Whether a valid receipt may act here: it must concern a message our punto di
@@ -227,7 +256,7 @@ impl Provider {
         local: &[String],
         data: &[u8],
         now: Timestamp,
-    ) -> Result<Reply, ProviderError> {
+    ) -> Result<Reception, ProviderError> {
         let message = &validation.message;
         let facts = Facts::from_daticert(daticert);
         if let Some(virus) = self.scan(data)? {
@@ -282,7 +311,7 @@ impl Provider {
                 vec![mail_receipt.clone()],
                 charge_blob.clone(),
                 now,
-                "presa-in-carico",
+                JobKind::TakenInCharge,
             ))?;
             for (rcpt, outcome, blob, receipt_id) in &deliveries {
                 if !tx.record_arrival(&busta_arrival(&facts.id, &signer, rcpt))? {
@@ -319,17 +348,13 @@ impl Provider {
                     vec![facts.sender.clone()],
                     blob.clone(),
                     now,
-                    "ricevuta",
+                    JobKind::Receipt,
                 ))?;
             }
             Ok(())
         })?;
         self.wake_relay();
-        Ok(Reply::new(
-            250,
-            (2, 0, 0),
-            format!("Ok: presa in carico {id}"),
-        ))
+        Ok(Reception::TakenInCharge(id))
     }
 
     /// A virus in a valid envelope (RFC 6109 §3.2.3): not delivered, kept 30 months,
@@ -342,7 +367,7 @@ impl Provider {
         data: &[u8],
         virus: &str,
         now: Timestamp,
-    ) -> Result<Reply, ProviderError> {
+    ) -> Result<Reception, ProviderError> {
         let mail_receipt = validation
             .index
             .as_ref()
@@ -370,17 +395,13 @@ impl Provider {
                     vec![mail_receipt.clone()],
                     blob.clone(),
                     now,
-                    "rilevazione-virus",
+                    JobKind::VirusDetected,
                 ))?;
             }
             Ok(())
         })?;
         self.wake_relay();
-        Ok(Reply::new(
-            250,
-            (2, 0, 0),
-            "Ok: messaggio trattenuto per virus",
-        ))
+        Ok(Reception::VirusHeld)
     }
 
     /// A valid receipt or notice: timers for the service mailbox, the mailbox otherwise.
@@ -392,7 +413,7 @@ impl Provider {
         local: &[String],
         data: &[u8],
         now: Timestamp,
-    ) -> Result<Reply, ProviderError> {
+    ) -> Result<Reception, ProviderError> {
         let message = &validation.message;
         let Some(daticert) = &message.daticert else {
             return self.anomaly(local, data, "dati di certificazione assenti", now);
@@ -411,7 +432,7 @@ impl Provider {
             Ok(true)
         })?;
         if seen {
-            return Ok(Reply::new(250, (2, 0, 0), "Ok: ricevuta già ricevuta"));
+            return Ok(Reception::ReceiptAlreadyReceived);
         }
         let service = self.issuer().service_address();
         let pec_id = daticert.data.id.clone();
@@ -487,7 +508,7 @@ impl Provider {
             }
             Ok(())
         })?;
-        Ok(Reply::new(250, (2, 0, 0), "Ok: ricevuta consegnata"))
+        Ok(Reception::ReceiptDelivered)
     }
 
     /// Anything that is not valid PEC: a signed busta di anomalia to each local
@@ -499,7 +520,7 @@ impl Provider {
         data: &[u8],
         reason: &str,
         now: Timestamp,
-    ) -> Result<Reply, ProviderError> {
+    ) -> Result<Reception, ProviderError> {
         // The busta only adds to the message: a mailbox that cannot hold the message
         // alone is refused before a signature is spent on it. The transaction checks
         // again, with the busta's own size.
@@ -509,7 +530,7 @@ impl Provider {
         };
         if let Some(refusal) = refusal {
             tracing::info!(%refusal, "busta di anomalia rifiutata");
-            return Ok(refusal.reply());
+            return Ok(Reception::Refused(refusal));
         }
         let stamp = self.stamp(now);
         let wrapped = envelope::anomaly(self.issuer(), data, reason, &stamp);
@@ -541,18 +562,10 @@ impl Provider {
         })?;
         if let Some(refusal) = refused {
             tracing::info!(%refusal, "busta di anomalia rifiutata");
-            return Ok(refusal.reply());
+            return Ok(Reception::Refused(refusal));
         }
-        Ok(Reply::new(250, (2, 0, 0), "Ok: busta di anomalia"))
+        Ok(Reception::Anomaly)
     }
-}
-
-/// The domain of an address, lower-cased.
-pub fn domain_of(address: &str) -> String {
-    address
-        .rsplit_once('@')
-        .map_or("", |(_, d)| d)
-        .to_ascii_lowercase()
 }
 
 /// The provider whose certificate signed a validated message, from the index.

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::provider::Provider;
 use crate::provider::ProviderError;
+use crate::provider::backend;
 use crate::provider::mx::Directory;
 use crate::smtp::client;
 use crate::smtp::client::ClientOptions;
@@ -246,12 +247,14 @@ async fn deliver(
     let destination = job.destination.to_ascii_lowercase();
     let attempt: Result<(), String> = if destination == provider.issuer().domain {
         let (from, rcpts, bytes) = (job.mail_from.clone(), job.rcpt_to.clone(), data);
-        let reply = provider
+        let reception = provider
             .blocking(move |p| p.receive(&from, &rcpts, &bytes, Timestamp::now()))
             .await?;
-        if reply.is_positive() {
+        if reception.is_taken() {
             Ok(())
         } else {
+            // Worded as a peer's MX would have answered, like a remote refusal.
+            let reply = backend::reception_reply(&reception);
             Err(format!("{} {}", reply.code(), reply.text()))
         }
     } else {

@@ -23,6 +23,7 @@
 
 use std::panic;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::sync::Condvar;
 use std::sync::Mutex;
 use std::sync::MutexGuard;
@@ -74,14 +75,14 @@ struct Flushed {
     /// The last batch that finished (committed or failed).
     finished: u64,
     /// Batches whose commit failed: (batch, members still to learn it, the error).
-    failed: Vec<(u64, usize, String)>,
+    failed: Vec<(u64, usize, Arc<StoreError>)>,
 }
 
 /// How a member's batch ended.
 enum Outcome {
     Committed,
     Aborted,
-    Failed(String),
+    Failed(Arc<StoreError>),
 }
 
 impl GroupCommit {
@@ -98,7 +99,7 @@ impl GroupCommit {
             let (value, batch) = self.run(db, &work)?;
             match self.finish(batch, blobs, &on_commit)? {
                 Outcome::Committed => return Ok(value),
-                Outcome::Failed(error) => return Err(StoreError::Database(error)),
+                Outcome::Failed(error) => return Err(StoreError::Batch(error)),
                 Outcome::Aborted => continue,
             }
         }
@@ -196,12 +197,14 @@ impl GroupCommit {
                 on_commit();
                 Ok(Outcome::Committed)
             }
-            Err(error) => {
-                if members > 1 {
-                    flushed.failed.push((batch, members - 1, error.to_string()));
-                }
-                Err(error)
+            Err(error) if members > 1 => {
+                let shared = Arc::new(error);
+                flushed
+                    .failed
+                    .push((batch, members - 1, Arc::clone(&shared)));
+                Err(StoreError::Batch(shared))
             }
+            Err(error) => Err(error),
         }
     }
 }
@@ -232,7 +235,10 @@ fn take_aborted(aborted: &mut Vec<(u64, usize)>, batch: u64) -> bool {
 }
 
 /// Removes one member's share of a failed commit; its error if `batch` failed.
-fn take_failed(failed: &mut Vec<(u64, usize, String)>, batch: u64) -> Option<String> {
+fn take_failed(
+    failed: &mut Vec<(u64, usize, Arc<StoreError>)>,
+    batch: u64,
+) -> Option<Arc<StoreError>> {
     let at = failed.iter().position(|(b, _, _)| *b == batch)?;
     let error = failed[at].2.clone();
     failed[at].1 -= 1;
@@ -256,7 +262,7 @@ fn db_error<E: Into<redb::Error>>(error: E) -> StoreError {
 }
 
 fn out_of_step() -> StoreError {
-    StoreError::Database("group commit out of step".into())
+    StoreError::Internal("group commit out of step")
 }
 
 #[cfg(test)]

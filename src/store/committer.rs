@@ -74,9 +74,8 @@ impl Committer {
                     if ran.is_err() {
                         tracing::error!("a commit panicked; its writes were not acknowledged");
                         for answer in answers {
-                            let _ = answer.try_send(Err(StoreError::Database(
-                                "the store's commit panicked".into(),
-                            )));
+                            let _ = answer
+                                .try_send(Err(StoreError::Internal("the store's commit panicked")));
                         }
                     }
                 }
@@ -109,7 +108,7 @@ impl Committer {
         value
             .downcast::<T>()
             .map(|value| *value)
-            .map_err(|_| StoreError::Database("committer returned another type".into()))
+            .map_err(|_| StoreError::Internal("committer returned another type"))
     }
 }
 
@@ -134,13 +133,13 @@ fn commit(database: &Database, blobs: &BlobStore, mut batch: Vec<Job>, on_commit
     'attempt: while !batch.is_empty() {
         let txn = match database.begin_write().map_err(db) {
             Ok(txn) => txn,
-            Err(error) => return fail(batch, &error),
+            Err(error) => return fail(batch, error),
         };
         let mut values = Vec::with_capacity(batch.len());
         for at in 0..batch.len() {
             let work = &batch[at].work;
             let ran = panic::catch_unwind(AssertUnwindSafe(|| work(&mut Tx { inner: &txn })))
-                .unwrap_or_else(|_| Err(StoreError::Database("a store write panicked".into())));
+                .unwrap_or_else(|_| Err(StoreError::Internal("a store write panicked")));
             match ran {
                 Ok(value) => values.push(value),
                 Err(error) => {
@@ -165,20 +164,21 @@ fn commit(database: &Database, blobs: &BlobStore, mut batch: Vec<Job>, on_commit
                 blobs.committed(staged);
                 on_commit();
             }
-            Err(error) => fail(batch, &error),
+            Err(error) => fail(batch, error),
         }
         return;
     }
 }
 
-fn fail(batch: Vec<Job>, error: &StoreError) {
+fn fail(batch: Vec<Job>, error: StoreError) {
+    let shared = Arc::new(error);
     for job in batch {
-        let _ = job.done.send(Err(StoreError::Database(error.to_string())));
+        let _ = job.done.send(Err(StoreError::Batch(Arc::clone(&shared))));
     }
 }
 
 fn stopped() -> StoreError {
-    StoreError::Database("the committer thread stopped".into())
+    StoreError::Internal("the committer thread stopped")
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use crate::store::blobs::BlobId;
 use crate::store::db;
 use crate::store::decode;
 use crate::store::encode;
+use crate::store::key::AddressKey;
 
 const QUEUE: TableDefinition<u64, &[u8]> = TableDefinition::new("conservation_queue");
 const PACKAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("conservation_packages");
@@ -106,7 +107,7 @@ impl Tx<'_> {
         mailbox: &str,
         change: impl FnOnce(&mut Account),
     ) -> Result<Account, StoreError> {
-        let mailbox = mailbox.to_ascii_lowercase();
+        let mailbox = AddressKey::new(mailbox);
         let mut table = self.inner.open_table(ACCOUNTS).map_err(db)?;
         let mut account: Account = match table.get(mailbox.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
@@ -166,7 +167,7 @@ impl ReadTx<'_> {
             Err(error) => return Err(db(error)),
         };
         table
-            .get(mailbox.to_ascii_lowercase().as_str())
+            .get(AddressKey::new(mailbox).as_str())
             .map_err(db)?
             .map_or(Ok(Account::default()), |bytes| decode(bytes.value()))
     }

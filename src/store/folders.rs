@@ -12,6 +12,7 @@ use crate::store::Tx;
 use crate::store::db;
 use crate::store::decode;
 use crate::store::encode;
+use crate::store::key::AddressKey;
 use crate::store::mailbox::Appended;
 use crate::store::mailbox::BY_MESSAGE_ID;
 use crate::store::mailbox::FOLDERS;
@@ -20,7 +21,7 @@ use crate::store::mailbox::MAILBOXES;
 use crate::store::mailbox::MESSAGES;
 use crate::store::mailbox::Mailbox;
 use crate::store::mailbox::MessageMeta;
-use crate::store::mailbox::folder_key;
+use crate::store::mailbox::uidvalidity_at;
 
 /// How STORE changes flags (RFC 3501 §6.4.6).
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -64,7 +65,7 @@ impl ReadTx<'_> {
     /// The folders of a mailbox, by name.
     pub fn folders(&self, address: &str) -> Result<Vec<(String, Folder)>, StoreError> {
         match self.inner.open_table(FOLDERS) {
-            Ok(table) => folders_in(&table, address),
+            Ok(table) => folders_in(&table, &AddressKey::new(address)),
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
             Err(error) => Err(db(error)),
         }
@@ -72,7 +73,7 @@ impl ReadTx<'_> {
 
     /// One folder's counters.
     pub fn folder(&self, address: &str, name: &str) -> Result<Option<Folder>, StoreError> {
-        let key = folder_key(&address.to_ascii_lowercase(), name);
+        let key = AddressKey::new(address).folder(name);
         match self.inner.open_table(FOLDERS) {
             Ok(table) => get_decoded(&table, key.as_str()),
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
@@ -87,7 +88,7 @@ impl ReadTx<'_> {
         folder: &str,
         uid: u32,
     ) -> Result<Option<MessageMeta>, StoreError> {
-        let key = folder_key(&address.to_ascii_lowercase(), folder);
+        let key = AddressKey::new(address).folder(folder);
         match self.inner.open_table(MESSAGES) {
             Ok(table) => table
                 .get((key.as_str(), uid))
@@ -108,7 +109,7 @@ impl Tx<'_> {
         folder: &str,
         uid: u32,
     ) -> Result<Option<MessageMeta>, StoreError> {
-        ReadTxOf(self).message(address, folder, uid)
+        ReadTxOf(self).message(&AddressKey::new(address), folder, uid)
     }
 
     /// Creates a folder; `false` when it already exists.
@@ -118,7 +119,7 @@ impl Tx<'_> {
         name: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let key = folder_key(&address.to_ascii_lowercase(), name);
+        let key = AddressKey::new(address).folder(name);
         let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
         if folders.get(key.as_str()).map_err(db)?.is_some() {
             return Ok(false);
@@ -133,8 +134,8 @@ impl Tx<'_> {
     /// Deletes a folder and its messages (their bytes leave the quota); `false` when
     /// there is no such folder.
     pub fn delete_folder(&mut self, address: &str, name: &str) -> Result<bool, StoreError> {
-        let address = address.to_ascii_lowercase();
-        let key = folder_key(&address, name);
+        let address = AddressKey::new(address);
+        let key = address.folder(name);
         if self
             .inner
             .open_table(FOLDERS)
@@ -160,7 +161,7 @@ impl Tx<'_> {
         to: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let address = address.to_ascii_lowercase();
+        let address = AddressKey::new(address);
         let existing = ReadTxOf(self).folders(&address)?;
         if !existing.iter().any(|(n, _)| n == from) || existing.iter().any(|(n, _)| n == to) {
             return Ok(false);
@@ -175,8 +176,8 @@ impl Tx<'_> {
             })
             .collect();
         for (old, new, folder) in moves {
-            let old_key = folder_key(&address, &old);
-            let new_key = folder_key(&address, &new);
+            let old_key = address.folder(&old);
+            let new_key = address.folder(&new);
             let metas = self.take_messages(&old_key, None)?;
             let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
             if old == "INBOX" {
@@ -269,8 +270,8 @@ impl Tx<'_> {
         flags: &[String],
         unchanged_since: Option<u64>,
     ) -> Result<(Vec<Stored>, (u64, u64)), StoreError> {
-        let address = address.to_ascii_lowercase();
-        let key = folder_key(&address, folder);
+        let address = AddressKey::new(address);
+        let key = address.folder(folder);
         let before = ReadTxOf(self)
             .folder(&address, folder)?
             .map_or(0, |f| f.highest_modseq);
@@ -324,8 +325,8 @@ impl Tx<'_> {
         folder: &str,
         uids: &[u32],
     ) -> Result<Vec<u32>, StoreError> {
-        let address = address.to_ascii_lowercase();
-        let key = folder_key(&address, folder);
+        let address = AddressKey::new(address);
+        let key = address.folder(folder);
         let metas = self.take_messages(&key, Some(uids))?;
         if !metas.is_empty() {
             self.bump_modseq(&key)?;
@@ -343,12 +344,13 @@ impl Tx<'_> {
         to: &str,
         uids: &[u32],
     ) -> Result<Copied, StoreError> {
-        let Some(target) = ReadTxOf(self).folder(address, to)? else {
+        let key = AddressKey::new(address);
+        let Some(target) = ReadTxOf(self).folder(&key, to)? else {
             return Ok(Copied::NoFolder);
         };
         let mut pairs = Vec::with_capacity(uids.len());
         for &uid in uids {
-            let Some(meta) = ReadTxOf(self).message(address, from, uid)? else {
+            let Some(meta) = ReadTxOf(self).message(&key, from, uid)? else {
                 continue;
             };
             let flags: Vec<String> = meta
@@ -414,19 +416,19 @@ impl Tx<'_> {
     }
 
     /// Gives the bytes of removed messages back to the mailbox quota.
-    fn release(&mut self, address: &str, metas: &[MessageMeta]) -> Result<(), StoreError> {
+    fn release(&mut self, address: &AddressKey, metas: &[MessageMeta]) -> Result<(), StoreError> {
         let freed: u64 = metas.iter().map(|m| m.size).sum();
         if freed == 0 {
             return Ok(());
         }
         let mut mailboxes = self.inner.open_table(MAILBOXES).map_err(db)?;
-        let mut mailbox: Mailbox = match mailboxes.get(address).map_err(db)? {
+        let mut mailbox: Mailbox = match mailboxes.get(address.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Ok(()),
         };
         mailbox.used_bytes = mailbox.used_bytes.saturating_sub(freed);
         mailboxes
-            .insert(address, encode(&mailbox)?.as_slice())
+            .insert(address.as_str(), encode(&mailbox)?.as_slice())
             .map_err(db)?;
         Ok(())
     }
@@ -450,7 +452,7 @@ impl Tx<'_> {
         name: &str,
         change: impl FnOnce(&mut Folder),
     ) -> Result<Option<Folder>, StoreError> {
-        let key = folder_key(&address.to_ascii_lowercase(), name);
+        let key = AddressKey::new(address).folder(name);
         let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
         let mut folder: Folder = match folders.get(key.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
@@ -469,22 +471,22 @@ impl Tx<'_> {
 struct ReadTxOf<'t, 'a>(&'t Tx<'a>);
 
 impl ReadTxOf<'_, '_> {
-    fn folders(&self, address: &str) -> Result<Vec<(String, Folder)>, StoreError> {
+    fn folders(&self, address: &AddressKey) -> Result<Vec<(String, Folder)>, StoreError> {
         folders_in(&self.0.inner.open_table(FOLDERS).map_err(db)?, address)
     }
 
-    fn folder(&self, address: &str, name: &str) -> Result<Option<Folder>, StoreError> {
-        let key = folder_key(&address.to_ascii_lowercase(), name);
+    fn folder(&self, address: &AddressKey, name: &str) -> Result<Option<Folder>, StoreError> {
+        let key = address.folder(name);
         get_decoded(&self.0.inner.open_table(FOLDERS).map_err(db)?, key.as_str())
     }
 
     fn message(
         &self,
-        address: &str,
+        address: &AddressKey,
         folder: &str,
         uid: u32,
     ) -> Result<Option<MessageMeta>, StoreError> {
-        let key = folder_key(&address.to_ascii_lowercase(), folder);
+        let key = address.folder(folder);
         self.0
             .inner
             .open_table(MESSAGES)
@@ -498,9 +500,8 @@ impl ReadTxOf<'_, '_> {
 
 fn folders_in(
     table: &impl ReadableTable<&'static str, &'static [u8]>,
-    address: &str,
+    address: &AddressKey,
 ) -> Result<Vec<(String, Folder)>, StoreError> {
-    let address = address.to_ascii_lowercase();
     let (start, end) = (format!("{address}\0"), format!("{address}\u{1}"));
     table
         .range(start.as_str()..end.as_str())
@@ -524,13 +525,6 @@ fn get_decoded<'k, K: redb::Key + 'static, T: serde::de::DeserializeOwned>(
         .map_err(db)?
         .map(|bytes| decode(bytes.value()))
         .transpose()
-}
-
-/// A UIDVALIDITY from the clock: new folders never reuse an old value.
-pub(crate) fn uidvalidity_at(now: Timestamp) -> u32 {
-    u32::try_from(now.as_second().rem_euclid(i64::from(u32::MAX)))
-        .unwrap_or(1)
-        .max(1)
 }
 
 fn apply(current: &[String], change: FlagChange, flags: &[String]) -> Vec<String> {

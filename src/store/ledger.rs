@@ -10,6 +10,7 @@ use crate::store::ReadTx;
 use crate::store::StoreError;
 use crate::store::Tx;
 use crate::store::db;
+use crate::store::key::AddressKey;
 
 /// (PEC msgid, recipient) → our user who sent it.
 const SENT: TableDefinition<&str, &str> = TableDefinition::new("ledger_sent");
@@ -36,14 +37,14 @@ impl Arrival<'_> {
             "{}\0{}\0{}\0{}",
             self.tipo,
             self.pec_id,
-            self.about.to_ascii_lowercase(),
-            self.mailbox.to_ascii_lowercase()
+            AddressKey::new(self.about),
+            AddressKey::new(self.mailbox)
         )
     }
 }
 
 fn sent_key(pec_id: &str, recipient: &str) -> String {
-    format!("{pec_id}\0{}", recipient.to_ascii_lowercase())
+    format!("{pec_id}\0{}", AddressKey::new(recipient))
 }
 
 impl Tx<'_> {

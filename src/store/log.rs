@@ -251,7 +251,7 @@ impl ReadTx<'_> {
                 .to_ascii_lowercase()
         };
         let msgid = query.msgid.as_deref().map(strip);
-        let mailbox = query.mailbox.as_deref().map(str::to_ascii_lowercase);
+        let mailbox = query.mailbox.as_deref();
         Ok(self
             .records()?
             .into_iter()

@@ -22,6 +22,7 @@ use crate::store::blobs::BlobId;
 use crate::store::db;
 use crate::store::decode;
 use crate::store::encode;
+use crate::store::key::AddressKey;
 
 /// The inbox.
 pub const INBOX: &str = "INBOX";
@@ -185,13 +186,13 @@ impl Tx<'_> {
         settings: &NewMailbox,
         now: Timestamp,
     ) -> Result<Mailbox, StoreError> {
-        let address = address.to_ascii_lowercase();
+        let address = AddressKey::new(address);
         let mut table = self.inner.open_table(MAILBOXES).map_err(db)?;
         if table.get(address.as_str()).map_err(db)?.is_some() {
-            return Err(StoreError::MailboxExists(address));
+            return Err(StoreError::MailboxExists(address.to_string()));
         }
         let mailbox = Mailbox {
-            address: address.clone(),
+            address: address.to_string(),
             password_hash: hash_password(password)?,
             state: MailboxState::Active,
             quota_bytes: settings.quota_bytes,
@@ -204,15 +205,12 @@ impl Tx<'_> {
             .insert(address.as_str(), encode(&mailbox)?.as_slice())
             .map_err(db)?;
         drop(table);
-        let uidvalidity = crate::store::folders::uidvalidity_at(now);
+        let uidvalidity = uidvalidity_at(now);
         let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
         for name in DEFAULT_FOLDERS {
             let folder = Folder::new(uidvalidity);
             folders
-                .insert(
-                    folder_key(&address, name).as_str(),
-                    encode(&folder)?.as_slice(),
-                )
+                .insert(address.folder(name).as_str(), encode(&folder)?.as_slice())
                 .map_err(db)?;
         }
         Ok(mailbox)
@@ -224,11 +222,11 @@ impl Tx<'_> {
         address: &str,
         change: impl FnOnce(&mut Mailbox),
     ) -> Result<Mailbox, StoreError> {
-        let address = address.to_ascii_lowercase();
+        let address = AddressKey::new(address);
         let mut table = self.inner.open_table(MAILBOXES).map_err(db)?;
         let mut mailbox: Mailbox = match table.get(address.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
-            None => return Err(StoreError::NoSuchMailbox(address)),
+            None => return Err(StoreError::NoSuchMailbox(address.to_string())),
         };
         change(&mut mailbox);
         table
@@ -246,10 +244,10 @@ impl Tx<'_> {
 
     /// Deletes a mailbox and its message index (bodies stay until collected).
     pub fn delete_mailbox(&mut self, address: &str) -> Result<(), StoreError> {
-        let address = address.to_ascii_lowercase();
+        let address = AddressKey::new(address);
         let mut table = self.inner.open_table(MAILBOXES).map_err(db)?;
         if table.remove(address.as_str()).map_err(db)?.is_none() {
-            return Err(StoreError::NoSuchMailbox(address));
+            return Err(StoreError::NoSuchMailbox(address.to_string()));
         }
         drop(table);
         let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
@@ -289,7 +287,7 @@ impl Tx<'_> {
         internal_date: Timestamp,
         message_id: Option<&str>,
     ) -> Result<Appended, StoreError> {
-        let address = address.to_ascii_lowercase();
+        let address = AddressKey::new(address);
         let mut mailboxes = self.inner.open_table(MAILBOXES).map_err(db)?;
         let mut mailbox: Mailbox = match mailboxes.get(address.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
@@ -307,7 +305,7 @@ impl Tx<'_> {
             .map_err(db)?;
         drop(mailboxes);
 
-        let key = folder_key(&address, folder);
+        let key = address.folder(folder);
         let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
         let mut counters: Folder = match folders.get(key.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
@@ -359,7 +357,7 @@ impl ReadTx<'_> {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(error) => return Err(db(error)),
         };
-        let address = address.to_ascii_lowercase();
+        let address = AddressKey::new(address);
         table
             .get(address.as_str())
             .map_err(db)?
@@ -400,7 +398,7 @@ impl ReadTx<'_> {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(error) => return Err(db(error)),
         };
-        let key = folder_key(&address.to_ascii_lowercase(), folder);
+        let key = AddressKey::new(address).folder(folder);
         table
             .range((key.as_str(), *uids.start())..=(key.as_str(), *uids.end()))
             .map_err(db)?
@@ -433,7 +431,7 @@ impl ReadTx<'_> {
         };
         let key = format!(
             "{}\0{}",
-            folder_key(&address.to_ascii_lowercase(), folder),
+            AddressKey::new(address).folder(folder),
             message_id.trim()
         );
         table
@@ -505,10 +503,6 @@ fn hash_password(password: &str) -> Result<String, StoreError> {
         .map_err(|_| StoreError::Password)
 }
 
-pub(crate) fn folder_key(address: &str, folder: &str) -> String {
-    format!("{address}\0{folder}")
-}
-
 /// [`ReadTx::keyword_bytes`] over either kind of transaction's `messages` table. The
 /// keys of one mailbox's folders all start with `address\0`, so they are one range.
 fn keyword_bytes_in(
@@ -516,7 +510,7 @@ fn keyword_bytes_in(
     address: &str,
     keyword: &str,
 ) -> Result<u64, StoreError> {
-    let address = address.to_ascii_lowercase();
+    let address = AddressKey::new(address);
     let (first, past) = (format!("{address}\0"), format!("{address}\u{1}"));
     let mut total = 0u64;
     for entry in table
@@ -536,7 +530,7 @@ impl Tx<'_> {
     /// mailbox's rule in the same transaction as the append).
     pub fn mailbox(&self, address: &str) -> Result<Option<Mailbox>, StoreError> {
         let table = self.inner.open_table(MAILBOXES).map_err(db)?;
-        let address = address.to_ascii_lowercase();
+        let address = AddressKey::new(address);
         table
             .get(address.as_str())
             .map_err(db)?
@@ -550,6 +544,13 @@ impl Tx<'_> {
         let table = self.inner.open_table(MESSAGES).map_err(db)?;
         keyword_bytes_in(&table, address, keyword)
     }
+}
+
+/// A UIDVALIDITY from the clock: new folders never reuse an old value.
+pub(crate) fn uidvalidity_at(now: Timestamp) -> u32 {
+    u32::try_from(now.as_second().rem_euclid(i64::from(u32::MAX)))
+        .unwrap_or(1)
+        .max(1)
 }
 
 #[cfg(test)]

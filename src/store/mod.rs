@@ -21,6 +21,7 @@ mod committer;
 pub mod conservation;
 pub mod folders;
 pub mod headers;
+pub mod key;
 pub mod ledger;
 pub mod log;
 pub mod mailbox;
@@ -55,7 +56,14 @@ pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta
 pub enum StoreError {
     /// The database engine failed.
     #[error("database: {0}")]
-    Database(String),
+    Database(#[from] redb::Error),
+    /// A commit shared with other writers failed: each of them gets the one error.
+    #[error("database: {0}")]
+    Batch(#[source] Arc<StoreError>),
+    /// The store's own machinery failed (a write panicked, the committer stopped): the
+    /// write is not kept.
+    #[error("database: {0}")]
+    Internal(&'static str),
     /// A file operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -67,6 +75,9 @@ pub enum StoreError {
     /// A stored record does not decode.
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// A record does not encode or decode as JSON.
+    #[error("corrupt record: {0}")]
+    Record(#[from] serde_json::Error),
     /// The mailbox already exists.
     #[error("mailbox {0} already exists")]
     MailboxExists(String),
@@ -100,17 +111,17 @@ fn open_error(error: redb::DatabaseError) -> StoreError {
 
 /// Maps any redb error.
 pub(crate) fn db<E: Into<redb::Error>>(error: E) -> StoreError {
-    StoreError::Database(error.into().to_string())
+    StoreError::Database(error.into())
 }
 
 /// Encodes a record.
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+    Ok(serde_json::to_vec(value)?)
 }
 
 /// Decodes a record.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+    Ok(serde_json::from_slice(bytes)?)
 }
 
 /// The store: cheap to clone, shared by every task.
@@ -254,6 +265,17 @@ impl Store {
     ) -> Result<T, StoreError> {
         let txn = self.reader.begin_read().map_err(db)?;
         work(&ReadTx { inner: &txn })
+    }
+
+    /// The lookup a login's password check runs on a checker thread: whether the
+    /// password is the address's. A fault answers no, like a wrong password.
+    pub fn password_lookup(&self) -> impl FnOnce(&str, &str) -> bool + Send + 'static {
+        let store = self.clone();
+        move |address, password| {
+            store
+                .read(|tx| tx.verify_password(address, password))
+                .unwrap_or(false)
+        }
     }
 }
 

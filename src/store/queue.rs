@@ -36,10 +36,28 @@ pub struct Job {
     pub next_attempt: Timestamp,
     /// When it was queued.
     pub created: Timestamp,
-    /// What it carries (`busta-di-trasporto`, `ricevuta`, …), for logs.
-    pub kind: String,
+    /// What it carries, for logs.
+    pub kind: JobKind,
     /// The last failure.
     pub last_error: Option<String>,
+}
+
+/// What a job carries. Stored in the job record by its name in the rules' vocabulary,
+/// the same string a job record has always held.
+#[derive(Clone, Copy, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub enum JobKind {
+    /// `busta-di-trasporto`: a user's message, certified, to the recipient's provider.
+    #[serde(rename = "busta-di-trasporto")]
+    Transport,
+    /// `presa-in-carico`: the ricevuta di presa in carico to the sender's provider.
+    #[serde(rename = "presa-in-carico")]
+    TakenInCharge,
+    /// `ricevuta`: a delivery receipt or notice of non-delivery, to the sender.
+    #[serde(rename = "ricevuta")]
+    Receipt,
+    /// `rilevazione-virus`: the avviso di rilevazione virus to the sender's provider.
+    #[serde(rename = "rilevazione-virus")]
+    VirusDetected,
 }
 
 impl Job {
@@ -50,7 +68,7 @@ impl Job {
         rcpt_to: Vec<String>,
         blob: BlobId,
         now: Timestamp,
-        kind: &str,
+        kind: JobKind,
     ) -> Job {
         Job {
             id: 0,
@@ -61,7 +79,7 @@ impl Job {
             attempts: 0,
             next_attempt: now,
             created: now,
-            kind: kind.to_string(),
+            kind,
             last_error: None,
         }
     }
@@ -146,5 +164,25 @@ impl ReadTx<'_> {
     /// Every queued job.
     pub fn all_jobs(&self) -> Result<Vec<Job>, StoreError> {
         self.values(JOBS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_kind_is_stored_by_its_name() {
+        let names = [
+            (JobKind::Transport, "busta-di-trasporto"),
+            (JobKind::TakenInCharge, "presa-in-carico"),
+            (JobKind::Receipt, "ricevuta"),
+            (JobKind::VirusDetected, "rilevazione-virus"),
+        ];
+        for (kind, name) in names {
+            let stored = encode(&kind).unwrap();
+            assert_eq!(stored, format!("\"{name}\"").into_bytes());
+            assert_eq!(decode::<JobKind>(&stored).unwrap(), kind);
+        }
     }
 }

@@ -13,8 +13,8 @@ use crate::store::Tx;
 use crate::store::db;
 use crate::store::decode;
 use crate::store::encode;
+use crate::store::key::AddressKey;
 use crate::store::mailbox::BY_MESSAGE_ID;
-use crate::store::mailbox::folder_key;
 
 const DELIVERY_STATUS: TableDefinition<&str, &[u8]> = TableDefinition::new("delivery_status");
 
@@ -56,7 +56,7 @@ impl Tx<'_> {
         let table = self.inner.open_multimap_table(BY_MESSAGE_ID).map_err(db)?;
         let index_key = format!(
             "{}\0{}",
-            folder_key(&user.to_ascii_lowercase(), folder),
+            AddressKey::new(user).folder(folder),
             id::bracketed(message_id)
         );
         table
@@ -68,9 +68,5 @@ impl Tx<'_> {
 }
 
 fn key(user: &str, message_id: &str) -> String {
-    format!(
-        "{}\0{}",
-        user.to_ascii_lowercase(),
-        id::bracketed(message_id)
-    )
+    format!("{}\0{}", AddressKey::new(user), id::bracketed(message_id))
 }

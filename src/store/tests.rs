@@ -19,6 +19,7 @@ use super::mailbox::INBOX;
 use super::mailbox::MailboxState;
 use super::mailbox::NewMailbox;
 use super::queue::Job;
+use super::queue::JobKind;
 use super::timers::Due;
 use super::timers::Timer;
 
@@ -322,7 +323,7 @@ fn queue_jobs_are_rescheduled_and_completed() {
                 vec!["bob@pec-b.test".into()],
                 blob.clone(),
                 now(),
-                "busta",
+                JobKind::Transport,
             ))
         })
         .unwrap();
@@ -542,4 +543,71 @@ fn the_ledger_knows_what_was_sent_and_what_arrived() {
     assert!(store.write(|tx| tx.record_arrival(&arrival)).unwrap());
     assert!(!store.write(|tx| tx.record_arrival(&again)).unwrap());
     assert!(store.read(|tx| tx.arrived(&again)).unwrap());
+}
+
+/// Message records in the JSON form of an older pecd are read, flagged and expunged
+/// like the compact ones.
+#[test]
+fn a_store_with_json_records_still_opens_reads_and_rewrites_them() {
+    use super::encode;
+    use super::folders::FlagChange;
+    use super::key::AddressKey;
+    use super::mailbox::MESSAGES;
+    use super::mailbox::MessageMeta;
+
+    let now: Timestamp = "2026-03-02T09:00:00Z".parse().unwrap();
+    let user = "alice@pec-a.test";
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let blob = store
+        .blobs()
+        .put(b"Subject: vecchio\r\n\r\ncorpo\r\n")
+        .unwrap();
+    store
+        .write(|tx| {
+            tx.create_mailbox(user, "segreta", &NewMailbox::default(), now)?;
+            tx.append(user, INBOX, &blob, 25, &[], now, Some("<m1@x>"))?;
+            tx.append(user, INBOX, &blob, 25, &[], now, None)
+        })
+        .unwrap();
+    // Rewrite both records as an older pecd stored them.
+    let old: Vec<MessageMeta> = store.read(|tx| tx.messages(user, INBOX)).unwrap();
+    store
+        .write(|tx| {
+            let mut table = tx.inner.open_table(MESSAGES).map_err(super::db)?;
+            let key = AddressKey::new(user).folder(INBOX);
+            for meta in &old {
+                table
+                    .insert((key.as_str(), meta.uid), encode(meta)?.as_slice())
+                    .map_err(super::db)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.read(|tx| tx.messages(user, INBOX)).unwrap(), old);
+    assert_eq!(
+        store
+            .read(|tx| tx.message(user, INBOX, 1))
+            .unwrap()
+            .as_ref(),
+        old.first()
+    );
+    let seen = vec!["\\Seen".to_string()];
+    store
+        .write(|tx| tx.store_flags(user, INBOX, 1, FlagChange::Add, &seen, None))
+        .unwrap();
+    let now_stored = store.read(|tx| tx.messages(user, INBOX)).unwrap();
+    assert_eq!(now_stored.len(), 2);
+    assert_eq!(now_stored[0].flags, seen);
+    assert_eq!(now_stored[1], old[1]);
+    let removed = store.write(|tx| tx.expunge(user, INBOX, &[1, 2])).unwrap();
+    assert_eq!(removed.len(), 2);
+    assert!(
+        store
+            .read(|tx| tx.messages(user, INBOX))
+            .unwrap()
+            .is_empty()
+    );
 }

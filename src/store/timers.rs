@@ -16,6 +16,7 @@ use crate::store::Tx;
 use crate::store::db;
 use crate::store::decode;
 use crate::store::encode;
+use crate::store::key::AddressKey;
 
 const TIMERS: TableDefinition<&str, &[u8]> = TableDefinition::new("timers");
 
@@ -51,7 +52,7 @@ impl Timer {
         let after = |d: Duration| now.checked_add(d).unwrap_or(Timestamp::MAX);
         Timer {
             pec_id: pec_id.to_string(),
-            recipient: recipient.to_ascii_lowercase(),
+            recipient: AddressKey::new(recipient).to_string(),
             sender: sender.to_string(),
             warn_at: after(warning),
             final_at: after(last),
@@ -167,5 +168,5 @@ impl ReadTx<'_> {
 }
 
 fn key(pec_id: &str, recipient: &str) -> String {
-    format!("{pec_id}\0{}", recipient.to_ascii_lowercase())
+    format!("{pec_id}\0{}", AddressKey::new(recipient))
 }

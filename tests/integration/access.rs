@@ -5,16 +5,14 @@ use pecd::pec::kind::ReceiptType;
 use pecd::pec::reader;
 use pecd::provider::mailboxes;
 use pecd::provider::mailboxes::MailboxChanges;
+use pecd::store::queue::JobKind;
 
 use crate::timers;
 
 fn queued_envelope(provider: &pecd::provider::Provider) -> reader::PecMessage {
     let store = provider.store();
     let jobs = store.read(|tx| tx.all_jobs()).unwrap();
-    let job = jobs
-        .iter()
-        .find(|j| j.kind == "busta-di-trasporto")
-        .unwrap();
+    let job = jobs.iter().find(|j| j.kind == JobKind::Transport).unwrap();
     reader::read(&store.blobs().get(&job.blob).unwrap()).unwrap()
 }
 

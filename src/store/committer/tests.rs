@@ -114,7 +114,7 @@ fn in_one_batch_a_failing_and_a_panicking_closure_lose_only_their_own_writes() {
     assert!(matches!(value(&failing_out), Err(StoreError::Conflict(_))));
     assert!(matches!(
         value(&panicking_out),
-        Err(StoreError::Database(_))
+        Err(StoreError::Internal(_))
     ));
     assert_eq!(value(&last_out).unwrap(), 4);
     assert_eq!(all(&store), vec![(1, 1), (4, 4)]);
