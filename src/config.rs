@@ -291,7 +291,7 @@ pub struct ListenConfig {
 }
 
 impl ListenConfig {
-    /// The CONTRACT port layout: base+0 … base+5 on loopback.
+    /// The documented port layout: base+0 … base+5 on loopback.
     pub fn from_port_base(base: u16) -> ListenConfig {
         let at = |offset: u16| SocketAddr::from(([127, 0, 0, 1], base.saturating_add(offset)));
         ListenConfig {

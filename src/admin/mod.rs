@@ -1,4 +1,4 @@
-//! The admin HTTP API (CONTRACT: port N+5): mailboxes and the event log for postmasters,
+//! The admin HTTP API (port N+5): mailboxes and the event log for postmasters,
 //! JSON over HTTP on the loopback, every request authenticated with the bearer token of
 //! `[admin] token`. It goes through `provider::mailboxes` and the store, never around
 //! them.

@@ -1,4 +1,4 @@
-//! The command line (CONTRACT.md), parsed by clap. The commands that work on the store
+//! The command line, parsed by clap. The commands that work on the store
 //! also (de)serialize, so one that finds the daemon running is handed to it
 //! ([`super::store`]).
 
@@ -20,7 +20,7 @@ pub struct Args {
     pub command: Command,
 }
 
-/// The commands of CONTRACT.md.
+/// The operator commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the provider (SMTP submission and MX, IMAP, admin API, relay, timers).

@@ -1,4 +1,4 @@
-//! `pecd conservation …` (CONTRACT.md): `audit`, `export`, `verify-package`, `search`,
+//! `pecd conservation …`: `audit`, `export`, `verify-package`, `search`,
 //! plus `ingest` (package what is queued now), `tier` (set a mailbox's quota tier),
 //! `packages` (list what is stored) and `status` (the subcommands are in [`super::args`]).
 

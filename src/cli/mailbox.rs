@@ -1,5 +1,5 @@
-//! `pecd mailbox add|list|show|set|suspend|activate|delete` (CONTRACT.md). While the
-//! daemon runs, it runs these on the operator's behalf ([`super::store`]).
+//! `pecd mailbox add|list|show|set|suspend|activate|delete`. While the daemon runs, it
+//! runs these on the operator's behalf ([`super::store`]).
 
 use std::io::Write;
 

@@ -1,4 +1,4 @@
-//! Operator commands (CONTRACT.md). Each command is one file; `main.rs` parses the
+//! Operator commands. Each command is one file; `main.rs` parses the
 //! arguments ([`args`]) and calls these. Commands return `anyhow::Result` because they
 //! report errors (one line on stderr) rather than handle them. Those that work on the
 //! store go through [`store`], which hands them to the daemon when it runs.

@@ -1,5 +1,5 @@
 //! `pecd serve`: wires the provider together and runs it until SIGINT/SIGTERM
-//! (style-anchors rule 8: the whole object graph is visible here). On a fresh checkout
+//! (the whole object graph is visible here). On a fresh checkout
 //! it creates the development certificates and a providers index holding this provider
 //! only, and says so.
 
@@ -111,7 +111,7 @@ pub fn build(config: &Config) -> anyhow::Result<Provider> {
             .collect(),
     };
     // Other providers are trusted through the index (certificate hash and equality,
-    // spec §8), not through a public trust store: no anchors for chain checks.
+    // RFC 6109 §4.5), not through a public trust store: no anchors for chain checks.
     Provider::new(settings, store, signer, index, None)
         .with_anomaly_limits(crate::provider::delivery_point::AnomalyLimits::from(
             &config.mx,
@@ -267,7 +267,7 @@ pub async fn start(
         shutdown.clone(),
         move |request, out| super::store::serve_request(&store, &data_dir, request, out),
     ));
-    // Conservation (issue 5): the ingest and audit worker, opened off the async threads
+    // Conservation: the ingest and audit worker, opened off the async threads
     // (the first start creates the built-in TSA key); delivery never waits on it.
     if config.conservation.enabled {
         let (config, store) = (config.clone(), provider.store().clone());
@@ -297,7 +297,7 @@ pub async fn start(
     Ok(())
 }
 
-/// Reloads the providers index when its file changes (CONTRACT: "reloaded on change").
+/// Reloads the providers index when its file changes.
 async fn watch_index(provider: Provider, path: std::path::PathBuf, shutdown: CancellationToken) {
     let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let mut seen = modified(&path);

@@ -1,5 +1,5 @@
 //! `pecd verify FILE.eml [--index FILE] [--ca FILE]… [--json]`: reads one message and
-//! prints what it is, its daticert fields, the signer and every check (CONTRACT.md).
+//! prints what it is, its daticert fields, the signer and every check.
 //! Exit code: 0 valid PEC, 1 not valid, 2 unreadable.
 
 use std::io::Write;

@@ -1,7 +1,7 @@
 //! Development certificates: a local CA, provider signing certificates following the
-//! RFC 6109 §5.5 profile (pec.md §9), and TLS server certificates for the listeners.
+//! RFC 6109 §5.5 profile, and TLS server certificates for the listeners.
 //!
-//! Used by `pecd init` and by `pecd serve` on a fresh checkout (CONTRACT.md), and by
+//! Used by `pecd init` and by `pecd serve` on a fresh checkout, and by
 //! tests. Production signing certificates are issued by AgID for listed providers; these
 //! follow the same profile so that everything downstream behaves as with a real one.
 //! Built with the openssl crate's `X509Builder`.

@@ -144,7 +144,7 @@ pub fn load_index_file(
 /// values and returns the problems, one human-readable line each (empty: all good).
 ///
 /// A certificate whose SHA-1 is not listed could never be found by the origin check
-/// (spec §8: hash lookup, then certificate comparison), so it means a damaged or
+/// (a lookup by hash, then a comparison of the certificates), so it means a damaged or
 /// tampered record; [`load_index`] refuses such an index. A listed hash without a
 /// certificate is not reported: lookups by it find a record with nothing to compare,
 /// and the origin check fails on its own.

@@ -1,4 +1,4 @@
-//! "Is this valid PEC?" (RFC 6109 §2.2.2 and §7, spec §8): the four checks a punto di
+//! "Is this valid PEC?" (RFC 6109 §2.2.2 and §7): the four checks a punto di
 //! ricezione runs on everything that arrives, each reported on its own:
 //!
 //! 1. signature existence: an S/MIME `multipart/signed` structure is present;
@@ -39,7 +39,7 @@ pub struct Validation {
     pub anchors_given: bool,
 }
 
-/// The providers-index checks (spec §8 step 2).
+/// The providers-index checks (RFC 6109 §4.5).
 #[derive(Clone, Debug, Eq, PartialEq, serde::Serialize)]
 pub struct IndexCheck {
     /// The signer certificate's SHA-1 is listed.

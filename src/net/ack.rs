@@ -4,8 +4,8 @@
 //! literal and then holds back the short `\r\n` that ends the command until the literal
 //! is acknowledged. Linux delays that ACK by up to 40 ms when the connection looks
 //! interactive, and the server answers nothing until the command is whole, so every
-//! APPEND stood still for the delayed-ACK timer: 47 ms an APPEND where the work took 5.
-//! Asking for a quick ACK after each read that leaves the command incomplete sends the
+//! APPEND would stand still for the delayed-ACK timer, far longer than its work
+//! (docs/performance.md). Asking for a quick ACK after each read that leaves the command incomplete sends the
 //! pending ACK at once (Linux's `TCP_QUICKACK`, which is not sticky, hence per read).
 
 use tokio::net::TcpStream;
@@ -38,8 +38,7 @@ mod tests {
     use super::AckNow;
 
     /// Whether the pending ACK really goes out early is a matter of the kernel's timers,
-    /// measured by `tools/imap_bench.py` (APPEND through imaplib: 47 ms → 4 ms), not
-    /// asserted here; what is checked is that the request reaches the socket.
+    /// measured by `tools/imap_bench.py` (APPEND through imaplib), not asserted here; what is checked is that the request reaches the socket.
     #[tokio::test]
     async fn ack_now_asks_the_socket_for_a_quick_ack() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,8 +1,7 @@
-//! Password checks on a small fixed set of threads. argon2id (`m = 19 MiB`) allocates
-//! its memory per check; run on the blocking pool, every one of its many threads kept
-//! its own malloc arena with that memory, and 5,000 logins left 2.5 GiB resident
-//! (tools/imap_bench-results.md). Two threads bound that to two arenas, and two cores
-//! cannot check faster anyway.
+//! Password checks on a small fixed set of threads. argon2id allocates its working
+//! memory per check; run on the blocking pool, every one of its many threads would keep
+//! its own malloc arena holding that memory (docs/performance.md). Two threads bound
+//! that to two arenas, and two cores cannot check faster anyway.
 //!
 //! The queue has no bound of its own: every login is admitted by
 //! [`crate::net::throttle`] first, which bounds the checks waiting or running

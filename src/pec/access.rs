@@ -1,4 +1,4 @@
-//! The formal checks of the punto di accesso (RFC 6109 §3.1.1, spec §10.1): what a
+//! The formal checks of the punto di accesso (RFC 6109 §3.1.1): what a
 //! submitted message must satisfy before the provider certifies it. Pure: the caller
 //! supplies the SMTP envelope, the authenticated mailbox and the limits.
 

@@ -1,4 +1,4 @@
-//! The original message as a ricevuta breve carries it (RFC 6109 §3.3.2.2, spec §4.7):
+//! The original message as a ricevuta breve carries it (RFC 6109 §3.3.2.2):
 //! every MIME part with a file name (`Content-Type name=` or `Content-Disposition
 //! filename=`), `message/rfc822` attachments included, is replaced by a `text/plain`
 //! part named `<name>.hash` holding the SHA-1 hex digest of the part.

@@ -1,6 +1,6 @@
 //! Buste: the busta di trasporto that carries a submitted message to its recipients
-//! (RFC 6109 §3.1.5, spec §4.4) and the busta di anomalia that wraps whatever arrives
-//! from outside and is not valid PEC (§3.2.2, spec §4.6).
+//! (RFC 6109 §3.1.5) and the busta di anomalia that wraps whatever arrives
+//! from outside and is not valid PEC (§3.2.2).
 
 use crate::mail::message::Message;
 use crate::mail::message::MessageError;
@@ -22,7 +22,7 @@ use crate::pec::kind::RecipientType;
 use crate::pec::text;
 use crate::pec::text::Notice;
 
-/// Header fields the envelope copies unchanged from the original (spec §4.4).
+/// Header fields the envelope copies unchanged from the original (RFC 6109 §3.1.5).
 const TRANSPORT_KEEPS: [&str; 5] = ["Received", "To", "Cc", "Return-Path", "Reply-To"];
 /// Header fields the anomaly envelope copies unchanged from the received message.
 const ANOMALY_KEEPS: [&str; 6] = [

@@ -1,6 +1,6 @@
-//! Header fields PEC adds (RFC 6109 §8.1, Appendix A) and the fixed subject prefixes
-//! (spec §4.12). Header names are matched case-insensitively everywhere: real providers
-//! write `X-Tiporicevuta` as well as `X-TipoRicevuta`.
+//! Header fields PEC adds (RFC 6109 §8.1, Appendix A) and the fixed subject prefixes.
+//! Header names are matched case-insensitively everywhere: real providers write
+//! `X-Tiporicevuta` as well as `X-TipoRicevuta`.
 
 use crate::pec::kind::ReceiptKind;
 
@@ -27,7 +27,7 @@ pub const SECURITY_ERROR: &str = "errore";
 /// The local part of the provider's service address: `posta-certificata@<domain>`.
 pub const SERVICE_LOCAL_PART: &str = "posta-certificata";
 
-/// The fixed subject prefix of each provider message (spec §4.12). Clients match on
+/// The fixed subject prefix of each provider message (RFC 6109 Appendix A). Clients match on
 /// these, so they are exact, upper-case, and followed by `": "` and the original subject.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub enum SubjectPrefix {

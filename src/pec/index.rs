@@ -233,7 +233,7 @@ impl ProvidersIndex {
     }
 
     /// Whether `address` (`local@domain`, optionally in `<…>`) is a PEC mailbox: its
-    /// domain is in some provider's `managedDomains` (spec §8, "Who is PEC?").
+    /// domain is in some provider's `managedDomains` (RFC 6109 §4.5).
     pub fn is_certified(&self, address: &str) -> bool {
         let address = address.trim();
         let address = address

@@ -1,9 +1,10 @@
-//! The reader: takes any message's bytes and says what it is (RFC 6109 §3.2, spec §8
-//! step 4 "formal correctness"): a busta di trasporto, a busta di anomalia, one of the
-//! receipts and notices, or ordinary mail; with its daticert, the original message it
-//! carries, and every formal problem found. Only top-level headers decide the kind
-//! (spec §11.6), matched case-insensitively (§11.1). Signatures are checked elsewhere
-//! (`crypto::smime`); this module never trusts what it reads.
+//! The reader: takes any message's bytes and says what it is (RFC 6109 §3.2, formal
+//! correctness): a busta di trasporto, a busta di anomalia, one of the receipts and
+//! notices, or ordinary mail; with its daticert, the original message it carries, and
+//! every formal problem found. Only top-level headers decide the kind (a receipt quoted
+//! inside a message is not one), matched case-insensitively as real providers vary their
+//! case. Signatures are checked elsewhere (`crypto::smime`); this module never trusts
+//! what it reads.
 
 use std::collections::BTreeSet;
 
@@ -245,7 +246,7 @@ fn check_single_headers(message: &Message<'_>, problems: &mut Vec<String>) {
     }
 }
 
-/// The formal checks of RFC 6109 §3.2 / spec §8 step 4.
+/// The formal checks of RFC 6109 §3.2.
 fn check_form(read: &PecMessage, problems: &mut Vec<String>) {
     let expected_prefix = match read.kind {
         Kind::Ordinary => return,

@@ -63,7 +63,7 @@ impl DeliveryFailure {
     }
 }
 
-/// Which timeout notice (RFC 6109 §3.1.6, spec §4.9).
+/// Which timeout notice (RFC 6109 §3.1.6).
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub enum Timeout {
     /// The 12 h preavviso: neither presa in carico nor consegna yet.

@@ -7,7 +7,7 @@
 //! * [`relay`]: the outbound queue to other providers;
 //! * [`timers`]: the 12 h / 24 h notices.
 //!
-//! Invariants (style-anchors §4.5):
+//! Invariants:
 //! * No receipt or notice is emitted, and no SMTP 250 sent, before the fact it certifies
 //!   is committed: every step writes its log record, queue jobs and mailbox appends in
 //!   one durable store transaction, and signed messages are durable blobs before that.

@@ -1,5 +1,5 @@
 //! Punto di ricezione (RFC 6109 §3.2): takes messages from other providers (and our own
-//! relay for same-domain mail), verifies them against the providers index (spec §8),
+//! relay for same-domain mail), verifies them against the providers index (RFC 6109 §4.5),
 //! and acts: a valid busta di trasporto gets one ricevuta di presa in carico and goes to
 //! the punto di consegna; a valid receipt goes to its addressee (or updates the timers,
 //! for the service mailbox); anything else becomes a busta di anomalia.

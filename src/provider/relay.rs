@@ -26,9 +26,9 @@ use crate::store::log::EventKind;
 use crate::store::queue::Job;
 
 /// Deliveries in flight at once (and sessions kept per peer). Each waits for the
-/// peer's durable commit and the signing of its receipts, tens of ms under load, so 16
-/// kept the relay below what two cores certify: 64 was 1.18x faster end to end
-/// (`tools/load.py`, 64 connections); 128 no faster.
+/// peer's durable commit and the signing of its receipts, so fewer would keep the relay
+/// below what the cores certify; more gain nothing (`tools/load.py`,
+/// docs/performance.md).
 const MAX_PARALLEL: usize = 64;
 /// How long a session to another provider stays open with nothing to send.
 const KEEP_IDLE: Duration = Duration::from_secs(30);

@@ -1,4 +1,4 @@
-//! The 12 h / 24 h timers of the punto di accesso (RFC 6109 §3.1.6, spec §4.9): per
+//! The 12 h / 24 h timers of the punto di accesso (RFC 6109 §3.1.6): per
 //! certified recipient, a preavviso when neither presa in carico nor consegna arrived
 //! within 12 hours, and the final avviso (`5.4.1`) at 24 hours when no consegna did.
 //! Timers are durable store records, so they survive restarts.

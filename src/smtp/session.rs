@@ -462,7 +462,7 @@ impl Session {
         )
     }
 
-    /// The EHLO keywords (CONTRACT.md, "On the wire").
+    /// The EHLO keywords each port offers.
     fn ehlo_reply(&self) -> Reply {
         let mut lines = vec![
             self.config.hostname.clone(),

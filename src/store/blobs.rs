@@ -5,9 +5,9 @@
 //! [`BlobStore::put`] keeps it in memory until the next group commit, which inserts it
 //! in the same redb transaction as the records that name it: body and records become
 //! durable together, under the database's own flushes, and storing one costs no file
-//! creation and no extra flush. On this project's 2-core VM, a file creation cost
-//! 100–700 µs of kernel time (ext4 inode allocation) and the `syncfs` that made a
-//! batch of them durable 2–5 ms, for 7 bodies per message through two providers.
+//! creation and no extra flush: a PEC message makes several small bodies on each
+//! provider, and file creations and the `syncfs` that makes them durable cost far more
+//! kernel time than the bytes (docs/performance.md).
 //!
 //! A larger body is a read-only file under one of 256 folders (`ab/abcd…`), written to
 //! a temporary file and renamed into place; the group commit calls

@@ -17,9 +17,9 @@
 //! learn their batch was aborted and run their closures again in a later batch, which
 //! is why closures are `Fn`: they keep their effects inside the transaction.
 //!
-//! redb's single-writer mode (so other processes may follow the store read-only)
-//! refuses non-durable commits, which rules out the usual commit-without-fsync
-//! batching; this needs none.
+//! Every commit is durable, since a writer acknowledges what it wrote as soon as it
+//! returns; batching by sharing the transaction keeps that, where the usual batching
+//! by commits without fsync would not.
 
 use std::panic;
 use std::panic::AssertUnwindSafe;

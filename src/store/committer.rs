@@ -4,9 +4,8 @@
 //!
 //! [`GroupCommit`](super::commit) shares one transaction among writers that each run
 //! their closure on their own thread, so a batch of N is handed from thread to thread
-//! N times, and under load every hop waits for a core behind the signing work. The
-//! store's serial path (closures, then the flush) was the bottleneck of the daemon:
-//! busy nearly all the time, more than half of it in those hand-offs. Here the
+//! N times, and under load every hop waits for a core behind the signing work, on the
+//! store's serial path (closures, then the flush) that every message crosses. Here the
 //! messages' hot paths send their closures to a thread that runs every closure
 //! waiting, back to back, and commits once; the writers only wait for the outcome.
 //!

@@ -1,4 +1,4 @@
-//! The event log (registro, RFC 6109 §2.3, spec §7): every certified fact with the
+//! The event log (registro, RFC 6109 §2.3): every certified fact with the
 //! fields the rules require (message ids, time, sender, recipients, subject, event
 //! type, related generated messages, provider), append-only and hash-chained: each
 //! record carries `sha256(previous hash ‖ record)`, and the head (last sequence number
@@ -155,7 +155,7 @@ pub struct LogQuery {
 }
 
 impl LogQuery {
-    /// Parses a CONTRACT time: RFC 3339, or `YYYY-MM-DD` (midnight UTC).
+    /// Parses a time as the operator commands take it: RFC 3339, or `YYYY-MM-DD` (midnight UTC).
     pub fn parse_time(text: &str) -> Result<Timestamp, String> {
         if let Ok(timestamp) = text.parse::<Timestamp>() {
             return Ok(timestamp);

@@ -28,7 +28,7 @@ use crate::store::key::AddressKey;
 pub const INBOX: &str = "INBOX";
 /// Where clients keep what they sent.
 pub const SENT: &str = "Sent";
-/// The manual conservation folder (CONTRACT.md).
+/// The manual conservation folder: what a client files here is conserved.
 pub const ARCHIVE: &str = "--ARCHIVIA--";
 /// The folders every mailbox has.
 pub const DEFAULT_FOLDERS: [&str; 3] = [INBOX, SENT, ARCHIVE];
@@ -444,9 +444,9 @@ impl ReadTx<'_> {
 
 thread_local! {
     /// argon2's working memory, kept per thread. Allocating and freeing it on every
-    /// check (19 MiB) made glibc raise its mmap threshold, after which every mid-size
-    /// allocation of the process stayed in malloc's arenas: 5,000 IMAP logins left
-    /// ~450 MiB resident (tools/imap_bench-results.md). Kept, it is allocated once.
+    /// check makes glibc raise its mmap threshold, after which every mid-size
+    /// allocation of the process stays in malloc's arenas (docs/performance.md). Kept,
+    /// it is allocated once.
     static ARGON2_BLOCKS: std::cell::RefCell<Vec<argon2::Block>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }

@@ -3,13 +3,12 @@
 //! committed through [`Store::write`] — one redb transaction, shared by concurrent
 //! writers ([`commit`]) — or, on the paths every message takes, [`Store::write_owned`]
 //! (the same, run by one committer thread: [`committer`]) before it is announced, so a
-//! crash leaves either all of a step or none of it (style-anchors §4.5).
+//! crash leaves either all of a step or none of it.
 //!
 //! One process holds the store: the database is opened in redb's exclusive-writer
 //! mode, whose commits need one fsync (the modes that let other processes follow the
-//! writer need two, and a second header write): 3 % less CPU and 3-6 % more messages per
-//! second end to end (`tools/load.py`, A/B in one invocation), since every writer waits
-//! for the commit's flush. Operator commands that find the daemon holding it hand their
+//! writer need two, and a second header write), and every writer waits for the
+//! commit's flush. Operator commands that find the daemon holding it hand their
 //! work to it ([`crate::control`]); [`Store::open_read_only`] is for a store no writer
 //! holds. After a crash the writer's next open rebuilds the allocator state from the
 //! committed trees before it serves.

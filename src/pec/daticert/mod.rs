@@ -1,8 +1,8 @@
-//! `daticert.xml`, the certification data every PEC message carries (RFC 6109 §4.4, the
-//! DTD in `shared/spec/daticert.dtd`).
+//! `daticert.xml`, the certification data every PEC message carries (RFC 6109 §4.4 and
+//! its DTD).
 //!
 //! [`Daticert`] models the whole DTD; [`Daticert::to_xml`] writes the serialization real
-//! providers use (spec §5: UTF-8 declaration, four-space indent, `msgid` escaped as
+//! providers use (UTF-8 declaration, four-space indent, `msgid` escaped as
 //! `&lt;…&gt;`, `<ricevuta tipo="…" />`), and [`Daticert::parse`] reads what real
 //! providers send and rejects what the DTD forbids with a precise [`DaticertError`].
 

@@ -1,6 +1,6 @@
 //! Reading `daticert.xml` as real providers send it, and rejecting what the DTD forbids.
 //!
-//! Accepted quirks (spec §11): an optional XML declaration and DOCTYPE, a UTF-8 BOM,
+//! Accepted quirks, seen in real providers' messages: an optional XML declaration and DOCTYPE, a UTF-8 BOM,
 //! CRLF line ends, CDATA sections, character and predefined entity references, extra
 //! whitespace around values, and element/attribute names or enumerated values in any
 //! letter case. Everything else the DTD does not allow (unknown or misplaced elements,

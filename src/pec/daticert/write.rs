@@ -1,4 +1,4 @@
-//! Writing `daticert.xml` in the serialization real providers use (spec §5, observed
+//! Writing `daticert.xml` in the serialization real providers use (observed
 //! identically at Aruba and Namirial): UTF-8 declaration, `\n` line ends, four-space
 //! indentation, `errore` always written, `<ricevuta tipo="…" />` with a space before
 //! `/>`, text escaped so a bracketed msgid reads `&lt;…&gt;`.
