@@ -101,14 +101,25 @@ pub fn imap_message(data: &[u8]) {
 }
 
 /// The IMAP input path on any bytes: framing, the extension pre-parser, the codec and
-/// the session, against a scratch store made once per process. Every login succeeds
-/// (as `fuzz@pec.test`) so the authenticated and selected states are reached.
+/// the session, through the exchange the transcript tests use, against a scratch
+/// store made once per process. Every login succeeds (as `fuzz@pec.test`) so the
+/// authenticated and selected states are reached.
 pub fn imap_session(data: &[u8]) {
-    use crate::imap::framing::Framed;
-    use crate::imap::framing::Framer;
-    use crate::imap::session::Effect;
+    use crate::imap::exchange::Ending;
+    use crate::imap::exchange::Exchange;
+    use crate::imap::exchange::LoginPolicy;
     use crate::imap::session::Session;
     use crate::imap::session::SessionConfig;
+    use crate::imap::session::Transport;
+
+    /// Any credentials open the one mailbox.
+    struct Anyone;
+
+    impl LoginPolicy for Anyone {
+        fn check(&mut self, _user: &str, _password: &str) -> Option<String> {
+            Some(FUZZ_USER.to_string())
+        }
+    }
 
     let Some(store) = scratch_store() else {
         return;
@@ -116,64 +127,21 @@ pub fn imap_session(data: &[u8]) {
     let config = SessionConfig {
         hostname: "pec.test".into(),
         starttls: true,
-        max_append_bytes: 1 << 20,
-        conservation_root: None,
+        max_append_bytes: FUZZ_MAX_APPEND,
     };
-    let mut session = Session::new(config, true);
-    let mut framer = Framer::new(1 << 20);
-    framer.enqueue(data);
-    let mut pending: Option<Effect> = None;
-    loop {
-        if session.user().is_some() {
-            framer.logged_in();
-        }
-        match framer.progress() {
-            Framed::NeedMore => return,
-            Framed::Send(out) => {
-                let _ = out.encode();
-                continue;
-            }
-            Framed::Close(out) => {
-                let _ = out.encode();
-                return;
-            }
-            Framed::Message => {}
-        }
-        let step = match pending.take() {
-            Some(Effect::AuthenticateData { tag }) => {
-                let line = framer.message().to_vec();
-                session.authenticate_data(tag, &line)
-            }
-            Some(Effect::Idle { tag }) => {
-                let _ = session.idle_done(store, tag);
-                continue;
-            }
-            _ => match crate::imap::server::decode(&framer) {
-                Ok((command, extended)) => {
-                    session.handle(store, command, &extended, jiff::Timestamp::UNIX_EPOCH)
-                }
-                Err(out) => {
-                    let _ = out.encode();
-                    continue;
-                }
-            },
-        };
-        for out in &step.out {
-            let _ = out.encode();
-        }
-        match step.effect {
-            Effect::CheckLogin { tag, .. } => {
-                let step = session.login_checked(tag, "fuzz@pec.test", true);
-                for out in &step.out {
-                    let _ = out.encode();
-                }
-            }
-            Effect::StartTls => session.tls_started(),
-            Effect::Close => return,
-            other => pending = Some(other),
-        }
+    let hooks = std::sync::Arc::new(crate::imap::provider_hooks::ProviderHooks::default());
+    let mut exchange = Exchange::new(Session::new(config, Transport::Tls, hooks), FUZZ_MAX_APPEND);
+    let driven = exchange.drive(store, data, jiff::Timestamp::UNIX_EPOCH, &mut Anyone);
+    if driven.ending == Ending::StartTls {
+        exchange.tls_started(FUZZ_MAX_APPEND);
     }
 }
+
+/// The mailbox every fuzzed login opens.
+const FUZZ_USER: &str = "fuzz@pec.test";
+
+/// The APPEND limit of fuzzed sessions.
+const FUZZ_MAX_APPEND: u32 = 1 << 20;
 
 /// A store under the temp dir with one mailbox, shared by every fuzz input.
 fn scratch_store() -> Option<&'static crate::store::Store> {
@@ -185,12 +153,7 @@ fn scratch_store() -> Option<&'static crate::store::Store> {
             let store = crate::store::Store::open(&dir).ok()?;
             let settings = crate::store::mailbox::NewMailbox::default();
             let _ = store.write(|tx| {
-                tx.create_mailbox(
-                    "fuzz@pec.test",
-                    "fuzz",
-                    &settings,
-                    jiff::Timestamp::UNIX_EPOCH,
-                )
+                tx.create_mailbox(FUZZ_USER, "fuzz", &settings, jiff::Timestamp::UNIX_EPOCH)
             });
             Some(store)
         })

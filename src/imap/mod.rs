@@ -7,9 +7,11 @@
 //! ([`crate::pec::status`]), and receipts, envelopes and anomalies carry
 //! `$PecRicevuta`, `$PecBusta` and `$PecAnomalia` from delivery.
 
+pub mod exchange;
 pub mod extended;
 pub mod framing;
 pub mod message;
+pub mod provider_hooks;
 pub mod reply;
 pub mod search;
 pub mod server;
