@@ -9,6 +9,7 @@
 
 pub mod exchange;
 pub mod extended;
+pub mod flags;
 pub mod framing;
 pub mod message;
 pub mod provider_hooks;

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::conservation::view::Entry;
+use crate::imap::flags::Flag;
 use crate::store::blobs::BlobId;
 use crate::store::mailbox::MessageMeta;
 
@@ -48,7 +49,7 @@ pub fn metas(entries: &[Entry]) -> Vec<MessageMeta> {
             // The package holds the bytes; the id only names them.
             blob: BlobId::try_from(entry.sha256.clone()).unwrap_or_else(|_| BlobId::of(b"")),
             size: entry.size,
-            flags: vec!["\\Seen".to_string()],
+            flags: vec![Flag::Seen.as_str().to_string()],
             internal_date: entry.received,
             modseq: 1,
             message_id: None,

@@ -22,6 +22,8 @@ use imap_codec::imap_types::fetch::Section;
 use imap_codec::imap_types::sequence::SequenceSet;
 use jiff::Timestamp;
 
+use crate::imap::flags::Flag;
+use crate::imap::flags::Flags;
 use crate::imap::message;
 use crate::imap::message::MimeMessage;
 use crate::imap::reply;
@@ -277,14 +279,14 @@ impl InFolder<'_, '_> {
         let mut flags_changed = HashSet::new();
         let unseen: Vec<u32> = metas
             .iter()
-            .filter(|(_, m)| !m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")))
+            .filter(|(_, m)| !Flags::of(&m.flags).has(Flag::Seen))
             .map(|(_, m)| m.uid)
             .collect();
         if unseen.is_empty() {
             return Ok(flags_changed);
         }
         let (user, folder) = (self.context.user, self.selection.folder.as_str());
-        let seen = vec!["\\Seen".to_string()];
+        let seen = vec![Flag::Seen.as_str().to_string()];
         let (results, _) = self
             .context
             .store

@@ -15,6 +15,8 @@ use imap_codec::imap_types::response::Data;
 use imap_codec::imap_types::status::StatusDataItem;
 use imap_codec::imap_types::status::StatusDataItemName;
 
+use crate::imap::flags::Flag;
+use crate::imap::flags::Flags;
 use crate::imap::reply;
 use crate::imap::reply::Out;
 use crate::imap::session::Common;
@@ -295,9 +297,9 @@ pub(super) fn status(
                 StatusDataItemName::UidValidity => {
                     StatusDataItem::UidValidity(reply::nz(folder.uidvalidity))
                 }
-                StatusDataItemName::Unseen => StatusDataItem::Unseen(count(&|m| {
-                    !m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen"))
-                })),
+                StatusDataItemName::Unseen => {
+                    StatusDataItem::Unseen(count(&|m| !Flags::of(&m.flags).has(Flag::Seen)))
+                }
                 StatusDataItemName::HighestModSeq => {
                     StatusDataItem::HighestModSeq(folder.highest_modseq)
                 }

@@ -10,6 +10,7 @@ use imap_codec::imap_types::flag::FlagPerm;
 use imap_codec::imap_types::response::Code;
 use imap_codec::imap_types::response::Data;
 
+use crate::imap::flags::Flags;
 use crate::imap::reply;
 use crate::imap::reply::Out;
 use crate::imap::session::Access;
@@ -99,7 +100,7 @@ fn described(
     let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     let first_unseen = metas
         .iter()
-        .position(|m| !m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")));
+        .position(|m| !Flags::of(&m.flags).has(crate::imap::flags::Flag::Seen));
     let mut out = vec![
         reply::data(Data::Flags(system_flags())),
         reply::untagged_ok(

@@ -22,6 +22,8 @@ use imap_codec::imap_types::response::Data;
 use imap_codec::imap_types::search::SearchKey;
 use imap_codec::imap_types::sequence::SequenceSet;
 
+use crate::imap::flags::Flag;
+use crate::imap::flags::Flags;
 use crate::imap::reply;
 use crate::imap::reply::Out;
 use crate::imap::search;
@@ -429,7 +431,7 @@ impl InFolder<'_, '_> {
         let metas = store.read(|tx| tx.messages(user, &folder))?;
         let doomed: Vec<u32> = metas
             .iter()
-            .filter(|m| m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Deleted")))
+            .filter(|m| Flags::of(&m.flags).has(Flag::Deleted))
             .filter(|m| allowed.as_ref().is_none_or(|a| a.contains(&m.uid)))
             .map(|m| m.uid)
             .collect();
