@@ -28,27 +28,14 @@ impl Hooks for ProviderHooks {
         crate::provider::correlation::message_id(raw)
     }
 
-    fn appended(
-        &self,
-        tx: &mut Tx<'_>,
-        filed: Filed<'_>,
-        uid: u32,
-        message_id: Option<&str>,
-    ) -> Result<(), StoreError> {
-        if let Some(id) = message_id
+    fn filed(&self, tx: &mut Tx<'_>, filed: &Filed<'_>) -> Result<(), StoreError> {
+        if let (Some(id), [uid]) = (filed.message_id, filed.uids)
             && filed.folder == SENT
         {
-            crate::provider::correlation::catch_up(tx, filed.user, uid, id)?;
+            crate::provider::correlation::catch_up(tx, filed.user, *uid, id)?;
         }
         if filed.folder == ARCHIVE {
-            queue_archived(tx, filed, uid)?;
-        }
-        Ok(())
-    }
-
-    fn copied(&self, tx: &mut Tx<'_>, filed: Filed<'_>, uids: &[u32]) -> Result<(), StoreError> {
-        if filed.folder == ARCHIVE {
-            for uid in uids {
+            for uid in filed.uids {
                 queue_archived(tx, filed, *uid)?;
             }
         }
@@ -78,7 +65,7 @@ impl Hooks for ProviderHooks {
 /// A message just filed into `--ARCHIVIA--` is queued for conservation in the same
 /// transaction; the conservation worker removes it from the folder once it is in a
 /// package, so the folder empties as the work gets done.
-fn queue_archived(tx: &mut Tx<'_>, filed: Filed<'_>, uid: u32) -> Result<(), StoreError> {
+fn queue_archived(tx: &mut Tx<'_>, filed: &Filed<'_>, uid: u32) -> Result<(), StoreError> {
     if let Some(meta) = tx.message_now(filed.user, ARCHIVE, uid)? {
         crate::conservation::queue::enqueue_manual(
             tx,

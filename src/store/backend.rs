@@ -161,6 +161,12 @@ impl MemoryImage {
     }
 }
 
+/// The byte range of `len` bytes at `offset`.
+fn span(offset: u64, len: usize) -> Result<std::ops::Range<usize>, io::Error> {
+    let start = usize::try_from(offset).map_err(|_| out_of_range())?;
+    Ok(start..start.saturating_add(len))
+}
+
 fn out_of_range() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, "beyond the in-memory database")
 }
@@ -172,11 +178,11 @@ impl StorageBackend for MemoryImage {
 
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
         let bytes = self.lock_read();
-        let start = usize::try_from(offset).map_err(|_| out_of_range())?;
-        let source = bytes
-            .get(start..start.saturating_add(out.len()))
-            .ok_or_else(out_of_range)?;
-        out.copy_from_slice(source);
+        out.copy_from_slice(
+            bytes
+                .get(span(offset, out.len())?)
+                .ok_or_else(out_of_range)?,
+        );
         Ok(())
     }
 
@@ -192,11 +198,8 @@ impl StorageBackend for MemoryImage {
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
         let mut bytes = self.lock_write();
-        let start = usize::try_from(offset).map_err(|_| out_of_range())?;
-        let target = bytes
-            .get_mut(start..start.saturating_add(data.len()))
-            .ok_or_else(out_of_range)?;
-        target.copy_from_slice(data);
+        let target = bytes.get_mut(span(offset, data.len())?);
+        target.ok_or_else(out_of_range)?.copy_from_slice(data);
         Ok(())
     }
 }

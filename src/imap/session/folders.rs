@@ -170,11 +170,6 @@ impl Common {
         let flags: Vec<String> = append.flags.iter().map(ToString::to_string).collect();
         let blob = store.blobs().put(bytes)?;
         let message_id = self.hooks.message_id(bytes);
-        let filed = Filed {
-            user,
-            folder: append.name,
-            now: context.now,
-        };
         let appended = store.write(|tx| {
             let appended = tx.append(
                 user,
@@ -186,7 +181,14 @@ impl Common {
                 message_id.as_deref(),
             )?;
             if let Appended::Stored { uid } = appended {
-                self.hooks.appended(tx, filed, uid, message_id.as_deref())?;
+                let filed = Filed {
+                    user,
+                    folder: append.name,
+                    uids: &[uid],
+                    message_id: message_id.as_deref(),
+                    now: context.now,
+                };
+                self.hooks.filed(tx, &filed)?;
             }
             Ok(appended)
         })?;

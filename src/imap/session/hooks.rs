@@ -22,17 +22,8 @@ pub trait Hooks: std::fmt::Debug + Send + Sync {
     /// The `Message-ID` of a message a client files (APPEND), for receipt correlation.
     fn message_id(&self, raw: &[u8]) -> Option<String>;
 
-    /// APPEND filed a message as `uid` in `folder`, inside `tx`.
-    fn appended(
-        &self,
-        tx: &mut Tx<'_>,
-        filed: Filed<'_>,
-        uid: u32,
-        message_id: Option<&str>,
-    ) -> Result<(), StoreError>;
-
-    /// COPY or MOVE filed messages as `uids` in `folder`, inside `tx`.
-    fn copied(&self, tx: &mut Tx<'_>, filed: Filed<'_>, uids: &[u32]) -> Result<(), StoreError>;
+    /// APPEND, COPY or MOVE filed messages, inside `tx` (the command's transaction).
+    fn filed(&self, tx: &mut Tx<'_>, filed: &Filed<'_>) -> Result<(), StoreError>;
 
     /// Whether the conservation view (`Conservazione/…`) is offered.
     fn has_conservation_view(&self) -> bool;
@@ -51,6 +42,11 @@ pub struct Filed<'a> {
     pub user: &'a str,
     /// The folder they went to.
     pub folder: &'a str,
+    /// Their UIDs there.
+    pub uids: &'a [u32],
+    /// The `Message-ID` of the one message APPEND filed; COPY and MOVE give none (their
+    /// messages were correlated when first filed).
+    pub message_id: Option<&'a str>,
     /// The command's time.
     pub now: Timestamp,
 }

@@ -361,11 +361,6 @@ impl InFolder<'_, '_> {
         let folder = self.selection.folder.clone();
         let uids: Vec<u32> = wanted.iter().map(|(_, u)| *u).collect();
         let hooks = &self.common.hooks;
-        let filed = Filed {
-            user,
-            folder: target,
-            now: self.context.now,
-        };
         let copied = store.write(|tx| {
             let copied = tx.copy_messages(user, &folder, target, &uids)?;
             if let Copied::Done { uids: pairs, .. } = &copied {
@@ -373,7 +368,14 @@ impl InFolder<'_, '_> {
                     tx.expunge(user, &folder, &uids)?;
                 }
                 let new: Vec<u32> = pairs.iter().map(|(_, new)| *new).collect();
-                hooks.copied(tx, filed, &new)?;
+                let filed = Filed {
+                    user,
+                    folder: target,
+                    uids: &new,
+                    message_id: None,
+                    now: self.context.now,
+                };
+                hooks.filed(tx, &filed)?;
             }
             Ok(copied)
         })?;
