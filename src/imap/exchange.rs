@@ -69,6 +69,8 @@ pub struct Exchange {
     session: Session,
     framer: Framer,
     awaiting: Awaiting,
+    /// The largest literal once logged in (the APPEND limit).
+    max_append_bytes: u32,
 }
 
 impl Exchange {
@@ -79,6 +81,7 @@ impl Exchange {
             session,
             framer: Framer::new(max_append_bytes),
             awaiting: Awaiting::Command,
+            max_append_bytes,
         }
     }
 
@@ -94,9 +97,9 @@ impl Exchange {
 
     /// The TLS handshake after STARTTLS is done. Whatever the client sent after
     /// STARTTLS in plaintext is dropped unread, as the shell drops it.
-    pub fn tls_started(&mut self, max_append_bytes: u32) {
+    pub fn tls_started(&mut self) {
         self.session.tls_started();
-        self.framer = Framer::new(max_append_bytes);
+        self.framer = Framer::new(self.max_append_bytes);
         self.awaiting = Awaiting::Command;
     }
 
