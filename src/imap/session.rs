@@ -18,6 +18,7 @@
 
 mod conserved;
 mod fetch;
+mod fetch_items;
 mod fetch_out;
 mod fetch_wire;
 mod folder_limits;
