@@ -59,16 +59,14 @@ pub fn smime_verify(data: &[u8]) {
 }
 
 /// Everything FETCH and SEARCH compute from a stored message, on any bytes: envelope,
-/// BODY and BODYSTRUCTURE, sections down nested parts, BINARY and the search text.
+/// BODY and BODYSTRUCTURE, sections down nested parts, BINARY and the search text. The
+/// message is split once and every item is asked of the split, as FETCH does.
 pub fn imap_message(data: &[u8]) {
-    let _ = message::envelope(data);
-    let _ = message::body_structure(data, false);
-    let _ = message::body_structure(data, true);
-    assert_eq!(
-        message::section(data, None, None),
-        data,
-        "BODY[] is the message"
-    );
+    let mime = message::MimeMessage::parse(data);
+    let _ = mime.envelope();
+    let _ = mime.body_structure(false);
+    let _ = mime.body_structure(true);
+    assert_eq!(mime.section(None, None), data, "BODY[] is the message");
     let one = NonZeroU32::MIN;
     let two = one.saturating_add(1);
     let Ok(subject) = AString::try_from("Subject") else {
@@ -89,112 +87,85 @@ pub fn imap_message(data: &[u8]) {
             sections.push(Section::Mime(part));
         }
         for section in &sections {
-            let full = message::section(data, Some(section), None);
-            let cut = message::section(data, Some(section), Some((1, two)));
+            let full = mime.section(Some(section), None);
+            let cut = mime.section(Some(section), Some((1, two)));
             let expected: Vec<u8> = full.iter().skip(1).take(2).copied().collect();
             assert_eq!(cut, expected, "<1.2> of {section:?}");
         }
-        let _ = message::binary(data, path, Some((0, two)));
-        let _ = message::binary_size(data, path);
+        let _ = mime.binary(path, Some((0, two)));
+        let _ = mime.binary_size(path);
     }
     let _ = message::SearchText::parse(data);
 }
 
 /// The IMAP input path on any bytes: framing, the extension pre-parser, the codec and
-/// the session, against a scratch store made once per process. Every login succeeds
-/// (as `fuzz@pec.test`) so the authenticated and selected states are reached.
+/// the session, through the exchange the transcript tests use, each input against a
+/// fresh copy of the same store. Every login succeeds (as `fuzz@pec.test`) so the
+/// authenticated and selected states are reached.
 pub fn imap_session(data: &[u8]) {
-    use crate::imap::framing::Framed;
-    use crate::imap::framing::Framer;
-    use crate::imap::session::Effect;
+    use crate::imap::exchange::Exchange;
+    use crate::imap::exchange::LoginPolicy;
     use crate::imap::session::Session;
     use crate::imap::session::SessionConfig;
+    use crate::imap::session::Transport;
 
-    let Some(store) = scratch_store() else {
+    /// Any credentials open the one mailbox.
+    struct Anyone;
+
+    impl LoginPolicy for Anyone {
+        fn check(&mut self, _user: &str, _password: &str) -> Option<String> {
+            Some(FUZZ_USER.to_string())
+        }
+    }
+
+    let Some(store) = fresh_store() else {
         return;
     };
     let config = SessionConfig {
         hostname: "pec.test".into(),
         starttls: true,
-        max_append_bytes: 1 << 20,
-        conservation_root: None,
+        max_append_bytes: FUZZ_MAX_APPEND,
     };
-    let mut session = Session::new(config, true);
-    let mut framer = Framer::new(1 << 20);
-    framer.enqueue(data);
-    let mut pending: Option<Effect> = None;
-    loop {
-        if session.user().is_some() {
-            framer.logged_in();
-        }
-        match framer.progress() {
-            Framed::NeedMore => return,
-            Framed::Send(out) => {
-                let _ = out.encode();
-                continue;
-            }
-            Framed::Close(out) => {
-                let _ = out.encode();
-                return;
-            }
-            Framed::Message => {}
-        }
-        let step = match pending.take() {
-            Some(Effect::AuthenticateData { tag }) => {
-                let line = framer.message().to_vec();
-                session.authenticate_data(tag, &line)
-            }
-            Some(Effect::Idle { tag }) => {
-                let _ = session.idle_done(store, tag);
-                continue;
-            }
-            _ => match crate::imap::server::decode(&framer) {
-                Ok((command, extended)) => {
-                    session.handle(store, command, &extended, jiff::Timestamp::UNIX_EPOCH)
-                }
-                Err(out) => {
-                    let _ = out.encode();
-                    continue;
-                }
-            },
-        };
-        for out in &step.out {
-            let _ = out.encode();
-        }
-        match step.effect {
-            Effect::CheckLogin { tag, .. } => {
-                let step = session.login_checked(tag, "fuzz@pec.test", true);
-                for out in &step.out {
-                    let _ = out.encode();
-                }
-            }
-            Effect::StartTls => session.tls_started(),
-            Effect::Close => return,
-            other => pending = Some(other),
-        }
-    }
+    let hooks = std::sync::Arc::new(crate::imap::provider_hooks::ProviderHooks::default());
+    let mut exchange = Exchange::new(Session::new(config, Transport::Tls, hooks), FUZZ_MAX_APPEND);
+    // The session starts on TLS, so STARTTLS is refused and the drive never ends
+    // for it.
+    let _ = exchange.drive(&store, data, jiff::Timestamp::UNIX_EPOCH, &mut Anyone);
 }
 
-/// A store under the temp dir with one mailbox, shared by every fuzz input.
-fn scratch_store() -> Option<&'static crate::store::Store> {
+/// The mailbox every fuzzed login opens.
+const FUZZ_USER: &str = "fuzz@pec.test";
+
+/// The APPEND limit of fuzzed sessions.
+const FUZZ_MAX_APPEND: u32 = 1 << 20;
+
+/// A store with one mailbox, the same for every fuzz input so that what one input does
+/// never shows in the next: the database is prepared once per process (the password
+/// hash is slow) and each input gets its own copy of it, in memory. Bodies too large to
+/// inline go to files under the temp dir, named by their content.
+fn fresh_store() -> Option<crate::store::Store> {
     use std::sync::OnceLock;
-    static STORE: OnceLock<Option<crate::store::Store>> = OnceLock::new();
-    STORE
+
+    use crate::store::MemoryImage;
+    use crate::store::Store;
+
+    static PREPARED: OnceLock<Option<(std::path::PathBuf, Vec<u8>)>> = OnceLock::new();
+    let (dir, image) = PREPARED
         .get_or_init(|| {
             let dir = std::env::temp_dir().join(format!("pecd-fuzz-imap-{}", std::process::id()));
-            let store = crate::store::Store::open(&dir).ok()?;
+            let image = MemoryImage::default();
+            let store = Store::in_memory(&dir, image.clone()).ok()?;
             let settings = crate::store::mailbox::NewMailbox::default();
-            let _ = store.write(|tx| {
-                tx.create_mailbox(
-                    "fuzz@pec.test",
-                    "fuzz",
-                    &settings,
-                    jiff::Timestamp::UNIX_EPOCH,
-                )
-            });
-            Some(store)
+            store
+                .write(|tx| {
+                    tx.create_mailbox(FUZZ_USER, "fuzz", &settings, jiff::Timestamp::UNIX_EPOCH)
+                })
+                .ok()?;
+            drop(store);
+            Some((dir, image.to_bytes()))
         })
-        .as_ref()
+        .as_ref()?;
+    Store::in_memory(dir, MemoryImage::from_bytes(image.clone())).ok()
 }
 
 /// The SMTP input path on any bytes: command lines into the session, DATA bodies

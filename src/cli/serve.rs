@@ -186,11 +186,13 @@ pub async fn start(
                 hostname: config.provider.domain.clone(),
                 starttls: !implicit_tls,
                 max_append_bytes: u32::try_from(limits.max_message_bytes).unwrap_or(u32::MAX),
+            },
+            hooks: std::sync::Arc::new(imap::provider_hooks::ProviderHooks {
                 conservation_root: config
                     .conservation
                     .enabled
                     .then(|| crate::conservation::archive::packages_dir(&config.provider.data_dir)),
-            },
+            }),
             tls: acceptor.clone(),
             implicit_tls,
             store: provider.store().clone(),

@@ -18,6 +18,8 @@ use imap_codec::imap_types::sequence::SeqOrUid;
 use imap_codec::imap_types::sequence::Sequence;
 use imap_codec::imap_types::sequence::SequenceSet;
 
+use crate::imap::flags::Flag;
+use crate::imap::flags::Flags;
 use crate::imap::message::CivilDay;
 use crate::imap::message::SearchText;
 
@@ -102,21 +104,21 @@ impl Evaluation<'_, '_> {
             SearchKey::SequenceSet(set) => contains(set, candidate.seq, self.bounds.max_seq),
             SearchKey::Uid(set) => contains(set, candidate.uid, self.bounds.max_uid),
             SearchKey::All => true,
-            SearchKey::Answered => self.flagged("\\Answered"),
-            SearchKey::Deleted => self.flagged("\\Deleted"),
-            SearchKey::Draft => self.flagged("\\Draft"),
-            SearchKey::Flagged => self.flagged("\\Flagged"),
-            SearchKey::Seen => self.flagged("\\Seen"),
-            SearchKey::Unanswered => !self.flagged("\\Answered"),
-            SearchKey::Undeleted => !self.flagged("\\Deleted"),
-            SearchKey::Undraft => !self.flagged("\\Draft"),
-            SearchKey::Unflagged => !self.flagged("\\Flagged"),
-            SearchKey::Unseen => !self.flagged("\\Seen"),
-            SearchKey::Keyword(keyword) => self.flagged(keyword.inner()),
-            SearchKey::Unkeyword(keyword) => !self.flagged(keyword.inner()),
+            SearchKey::Answered => self.has(Flag::Answered),
+            SearchKey::Deleted => self.has(Flag::Deleted),
+            SearchKey::Draft => self.has(Flag::Draft),
+            SearchKey::Flagged => self.has(Flag::Flagged),
+            SearchKey::Seen => self.has(Flag::Seen),
+            SearchKey::Unanswered => !self.has(Flag::Answered),
+            SearchKey::Undeleted => !self.has(Flag::Deleted),
+            SearchKey::Undraft => !self.has(Flag::Draft),
+            SearchKey::Unflagged => !self.has(Flag::Flagged),
+            SearchKey::Unseen => !self.has(Flag::Seen),
+            SearchKey::Keyword(keyword) => self.flags().has_named(keyword.inner()),
+            SearchKey::Unkeyword(keyword) => !self.flags().has_named(keyword.inner()),
             SearchKey::Recent => candidate.recent,
             SearchKey::Old => !candidate.recent,
-            SearchKey::New => candidate.recent && !self.flagged("\\Seen"),
+            SearchKey::New => candidate.recent && !self.has(Flag::Seen),
             SearchKey::Larger(size) => candidate.size > u64::from(*size),
             SearchKey::Smaller(size) => candidate.size < u64::from(*size),
             SearchKey::Before(date) => self.internal_day() < day(date),
@@ -147,12 +149,12 @@ impl Evaluation<'_, '_> {
         }
     }
 
-    /// Whether the message has this flag or keyword (both match case-insensitively).
-    fn flagged(&self, flag: &str) -> bool {
-        self.candidate
-            .flags
-            .iter()
-            .any(|stored| stored.eq_ignore_ascii_case(flag))
+    fn flags(&self) -> Flags<'_> {
+        Flags::of(self.candidate.flags)
+    }
+
+    fn has(&self, flag: Flag) -> bool {
+        self.flags().has(flag)
     }
 
     fn internal_day(&self) -> CivilDay {

@@ -19,10 +19,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
 
-use imap_codec::CommandCodec;
-use imap_codec::IdleDoneCodec;
-use imap_codec::decode::Decoder;
-use imap_codec::imap_types::IntoStatic;
 use imap_codec::imap_types::command::Command;
 use imap_codec::imap_types::core::Tag;
 use tokio::io::AsyncRead;
@@ -35,15 +31,19 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::LimitsConfig;
+use crate::imap::exchange::decode;
+use crate::imap::exchange::end_idle;
 use crate::imap::extended::Extended;
 use crate::imap::framing::Framed;
 use crate::imap::framing::Framer;
 use crate::imap::reply;
 use crate::imap::reply::Out;
 use crate::imap::session::Effect;
+use crate::imap::session::Hooks;
 use crate::imap::session::Session;
 use crate::imap::session::SessionConfig;
 use crate::imap::session::Step;
+use crate::imap::session::Transport;
 use crate::net::ack::AckNow;
 use crate::net::listener;
 use crate::net::listener::Admission;
@@ -80,6 +80,8 @@ impl Default for Timeouts {
 pub struct Endpoint {
     /// Session settings.
     pub config: SessionConfig,
+    /// The provider behind every session.
+    pub hooks: Arc<dyn Hooks>,
     /// TLS for STARTTLS or implicit TLS.
     pub tls: TlsAcceptor,
     /// Whether TLS starts at connect (imaps).
@@ -134,7 +136,12 @@ pub async fn run_connection<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + AckNow + Send,
 {
-    let session = Session::new(endpoint.config.clone(), endpoint.implicit_tls);
+    let transport = if endpoint.implicit_tls {
+        Transport::Tls
+    } else {
+        Transport::Plain
+    };
+    let session = Session::new(endpoint.config.clone(), transport, endpoint.hooks.clone());
     let driver = Driver {
         endpoint: &endpoint,
         peer,
@@ -446,14 +453,7 @@ impl Driver<'_> {
                             return Ok(None);
                         }
                         Ok(Ok(Some(()))) => {
-                            let done = IdleDoneCodec::default()
-                                .decode(connection.framer.message())
-                                .is_ok();
-                            if !done {
-                                connection.send(&[reply::bad(&tag, "expected DONE")]).await?;
-                                return Ok(Some(Step { out: Vec::new(), effect: Effect::Next }));
-                            }
-                            let out = session.idle_done(&store, tag);
+                            let out = end_idle(session, &store, tag, connection.framer.message());
                             return Ok(Some(Step { out, effect: Effect::Next }));
                         }
                         Ok(Ok(None)) => return Ok(None),
@@ -473,23 +473,6 @@ impl Driver<'_> {
                 connection.send(&out).await?;
             }
         }
-    }
-}
-
-/// The command in a framed message, or the error to answer. Damaged messages (too
-/// long, a refused literal) are never decoded.
-pub fn decode(framer: &Framer) -> Result<(Command<'static>, Extended), Out> {
-    let refusal = |framer: &Framer, text: &str| match framer.tag() {
-        Some(tag) => reply::bad(&tag, text),
-        None => reply::untagged_bad(text),
-    };
-    if framer.is_damaged() {
-        return Err(refusal(framer, "command too long"));
-    }
-    let (message, extended) = Extended::strip(framer.message());
-    match CommandCodec::default().decode(&message) {
-        Ok((&[], command)) => Ok((command.into_static(), extended)),
-        _ => Err(refusal(framer, "syntax error")),
     }
 }
 

@@ -1,8 +1,9 @@
 //! The IMAP session (RFC 3501 §3, RFC 9051 where compatible): the connection states
 //! and every command, as plain synchronous code over the store. It never touches a
-//! socket: the async shell ([`crate::imap::server`]) frames bytes into commands, feeds
-//! them in, writes what comes out and performs the [`Effect`]s (TLS, password checks,
-//! IDLE), so transcripts test it without a network.
+//! socket: [`crate::imap::exchange`] frames bytes into commands, feeds them in and
+//! encodes what comes out; the async shell ([`crate::imap::server`]) adds the socket and
+//! performs the [`Effect`]s (TLS, password checks, IDLE), so transcripts test it
+//! without a network.
 //!
 //! ```text
 //!   NotAuthenticated ──LOGIN/AUTHENTICATE──▶ Authenticated ◀──CLOSE/UNSELECT──┐
@@ -10,22 +11,33 @@
 //!         │                                      ▼                            │
 //!         └──────────── LOGOUT ◀──────────── Selected ────────────────────────┘
 //! ```
+//!
+//! Each command is one small function given a [`Context`] (store, user, tag, clock);
+//! what the provider adds to a command (receipts, conservation) comes through the
+//! [`Hooks`] the session is made with.
 
 mod conserved;
 mod fetch;
+mod fetch_items;
 mod fetch_out;
 mod fetch_wire;
 mod folder_limits;
 mod folders;
+mod hooks;
 mod listing;
+mod login;
+mod names;
+mod select;
 mod selected;
 mod view;
 
-use base64::Engine;
+use std::sync::Arc;
+
 use imap_codec::imap_types::IntoStatic;
 use imap_codec::imap_types::auth::AuthMechanism;
 use imap_codec::imap_types::command::Command;
 use imap_codec::imap_types::command::CommandBody;
+use imap_codec::imap_types::command::SelectParameter;
 use imap_codec::imap_types::core::Tag;
 use imap_codec::imap_types::core::Vec1;
 use imap_codec::imap_types::extensions::enable::CapabilityEnable;
@@ -40,6 +52,11 @@ use crate::imap::reply::Out;
 use crate::store::Store;
 use crate::store::StoreError;
 
+pub use hooks::ConservedFolders;
+pub use hooks::Filed;
+pub use hooks::Hooks;
+pub use view::CondStore;
+pub use view::Expunges;
 pub use view::Selection;
 
 /// What the shell must do after writing a step's output.
@@ -100,23 +117,62 @@ pub struct SessionConfig {
     pub starttls: bool,
     /// The largest message APPEND takes.
     pub max_append_bytes: u32,
-    /// Where conservation packages live, for the read-only `Conservazione/…` view;
-    /// `None` hides the view.
-    pub conservation_root: Option<std::path::PathBuf>,
+}
+
+/// Whether the connection is encrypted yet.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Transport {
+    /// Plaintext: only STARTTLS, CAPABILITY and the like until TLS starts.
+    Plain,
+    /// TLS, implicit (imaps) or after STARTTLS.
+    Tls,
+}
+
+/// Where the connection stands (RFC 3501 §3), with what each state holds.
+#[derive(Debug)]
+enum State {
+    /// Before LOGIN or AUTHENTICATE succeeds.
+    NotAuthenticated,
+    /// Logged in as `user` (lower-cased), no folder selected.
+    Authenticated { user: String },
+    /// Logged in, with a folder selected.
+    Selected {
+        user: String,
+        selection: Box<Selection>,
+    },
+    /// LOGOUT answered: nothing more is taken.
+    Logout,
+}
+
+/// What the session holds in every state.
+#[derive(Debug)]
+struct Common {
+    config: SessionConfig,
+    hooks: Arc<dyn Hooks>,
+    transport: Transport,
+    /// CONDSTORE enabled (ENABLE, or a CONDSTORE-only request, RFC 7162 §3.1).
+    condstore: CondStore,
+    /// During [`Session::handle_streaming`]: where a long FETCH hands over finished
+    /// responses, so the shell writes them while the rest are made.
+    early: Option<Early>,
+}
+
+/// What one command of a logged-in user runs against.
+struct Context<'a> {
+    store: &'a Store,
+    user: &'a str,
+    tag: &'a Tag<'static>,
+    /// The command's time (the caller's clock).
+    now: Timestamp,
+    /// The extensions the codec does not parse (ESEARCH, LIST-EXTENDED).
+    extended: &'a Extended,
 }
 
 /// One IMAP session.
 #[derive(Debug)]
 pub struct Session {
-    config: SessionConfig,
-    tls: bool,
-    user: Option<String>,
-    selected: Option<Selection>,
-    /// CONDSTORE enabled (ENABLE, or a CONDSTORE-only request, RFC 7162 §3.1).
-    condstore: bool,
-    /// During [`Session::handle_streaming`]: where a long FETCH hands over finished
-    /// responses, so the shell writes them while the rest are made.
-    early: Option<Early>,
+    state: State,
+    common: Common,
 }
 
 /// Responses handed to the shell before their command's step is complete; they come
@@ -141,16 +197,27 @@ fn hand_over(early: &mut Option<Early>, out: &mut Vec<Out>) -> bool {
 /// Faults inside a command; the client gets `NO` and the session goes on.
 type Fault = StoreError;
 
+/// How a folder is opened: SELECT, or EXAMINE (RFC 3501 §6.3.1–2).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Access {
+    /// SELECT: flags may change and `\Recent` is claimed.
+    ReadWrite,
+    /// EXAMINE, or a folder nobody may change.
+    ReadOnly,
+}
+
 impl Session {
-    /// A new session; `tls` is true on the implicit-TLS port.
-    pub fn new(config: SessionConfig, tls: bool) -> Session {
+    /// A new session over `transport`, with the provider behind it in `hooks`.
+    pub fn new(config: SessionConfig, transport: Transport, hooks: Arc<dyn Hooks>) -> Session {
         Session {
-            config,
-            tls,
-            user: None,
-            selected: None,
-            condstore: false,
-            early: None,
+            state: State::NotAuthenticated,
+            common: Common {
+                config,
+                hooks,
+                transport,
+                condstore: CondStore::Off,
+                early: None,
+            },
         }
     }
 
@@ -158,23 +225,26 @@ impl Session {
     pub fn greeting(&self) -> Out {
         reply::untagged_ok(
             self.capability_code(),
-            &format!("{} PEC IMAP ready", self.config.hostname),
+            &format!("{} PEC IMAP ready", self.common.config.hostname),
         )
     }
 
     /// Whether TLS is on.
     pub fn tls(&self) -> bool {
-        self.tls
+        self.common.transport == Transport::Tls
     }
 
     /// The authenticated user, if any.
     pub fn user(&self) -> Option<&str> {
-        self.user.as_deref()
+        match &self.state {
+            State::Authenticated { user } | State::Selected { user, .. } => Some(user),
+            State::NotAuthenticated | State::Logout => None,
+        }
     }
 
     /// The shell finished the TLS handshake after STARTTLS.
     pub fn tls_started(&mut self) {
-        self.tls = true;
+        self.common.transport = Transport::Tls;
     }
 
     /// Handles one command.
@@ -210,9 +280,9 @@ impl Session {
         now: Timestamp,
         early: Early,
     ) -> Step {
-        self.early = Some(early);
+        self.common.early = Some(early);
         let step = self.handle(store, command, extended, now);
-        self.early = None;
+        self.common.early = None;
         step
     }
 
@@ -225,28 +295,54 @@ impl Session {
     ) -> Result<Step, Fault> {
         let tag = command.tag.into_static();
         let body = command.body;
-        // Commands valid in any state (RFC 3501 §6.1).
-        match body {
-            CommandBody::Capability => {
-                let caps = self.capabilities();
-                return Ok(Step::reply(vec![
-                    reply::data(Data::Capability(caps)),
-                    reply::ok(&tag, None, "CAPABILITY completed"),
-                ]));
+        if matches!(self.state, State::Logout) {
+            return Ok(Step::reply(vec![reply::bad(&tag, "logged out")]));
+        }
+        if let Some(step) = self.any_state(store, &tag, &body)? {
+            return Ok(step);
+        }
+        let user = match &self.state {
+            State::Authenticated { user } | State::Selected { user, .. } => user.clone(),
+            State::NotAuthenticated | State::Logout => {
+                return Ok(self.common.not_authenticated(tag, body));
             }
+        };
+        let context = Context {
+            store,
+            user: &user,
+            tag: &tag,
+            now,
+            extended,
+        };
+        self.logged_in(&context, body)
+    }
+
+    /// Commands valid in any state (RFC 3501 §6.1); `None` for the others.
+    fn any_state(
+        &mut self,
+        store: &Store,
+        tag: &Tag<'static>,
+        body: &CommandBody<'_>,
+    ) -> Result<Option<Step>, Fault> {
+        Ok(Some(match body {
+            CommandBody::Capability => Step::reply(vec![
+                reply::data(Data::Capability(self.capabilities())),
+                reply::ok(tag, None, "CAPABILITY completed"),
+            ]),
             CommandBody::Noop | CommandBody::Check => {
                 let mut out = self.poll(store)?;
-                out.push(reply::ok(&tag, None, "NOOP completed"));
-                return Ok(Step::reply(out));
+                out.push(reply::ok(tag, None, "NOOP completed"));
+                Step::reply(out)
             }
             CommandBody::Logout => {
-                return Ok(Step {
+                self.state = State::Logout;
+                Step {
                     out: vec![
                         reply::bye("logging out"),
-                        reply::ok(&tag, None, "LOGOUT completed"),
+                        reply::ok(tag, None, "LOGOUT completed"),
                     ],
                     effect: Effect::Close,
-                });
+                }
             }
             CommandBody::Id { .. } => {
                 let parameters = vec![
@@ -254,138 +350,140 @@ impl Session {
                     (string("vendor"), nstring("pecd")),
                     (string("version"), nstring(env!("CARGO_PKG_VERSION"))),
                 ];
-                return Ok(Step::reply(vec![
+                Step::reply(vec![
                     reply::data(Data::Id {
                         parameters: Some(parameters),
                     }),
-                    reply::ok(&tag, None, "ID completed"),
-                ]));
+                    reply::ok(tag, None, "ID completed"),
+                ])
             }
-            _ => {}
-        }
-        let Some(user) = self.user.clone() else {
-            return Ok(self.not_authenticated(tag, body));
-        };
-        match body {
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The authenticated and selected states (RFC 3501 §6.3–6.4): the commands that
+    /// move between them here, the others in [`Common::authenticated`] and
+    /// [`selected::InFolder::command`].
+    fn logged_in(&mut self, context: &Context<'_>, body: CommandBody<'_>) -> Result<Step, Fault> {
+        let tag = context.tag;
+        let out = match body {
             CommandBody::StartTLS
             | CommandBody::Login { .. }
             | CommandBody::Authenticate { .. } => {
-                Ok(Step::reply(vec![reply::bad(&tag, "already authenticated")]))
+                Some(vec![reply::bad(tag, "already authenticated")])
             }
-            CommandBody::Enable { capabilities } => Ok(self.enable(&tag, capabilities)),
-            CommandBody::Namespace => Ok(Step::reply(vec![
-                reply::data(folders::namespace()),
-                reply::ok(&tag, None, "NAMESPACE completed"),
-            ])),
-            CommandBody::Idle => Ok(Step {
-                out: Vec::new(),
-                effect: Effect::Idle { tag },
-            }),
-            body => {
-                let mut out = if self.selected.is_some() {
-                    self.selected(store, &user, &tag, body, extended, now)?
-                } else {
-                    self.authenticated(store, &user, &tag, body, extended, now)?
-                };
-                if out.is_empty() {
-                    out.push(reply::bad(&tag, "command unknown or not valid now"));
-                }
-                Ok(Step::reply(out))
-            }
-        }
-    }
-
-    /// The not-authenticated state (RFC 3501 §6.2): STARTTLS, LOGIN, AUTHENTICATE.
-    fn not_authenticated(&mut self, tag: Tag<'static>, body: CommandBody<'_>) -> Step {
-        match body {
-            CommandBody::StartTLS if self.tls || !self.config.starttls => {
-                Step::reply(vec![reply::bad(&tag, "TLS is already active")])
-            }
-            CommandBody::StartTLS => Step {
-                out: vec![reply::ok(&tag, None, "begin TLS negotiation now")],
-                effect: Effect::StartTls,
-            },
-            _ if !self.tls => Step::reply(vec![reply::no(
-                &tag,
-                Some(privacy_required()),
-                "authentication only over TLS: use STARTTLS first",
-            )]),
-            CommandBody::Login { username, password } => Step {
-                out: Vec::new(),
-                effect: Effect::CheckLogin {
-                    tag,
-                    user: String::from_utf8_lossy(username.as_ref()).into_owned(),
-                    password: String::from_utf8_lossy(password.declassify().as_ref()).into_owned(),
-                },
-            },
-            CommandBody::Authenticate {
-                mechanism: AuthMechanism::Plain,
-                initial_response,
-            } => match initial_response {
-                Some(data) => self.sasl_plain(tag, data.declassify()),
-                None => Step {
+            CommandBody::Enable { capabilities } => Some(self.common.enable(tag, capabilities)),
+            CommandBody::Namespace => Some(vec![
+                reply::data(names::namespace()),
+                reply::ok(tag, None, "NAMESPACE completed"),
+            ]),
+            CommandBody::Idle => {
+                return Ok(Step {
                     out: Vec::new(),
-                    effect: Effect::AuthenticateData { tag },
-                },
-            },
-            CommandBody::Authenticate { .. } => Step::reply(vec![reply::no(
-                &tag,
-                None,
-                "unsupported mechanism: use AUTHENTICATE PLAIN",
-            )]),
-            _ => Step::reply(vec![reply::bad(&tag, "authenticate first")]),
-        }
-    }
-
-    /// The client's answer to `+ ` after AUTHENTICATE PLAIN: base64 of
-    /// `authzid NUL authcid NUL password` (RFC 4616), or `*` to cancel.
-    pub fn authenticate_data(&mut self, tag: Tag<'static>, line: &[u8]) -> Step {
-        let line = line.trim_ascii();
-        if line == b"*" {
-            return Step::reply(vec![reply::bad(&tag, "authentication cancelled")]);
-        }
-        match base64::engine::general_purpose::STANDARD.decode(line) {
-            Ok(data) => self.sasl_plain(tag, &data),
-            Err(_) => Step::reply(vec![reply::bad(&tag, "invalid base64")]),
-        }
-    }
-
-    fn sasl_plain(&mut self, tag: Tag<'static>, data: &[u8]) -> Step {
-        let mut fields = data.split(|b| *b == 0);
-        let (Some(authzid), Some(user), Some(password), None) =
-            (fields.next(), fields.next(), fields.next(), fields.next())
-        else {
-            return Step::reply(vec![reply::bad(&tag, "malformed PLAIN response")]);
+                    effect: Effect::Idle { tag: tag.clone() },
+                });
+            }
+            CommandBody::Select {
+                mailbox,
+                parameters,
+            } => Some(self.select(context, &mailbox, Access::ReadWrite, &parameters)?),
+            CommandBody::Examine {
+                mailbox,
+                parameters,
+            } => Some(self.select(context, &mailbox, Access::ReadOnly, &parameters)?),
+            CommandBody::Close => self.leave(context, Leave::Close)?,
+            CommandBody::Unselect => self.leave(context, Leave::Unselect)?,
+            body => self.in_state(context, body)?,
         };
-        if !authzid.is_empty() && !authzid.eq_ignore_ascii_case(user) {
-            return Step::reply(vec![reply::no(
-                &tag,
-                None,
-                "authorization identity must be the user",
-            )]);
-        }
-        Step {
-            out: Vec::new(),
-            effect: Effect::CheckLogin {
-                tag,
-                user: String::from_utf8_lossy(user).into_owned(),
-                password: String::from_utf8_lossy(password).into_owned(),
-            },
-        }
+        Ok(Step::reply(out.unwrap_or_else(|| {
+            vec![reply::bad(tag, "command unknown or not valid now")]
+        })))
     }
 
-    /// The shell checked a password: `valid` or not. Wrong password and unknown user
-    /// get the same answer.
-    pub fn login_checked(&mut self, tag: Tag<'static>, user: &str, valid: bool) -> Step {
-        if !valid {
-            return Step::reply(vec![reply::no(
-                &tag,
-                Some(authentication_failed()),
-                "invalid credentials",
-            )]);
+    /// SELECT or EXAMINE; a CONDSTORE parameter enables CONDSTORE (RFC 7162 §3.1).
+    fn select(
+        &mut self,
+        context: &Context<'_>,
+        mailbox: &imap_codec::imap_types::mailbox::Mailbox<'_>,
+        access: Access,
+        parameters: &[SelectParameter],
+    ) -> Result<Vec<Out>, Fault> {
+        let mut out = Vec::new();
+        let was_selected = matches!(self.state, State::Selected { .. });
+        if was_selected {
+            // A new SELECT first leaves the current folder (RFC 3501 §6.3.1; RFC 7162
+            // §3.2.11 CLOSED).
+            self.state = State::Authenticated {
+                user: context.user.to_owned(),
+            };
+            out.push(reply::untagged_ok(
+                Some(Code::Closed),
+                "previous folder closed",
+            ));
         }
-        self.user = Some(user.to_ascii_lowercase());
-        Step::reply(vec![reply::ok(&tag, self.capability_code(), "logged in")])
+        if !parameters.is_empty() {
+            self.common.condstore = CondStore::On;
+        }
+        let opened = select::open(&self.common, context, &names::name_of(mailbox), access)?;
+        out.extend(opened.out);
+        let Some(selection) = opened.selection else {
+            return Ok(out);
+        };
+        let mut selection = Box::new(selection);
+        if was_selected {
+            out = selected::InFolder {
+                common: &mut self.common,
+                selection: &mut selection,
+                context,
+            }
+            .ride_along(out)?;
+        }
+        self.state = State::Selected {
+            user: context.user.to_owned(),
+            selection,
+        };
+        Ok(out)
+    }
+
+    /// CLOSE (which expunges first, RFC 3501 §6.4.2) or UNSELECT (RFC 3691); `None`
+    /// when no folder is selected.
+    fn leave(&mut self, context: &Context<'_>, leave: Leave) -> Result<Option<Vec<Out>>, Fault> {
+        let State::Selected { selection, .. } = &mut self.state else {
+            return Ok(None);
+        };
+        if leave == Leave::Close && !selection.read_only {
+            selected::InFolder {
+                common: &mut self.common,
+                selection,
+                context,
+            }
+            .expunge(None)?;
+        }
+        self.state = State::Authenticated {
+            user: context.user.to_owned(),
+        };
+        let text = match leave {
+            Leave::Close => "CLOSE completed",
+            Leave::Unselect => "UNSELECT completed",
+        };
+        Ok(Some(vec![reply::ok(context.tag, None, text)]))
+    }
+
+    /// The commands of the current state; `None` for a command not valid in it.
+    fn in_state(
+        &mut self,
+        context: &Context<'_>,
+        body: CommandBody<'_>,
+    ) -> Result<Option<Vec<Out>>, Fault> {
+        match &mut self.state {
+            State::Selected { selection, .. } => selected::InFolder {
+                common: &mut self.common,
+                selection,
+                context,
+            }
+            .command(body),
+            _ => self.common.authenticated(context, body),
+        }
     }
 
     /// The client sent `DONE` after IDLE.
@@ -396,28 +494,13 @@ impl Session {
     }
 
     /// Reports what changed in the selected folder since the last report: new
-    /// messages, flag changes by others, expunges (RFC 3501 §7.3–7.4).
+    /// messages, flag changes by others, expunges (RFC 3501 §7.3–7.4). Nothing when no
+    /// folder is selected.
     pub fn poll(&mut self, store: &Store) -> Result<Vec<Out>, Fault> {
-        let (Some(user), Some(selection)) = (self.user.as_deref(), self.selected.as_mut()) else {
+        let State::Selected { user, selection } = &mut self.state else {
             return Ok(Vec::new());
         };
-        selection.sync(store, user, true, self.condstore)
-    }
-
-    fn enable(&mut self, tag: &Tag<'static>, capabilities: Vec1<CapabilityEnable<'_>>) -> Step {
-        let mut enabled = Vec::new();
-        for capability in capabilities.into_iter() {
-            if matches!(capability, CapabilityEnable::CondStore) {
-                self.condstore = true;
-                enabled.push(CapabilityEnable::CondStore);
-            }
-        }
-        Step::reply(vec![
-            reply::data(Data::Enabled {
-                capabilities: enabled,
-            }),
-            reply::ok(tag, None, "ENABLE completed"),
-        ])
+        selection.sync(store, user, Expunges::Report, self.common.condstore)
     }
 
     fn capability_code(&self) -> Option<Code<'static>> {
@@ -427,12 +510,12 @@ impl Session {
     /// What we support; the login choices depend on TLS (RFC 3501 §6.2.3, §7.2.1).
     fn capabilities(&self) -> Vec1<Capability<'static>> {
         let mut caps = vec![Capability::Imap4Rev1];
-        if self.user.is_none() {
-            if self.tls {
+        if self.user().is_none() {
+            if self.tls() {
                 caps.push(Capability::Auth(AuthMechanism::Plain));
                 caps.push(Capability::SaslIr);
             } else {
-                if self.config.starttls {
+                if self.common.config.starttls {
                     caps.push(Capability::StartTls);
                 }
                 caps.push(Capability::LoginDisabled);
@@ -461,6 +544,34 @@ impl Session {
     }
 }
 
+/// How a selected folder is left.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+enum Leave {
+    /// CLOSE: `\Deleted` messages are expunged, silently.
+    Close,
+    /// UNSELECT: nothing is expunged.
+    Unselect,
+}
+
+impl Common {
+    /// ENABLE (RFC 5161): CONDSTORE is the one extension that needs enabling.
+    fn enable(&mut self, tag: &Tag<'static>, capabilities: Vec1<CapabilityEnable<'_>>) -> Vec<Out> {
+        let mut enabled = Vec::new();
+        for capability in capabilities.into_iter() {
+            if matches!(capability, CapabilityEnable::CondStore) {
+                self.condstore = CondStore::On;
+                enabled.push(CapabilityEnable::CondStore);
+            }
+        }
+        vec![
+            reply::data(Data::Enabled {
+                capabilities: enabled,
+            }),
+            reply::ok(tag, None, "ENABLE completed"),
+        ]
+    }
+}
+
 fn string(text: &'static str) -> imap_codec::imap_types::core::IString<'static> {
     imap_codec::imap_types::core::IString::try_from(text).unwrap_or_else(|_| {
         imap_codec::imap_types::core::IString::Quoted(
@@ -471,14 +582,6 @@ fn string(text: &'static str) -> imap_codec::imap_types::core::IString<'static> 
 
 fn nstring(text: &'static str) -> imap_codec::imap_types::core::NString<'static> {
     imap_codec::imap_types::core::NString(Some(string(text)))
-}
-
-fn privacy_required() -> Code<'static> {
-    other_code("PRIVACYREQUIRED")
-}
-
-fn authentication_failed() -> Code<'static> {
-    other_code("AUTHENTICATIONFAILED")
 }
 
 /// A response code the codec has no variant for (RFC 5530 codes and the like).

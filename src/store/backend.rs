@@ -131,3 +131,75 @@ impl StorageBackend for WrittenAhead {
         self.inner.query_lock_range(start, end)
     }
 }
+
+/// A database held in memory, which can start from the bytes of another and be copied
+/// out once closed: harnesses open the same prepared store afresh for every run.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryImage(std::sync::Arc<std::sync::RwLock<Vec<u8>>>);
+
+impl MemoryImage {
+    /// An image holding `bytes` (those of a closed database, or none for a new one).
+    pub fn from_bytes(bytes: Vec<u8>) -> MemoryImage {
+        MemoryImage(std::sync::Arc::new(std::sync::RwLock::new(bytes)))
+    }
+
+    /// A copy of the bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.lock_read().clone()
+    }
+
+    fn lock_read(&self) -> std::sync::RwLockReadGuard<'_, Vec<u8>> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock_write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<u8>> {
+        self.0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The byte range of `len` bytes at `offset`.
+fn span(offset: u64, len: usize) -> Result<std::ops::Range<usize>, io::Error> {
+    let start = usize::try_from(offset).map_err(|_| out_of_range())?;
+    Ok(start..start.saturating_add(len))
+}
+
+fn out_of_range() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "beyond the in-memory database")
+}
+
+impl StorageBackend for MemoryImage {
+    fn len(&self) -> Result<u64, io::Error> {
+        Ok(self.lock_read().len() as u64)
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
+        let bytes = self.lock_read();
+        out.copy_from_slice(
+            bytes
+                .get(span(offset, out.len())?)
+                .ok_or_else(out_of_range)?,
+        );
+        Ok(())
+    }
+
+    fn set_len(&self, len: u64) -> Result<(), io::Error> {
+        let len = usize::try_from(len).map_err(|_| out_of_range())?;
+        self.lock_write().resize(len, 0);
+        Ok(())
+    }
+
+    fn sync_data(&self) -> Result<(), io::Error> {
+        Ok(())
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
+        let mut bytes = self.lock_write();
+        let target = bytes.get_mut(span(offset, data.len())?);
+        target.ok_or_else(out_of_range)?.copy_from_slice(data);
+        Ok(())
+    }
+}

@@ -45,6 +45,7 @@ use redb::WriteTransaction;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use crate::store::backend::MemoryImage;
 use crate::store::blobs::BlobStore;
 
 /// Counters and chain heads.
@@ -178,6 +179,19 @@ impl Store {
         let db = Database::builder()
             .set_concurrency_mode(ConcurrencyMode::ExclusiveWriter)
             .create_with_backend(backend::WrittenAhead::new(file).map_err(open_error)?)
+            .map_err(open_error)?;
+        let db = Arc::new(db);
+        Store::with(data_dir, Arc::clone(&db) as _, Some(db))
+    }
+
+    /// A store whose database lives in `image`, in memory (bodies too large to inline
+    /// still go to files under `data_dir`): for harnesses that need the same prepared
+    /// store for every run. Once the store is dropped, `image` holds a closed database
+    /// that can start the next one.
+    pub fn in_memory(data_dir: &Path, image: MemoryImage) -> Result<Store, StoreError> {
+        let db = Database::builder()
+            .set_concurrency_mode(ConcurrencyMode::ExclusiveWriter)
+            .create_with_backend(image)
             .map_err(open_error)?;
         let db = Arc::new(db);
         Store::with(data_dir, Arc::clone(&db) as _, Some(db))

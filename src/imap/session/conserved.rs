@@ -2,16 +2,13 @@
 //! year and kind"): `Conservazione/<year>/<Buste|Anomalie|Ricevute|Altri>`, built from
 //! the recorded packages, each message read back from its package and checked against
 //! its recorded SHA-256. Nothing here can change a package: the folders are selected
-//! read-only, and STORE, COPY, MOVE and EXPUNGE are refused.
+//! read-only, and STORE, COPY, MOVE and EXPUNGE are refused. The packages are read
+//! through the session's [`Hooks`](super::Hooks).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use crate::conservation::archive::PackageRecord;
-use crate::conservation::view;
 use crate::conservation::view::Entry;
-use crate::store::Store;
-use crate::store::StoreError;
+use crate::imap::flags::Flag;
 use crate::store::blobs::BlobId;
 use crate::store::mailbox::MessageMeta;
 
@@ -25,12 +22,6 @@ pub const UIDVALIDITY: u32 = 1;
 /// Whether a folder name is inside the view.
 pub fn is_view(name: &str) -> bool {
     name == ROOT || name.starts_with(&format!("{ROOT}/"))
-}
-
-/// A mailbox's conserved messages by view folder.
-pub fn folders(store: &Store, user: &str) -> Result<BTreeMap<String, Vec<Entry>>, StoreError> {
-    let packages: Vec<PackageRecord> = store.read(|tx| tx.packages())?;
-    Ok(view::folders(&packages, user))
 }
 
 /// Every name of the view with whether it can be selected (the year and root levels
@@ -58,18 +49,10 @@ pub fn metas(entries: &[Entry]) -> Vec<MessageMeta> {
             // The package holds the bytes; the id only names them.
             blob: BlobId::try_from(entry.sha256.clone()).unwrap_or_else(|_| BlobId::of(b"")),
             size: entry.size,
-            flags: vec!["\\Seen".to_string()],
+            flags: vec![Flag::Seen.as_str().to_string()],
             internal_date: entry.received,
             modseq: 1,
             message_id: None,
         })
         .collect()
-}
-
-/// The conserved bytes of the n-th entry, from its package.
-pub fn raw(root: &Path, entries: &[Entry], uid: u32) -> Result<Vec<u8>, StoreError> {
-    let entry = entries
-        .get((uid as usize).wrapping_sub(1))
-        .ok_or_else(|| StoreError::Corrupt(format!("no conserved message {uid}")))?;
-    view::read(root, entry).map_err(|e| StoreError::Corrupt(e.to_string()))
 }

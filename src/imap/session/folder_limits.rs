@@ -6,7 +6,7 @@ use imap_codec::imap_types::core::Tag;
 use crate::imap::reply;
 use crate::imap::reply::Out;
 use crate::imap::session::Fault;
-use crate::imap::session::folders::DELIMITER;
+use crate::imap::session::names::DELIMITER;
 use crate::imap::session::other_code;
 use crate::store::Store;
 

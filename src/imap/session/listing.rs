@@ -15,29 +15,47 @@ use imap_codec::imap_types::response::Data;
 use imap_codec::imap_types::status::StatusDataItem;
 use imap_codec::imap_types::status::StatusDataItemName;
 
-use crate::imap::extended::Extended;
+use crate::imap::flags::Flag;
+use crate::imap::flags::Flags;
 use crate::imap::reply;
 use crate::imap::reply::Out;
+use crate::imap::session::Common;
+use crate::imap::session::Context;
 use crate::imap::session::Fault;
 use crate::imap::session::conserved;
 use crate::imap::session::folder_limits::MAX_FOLDER_NAME_CHARS;
-use crate::imap::session::folders::DELIMITER;
-use crate::imap::session::folders::mailbox_of;
+use crate::imap::session::names::DELIMITER;
+use crate::imap::session::names::mailbox_of;
 use crate::store::Store;
 use crate::store::mailbox::ARCHIVE;
+use crate::store::mailbox::Folder;
 use crate::store::mailbox::INBOX;
+use crate::store::mailbox::MessageMeta;
 use crate::store::mailbox::SENT;
+
+/// LIST or LSUB (RFC 3501 §6.3.8–9).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub(super) enum ListKind {
+    List,
+    Lsub,
+}
+
+/// A folder LIST may name: a real one, or one of the conservation view's.
+struct ListEntry {
+    name: String,
+    subscribed: bool,
+    /// False for the view's levels that only hold folders (`\Noselect`).
+    selectable: bool,
+}
 
 /// LIST and LSUB, with the LIST-EXTENDED selection and return options (RFC 5258) and
 /// SPECIAL-USE attributes (RFC 6154).
 pub(super) fn list(
-    store: &Store,
-    user: &str,
+    common: &Common,
+    context: &Context<'_>,
     reference: &Mailbox<'_>,
     pattern: &ListMailbox<'_>,
-    extended: &Extended,
-    lsub: bool,
-    view: bool,
+    kind: ListKind,
 ) -> Result<Vec<Out>, Fault> {
     let pattern = match pattern {
         ListMailbox::Token(token) => String::from_utf8_lossy(token.as_ref()).into_owned(),
@@ -47,90 +65,111 @@ pub(super) fn list(
         Mailbox::Inbox => INBOX.to_string(),
         Mailbox::Other(other) => String::from_utf8_lossy(other.inner().as_ref()).into_owned(),
     };
-    let delimiter = QuotedChar::try_from(DELIMITER).ok();
     if pattern.is_empty() {
         // The hierarchy delimiter query (RFC 3501 §6.3.8).
         let data = Data::List {
             items: vec![FlagNameAttribute::Noselect],
-            delimiter,
+            delimiter: QuotedChar::try_from(DELIMITER).ok(),
             mailbox: mailbox_of(""),
         };
         return Ok(vec![reply::data(data)]);
     }
     let full = format!("{reference}{pattern}");
-    // Real folders (name, subscribed, selectable), then the conservation view's.
-    let mut entries: Vec<(String, bool, bool)> = store
-        .read(|tx| tx.folders(user))?
-        .into_iter()
-        .map(|(name, folder)| (name, folder.subscribed, true))
-        .collect();
-    if view {
-        let folders = conserved::folders(store, user)?;
-        entries.extend(
-            conserved::names(&folders)
-                .into_iter()
-                .map(|(name, selectable)| (name, true, selectable)),
-        );
-    }
-    let names: Vec<&str> = entries.iter().map(|(n, _, _)| n.as_str()).collect();
+    let entries = list_entries(common, context)?;
+    let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
     let mut out = Vec::new();
-    for (name, subscribed, selectable) in &entries {
-        if !wildcard_match(&full, name) {
-            continue;
-        }
-        let subscribed_only = lsub || extended.list.select_subscribed;
-        if subscribed_only && !subscribed {
-            continue;
-        }
-        let special = special_use(name);
-        if extended.list.select_special_use && special.is_none() {
-            continue;
-        }
-        let mut items = Vec::new();
-        if !selectable {
-            items.push(FlagNameAttribute::Noselect);
-        }
-        let has_children = names.iter().any(|n| {
-            n.len() > name.len()
-                && n.starts_with(name.as_str())
-                && n[name.len()..].starts_with(DELIMITER)
-        });
-        items.push(attribute(if has_children {
-            "HasChildren"
-        } else {
-            "HasNoChildren"
-        }));
-        if let Some(special) = special {
-            items.push(attribute(special));
-        }
-        if !lsub
-            && (extended.list.select_subscribed || extended.list.return_subscribed)
-            && *subscribed
-        {
-            items.push(attribute("Subscribed"));
-        }
-        let data = if lsub {
-            Data::Lsub {
-                items,
-                delimiter,
-                mailbox: mailbox_of(name),
-            }
-        } else {
-            Data::List {
-                items,
-                delimiter,
-                mailbox: mailbox_of(name),
-            }
-        };
-        out.push(reply::data(data));
-        if !extended.list.return_status.is_empty()
-            && *selectable
-            && let Some(data) = status(store, user, name, &extended.list.return_status, view)?
-        {
+    for entry in entries.iter().filter(|e| wildcard_match(&full, &e.name)) {
+        if let Some(data) = listed(context, entry, &names, kind) {
             out.push(reply::data(data));
+            let wanted = &context.extended.list.return_status;
+            if !wanted.is_empty()
+                && entry.selectable
+                && let Some(data) = status(common, context, &entry.name, wanted)?
+            {
+                out.push(reply::data(data));
+            }
         }
     }
     Ok(out)
+}
+
+/// Real folders, then the conservation view's.
+fn list_entries(common: &Common, context: &Context<'_>) -> Result<Vec<ListEntry>, Fault> {
+    let mut entries: Vec<ListEntry> = context
+        .store
+        .read(|tx| tx.folders(context.user))?
+        .into_iter()
+        .map(|(name, folder)| ListEntry {
+            name,
+            subscribed: folder.subscribed,
+            selectable: true,
+        })
+        .collect();
+    if common.hooks.has_conservation_view() {
+        let folders = common.hooks.conserved(context.store, context.user)?;
+        entries.extend(
+            conserved::names(&folders)
+                .into_iter()
+                .map(|(name, selectable)| ListEntry {
+                    name,
+                    subscribed: true,
+                    selectable,
+                }),
+        );
+    }
+    Ok(entries)
+}
+
+/// The LIST or LSUB data of one matching folder, unless the selection options leave
+/// it out.
+fn listed(
+    context: &Context<'_>,
+    entry: &ListEntry,
+    names: &[&str],
+    kind: ListKind,
+) -> Option<Data<'static>> {
+    let options = &context.extended.list;
+    let lsub = kind == ListKind::Lsub;
+    if (lsub || options.select_subscribed) && !entry.subscribed {
+        return None;
+    }
+    let special = special_use(&entry.name);
+    if options.select_special_use && special.is_none() {
+        return None;
+    }
+    let name = entry.name.as_str();
+    let mut items = Vec::new();
+    if !entry.selectable {
+        items.push(FlagNameAttribute::Noselect);
+    }
+    let has_children = names.iter().any(|n| {
+        n.len() > name.len() && n.starts_with(name) && n[name.len()..].starts_with(DELIMITER)
+    });
+    items.push(attribute(if has_children {
+        "HasChildren"
+    } else {
+        "HasNoChildren"
+    }));
+    if let Some(special) = special {
+        items.push(attribute(special));
+    }
+    if !lsub && (options.select_subscribed || options.return_subscribed) && entry.subscribed {
+        items.push(attribute("Subscribed"));
+    }
+    let delimiter = QuotedChar::try_from(DELIMITER).ok();
+    let mailbox = mailbox_of(name);
+    Some(match kind {
+        ListKind::Lsub => Data::Lsub {
+            items,
+            delimiter,
+            mailbox,
+        },
+        ListKind::List => Data::List {
+            items,
+            delimiter,
+            mailbox,
+        },
+    })
 }
 
 /// SPECIAL-USE attributes (RFC 6154): `Sent` is `\Sent`, the manual conservation
@@ -233,30 +272,16 @@ impl Pattern {
 }
 
 /// STATUS data of a folder, or `None` when it does not exist.
-pub fn status(
-    store: &Store,
-    user: &str,
+pub(super) fn status(
+    common: &Common,
+    context: &Context<'_>,
     name: &str,
     items: &[StatusDataItemName],
-    view: bool,
 ) -> Result<Option<Data<'static>>, Fault> {
-    let (folder, metas) = if view && conserved::is_view(name) {
-        let Some(entries) = conserved::folders(store, user)?.remove(name) else {
-            return Ok(None);
-        };
-        let metas = conserved::metas(&entries);
-        let mut folder = crate::store::mailbox::Folder::new(conserved::UIDVALIDITY);
-        folder.uidnext = u32::try_from(metas.len() + 1).unwrap_or(u32::MAX);
-        folder.first_recent_uid = folder.uidnext;
-        folder.highest_modseq = 1;
-        (folder, metas)
-    } else {
-        let Some(folder) = store.read(|tx| tx.folder(user, name))? else {
-            return Ok(None);
-        };
-        (folder, store.read(|tx| tx.messages(user, name))?)
+    let Some((folder, metas)) = status_source(common, context, name)? else {
+        return Ok(None);
     };
-    let count = |f: &dyn Fn(&crate::store::mailbox::MessageMeta) -> bool| {
+    let count = |f: &dyn Fn(&MessageMeta) -> bool| {
         u32::try_from(metas.iter().filter(|m| f(m)).count()).unwrap_or(u32::MAX)
     };
     let recent_from = folder.first_recent_uid.max(1);
@@ -272,9 +297,9 @@ pub fn status(
                 StatusDataItemName::UidValidity => {
                     StatusDataItem::UidValidity(reply::nz(folder.uidvalidity))
                 }
-                StatusDataItemName::Unseen => StatusDataItem::Unseen(count(&|m| {
-                    !m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen"))
-                })),
+                StatusDataItemName::Unseen => {
+                    StatusDataItem::Unseen(count(&|m| !Flags::of(&m.flags).has(Flag::Seen)))
+                }
                 StatusDataItemName::HighestModSeq => {
                     StatusDataItem::HighestModSeq(folder.highest_modseq)
                 }
@@ -286,6 +311,31 @@ pub fn status(
         mailbox: mailbox_of(name),
         items: values.into(),
     }))
+}
+
+/// A folder's record and messages for STATUS: from the store, or made up for a
+/// folder of the conservation view.
+fn status_source(
+    common: &Common,
+    context: &Context<'_>,
+    name: &str,
+) -> Result<Option<(Folder, Vec<MessageMeta>)>, Fault> {
+    let (store, user) = (context.store, context.user);
+    if common.hooks.has_conservation_view() && conserved::is_view(name) {
+        let Some(entries) = common.hooks.conserved(store, user)?.remove(name) else {
+            return Ok(None);
+        };
+        let metas = conserved::metas(&entries);
+        let mut folder = Folder::new(conserved::UIDVALIDITY);
+        folder.uidnext = u32::try_from(metas.len() + 1).unwrap_or(u32::MAX);
+        folder.first_recent_uid = folder.uidnext;
+        folder.highest_modseq = 1;
+        return Ok(Some((folder, metas)));
+    }
+    let Some(folder) = store.read(|tx| tx.folder(user, name))? else {
+        return Ok(None);
+    };
+    Ok(Some((folder, store.read(|tx| tx.messages(user, name))?)))
 }
 
 pub(super) fn quota_root() -> AString<'static> {

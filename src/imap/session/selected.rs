@@ -1,79 +1,100 @@
 //! Commands of the selected state (RFC 3501 §6.4): FETCH, STORE, SEARCH, COPY, MOVE
-//! (RFC 6851), EXPUNGE and UID EXPUNGE (RFC 4315), CLOSE, UNSELECT, with CONDSTORE
-//! (RFC 7162) MODSEQs and ESEARCH (RFC 4731) results.
+//! (RFC 6851), EXPUNGE and UID EXPUNGE (RFC 4315), with CONDSTORE (RFC 7162) MODSEQs
+//! and ESEARCH (RFC 4731) results. CLOSE and UNSELECT, which change the state, are in
+//! the session itself.
 
 use std::num::NonZeroU32;
 
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::command::FetchModifier;
 use imap_codec::imap_types::command::StoreModifier;
+use imap_codec::imap_types::core::Charset;
 use imap_codec::imap_types::core::Tag;
 use imap_codec::imap_types::core::Vec1;
 use imap_codec::imap_types::extensions::uidplus::UidElement;
 use imap_codec::imap_types::extensions::uidplus::UidSet;
+use imap_codec::imap_types::fetch::MacroOrMessageDataItemNames;
+use imap_codec::imap_types::flag::Flag as WireFlag;
 use imap_codec::imap_types::flag::StoreResponse;
 use imap_codec::imap_types::flag::StoreType;
 use imap_codec::imap_types::response::Code;
 use imap_codec::imap_types::response::Data;
 use imap_codec::imap_types::search::SearchKey;
 use imap_codec::imap_types::sequence::SequenceSet;
-use jiff::Timestamp;
 
-use crate::imap::extended::Extended;
-use crate::imap::extended::SearchReturn;
+use crate::imap::flags::Flag;
+use crate::imap::flags::Flags;
 use crate::imap::reply;
 use crate::imap::reply::Out;
 use crate::imap::search;
+use crate::imap::session::Common;
+use crate::imap::session::CondStore;
+use crate::imap::session::Context;
+use crate::imap::session::Expunges;
 use crate::imap::session::Fault;
-use crate::imap::session::Session;
-use crate::imap::session::folders::name_of;
+use crate::imap::session::Filed;
+use crate::imap::session::Selection;
+use crate::imap::session::names::name_of;
+use crate::imap::session::other_code;
+use crate::imap::session::view::FlagsFetch;
 use crate::imap::session::view::flags_fetch;
-use crate::store::Store;
 use crate::store::folders::Copied;
 use crate::store::folders::FlagChange;
 use crate::store::folders::Stored;
-use crate::store::mailbox::ARCHIVE;
 
-impl Session {
-    /// The selected-state commands, falling back to the authenticated ones.
-    pub(super) fn selected(
-        &mut self,
-        store: &Store,
-        user: &str,
-        tag: &Tag<'static>,
-        body: CommandBody<'_>,
-        extended: &Extended,
-        now: Timestamp,
-    ) -> Result<Vec<Out>, Fault> {
-        let condstore = self.condstore;
-        let Some(selection) = self.selected.as_mut() else {
-            return Ok(Vec::new());
-        };
-        let read_only = selection.read_only;
-        let mut out = match body {
+/// The session in the selected state, for one command.
+pub(super) struct InFolder<'a, 'c> {
+    pub(super) common: &'a mut Common,
+    pub(super) selection: &'a mut Selection,
+    pub(super) context: &'a Context<'c>,
+}
+
+/// COPY, or MOVE (a copy, then the originals expunged, RFC 6851).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+enum Transfer {
+    Copy,
+    Move,
+}
+
+/// A STORE's change, as the store takes it.
+struct FlagStore {
+    change: FlagChange,
+    flags: Vec<String>,
+    response: StoreResponse,
+    unchanged_since: Option<u64>,
+}
+
+/// A message SEARCH found.
+struct Found {
+    seq: u32,
+    uid: u32,
+    modseq: u64,
+}
+
+impl InFolder<'_, '_> {
+    /// The selected-state commands, falling back to the authenticated ones; `None`
+    /// for a command valid in neither.
+    pub(super) fn command(&mut self, body: CommandBody<'_>) -> Result<Option<Vec<Out>>, Fault> {
+        let read_only = self.selection.read_only;
+        let tag = self.context.tag;
+        let out = match body {
             CommandBody::Fetch {
                 sequence_set,
                 macro_or_item_names,
                 uid,
                 modifiers,
             } => {
-                let changed_since = modifiers.iter().find_map(|m| match m {
-                    FetchModifier::ChangedSince(n) => Some(n.get()),
-                    FetchModifier::Vanished => None,
-                });
-                if changed_since.is_some() {
-                    self.condstore = true;
-                }
-                let mut out = self.fetch(
-                    store,
-                    user,
-                    &sequence_set,
-                    &macro_or_item_names,
-                    uid,
-                    changed_since,
-                )?;
-                out.push(reply::ok(tag, None, "FETCH completed"));
-                return Ok(self.with_changes(store, user, uid, out));
+                return self
+                    .fetch_command(&sequence_set, &macro_or_item_names, uid, &modifiers)
+                    .map(Some);
+            }
+            CommandBody::Store { .. }
+            | CommandBody::Move { .. }
+            | CommandBody::Expunge
+            | CommandBody::ExpungeUid { .. }
+                if read_only =>
+            {
+                return Ok(Some(vec![reply::no(tag, None, "folder is read-only")]));
             }
             CommandBody::Store {
                 sequence_set,
@@ -83,193 +104,149 @@ impl Session {
                 uid,
                 modifiers,
             } => {
-                if read_only {
-                    return Ok(vec![reply::no(tag, None, "folder is read-only")]);
-                }
-                let unchanged_since = modifiers
-                    .iter()
-                    .map(|StoreModifier::UnchangedSince(n)| *n)
-                    .next();
-                if unchanged_since.is_some() {
-                    self.condstore = true;
-                }
-                let flags: Vec<String> = flags.iter().map(ToString::to_string).collect();
-                let change = match kind {
-                    StoreType::Replace => FlagChange::Replace,
-                    StoreType::Add => FlagChange::Add,
-                    StoreType::Remove => FlagChange::Remove,
-                };
-                let silent = response == StoreResponse::Silent;
-                let out = self.store(
-                    store,
-                    user,
-                    tag,
-                    &sequence_set,
-                    uid,
-                    change,
-                    &flags,
-                    silent,
-                    unchanged_since,
-                )?;
-                return Ok(self.with_changes(store, user, uid, out));
+                let request = flag_store(kind, response, &flags, &modifiers);
+                return self.store_command(&sequence_set, uid, &request).map(Some);
             }
             CommandBody::Search {
                 charset,
                 criteria,
                 uid,
             } => {
-                if let Some(charset) = charset {
-                    let name = charset.as_ref().to_ascii_uppercase();
-                    if name != "UTF-8" && name != "US-ASCII" {
-                        return Ok(vec![reply::no(
-                            tag,
-                            Some(Code::BadCharset {
-                                allowed: Vec::new(),
-                            }),
-                            "only UTF-8 and US-ASCII",
-                        )]);
-                    }
-                }
-                let key = match criteria.into_iter().collect::<Vec<_>>() {
-                    mut keys if keys.len() == 1 => keys.remove(0),
-                    keys => match Vec1::try_from(keys) {
-                        Ok(keys) => SearchKey::And(keys),
-                        Err(_) => SearchKey::All,
-                    },
-                };
-                let mut out = self.search(store, user, tag, &key, uid, extended.search.as_ref())?;
-                out.push(reply::ok(tag, None, "SEARCH completed"));
-                return Ok(self.with_changes(store, user, uid, out));
+                return self
+                    .search_command(charset.as_ref(), criteria, uid)
+                    .map(Some);
             }
             CommandBody::Copy {
                 sequence_set,
                 mailbox,
                 uid,
-            } => self.copy(
-                store,
-                user,
-                tag,
-                &sequence_set,
-                &name_of(&mailbox),
-                uid,
-                false,
-            )?,
+            } => self.copy(&sequence_set, &name_of(&mailbox), uid, Transfer::Copy)?,
             CommandBody::Move {
                 sequence_set,
                 mailbox,
                 uid,
-            } => {
-                if read_only {
-                    return Ok(vec![reply::no(tag, None, "folder is read-only")]);
-                }
-                self.copy(
-                    store,
-                    user,
-                    tag,
-                    &sequence_set,
-                    &name_of(&mailbox),
-                    uid,
-                    true,
-                )?
-            }
+            } => self.copy(&sequence_set, &name_of(&mailbox), uid, Transfer::Move)?,
             CommandBody::Expunge => {
-                if read_only {
-                    return Ok(vec![reply::no(tag, None, "folder is read-only")]);
-                }
-                let mut out = self.expunge(store, user, None)?;
+                let mut out = self.expunge(None)?;
                 out.push(reply::ok(tag, None, "EXPUNGE completed"));
                 out
             }
             CommandBody::ExpungeUid { sequence_set } => {
-                if read_only {
-                    return Ok(vec![reply::no(tag, None, "folder is read-only")]);
-                }
-                let mut out = self.expunge(store, user, Some(&sequence_set))?;
+                let mut out = self.expunge(Some(&sequence_set))?;
                 out.push(reply::ok(tag, None, "UID EXPUNGE completed"));
                 out
             }
-            CommandBody::Close => {
-                if !read_only {
-                    // CLOSE expunges silently (RFC 3501 §6.4.2).
-                    let _ = self.expunge(store, user, None)?;
-                }
-                self.selected = None;
-                return Ok(vec![reply::ok(tag, None, "CLOSE completed")]);
-            }
-            CommandBody::Unselect => {
-                self.selected = None;
-                return Ok(vec![reply::ok(tag, None, "UNSELECT completed")]);
-            }
-            body => self.authenticated(store, user, tag, body, extended, now)?,
+            body => match self.common.authenticated(self.context, body)? {
+                Some(out) => out,
+                None => return Ok(None),
+            },
         };
-        if let Some(selection) = self.selected.as_mut()
-            && !out.is_empty()
-        {
-            // Changes by others ride along before the tagged reply (RFC 3501 §5.2).
-            let mut changes = selection.sync(store, user, true, condstore)?;
-            let tagged = out.pop();
-            out.append(&mut changes);
-            out.extend(tagged);
-        }
-        Ok(out)
+        self.ride_along(out).map(Some)
+    }
+
+    /// Changes by others ride along before the tagged reply (RFC 3501 §5.2).
+    pub(super) fn ride_along(&mut self, out: Vec<Out>) -> Result<Vec<Out>, Fault> {
+        let changes = self.selection.sync(
+            self.context.store,
+            self.context.user,
+            Expunges::Report,
+            self.common.condstore,
+        )?;
+        Ok(before_tagged(out, changes))
     }
 
     /// Adds pending changes before the tagged reply; without expunges unless a UID
-    /// command (RFC 3501 §7.4.1).
-    fn with_changes(
-        &mut self,
-        store: &Store,
-        user: &str,
-        uid: bool,
-        mut out: Vec<Out>,
-    ) -> Vec<Out> {
-        let condstore = self.condstore;
-        if let Some(selection) = self.selected.as_mut()
-            && let Ok(mut changes) = selection.sync(store, user, uid, condstore)
-        {
-            let tagged = out.pop();
-            out.append(&mut changes);
-            out.extend(tagged);
+    /// command (RFC 3501 §7.4.1). A failure to look only leaves them for later.
+    fn with_changes(&mut self, by_uid: bool, out: Vec<Out>) -> Vec<Out> {
+        let expunges = if by_uid {
+            Expunges::Report
+        } else {
+            Expunges::Hold
+        };
+        match self.selection.sync(
+            self.context.store,
+            self.context.user,
+            expunges,
+            self.common.condstore,
+        ) {
+            Ok(changes) => before_tagged(out, changes),
+            Err(_) => out,
         }
-        out
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn store(
+    fn fetch_command(
         &mut self,
-        store: &Store,
-        user: &str,
-        tag: &Tag<'static>,
+        set: &SequenceSet,
+        names: &MacroOrMessageDataItemNames<'_>,
+        by_uid: bool,
+        modifiers: &[FetchModifier],
+    ) -> Result<Vec<Out>, Fault> {
+        let changed_since = modifiers.iter().find_map(|m| match m {
+            FetchModifier::ChangedSince(n) => Some(n.get()),
+            FetchModifier::Vanished => None,
+        });
+        if changed_since.is_some() {
+            self.common.condstore = CondStore::On;
+        }
+        let mut out = self.fetch(set, names, by_uid, changed_since)?;
+        out.push(reply::ok(self.context.tag, None, "FETCH completed"));
+        Ok(self.with_changes(by_uid, out))
+    }
+
+    fn store_command(
+        &mut self,
         set: &SequenceSet,
         by_uid: bool,
-        change: FlagChange,
-        flags: &[String],
-        silent: bool,
-        unchanged_since: Option<u64>,
+        request: &FlagStore,
     ) -> Result<Vec<Out>, Fault> {
-        let condstore = self.condstore;
-        let Some(selection) = self.selected.as_mut() else {
-            return Ok(Vec::new());
-        };
+        if request.unchanged_since.is_some() {
+            self.common.condstore = CondStore::On;
+        }
+        let out = self.store(set, by_uid, request)?;
+        Ok(self.with_changes(by_uid, out))
+    }
+
+    /// STORE (RFC 3501 §6.4.6), with UNCHANGEDSINCE (RFC 7162 §3.1.3).
+    fn store(
+        &mut self,
+        set: &SequenceSet,
+        by_uid: bool,
+        request: &FlagStore,
+    ) -> Result<Vec<Out>, Fault> {
+        let (store, user) = (self.context.store, self.context.user);
+        let condstore = self.common.condstore == CondStore::On;
+        let selection = &mut *self.selection;
         let wanted = selection.resolve(set, by_uid);
         let folder = selection.folder.clone();
         let uids: Vec<u32> = wanted.iter().map(|(_, uid)| *uid).collect();
         let (results, (before, after)) = store.write(|tx| {
-            tx.store_flags_many(user, &folder, &uids, change, flags, unchanged_since)
+            tx.store_flags_many(
+                user,
+                &folder,
+                &uids,
+                request.change,
+                &request.flags,
+                request.unchanged_since,
+            )
         })?;
         if before == selection.modseq {
             // Nobody else changed the folder meanwhile: what this STORE reports is all
             // there is to know, and the next sync need not look.
             selection.modseq = after;
         }
-        let results: Vec<(u32, Stored)> = wanted.iter().map(|(seq, _)| *seq).zip(results).collect();
+        let silent = request.response == StoreResponse::Silent;
+        let items = FlagsFetch {
+            flags: !silent,
+            uid: by_uid,
+            modseq: condstore,
+        };
         let mut out = Vec::new();
         let mut modified = Vec::new();
-        for (seq, result) in results {
+        for ((seq, _), result) in wanted.iter().zip(results) {
             let meta = match result {
                 Stored::Done(meta) => meta,
                 Stored::Modified(meta) => {
-                    modified.push(if by_uid { meta.uid } else { seq });
+                    modified.push(if by_uid { meta.uid } else { *seq });
                     continue;
                 }
                 Stored::Missing => continue,
@@ -279,42 +256,67 @@ impl Session {
                 continue;
             }
             let recent = selection.recent.contains(&meta.uid);
-            out.extend(flags_fetch(seq, &meta, recent, !silent, by_uid, condstore));
+            out.extend(flags_fetch(*seq, &meta, recent, items));
         }
         let code = modified_set(&modified).map(Code::Modified);
-        out.push(reply::ok(tag, code, "STORE completed"));
+        out.push(reply::ok(self.context.tag, code, "STORE completed"));
         Ok(out)
     }
 
-    fn search(
+    fn search_command(
         &mut self,
-        store: &Store,
-        user: &str,
-        tag: &Tag<'static>,
-        key: &SearchKey<'_>,
+        charset: Option<&Charset<'_>>,
+        criteria: Vec1<SearchKey<'_>>,
         by_uid: bool,
-        esearch: Option<&SearchReturn>,
     ) -> Result<Vec<Out>, Fault> {
-        let Some(selection) = self.selected.as_ref() else {
-            return Ok(Vec::new());
+        let tag = self.context.tag;
+        if let Some(charset) = charset {
+            let name = charset.as_ref().to_ascii_uppercase();
+            if name != "UTF-8" && name != "US-ASCII" {
+                return Ok(vec![reply::no(
+                    tag,
+                    Some(Code::BadCharset {
+                        allowed: Vec::new(),
+                    }),
+                    "only UTF-8 and US-ASCII",
+                )]);
+            }
+        }
+        let key = match criteria.into_iter().collect::<Vec<_>>() {
+            mut keys if keys.len() == 1 => keys.remove(0),
+            keys => match Vec1::try_from(keys) {
+                Ok(keys) => SearchKey::And(keys),
+                Err(_) => SearchKey::All,
+            },
         };
-        let folder = selection.folder.clone();
+        let found = self.search(&key)?;
+        let mut out = vec![search_result(tag, &key, by_uid, &found, self.context)];
+        out.push(reply::ok(tag, None, "SEARCH completed"));
+        Ok(self.with_changes(by_uid, out))
+    }
+
+    /// The messages that match `key` (RFC 3501 §6.4.4), in sequence order.
+    fn search(&self, key: &SearchKey<'_>) -> Result<Vec<Found>, Fault> {
+        let selection = &*self.selection;
         let metas = match &selection.conserved {
             Some(entries) => super::conserved::metas(entries),
-            None => store.read(|tx| tx.messages(user, &folder))?,
+            None => self
+                .context
+                .store
+                .read(|tx| tx.messages(self.context.user, &selection.folder))?,
         };
         let bounds = search::Bounds {
             max_seq: selection.exists(),
             max_uid: selection.max_uid(),
         };
         let needs_body = search::needs_body(key);
-        let mut found: Vec<(u32, u32, u64)> = Vec::new();
+        let mut found = Vec::new();
         for meta in &metas {
             let Some(seq) = selection.seq_of(meta.uid) else {
                 continue;
             };
             let raw = if needs_body {
-                self.raw(store, meta).unwrap_or_default()
+                self.raw(meta).unwrap_or_default()
             } else {
                 Vec::new()
             };
@@ -329,116 +331,100 @@ impl Session {
                 raw: &raw,
             };
             if search::matches(key, &candidate, bounds) {
-                found.push((seq, meta.uid, meta.modseq));
+                found.push(Found {
+                    seq,
+                    uid: meta.uid,
+                    modseq: meta.modseq,
+                });
             }
         }
-        let numbers: Vec<u32> = found
-            .iter()
-            .map(|(s, u, _)| if by_uid { *u } else { *s })
-            .collect();
-        let wants_modseq = mentions_modseq(key);
-        let highest = found.iter().map(|(_, _, m)| *m).max();
-        if let Some(options) = esearch {
-            return Ok(vec![Out::Raw(crate::imap::extended::esearch(
-                tag,
-                by_uid,
-                options,
-                &numbers,
-                highest.filter(|_| wants_modseq),
-            ))]);
-        }
-        let numbers: Vec<NonZeroU32> = numbers.into_iter().filter_map(NonZeroU32::new).collect();
-        let modseq = highest
-            .filter(|_| wants_modseq)
-            .and_then(std::num::NonZeroU64::new);
-        Ok(vec![reply::data(Data::Search(numbers, modseq))])
+        Ok(found)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// COPY or MOVE (RFC 3501 §6.4.7, RFC 6851), with COPYUID (RFC 4315).
     fn copy(
         &mut self,
-        store: &Store,
-        user: &str,
-        tag: &Tag<'static>,
         set: &SequenceSet,
         target: &str,
         by_uid: bool,
-        remove: bool,
+        transfer: Transfer,
     ) -> Result<Vec<Out>, Fault> {
-        let Some(selection) = self.selected.as_ref() else {
-            return Ok(Vec::new());
-        };
-        if selection.conserved.is_some() {
+        let (store, user, tag) = (self.context.store, self.context.user, self.context.tag);
+        if self.selection.conserved.is_some() {
             return Ok(vec![reply::no(
                 tag,
-                Some(crate::imap::session::other_code("NOPERM")),
+                Some(other_code("NOPERM")),
                 "conserved messages leave only as an export (pecd conservation export)",
             )]);
         }
-        let wanted = selection.resolve(set, by_uid);
-        let folder = selection.folder.clone();
+        let wanted = self.selection.resolve(set, by_uid);
+        let folder = self.selection.folder.clone();
         let uids: Vec<u32> = wanted.iter().map(|(_, u)| *u).collect();
-        let now = Timestamp::now();
+        let hooks = &self.common.hooks;
         let copied = store.write(|tx| {
             let copied = tx.copy_messages(user, &folder, target, &uids)?;
             if let Copied::Done { uids: pairs, .. } = &copied {
-                if remove {
+                if transfer == Transfer::Move {
                     tx.expunge(user, &folder, &uids)?;
                 }
-                if target == ARCHIVE {
-                    for (_, new) in pairs {
-                        super::folders::queue_archived(tx, user, *new, now)?;
-                    }
-                }
+                let new: Vec<u32> = pairs.iter().map(|(_, new)| *new).collect();
+                let filed = Filed {
+                    user,
+                    folder: target,
+                    uids: &new,
+                    message_id: None,
+                    now: self.context.now,
+                };
+                hooks.filed(tx, &filed)?;
             }
             Ok(copied)
         })?;
-        let (uidvalidity, pairs) = match copied {
-            Copied::Done { uidvalidity, uids } => (uidvalidity, uids),
-            Copied::NoFolder => {
-                return Ok(vec![reply::no(
-                    tag,
-                    Some(Code::TryCreate),
-                    "no such folder",
-                )]);
+        match copied {
+            Copied::Done { uidvalidity, uids } => {
+                self.copied(transfer, copy_uid(uidvalidity, &uids))
             }
-            Copied::OverQuota => {
-                return Ok(vec![reply::no(
-                    tag,
-                    Some(Code::OverQuota),
-                    "mailbox quota exceeded",
-                )]);
-            }
-        };
-        let code = copy_uid(uidvalidity, &pairs);
-        let mut out = Vec::new();
-        if remove {
-            // MOVE: COPYUID untagged first, then the expunges (RFC 6851 §4.3).
-            out.push(reply::untagged_ok(code, "moved"));
-            let condstore = self.condstore;
-            if let Some(selection) = self.selected.as_mut() {
-                out.extend(selection.sync(store, user, true, condstore)?);
-            }
-            out.push(reply::ok(tag, None, "MOVE completed"));
-        } else {
-            out.push(reply::ok(tag, code, "COPY completed"));
+            Copied::NoFolder => Ok(vec![reply::no(
+                tag,
+                Some(Code::TryCreate),
+                "no such folder",
+            )]),
+            Copied::OverQuota => Ok(vec![reply::no(
+                tag,
+                Some(Code::OverQuota),
+                "mailbox quota exceeded",
+            )]),
         }
+    }
+
+    /// The answer to a COPY or MOVE that went through.
+    fn copied(
+        &mut self,
+        transfer: Transfer,
+        code: Option<Code<'static>>,
+    ) -> Result<Vec<Out>, Fault> {
+        let tag = self.context.tag;
+        if transfer == Transfer::Copy {
+            return Ok(vec![reply::ok(tag, code, "COPY completed")]);
+        }
+        // MOVE: COPYUID untagged first, then the expunges (RFC 6851 §4.3).
+        let mut out = vec![reply::untagged_ok(code, "moved")];
+        out.extend(self.selection.sync(
+            self.context.store,
+            self.context.user,
+            Expunges::Report,
+            self.common.condstore,
+        )?);
+        out.push(reply::ok(tag, None, "MOVE completed"));
         Ok(out)
     }
 
-    fn expunge(
-        &mut self,
-        store: &Store,
-        user: &str,
-        only: Option<&SequenceSet>,
-    ) -> Result<Vec<Out>, Fault> {
-        let condstore = self.condstore;
-        let Some(selection) = self.selected.as_mut() else {
-            return Ok(Vec::new());
-        };
-        let folder = selection.folder.clone();
+    /// Removes the `\Deleted` messages (those in `only`, by UID, when given) and
+    /// reports the expunges.
+    pub(super) fn expunge(&mut self, only: Option<&SequenceSet>) -> Result<Vec<Out>, Fault> {
+        let (store, user) = (self.context.store, self.context.user);
+        let folder = self.selection.folder.clone();
         let allowed: Option<Vec<u32>> = only.map(|set| {
-            selection
+            self.selection
                 .resolve(set, true)
                 .into_iter()
                 .map(|(_, u)| u)
@@ -447,15 +433,75 @@ impl Session {
         let metas = store.read(|tx| tx.messages(user, &folder))?;
         let doomed: Vec<u32> = metas
             .iter()
-            .filter(|m| m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Deleted")))
+            .filter(|m| Flags::of(&m.flags).has(Flag::Deleted))
             .filter(|m| allowed.as_ref().is_none_or(|a| a.contains(&m.uid)))
             .map(|m| m.uid)
             .collect();
         if !doomed.is_empty() {
             store.write(|tx| tx.expunge(user, &folder, &doomed))?;
         }
-        selection.sync(store, user, true, condstore)
+        self.selection
+            .sync(store, user, Expunges::Report, self.common.condstore)
     }
+}
+
+/// STORE's arguments as the store takes them.
+fn flag_store(
+    kind: StoreType,
+    response: StoreResponse,
+    flags: &[WireFlag<'_>],
+    modifiers: &[StoreModifier],
+) -> FlagStore {
+    FlagStore {
+        change: match kind {
+            StoreType::Replace => FlagChange::Replace,
+            StoreType::Add => FlagChange::Add,
+            StoreType::Remove => FlagChange::Remove,
+        },
+        flags: flags.iter().map(ToString::to_string).collect(),
+        response,
+        unchanged_since: modifiers
+            .iter()
+            .map(|StoreModifier::UnchangedSince(n)| *n)
+            .next(),
+    }
+}
+
+/// SEARCH's answer: `* SEARCH`, or `* ESEARCH` when the client asked for it (RFC 4731).
+fn search_result(
+    tag: &Tag<'static>,
+    key: &SearchKey<'_>,
+    by_uid: bool,
+    found: &[Found],
+    context: &Context<'_>,
+) -> Out {
+    let numbers: Vec<u32> = found
+        .iter()
+        .map(|f| if by_uid { f.uid } else { f.seq })
+        .collect();
+    let highest = found
+        .iter()
+        .map(|f| f.modseq)
+        .max()
+        .filter(|_| mentions_modseq(key));
+    if let Some(options) = context.extended.search.as_ref() {
+        return Out::Raw(crate::imap::extended::esearch(
+            tag, by_uid, options, &numbers, highest,
+        ));
+    }
+    let numbers: Vec<NonZeroU32> = numbers.into_iter().filter_map(NonZeroU32::new).collect();
+    reply::data(Data::Search(
+        numbers,
+        highest.and_then(std::num::NonZeroU64::new),
+    ))
+}
+
+/// `out` with `changes` before its last (tagged) response.
+fn before_tagged(mut out: Vec<Out>, mut changes: Vec<Out>) -> Vec<Out> {
+    let tagged = out.pop();
+    out.append(&mut changes);
+    out.extend(tagged);
+    out
 }
 
 fn mentions_modseq(key: &SearchKey<'_>) -> bool {

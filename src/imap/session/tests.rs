@@ -1,14 +1,16 @@
 //! Transcript tests of the session machine: client lines in, server lines out, against
 //! a real store in a temporary folder. The first is RFC 3501 §8's sample session.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 
-use crate::imap::framing::Framed;
-use crate::imap::framing::Framer;
-use crate::imap::server::decode;
-use crate::imap::session::Effect;
+use crate::imap::exchange::Exchange;
+use crate::imap::exchange::LoginPolicy;
+use crate::imap::provider_hooks::ProviderHooks;
 use crate::imap::session::Session;
 use crate::imap::session::SessionConfig;
+use crate::imap::session::Transport;
 use crate::store::Store;
 use crate::store::mailbox::INBOX;
 use crate::store::mailbox::NewMailbox;
@@ -43,8 +45,20 @@ fn deliver(store: &Store, raw: &[u8], flags: &[&str]) -> u32 {
 
 struct Client<'a> {
     store: &'a Store,
-    session: Session,
-    framer: Framer,
+    exchange: Exchange,
+}
+
+/// Passwords as the store knows them.
+struct StorePasswords<'a>(&'a Store);
+
+impl LoginPolicy for StorePasswords<'_> {
+    fn check(&mut self, user: &str, password: &str) -> Option<String> {
+        let valid = self
+            .0
+            .read(|tx| tx.verify_password(user, password))
+            .unwrap();
+        valid.then(|| user.to_string())
+    }
 }
 
 impl<'a> Client<'a> {
@@ -53,65 +67,27 @@ impl<'a> Client<'a> {
             hostname: "pec.test".into(),
             starttls: false,
             max_append_bytes: 1 << 20,
-            conservation_root: None,
         };
+        let session = Session::new(config, Transport::Tls, Arc::new(ProviderHooks::default()));
         Client {
             store,
-            session: Session::new(config, true),
-            framer: Framer::new(1 << 20),
+            exchange: Exchange::new(session, 1 << 20),
         }
     }
 
     /// One client line (CRLF added); everything the server answers.
     fn c(&mut self, line: &str) -> String {
-        self.framer.enqueue(format!("{line}\r\n").as_bytes());
-        let mut out = Vec::new();
-        loop {
-            if self.session.user().is_some() {
-                self.framer.logged_in();
-            }
-            match self.framer.progress() {
-                Framed::NeedMore => break,
-                Framed::Send(reply) => out.extend(reply.encode()),
-                Framed::Close(reply) => {
-                    out.extend(reply.encode());
-                    break;
-                }
-                Framed::Message => {
-                    let step = match decode(&self.framer) {
-                        Ok((command, extended)) => {
-                            self.session.handle(self.store, command, &extended, now())
-                        }
-                        Err(refusal) => {
-                            out.extend(refusal.encode());
-                            continue;
-                        }
-                    };
-                    for item in &step.out {
-                        out.extend(item.encode());
-                    }
-                    if let Effect::CheckLogin {
-                        tag,
-                        user,
-                        password,
-                    } = step.effect
-                    {
-                        let valid = self
-                            .store
-                            .read(|tx| tx.verify_password(&user, &password))
-                            .unwrap();
-                        for item in self.session.login_checked(tag, &user, valid).out {
-                            out.extend(item.encode());
-                        }
-                    }
-                }
-            }
-        }
-        String::from_utf8_lossy(&out).into_owned()
+        let driven = self.exchange.drive(
+            self.store,
+            format!("{line}\r\n").as_bytes(),
+            now(),
+            &mut StorePasswords(self.store),
+        );
+        String::from_utf8_lossy(&driven.out).into_owned()
     }
 
     fn poll(&mut self) -> String {
-        let out = self.session.poll(self.store).unwrap();
+        let out = self.exchange.session().poll(self.store).unwrap();
         out.iter()
             .flat_map(|o| o.encode())
             .map(char::from)

@@ -21,6 +21,36 @@ use crate::store::Store;
 use crate::store::StoreError;
 use crate::store::mailbox::MessageMeta;
 
+/// Whether CONDSTORE is on for the session (RFC 7162 §3.1): responses carry MODSEQ.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub enum CondStore {
+    /// Not enabled.
+    #[default]
+    Off,
+    /// Enabled by ENABLE or by a command using it.
+    On,
+}
+
+/// Whether a sync reports expunges now (RFC 3501 §7.4.1).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Expunges {
+    /// Report them (and renumber).
+    Report,
+    /// Hold them back (during FETCH, STORE, SEARCH by sequence number).
+    Hold,
+}
+
+/// Which items an untagged FETCH telling a message's new state carries.
+#[derive(Clone, Copy, Debug)]
+pub struct FlagsFetch {
+    /// FLAGS.
+    pub flags: bool,
+    /// UID.
+    pub uid: bool,
+    /// MODSEQ.
+    pub modseq: bool,
+}
+
 /// A selected folder.
 #[derive(Debug)]
 pub struct Selection {
@@ -103,15 +133,16 @@ impl Selection {
     }
 
     /// Brings the view up to date with the store and says what changed. With
-    /// `expunges` false (during FETCH, STORE, SEARCH, RFC 3501 §7.4.1) removed messages
-    /// stay in the view until a later command reports them.
+    /// [`Expunges::Hold`] removed messages stay in the view until a later command
+    /// reports them.
     pub fn sync(
         &mut self,
         store: &Store,
         user: &str,
-        expunges: bool,
-        condstore: bool,
+        expunges: Expunges,
+        condstore: CondStore,
     ) -> Result<Vec<Out>, StoreError> {
+        let expunges = expunges == Expunges::Report;
         if self.conserved.is_some() {
             // The view is a snapshot taken at SELECT; it changes only on reselection.
             return Ok(Vec::new());
@@ -140,19 +171,7 @@ impl Selection {
         let mut removed_any = false;
         self.deferred = !expunges && self.uids.iter().any(|u| !present.contains(u));
         if expunges {
-            let mut seq = self.uids.len();
-            while seq > 0 {
-                let uid = self.uids[seq - 1];
-                if !present.contains(&uid) {
-                    self.uids.remove(seq - 1);
-                    self.recent.remove(&uid);
-                    out.push(reply::data(Data::Expunge(reply::nz(
-                        u32::try_from(seq).unwrap_or(u32::MAX),
-                    ))));
-                    removed_any = true;
-                }
-                seq -= 1;
-            }
+            removed_any = self.expunged(&present, &mut out);
         }
         for meta in metas.iter().filter(|m| m.modseq > self.modseq) {
             if self.own.get(&meta.uid) == Some(&meta.modseq) {
@@ -160,7 +179,12 @@ impl Selection {
             }
             if let Some(seq) = self.seq_of(meta.uid) {
                 let recent = self.recent.contains(&meta.uid);
-                out.extend(flags_fetch(seq, meta, recent, true, true, condstore));
+                let items = FlagsFetch {
+                    flags: true,
+                    uid: true,
+                    modseq: condstore == CondStore::On,
+                };
+                out.extend(flags_fetch(seq, meta, recent, items));
             }
         }
         let known = self.max_uid();
@@ -180,24 +204,39 @@ impl Selection {
     }
 }
 
-/// The untagged `FETCH` telling a message's new state: FLAGS unless `flags` is false,
-/// UID when `uid`, MODSEQ when `condstore`; `None` when that leaves no item.
-pub fn flags_fetch(
-    seq: u32,
-    meta: &MessageMeta,
-    recent: bool,
-    flags: bool,
-    uid: bool,
-    condstore: bool,
-) -> Option<Out> {
+impl Selection {
+    /// Drops the messages no longer `present`, reporting each EXPUNGE from the highest
+    /// sequence number down (so the numbers stay right as they go); whether any went.
+    fn expunged(&mut self, present: &BTreeSet<u32>, out: &mut Vec<Out>) -> bool {
+        let mut removed_any = false;
+        let mut seq = self.uids.len();
+        while seq > 0 {
+            let uid = self.uids[seq - 1];
+            if !present.contains(&uid) {
+                self.uids.remove(seq - 1);
+                self.recent.remove(&uid);
+                out.push(reply::data(Data::Expunge(reply::nz(
+                    u32::try_from(seq).unwrap_or(u32::MAX),
+                ))));
+                removed_any = true;
+            }
+            seq -= 1;
+        }
+        removed_any
+    }
+}
+
+/// The untagged `FETCH` telling a message's new state with the `wanted` items; `None`
+/// when that leaves no item.
+pub fn flags_fetch(seq: u32, meta: &MessageMeta, recent: bool, wanted: FlagsFetch) -> Option<Out> {
     let mut items = Vec::new();
-    if flags {
+    if wanted.flags {
         items.push(MessageDataItem::Flags(fetch_flags(meta, recent)));
     }
-    if uid {
+    if wanted.uid {
         items.push(MessageDataItem::Uid(reply::nz(meta.uid)));
     }
-    if condstore {
+    if wanted.modseq {
         items.push(MessageDataItem::ModSeq(modseq_nz(meta.modseq)));
     }
     let items = Vec1::try_from(items).ok()?;

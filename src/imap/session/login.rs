@@ -1,0 +1,117 @@
+//! The not-authenticated state (RFC 3501 §6.2): STARTTLS, LOGIN and AUTHENTICATE
+//! PLAIN (RFC 4616), only over TLS. Password checks are the shell's [`Effect`]; the
+//! answer comes back through [`Session::login_checked`].
+
+use base64::Engine;
+use imap_codec::imap_types::auth::AuthMechanism;
+use imap_codec::imap_types::command::CommandBody;
+use imap_codec::imap_types::core::Tag;
+
+use crate::imap::reply;
+use crate::imap::session::Common;
+use crate::imap::session::Effect;
+use crate::imap::session::Session;
+use crate::imap::session::State;
+use crate::imap::session::Step;
+use crate::imap::session::Transport;
+use crate::imap::session::other_code;
+
+impl Common {
+    /// A command before login.
+    pub(super) fn not_authenticated(&mut self, tag: Tag<'static>, body: CommandBody<'_>) -> Step {
+        let tls = self.transport == Transport::Tls;
+        match body {
+            CommandBody::StartTLS if tls || !self.config.starttls => {
+                Step::reply(vec![reply::bad(&tag, "TLS is already active")])
+            }
+            CommandBody::StartTLS => Step {
+                out: vec![reply::ok(&tag, None, "begin TLS negotiation now")],
+                effect: Effect::StartTls,
+            },
+            _ if !tls => Step::reply(vec![reply::no(
+                &tag,
+                Some(other_code("PRIVACYREQUIRED")),
+                "authentication only over TLS: use STARTTLS first",
+            )]),
+            CommandBody::Login { username, password } => Step {
+                out: Vec::new(),
+                effect: Effect::CheckLogin {
+                    tag,
+                    user: String::from_utf8_lossy(username.as_ref()).into_owned(),
+                    password: String::from_utf8_lossy(password.declassify().as_ref()).into_owned(),
+                },
+            },
+            CommandBody::Authenticate {
+                mechanism: AuthMechanism::Plain,
+                initial_response,
+            } => match initial_response {
+                Some(data) => sasl_plain(tag, data.declassify()),
+                None => Step {
+                    out: Vec::new(),
+                    effect: Effect::AuthenticateData { tag },
+                },
+            },
+            CommandBody::Authenticate { .. } => Step::reply(vec![reply::no(
+                &tag,
+                None,
+                "unsupported mechanism: use AUTHENTICATE PLAIN",
+            )]),
+            _ => Step::reply(vec![reply::bad(&tag, "authenticate first")]),
+        }
+    }
+}
+
+impl Session {
+    /// The client's answer to `+ ` after AUTHENTICATE PLAIN: base64 of
+    /// `authzid NUL authcid NUL password` (RFC 4616), or `*` to cancel.
+    pub fn authenticate_data(&mut self, tag: Tag<'static>, line: &[u8]) -> Step {
+        let line = line.trim_ascii();
+        if line == b"*" {
+            return Step::reply(vec![reply::bad(&tag, "authentication cancelled")]);
+        }
+        match base64::engine::general_purpose::STANDARD.decode(line) {
+            Ok(data) => sasl_plain(tag, &data),
+            Err(_) => Step::reply(vec![reply::bad(&tag, "invalid base64")]),
+        }
+    }
+
+    /// The shell checked a password: `valid` or not. Wrong password and unknown user
+    /// get the same answer.
+    pub fn login_checked(&mut self, tag: Tag<'static>, user: &str, valid: bool) -> Step {
+        if !valid {
+            return Step::reply(vec![reply::no(
+                &tag,
+                Some(other_code("AUTHENTICATIONFAILED")),
+                "invalid credentials",
+            )]);
+        }
+        self.state = State::Authenticated {
+            user: user.to_ascii_lowercase(),
+        };
+        Step::reply(vec![reply::ok(&tag, self.capability_code(), "logged in")])
+    }
+}
+
+fn sasl_plain(tag: Tag<'static>, data: &[u8]) -> Step {
+    let mut fields = data.split(|b| *b == 0);
+    let (Some(authzid), Some(user), Some(password), None) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return Step::reply(vec![reply::bad(&tag, "malformed PLAIN response")]);
+    };
+    if !authzid.is_empty() && !authzid.eq_ignore_ascii_case(user) {
+        return Step::reply(vec![reply::no(
+            &tag,
+            None,
+            "authorization identity must be the user",
+        )]);
+    }
+    Step {
+        out: Vec::new(),
+        effect: Effect::CheckLogin {
+            tag,
+            user: String::from_utf8_lossy(user).into_owned(),
+            password: String::from_utf8_lossy(password).into_owned(),
+        },
+    }
+}
