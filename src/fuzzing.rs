@@ -185,7 +185,7 @@ fn scratch_store() -> Option<&'static crate::store::Store> {
             let store = crate::store::Store::open(&dir).ok()?;
             let settings = crate::store::mailbox::NewMailbox::default();
             let _ = store.write(|tx| {
-                tx.create_mailbox(
+                tx.mailboxes().create(
                     "fuzz@pec.test",
                     "fuzz",
                     &settings,

@@ -29,7 +29,7 @@ pub fn is_view(name: &str) -> bool {
 
 /// A mailbox's conserved messages by view folder.
 pub fn folders(store: &Store, user: &str) -> Result<BTreeMap<String, Vec<Entry>>, StoreError> {
-    let packages: Vec<PackageRecord> = store.read(|tx| tx.packages())?;
+    let packages: Vec<PackageRecord> = store.read(|tx| tx.conservation().packages())?;
     Ok(view::folders(&packages, user))
 }
 

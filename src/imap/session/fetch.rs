@@ -69,7 +69,7 @@ impl Session {
             let span = selection.uids.partition_point(|uid| uid <= last)
                 - selection.uids.partition_point(|uid| uid < first);
             if wanted.len() > 64 && wanted.len() * 4 > span {
-                let all = tx.messages_in(user, &folder, *first..=*last)?;
+                let all = tx.mailboxes().messages_in(user, &folder, *first..=*last)?;
                 let mut found = Vec::with_capacity(wanted.len());
                 let mut wanted = wanted.iter().peekable();
                 for meta in all {
@@ -82,7 +82,7 @@ impl Session {
             } else {
                 let mut found = Vec::with_capacity(wanted.len());
                 for (seq, uid) in wanted {
-                    if let Some(meta) = tx.message(user, &folder, *uid)? {
+                    if let Some(meta) = tx.folders().message(user, &folder, *uid)? {
                         found.push((*seq, meta));
                     }
                 }
@@ -164,7 +164,14 @@ impl Session {
             if !unseen.is_empty() {
                 let seen = vec!["\\Seen".to_string()];
                 let (results, _) = store.write(|tx| {
-                    tx.store_flags_many(user, &folder, &unseen, FlagChange::Add, &seen, None)
+                    tx.folders().store_flags_many(
+                        user,
+                        &folder,
+                        &unseen,
+                        FlagChange::Add,
+                        &seen,
+                        None,
+                    )
                 })?;
                 for result in results {
                     if let Stored::Done(updated) = result
@@ -252,7 +259,7 @@ impl Session {
                 prepared.resize_with(part.len(), || None);
                 let blobs: Vec<&BlobId> = part.iter().map(|(_, m)| &m.blob).collect();
                 store.read(|tx| {
-                    tx.each_cached_header(&blobs, |index, header| {
+                    tx.headers().each_cached(&blobs, |index, header| {
                         if let (Some(slot), Some((seq, meta))) =
                             (prepared.get_mut(index), part.get(index))
                         {
@@ -298,7 +305,7 @@ impl Session {
             // The cache is an optimisation: failing to fill it is logged, not fatal.
             if let Err(error) = store.write(|tx| {
                 for (blob, header) in &misses {
-                    tx.cache_header(blob, header)?;
+                    tx.headers().cache(blob, header)?;
                 }
                 Ok(())
             }) {
@@ -313,7 +320,7 @@ impl Session {
 const FIRST_WINDOW: usize = 64;
 
 /// The largest window: enough of a folder's bodies for the header cache to be walked
-/// rather than searched (see `ReadTx::each_cached_header`).
+/// rather than searched (see `Headers::each_cached`).
 const MAX_WINDOW: usize = 2048;
 
 fn expand(m: Macro) -> Vec<MessageDataItemName<'static>> {

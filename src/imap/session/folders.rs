@@ -86,10 +86,10 @@ impl Session {
                     // Superior levels are created too (RFC 3501 §6.3.3).
                     let mut at = 0;
                     while let Some(slash) = name[at..].find(DELIMITER) {
-                        tx.create_folder(user, &name[..at + slash], now)?;
+                        tx.folders().create(user, &name[..at + slash], now)?;
                         at += slash + 1;
                     }
-                    tx.create_folder(user, name, now)
+                    tx.folders().create(user, name, now)
                 })? {
                     vec![reply::ok(tag, None, "CREATE completed")]
                 } else {
@@ -108,7 +108,7 @@ impl Session {
                         None,
                         "INBOX, Sent and --ARCHIVIA-- cannot be deleted",
                     )]
-                } else if store.write(|tx| tx.delete_folder(user, &name))? {
+                } else if store.write(|tx| tx.folders().delete(user, &name))? {
                     vec![reply::ok(tag, None, "DELETE completed")]
                 } else {
                     vec![reply::no(
@@ -126,7 +126,7 @@ impl Session {
                     vec![reply::no(tag, None, "that folder cannot be renamed so")]
                 } else if let Some(refusal) = beyond_folder_limits(store, user, &to, tag)? {
                     vec![refusal]
-                } else if store.write(|tx| tx.rename_folder(user, &from, &to, now))? {
+                } else if store.write(|tx| tx.folders().rename(user, &from, &to, now))? {
                     vec![reply::ok(tag, None, "RENAME completed")]
                 } else {
                     vec![reply::no(
@@ -260,7 +260,7 @@ impl Session {
             out.extend(self.select_view(store, user, tag, name)?);
             return Ok(out);
         }
-        let Some(folder) = store.read(|tx| tx.folder(user, name))? else {
+        let Some(folder) = store.read(|tx| tx.folders().get(user, name))? else {
             out.push(reply::no(
                 tag,
                 Some(other_code("NONEXISTENT")),
@@ -274,9 +274,9 @@ impl Session {
         let first_recent = if read_only || folder.first_recent_uid >= folder.uidnext {
             None
         } else {
-            store.write(|tx| tx.claim_recent(user, name))?
+            store.write(|tx| tx.folders().claim_recent(user, name))?
         };
-        let metas = store.read(|tx| tx.messages(user, name))?;
+        let metas = store.read(|tx| tx.mailboxes().messages(user, name))?;
         let uids: Vec<u32> = metas.iter().map(|m| m.uid).collect();
         let recent: BTreeSet<u32> = first_recent
             .map(|first| uids.iter().copied().filter(|u| *u >= first).collect())
@@ -437,7 +437,7 @@ impl Session {
                 "message too large",
             )]);
         }
-        let Some(folder) = store.read(|tx| tx.folder(user, name))? else {
+        let Some(folder) = store.read(|tx| tx.folders().get(user, name))? else {
             return Ok(vec![reply::no(
                 tag,
                 Some(Code::TryCreate),
@@ -448,7 +448,7 @@ impl Session {
         let message_id = crate::provider::correlation::message_id(bytes);
         let now = Timestamp::now();
         let appended = store.write(|tx| {
-            let appended = tx.append(
+            let appended = tx.mailboxes().append(
                 user,
                 name,
                 &blob,
@@ -495,7 +495,7 @@ pub(super) fn queue_archived(
     uid: u32,
     now: Timestamp,
 ) -> Result<(), Fault> {
-    if let Some(meta) = tx.message_now(user, ARCHIVE, uid)? {
+    if let Some(meta) = tx.folders().message(user, ARCHIVE, uid)? {
         crate::conservation::queue::enqueue_manual(
             tx,
             user,
@@ -565,7 +565,7 @@ fn subscribe(
     subscribed: bool,
 ) -> Result<Vec<Out>, Fault> {
     Ok(
-        if store.write(|tx| tx.set_subscribed(user, name, subscribed))? {
+        if store.write(|tx| tx.folders().set_subscribed(user, name, subscribed))? {
             vec![reply::ok(tag, None, "done")]
         } else {
             vec![reply::no(

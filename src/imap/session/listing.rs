@@ -60,7 +60,7 @@ pub(super) fn list(
     let full = format!("{reference}{pattern}");
     // Real folders (name, subscribed, selectable), then the conservation view's.
     let mut entries: Vec<(String, bool, bool)> = store
-        .read(|tx| tx.folders(user))?
+        .read(|tx| tx.folders().list(user))?
         .into_iter()
         .map(|(name, folder)| (name, folder.subscribed, true))
         .collect();
@@ -251,10 +251,13 @@ pub fn status(
         folder.highest_modseq = 1;
         (folder, metas)
     } else {
-        let Some(folder) = store.read(|tx| tx.folder(user, name))? else {
+        let Some(folder) = store.read(|tx| tx.folders().get(user, name))? else {
             return Ok(None);
         };
-        (folder, store.read(|tx| tx.messages(user, name))?)
+        (
+            folder,
+            store.read(|tx| tx.mailboxes().messages(user, name))?,
+        )
     };
     let count = |f: &dyn Fn(&crate::store::mailbox::MessageMeta) -> bool| {
         u32::try_from(metas.iter().filter(|m| f(m)).count()).unwrap_or(u32::MAX)
@@ -298,7 +301,7 @@ pub(super) fn quota_root() -> AString<'static> {
 
 /// `* QUOTA "" (STORAGE used limit)`, in KiB (RFC 9208 §5.1).
 pub(super) fn quota(store: &Store, user: &str) -> Result<Out, Fault> {
-    let mailbox = store.read(|tx| tx.get_mailbox(user))?;
+    let mailbox = store.read(|tx| tx.mailboxes().get(user))?;
     let (used, limit) = mailbox.map_or((0, 0), |m| (m.used_bytes, m.quota_bytes));
     let quotas = Vec1::from(QuotaGet {
         resource: Resource::Storage,

@@ -255,7 +255,8 @@ impl Session {
         let folder = selection.folder.clone();
         let uids: Vec<u32> = wanted.iter().map(|(_, uid)| *uid).collect();
         let (results, (before, after)) = store.write(|tx| {
-            tx.store_flags_many(user, &folder, &uids, change, flags, unchanged_since)
+            tx.folders()
+                .store_flags_many(user, &folder, &uids, change, flags, unchanged_since)
         })?;
         if before == selection.modseq {
             // Nobody else changed the folder meanwhile: what this STORE reports is all
@@ -301,7 +302,7 @@ impl Session {
         let folder = selection.folder.clone();
         let metas = match &selection.conserved {
             Some(entries) => super::conserved::metas(entries),
-            None => store.read(|tx| tx.messages(user, &folder))?,
+            None => store.read(|tx| tx.mailboxes().messages(user, &folder))?,
         };
         let bounds = search::Bounds {
             max_seq: selection.exists(),
@@ -380,10 +381,10 @@ impl Session {
         let uids: Vec<u32> = wanted.iter().map(|(_, u)| *u).collect();
         let now = Timestamp::now();
         let copied = store.write(|tx| {
-            let copied = tx.copy_messages(user, &folder, target, &uids)?;
+            let copied = tx.folders().copy(user, &folder, target, &uids)?;
             if let Copied::Done { uids: pairs, .. } = &copied {
                 if remove {
-                    tx.expunge(user, &folder, &uids)?;
+                    tx.folders().expunge(user, &folder, &uids)?;
                 }
                 if target == ARCHIVE {
                     for (_, new) in pairs {
@@ -444,7 +445,7 @@ impl Session {
                 .map(|(_, u)| u)
                 .collect()
         });
-        let metas = store.read(|tx| tx.messages(user, &folder))?;
+        let metas = store.read(|tx| tx.mailboxes().messages(user, &folder))?;
         let doomed: Vec<u32> = metas
             .iter()
             .filter(|m| m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Deleted")))
@@ -452,7 +453,7 @@ impl Session {
             .map(|m| m.uid)
             .collect();
         if !doomed.is_empty() {
-            store.write(|tx| tx.expunge(user, &folder, &doomed))?;
+            store.write(|tx| tx.folders().expunge(user, &folder, &doomed))?;
         }
         selection.sync(store, user, true, condstore)
     }
