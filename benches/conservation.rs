@@ -72,7 +72,8 @@ fn run(dir: &Path, count: usize) -> anyhow::Result<()> {
     let data = dir.join("data");
     let store = Store::open(&data)?;
     store.write(|tx| {
-        tx.create_mailbox(MAILBOX, "x", &NewMailbox::default(), Timestamp::now())
+        tx.mailboxes()
+            .create(MAILBOX, "x", &NewMailbox::default(), Timestamp::now())
             .map(|_| ())
     })?;
     let messages: Vec<Vec<u8>> = (0..count).map(message).collect();

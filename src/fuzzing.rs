@@ -158,7 +158,8 @@ fn fresh_store() -> Option<crate::store::Store> {
             let settings = crate::store::mailbox::NewMailbox::default();
             store
                 .write(|tx| {
-                    tx.create_mailbox(FUZZ_USER, "fuzz", &settings, jiff::Timestamp::UNIX_EPOCH)
+                    tx.mailboxes()
+                        .create(FUZZ_USER, "fuzz", &settings, jiff::Timestamp::UNIX_EPOCH)
                 })
                 .ok()?;
             drop(store);

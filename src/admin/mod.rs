@@ -119,8 +119,10 @@ async fn download(State(api): State<Api>, Path(token): Path<String>) -> Response
     let store = api.store.clone();
     let now = jiff::Timestamp::now();
     let found = tokio::task::spawn_blocking(move || {
-        let record: Option<crate::conservation::export::Revocation> =
-            store.read(|tx| tx.revocation(&token)).ok().flatten();
+        let record: Option<crate::conservation::export::Revocation> = store
+            .read(|tx| tx.conservation().revocation(&token))
+            .ok()
+            .flatten();
         record
             .filter(|r| r.expires > now)
             .and_then(|r| std::fs::read(&r.file).ok().map(|bytes| (r, bytes)))
@@ -193,7 +195,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 async fn list(State(api): State<Api>) -> Response {
-    match blocking(move || Ok(api.store.read(|tx| tx.list_mailboxes())?)).await {
+    match blocking(move || Ok(api.store.read(|tx| tx.mailboxes().list())?)).await {
         Ok(all) => Json(Value::Array(all.iter().map(mailbox_json).collect())).into_response(),
         Err(response) => response,
     }
@@ -225,7 +227,7 @@ async fn create(
 
 async fn show(State(api): State<Api>, Path(address): Path<String>) -> Response {
     let lookup = address.clone();
-    match blocking(move || Ok(api.store.read(|tx| tx.get_mailbox(&lookup))?)).await {
+    match blocking(move || Ok(api.store.read(|tx| tx.mailboxes().get(&lookup))?)).await {
         Ok(Some(mailbox)) => Json(mailbox_json(&mailbox)).into_response(),
         Ok(None) => error_response(AdminError::NotFound(address)),
         Err(response) => response,
@@ -277,14 +279,14 @@ async fn log(State(api): State<Api>, Query(params): Query<LogParams>) -> Respons
         },
         (Err(error), _) | (_, Err(error)) => return error_response(error),
     };
-    match blocking(move || Ok(api.store.read(|tx| tx.query(&query))?)).await {
+    match blocking(move || Ok(api.store.read(|tx| tx.events().query(&query))?)).await {
         Ok(records) => Json(json!(records)).into_response(),
         Err(response) => response,
     }
 }
 
 async fn verify(State(api): State<Api>) -> Response {
-    match blocking(move || Ok(api.store.read(|tx| tx.verify_chain())?)).await {
+    match blocking(move || Ok(api.store.read(|tx| tx.events().verify_chain())?)).await {
         Ok(Ok(count)) => Json(json!({ "intact": true, "records": count })).into_response(),
         Ok(Err(broken)) => {
             Json(json!({ "intact": false, "seq": broken.seq, "reason": broken.reason }))

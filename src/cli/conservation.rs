@@ -203,10 +203,10 @@ fn set_tier(
         .get(tier)
         .with_context(|| format!("no tier {tier:?} in [conservation.tiers]"))?;
     let account = store.write(|tx| {
-        if tx.mailbox(address)?.is_none() {
+        if tx.mailboxes().get(address)?.is_none() {
             return Err(crate::store::StoreError::NoSuchMailbox(address.to_string()));
         }
-        tx.update_account(address, |a| {
+        tx.conservation().update_account(address, |a| {
             a.tier = tier.to_string();
             // Alerts are per crossing of the current quota: re-arm those now below.
             a.alerted_70 &= a.used_bytes.saturating_mul(100) >= quota.saturating_mul(70);
@@ -252,11 +252,12 @@ fn packages(
 
 fn status(gateway: &Gateway, out: &mut dyn Write) -> anyhow::Result<u8> {
     let store = gateway.store();
-    let queued = store.read(|tx| tx.conservation_jobs())?;
+    let queued = store.read(|tx| tx.conservation().jobs())?;
     let packages = gateway.packages()?;
-    let refusals: Vec<crate::conservation::worker::Refusal> = store.read(|tx| tx.refusals())?;
+    let refusals: Vec<crate::conservation::worker::Refusal> =
+        store.read(|tx| tx.conservation().refusals())?;
     let audit: Option<crate::conservation::worker::AuditReport> =
-        store.read(|tx| tx.last_audit())?;
+        store.read(|tx| tx.conservation().last_audit())?;
     writeln!(out, "queued: {}", queued.len())?;
     writeln!(out, "packages: {}", packages.len())?;
     writeln!(out, "refused: {}", refusals.len())?;
@@ -277,8 +278,8 @@ fn status(gateway: &Gateway, out: &mut dyn Write) -> anyhow::Result<u8> {
         )?,
         None => writeln!(out, "last audit: never")?,
     }
-    for mailbox in store.read(|tx| tx.list_mailboxes())? {
-        let account = store.read(|tx| tx.account(&mailbox.address))?;
+    for mailbox in store.read(|tx| tx.mailboxes().list())? {
+        let account = store.read(|tx| tx.conservation().account(&mailbox.address))?;
         let tier = if account.tier.is_empty() {
             gateway.settings().default_tier.clone()
         } else {
@@ -320,7 +321,7 @@ fn export(
     let address = mailbox.to_ascii_lowercase();
     if gateway
         .store()
-        .read(|tx| tx.get_mailbox(&address))?
+        .read(|tx| tx.mailboxes().get(&address))?
         .is_none()
     {
         anyhow::bail!("no mailbox {address}");
@@ -457,9 +458,10 @@ fn revoke(
     password: Option<&str>,
 ) -> anyhow::Result<u8> {
     let address = address.to_ascii_lowercase();
-    gateway
-        .store()
-        .write(|tx| tx.update_mailbox(&address, |m| m.conservation = "off".into()))?;
+    gateway.store().write(|tx| {
+        tx.mailboxes()
+            .update(&address, |m| m.conservation = "off".into())
+    })?;
     let mut random = [0u8; 16];
     openssl::rand::rand_bytes(&mut random).context("no randomness for the link token")?;
     let token = crate::conservation::hex(&random);
@@ -494,7 +496,7 @@ fn revoke(
     };
     gateway
         .store()
-        .write(|tx| tx.record_revocation(&token, &record))?;
+        .write(|tx| tx.conservation().record_revocation(&token, &record))?;
     writeln!(
         out,
         "{address}: conservation off; full export of {} package(s) at {}; download token {token}, link http://{}/v1/exports/{token} (the admin listener), valid until {expires}",

@@ -12,7 +12,7 @@ pub fn query(
     query: &LogQuery,
     json: bool,
 ) -> anyhow::Result<()> {
-    let records = store.read(|tx| tx.query(query))?;
+    let records = store.read(|tx| tx.events().query(query))?;
     for record in records {
         if json {
             writeln!(console.out, "{}", serde_json::to_string(&record)?)?;
@@ -35,7 +35,7 @@ pub fn query(
 
 /// `log verify`: false (exit 1) with the first broken record.
 pub fn verify(store: &Store, console: &mut Console<'_>) -> anyhow::Result<bool> {
-    match store.read(|tx| tx.verify_chain())? {
+    match store.read(|tx| tx.events().verify_chain())? {
         Ok(count) => {
             writeln!(console.out, "log chain intact: {count} records")?;
             Ok(true)

@@ -103,7 +103,7 @@ pub fn delete(store: &Store, console: &mut Console<'_>, address: &str) -> anyhow
 
 /// `mailbox list`.
 pub fn list(store: &Store, console: &mut Console<'_>) -> anyhow::Result<()> {
-    for mailbox in store.read(|tx| tx.list_mailboxes())? {
+    for mailbox in store.read(|tx| tx.mailboxes().list())? {
         writeln!(
             console.out,
             "{}\t{:?}\t{}/{} bytes",
@@ -115,7 +115,7 @@ pub fn list(store: &Store, console: &mut Console<'_>) -> anyhow::Result<()> {
 
 /// `mailbox show`.
 pub fn show(store: &Store, console: &mut Console<'_>, address: &str) -> anyhow::Result<()> {
-    match store.read(|tx| tx.get_mailbox(address))? {
+    match store.read(|tx| tx.mailboxes().get(address))? {
         Some(mailbox) => print_mailbox(console.out, &mailbox),
         None => bail!("no mailbox {address}"),
     }

@@ -55,13 +55,13 @@ pub fn on_inbox(
     keywords: &[String],
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    let Some(mailbox) = tx.mailbox(address)? else {
+    let Some(mailbox) = tx.mailboxes().get(address)? else {
         return Ok(false);
     };
     if !selects(&mailbox.conservation, Filed::from_keywords(keywords)) {
         return Ok(false);
     }
-    tx.enqueue_conservation(IngestJob {
+    tx.conservation().enqueue(IngestJob {
         id: 0,
         mailbox: mailbox.address.clone(),
         blob: blob.clone(),
@@ -84,7 +84,7 @@ pub fn enqueue_manual(
     uid: Option<u32>,
     now: Timestamp,
 ) -> Result<u64, StoreError> {
-    tx.enqueue_conservation(IngestJob {
+    tx.conservation().enqueue(IngestJob {
         id: 0,
         mailbox: address.to_ascii_lowercase(),
         blob: blob.clone(),

@@ -235,7 +235,7 @@ impl Gateway {
         now: Timestamp,
         force: bool,
     ) -> Result<Drained, ConservationError> {
-        let jobs = self.store.read(|tx| tx.conservation_jobs())?;
+        let jobs = self.store.read(|tx| tx.conservation().jobs())?;
         let mut groups: BTreeMap<(String, String), Vec<IngestJob>> = BTreeMap::new();
         for job in jobs {
             let day = job.received.strftime("%Y%m%d").to_string();
@@ -277,7 +277,7 @@ impl Gateway {
         now: Timestamp,
         drained: &mut Drained,
     ) -> Result<bool, ConservationError> {
-        let account = self.store.read(|tx| tx.account(mailbox))?;
+        let account = self.store.read(|tx| tx.conservation().account(mailbox))?;
         let quota = self.quota_of(&account.tier);
         let first = jobs.first().map_or(0, |j| j.size);
         if account.paused && account.used_bytes.saturating_add(first) > quota {
@@ -333,8 +333,8 @@ impl Gateway {
         if !refusals.is_empty() {
             self.store.write(|tx| {
                 for refusal in &refusals {
-                    if tx.complete_conservation(refusal.job.id)?.is_some() {
-                        tx.record_refusal(refusal.job.id, refusal)?;
+                    if tx.conservation().complete(refusal.job.id)?.is_some() {
+                        tx.conservation().record_refusal(refusal.job.id, refusal)?;
                     }
                 }
                 Ok(())
@@ -356,7 +356,8 @@ impl Gateway {
             )?;
             let blob = self.store.blobs().put(&alert)?;
             self.store.write(|tx| {
-                tx.update_account(mailbox, |a| a.paused = true)?;
+                tx.conservation()
+                    .update_account(mailbox, |a| a.paused = true)?;
                 file_alert(tx, mailbox, &blob, &alert, &id, now)
             })?;
             drained.paused.push(mailbox.to_string());
@@ -384,7 +385,7 @@ impl Gateway {
             certificates: self.certificates.clone(),
         };
         let record = archive::build(&self.root, &id, mailbox, items, &sealing, now)?;
-        let before = self.store.read(|tx| tx.account(mailbox))?;
+        let before = self.store.read(|tx| tx.conservation().account(mailbox))?;
         let used = before.used_bytes.saturating_add(record.bytes);
         let mut alerts = Vec::new();
         for percent in quota::crossings(used, quota, before.alerted_70, before.alerted_90) {
@@ -401,9 +402,9 @@ impl Gateway {
             alerts.push((percent, blob, alert, message_id));
         }
         self.store.write(|tx| {
-            tx.record_package(&id, &record)?;
+            tx.conservation().record_package(&id, &record)?;
             for job in included {
-                let Some(done) = tx.complete_conservation(*job)? else {
+                let Some(done) = tx.conservation().complete(*job)? else {
                     // Another ingest (the daemon, or `pecd conservation ingest`) packaged
                     // it first: keep its package, leave this one unrecorded.
                     return Err(crate::store::StoreError::Conflict(format!(
@@ -413,10 +414,11 @@ impl Gateway {
                 // Conserved from `--ARCHIVIA--`: it leaves the folder now, in the
                 // transaction that records its package (the folder empties as it goes).
                 if let Some(uid) = done.archive_uid {
-                    tx.expunge(&done.mailbox, crate::store::mailbox::ARCHIVE, &[uid])?;
+                    tx.folders()
+                        .expunge(&done.mailbox, crate::store::mailbox::ARCHIVE, &[uid])?;
                 }
             }
-            tx.update_account(mailbox, |a| {
+            tx.conservation().update_account(mailbox, |a| {
                 a.used_bytes = a.used_bytes.saturating_add(record.bytes);
                 a.paused = false;
                 for (percent, ..) in &alerts {
@@ -469,7 +471,7 @@ impl Gateway {
 
     /// Every recorded package.
     pub fn packages(&self) -> Result<Vec<PackageRecord>, ConservationError> {
-        Ok(self.store.read(|tx| tx.packages())?)
+        Ok(self.store.read(|tx| tx.conservation().packages())?)
     }
 
     /// Re-checks every recorded package (and reports folders no record names).
@@ -503,7 +505,8 @@ impl Gateway {
                 }
             }
         }
-        self.store.write(|tx| tx.record_audit(&report))?;
+        self.store
+            .write(|tx| tx.conservation().record_audit(&report))?;
         Ok(report)
     }
 }
@@ -512,7 +515,7 @@ impl Gateway {
     /// Deletes revocation exports whose 30-day link has expired; returns how many.
     pub fn expire_exports(&self, now: Timestamp) -> Result<usize, ConservationError> {
         let revocations: Vec<crate::conservation::export::Revocation> =
-            self.store.read(|tx| tx.revocations())?;
+            self.store.read(|tx| tx.conservation().revocations())?;
         let mut removed = 0;
         for revocation in revocations.iter().filter(|r| r.expires <= now) {
             if std::fs::remove_file(&revocation.file).is_ok() {
@@ -553,16 +556,17 @@ fn file_alert(
     message_id: &str,
     now: Timestamp,
 ) -> Result<(), crate::store::StoreError> {
-    tx.append(
-        mailbox,
-        INBOX,
-        blob,
-        alert.len() as u64,
-        &["$PecConservazione".to_string()],
-        now,
-        Some(&crate::pec::id::bracketed(message_id)),
-    )
-    .map(|_| ())
+    tx.mailboxes()
+        .append(
+            mailbox,
+            INBOX,
+            blob,
+            alert.len() as u64,
+            &["$PecConservazione".to_string()],
+            now,
+            Some(&crate::pec::id::bracketed(message_id)),
+        )
+        .map(|_| ())
 }
 
 #[cfg(test)]

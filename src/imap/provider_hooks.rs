@@ -47,7 +47,7 @@ impl Hooks for ProviderHooks {
     }
 
     fn conserved(&self, store: &Store, user: &str) -> Result<ConservedFolders, StoreError> {
-        let packages: Vec<PackageRecord> = store.read(|tx| tx.packages())?;
+        let packages: Vec<PackageRecord> = store.read(|tx| tx.conservation().packages())?;
         Ok(crate::conservation::view::folders(&packages, user))
     }
 
@@ -66,7 +66,7 @@ impl Hooks for ProviderHooks {
 /// transaction; the conservation worker removes it from the folder once it is in a
 /// package, so the folder empties as the work gets done.
 fn queue_archived(tx: &mut Tx<'_>, filed: &Filed<'_>, uid: u32) -> Result<(), StoreError> {
-    if let Some(meta) = tx.message_now(filed.user, ARCHIVE, uid)? {
+    if let Some(meta) = tx.folders().message(filed.user, ARCHIVE, uid)? {
         crate::conservation::queue::enqueue_manual(
             tx,
             filed.user,

@@ -73,7 +73,7 @@ impl Provider {
         };
         let mailbox_default = self
             .store()
-            .read(|tx| tx.get_mailbox(user))?
+            .read(|tx| tx.mailboxes().get(user))?
             .and_then(|m| ReceiptType::parse(&m.receipt_type));
         if let Some(default) = mailbox_default {
             original.default_receipt_type(default);
@@ -126,9 +126,9 @@ impl Provider {
                 vec![receipt_id.clone()],
             );
             accepted.detail = Some(facts.reply_to.clone());
-            tx.log(accepted)?;
+            tx.events().log(accepted)?;
             for (destination, rcpts) in &by_domain {
-                tx.enqueue(Job::new(
+                tx.queue().enqueue(Job::new(
                     destination,
                     &mail_from,
                     rcpts.clone(),
@@ -139,7 +139,7 @@ impl Provider {
             }
             deliver_notice(tx, &user, &receipt, &receipt_id, now)?;
             for recipient in &certified {
-                tx.arm(Timer::new(
+                tx.timers().arm(Timer::new(
                     &facts.id,
                     &recipient.address,
                     &mail_from,
@@ -218,9 +218,9 @@ impl Provider {
         self.store().write(|tx| {
             let mut logged = event(kind, facts, user, now, vec![notice_id.to_string()]);
             logged.detail = Some(detail.to_string());
-            tx.log(logged)?;
+            tx.events().log(logged)?;
             if let Some(quarantined) = &quarantined {
-                tx.quarantine(quarantined)?;
+                tx.quarantine().keep(quarantined)?;
             }
             deliver_notice(tx, user, &sealed, notice_id, now)?;
             Ok(())

@@ -54,10 +54,10 @@ pub fn on_notice(tx: &mut Tx<'_>, user: &str, notice: Option<&Notice>) -> Result
         return Ok(());
     };
     let reference = &notice.reference;
-    let mut status = tx.delivery_status(user, reference)?.unwrap_or_default();
+    let mut status = tx.statuses().get(user, reference)?.unwrap_or_default();
     status.record(&notice.daticert);
-    tx.set_delivery_status(user, reference, &status)?;
-    for uid in tx.uids_by_message_id(user, SENT, reference)? {
+    tx.statuses().set(user, reference, &status)?;
+    for uid in tx.statuses().uids_by_message_id(user, SENT, reference)? {
         apply(tx, user, uid, &status)?;
     }
     Ok(())
@@ -65,7 +65,7 @@ pub fn on_notice(tx: &mut Tx<'_>, user: &str, notice: Option<&Notice>) -> Result
 
 /// A message just appended to `Sent` takes the keywords its receipts already earned.
 pub fn catch_up(tx: &mut Tx<'_>, user: &str, uid: u32, message_id: &str) -> Result<(), StoreError> {
-    if let Some(status) = tx.delivery_status(user, message_id)? {
+    if let Some(status) = tx.statuses().get(user, message_id)? {
         apply(tx, user, uid, &status)?;
     }
     Ok(())
@@ -86,7 +86,9 @@ fn apply(tx: &mut Tx<'_>, user: &str, uid: u32, status: &DeliveryStatus) -> Resu
         .filter(|k| !earned.iter().any(|e| e == *k))
         .map(|k| k.to_string())
         .collect();
-    tx.store_flags(user, SENT, uid, FlagChange::Remove, &stale, None)?;
-    tx.store_flags(user, SENT, uid, FlagChange::Add, &earned, None)?;
+    tx.folders()
+        .store_flags(user, SENT, uid, FlagChange::Remove, &stale, None)?;
+    tx.folders()
+        .store_flags(user, SENT, uid, FlagChange::Add, &earned, None)?;
     Ok(())
 }

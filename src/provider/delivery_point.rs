@@ -161,14 +161,14 @@ pub fn admit_anomaly(
 /// The first of `local` that does not take an anomaly of `size` bytes, checked inside
 /// the transaction that files it, so no concurrent delivery slips past the share.
 pub(crate) fn anomaly_refusal_in(
-    tx: &Tx<'_>,
+    tx: &mut Tx<'_>,
     limits: AnomalyLimits,
     local: &[String],
     size: u64,
 ) -> Result<Option<AnomalyRefusal>, StoreError> {
     for rcpt in local {
-        let mailbox = tx.mailbox(rcpt)?;
-        let held = tx.keyword_bytes(rcpt, ANOMALY_KEYWORD)?;
+        let mailbox = tx.mailboxes().get(rcpt)?;
+        let held = tx.mailboxes().keyword_bytes(rcpt, ANOMALY_KEYWORD)?;
         if let Err(refusal) = admit_anomaly(limits, rcpt, mailbox.as_ref(), held, size) {
             return Ok(Some(refusal));
         }
@@ -206,8 +206,8 @@ impl Provider {
         let limits = self.anomaly_limits();
         Ok(self.store().read(|tx| {
             for rcpt in local {
-                let mailbox = tx.get_mailbox(rcpt)?;
-                let held = tx.keyword_bytes(rcpt, ANOMALY_KEYWORD)?;
+                let mailbox = tx.mailboxes().get(rcpt)?;
+                let held = tx.mailboxes().keyword_bytes(rcpt, ANOMALY_KEYWORD)?;
                 if let Err(refusal) = admit_anomaly(limits, rcpt, mailbox.as_ref(), held, size) {
                     return Ok(Some(refusal));
                 }
@@ -220,7 +220,7 @@ impl Provider {
     /// same transaction confirms it; a change in between aborts the transaction and the
     /// peer retries (SMTP 451), so no receipt ever contradicts the store.
     pub fn predict(&self, address: &str, size: u64) -> Result<Outcome, ProviderError> {
-        let mailbox = self.store().read(|tx| tx.get_mailbox(address))?;
+        let mailbox = self.store().read(|tx| tx.mailboxes().get(address))?;
         Ok(match mailbox {
             None => Outcome::Fail(DeliveryFailure::UnknownMailbox),
             Some(m) if m.state == MailboxState::Suspended => {

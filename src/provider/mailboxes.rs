@@ -118,9 +118,12 @@ pub fn create(
     };
     let mailbox = store.write(|tx| {
         let mut mailbox =
-            tx.create_mailbox(address.as_str(), password, &settings, Timestamp::now())?;
+            tx.mailboxes()
+                .create(address.as_str(), password, &settings, Timestamp::now())?;
         if changes.state == Some(MailboxState::Suspended) {
-            mailbox = tx.update_mailbox(address.as_str(), |m| m.state = MailboxState::Suspended)?;
+            mailbox = tx
+                .mailboxes()
+                .update(address.as_str(), |m| m.state = MailboxState::Suspended)?;
         }
         Ok(mailbox)
     })?;
@@ -136,9 +139,9 @@ pub fn update(
     changes.validate()?;
     let mailbox = store.write(|tx| {
         if let Some(password) = &changes.password {
-            tx.set_password(address, password)?;
+            tx.mailboxes().set_password(address, password)?;
         }
-        tx.update_mailbox(address, |m| {
+        tx.mailboxes().update(address, |m| {
             if let Some(receipt) = &changes.receipt {
                 m.receipt_type = receipt.clone();
             }
@@ -158,5 +161,5 @@ pub fn update(
 
 /// Deletes a mailbox.
 pub fn delete(store: &Store, address: &str) -> Result<(), AdminError> {
-    Ok(store.write(|tx| tx.delete_mailbox(address))?)
+    Ok(store.write(|tx| tx.mailboxes().delete(address))?)
 }

@@ -180,7 +180,9 @@ pub(crate) fn append_to_inbox(
     now: Timestamp,
     message_id: Option<&str>,
 ) -> Result<Appended, StoreError> {
-    let appended = tx.append(user, INBOX, blob, size, keywords, now, message_id)?;
+    let appended = tx
+        .mailboxes()
+        .append(user, INBOX, blob, size, keywords, now, message_id)?;
     if matches!(appended, Appended::Stored { .. }) {
         crate::conservation::queue::on_inbox(tx, user, blob, size, keywords, now)?;
     }

@@ -166,8 +166,13 @@ impl Provider {
             let mut fresh = Vec::new();
             for rcpt in addressed {
                 // The INBOX lookup finds what arrived before the ledger existed.
-                if !tx.arrived(&busta_arrival(&daticert.data.id, &signer, &rcpt))?
-                    && tx.by_message_id(&rcpt, INBOX, &bracketed)?.is_empty()
+                if !tx
+                    .ledger()
+                    .arrived(&busta_arrival(&daticert.data.id, &signer, &rcpt))?
+                    && tx
+                        .mailboxes()
+                        .by_message_id(&rcpt, INBOX, &bracketed)?
+                        .is_empty()
                 {
                     fresh.push(rcpt);
                 }
@@ -223,7 +228,7 @@ impl Provider {
         Ok(self.store().read(|tx| {
             let mut sent_by = String::new();
             for recipient in &about {
-                let Some(sender) = tx.sent_by(pec_id, recipient)? else {
+                let Some(sender) = tx.ledger().sent_by(pec_id, recipient)? else {
                     return Ok(Err(
                         "la ricevuta non riguarda un messaggio inviato da questo gestore"
                             .to_string(),
@@ -304,8 +309,8 @@ impl Provider {
             let mut taken = Event::about(EventKind::TakenInCharge, &facts, now);
             taken.related = vec![charge_id.clone()];
             taken.recipients = local.to_vec();
-            tx.log(taken)?;
-            tx.enqueue(Job::new(
+            tx.events().log(taken)?;
+            tx.queue().enqueue(Job::new(
                 &domain_of(&mail_receipt),
                 &service,
                 vec![mail_receipt.clone()],
@@ -314,7 +319,10 @@ impl Provider {
                 JobKind::TakenInCharge,
             ))?;
             for (rcpt, outcome, blob, receipt_id) in &deliveries {
-                if !tx.record_arrival(&busta_arrival(&facts.id, &signer, rcpt))? {
+                if !tx
+                    .ledger()
+                    .record_arrival(&busta_arrival(&facts.id, &signer, rcpt))?
+                {
                     // Another connection delivered it meanwhile: abort, the peer retries.
                     return Err(crate::store::StoreError::Conflict(format!(
                         "{} arrived twice for {rcpt}",
@@ -341,8 +349,8 @@ impl Provider {
                 let mut logged = Event::about(kind, &facts, now);
                 logged.mailbox = Some(rcpt.clone());
                 logged.related = vec![receipt_id.clone()];
-                tx.log(logged)?;
-                tx.enqueue(Job::new(
+                tx.events().log(logged)?;
+                tx.queue().enqueue(Job::new(
                     &sender_domain,
                     &service,
                     vec![facts.sender.clone()],
@@ -386,10 +394,10 @@ impl Provider {
             let mut logged = Event::about(EventKind::VirusDetected, facts, now);
             logged.detail = Some(virus.to_string());
             logged.related = notices.iter().map(|(_, id)| id.clone()).collect();
-            tx.log(logged)?;
-            tx.quarantine(&quarantined)?;
+            tx.events().log(logged)?;
+            tx.quarantine().keep(&quarantined)?;
             for (blob, _) in &notices {
-                tx.enqueue(Job::new(
+                tx.queue().enqueue(Job::new(
                     &domain_of(&mail_receipt),
                     &service,
                     vec![mail_receipt.clone()],
@@ -425,7 +433,10 @@ impl Provider {
             .unwrap_or_else(|| daticert.data.receptions.join(","));
         let seen = self.store().read(|tx| {
             for rcpt in local {
-                if !tx.arrived(&receipt_arrival(kind, &daticert.data.id, &about, rcpt))? {
+                if !tx
+                    .ledger()
+                    .arrived(&receipt_arrival(kind, &daticert.data.id, &about, rcpt))?
+                {
                     return Ok(false);
                 }
             }
@@ -459,7 +470,7 @@ impl Provider {
         );
         self.store().write_owned(move |tx| {
             for rcpt in &local {
-                if !tx.record_arrival(&receipt_arrival(kind, &pec_id, &about, rcpt))? {
+                if !tx.ledger().record_arrival(&receipt_arrival(kind, &pec_id, &about, rcpt))? {
                     // Another connection brought it meanwhile: abort, the peer retries.
                     return Err(crate::store::StoreError::Conflict(format!(
                         "{} {pec_id} arrived twice for {rcpt}",
@@ -469,18 +480,18 @@ impl Provider {
             }
             let mut logged = Event::about(EventKind::ReceiptReceived, &facts, now);
             logged.detail = Some(kind.as_str().to_string());
-            tx.log(logged)?;
+            tx.events().log(logged)?;
             match kind {
                 ReceiptKind::TakenInCharge => {
                     for recipient in &daticert.data.receptions {
-                        tx.taken_in_charge(&pec_id, recipient)?;
+                        tx.timers().taken_in_charge(&pec_id, recipient)?;
                     }
                 }
                 ReceiptKind::Delivered
                 | ReceiptKind::DeliveryError
                 | ReceiptKind::VirusDetected => {
                     if let Some(recipient) = &daticert.data.delivery {
-                        tx.delivered(&pec_id, recipient)?;
+                        tx.timers().delivered(&pec_id, recipient)?;
                     }
                 }
                 _ => {}
@@ -546,7 +557,7 @@ impl Provider {
             logged.recipients = local.to_vec();
             logged.related = vec![stamp.message_id.clone()];
             logged.detail = Some(reason.to_string());
-            tx.log(logged)?;
+            tx.events().log(logged)?;
             for rcpt in local {
                 super::file_in_inbox(
                     tx,

@@ -86,7 +86,7 @@ pub async fn run(
                     let now = Timestamp::now();
                     let jobs = p
                         .store()
-                        .read(|tx| tx.due_jobs(now, free, |id| busy.contains(&id)))?;
+                        .read(|tx| tx.queue().due(now, free, |id| busy.contains(&id)))?;
                     // The bodies to send are read in the same trip to a blocking
                     // thread: one trip per refill instead of one per job.
                     Ok(jobs
@@ -197,7 +197,7 @@ impl Completions {
                 .blocking(move |p| {
                     Ok(p.store().write_owned(move |tx| {
                         for id in &ids {
-                            tx.complete(*id)?;
+                            tx.queue().complete(*id)?;
                         }
                         Ok(())
                     })?)
@@ -281,10 +281,10 @@ async fn deliver(
                     let mut logged = Event::new(EventKind::RelayGaveUp, now);
                     logged.recipients = job.rcpt_to.clone();
                     logged.detail = Some(reason.clone());
-                    tx.log(logged)?;
-                    tx.complete(id)
+                    tx.events().log(logged)?;
+                    tx.queue().complete(id)
                 } else {
-                    tx.reschedule(id, next, job.attempts + 1, &reason)
+                    tx.queue().reschedule(id, next, job.attempts + 1, &reason)
                 }
             })?)
         })

@@ -54,12 +54,12 @@ impl Provider {
             .to_zoned(jiff::tz::TimeZone::UTC)
             .checked_sub(jiff::Span::new().months(LOG_RETENTION_MONTHS))
             .map_or(Timestamp::MIN, |z| z.timestamp());
-        Ok(self.store().write(|tx| tx.prune_before(cutoff))?)
+        Ok(self.store().write(|tx| tx.events().prune_before(cutoff))?)
     }
 
     /// Emits every notice that is due at `now`; returns how many.
     pub fn fire_due_timers(&self, now: Timestamp) -> Result<usize, ProviderError> {
-        let due = self.store().read(|tx| tx.due(now))?;
+        let due = self.store().read(|tx| tx.timers().due(now))?;
         let count = due.len();
         for (timer, which) in due {
             self.fire(&timer, which, now)?;
@@ -90,11 +90,11 @@ impl Provider {
                 timer.recipient,
                 timeout.extended(self.issuer())
             ));
-            tx.log(logged)?;
+            tx.events().log(logged)?;
             deliver_notice(tx, &timer.sender, &sealed, &stamp.message_id, now)?;
             match which {
-                Due::Warning12h => tx.mark_warned(&timer.pec_id, &timer.recipient)?,
-                Due::Final24h => tx.remove_timer(&timer.pec_id, &timer.recipient)?,
+                Due::Warning12h => tx.timers().mark_warned(&timer.pec_id, &timer.recipient)?,
+                Due::Final24h => tx.timers().remove(&timer.pec_id, &timer.recipient)?,
             }
             Ok(())
         })?;
@@ -112,7 +112,7 @@ impl Provider {
             msgid: Some(pec_id.to_string()),
             ..LogQuery::default()
         };
-        let records = self.store().read(|tx| tx.query(&query))?;
+        let records = self.store().read(|tx| tx.events().query(&query))?;
         let accepted = records
             .into_iter()
             .map(|r| r.event)

@@ -30,7 +30,7 @@ const REVOCATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("conserva
 /// One message waiting to be conserved.
 #[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
 pub struct IngestJob {
-    /// Its id (set by [`Tx::enqueue_conservation`]); also names the SIP.
+    /// Its id (set by [`Conservation::enqueue`]); also names the SIP.
     pub id: u64,
     /// The mailbox.
     pub mailbox: String,
@@ -64,27 +64,31 @@ pub struct Account {
     pub retention_years: Option<u32>,
 }
 
-impl Tx<'_> {
+/// The conservation tables: `Conservation<&mut Tx>` writes, `Conservation<&ReadTx>`
+/// reads a snapshot.
+pub struct Conservation<T>(pub(super) T);
+
+impl Conservation<&mut Tx<'_>> {
     /// Queues a message for conservation.
-    pub fn enqueue_conservation(&mut self, mut job: IngestJob) -> Result<u64, StoreError> {
-        let id = self.next("conservation_queue")?;
+    pub fn enqueue(&mut self, mut job: IngestJob) -> Result<u64, StoreError> {
+        let id = self.0.next("conservation_queue")?;
         job.id = id;
-        let mut table = self.inner.open_table(QUEUE).map_err(db)?;
+        let mut table = self.0.inner.open_table(QUEUE).map_err(db)?;
         table.insert(id, encode(&job)?.as_slice()).map_err(db)?;
         Ok(id)
     }
 
     /// Removes a queued job (only together with recording its package or refusal);
     /// `None` when it was no longer queued.
-    pub fn complete_conservation(&mut self, id: u64) -> Result<Option<IngestJob>, StoreError> {
-        let mut table = self.inner.open_table(QUEUE).map_err(db)?;
+    pub fn complete(&mut self, id: u64) -> Result<Option<IngestJob>, StoreError> {
+        let mut table = self.0.inner.open_table(QUEUE).map_err(db)?;
         let removed = table.remove(id).map_err(db)?;
         removed.map(|job| decode(job.value())).transpose()
     }
 
     /// Records a stored package; a package id is recorded once.
     pub fn record_package<T: Serialize>(&mut self, id: &str, record: &T) -> Result<(), StoreError> {
-        let mut table = self.inner.open_table(PACKAGES).map_err(db)?;
+        let mut table = self.0.inner.open_table(PACKAGES).map_err(db)?;
         if table.get(id).map_err(db)?.is_some() {
             return Err(StoreError::Conflict(format!(
                 "package {id} already recorded"
@@ -96,7 +100,7 @@ impl Tx<'_> {
 
     /// Records a refused SIP.
     pub fn record_refusal<T: Serialize>(&mut self, id: u64, record: &T) -> Result<(), StoreError> {
-        let mut table = self.inner.open_table(REFUSALS).map_err(db)?;
+        let mut table = self.0.inner.open_table(REFUSALS).map_err(db)?;
         table.insert(id, encode(record)?.as_slice()).map_err(db)?;
         Ok(())
     }
@@ -108,7 +112,7 @@ impl Tx<'_> {
         change: impl FnOnce(&mut Account),
     ) -> Result<Account, StoreError> {
         let mailbox = AddressKey::new(mailbox);
-        let mut table = self.inner.open_table(ACCOUNTS).map_err(db)?;
+        let mut table = self.0.inner.open_table(ACCOUNTS).map_err(db)?;
         let mut account: Account = match table.get(mailbox.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => Account::default(),
@@ -126,7 +130,7 @@ impl Tx<'_> {
         token: &str,
         record: &T,
     ) -> Result<(), StoreError> {
-        let mut table = self.inner.open_table(REVOCATIONS).map_err(db)?;
+        let mut table = self.0.inner.open_table(REVOCATIONS).map_err(db)?;
         table
             .insert(token, encode(record)?.as_slice())
             .map_err(db)?;
@@ -135,7 +139,7 @@ impl Tx<'_> {
 
     /// Records the last audit result (`last` → record).
     pub fn record_audit<T: Serialize>(&mut self, record: &T) -> Result<(), StoreError> {
-        let mut table = self.inner.open_table(AUDITS).map_err(db)?;
+        let mut table = self.0.inner.open_table(AUDITS).map_err(db)?;
         table
             .insert("last", encode(record)?.as_slice())
             .map_err(db)?;
@@ -143,25 +147,25 @@ impl Tx<'_> {
     }
 }
 
-impl ReadTx<'_> {
+impl Conservation<&ReadTx<'_>> {
     /// Every queued job, oldest first.
-    pub fn conservation_jobs(&self) -> Result<Vec<IngestJob>, StoreError> {
-        self.values(QUEUE)
+    pub fn jobs(&self) -> Result<Vec<IngestJob>, StoreError> {
+        self.0.values(QUEUE)
     }
 
     /// Every package record, by id.
     pub fn packages<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
-        self.values(PACKAGES)
+        self.0.values(PACKAGES)
     }
 
     /// Every refusal record.
     pub fn refusals<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
-        self.values(REFUSALS)
+        self.0.values(REFUSALS)
     }
 
     /// A mailbox's conservation account (default when never written).
     pub fn account(&self, mailbox: &str) -> Result<Account, StoreError> {
-        let table = match self.inner.open_table(ACCOUNTS) {
+        let table = match self.0.inner.open_table(ACCOUNTS) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Account::default()),
             Err(error) => return Err(db(error)),
@@ -174,7 +178,7 @@ impl ReadTx<'_> {
 
     /// The revocation export recorded under a download token.
     pub fn revocation<T: DeserializeOwned>(&self, token: &str) -> Result<Option<T>, StoreError> {
-        let table = match self.inner.open_table(REVOCATIONS) {
+        let table = match self.0.inner.open_table(REVOCATIONS) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(error) => return Err(db(error)),
@@ -185,12 +189,12 @@ impl ReadTx<'_> {
 
     /// Every revocation export record.
     pub fn revocations<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
-        self.values(REVOCATIONS)
+        self.0.values(REVOCATIONS)
     }
 
     /// The last audit record.
     pub fn last_audit<T: DeserializeOwned>(&self) -> Result<Option<T>, StoreError> {
-        let table = match self.inner.open_table(AUDITS) {
+        let table = match self.0.inner.open_table(AUDITS) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(error) => return Err(db(error)),

@@ -61,10 +61,14 @@ pub enum Copied {
     OverQuota,
 }
 
-impl ReadTx<'_> {
+/// Folders and their messages: `Folders<&mut Tx>` changes them, `Folders<&ReadTx>`
+/// reads a snapshot.
+pub struct Folders<T>(pub(super) T);
+
+impl Folders<&ReadTx<'_>> {
     /// The folders of a mailbox, by name.
-    pub fn folders(&self, address: &str) -> Result<Vec<(String, Folder)>, StoreError> {
-        match self.inner.open_table(FOLDERS) {
+    pub fn list(&self, address: &str) -> Result<Vec<(String, Folder)>, StoreError> {
+        match self.0.inner.open_table(FOLDERS) {
             Ok(table) => folders_in(&table, &AddressKey::new(address)),
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
             Err(error) => Err(db(error)),
@@ -72,9 +76,9 @@ impl ReadTx<'_> {
     }
 
     /// One folder's counters.
-    pub fn folder(&self, address: &str, name: &str) -> Result<Option<Folder>, StoreError> {
+    pub fn get(&self, address: &str, name: &str) -> Result<Option<Folder>, StoreError> {
         let key = AddressKey::new(address).folder(name);
-        match self.inner.open_table(FOLDERS) {
+        match self.0.inner.open_table(FOLDERS) {
             Ok(table) => get_decoded(&table, key.as_str()),
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
             Err(error) => Err(db(error)),
@@ -89,7 +93,7 @@ impl ReadTx<'_> {
         uid: u32,
     ) -> Result<Option<MessageMeta>, StoreError> {
         let key = AddressKey::new(address).folder(folder);
-        match self.inner.open_table(MESSAGES) {
+        match self.0.inner.open_table(MESSAGES) {
             Ok(table) => table
                 .get((key.as_str(), uid))
                 .map_err(db)?
@@ -101,26 +105,26 @@ impl ReadTx<'_> {
     }
 }
 
-impl Tx<'_> {
+impl Folders<&mut Tx<'_>> {
     /// One message, as this transaction sees it.
-    pub fn message_now(
+    pub fn message(
         &self,
         address: &str,
         folder: &str,
         uid: u32,
     ) -> Result<Option<MessageMeta>, StoreError> {
-        ReadTxOf(self).message(&AddressKey::new(address), folder, uid)
+        ReadTxOf(self.0).message(&AddressKey::new(address), folder, uid)
     }
 
     /// Creates a folder; `false` when it already exists.
-    pub fn create_folder(
+    pub fn create(
         &mut self,
         address: &str,
         name: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let key = AddressKey::new(address).folder(name);
-        let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
+        let mut folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
         if folders.get(key.as_str()).map_err(db)?.is_some() {
             return Ok(false);
         }
@@ -133,10 +137,11 @@ impl Tx<'_> {
 
     /// Deletes a folder and its messages (their bytes leave the quota); `false` when
     /// there is no such folder.
-    pub fn delete_folder(&mut self, address: &str, name: &str) -> Result<bool, StoreError> {
+    pub fn delete(&mut self, address: &str, name: &str) -> Result<bool, StoreError> {
         let address = AddressKey::new(address);
         let key = address.folder(name);
         if self
+            .0
             .inner
             .open_table(FOLDERS)
             .map_err(db)?
@@ -154,7 +159,7 @@ impl Tx<'_> {
     /// Renames a folder and the folders below it (`/` hierarchy), keeping UIDs and
     /// UIDVALIDITY. Renaming INBOX moves its messages and leaves INBOX empty
     /// (RFC 3501 §6.3.5). `false` when the source is missing or the target exists.
-    pub fn rename_folder(
+    pub fn rename(
         &mut self,
         address: &str,
         from: &str,
@@ -162,7 +167,7 @@ impl Tx<'_> {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let address = AddressKey::new(address);
-        let existing = ReadTxOf(self).folders(&address)?;
+        let existing = ReadTxOf(self.0).folders(&address)?;
         if !existing.iter().any(|(n, _)| n == from) || existing.iter().any(|(n, _)| n == to) {
             return Ok(false);
         }
@@ -179,7 +184,7 @@ impl Tx<'_> {
             let old_key = address.folder(&old);
             let new_key = address.folder(&new);
             let metas = self.take_messages(&old_key, None)?;
-            let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
+            let mut folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
             if old == "INBOX" {
                 // INBOX stays, empty, with its counters; the target is a new folder.
                 let mut target = Folder::new(uidvalidity_at(now));
@@ -200,8 +205,12 @@ impl Tx<'_> {
                     .map_err(db)?;
             }
             drop(folders);
-            let mut messages = self.inner.open_table(MESSAGES).map_err(db)?;
-            let mut index = self.inner.open_multimap_table(BY_MESSAGE_ID).map_err(db)?;
+            let mut messages = self.0.inner.open_table(MESSAGES).map_err(db)?;
+            let mut index = self
+                .0
+                .inner
+                .open_multimap_table(BY_MESSAGE_ID)
+                .map_err(db)?;
             for meta in &metas {
                 messages
                     .insert((new_key.as_str(), meta.uid), meta.to_record()?.as_slice())
@@ -242,7 +251,7 @@ impl Tx<'_> {
         Ok(first)
     }
 
-    /// Changes one message's flags; see [`Tx::store_flags_many`].
+    /// Changes one message's flags; see [`Folders::store_flags_many`].
     pub fn store_flags(
         &mut self,
         address: &str,
@@ -272,10 +281,10 @@ impl Tx<'_> {
     ) -> Result<(Vec<Stored>, (u64, u64)), StoreError> {
         let address = AddressKey::new(address);
         let key = address.folder(folder);
-        let before = ReadTxOf(self)
+        let before = ReadTxOf(self.0)
             .folder(&address, folder)?
             .map_or(0, |f| f.highest_modseq);
-        let messages = self.inner.open_table(MESSAGES).map_err(db)?;
+        let messages = self.0.inner.open_table(MESSAGES).map_err(db)?;
         let mut results = Vec::with_capacity(uids.len());
         let mut changed = Vec::new();
         for &uid in uids {
@@ -305,7 +314,7 @@ impl Tx<'_> {
         }
         drop(messages);
         let modseq = self.bump_modseq(&key)?;
-        let mut messages = self.inner.open_table(MESSAGES).map_err(db)?;
+        let mut messages = self.0.inner.open_table(MESSAGES).map_err(db)?;
         for index in changed {
             if let Some(Stored::Done(meta)) = results.get_mut(index) {
                 meta.modseq = modseq;
@@ -337,7 +346,7 @@ impl Tx<'_> {
 
     /// Copies messages to another folder of the same mailbox, flags and internal date
     /// kept, each under a new UID, within the quota.
-    pub fn copy_messages(
+    pub fn copy(
         &mut self,
         address: &str,
         from: &str,
@@ -345,12 +354,12 @@ impl Tx<'_> {
         uids: &[u32],
     ) -> Result<Copied, StoreError> {
         let key = AddressKey::new(address);
-        let Some(target) = ReadTxOf(self).folder(&key, to)? else {
+        let Some(target) = ReadTxOf(self.0).folder(&key, to)? else {
             return Ok(Copied::NoFolder);
         };
         let mut pairs = Vec::with_capacity(uids.len());
         for &uid in uids {
-            let Some(meta) = ReadTxOf(self).message(&key, from, uid)? else {
+            let Some(meta) = ReadTxOf(self.0).message(&key, from, uid)? else {
                 continue;
             };
             let flags: Vec<String> = meta
@@ -359,7 +368,7 @@ impl Tx<'_> {
                 .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
                 .cloned()
                 .collect();
-            match self.append(
+            match self.0.mailboxes().append(
                 address,
                 to,
                 &meta.blob,
@@ -388,7 +397,7 @@ impl Tx<'_> {
         key: &str,
         only: Option<&[u32]>,
     ) -> Result<Vec<MessageMeta>, StoreError> {
-        let mut messages = self.inner.open_table(MESSAGES).map_err(db)?;
+        let mut messages = self.0.inner.open_table(MESSAGES).map_err(db)?;
         let uids: Vec<u32> = match only {
             Some(uids) => uids.to_vec(),
             None => messages
@@ -404,7 +413,11 @@ impl Tx<'_> {
             }
         }
         drop(messages);
-        let mut index = self.inner.open_multimap_table(BY_MESSAGE_ID).map_err(db)?;
+        let mut index = self
+            .0
+            .inner
+            .open_multimap_table(BY_MESSAGE_ID)
+            .map_err(db)?;
         for meta in &taken {
             if let Some(id) = &meta.message_id {
                 index
@@ -421,7 +434,7 @@ impl Tx<'_> {
         if freed == 0 {
             return Ok(());
         }
-        let mut mailboxes = self.inner.open_table(MAILBOXES).map_err(db)?;
+        let mut mailboxes = self.0.inner.open_table(MAILBOXES).map_err(db)?;
         let mut mailbox: Mailbox = match mailboxes.get(address.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Ok(()),
@@ -434,7 +447,7 @@ impl Tx<'_> {
     }
 
     fn bump_modseq(&mut self, key: &str) -> Result<u64, StoreError> {
-        let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
+        let mut folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
         let mut folder: Folder = match folders.get(key).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Err(StoreError::Corrupt(format!("folder {key:?} missing"))),
@@ -453,7 +466,7 @@ impl Tx<'_> {
         change: impl FnOnce(&mut Folder),
     ) -> Result<Option<Folder>, StoreError> {
         let key = AddressKey::new(address).folder(name);
-        let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
+        let mut folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
         let mut folder: Folder = match folders.get(key.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Ok(None),

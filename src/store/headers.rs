@@ -21,11 +21,14 @@ const HEADERS: TableDefinition<&str, &[u8]> = TableDefinition::new("header_cache
 /// they are spread among many mailboxes' entries, a seek is cheaper than the walk.
 const WALK: usize = 8;
 
-impl ReadTx<'_> {
+/// The header cache: `Headers<&mut Tx>` fills it, `Headers<&ReadTx>` reads a snapshot.
+pub struct Headers<T>(pub(super) T);
+
+impl Headers<&ReadTx<'_>> {
     /// The cached header block of each body, in order (`None` when not cached yet).
-    pub fn cached_headers(&self, blobs: &[&BlobId]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    pub fn cached(&self, blobs: &[&BlobId]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let mut found = vec![None; blobs.len()];
-        self.each_cached_header(blobs, |index, header| {
+        self.each_cached(blobs, |index, header| {
             if let Some(slot) = found.get_mut(index) {
                 *slot = Some(header.to_vec());
             }
@@ -38,12 +41,12 @@ impl ReadTx<'_> {
     /// not of `blobs`: the ids are looked up sorted, walking the table forward from
     /// one to the next, which for a whole folder is close to one range scan instead of
     /// as many B-tree descents as messages.
-    pub fn each_cached_header(
+    pub fn each_cached(
         &self,
         blobs: &[&BlobId],
         mut each: impl FnMut(usize, &[u8]),
     ) -> Result<(), StoreError> {
-        let table = match self.inner.open_table(HEADERS) {
+        let table = match self.0.inner.open_table(HEADERS) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
             Err(error) => return Err(db(error)),
@@ -118,10 +121,11 @@ fn take_if(
     Ok(())
 }
 
-impl Tx<'_> {
+impl Headers<&mut Tx<'_>> {
     /// Caches a body's header block.
-    pub fn cache_header(&mut self, blob: &BlobId, header: &[u8]) -> Result<(), StoreError> {
-        self.inner
+    pub fn cache(&mut self, blob: &BlobId, header: &[u8]) -> Result<(), StoreError> {
+        self.0
+            .inner
             .open_table(HEADERS)
             .map_err(db)?
             .insert(blob.as_str(), header)

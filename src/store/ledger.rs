@@ -47,7 +47,11 @@ fn sent_key(pec_id: &str, recipient: &str) -> String {
     format!("{pec_id}\0{}", AddressKey::new(recipient))
 }
 
-impl Tx<'_> {
+/// The ledger of sent and received certified messages: `Ledger<&mut Tx>` records,
+/// `Ledger<&ReadTx>` reads a snapshot.
+pub struct Ledger<T>(pub(super) T);
+
+impl Ledger<&mut Tx<'_>> {
     /// Records that `sender` sent the message `pec_id` to `recipient`.
     pub fn record_sent(
         &mut self,
@@ -55,7 +59,8 @@ impl Tx<'_> {
         recipient: &str,
         sender: &str,
     ) -> Result<(), StoreError> {
-        self.inner
+        self.0
+            .inner
             .open_table(SENT)
             .map_err(db)?
             .insert(sent_key(pec_id, recipient).as_str(), sender)
@@ -65,17 +70,17 @@ impl Tx<'_> {
 
     /// Records an arrival; `false` when it was recorded before.
     pub fn record_arrival(&mut self, arrival: &Arrival<'_>) -> Result<bool, StoreError> {
-        let mut table = self.inner.open_table(RECEIVED).map_err(db)?;
+        let mut table = self.0.inner.open_table(RECEIVED).map_err(db)?;
         let before = table.insert(arrival.key().as_str(), ()).map_err(db)?;
         Ok(before.is_none())
     }
 }
 
-impl ReadTx<'_> {
+impl Ledger<&ReadTx<'_>> {
     /// Our user who sent `pec_id` to `recipient`, if we did. A message sent before
     /// the ledger existed is known by its timer while that is armed.
     pub fn sent_by(&self, pec_id: &str, recipient: &str) -> Result<Option<String>, StoreError> {
-        let recorded = match self.inner.open_table(SENT) {
+        let recorded = match self.0.inner.open_table(SENT) {
             Ok(table) => table
                 .get(sent_key(pec_id, recipient).as_str())
                 .map_err(db)?
@@ -85,13 +90,17 @@ impl ReadTx<'_> {
         };
         match recorded {
             Some(sender) => Ok(Some(sender)),
-            None => Ok(self.timer(pec_id, recipient)?.map(|timer| timer.sender)),
+            None => Ok(self
+                .0
+                .timers()
+                .get(pec_id, recipient)?
+                .map(|timer| timer.sender)),
         }
     }
 
     /// Whether this arrival was recorded before.
     pub fn arrived(&self, arrival: &Arrival<'_>) -> Result<bool, StoreError> {
-        let table = match self.inner.open_table(RECEIVED) {
+        let table = match self.0.inner.open_table(RECEIVED) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
             Err(error) => return Err(db(error)),

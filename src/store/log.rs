@@ -3,7 +3,7 @@
 //! type, related generated messages, provider), append-only and hash-chained: each
 //! record carries `sha256(previous hash ‖ record)`, and the head (last sequence number
 //! and hash) is kept apart, so editing, deleting, reordering or cutting records is
-//! detected by [`ReadTx::verify_chain`]. Retention (30 months) prunes from the start
+//! detected by [`Events::verify_chain`]. Retention (30 months) prunes from the start
 //! and keeps the last pruned hash as the chain's anchor.
 
 use jiff::Timestamp;
@@ -141,7 +141,7 @@ pub struct LogRecord {
     pub hash: String,
 }
 
-/// Filters for [`ReadTx::query`]; all given ones must match.
+/// Filters for [`Events::query`]; all given ones must match.
 #[derive(Clone, Debug, Default, Eq, PartialEq)]
 pub struct LogQuery {
     /// Matches the PEC msgid, the client Message-ID or a related id (brackets ignored).
@@ -184,10 +184,14 @@ struct Link {
     hash: String,
 }
 
-impl Tx<'_> {
+/// The event log: `Events<&mut Tx>` appends and prunes, `Events<&ReadTx>` reads and
+/// verifies a snapshot.
+pub struct Events<T>(pub(super) T);
+
+impl Events<&mut Tx<'_>> {
     /// Appends an event; returns its sequence number.
     pub fn log(&mut self, event: Event) -> Result<u64, StoreError> {
-        let mut meta = self.inner.open_table(META).map_err(db)?;
+        let mut meta = self.0.inner.open_table(META).map_err(db)?;
         let head: Link = match meta.get(HEAD).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => Link {
@@ -205,7 +209,8 @@ impl Tx<'_> {
         };
         meta.insert(HEAD, encode(&Link { seq, hash })?.as_slice())
             .map_err(db)?;
-        self.inner
+        self.0
+            .inner
             .open_table(LOG)
             .map_err(db)?
             .insert(seq, encode(&record)?.as_slice())
@@ -215,7 +220,7 @@ impl Tx<'_> {
 
     /// Drops records older than `cutoff` (retention), keeping the chain verifiable.
     pub fn prune_before(&mut self, cutoff: Timestamp) -> Result<u64, StoreError> {
-        let mut log = self.inner.open_table(LOG).map_err(db)?;
+        let mut log = self.0.inner.open_table(LOG).map_err(db)?;
         let mut pruned: Option<Link> = None;
         let old: Vec<LogRecord> = log
             .iter()
@@ -231,7 +236,8 @@ impl Tx<'_> {
             });
         }
         if let Some(anchor) = pruned {
-            self.inner
+            self.0
+                .inner
                 .open_table(META)
                 .map_err(db)?
                 .insert(ANCHOR, encode(&anchor)?.as_slice())
@@ -241,7 +247,7 @@ impl Tx<'_> {
     }
 }
 
-impl ReadTx<'_> {
+impl Events<&ReadTx<'_>> {
     /// The records matching a query, in order.
     pub fn query(&self, query: &LogQuery) -> Result<Vec<LogRecord>, StoreError> {
         let strip = |id: &str| {
@@ -282,7 +288,7 @@ impl ReadTx<'_> {
     /// Verifies the whole chain from its anchor to its head; returns the records checked.
     pub fn verify_chain(&self) -> Result<Result<u64, ChainBreak>, StoreError> {
         let link = |key: &str| -> Result<Option<Link>, StoreError> {
-            match self.inner.open_table(META) {
+            match self.0.inner.open_table(META) {
                 Ok(meta) => meta
                     .get(key)
                     .map_err(db)?
@@ -337,7 +343,7 @@ impl ReadTx<'_> {
     }
 
     fn records(&self) -> Result<Vec<LogRecord>, StoreError> {
-        self.values(LOG)
+        self.0.values(LOG)
     }
 }
 

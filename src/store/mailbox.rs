@@ -177,9 +177,13 @@ impl Default for NewMailbox {
     }
 }
 
-impl Tx<'_> {
+/// Mailboxes and the messages filed in them: `Mailboxes<&mut Tx>` changes them (and
+/// reads what the same transaction relies on), `Mailboxes<&ReadTx>` reads a snapshot.
+pub struct Mailboxes<T>(pub(super) T);
+
+impl Mailboxes<&mut Tx<'_>> {
     /// Creates a mailbox with its default folders.
-    pub fn create_mailbox(
+    pub fn create(
         &mut self,
         address: &str,
         password: &str,
@@ -187,7 +191,7 @@ impl Tx<'_> {
         now: Timestamp,
     ) -> Result<Mailbox, StoreError> {
         let address = AddressKey::new(address);
-        let mut table = self.inner.open_table(MAILBOXES).map_err(db)?;
+        let mut table = self.0.inner.open_table(MAILBOXES).map_err(db)?;
         if table.get(address.as_str()).map_err(db)?.is_some() {
             return Err(StoreError::MailboxExists(address.to_string()));
         }
@@ -206,7 +210,7 @@ impl Tx<'_> {
             .map_err(db)?;
         drop(table);
         let uidvalidity = uidvalidity_at(now);
-        let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
+        let mut folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
         for name in DEFAULT_FOLDERS {
             let folder = Folder::new(uidvalidity);
             folders
@@ -217,13 +221,13 @@ impl Tx<'_> {
     }
 
     /// Changes a mailbox record.
-    pub fn update_mailbox(
+    pub fn update(
         &mut self,
         address: &str,
         change: impl FnOnce(&mut Mailbox),
     ) -> Result<Mailbox, StoreError> {
         let address = AddressKey::new(address);
-        let mut table = self.inner.open_table(MAILBOXES).map_err(db)?;
+        let mut table = self.0.inner.open_table(MAILBOXES).map_err(db)?;
         let mut mailbox: Mailbox = match table.get(address.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Err(StoreError::NoSuchMailbox(address.to_string())),
@@ -238,20 +242,19 @@ impl Tx<'_> {
     /// Sets a new password.
     pub fn set_password(&mut self, address: &str, password: &str) -> Result<(), StoreError> {
         let hash = hash_password(password)?;
-        self.update_mailbox(address, |m| m.password_hash = hash)
-            .map(|_| ())
+        self.update(address, |m| m.password_hash = hash).map(|_| ())
     }
 
     /// Deletes a mailbox and its message index (bodies stay until collected).
-    pub fn delete_mailbox(&mut self, address: &str) -> Result<(), StoreError> {
+    pub fn delete(&mut self, address: &str) -> Result<(), StoreError> {
         let address = AddressKey::new(address);
-        let mut table = self.inner.open_table(MAILBOXES).map_err(db)?;
+        let mut table = self.0.inner.open_table(MAILBOXES).map_err(db)?;
         if table.remove(address.as_str()).map_err(db)?.is_none() {
             return Err(StoreError::NoSuchMailbox(address.to_string()));
         }
         drop(table);
-        let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
-        let mut messages = self.inner.open_table(MESSAGES).map_err(db)?;
+        let mut folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
+        let mut messages = self.0.inner.open_table(MESSAGES).map_err(db)?;
         let prefix = format!("{address}\0");
         let keys: Vec<String> = folders
             .iter()
@@ -288,7 +291,7 @@ impl Tx<'_> {
         message_id: Option<&str>,
     ) -> Result<Appended, StoreError> {
         let address = AddressKey::new(address);
-        let mut mailboxes = self.inner.open_table(MAILBOXES).map_err(db)?;
+        let mut mailboxes = self.0.inner.open_table(MAILBOXES).map_err(db)?;
         let mut mailbox: Mailbox = match mailboxes.get(address.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Ok(Appended::NoMailbox),
@@ -306,7 +309,7 @@ impl Tx<'_> {
         drop(mailboxes);
 
         let key = address.folder(folder);
-        let mut folders = self.inner.open_table(FOLDERS).map_err(db)?;
+        let mut folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
         let mut counters: Folder = match folders.get(key.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => {
@@ -332,14 +335,16 @@ impl Tx<'_> {
             modseq: counters.highest_modseq,
             message_id: message_id.map(|id| id.trim().to_string()),
         };
-        self.inner
+        self.0
+            .inner
             .open_table(MESSAGES)
             .map_err(db)?
             .insert((key.as_str(), uid), meta.to_record()?.as_slice())
             .map_err(db)?;
         if let Some(message_id) = message_id {
             let index_key = format!("{key}\0{}", message_id.trim());
-            self.inner
+            self.0
+                .inner
                 .open_multimap_table(BY_MESSAGE_ID)
                 .map_err(db)?
                 .insert(index_key.as_str(), uid)
@@ -349,10 +354,10 @@ impl Tx<'_> {
     }
 }
 
-impl ReadTx<'_> {
+impl Mailboxes<&ReadTx<'_>> {
     /// One mailbox.
-    pub fn get_mailbox(&self, address: &str) -> Result<Option<Mailbox>, StoreError> {
-        let table = match self.inner.open_table(MAILBOXES) {
+    pub fn get(&self, address: &str) -> Result<Option<Mailbox>, StoreError> {
+        let table = match self.0.inner.open_table(MAILBOXES) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(error) => return Err(db(error)),
@@ -366,14 +371,14 @@ impl ReadTx<'_> {
     }
 
     /// Every mailbox, by address.
-    pub fn list_mailboxes(&self) -> Result<Vec<Mailbox>, StoreError> {
-        self.values(MAILBOXES)
+    pub fn list(&self) -> Result<Vec<Mailbox>, StoreError> {
+        self.0.values(MAILBOXES)
     }
 
     /// Whether the password is right. Unknown users take the same time (a dummy hash is
     /// verified), so the two cannot be told apart from outside.
     pub fn verify_password(&self, address: &str, password: &str) -> Result<bool, StoreError> {
-        let mailbox = self.get_mailbox(address)?;
+        let mailbox = self.get(address)?;
         let hash = mailbox
             .as_ref()
             .map_or(DUMMY_HASH, |m| m.password_hash.as_str());
@@ -393,7 +398,7 @@ impl ReadTx<'_> {
         folder: &str,
         uids: RangeInclusive<u32>,
     ) -> Result<Vec<MessageMeta>, StoreError> {
-        let table = match self.inner.open_table(MESSAGES) {
+        let table = match self.0.inner.open_table(MESSAGES) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(error) => return Err(db(error)),
@@ -410,7 +415,7 @@ impl ReadTx<'_> {
     /// its quota a kind of message (the buste di anomalia) fills. Counted afresh, so
     /// expunges, moves and flag changes need no bookkeeping of their own.
     pub fn keyword_bytes(&self, address: &str, keyword: &str) -> Result<u64, StoreError> {
-        match self.inner.open_table(MESSAGES) {
+        match self.0.inner.open_table(MESSAGES) {
             Ok(table) => keyword_bytes_in(&table, address, keyword),
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
             Err(error) => Err(db(error)),
@@ -424,7 +429,7 @@ impl ReadTx<'_> {
         folder: &str,
         message_id: &str,
     ) -> Result<Vec<u32>, StoreError> {
-        let table = match self.inner.open_multimap_table(BY_MESSAGE_ID) {
+        let table = match self.0.inner.open_multimap_table(BY_MESSAGE_ID) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(error) => return Err(db(error)),
@@ -503,7 +508,7 @@ fn hash_password(password: &str) -> Result<String, StoreError> {
         .map_err(|_| StoreError::Password)
 }
 
-/// [`ReadTx::keyword_bytes`] over either kind of transaction's `messages` table. The
+/// [`Mailboxes::keyword_bytes`] over either kind of transaction's `messages` table. The
 /// keys of one mailbox's folders all start with `address\0`, so they are one range.
 fn keyword_bytes_in(
     table: &impl ReadableTable<(&'static str, u32), &'static [u8]>,
@@ -525,11 +530,11 @@ fn keyword_bytes_in(
     Ok(total)
 }
 
-impl Tx<'_> {
+impl Mailboxes<&mut Tx<'_>> {
     /// One mailbox, read inside a write transaction (the conservation hook reads the
     /// mailbox's rule in the same transaction as the append).
-    pub fn mailbox(&self, address: &str) -> Result<Option<Mailbox>, StoreError> {
-        let table = self.inner.open_table(MAILBOXES).map_err(db)?;
+    pub fn get(&self, address: &str) -> Result<Option<Mailbox>, StoreError> {
+        let table = self.0.inner.open_table(MAILBOXES).map_err(db)?;
         let address = AddressKey::new(address);
         table
             .get(address.as_str())
@@ -538,10 +543,10 @@ impl Tx<'_> {
             .transpose()
     }
 
-    /// [`ReadTx::keyword_bytes`] inside a write transaction, so a check and the append
+    /// [`Mailboxes::keyword_bytes`] inside a write transaction, so a check and the append
     /// that relies on it see the same mailbox.
     pub fn keyword_bytes(&self, address: &str, keyword: &str) -> Result<u64, StoreError> {
-        let table = self.inner.open_table(MESSAGES).map_err(db)?;
+        let table = self.0.inner.open_table(MESSAGES).map_err(db)?;
         keyword_bytes_in(&table, address, keyword)
     }
 }
@@ -569,26 +574,44 @@ mod tests {
         store
             .write(|tx| {
                 for user in [bob, neighbour] {
-                    tx.create_mailbox(user, "segreta", &NewMailbox::default(), now)?;
+                    tx.mailboxes()
+                        .create(user, "segreta", &NewMailbox::default(), now)?;
                 }
-                tx.append(bob, INBOX, &blob, 100, &anomaly, now, None)?;
-                tx.append(bob, INBOX, &blob, 7, &["$PecBusta".into()], now, None)?;
-                tx.append(bob, ARCHIVE, &blob, 20, &["$pecanomalia".into()], now, None)?;
-                tx.append(neighbour, INBOX, &blob, 1_000, &anomaly, now, None)?;
-                assert_eq!(tx.keyword_bytes("BOB@pec-b.test", "$PecAnomalia")?, 120);
+                tx.mailboxes()
+                    .append(bob, INBOX, &blob, 100, &anomaly, now, None)?;
+                tx.mailboxes()
+                    .append(bob, INBOX, &blob, 7, &["$PecBusta".into()], now, None)?;
+                tx.mailboxes().append(
+                    bob,
+                    ARCHIVE,
+                    &blob,
+                    20,
+                    &["$pecanomalia".into()],
+                    now,
+                    None,
+                )?;
+                tx.mailboxes()
+                    .append(neighbour, INBOX, &blob, 1_000, &anomaly, now, None)?;
+                assert_eq!(
+                    tx.mailboxes()
+                        .keyword_bytes("BOB@pec-b.test", "$PecAnomalia")?,
+                    120
+                );
                 Ok(())
             })
             .unwrap();
         let count = |user| {
             store
-                .read(|tx| tx.keyword_bytes(user, "$PecAnomalia"))
+                .read(|tx| tx.mailboxes().keyword_bytes(user, "$PecAnomalia"))
                 .unwrap()
         };
         assert_eq!(count(bob), 120);
         assert_eq!(count(neighbour), 1_000);
         assert_eq!(count("nobody@pec-b.test"), 0);
         // Expunged, it no longer counts: nothing to keep in step.
-        store.write(|tx| tx.expunge(bob, INBOX, &[1])).unwrap();
+        store
+            .write(|tx| tx.folders().expunge(bob, INBOX, &[1]))
+            .unwrap();
         assert_eq!(count(bob), 20);
     }
 }

@@ -47,6 +47,16 @@ use serde::de::DeserializeOwned;
 
 pub use crate::store::backend::MemoryImage;
 use crate::store::blobs::BlobStore;
+use crate::store::conservation::Conservation;
+use crate::store::folders::Folders;
+use crate::store::headers::Headers;
+use crate::store::ledger::Ledger;
+use crate::store::log::Events;
+use crate::store::mailbox::Mailboxes;
+use crate::store::quarantine::Quarantine;
+use crate::store::queue::Queue;
+use crate::store::status::Statuses;
+use crate::store::timers::Timers;
 
 /// Counters and chain heads.
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -140,14 +150,119 @@ pub struct Store {
     commits: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
-/// A write transaction: everything done through it commits durably together.
+/// A write transaction: everything done through it commits durably together. Its tables
+/// are reached through one handle each ([`Tx::queue`], [`Tx::mailboxes`], …), a type
+/// defined beside its table, so the rest of the crate names a table's operations and
+/// never the database's: what a second backend would supply.
 pub struct Tx<'a> {
     pub(crate) inner: &'a WriteTransaction,
 }
 
-/// A consistent read-only snapshot.
+/// A consistent read-only snapshot, its tables reached through the same handles as
+/// [`Tx`]'s.
 pub struct ReadTx<'a> {
     pub(crate) inner: &'a ReadTransaction,
+}
+
+/// The handles of a write transaction's tables.
+impl<'a> Tx<'a> {
+    /// Mailboxes: accounts, passwords, quota, and the messages filed in them.
+    pub fn mailboxes(&mut self) -> Mailboxes<&mut Tx<'a>> {
+        Mailboxes(self)
+    }
+
+    /// What IMAP does to folders and their messages.
+    pub fn folders(&mut self) -> Folders<&mut Tx<'a>> {
+        Folders(self)
+    }
+
+    /// The header cache.
+    pub fn headers(&mut self) -> Headers<&mut Tx<'a>> {
+        Headers(self)
+    }
+
+    /// Which certified messages were sent and received.
+    pub fn ledger(&mut self) -> Ledger<&mut Tx<'a>> {
+        Ledger(self)
+    }
+
+    /// The chained event log.
+    pub fn events(&mut self) -> Events<&mut Tx<'a>> {
+        Events(self)
+    }
+
+    /// The outbound job queue.
+    pub fn queue(&mut self) -> Queue<&mut Tx<'a>> {
+        Queue(self)
+    }
+
+    /// The delivery timers.
+    pub fn timers(&mut self) -> Timers<&mut Tx<'a>> {
+        Timers(self)
+    }
+
+    /// The virus quarantine.
+    pub fn quarantine(&mut self) -> Quarantine<&mut Tx<'a>> {
+        Quarantine(self)
+    }
+
+    /// The delivery status of sent messages.
+    pub fn statuses(&mut self) -> Statuses<&mut Tx<'a>> {
+        Statuses(self)
+    }
+
+    /// The conservation queue, packages and accounts.
+    pub fn conservation(&mut self) -> Conservation<&mut Tx<'a>> {
+        Conservation(self)
+    }
+}
+
+/// The handles of a snapshot's tables.
+impl<'a> ReadTx<'a> {
+    /// Mailboxes: accounts, passwords, quota, and the messages filed in them.
+    pub fn mailboxes(&self) -> Mailboxes<&ReadTx<'a>> {
+        Mailboxes(self)
+    }
+
+    /// Folders and their messages.
+    pub fn folders(&self) -> Folders<&ReadTx<'a>> {
+        Folders(self)
+    }
+
+    /// The header cache.
+    pub fn headers(&self) -> Headers<&ReadTx<'a>> {
+        Headers(self)
+    }
+
+    /// Which certified messages were sent and received.
+    pub fn ledger(&self) -> Ledger<&ReadTx<'a>> {
+        Ledger(self)
+    }
+
+    /// The chained event log.
+    pub fn events(&self) -> Events<&ReadTx<'a>> {
+        Events(self)
+    }
+
+    /// The outbound job queue.
+    pub fn queue(&self) -> Queue<&ReadTx<'a>> {
+        Queue(self)
+    }
+
+    /// The delivery timers.
+    pub fn timers(&self) -> Timers<&ReadTx<'a>> {
+        Timers(self)
+    }
+
+    /// The virus quarantine.
+    pub fn quarantine(&self) -> Quarantine<&ReadTx<'a>> {
+        Quarantine(self)
+    }
+
+    /// The conservation queue, packages and accounts.
+    pub fn conservation(&self) -> Conservation<&ReadTx<'a>> {
+        Conservation(self)
+    }
 }
 
 impl Store {
@@ -286,7 +401,7 @@ impl Store {
         let store = self.clone();
         move |address, password| {
             store
-                .read(|tx| tx.verify_password(address, password))
+                .read(|tx| tx.mailboxes().verify_password(address, password))
                 .unwrap_or(false)
         }
     }

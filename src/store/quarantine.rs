@@ -30,11 +30,16 @@ pub struct Quarantined {
     pub keep_until: Timestamp,
 }
 
-impl Tx<'_> {
+/// The quarantine: `Quarantine<&mut Tx>` keeps a message, `Quarantine<&ReadTx>` reads a
+/// snapshot.
+pub struct Quarantine<T>(pub(super) T);
+
+impl Quarantine<&mut Tx<'_>> {
     /// Keeps an infected message.
-    pub fn quarantine(&mut self, record: &Quarantined) -> Result<(), StoreError> {
+    pub fn keep(&mut self, record: &Quarantined) -> Result<(), StoreError> {
         let key = format!("{}/{}", record.time.as_millisecond(), record.blob.as_str());
-        self.inner
+        self.0
+            .inner
             .open_table(QUARANTINE)
             .map_err(db)?
             .insert(key.as_str(), encode(record)?.as_slice())
@@ -43,9 +48,9 @@ impl Tx<'_> {
     }
 }
 
-impl ReadTx<'_> {
+impl Quarantine<&ReadTx<'_>> {
     /// Every quarantined message.
-    pub fn quarantined(&self) -> Result<Vec<Quarantined>, StoreError> {
-        self.values(QUARANTINE)
+    pub fn all(&self) -> Result<Vec<Quarantined>, StoreError> {
+        self.0.values(QUARANTINE)
     }
 }

@@ -20,7 +20,7 @@ const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
 /// One message to relay.
 #[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
 pub struct Job {
-    /// Its id (set by [`Tx::enqueue`]).
+    /// Its id (set by [`Queue::enqueue`]).
     pub id: u64,
     /// The destination domain.
     pub destination: String,
@@ -85,11 +85,15 @@ impl Job {
     }
 }
 
-impl Tx<'_> {
+/// The job queue: `Queue<&mut Tx>` changes it, `Queue<&ReadTx>` reads a snapshot.
+pub struct Queue<T>(pub(super) T);
+
+impl Queue<&mut Tx<'_>> {
     /// Queues a job; returns its id.
     pub fn enqueue(&mut self, mut job: Job) -> Result<u64, StoreError> {
-        job.id = self.next("job")?;
-        self.inner
+        job.id = self.0.next("job")?;
+        self.0
+            .inner
             .open_table(JOBS)
             .map_err(db)?
             .insert(job.id, encode(&job)?.as_slice())
@@ -99,7 +103,8 @@ impl Tx<'_> {
 
     /// Delivered (or given up): removes the job.
     pub fn complete(&mut self, id: u64) -> Result<(), StoreError> {
-        self.inner
+        self.0
+            .inner
             .open_table(JOBS)
             .map_err(db)?
             .remove(id)
@@ -115,7 +120,7 @@ impl Tx<'_> {
         attempts: u32,
         error: &str,
     ) -> Result<(), StoreError> {
-        let mut table = self.inner.open_table(JOBS).map_err(db)?;
+        let mut table = self.0.inner.open_table(JOBS).map_err(db)?;
         let mut job: Job = match table.get(id).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Ok(()),
@@ -128,10 +133,10 @@ impl Tx<'_> {
     }
 }
 
-impl ReadTx<'_> {
+impl Queue<&ReadTx<'_>> {
     /// Jobs due at `now`, oldest first, at most `limit`, leaving out those `skip` names
     /// (the relay's deliveries in flight).
-    pub fn due_jobs(
+    pub fn due(
         &self,
         now: Timestamp,
         limit: usize,
@@ -139,7 +144,7 @@ impl ReadTx<'_> {
     ) -> Result<Vec<Job>, StoreError> {
         // Decoded one by one, only until `limit` and never when skipped: the relay asks
         // after every delivery, and a backlog must not be decoded whole each time.
-        let table = match self.inner.open_table(JOBS) {
+        let table = match self.0.inner.open_table(JOBS) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(error) => return Err(db(error)),
@@ -162,8 +167,8 @@ impl ReadTx<'_> {
     }
 
     /// Every queued job.
-    pub fn all_jobs(&self) -> Result<Vec<Job>, StoreError> {
-        self.values(JOBS)
+    pub fn all(&self) -> Result<Vec<Job>, StoreError> {
+        self.0.values(JOBS)
     }
 }
 

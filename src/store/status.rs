@@ -18,26 +18,27 @@ use crate::store::mailbox::BY_MESSAGE_ID;
 
 const DELIVERY_STATUS: TableDefinition<&str, &[u8]> = TableDefinition::new("delivery_status");
 
-impl Tx<'_> {
+/// The delivery status of sent messages, read and written inside the transaction that
+/// files a receipt or a sent copy: `Statuses<&mut Tx>`.
+pub struct Statuses<T>(pub(super) T);
+
+impl Statuses<&mut Tx<'_>> {
     /// The recorded state of `user`'s message `message_id`.
-    pub fn delivery_status(
-        &self,
-        user: &str,
-        message_id: &str,
-    ) -> Result<Option<DeliveryStatus>, StoreError> {
-        let table = self.inner.open_table(DELIVERY_STATUS).map_err(db)?;
+    pub fn get(&self, user: &str, message_id: &str) -> Result<Option<DeliveryStatus>, StoreError> {
+        let table = self.0.inner.open_table(DELIVERY_STATUS).map_err(db)?;
         let status = table.get(key(user, message_id).as_str()).map_err(db)?;
         status.map(|bytes| decode(bytes.value())).transpose()
     }
 
     /// Records the state of `user`'s message `message_id`.
-    pub fn set_delivery_status(
+    pub fn set(
         &mut self,
         user: &str,
         message_id: &str,
         status: &DeliveryStatus,
     ) -> Result<(), StoreError> {
-        self.inner
+        self.0
+            .inner
             .open_table(DELIVERY_STATUS)
             .map_err(db)?
             .insert(key(user, message_id).as_str(), encode(status)?.as_slice())
@@ -53,7 +54,11 @@ impl Tx<'_> {
         folder: &str,
         message_id: &str,
     ) -> Result<Vec<u32>, StoreError> {
-        let table = self.inner.open_multimap_table(BY_MESSAGE_ID).map_err(db)?;
+        let table = self
+            .0
+            .inner
+            .open_multimap_table(BY_MESSAGE_ID)
+            .map_err(db)?;
         let index_key = format!(
             "{}\0{}",
             AddressKey::new(user).folder(folder),

@@ -32,7 +32,8 @@ fn store() -> (tempfile::TempDir, Store) {
     let store = Store::open(dir.path()).unwrap();
     store
         .write(|tx| {
-            tx.create_mailbox("Alice@pec-a.test", "segreta", &NewMailbox::default(), now())
+            tx.mailboxes()
+                .create("Alice@pec-a.test", "segreta", &NewMailbox::default(), now())
                 .map(|_| ())
         })
         .unwrap();
@@ -116,7 +117,8 @@ fn a_small_body_is_committed_with_the_records_and_has_no_file() {
 
     store
         .write(|tx| {
-            tx.append("alice@pec-a.test", INBOX, &blob, 20, &[], now(), None)
+            tx.mailboxes()
+                .append("alice@pec-a.test", INBOX, &blob, 20, &[], now(), None)
                 .map(|_| ())
         })
         .unwrap();
@@ -125,7 +127,7 @@ fn a_small_body_is_committed_with_the_records_and_has_no_file() {
 
     let reopened = Store::open(dir.path()).unwrap();
     let inbox = reopened
-        .read(|tx| tx.messages("alice@pec-a.test", INBOX))
+        .read(|tx| tx.mailboxes().messages("alice@pec-a.test", INBOX))
         .unwrap();
     assert_eq!(
         reopened.blobs().get(&inbox[0].blob).unwrap(),
@@ -138,20 +140,21 @@ fn a_failed_transaction_leaves_nothing() {
     let (_dir, store) = store();
     let blob = store.blobs().put(b"message").unwrap();
     let result: Result<(), StoreError> = store.write(|tx| {
-        tx.append("alice@pec-a.test", INBOX, &blob, 7, &[], now(), None)?;
-        tx.log(Event::new(EventKind::Accepted, now()))?;
+        tx.mailboxes()
+            .append("alice@pec-a.test", INBOX, &blob, 7, &[], now(), None)?;
+        tx.events().log(Event::new(EventKind::Accepted, now()))?;
         Err(StoreError::Conflict("abort".into()))
     });
     assert!(result.is_err());
     assert!(
         store
-            .read(|tx| tx.messages("alice@pec-a.test", INBOX))
+            .read(|tx| tx.mailboxes().messages("alice@pec-a.test", INBOX))
             .unwrap()
             .is_empty()
     );
     assert!(
         store
-            .read(|tx| tx.query(&LogQuery::default()))
+            .read(|tx| tx.events().query(&LogQuery::default()))
             .unwrap()
             .is_empty()
     );
@@ -164,7 +167,7 @@ fn commits_survive_reopening_and_uids_only_grow() {
     for _ in 0..2 {
         store
             .write(|tx| {
-                tx.append(
+                tx.mailboxes().append(
                     "alice@pec-a.test",
                     INBOX,
                     &blob,
@@ -179,11 +182,14 @@ fn commits_survive_reopening_and_uids_only_grow() {
     drop(store);
     let store = Store::open(dir.path()).unwrap();
     let appended = store
-        .write(|tx| tx.append("alice@pec-a.test", INBOX, &blob, 3, &[], now(), None))
+        .write(|tx| {
+            tx.mailboxes()
+                .append("alice@pec-a.test", INBOX, &blob, 3, &[], now(), None)
+        })
         .unwrap();
     assert_eq!(appended, Appended::Stored { uid: 3 });
     let messages = store
-        .read(|tx| tx.messages("alice@pec-a.test", INBOX))
+        .read(|tx| tx.mailboxes().messages("alice@pec-a.test", INBOX))
         .unwrap();
     assert_eq!(
         messages.iter().map(|m| m.uid).collect::<Vec<_>>(),
@@ -192,13 +198,15 @@ fn commits_survive_reopening_and_uids_only_grow() {
     assert_eq!(store.blobs().get(&messages[0].blob).unwrap(), b"one");
     assert_eq!(
         store
-            .read(|tx| tx.by_message_id("alice@pec-a.test", INBOX, "<a@b>"))
+            .read(|tx| tx
+                .mailboxes()
+                .by_message_id("alice@pec-a.test", INBOX, "<a@b>"))
             .unwrap(),
         [1, 2]
     );
     assert_eq!(
         store
-            .read(|tx| tx.get_mailbox("alice@pec-a.test"))
+            .read(|tx| tx.mailboxes().get("alice@pec-a.test"))
             .unwrap()
             .unwrap()
             .used_bytes,
@@ -212,25 +220,42 @@ fn quota_suspension_and_unknown_mailboxes_are_outcomes() {
     let blob = store.blobs().put(b"x").unwrap();
     let append = |size| {
         store
-            .write(|tx| tx.append("alice@pec-a.test", INBOX, &blob, size, &[], now(), None))
+            .write(|tx| {
+                tx.mailboxes()
+                    .append("alice@pec-a.test", INBOX, &blob, size, &[], now(), None)
+            })
             .unwrap()
     };
     assert_eq!(append(u64::MAX / 2), Appended::OverQuota);
     store
         .write(|tx| {
-            tx.update_mailbox("alice@pec-a.test", |m| m.state = MailboxState::Suspended)
+            tx.mailboxes()
+                .update("alice@pec-a.test", |m| m.state = MailboxState::Suspended)
                 .map(|_| ())
         })
         .unwrap();
     assert_eq!(append(1), Appended::Suspended);
     assert_eq!(
         store
-            .write(|tx| tx.append("nobody@pec-a.test", INBOX, &blob, 1, &[], now(), None))
+            .write(|tx| tx.mailboxes().append(
+                "nobody@pec-a.test",
+                INBOX,
+                &blob,
+                1,
+                &[],
+                now(),
+                None
+            ))
             .unwrap(),
         Appended::NoMailbox
     );
     assert!(matches!(
-        store.write(|tx| tx.create_mailbox("alice@pec-a.test", "x", &NewMailbox::default(), now())),
+        store.write(|tx| tx.mailboxes().create(
+            "alice@pec-a.test",
+            "x",
+            &NewMailbox::default(),
+            now()
+        )),
         Err(StoreError::MailboxExists(_))
     ));
 }
@@ -238,13 +263,16 @@ fn quota_suspension_and_unknown_mailboxes_are_outcomes() {
 #[test]
 fn passwords_verify_and_unknown_users_look_like_wrong_passwords() {
     let (_dir, store) = store();
-    let check =
-        |user: &str, password: &str| store.read(|tx| tx.verify_password(user, password)).unwrap();
+    let check = |user: &str, password: &str| {
+        store
+            .read(|tx| tx.mailboxes().verify_password(user, password))
+            .unwrap()
+    };
     assert!(check("ALICE@pec-a.test", "segreta"));
     assert!(!check("alice@pec-a.test", "sbagliata"));
     assert!(!check("nobody@pec-a.test", "segreta"));
     let mailbox = store
-        .read(|tx| tx.get_mailbox("alice@pec-a.test"))
+        .read(|tx| tx.mailboxes().get("alice@pec-a.test"))
         .unwrap()
         .unwrap();
     assert!(
@@ -262,7 +290,7 @@ fn timers_follow_the_12_and_24_hour_rules() {
     );
     store
         .write(|tx| {
-            tx.arm(Timer::new(
+            tx.timers().arm(Timer::new(
                 "id1",
                 "bob@pec-b.test",
                 "alice@pec-a.test",
@@ -270,7 +298,7 @@ fn timers_follow_the_12_and_24_hour_rules() {
                 twelve,
                 day,
             ))?;
-            tx.arm(Timer::new(
+            tx.timers().arm(Timer::new(
                 "id2",
                 "bob@pec-b.test",
                 "alice@pec-a.test",
@@ -278,7 +306,7 @@ fn timers_follow_the_12_and_24_hour_rules() {
                 twelve,
                 day,
             ))?;
-            tx.arm(Timer::new(
+            tx.timers().arm(Timer::new(
                 "id3",
                 "bob@pec-b.test",
                 "alice@pec-a.test",
@@ -286,12 +314,12 @@ fn timers_follow_the_12_and_24_hour_rules() {
                 twelve,
                 day,
             ))?;
-            tx.taken_in_charge("id2", "BOB@pec-b.test")?;
-            tx.delivered("id3", "bob@pec-b.test")
+            tx.timers().taken_in_charge("id2", "BOB@pec-b.test")?;
+            tx.timers().delivered("id3", "bob@pec-b.test")
         })
         .unwrap();
     let at = |hours: i64| now() + jiff::SignedDuration::from_hours(hours);
-    let due = store.read(|tx| tx.due(at(13))).unwrap();
+    let due = store.read(|tx| tx.timers().due(at(13))).unwrap();
     assert_eq!(
         due.iter()
             .map(|(t, d)| (t.pec_id.as_str(), *d))
@@ -299,10 +327,10 @@ fn timers_follow_the_12_and_24_hour_rules() {
         [("id1", Due::Warning12h)]
     );
     store
-        .write(|tx| tx.mark_warned("id1", "bob@pec-b.test"))
+        .write(|tx| tx.timers().mark_warned("id1", "bob@pec-b.test"))
         .unwrap();
-    assert!(store.read(|tx| tx.due(at(13))).unwrap().is_empty());
-    let due = store.read(|tx| tx.due(at(24))).unwrap();
+    assert!(store.read(|tx| tx.timers().due(at(13))).unwrap().is_empty());
+    let due = store.read(|tx| tx.timers().due(at(24))).unwrap();
     assert_eq!(
         due.iter()
             .map(|(t, d)| (t.pec_id.as_str(), *d))
@@ -317,7 +345,7 @@ fn queue_jobs_are_rescheduled_and_completed() {
     let blob = store.blobs().put(b"busta").unwrap();
     let id = store
         .write(|tx| {
-            tx.enqueue(Job::new(
+            tx.queue().enqueue(Job::new(
                 "pec-b.test",
                 "alice@pec-a.test",
                 vec!["bob@pec-b.test".into()],
@@ -329,7 +357,7 @@ fn queue_jobs_are_rescheduled_and_completed() {
         .unwrap();
     assert_eq!(
         store
-            .read(|tx| tx.due_jobs(now(), 10, |_| false))
+            .read(|tx| tx.queue().due(now(), 10, |_| false))
             .unwrap()
             .len(),
         1
@@ -337,26 +365,29 @@ fn queue_jobs_are_rescheduled_and_completed() {
     let in_flight = |job: u64| job == id;
     assert!(
         store
-            .read(|tx| tx.due_jobs(now(), 10, in_flight))
+            .read(|tx| tx.queue().due(now(), 10, in_flight))
             .unwrap()
             .is_empty()
     );
     let later = now() + jiff::SignedDuration::from_mins(5);
     store
-        .write(|tx| tx.reschedule(id, later, 1, "421 busy"))
+        .write(|tx| tx.queue().reschedule(id, later, 1, "421 busy"))
         .unwrap();
     assert!(
         store
-            .read(|tx| tx.due_jobs(now(), 10, |_| false))
+            .read(|tx| tx.queue().due(now(), 10, |_| false))
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        store.read(|tx| tx.due_jobs(later, 10, |_| false)).unwrap()[0].attempts,
+        store
+            .read(|tx| tx.queue().due(later, 10, |_| false))
+            .unwrap()[0]
+            .attempts,
         1
     );
-    store.write(|tx| tx.complete(id)).unwrap();
-    assert!(store.read(|tx| tx.all_jobs()).unwrap().is_empty());
+    store.write(|tx| tx.queue().complete(id)).unwrap();
+    assert!(store.read(|tx| tx.queue().all()).unwrap().is_empty());
 }
 
 fn logged(store: &Store, n: usize) {
@@ -367,7 +398,7 @@ fn logged(store: &Store, n: usize) {
         );
         event.pec_id = Some(format!("id{i}@pec-a.test"));
         event.mailbox = Some("alice@pec-a.test".into());
-        store.write(|tx| tx.log(event.clone())).unwrap();
+        store.write(|tx| tx.events().log(event.clone())).unwrap();
     }
 }
 
@@ -375,26 +406,27 @@ fn logged(store: &Store, n: usize) {
 fn the_log_chain_verifies_and_queries_filter() {
     let (_dir, store) = store();
     logged(&store, 5);
-    assert_eq!(store.read(|tx| tx.verify_chain()).unwrap(), Ok(5));
+    assert_eq!(store.read(|tx| tx.events().verify_chain()).unwrap(), Ok(5));
     let query = LogQuery {
         msgid: Some("<id3@pec-a.test>".into()),
         ..LogQuery::default()
     };
-    assert_eq!(store.read(|tx| tx.query(&query)).unwrap().len(), 1);
+    assert_eq!(store.read(|tx| tx.events().query(&query)).unwrap().len(), 1);
     let query = LogQuery {
         since: Some(now() + jiff::SignedDuration::from_secs(2)),
         mailbox: Some("ALICE@pec-a.test".into()),
         ..LogQuery::default()
     };
-    assert_eq!(store.read(|tx| tx.query(&query)).unwrap().len(), 3);
+    assert_eq!(store.read(|tx| tx.events().query(&query)).unwrap().len(), 3);
     store
         .write(|tx| {
-            tx.prune_before(now() + jiff::SignedDuration::from_secs(2))
+            tx.events()
+                .prune_before(now() + jiff::SignedDuration::from_secs(2))
                 .map(|_| ())
         })
         .unwrap();
     assert_eq!(
-        store.read(|tx| tx.verify_chain()).unwrap(),
+        store.read(|tx| tx.events().verify_chain()).unwrap(),
         Ok(3),
         "pruning keeps the chain verifiable"
     );
@@ -422,7 +454,11 @@ fn edits_deletions_and_cuts_of_the_log_are_detected() {
             .unwrap();
     });
     assert_eq!(
-        store.read(|tx| tx.verify_chain()).unwrap().unwrap_err().seq,
+        store
+            .read(|tx| tx.events().verify_chain())
+            .unwrap()
+            .unwrap_err()
+            .seq,
         2
     );
 
@@ -432,7 +468,11 @@ fn edits_deletions_and_cuts_of_the_log_are_detected() {
         table.remove(3).unwrap();
     });
     assert_eq!(
-        store.read(|tx| tx.verify_chain()).unwrap().unwrap_err().seq,
+        store
+            .read(|tx| tx.events().verify_chain())
+            .unwrap()
+            .unwrap_err()
+            .seq,
         3
     );
 
@@ -442,7 +482,11 @@ fn edits_deletions_and_cuts_of_the_log_are_detected() {
         table.remove(4).unwrap();
     });
     assert_eq!(
-        store.read(|tx| tx.verify_chain()).unwrap().unwrap_err().seq,
+        store
+            .read(|tx| tx.events().verify_chain())
+            .unwrap()
+            .unwrap_err()
+            .seq,
         4
     );
 }
@@ -457,8 +501,9 @@ fn durable_commit_rate() {
     for _ in 0..n {
         store
             .write(|tx| {
-                tx.log(Event::new(EventKind::Delivered, now()))?;
-                tx.append("alice@pec-a.test", INBOX, &blob, 7, &[], now(), None)
+                tx.events().log(Event::new(EventKind::Delivered, now()))?;
+                tx.mailboxes()
+                    .append("alice@pec-a.test", INBOX, &blob, 7, &[], now(), None)
                     .map(|_| ())
             })
             .unwrap();
@@ -472,8 +517,11 @@ fn durable_commit_rate() {
 #[test]
 fn passwords_check_with_the_kept_argon2_memory() {
     let (_dir, store) = store();
-    let check =
-        |user: &str, password: &str| store.read(|tx| tx.verify_password(user, password)).unwrap();
+    let check = |user: &str, password: &str| {
+        store
+            .read(|tx| tx.mailboxes().verify_password(user, password))
+            .unwrap()
+    };
     assert!(check("alice@pec-a.test", "segreta"));
     assert!(check("ALICE@pec-a.test", "segreta"));
     assert!(!check("alice@pec-a.test", "Segreta"));
@@ -489,7 +537,7 @@ fn the_ledger_knows_what_was_sent_and_what_arrived() {
     let day = Duration::from_secs(24 * 3600);
     store
         .write(|tx| {
-            tx.arm(Timer::new(
+            tx.timers().arm(Timer::new(
                 "id1",
                 "Bob@pec-b.test",
                 "alice@pec-a.test",
@@ -497,15 +545,15 @@ fn the_ledger_knows_what_was_sent_and_what_arrived() {
                 day,
                 day,
             ))?;
-            tx.delivered("id1", "bob@pec-b.test")
+            tx.timers().delivered("id1", "bob@pec-b.test")
         })
         .unwrap();
     let sent = store
         .read(|tx| {
             Ok([
-                tx.sent_by("id1", "BOB@pec-b.test")?,
-                tx.sent_by("id1", "carol@pec-b.test")?,
-                tx.sent_by("id2", "bob@pec-b.test")?,
+                tx.ledger().sent_by("id1", "BOB@pec-b.test")?,
+                tx.ledger().sent_by("id1", "carol@pec-b.test")?,
+                tx.ledger().sent_by("id2", "bob@pec-b.test")?,
             ])
         })
         .unwrap();
@@ -525,7 +573,7 @@ fn the_ledger_knows_what_was_sent_and_what_arrived() {
         })
         .unwrap();
     let sender = store
-        .read(|tx| tx.sent_by("id0", "bob@pec-b.test"))
+        .read(|tx| tx.ledger().sent_by("id0", "bob@pec-b.test"))
         .unwrap();
     assert_eq!(sender.as_deref(), Some("dave@pec-a.test"));
 
@@ -539,10 +587,18 @@ fn the_ledger_knows_what_was_sent_and_what_arrived() {
         mailbox: "alice@pec-a.test",
         ..arrival.clone()
     };
-    assert!(!store.read(|tx| tx.arrived(&arrival)).unwrap());
-    assert!(store.write(|tx| tx.record_arrival(&arrival)).unwrap());
-    assert!(!store.write(|tx| tx.record_arrival(&again)).unwrap());
-    assert!(store.read(|tx| tx.arrived(&again)).unwrap());
+    assert!(!store.read(|tx| tx.ledger().arrived(&arrival)).unwrap());
+    assert!(
+        store
+            .write(|tx| tx.ledger().record_arrival(&arrival))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .write(|tx| tx.ledger().record_arrival(&again))
+            .unwrap()
+    );
+    assert!(store.read(|tx| tx.ledger().arrived(&again)).unwrap());
 }
 
 /// Message records in the JSON form of an older pecd are read, flagged and expunged
@@ -565,13 +621,18 @@ fn a_store_with_json_records_still_opens_reads_and_rewrites_them() {
         .unwrap();
     store
         .write(|tx| {
-            tx.create_mailbox(user, "segreta", &NewMailbox::default(), now)?;
-            tx.append(user, INBOX, &blob, 25, &[], now, Some("<m1@x>"))?;
-            tx.append(user, INBOX, &blob, 25, &[], now, None)
+            tx.mailboxes()
+                .create(user, "segreta", &NewMailbox::default(), now)?;
+            tx.mailboxes()
+                .append(user, INBOX, &blob, 25, &[], now, Some("<m1@x>"))?;
+            tx.mailboxes()
+                .append(user, INBOX, &blob, 25, &[], now, None)
         })
         .unwrap();
     // Rewrite both records as an older pecd stored them.
-    let old: Vec<MessageMeta> = store.read(|tx| tx.messages(user, INBOX)).unwrap();
+    let old: Vec<MessageMeta> = store
+        .read(|tx| tx.mailboxes().messages(user, INBOX))
+        .unwrap();
     store
         .write(|tx| {
             let mut table = tx.inner.open_table(MESSAGES).map_err(super::db)?;
@@ -586,27 +647,39 @@ fn a_store_with_json_records_still_opens_reads_and_rewrites_them() {
         .unwrap();
     drop(store);
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.read(|tx| tx.messages(user, INBOX)).unwrap(), old);
     assert_eq!(
         store
-            .read(|tx| tx.message(user, INBOX, 1))
+            .read(|tx| tx.mailboxes().messages(user, INBOX))
+            .unwrap(),
+        old
+    );
+    assert_eq!(
+        store
+            .read(|tx| tx.folders().message(user, INBOX, 1))
             .unwrap()
             .as_ref(),
         old.first()
     );
     let seen = vec!["\\Seen".to_string()];
     store
-        .write(|tx| tx.store_flags(user, INBOX, 1, FlagChange::Add, &seen, None))
+        .write(|tx| {
+            tx.folders()
+                .store_flags(user, INBOX, 1, FlagChange::Add, &seen, None)
+        })
         .unwrap();
-    let now_stored = store.read(|tx| tx.messages(user, INBOX)).unwrap();
+    let now_stored = store
+        .read(|tx| tx.mailboxes().messages(user, INBOX))
+        .unwrap();
     assert_eq!(now_stored.len(), 2);
     assert_eq!(now_stored[0].flags, seen);
     assert_eq!(now_stored[1], old[1]);
-    let removed = store.write(|tx| tx.expunge(user, INBOX, &[1, 2])).unwrap();
+    let removed = store
+        .write(|tx| tx.folders().expunge(user, INBOX, &[1, 2]))
+        .unwrap();
     assert_eq!(removed.len(), 2);
     assert!(
         store
-            .read(|tx| tx.messages(user, INBOX))
+            .read(|tx| tx.mailboxes().messages(user, INBOX))
             .unwrap()
             .is_empty()
     );

@@ -71,13 +71,20 @@ pub enum Due {
     Final24h,
 }
 
-impl Tx<'_> {
+/// The delivery timers: `Timers<&mut Tx>` arms and clears them, `Timers<&ReadTx>` reads
+/// a snapshot.
+pub struct Timers<T>(pub(super) T);
+
+impl Timers<&mut Tx<'_>> {
     /// Arms a timer, and records in the ledger that the message was sent to that
     /// recipient: the record outlives the timer, for receipts that come late.
     pub fn arm(&mut self, timer: Timer) -> Result<(), StoreError> {
-        self.record_sent(&timer.pec_id, &timer.recipient, &timer.sender)?;
+        self.0
+            .ledger()
+            .record_sent(&timer.pec_id, &timer.recipient, &timer.sender)?;
         let key = key(&timer.pec_id, &timer.recipient);
-        self.inner
+        self.0
+            .inner
             .open_table(TIMERS)
             .map_err(db)?
             .insert(key.as_str(), encode(&timer)?.as_slice())
@@ -97,12 +104,13 @@ impl Tx<'_> {
 
     /// The recipient's outcome arrived: no more notices.
     pub fn delivered(&mut self, pec_id: &str, recipient: &str) -> Result<(), StoreError> {
-        self.remove_timer(pec_id, recipient)
+        self.remove(pec_id, recipient)
     }
 
     /// Removes a timer.
-    pub fn remove_timer(&mut self, pec_id: &str, recipient: &str) -> Result<(), StoreError> {
-        self.inner
+    pub fn remove(&mut self, pec_id: &str, recipient: &str) -> Result<(), StoreError> {
+        self.0
+            .inner
             .open_table(TIMERS)
             .map_err(db)?
             .remove(key(pec_id, recipient).as_str())
@@ -117,7 +125,7 @@ impl Tx<'_> {
         edit: impl FnOnce(&mut Timer),
     ) -> Result<(), StoreError> {
         let key = key(pec_id, recipient);
-        let mut table = self.inner.open_table(TIMERS).map_err(db)?;
+        let mut table = self.0.inner.open_table(TIMERS).map_err(db)?;
         let mut timer: Timer = match table.get(key.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Ok(()),
@@ -130,10 +138,10 @@ impl Tx<'_> {
     }
 }
 
-impl ReadTx<'_> {
+impl Timers<&ReadTx<'_>> {
     /// The notices due at `now`. When both are overdue only the final one is due.
     pub fn due(&self, now: Timestamp) -> Result<Vec<(Timer, Due)>, StoreError> {
-        let table = match self.inner.open_table(TIMERS) {
+        let table = match self.0.inner.open_table(TIMERS) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(error) => return Err(db(error)),
@@ -151,13 +159,13 @@ impl ReadTx<'_> {
     }
 
     /// Every armed timer.
-    pub fn timers(&self) -> Result<Vec<Timer>, StoreError> {
-        self.values(TIMERS)
+    pub fn all(&self) -> Result<Vec<Timer>, StoreError> {
+        self.0.values(TIMERS)
     }
 
     /// The timer of one recipient of a message, while it is armed.
-    pub fn timer(&self, pec_id: &str, recipient: &str) -> Result<Option<Timer>, StoreError> {
-        let table = match self.inner.open_table(TIMERS) {
+    pub fn get(&self, pec_id: &str, recipient: &str) -> Result<Option<Timer>, StoreError> {
+        let table = match self.0.inner.open_table(TIMERS) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(error) => return Err(db(error)),

@@ -11,7 +11,7 @@ use crate::timers;
 
 fn queued_envelope(provider: &pecd::provider::Provider) -> reader::PecMessage {
     let store = provider.store();
-    let jobs = store.read(|tx| tx.all_jobs()).unwrap();
+    let jobs = store.read(|tx| tx.queue().all()).unwrap();
     let job = jobs.iter().find(|j| j.kind == JobKind::Transport).unwrap();
     reader::read(&store.blobs().get(&job.blob).unwrap()).unwrap()
 }

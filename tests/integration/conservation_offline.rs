@@ -102,7 +102,7 @@ fn kill_9_during_ingest_loses_nothing_and_conserves_each_message_once() {
     assert!(interrupted, "no kill landed during an ingest");
     ingest(&dir);
     let store = Store::open(&dir.join("data")).unwrap();
-    assert_eq!(store.read(|tx| tx.conservation_jobs()).unwrap().len(), 0);
+    assert_eq!(store.read(|tx| tx.conservation().jobs()).unwrap().len(), 0);
     drop(store);
     let mut subjects: Vec<String> = packages(&dir)
         .iter()
@@ -413,7 +413,10 @@ except urllib.error.HTTPError as e:
 fn alerts(dir: &Path, mailbox: &str) -> Vec<String> {
     let store = Store::open(&dir.join("data")).unwrap();
     let messages = store
-        .read(|tx| tx.messages(mailbox, pecd::store::mailbox::INBOX))
+        .read(|tx| {
+            tx.mailboxes()
+                .messages(mailbox, pecd::store::mailbox::INBOX)
+        })
         .unwrap();
     messages
         .iter()
@@ -472,7 +475,7 @@ fn quota_alerts_once_at_70_and_90_pauses_at_100_and_resumes_after_a_raise() {
     );
     ingest(&dir);
     let store = Store::open(&dir.join("data")).unwrap();
-    assert_eq!(store.read(|tx| tx.conservation_jobs()).unwrap().len(), 0);
+    assert_eq!(store.read(|tx| tx.conservation().jobs()).unwrap().len(), 0);
     drop(store);
     let conserved: usize = packages(&dir).iter().map(|p| p.messages.len()).sum();
     assert_eq!(conserved, 7, "nothing lost");
@@ -481,7 +484,10 @@ fn quota_alerts_once_at_70_and_90_pauses_at_100_and_resumes_after_a_raise() {
     // The alerts are signed by the provider.
     let store = Store::open(&dir.join("data")).unwrap();
     let inbox = store
-        .read(|tx| tx.messages(mailbox, pecd::store::mailbox::INBOX))
+        .read(|tx| {
+            tx.mailboxes()
+                .messages(mailbox, pecd::store::mailbox::INBOX)
+        })
         .unwrap();
     let raw = store.blobs().get(&inbox[0].blob).unwrap();
     let path = tmp.path().join("alert.eml");

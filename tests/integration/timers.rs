@@ -25,13 +25,14 @@ pub fn provider(dir: &std::path::Path) -> Provider {
     let t0 = start();
     store
         .write(|tx| {
-            tx.create_mailbox(
-                "alice@pec-a.test",
-                "Segreta-123",
-                &NewMailbox::default(),
-                t0,
-            )
-            .map(|_| ())
+            tx.mailboxes()
+                .create(
+                    "alice@pec-a.test",
+                    "Segreta-123",
+                    &NewMailbox::default(),
+                    t0,
+                )
+                .map(|_| ())
         })
         .unwrap();
     let certs = support::root().join("certs/pec-a.test");
@@ -60,7 +61,7 @@ pub fn start() -> Timestamp {
 fn kinds(provider: &Provider) -> Vec<(Kind, Option<String>)> {
     let store = provider.store();
     store
-        .read(|tx| tx.messages("alice@pec-a.test", INBOX))
+        .read(|tx| tx.mailboxes().messages("alice@pec-a.test", INBOX))
         .unwrap()
         .iter()
         .map(|m| reader::read(&store.blobs().get(&m.blob).unwrap()).unwrap())
@@ -128,7 +129,7 @@ fn a_presa_in_carico_leaves_only_the_24_hour_notice_and_a_consegna_none() {
     let id = submit(&provider);
     provider
         .store()
-        .write(|tx| tx.taken_in_charge(&id, "bob@pec-b.test"))
+        .write(|tx| tx.timers().taken_in_charge(&id, "bob@pec-b.test"))
         .unwrap();
     let at = |hours: i64| start() + SignedDuration::from_hours(hours);
     assert_eq!(provider.fire_due_timers(at(13)).unwrap(), 0);
@@ -139,7 +140,7 @@ fn a_presa_in_carico_leaves_only_the_24_hour_notice_and_a_consegna_none() {
     let id = submit(&provider);
     provider
         .store()
-        .write(|tx| tx.delivered(&id, "bob@pec-b.test"))
+        .write(|tx| tx.timers().delivered(&id, "bob@pec-b.test"))
         .unwrap();
     assert_eq!(provider.fire_due_timers(at(30)).unwrap(), 0);
 }

@@ -130,7 +130,7 @@ fn eicar_is_refused_at_the_access_point() {
     daemon::check_signed(&inbox[0], &a.ca());
     drop(a);
     let store = pecd::store::Store::open(&a_dir.join("data")).unwrap();
-    let quarantined = store.read(|tx| tx.quarantined()).unwrap();
+    let quarantined = store.read(|tx| tx.quarantine().all()).unwrap();
     assert_eq!(quarantined.len(), 1, "kept in quarantine for 30 months");
 }
 

@@ -189,7 +189,7 @@ impl InFolder<'_, '_> {
                 - selection.uids.partition_point(|uid| uid < first);
             let mut found = Vec::with_capacity(wanted.len());
             if wanted.len() > 64 && wanted.len() * 4 > span {
-                let all = tx.messages_in(user, folder, *first..=*last)?;
+                let all = tx.mailboxes().messages_in(user, folder, *first..=*last)?;
                 let mut wanted = wanted.iter().peekable();
                 for meta in all {
                     while wanted.next_if(|(_, uid)| *uid < meta.uid).is_some() {}
@@ -199,7 +199,7 @@ impl InFolder<'_, '_> {
                 }
             } else {
                 for (seq, uid) in wanted {
-                    if let Some(meta) = tx.message(user, folder, *uid)? {
+                    if let Some(meta) = tx.folders().message(user, folder, *uid)? {
                         found.push((*seq, meta));
                     }
                 }
@@ -276,10 +276,10 @@ impl InFolder<'_, '_> {
         }
         let (user, folder) = (self.context.user, self.selection.folder.as_str());
         let seen = vec![Flag::Seen.as_str().to_string()];
-        let (results, _) = self
-            .context
-            .store
-            .write(|tx| tx.store_flags_many(user, folder, &unseen, FlagChange::Add, &seen, None))?;
+        let (results, _) = self.context.store.write(|tx| {
+            tx.folders()
+                .store_flags_many(user, folder, &unseen, FlagChange::Add, &seen, None)
+        })?;
         for result in results {
             if let Stored::Done(updated) = result
                 && let Some((_, meta)) = metas.iter_mut().find(|(_, m)| m.uid == updated.uid)
@@ -373,7 +373,7 @@ impl InFolder<'_, '_> {
         cached.resize_with(part.len(), || Cached::Miss);
         let blobs: Vec<&BlobId> = part.iter().map(|(_, m)| &m.blob).collect();
         self.context.store.read(|tx| {
-            tx.each_cached_header(&blobs, |index, header| {
+            tx.headers().each_cached(&blobs, |index, header| {
                 if let (Some(slot), Some((seq, meta))) = (cached.get_mut(index), part.get(index)) {
                     *slot = Cached::Hit(responder.respond(*seq, meta, header));
                 }
@@ -390,7 +390,7 @@ impl InFolder<'_, '_> {
         }
         if let Err(error) = self.context.store.write(|tx| {
             for (blob, header) in misses {
-                tx.cache_header(blob, header)?;
+                tx.headers().cache(blob, header)?;
             }
             Ok(())
         }) {
@@ -403,7 +403,7 @@ impl InFolder<'_, '_> {
 const FIRST_WINDOW: usize = 64;
 
 /// The largest window: enough of a folder's bodies for the header cache to be walked
-/// rather than searched (see `ReadTx::each_cached_header`).
+/// rather than searched (see `Headers::each_cached`).
 const MAX_WINDOW: usize = 2048;
 
 fn expand(m: Macro) -> Vec<MessageDataItemName<'static>> {

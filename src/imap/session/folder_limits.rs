@@ -31,7 +31,7 @@ pub(super) fn beyond_folder_limits(
             "folder name too long",
         )));
     }
-    let held = store.read(|tx| tx.folders(user))?.len();
+    let held = store.read(|tx| tx.folders().list(user))?.len();
     // Each level of the name may become a folder of its own.
     let levels = name.matches(DELIMITER).count() + 1;
     if held + levels > MAX_FOLDERS {

@@ -160,7 +160,7 @@ impl Common {
                 "message too large",
             )]);
         }
-        let Some(folder) = store.read(|tx| tx.folder(user, append.name))? else {
+        let Some(folder) = store.read(|tx| tx.folders().get(user, append.name))? else {
             return Ok(vec![reply::no(
                 tag,
                 Some(Code::TryCreate),
@@ -171,7 +171,7 @@ impl Common {
         let blob = store.blobs().put(bytes)?;
         let message_id = self.hooks.message_id(bytes);
         let appended = store.write(|tx| {
-            let appended = tx.append(
+            let appended = tx.mailboxes().append(
                 user,
                 append.name,
                 &blob,
@@ -230,10 +230,11 @@ fn create(context: &Context<'_>, name: &str) -> Result<Vec<Out>, Fault> {
     let created = store.write(|tx| {
         let mut at = 0;
         while let Some(slash) = name[at..].find(DELIMITER) {
-            tx.create_folder(user, &name[..at + slash], context.now)?;
+            tx.folders()
+                .create(user, &name[..at + slash], context.now)?;
             at += slash + 1;
         }
-        tx.create_folder(user, name, context.now)
+        tx.folders().create(user, name, context.now)
     })?;
     Ok(vec![if created {
         reply::ok(tag, None, "CREATE completed")
@@ -249,7 +250,7 @@ fn delete(context: &Context<'_>, name: &str) -> Result<Vec<Out>, Fault> {
         reply::no(tag, None, "INBOX, Sent and --ARCHIVIA-- cannot be deleted")
     } else if context
         .store
-        .write(|tx| tx.delete_folder(context.user, name))?
+        .write(|tx| tx.folders().delete(context.user, name))?
     {
         reply::ok(tag, None, "DELETE completed")
     } else {
@@ -272,7 +273,7 @@ fn rename(context: &Context<'_>, from: &str, to: &str) -> Result<Vec<Out>, Fault
         return Ok(vec![refusal]);
     }
     Ok(vec![
-        if store.write(|tx| tx.rename_folder(user, from, to, context.now))? {
+        if store.write(|tx| tx.folders().rename(user, from, to, context.now))? {
             reply::ok(tag, None, "RENAME completed")
         } else {
             reply::no(tag, None, "no such folder, or the new name exists")
@@ -288,7 +289,7 @@ fn subscribe(
     let subscribed = subscription == Subscription::Subscribe;
     Ok(vec![if context
         .store
-        .write(|tx| tx.set_subscribed(context.user, name, subscribed))?
+        .write(|tx| tx.folders().set_subscribed(context.user, name, subscribed))?
     {
         reply::ok(context.tag, None, "done")
     } else {

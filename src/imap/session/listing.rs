@@ -97,7 +97,7 @@ pub(super) fn list(
 fn list_entries(common: &Common, context: &Context<'_>) -> Result<Vec<ListEntry>, Fault> {
     let mut entries: Vec<ListEntry> = context
         .store
-        .read(|tx| tx.folders(context.user))?
+        .read(|tx| tx.folders().list(context.user))?
         .into_iter()
         .map(|(name, folder)| ListEntry {
             name,
@@ -332,10 +332,13 @@ fn status_source(
         folder.highest_modseq = 1;
         return Ok(Some((folder, metas)));
     }
-    let Some(folder) = store.read(|tx| tx.folder(user, name))? else {
+    let Some(folder) = store.read(|tx| tx.folders().get(user, name))? else {
         return Ok(None);
     };
-    Ok(Some((folder, store.read(|tx| tx.messages(user, name))?)))
+    Ok(Some((
+        folder,
+        store.read(|tx| tx.mailboxes().messages(user, name))?,
+    )))
 }
 
 pub(super) fn quota_root() -> AString<'static> {
@@ -348,7 +351,7 @@ pub(super) fn quota_root() -> AString<'static> {
 
 /// `* QUOTA "" (STORAGE used limit)`, in KiB (RFC 9208 §5.1).
 pub(super) fn quota(store: &Store, user: &str) -> Result<Out, Fault> {
-    let mailbox = store.read(|tx| tx.get_mailbox(user))?;
+    let mailbox = store.read(|tx| tx.mailboxes().get(user))?;
     let (used, limit) = mailbox.map_or((0, 0), |m| (m.used_bytes, m.quota_bytes));
     let quotas = Vec1::from(QuotaGet {
         resource: Resource::Storage,

@@ -55,7 +55,7 @@ pub(super) fn open(
         return open_view(common, context, name);
     }
     let (store, user) = (context.store, context.user);
-    let Some(folder) = store.read(|tx| tx.folder(user, name))? else {
+    let Some(folder) = store.read(|tx| tx.folders().get(user, name))? else {
         return Ok(Opened::nonexistent(context));
     };
     // Nothing arrived since the last session claimed the recent messages: no
@@ -64,9 +64,9 @@ pub(super) fn open(
     let first_recent = if access == Access::ReadOnly || folder.first_recent_uid >= folder.uidnext {
         None
     } else {
-        store.write(|tx| tx.claim_recent(user, name))?
+        store.write(|tx| tx.folders().claim_recent(user, name))?
     };
-    let metas = store.read(|tx| tx.messages(user, name))?;
+    let metas = store.read(|tx| tx.mailboxes().messages(user, name))?;
     let uids: Vec<u32> = metas.iter().map(|m| m.uid).collect();
     let recent: BTreeSet<u32> = first_recent
         .map(|first| uids.iter().copied().filter(|u| *u >= first).collect())

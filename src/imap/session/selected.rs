@@ -220,7 +220,7 @@ impl InFolder<'_, '_> {
         let folder = selection.folder.clone();
         let uids: Vec<u32> = wanted.iter().map(|(_, uid)| *uid).collect();
         let (results, (before, after)) = store.write(|tx| {
-            tx.store_flags_many(
+            tx.folders().store_flags_many(
                 user,
                 &folder,
                 &uids,
@@ -300,10 +300,10 @@ impl InFolder<'_, '_> {
         let selection = &*self.selection;
         let metas = match &selection.conserved {
             Some(entries) => super::conserved::metas(entries),
-            None => self
-                .context
-                .store
-                .read(|tx| tx.messages(self.context.user, &selection.folder))?,
+            None => self.context.store.read(|tx| {
+                tx.mailboxes()
+                    .messages(self.context.user, &selection.folder)
+            })?,
         };
         let bounds = search::Bounds {
             max_seq: selection.exists(),
@@ -362,10 +362,10 @@ impl InFolder<'_, '_> {
         let uids: Vec<u32> = wanted.iter().map(|(_, u)| *u).collect();
         let hooks = &self.common.hooks;
         let copied = store.write(|tx| {
-            let copied = tx.copy_messages(user, &folder, target, &uids)?;
+            let copied = tx.folders().copy(user, &folder, target, &uids)?;
             if let Copied::Done { uids: pairs, .. } = &copied {
                 if transfer == Transfer::Move {
-                    tx.expunge(user, &folder, &uids)?;
+                    tx.folders().expunge(user, &folder, &uids)?;
                 }
                 let new: Vec<u32> = pairs.iter().map(|(_, new)| *new).collect();
                 let filed = Filed {
@@ -430,7 +430,7 @@ impl InFolder<'_, '_> {
                 .map(|(_, u)| u)
                 .collect()
         });
-        let metas = store.read(|tx| tx.messages(user, &folder))?;
+        let metas = store.read(|tx| tx.mailboxes().messages(user, &folder))?;
         let doomed: Vec<u32> = metas
             .iter()
             .filter(|m| Flags::of(&m.flags).has(Flag::Deleted))
@@ -438,7 +438,7 @@ impl InFolder<'_, '_> {
             .map(|m| m.uid)
             .collect();
         if !doomed.is_empty() {
-            store.write(|tx| tx.expunge(user, &folder, &doomed))?;
+            store.write(|tx| tx.folders().expunge(user, &folder, &doomed))?;
         }
         self.selection
             .sync(store, user, Expunges::Report, self.common.condstore)

@@ -21,7 +21,10 @@ fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     store
-        .write(|tx| tx.create_mailbox(USER, "secret", &NewMailbox::default(), now()))
+        .write(|tx| {
+            tx.mailboxes()
+                .create(USER, "secret", &NewMailbox::default(), now())
+        })
         .unwrap();
     (dir, store)
 }
@@ -35,7 +38,10 @@ fn deliver(store: &Store, raw: &[u8], flags: &[&str]) -> u32 {
     let blob = store.blobs().put(raw).unwrap();
     let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
     let appended = store
-        .write(|tx| tx.append(USER, INBOX, &blob, raw.len() as u64, &flags, now(), None))
+        .write(|tx| {
+            tx.mailboxes()
+                .append(USER, INBOX, &blob, raw.len() as u64, &flags, now(), None)
+        })
         .unwrap();
     match appended {
         crate::store::mailbox::Appended::Stored { uid } => uid,
@@ -55,7 +61,7 @@ impl LoginPolicy for StorePasswords<'_> {
     fn check(&mut self, user: &str, password: &str) -> Option<String> {
         let valid = self
             .0
-            .read(|tx| tx.verify_password(user, password))
+            .read(|tx| tx.mailboxes().verify_password(user, password))
             .unwrap();
         valid.then(|| user.to_string())
     }
@@ -119,7 +125,9 @@ fn rfc3501_section_8_sample_session() {
         deliver(&store, &raw, seen);
         if n == 16 {
             // A session saw 1–16 before: 17 and 18 are the recent ones.
-            store.write(|tx| tx.claim_recent(USER, INBOX)).unwrap();
+            store
+                .write(|tx| tx.folders().claim_recent(USER, INBOX))
+                .unwrap();
         }
     }
     let mut client = Client::new(&store);
@@ -294,19 +302,22 @@ fn fetch_headers_profile() {
                     "corpo ".repeat(2000)
                 );
                 let blob = store.blobs().put(raw.as_bytes())?;
-                tx.append(USER, INBOX, &blob, raw.len() as u64, &[], now(), None)?;
+                tx.mailboxes()
+                    .append(USER, INBOX, &blob, raw.len() as u64, &[], now(), None)?;
             }
             Ok(())
         })
         .unwrap();
     let started = std::time::Instant::now();
-    let metas = store.read(|tx| tx.messages(USER, INBOX)).unwrap();
+    let metas = store
+        .read(|tx| tx.mailboxes().messages(USER, INBOX))
+        .unwrap();
     println!("messages(): {:?} for {}", started.elapsed(), metas.len());
     let started = std::time::Instant::now();
     let blobs: Vec<&crate::store::blobs::BlobId> = metas.iter().map(|m| &m.blob).collect();
-    let cached = store.read(|tx| tx.cached_headers(&blobs)).unwrap();
+    let cached = store.read(|tx| tx.headers().cached(&blobs)).unwrap();
     println!(
-        "cached_headers(): {:?} ({} cached)",
+        "headers().cached(): {:?} ({} cached)",
         started.elapsed(),
         cached.iter().flatten().count()
     );
@@ -325,14 +336,16 @@ fn fetch_headers_profile() {
         println!("pass {pass}: {:?}, {} bytes", started.elapsed(), out.len());
     }
     let started = std::time::Instant::now();
-    let cached = store.read(|tx| tx.cached_headers(&blobs)).unwrap();
+    let cached = store.read(|tx| tx.headers().cached(&blobs)).unwrap();
     println!(
-        "cached_headers() warm: {:?} ({} cached)",
+        "headers().cached() warm: {:?} ({} cached)",
         started.elapsed(),
         cached.iter().flatten().count()
     );
     let started = std::time::Instant::now();
-    let metas = store.read(|tx| tx.messages(USER, INBOX)).unwrap();
+    let metas = store
+        .read(|tx| tx.mailboxes().messages(USER, INBOX))
+        .unwrap();
     println!(
         "messages() warm: {:?} for {}",
         started.elapsed(),
@@ -353,7 +366,7 @@ fn folder_names_and_counts_are_bounded() {
             .c(&format!("a3 create {}", &long[1..]))
             .contains("a3 OK")
     );
-    let held = store.read(|tx| tx.folders(USER)).unwrap().len();
+    let held = store.read(|tx| tx.folders().list(USER)).unwrap().len();
     for n in held..super::folder_limits::MAX_FOLDERS {
         let reply = client.c(&format!("b{n} create f{n}"));
         assert!(reply.contains(&format!("b{n} OK")), "{reply}");

@@ -147,7 +147,7 @@ impl Selection {
             // The view is a snapshot taken at SELECT; it changes only on reselection.
             return Ok(Vec::new());
         }
-        let Some(folder) = store.read(|tx| tx.folder(user, &self.folder))? else {
+        let Some(folder) = store.read(|tx| tx.folders().get(user, &self.folder))? else {
             // Deleted under us: the client must reselect (RFC 3501 §7.1.5 BYE is for
             // the whole connection; an empty view is the gentle answer).
             let mut out = Vec::new();
@@ -165,7 +165,7 @@ impl Selection {
         {
             return Ok(Vec::new());
         }
-        let metas = store.read(|tx| tx.messages(user, &self.folder))?;
+        let metas = store.read(|tx| tx.mailboxes().messages(user, &self.folder))?;
         let mut out = Vec::new();
         let present: BTreeSet<u32> = metas.iter().map(|m| m.uid).collect();
         let mut removed_any = false;
