@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use openssl::error::ErrorStack;
 
 mod anchors;
+pub mod shapes;
 mod sign;
 mod split;
 #[cfg(test)]
