@@ -58,6 +58,191 @@ pub fn smime_verify(data: &[u8]) {
     }
 }
 
+/// The S/MIME verifier on genuine signatures reshaped as `data` describes
+/// ([`SignatureShape`]): whatever the shape, a signature that verifies carries the
+/// genuine SignerInfo unchanged (any change to it or its signed attributes, or a second
+/// one, must be refused).
+pub fn smime_shapes(data: &[u8]) {
+    use arbitrary::Arbitrary;
+
+    let Ok(shape) = SignatureShape::arbitrary_take_rest(arbitrary::Unstructured::new(data)) else {
+        return;
+    };
+    let Some(fixture) = ShapesFixture::get() else {
+        return;
+    };
+    let Ok((der, signer_infos)) = shape.apply(&fixture.der) else {
+        return;
+    };
+    let report = smime::verify(
+        ShapesFixture::ENTITY,
+        &der,
+        &fixture.anchors,
+        jiff::Timestamp::now(),
+    );
+    assert!(
+        !report.valid || signer_infos == fixture.signer_infos,
+        "a reshaped SignerInfo verified: {shape:?}"
+    );
+}
+
+/// What the structure-aware S/MIME target changes in a genuine signature, with the
+/// builders the verifier's tests use (`crypto::smime::shapes`).
+#[derive(Debug, arbitrary::Arbitrary)]
+pub struct SignatureShape {
+    /// The embedded certificates to keep, by index among the signer's and its CA's,
+    /// repeats allowed; empty keeps them as signed.
+    certificates: Vec<u8>,
+    /// Whether the first two embedded certificates swap places on the wire.
+    swap_certificates: bool,
+    /// Copies of the SignerInfo to add, each with its signature's first byte XORed.
+    signer_copies: Vec<u8>,
+    /// Edits of the SignerInfo's signed attributes, in order.
+    attributes: Vec<AttributeEdit>,
+}
+
+/// One edit of the signed attributes.
+#[derive(Debug, arbitrary::Arbitrary)]
+pub enum AttributeEdit {
+    /// Attribute `index` again, with a signing time of `year` as its value.
+    Repeat {
+        /// Which attribute (modulo their number).
+        index: u8,
+        /// The value's year.
+        year: u16,
+    },
+    /// A signing time of `year` as a second value of attribute `index`.
+    SecondValue {
+        /// Which attribute (modulo their number).
+        index: u8,
+        /// The value's year.
+        year: u16,
+    },
+    /// Attribute `index` removed.
+    Remove {
+        /// Which attribute (modulo their number).
+        index: u8,
+    },
+}
+
+impl SignatureShape {
+    /// The reshaped signature and the DER of its SignerInfos.
+    fn apply(&self, der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), smime::shapes::ShapeError> {
+        use x509_cert::der::Encode;
+
+        let mut signer_infos = Vec::new();
+        let edited = smime::shapes::edit_signed_data(der, |signed| {
+            if !self.certificates.is_empty() {
+                smime::shapes::pick_certificates(signed, &self.certificates)?;
+            }
+            for &flip in &self.signer_copies {
+                smime::shapes::add_signer_copy(signed, 0, flip)?;
+            }
+            smime::shapes::edit_signed_attributes(signed, 0, |attributes| {
+                self.attributes
+                    .iter()
+                    .try_for_each(|edit| edit.apply(attributes))
+            })?;
+            signer_infos = signed.signer_infos.to_der()?;
+            Ok(())
+        })?;
+        Ok((self.swapped(edited), signer_infos))
+    }
+
+    /// `der` with its first two embedded certificates swapped when the shape asks.
+    fn swapped(&self, der: Vec<u8>) -> Vec<u8> {
+        use x509_cert::der::Decode;
+        use x509_cert::der::Encode;
+
+        let pair = || -> Option<[Vec<u8>; 2]> {
+            let info = cms::content_info::ContentInfo::from_der(&der).ok()?;
+            let signed: cms::signed_data::SignedData = info.content.decode_as().ok()?;
+            let set = signed.certificates?;
+            let [first, second, ..] = set.0.as_slice() else {
+                return None;
+            };
+            Some([first.to_der().ok()?, second.to_der().ok()?])
+        };
+        match (self.swap_certificates, pair()) {
+            (true, Some([first, second])) => {
+                smime::shapes::swapped(&der, &first, &second).unwrap_or(der)
+            }
+            _ => der,
+        }
+    }
+}
+
+impl AttributeEdit {
+    fn apply(
+        &self,
+        attributes: &mut Vec<x509_cert::attr::Attribute>,
+    ) -> Result<(), smime::shapes::ShapeError> {
+        let count = attributes.len().max(1);
+        match *self {
+            AttributeEdit::Repeat { index, year } => {
+                if let Some(attribute) = attributes.get(usize::from(index) % count) {
+                    let mut copy = attribute.clone();
+                    let value = smime::shapes::signing_time_value(year)?;
+                    copy.values = x509_cert::der::asn1::SetOfVec::try_from(vec![value])?;
+                    attributes.push(copy);
+                }
+            }
+            AttributeEdit::SecondValue { index, year } => {
+                if let Some(attribute) = attributes.get_mut(usize::from(index) % count) {
+                    attribute
+                        .values
+                        .insert(smime::shapes::signing_time_value(year)?)?;
+                }
+            }
+            AttributeEdit::Remove { index } => {
+                if usize::from(index) % count < attributes.len() {
+                    attributes.remove(usize::from(index) % count);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A genuine signature made once per process by a development CA's signer.
+struct ShapesFixture {
+    der: Vec<u8>,
+    signer_infos: Vec<u8>,
+    anchors: Anchors,
+}
+
+impl ShapesFixture {
+    const ENTITY: &[u8] = b"Content-Type: text/plain\r\n\r\nfirmato\r\n";
+
+    fn get() -> Option<&'static ShapesFixture> {
+        use std::sync::OnceLock;
+        static FIXTURE: OnceLock<Option<ShapesFixture>> = OnceLock::new();
+        FIXTURE.get_or_init(ShapesFixture::make).as_ref()
+    }
+
+    fn make() -> Option<ShapesFixture> {
+        use crate::crypto::certs;
+        use crate::crypto::identity::Signer;
+        use x509_cert::der::Encode;
+
+        let ca = certs::dev_ca("Fuzz", 2048).ok()?;
+        let leaf = certs::signing_certificate(&ca, "pec-a.test", "Gestore A", 2048).ok()?;
+        let signer = Signer::new(leaf.certificate, leaf.key, vec![ca.certificate.clone()]).ok()?;
+        let der = smime::sign_detached(&signer, ShapesFixture::ENTITY).ok()?;
+        let mut signer_infos = Vec::new();
+        smime::shapes::edit_signed_data(&der, |signed| {
+            signer_infos = signed.signer_infos.to_der()?;
+            Ok(())
+        })
+        .ok()?;
+        Some(ShapesFixture {
+            der,
+            signer_infos,
+            anchors: Anchors::from_certificates(vec![ca.certificate]).ok()?,
+        })
+    }
+}
+
 /// Everything FETCH and SEARCH compute from a stored message, on any bytes: envelope,
 /// BODY and BODYSTRUCTURE, sections down nested parts, BINARY and the search text. The
 /// message is split once and every item is asked of the split, as FETCH does.

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use openssl::error::ErrorStack;
 
 mod anchors;
+pub mod shapes;
 mod sign;
 mod split;
 #[cfg(test)]
@@ -79,6 +80,11 @@ pub enum SmimeError {
         /// How many parts were found.
         found: usize,
     },
+    /// mail-parser's parts of the `multipart/signed` do not sit where its delimiter lines
+    /// are: a parse cut short or led astray by a malformed nesting, which must not be
+    /// trusted to say what the signature covers.
+    #[error("multipart/signed parts disagree with its delimiter lines: {0}")]
+    Delimiters(&'static str),
     /// The signature part's transfer encoding is neither base64 nor an identity one.
     #[error("signature part has unsupported transfer encoding {encoding:?}")]
     UnsupportedEncoding {

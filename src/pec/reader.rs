@@ -125,6 +125,9 @@ pub fn read_message(message: &Message<'_>) -> PecMessage {
     };
     check_single_headers(message, &mut problems);
     check_form(&read, &mut problems);
+    if kind != Kind::Ordinary {
+        check_parse_complete(message.parsed(), signed, &mut problems);
+    }
     read.problems = problems;
     read
 }
@@ -215,6 +218,46 @@ fn descendants(parsed: &mail_parser::Message<'_>, at: usize) -> Vec<usize> {
     }
     found.sort_unstable();
     found
+}
+
+/// A malformed nesting can end mail-parser's parse early, or make it file later parts
+/// under an attached message: the signature part of a `multipart/signed` is then lost,
+/// or a part hangs under no multipart. What such a parse shows is not what the signer
+/// signed, so a PEC message read that way is never well-formed.
+fn check_parse_complete(
+    parsed: &mail_parser::Message<'_>,
+    signed: bool,
+    problems: &mut Vec<String>,
+) {
+    let cut_short = signed
+        && parsed
+            .root_part()
+            .sub_parts()
+            .is_none_or(|children| children.len() != 2);
+    // Walked with a list, not by recursion: the nesting is the sender's choice.
+    let mut pending = vec![parsed];
+    let mut misfiled = false;
+    while let Some(message) = pending.pop() {
+        misfiled |= has_unheld_part(message);
+        pending.extend(message.parts.iter().filter_map(|part| match &part.body {
+            PartType::Message(nested) => Some(nested),
+            _ => None,
+        }));
+    }
+    if cut_short || misfiled {
+        problems.push("the MIME structure is malformed or its parse cut short".to_string());
+    }
+}
+
+/// Whether a part other than the root is no multipart's child.
+fn has_unheld_part(message: &mail_parser::Message<'_>) -> bool {
+    let held: BTreeSet<usize> = message
+        .parts
+        .iter()
+        .flat_map(|part| part.sub_parts().unwrap_or_default())
+        .filter_map(|&id| usize::try_from(id).ok())
+        .collect();
+    (1..message.parts.len()).any(|at| !held.contains(&at))
 }
 
 /// Headers RFC 5322 §3.6 and RFC 6109 allow once: with two, a client may show one and

@@ -38,6 +38,11 @@ fn smime_verify_corpus() {
 }
 
 #[test]
+fn smime_shapes_corpus() {
+    replay("smime_shapes", pecd::fuzzing::smime_shapes);
+}
+
+#[test]
 fn imap_message_corpus() {
     replay("imap_message", pecd::fuzzing::imap_message);
 }

@@ -101,18 +101,103 @@ pub fn split_parsed(parsed: &mail_parser::Message<'_>) -> Result<SignedParts, Sm
             })
     };
     let entity_part = part(*entity_id)?;
+    let signature_part = part(*signature_id)?;
+    let boundary = parameter("boundary").unwrap_or_default();
+    delimiters_agree(
+        raw,
+        Delimiters::find(raw, root.offset_body, boundary.as_bytes())?,
+        [entity_part, signature_part],
+    )?;
     let entity = canonical_line_ends(slice(
         raw,
         entity_part.offset_header,
         entity_part.offset_end,
     )?);
-    let signature = decode_signature(raw, part(*signature_id)?)?;
+    let signature = decode_signature(raw, signature_part)?;
     Ok(SignedParts {
         entity,
         signature,
         protocol,
         micalg,
     })
+}
+
+/// Where the lines of a `multipart/signed` body that start with `--boundary` are, read
+/// by pecd itself (RFC 2046 §5.1.1): the two delimiters opening the parts and the
+/// close delimiter. Offsets are of each line's first byte.
+struct Delimiters {
+    entity: usize,
+    signature: usize,
+    close: usize,
+}
+
+impl Delimiters {
+    /// The delimiter lines after `body`, up to the first close delimiter; exactly two
+    /// delimiters and a close delimiter, or an error.
+    fn find(raw: &[u8], body: u32, boundary: &[u8]) -> Result<Delimiters, SmimeError> {
+        let body = usize::try_from(body).map_err(|_| SmimeError::NotMime)?;
+        let dashes = [b"--".as_slice(), boundary].concat();
+        let mut found = Vec::new();
+        let starts = std::iter::once(body).chain(
+            memchr::memchr_iter(b'\n', raw.get(body..).unwrap_or_default()).map(|at| body + at + 1),
+        );
+        for start in starts {
+            let Some(rest) = raw
+                .get(start..)
+                .and_then(|line| line.strip_prefix(dashes.as_slice()))
+            else {
+                continue;
+            };
+            found.push(start);
+            if rest.starts_with(b"--") {
+                break;
+            }
+            if found.len() > 2 {
+                return Err(SmimeError::Delimiters("more than two parts"));
+            }
+        }
+        match found[..] {
+            [entity, signature, close] => Ok(Delimiters {
+                entity,
+                signature,
+                close,
+            }),
+            _ => Err(SmimeError::Delimiters(
+                "not two parts and a close delimiter",
+            )),
+        }
+    }
+}
+
+/// Whether the entity and signature parts start after the delimiter lines opening
+/// them and end at the line break before the next one.
+fn delimiters_agree(
+    raw: &[u8],
+    delimiters: Delimiters,
+    [entity, signature]: [&MessagePart<'_>; 2],
+) -> Result<(), SmimeError> {
+    let line_after = |start: usize| {
+        memchr::memchr(b'\n', raw.get(start..).unwrap_or_default()).map(|at| start + at + 1)
+    };
+    let break_before = |start: usize| match raw.get(..start) {
+        Some(before) if before.ends_with(b"\r\n") => Some(start - 2),
+        Some(before) if before.ends_with(b"\n") => Some(start - 1),
+        _ => None,
+    };
+    let spans = [
+        (entity, delimiters.entity, delimiters.signature),
+        (signature, delimiters.signature, delimiters.close),
+    ];
+    for (part, opening, next) in spans {
+        let starts = usize::try_from(part.offset_header).ok() == line_after(opening);
+        let ends = usize::try_from(part.offset_end).ok() == break_before(next);
+        if !(starts && ends) {
+            return Err(SmimeError::Delimiters(
+                "a part does not sit between its delimiters",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The signature part's body: base64-decoded, or taken as is under an identity
@@ -232,6 +317,101 @@ mod tests {
         );
         let error = split_signed(&message).unwrap_err();
         assert!(matches!(error, SmimeError::BadBase64(_)), "{error}");
+    }
+
+    /// A `message/rfc822` part whose body is itself only a `message/rfc822`, closed by
+    /// the close delimiter: mail-parser 0.11.9 ends its parse there and loses the
+    /// signature part (docs/fuzzing.md). `after` goes between the attached message and
+    /// the close delimiter.
+    fn nested_message_entity(inner: &str, after: &str) -> Vec<u8> {
+        [
+            "Content-Type: multipart/mixed; boundary=\"A\"",
+            "",
+            "--A",
+            "Content-Type: text/plain",
+            "",
+            "testo",
+            "--A",
+            "Content-Type: message/rfc822",
+            "",
+            inner,
+            "Subject: allegato",
+            "",
+            "allegato",
+            after,
+            "--A--",
+            "",
+        ]
+        .join("\r\n")
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_parse_cut_short_inside_the_signed_entity_is_never_valid_pec() {
+        use crate::crypto::smime::Anchors;
+        use crate::crypto::validation::Validation;
+
+        let anchors = Anchors::from_certificates(vec![pki().ca.certificate.clone()]).unwrap();
+        let check = |entity: Vec<u8>| {
+            let mut input = unsigned();
+            input.entity = entity;
+            let message = sign(&pki().signer, &input).unwrap();
+            let now = jiff::Timestamp::now();
+            let validation = Validation::check(&message, Some(&anchors), None, now).unwrap();
+            (split_signed(&message), validation)
+        };
+        let cut_short = |validation: &Validation| {
+            validation
+                .message
+                .problems
+                .iter()
+                .any(|problem| problem.contains("parse cut short"))
+        };
+
+        let whole = nested_message_entity("Content-Type: text/plain\r\n", "");
+        let (split, validation) = check(whole);
+        assert!(split.is_ok(), "{split:?}");
+        assert!(
+            validation
+                .signature
+                .as_ref()
+                .is_some_and(|report| report.valid)
+        );
+        assert!(!cut_short(&validation));
+
+        let nested = nested_message_entity("Content-Type: message/rfc822\r\n", "");
+        let (split, validation) = check(nested);
+        assert!(
+            matches!(
+                split,
+                Err(SmimeError::PartCount { found: 1 } | SmimeError::Delimiters(_))
+            ),
+            "{split:?}"
+        );
+        assert!(validation.signature.is_none());
+        assert!(cut_short(&validation), "{:?}", validation.message.problems);
+        assert!(!validation.is_valid_pec());
+
+        let misfiled = nested_message_entity(
+            "Content-Type: message/rfc822\r\n",
+            "--A\r\nContent-Type: text/plain\r\n\r\ndopo",
+        );
+        let (split, validation) = check(misfiled);
+        assert!(split.is_ok(), "{split:?}");
+        assert!(cut_short(&validation), "{:?}", validation.message.problems);
+        assert!(!validation.is_valid_pec());
+    }
+
+    #[test]
+    fn delimiters_out_of_place_are_refused() {
+        let message = signed();
+        let text = String::from_utf8(message).unwrap();
+        let (_, boundary) = text.split_once("boundary=\"").unwrap();
+        let boundary = &boundary[..boundary.find('"').unwrap()];
+        let first = format!("\r\n--{boundary}\r\n");
+        let shifted = text.replacen(&first, &format!("\r\nx--{boundary}\r\n"), 1);
+        let error = split_signed(shifted.as_bytes()).unwrap_err();
+        assert!(matches!(error, SmimeError::Delimiters(_)), "{error}");
     }
 
     #[test]

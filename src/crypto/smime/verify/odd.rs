@@ -7,7 +7,6 @@ use std::path::PathBuf;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use cms::content_info::ContentInfo;
 use cms::signed_data::SignedData;
 use cms::signed_data::SignerInfos;
 use jiff::Timestamp;
@@ -20,14 +19,13 @@ use openssl::x509::X509Ref;
 use openssl::x509::extension::SubjectAlternativeName;
 use x509_cert::attr::Attribute;
 use x509_cert::der::Any;
-use x509_cert::der::Decode;
-use x509_cert::der::Encode;
 use x509_cert::der::asn1::OctetString;
 use x509_cert::der::asn1::SetOfVec;
-use x509_cert::der::asn1::UtcTime;
 use x509_cert::der::oid::ObjectIdentifier;
 
 use super::super::Anchors;
+use super::super::shapes;
+use super::super::shapes::signing_time_value;
 use super::super::sign;
 use super::super::sign_detached;
 use super::super::split_signed;
@@ -57,8 +55,7 @@ pub(crate) fn impostor(genuine: &X509Ref) -> (X509, PKey<Private>) {
 
 /// `der` with the DER of `first` and `second`, adjacent in that order, swapped.
 pub(crate) fn swapped(der: &[u8], first: &[u8], second: &[u8]) -> Vec<u8> {
-    let pair = [first, second].concat();
-    replace(der, &pair, &[second, first].concat())
+    shapes::swapped(der, first, second).unwrap()
 }
 
 /// The impostor's signature over `entity` embedding its own certificate and the
@@ -97,22 +94,11 @@ fn edited(edit: impl FnOnce(&mut SignedData)) -> Vec<u8> {
         .unwrap()
         .entity;
     let der = sign_detached(&pki().signer, &entity).unwrap();
-    let info = ContentInfo::from_der(&der).unwrap();
-    let mut signed: SignedData = info.content.decode_as().unwrap();
-    edit(&mut signed);
-    ContentInfo {
-        content_type: info.content_type,
-        content: Any::encode_from(&signed).unwrap(),
-    }
-    .to_der()
+    shapes::edit_signed_data(&der, |signed| {
+        edit(signed);
+        Ok(())
+    })
     .unwrap()
-}
-
-fn signing_time_value(year: &str) -> Any {
-    let time: Timestamp = format!("{year}-01-01T00:00:00Z").parse().unwrap();
-    let seconds = u64::try_from(time.as_second()).unwrap();
-    let utc = UtcTime::from_unix_duration(std::time::Duration::from_secs(seconds)).unwrap();
-    Any::encode_from(&utc).unwrap()
 }
 
 fn report(message: &[u8]) -> SignatureReport {
@@ -163,12 +149,11 @@ fn an_impostor_alone_is_valid_only_as_itself() {
 /// The one SignerInfo's signed attributes, edited by `edit`.
 fn edited_attributes(edit: impl FnOnce(&mut Vec<Attribute>)) -> Vec<u8> {
     edited(|signed| {
-        let mut infos = signed.signer_infos.0.clone().into_vec();
-        let info = &mut infos[0];
-        let mut attributes = info.signed_attrs.clone().unwrap().into_vec();
-        edit(&mut attributes);
-        info.signed_attrs = Some(SetOfVec::try_from(attributes).unwrap());
-        signed.signer_infos = SignerInfos(SetOfVec::try_from(infos).unwrap());
+        shapes::edit_signed_attributes(signed, 0, |attributes| {
+            edit(attributes);
+            Ok(())
+        })
+        .unwrap();
     })
 }
 
@@ -177,7 +162,7 @@ fn a_signed_attribute_present_twice_is_refused() {
     let der = edited_attributes(|attributes| {
         attributes.push(Attribute {
             oid: SIGNING_TIME,
-            values: SetOfVec::try_from(vec![signing_time_value("2001")]).unwrap(),
+            values: SetOfVec::try_from(vec![signing_time_value(2001).unwrap()]).unwrap(),
         });
     });
     refused("attribute-twice", &der, "appears twice");
@@ -187,7 +172,10 @@ fn a_signed_attribute_present_twice_is_refused() {
 fn a_signed_attribute_with_two_values_is_refused() {
     let der = edited_attributes(|attributes| {
         for attribute in attributes.iter_mut().filter(|a| a.oid == SIGNING_TIME) {
-            attribute.values.insert(signing_time_value("2001")).unwrap();
+            attribute
+                .values
+                .insert(signing_time_value(2001).unwrap())
+                .unwrap();
         }
     });
     refused("attribute-two-values", &der, "values instead of one");
@@ -195,15 +183,7 @@ fn a_signed_attribute_with_two_values_is_refused() {
 
 #[test]
 fn two_signer_infos_are_refused() {
-    let der = edited(|signed| {
-        let mut second = signed.signer_infos.0.as_slice()[0].clone();
-        let mut signature = second.signature.as_bytes().to_vec();
-        signature[0] ^= 1;
-        second.signature = OctetString::new(signature).unwrap();
-        let mut infos = signed.signer_infos.0.clone().into_vec();
-        infos.push(second);
-        signed.signer_infos = SignerInfos(SetOfVec::try_from(infos).unwrap());
-    });
+    let der = edited(|signed| shapes::add_signer_copy(signed, 0, 1).unwrap());
     refused("two-signers", &der, "2 signers instead of one");
 }
 
