@@ -294,9 +294,9 @@ impl Parsed {
     }
 }
 
-/// An embedded certificate as OpenSSL's `X509`, decoded once per process: OpenSSL 3.0
-/// takes ~0.3 ms to decode one (most of a verification), and every message from a
-/// provider embeds the same few certificates. Bounded; cleared when full.
+/// An embedded certificate as OpenSSL's `X509`, decoded once per process: decoding one
+/// is most of a verification's cost in OpenSSL 3.0, and every message from a provider
+/// embeds the same few certificates. Bounded; cleared when full.
 fn decoded(der: Vec<u8>) -> Option<X509> {
     const KEEP: usize = 1024;
     static CACHE: OnceLock<Mutex<HashMap<Vec<u8>, X509>>> = OnceLock::new();

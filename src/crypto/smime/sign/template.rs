@@ -5,9 +5,10 @@
 //! 2049), messageDigest (a SHA-256) and the RSA signature over the signed attributes
 //! (as long as the modulus). So OpenSSL's `CMS_sign` makes one signature, once per
 //! identity; each later signature copies it, writes the entity's digest and the time,
-//! and signs the signed attributes with one RSA operation. `CMS_sign` spent ~15 % of a
-//! signature beyond that RSA operation (building the SignerInfo, the capability list,
-//! algorithm lookups), and signing is most of a PEC message's cost.
+//! and signs the signed attributes with one RSA operation. `CMS_sign` spends a
+//! noticeable share of a signature beyond that RSA operation (building the SignerInfo,
+//! the capability list, algorithm lookups; docs/performance.md), and signing is most of
+//! a PEC message's cost.
 //!
 //! The template is only used when its shape is exactly that: RSA key, SHA-256, one
 //! signer, each value found once where it belongs, and a filled-in signature of a

@@ -4,8 +4,7 @@
 //! attributes carrying contentType and messageDigest (RFC 5652 §5.4, §11). For that
 //! shape the check is two steps: the entity's digest equals messageDigest, and the RSA
 //! signature covers the DER of the signed attributes. OpenSSL 3.0 spends most of a
-//! verification decoding the CMS structure into its own objects, ~0.2 ms a message,
-//! which this skips. It only ever says "verified"; anything else (another algorithm, no
+//! verification decoding the CMS structure into its own objects, which this skips. It only ever says "verified"; anything else (another algorithm, no
 //! signed attributes, a mismatch) goes to OpenSSL's `CMS_verify`, which decides and says
 //! why, so the two paths cannot disagree about a signature that does not verify.
 
