@@ -23,7 +23,6 @@
 pub mod archive;
 pub mod audit;
 pub mod bag;
-pub mod der;
 pub mod export;
 pub mod files;
 pub mod fuzz;
@@ -61,7 +60,7 @@ pub enum ConservationError {
     Crypto(String),
     /// A time stamp could not be obtained.
     #[error("time stamp: {0}")]
-    Timestamp(String),
+    Timestamp(#[from] tsa::TsaError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
