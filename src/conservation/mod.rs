@@ -57,10 +57,27 @@ pub enum ConservationError {
     Exists(String),
     /// Signing or a certificate operation failed.
     #[error("crypto: {0}")]
-    Crypto(String),
+    Crypto(#[from] openssl::error::ErrorStack),
+    /// A message could not be signed.
+    #[error("crypto: {0}")]
+    Signing(#[from] crate::crypto::smime::SmimeError),
     /// A time stamp could not be obtained.
     #[error("time stamp: {0}")]
     Timestamp(#[from] tsa::TsaError),
+    /// The full-text index failed.
+    #[error("search index: {0}")]
+    Search(#[from] tantivy::TantivyError),
+    /// Writing or reading a ZIP failed.
+    #[error("{context}: {source}")]
+    Zip {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        source: zip::result::ZipError,
+    },
+    /// A JSON document could not be written.
+    #[error("JSON: {0}")]
+    Json(#[from] serde_json::Error),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),

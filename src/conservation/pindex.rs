@@ -152,9 +152,41 @@ pub struct Listed {
     pub files: Vec<(String, String)>,
 }
 
+/// Why an index does not pass the structural check.
+#[derive(Debug, thiserror::Error)]
+pub enum PindexError {
+    /// Not well-formed XML.
+    #[error("index XML: {0}")]
+    Xml(#[from] quick_xml::Error),
+    /// An attribute of the root does not parse.
+    #[error("index XML: {0}")]
+    Attribute(#[from] quick_xml::events::attributes::AttrError),
+    /// An entity other than the five XML predefines.
+    #[error("unknown entity in index")]
+    Entity,
+    /// The root is another element.
+    #[error("root is {0}, not PIndex")]
+    Root(String),
+    /// The root has no content.
+    #[error("root {0} is empty")]
+    EmptyRoot(String),
+    /// The root lacks the SInCRO 2.0 identification.
+    #[error("PIndex lacks the SInCRO 2.0 namespace, sincroVersion or uri")]
+    NotSincro,
+    /// A `File` without `Path` or `Hash`.
+    #[error("a File lacks Path or Hash")]
+    IncompleteFile,
+    /// The top-level elements are not SelfDescription, PVolume, FileGroup…, Process.
+    #[error("PIndex children out of order or missing: {0:?}")]
+    Order(Vec<String>),
+    /// No `SelfDescription/ID`.
+    #[error("no SelfDescription/ID")]
+    NoId,
+}
+
 /// Checks an index's structure (root, fixed attributes, the order of the top-level
 /// elements, every `File` with ID, Path and Hash) and lists its files.
-pub fn check(xml: &[u8]) -> Result<Listed, String> {
+pub fn check(xml: &[u8]) -> Result<Listed, PindexError> {
     let mut reader = quick_xml::Reader::from_reader(xml);
     let mut stack: Vec<String> = Vec::new();
     let mut top: Vec<String> = Vec::new();
@@ -164,12 +196,10 @@ pub fn check(xml: &[u8]) -> Result<Listed, String> {
     let mut text = String::new();
     let mut buffer = Vec::new();
     loop {
-        let event = reader
-            .read_event_into(&mut buffer)
-            .map_err(|e| format!("index XML: {e}"))?;
+        let event = reader.read_event_into(&mut buffer)?;
         match event {
             Event::Start(start) => {
-                let name = local(start.name().as_ref())?;
+                let name = local(start.name().as_ref());
                 if stack.is_empty() {
                     check_root(&start, &name)?;
                 }
@@ -180,8 +210,8 @@ pub fn check(xml: &[u8]) -> Result<Listed, String> {
                 text.clear();
             }
             Event::Empty(start) if stack.is_empty() => {
-                let name = local(start.name().as_ref())?;
-                return Err(format!("root {name} is empty"));
+                let name = local(start.name().as_ref());
+                return Err(PindexError::EmptyRoot(name));
             }
             Event::Text(t) => {
                 text.push_str(&t.xml_content(quick_xml::XmlVersion::Implicit1_0));
@@ -193,7 +223,7 @@ pub fn check(xml: &[u8]) -> Result<Listed, String> {
                     "gt" => ">",
                     "quot" => "\"",
                     "apos" => "'",
-                    _ => return Err("unknown entity in index".into()),
+                    _ => return Err(PindexError::Entity),
                 };
                 text.push_str(resolved);
             }
@@ -206,7 +236,7 @@ pub fn check(xml: &[u8]) -> Result<Listed, String> {
                     ("Hash", Some("File")) => current.1 = Some(text.clone()),
                     ("File", _) => match std::mem::take(&mut current) {
                         (Some(path), Some(hash)) => files.push((path, hash)),
-                        _ => return Err("a File lacks Path or Hash".into()),
+                        _ => return Err(PindexError::IncompleteFile),
                     },
                     _ => {}
                 }
@@ -224,27 +254,26 @@ pub fn check(xml: &[u8]) -> Result<Listed, String> {
         .chain(["Process"])
         .collect();
     if groups == 0 || top != expected {
-        return Err(format!("PIndex children out of order or missing: {top:?}"));
+        return Err(PindexError::Order(top));
     }
     Ok(Listed {
-        id: id.ok_or("no SelfDescription/ID")?,
+        id: id.ok_or(PindexError::NoId)?,
         files,
     })
 }
 
-fn check_root(start: &quick_xml::events::BytesStart<'_>, name: &str) -> Result<(), String> {
+fn check_root(start: &quick_xml::events::BytesStart<'_>, name: &str) -> Result<(), PindexError> {
     if name != "PIndex" {
-        return Err(format!("root is {name}, not PIndex"));
+        return Err(PindexError::Root(name.to_string()));
     }
     let mut namespace = false;
     let mut version = false;
     let mut uri = false;
     for attribute in start.attributes() {
-        let attribute = attribute.map_err(|e| e.to_string())?;
+        let attribute = attribute?;
         let key = attribute.key.as_ref().to_string();
         let value = attribute
-            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-            .map_err(|e| e.to_string())?
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)?
             .to_string();
         match key.rsplit(':').next().unwrap_or_default() {
             _ if key.starts_with("xmlns") => namespace |= value == NAMESPACE,
@@ -256,12 +285,12 @@ fn check_root(start: &quick_xml::events::BytesStart<'_>, name: &str) -> Result<(
     if namespace && version && uri {
         Ok(())
     } else {
-        Err("PIndex lacks the SInCRO 2.0 namespace, sincroVersion or uri".into())
+        Err(PindexError::NotSincro)
     }
 }
 
-fn local(name: &str) -> Result<String, String> {
-    Ok(name.rsplit(':').next().unwrap_or(name).to_string())
+fn local(name: &str) -> String {
+    name.rsplit(':').next().unwrap_or(name).to_string()
 }
 
 #[cfg(test)]

@@ -168,10 +168,7 @@ impl Gateway {
                     .as_ref()
                     .map(|(c, k)| (c.as_path(), k.as_path()));
                 let tsa = Tsa::ensure(&data_dir.join("conservation").join("tsa"), ca)?;
-                let pem = tsa
-                    .certificate()
-                    .to_pem()
-                    .map_err(|e| ConservationError::Crypto(e.to_string()))?;
+                let pem = tsa.certificate().to_pem()?;
                 certificates.push(("tsa.pem".to_string(), pem));
                 tsa_anchor =
                     audit::self_issued(tsa.certificate()).then(|| tsa.certificate().clone());
