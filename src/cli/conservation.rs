@@ -462,7 +462,7 @@ fn revoke(
         .write(|tx| tx.update_mailbox(&address, |m| m.conservation = "off".into()))?;
     let mut random = [0u8; 16];
     openssl::rand::rand_bytes(&mut random).context("no randomness for the link token")?;
-    let token = crate::conservation::hex(&random);
+    let token = hex::encode(random);
     let dir = config
         .provider
         .data_dir

@@ -86,19 +86,14 @@ pub enum ConservationError {
     Invalid(String),
 }
 
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// SHA-256, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&openssl::sha::sha256(bytes))
+    hex::encode(openssl::sha::sha256(bytes))
 }
 
 /// SHA-512, lowercase hex.
 pub fn sha512_hex(bytes: &[u8]) -> String {
-    hex(&openssl::sha::sha512(bytes))
+    hex::encode(openssl::sha::sha512(bytes))
 }
 
 /// XML text escaping (`&`, `<`, `>`, `"`, `'`).

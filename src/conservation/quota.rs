@@ -56,7 +56,7 @@ pub fn alert(
     let message_id = format!(
         "conservazione-{}-{}@{domain}",
         now.as_second(),
-        crate::conservation::hex(&unique)
+        hex::encode(unique)
     );
     let (subject, text) = if percent >= 100 {
         (
