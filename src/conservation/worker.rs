@@ -73,6 +73,26 @@ pub struct Settings {
     pub retention: crate::conservation::retention::Classes,
 }
 
+/// One mailbox's batch as the checks see it.
+struct Batch<'a> {
+    mailbox: &'a str,
+    index: Option<&'a ProvidersIndex>,
+    now: Timestamp,
+    quota: u64,
+}
+
+/// What the checks of a batch admitted within the quota, and what they refused.
+#[derive(Default)]
+struct Admitted {
+    items: Vec<Item>,
+    included: Vec<u64>,
+    refusals: Vec<Refusal>,
+    /// The mailbox's bytes with the admitted messages.
+    total: u64,
+    /// Whether a message did not fit.
+    full: bool,
+}
+
 /// A refused SIP, as recorded.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct Refusal {
@@ -281,52 +301,19 @@ impl Gateway {
             // Still full: the jobs wait, the user was told when ingest paused.
             return Ok(false);
         }
-        let mut items = Vec::new();
-        let mut included = Vec::new();
-        let mut refusals = Vec::new();
-        let mut total = account.used_bytes;
-        let mut full = false;
-        for job in jobs {
-            let checked = match self.store.blobs().get(&job.blob) {
-                Ok(raw) => {
-                    let sip_id = format!("pdv-{:08}", job.id);
-                    let allowed = &self.settings.allowed_formats;
-                    (
-                        sip::check(&sip_id, mailbox, &raw, job.received, allowed, None, index),
-                        raw,
-                    )
-                }
-                Err(error) => (
-                    Checked::Refused {
-                        metadata: Box::default(),
-                        reason: format!("message body unreadable: {error}"),
-                    },
-                    Vec::new(),
-                ),
-            };
-            match checked {
-                (Checked::Accepted(mut metadata), raw) => {
-                    let (class, years) = self.settings.retention.of(&metadata.kind);
-                    metadata.retention_class = class;
-                    metadata.keep_until = Some(retention::keep_until(job.received, years));
-                    if total.saturating_add(raw.len() as u64) > quota {
-                        full = true;
-                        break;
-                    }
-                    total += raw.len() as u64;
-                    items.push(Item {
-                        metadata: *metadata,
-                        raw,
-                    });
-                    included.push(job.id);
-                }
-                (Checked::Refused { reason, .. }, _) => refusals.push(Refusal {
-                    job: job.clone(),
-                    reason,
-                    time: now,
-                }),
-            }
-        }
+        let batch = Batch {
+            mailbox,
+            index,
+            now,
+            quota,
+        };
+        let Admitted {
+            items,
+            included,
+            refusals,
+            total,
+            full,
+        } = self.admit(&batch, jobs, account.used_bytes);
         if !refusals.is_empty() {
             self.store.write(|tx| {
                 for refusal in &refusals {
@@ -359,6 +346,67 @@ impl Gateway {
             drained.paused.push(mailbox.to_string());
         }
         Ok(!full)
+    }
+
+    /// Checks the jobs of a batch in order and admits the accepted ones while they fit
+    /// in the quota (`used` bytes are taken); the first that does not fit stops it.
+    fn admit(&self, batch: &Batch<'_>, jobs: &[IngestJob], used: u64) -> Admitted {
+        let mut admitted = Admitted {
+            total: used,
+            ..Admitted::default()
+        };
+        for job in jobs {
+            match self.check_job(batch, job) {
+                (Checked::Accepted(mut metadata), raw) => {
+                    let (class, years) = self.settings.retention.of(&metadata.kind);
+                    metadata.retention_class = class;
+                    metadata.keep_until = Some(retention::keep_until(job.received, years));
+                    if admitted.total.saturating_add(raw.len() as u64) > batch.quota {
+                        admitted.full = true;
+                        break;
+                    }
+                    admitted.total += raw.len() as u64;
+                    admitted.items.push(Item {
+                        metadata: *metadata,
+                        raw,
+                    });
+                    admitted.included.push(job.id);
+                }
+                (Checked::Refused { reason, .. }, _) => admitted.refusals.push(Refusal {
+                    job: job.clone(),
+                    reason,
+                    time: batch.now,
+                }),
+            }
+        }
+        admitted
+    }
+
+    /// The ingest checks of one job, with its message (empty when unreadable).
+    fn check_job(&self, batch: &Batch<'_>, job: &IngestJob) -> (Checked, Vec<u8>) {
+        match self.store.blobs().get(&job.blob) {
+            Ok(raw) => {
+                let sip_id = format!("pdv-{:08}", job.id);
+                let allowed = &self.settings.allowed_formats;
+                let checked = sip::check(
+                    &sip_id,
+                    batch.mailbox,
+                    &raw,
+                    job.received,
+                    allowed,
+                    None,
+                    batch.index,
+                );
+                (checked, raw)
+            }
+            Err(error) => (
+                Checked::Refused {
+                    metadata: Box::default(),
+                    reason: format!("message body unreadable: {error}"),
+                },
+                Vec::new(),
+            ),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
