@@ -93,6 +93,18 @@ struct Admitted {
     full: bool,
 }
 
+/// A quota alert made for a package, filed in the transaction that records it.
+struct PendingAlert {
+    /// The threshold crossed (70, 90).
+    percent: u8,
+    /// The stored message.
+    blob: crate::store::blobs::BlobId,
+    /// The signed message.
+    message: Vec<u8>,
+    /// Its Message-ID.
+    message_id: String,
+}
+
 /// A refused SIP, as recorded.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct Refusal {
@@ -431,20 +443,8 @@ impl Gateway {
         let record = archive::build(&self.root, &id, mailbox, items, &sealing, now)?;
         let before = self.store.read(|tx| tx.account(mailbox))?;
         let used = before.used_bytes.saturating_add(record.bytes);
-        let mut alerts = Vec::new();
-        for percent in quota::crossings(used, quota, before.alerted_70, before.alerted_90) {
-            let (alert, message_id) = quota::alert(
-                &self.signer,
-                &self.settings.domain,
-                mailbox,
-                percent,
-                used,
-                quota,
-                now,
-            )?;
-            let blob = self.store.blobs().put(&alert)?;
-            alerts.push((percent, blob, alert, message_id));
-        }
+        let crossed = quota::crossings(used, quota, before.alerted_70, before.alerted_90);
+        let alerts = self.quota_alerts(mailbox, crossed, used, quota, now)?;
         self.store.write(|tx| {
             tx.record_package(&id, &record)?;
             for job in included {
@@ -464,20 +464,66 @@ impl Gateway {
             tx.update_account(mailbox, |a| {
                 a.used_bytes = a.used_bytes.saturating_add(record.bytes);
                 a.paused = false;
-                for (percent, ..) in &alerts {
-                    match percent {
+                for alert in &alerts {
+                    match alert.percent {
                         70 => a.alerted_70 = true,
                         _ => a.alerted_90 = true,
                     }
                 }
             })?;
-            for (_, blob, alert, message_id) in &alerts {
-                file_alert(tx, mailbox, blob, alert, message_id, now)?;
+            for alert in &alerts {
+                let PendingAlert {
+                    blob,
+                    message,
+                    message_id,
+                    ..
+                } = alert;
+                file_alert(tx, mailbox, blob, message, message_id, now)?;
             }
             Ok(())
         })?;
-        // The record is the source of truth: a failed index update is caught up by
-        // the next search (the index is marked behind).
+        self.index_package(&id, mailbox, items);
+        drained.packages.push(id);
+        drained.conserved += items.len();
+        Ok(())
+    }
+
+    /// The signed alerts for the quota thresholds a package crossed, stored as blobs
+    /// and ready to file.
+    fn quota_alerts(
+        &self,
+        mailbox: &str,
+        crossed: impl IntoIterator<Item = u8>,
+        used: u64,
+        quota: u64,
+        now: Timestamp,
+    ) -> Result<Vec<PendingAlert>, ConservationError> {
+        let mut alerts = Vec::new();
+        for percent in crossed {
+            let (alert, message_id) = quota::alert(
+                &self.signer,
+                &self.settings.domain,
+                mailbox,
+                percent,
+                used,
+                quota,
+                now,
+            )?;
+            let blob = self.store.blobs().put(&alert)?;
+            alerts.push(PendingAlert {
+                percent,
+                blob,
+                message: alert,
+                message_id,
+            });
+        }
+        Ok(alerts)
+    }
+
+    /// Adds a recorded package's messages to the search index. The record is the
+    /// source of truth: a failed index update is caught up by the next search (the
+    /// index is marked behind).
+    fn index_package(&self, id: &str, mailbox: &str, items: &[Item]) {
         let docs = items
             .iter()
             .map(|item| search::Document {
@@ -485,12 +531,9 @@ impl Gateway {
                 body: sip::body_text(&item.raw),
             })
             .collect();
-        if let Err(error) = self.index.add(&[(id.as_str(), mailbox, docs)]) {
+        if let Err(error) = self.index.add(&[(id, mailbox, docs)]) {
             tracing::warn!(%error, package = %id, "search index not updated; it will catch up");
         }
-        drained.packages.push(id);
-        drained.conserved += items.len();
-        Ok(())
     }
 
     /// The hits of `query` among `mailbox`'s conserved messages, oldest first. The first
