@@ -230,7 +230,11 @@ fn assemble(
         mailbox: mailbox.to_string(),
         created: now,
         groups,
-    });
+    })
+    .map_err(|source| ConservationError::Io {
+        context: "writing the PIndex".into(),
+        source,
+    })?;
     let signature = seal::sign(sealing.signer, index.as_bytes())?;
     let stamp = sealing.time.stamp(&signature, now)?;
     files::write_in_package(&temp.join(PINDEX), index.as_bytes())?;

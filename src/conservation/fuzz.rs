@@ -92,7 +92,8 @@ mod tests {
                 label: "l".into(),
                 files: vec![],
             }],
-        });
+        })
+        .unwrap();
         mutate(index.as_bytes());
     }
 }
