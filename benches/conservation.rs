@@ -182,8 +182,7 @@ fn run(dir: &Path, count: usize) -> anyhow::Result<()> {
             words[n % words.len()],
             if n % 2 == 0 { "ricercabile" } else { "" }
         );
-        let query =
-            search::Query::parse(&text, |_| Err("no dates".into())).map_err(anyhow::Error::msg)?;
+        let query = search::Query::parse(&text, |_| Err("no dates")).map_err(anyhow::Error::msg)?;
         let started = Instant::now();
         let hits = gateway.search(MAILBOX, &query)?;
         let took = started.elapsed();

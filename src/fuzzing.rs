@@ -37,6 +37,16 @@ pub fn ldif(data: &[u8]) {
     let _ = ProvidersIndex::from_ldif(data);
 }
 
+/// What a TSA answers, as the conservation gateway and `verify-package` read it.
+pub fn tsa_response(data: &[u8]) {
+    crate::conservation::fuzz::tsa_response(data);
+}
+
+/// The PIndex (SInCRO index) of a package read back by `verify-package` and the audit.
+pub fn pindex(data: &[u8]) {
+    crate::conservation::fuzz::pindex_check(data);
+}
+
 /// The control socket's framing, both ways, and the request the daemon decodes.
 pub fn control(data: &[u8]) {
     if let Ok(request) = crate::control::read_request(&mut &data[..]) {

@@ -464,7 +464,7 @@ fn revoke(
     })?;
     let mut random = [0u8; 16];
     openssl::rand::rand_bytes(&mut random).context("no randomness for the link token")?;
-    let token = crate::conservation::hex(&random);
+    let token = hex::encode(random);
     let dir = config
         .provider
         .data_dir

@@ -28,7 +28,7 @@ pub fn run(dir: &Path, domain: &str, name: &str, port_base: u16) -> anyhow::Resu
     }
     let mut token = [0u8; 24];
     openssl::rand::rand_bytes(&mut token).context("no randomness for the admin token")?;
-    let token: String = token.iter().map(|b| format!("{b:02x}")).collect();
+    let token = hex::encode(token);
     let text = Config::template(domain, name, port_base, &token);
     let config = Config::parse(&text, dir).context("invalid --domain or --name")?;
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

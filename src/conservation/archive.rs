@@ -230,17 +230,17 @@ fn assemble(
         mailbox: mailbox.to_string(),
         created: now,
         groups,
-    });
+    })
+    .map_err(|source| ConservationError::Io {
+        context: "writing the PIndex".into(),
+        source,
+    })?;
     let signature = seal::sign(sealing.signer, index.as_bytes())?;
     let stamp = sealing.time.stamp(&signature, now)?;
     files::write_in_package(&temp.join(PINDEX), index.as_bytes())?;
     files::write_in_package(&temp.join(PINDEX_SIGNATURE), &signature)?;
     files::write_in_package(&temp.join(PINDEX_TIMESTAMP), &stamp)?;
-    let signer_pem = sealing
-        .signer
-        .certificate()
-        .to_pem()
-        .map_err(|e| ConservationError::Crypto(e.to_string()))?;
+    let signer_pem = sealing.signer.certificate().to_pem()?;
     files::write_in_package(&temp.join(CERTIFICATES_DIR).join("signer.pem"), &signer_pem)?;
     for (name, pem) in &sealing.certificates {
         files::write_in_package(&temp.join(CERTIFICATES_DIR).join(name), pem)?;

@@ -51,49 +51,14 @@ pub fn check_package(root: &Path, external: &[X509], pinned: Option<&str>) -> Ve
             return problems;
         }
     };
-    match pindex::check(&index) {
-        Ok(listed) => {
-            for (path, digest) in listed.files {
-                let Some(inside) = resolve(archive::SINCRO_DIR, &path) else {
-                    problems.push(format!("{path}: listed in the PIndex outside the package"));
-                    continue;
-                };
-                match std::fs::read(root.join(inside)) {
-                    Ok(bytes) if sha256_hex(&bytes).eq_ignore_ascii_case(&digest) => {}
-                    Ok(_) => {
-                        problems.push(format!("{path}: does not match its hash in the PIndex"))
-                    }
-                    Err(_) => problems.push(format!("{path}: listed in the PIndex but missing")),
-                }
-            }
-        }
-        Err(error) => problems.push(format!("{}: {error}", archive::PINDEX)),
-    }
+    check_listed(root, &index, &mut problems);
     match files::read(&root.join(archive::PINDEX_SIGNATURE)) {
         Ok(signature) => {
             if let Err(error) = seal::verify(&signature, &index, anchors) {
                 problems.push(format!("{}: {error}", archive::PINDEX_SIGNATURE));
             }
-            match (
-                files::read(&root.join(archive::PINDEX_TIMESTAMP)),
-                load("tsa.pem"),
-            ) {
-                (Ok(stamp), Some(tsa_cert)) => {
-                    // Checking against the package's own material, a self-signed built-in
-                    // TSA (no dev CA key was at hand) is its own anchor.
-                    let mut tsa_anchors = anchors.to_vec();
-                    if external.is_empty() && self_issued(&tsa_cert) {
-                        tsa_anchors.push(tsa_cert.clone());
-                    }
-                    if let Err(error) = tsa::verify(&stamp, &signature, &tsa_cert, &tsa_anchors) {
-                        problems.push(format!("{}: {error}", archive::PINDEX_TIMESTAMP));
-                    }
-                }
-                (Err(_), _) => problems.push(format!("{}: missing", archive::PINDEX_TIMESTAMP)),
-                (_, None) => {
-                    problems.push(format!("{}/tsa.pem: missing", archive::CERTIFICATES_DIR))
-                }
-            }
+            let tsa_cert = load("tsa.pem");
+            check_stamp(root, &signature, tsa_cert, anchors, external, &mut problems);
         }
         Err(_) => problems.push(format!("{}: missing", archive::PINDEX_SIGNATURE)),
     }
@@ -116,6 +81,52 @@ pub fn check_package(root: &Path, external: &[X509], pinned: Option<&str>) -> Ve
         }
     }
     problems
+}
+
+/// The PIndex's structure, and every file it lists against its SHA-256.
+fn check_listed(root: &Path, index: &[u8], problems: &mut Vec<String>) {
+    let listed = match pindex::check(index) {
+        Ok(listed) => listed,
+        Err(error) => return problems.push(format!("{}: {error}", archive::PINDEX)),
+    };
+    for (path, digest) in listed.files {
+        let Some(inside) = resolve(archive::SINCRO_DIR, &path) else {
+            problems.push(format!("{path}: listed in the PIndex outside the package"));
+            continue;
+        };
+        match std::fs::read(root.join(inside)) {
+            Ok(bytes) if sha256_hex(&bytes).eq_ignore_ascii_case(&digest) => {}
+            Ok(_) => problems.push(format!("{path}: does not match its hash in the PIndex")),
+            Err(_) => problems.push(format!("{path}: listed in the PIndex but missing")),
+        }
+    }
+}
+
+/// The time stamp of the index's signature, by the package's `tsa.pem`. Checked
+/// against the package's own material (no `external` anchors), a self-signed built-in
+/// TSA (no dev CA key was at hand) is its own anchor.
+fn check_stamp(
+    root: &Path,
+    signature: &[u8],
+    tsa_cert: Option<X509>,
+    anchors: &[X509],
+    external: &[X509],
+    problems: &mut Vec<String>,
+) {
+    let stamp = files::read(&root.join(archive::PINDEX_TIMESTAMP));
+    match (stamp, tsa_cert) {
+        (Ok(stamp), Some(tsa_cert)) => {
+            let mut tsa_anchors = anchors.to_vec();
+            if external.is_empty() && self_issued(&tsa_cert) {
+                tsa_anchors.push(tsa_cert.clone());
+            }
+            if let Err(error) = tsa::verify(&stamp, signature, &tsa_cert, &tsa_anchors) {
+                problems.push(format!("{}: {error}", archive::PINDEX_TIMESTAMP));
+            }
+        }
+        (Err(_), _) => problems.push(format!("{}: missing", archive::PINDEX_TIMESTAMP)),
+        (_, None) => problems.push(format!("{}/tsa.pem: missing", archive::CERTIFICATES_DIR)),
+    }
 }
 
 /// Whether a certificate names itself as its issuer.

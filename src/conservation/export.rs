@@ -85,8 +85,10 @@ pub fn export(
     if let Some(problem) = password.and_then(password_problem) {
         return Err(ConservationError::Invalid(problem.to_string()));
     }
-    let fail =
-        |e: zip::result::ZipError| ConservationError::Invalid(format!("writing the ZIP: {e}"));
+    let fail = |source: zip::result::ZipError| ConservationError::Zip {
+        context: "writing the ZIP".into(),
+        source,
+    };
     let dir = output
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -130,8 +132,7 @@ pub fn export(
             .packages
             .push((record.id.clone(), record.tagmanifest_sha256.clone()));
     }
-    let json = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| ConservationError::Invalid(e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&manifest)?;
     zip.start_file(MANIFEST, options).map_err(fail)?;
     zip.write_all(&json)
         .map_err(|source| ConservationError::Io {
@@ -186,8 +187,10 @@ fn verify_in(
         context: format!("opening {}", file.display()),
         source,
     })?;
-    let mut archive = zip::ZipArchive::new(reader)
-        .map_err(|e| ConservationError::Invalid(format!("{} is not a ZIP: {e}", file.display())))?;
+    let mut archive = zip::ZipArchive::new(reader).map_err(|source| ConservationError::Zip {
+        context: format!("{} is not a ZIP", file.display()),
+        source,
+    })?;
     let mut verified = Verified::default();
     for n in 0..archive.len() {
         let entry = match password {
@@ -201,7 +204,10 @@ fn verify_in(
             zip::result::ZipError::UnsupportedArchive(what) if what.contains("Password") => {
                 ConservationError::Invalid("the package is encrypted: use --password-stdin".into())
             }
-            other => ConservationError::Invalid(format!("entry {n}: {other}")),
+            source => ConservationError::Zip {
+                context: format!("entry {n}"),
+                source,
+            },
         })?;
         let Some(name) = entry.enclosed_name() else {
             verified
@@ -278,7 +284,7 @@ fn verify_in(
 
 fn scratch_dir() -> Result<PathBuf, ConservationError> {
     let mut random = [0u8; 8];
-    openssl::rand::rand_bytes(&mut random).map_err(|e| ConservationError::Crypto(e.to_string()))?;
+    openssl::rand::rand_bytes(&mut random)?;
     let dir = std::env::temp_dir().join(format!(
         "pecd-verify-{}",
         sha256_hex(&random).get(..16).unwrap_or("x")

@@ -1,35 +1,55 @@
-//! One entry point over every conservation parser of untrusted bytes (an exported
-//! package is untrusted input to `verify-package`): the PIndex check, the DER reader,
-//! TimeStampReq and TSTInfo parsing. It must return normally for any input; the test
-//! below mutates real inputs byte by byte. (A libFuzzer target can call it too.)
+//! The entry points over the conservation parsers of untrusted bytes: what a TSA
+//! answers (and an exported package carries: `verify-package` reads it offline), the
+//! requests the built-in TSA reads, and the PIndex. Each must return normally for any
+//! input; the test below mutates real inputs byte by byte, and the libFuzzer targets
+//! `tsa_response` and `pindex` call them through `crate::fuzzing`.
 
-use crate::conservation::der;
+use std::sync::OnceLock;
+
+use openssl::x509::X509;
+
 use crate::conservation::pindex;
 use crate::conservation::tsa;
 
-/// Runs every parser on `data`.
+/// Every parser on `data`.
 #[doc(hidden)]
 pub fn parsers(data: &[u8]) {
-    let _ = pindex::check(data);
-    let _ = tsa::parse_request(data);
-    let _ = tsa::parse_tst_info(data);
-    walk(data, 0);
+    pindex_check(data);
+    tsa_response(data);
 }
 
-/// Walks nested DER as deep as it goes (bounded).
-fn walk(data: &[u8], depth: usize) {
-    if depth > 32 {
-        return;
-    }
-    let mut reader = der::Reader::new(data);
-    while let Some(element) = reader.next_element() {
-        if element.tag & 0x20 != 0 {
-            walk(element.content, depth + 1);
+/// The PIndex check of an exported package.
+#[doc(hidden)]
+pub fn pindex_check(data: &[u8]) {
+    let _ = pindex::check(data);
+}
+
+/// A TimeStampResp as a TSA or a package holds it: the response, its token's
+/// signature against a fixed certificate, the TSTInfo, and the request parser of the
+/// built-in TSA.
+#[doc(hidden)]
+pub fn tsa_response(data: &[u8]) {
+    if let Ok(token) = tsa::granted_token(data) {
+        if let Some(certificate) = fixed_certificate() {
+            let _ = tsa::verify(data, b"x", certificate, &[]);
         }
-        if element.tag == der::OID {
-            let _ = der::oid_text(element.content);
-        }
+        let _ = tsa::parse_tst_info(&token);
     }
+    let _ = tsa::parse_tst_info(data);
+    let _ = tsa::parse_request(data);
+}
+
+/// A TSA certificate to check tokens against: made once (key generation is slow); any
+/// certificate will do, the parsers are what is exercised.
+fn fixed_certificate() -> Option<&'static X509> {
+    static CERTIFICATE: OnceLock<Option<X509>> = OnceLock::new();
+    CERTIFICATE
+        .get_or_init(|| {
+            tsa::Tsa::create(None)
+                .ok()
+                .map(|tsa| tsa.certificate().clone())
+        })
+        .as_ref()
 }
 
 #[cfg(test)]
@@ -72,7 +92,8 @@ mod tests {
                 label: "l".into(),
                 files: vec![],
             }],
-        });
+        })
+        .unwrap();
         mutate(index.as_bytes());
     }
 }

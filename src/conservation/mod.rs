@@ -23,7 +23,6 @@
 pub mod archive;
 pub mod audit;
 pub mod bag;
-pub mod der;
 pub mod export;
 pub mod files;
 pub mod fuzz;
@@ -58,10 +57,27 @@ pub enum ConservationError {
     Exists(String),
     /// Signing or a certificate operation failed.
     #[error("crypto: {0}")]
-    Crypto(String),
+    Crypto(#[from] openssl::error::ErrorStack),
+    /// A message could not be signed.
+    #[error("crypto: {0}")]
+    Signing(#[from] crate::crypto::smime::SmimeError),
     /// A time stamp could not be obtained.
     #[error("time stamp: {0}")]
-    Timestamp(String),
+    Timestamp(#[from] tsa::TsaError),
+    /// The full-text index failed.
+    #[error("search index: {0}")]
+    Search(#[from] tantivy::TantivyError),
+    /// Writing or reading a ZIP failed.
+    #[error("{context}: {source}")]
+    Zip {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        source: zip::result::ZipError,
+    },
+    /// A JSON document could not be written.
+    #[error("JSON: {0}")]
+    Json(#[from] serde_json::Error),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -70,19 +86,14 @@ pub enum ConservationError {
     Invalid(String),
 }
 
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// SHA-256, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&openssl::sha::sha256(bytes))
+    hex::encode(openssl::sha::sha256(bytes))
 }
 
 /// SHA-512, lowercase hex.
 pub fn sha512_hex(bytes: &[u8]) -> String {
-    hex(&openssl::sha::sha512(bytes))
+    hex::encode(openssl::sha::sha512(bytes))
 }
 
 /// XML text escaping (`&`, `<`, `>`, `"`, `'`).

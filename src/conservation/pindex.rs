@@ -5,9 +5,10 @@
 //! panics.
 
 use jiff::Timestamp;
+use quick_xml::Writer;
+use quick_xml::events::BytesDecl;
+use quick_xml::events::BytesText;
 use quick_xml::events::Event;
-
-use crate::conservation::xml_escape;
 
 /// The SInCRO 2.0 namespace.
 pub const NAMESPACE: &str = "http://www.uni.com/U3011/sincro-v2/";
@@ -59,88 +60,164 @@ pub struct IndexInput {
     pub groups: Vec<IndexGroup>,
 }
 
-fn agent(element: &str, extra: &str, agent_type: &str, name: &str, document: &str) -> String {
-    format!(
-        "  <sincro:{element} sincro:agentType=\"{agent_type}\"{extra}>\
-         <sincro:AgentName><sincro:FormalName>{}</sincro:FormalName></sincro:AgentName>\
-         <sincro:RelevantDocument>{}</sincro:RelevantDocument></sincro:{element}>\n",
-        xml_escape(name),
-        xml_escape(document)
-    )
+/// How the index spells its own identity and law.
+const MANUAL: &str = "Manuale di conservazione del servizio pecd";
+const LAWS: &str = "Linee Guida AgID sulla formazione, gestione e conservazione dei documenti informatici (2020, agg. 2021)";
+
+/// The index XML: one element per line down to `File` and the agents, as `xmllint
+/// --format` would not (the lines keep a diff of two indexes readable).
+pub fn write(input: &IndexInput) -> std::io::Result<String> {
+    let mut w = Writer::new(Vec::new());
+    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    raw(&mut w, "\n")?;
+    w.create_element("sincro:PIndex")
+        .with_attributes([
+            ("xmlns:sincro", NAMESPACE),
+            ("sincro:language", "it"),
+            ("sincro:sincroVersion", "2.0"),
+            ("sincro:uri", URI),
+        ])
+        .write_inner_content(|w| {
+            raw(w, "\n ")?;
+            self_description(w, input)?;
+            raw(w, "\n ")?;
+            w.create_element("sincro:PVolume")
+                .write_inner_content(|w| {
+                    id(w, &input.volume_id)?;
+                    leaf(w, "sincro:Label", &input.volume_label)
+                })?;
+            raw(w, "\n")?;
+            for group in &input.groups {
+                file_group(w, group)?;
+            }
+            raw(w, " ")?;
+            w.create_element("sincro:Process")
+                .write_inner_content(|w| process(w, input))?;
+            raw(w, "\n")
+        })?;
+    raw(&mut w, "\n")?;
+    String::from_utf8(w.into_inner()).map_err(std::io::Error::other)
 }
 
-/// The index XML.
-pub fn write(input: &IndexInput) -> String {
-    let e = xml_escape;
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    out.push_str(&format!(
-        "<sincro:PIndex xmlns:sincro=\"{NAMESPACE}\" sincro:language=\"it\" sincro:sincroVersion=\"2.0\" sincro:uri=\"{URI}\">\n"
-    ));
-    out.push_str(&format!(
-        " <sincro:SelfDescription><sincro:ID sincro:scheme=\"local\">{}</sincro:ID>\
-         <sincro:CreatingApplication><sincro:Name>pecd</sincro:Name><sincro:Version>{}</sincro:Version>\
-         <sincro:Producer>{}</sincro:Producer></sincro:CreatingApplication></sincro:SelfDescription>\n",
-        e(&input.id),
-        env!("CARGO_PKG_VERSION"),
-        e(&input.provider_name)
-    ));
-    out.push_str(&format!(
-        " <sincro:PVolume><sincro:ID sincro:scheme=\"local\">{}</sincro:ID><sincro:Label>{}</sincro:Label></sincro:PVolume>\n",
-        e(&input.volume_id),
-        e(&input.volume_label)
-    ));
-    for group in &input.groups {
-        out.push_str(&format!(
-            " <sincro:FileGroup><sincro:ID sincro:scheme=\"local\">{}</sincro:ID><sincro:Label>{}</sincro:Label>\n",
-            e(&group.id),
-            e(&group.label)
-        ));
-        for file in &group.files {
-            out.push_str(&format!(
-                "  <sincro:File sincro:encoding=\"binary\" sincro:format=\"{}\" sincro:extension=\"{}\">\
-                 <sincro:ID sincro:scheme=\"local\">{}</sincro:ID><sincro:Path>{}</sincro:Path>\
-                 <sincro:Hash sincro:hashFunction=\"SHA-256\">{}</sincro:Hash></sincro:File>\n",
-                e(&file.format),
-                e(&file.extension),
-                e(&file.id),
-                e(&file.path),
-                e(&file.sha256)
-            ));
-        }
-        out.push_str(" </sincro:FileGroup>\n");
-    }
-    out.push_str(" <sincro:Process>\n");
-    let manual = "Manuale di conservazione del servizio pecd";
-    out.push_str(&agent(
-        "Submitter",
-        "",
-        "legal person",
-        &input.provider_name,
-        manual,
-    ));
-    out.push_str(&agent(
-        "Holder",
-        " sincro:holderRole=\"soggetto produttore\"",
-        "legal person",
+fn self_description(w: &mut Writer<Vec<u8>>, input: &IndexInput) -> std::io::Result<()> {
+    w.create_element("sincro:SelfDescription")
+        .write_inner_content(|w| {
+            id(w, &input.id)?;
+            w.create_element("sincro:CreatingApplication")
+                .write_inner_content(|w| {
+                    leaf(w, "sincro:Name", "pecd")?;
+                    leaf(w, "sincro:Version", env!("CARGO_PKG_VERSION"))?;
+                    leaf(w, "sincro:Producer", &input.provider_name)
+                })?;
+            Ok(())
+        })?;
+    Ok(())
+}
+
+fn file_group(w: &mut Writer<Vec<u8>>, group: &IndexGroup) -> std::io::Result<()> {
+    raw(w, " ")?;
+    w.create_element("sincro:FileGroup")
+        .write_inner_content(|w| {
+            id(w, &group.id)?;
+            leaf(w, "sincro:Label", &group.label)?;
+            raw(w, "\n")?;
+            for file in &group.files {
+                raw(w, "  ")?;
+                w.create_element("sincro:File")
+                    .with_attributes([
+                        ("sincro:encoding", "binary"),
+                        ("sincro:format", file.format.as_str()),
+                        ("sincro:extension", file.extension.as_str()),
+                    ])
+                    .write_inner_content(|w| {
+                        id(w, &file.id)?;
+                        leaf(w, "sincro:Path", &file.path)?;
+                        w.create_element("sincro:Hash")
+                            .with_attribute(("sincro:hashFunction", "SHA-256"))
+                            .write_text_content(BytesText::new(&file.sha256))?;
+                        Ok(())
+                    })?;
+                raw(w, "\n")?;
+            }
+            raw(w, " ")
+        })?;
+    raw(w, "\n")
+}
+
+fn process(w: &mut Writer<Vec<u8>>, input: &IndexInput) -> std::io::Result<()> {
+    raw(w, "\n")?;
+    let holder = ("sincro:holderRole", "soggetto produttore");
+    let signer = (
+        "sincro:signerRole",
+        "Responsabile del servizio di conservazione",
+    );
+    agent(w, "sincro:Submitter", None, &input.provider_name, MANUAL)?;
+    agent(
+        w,
+        "sincro:Holder",
+        Some(holder),
         &input.mailbox,
         "Titolare della casella PEC",
-    ));
-    out.push_str(&agent(
-        "AuthorizedSigner",
-        " sincro:signerRole=\"Responsabile del servizio di conservazione\"",
-        "legal person",
+    )?;
+    agent(
+        w,
+        "sincro:AuthorizedSigner",
+        Some(signer),
         &input.provider_name,
-        manual,
-    ));
-    out.push_str(&format!(
-        "  <sincro:TimeReference><sincro:TimeInfo sincro:attachedTimeStamp=\"false\">{}</sincro:TimeInfo></sincro:TimeReference>\n",
-        input.created.strftime("%Y-%m-%dT%H:%M:%SZ")
-    ));
-    out.push_str(
-        "  <sincro:LawsAndRegulations>Linee Guida AgID sulla formazione, gestione e conservazione dei documenti informatici (2020, agg. 2021)</sincro:LawsAndRegulations>\n",
-    );
-    out.push_str(" </sincro:Process>\n</sincro:PIndex>\n");
-    out
+        MANUAL,
+    )?;
+    raw(w, "  ")?;
+    let created = input.created.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    w.create_element("sincro:TimeReference")
+        .write_inner_content(|w| {
+            w.create_element("sincro:TimeInfo")
+                .with_attribute(("sincro:attachedTimeStamp", "false"))
+                .write_text_content(BytesText::new(&created))?;
+            Ok(())
+        })?;
+    raw(w, "\n  ")?;
+    leaf(w, "sincro:LawsAndRegulations", LAWS)?;
+    raw(w, "\n ")
+}
+
+/// One agent of the Process (a legal person), on its own line.
+fn agent(
+    w: &mut Writer<Vec<u8>>,
+    element: &str,
+    role: Option<(&str, &str)>,
+    name: &str,
+    document: &str,
+) -> std::io::Result<()> {
+    raw(w, "  ")?;
+    w.create_element(element)
+        .with_attribute(("sincro:agentType", "legal person"))
+        .with_attributes(role)
+        .write_inner_content(|w| {
+            w.create_element("sincro:AgentName")
+                .write_inner_content(|w| leaf(w, "sincro:FormalName", name))?;
+            leaf(w, "sincro:RelevantDocument", document)
+        })?;
+    raw(w, "\n")
+}
+
+/// `<sincro:ID sincro:scheme="local">value</sincro:ID>`.
+fn id(w: &mut Writer<Vec<u8>>, value: &str) -> std::io::Result<()> {
+    w.create_element("sincro:ID")
+        .with_attribute(("sincro:scheme", "local"))
+        .write_text_content(BytesText::new(value))?;
+    Ok(())
+}
+
+/// An element with text only.
+fn leaf(w: &mut Writer<Vec<u8>>, name: &str, value: &str) -> std::io::Result<()> {
+    w.create_element(name)
+        .write_text_content(BytesText::new(value))?;
+    Ok(())
+}
+
+/// Whitespace between elements, written as it is.
+fn raw(w: &mut Writer<Vec<u8>>, whitespace: &str) -> std::io::Result<()> {
+    w.write_event(Event::Text(BytesText::from_escaped(whitespace)))
 }
 
 /// What the structural check found: every listed file as (path, SHA-256).
@@ -152,9 +229,41 @@ pub struct Listed {
     pub files: Vec<(String, String)>,
 }
 
+/// Why an index does not pass the structural check.
+#[derive(Debug, thiserror::Error)]
+pub enum PindexError {
+    /// Not well-formed XML.
+    #[error("index XML: {0}")]
+    Xml(#[from] quick_xml::Error),
+    /// An attribute of the root does not parse.
+    #[error("index XML: {0}")]
+    Attribute(#[from] quick_xml::events::attributes::AttrError),
+    /// An entity other than the five XML predefines.
+    #[error("unknown entity in index")]
+    Entity,
+    /// The root is another element.
+    #[error("root is {0}, not PIndex")]
+    Root(String),
+    /// The root has no content.
+    #[error("root {0} is empty")]
+    EmptyRoot(String),
+    /// The root lacks the SInCRO 2.0 identification.
+    #[error("PIndex lacks the SInCRO 2.0 namespace, sincroVersion or uri")]
+    NotSincro,
+    /// A `File` without `Path` or `Hash`.
+    #[error("a File lacks Path or Hash")]
+    IncompleteFile,
+    /// The top-level elements are not SelfDescription, PVolume, FileGroup…, Process.
+    #[error("PIndex children out of order or missing: {0:?}")]
+    Order(Vec<String>),
+    /// No `SelfDescription/ID`.
+    #[error("no SelfDescription/ID")]
+    NoId,
+}
+
 /// Checks an index's structure (root, fixed attributes, the order of the top-level
 /// elements, every `File` with ID, Path and Hash) and lists its files.
-pub fn check(xml: &[u8]) -> Result<Listed, String> {
+pub fn check(xml: &[u8]) -> Result<Listed, PindexError> {
     let mut reader = quick_xml::Reader::from_reader(xml);
     let mut stack: Vec<String> = Vec::new();
     let mut top: Vec<String> = Vec::new();
@@ -164,12 +273,10 @@ pub fn check(xml: &[u8]) -> Result<Listed, String> {
     let mut text = String::new();
     let mut buffer = Vec::new();
     loop {
-        let event = reader
-            .read_event_into(&mut buffer)
-            .map_err(|e| format!("index XML: {e}"))?;
+        let event = reader.read_event_into(&mut buffer)?;
         match event {
             Event::Start(start) => {
-                let name = local(start.name().as_ref())?;
+                let name = local(start.name().as_ref());
                 if stack.is_empty() {
                     check_root(&start, &name)?;
                 }
@@ -180,8 +287,8 @@ pub fn check(xml: &[u8]) -> Result<Listed, String> {
                 text.clear();
             }
             Event::Empty(start) if stack.is_empty() => {
-                let name = local(start.name().as_ref())?;
-                return Err(format!("root {name} is empty"));
+                let name = local(start.name().as_ref());
+                return Err(PindexError::EmptyRoot(name));
             }
             Event::Text(t) => {
                 text.push_str(&t.xml_content(quick_xml::XmlVersion::Implicit1_0));
@@ -193,7 +300,7 @@ pub fn check(xml: &[u8]) -> Result<Listed, String> {
                     "gt" => ">",
                     "quot" => "\"",
                     "apos" => "'",
-                    _ => return Err("unknown entity in index".into()),
+                    _ => return Err(PindexError::Entity),
                 };
                 text.push_str(resolved);
             }
@@ -206,7 +313,7 @@ pub fn check(xml: &[u8]) -> Result<Listed, String> {
                     ("Hash", Some("File")) => current.1 = Some(text.clone()),
                     ("File", _) => match std::mem::take(&mut current) {
                         (Some(path), Some(hash)) => files.push((path, hash)),
-                        _ => return Err("a File lacks Path or Hash".into()),
+                        _ => return Err(PindexError::IncompleteFile),
                     },
                     _ => {}
                 }
@@ -224,27 +331,26 @@ pub fn check(xml: &[u8]) -> Result<Listed, String> {
         .chain(["Process"])
         .collect();
     if groups == 0 || top != expected {
-        return Err(format!("PIndex children out of order or missing: {top:?}"));
+        return Err(PindexError::Order(top));
     }
     Ok(Listed {
-        id: id.ok_or("no SelfDescription/ID")?,
+        id: id.ok_or(PindexError::NoId)?,
         files,
     })
 }
 
-fn check_root(start: &quick_xml::events::BytesStart<'_>, name: &str) -> Result<(), String> {
+fn check_root(start: &quick_xml::events::BytesStart<'_>, name: &str) -> Result<(), PindexError> {
     if name != "PIndex" {
-        return Err(format!("root is {name}, not PIndex"));
+        return Err(PindexError::Root(name.to_string()));
     }
     let mut namespace = false;
     let mut version = false;
     let mut uri = false;
     for attribute in start.attributes() {
-        let attribute = attribute.map_err(|e| e.to_string())?;
+        let attribute = attribute?;
         let key = attribute.key.as_ref().to_string();
         let value = attribute
-            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-            .map_err(|e| e.to_string())?
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)?
             .to_string();
         match key.rsplit(':').next().unwrap_or_default() {
             _ if key.starts_with("xmlns") => namespace |= value == NAMESPACE,
@@ -256,12 +362,12 @@ fn check_root(start: &quick_xml::events::BytesStart<'_>, name: &str) -> Result<(
     if namespace && version && uri {
         Ok(())
     } else {
-        Err("PIndex lacks the SInCRO 2.0 namespace, sincroVersion or uri".into())
+        Err(PindexError::NotSincro)
     }
 }
 
-fn local(name: &str) -> Result<String, String> {
-    Ok(name.rsplit(':').next().unwrap_or(name).to_string())
+fn local(name: &str) -> String {
+    name.rsplit(':').next().unwrap_or(name).to_string()
 }
 
 #[cfg(test)]
@@ -291,8 +397,22 @@ mod tests {
     }
 
     #[test]
+    fn the_written_index_is_the_golden_one() {
+        let golden = include_str!("../../tests/data/pindex/golden.xml")
+            .replace("@VERSION@", env!("CARGO_PKG_VERSION"));
+        let mut input = sample();
+        input.created = "2026-12-07T01:00:00Z".parse().unwrap();
+        input.groups.push(IndexGroup {
+            id: "pdv-2".into(),
+            label: "accettazione: \"sì\" & <no>".into(),
+            files: vec![],
+        });
+        assert_eq!(write(&input).unwrap(), golden);
+    }
+
+    #[test]
     fn written_index_passes_the_check() {
-        let xml = write(&sample());
+        let xml = write(&sample()).unwrap();
         let listed = check(xml.as_bytes()).unwrap();
         assert_eq!(listed.id, "urn:pecd:pindex:1");
         assert_eq!(listed.files.len(), 1);
@@ -301,7 +421,7 @@ mod tests {
 
     #[test]
     fn broken_indexes_are_errors_not_panics() {
-        let xml = write(&sample());
+        let xml = write(&sample()).unwrap();
         assert!(
             check(
                 xml.replace("sincroVersion=\"2.0\"", "sincroVersion=\"1.0\"")

@@ -52,11 +52,11 @@ pub fn alert(
 ) -> Result<(Vec<u8>, String), ConservationError> {
     let service = crate::pec::headers::service_address(domain);
     let mut unique = [0u8; 8];
-    openssl::rand::rand_bytes(&mut unique).map_err(|e| ConservationError::Crypto(e.to_string()))?;
+    openssl::rand::rand_bytes(&mut unique)?;
     let message_id = format!(
         "conservazione-{}-{}@{domain}",
         now.as_second(),
-        crate::conservation::hex(&unique)
+        hex::encode(unique)
     );
     let (subject, text) = if percent >= 100 {
         (
@@ -100,8 +100,7 @@ pub fn alert(
             entity,
             daticert: None,
         },
-    )
-    .map_err(|e| ConservationError::Crypto(e.to_string()))?;
+    )?;
     Ok((signed, message_id))
 }
 

@@ -11,15 +11,28 @@ use openssl::x509::store::X509StoreBuilder;
 use crate::conservation::ConservationError;
 use crate::crypto::identity::Signer;
 
+/// Why a detached signature does not hold.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// The bytes are not a DER CMS structure.
+    #[error("not CMS: {0}")]
+    NotCms(#[source] openssl::error::ErrorStack),
+    /// The trust anchors could not be set up.
+    #[error("trust anchors: {0}")]
+    Anchors(#[source] openssl::error::ErrorStack),
+    /// The signature, or the signer's chain to the anchors, does not verify.
+    #[error("signature does not verify: {0}")]
+    Signature(#[source] openssl::error::ErrorStack),
+}
+
 /// OpenSSL's `CMS_CADES` (openssl/cms.h, since 3.0).
 const CMS_CADES: u32 = 0x10_0000;
 
 /// A detached CAdES-BES signature (DER) over exactly `data`.
 pub fn sign(signer: &Signer, data: &[u8]) -> Result<Vec<u8>, ConservationError> {
-    let crypto = |e: openssl::error::ErrorStack| ConservationError::Crypto(e.to_string());
-    let mut chain = Stack::new().map_err(crypto)?;
+    let mut chain = Stack::new()?;
     for certificate in signer.chain() {
-        chain.push(certificate.clone()).map_err(crypto)?;
+        chain.push(certificate.clone())?;
     }
     let flags = CMSOptions::DETACHED | CMSOptions::BINARY | CMSOptions::from_bits_retain(CMS_CADES);
     let cms = CmsContentInfo::sign(
@@ -28,18 +41,17 @@ pub fn sign(signer: &Signer, data: &[u8]) -> Result<Vec<u8>, ConservationError> 
         Some(&chain),
         Some(data),
         flags,
-    )
-    .map_err(crypto)?;
-    cms.to_der().map_err(crypto)
+    )?;
+    Ok(cms.to_der()?)
 }
 
 /// Verifies a detached signature over `data`. With `anchors`, the signer certificate
 /// must chain to one of them; without, only the signature itself is checked.
-pub fn verify(signature: &[u8], data: &[u8], anchors: &[X509]) -> Result<(), String> {
-    let mut cms = CmsContentInfo::from_der(signature).map_err(|e| format!("not CMS: {e}"))?;
-    let mut store = X509StoreBuilder::new().map_err(|e| e.to_string())?;
+pub fn verify(signature: &[u8], data: &[u8], anchors: &[X509]) -> Result<(), SealError> {
+    let mut cms = CmsContentInfo::from_der(signature).map_err(SealError::NotCms)?;
+    let mut store = X509StoreBuilder::new().map_err(SealError::Anchors)?;
     for anchor in anchors {
-        store.add_cert(anchor.clone()).map_err(|e| e.to_string())?;
+        store.add_cert(anchor.clone()).map_err(SealError::Anchors)?;
     }
     let store = store.build();
     let mut flags = CMSOptions::BINARY;
@@ -47,7 +59,7 @@ pub fn verify(signature: &[u8], data: &[u8], anchors: &[X509]) -> Result<(), Str
         flags |= CMSOptions::NO_SIGNER_CERT_VERIFY;
     }
     cms.verify(None, Some(&store), Some(data), None, flags)
-        .map_err(|e| format!("signature does not verify: {e}"))
+        .map_err(SealError::Signature)
 }
 
 #[cfg(test)]

@@ -96,10 +96,10 @@ pub struct Hit {
 
 impl Query {
     /// Parses `words… kind:K since:T until:T`; `parse_time` reads the dates.
-    pub fn parse(
+    pub fn parse<E>(
         text: &str,
-        parse_time: impl Fn(&str) -> Result<Timestamp, String>,
-    ) -> Result<Query, String> {
+        parse_time: impl Fn(&str) -> Result<Timestamp, E>,
+    ) -> Result<Query, E> {
         let mut query = Query::default();
         for token in text.split_whitespace() {
             if let Some(kind) = token.strip_prefix("kind:") {
@@ -178,7 +178,7 @@ fn analyzer() -> TextAnalyzer {
 }
 
 fn fault(error: tantivy::TantivyError) -> ConservationError {
-    ConservationError::Invalid(format!("search index: {error}"))
+    ConservationError::Search(error)
 }
 
 /// One message to index: its metadata and its body text.

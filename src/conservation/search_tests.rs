@@ -131,7 +131,7 @@ fn kind_and_date_filters() {
     let hits = index
         .search(
             MAILBOX,
-            &Query::parse("decreto", |_| Err("no".into())).unwrap(),
+            &Query::parse("decreto", |_| Err::<Timestamp, &str>("no")).unwrap(),
         )
         .unwrap();
     assert_eq!(

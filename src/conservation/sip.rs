@@ -12,6 +12,7 @@ use crate::conservation::sha256_hex;
 use crate::conservation::xml_escape;
 use crate::crypto::smime::Anchors;
 use crate::crypto::validation::Validation;
+use crate::pec::daticert::Daticert;
 use crate::pec::index::ProvidersIndex;
 
 /// The format of a message file.
@@ -129,44 +130,12 @@ pub fn check(
             .collect();
     }
     if let Some(daticert) = &message.daticert {
-        let d = &mut metadata.daticert;
-        d.insert("tipo".into(), daticert.kind.to_string());
-        d.insert("mittente".into(), daticert.header.sender.clone());
-        let recipients: Vec<&str> = daticert
-            .header
-            .recipients
-            .iter()
-            .map(|r| r.address.as_str())
-            .collect();
-        d.insert("destinatari".into(), recipients.join(", "));
-        if let Some(subject) = &daticert.header.subject {
-            d.insert("oggetto".into(), subject.clone());
-        }
-        d.insert("gestore-emittente".into(), daticert.data.issuer.clone());
-        d.insert("data".into(), daticert.data.time.timestamp().to_string());
-        d.insert("identificativo".into(), daticert.data.id.clone());
-        if let Some(msgid) = &daticert.data.msgid {
-            d.insert("msgid".into(), msgid.clone());
-        }
-        if let Some(delivery) = &daticert.data.delivery {
-            d.insert("consegna".into(), delivery.clone());
-        }
-        metadata.pec_id = Some(daticert.data.id.clone());
+        record_daticert(&mut metadata, daticert);
     }
     if metadata.pec_id.is_none() {
         metadata.pec_id = message.reference_message_id.clone();
     }
-    match &validation.signature {
-        Some(report) => {
-            metadata.signature_present = true;
-            metadata.signature_valid = report.valid;
-            metadata.signer = report.signer.as_ref().map(|s| s.subject.clone());
-            metadata.signer_sha1 = report.signer.as_ref().map(|s| s.sha1.clone());
-            metadata.signature_error = report.error.clone();
-        }
-        None => metadata.signature_error = validation.signature_error.clone(),
-    }
-    metadata.signer_in_index = validation.index.as_ref().map(|i| i.in_index);
+    record_signature(&mut metadata, &validation);
     if !allowed
         .iter()
         .any(|f| f.eq_ignore_ascii_case(&metadata.format))
@@ -178,6 +147,48 @@ pub fn check(
         };
     }
     Checked::Accepted(Box::new(metadata))
+}
+
+/// The daticert.xml fields, by element name, and the PEC id it gives.
+fn record_daticert(metadata: &mut Metadata, daticert: &Daticert) {
+    let d = &mut metadata.daticert;
+    d.insert("tipo".into(), daticert.kind.to_string());
+    d.insert("mittente".into(), daticert.header.sender.clone());
+    let recipients: Vec<&str> = daticert
+        .header
+        .recipients
+        .iter()
+        .map(|r| r.address.as_str())
+        .collect();
+    d.insert("destinatari".into(), recipients.join(", "));
+    if let Some(subject) = &daticert.header.subject {
+        d.insert("oggetto".into(), subject.clone());
+    }
+    d.insert("gestore-emittente".into(), daticert.data.issuer.clone());
+    d.insert("data".into(), daticert.data.time.timestamp().to_string());
+    d.insert("identificativo".into(), daticert.data.id.clone());
+    if let Some(msgid) = &daticert.data.msgid {
+        d.insert("msgid".into(), msgid.clone());
+    }
+    if let Some(delivery) = &daticert.data.delivery {
+        d.insert("consegna".into(), delivery.clone());
+    }
+    metadata.pec_id = Some(daticert.data.id.clone());
+}
+
+/// What the signature check at ingest found.
+fn record_signature(metadata: &mut Metadata, validation: &Validation) {
+    match &validation.signature {
+        Some(report) => {
+            metadata.signature_present = true;
+            metadata.signature_valid = report.valid;
+            metadata.signer = report.signer.as_ref().map(|s| s.subject.clone());
+            metadata.signer_sha1 = report.signer.as_ref().map(|s| s.sha1.clone());
+            metadata.signature_error = report.error.clone();
+        }
+        None => metadata.signature_error = validation.signature_error.clone(),
+    }
+    metadata.signer_in_index = validation.index.as_ref().map(|i| i.in_index);
 }
 
 /// The body text search indexes: the first text part, decoded, at most 64 Ki characters.

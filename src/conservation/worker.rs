@@ -73,6 +73,38 @@ pub struct Settings {
     pub retention: crate::conservation::retention::Classes,
 }
 
+/// One mailbox's batch as the checks see it.
+struct Batch<'a> {
+    mailbox: &'a str,
+    index: Option<&'a ProvidersIndex>,
+    now: Timestamp,
+    quota: u64,
+}
+
+/// What the checks of a batch admitted within the quota, and what they refused.
+#[derive(Default)]
+struct Admitted {
+    items: Vec<Item>,
+    included: Vec<u64>,
+    refusals: Vec<Refusal>,
+    /// The mailbox's bytes with the admitted messages.
+    total: u64,
+    /// Whether a message did not fit.
+    full: bool,
+}
+
+/// A quota alert made for a package, filed in the transaction that records it.
+struct PendingAlert {
+    /// The threshold crossed (70, 90).
+    percent: u8,
+    /// The stored message.
+    blob: crate::store::blobs::BlobId,
+    /// The signed message.
+    message: Vec<u8>,
+    /// Its Message-ID.
+    message_id: String,
+}
+
 /// A refused SIP, as recorded.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct Refusal {
@@ -168,10 +200,7 @@ impl Gateway {
                     .as_ref()
                     .map(|(c, k)| (c.as_path(), k.as_path()));
                 let tsa = Tsa::ensure(&data_dir.join("conservation").join("tsa"), ca)?;
-                let pem = tsa
-                    .certificate()
-                    .to_pem()
-                    .map_err(|e| ConservationError::Crypto(e.to_string()))?;
+                let pem = tsa.certificate().to_pem()?;
                 certificates.push(("tsa.pem".to_string(), pem));
                 tsa_anchor =
                     audit::self_issued(tsa.certificate()).then(|| tsa.certificate().clone());
@@ -284,52 +313,19 @@ impl Gateway {
             // Still full: the jobs wait, the user was told when ingest paused.
             return Ok(false);
         }
-        let mut items = Vec::new();
-        let mut included = Vec::new();
-        let mut refusals = Vec::new();
-        let mut total = account.used_bytes;
-        let mut full = false;
-        for job in jobs {
-            let checked = match self.store.blobs().get(&job.blob) {
-                Ok(raw) => {
-                    let sip_id = format!("pdv-{:08}", job.id);
-                    let allowed = &self.settings.allowed_formats;
-                    (
-                        sip::check(&sip_id, mailbox, &raw, job.received, allowed, None, index),
-                        raw,
-                    )
-                }
-                Err(error) => (
-                    Checked::Refused {
-                        metadata: Box::default(),
-                        reason: format!("message body unreadable: {error}"),
-                    },
-                    Vec::new(),
-                ),
-            };
-            match checked {
-                (Checked::Accepted(mut metadata), raw) => {
-                    let (class, years) = self.settings.retention.of(&metadata.kind);
-                    metadata.retention_class = class;
-                    metadata.keep_until = Some(retention::keep_until(job.received, years));
-                    if total.saturating_add(raw.len() as u64) > quota {
-                        full = true;
-                        break;
-                    }
-                    total += raw.len() as u64;
-                    items.push(Item {
-                        metadata: *metadata,
-                        raw,
-                    });
-                    included.push(job.id);
-                }
-                (Checked::Refused { reason, .. }, _) => refusals.push(Refusal {
-                    job: job.clone(),
-                    reason,
-                    time: now,
-                }),
-            }
-        }
+        let batch = Batch {
+            mailbox,
+            index,
+            now,
+            quota,
+        };
+        let Admitted {
+            items,
+            included,
+            refusals,
+            total,
+            full,
+        } = self.admit(&batch, jobs, account.used_bytes);
         if !refusals.is_empty() {
             self.store.write(|tx| {
                 for refusal in &refusals {
@@ -365,6 +361,67 @@ impl Gateway {
         Ok(!full)
     }
 
+    /// Checks the jobs of a batch in order and admits the accepted ones while they fit
+    /// in the quota (`used` bytes are taken); the first that does not fit stops it.
+    fn admit(&self, batch: &Batch<'_>, jobs: &[IngestJob], used: u64) -> Admitted {
+        let mut admitted = Admitted {
+            total: used,
+            ..Admitted::default()
+        };
+        for job in jobs {
+            match self.check_job(batch, job) {
+                (Checked::Accepted(mut metadata), raw) => {
+                    let (class, years) = self.settings.retention.of(&metadata.kind);
+                    metadata.retention_class = class;
+                    metadata.keep_until = Some(retention::keep_until(job.received, years));
+                    if admitted.total.saturating_add(raw.len() as u64) > batch.quota {
+                        admitted.full = true;
+                        break;
+                    }
+                    admitted.total += raw.len() as u64;
+                    admitted.items.push(Item {
+                        metadata: *metadata,
+                        raw,
+                    });
+                    admitted.included.push(job.id);
+                }
+                (Checked::Refused { reason, .. }, _) => admitted.refusals.push(Refusal {
+                    job: job.clone(),
+                    reason,
+                    time: batch.now,
+                }),
+            }
+        }
+        admitted
+    }
+
+    /// The ingest checks of one job, with its message (empty when unreadable).
+    fn check_job(&self, batch: &Batch<'_>, job: &IngestJob) -> (Checked, Vec<u8>) {
+        match self.store.blobs().get(&job.blob) {
+            Ok(raw) => {
+                let sip_id = format!("pdv-{:08}", job.id);
+                let allowed = &self.settings.allowed_formats;
+                let checked = sip::check(
+                    &sip_id,
+                    batch.mailbox,
+                    &raw,
+                    job.received,
+                    allowed,
+                    None,
+                    batch.index,
+                );
+                (checked, raw)
+            }
+            Err(error) => (
+                Checked::Refused {
+                    metadata: Box::default(),
+                    reason: format!("message body unreadable: {error}"),
+                },
+                Vec::new(),
+            ),
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
@@ -387,20 +444,8 @@ impl Gateway {
         let record = archive::build(&self.root, &id, mailbox, items, &sealing, now)?;
         let before = self.store.read(|tx| tx.conservation().account(mailbox))?;
         let used = before.used_bytes.saturating_add(record.bytes);
-        let mut alerts = Vec::new();
-        for percent in quota::crossings(used, quota, before.alerted_70, before.alerted_90) {
-            let (alert, message_id) = quota::alert(
-                &self.signer,
-                &self.settings.domain,
-                mailbox,
-                percent,
-                used,
-                quota,
-                now,
-            )?;
-            let blob = self.store.blobs().put(&alert)?;
-            alerts.push((percent, blob, alert, message_id));
-        }
+        let crossed = quota::crossings(used, quota, before.alerted_70, before.alerted_90);
+        let alerts = self.quota_alerts(mailbox, crossed, used, quota, now)?;
         self.store.write(|tx| {
             tx.conservation().record_package(&id, &record)?;
             for job in included {
@@ -421,20 +466,66 @@ impl Gateway {
             tx.conservation().update_account(mailbox, |a| {
                 a.used_bytes = a.used_bytes.saturating_add(record.bytes);
                 a.paused = false;
-                for (percent, ..) in &alerts {
-                    match percent {
+                for alert in &alerts {
+                    match alert.percent {
                         70 => a.alerted_70 = true,
                         _ => a.alerted_90 = true,
                     }
                 }
             })?;
-            for (_, blob, alert, message_id) in &alerts {
-                file_alert(tx, mailbox, blob, alert, message_id, now)?;
+            for alert in &alerts {
+                let PendingAlert {
+                    blob,
+                    message,
+                    message_id,
+                    ..
+                } = alert;
+                file_alert(tx, mailbox, blob, message, message_id, now)?;
             }
             Ok(())
         })?;
-        // The record is the source of truth: a failed index update is caught up by
-        // the next search (the index is marked behind).
+        self.index_package(&id, mailbox, items);
+        drained.packages.push(id);
+        drained.conserved += items.len();
+        Ok(())
+    }
+
+    /// The signed alerts for the quota thresholds a package crossed, stored as blobs
+    /// and ready to file.
+    fn quota_alerts(
+        &self,
+        mailbox: &str,
+        crossed: impl IntoIterator<Item = u8>,
+        used: u64,
+        quota: u64,
+        now: Timestamp,
+    ) -> Result<Vec<PendingAlert>, ConservationError> {
+        let mut alerts = Vec::new();
+        for percent in crossed {
+            let (alert, message_id) = quota::alert(
+                &self.signer,
+                &self.settings.domain,
+                mailbox,
+                percent,
+                used,
+                quota,
+                now,
+            )?;
+            let blob = self.store.blobs().put(&alert)?;
+            alerts.push(PendingAlert {
+                percent,
+                blob,
+                message: alert,
+                message_id,
+            });
+        }
+        Ok(alerts)
+    }
+
+    /// Adds a recorded package's messages to the search index. The record is the
+    /// source of truth: a failed index update is caught up by the next search (the
+    /// index is marked behind).
+    fn index_package(&self, id: &str, mailbox: &str, items: &[Item]) {
         let docs = items
             .iter()
             .map(|item| search::Document {
@@ -442,12 +533,9 @@ impl Gateway {
                 body: sip::body_text(&item.raw),
             })
             .collect();
-        if let Err(error) = self.index.add(&[(id.as_str(), mailbox, docs)]) {
+        if let Err(error) = self.index.add(&[(id, mailbox, docs)]) {
             tracing::warn!(%error, package = %id, "search index not updated; it will catch up");
         }
-        drained.packages.push(id);
-        drained.conserved += items.len();
-        Ok(())
     }
 
     /// The hits of `query` among `mailbox`'s conserved messages, oldest first. The first

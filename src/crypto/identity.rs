@@ -197,7 +197,7 @@ pub fn name_text(name: &openssl::x509::X509NameRef) -> String {
 
 /// Lowercase hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    hex::encode(bytes)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, IdentityError> {

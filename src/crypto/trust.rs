@@ -180,10 +180,7 @@ pub fn verify_certificate_hashes(index: &ProvidersIndex) -> Vec<String> {
 
 /// SHA-1 of `der` as lowercase hex: the `providerCertificateHash` form.
 pub fn sha1_hex(der: &[u8]) -> String {
-    openssl::sha::sha1(der)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hex::encode(openssl::sha::sha1(der))
 }
 
 /// Recognizes the signed forms; `None` means "treat as LDIF".

@@ -70,10 +70,7 @@ pub fn hash_attachments(original: &[u8]) -> Vec<u8> {
 
 /// SHA-1 of the bytes, 40 lowercase hex characters.
 pub fn sha1_hex(bytes: &[u8]) -> String {
-    openssl::sha::sha1(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(openssl::sha::sha1(bytes))
 }
 
 fn hash_part(name: &str, encoded: &[u8]) -> Vec<u8> {

@@ -280,7 +280,7 @@ fn encode(name: &str, value: HeaderType<'_>) -> String {
 /// message's own id and proven absent from the embedded message.
 fn boundary(seed: &str, role: &str, avoid: &[u8]) -> String {
     let digest = openssl::sha::sha1(seed.as_bytes());
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(digest.get(..8).unwrap_or(&digest));
     (0u32..)
         .map(|n| format!("----------=_{hex}-{role}{n}"))
         .find(|candidate| memchr::memmem::find(avoid, candidate.as_bytes()).is_none())

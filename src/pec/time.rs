@@ -102,20 +102,18 @@ impl LocalTime {
             .map_or(Timestamp::UNIX_EPOCH, |zoned| zoned.timestamp())
     }
 
-    /// The RFC 5322 `Date:` header value, e.g. `Fri, 14 Nov 2014 18:26:32 +0100`.
+    /// The RFC 5322 `Date:` header value, e.g. `Fri, 14 Nov 2014 18:26:32 +0100`. A
+    /// local time jiff cannot place (a year before 0, or at the very end of its range),
+    /// which no clock gives, is written as its instant in UTC (`-0000`).
     pub fn rfc5322(&self) -> String {
-        let weekday = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-            [usize::from(self.date.weekday().to_monday_zero_offset().unsigned_abs())];
-        let month = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ][usize::from(self.date.month().unsigned_abs()).saturating_sub(1) % 12];
-        format!(
-            "{weekday}, {} {month} {:04} {} {}",
-            self.date.day(),
-            self.date.year(),
-            self.ora(),
-            self.zona()
-        )
+        let printer = jiff::fmt::rfc2822::DateTimePrinter::new();
+        self.date
+            .to_datetime(self.time)
+            .to_zoned(self.offset.to_time_zone())
+            .ok()
+            .and_then(|zoned| printer.zoned_to_string(&zoned).ok())
+            .or_else(|| printer.timestamp_to_string(&self.timestamp()).ok())
+            .unwrap_or_default()
     }
 }
 
@@ -185,6 +183,15 @@ mod tests {
         assert_eq!(t.rfc5322(), "Fri, 14 Nov 2014 18:26:32 +0100");
         assert_eq!(t.to_string(), "14/11/2014 alle ore 18:26:32 (+0100)");
         assert_eq!(t.timestamp().to_string(), "2014-11-14T17:26:32Z");
+    }
+
+    #[test]
+    fn the_date_header_keeps_its_shape() {
+        // One-digit day unpadded, four-digit year, a negative offset with its minutes.
+        let t = LocalTime::parse("07/12/2026", "01:02:03", "-0530").unwrap();
+        assert_eq!(t.rfc5322(), "Mon, 7 Dec 2026 01:02:03 -0530");
+        let t = LocalTime::parse("01/01/0999", "00:00:00", "+0000").unwrap();
+        assert_eq!(t.rfc5322(), "Tue, 1 Jan 0999 00:00:00 +0000");
     }
 
     #[test]

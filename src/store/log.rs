@@ -350,8 +350,5 @@ impl Events<&ReadTx<'_>> {
 fn chain_hash(previous: &str, seq: u64, event: &Event) -> Result<String, StoreError> {
     let mut input = format!("{previous}\n{seq}\n").into_bytes();
     input.extend_from_slice(&encode(event)?);
-    Ok(openssl::sha::sha256(&input)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hex::encode(openssl::sha::sha256(&input)))
 }

@@ -61,3 +61,13 @@ fn smtp_session_corpus() {
 fn control_corpus() {
     replay("control", pecd::fuzzing::control);
 }
+
+#[test]
+fn tsa_response_corpus() {
+    replay("tsa_response", pecd::fuzzing::tsa_response);
+}
+
+#[test]
+fn pindex_corpus() {
+    replay("pindex", pecd::fuzzing::pindex);
+}
