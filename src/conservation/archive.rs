@@ -1,6 +1,5 @@
 //! The write-once archive: one folder per pacchetto di archiviazione (AIP) under
-//! `<data_dir>/conservation/packages/`, a BagIt 1.0 bag in the layout of
-//! conservation.md §3.5:
+//! `<data_dir>/conservation/packages/`, a BagIt 1.0 bag laid out as follows:
 //!
 //! ```text
 //! <pda-id>/ bagit.txt bag-info.txt manifest-sha{256,512}.txt tagmanifest-sha{256,512}.txt
@@ -145,83 +144,120 @@ fn assemble(
     let mut messages = Vec::new();
     let mut bytes = 0u64;
     for item in items {
-        let sip = &item.metadata.sip_id;
-        let metadata_xml = item.metadata.to_xml();
-        let message_path = format!("data/representations/rep1/data/{sip}/message.eml");
-        let metadata_path = format!("data/metadata/descriptive/{sip}.xml");
-        files::write_in_package(&temp.join(&message_path), &item.raw)?;
-        files::write_in_package(&temp.join(&metadata_path), metadata_xml.as_bytes())?;
+        let (group, packaged) = write_sip(temp, mailbox, item, sealing, now)?;
+        groups.push(group);
+        messages.push(packaged);
         bytes += item.raw.len() as u64;
-        let sip_files = [
-            SipFile {
-                name: "message.eml".into(),
-                sha256: item.metadata.sha256.clone(),
-            },
-            SipFile {
-                name: "metadata.xml".into(),
-                sha256: sha256_hex(metadata_xml.as_bytes()),
-            },
-        ];
-        let rdv_id = format!("rdv-{sip}");
-        let rapporto = rdv::rapporto(&rdv_id, sip, mailbox, now, &sip_files);
-        let rdv_path = format!("{RDV_DIR}/{sip}.rdv.xml");
-        let rdv_signature = seal::sign(sealing.signer, rapporto.as_bytes())?;
-        files::write_in_package(&temp.join(&rdv_path), rapporto.as_bytes())?;
-        files::write_in_package(&temp.join(format!("{rdv_path}.p7s")), &rdv_signature)?;
-        let file =
-            |suffix: &str, path: &str, sha256: String, format: &str, extension: &str| IndexFile {
-                id: format!("{sip}/{suffix}"),
-                path: format!("../../../{}", path.trim_start_matches("data/")),
-                sha256,
-                format: format.into(),
-                extension: extension.into(),
-            };
-        groups.push(IndexGroup {
-            id: sip.clone(),
-            label: format!(
-                "{} {}",
-                item.metadata.kind,
-                item.metadata.subject.as_deref().unwrap_or_default()
-            )
-            .trim()
-            .to_string(),
-            files: vec![
-                file(
-                    "message",
-                    &message_path,
-                    item.metadata.sha256.clone(),
-                    "message/rfc822",
-                    "eml",
-                ),
-                file(
-                    "metadata",
-                    &metadata_path,
-                    sip_files[1].sha256.clone(),
-                    "application/xml",
-                    "xml",
-                ),
-                file(
-                    "rdv",
-                    &rdv_path,
-                    sha256_hex(rapporto.as_bytes()),
-                    "application/xml",
-                    "xml",
-                ),
-                file(
-                    "rdv-signature",
-                    &format!("{rdv_path}.p7s"),
-                    sha256_hex(&rdv_signature),
-                    "application/pkcs7-signature",
-                    "p7s",
-                ),
-            ],
-        });
-        messages.push(Packaged {
-            rdv_id,
-            sip_sha256: rdv::sip_digest(&sip_files),
-            metadata: item.metadata.clone(),
-        });
     }
+    write_index(temp, id, mailbox, groups, sealing, now)?;
+    let tagmanifest_sha256 = finish_bag(temp, id, mailbox, sealing, now)?;
+    Ok(PackageRecord {
+        id: id.to_string(),
+        mailbox: mailbox.to_string(),
+        created: now,
+        tagmanifest_sha256,
+        bytes,
+        messages,
+    })
+}
+
+/// Writes one message, its metadata and its signed rapporto di versamento; returns the
+/// index group that lists those files and the package's record of the message.
+fn write_sip(
+    temp: &Path,
+    mailbox: &str,
+    item: &Item,
+    sealing: &Sealing<'_>,
+    now: Timestamp,
+) -> Result<(IndexGroup, Packaged), ConservationError> {
+    let sip = &item.metadata.sip_id;
+    let metadata_xml = item.metadata.to_xml();
+    let message_path = format!("data/representations/rep1/data/{sip}/message.eml");
+    let metadata_path = format!("data/metadata/descriptive/{sip}.xml");
+    files::write_in_package(&temp.join(&message_path), &item.raw)?;
+    files::write_in_package(&temp.join(&metadata_path), metadata_xml.as_bytes())?;
+    let sip_files = [
+        SipFile {
+            name: "message.eml".into(),
+            sha256: item.metadata.sha256.clone(),
+        },
+        SipFile {
+            name: "metadata.xml".into(),
+            sha256: sha256_hex(metadata_xml.as_bytes()),
+        },
+    ];
+    let rdv_id = format!("rdv-{sip}");
+    let rapporto = rdv::rapporto(&rdv_id, sip, mailbox, now, &sip_files);
+    let rdv_path = format!("{RDV_DIR}/{sip}.rdv.xml");
+    let rdv_signature = seal::sign(sealing.signer, rapporto.as_bytes())?;
+    files::write_in_package(&temp.join(&rdv_path), rapporto.as_bytes())?;
+    files::write_in_package(&temp.join(format!("{rdv_path}.p7s")), &rdv_signature)?;
+    let label = format!(
+        "{} {}",
+        item.metadata.kind,
+        item.metadata.subject.as_deref().unwrap_or_default()
+    );
+    let file = |suffix, path: &str, sha256, format| index_file(sip, suffix, path, sha256, format);
+    let group = IndexGroup {
+        id: sip.clone(),
+        label: label.trim().to_string(),
+        files: vec![
+            file(
+                "message",
+                &message_path,
+                item.metadata.sha256.clone(),
+                "message/rfc822",
+            ),
+            file(
+                "metadata",
+                &metadata_path,
+                sip_files[1].sha256.clone(),
+                "application/xml",
+            ),
+            file(
+                "rdv",
+                &rdv_path,
+                sha256_hex(rapporto.as_bytes()),
+                "application/xml",
+            ),
+            file(
+                "rdv-signature",
+                &format!("{rdv_path}.p7s"),
+                sha256_hex(&rdv_signature),
+                "application/pkcs7-signature",
+            ),
+        ],
+    };
+    let packaged = Packaged {
+        rdv_id,
+        sip_sha256: rdv::sip_digest(&sip_files),
+        metadata: item.metadata.clone(),
+    };
+    Ok((group, packaged))
+}
+
+/// How the index lists one file of a SIP: by a path relative to the index's folder,
+/// with its digest, media type and the extension its path ends with.
+fn index_file(sip: &str, suffix: &str, path: &str, sha256: String, format: &str) -> IndexFile {
+    IndexFile {
+        id: format!("{sip}/{suffix}"),
+        path: format!("../../../{}", path.trim_start_matches("data/")),
+        sha256,
+        format: format.into(),
+        extension: path.rsplit('.').next().unwrap_or_default().into(),
+    }
+}
+
+/// Writes the SInCRO index, its CAdES signature and the time stamp of that signature,
+/// with the certificates a verifier needs.
+fn write_index(
+    temp: &Path,
+    id: &str,
+    mailbox: &str,
+    groups: Vec<IndexGroup>,
+    sealing: &Sealing<'_>,
+    now: Timestamp,
+) -> Result<(), ConservationError> {
     let index = pindex::write(&pindex::IndexInput {
         id: format!("urn:pecd:pindex:{id}"),
         volume_id: id.to_string(),
@@ -245,6 +281,18 @@ fn assemble(
     for (name, pem) in &sealing.certificates {
         files::write_in_package(&temp.join(CERTIFICATES_DIR).join(name), pem)?;
     }
+    Ok(())
+}
+
+/// Writes the bag's manifests and tag files, makes every file durable and seals the
+/// folders read-only; returns the SHA-256 of `tagmanifest-sha256.txt`.
+fn finish_bag(
+    temp: &Path,
+    id: &str,
+    mailbox: &str,
+    sealing: &Sealing<'_>,
+    now: Timestamp,
+) -> Result<String, ConservationError> {
     let tagmanifest_sha256 = bag::finish(
         temp,
         &[
@@ -260,14 +308,7 @@ fn assemble(
     )?;
     files::sync_files(temp)?;
     files::seal_dirs(temp)?;
-    Ok(PackageRecord {
-        id: id.to_string(),
-        mailbox: mailbox.to_string(),
-        created: now,
-        tagmanifest_sha256,
-        bytes,
-        messages,
-    })
+    Ok(tagmanifest_sha256)
 }
 
 fn make_writable(root: &Path) -> std::io::Result<()> {

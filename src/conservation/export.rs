@@ -3,7 +3,7 @@
 //! versamento) as stored, plus `pdd.json` naming them with the SHA-256 of each
 //! `tagmanifest-sha256.txt`. With a password every entry is AES-256 (WinZip AE-2; opens
 //! in 7-Zip and bsdtar, not Info-ZIP `unzip`). The password is checked against the
-//! policy (conservation.md §5.4, issue 5) and never stored.
+//! policy (8+ characters with upper, lower, digit and special) and never stored.
 //!
 //! [`verify_package`] checks such a ZIP offline: extracts it to a private temporary
 //! folder (names that would escape it are refused) and audits every package in it.
@@ -183,6 +183,29 @@ fn verify_in(
     anchors: &[openssl::x509::X509],
     scratch: &Path,
 ) -> Result<Verified, ConservationError> {
+    let mut verified = Verified::default();
+    extract(file, password, scratch, &mut verified.problems)?;
+    let manifest: Option<Manifest> = std::fs::read(scratch.join(MANIFEST))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let Some(manifest) = manifest else {
+        verified
+            .problems
+            .push(format!("{MANIFEST}: missing or unreadable"));
+        return Ok(verified);
+    };
+    check_packages(&manifest, scratch, anchors, &mut verified)?;
+    Ok(verified)
+}
+
+/// Extracts every entry of the ZIP into `scratch`; an entry whose name would leave it
+/// is a problem, not a file.
+fn extract(
+    file: &Path,
+    password: Option<&str>,
+    scratch: &Path,
+    problems: &mut Vec<String>,
+) -> Result<(), ConservationError> {
     let reader = std::fs::File::open(file).map_err(|source| ConservationError::Io {
         context: format!("opening {}", file.display()),
         source,
@@ -191,28 +214,14 @@ fn verify_in(
         context: format!("{} is not a ZIP", file.display()),
         source,
     })?;
-    let mut verified = Verified::default();
     for n in 0..archive.len() {
         let entry = match password {
             Some(password) => archive.by_index_decrypt(n, password.as_bytes()),
             None => archive.by_index(n),
         };
-        let mut entry = entry.map_err(|e| match e {
-            zip::result::ZipError::InvalidPassword => {
-                ConservationError::Invalid("wrong password".to_string())
-            }
-            zip::result::ZipError::UnsupportedArchive(what) if what.contains("Password") => {
-                ConservationError::Invalid("the package is encrypted: use --password-stdin".into())
-            }
-            source => ConservationError::Zip {
-                context: format!("entry {n}"),
-                source,
-            },
-        })?;
+        let mut entry = entry.map_err(|e| entry_error(n, e))?;
         let Some(name) = entry.enclosed_name() else {
-            verified
-                .problems
-                .push(format!("entry {:?} has an unsafe name", entry.name()));
+            problems.push(format!("entry {:?} has an unsafe name", entry.name()));
             continue;
         };
         if entry.is_dir() {
@@ -228,27 +237,47 @@ fn verify_in(
                     name.display()
                 ))
             })?;
-        let target = scratch.join(&name);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| ConservationError::Io {
-                context: format!("creating {}", parent.display()),
-                source,
-            })?;
+        write_extracted(&scratch.join(&name), &bytes)?;
+    }
+    Ok(())
+}
+
+/// Why an entry cannot be opened, in the words the operator needs.
+fn entry_error(n: usize, error: zip::result::ZipError) -> ConservationError {
+    match error {
+        zip::result::ZipError::InvalidPassword => {
+            ConservationError::Invalid("wrong password".to_string())
         }
-        std::fs::write(&target, &bytes).map_err(|source| ConservationError::Io {
-            context: format!("writing {}", target.display()),
+        zip::result::ZipError::UnsupportedArchive(what) if what.contains("Password") => {
+            ConservationError::Invalid("the package is encrypted: use --password-stdin".into())
+        }
+        source => ConservationError::Zip {
+            context: format!("entry {n}"),
+            source,
+        },
+    }
+}
+
+fn write_extracted(target: &Path, bytes: &[u8]) -> Result<(), ConservationError> {
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| ConservationError::Io {
+            context: format!("creating {}", parent.display()),
             source,
         })?;
     }
-    let manifest: Option<Manifest> = std::fs::read(scratch.join(MANIFEST))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    let Some(manifest) = manifest else {
-        verified
-            .problems
-            .push(format!("{MANIFEST}: missing or unreadable"));
-        return Ok(verified);
-    };
+    std::fs::write(target, bytes).map_err(|source| ConservationError::Io {
+        context: format!("writing {}", target.display()),
+        source,
+    })
+}
+
+/// Audits every package `pdd.json` names, and reports packages it does not name.
+fn check_packages(
+    manifest: &Manifest,
+    scratch: &Path,
+    anchors: &[openssl::x509::X509],
+    verified: &mut Verified,
+) -> Result<(), ConservationError> {
     let mut present: Vec<String> = std::fs::read_dir(scratch)
         .map_err(|source| ConservationError::Io {
             context: "listing the extracted package".into(),
@@ -279,7 +308,7 @@ fn verify_in(
                 .push(format!("{id}: present but not named in {MANIFEST}"));
         }
     }
-    Ok(verified)
+    Ok(())
 }
 
 fn scratch_dir() -> Result<PathBuf, ConservationError> {

@@ -1,4 +1,5 @@
-//! The conservation gateway (conservazione a norma, `shared/spec/conservation.md`):
+//! The conservation gateway (conservazione a norma under AgID's Linee Guida
+//! sulla formazione, gestione e conservazione dei documenti informatici):
 //! OAIS producer → SIP → checks → AIP for the messages a mailbox's rule selects.
 //!
 //! * [`sip`]: one message as received becomes a pacchetto di versamento: the message,

@@ -1,6 +1,6 @@
-//! The UNI 11386:2020 (SInCRO 2.0) `PIndex` of an archival package (conservation.md §2):
+//! The UNI 11386:2020 (SInCRO 2.0) `PIndex` of an archival package:
 //! written here, and checked structurally on the way back (the element order and the
-//! required attributes of `shared/spec/sincro/Unisincro_PIndex.xsd`; `xmllint --schema`
+//! required attributes of the standard's XSD, `Unisincro_PIndex.xsd`; `xmllint --schema`
 //! is the external validator the tests run). The reader takes untrusted bytes and never
 //! panics.
 
