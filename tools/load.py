@@ -31,6 +31,11 @@ Build first: cargo build --release
 """
 import argparse, imaplib, json, os, re, shutil, smtplib, ssl, statistics, subprocess, sys, tempfile, threading, time
 
+# Every client logs in to the same account from the same address at once; the login
+# throttle counts attempts in flight against that pair, so the load needs room for
+# them (the same for both binaries of an A/B run).
+LOGIN_BURST = "[login]\nfailures_per_address = 10000\nfailures_per_address_account = 10000\nfailures_per_account = 10000\nmax_pending_checks = 1024\n"
+
 def run(*args, **kw):
     return subprocess.run(args, check=True, capture_output=True, text=True, **kw).stdout
 
@@ -143,7 +148,7 @@ def one_run(a, pecd, leftovers):
             open(f"{tmp}/{k}/index.ldif", "w").write(index)
             conf = open(f"{tmp}/{k}/pecd.toml").read()
             conf = conf.replace("[routes]\n", f'[routes]\n"{domains[peer]}" = "127.0.0.1:{bases[peer] + 2}"\n')
-            conf = conf.replace("[listen]", f'[relay]\nretry_base_secs = 1\ntls_roots = ["{tmp}/{peer}/certs/ca.pem"]\n\n[limits]\nmax_connections = 1000\n\n[listen]')
+            conf = conf.replace("[listen]", f'[relay]\nretry_base_secs = 1\ntls_roots = ["{tmp}/{peer}/certs/ca.pem"]\n\n[limits]\nmax_connections = 1000\n\n{LOGIN_BURST}\n[listen]')
             open(f"{tmp}/{k}/pecd.toml", "w").write(conf)
         subprocess.run([pecd, "mailbox", "add", "alice@pec-a.test", "--config", f"{tmp}/a/pecd.toml", "--password-stdin"], input="Segreta-123\n", text=True, check=True, capture_output=True)
         subprocess.run([pecd, "mailbox", "add", "bob@pec-b.test", "--config", f"{tmp}/b/pecd.toml", "--password-stdin", "--quota-bytes", str(50 * 2**30)], input="Segreta-123\n", text=True, check=True, capture_output=True)
