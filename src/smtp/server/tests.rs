@@ -39,6 +39,16 @@ pub(crate) struct FakeBackend {
 }
 
 impl FakeBackend {
+    /// A backend whose `submit` signals `entered` and then waits for `release`.
+    fn gated() -> (FakeBackend, Arc<Notify>, Arc<Notify>) {
+        let (entered, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let backend = FakeBackend {
+            gate: Some((entered.clone(), release.clone())),
+            ..FakeBackend::default()
+        };
+        (backend, entered, release)
+    }
+
     pub(crate) fn submitted(&self) -> Vec<Envelope> {
         self.submitted.lock().unwrap().clone()
     }
@@ -484,12 +494,7 @@ async fn shutdown_says_421_at_the_next_command_boundary() {
 
 #[tokio::test]
 async fn a_submission_in_flight_finishes_before_shutdown() {
-    let entered = Arc::new(Notify::new());
-    let release = Arc::new(Notify::new());
-    let backend = FakeBackend {
-        gate: Some((entered.clone(), release.clone())),
-        ..FakeBackend::default()
-    };
+    let (backend, entered, release) = FakeBackend::gated();
     let server = TestServer::start(endpoint(Mode::Mx, false, backend), 4).await;
     let mut client = server.connect().await;
     client.expect("220 ").await;

@@ -19,12 +19,7 @@ async fn send_message(client: &mut Wire<TcpStream>, body: &str) {
 
 #[tokio::test]
 async fn an_mx_body_without_room_in_the_budget_gets_452_until_room_is_made() {
-    let entered = Arc::new(Notify::new());
-    let release = Arc::new(Notify::new());
-    let backend = FakeBackend {
-        gate: Some((entered.clone(), release.clone())),
-        ..FakeBackend::default()
-    };
+    let (backend, entered, release) = FakeBackend::gated();
     let limits = limits(|l| l.mx_in_flight_bytes = 12_000);
     let server = TestServer::start_limited(endpoint(Mode::Mx, false, backend), &limits).await;
     let mut first = server.connect().await;
