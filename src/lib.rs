@@ -54,6 +54,7 @@ pub mod fuzzing;
 pub mod imap;
 pub mod mail;
 pub mod net;
+pub mod notify;
 pub mod pec;
 pub mod provider;
 pub mod smtp;
