@@ -9,9 +9,9 @@ use std::path::Path;
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use serde::Serialize;
 
 use crate::mail::address::Address;
+pub use crate::store::mailbox::MailboxType;
 
 mod limits;
 
@@ -116,43 +116,6 @@ impl Default for NotifyConfig {
 
 /// The fewest recipients per message a provider may allow (DM 2 novembre 2005, art. 12).
 pub const MIN_RECIPIENTS: usize = 50;
-
-/// The types of mailbox a provider sells.
-#[derive(Clone, Copy, Debug, Deserialize, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize)]
-pub enum MailboxType {
-    /// One person's or office's mailbox.
-    #[serde(rename = "STANDARD")]
-    Standard,
-    /// Bulk sending, small.
-    #[serde(rename = "MASSIVA-BASE")]
-    MassivaBase,
-    /// Bulk sending, large.
-    #[serde(rename = "MASSIVA-LARGE")]
-    MassivaLarge,
-}
-
-impl MailboxType {
-    /// Every type, in the order the panel lists them.
-    pub const ALL: [MailboxType; 3] = [
-        MailboxType::Standard,
-        MailboxType::MassivaBase,
-        MailboxType::MassivaLarge,
-    ];
-
-    /// The name in the configuration, the API and the panel.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MailboxType::Standard => "STANDARD",
-            MailboxType::MassivaBase => "MASSIVA-BASE",
-            MailboxType::MassivaLarge => "MASSIVA-LARGE",
-        }
-    }
-
-    /// The type named `text`, if any.
-    pub fn parse(text: &str) -> Option<MailboxType> {
-        MailboxType::ALL.into_iter().find(|t| t.as_str() == text)
-    }
-}
 
 /// `[mailbox_types.<TYPE>]`: what a new mailbox of a type gets, and what the access
 /// point lets it send.
