@@ -7,4 +7,5 @@
 //! Everything a user types or uploads is checked here ([`validate`]) before anything
 //! is stored.
 
+pub mod csv;
 pub mod validate;
