@@ -6,10 +6,11 @@
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use crate::mail::address::Address;
 use crate::manage::Actor;
 use crate::manage::ManageError;
+use crate::manage::field;
 use crate::manage::gestore_only;
+use crate::manage::validate;
 use crate::store::Store;
 use crate::store::management::Domain;
 
@@ -24,25 +25,15 @@ pub struct NewDomain {
     pub ente: Option<String>,
 }
 
-/// The normalized domain name, or a field error.
+/// The normalized domain name, or a field error: a name with at least one dot.
 pub fn check_name(name: &str) -> Result<String, ManageError> {
-    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
-    let well_formed = name.contains('.')
-        && name.len() <= 253
-        && Address::parse(&format!("postmaster@{name}")).is_ok()
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
-    if well_formed {
+    let name = validate::dominio(name.trim().trim_end_matches('.')).map_err(field("name"))?;
+    if name.contains('.') {
         Ok(name)
     } else {
         Err(ManageError::invalid(
             "name",
-            "Il nome di dominio non è valido.",
+            "Il dominio non è valido: indicare un nome come esempio.it.",
         ))
     }
 }

@@ -7,9 +7,16 @@
 //!
 //! Whatever is outside an actor's reach is reported as not found, never as forbidden,
 //! so that one ente's operator cannot learn what another ente has.
+//!
+//! This layer sits beside `provider` and `conservation`: it uses `store`, `mail`,
+//! `pec` and `crypto`, and never a front end (`admin`, `web`, `cli`, `smtp`, `imap`).
+//! Everything a user types or uploads is checked here ([`validate`]) before anything
+//! is stored.
 
+pub mod csv;
 pub mod domains;
 pub mod operators;
+pub mod validate;
 
 use crate::store::StoreError;
 pub use crate::store::management::Role;
@@ -97,6 +104,11 @@ impl ManageError {
             message: message.into(),
         }
     }
+}
+
+/// Maps a field check's refusal to the field it concerns.
+pub(crate) fn field(name: &str) -> impl Fn(validate::FieldError) -> ManageError + '_ {
+    move |error| ManageError::invalid(name, error.to_string())
 }
 
 /// The gestore-only guard.

@@ -6,11 +6,12 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde::Serialize;
 
-use crate::mail::address::Address;
 use crate::manage::Actor;
 use crate::manage::ManageError;
 use crate::manage::Role;
+use crate::manage::field;
 use crate::manage::gestore_only;
+use crate::manage::validate;
 use crate::store::Store;
 use crate::store::management::Operator;
 
@@ -83,18 +84,6 @@ impl Operator {
     }
 }
 
-fn check_username(username: &str) -> Result<String, ManageError> {
-    let name = username.trim().to_lowercase();
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
-    if !(3..=64).contains(&name.len()) || !name.chars().all(allowed) {
-        return Err(ManageError::invalid(
-            "username",
-            "Il nome utente deve avere da 3 a 64 caratteri tra lettere, cifre, punto, trattino e trattino basso.",
-        ));
-    }
-    Ok(name)
-}
-
 /// Checks a new password's length.
 pub fn check_password(field: &str, password: &str) -> Result<(), ManageError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
@@ -122,12 +111,7 @@ fn check_ente(role: Role, ente: Option<&str>) -> Result<Option<String>, ManageEr
 }
 
 fn check_email(email: Option<&str>) -> Result<Option<String>, ManageError> {
-    match email.map(str::trim).filter(|e| !e.is_empty()) {
-        None => Ok(None),
-        Some(text) => Address::parse(text)
-            .map(|a| Some(a.as_str().to_string()))
-            .map_err(|_| ManageError::invalid("email", "L'indirizzo e-mail non è valido.")),
-    }
+    validate::optional(email.unwrap_or_default(), validate::email).map_err(field("email"))
 }
 
 /// Adds an operator (the gestore only). `domains` must be managed domains (`own` is
@@ -140,7 +124,7 @@ pub fn add(
     now: Timestamp,
 ) -> Result<OperatorView, ManageError> {
     gestore_only(actor)?;
-    let username = check_username(&new.username)?;
+    let username = validate::username(&new.username).map_err(field("username"))?;
     let role = Role::parse(new.role.trim()).ok_or_else(|| {
         ManageError::invalid("role", "Il ruolo deve essere gestore, lra o aggregator.")
     })?;
