@@ -15,6 +15,8 @@
 
 pub mod csv;
 pub mod domains;
+pub mod holders;
+pub mod mailboxes;
 pub mod operators;
 pub mod validate;
 
