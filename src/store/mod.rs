@@ -25,6 +25,7 @@ pub mod ledger;
 pub mod links;
 pub mod log;
 pub mod mailbox;
+pub mod management;
 pub mod outbox;
 pub mod quarantine;
 pub mod queue;
@@ -56,6 +57,7 @@ use crate::store::ledger::Ledger;
 use crate::store::links::Links;
 use crate::store::log::Events;
 use crate::store::mailbox::Mailboxes;
+use crate::store::management::Management;
 use crate::store::outbox::Outbox;
 use crate::store::quarantine::Quarantine;
 use crate::store::queue::Queue;
@@ -175,6 +177,11 @@ impl<'a> Tx<'a> {
         Mailboxes(self)
     }
 
+    /// The management plane: domains, operators, holders, mailbox history and documents.
+    pub fn management(&mut self) -> Management<&mut Tx<'a>> {
+        Management(self)
+    }
+
     /// What IMAP does to folders and their messages.
     pub fn folders(&mut self) -> Folders<&mut Tx<'a>> {
         Folders(self)
@@ -236,6 +243,11 @@ impl<'a> ReadTx<'a> {
     /// Mailboxes: accounts, passwords, quota, and the messages filed in them.
     pub fn mailboxes(&self) -> Mailboxes<&ReadTx<'a>> {
         Mailboxes(self)
+    }
+
+    /// The management plane: domains, operators, holders, mailbox history and documents.
+    pub fn management(&self) -> Management<&ReadTx<'a>> {
+        Management(self)
     }
 
     /// Folders and their messages.
