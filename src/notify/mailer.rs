@@ -13,6 +13,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Config;
+use crate::net::tls;
+use crate::net::tls::TlsError;
 use crate::notify::NotifySettings;
 use crate::notify::compose;
 use crate::notify::compose::LinkMail;
@@ -20,6 +23,7 @@ use crate::notify::token::Token;
 use crate::notify::token::TokenError;
 use crate::smtp::client;
 use crate::smtp::client::ClientOptions;
+use crate::smtp::client::ClientTimeouts;
 use crate::smtp::client::Connection;
 use crate::store::Store;
 use crate::store::StoreError;
@@ -79,6 +83,40 @@ impl Smarthost {
             tls_name: host.to_string(),
         })
     }
+}
+
+impl Transport {
+    /// `[notify] smtp` and `retry_secs`; the smarthost's certificate must chain to a
+    /// public root or to one of `[relay] tls_roots`.
+    pub fn from_config(config: &Config) -> Result<Transport, TransportError> {
+        let smtp = &config.notify.smtp;
+        let smarthost = if smtp.is_empty() {
+            None
+        } else {
+            Some(Smarthost::parse(smtp)?)
+        };
+        Ok(Transport {
+            smarthost,
+            options: ClientOptions {
+                helo: config.provider.domain.clone(),
+                tls: tls::client_config_with_public_roots(&config.relay.tls_roots)?,
+                require_tls: false,
+                timeouts: ClientTimeouts::default(),
+            },
+            retry: Duration::from_secs(config.notify.retry_secs.max(1)),
+        })
+    }
+}
+
+/// Why the mailer cannot be set up from the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// `[notify] smtp` is not `host:port`.
+    #[error(transparent)]
+    Smarthost(#[from] SmarthostError),
+    /// The roots of `[relay] tls_roots` do not load.
+    #[error("[relay] tls_roots: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// Faults of the mailer itself (not of the smarthost, which are retried).

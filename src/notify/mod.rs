@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use crate::config::Config;
 use crate::mail::address::Address;
 use crate::notify::token::Token;
 use crate::notify::token::TokenError;
@@ -68,6 +69,27 @@ pub struct MailServers {
 }
 
 impl NotifySettings {
+    /// What a provider's configuration says: its name and domain, `[notify] from`, the
+    /// panel's URL, and the IMAP and submission ports of `[listen]` on the provider's
+    /// domain (the name its TLS certificate carries).
+    pub fn from_config(config: &Config) -> NotifySettings {
+        let listen = &config.listen;
+        NotifySettings {
+            provider_name: config.provider.name.clone(),
+            domain: config.provider.domain.clone(),
+            from: config.notify_from(),
+            web_url: config.web_url(),
+            servers: MailServers {
+                host: config.provider.domain.clone(),
+                imap_port: listen.imap.port(),
+                imaps_port: listen.imaps.port(),
+                submission_port: listen.submission.port(),
+                submissions_port: listen.submissions.port(),
+            },
+            link_validity: LINK_VALIDITY,
+        }
+    }
+
     /// The link carrying `token`.
     pub fn link_url(&self, token: &Token) -> String {
         format!(

@@ -367,3 +367,93 @@ fn a_mail_waits_in_the_outbox_while_the_smarthost_is_down_and_arrives_when_it_is
     assert_eq!(set.unwrap(), "dario.neri@pec-a.test");
     shutdown.cancel();
 }
+
+#[test]
+fn pecd_serve_mails_a_queued_activation_through_the_configured_smarthost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    let base = daemon::port_base();
+    let out = Command::new(env!("CARGO_BIN_EXE_pecd"))
+        .arg("init")
+        .arg(&dir)
+        .args(["--domain", "pec-a.test", "--name", "Gestore A S.p.A."])
+        .args(["--port-base", &base.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let smarthost_port = daemon::port_base();
+    let config_path = dir.join("pecd.toml");
+    let mut config = std::fs::read_to_string(&config_path).unwrap();
+    config.push_str(&format!(
+        "\n[relay]\ntls_roots = [\"{}\"]\n\n[web]\nurl = \"https://pannello.pec-a.test/\"\n\n\
+         [notify]\nsmtp = \"127.0.0.1:{smarthost_port}\"\nretry_secs = 1\n",
+        dir.join("certs/ca.pem").display()
+    ));
+    std::fs::write(&config_path, config).unwrap();
+
+    // Queued while the daemon is down, as a crash between the activation and the
+    // mailer's pass would leave it.
+    let loaded = pecd::config::Config::load(&config_path).unwrap();
+    let store = store_with(&dir, &["elena.galli@pec-a.test"]);
+    let to = vec!["elena@example.test".to_string()];
+    let settings = NotifySettings::from_config(&loaded);
+    store
+        .write(|tx| {
+            notify::queue_activation(
+                tx,
+                &settings,
+                "elena.galli@pec-a.test",
+                &to,
+                Timestamp::now(),
+            )
+        })
+        .unwrap();
+    drop(store);
+
+    let daemon = daemon::start(&dir, base);
+    let smarthost = TestSmarthost::start(
+        smarthost_port,
+        &dir.join("certs"),
+        &tmp.path().join("maildir"),
+    );
+    let mail = read(&smarthost.wait_for(1)[0]);
+    drop(daemon);
+    assert_eq!(mail.to, "elena@example.test");
+    let from = mail_parser::MessageParser::default()
+        .parse(&smarthost.mails()[0])
+        .and_then(|m| {
+            m.from()
+                .and_then(|a| a.first())
+                .and_then(|a| a.address().map(str::to_string))
+        });
+    assert_eq!(from.as_deref(), Some("noreply@pec-a.test"));
+    assert!(
+        mail.body.contains("https://pannello.pec-a.test/attiva/"),
+        "{}",
+        mail.body
+    );
+    let ports = format!(
+        "porta {} (SSL/TLS) oppure {} (STARTTLS)",
+        base + 4,
+        base + 3
+    );
+    assert!(
+        mail.body.contains(&ports),
+        "{ports:?} missing from:\n{}",
+        mail.body
+    );
+
+    let store = Store::open(&dir.join("data")).unwrap();
+    assert!(store.read(|tx| tx.outbox().all()).unwrap().is_empty());
+    let set = notify::redeem(&store, &mail.token, "Scelta-da-Elena-1", Timestamp::now());
+    assert_eq!(set.unwrap(), "elena.galli@pec-a.test");
+    assert!(verify(
+        &store,
+        "elena.galli@pec-a.test",
+        "Scelta-da-Elena-1"
+    ));
+}
