@@ -71,3 +71,8 @@ fn tsa_response_corpus() {
 fn pindex_corpus() {
     replay("pindex", pecd::fuzzing::pindex);
 }
+
+#[test]
+fn link_token_corpus() {
+    replay("link_token", pecd::fuzzing::link_token);
+}
