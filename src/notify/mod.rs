@@ -411,13 +411,9 @@ pub(crate) mod tests {
     #[test]
     fn a_link_to_a_mailbox_closed_since_sets_nothing() {
         let (_dir, store, token) = activated(&["anna@example.test"]);
-        store
-            .write(|tx| {
-                tx.mailboxes()
-                    .update("mario@pec-a.test", |m| m.state = MailboxState::Deleted)
-                    .map(|_| ())
-            })
-            .unwrap();
+        let close = |m: &mut Mailbox| m.state = MailboxState::Deleted;
+        let closed = store.write(|tx| tx.mailboxes().update("mario@pec-a.test", close));
+        assert_eq!(closed.unwrap().state, MailboxState::Deleted);
         let checked = check(&store, &token.as_hex(), at(2));
         assert!(
             matches!(checked, Err(LinkError::NoMailbox(_))),
