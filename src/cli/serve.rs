@@ -49,7 +49,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     }
     super::files::warn_if_exposed(config_path, &config);
     if !config.index.ldif.exists() {
-        let entry = super::index::entry(&config)?;
+        let entry = super::index::entry(&config, vec![config.provider.domain.clone()])?;
         std::fs::write(&config.index.ldif, entry)
             .with_context(|| format!("cannot write {}", config.index.ldif.display()))?;
         tracing::warn!(path = %config.index.ldif.display(), "created a providers index holding this provider only");
