@@ -364,6 +364,18 @@ impl Management<&ReadTx<'_>> {
         self.0.values(DOMAINS)
     }
 
+    /// Whether `name` is an added managed domain.
+    pub fn is_domain(&self, name: &str) -> Result<bool, StoreError> {
+        match self.0.inner.open_table(DOMAINS) {
+            Ok(table) => Ok(table
+                .get(name.to_ascii_lowercase().as_str())
+                .map_err(db)?
+                .is_some()),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(false),
+            Err(error) => Err(db(error)),
+        }
+    }
+
     /// Every operator, by username.
     pub fn operators(&self) -> Result<Vec<Operator>, StoreError> {
         self.0.values(OPERATORS)
