@@ -24,6 +24,7 @@ use crate::store::key::AddressKey;
 use crate::store::mailbox::DUMMY_HASH;
 use crate::store::mailbox::verify_argon2;
 pub use crate::store::management::tally::Counts;
+pub(crate) use crate::store::management::tally::conserved;
 pub(crate) use crate::store::management::tally::retally;
 
 const DOMAINS: TableDefinition<&str, &[u8]> = TableDefinition::new("domains");
