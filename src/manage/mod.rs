@@ -19,6 +19,7 @@ pub mod holders;
 pub mod mailboxes;
 pub mod operators;
 pub mod reports;
+pub mod tables;
 pub mod validate;
 
 use crate::store::StoreError;
