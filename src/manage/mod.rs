@@ -8,4 +8,5 @@
 //! is stored.
 
 pub mod csv;
+pub mod pdf;
 pub mod validate;
