@@ -73,6 +73,16 @@ fn pindex_corpus() {
 }
 
 #[test]
+fn manage_fields_corpus() {
+    replay("manage_fields", pecd::fuzzing::manage_fields);
+}
+
+#[test]
+fn pdf_upload_corpus() {
+    replay("pdf_upload", pecd::fuzzing::pdf_upload);
+}
+
+#[test]
 fn link_token_corpus() {
     replay("link_token", pecd::fuzzing::link_token);
 }
