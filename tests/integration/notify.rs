@@ -42,19 +42,46 @@ impl Drop for TestSmarthost {
     }
 }
 
+/// What a test smarthost does with the mail it is offered.
+#[derive(Clone, Copy, Debug)]
+pub enum Behaviour {
+    /// Takes it into the Maildir.
+    Deliver,
+    /// Refuses every recipient with a 550.
+    RefuseRecipients,
+}
+
 impl TestSmarthost {
     /// Starts aiosmtpd on `port`, offering (and requiring) STARTTLS with the TLS
     /// certificate in `certs`, delivering into `maildir`.
     pub fn start(port: u16, certs: &Path, maildir: &Path) -> TestSmarthost {
-        let child = Command::new("python3")
+        TestSmarthost::behaving(port, certs, maildir, Behaviour::Deliver)
+    }
+
+    /// [`TestSmarthost::start`], doing `behaviour` with the mail.
+    pub fn behaving(
+        port: u16,
+        certs: &Path,
+        maildir: &Path,
+        behaviour: Behaviour,
+    ) -> TestSmarthost {
+        let mut command = Command::new("python3");
+        command
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
             .arg("--tlscert")
             .arg(certs.join("tls.pem"))
             .arg("--tlskey")
-            .arg(certs.join("tls.key"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(maildir)
+            .arg(certs.join("tls.key"));
+        match behaviour {
+            Behaviour::Deliver => command
+                .args(["-c", "aiosmtpd.handlers.Mailbox"])
+                .arg(maildir),
+            Behaviour::RefuseRecipients => command
+                .env("PYTHONPATH", support::root().join("tests/scripts"))
+                .args(["-c", "refusing_smarthost.RefuseRecipients"]),
+        };
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -357,17 +384,7 @@ fn a_mail_waits_in_the_outbox_while_the_smarthost_is_down_and_arrives_when_it_is
     );
     let (_runtime, shutdown) = start_mailer(&store, port);
     // Nothing listens on the port: the mail is retried, never dropped.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let queued = store.read(|tx| tx.outbox().all()).unwrap();
-        assert_eq!(queued.len(), 1, "the mail left the outbox unsent");
-        if queued[0].attempts >= 2 {
-            assert!(queued[0].last_error.is_some());
-            break;
-        }
-        assert!(Instant::now() < deadline, "the mailer does not retry");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_failures(&store, 2);
     // No attempt that never reached a smarthost made a link.
     assert_eq!(store.read(|tx| tx.links().count()).unwrap(), 0);
 
@@ -463,4 +480,59 @@ fn pecd_serve_mails_a_queued_activation_through_the_configured_smarthost() {
         "elena.galli@pec-a.test",
         "Scelta-da-Elena-1"
     ));
+}
+
+/// Waits until the one queued mail has failed `attempts` times; returns its last error.
+fn wait_for_failures(store: &Store, attempts: u32) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let queued = store.read(|tx| tx.outbox().all()).unwrap();
+        assert_eq!(queued.len(), 1, "the mail left the outbox unsent");
+        if queued[0].attempts >= attempts {
+            return queued[0].last_error.clone().unwrap();
+        }
+        assert!(Instant::now() < deadline, "the mailer does not retry");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Queues an activation of `mailbox` in a new store under `tmp` and lets the mailer try
+/// the smarthost on `port` until it failed twice; the last error.
+fn two_failures(tmp: &Path, mailbox: &str, port: u16) -> String {
+    let store = store_with(tmp, &[mailbox]);
+    let to = vec!["titolare@example.test".to_string()];
+    queue(&store, &settings(), LinkPurpose::Activation, mailbox, &to);
+    let (_runtime, shutdown) = start_mailer(&store, port);
+    let error = wait_for_failures(&store, 2);
+    shutdown.cancel();
+    error
+}
+
+#[test]
+fn a_mail_the_smarthost_refuses_stays_queued_and_is_tried_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let maildir = tmp.path().join("maildir");
+    let refusing = TestSmarthost::behaving(
+        daemon::port_base(),
+        &certs(),
+        &maildir,
+        Behaviour::RefuseRecipients,
+    );
+    let error = two_failures(tmp.path(), "fabio.rossi@pec-a.test", refusing.port);
+    assert!(error.contains("550"), "{error}");
+}
+
+#[test]
+fn a_smarthost_whose_certificate_chains_to_no_trusted_root_gets_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    // pec-b's CA is neither a public root nor one the mailer was given: a stand-in for
+    // a machine in the middle that answers in the smarthost's place.
+    let impostor = TestSmarthost::start(
+        daemon::port_base(),
+        &support::root().join("certs/pec-b.test"),
+        &tmp.path().join("maildir"),
+    );
+    let error = two_failures(tmp.path(), "gina.bruno@pec-a.test", impostor.port);
+    assert!(error.contains("TLS"), "{error}");
+    assert!(impostor.mails().is_empty(), "the mail went to the impostor");
 }
