@@ -125,3 +125,6 @@ fn gestore_only(actor: &Actor) -> Result<(), ManageError> {
         Err(ManageError::GestoreOnly)
     }
 }
+
+#[cfg(test)]
+mod tests;
