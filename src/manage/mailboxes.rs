@@ -299,9 +299,6 @@ pub fn create(
         .map_err(field("note"))?
         .unwrap_or_default();
     let (holder, new_holder) = holder_for(store, form, &ente, now)?;
-    let mut password = [0u8; 32];
-    openssl::rand::rand_bytes(&mut password).map_err(|_| StoreError::Password)?;
-    let unusable = hex::encode(password);
     let settings = NewMailbox {
         quota_bytes: limits.inbox_quota_bytes,
         state: MailboxState::Pending,
@@ -322,7 +319,9 @@ pub fn create(
             if new_holder {
                 tx.management().put_holder(&holder)?;
             }
-            let mailbox = tx.mailboxes().create(&address, &unusable, &settings, now)?;
+            let mailbox = tx
+                .mailboxes()
+                .create_without_password(&address, &settings, now)?;
             tx.management()
                 .record_change(&address, &change(actor, now, "stato", "", "pending"))?;
             Ok(mailbox)
