@@ -82,7 +82,8 @@ fn seed(store: &Store, count: usize) -> anyhow::Result<()> {
                     })?;
                 }
                 let settings = NewMailbox {
-                    state: states[n % states.len()],
+                    // Across entes and within each: every ente has mailboxes in every state.
+                    state: states[(n / ENTES) % states.len()],
                     profile: Profile {
                         holder: Some(codice_fiscale(holder)),
                         ente,
