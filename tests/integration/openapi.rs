@@ -1,8 +1,8 @@
 //! The OpenAPI document (`src/admin/openapi.json`) is written by hand, so nothing but
 //! these checks keeps it true: a real validator (PyPI `openapi-spec-validator`) accepts
 //! it, it names exactly the JSON routes the code declares (every `.route("…", …)` in
-//! `src/admin/` and `src/web/`, with each method chained on it), and the admin listener
-//! serves it unchanged.
+//! `src/admin/` and `src/web/`, with each method chained on it), and a running daemon
+//! serves it and answers every operation in it as it says.
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::Path;
 use std::path::PathBuf;
 
+use crate::daemon;
 use crate::support;
 
 /// The document, as the repository holds it.
@@ -244,44 +245,29 @@ fn the_route_scan_reads_chains_closures_and_multi_line_routes() {
     assert!(routes_in(r#".route(PATH, get(handler))"#).is_err());
 }
 
-/// The live check: the admin listener serves the repository's document, and every
+/// The live check against a real `pecd serve` (its own activation hook, its own
+/// listeners): the admin listener serves the repository's document, and every
 /// operation in it, called for real, answers as the document says
 /// (`openapi_conformance.py`).
 #[test]
-fn the_admin_listener_serves_the_document_and_answers_as_it_says() {
+fn the_daemon_serves_the_document_and_answers_as_it_says() {
     let tmp = tempfile::tempdir().unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let store = pecd::store::Store::open(&tmp.path().join("data")).unwrap();
-    runtime.spawn(pecd::admin::serve(
-        pecd::admin::listener::Admitted::new(listener, pecd::net::listener::Admission::new(4, 4)),
-        store.clone(),
-        pecd::admin::manage_api::ManageApi {
-            store,
-            settings: std::sync::Arc::new(pecd::manage::mailboxes::Settings {
-                domain: "pec-a.test".into(),
-                types: pecd::config::MailboxTypeConfig::defaults(),
-            }),
-            // Nothing is activated here: no mail to queue.
-            on_activation: std::sync::Arc::new(|_, _| Ok(())),
-        },
-        "openapi-test-token".into(),
-        shutdown.clone(),
-    ));
-    let served = get(port, "/v1/openapi.json", Some("openapi-test-token"));
-    let anonymous = get(port, "/v1/openapi.json", None);
+    let (dir, _peer, port_base, _) = daemon::pair(tmp.path(), "");
+    let config: toml::Table =
+        toml::from_str(&std::fs::read_to_string(dir.join("pecd.toml")).unwrap()).unwrap();
+    let token = config["admin"]["token"].as_str().unwrap().to_string();
+    let pecd = daemon::start(&dir, port_base);
+    let admin = port_base + 5;
+    let served = get(admin, "/v1/openapi.json", Some(&token));
+    let anonymous = get(admin, "/v1/openapi.json", None);
     let conformance = support::run(
         "python3",
         &[
             &support::root()
                 .join("tests/integration/openapi_conformance.py")
                 .to_string_lossy(),
-            &format!("http://127.0.0.1:{port}"),
-            "openapi-test-token",
+            &format!("http://127.0.0.1:{admin}"),
+            &token,
             &document_path().to_string_lossy(),
             &support::root()
                 .join("fuzz/corpus/pdf_upload/minimal.pdf")
@@ -289,12 +275,7 @@ fn the_admin_listener_serves_the_document_and_answers_as_it_says() {
         ],
         "python3 (and `pip install openapi-spec-validator`, which brings jsonschema)",
     );
-    shutdown.cancel();
-    assert!(
-        conformance.status.success(),
-        "the admin listener's answers do not match the document: {}",
-        String::from_utf8_lossy(&conformance.stderr)
-    );
+    drop(pecd);
 
     assert!(served.head.starts_with("HTTP/1.1 200"), "{}", served.head);
     assert!(
@@ -313,6 +294,11 @@ fn the_admin_listener_serves_the_document_and_answers_as_it_says() {
         "the document is served without the bearer token: {}",
         anonymous.head
     );
+    assert!(
+        conformance.status.success(),
+        "the admin listener's answers do not match the document: {}",
+        String::from_utf8_lossy(&conformance.stderr)
+    );
 }
 
 /// An HTTP response: the status line and headers, and the body.
@@ -323,7 +309,15 @@ struct Answer {
 
 /// One `GET` over a fresh connection that the request asks the server to close.
 fn get(port: u16, path: &str, token: Option<&str>) -> Answer {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // The daemon opens the admin listener a moment after the SMTP one it was seen on.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut stream = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(stream) => break stream,
+            Err(e) if std::time::Instant::now() > deadline => panic!("admin port {port}: {e}"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    };
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .unwrap();

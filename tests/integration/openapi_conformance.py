@@ -1,4 +1,4 @@
-"""Drives every operation of pecd's OpenAPI document against a live admin listener and
+"""Drives every operation of pecd's OpenAPI document against a running admin listener and
 holds each answer to the document: its status is one the operation lists, its media
 type one that status names, and a JSON body validates against that schema; every JSON
 request body sent to succeed validates against the operation's request schema. Fails when an
@@ -106,15 +106,15 @@ def admin_routes():
     call("get", "/v1/health", expect=200)
     call("get", "/v1/openapi.json", expect=200)
     call("get", "/v1/mailboxes", auth=False, expect=401)
-    new = {"address": "postmaster@pec-a.test", "password": "Segreta-123", "receipt": "breve"}
+    new = {"address": "casella-api@pec-a.test", "password": "Segreta-123", "receipt": "breve"}
     call("post", "/v1/mailboxes", body=new, expect=201)
     call("post", "/v1/mailboxes", body=new, expect=409)
     call("post", "/v1/mailboxes", raw=b"{not json", expect=400)
     call("post", "/v1/mailboxes", body={"address": "x@altrove.test", "password": "Segreta-123"}, expect=422)
     call("get", "/v1/mailboxes", expect=200)
-    call("get", MB, path="/v1/mailboxes/postmaster@pec-a.test", expect=200)
+    call("get", MB, path="/v1/mailboxes/casella-api@pec-a.test", expect=200)
     call("get", MB, path="/v1/mailboxes/nessuno@pec-a.test", expect=404)
-    call("patch", MB, path="/v1/mailboxes/postmaster@pec-a.test",
+    call("patch", MB, path="/v1/mailboxes/casella-api@pec-a.test",
          body={"state": "suspended", "quota_bytes": 5000000}, expect=200)
     call("get", "/v1/log", query="?since=2020-01-01&mailbox=postmaster", expect=200)
     call("get", "/v1/log", query="?since=ieri", expect=422)
@@ -218,8 +218,8 @@ def endings():
     call("post", MB + "/cease", path=box("/cease"), expect=200)
     call("post", MB + "/reactivate", path=box("/reactivate"), expect=422)
     call("get", MB + "/detail", path="/v1/mailboxes/nessuno@ente-b.test/detail", expect=404)
-    call("delete", MB, path="/v1/mailboxes/postmaster@pec-a.test", expect=204)
-    call("delete", MB, path="/v1/mailboxes/postmaster@pec-a.test", expect=404)
+    call("delete", MB, path="/v1/mailboxes/casella-api@pec-a.test", expect=204)
+    call("delete", MB, path="/v1/mailboxes/casella-api@pec-a.test", expect=404)
 
 
 admin_routes()
