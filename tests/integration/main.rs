@@ -16,6 +16,7 @@ mod daemon;
 mod fuzz_corpus;
 mod imap;
 mod notify;
+mod openapi;
 mod operator;
 mod real_messages;
 mod support;
