@@ -10,6 +10,7 @@ use axum::Extension;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::FromRequest;
 use axum::extract::Path;
 use axum::extract::Query;
@@ -50,6 +51,9 @@ use crate::store::Tx;
 pub type ActivationHook =
     Arc<dyn Fn(&mut Tx<'_>, &Activation) -> Result<(), StoreError> + Send + Sync>;
 
+/// The largest upload body: a document at its limit, and room for nothing else.
+const UPLOAD_LIMIT: usize = documents::MAX_DOCUMENT_BYTES + 1;
+
 /// The state every management route shares.
 #[derive(Clone)]
 pub struct ManageApi {
@@ -85,7 +89,9 @@ pub fn routes() -> Router<ManageApi> {
         .route("/v1/mailboxes/{address}/expiry", post(set_expiry))
         .route(
             "/v1/mailboxes/{address}/documents",
-            get(list_documents).post(upload_document),
+            get(list_documents)
+                .post(upload_document)
+                .layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
         )
         .route(
             "/v1/mailboxes/{address}/documents/{id}",
