@@ -109,6 +109,9 @@ pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_COMPANY_CHARS: usize = 200;
 /// The longest street address or locality, in characters.
 pub const MAX_ADDRESS_CHARS: usize = 200;
+/// The longest e-mail address, in characters (RFC 5321 §4.5.3.1.3: a path is at most
+/// 256 octets with its angle brackets).
+pub const MAX_EMAIL_CHARS: usize = 254;
 /// The longest note on a mailbox, in characters.
 pub const MAX_NOTE_CHARS: usize = 4000;
 
@@ -275,7 +278,7 @@ pub fn telefono(input: &str) -> Result<String, FieldError> {
 }
 
 /// An e-mail address (ordinary or PEC), as [`Address::parse`] reads it: the domain
-/// lower-cased.
+/// lower-cased, at most [`MAX_EMAIL_CHARS`] long.
 pub fn email(input: &str) -> Result<String, FieldError> {
     if input.trim().is_empty() {
         return Err(FieldError::Missing);
@@ -283,6 +286,7 @@ pub fn email(input: &str) -> Result<String, FieldError> {
     if input.chars().any(is_hidden) {
         return Err(FieldError::ControlCharacter);
     }
+    capped(input.trim().to_string(), MAX_EMAIL_CHARS)?;
     Address::parse(input)
         .map(|address| address.to_string())
         .map_err(FieldError::Email)

@@ -265,28 +265,73 @@ fn deep_nesting_ends_in_an_error_not_a_stack_overflow() {
     );
 }
 
-#[test]
-fn a_decompression_bomb_stops_at_the_limit() {
-    // 17 MiB of zeros compress to a few kilobytes: a cross-reference stream that
-    // claims them is refused without holding more than the limit.
-    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-    encoder.write_all(&vec![0u8; 17 << 20]).unwrap();
-    let bomb = encoder.finish().unwrap();
+/// A PDF 1.5 file whose only section is a cross-reference stream (object 1) with
+/// `dictionary` entries besides `/Type` and `/Length`, and `data` as its stream data.
+fn xref_stream_pdf(dictionary: &str, data: &[u8]) -> Vec<u8> {
     let mut file = b"%PDF-1.5\n".to_vec();
     let offset = file.len();
     write!(
         file,
-        "1 0 obj\n<< /Type /XRef /Size 1 /W [1 2 1] /Root 1 0 R /Filter /FlateDecode /Length {} >>\nstream\n",
-        bomb.len()
+        "1 0 obj\n<< /Type /XRef {dictionary} /Length {} >>\nstream\n",
+        data.len()
     )
     .unwrap();
-    file.extend_from_slice(&bomb);
+    file.extend_from_slice(data);
     write!(file, "\nendstream\nendobj\nstartxref\n{offset}\n%%EOF\n").unwrap();
+    file
+}
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn a_decompression_bomb_stops_at_the_limit() {
+    // 17 MiB of zeros compress to a few kilobytes: a cross-reference stream that
+    // claims them is refused without holding more than the limit.
+    let bomb = zlib(&vec![0u8; 17 << 20]);
+    let file = xref_stream_pdf("/Size 1 /W [1 2 1] /Root 1 0 R /Filter /FlateDecode", &bomb);
     let error = check(&file, LIMIT).unwrap_err();
     assert!(
         matches!(
             error,
             PdfError::Xref(XrefError::Stream(StreamError::TooLarge))
+        ),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_cross_reference_listing_millions_of_objects_is_refused() {
+    // One byte a row (type 1, offset 0): 600,000 objects in a few hundred bytes.
+    let rows = zlib(&vec![1u8; 600_000]);
+    let file = xref_stream_pdf(
+        "/Size 600000 /W [1 0 0] /Root 1 0 R /Filter /FlateDecode",
+        &rows,
+    );
+    let error = check(&file, LIMIT).unwrap_err();
+    assert!(
+        matches!(error, PdfError::Xref(XrefError::TooManyObjects)),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn an_object_with_too_many_items_is_refused() {
+    let huge = format!(
+        "<< /Type /Catalog /Pages 2 0 R /X [{}] >>",
+        "0 ".repeat(syntax::MAX_ITEMS + 1)
+    );
+    let error = check(&pdf(&[&huge, PAGES, PAGE], ""), LIMIT).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            PdfError::Object {
+                number: 1,
+                reason: ObjectError::Syntax(SyntaxError::TooManyItems(_))
+            }
         ),
         "{error:?}"
     );

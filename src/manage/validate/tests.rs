@@ -209,6 +209,13 @@ fn email_uses_the_address_parser_and_lower_cases_the_domain() {
         email("mario\u{202E}@example.it"),
         Err(FieldError::ControlCharacter)
     ));
+    let long = format!("{}@{}.it", "a".repeat(60), "b".repeat(200));
+    assert!(matches!(
+        email(&long),
+        Err(FieldError::TooLong {
+            max: MAX_EMAIL_CHARS
+        })
+    ));
 }
 
 #[test]
