@@ -17,6 +17,8 @@ use crate::config::LoginConfig;
 use crate::crypto::identity::Signer;
 use crate::crypto::trust;
 use crate::imap;
+use crate::manage::mailboxes::Activation;
+use crate::manage::mailboxes::LinkReason;
 use crate::net::throttle::AuthThrottle;
 use crate::net::throttle::ThrottlePolicy;
 use crate::net::tls;
@@ -41,6 +43,67 @@ use crate::smtp::session::SessionConfig;
 use crate::store::Store;
 use crate::store::mailbox::SendingLimits;
 
+/// On a provider with no gestore operator yet, creates `admin` with a random password
+/// and prints it once in the log, so the web panel can be reached on the first start.
+fn first_gestore(config: &Config, store: &Store) -> anyhow::Result<()> {
+    if crate::manage::operators::has_gestore(store)? {
+        return Ok(());
+    }
+    let mut secret = [0u8; 12];
+    openssl::rand::rand_bytes(&mut secret).context("no randomness for the first password")?;
+    let password = hex::encode(secret);
+    let new = crate::manage::operators::NewOperator {
+        username: "admin".to_string(),
+        role: "gestore".to_string(),
+        ente: None,
+        domains: Vec::new(),
+        email: None,
+        password: password.clone(),
+    };
+    let actor = crate::manage::Actor::gestore("serve");
+    crate::manage::operators::add(
+        store,
+        &actor,
+        &config.provider.domain,
+        &new,
+        jiff::Timestamp::now(),
+    )
+    .context("cannot create the first gestore operator")?;
+    tracing::warn!(
+        username = "admin",
+        %password,
+        url = %config.web_url(),
+        "created the first gestore operator of the web panel; this password is shown only once: change it"
+    );
+    Ok(())
+}
+
+/// The management API's state: the store, the rules' settings, and the activation
+/// mails queued through [`crate::notify`].
+pub fn manage_api(config: &Config, provider: &Provider) -> crate::admin::manage_api::ManageApi {
+    let notify = crate::notify::NotifySettings::from_config(config);
+    let on_activation = move |tx: &mut crate::store::Tx<'_>, activation: &Activation| {
+        let now = jiff::Timestamp::now();
+        let (address, to) = (&activation.address, &activation.recipients);
+        match activation.reason {
+            LinkReason::Activation => {
+                crate::notify::queue_activation(tx, &notify, address, to, now)
+            }
+            LinkReason::NewPassword => {
+                crate::notify::queue_new_password(tx, &notify, address, to, now)
+            }
+        }
+    };
+    crate::admin::manage_api::ManageApi {
+        store: provider.store().clone(),
+        settings: std::sync::Arc::new(crate::manage::mailboxes::Settings {
+            domain: config.provider.domain.clone(),
+            types: config.mailbox_types.clone(),
+        }),
+        on_activation: std::sync::Arc::new(on_activation),
+    }
+}
+
 /// Runs the provider until a shutdown signal.
 pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
@@ -56,6 +119,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         tracing::warn!(path = %config.index.ldif.display(), "created a providers index holding this provider only");
     }
     let provider = build(&config)?;
+    first_gestore(&config, provider.store())?;
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     start(&config, &provider, &shutdown, &tracker).await?;
@@ -244,6 +308,13 @@ pub async fn start(
         pacing,
         shutdown.clone(),
     ));
+    tracker.spawn(crate::notify::mailer::run(
+        provider.store().clone(),
+        crate::notify::NotifySettings::from_config(config),
+        crate::notify::mailer::Transport::from_config(config)
+            .context("cannot start the notify mailer")?,
+        shutdown.clone(),
+    ));
     tracker.spawn(timers::run(
         provider.clone(),
         Duration::from_secs(config.timers.tick_secs.max(1)),
@@ -262,7 +333,7 @@ pub async fn start(
         tracker.spawn(crate::admin::serve(
             crate::admin::listener::Admitted::new(listener, admission),
             provider.store().clone(),
-            config.provider.domain.clone(),
+            manage_api(config, provider),
             config.admin.token.clone(),
             shutdown.clone(),
         ));

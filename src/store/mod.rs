@@ -22,9 +22,11 @@ pub mod folders;
 pub mod headers;
 pub mod key;
 pub mod ledger;
+pub mod links;
 pub mod log;
 pub mod mailbox;
 pub mod management;
+pub mod outbox;
 pub mod quarantine;
 pub mod queue;
 pub mod status;
@@ -52,9 +54,11 @@ use crate::store::conservation::Conservation;
 use crate::store::folders::Folders;
 use crate::store::headers::Headers;
 use crate::store::ledger::Ledger;
+use crate::store::links::Links;
 use crate::store::log::Events;
 use crate::store::mailbox::Mailboxes;
 use crate::store::management::Management;
+use crate::store::outbox::Outbox;
 use crate::store::quarantine::Quarantine;
 use crate::store::queue::Queue;
 use crate::store::status::Statuses;
@@ -222,6 +226,16 @@ impl<'a> Tx<'a> {
     pub fn conservation(&mut self) -> Conservation<&mut Tx<'a>> {
         Conservation(self)
     }
+
+    /// The ordinary mail waiting for the smarthost.
+    pub fn outbox(&mut self) -> Outbox<&mut Tx<'a>> {
+        Outbox(self)
+    }
+
+    /// The one-time password links.
+    pub fn links(&mut self) -> Links<&mut Tx<'a>> {
+        Links(self)
+    }
 }
 
 /// The handles of a snapshot's tables.
@@ -274,6 +288,16 @@ impl<'a> ReadTx<'a> {
     /// The conservation queue, packages and accounts.
     pub fn conservation(&self) -> Conservation<&ReadTx<'a>> {
         Conservation(self)
+    }
+
+    /// The ordinary mail waiting for the smarthost.
+    pub fn outbox(&self) -> Outbox<&ReadTx<'a>> {
+        Outbox(self)
+    }
+
+    /// The one-time password links.
+    pub fn links(&self) -> Links<&ReadTx<'a>> {
+        Links(self)
     }
 }
 
@@ -425,15 +449,25 @@ fn count_commit(commits: &tokio::sync::watch::Sender<u64>) {
 }
 
 impl ReadTx<'_> {
+    /// A table, or `None` if it was never written.
+    pub(crate) fn existing<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        definition: TableDefinition<K, V>,
+    ) -> Result<Option<redb::ReadOnlyTable<K, V>>, StoreError> {
+        match self.inner.open_table(definition) {
+            Ok(table) => Ok(Some(table)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(error) => Err(db(error)),
+        }
+    }
+
     /// Every record of a table, decoded, in key order; a table never written is empty.
     pub(crate) fn values<K: redb::Key + 'static, T: DeserializeOwned>(
         &self,
         definition: TableDefinition<K, &[u8]>,
     ) -> Result<Vec<T>, StoreError> {
-        let table = match self.inner.open_table(definition) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(db(error)),
+        let Some(table) = self.existing(definition)? else {
+            return Ok(Vec::new());
         };
         table
             .iter()
