@@ -109,6 +109,9 @@ pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_COMPANY_CHARS: usize = 200;
 /// The longest street address or locality, in characters.
 pub const MAX_ADDRESS_CHARS: usize = 200;
+/// The longest e-mail address, in characters (RFC 5321 §4.5.3.1.3: a path is at most
+/// 256 octets with its angle brackets).
+pub const MAX_EMAIL_CHARS: usize = 254;
 /// The longest note on a mailbox, in characters.
 pub const MAX_NOTE_CHARS: usize = 4000;
 
@@ -175,17 +178,13 @@ pub fn line(input: &str, max_chars: usize) -> Result<String, FieldError> {
 /// people would share a code (omocodia), the Agenzia delle Entrate replaces digits with
 /// the letters `LMNPQRSTUV` (for 0–9); every such substitution is accepted.
 pub fn codice_fiscale(input: &str) -> Result<String, FieldError> {
-    let code = input.trim().to_ascii_uppercase();
-    if code.is_empty() {
-        return Err(FieldError::Missing);
-    }
-    if !code.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(FieldError::CodiceFiscaleCharacters);
-    }
-    let bytes: [u8; 16] = code
-        .as_bytes()
-        .try_into()
-        .map_err(|_| FieldError::CodiceFiscaleLength)?;
+    let code = required(input)?.to_ascii_uppercase();
+    let bytes: [u8; 16] = fixed_width(
+        &code,
+        u8::is_ascii_alphanumeric,
+        FieldError::CodiceFiscaleCharacters,
+        FieldError::CodiceFiscaleLength,
+    )?;
     codice_fiscale_shape(&bytes)?;
     if codice_fiscale_check_char(&bytes) != bytes[15] {
         return Err(FieldError::CodiceFiscaleCheck);
@@ -205,13 +204,12 @@ pub fn partita_iva(input: &str) -> Result<String, FieldError> {
     if number.is_empty() {
         return Err(FieldError::Missing);
     }
-    if !number.chars().all(|c| c.is_ascii_digit()) {
-        return Err(FieldError::PartitaIvaDigits);
-    }
-    let digits: [u8; 11] = number
-        .as_bytes()
-        .try_into()
-        .map_err(|_| FieldError::PartitaIvaLength)?;
+    let digits: [u8; 11] = fixed_width(
+        &number,
+        u8::is_ascii_digit,
+        FieldError::PartitaIvaDigits,
+        FieldError::PartitaIvaLength,
+    )?;
     if digits[..7].iter().all(|d| *d == b'0') {
         return Err(FieldError::PartitaIvaZero);
     }
@@ -223,10 +221,7 @@ pub fn partita_iva(input: &str) -> Result<String, FieldError> {
 
 /// A CAP (codice di avviamento postale): five digits.
 pub fn cap(input: &str) -> Result<String, FieldError> {
-    let code = input.trim();
-    if code.is_empty() {
-        return Err(FieldError::Missing);
-    }
+    let code = required(input)?;
     if code.len() == 5 && code.bytes().all(|b| b.is_ascii_digit()) {
         Ok(code.to_string())
     } else {
@@ -237,10 +232,7 @@ pub fn cap(input: &str) -> Result<String, FieldError> {
 /// The sigla of a province, upper-cased: one of [`PROVINCE`], or `EE` for an address
 /// abroad, as Italian forms write it.
 pub fn provincia(input: &str) -> Result<String, FieldError> {
-    let sigla = input.trim().to_ascii_uppercase();
-    if sigla.is_empty() {
-        return Err(FieldError::Missing);
-    }
+    let sigla = required(input)?.to_ascii_uppercase();
     if sigla == ABROAD || PROVINCE.binary_search(&sigla.as_str()).is_ok() {
         Ok(sigla)
     } else {
@@ -252,10 +244,7 @@ pub fn provincia(input: &str) -> Result<String, FieldError> {
 /// dots, slashes, hyphens and parentheses are dropped. 6 to 15 digits (ITU-T E.164
 /// numbers have at most 15).
 pub fn telefono(input: &str) -> Result<String, FieldError> {
-    let trimmed = input.trim();
-    if trimmed.is_empty() {
-        return Err(FieldError::Missing);
-    }
+    let trimmed = required(input)?;
     let (plus, rest) = match trimmed.strip_prefix('+') {
         Some(rest) => ("+", rest),
         None => ("", trimmed),
@@ -275,7 +264,7 @@ pub fn telefono(input: &str) -> Result<String, FieldError> {
 }
 
 /// An e-mail address (ordinary or PEC), as [`Address::parse`] reads it: the domain
-/// lower-cased.
+/// lower-cased, at most [`MAX_EMAIL_CHARS`] long.
 pub fn email(input: &str) -> Result<String, FieldError> {
     if input.trim().is_empty() {
         return Err(FieldError::Missing);
@@ -283,6 +272,7 @@ pub fn email(input: &str) -> Result<String, FieldError> {
     if input.chars().any(is_hidden) {
         return Err(FieldError::ControlCharacter);
     }
+    capped(input.trim().to_string(), MAX_EMAIL_CHARS)?;
     Address::parse(input)
         .map(|address| address.to_string())
         .map_err(FieldError::Email)
@@ -290,10 +280,7 @@ pub fn email(input: &str) -> Result<String, FieldError> {
 
 /// A mail domain (`example.it`), lower-cased: what may follow the `@` of an address.
 pub fn dominio(input: &str) -> Result<String, FieldError> {
-    let name = input.trim();
-    if name.is_empty() {
-        return Err(FieldError::Missing);
-    }
+    let name = required(input)?;
     Address::parse(&format!("postmaster@{name}"))
         .map(|address| address.domain().to_string())
         .map_err(FieldError::Domain)
@@ -303,10 +290,7 @@ pub fn dominio(input: &str) -> Result<String, FieldError> {
 /// Registro delle Imprese and up to seven digits, normalized to `RM-1234567`; a blank
 /// or no separator is accepted in place of the hyphen.
 pub fn rea(input: &str) -> Result<String, FieldError> {
-    let text = input.trim().to_ascii_uppercase();
-    if text.is_empty() {
-        return Err(FieldError::Missing);
-    }
+    let text = required(input)?.to_ascii_uppercase();
     let (sigla, rest) = text.split_at_checked(2).ok_or(FieldError::Rea)?;
     let number = rest
         .strip_prefix(['-', ' '])
@@ -325,10 +309,7 @@ pub fn rea(input: &str) -> Result<String, FieldError> {
 /// Interscambio: seven letters or digits, upper-cased (`0000000` when invoices go to
 /// the PEC address).
 pub fn codice_destinatario(input: &str) -> Result<String, FieldError> {
-    let code = input.trim().to_ascii_uppercase();
-    if code.is_empty() {
-        return Err(FieldError::Missing);
-    }
+    let code = required(input)?.to_ascii_uppercase();
     if code.len() == 7 && code.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(code)
     } else {
@@ -339,20 +320,14 @@ pub fn codice_destinatario(input: &str) -> Result<String, FieldError> {
 /// A calendar date as HTML date inputs send it (`2026-12-07`), for the search forms'
 /// ranges.
 pub fn data(input: &str) -> Result<jiff::civil::Date, FieldError> {
-    let text = input.trim();
-    if text.is_empty() {
-        return Err(FieldError::Missing);
-    }
+    let text = required(input)?;
     text.parse::<jiff::civil::Date>().map_err(FieldError::Date)
 }
 
 /// An operator's user name: 3 to 64 of lower-case ASCII letters, digits, `.`, `-`,
 /// `_`, starting with a letter or digit; upper case is lowered.
 pub fn username(input: &str) -> Result<String, FieldError> {
-    let name = input.trim().to_ascii_lowercase();
-    if name.is_empty() {
-        return Err(FieldError::Missing);
-    }
+    let name = required(input)?.to_ascii_lowercase();
     let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b);
     let starts_well = name
         .bytes()
@@ -521,6 +496,28 @@ fn is_hidden(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}')
         || c == '\u{FEFF}'
+}
+
+/// The `N` bytes of `text`: `characters` when one is not `allowed`, else `length` when
+/// there are not `N`.
+fn fixed_width<const N: usize>(
+    text: &str,
+    allowed: fn(&u8) -> bool,
+    characters: FieldError,
+    length: FieldError,
+) -> Result<[u8; N], FieldError> {
+    if !text.bytes().all(|b| allowed(&b)) {
+        return Err(characters);
+    }
+    text.as_bytes().try_into().map_err(|_| length)
+}
+
+/// `input` without surrounding blanks, which must leave something.
+fn required(input: &str) -> Result<&str, FieldError> {
+    match input.trim() {
+        "" => Err(FieldError::Missing),
+        text => Ok(text),
+    }
 }
 
 /// `text` when it has at most `max_chars` characters.

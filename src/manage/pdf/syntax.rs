@@ -9,6 +9,11 @@
 /// The deepest nesting of arrays and dictionaries read; real files stay far below.
 pub const MAX_DEPTH: usize = 32;
 
+/// The most array items and dictionary entries one object may hold, nested ones
+/// included: a parsed object takes several times the memory of its text, and the
+/// structure the check reads (trailers, catalog, page tree root) is small.
+pub const MAX_ITEMS: usize = 1 << 17;
+
 /// An object number and generation (§7.3.10).
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
 pub struct ObjectId {
@@ -60,6 +65,9 @@ pub enum SyntaxError {
     /// An integer that does not fit 64 bits.
     #[error("integer out of range at byte {0}")]
     Number(usize),
+    /// More than [`MAX_ITEMS`] items in one object.
+    #[error("more than {MAX_ITEMS} items in one object at byte {0}")]
+    TooManyItems(usize),
 }
 
 /// A read position in the file.
@@ -67,6 +75,8 @@ pub enum SyntaxError {
 pub struct Cursor<'a> {
     data: &'a [u8],
     pos: usize,
+    /// How many more items the object being read may hold.
+    items_left: usize,
 }
 
 impl Dictionary {
@@ -109,6 +119,7 @@ impl<'a> Cursor<'a> {
         Cursor {
             data,
             pos: pos.min(data.len()),
+            items_left: MAX_ITEMS,
         }
     }
 
@@ -192,6 +203,7 @@ impl<'a> Cursor<'a> {
 
     /// The object that starts after blanks.
     pub fn object(&mut self) -> Result<Object, SyntaxError> {
+        self.items_left = MAX_ITEMS;
         self.object_at_depth(0)
     }
 
@@ -226,6 +238,7 @@ impl<'a> Cursor<'a> {
                     return Ok(Dictionary(entries));
                 }
                 (Some(b'/'), _) => {
+                    self.count_item()?;
                     let key = self.name()?;
                     let value = self.object_at_depth(depth + 1)?;
                     entries.push((key, value));
@@ -246,10 +259,22 @@ impl<'a> Cursor<'a> {
                     self.pos += 1;
                     return Ok(Object::Array(items));
                 }
-                Some(_) => items.push(self.object_at_depth(depth + 1)?),
+                Some(_) => {
+                    self.count_item()?;
+                    items.push(self.object_at_depth(depth + 1)?);
+                }
                 None => return Err(SyntaxError::End(self.pos)),
             }
         }
+    }
+
+    /// Takes one item from the object's allowance.
+    fn count_item(&mut self) -> Result<(), SyntaxError> {
+        self.items_left = self
+            .items_left
+            .checked_sub(1)
+            .ok_or(SyntaxError::TooManyItems(self.pos))?;
+        Ok(())
     }
 
     /// A name; the cursor is on its `/`.

@@ -246,42 +246,55 @@ fn a_prev_chain_that_loops_is_refused() {
     ));
 }
 
+/// Why object 1, the catalog `catalog` of an otherwise sound file, is refused.
+fn refused_catalog(catalog: &str) -> ObjectError {
+    match check(&pdf(&[catalog, PAGES, PAGE], ""), LIMIT) {
+        Err(PdfError::Object { number: 1, reason }) => reason,
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn deep_nesting_ends_in_an_error_not_a_stack_overflow() {
     let deep = format!(
         "<< /Type /Catalog /Pages 2 0 R /X {} >>",
         "[".repeat(100_000)
     );
-    let error = check(&pdf(&[&deep, PAGES, PAGE], ""), LIMIT).unwrap_err();
+    let reason = refused_catalog(&deep);
     assert!(
-        matches!(
-            error,
-            PdfError::Object {
-                number: 1,
-                reason: ObjectError::Syntax(SyntaxError::TooDeep(_))
-            }
-        ),
-        "{error:?}"
+        matches!(reason, ObjectError::Syntax(SyntaxError::TooDeep(_))),
+        "{reason:?}"
     );
+}
+
+/// A PDF 1.5 file whose only section is a cross-reference stream (object 1) with
+/// `dictionary` entries besides `/Type` and `/Length`, and `data` as its stream data.
+fn xref_stream_pdf(dictionary: &str, data: &[u8]) -> Vec<u8> {
+    let mut file = b"%PDF-1.5\n".to_vec();
+    let offset = file.len();
+    write!(
+        file,
+        "1 0 obj\n<< /Type /XRef {dictionary} /Length {} >>\nstream\n",
+        data.len()
+    )
+    .unwrap();
+    file.extend_from_slice(data);
+    write!(file, "\nendstream\nendobj\nstartxref\n{offset}\n%%EOF\n").unwrap();
+    file
+}
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
 }
 
 #[test]
 fn a_decompression_bomb_stops_at_the_limit() {
     // 17 MiB of zeros compress to a few kilobytes: a cross-reference stream that
     // claims them is refused without holding more than the limit.
-    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-    encoder.write_all(&vec![0u8; 17 << 20]).unwrap();
-    let bomb = encoder.finish().unwrap();
-    let mut file = b"%PDF-1.5\n".to_vec();
-    let offset = file.len();
-    write!(
-        file,
-        "1 0 obj\n<< /Type /XRef /Size 1 /W [1 2 1] /Root 1 0 R /Filter /FlateDecode /Length {} >>\nstream\n",
-        bomb.len()
-    )
-    .unwrap();
-    file.extend_from_slice(&bomb);
-    write!(file, "\nendstream\nendobj\nstartxref\n{offset}\n%%EOF\n").unwrap();
+    let bomb = zlib(&vec![0u8; 17 << 20]);
+    let file = xref_stream_pdf("/Size 1 /W [1 2 1] /Root 1 0 R /Filter /FlateDecode", &bomb);
     let error = check(&file, LIMIT).unwrap_err();
     assert!(
         matches!(
@@ -289,6 +302,34 @@ fn a_decompression_bomb_stops_at_the_limit() {
             PdfError::Xref(XrefError::Stream(StreamError::TooLarge))
         ),
         "{error:?}"
+    );
+}
+
+#[test]
+fn a_cross_reference_listing_millions_of_objects_is_refused() {
+    // One byte a row (type 1, offset 0): 600,000 objects in a few hundred bytes.
+    let rows = zlib(&vec![1u8; 600_000]);
+    let file = xref_stream_pdf(
+        "/Size 600000 /W [1 0 0] /Root 1 0 R /Filter /FlateDecode",
+        &rows,
+    );
+    let error = check(&file, LIMIT).unwrap_err();
+    assert!(
+        matches!(error, PdfError::Xref(XrefError::TooManyObjects)),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn an_object_with_too_many_items_is_refused() {
+    let huge = format!(
+        "<< /Type /Catalog /Pages 2 0 R /X [{}] >>",
+        "0 ".repeat(syntax::MAX_ITEMS + 1)
+    );
+    let reason = refused_catalog(&huge);
+    assert!(
+        matches!(reason, ObjectError::Syntax(SyntaxError::TooManyItems(_))),
+        "{reason:?}"
     );
 }
 

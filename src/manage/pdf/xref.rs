@@ -16,6 +16,15 @@ use super::syntax::SyntaxError;
 /// The most cross-reference sections (the original and its incremental updates) read.
 pub const MAX_SECTIONS: usize = 64;
 
+/// The most objects in use the cross-reference may list, all sections together: each
+/// takes memory, and a compressed cross-reference stream can list millions in a few
+/// kilobytes. Real documents have far fewer.
+pub const MAX_OBJECTS: usize = 1 << 19;
+
+/// The most bytes all cross-reference streams together may decode to, so that many
+/// sections cannot each decode up to [`stream::MAX_DECODED_BYTES`].
+pub const MAX_DECODED_TOTAL: usize = 4 * stream::MAX_DECODED_BYTES as usize;
+
 /// Where an object in use is.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub enum Entry {
@@ -37,6 +46,8 @@ pub enum Entry {
 #[derive(Debug)]
 pub struct Xref {
     entries: HashMap<u32, Entry>,
+    /// The bytes the cross-reference streams read so far decoded to.
+    decoded: usize,
     /// The newest trailer (or cross-reference stream) dictionary.
     pub trailer: Dictionary,
     /// How many sections were read: 1 plus the incremental updates.
@@ -73,6 +84,10 @@ pub enum XrefError {
     /// More than [`MAX_SECTIONS`] sections.
     #[error("more than {MAX_SECTIONS} cross-reference sections")]
     TooManySections,
+    /// More than [`MAX_OBJECTS`] objects in use, or cross-reference streams decoding
+    /// to more than [`MAX_DECODED_TOTAL`] bytes.
+    #[error("the cross-reference lists more than the check reads")]
+    TooManyObjects,
 }
 
 impl Xref {
@@ -80,6 +95,7 @@ impl Xref {
     pub fn read(data: &[u8], start: usize) -> Result<Xref, XrefError> {
         let mut xref = Xref {
             entries: HashMap::new(),
+            decoded: 0,
             trailer: Dictionary::default(),
             sections: 0,
         };
@@ -148,9 +164,7 @@ impl Xref {
                 let number = u32::try_from(number).map_err(|_| XrefError::Table(cursor.pos()))?;
                 let offset = usize::try_from(offset).map_err(|_| XrefError::Table(cursor.pos()))?;
                 if in_use {
-                    self.entries
-                        .entry(number)
-                        .or_insert(Entry::InFile { offset });
+                    self.insert(number, Entry::InFile { offset })?;
                 }
             }
         }
@@ -174,41 +188,46 @@ impl Xref {
             .stream_data(&dictionary)
             .ok_or(XrefError::NotXrefStream(offset))?;
         let decoded = stream::decode(&dictionary, raw)?;
+        self.decoded = self.decoded.saturating_add(decoded.len());
+        if self.decoded > MAX_DECODED_TOTAL {
+            return Err(XrefError::TooManyObjects);
+        }
         let layout = StreamLayout::of(&dictionary).ok_or(XrefError::StreamLayout(offset))?;
-        self.stream_entries(&decoded, &layout)
-            .ok_or(XrefError::StreamLayout(offset))?;
+        self.stream_entries(&decoded, &layout, offset)?;
         Ok(dictionary)
     }
 
-    /// The entries of a decoded cross-reference stream; `None` when the data is shorter
-    /// than `/Index` says or a number does not fit.
-    fn stream_entries(&mut self, decoded: &[u8], layout: &StreamLayout) -> Option<()> {
-        let row = layout.widths.iter().sum::<usize>();
-        let mut rows = decoded.chunks_exact(row);
+    /// Records where object `number` is, unless a newer section said so already.
+    fn insert(&mut self, number: u32, entry: Entry) -> Result<(), XrefError> {
+        if self.entries.len() == MAX_OBJECTS && !self.entries.contains_key(&number) {
+            return Err(XrefError::TooManyObjects);
+        }
+        self.entries.entry(number).or_insert(entry);
+        Ok(())
+    }
+
+    /// The entries of the decoded cross-reference stream at `offset`; refused when the
+    /// data is shorter than `/Index` says or a number does not fit.
+    fn stream_entries(
+        &mut self,
+        decoded: &[u8],
+        layout: &StreamLayout,
+        offset: usize,
+    ) -> Result<(), XrefError> {
+        let mut rows = decoded.chunks_exact(layout.widths.iter().sum::<usize>());
         for &(first, count) in &layout.subsections {
-            if count > decoded.len() / row {
-                return None;
-            }
-            for number in first..first.checked_add(u32::try_from(count).ok()?)? {
-                let fields = rows.next()?;
-                let (kind, rest) = fields.split_at(layout.widths[0]);
-                let (second, third) = rest.split_at(layout.widths[1]);
-                let kind = if kind.is_empty() { 1 } else { big_endian(kind) };
-                let entry = match kind {
-                    1 => Entry::InFile {
-                        offset: usize::try_from(big_endian(second)).ok()?,
-                    },
-                    2 => Entry::InStream {
-                        stream: u32::try_from(big_endian(second)).ok()?,
-                        index: u32::try_from(big_endian(third)).ok()?,
-                    },
-                    // Free (0) and unknown types are no object in use (§7.5.8.3).
-                    _ => continue,
-                };
-                self.entries.entry(number).or_insert(entry);
+            let last = u32::try_from(count)
+                .ok()
+                .and_then(|count| first.checked_add(count))
+                .ok_or(XrefError::StreamLayout(offset))?;
+            for number in first..last {
+                let fields = rows.next().ok_or(XrefError::StreamLayout(offset))?;
+                if let Some(entry) = layout.entry(fields) {
+                    self.insert(number, entry)?;
+                }
             }
         }
-        Some(())
+        Ok(())
     }
 }
 
@@ -253,6 +272,25 @@ impl StreamLayout {
             widths,
             subsections,
         })
+    }
+
+    /// The object in use one row describes: type 1 (in the file) or 2 (in an object
+    /// stream); free (0) and unknown types describe none (§7.5.8.3), nor do numbers
+    /// too large for an offset or an object number.
+    fn entry(&self, fields: &[u8]) -> Option<Entry> {
+        let (kind, rest) = fields.split_at_checked(self.widths[0])?;
+        let (second, third) = rest.split_at_checked(self.widths[1])?;
+        let kind = if kind.is_empty() { 1 } else { big_endian(kind) };
+        match kind {
+            1 => Some(Entry::InFile {
+                offset: usize::try_from(big_endian(second)).ok()?,
+            }),
+            2 => Some(Entry::InStream {
+                stream: u32::try_from(big_endian(second)).ok()?,
+                index: u32::try_from(big_endian(third)).ok()?,
+            }),
+            _ => None,
+        }
     }
 }
 

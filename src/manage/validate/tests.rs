@@ -34,49 +34,35 @@ fn codice_fiscale_accepts_omocodia_letters_in_every_digit_position() {
     }
 }
 
+/// Asserts that `check` refuses each of `inputs` with `message`.
+fn assert_refused(check: fn(&str) -> Result<String, FieldError>, inputs: &[&str], message: &str) {
+    for input in inputs {
+        let error = check(input).unwrap_err();
+        assert_eq!(error.to_string(), message, "{input:?}: {error:?}");
+    }
+}
+
 #[test]
 fn codice_fiscale_refuses_a_wrong_check_character() {
-    for code in ["RSSMRA80A01H501A", "RSSMRA80A01H50MU", "BNCGLI75M41F205Y"] {
-        let error = codice_fiscale(code).unwrap_err();
-        assert!(
-            matches!(error, FieldError::CodiceFiscaleCheck),
-            "{code}: {error:?}"
-        );
-        assert_eq!(
-            error.to_string(),
-            "Il carattere di controllo del codice fiscale non è corretto."
-        );
-    }
+    let message = "Il carattere di controllo del codice fiscale non è corretto.";
+    let wrong = ["RSSMRA80A01H501A", "RSSMRA80A01H50MU", "BNCGLI75M41F205Y"];
+    assert_refused(codice_fiscale, &wrong, message);
     // One transposed pair of digits changes the check character.
-    assert!(matches!(
-        codice_fiscale("RSSMRA08A01H501U"),
-        Err(FieldError::CodiceFiscaleCheck)
-    ));
+    assert_refused(codice_fiscale, &["RSSMRA08A01H501U"], message);
 }
 
 #[test]
 fn codice_fiscale_refuses_wrong_lengths() {
-    for code in [
+    let message = "Il codice fiscale deve avere 16 caratteri.";
+    let wrong = [
         "RSSMRA80A01H501",
         "RSSMRA80A01H501UU",
         "R",
         "RSSMRA80A01H501U1",
-    ] {
-        let error = codice_fiscale(code).unwrap_err();
-        assert!(
-            matches!(error, FieldError::CodiceFiscaleLength),
-            "{code}: {error:?}"
-        );
-        assert_eq!(
-            error.to_string(),
-            "Il codice fiscale deve avere 16 caratteri."
-        );
-    }
+    ];
+    assert_refused(codice_fiscale, &wrong, message);
     // The 11-digit codice fiscale of a company is not a person's.
-    assert!(matches!(
-        codice_fiscale("06363391001"),
-        Err(FieldError::CodiceFiscaleLength)
-    ));
+    assert_refused(codice_fiscale, &["06363391001"], message);
 }
 
 #[test]
@@ -209,6 +195,13 @@ fn email_uses_the_address_parser_and_lower_cases_the_domain() {
         email("mario\u{202E}@example.it"),
         Err(FieldError::ControlCharacter)
     ));
+    let long = format!("{}@{}.it", "a".repeat(60), "b".repeat(200));
+    assert!(matches!(
+        email(&long),
+        Err(FieldError::TooLong {
+            max: MAX_EMAIL_CHARS
+        })
+    ));
 }
 
 #[test]
@@ -280,7 +273,7 @@ fn rea_is_a_province_and_a_number() {
     assert_eq!(rea("rm-1234567").unwrap(), "RM-1234567");
     assert_eq!(rea("MI 123456").unwrap(), "MI-123456");
     assert_eq!(rea("TO98765").unwrap(), "TO-98765");
-    for bad in [
+    let wrong = [
         "RM-",
         "XX-123456",
         "RM-12345678",
@@ -288,24 +281,21 @@ fn rea_is_a_province_and_a_number() {
         "1234567",
         "R",
         "È-12",
-    ] {
-        let error = rea(bad).unwrap_err();
-        assert!(matches!(error, FieldError::Rea), "{bad}: {error:?}");
-    }
+    ];
+    let message = "Il numero REA deve avere la sigla della provincia e fino a 7 cifre, ad \
+                   esempio RM-1234567.";
+    assert_refused(rea, &wrong, message);
 }
 
 #[test]
 fn codice_destinatario_is_seven_letters_or_digits() {
     assert_eq!(codice_destinatario("m5uxcr1").unwrap(), "M5UXCR1");
     assert_eq!(codice_destinatario("0000000").unwrap(), "0000000");
-    for bad in ["M5UXCR", "M5UXCR12", "M5UXC-1", "M5UXCRè"] {
-        let error = codice_destinatario(bad).unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "Il codice destinatario deve avere 7 caratteri, lettere o cifre.",
-            "{bad}"
-        );
-    }
+    assert_refused(
+        codice_destinatario,
+        &["M5UXCR", "M5UXCR12", "M5UXC-1", "M5UXCRè"],
+        "Il codice destinatario deve avere 7 caratteri, lettere o cifre.",
+    );
 }
 
 #[test]
