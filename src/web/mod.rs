@@ -1,0 +1,185 @@
+//! The web panel (`[listen] web`, port N+6): the management plane for people, in
+//! Italian, over HTTPS with the provider's TLS certificate. Pages are rendered on the
+//! server from the templates in `templates/` and work without JavaScript; the panel
+//! loads nothing from elsewhere (one stylesheet, served here).
+//!
+//! Operators log in with a username and password (throttled like SMTP and IMAP logins)
+//! and get a session ([`session`]); every form carries the session's CSRF token
+//! ([`guard`]). The pages call the management layer with the logged-in operator, which
+//! decides what that operator may see: anything outside their scope is answered as if
+//! it did not exist.
+//!
+//! | path | what |
+//! |---|---|
+//! | `GET /static/pecd.css` | the stylesheet |
+//! | `GET`, `POST /accesso` | login |
+//! | `POST /esci` | logout |
+//! | `GET /` | summary |
+
+pub mod guard;
+pub mod listener;
+pub mod login;
+pub mod page;
+pub mod session;
+mod stub;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::PoisonError;
+use std::time::Duration;
+
+use askama::Template;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::response::Response;
+use axum::routing::get;
+use axum::routing::post;
+use tokio_util::sync::CancellationToken;
+
+use crate::net::passwords::PasswordChecks;
+use crate::net::throttle::AuthThrottle;
+use crate::store::Store;
+use crate::web::guard::Operator;
+use crate::web::guard::Visitor;
+use crate::web::listener::ClientAddr;
+use crate::web::listener::TlsListener;
+use crate::web::page::Chrome;
+use crate::web::page::Section;
+
+pub use stub::Actor;
+pub use stub::Role;
+
+/// The stylesheet, compiled in so the panel needs no files beside the binary.
+const STYLESHEET: &str = include_str!("../../templates/pecd.css");
+
+/// How the panel behaves (`[web]` in the configuration).
+#[derive(Clone, Debug)]
+pub struct WebSettings {
+    /// A session ends after this long without a request.
+    pub session_idle: Duration,
+    /// The most sessions open at once.
+    pub max_sessions: usize,
+    /// The largest request body accepted (an upload and its form).
+    pub max_request_bytes: usize,
+}
+
+/// What every handler shares; cheap to clone.
+#[derive(Clone)]
+pub struct Web {
+    store: Store,
+    sessions: session::Sessions,
+    throttle: AuthThrottle,
+    passwords: PasswordChecks,
+    settings: Arc<WebSettings>,
+}
+
+impl Web {
+    /// The panel's state over `store`, sharing the daemon's login throttle and
+    /// password threads.
+    pub fn new(
+        store: Store,
+        throttle: AuthThrottle,
+        passwords: PasswordChecks,
+        settings: WebSettings,
+    ) -> Web {
+        Web {
+            store,
+            sessions: session::Sessions::new(settings.session_idle, settings.max_sessions),
+            throttle,
+            passwords,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// The operator `username` is, if `password` is theirs; checked on the password
+    /// threads (unknown names cost the same).
+    async fn authenticate(&self, username: &str, password: String) -> Option<Actor> {
+        let found: Arc<Mutex<Option<Actor>>> = Arc::default();
+        let (store, slot) = (self.store.clone(), found.clone());
+        let lookup = move |user: &str, password: &str| {
+            let actor = stub::authenticate(&store, user, password);
+            let accepted = actor.is_some();
+            *slot.lock().unwrap_or_else(PoisonError::into_inner) = actor;
+            accepted
+        };
+        if !self.passwords.check(lookup, username, &password).await {
+            return None;
+        }
+        found.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+/// Serves the panel on `listener` until shutdown.
+pub async fn serve(listener: TlsListener, web: Web, shutdown: CancellationToken) {
+    let address = axum::serve::Listener::local_addr(&listener).ok();
+    tracing::info!(?address, "web panel listening");
+    let service = router(web).into_make_service_with_connect_info::<ClientAddr>();
+    if let Err(error) = axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+    {
+        tracing::error!(%error, "web panel stopped");
+    }
+}
+
+/// Every route, behind the session and CSRF guards.
+pub fn router(web: Web) -> Router {
+    let pages = Router::new()
+        .route("/", get(home))
+        .route("/accesso", get(login::form).post(login::submit))
+        .route("/esci", post(login::logout))
+        .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            web.clone(),
+            guard::csrf,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            web.clone(),
+            guard::sessions,
+        ))
+        .with_state(web);
+    // The stylesheet is outside the session guard: fetching it must not consume the
+    // notice meant for the page that links it.
+    Router::new()
+        .route("/static/pecd.css", get(stylesheet))
+        .merge(pages)
+}
+
+async fn stylesheet() -> Response {
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response();
+    page::harden(&mut response);
+    response
+}
+
+/// The summary page.
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    chrome: Chrome,
+}
+
+async fn home(operator: Operator) -> Response {
+    let page = HomePage {
+        chrome: Chrome::new("Riepilogo", &operator.session, Section::Home),
+    };
+    page::render(StatusCode::OK, &page)
+}
+
+async fn fallback(Visitor(current): Visitor) -> Response {
+    match current {
+        Some(current) => page::not_found(&current.session),
+        None => page::not_found(&session::Session::none()),
+    }
+}

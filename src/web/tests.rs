@@ -1,0 +1,298 @@
+//! The panel over real HTTPS on the loopback, with the development certificate: what a
+//! browser is told about the session cookie, and what happens to forms without their
+//! CSRF token, to failed and throttled logins, and after logout.
+
+use std::path::Path;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use ureq::Agent;
+use ureq::http::Response;
+
+use super::*;
+use crate::net::listener::Admission;
+use crate::net::throttle::ThrottlePolicy;
+
+fn dev(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("certs/pec-a.test")
+        .join(file)
+}
+
+/// A running panel on a fresh store.
+struct Panel {
+    base: String,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Panel {
+    async fn start(policy: ThrottlePolicy) -> Panel {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let settings = WebSettings {
+            session_idle: Duration::from_secs(600),
+            max_sessions: 100,
+            max_request_bytes: 1 << 20,
+        };
+        let web = Web::new(
+            store,
+            AuthThrottle::new(policy),
+            PasswordChecks::start(1),
+            settings,
+        );
+        let tls = crate::net::tls::server_config(&dev("tls.pem"), &dev("tls.key")).unwrap();
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let listener = TlsListener::start(
+            tcp,
+            TlsAcceptor::from(tls),
+            Admission::new(16, 16),
+            shutdown.clone(),
+            &tracker,
+        )
+        .unwrap();
+        let base = format!(
+            "https://127.0.0.1:{}",
+            axum::serve::Listener::local_addr(&listener).unwrap().port()
+        );
+        tokio::spawn(serve(listener, web, shutdown.clone()));
+        Panel {
+            base,
+            shutdown,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Panel {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A browser's view of the panel: it keeps the session cookie and never follows
+/// redirects, so the tests see every `Set-Cookie` and `Location`.
+struct Browser {
+    agent: Agent,
+    base: String,
+    cookie: Option<String>,
+}
+
+/// A response, read whole.
+struct Page {
+    status: u16,
+    headers: ureq::http::HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// The value of the page's first hidden `csrf` field.
+    fn csrf(&self) -> String {
+        let start = self.body.find("name=\"csrf\" value=\"").unwrap() + 19;
+        self.body[start..start + 64].to_string()
+    }
+}
+
+impl Browser {
+    fn new(base: &str) -> Browser {
+        let ca = std::fs::read(dev("ca.pem")).unwrap();
+        let roots = vec![ureq::tls::Certificate::from_pem(&ca).unwrap()];
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)))
+            .build();
+        let agent = Agent::config_builder()
+            .tls_config(tls)
+            .proxy(None)
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        Browser {
+            agent,
+            base: base.to_string(),
+            cookie: None,
+        }
+    }
+
+    fn get(&mut self, path: &str) -> Page {
+        let mut request = self.agent.get(format!("{}{path}", self.base));
+        if let Some(cookie) = &self.cookie {
+            request = request.header("Cookie", cookie);
+        }
+        self.keep(request.call().unwrap())
+    }
+
+    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let mut request = self.agent.post(format!("{}{path}", self.base));
+        if let Some(cookie) = &self.cookie {
+            request = request.header("Cookie", cookie);
+        }
+        self.keep(request.send_form(form.iter().copied()).unwrap())
+    }
+
+    fn keep(&mut self, mut response: Response<ureq::Body>) -> Page {
+        if let Some(set) = response.headers().get("set-cookie") {
+            let set = set.to_str().unwrap();
+            let pair = set.split(';').next().unwrap();
+            self.cookie = (!set.contains("Max-Age=0")).then(|| pair.to_string());
+        }
+        Page {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.body_mut().read_to_string().unwrap(),
+        }
+    }
+}
+
+/// Runs the browser's synchronous calls off the async threads.
+async fn browse<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(work).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_cookie_is_secure_httponly_and_samesite_strict() {
+    let panel = Panel::start(ThrottlePolicy::default()).await;
+    let base = panel.base.clone();
+    browse(move || {
+        let mut browser = Browser::new(&base);
+        let page = browser.get("/accesso");
+        assert_eq!(page.status, 200);
+        let cookie = page.header("set-cookie");
+        assert!(cookie.starts_with("__Host-pecd="), "{cookie}");
+        for flag in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict"] {
+            assert!(cookie.split("; ").any(|f| f == flag), "{flag} in {cookie}");
+        }
+        assert!(!cookie.contains("Domain"), "{cookie}");
+        let policy = page.header("content-security-policy");
+        assert!(policy.contains("default-src 'none'"), "{policy}");
+        assert!(!page.body.contains("<script"));
+        let css = browser.get("/static/pecd.css");
+        assert_eq!(css.status, 200);
+        assert!(css.header("content-type").starts_with("text/css"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_without_their_csrf_token_are_refused() {
+    let panel = Panel::start(ThrottlePolicy::default()).await;
+    let base = panel.base.clone();
+    browse(move || {
+        let mut browser = Browser::new(&base);
+        let token = browser.get("/accesso").csrf();
+        let credentials = [("username", "admin"), ("password", "x")];
+        let missing = browser.post("/accesso", &credentials);
+        assert_eq!(missing.status, 403);
+        assert!(missing.body.contains("Richiesta non valida"));
+        let forged = "0".repeat(64);
+        let wrong = browser.post(
+            "/accesso",
+            &[("csrf", forged.as_str()), ("username", "admin")],
+        );
+        assert_eq!(wrong.status, 403);
+        // Another browser's token is no better: tokens belong to their session.
+        let mut other = Browser::new(&base);
+        other.get("/accesso");
+        let stolen = other.post("/accesso", &[("csrf", token.as_str()), ("username", "a")]);
+        assert_eq!(stolen.status, 403);
+        // Without any session the form is refused too.
+        let mut stranger = Browser::new(&base);
+        let none = stranger.post("/esci", &[("csrf", token.as_str())]);
+        assert_eq!(none.status, 403);
+        assert!(none.body.contains("Sessione scaduta"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_login_says_so_next_to_the_form_and_escapes_what_was_typed() {
+    let panel = Panel::start(ThrottlePolicy::default()).await;
+    let base = panel.base.clone();
+    browse(move || {
+        let mut browser = Browser::new(&base);
+        let token = browser.get("/accesso").csrf();
+        let typed = "<script>alert(1)</script>";
+        let page = browser.post(
+            "/accesso",
+            &[
+                ("csrf", &token),
+                ("username", typed),
+                ("password", "sbagliata"),
+            ],
+        );
+        assert_eq!(page.status, 401);
+        assert!(page.body.contains("Nome utente o password non corretti."));
+        assert!(!page.body.contains(typed));
+        assert!(page.body.contains("&#60;script&#62;") || page.body.contains("&lt;script&gt;"));
+        let empty = browser.post(
+            "/accesso",
+            &[("csrf", &token), ("username", ""), ("password", "")],
+        );
+        assert_eq!(empty.status, 422);
+        assert!(empty.body.contains("id=\"e-username\""), "{}", empty.body);
+        assert!(empty.body.contains("aria-describedby=\"e-password\""));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failures_lock_the_login() {
+    let policy = ThrottlePolicy {
+        delay_step: Duration::ZERO,
+        failures_per_address_account: 3,
+        ..ThrottlePolicy::default()
+    };
+    let panel = Panel::start(policy).await;
+    let base = panel.base.clone();
+    browse(move || {
+        let mut browser = Browser::new(&base);
+        let token = browser.get("/accesso").csrf();
+        let form = [
+            ("csrf", token.as_str()),
+            ("username", "admin"),
+            ("password", "no"),
+        ];
+        let statuses: Vec<u16> = (0..5)
+            .map(|_| browser.post("/accesso", &form).status)
+            .collect();
+        assert_eq!(statuses, [401, 401, 401, 429, 429]);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_ends_the_session_on_the_server_and_in_the_browser() {
+    let panel = Panel::start(ThrottlePolicy::default()).await;
+    let base = panel.base.clone();
+    browse(move || {
+        let mut browser = Browser::new(&base);
+        let token = browser.get("/accesso").csrf();
+        let kept = browser.cookie.clone().unwrap();
+        let out = browser.post("/esci", &[("csrf", &token)]);
+        assert_eq!(out.status, 303);
+        assert_eq!(out.header("location"), "/accesso");
+        assert!(out.header("set-cookie").contains("Max-Age=0"));
+        // Replaying the old cookie finds no session: the form is refused.
+        browser.cookie = Some(kept);
+        let replay = browser.post("/esci", &[("csrf", &token)]);
+        assert_eq!(replay.status, 403);
+        let home = browser.get("/");
+        assert_eq!(home.status, 303);
+        assert_eq!(home.header("location"), "/accesso");
+    })
+    .await;
+}
