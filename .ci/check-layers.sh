@@ -9,6 +9,8 @@
 #     src/imap/session*) leave the sockets, the clock and the tasks to their async
 #     shells: of tokio they use only the channels (tokio::sync), and no std::fs or
 #     std::net.
+#  3. The management plane (src/manage) is a domain layer: the front ends call it, it
+#     calls none of them (no crate::admin, web, cli, smtp or imap).
 #
 # Crude on purpose: the house style writes one path per `use` line, comment lines are
 # skipped, and test-only files named tests.rs may read fixtures from disk.
@@ -41,5 +43,9 @@ forbid "$no_io|\bcrate::(?!(pec|mail)\b)" \
 forbid '\btokio\b(?!::sync\b)|\bstd::(fs|net)\b|\bstd::\{[^}]*\b(fs|net)\b' \
   'the sans-IO sessions use no tokio but its channels (tokio::sync), no std::fs or std::net' \
   src/smtp/session* src/smtp/command* src/smtp/reply* src/imap/session*
+
+forbid '\bcrate::(admin|web|cli|smtp|imap)\b|\bcrate::\{[^}]*\b(admin|web|cli|smtp|imap)\b' \
+  'src/manage is a domain layer: it uses no front end (admin, web, cli, smtp, imap)' \
+  src/manage
 
 exit $status

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::mail::address::Address;
+pub use crate::store::mailbox::MailboxType;
 
 mod limits;
 
@@ -60,6 +61,96 @@ pub struct Config {
     /// `[login]`: password-guessing defences of SMTP AUTH and IMAP LOGIN.
     #[serde(default)]
     pub login: LoginConfig,
+    /// `[web]`: the web panel.
+    #[serde(default)]
+    pub web: WebConfig,
+    /// `[notify]`: ordinary mail to people (activation links).
+    #[serde(default)]
+    pub notify: NotifyConfig,
+    /// `[mailbox_types.<TYPE>]`: quotas and sending limits of each mailbox type.
+    #[serde(default = "MailboxTypeConfig::defaults")]
+    pub mailbox_types: BTreeMap<MailboxType, MailboxTypeConfig>,
+}
+
+/// `[web]`: the web panel on `[listen] web`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// The panel's public base URL, used in the links mailed to people; empty means
+    /// `https://<[listen] web>`.
+    pub url: String,
+    /// Minutes of inactivity after which an operator's session ends.
+    pub session_minutes: u64,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            url: String::new(),
+            session_minutes: 30,
+        }
+    }
+}
+
+/// `[notify]`: the smarthost that carries ordinary (non-PEC) mail to people.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// `host:port` of the smarthost; empty keeps the mails queued (and says so in the log).
+    pub smtp: String,
+    /// The sender; empty means `noreply@<[provider] domain>`.
+    pub from: String,
+    /// Seconds before a mail the smarthost did not take is tried again.
+    pub retry_secs: u64,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            smtp: String::new(),
+            from: String::new(),
+            retry_secs: 300,
+        }
+    }
+}
+
+/// The fewest recipients per message a provider may allow (DM 2 novembre 2005, art. 12).
+pub const MIN_RECIPIENTS: usize = 50;
+
+/// `[mailbox_types.<TYPE>]`: what a new mailbox of a type gets, and what the access
+/// point lets it send.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxTypeConfig {
+    /// The INBOX and folders quota.
+    pub inbox_quota_bytes: u64,
+    /// The conservation archive quota.
+    pub archive_quota_bytes: u64,
+    /// Most recipients of one message.
+    pub max_recipients: usize,
+    /// Most messages sent per day (UTC).
+    pub max_messages_per_day: u64,
+}
+
+impl MailboxTypeConfig {
+    /// The types and limits a provider gets when it configures none.
+    pub fn defaults() -> BTreeMap<MailboxType, MailboxTypeConfig> {
+        let gib = 1u64 << 30;
+        let kind = |inbox, archive, recipients, per_day| MailboxTypeConfig {
+            inbox_quota_bytes: inbox,
+            archive_quota_bytes: archive,
+            max_recipients: recipients,
+            max_messages_per_day: per_day,
+        };
+        BTreeMap::from([
+            (MailboxType::Standard, kind(gib, gib, 50, 500)),
+            (MailboxType::MassivaBase, kind(2 * gib, 5 * gib, 500, 5_000)),
+            (
+                MailboxType::MassivaLarge,
+                kind(5 * gib, 25 * gib, 1_000, 50_000),
+            ),
+        ])
+    }
 }
 
 /// `[conservation]`: the conservation gateway.
@@ -288,10 +379,13 @@ pub struct ListenConfig {
     pub imaps: SocketAddr,
     /// The admin HTTP API.
     pub admin: SocketAddr,
+    /// HTTPS: the web panel and the JSON API with an operator session; absent, no panel.
+    #[serde(default)]
+    pub web: Option<SocketAddr>,
 }
 
 impl ListenConfig {
-    /// The documented port layout: base+0 … base+5 on loopback.
+    /// The documented port layout: base+0 … base+6 on loopback.
     pub fn from_port_base(base: u16) -> ListenConfig {
         let at = |offset: u16| SocketAddr::from(([127, 0, 0, 1], base.saturating_add(offset)));
         ListenConfig {
@@ -301,6 +395,7 @@ impl ListenConfig {
             imap: at(3),
             imaps: at(4),
             admin: at(5),
+            web: Some(at(6)),
         }
     }
 }
@@ -394,11 +489,7 @@ impl Config {
             ));
         }
         for (domain, target) in &self.routes {
-            if target
-                .rsplit_once(':')
-                .and_then(|(_, port)| port.parse::<u16>().ok())
-                .is_none()
-            {
+            if !is_host_port(target) {
                 return Err(format!("routes.{domain:?} = {target:?} is not host:port"));
             }
         }
@@ -419,7 +510,60 @@ impl Config {
         if conservation.batch_max_messages == 0 {
             return Err("conservation.batch_max_messages must be at least 1".to_string());
         }
+        self.validate_mailbox_types()?;
+        if !self.notify.smtp.is_empty() && !is_host_port(&self.notify.smtp) {
+            return Err(format!(
+                "notify.smtp {:?} is not host:port",
+                self.notify.smtp
+            ));
+        }
+        if !self.notify.from.is_empty() && Address::parse(&self.notify.from).is_err() {
+            return Err(format!(
+                "notify.from {:?} is not a mail address",
+                self.notify.from
+            ));
+        }
         Ok(())
+    }
+
+    /// Every type is configured (a partial table would leave mailboxes without limits),
+    /// and none allows less than the regulation's recipient minimum of a message.
+    fn validate_mailbox_types(&self) -> Result<(), String> {
+        for kind in MailboxType::ALL {
+            let Some(limits) = self.mailbox_types.get(&kind) else {
+                return Err(format!("mailbox_types.{} is missing", kind.as_str()));
+            };
+            if limits.max_recipients < MIN_RECIPIENTS {
+                return Err(format!(
+                    "mailbox_types.{}.max_recipients {} is below the minimum of {}",
+                    kind.as_str(),
+                    limits.max_recipients,
+                    MIN_RECIPIENTS
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The sender of ordinary mail to people.
+    pub fn notify_from(&self) -> String {
+        if self.notify.from.is_empty() {
+            format!("noreply@{}", self.provider.domain)
+        } else {
+            self.notify.from.clone()
+        }
+    }
+
+    /// The web panel's public base URL, without a trailing slash; empty when there is
+    /// no panel.
+    pub fn web_url(&self) -> String {
+        if !self.web.url.is_empty() {
+            return self.web.url.trim_end_matches('/').to_string();
+        }
+        self.listen
+            .web
+            .map(|address| format!("https://{address}"))
+            .unwrap_or_default()
     }
 
     fn resolve(&mut self, base: &Path) {
@@ -457,6 +601,7 @@ impl Config {
     /// The text `pecd init` writes: a complete, runnable provider configuration.
     pub fn template(domain: &str, name: &str, port_base: u16, admin_token: &str) -> String {
         let listen = ListenConfig::from_port_base(port_base);
+        let web = listen.web.map(|a| a.to_string()).unwrap_or_default();
         let name = name.replace('\\', "\\\\").replace('"', "\\\"");
         format!(
             "# pecd provider {domain}, written by `pecd init`. Every key is documented in\n\
@@ -470,15 +615,22 @@ impl Config {
              [index]\nldif = \"index.ldif\"\n\n\
              [admin]\ntoken = \"{admin_token}\"\n\n\
              [routes]\n\n\
-             [listen]\nsubmission = \"{}\"\nsubmissions = \"{}\"\nmx = \"{}\"\nimap = \"{}\"\nimaps = \"{}\"\nadmin = \"{}\"\n",
+             [listen]\nsubmission = \"{}\"\nsubmissions = \"{}\"\nmx = \"{}\"\nimap = \"{}\"\nimaps = \"{}\"\nadmin = \"{}\"\nweb = \"{}\"\n",
             listen.submission,
             listen.submissions,
             listen.mx,
             listen.imap,
             listen.imaps,
-            listen.admin
+            listen.admin,
+            web
         )
     }
+}
+
+fn is_host_port(text: &str) -> bool {
+    text.rsplit_once(':')
+        .and_then(|(_, port)| port.parse::<u16>().ok())
+        .is_some()
 }
 
 fn default_data_dir() -> PathBuf {

@@ -53,6 +53,7 @@ pub mod crypto;
 pub mod fuzzing;
 pub mod imap;
 pub mod mail;
+pub mod manage;
 pub mod net;
 pub mod pec;
 pub mod provider;

@@ -122,11 +122,7 @@ pub fn show(store: &Store, console: &mut Console<'_>, address: &str) -> anyhow::
 }
 
 fn print_mailbox(out: &mut dyn Write, m: &Mailbox) -> anyhow::Result<()> {
-    let state = if m.state == MailboxState::Active {
-        "active"
-    } else {
-        "suspended"
-    };
+    let state = m.state.as_str();
     writeln!(out, "address:      {}", m.address)?;
     writeln!(out, "state:        {state}")?;
     writeln!(

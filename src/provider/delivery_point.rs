@@ -141,8 +141,12 @@ pub fn admit_anomaly(
     let Some(mailbox) = mailbox else {
         return Err(AnomalyRefusal::NoMailbox(address.to_string()));
     };
-    if mailbox.state == MailboxState::Suspended {
-        return Err(AnomalyRefusal::Suspended(address.to_string()));
+    match mailbox.state {
+        MailboxState::Active => {}
+        MailboxState::Suspended | MailboxState::Pending => {
+            return Err(AnomalyRefusal::Suspended(address.to_string()));
+        }
+        MailboxState::Deleted => return Err(AnomalyRefusal::NoMailbox(address.to_string())),
     }
     if mailbox.used_bytes.saturating_add(size) > mailbox.quota_bytes {
         return Err(AnomalyRefusal::MailboxFull(address.to_string()));
@@ -223,9 +227,16 @@ impl Provider {
         let mailbox = self.store().read(|tx| tx.mailboxes().get(address))?;
         Ok(match mailbox {
             None => Outcome::Fail(DeliveryFailure::UnknownMailbox),
+            Some(m) if m.state == MailboxState::Deleted => {
+                Outcome::Fail(DeliveryFailure::UnknownMailbox)
+            }
             Some(m) if m.state == MailboxState::Suspended => {
                 Outcome::Fail(DeliveryFailure::MailboxSuspended)
             }
+            Some(m) if m.state == MailboxState::Pending => Outcome::Fail(DeliveryFailure::Other {
+                code: "5.2.1".to_string(),
+                description: "casella di posta non ancora attivata".to_string(),
+            }),
             Some(m) if m.used_bytes.saturating_add(size) > m.quota_bytes => {
                 Outcome::Fail(DeliveryFailure::MailboxFull)
             }
@@ -277,6 +288,8 @@ mod tests {
             state: MailboxState::Active,
             quota_bytes,
             used_bytes,
+            profile: Default::default(),
+            traffic: Default::default(),
             receipt_type: "completa".into(),
             conservation: "off".into(),
             created: Timestamp::UNIX_EPOCH,

@@ -115,6 +115,7 @@ pub fn create(
         receipt_type: changes.receipt.clone().unwrap_or_else(|| "completa".into()),
         conservation: changes.conservation.clone().unwrap_or_else(|| "off".into()),
         quota_bytes: changes.quota_bytes.unwrap_or(DEFAULT_QUOTA_BYTES),
+        ..NewMailbox::default()
     };
     let mailbox = store.write(|tx| {
         let mut mailbox =

@@ -21,6 +21,7 @@ use crate::store::mailbox::MAILBOXES;
 use crate::store::mailbox::MESSAGES;
 use crate::store::mailbox::Mailbox;
 use crate::store::mailbox::MessageMeta;
+use crate::store::mailbox::put_record;
 use crate::store::mailbox::uidvalidity_at;
 
 /// How STORE changes flags (RFC 3501 §6.4.6).
@@ -434,16 +435,15 @@ impl Folders<&mut Tx<'_>> {
         if freed == 0 {
             return Ok(());
         }
-        let mut mailboxes = self.0.inner.open_table(MAILBOXES).map_err(db)?;
-        let mut mailbox: Mailbox = match mailboxes.get(address.as_str()).map_err(db)? {
+        let mailboxes = self.0.inner.open_table(MAILBOXES).map_err(db)?;
+        let old: Mailbox = match mailboxes.get(address.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Ok(()),
         };
+        drop(mailboxes);
+        let mut mailbox = old.clone();
         mailbox.used_bytes = mailbox.used_bytes.saturating_sub(freed);
-        mailboxes
-            .insert(address.as_str(), encode(&mailbox)?.as_slice())
-            .map_err(db)?;
-        Ok(())
+        put_record(self.0.inner, Some(&old), &mailbox)
     }
 
     fn bump_modseq(&mut self, key: &str) -> Result<u64, StoreError> {

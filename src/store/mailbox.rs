@@ -23,6 +23,8 @@ use crate::store::db;
 use crate::store::decode;
 use crate::store::encode;
 use crate::store::key::AddressKey;
+use crate::store::management::ENTE_MAILBOXES;
+use crate::store::management::retally;
 
 /// The inbox.
 pub const INBOX: &str = "INBOX";
@@ -45,10 +47,141 @@ pub(crate) const BY_MESSAGE_ID: MultimapTableDefinition<&str, u32> =
 #[derive(Clone, Copy, Debug, Deserialize, Eq, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MailboxState {
+    /// Created, waiting for the provider to activate it (in attesa di attivazione): no
+    /// login, deliveries fail.
+    Pending,
     /// In service.
     Active,
     /// Suspended by the postmaster: deliveries fail with `5.2.1`.
     Suspended,
+    /// Activated and then closed (attivata ed eliminata): kept for the registro and the
+    /// reports, its address not given again.
+    Deleted,
+}
+
+impl MailboxState {
+    /// The name in the API, the panel's forms and the counters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailboxState::Pending => "pending",
+            MailboxState::Active => "active",
+            MailboxState::Suspended => "suspended",
+            MailboxState::Deleted => "deleted",
+        }
+    }
+
+    /// The state named `text`.
+    pub fn parse(text: &str) -> Option<MailboxState> {
+        [
+            MailboxState::Pending,
+            MailboxState::Active,
+            MailboxState::Suspended,
+            MailboxState::Deleted,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// The types of mailbox a provider sells; each has its quotas and sending limits
+/// (`[mailbox_types.<TYPE>]`).
+#[derive(
+    Clone, Copy, Debug, Default, Deserialize, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize,
+)]
+pub enum MailboxType {
+    /// One person's or office's mailbox.
+    #[default]
+    #[serde(rename = "STANDARD")]
+    Standard,
+    /// Bulk sending, small.
+    #[serde(rename = "MASSIVA-BASE")]
+    MassivaBase,
+    /// Bulk sending, large.
+    #[serde(rename = "MASSIVA-LARGE")]
+    MassivaLarge,
+}
+
+impl MailboxType {
+    /// Every type, in the order the panel lists them.
+    pub const ALL: [MailboxType; 3] = [
+        MailboxType::Standard,
+        MailboxType::MassivaBase,
+        MailboxType::MassivaLarge,
+    ];
+
+    /// The name in the configuration, the API and the panel.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailboxType::Standard => "STANDARD",
+            MailboxType::MassivaBase => "MASSIVA-BASE",
+            MailboxType::MassivaLarge => "MASSIVA-LARGE",
+        }
+    }
+
+    /// The type named `text`, if any.
+    pub fn parse(text: &str) -> Option<MailboxType> {
+        MailboxType::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+}
+
+/// A request a mailbox waits on.
+#[derive(Clone, Copy, Debug, Deserialize, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Request {
+    /// Rinnovo: the contract is to be extended.
+    Rinnovo,
+    /// Cessazione: the mailbox is to be closed.
+    Cessazione,
+}
+
+impl Request {
+    /// The name in the API and the panel.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Request::Rinnovo => "rinnovo",
+            Request::Cessazione => "cessazione",
+        }
+    }
+}
+
+/// A mailbox's administrative fields.
+#[derive(Clone, Debug, Default, Deserialize, Eq, PartialEq, Serialize)]
+#[serde(default)]
+pub struct Profile {
+    /// The holder's codice fiscale (the holder is the ente's record of it).
+    pub holder: Option<String>,
+    /// The owning ente (`""`: the provider's own).
+    pub ente: String,
+    /// The type.
+    pub kind: MailboxType,
+    /// Who created it (`cli`, `api` or an operator).
+    pub created_by: String,
+    /// When it was activated.
+    pub activated: Option<Timestamp>,
+    /// When the contract ends.
+    pub expires: Option<jiff::civil::Date>,
+    /// Renewal or cessation requests waiting.
+    pub requests: Vec<Request>,
+    /// Whether the signed activation contract was uploaded.
+    pub contract: bool,
+    /// Free notes of the operators.
+    pub notes: String,
+    /// The conservation archive quota of its type.
+    pub archive_quota_bytes: u64,
+}
+
+/// What a mailbox sent and received, counted as it happens.
+#[derive(Clone, Debug, Default, Deserialize, Eq, PartialEq, Serialize)]
+#[serde(default)]
+pub struct Traffic {
+    /// Certified messages delivered to it.
+    pub received: u64,
+    /// Messages it sent (accepted at the punto di accesso).
+    pub sent: u64,
+    /// The UTC day `sent_that_day` counts.
+    pub day: Option<jiff::civil::Date>,
+    /// Messages sent on `day`.
+    pub sent_that_day: u64,
 }
 
 /// A mailbox record.
@@ -70,6 +203,12 @@ pub struct Mailbox {
     pub conservation: String,
     /// When it was created.
     pub created: Timestamp,
+    /// Holder, ente, type, contract.
+    #[serde(default)]
+    pub profile: Profile,
+    /// Messages in and out.
+    #[serde(default)]
+    pub traffic: Traffic,
 }
 
 impl std::fmt::Debug for Mailbox {
@@ -165,6 +304,10 @@ pub struct NewMailbox {
     pub receipt_type: String,
     /// Conservation rule.
     pub conservation: String,
+    /// Active at once, or waiting for activation.
+    pub state: MailboxState,
+    /// Holder, ente, type.
+    pub profile: Profile,
 }
 
 impl Default for NewMailbox {
@@ -173,8 +316,38 @@ impl Default for NewMailbox {
             quota_bytes: DEFAULT_QUOTA_BYTES,
             receipt_type: "completa".into(),
             conservation: "off".into(),
+            state: MailboxState::Active,
+            profile: Profile::default(),
         }
     }
+}
+
+/// Why the punto di accesso may not take one more message from a mailbox.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum SendingLimit {
+    /// More recipients than its type allows.
+    Recipients {
+        /// The type's limit.
+        limit: usize,
+    },
+    /// Its type's messages of the day are used up.
+    Daily {
+        /// The type's limit.
+        limit: u64,
+    },
+}
+
+/// Writes a mailbox record and moves the report counters with it.
+pub(crate) fn put_record(
+    tx: &redb::WriteTransaction,
+    old: Option<&Mailbox>,
+    new: &Mailbox,
+) -> Result<(), StoreError> {
+    tx.open_table(MAILBOXES)
+        .map_err(db)?
+        .insert(new.address.as_str(), encode(new)?.as_slice())
+        .map_err(db)?;
+    retally(tx, old, Some(new))
 }
 
 /// Mailboxes and the messages filed in them: `Mailboxes<&mut Tx>` changes them (and
@@ -191,24 +364,30 @@ impl Mailboxes<&mut Tx<'_>> {
         now: Timestamp,
     ) -> Result<Mailbox, StoreError> {
         let address = AddressKey::new(address);
-        let mut table = self.0.inner.open_table(MAILBOXES).map_err(db)?;
+        let table = self.0.inner.open_table(MAILBOXES).map_err(db)?;
         if table.get(address.as_str()).map_err(db)?.is_some() {
             return Err(StoreError::MailboxExists(address.to_string()));
         }
+        drop(table);
         let mailbox = Mailbox {
             address: address.to_string(),
             password_hash: hash_password(password)?,
-            state: MailboxState::Active,
+            state: settings.state,
             quota_bytes: settings.quota_bytes,
             used_bytes: 0,
             receipt_type: settings.receipt_type.clone(),
             conservation: settings.conservation.clone(),
             created: now,
+            profile: settings.profile.clone(),
+            traffic: Traffic::default(),
         };
-        table
-            .insert(address.as_str(), encode(&mailbox)?.as_slice())
+        put_record(self.0.inner, None, &mailbox)?;
+        self.0
+            .inner
+            .open_multimap_table(ENTE_MAILBOXES)
+            .map_err(db)?
+            .insert(mailbox.profile.ente.as_str(), address.as_str())
             .map_err(db)?;
-        drop(table);
         let uidvalidity = uidvalidity_at(now);
         let mut folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
         for name in DEFAULT_FOLDERS {
@@ -227,16 +406,58 @@ impl Mailboxes<&mut Tx<'_>> {
         change: impl FnOnce(&mut Mailbox),
     ) -> Result<Mailbox, StoreError> {
         let address = AddressKey::new(address);
-        let mut table = self.0.inner.open_table(MAILBOXES).map_err(db)?;
-        let mut mailbox: Mailbox = match table.get(address.as_str()).map_err(db)? {
+        let table = self.0.inner.open_table(MAILBOXES).map_err(db)?;
+        let old: Mailbox = match table.get(address.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Err(StoreError::NoSuchMailbox(address.to_string())),
         };
+        drop(table);
+        let mut mailbox = old.clone();
         change(&mut mailbox);
-        table
-            .insert(address.as_str(), encode(&mailbox)?.as_slice())
-            .map_err(db)?;
+        put_record(self.0.inner, Some(&old), &mailbox)?;
         Ok(mailbox)
+    }
+
+    /// Counts one certified message delivered to the mailbox.
+    pub fn count_received(&mut self, address: &str) -> Result<(), StoreError> {
+        self.update(address, |m| {
+            m.traffic.received = m.traffic.received.saturating_add(1)
+        })
+        .map(|_| ())
+    }
+
+    /// Counts one message the mailbox sends to `recipients` recipients on `day`, unless
+    /// it would pass `max_recipients` or `max_per_day`: then nothing is counted and the
+    /// limit is returned.
+    pub fn count_sent(
+        &mut self,
+        address: &str,
+        recipients: usize,
+        day: jiff::civil::Date,
+        limits: (usize, u64),
+    ) -> Result<Result<(), SendingLimit>, StoreError> {
+        let (max_recipients, max_per_day) = limits;
+        if recipients > max_recipients {
+            return Ok(Err(SendingLimit::Recipients {
+                limit: max_recipients,
+            }));
+        }
+        let Some(mailbox) = self.get(address)? else {
+            return Err(StoreError::NoSuchMailbox(address.to_string()));
+        };
+        let today = match mailbox.traffic.day {
+            Some(counted) if counted == day => mailbox.traffic.sent_that_day,
+            _ => 0,
+        };
+        if today >= max_per_day {
+            return Ok(Err(SendingLimit::Daily { limit: max_per_day }));
+        }
+        self.update(address, |m| {
+            m.traffic.day = Some(day);
+            m.traffic.sent_that_day = today + 1;
+            m.traffic.sent = m.traffic.sent.saturating_add(1);
+        })?;
+        Ok(Ok(()))
     }
 
     /// Sets a new password.
@@ -249,10 +470,18 @@ impl Mailboxes<&mut Tx<'_>> {
     pub fn delete(&mut self, address: &str) -> Result<(), StoreError> {
         let address = AddressKey::new(address);
         let mut table = self.0.inner.open_table(MAILBOXES).map_err(db)?;
-        if table.remove(address.as_str()).map_err(db)?.is_none() {
-            return Err(StoreError::NoSuchMailbox(address.to_string()));
-        }
+        let old: Mailbox = match table.remove(address.as_str()).map_err(db)? {
+            Some(bytes) => decode(bytes.value())?,
+            None => return Err(StoreError::NoSuchMailbox(address.to_string())),
+        };
         drop(table);
+        retally(self.0.inner, Some(&old), None)?;
+        self.0
+            .inner
+            .open_multimap_table(ENTE_MAILBOXES)
+            .map_err(db)?
+            .remove(old.profile.ente.as_str(), address.as_str())
+            .map_err(db)?;
         let mut folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
         let mut messages = self.0.inner.open_table(MESSAGES).map_err(db)?;
         let prefix = format!("{address}\0");
@@ -291,22 +520,23 @@ impl Mailboxes<&mut Tx<'_>> {
         message_id: Option<&str>,
     ) -> Result<Appended, StoreError> {
         let address = AddressKey::new(address);
-        let mut mailboxes = self.0.inner.open_table(MAILBOXES).map_err(db)?;
-        let mut mailbox: Mailbox = match mailboxes.get(address.as_str()).map_err(db)? {
+        let mailboxes = self.0.inner.open_table(MAILBOXES).map_err(db)?;
+        let old: Mailbox = match mailboxes.get(address.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Ok(Appended::NoMailbox),
         };
-        if mailbox.state == MailboxState::Suspended {
-            return Ok(Appended::Suspended);
+        drop(mailboxes);
+        match old.state {
+            MailboxState::Active => {}
+            MailboxState::Suspended | MailboxState::Pending => return Ok(Appended::Suspended),
+            MailboxState::Deleted => return Ok(Appended::NoMailbox),
         }
-        if mailbox.used_bytes.saturating_add(size) > mailbox.quota_bytes {
+        if old.used_bytes.saturating_add(size) > old.quota_bytes {
             return Ok(Appended::OverQuota);
         }
+        let mut mailbox = old.clone();
         mailbox.used_bytes = mailbox.used_bytes.saturating_add(size);
-        mailboxes
-            .insert(address.as_str(), encode(&mailbox)?.as_slice())
-            .map_err(db)?;
-        drop(mailboxes);
+        put_record(self.0.inner, Some(&old), &mailbox)?;
 
         let key = address.folder(folder);
         let mut folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
@@ -458,7 +688,7 @@ thread_local! {
 
 /// Checks a password against a PHC string, with this thread's kept working memory;
 /// the comparison is constant-time.
-fn verify_argon2(password: &str, hash: &str) -> bool {
+pub(crate) fn verify_argon2(password: &str, hash: &str) -> bool {
     let Ok(parsed) = argon2::PasswordHash::new(hash) else {
         return false;
     };
@@ -497,9 +727,9 @@ fn verify_argon2(password: &str, hash: &str) -> bool {
 pub(crate) const DUMMY_HASH_FOR_TESTS: &str = DUMMY_HASH;
 
 /// An argon2id hash of a throwaway password, verified for unknown users.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$Zd6ZGm6mYnMeAnc1JGT1ZcgfWn9X8rMGeY2AS6cwHaE";
+pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$Zd6ZGm6mYnMeAnc1JGT1ZcgfWn9X8rMGeY2AS6cwHaE";
 
-fn hash_password(password: &str) -> Result<String, StoreError> {
+pub(crate) fn hash_password(password: &str) -> Result<String, StoreError> {
     let mut salt = [0u8; 16];
     openssl::rand::rand_bytes(&mut salt).map_err(|_| StoreError::Password)?;
     Argon2::default()

@@ -24,6 +24,7 @@ pub mod key;
 pub mod ledger;
 pub mod log;
 pub mod mailbox;
+pub mod management;
 pub mod quarantine;
 pub mod queue;
 pub mod status;
@@ -53,6 +54,7 @@ use crate::store::headers::Headers;
 use crate::store::ledger::Ledger;
 use crate::store::log::Events;
 use crate::store::mailbox::Mailboxes;
+use crate::store::management::Management;
 use crate::store::quarantine::Quarantine;
 use crate::store::queue::Queue;
 use crate::store::status::Statuses;
@@ -171,6 +173,11 @@ impl<'a> Tx<'a> {
         Mailboxes(self)
     }
 
+    /// The management plane: domains, operators, holders, mailbox history and documents.
+    pub fn management(&mut self) -> Management<&mut Tx<'a>> {
+        Management(self)
+    }
+
     /// What IMAP does to folders and their messages.
     pub fn folders(&mut self) -> Folders<&mut Tx<'a>> {
         Folders(self)
@@ -222,6 +229,11 @@ impl<'a> ReadTx<'a> {
     /// Mailboxes: accounts, passwords, quota, and the messages filed in them.
     pub fn mailboxes(&self) -> Mailboxes<&ReadTx<'a>> {
         Mailboxes(self)
+    }
+
+    /// The management plane: domains, operators, holders, mailbox history and documents.
+    pub fn management(&self) -> Management<&ReadTx<'a>> {
+        Management(self)
     }
 
     /// Folders and their messages.

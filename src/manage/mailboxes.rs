@@ -1,0 +1,803 @@
+//! A mailbox's life as the panel and the API see it: created for a holder by an LRA or
+//! the gestore (waiting for activation), activated by the gestore alone, suspended and
+//! reactivated, closed (kept, its address never given again), handed to a new holder
+//! (subentro). Every change is written with its line in the mailbox's history, in one
+//! transaction.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde::Serialize;
+
+use crate::config::MailboxTypeConfig;
+use crate::mail::address::Address;
+use crate::manage::Actor;
+use crate::manage::ManageError;
+use crate::manage::domains;
+use crate::manage::field;
+use crate::manage::gestore_only;
+use crate::manage::holders;
+use crate::manage::holders::HolderForm;
+use crate::manage::validate;
+use crate::store::Store;
+use crate::store::StoreError;
+use crate::store::Tx;
+use crate::store::mailbox::Mailbox;
+use crate::store::mailbox::MailboxState;
+use crate::store::mailbox::MailboxType;
+use crate::store::mailbox::NewMailbox;
+use crate::store::mailbox::Profile;
+use crate::store::mailbox::Request;
+use crate::store::management::Change;
+use crate::store::management::Document;
+use crate::store::management::Holder;
+
+/// What the management rules need of the configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `[provider] domain`.
+    pub domain: String,
+    /// `[mailbox_types]`.
+    pub types: BTreeMap<MailboxType, MailboxTypeConfig>,
+}
+
+/// A new mailbox as a form or the API sends it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailboxForm {
+    /// The full address.
+    pub address: String,
+    /// The holder's codice fiscale; a known one fills name and surname.
+    pub codice_fiscale: String,
+    /// The holder's name, when the codice fiscale is new.
+    pub nome: String,
+    /// The holder's surname, when the codice fiscale is new.
+    pub cognome: String,
+    /// The holder's ordinary e-mail, when the codice fiscale is new.
+    pub email: String,
+    /// The ente (the gestore chooses; others act for their own).
+    pub ente: Option<String>,
+    /// `STANDARD`, `MASSIVA-BASE` or `MASSIVA-LARGE`.
+    pub tipo: String,
+    /// When the contract ends (`AAAA-MM-GG`), if it does.
+    pub scadenza: String,
+    /// Notes.
+    pub note: String,
+}
+
+/// What a mailbox search asks; every field given must match.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailboxQuery {
+    /// The domain.
+    pub dominio: String,
+    /// Part of the address.
+    pub indirizzo: String,
+    /// Part of the holder's name.
+    pub nome: String,
+    /// Part of the holder's surname.
+    pub cognome: String,
+    /// Part of the holder's codice fiscale.
+    pub codice_fiscale: String,
+    /// Part of the holder's ordinary e-mail.
+    pub email: String,
+    /// Part of a ragione sociale of the holder.
+    pub ragione_sociale: String,
+    /// Inserted on or after (`AAAA-MM-GG`).
+    pub dal: String,
+    /// Inserted on or before (`AAAA-MM-GG`).
+    pub al: String,
+    /// The state.
+    pub stato: String,
+    /// A pending request (`rinnovo`, `cessazione`).
+    pub richiesta: String,
+    /// Only this ente's (the gestore's filter).
+    pub ente: Option<String>,
+}
+
+/// One mailbox with its holder, as lists show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct MailboxRow {
+    /// The mailbox.
+    pub address: String,
+    /// Its state.
+    pub state: MailboxState,
+    /// Its type.
+    pub kind: MailboxType,
+    /// Its ente (`""`: the provider's own).
+    pub ente: String,
+    /// The holder's codice fiscale.
+    pub codice_fiscale: String,
+    /// The holder's name.
+    pub nome: String,
+    /// The holder's surname.
+    pub cognome: String,
+    /// When it was inserted.
+    pub created: Timestamp,
+    /// Pending requests.
+    pub requests: Vec<Request>,
+    /// Bytes used.
+    pub used_bytes: u64,
+    /// Messages received.
+    pub received: u64,
+    /// Messages sent.
+    pub sent: u64,
+}
+
+/// One mailbox with everything the detail page shows.
+#[derive(Clone, Debug, Serialize)]
+pub struct MailboxDetail {
+    /// The row.
+    pub row: MailboxRow,
+    /// The administrative fields.
+    pub profile: Profile,
+    /// The quota.
+    pub quota_bytes: u64,
+    /// The holder, when known.
+    pub holder: Option<Holder>,
+    /// Every change, oldest first.
+    pub history: Vec<Change>,
+    /// The documents.
+    pub documents: Vec<Document>,
+}
+
+/// Who must be told that a mailbox is active, and where it is.
+#[derive(Clone, Debug)]
+pub struct Activation {
+    /// The mailbox.
+    pub address: String,
+    /// The holder's ordinary e-mail and the creating operator's.
+    pub recipients: Vec<String>,
+}
+
+/// What the front end does in the transaction that activates a mailbox or asks for a
+/// new password: issue the one-time link and queue the mails.
+pub type OnActivation<'a> = &'a (dyn Fn(&mut Tx<'_>, &Activation) -> Result<(), StoreError> + Sync);
+
+fn row(m: &Mailbox, holder: Option<&Holder>) -> MailboxRow {
+    MailboxRow {
+        address: m.address.clone(),
+        state: m.state,
+        kind: m.profile.kind,
+        ente: m.profile.ente.clone(),
+        codice_fiscale: m.profile.holder.clone().unwrap_or_default(),
+        nome: holder.map(|h| h.nome.clone()).unwrap_or_default(),
+        cognome: holder.map(|h| h.cognome.clone()).unwrap_or_default(),
+        created: m.created,
+        requests: m.profile.requests.clone(),
+        used_bytes: m.used_bytes,
+        received: m.traffic.received,
+        sent: m.traffic.sent,
+    }
+}
+
+fn change(by: &Actor, at: Timestamp, field: &str, old: &str, new: &str) -> Change {
+    Change {
+        at,
+        by: by.username.clone(),
+        field: field.to_string(),
+        old: old.to_string(),
+        new: new.to_string(),
+    }
+}
+
+/// The mailbox `address` if the actor may see it.
+fn visible(store: &Store, actor: &Actor, address: &str) -> Result<Mailbox, ManageError> {
+    let not_found = || ManageError::NotFound(address.to_string());
+    let mailbox = store
+        .read(|tx| tx.mailboxes().get(address))?
+        .ok_or_else(not_found)?;
+    if actor.may_manage(&mailbox.profile.ente) {
+        Ok(mailbox)
+    } else {
+        Err(not_found())
+    }
+}
+
+/// The address of a new mailbox: well formed, in a domain the actor may use.
+fn new_address(
+    store: &Store,
+    actor: &Actor,
+    settings: &Settings,
+    text: &str,
+) -> Result<String, ManageError> {
+    let address = validate::email(text).map_err(field("address"))?;
+    let domain = Address::parse(&address)
+        .map(|a| a.domain().to_ascii_lowercase())
+        .map_err(|_| ManageError::invalid("address", "L'indirizzo non è valido."))?;
+    if !domains::usable(store, actor, &settings.domain)?.contains(&domain) {
+        return Err(ManageError::invalid(
+            "address",
+            format!("Il dominio {domain} non è tra quelli gestibili da questo operatore."),
+        ));
+    }
+    Ok(address.to_lowercase())
+}
+
+/// The holder a new mailbox belongs to: the ente's record of the codice fiscale, or a
+/// new one made from the form's name and surname.
+fn holder_for(
+    store: &Store,
+    form: &MailboxForm,
+    ente: &str,
+    now: Timestamp,
+) -> Result<(Holder, bool), ManageError> {
+    let codice_fiscale =
+        validate::codice_fiscale(&form.codice_fiscale).map_err(field("codice_fiscale"))?;
+    if let Some(known) = store.read(|tx| tx.management().holder(ente, &codice_fiscale))? {
+        return Ok((known, false));
+    }
+    let indirizzi = if form.email.trim().is_empty() {
+        Vec::new()
+    } else {
+        vec![crate::store::management::PostalAddress {
+            email: form.email.clone(),
+            ..Default::default()
+        }]
+    };
+    let holder_form = HolderForm {
+        codice_fiscale,
+        nome: form.nome.clone(),
+        cognome: form.cognome.clone(),
+        ente: Some(ente.to_string()),
+        indirizzi,
+        attivita: Vec::new(),
+    };
+    let holder = holders::validated(&holder_form, ente, now)?;
+    Ok((holder, true))
+}
+
+fn expiry(text: &str) -> Result<Option<jiff::civil::Date>, ManageError> {
+    validate::optional(text, validate::data).map_err(field("scadenza"))
+}
+
+/// Creates a mailbox waiting for activation, for a holder found by codice fiscale (or
+/// created from the form), with its type's quotas.
+pub fn create(
+    store: &Store,
+    actor: &Actor,
+    settings: &Settings,
+    form: &MailboxForm,
+    now: Timestamp,
+) -> Result<MailboxRow, ManageError> {
+    let address = new_address(store, actor, settings, &form.address)?;
+    let ente = actor.acting_ente(form.ente.as_deref());
+    let kind = MailboxType::parse(form.tipo.trim()).ok_or_else(|| {
+        ManageError::invalid(
+            "tipo",
+            "Il tipo deve essere STANDARD, MASSIVA-BASE o MASSIVA-LARGE.",
+        )
+    })?;
+    let limits = settings
+        .types
+        .get(&kind)
+        .cloned()
+        .ok_or_else(|| ManageError::invalid("tipo", "Tipo non configurato."))?;
+    let expires = expiry(&form.scadenza)?;
+    let notes = validate::optional(&form.note, validate::nota)
+        .map_err(field("note"))?
+        .unwrap_or_default();
+    let (holder, new_holder) = holder_for(store, form, &ente, now)?;
+    let mut password = [0u8; 32];
+    openssl::rand::rand_bytes(&mut password).map_err(|_| StoreError::Password)?;
+    let unusable = hex::encode(password);
+    let settings = NewMailbox {
+        quota_bytes: limits.inbox_quota_bytes,
+        state: MailboxState::Pending,
+        profile: Profile {
+            holder: Some(holder.codice_fiscale.clone()),
+            ente: ente.clone(),
+            kind,
+            created_by: actor.username.clone(),
+            expires,
+            notes,
+            archive_quota_bytes: limits.archive_quota_bytes,
+            ..Profile::default()
+        },
+        ..NewMailbox::default()
+    };
+    let mailbox = store
+        .write(|tx| {
+            if new_holder {
+                tx.management().put_holder(&holder)?;
+            }
+            let mailbox = tx.mailboxes().create(&address, &unusable, &settings, now)?;
+            tx.management()
+                .record_change(&address, &change(actor, now, "stato", "", "pending"))?;
+            Ok(mailbox)
+        })
+        .map_err(|e| match e {
+            StoreError::MailboxExists(a) => ManageError::Exists(a),
+            other => other.into(),
+        })?;
+    Ok(row(&mailbox, Some(&holder)))
+}
+
+/// One mailbox with its holder, history and documents.
+pub fn get(store: &Store, actor: &Actor, address: &str) -> Result<MailboxDetail, ManageError> {
+    let mailbox = visible(store, actor, address)?;
+    let (holder, history, documents) = store.read(|tx| {
+        let holder = match &mailbox.profile.holder {
+            Some(cf) => tx.management().holder(&mailbox.profile.ente, cf)?,
+            None => None,
+        };
+        Ok((
+            holder,
+            tx.management().history(&mailbox.address)?,
+            tx.management().documents(&mailbox.address)?,
+        ))
+    })?;
+    Ok(MailboxDetail {
+        row: row(&mailbox, holder.as_ref()),
+        profile: mailbox.profile.clone(),
+        quota_bytes: mailbox.quota_bytes,
+        holder,
+        history,
+        documents,
+    })
+}
+
+/// Moves a visible mailbox from one of `from` to `to`, recording it; `hook` runs in the
+/// same transaction with the record after the change.
+fn transition(
+    store: &Store,
+    actor: &Actor,
+    address: &str,
+    from: &[MailboxState],
+    to: MailboxState,
+    now: Timestamp,
+    hook: &(dyn Fn(&mut Tx<'_>, &Mailbox) -> Result<(), StoreError> + Sync),
+) -> Result<Mailbox, ManageError> {
+    let current = visible(store, actor, address)?;
+    if !from.contains(&current.state) {
+        return Err(ManageError::invalid(
+            "stato",
+            format!(
+                "La casella è {}: operazione non possibile.",
+                state_label(current.state)
+            ),
+        ));
+    }
+    let changed = store.write(|tx| {
+        let Some(before) = tx.mailboxes().get(&current.address)? else {
+            return Err(StoreError::NoSuchMailbox(current.address.clone()));
+        };
+        if before.state != current.state {
+            return Err(StoreError::Conflict(format!(
+                "{} changed state",
+                current.address
+            )));
+        }
+        let after = tx.mailboxes().update(&current.address, |m| {
+            m.state = to;
+            if to == MailboxState::Active && m.profile.activated.is_none() {
+                m.profile.activated = Some(now);
+            }
+        })?;
+        tx.management().record_change(
+            &current.address,
+            &change(actor, now, "stato", before.state.as_str(), to.as_str()),
+        )?;
+        hook(tx, &after)?;
+        Ok(after)
+    })?;
+    Ok(changed)
+}
+
+/// The Italian name of a state.
+pub fn state_label(state: MailboxState) -> &'static str {
+    match state {
+        MailboxState::Pending => "in attesa di attivazione",
+        MailboxState::Active => "attiva",
+        MailboxState::Suspended => "sospesa",
+        MailboxState::Deleted => "attivata ed eliminata",
+    }
+}
+
+/// Who the activation and new-password mails go to.
+fn recipients(tx: &mut Tx<'_>, mailbox: &Mailbox) -> Result<Vec<String>, StoreError> {
+    let mut to = Vec::new();
+    if let Some(cf) = &mailbox.profile.holder
+        && let Some(holder) = tx.management().holder(&mailbox.profile.ente, cf)?
+    {
+        to.extend(
+            holder
+                .indirizzi
+                .iter()
+                .map(|a| a.email.clone())
+                .filter(|e| !e.is_empty())
+                .take(1),
+        );
+    }
+    if let Some(operator) = tx.management().operator(&mailbox.profile.created_by)?
+        && let Some(email) = operator.email
+    {
+        to.push(email);
+    }
+    to.dedup();
+    Ok(to)
+}
+
+/// Activates a pending mailbox (the gestore only); `on_activation` issues the one-time
+/// link and queues the mails in the same transaction.
+pub fn activate(
+    store: &Store,
+    actor: &Actor,
+    address: &str,
+    now: Timestamp,
+    on_activation: OnActivation<'_>,
+) -> Result<MailboxRow, ManageError> {
+    gestore_only(actor)?;
+    let hook = |tx: &mut Tx<'_>, m: &Mailbox| {
+        let activation = Activation {
+            address: m.address.clone(),
+            recipients: recipients(tx, m)?,
+        };
+        on_activation(tx, &activation)
+    };
+    let m = transition(
+        store,
+        actor,
+        address,
+        &[MailboxState::Pending],
+        MailboxState::Active,
+        now,
+        &hook,
+    )?;
+    Ok(row(&m, None))
+}
+
+/// Sends the holder a fresh one-time link to set a new password.
+pub fn new_password(
+    store: &Store,
+    actor: &Actor,
+    address: &str,
+    now: Timestamp,
+    on_activation: OnActivation<'_>,
+) -> Result<(), ManageError> {
+    let mailbox = visible(store, actor, address)?;
+    if mailbox.state != MailboxState::Active {
+        return Err(ManageError::invalid(
+            "stato",
+            "Solo una casella attiva riceve nuove credenziali.",
+        ));
+    }
+    store.write(|tx| {
+        let activation = Activation {
+            address: mailbox.address.clone(),
+            recipients: recipients(tx, &mailbox)?,
+        };
+        on_activation(tx, &activation)?;
+        tx.management().record_change(
+            &mailbox.address,
+            &change(actor, now, "credenziali", "", "link inviato"),
+        )
+    })?;
+    Ok(())
+}
+
+fn no_hook(_: &mut Tx<'_>, _: &Mailbox) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// Suspends an active mailbox.
+pub fn suspend(
+    store: &Store,
+    actor: &Actor,
+    address: &str,
+    now: Timestamp,
+) -> Result<MailboxRow, ManageError> {
+    let m = transition(
+        store,
+        actor,
+        address,
+        &[MailboxState::Active],
+        MailboxState::Suspended,
+        now,
+        &no_hook,
+    )?;
+    Ok(row(&m, None))
+}
+
+/// Puts a suspended mailbox back in service (the gestore only).
+pub fn reactivate(
+    store: &Store,
+    actor: &Actor,
+    address: &str,
+    now: Timestamp,
+) -> Result<MailboxRow, ManageError> {
+    gestore_only(actor)?;
+    let m = transition(
+        store,
+        actor,
+        address,
+        &[MailboxState::Suspended],
+        MailboxState::Active,
+        now,
+        &no_hook,
+    )?;
+    Ok(row(&m, None))
+}
+
+/// Closes a mailbox (the gestore only): kept for the registro and the reports, its
+/// address never given again.
+pub fn cease(
+    store: &Store,
+    actor: &Actor,
+    address: &str,
+    now: Timestamp,
+) -> Result<MailboxRow, ManageError> {
+    gestore_only(actor)?;
+    let from = [
+        MailboxState::Pending,
+        MailboxState::Active,
+        MailboxState::Suspended,
+    ];
+    let clear = |tx: &mut Tx<'_>, m: &Mailbox| {
+        tx.mailboxes()
+            .update(&m.address, |m| m.profile.requests.clear())
+            .map(|_| ())
+    };
+    let m = transition(
+        store,
+        actor,
+        address,
+        &from,
+        MailboxState::Deleted,
+        now,
+        &clear,
+    )?;
+    Ok(row(&m, None))
+}
+
+/// Changes fields of a mailbox record, one history line per field that changed.
+fn edit(
+    store: &Store,
+    actor: &Actor,
+    address: &str,
+    now: Timestamp,
+    apply: &(dyn Fn(&mut Mailbox) -> Vec<(String, String, String)> + Sync),
+) -> Result<MailboxRow, ManageError> {
+    let current = visible(store, actor, address)?;
+    let changed = store.write(|tx| {
+        let mut lines = Vec::new();
+        let after = tx
+            .mailboxes()
+            .update(&current.address, |m| lines = apply(m))?;
+        for (field, old, new) in &lines {
+            tx.management()
+                .record_change(&current.address, &change(actor, now, field, old, new))?;
+        }
+        Ok(after)
+    })?;
+    Ok(row(&changed, None))
+}
+
+/// Replaces the notes.
+pub fn set_notes(
+    store: &Store,
+    actor: &Actor,
+    address: &str,
+    notes: &str,
+    now: Timestamp,
+) -> Result<MailboxRow, ManageError> {
+    let notes = validate::optional(notes, validate::nota)
+        .map_err(field("note"))?
+        .unwrap_or_default();
+    edit(store, actor, address, now, &|m| {
+        let old = std::mem::replace(&mut m.profile.notes, notes.clone());
+        if old == notes {
+            Vec::new()
+        } else {
+            vec![("note".into(), old, notes.clone())]
+        }
+    })
+}
+
+/// Records a request (rinnovo, cessazione) the mailbox waits on; the gestore clears it
+/// with `done`.
+pub fn request(
+    store: &Store,
+    actor: &Actor,
+    address: &str,
+    kind: &str,
+    done: bool,
+    now: Timestamp,
+) -> Result<MailboxRow, ManageError> {
+    let kind = match kind.trim() {
+        "rinnovo" => Request::Rinnovo,
+        "cessazione" => Request::Cessazione,
+        _ => {
+            return Err(ManageError::invalid(
+                "richiesta",
+                "La richiesta deve essere rinnovo o cessazione.",
+            ));
+        }
+    };
+    if done {
+        gestore_only(actor)?;
+    }
+    edit(store, actor, address, now, &|m| {
+        let present = m.profile.requests.contains(&kind);
+        match (done, present) {
+            (false, false) => {
+                m.profile.requests.push(kind);
+                vec![("richiesta".into(), String::new(), kind.as_str().into())]
+            }
+            (true, true) => {
+                m.profile.requests.retain(|r| *r != kind);
+                vec![("richiesta".into(), kind.as_str().into(), "evasa".into())]
+            }
+            _ => Vec::new(),
+        }
+    })
+}
+
+/// Sets the contract's end (the gestore only).
+pub fn set_expiry(
+    store: &Store,
+    actor: &Actor,
+    address: &str,
+    date: &str,
+    now: Timestamp,
+) -> Result<MailboxRow, ManageError> {
+    gestore_only(actor)?;
+    let expires = expiry(date)?;
+    let show = |d: Option<jiff::civil::Date>| d.map(|d| d.to_string()).unwrap_or_default();
+    edit(store, actor, address, now, &|m| {
+        let old = std::mem::replace(&mut m.profile.expires, expires);
+        if old == expires {
+            Vec::new()
+        } else {
+            vec![("scadenza".into(), show(old), show(expires))]
+        }
+    })
+}
+
+/// Hands a mailbox to another holder of the same ente (subentro); the mailbox keeps its
+/// mail, the history keeps the old holder.
+pub fn change_holder(
+    store: &Store,
+    actor: &Actor,
+    address: &str,
+    form: &MailboxForm,
+    now: Timestamp,
+) -> Result<MailboxRow, ManageError> {
+    let current = visible(store, actor, address)?;
+    let ente = current.profile.ente.clone();
+    let (holder, new_holder) = holder_for(store, form, &ente, now)?;
+    let old = current.profile.holder.clone().unwrap_or_default();
+    if old == holder.codice_fiscale {
+        return Err(ManageError::invalid(
+            "codice_fiscale",
+            "La casella appartiene già a questo titolare.",
+        ));
+    }
+    let changed = store.write(|tx| {
+        if new_holder {
+            tx.management().put_holder(&holder)?;
+        }
+        let after = tx.mailboxes().update(&current.address, |m| {
+            m.profile.holder = Some(holder.codice_fiscale.clone())
+        })?;
+        tx.management().record_change(
+            &current.address,
+            &change(actor, now, "titolare", &old, &holder.codice_fiscale),
+        )?;
+        Ok(after)
+    })?;
+    Ok(row(&changed, Some(&holder)))
+}
+
+fn query_dates(
+    query: &MailboxQuery,
+) -> Result<(Option<jiff::civil::Date>, Option<jiff::civil::Date>), ManageError> {
+    Ok((
+        validate::optional(&query.dal, validate::data).map_err(field("dal"))?,
+        validate::optional(&query.al, validate::data).map_err(field("al"))?,
+    ))
+}
+
+fn contains(value: &str, part: &str) -> bool {
+    part.trim().is_empty() || value.to_lowercase().contains(&part.trim().to_lowercase())
+}
+
+fn row_matches(
+    m: &Mailbox,
+    holder: Option<&Holder>,
+    query: &MailboxQuery,
+    range: (Option<jiff::civil::Date>, Option<jiff::civil::Date>),
+) -> bool {
+    let day = m.created.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let domain = m
+        .address
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .unwrap_or_default();
+    let holder_field = |pick: fn(&Holder) -> String, part: &str| {
+        part.trim().is_empty() || holder.is_some_and(|h| contains(&pick(h), part))
+    };
+    (query.dominio.trim().is_empty() || domain.eq_ignore_ascii_case(query.dominio.trim()))
+        && contains(&m.address, &query.indirizzo)
+        && holder_field(|h| h.nome.clone(), &query.nome)
+        && holder_field(|h| h.cognome.clone(), &query.cognome)
+        && contains(
+            m.profile.holder.as_deref().unwrap_or_default(),
+            &query.codice_fiscale,
+        )
+        && holder_field(
+            |h| {
+                h.indirizzi
+                    .iter()
+                    .map(|a| a.email.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            },
+            &query.email,
+        )
+        && holder_field(
+            |h| {
+                h.attivita
+                    .iter()
+                    .map(|c| c.ragione_sociale.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            },
+            &query.ragione_sociale,
+        )
+        && range.0.is_none_or(|from| day >= from)
+        && range.1.is_none_or(|to| day <= to)
+        && (query.stato.trim().is_empty() || m.state.as_str() == query.stato.trim())
+        && (query.richiesta.trim().is_empty()
+            || m.profile
+                .requests
+                .iter()
+                .any(|r| r.as_str() == query.richiesta.trim()))
+}
+
+/// The mailboxes within the actor's reach that match `query`, by address.
+pub fn search(
+    store: &Store,
+    actor: &Actor,
+    query: &MailboxQuery,
+) -> Result<Vec<MailboxRow>, ManageError> {
+    let range = query_dates(query)?;
+    if !query.stato.trim().is_empty() && MailboxState::parse(query.stato.trim()).is_none() {
+        return Err(ManageError::invalid("stato", "Stato sconosciuto."));
+    }
+    let scope = match (&actor.ente, actor.is_gestore()) {
+        (_, true) => query.ente.clone(),
+        (Some(own), false) => Some(own.clone()),
+        (None, false) => return Ok(Vec::new()),
+    };
+    let (mailboxes, holders) = store.read(|tx| {
+        let mailboxes = match &scope {
+            Some(ente) => {
+                let mut found = Vec::new();
+                for address in tx.management().ente_mailboxes(ente)? {
+                    found.extend(tx.mailboxes().get(&address)?);
+                }
+                found.sort_by(|a, b| a.address.cmp(&b.address));
+                found
+            }
+            None => tx.mailboxes().list()?,
+        };
+        Ok((mailboxes, tx.management().holders(scope.as_deref())?))
+    })?;
+    let by_key: BTreeMap<(&str, &str), &Holder> = holders
+        .iter()
+        .map(|h| ((h.ente.as_str(), h.codice_fiscale.as_str()), h))
+        .collect();
+    Ok(mailboxes
+        .iter()
+        .filter_map(|m| {
+            let holder = m
+                .profile
+                .holder
+                .as_deref()
+                .and_then(|cf| by_key.get(&(m.profile.ente.as_str(), cf)).copied());
+            row_matches(m, holder, query, range).then(|| row(m, holder))
+        })
+        .collect())
+}

@@ -1,0 +1,123 @@
+//! The management plane: what the provider (gestore), its customer organisations'
+//! Local Registration Authorities and aggregators do to domains, operators, holders and
+//! mailboxes. One set of rules, used by the operator commands, the JSON API and the web
+//! panel alike: every action takes the [`Actor`] doing it, sees only what that actor
+//! may see, validates every field, and changes the store in one transaction that also
+//! records the change in the mailbox's history.
+//!
+//! Whatever is outside an actor's reach is reported as not found, never as forbidden,
+//! so that one ente's operator cannot learn what another ente has.
+//!
+//! This layer sits beside `provider` and `conservation`: it uses `store`, `mail`,
+//! `pec` and `crypto`, and never a front end (`admin`, `web`, `cli`, `smtp`, `imap`).
+//! Everything a user types or uploads is checked here ([`validate`]) before anything
+//! is stored.
+
+pub mod csv;
+pub mod domains;
+pub mod holders;
+pub mod mailboxes;
+pub mod operators;
+pub mod validate;
+
+use crate::store::StoreError;
+pub use crate::store::management::Role;
+
+/// Who is acting.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct Actor {
+    /// The operator's name (`cli` for operator commands, `api` for the bearer token).
+    pub username: String,
+    /// What they may do.
+    pub role: Role,
+    /// The ente they act for; `None` for the gestore.
+    pub ente: Option<String>,
+    /// The domains an LRA may create mailboxes in.
+    pub domains: Vec<String>,
+}
+
+impl Actor {
+    /// The provider itself, acting through operator commands or the admin token.
+    pub fn gestore(username: &str) -> Actor {
+        Actor {
+            username: username.to_string(),
+            role: Role::Gestore,
+            ente: None,
+            domains: Vec::new(),
+        }
+    }
+
+    /// Whether this actor is the provider.
+    pub fn is_gestore(&self) -> bool {
+        self.role == Role::Gestore
+    }
+
+    /// The ente whose records this actor changes: its own, or (for the gestore) the one
+    /// it names (`""`: the provider's own).
+    pub fn acting_ente(&self, named: Option<&str>) -> String {
+        match (&self.ente, self.is_gestore()) {
+            (_, true) => named.unwrap_or_default().trim().to_string(),
+            (Some(own), false) => own.clone(),
+            (None, false) => String::new(),
+        }
+    }
+
+    /// Whether this actor may see and change the records of `ente`.
+    pub fn may_manage(&self, ente: &str) -> bool {
+        self.is_gestore() || self.ente.as_deref() == Some(ente)
+    }
+
+    /// Whether this actor may read reports over every ente.
+    pub fn sees_every_ente(&self) -> bool {
+        matches!(self.role, Role::Gestore | Role::Aggregator)
+    }
+}
+
+/// Why a management action was refused. A refused action changes nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    /// A field is wrong; the message is shown next to it.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field's name, as in the API and the form.
+        field: String,
+        /// An Italian sentence that says what is wrong.
+        message: String,
+    },
+    /// Nothing of that name within the actor's reach.
+    #[error("non trovato: {0}")]
+    NotFound(String),
+    /// It exists already.
+    #[error("esiste già: {0}")]
+    Exists(String),
+    /// The actor's role may not do this to what it can see (e.g. an LRA activating).
+    #[error("operazione riservata al gestore")]
+    GestoreOnly,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ManageError {
+    /// A refusal of one field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> ManageError {
+        ManageError::Invalid {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Maps a field check's refusal to the field it concerns.
+pub(crate) fn field(name: &str) -> impl Fn(validate::FieldError) -> ManageError + '_ {
+    move |error| ManageError::invalid(name, error.to_string())
+}
+
+/// The gestore-only guard.
+fn gestore_only(actor: &Actor) -> Result<(), ManageError> {
+    if actor.is_gestore() {
+        Ok(())
+    } else {
+        Err(ManageError::GestoreOnly)
+    }
+}
