@@ -75,17 +75,19 @@ pub async fn csrf(State(web): State<Web>, request: Request, next: Next) -> Respo
         .get::<Visitor>()
         .and_then(|visitor| visitor.0.clone())
         .map(|current| current.session);
-    let Some(session) = session else {
-        return expired();
-    };
+    // The body is read before any refusal, so the connection stays usable for the
+    // browser's next request.
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, web.settings.max_request_bytes).await else {
         return page::message(
             StatusCode::PAYLOAD_TOO_LARGE,
-            &session,
+            &session.unwrap_or_else(Session::none),
             "Richiesta troppo grande",
             "I dati inviati superano la dimensione massima accettata.",
         );
+    };
+    let Some(session) = session else {
+        return expired();
     };
     let token = match parts.headers.get(CSRF_HEADER) {
         Some(value) => value.to_str().ok().map(str::to_string),

@@ -15,13 +15,16 @@
 //! | `GET`, `POST /accesso` | login |
 //! | `POST /esci` | logout |
 //! | `GET /` | summary |
+//! | `GET`, `POST /operatori` | operators (gestore): list, add |
+//! | `POST /operatori/{username}/disattiva`, `…/riattiva` | disable, enable |
 
+pub mod forms;
 pub mod guard;
 pub mod listener;
 pub mod login;
+pub mod operators;
 pub mod page;
 pub mod session;
-mod stub;
 
 #[cfg(test)]
 mod tests;
@@ -41,6 +44,7 @@ use axum::routing::get;
 use axum::routing::post;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Config;
 use crate::net::passwords::PasswordChecks;
 use crate::net::throttle::AuthThrottle;
 use crate::store::Store;
@@ -51,11 +55,17 @@ use crate::web::listener::TlsListener;
 use crate::web::page::Chrome;
 use crate::web::page::Section;
 
-pub use stub::Actor;
-pub use stub::Role;
+pub use crate::manage::Actor;
+pub use crate::manage::Role;
 
 /// The stylesheet, compiled in so the panel needs no files beside the binary.
 const STYLESHEET: &str = include_str!("../../templates/pecd.css");
+
+/// The most sessions open at once: far more operators than any provider has, few
+/// enough that the table stays small.
+const MAX_SESSIONS: usize = 10_000;
+/// The largest request body: an uploaded document and its form.
+const MAX_REQUEST_BYTES: usize = 12 << 20;
 
 /// How the panel behaves (`[web]` in the configuration).
 #[derive(Clone, Debug)]
@@ -66,6 +76,23 @@ pub struct WebSettings {
     pub max_sessions: usize,
     /// The largest request body accepted (an upload and its form).
     pub max_request_bytes: usize,
+    /// The provider's domain and the mailbox types, for the management rules.
+    pub mailboxes: crate::manage::mailboxes::Settings,
+}
+
+impl WebSettings {
+    /// The panel's settings from the configuration.
+    pub fn from_config(config: &Config) -> WebSettings {
+        WebSettings {
+            session_idle: Duration::from_secs(config.web.session_minutes.max(1) * 60),
+            max_sessions: MAX_SESSIONS,
+            max_request_bytes: MAX_REQUEST_BYTES,
+            mailboxes: crate::manage::mailboxes::Settings {
+                domain: config.provider.domain.clone(),
+                types: config.mailbox_types.clone(),
+            },
+        }
+    }
 }
 
 /// What every handler shares; cheap to clone.
@@ -102,7 +129,7 @@ impl Web {
         let found: Arc<Mutex<Option<Actor>>> = Arc::default();
         let (store, slot) = (self.store.clone(), found.clone());
         let lookup = move |user: &str, password: &str| {
-            let actor = stub::authenticate(&store, user, password);
+            let actor = crate::manage::operators::authenticate(&store, user, password);
             let accepted = actor.is_some();
             *slot.lock().unwrap_or_else(PoisonError::into_inner) = actor;
             accepted
@@ -111,6 +138,12 @@ impl Web {
             return None;
         }
         found.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    /// After a form that changed something: a notice for the next page, and there.
+    fn done(&self, operator: &Operator, notice: String, location: &str) -> Response {
+        self.sessions.notify(&operator.id, notice);
+        page::see_other(location)
     }
 }
 
@@ -133,6 +166,11 @@ pub fn router(web: Web) -> Router {
         .route("/", get(home))
         .route("/accesso", get(login::form).post(login::submit))
         .route("/esci", post(login::logout))
+        .route("/operatori", get(operators::list).post(operators::add))
+        .route(
+            "/operatori/{username}/{action}",
+            post(operators::set_disabled),
+        )
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(
             web.clone(),

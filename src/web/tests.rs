@@ -27,6 +27,7 @@ fn dev(file: &str) -> PathBuf {
 /// A running panel on a fresh store.
 struct Panel {
     base: String,
+    store: Store,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -39,9 +40,13 @@ impl Panel {
             session_idle: Duration::from_secs(600),
             max_sessions: 100,
             max_request_bytes: 1 << 20,
+            mailboxes: crate::manage::mailboxes::Settings {
+                domain: "pec-a.test".into(),
+                types: crate::config::MailboxTypeConfig::defaults(),
+            },
         };
         let web = Web::new(
-            store,
+            store.clone(),
             AuthThrottle::new(policy),
             PasswordChecks::start(1),
             settings,
@@ -65,6 +70,7 @@ impl Panel {
         tokio::spawn(serve(listener, web, shutdown.clone()));
         Panel {
             base,
+            store,
             shutdown,
             _dir: dir,
         }
@@ -76,6 +82,31 @@ impl Drop for Panel {
         self.shutdown.cancel();
     }
 }
+
+impl Panel {
+    /// Adds an operator as the operator commands do.
+    fn add_operator(&self, username: &str, role: &str, ente: Option<&str>) {
+        let new = crate::manage::operators::NewOperator {
+            username: username.into(),
+            role: role.into(),
+            ente: ente.map(str::to_string),
+            domains: vec!["pec-a.test".into()],
+            email: None,
+            password: PASSWORD.into(),
+        };
+        let cli = crate::manage::Actor::gestore("cli");
+        crate::manage::operators::add(
+            &self.store,
+            &cli,
+            "pec-a.test",
+            &new,
+            jiff::Timestamp::now(),
+        )
+        .unwrap();
+    }
+}
+
+const PASSWORD: &str = "Password-di-prova-1";
 
 /// A browser's view of the panel: it keeps the session cookie and never follows
 /// redirects, so the tests see every `Set-Cookie` and `Location`.
@@ -142,6 +173,20 @@ impl Browser {
             request = request.header("Cookie", cookie);
         }
         self.keep(request.send_form(form.iter().copied()).unwrap())
+    }
+
+    /// Logs in as `username` and lands on the summary.
+    fn login(&mut self, username: &str) -> Page {
+        let token = self.get("/accesso").csrf();
+        let form = [
+            ("csrf", token.as_str()),
+            ("username", username),
+            ("password", PASSWORD),
+        ];
+        let answer = self.post("/accesso", &form);
+        assert_eq!(answer.status, 303, "{}", answer.body);
+        assert_eq!(answer.header("location"), "/");
+        self.get("/")
     }
 
     fn keep(&mut self, mut response: Response<ureq::Body>) -> Page {
@@ -293,6 +338,65 @@ async fn logout_ends_the_session_on_the_server_and_in_the_browser() {
         let home = browser.get("/");
         assert_eq!(home.status, 303);
         assert_eq!(home.header("location"), "/accesso");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_starts_a_new_session_and_only_the_gestore_sees_operators() {
+    let panel = Panel::start(ThrottlePolicy::default()).await;
+    panel.add_operator("admin", "gestore", None);
+    panel.add_operator("comune", "lra", Some("Comune di Prova"));
+    let base = panel.base.clone();
+    browse(move || {
+        let mut browser = Browser::new(&base);
+        browser.get("/accesso");
+        let before = browser.cookie.clone().unwrap();
+        let home = browser.login("admin");
+        assert_eq!(home.status, 200);
+        assert!(home.body.contains("admin"));
+        let after = browser.cookie.clone().unwrap();
+        assert_ne!(
+            before, after,
+            "the login's session id is not the one planted before it"
+        );
+        // The pre-login id is worth nothing now (session fixation).
+        browser.cookie = Some(before);
+        assert_eq!(browser.get("/").status, 303);
+        browser.cookie = Some(after);
+
+        let page = browser.get("/operatori");
+        assert_eq!(page.status, 200);
+        let token = page.csrf();
+        let form = [
+            ("csrf", token.as_str()),
+            ("username", "nuovo"),
+            ("password", "corta"),
+            ("role", "lra"),
+            ("ente", "Comune di Prova"),
+            ("domains", "pec-a.test"),
+            ("email", ""),
+        ];
+        let refused = browser.post("/operatori", &form);
+        assert_eq!(refused.status, 422);
+        assert!(
+            refused.body.contains("id=\"e-password\""),
+            "{}",
+            refused.body
+        );
+        assert!(
+            refused.body.contains("value=\"nuovo\""),
+            "what was typed stays"
+        );
+
+        let mut lra = Browser::new(&base);
+        let home = lra.login("comune");
+        assert!(!home.body.contains("/operatori"), "no link for an LRA");
+        assert_eq!(lra.get("/operatori").status, 404);
+        let token = lra.get("/").csrf();
+        let sneak = lra.post("/operatori/admin/disattiva", &[("csrf", token.as_str())]);
+        assert_eq!(sneak.status, 403);
+        assert!(sneak.body.contains("riservata al gestore"));
     })
     .await;
 }
