@@ -8,7 +8,6 @@ use clap::Parser;
 use pecd::cli;
 use pecd::cli::args::Args;
 use pecd::cli::args::Command;
-use pecd::cli::args::IndexCommand;
 use pecd::cli::store::StoreCommand;
 
 fn main() -> ExitCode {
@@ -21,9 +20,9 @@ fn main() -> ExitCode {
             name,
             port_base,
         } => cli::init::run(&dir, &domain, &name, port_base).map(|()| ExitCode::SUCCESS),
-        Command::Index {
-            command: IndexCommand::Entry { config },
-        } => cli::index::run(&config).map(|()| ExitCode::SUCCESS),
+        Command::Index { command } => store_command(StoreCommand::Index(command)),
+        Command::Domain { command } => store_command(StoreCommand::Domain(command)),
+        Command::Operator { command } => store_command(StoreCommand::Operator(command)),
         Command::Mailbox { command } => store_command(StoreCommand::Mailbox(command)),
         Command::Log { command } => store_command(StoreCommand::Log(command)),
         Command::Conservation { command } => store_command(StoreCommand::Conservation(command)),

@@ -16,6 +16,7 @@
 //! | `GET /v1/exports/{token}` | the revocation export the token names, for 30 days; no bearer token: the 128-bit link token is the credential (`pecd conservation revoke`) |
 
 pub mod listener;
+pub mod manage_api;
 
 use std::net::SocketAddr;
 

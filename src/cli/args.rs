@@ -55,6 +55,18 @@ pub enum Command {
         #[command(subcommand)]
         command: MailboxCommand,
     },
+    /// The mail domains this provider manages (works while the daemon runs).
+    Domain {
+        /// The subcommand.
+        #[command(subcommand)]
+        command: DomainCommand,
+    },
+    /// The people who log in to the web panel (works while the daemon runs).
+    Operator {
+        /// The subcommand.
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
     /// The event log (registro).
     Log {
         /// The subcommand.
@@ -209,8 +221,80 @@ pub enum LogCommand {
     },
 }
 
+/// `pecd domain …`.
+#[derive(Clone, Debug, Subcommand, Serialize, Deserialize)]
+pub enum DomainCommand {
+    /// Add a managed domain.
+    Add {
+        /// The domain.
+        domain: String,
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The ente the domain is dedicated to.
+        #[arg(long)]
+        ente: Option<String>,
+    },
+    /// List the managed domains.
+    List {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Show one managed domain.
+    Show {
+        /// The domain.
+        domain: String,
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+/// `pecd operator …`.
+#[derive(Clone, Debug, Subcommand, Serialize, Deserialize)]
+pub enum OperatorCommand {
+    /// Add an operator of the web panel.
+    Add {
+        /// The login name.
+        username: String,
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// gestore, lra or aggregator.
+        #[arg(long)]
+        role: String,
+        /// The ente (required for lra and aggregator).
+        #[arg(long)]
+        ente: Option<String>,
+        /// The domains an LRA may create mailboxes in, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        domains: Vec<String>,
+        /// Where mails to the operator go.
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the operators.
+    List {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Disable an operator: it can no longer log in.
+    Disable {
+        /// The login name.
+        username: String,
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
 /// `pecd index …`.
-#[derive(Debug, Subcommand)]
+#[derive(Clone, Debug, Subcommand, Serialize, Deserialize)]
 pub enum IndexCommand {
     /// Print this provider's record of the providers index as LDIF.
     Entry {

@@ -35,7 +35,7 @@ pub fn run(dir: &Path, domain: &str, name: &str, port_base: u16) -> anyhow::Resu
     create_private_dir(&config.provider.data_dir)?;
     create_dev_certificates(&config)?;
     ensure_conservation_seal(&config)?;
-    let entry = super::index::entry(&config)?;
+    let entry = super::index::entry(&config, vec![config.provider.domain.clone()])?;
     write_file(&config.index.ldif, entry.as_bytes(), Audience::Public)?;
     // The config holds the admin token.
     write_file(&config_path, text.as_bytes(), Audience::Owner)?;

@@ -11,6 +11,7 @@ pub mod index;
 pub mod init;
 pub mod log;
 pub mod mailbox;
+pub mod manage;
 pub mod serve;
 pub mod store;
 pub mod verify;

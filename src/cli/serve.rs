@@ -39,6 +39,7 @@ use crate::smtp::server::Timeouts;
 use crate::smtp::session::Mode;
 use crate::smtp::session::SessionConfig;
 use crate::store::Store;
+use crate::store::mailbox::SendingLimits;
 
 /// Runs the provider until a shutdown signal.
 pub async fn run(config_path: &Path) -> anyhow::Result<()> {
@@ -49,7 +50,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     }
     super::files::warn_if_exposed(config_path, &config);
     if !config.index.ldif.exists() {
-        let entry = super::index::entry(&config)?;
+        let entry = super::index::entry(&config, vec![config.provider.domain.clone()])?;
         std::fs::write(&config.index.ldif, entry)
             .with_context(|| format!("cannot write {}", config.index.ldif.display()))?;
         tracing::warn!(path = %config.index.ldif.display(), "created a providers index holding this provider only");
@@ -98,6 +99,17 @@ pub fn build(config: &Config) -> anyhow::Result<Provider> {
             last: Duration::from_secs(config.timers.final_secs),
         },
         accept_ordinary_mail: config.mx.accept_ordinary_mail,
+        sending: config
+            .mailbox_types
+            .iter()
+            .map(|(kind, limits)| {
+                let sending = SendingLimits {
+                    max_recipients: limits.max_recipients,
+                    max_per_day: limits.max_messages_per_day,
+                };
+                (*kind, sending)
+            })
+            .collect(),
         clamd: config.clamav.enabled.then(|| {
             Clamd::new(
                 ClamdAddress::parse(&config.clamav.address),

@@ -16,8 +16,11 @@ use serde::Deserialize;
 use serde::Serialize;
 
 use super::args::ConservationCommand;
+use super::args::DomainCommand;
+use super::args::IndexCommand;
 use super::args::LogCommand;
 use super::args::MailboxCommand;
+use super::args::OperatorCommand;
 use super::console::Console;
 use super::console::Stdout;
 use super::console::read_password_line;
@@ -39,6 +42,12 @@ pub enum StoreCommand {
     Mailbox(MailboxCommand),
     /// `pecd log …`.
     Log(LogCommand),
+    /// `pecd domain …`.
+    Domain(DomainCommand),
+    /// `pecd operator …`.
+    Operator(OperatorCommand),
+    /// `pecd index …`: the entry lists the managed domains the store holds.
+    Index(IndexCommand),
     /// `pecd conservation …`.
     Conservation(ConservationCommand),
 }
@@ -209,6 +218,11 @@ fn execute(
         StoreCommand::Conservation(command) => {
             super::conservation::run(command, config, store, console)
         }
+        StoreCommand::Domain(command) => super::manage::domain(command, config, store, console),
+        StoreCommand::Operator(command) => super::manage::operator(command, config, store, console),
+        StoreCommand::Index(IndexCommand::Entry { .. }) => {
+            super::index::print(config, store, console).map(|()| 0)
+        }
     }
 }
 
@@ -243,6 +257,17 @@ macro_rules! config_of {
                 | MailboxCommand::Delete { config, .. },
             )
             | StoreCommand::Log(LogCommand::Query { config, .. } | LogCommand::Verify { config })
+            | StoreCommand::Domain(
+                DomainCommand::Add { config, .. }
+                | DomainCommand::List { config }
+                | DomainCommand::Show { config, .. },
+            )
+            | StoreCommand::Operator(
+                OperatorCommand::Add { config, .. }
+                | OperatorCommand::List { config }
+                | OperatorCommand::Disable { config, .. },
+            )
+            | StoreCommand::Index(IndexCommand::Entry { config })
             | StoreCommand::Conservation(
                 ConservationCommand::Audit { config, .. }
                 | ConservationCommand::Export { config, .. }
@@ -272,6 +297,7 @@ impl StoreCommand {
             StoreCommand::Mailbox(
                 MailboxCommand::Add { options, .. } | MailboxCommand::Set { options, .. },
             ) => options.password_stdin,
+            StoreCommand::Operator(OperatorCommand::Add { password_stdin, .. }) => *password_stdin,
             StoreCommand::Conservation(
                 ConservationCommand::Export { password_stdin, .. }
                 | ConservationCommand::Revoke { password_stdin, .. }

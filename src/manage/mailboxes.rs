@@ -183,7 +183,7 @@ fn change(by: &Actor, at: Timestamp, field: &str, old: &str, new: &str) -> Chang
 }
 
 /// The mailbox `address` if the actor may see it.
-fn visible(store: &Store, actor: &Actor, address: &str) -> Result<Mailbox, ManageError> {
+pub(crate) fn visible(store: &Store, actor: &Actor, address: &str) -> Result<Mailbox, ManageError> {
     let not_found = || ManageError::NotFound(address.to_string());
     let mailbox = store
         .read(|tx| tx.mailboxes().get(address))?

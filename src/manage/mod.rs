@@ -18,6 +18,8 @@ pub mod domains;
 pub mod holders;
 pub mod mailboxes;
 pub mod operators;
+pub mod reports;
+pub mod tables;
 pub mod validate;
 
 use crate::store::StoreError;

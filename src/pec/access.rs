@@ -120,6 +120,12 @@ pub enum Refusal {
         /// The limit.
         limit: usize,
     },
+    /// The mailbox's type allows no more messages today.
+    #[error("the mailbox's type allows {limit} messages a day")]
+    DailyLimit {
+        /// The type's limit.
+        limit: u64,
+    },
     /// Recipients × size over the limit.
     #[error("{total} bytes (size × recipients) exceed the limit of {limit}")]
     TooLarge {
@@ -168,6 +174,9 @@ impl Refusal {
             Refusal::TooLarge { limit, .. } => {
                 format!("dimensione complessiva superiore al massimo consentito ({limit} byte)")
             }
+            Refusal::DailyLimit { limit } => format!(
+                "numero di messaggi giornalieri superiore al massimo consentito per il tipo di casella ({limit})"
+            ),
         }
     }
 }

@@ -22,8 +22,11 @@ use crate::provider::Provider;
 use crate::provider::ProviderError;
 use crate::provider::deliver_notice;
 use crate::provider::domain_of;
+use crate::store::StoreError;
 use crate::store::log::Event;
 use crate::store::log::EventKind;
+use crate::store::mailbox::Mailbox;
+use crate::store::mailbox::SendingLimits;
 use crate::store::quarantine::Quarantined;
 use crate::store::queue::Job;
 use crate::store::queue::JobKind;
@@ -45,7 +48,44 @@ pub enum Submission {
     Infected(String),
 }
 
+/// The refusal a mailbox's type gives a message to `recipients` recipients on `day`,
+/// given what it sent already.
+fn over_limit(
+    mailbox: Option<&Mailbox>,
+    recipients: usize,
+    day: jiff::civil::Date,
+    limits: SendingLimits,
+) -> Option<Refusal> {
+    if recipients > limits.max_recipients {
+        return Some(Refusal::TooManyRecipients {
+            count: recipients,
+            limit: limits.max_recipients,
+        });
+    }
+    let traffic = &mailbox?.traffic;
+    let today = if traffic.day == Some(day) {
+        traffic.sent_that_day
+    } else {
+        0
+    };
+    (today >= limits.max_per_day).then_some(Refusal::DailyLimit {
+        limit: limits.max_per_day,
+    })
+}
+
 impl Provider {
+    /// What the mailbox's type lets it send (no limit of its own when the type has none
+    /// configured: the access point's `[limits]` still hold).
+    fn sending_limits(&self, mailbox: Option<&Mailbox>) -> SendingLimits {
+        mailbox
+            .and_then(|m| self.settings().sending.get(&m.profile.kind))
+            .copied()
+            .unwrap_or(SendingLimits {
+                max_recipients: usize::MAX,
+                max_per_day: u64::MAX,
+            })
+    }
+
     /// Handles one submission (blocking: signs and commits).
     pub fn submit(
         &self,
@@ -71,13 +111,16 @@ impl Provider {
                 return self.refuse_unreadable(user, mail_from, rcpt_to, refusal, now);
             }
         };
-        let mailbox_default = self
-            .store()
-            .read(|tx| tx.mailboxes().get(user))?
-            .and_then(|m| ReceiptType::parse(&m.receipt_type));
-        if let Some(default) = mailbox_default {
+        let mailbox = self.store().read(|tx| tx.mailboxes().get(user))?;
+        if let Some(default) = mailbox
+            .as_ref()
+            .and_then(|m| ReceiptType::parse(&m.receipt_type))
+        {
             original.default_receipt_type(default);
         }
+        let sending = self.sending_limits(mailbox.as_ref());
+        let day = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+        let refusal = refusal.or_else(|| over_limit(mailbox.as_ref(), rcpt_to.len(), day, sending));
         let facts = original.facts(mail_from, &id, |address| self.classify(address));
         if let Some(refusal) = refusal {
             self.refuse(user, &facts, refusal.clone(), now)?;
@@ -116,6 +159,7 @@ impl Provider {
             receipt_stamp.message_id,
         );
         let id = facts.id.clone();
+        let recipients = rcpt_to.len();
         self.store().write_owned(move |tx| {
             // The Reply-To travels in `detail`: the timers' notices restate it in daticert.
             let mut accepted = event(
@@ -127,6 +171,17 @@ impl Provider {
             );
             accepted.detail = Some(facts.reply_to.clone());
             tx.events().log(accepted)?;
+            if tx
+                .mailboxes()
+                .count_sent(&user, recipients, day, sending)?
+                .is_err()
+            {
+                // Another submission of the same mailbox used the last of the day's
+                // allowance since the check above: this one is retried and refused then.
+                return Err(StoreError::Conflict(format!(
+                    "{user} reached its sending limit"
+                )));
+            }
             for (destination, rcpts) in &by_domain {
                 tx.queue().enqueue(Job::new(
                     destination,

@@ -101,9 +101,10 @@ pub fn create(
 ) -> Result<Mailbox, AdminError> {
     let address = Address::parse(address)
         .map_err(|_| AdminError::Invalid(format!("{address:?} is not a mail address")))?;
-    if !address.domain().eq_ignore_ascii_case(domain) {
+    let managed = |name: &str| store.read(|tx| tx.management().is_domain(name));
+    if !address.domain().eq_ignore_ascii_case(domain) && !managed(address.domain())? {
         return Err(AdminError::Invalid(format!(
-            "{address} is not in this provider's domain {domain}"
+            "{address} is not in a domain this provider manages ({domain} or one added with `pecd domain add`)"
         )));
     }
     changes.validate()?;

@@ -53,6 +53,8 @@ use crate::store::Tx;
 use crate::store::blobs::BlobId;
 use crate::store::mailbox::Appended;
 use crate::store::mailbox::INBOX;
+use crate::store::mailbox::MailboxType;
+use crate::store::mailbox::SendingLimits;
 use crate::store::quarantine::Quarantined;
 
 /// How long the PEC timers run (RFC 6109 §3.1.6); configurable so tests use seconds.
@@ -79,6 +81,8 @@ pub struct Settings {
     pub routes: BTreeMap<String, String>,
     /// The virus scanner, when enabled.
     pub clamd: Option<clamd::Clamd>,
+    /// What each mailbox type may send; a type not listed has only `limits`.
+    pub sending: BTreeMap<MailboxType, SendingLimits>,
 }
 
 /// Faults (not outcomes) of the provider: the store, the keys.
@@ -286,11 +290,22 @@ impl Provider {
         self.inner.anchors.as_ref()
     }
 
-    /// Whether an address is one of our domain's.
+    /// Whether an address is in one of the domains this provider manages.
     pub fn is_local(&self, address: &str) -> bool {
         address
             .rsplit_once('@')
-            .is_some_and(|(_, domain)| domain.eq_ignore_ascii_case(&self.issuer().domain))
+            .is_some_and(|(_, domain)| self.is_local_domain(domain))
+    }
+
+    /// Whether this provider manages `domain`: `[provider] domain`, or one added with
+    /// `pecd domain add` (read from the store, so an addition counts at once). A store
+    /// fault answers no: the message is then treated as another provider's.
+    pub fn is_local_domain(&self, domain: &str) -> bool {
+        domain.eq_ignore_ascii_case(&self.issuer().domain)
+            || self
+                .store()
+                .read(|tx| tx.management().is_domain(domain))
+                .unwrap_or(false)
     }
 
     /// `certificato` when the address's domain is a PEC domain in the index (or ours).

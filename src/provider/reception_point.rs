@@ -342,6 +342,7 @@ impl Provider {
                             now,
                             message_id.as_deref(),
                         )?;
+                        tx.mailboxes().count_received(rcpt)?;
                         EventKind::Delivered
                     }
                     Outcome::Fail(_) => EventKind::DeliveryError,
@@ -568,6 +569,7 @@ impl Provider {
                     now,
                     Some(&id::bracketed(&stamp.message_id)),
                 )?;
+                tx.mailboxes().count_received(rcpt)?;
             }
             Ok(None)
         })?;

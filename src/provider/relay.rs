@@ -245,7 +245,7 @@ async fn deliver(
 ) -> Result<bool, ProviderError> {
     let data = data?;
     let destination = job.destination.to_ascii_lowercase();
-    let attempt: Result<(), String> = if destination == provider.issuer().domain {
+    let attempt: Result<(), String> = if provider.is_local_domain(&destination) {
         let (from, rcpts, bytes) = (job.mail_from.clone(), job.rcpt_to.clone(), data);
         let reception = provider
             .blocking(move |p| p.receive(&from, &rcpts, &bytes, Timestamp::now()))

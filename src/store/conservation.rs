@@ -19,6 +19,8 @@ use crate::store::db;
 use crate::store::decode;
 use crate::store::encode;
 use crate::store::key::AddressKey;
+use crate::store::mailbox::Mailboxes;
+use crate::store::management::conserved;
 
 const QUEUE: TableDefinition<u64, &[u8]> = TableDefinition::new("conservation_queue");
 const PACKAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("conservation_packages");
@@ -117,10 +119,17 @@ impl Conservation<&mut Tx<'_>> {
             Some(bytes) => decode(bytes.value())?,
             None => Account::default(),
         };
+        let before = account.used_bytes;
         change(&mut account);
         table
             .insert(mailbox.as_str(), encode(&account)?.as_slice())
             .map_err(db)?;
+        drop(table);
+        if account.used_bytes != before {
+            let owner = Mailboxes(&mut *self.0).get(mailbox.as_str())?;
+            let delta = i128::from(account.used_bytes) - i128::from(before);
+            conserved(self.0.inner, owner.as_ref(), delta)?;
+        }
         Ok(account)
     }
 

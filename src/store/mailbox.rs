@@ -322,6 +322,15 @@ impl Default for NewMailbox {
     }
 }
 
+/// What a mailbox type lets the punto di accesso take from one mailbox.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct SendingLimits {
+    /// Most recipients of one message.
+    pub max_recipients: usize,
+    /// Most messages per UTC day.
+    pub max_per_day: u64,
+}
+
 /// Why the punto di accesso may not take one more message from a mailbox.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub enum SendingLimit {
@@ -427,16 +436,18 @@ impl Mailboxes<&mut Tx<'_>> {
     }
 
     /// Counts one message the mailbox sends to `recipients` recipients on `day`, unless
-    /// it would pass `max_recipients` or `max_per_day`: then nothing is counted and the
-    /// limit is returned.
+    /// it would pass one of `limits`: then nothing is counted and the limit is returned.
     pub fn count_sent(
         &mut self,
         address: &str,
         recipients: usize,
         day: jiff::civil::Date,
-        limits: (usize, u64),
+        limits: SendingLimits,
     ) -> Result<Result<(), SendingLimit>, StoreError> {
-        let (max_recipients, max_per_day) = limits;
+        let SendingLimits {
+            max_recipients,
+            max_per_day,
+        } = limits;
         if recipients > max_recipients {
             return Ok(Err(SendingLimit::Recipients {
                 limit: max_recipients,

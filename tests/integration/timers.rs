@@ -48,6 +48,7 @@ pub fn provider(dir: &std::path::Path) -> Provider {
             last: Duration::from_secs(24 * 3600),
         },
         accept_ordinary_mail: true,
+        sending: Default::default(),
         routes: Default::default(),
         clamd: None,
     };

@@ -24,6 +24,7 @@ use crate::store::key::AddressKey;
 use crate::store::mailbox::DUMMY_HASH;
 use crate::store::mailbox::verify_argon2;
 pub use crate::store::management::tally::Counts;
+pub(crate) use crate::store::management::tally::conserved;
 pub(crate) use crate::store::management::tally::retally;
 
 const DOMAINS: TableDefinition<&str, &[u8]> = TableDefinition::new("domains");
@@ -362,6 +363,18 @@ impl Management<&ReadTx<'_>> {
     /// Every managed domain besides the provider's own, by name.
     pub fn domains(&self) -> Result<Vec<Domain>, StoreError> {
         self.0.values(DOMAINS)
+    }
+
+    /// Whether `name` is an added managed domain.
+    pub fn is_domain(&self, name: &str) -> Result<bool, StoreError> {
+        match self.0.inner.open_table(DOMAINS) {
+            Ok(table) => Ok(table
+                .get(name.to_ascii_lowercase().as_str())
+                .map_err(db)?
+                .is_some()),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(false),
+            Err(error) => Err(db(error)),
+        }
     }
 
     /// Every operator, by username.

@@ -32,6 +32,8 @@ pub struct Counts {
     pub received: u64,
     /// Messages the ente's mailboxes sent (accepted at the punto di accesso).
     pub sent: u64,
+    /// Bytes conserved in the ente's conservation archive.
+    pub archive: u64,
 }
 
 impl Counts {
@@ -54,6 +56,7 @@ impl Counts {
             "bytes" => self.bytes += value,
             "received" => self.received += value,
             "sent" => self.sent += value,
+            "archive" => self.archive += value,
             _ => {}
         }
     }
@@ -87,6 +90,23 @@ pub(crate) fn retally(
                 .or_default() += sign * i128::from(value);
         }
     }
+    apply(tx, deltas)
+}
+
+/// Moves the `archive` counter of the ente of `mailbox` by `delta` conserved bytes.
+pub(crate) fn conserved(
+    tx: &redb::WriteTransaction,
+    mailbox: Option<&Mailbox>,
+    delta: i128,
+) -> Result<(), StoreError> {
+    let ente = mailbox.map(|m| m.profile.ente.clone()).unwrap_or_default();
+    apply(tx, BTreeMap::from([((ente, "archive".to_string()), delta)]))
+}
+
+fn apply(
+    tx: &redb::WriteTransaction,
+    mut deltas: BTreeMap<(String, String), i128>,
+) -> Result<(), StoreError> {
     deltas.retain(|_, delta| *delta != 0);
     if deltas.is_empty() {
         return Ok(());
