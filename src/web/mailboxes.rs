@@ -9,11 +9,10 @@ use axum::extract::RawQuery;
 use axum::extract::State;
 use axum::extract::rejection::QueryRejection;
 use axum::http::StatusCode;
-use axum::http::header;
-use axum::response::IntoResponse;
 use axum::response::Response;
 use serde::Deserialize;
 
+use crate::admin::manage_api::csv_response;
 use crate::manage::mailboxes;
 use crate::manage::mailboxes::MailboxForm;
 use crate::manage::mailboxes::MailboxQuery;
@@ -156,31 +155,13 @@ pub async fn csv(
     };
     let (actor, query) = (operator.actor.clone(), scoped(query));
     let table = forms::run(&web.store, move |store| {
-        let rows = mailboxes::search(store, &actor, &query)?;
-        crate::manage::tables::mailboxes(&rows)?
-            .finish()
-            .map_err(|error| crate::manage::ManageError::invalid("csv", error.to_string()))
+        crate::manage::tables::mailboxes(&mailboxes::search(store, &actor, &query)?)
     })
     .await;
     match table {
-        Ok(bytes) => download(bytes, "caselle.csv"),
+        Ok(table) => csv_response("caselle.csv", table),
         Err(error) => forms::refusal(&operator.session, error),
     }
-}
-
-/// A CSV file as an attachment.
-pub fn download(bytes: Vec<u8>, name: &str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, crate::manage::csv::CONTENT_TYPE.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        bytes,
-    )
-        .into_response()
 }
 
 /// `GET /caselle/nuova`.
@@ -199,7 +180,7 @@ pub async fn create(
     Form(fields): Form<MailboxFields>,
 ) -> Response {
     let (actor, form) = (operator.actor.clone(), fields.form());
-    let settings = web.settings.mailboxes.clone();
+    let settings = web.api.settings.clone();
     let now = jiff::Timestamp::now();
     let created = forms::run(&web.store, move |store| {
         mailboxes::create(store, &actor, &settings, &form, now)

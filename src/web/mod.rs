@@ -44,6 +44,7 @@ use axum::routing::get;
 use axum::routing::post;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::manage_api::ManageApi;
 use crate::config::Config;
 use crate::net::passwords::PasswordChecks;
 use crate::net::throttle::AuthThrottle;
@@ -76,8 +77,6 @@ pub struct WebSettings {
     pub max_sessions: usize,
     /// The largest request body accepted (an upload and its form).
     pub max_request_bytes: usize,
-    /// The provider's domain and the mailbox types, for the management rules.
-    pub mailboxes: crate::manage::mailboxes::Settings,
 }
 
 impl WebSettings {
@@ -87,10 +86,6 @@ impl WebSettings {
             session_idle: Duration::from_secs(config.web.session_minutes.max(1) * 60),
             max_sessions: MAX_SESSIONS,
             max_request_bytes: MAX_REQUEST_BYTES,
-            mailboxes: crate::manage::mailboxes::Settings {
-                domain: config.provider.domain.clone(),
-                types: config.mailbox_types.clone(),
-            },
         }
     }
 }
@@ -99,6 +94,7 @@ impl WebSettings {
 #[derive(Clone)]
 pub struct Web {
     store: Store,
+    api: ManageApi,
     sessions: session::Sessions,
     throttle: AuthThrottle,
     passwords: PasswordChecks,
@@ -106,16 +102,17 @@ pub struct Web {
 }
 
 impl Web {
-    /// The panel's state over `store`, sharing the daemon's login throttle and
-    /// password threads.
+    /// The panel's state over the management plane `api` (its store, rules and
+    /// activation hook), sharing the daemon's login throttle and password threads.
     pub fn new(
-        store: Store,
+        api: ManageApi,
         throttle: AuthThrottle,
         passwords: PasswordChecks,
         settings: WebSettings,
     ) -> Web {
         Web {
-            store,
+            store: api.store.clone(),
+            api,
             sessions: session::Sessions::new(settings.session_idle, settings.max_sessions),
             throttle,
             passwords,

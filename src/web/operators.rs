@@ -92,7 +92,7 @@ pub async fn add(
         return page::not_found(&operator.session);
     }
     let (actor, new) = (operator.actor.clone(), fields.new_operator());
-    let own = web.settings.mailboxes.domain.clone();
+    let own = web.api.settings.domain.clone();
     let now = jiff::Timestamp::now();
     let result = forms::run(&web.store, move |store| {
         operators::add(store, &actor, &own, &new, now)

@@ -266,3 +266,31 @@ pub fn harden(response: &mut Response) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
 }
+
+/// A moment as the panel shows it: the day in Italy.
+pub fn day(at: &jiff::Timestamp) -> String {
+    at.in_tz("Europe/Rome")
+        .map(|zoned| zoned.strftime("%d/%m/%Y").to_string())
+        .unwrap_or_else(|_| at.strftime("%d/%m/%Y").to_string())
+}
+
+/// A moment with its time, in Italy.
+pub fn moment(at: &jiff::Timestamp) -> String {
+    at.in_tz("Europe/Rome")
+        .map(|zoned| zoned.strftime("%d/%m/%Y %H:%M").to_string())
+        .unwrap_or_else(|_| at.strftime("%d/%m/%Y %H:%M UTC").to_string())
+}
+
+/// `text` as one segment of a URL path: unreserved characters and `@` as they are,
+/// everything else percent-encoded.
+pub fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~@".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
