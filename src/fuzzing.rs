@@ -31,6 +31,19 @@ pub fn message_reader(data: &[u8]) {
     }
 }
 
+/// Every form-field check of the management plane on any text, and the CSV writer on
+/// the same text cut into cells.
+pub fn manage_fields(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    crate::manage::validate::fuzz_fields(&text);
+    crate::manage::csv::fuzz_table(&text);
+}
+
+/// The PDF check of uploaded documents on any bytes.
+pub fn pdf_upload(data: &[u8]) {
+    let _ = crate::manage::pdf::check(data, 1 << 20);
+}
+
 /// The LDIF parser and the providers index, with the write → parse round trip.
 pub fn ldif(data: &[u8]) {
     ldif::fuzz_ldif(data);

@@ -55,6 +55,7 @@ pub mod imap;
 pub mod mail;
 pub mod manage;
 pub mod net;
+pub mod notify;
 pub mod pec;
 pub mod provider;
 pub mod smtp;

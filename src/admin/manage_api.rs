@@ -168,7 +168,10 @@ async fn me(Extension(actor): Extension<Actor>) -> Response {
     .into_response()
 }
 
-async fn list_domains(State(api): State<ManageApi>, Extension(actor): Extension<Actor>) -> Response {
+async fn list_domains(
+    State(api): State<ManageApi>,
+    Extension(actor): Extension<Actor>,
+) -> Response {
     answer(StatusCode::OK, move || {
         domains::usable(&api.store, &actor, &api.settings.domain)
     })
@@ -271,7 +274,10 @@ pub fn csv_response(name: &str, table: Table) -> Response {
     match table.finish() {
         Ok(bytes) => (
             [
-                (header::CONTENT_TYPE, crate::manage::csv::CONTENT_TYPE.to_string()),
+                (
+                    header::CONTENT_TYPE,
+                    crate::manage::csv::CONTENT_TYPE.to_string(),
+                ),
                 (
                     header::CONTENT_DISPOSITION,
                     format!("attachment; filename=\"{name}\""),
@@ -525,7 +531,14 @@ async fn request(
         Err(rejection) => return bad_body(&rejection),
     };
     answer(StatusCode::OK, move || {
-        mailboxes::request(&api.store, &actor, &address, &body.richiesta, body.evasa, now())
+        mailboxes::request(
+            &api.store,
+            &actor,
+            &address,
+            &body.richiesta,
+            body.evasa,
+            now(),
+        )
     })
     .await
 }
@@ -596,10 +609,16 @@ async fn upload_document(
 
 /// A document's bytes as a download.
 pub fn pdf_response(name: &str, bytes: Vec<u8>) -> Response {
-    let name: String = name.chars().filter(|c| c.is_ascii_graphic() && *c != '"').collect();
+    let name: String = name
+        .chars()
+        .filter(|c| c.is_ascii_graphic() && *c != '"')
+        .collect();
     (
         [
-            (header::CONTENT_TYPE, crate::manage::pdf::MEDIA_TYPE.to_string()),
+            (
+                header::CONTENT_TYPE,
+                crate::manage::pdf::MEDIA_TYPE.to_string(),
+            ),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{name}\""),
@@ -622,7 +641,11 @@ async fn download_document(
     }
 }
 
-async fn summary(State(api): State<ManageApi>, Extension(actor): Extension<Actor>, Query(format): Query<Format>) -> Response {
+async fn summary(
+    State(api): State<ManageApi>,
+    Extension(actor): Extension<Actor>,
+    Query(format): Query<Format>,
+) -> Response {
     let csv = format.format.as_deref() == Some("csv");
     match run(move || reports::summary(&api.store, &actor, &api.settings.domain)).await {
         Err(response) => response,
@@ -644,7 +667,11 @@ struct UsageParams {
     format: Option<String>,
 }
 
-async fn usage(State(api): State<ManageApi>, Extension(actor): Extension<Actor>, Query(params): Query<UsageParams>) -> Response {
+async fn usage(
+    State(api): State<ManageApi>,
+    Extension(actor): Extension<Actor>,
+    Query(params): Query<UsageParams>,
+) -> Response {
     let csv = params.format.as_deref() == Some("csv");
     match run(move || reports::usage(&api.store, &actor, params.ente.as_deref())).await {
         Err(response) => response,

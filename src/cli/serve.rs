@@ -244,6 +244,13 @@ pub async fn start(
         pacing,
         shutdown.clone(),
     ));
+    tracker.spawn(crate::notify::mailer::run(
+        provider.store().clone(),
+        crate::notify::NotifySettings::from_config(config),
+        crate::notify::mailer::Transport::from_config(config)
+            .context("cannot start the notify mailer")?,
+        shutdown.clone(),
+    ));
     tracker.spawn(timers::run(
         provider.clone(),
         Duration::from_secs(config.timers.tick_secs.max(1)),

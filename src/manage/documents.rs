@@ -44,7 +44,9 @@ pub fn upload(
         at: now,
     };
     let kept = store.write(|tx| {
-        let kept = tx.management().add_document(&mailbox.address, document.clone())?;
+        let kept = tx
+            .management()
+            .add_document(&mailbox.address, document.clone())?;
         let line = Change {
             at: now,
             by: actor.username.clone(),

@@ -14,10 +14,12 @@
 //! is stored.
 
 pub mod csv;
+pub mod documents;
 pub mod domains;
 pub mod holders;
 pub mod mailboxes;
 pub mod operators;
+pub mod pdf;
 pub mod reports;
 pub mod tables;
 pub mod validate;

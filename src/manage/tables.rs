@@ -27,8 +27,15 @@ fn table<const N: usize>(
 /// Holders: one row each, with the first address's contacts and the companies.
 pub fn holders(found: &[Holder]) -> Result<Table, ManageError> {
     let header = [
-        "codice_fiscale", "cognome", "nome", "ente", "email", "telefono", "fax",
-        "ragione_sociale", "partita_iva",
+        "codice_fiscale",
+        "cognome",
+        "nome",
+        "ente",
+        "email",
+        "telefono",
+        "fax",
+        "ragione_sociale",
+        "partita_iva",
     ];
     table(
         header,
@@ -55,8 +62,18 @@ pub fn holders(found: &[Holder]) -> Result<Table, ManageError> {
 /// Mailboxes as searches list them.
 pub fn mailboxes(found: &[MailboxRow]) -> Result<Table, ManageError> {
     let header = [
-        "indirizzo", "stato", "tipo", "ente", "codice_fiscale", "cognome", "nome",
-        "inserita", "richieste", "byte_usati", "ricevuti", "inviati",
+        "indirizzo",
+        "stato",
+        "tipo",
+        "ente",
+        "codice_fiscale",
+        "cognome",
+        "nome",
+        "inserita",
+        "richieste",
+        "byte_usati",
+        "ricevuti",
+        "inviati",
     ];
     table(
         header,
@@ -70,7 +87,11 @@ pub fn mailboxes(found: &[MailboxRow]) -> Result<Table, ManageError> {
                 m.cognome.clone(),
                 m.nome.clone(),
                 m.created.to_string(),
-                m.requests.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" "),
+                m.requests
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 m.used_bytes.to_string(),
                 m.received.to_string(),
                 m.sent.to_string(),
@@ -82,8 +103,19 @@ pub fn mailboxes(found: &[MailboxRow]) -> Result<Table, ManageError> {
 /// The summary: one row per ente.
 pub fn entes(summary: &Summary) -> Result<Table, ManageError> {
     let header = [
-        "ente", "operatori", "contatti", "domini", "caselle", "attive", "in_attesa",
-        "sospese", "eliminate", "ricevuti", "inviati", "byte_inbox", "byte_archivio",
+        "ente",
+        "operatori",
+        "contatti",
+        "domini",
+        "caselle",
+        "attive",
+        "in_attesa",
+        "sospese",
+        "eliminate",
+        "ricevuti",
+        "inviati",
+        "byte_inbox",
+        "byte_archivio",
     ];
     table(
         header,
@@ -111,7 +143,13 @@ pub fn entes(summary: &Summary) -> Result<Table, ManageError> {
 /// Usage per mailbox.
 pub fn usage(rows: &[UsageRow]) -> Result<Table, ManageError> {
     let header = [
-        "indirizzo", "ente", "stato", "tipo", "ricevuti", "inviati", "byte_inbox",
+        "indirizzo",
+        "ente",
+        "stato",
+        "tipo",
+        "ricevuti",
+        "inviati",
+        "byte_inbox",
         "byte_archivio",
     ];
     table(

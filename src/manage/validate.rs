@@ -365,6 +365,47 @@ pub fn username(input: &str) -> Result<String, FieldError> {
     }
 }
 
+/// The fuzz target `manage_fields`'s half for the checks: none panics, and what one
+/// accepts it accepts again unchanged (normalizing twice changes nothing), free of
+/// control and invisible characters.
+#[doc(hidden)]
+pub fn fuzz_fields(text: &str) {
+    type Check = fn(&str) -> Result<String, FieldError>;
+    let checks: [(&str, Check); 15] = [
+        ("nome", nome),
+        ("ragione_sociale", ragione_sociale),
+        ("indirizzo", indirizzo),
+        ("nota", nota),
+        ("codice_fiscale", codice_fiscale),
+        ("partita_iva", partita_iva),
+        ("cap", cap),
+        ("provincia", provincia),
+        ("telefono", telefono),
+        ("email", email),
+        ("dominio", dominio),
+        ("rea", rea),
+        ("codice_destinatario", codice_destinatario),
+        ("username", username),
+        ("line", |text| line(text, 10)),
+    ];
+    for (name, check) in checks {
+        if let Ok(value) = check(text) {
+            let again = check(&value);
+            assert!(
+                matches!(&again, Ok(same) if *same == value),
+                "{name}({text:?}) = {value:?}, but {name}({value:?}) = {again:?}"
+            );
+            assert!(
+                !value.chars().any(|c| c != '\n' && is_hidden(c)),
+                "{name}({text:?}) kept a hidden character"
+            );
+        }
+    }
+    if let Ok(date) = data(text) {
+        assert_eq!(data(&date.to_string()).ok(), Some(date), "data({text:?})");
+    }
+}
+
 /// The sigle of the Italian provinces and metropolitan cities (the car plate codes the
 /// postal addresses use), sorted. It keeps the sigle of the four Sardinian provinces
 /// merged in 2016 (`CI`, `OG`, `OT`, `VS`), since addresses still carry them.

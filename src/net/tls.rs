@@ -66,7 +66,25 @@ pub fn server_config(cert_pem: &Path, key_pem: &Path) -> Result<Arc<ServerConfig
 /// Only the certificates in `extra_roots` (PEM files, each with one or more
 /// certificates) are trusted as roots.
 pub fn client_config(extra_roots: &[PathBuf]) -> Result<Arc<ClientConfig>, TlsError> {
-    let mut roots = RootCertStore::empty();
+    client_config_trusting(RootCertStore::empty(), extra_roots)
+}
+
+/// Builds the client configuration for an ordinary smarthost: the public roots (the
+/// Mozilla set every mail client trusts) plus the certificates in `extra_roots`, so a
+/// smarthost with a private CA works too.
+pub fn client_config_with_public_roots(
+    extra_roots: &[PathBuf],
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let public = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    client_config_trusting(public, extra_roots)
+}
+
+fn client_config_trusting(
+    mut roots: RootCertStore,
+    extra_roots: &[PathBuf],
+) -> Result<Arc<ClientConfig>, TlsError> {
     for path in extra_roots {
         for certificate in read_certificates(path)? {
             roots.add(certificate)?;

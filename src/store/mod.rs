@@ -22,9 +22,11 @@ pub mod folders;
 pub mod headers;
 pub mod key;
 pub mod ledger;
+pub mod links;
 pub mod log;
 pub mod mailbox;
 pub mod management;
+pub mod outbox;
 pub mod quarantine;
 pub mod queue;
 pub mod status;
@@ -52,9 +54,11 @@ use crate::store::conservation::Conservation;
 use crate::store::folders::Folders;
 use crate::store::headers::Headers;
 use crate::store::ledger::Ledger;
+use crate::store::links::Links;
 use crate::store::log::Events;
 use crate::store::mailbox::Mailboxes;
 use crate::store::management::Management;
+use crate::store::outbox::Outbox;
 use crate::store::quarantine::Quarantine;
 use crate::store::queue::Queue;
 use crate::store::status::Statuses;
@@ -222,6 +226,16 @@ impl<'a> Tx<'a> {
     pub fn conservation(&mut self) -> Conservation<&mut Tx<'a>> {
         Conservation(self)
     }
+
+    /// The ordinary mail waiting for the smarthost.
+    pub fn outbox(&mut self) -> Outbox<&mut Tx<'a>> {
+        Outbox(self)
+    }
+
+    /// The one-time password links.
+    pub fn links(&mut self) -> Links<&mut Tx<'a>> {
+        Links(self)
+    }
 }
 
 /// The handles of a snapshot's tables.
@@ -274,6 +288,16 @@ impl<'a> ReadTx<'a> {
     /// The conservation queue, packages and accounts.
     pub fn conservation(&self) -> Conservation<&ReadTx<'a>> {
         Conservation(self)
+    }
+
+    /// The ordinary mail waiting for the smarthost.
+    pub fn outbox(&self) -> Outbox<&ReadTx<'a>> {
+        Outbox(self)
+    }
+
+    /// The one-time password links.
+    pub fn links(&self) -> Links<&ReadTx<'a>> {
+        Links(self)
     }
 }
 

@@ -71,3 +71,13 @@ fn tsa_response_corpus() {
 fn pindex_corpus() {
     replay("pindex", pecd::fuzzing::pindex);
 }
+
+#[test]
+fn manage_fields_corpus() {
+    replay("manage_fields", pecd::fuzzing::manage_fields);
+}
+
+#[test]
+fn pdf_upload_corpus() {
+    replay("pdf_upload", pecd::fuzzing::pdf_upload);
+}
