@@ -177,3 +177,24 @@ impl<S: Send + Sync> FromRequestParts<S> for Operator {
         }
     }
 }
+
+/// Middleware of the JSON API: the session's operator becomes the request's [`Actor`];
+/// without one the answer is a JSON 401.
+pub async fn api_actor(mut request: Request, next: Next) -> Response {
+    let actor = request
+        .extensions()
+        .get::<Visitor>()
+        .and_then(|visitor| visitor.0.as_ref())
+        .and_then(|current| current.session.actor.clone());
+    match actor {
+        Some(actor) => {
+            request.extensions_mut().insert(actor);
+            next.run(request).await
+        }
+        None => (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({ "error": "accesso richiesto" })),
+        )
+            .into_response(),
+    }
+}

@@ -188,7 +188,10 @@ pub async fn create(
     .await;
     match created.map_err(forms::form_errors) {
         Ok(row) => {
-            let notice = format!("Casella {} creata: attende l'attivazione del gestore.", row.address);
+            let notice = format!(
+                "Casella {} creata: attende l'attivazione del gestore.",
+                row.address
+            );
             let location = format!("/caselle/{}", page::path_segment(&row.address));
             web.done(&operator, notice, &location)
         }

@@ -17,11 +17,21 @@
 //! | `GET /` | summary |
 //! | `GET`, `POST /operatori` | operators (gestore): list, add |
 //! | `POST /operatori/{username}/disattiva`, `…/riattiva` | disable, enable |
+//! | `GET /caselle`, `GET /caselle.csv` | mailbox search, and its CSV |
+//! | `GET`, `POST /caselle/nuova` | new mailbox |
+//! | `GET /caselle/{address}` | one mailbox: data, actions, notes, documents, history |
+//! | `POST /caselle/{address}/{action}` | `attiva`, `sospendi`, `riattiva`, `cessa`, `nuova-password`, `note`, `richiesta`, `subentro` |
+//! | `POST /caselle/{address}/documenti`, `GET …/documenti/{id}` | PDF upload, download |
+//! | `GET`, `POST /attiva/{token}` | the one-time link's password page (no login) |
+//! | `/v1/…` | the management JSON API ([`crate::admin::manage_api`]) with the session's operator; changes need the `X-CSRF-Token` header |
 
+pub mod activation;
 pub mod forms;
 pub mod guard;
 pub mod listener;
 pub mod login;
+pub mod mailbox;
+pub mod mailboxes;
 pub mod operators;
 pub mod page;
 pub mod session;
@@ -36,6 +46,7 @@ use std::time::Duration;
 
 use askama::Template;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -168,7 +179,23 @@ pub fn router(web: Web) -> Router {
             "/operatori/{username}/{action}",
             post(operators::set_disabled),
         )
+        .route("/caselle", get(mailboxes::search))
+        .route("/caselle.csv", get(mailboxes::csv))
+        .route(
+            "/caselle/nuova",
+            get(mailboxes::new_form).post(mailboxes::create),
+        )
+        .route("/caselle/{address}", get(mailbox::show))
+        .route("/caselle/{address}/documenti", post(mailbox::upload))
+        .route("/caselle/{address}/documenti/{id}", get(mailbox::download))
+        .route("/caselle/{address}/{action}", post(mailbox::act))
+        .route(
+            "/attiva/{token}",
+            get(activation::form).post(activation::submit),
+        )
+        .merge(api(&web))
         .fallback(fallback)
+        .layer(DefaultBodyLimit::max(web.settings.max_request_bytes))
         .layer(axum::middleware::from_fn_with_state(
             web.clone(),
             guard::csrf,
@@ -183,6 +210,14 @@ pub fn router(web: Web) -> Router {
     Router::new()
         .route("/static/pecd.css", get(stylesheet))
         .merge(pages)
+}
+
+/// The management JSON API, for the logged-in operator: the same routes as the admin
+/// listener's, with the session's operator as the actor.
+fn api(web: &Web) -> Router<Web> {
+    crate::admin::manage_api::routes()
+        .layer(axum::middleware::from_fn(guard::api_actor))
+        .with_state(web.api.clone())
 }
 
 async fn stylesheet() -> Response {

@@ -294,3 +294,8 @@ pub fn path_segment(text: &str) -> String {
     }
     out
 }
+
+/// A mailbox state's Italian name, for templates.
+pub fn state(state: &crate::store::mailbox::MailboxState) -> &'static str {
+    crate::manage::mailboxes::state_label(*state)
+}

@@ -40,13 +40,17 @@ impl Panel {
             session_idle: Duration::from_secs(600),
             max_sessions: 100,
             max_request_bytes: 1 << 20,
-            mailboxes: crate::manage::mailboxes::Settings {
+        };
+        let api = ManageApi {
+            store: store.clone(),
+            settings: Arc::new(crate::manage::mailboxes::Settings {
                 domain: "pec-a.test".into(),
                 types: crate::config::MailboxTypeConfig::defaults(),
-            },
+            }),
+            on_activation: Arc::new(|_: &mut crate::store::Tx<'_>, _: &_| Ok(())),
         };
         let web = Web::new(
-            store.clone(),
+            api,
             AuthThrottle::new(policy),
             PasswordChecks::start(1),
             settings,
@@ -397,6 +401,82 @@ async fn a_login_starts_a_new_session_and_only_the_gestore_sees_operators() {
         let sneak = lra.post("/operatori/admin/disattiva", &[("csrf", token.as_str())]);
         assert_eq!(sneak.status, 403);
         assert!(sneak.body.contains("riservata al gestore"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_lra_creates_a_mailbox_that_another_ente_cannot_open() {
+    let panel = Panel::start(ThrottlePolicy::default()).await;
+    panel.add_operator("admin", "gestore", None);
+    panel.add_operator("comune", "lra", Some("Comune di Prova"));
+    panel.add_operator("altro", "lra", Some("Altro Ente"));
+    let base = panel.base.clone();
+    browse(move || {
+        let mut lra = Browser::new(&base);
+        lra.login("comune");
+        let token = lra.get("/caselle/nuova").csrf();
+        let mut form = vec![
+            ("csrf", token.as_str()),
+            ("address", "mario.rossi@pec-a.test"),
+            ("codice_fiscale", "RSSMRA80A01H501X"),
+            ("nome", "Mario"),
+            ("cognome", "Rossi"),
+            ("email", "mario@example.org"),
+            ("tipo", "STANDARD"),
+            ("scadenza", ""),
+            ("note", "=cmd|' /C calc'!A0"),
+        ];
+        let refused = lra.post("/caselle/nuova", &form);
+        assert_eq!(
+            refused.status, 422,
+            "a wrong codice fiscale check character"
+        );
+        assert!(
+            refused.body.contains("id=\"e-codice_fiscale\""),
+            "{}",
+            refused.body
+        );
+        assert!(refused.body.contains("value=\"mario.rossi@pec-a.test\""));
+        form[2] = ("codice_fiscale", "RSSMRA80A01H501U");
+        let created = lra.post("/caselle/nuova", &form);
+        assert_eq!(created.status, 303, "{}", created.body);
+        let location = created.header("location").to_string();
+        assert_eq!(location, "/caselle/mario.rossi@pec-a.test");
+        let detail = lra.get(&location);
+        assert_eq!(detail.status, 200);
+        assert!(detail.body.contains("in attesa di attivazione"));
+        assert!(
+            !detail.body.contains("/attiva\""),
+            "only the gestore activates"
+        );
+
+        let csv = lra.get("/caselle.csv?indirizzo=mario");
+        assert_eq!(csv.status, 200);
+        assert!(csv.header("content-type").starts_with("text/csv"));
+        assert!(csv.body.contains("mario.rossi@pec-a.test"), "{}", csv.body);
+
+        let mut other = Browser::new(&base);
+        other.login("altro");
+        let hidden = other.get(&location);
+        assert_eq!(hidden.status, 404);
+        assert!(!hidden.body.contains("Rossi"));
+        let token = other.get("/").csrf();
+        let poke = other.post(&format!("{location}/sospendi"), &[("csrf", token.as_str())]);
+        assert_eq!(poke.status, 404);
+        assert!(!other.get("/caselle").body.contains("mario.rossi"));
+
+        let mut gestore = Browser::new(&base);
+        gestore.login("admin");
+        let token = gestore.get(&location).csrf();
+        let activated = gestore.post(&format!("{location}/attiva"), &[("csrf", token.as_str())]);
+        assert_eq!(activated.status, 303, "{}", activated.body);
+        let after = gestore.get(&location);
+        assert!(
+            after.body.contains("Casella attivata"),
+            "the notice is shown"
+        );
+        assert!(after.body.contains(">attiva<"), "{}", after.body);
     })
     .await;
 }
