@@ -13,10 +13,12 @@
 //! | `DELETE /v1/mailboxes/{address}` | delete |
 //! | `GET /v1/log?msgid=&mailbox=&since=&until=` | event-log records |
 //! | `GET /v1/log/verify` | the hash chain check |
+//! | `GET /v1/openapi.json` | the OpenAPI 3.1 document of every path, these and the management plane's ([`manage_api`]) |
 //! | `GET /v1/exports/{token}` | the revocation export the token names, for 30 days; no bearer token: the 128-bit link token is the credential (`pecd conservation revoke`) |
 
 pub mod listener;
 pub mod manage_api;
+pub mod openapi;
 
 use std::net::SocketAddr;
 
@@ -38,6 +40,8 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::listener::Admitted;
+use crate::admin::manage_api::ManageApi;
+use crate::manage::Actor;
 use crate::provider::mailboxes;
 use crate::provider::mailboxes::AdminError;
 use crate::provider::mailboxes::MailboxChanges;
@@ -56,10 +60,11 @@ struct Api {
 pub async fn serve(
     listener: Admitted,
     store: Store,
-    domain: String,
+    manage: ManageApi,
     token: String,
     shutdown: CancellationToken,
 ) {
+    let domain = manage.settings.domain.clone();
     let api = Api {
         store,
         domain,
@@ -82,11 +87,12 @@ pub async fn serve(
         )
         .route("/v1/log", get(log))
         .route("/v1/log/verify", get(verify))
-        .layer(axum::middleware::from_fn_with_state(
-            api.clone(),
-            authenticate,
-        ))
-        .with_state(api)
+        .with_state(api.clone())
+        .merge(manage_api::routes().with_state(manage))
+        .route("/v1/openapi.json", get(openapi::document))
+        // The bearer token is the provider's own: it acts as the gestore.
+        .layer(axum::Extension(Actor::gestore("api")))
+        .layer(axum::middleware::from_fn_with_state(api, authenticate))
         .merge(public);
     let address: Option<SocketAddr> = axum::serve::Listener::local_addr(&listener).ok();
     tracing::info!(?address, "admin API listening");

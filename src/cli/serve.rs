@@ -17,6 +17,8 @@ use crate::config::LoginConfig;
 use crate::crypto::identity::Signer;
 use crate::crypto::trust;
 use crate::imap;
+use crate::manage::mailboxes::Activation;
+use crate::manage::mailboxes::LinkReason;
 use crate::net::throttle::AuthThrottle;
 use crate::net::throttle::ThrottlePolicy;
 use crate::net::tls;
@@ -40,6 +42,32 @@ use crate::smtp::session::Mode;
 use crate::smtp::session::SessionConfig;
 use crate::store::Store;
 use crate::store::mailbox::SendingLimits;
+
+/// The management API's state: the store, the rules' settings, and the activation
+/// mails queued through [`crate::notify`].
+pub fn manage_api(config: &Config, provider: &Provider) -> crate::admin::manage_api::ManageApi {
+    let notify = crate::notify::NotifySettings::from_config(config);
+    let on_activation = move |tx: &mut crate::store::Tx<'_>, activation: &Activation| {
+        let now = jiff::Timestamp::now();
+        let (address, to) = (&activation.address, &activation.recipients);
+        match activation.reason {
+            LinkReason::Activation => {
+                crate::notify::queue_activation(tx, &notify, address, to, now)
+            }
+            LinkReason::NewPassword => {
+                crate::notify::queue_new_password(tx, &notify, address, to, now)
+            }
+        }
+    };
+    crate::admin::manage_api::ManageApi {
+        store: provider.store().clone(),
+        settings: std::sync::Arc::new(crate::manage::mailboxes::Settings {
+            domain: config.provider.domain.clone(),
+            types: config.mailbox_types.clone(),
+        }),
+        on_activation: std::sync::Arc::new(on_activation),
+    }
+}
 
 /// Runs the provider until a shutdown signal.
 pub async fn run(config_path: &Path) -> anyhow::Result<()> {
@@ -269,7 +297,7 @@ pub async fn start(
         tracker.spawn(crate::admin::serve(
             crate::admin::listener::Admitted::new(listener, admission),
             provider.store().clone(),
-            config.provider.domain.clone(),
+            manage_api(config, provider),
             config.admin.token.clone(),
             shutdown.clone(),
         ));

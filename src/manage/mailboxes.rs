@@ -142,13 +142,24 @@ pub struct MailboxDetail {
     pub documents: Vec<Document>,
 }
 
-/// Who must be told that a mailbox is active, and where it is.
+/// Why the holder gets a one-time link to set a password.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum LinkReason {
+    /// The mailbox was activated.
+    Activation,
+    /// An operator asked for new credentials.
+    NewPassword,
+}
+
+/// Who must be told that a mailbox is active (or has new credentials), and where it is.
 #[derive(Clone, Debug)]
 pub struct Activation {
     /// The mailbox.
     pub address: String,
     /// The holder's ordinary e-mail and the creating operator's.
     pub recipients: Vec<String>,
+    /// Activation or new password.
+    pub reason: LinkReason,
 }
 
 /// What the front end does in the transaction that activates a mailbox or asks for a
@@ -170,6 +181,15 @@ fn row(m: &Mailbox, holder: Option<&Holder>) -> MailboxRow {
         received: m.traffic.received,
         sent: m.traffic.sent,
     }
+}
+
+/// The row of `m` with its holder's name, as lists show it after a change.
+fn shown(store: &Store, m: &Mailbox) -> Result<MailboxRow, ManageError> {
+    let holder = match &m.profile.holder {
+        Some(cf) => store.read(|tx| tx.management().holder(&m.profile.ente, cf))?,
+        None => None,
+    };
+    Ok(row(m, holder.as_ref()))
 }
 
 fn change(by: &Actor, at: Timestamp, field: &str, old: &str, new: &str) -> Change {
@@ -433,6 +453,7 @@ pub fn activate(
         let activation = Activation {
             address: m.address.clone(),
             recipients: recipients(tx, m)?,
+            reason: LinkReason::Activation,
         };
         on_activation(tx, &activation)
     };
@@ -445,7 +466,7 @@ pub fn activate(
         now,
         &hook,
     )?;
-    Ok(row(&m, None))
+    shown(store, &m)
 }
 
 /// Sends the holder a fresh one-time link to set a new password.
@@ -467,6 +488,7 @@ pub fn new_password(
         let activation = Activation {
             address: mailbox.address.clone(),
             recipients: recipients(tx, &mailbox)?,
+            reason: LinkReason::NewPassword,
         };
         on_activation(tx, &activation)?;
         tx.management().record_change(
@@ -497,7 +519,7 @@ pub fn suspend(
         now,
         &no_hook,
     )?;
-    Ok(row(&m, None))
+    shown(store, &m)
 }
 
 /// Puts a suspended mailbox back in service (the gestore only).
@@ -517,7 +539,7 @@ pub fn reactivate(
         now,
         &no_hook,
     )?;
-    Ok(row(&m, None))
+    shown(store, &m)
 }
 
 /// Closes a mailbox (the gestore only): kept for the registro and the reports, its
@@ -548,7 +570,7 @@ pub fn cease(
         now,
         &clear,
     )?;
-    Ok(row(&m, None))
+    shown(store, &m)
 }
 
 /// Changes fields of a mailbox record, one history line per field that changed.
@@ -571,7 +593,7 @@ fn edit(
         }
         Ok(after)
     })?;
-    Ok(row(&changed, None))
+    shown(store, &changed)
 }
 
 /// Replaces the notes.

@@ -366,8 +366,16 @@ fn exports_verify_offline_and_open_in_7zip_with_the_right_password_only() {
     let store = Store::open(&dir.join("data")).unwrap();
     runtime.spawn(pecd::admin::serve(
         pecd::admin::listener::Admitted::new(listener, pecd::net::listener::Admission::new(16, 16)),
-        store,
-        "pec-a.test".into(),
+        store.clone(),
+        pecd::admin::manage_api::ManageApi {
+            store,
+            settings: std::sync::Arc::new(pecd::manage::mailboxes::Settings {
+                domain: "pec-a.test".into(),
+                types: pecd::config::MailboxTypeConfig::defaults(),
+            }),
+            // This test activates no mailbox: no mail to queue.
+            on_activation: std::sync::Arc::new(|_, _| Ok(())),
+        },
         "admin-token-for-tests".into(),
         shutdown.clone(),
     ));

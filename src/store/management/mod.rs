@@ -117,6 +117,7 @@ pub struct Domain {
 
 /// A postal address and the contacts at it.
 #[derive(Clone, Debug, Default, Deserialize, Eq, PartialEq, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PostalAddress {
     /// Street and number.
     pub via: String,
@@ -138,6 +139,7 @@ pub struct PostalAddress {
 
 /// A company or activity linked to a holder.
 #[derive(Clone, Debug, Default, Deserialize, Eq, PartialEq, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Company {
     /// Ragione sociale.
     pub ragione_sociale: String,
