@@ -377,22 +377,8 @@ async fn start_web(
         shutdown.clone(),
         tracker,
     )?;
-    let notify = crate::notify::NotifySettings::from_config(config);
-    let on_activation =
-        move |tx: &mut crate::store::Tx<'_>, activation: &crate::manage::mailboxes::Activation| {
-            let (address, to) = (&activation.address, &activation.recipients);
-            crate::notify::queue_activation(tx, &notify, address, to, jiff::Timestamp::now())
-        };
-    let api = crate::admin::manage_api::ManageApi {
-        store: provider.store().clone(),
-        settings: std::sync::Arc::new(crate::manage::mailboxes::Settings {
-            domain: config.provider.domain.clone(),
-            types: config.mailbox_types.clone(),
-        }),
-        on_activation: std::sync::Arc::new(on_activation),
-    };
     let web = crate::web::Web::new(
-        api,
+        manage_api(config, provider),
         throttle.clone(),
         provider.passwords().clone(),
         crate::web::WebSettings::from_config(config),

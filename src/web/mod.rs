@@ -14,7 +14,9 @@
 //! | `GET /static/pecd.css` | the stylesheet |
 //! | `GET`, `POST /accesso` | login |
 //! | `POST /esci` | logout |
-//! | `GET /` | summary |
+//! | `GET /` | summary: counts per state, type, operator and ente |
+//! | `GET /report`, `/report/enti.csv`, `/report/utilizzo.csv` | reports and their CSV |
+//! | `GET`, `POST /domini` | managed domains; the gestore adds |
 //! | `GET`, `POST /operatori` | operators (gestore): list, add |
 //! | `POST /operatori/{username}/disattiva`, `…/riattiva` | disable, enable |
 //! | `GET /caselle`, `GET /caselle.csv` | mailbox search, and its CSV |
@@ -23,9 +25,11 @@
 //! | `POST /caselle/{address}/{action}` | `attiva`, `sospendi`, `riattiva`, `cessa`, `nuova-password`, `note`, `richiesta`, `subentro` |
 //! | `POST /caselle/{address}/documenti`, `GET …/documenti/{id}` | PDF upload, download |
 //! | `GET`, `POST /attiva/{token}` | the one-time link's password page (no login) |
+//! | `GET /v1/openapi.json` | the JSON API's OpenAPI document |
 //! | `/v1/…` | the management JSON API ([`crate::admin::manage_api`]) with the session's operator; changes need the `X-CSRF-Token` header |
 
 pub mod activation;
+pub mod domains;
 pub mod forms;
 pub mod guard;
 pub mod listener;
@@ -34,6 +38,7 @@ pub mod mailbox;
 pub mod mailboxes;
 pub mod operators;
 pub mod page;
+pub mod reports;
 pub mod session;
 
 #[cfg(test)]
@@ -44,10 +49,8 @@ use std::sync::Mutex;
 use std::sync::PoisonError;
 use std::time::Duration;
 
-use askama::Template;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::response::Response;
@@ -64,8 +67,6 @@ use crate::web::guard::Operator;
 use crate::web::guard::Visitor;
 use crate::web::listener::ClientAddr;
 use crate::web::listener::TlsListener;
-use crate::web::page::Chrome;
-use crate::web::page::Section;
 
 pub use crate::manage::Actor;
 pub use crate::manage::Role;
@@ -171,7 +172,11 @@ pub async fn serve(listener: TlsListener, web: Web, shutdown: CancellationToken)
 /// Every route, behind the session and CSRF guards.
 pub fn router(web: Web) -> Router {
     let pages = Router::new()
-        .route("/", get(home))
+        .route("/", get(reports::home))
+        .route("/report", get(reports::usage))
+        .route("/report/enti.csv", get(reports::entes_csv))
+        .route("/report/utilizzo.csv", get(reports::usage_csv))
+        .route("/domini", get(domains::list).post(domains::add))
         .route("/accesso", get(login::form).post(login::submit))
         .route("/esci", post(login::logout))
         .route("/operatori", get(operators::list).post(operators::add))
@@ -218,6 +223,7 @@ fn api(web: &Web) -> Router<Web> {
     crate::admin::manage_api::routes()
         .layer(axum::middleware::from_fn(guard::api_actor))
         .with_state(web.api.clone())
+        .route("/v1/openapi.json", get(crate::admin::openapi::document))
 }
 
 async fn stylesheet() -> Response {
@@ -231,20 +237,6 @@ async fn stylesheet() -> Response {
         .into_response();
     page::harden(&mut response);
     response
-}
-
-/// The summary page.
-#[derive(Template)]
-#[template(path = "home.html")]
-struct HomePage {
-    chrome: Chrome,
-}
-
-async fn home(operator: Operator) -> Response {
-    let page = HomePage {
-        chrome: Chrome::new("Riepilogo", &operator.session, Section::Home),
-    };
-    page::render(StatusCode::OK, &page)
 }
 
 async fn fallback(Visitor(current): Visitor) -> Response {

@@ -299,3 +299,11 @@ pub fn path_segment(text: &str) -> String {
 pub fn state(state: &crate::store::mailbox::MailboxState) -> &'static str {
     crate::manage::mailboxes::state_label(*state)
 }
+
+/// The Italian name of a state named by its code (`pending`, …), for templates.
+pub fn state_name(code: &str) -> &str {
+    match crate::store::mailbox::MailboxState::parse(code) {
+        Some(state) => crate::manage::mailboxes::state_label(state),
+        None => code,
+    }
+}

@@ -193,6 +193,26 @@ impl Browser {
         self.get("/")
     }
 
+    /// A JSON API call with the session cookie and, when given, the CSRF header.
+    fn api(&mut self, method: &str, path: &str, csrf: Option<&str>, body: &str) -> Page {
+        let url = format!("{}{path}", self.base);
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header("Content-Type", "application/json");
+        if let Some(cookie) = &self.cookie {
+            request = request.header("Cookie", cookie);
+        }
+        if let Some(token) = csrf {
+            request = request.header("X-CSRF-Token", token);
+        }
+        let response = self
+            .agent
+            .run(request.body(body.to_string()).unwrap())
+            .unwrap();
+        self.keep(response)
+    }
+
     fn keep(&mut self, mut response: Response<ureq::Body>) -> Page {
         if let Some(set) = response.headers().get("set-cookie") {
             let set = set.to_str().unwrap();
@@ -477,6 +497,41 @@ async fn an_lra_creates_a_mailbox_that_another_ente_cannot_open() {
             "the notice is shown"
         );
         assert!(after.body.contains(">attiva<"), "{}", after.body);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_json_api_answers_for_the_session_and_wants_the_csrf_header_to_change() {
+    let panel = Panel::start(ThrottlePolicy::default()).await;
+    panel.add_operator("admin", "gestore", None);
+    let base = panel.base.clone();
+    browse(move || {
+        let mut browser = Browser::new(&base);
+        assert_eq!(browser.api("GET", "/v1/me", None, "").status, 401);
+        let token = browser.login("admin").csrf();
+        let me = browser.api("GET", "/v1/me", None, "");
+        assert_eq!(me.status, 200, "{}", me.body);
+        assert!(me.body.contains("admin"));
+        let domain = r#"{"name": "ente.example.it"}"#;
+        let forged = browser.api("POST", "/v1/domains", None, domain);
+        assert_eq!(forged.status, 403, "no CSRF header, no change");
+        let added = browser.api("POST", "/v1/domains", Some(&token), domain);
+        assert!(added.status < 300, "{} {}", added.status, added.body);
+        let page = browser.get("/domini");
+        assert!(page.body.contains("ente.example.it"));
+        let openapi = browser.get("/v1/openapi.json");
+        assert_eq!(openapi.status, 200);
+        assert!(openapi.body.contains("\"openapi\""));
+        for path in [
+            "/",
+            "/report",
+            "/report/enti.csv",
+            "/report/utilizzo.csv",
+            "/caselle",
+        ] {
+            assert_eq!(browser.get(path).status, 200, "{path}");
+        }
     })
     .await;
 }
