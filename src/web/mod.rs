@@ -19,6 +19,9 @@
 //! | `GET`, `POST /domini` | managed domains; the gestore adds |
 //! | `GET`, `POST /operatori` | operators (gestore): list, add |
 //! | `POST /operatori/{username}/disattiva`, `…/riattiva` | disable, enable |
+//! | `GET /titolari`, `GET /titolari.csv` | holder search, and its CSV |
+//! | `GET`, `POST /titolari/nuovo` | new holder |
+//! | `GET`, `POST /titolari/scheda?ente=…&cf=…` | a holder's record, edited |
 //! | `GET /caselle`, `GET /caselle.csv` | mailbox search, and its CSV |
 //! | `GET`, `POST /caselle/nuova` | new mailbox |
 //! | `GET /caselle/{address}` | one mailbox: data, actions, notes, documents, history |
@@ -32,6 +35,7 @@ pub mod activation;
 pub mod domains;
 pub mod forms;
 pub mod guard;
+pub mod holders;
 pub mod listener;
 pub mod login;
 pub mod mailbox;
@@ -183,6 +187,16 @@ pub fn router(web: Web) -> Router {
         .route(
             "/operatori/{username}/{action}",
             post(operators::set_disabled),
+        )
+        .route("/titolari", get(holders::search))
+        .route("/titolari.csv", get(holders::csv))
+        .route(
+            "/titolari/nuovo",
+            get(holders::new_form).post(holders::create),
+        )
+        .route(
+            "/titolari/scheda",
+            get(holders::edit_form).post(holders::update),
         )
         .route("/caselle", get(mailboxes::search))
         .route("/caselle.csv", get(mailboxes::csv))

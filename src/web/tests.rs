@@ -535,3 +535,54 @@ async fn the_json_api_answers_for_the_session_and_wants_the_csrf_header_to_chang
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holder_pages_escape_markup_and_the_csv_neutralises_formulas() {
+    let panel = Panel::start(ThrottlePolicy::default()).await;
+    panel.add_operator("comune", "lra", Some("Comune di Prova"));
+    let base = panel.base.clone();
+    browse(move || {
+        let mut lra = Browser::new(&base);
+        lra.login("comune");
+        let token = lra.get("/titolari/nuovo").csrf();
+        let mut form = vec![
+            ("csrf", token.as_str()),
+            ("codice_fiscale", "RSSMRA80A01H501U"),
+            ("nome", "Mario"),
+            ("cognome", "Rossi"),
+            ("cap", "123"),
+            ("ragione_sociale", "=HYPERLINK(\"http://x\")"),
+            ("referente", "<img src=x onerror=alert(1)>"),
+        ];
+        let refused = lra.post("/titolari/nuovo", &form);
+        assert_eq!(refused.status, 422);
+        assert!(refused.body.contains("id=\"e-cap\""), "{}", refused.body);
+        assert!(
+            !refused.body.contains("<img src=x"),
+            "typed markup is escaped"
+        );
+        form[4] = ("cap", "00100");
+        let created = lra.post("/titolari/nuovo", &form);
+        if created.status == 422 {
+            // The rules refused the markup outright: neutralised too.
+            assert!(
+                created.body.contains("id=\"e-referente\""),
+                "{}",
+                created.body
+            );
+            form[6] = ("referente", "Ufficio");
+            let created = lra.post("/titolari/nuovo", &form);
+            assert_eq!(created.status, 303, "{}", created.body);
+        } else {
+            assert_eq!(created.status, 303, "{}", created.body);
+        }
+        let record = lra.get("/titolari/scheda?ente=Comune%20di%20Prova&cf=RSSMRA80A01H501U");
+        assert_eq!(record.status, 200, "{}", record.body);
+        assert!(!record.body.contains("<img src=x"));
+        let csv = lra.get("/titolari.csv?cognome=ross");
+        assert_eq!(csv.status, 200);
+        assert!(csv.body.contains("'=HYPERLINK"), "{}", csv.body);
+        assert!(!csv.body.contains(",=HYPERLINK"));
+    })
+    .await;
+}

@@ -32,7 +32,9 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
 PDF = ROOT / "tests" / "data" / "pdf" / "minimal.pdf"
@@ -135,7 +137,10 @@ class Panel:
                 field.send_keys(value)
 
     def submit(self, button_text):
+        """Clicks the button and waits for the page it leads to."""
+        page = self.driver.find_element(By.TAG_NAME, "html")
         self.driver.find_element(By.XPATH, f"//button[normalize-space()='{button_text}']").click()
+        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(page))
 
     def expect(self, words):
         body = self.text()
@@ -195,6 +200,16 @@ def create_mailbox(panel, address, fields):
     panel.fill({"address": address, "tipo": "STANDARD", **fields})
     panel.submit("Crea casella")
     panel.expect("attende l'attivazione del gestore")
+
+
+def create_holder(panel):
+    panel.open("/titolari/nuovo")
+    panel.fill({"codice_fiscale": "RSSMRA80A01H501U", "nome": "Mario", "cognome": "Rossi",
+                "via": "Via Roma 1", "localita": "Roma", "provincia": "RM", "cap": "00100",
+                "email": "mario@example.org", "ragione_sociale": "Rossi Consulenze",
+                "partita_iva": "01234567897"})
+    panel.submit("Crea titolare")
+    panel.expect("Titolare creato.")
 
 
 def upload_contract(panel):
@@ -266,8 +281,10 @@ def run(work):
         panel.logout()
 
         panel.login("comune", LRA_PASSWORD)
-        create_mailbox(panel, MAILBOX, {"codice_fiscale": "RSSMRA80A01H501U", "nome": "Mario",
-                                        "cognome": "Rossi", "email": "mario@example.org"})
+        create_holder(panel)
+        # The codice fiscale finds the holder just created: no name needed.
+        create_mailbox(panel, MAILBOX, {"codice_fiscale": "RSSMRA80A01H501U"})
+        panel.expect("Rossi Mario")
         upload_contract(panel)
         check_foreign_mailbox_hidden(panel)
         panel.logout()
