@@ -10,6 +10,7 @@ use axum::Extension;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::FromRequest;
 use axum::extract::Path;
 use axum::extract::Query;
 use axum::extract::State;
@@ -73,11 +74,11 @@ pub fn routes() -> Router<ManageApi> {
         .route("/v1/holders/{cf}/mailboxes", post(create_mailbox))
         .route("/v1/search/mailboxes", get(search_mailboxes))
         .route("/v1/mailboxes/{address}/detail", get(show_mailbox))
-        .route("/v1/mailboxes/{address}/activate", post(activate))
-        .route("/v1/mailboxes/{address}/suspend", post(suspend))
-        .route("/v1/mailboxes/{address}/reactivate", post(reactivate))
-        .route("/v1/mailboxes/{address}/cease", post(cease))
-        .route("/v1/mailboxes/{address}/new-password", post(new_password))
+        .route("/v1/mailboxes/{address}/activate", post(act))
+        .route("/v1/mailboxes/{address}/suspend", post(act))
+        .route("/v1/mailboxes/{address}/reactivate", post(act))
+        .route("/v1/mailboxes/{address}/cease", post(act))
+        .route("/v1/mailboxes/{address}/new-password", post(act))
         .route("/v1/mailboxes/{address}/holder", post(change_holder))
         .route("/v1/mailboxes/{address}/notes", post(set_notes))
         .route("/v1/mailboxes/{address}/requests", post(request))
@@ -152,7 +153,19 @@ fn bad_body(rejection: &axum::extract::rejection::JsonRejection) -> Response {
         .into_response()
 }
 
-type Body<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
+/// A JSON body, or the JSON refusal of one that does not parse as the route's type.
+pub struct Input<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Input<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Input(value)),
+            Err(rejection) => Err(bad_body(&rejection)),
+        }
+    }
+}
 
 fn now() -> jiff::Timestamp {
     jiff::Timestamp::now()
@@ -181,12 +194,8 @@ async fn list_domains(
 async fn add_domain(
     State(api): State<ManageApi>,
     Extension(actor): Extension<Actor>,
-    body: Body<NewDomain>,
+    Input(new): Input<NewDomain>,
 ) -> Response {
-    let Json(new) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_body(&rejection),
-    };
     answer(StatusCode::CREATED, move || {
         domains::add(&api.store, &actor, &api.settings.domain, &new, now())
     })
@@ -203,12 +212,8 @@ async fn list_operators(
 async fn add_operator(
     State(api): State<ManageApi>,
     Extension(actor): Extension<Actor>,
-    body: Body<NewOperator>,
+    Input(new): Input<NewOperator>,
 ) -> Response {
-    let Json(new) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_body(&rejection),
-    };
     answer(StatusCode::CREATED, move || {
         operators::add(&api.store, &actor, &api.settings.domain, &new, now())
     })
@@ -314,12 +319,8 @@ async fn search_holders(
 async fn create_holder(
     State(api): State<ManageApi>,
     Extension(actor): Extension<Actor>,
-    body: Body<HolderForm>,
+    Input(form): Input<HolderForm>,
 ) -> Response {
-    let Json(form) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_body(&rejection),
-    };
     answer(StatusCode::CREATED, move || {
         holders::create(&api.store, &actor, &form, now())
     })
@@ -352,12 +353,8 @@ async fn update_holder(
     Extension(actor): Extension<Actor>,
     Path(cf): Path<String>,
     Query(param): Query<EnteParam>,
-    body: Body<HolderForm>,
+    Input(form): Input<HolderForm>,
 ) -> Response {
-    let Json(form) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_body(&rejection),
-    };
     answer(StatusCode::OK, move || {
         let ente = actor.acting_ente(param.ente.as_deref());
         holders::update(&api.store, &actor, &ente, &cf, &form)
@@ -369,12 +366,8 @@ async fn create_mailbox(
     State(api): State<ManageApi>,
     Extension(actor): Extension<Actor>,
     Path(cf): Path<String>,
-    body: Body<MailboxForm>,
+    Input(mut form): Input<MailboxForm>,
 ) -> Response {
-    let Json(mut form) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_body(&rejection),
-    };
     form.codice_fiscale = cf;
     answer(StatusCode::CREATED, move || {
         mailboxes::create(&api.store, &actor, &api.settings, &form, now())
@@ -414,76 +407,44 @@ async fn show_mailbox(
     .await
 }
 
-async fn activate(
-    State(api): State<ManageApi>,
-    Extension(actor): Extension<Actor>,
-    Path(address): Path<String>,
-) -> Response {
-    answer(StatusCode::OK, move || {
-        let hook = api.on_activation.clone();
-        mailboxes::activate(&api.store, &actor, &address, now(), &*hook)
-    })
-    .await
-}
-
-async fn new_password(
-    State(api): State<ManageApi>,
-    Extension(actor): Extension<Actor>,
-    Path(address): Path<String>,
-) -> Response {
-    answer(StatusCode::OK, move || {
-        let hook = api.on_activation.clone();
-        mailboxes::new_password(&api.store, &actor, &address, now(), &*hook)
-            .map(|()| json!({ "sent": true }))
-    })
-    .await
-}
-
-async fn suspend(
-    State(api): State<ManageApi>,
-    Extension(actor): Extension<Actor>,
-    Path(address): Path<String>,
-) -> Response {
-    answer(StatusCode::OK, move || {
-        mailboxes::suspend(&api.store, &actor, &address, now())
-    })
-    .await
-}
-
-async fn reactivate(
-    State(api): State<ManageApi>,
-    Extension(actor): Extension<Actor>,
-    Path(address): Path<String>,
-) -> Response {
-    answer(StatusCode::OK, move || {
-        mailboxes::reactivate(&api.store, &actor, &address, now())
-    })
-    .await
-}
-
-async fn cease(
-    State(api): State<ManageApi>,
-    Extension(actor): Extension<Actor>,
-    Path(address): Path<String>,
-) -> Response {
-    answer(StatusCode::OK, move || {
-        mailboxes::cease(&api.store, &actor, &address, now())
-    })
-    .await
-}
-
 async fn change_holder(
     State(api): State<ManageApi>,
     Extension(actor): Extension<Actor>,
     Path(address): Path<String>,
-    body: Body<MailboxForm>,
+    Input(form): Input<MailboxForm>,
 ) -> Response {
-    let Json(form) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_body(&rejection),
-    };
     answer(StatusCode::OK, move || {
         mailboxes::change_holder(&api.store, &actor, &address, &form, now())
+    })
+    .await
+}
+
+/// The actions without a body, named by the path's last segment.
+async fn act(
+    State(api): State<ManageApi>,
+    Extension(actor): Extension<Actor>,
+    Path(address): Path<String>,
+    uri: axum::http::Uri,
+) -> Response {
+    let action = uri
+        .path()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    answer(StatusCode::OK, move || {
+        let (store, at) = (&api.store, now());
+        match action.as_str() {
+            "activate" => mailboxes::activate(store, &actor, &address, at, &*api.on_activation),
+            "suspend" => mailboxes::suspend(store, &actor, &address, at),
+            "reactivate" => mailboxes::reactivate(store, &actor, &address, at),
+            "cease" => mailboxes::cease(store, &actor, &address, at),
+            "new-password" => {
+                mailboxes::new_password(store, &actor, &address, at, &*api.on_activation)
+                    .and_then(|()| mailboxes::get(store, &actor, &address).map(|d| d.row))
+            }
+            _ => Err(ManageError::NotFound(action.clone())),
+        }
     })
     .await
 }
@@ -499,12 +460,8 @@ async fn set_notes(
     State(api): State<ManageApi>,
     Extension(actor): Extension<Actor>,
     Path(address): Path<String>,
-    body: Body<Notes>,
+    Input(notes): Input<Notes>,
 ) -> Response {
-    let Json(notes) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_body(&rejection),
-    };
     answer(StatusCode::OK, move || {
         mailboxes::set_notes(&api.store, &actor, &address, &notes.note, now())
     })
@@ -524,12 +481,8 @@ async fn request(
     State(api): State<ManageApi>,
     Extension(actor): Extension<Actor>,
     Path(address): Path<String>,
-    body: Body<RequestBody>,
+    Input(body): Input<RequestBody>,
 ) -> Response {
-    let Json(body) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_body(&rejection),
-    };
     answer(StatusCode::OK, move || {
         mailboxes::request(
             &api.store,
@@ -554,12 +507,8 @@ async fn set_expiry(
     State(api): State<ManageApi>,
     Extension(actor): Extension<Actor>,
     Path(address): Path<String>,
-    body: Body<Expiry>,
+    Input(body): Input<Expiry>,
 ) -> Response {
-    let Json(body) = match body {
-        Ok(body) => body,
-        Err(rejection) => return bad_body(&rejection),
-    };
     answer(StatusCode::OK, move || {
         mailboxes::set_expiry(&api.store, &actor, &address, &body.scadenza, now())
     })

@@ -224,8 +224,10 @@ async fn create(
         Ok(body) => body,
         Err(rejection) => return failure(StatusCode::BAD_REQUEST, &rejection.body_text()),
     };
-    match blocking(move || mailboxes::create(&api.store, &api.domain, &new.address, &new.changes))
-        .await
+    match blocking(move || {
+        mailboxes::create(&api.store, &api.domain, &new.address, &new.changes, "api")
+    })
+    .await
     {
         Ok(mailbox) => (StatusCode::CREATED, Json(mailbox_json(&mailbox))).into_response(),
         Err(response) => response,

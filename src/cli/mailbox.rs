@@ -56,6 +56,7 @@ pub fn add(
         &config.provider.domain,
         address,
         &changes.resolve(Some(password.clone())),
+        "cli",
     )?;
     writeln!(console.out, "mailbox {} created", mailbox.address)?;
     if !changes.password_stdin {

@@ -43,6 +43,41 @@ use crate::smtp::session::SessionConfig;
 use crate::store::Store;
 use crate::store::mailbox::SendingLimits;
 
+/// On a provider with no gestore operator yet, creates `admin` with a random password
+/// and prints it once in the log, so the web panel can be reached on the first start.
+fn first_gestore(config: &Config, store: &Store) -> anyhow::Result<()> {
+    if crate::manage::operators::has_gestore(store)? {
+        return Ok(());
+    }
+    let mut secret = [0u8; 12];
+    openssl::rand::rand_bytes(&mut secret).context("no randomness for the first password")?;
+    let password = hex::encode(secret);
+    let new = crate::manage::operators::NewOperator {
+        username: "admin".to_string(),
+        role: "gestore".to_string(),
+        ente: None,
+        domains: Vec::new(),
+        email: None,
+        password: password.clone(),
+    };
+    let actor = crate::manage::Actor::gestore("serve");
+    crate::manage::operators::add(
+        store,
+        &actor,
+        &config.provider.domain,
+        &new,
+        jiff::Timestamp::now(),
+    )
+    .context("cannot create the first gestore operator")?;
+    tracing::warn!(
+        username = "admin",
+        %password,
+        url = %config.web_url(),
+        "created the first gestore operator of the web panel; this password is shown only once: change it"
+    );
+    Ok(())
+}
+
 /// The management API's state: the store, the rules' settings, and the activation
 /// mails queued through [`crate::notify`].
 pub fn manage_api(config: &Config, provider: &Provider) -> crate::admin::manage_api::ManageApi {
@@ -84,6 +119,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         tracing::warn!(path = %config.index.ldif.display(), "created a providers index holding this provider only");
     }
     let provider = build(&config)?;
+    first_gestore(&config, provider.store())?;
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     start(&config, &provider, &shutdown, &tracker).await?;

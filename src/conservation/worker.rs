@@ -306,8 +306,19 @@ impl Gateway {
         now: Timestamp,
         drained: &mut Drained,
     ) -> Result<bool, ConservationError> {
-        let account = self.store.read(|tx| tx.conservation().account(mailbox))?;
-        let quota = self.quota_of(&account.tier);
+        let (account, typed) = self.store.read(|tx| {
+            let typed = tx
+                .mailboxes()
+                .get(mailbox)?
+                .map(|m| m.profile.archive_quota_bytes);
+            Ok((tx.conservation().account(mailbox)?, typed))
+        })?;
+        // A tier set for the mailbox wins; otherwise its type's archive quota applies
+        // (mailboxes made before types had none: the default tier).
+        let quota = match typed {
+            Some(bytes) if bytes > 0 && account.tier.is_empty() => bytes,
+            _ => self.quota_of(&account.tier),
+        };
         let first = jobs.first().map_or(0, |j| j.size);
         if account.paused && account.used_bytes.saturating_add(first) > quota {
             // Still full: the jobs wait, the user was told when ingest paused.

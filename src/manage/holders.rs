@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::manage::Actor;
 use crate::manage::ManageError;
+use crate::manage::Reach;
 use crate::manage::field;
 use crate::manage::validate;
 use crate::store::Store;
@@ -57,6 +58,25 @@ pub struct HolderQuery {
     pub pec: String,
     /// Only this ente's (the gestore's filter).
     pub ente: Option<String>,
+}
+
+impl HolderQuery {
+    /// Whether it asks nothing of a holder.
+    pub fn is_empty(&self) -> bool {
+        [
+            &self.nome,
+            &self.cognome,
+            &self.codice_fiscale,
+            &self.email,
+            &self.telefono,
+            &self.fax,
+            &self.ragione_sociale,
+            &self.partita_iva,
+            &self.pec,
+        ]
+        .iter()
+        .all(|field| field.trim().is_empty())
+    }
 }
 
 fn postal(index: usize, a: &PostalAddress) -> Result<PostalAddress, ManageError> {
@@ -200,7 +220,8 @@ fn contains(value: &str, part: &str) -> bool {
     part.trim().is_empty() || value.to_lowercase().contains(&part.trim().to_lowercase())
 }
 
-fn matches(holder: &Holder, query: &HolderQuery, mailboxes: &[String]) -> bool {
+/// Whether `holder` (owner of `mailboxes`) matches every field `query` gives.
+pub(crate) fn matches(holder: &Holder, query: &HolderQuery, mailboxes: &[String]) -> bool {
     let any_address = |pick: fn(&PostalAddress) -> &str, part: &str| {
         part.trim().is_empty() || holder.indirizzi.iter().any(|a| contains(pick(a), part))
     };
@@ -225,13 +246,12 @@ pub fn search(
     actor: &Actor,
     query: &HolderQuery,
 ) -> Result<Vec<Holder>, ManageError> {
-    let scope = match (&actor.ente, actor.is_gestore()) {
-        (_, true) => query.ente.clone(),
-        (Some(own), false) => Some(own.clone()),
-        (None, false) => return Ok(Vec::new()),
-    };
+    let reach = actor.reach(query.ente.as_deref(), actor.is_gestore());
+    if reach == Reach::Nothing {
+        return Ok(Vec::new());
+    }
     let (holders, owned) = store.read(|tx| {
-        let holders = tx.management().holders(scope.as_deref())?;
+        let holders = tx.management().holders(reach.ente())?;
         let owned = if query.pec.trim().is_empty() {
             Vec::new()
         } else {

@@ -14,11 +14,13 @@ use crate::config::MailboxTypeConfig;
 use crate::mail::address::Address;
 use crate::manage::Actor;
 use crate::manage::ManageError;
+use crate::manage::Reach;
 use crate::manage::domains;
 use crate::manage::field;
 use crate::manage::gestore_only;
 use crate::manage::holders;
 use crate::manage::holders::HolderForm;
+use crate::manage::holders::HolderQuery;
 use crate::manage::validate;
 use crate::store::Store;
 use crate::store::StoreError;
@@ -299,9 +301,6 @@ pub fn create(
         .map_err(field("note"))?
         .unwrap_or_default();
     let (holder, new_holder) = holder_for(store, form, &ente, now)?;
-    let mut password = [0u8; 32];
-    openssl::rand::rand_bytes(&mut password).map_err(|_| StoreError::Password)?;
-    let unusable = hex::encode(password);
     let settings = NewMailbox {
         quota_bytes: limits.inbox_quota_bytes,
         state: MailboxState::Pending,
@@ -322,7 +321,9 @@ pub fn create(
             if new_holder {
                 tx.management().put_holder(&holder)?;
             }
-            let mailbox = tx.mailboxes().create(&address, &unusable, &settings, now)?;
+            let mailbox = tx
+                .mailboxes()
+                .create_without_password(&address, &settings, now)?;
             tx.management()
                 .record_change(&address, &change(actor, now, "stato", "", "pending"))?;
             Ok(mailbox)
@@ -737,37 +738,21 @@ fn row_matches(
         .rsplit_once('@')
         .map(|(_, d)| d)
         .unwrap_or_default();
-    let holder_field = |pick: fn(&Holder) -> String, part: &str| {
-        part.trim().is_empty() || holder.is_some_and(|h| contains(&pick(h), part))
+    let about_holder = HolderQuery {
+        nome: query.nome.clone(),
+        cognome: query.cognome.clone(),
+        codice_fiscale: query.codice_fiscale.clone(),
+        email: query.email.clone(),
+        ragione_sociale: query.ragione_sociale.clone(),
+        ..HolderQuery::default()
+    };
+    let holder_matches = match holder {
+        Some(holder) => holders::matches(holder, &about_holder, &[]),
+        None => about_holder.is_empty(),
     };
     (query.dominio.trim().is_empty() || domain.eq_ignore_ascii_case(query.dominio.trim()))
         && contains(&m.address, &query.indirizzo)
-        && holder_field(|h| h.nome.clone(), &query.nome)
-        && holder_field(|h| h.cognome.clone(), &query.cognome)
-        && contains(
-            m.profile.holder.as_deref().unwrap_or_default(),
-            &query.codice_fiscale,
-        )
-        && holder_field(
-            |h| {
-                h.indirizzi
-                    .iter()
-                    .map(|a| a.email.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            },
-            &query.email,
-        )
-        && holder_field(
-            |h| {
-                h.attivita
-                    .iter()
-                    .map(|c| c.ragione_sociale.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            },
-            &query.ragione_sociale,
-        )
+        && holder_matches
         && range.0.is_none_or(|from| day >= from)
         && range.1.is_none_or(|to| day <= to)
         && (query.stato.trim().is_empty() || m.state.as_str() == query.stato.trim())
@@ -788,24 +773,13 @@ pub fn search(
     if !query.stato.trim().is_empty() && MailboxState::parse(query.stato.trim()).is_none() {
         return Err(ManageError::invalid("stato", "Stato sconosciuto."));
     }
-    let scope = match (&actor.ente, actor.is_gestore()) {
-        (_, true) => query.ente.clone(),
-        (Some(own), false) => Some(own.clone()),
-        (None, false) => return Ok(Vec::new()),
-    };
+    let reach = actor.reach(query.ente.as_deref(), actor.is_gestore());
     let (mailboxes, holders) = store.read(|tx| {
-        let mailboxes = match &scope {
-            Some(ente) => {
-                let mut found = Vec::new();
-                for address in tx.management().ente_mailboxes(ente)? {
-                    found.extend(tx.mailboxes().get(&address)?);
-                }
-                found.sort_by(|a, b| a.address.cmp(&b.address));
-                found
-            }
-            None => tx.mailboxes().list()?,
+        let holders = match reach {
+            Reach::Nothing => Vec::new(),
+            _ => tx.management().holders(reach.ente())?,
         };
-        Ok((mailboxes, tx.management().holders(scope.as_deref())?))
+        Ok((reach.mailboxes(tx)?, holders))
     })?;
     let by_key: BTreeMap<(&str, &str), &Holder> = holders
         .iter()

@@ -24,7 +24,9 @@ pub mod reports;
 pub mod tables;
 pub mod validate;
 
+use crate::store::ReadTx;
 use crate::store::StoreError;
+use crate::store::mailbox::Mailbox;
 pub use crate::store::management::Role;
 
 /// Who is acting.
@@ -74,6 +76,54 @@ impl Actor {
     /// Whether this actor may read reports over every ente.
     pub fn sees_every_ente(&self) -> bool {
         matches!(self.role, Role::Gestore | Role::Aggregator)
+    }
+
+    /// Which entes a list shows: those this actor may list (`wide`: every ente, as the
+    /// gestore's searches and the aggregator's reports do), narrowed to `named` if it
+    /// names one.
+    pub fn reach(&self, named: Option<&str>, wide: bool) -> Reach {
+        match (wide, &self.ente) {
+            (true, _) => named.map_or(Reach::Every, |e| Reach::Ente(e.to_string())),
+            (false, Some(own)) => Reach::Ente(own.clone()),
+            (false, None) => Reach::Nothing,
+        }
+    }
+}
+
+/// The entes a list covers.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub enum Reach {
+    /// Every ente, and the provider's own mailboxes.
+    Every,
+    /// One ente (`""`: the provider's own).
+    Ente(String),
+    /// None: an operator without an ente.
+    Nothing,
+}
+
+impl Reach {
+    /// The ente, or `None` for every one.
+    fn ente(&self) -> Option<&str> {
+        match self {
+            Reach::Ente(ente) => Some(ente),
+            Reach::Every | Reach::Nothing => None,
+        }
+    }
+
+    /// The mailboxes within reach, by address.
+    fn mailboxes(&self, tx: &ReadTx<'_>) -> Result<Vec<Mailbox>, StoreError> {
+        match self {
+            Reach::Every => tx.mailboxes().list(),
+            Reach::Nothing => Ok(Vec::new()),
+            Reach::Ente(ente) => {
+                let mut found = Vec::new();
+                for address in tx.management().ente_mailboxes(ente)? {
+                    found.extend(tx.mailboxes().get(&address)?);
+                }
+                found.sort_by(|a, b| a.address.cmp(&b.address));
+                Ok(found)
+            }
+        }
     }
 }
 
@@ -125,3 +175,6 @@ fn gestore_only(actor: &Actor) -> Result<(), ManageError> {
         Err(ManageError::GestoreOnly)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -138,24 +138,10 @@ pub fn usage(
     actor: &Actor,
     ente: Option<&str>,
 ) -> Result<Vec<UsageRow>, ManageError> {
-    let scope = match (actor.sees_every_ente(), &actor.ente) {
-        (true, _) => ente.map(str::to_string),
-        (false, Some(own)) => Some(own.clone()),
-        (false, None) => return Ok(Vec::new()),
-    };
+    let reach = actor.reach(ente, actor.sees_every_ente());
     store
         .read(|tx| {
-            let mailboxes = match &scope {
-                Some(ente) => {
-                    let mut found = Vec::new();
-                    for address in tx.management().ente_mailboxes(ente)? {
-                        found.extend(tx.mailboxes().get(&address)?);
-                    }
-                    found.sort_by(|a, b| a.address.cmp(&b.address));
-                    found
-                }
-                None => tx.mailboxes().list()?,
-            };
+            let mailboxes = reach.mailboxes(tx)?;
             mailboxes
                 .into_iter()
                 .map(|m| {

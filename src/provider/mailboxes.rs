@@ -12,6 +12,7 @@ use crate::store::mailbox::DEFAULT_QUOTA_BYTES;
 use crate::store::mailbox::Mailbox;
 use crate::store::mailbox::MailboxState;
 use crate::store::mailbox::NewMailbox;
+use crate::store::mailbox::Profile;
 
 /// The conservation rules a mailbox can have.
 pub const CONSERVATION_RULES: [&str; 4] = ["all-inbound", "envelopes", "receipts", "off"];
@@ -92,12 +93,15 @@ impl MailboxChanges {
     }
 }
 
-/// Creates a mailbox of `domain`; the password is required.
+/// Creates a mailbox of `domain` (or of a domain added to it), active at once, as the
+/// provider's own; the password is required. `by` names who asked (`cli`, `api`) in
+/// the reports.
 pub fn create(
     store: &Store,
     domain: &str,
     address: &str,
     changes: &MailboxChanges,
+    by: &str,
 ) -> Result<Mailbox, AdminError> {
     let address = Address::parse(address)
         .map_err(|_| AdminError::Invalid(format!("{address:?} is not a mail address")))?;
@@ -116,6 +120,10 @@ pub fn create(
         receipt_type: changes.receipt.clone().unwrap_or_else(|| "completa".into()),
         conservation: changes.conservation.clone().unwrap_or_else(|| "off".into()),
         quota_bytes: changes.quota_bytes.unwrap_or(DEFAULT_QUOTA_BYTES),
+        profile: Profile {
+            created_by: by.to_string(),
+            ..Profile::default()
+        },
         ..NewMailbox::default()
     };
     let mailbox = store.write(|tx| {

@@ -372,6 +372,29 @@ impl Mailboxes<&mut Tx<'_>> {
         settings: &NewMailbox,
         now: Timestamp,
     ) -> Result<Mailbox, StoreError> {
+        let hash = hash_password(password)?;
+        self.create_with_hash(address, hash, settings, now)
+    }
+
+    /// Creates a mailbox no password opens until one is set ([`Mailboxes::set_password`]):
+    /// one waiting for its holder to choose it through a one-time link.
+    pub fn create_without_password(
+        &mut self,
+        address: &str,
+        settings: &NewMailbox,
+        now: Timestamp,
+    ) -> Result<Mailbox, StoreError> {
+        // Not a PHC string: no password verifies against it.
+        self.create_with_hash(address, String::new(), settings, now)
+    }
+
+    fn create_with_hash(
+        &mut self,
+        address: &str,
+        password_hash: String,
+        settings: &NewMailbox,
+        now: Timestamp,
+    ) -> Result<Mailbox, StoreError> {
         let address = AddressKey::new(address);
         let table = self.0.inner.open_table(MAILBOXES).map_err(db)?;
         if table.get(address.as_str()).map_err(db)?.is_some() {
@@ -380,7 +403,7 @@ impl Mailboxes<&mut Tx<'_>> {
         drop(table);
         let mailbox = Mailbox {
             address: address.to_string(),
-            password_hash: hash_password(password)?,
+            password_hash,
             state: settings.state,
             quota_bytes: settings.quota_bytes,
             used_bytes: 0,

@@ -1,6 +1,7 @@
 //! The punto di accesso through the library API: what it queues.
 
 use pecd::pec::kind::Kind;
+use pecd::pec::kind::ReceiptKind;
 use pecd::pec::kind::ReceiptType;
 use pecd::pec::reader;
 use pecd::provider::mailboxes;
@@ -67,6 +68,85 @@ fn the_message_header_wins_over_the_mailbox_default() {
         queued_envelope(&provider).receipt_type,
         Some(ReceiptType::Summary)
     );
+}
+
+/// The mailbox type's limits: more recipients than the type allows, and one message
+/// past the day's allowance, are refused with a signed avviso di non accettazione that
+/// names the limit; the next day the allowance starts again.
+#[test]
+fn a_mailbox_type_limits_recipients_and_messages_per_day() {
+    use pecd::provider::access_point::Submission;
+    use pecd::store::mailbox::MailboxType;
+    use pecd::store::mailbox::SendingLimits;
+    let dir = tempfile::tempdir().unwrap();
+    let limits = SendingLimits {
+        max_recipients: 2,
+        max_per_day: 2,
+    };
+    let provider = timers::provider_sending(dir.path(), [(MailboxType::Standard, limits)].into());
+    let send = |rcpts: &[&str], at: jiff::Timestamp| {
+        let to = rcpts.join(", ");
+        let message = format!("From: alice@pec-a.test\r\nTo: {to}\r\nSubject: s\r\n\r\nx\r\n");
+        let rcpts: Vec<String> = rcpts.iter().map(|r| r.to_string()).collect();
+        provider
+            .submit(
+                "alice@pec-a.test",
+                "alice@pec-a.test",
+                &rcpts,
+                message.as_bytes(),
+                at,
+            )
+            .unwrap()
+    };
+    let day = timers::start();
+    let three = ["b1@pec-b.test", "b2@pec-b.test", "b3@pec-b.test"];
+    let Submission::Refused(refusal) = send(&three, day) else {
+        panic!("three recipients passed a limit of two");
+    };
+    assert!(
+        refusal.reason().contains("destinatari"),
+        "{}",
+        refusal.reason()
+    );
+    assert!(matches!(send(&three[..2], day), Submission::Accepted(_)));
+    assert!(matches!(send(&three[..1], day), Submission::Accepted(_)));
+    let Submission::Refused(refusal) = send(&three[..1], day) else {
+        panic!("a third message passed a daily limit of two");
+    };
+    assert!(
+        refusal.reason().contains("giornalieri"),
+        "{}",
+        refusal.reason()
+    );
+    // The refusal is a signed notice in the sender's INBOX, like every non accettazione.
+    let inbox = provider
+        .store()
+        .read(|tx| {
+            tx.mailboxes()
+                .messages("alice@pec-a.test", pecd::store::mailbox::INBOX)
+        })
+        .unwrap();
+    let last = provider
+        .store()
+        .blobs()
+        .get(&inbox.last().unwrap().blob)
+        .unwrap();
+    let notice = reader::read(&last).unwrap();
+    assert_eq!(notice.kind, Kind::Receipt(ReceiptKind::NonAcceptance));
+    assert!(String::from_utf8_lossy(&last).contains("application/pkcs7-signature"));
+    let next_day = day + jiff::SignedDuration::from_hours(24);
+    assert!(matches!(
+        send(&three[..1], next_day),
+        Submission::Accepted(_)
+    ));
+    let sent = provider
+        .store()
+        .read(|tx| tx.mailboxes().get("alice@pec-a.test"))
+        .unwrap()
+        .unwrap()
+        .traffic
+        .sent;
+    assert_eq!(sent, 3, "only accepted messages count");
 }
 
 #[test]

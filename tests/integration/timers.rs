@@ -21,6 +21,17 @@ use pecd::store::mailbox::NewMailbox;
 use crate::support;
 
 pub fn provider(dir: &std::path::Path) -> Provider {
+    provider_sending(dir, Default::default())
+}
+
+/// [`provider`] with per-type sending limits.
+pub fn provider_sending(
+    dir: &std::path::Path,
+    sending: std::collections::BTreeMap<
+        pecd::store::mailbox::MailboxType,
+        pecd::store::mailbox::SendingLimits,
+    >,
+) -> Provider {
     let store = Store::open(dir).unwrap();
     let t0 = start();
     store
@@ -48,7 +59,7 @@ pub fn provider(dir: &std::path::Path) -> Provider {
             last: Duration::from_secs(24 * 3600),
         },
         accept_ordinary_mail: true,
-        sending: Default::default(),
+        sending,
         routes: Default::default(),
         clamd: None,
     };
