@@ -4,11 +4,22 @@
 //! not found (also for what is outside the operator's reach), reserved to the gestore,
 //! or an internal error whose details go only to the log.
 
+use axum::extract::FromRequestParts;
+use axum::extract::Query;
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::Response;
+use serde::de::DeserializeOwned;
 
+use crate::admin::manage_api::csv_response;
 use crate::manage::ManageError;
+use crate::manage::csv::Table;
+use crate::manage::holders::HolderQuery;
+use crate::manage::mailboxes::MailboxQuery;
 use crate::store::Store;
+use crate::web::Web;
+use crate::web::guard::Operator;
+use crate::web::guard::Visitor;
 use crate::web::page;
 use crate::web::page::FormErrors;
 use crate::web::session::Session;
@@ -74,6 +85,72 @@ pub fn refusal(session: &Session, error: ManageError) -> Response {
             &format!("Esiste già: {what}."),
         ),
         ManageError::Store(error) => page::internal_error(session, &error),
+    }
+}
+
+/// A search's filters from the query string, and the query string itself (for the
+/// link to the same search as CSV). Unknown filters answer "not found".
+pub struct Filters<Q> {
+    /// The filters.
+    pub query: Q,
+    /// The query string as sent.
+    pub raw: String,
+}
+
+/// A search with an `ente` filter, which the gestore may leave empty: every ente.
+pub trait EnteFilter {
+    /// The filter.
+    fn ente(&mut self) -> &mut Option<String>;
+}
+
+impl EnteFilter for MailboxQuery {
+    fn ente(&mut self) -> &mut Option<String> {
+        &mut self.ente
+    }
+}
+
+impl EnteFilter for HolderQuery {
+    fn ente(&mut self) -> &mut Option<String> {
+        &mut self.ente
+    }
+}
+
+impl<S, Q> FromRequestParts<S> for Filters<Q>
+where
+    S: Send + Sync,
+    Q: DeserializeOwned + EnteFilter + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Filters<Q>, Response> {
+        let raw = parts.uri.query().unwrap_or_default().to_string();
+        match Query::<Q>::try_from_uri(&parts.uri) {
+            Ok(Query(mut query)) => {
+                let ente = query.ente();
+                *ente = ente.take().filter(|e| !e.trim().is_empty());
+                Ok(Filters { query, raw })
+            }
+            Err(_) => {
+                let visitor = parts.extensions.get::<Visitor>();
+                let session = visitor
+                    .and_then(|v| v.0.as_ref())
+                    .map(|c| c.session.clone());
+                Err(page::not_found(&session.unwrap_or_else(Session::none)))
+            }
+        }
+    }
+}
+
+/// A table the management layer builds, downloaded as the CSV file `name`.
+pub async fn csv_download(
+    web: &Web,
+    operator: &Operator,
+    name: &str,
+    work: impl FnOnce(&Store) -> Result<Table, ManageError> + Send + 'static,
+) -> Response {
+    match run(&web.store, work).await {
+        Ok(table) => csv_response(name, table),
+        Err(error) => refusal(&operator.session, error),
     }
 }
 

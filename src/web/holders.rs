@@ -5,14 +5,11 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::Query;
-use axum::extract::RawQuery;
 use axum::extract::State;
-use axum::extract::rejection::QueryRejection;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::admin::manage_api::csv_response;
 use crate::manage::holders;
 use crate::manage::holders::HolderForm;
 use crate::manage::holders::HolderQuery;
@@ -22,6 +19,7 @@ use crate::store::management::Holder;
 use crate::store::management::PostalAddress;
 use crate::web::Web;
 use crate::web::forms;
+use crate::web::forms::Filters;
 use crate::web::guard::Operator;
 use crate::web::page;
 use crate::web::page::Chrome;
@@ -159,22 +157,12 @@ impl HolderKey {
     }
 }
 
-fn scoped(mut query: HolderQuery) -> HolderQuery {
-    query.ente = query.ente.filter(|e| !e.trim().is_empty());
-    query
-}
-
 /// `GET /titolari`.
 pub async fn search(
     State(web): State<Web>,
     operator: Operator,
-    query: Result<Query<HolderQuery>, QueryRejection>,
-    RawQuery(raw): RawQuery,
+    Filters { query, raw }: Filters<HolderQuery>,
 ) -> Response {
-    let Ok(Query(query)) = query else {
-        return page::not_found(&operator.session);
-    };
-    let query = scoped(query);
     let (actor, filters) = (operator.actor.clone(), query.clone());
     let found = forms::run(&web.store, move |store| {
         holders::search(store, &actor, &filters)
@@ -186,7 +174,7 @@ pub async fn search(
                 chrome: Chrome::new("Titolari", &operator.session, Section::Holders),
                 ente: query.ente.clone().unwrap_or_default(),
                 query,
-                query_string: raw.unwrap_or_default(),
+                query_string: raw,
                 gestore: operator.actor.is_gestore(),
                 holders,
                 errors: FormErrors::none(),
@@ -201,20 +189,13 @@ pub async fn search(
 pub async fn csv(
     State(web): State<Web>,
     operator: Operator,
-    query: Result<Query<HolderQuery>, QueryRejection>,
+    Filters { query, .. }: Filters<HolderQuery>,
 ) -> Response {
-    let Ok(Query(query)) = query else {
-        return page::not_found(&operator.session);
-    };
-    let (actor, query) = (operator.actor.clone(), scoped(query));
-    let table = forms::run(&web.store, move |store| {
+    let actor = operator.actor.clone();
+    forms::csv_download(&web, &operator, "titolari.csv", move |store| {
         tables::holders(&holders::search(store, &actor, &query)?)
     })
-    .await;
-    match table {
-        Ok(table) => csv_response("titolari.csv", table),
-        Err(error) => forms::refusal(&operator.session, error),
-    }
+    .await
 }
 
 /// `GET /titolari/nuovo`.

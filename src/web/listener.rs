@@ -1,31 +1,24 @@
 //! The web panel's HTTPS accept loop. axum serves connections that arrive already
-//! decrypted: a background task accepts TCP connections through the same caps as every
-//! other listener ([`Admission`]) and runs each TLS handshake in its own task, under a
-//! deadline, so a client that opens a connection and never finishes its handshake holds
-//! up nobody else's.
+//! decrypted: a background task accepts TCP connections through the same caps as the
+//! admin API ([`Admitted`]: in all and per client address) and runs each TLS handshake
+//! in its own task, under a deadline, so a client that opens a connection and never
+//! finishes its handshake holds up nobody else's.
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::Context;
-use std::task::Poll;
 use std::time::Duration;
 
 use axum::extract::connect_info::Connected;
 use axum::serve::IncomingStream;
-use tokio::io::AsyncRead;
-use tokio::io::AsyncWrite;
-use tokio::io::ReadBuf;
 use tokio::net::TcpListener;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admin::listener::Admitted;
 use crate::net::listener::Admission;
-use crate::net::listener::Ticket;
 
 /// How long a client has to complete its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,11 +31,9 @@ pub struct TlsListener {
     local: SocketAddr,
 }
 
-/// One decrypted connection and the admission ticket it holds until it closes.
-pub struct Connection {
-    stream: TlsStream<TcpStream>,
-    _ticket: Ticket,
-}
+/// One decrypted connection; under the TLS layer it holds its admission ticket until
+/// it closes.
+pub type Connection = TlsStream<crate::admin::listener::Connection>;
 
 /// The client's address, as handlers see it (`ConnectInfo<ClientAddr>`), for the
 /// login throttle.
@@ -64,7 +55,7 @@ impl TlsListener {
         let handshakes = tracker.clone();
         tracker.spawn(async move {
             tokio::select! {
-                () = accept_loop(listener, acceptor, admission, sender, handshakes) => {}
+                () = accept_loop(Admitted::new(listener, admission), acceptor, sender, handshakes) => {}
                 () = shutdown.cancelled() => {}
             }
         });
@@ -73,30 +64,19 @@ impl TlsListener {
 }
 
 async fn accept_loop(
-    mut listener: TcpListener,
+    mut listener: Admitted,
     acceptor: TlsAcceptor,
-    admission: Admission,
     ready: mpsc::Sender<(Connection, SocketAddr)>,
     handshakes: TaskTracker,
 ) {
     loop {
-        // axum's accept on a TcpListener already pauses and retries on errors.
+        // Only admitted connections come out; failed accepts are retried inside.
         let (stream, peer) = axum::serve::Listener::accept(&mut listener).await;
-        let Some(ticket) = admission.admit(peer.ip()) else {
-            tracing::info!(%peer, "web connection refused: too many connections");
-            continue;
-        };
         let (acceptor, ready) = (acceptor.clone(), ready.clone());
         handshakes.spawn(async move {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => {
-                    let connection = Connection {
-                        stream,
-                        _ticket: ticket,
-                    };
-                    // A closed queue means the server is shutting down.
-                    let _ = ready.send((connection, peer)).await;
-                }
+                // A closed queue means the server is shutting down.
+                Ok(Ok(connection)) => drop(ready.send((connection, peer)).await),
                 Ok(Err(error)) => tracing::debug!(%peer, %error, "web TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "web TLS handshake timed out"),
             }
@@ -125,33 +105,5 @@ impl axum::serve::Listener for TlsListener {
 impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
     fn connect_info(stream: IncomingStream<'_, TlsListener>) -> ClientAddr {
         ClientAddr(*stream.remote_addr())
-    }
-}
-
-impl AsyncRead for Connection {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-        buffer: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(context, buffer)
-    }
-}
-
-impl AsyncWrite for Connection {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-        bytes: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(context, bytes)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(context)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(context)
     }
 }

@@ -4,22 +4,20 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::Query;
-use axum::extract::RawQuery;
 use axum::extract::State;
-use axum::extract::rejection::QueryRejection;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::admin::manage_api::csv_response;
 use crate::manage::mailboxes;
 use crate::manage::mailboxes::MailboxForm;
 use crate::manage::mailboxes::MailboxQuery;
 use crate::manage::mailboxes::MailboxRow;
+use crate::manage::tables;
 use crate::store::mailbox::MailboxType;
 use crate::web::Web;
 use crate::web::forms;
+use crate::web::forms::Filters;
 use crate::web::guard::Operator;
 use crate::web::page;
 use crate::web::page::Chrome;
@@ -98,23 +96,12 @@ impl MailboxFields {
     }
 }
 
-/// A search's filters; the gestore's empty ente means every ente.
-fn scoped(mut query: MailboxQuery) -> MailboxQuery {
-    query.ente = query.ente.filter(|e| !e.trim().is_empty());
-    query
-}
-
 /// `GET /caselle`.
 pub async fn search(
     State(web): State<Web>,
     operator: Operator,
-    query: Result<Query<MailboxQuery>, QueryRejection>,
-    RawQuery(raw): RawQuery,
+    Filters { query, raw }: Filters<MailboxQuery>,
 ) -> Response {
-    let Ok(Query(query)) = query else {
-        return page::not_found(&operator.session);
-    };
-    let query = scoped(query);
     let (actor, filters) = (operator.actor.clone(), query.clone());
     let found = forms::run(&web.store, move |store| {
         mailboxes::search(store, &actor, &filters)
@@ -134,7 +121,7 @@ pub async fn search(
         chrome: Chrome::new("Caselle", &operator.session, Section::Mailboxes),
         ente: query.ente.clone().unwrap_or_default(),
         query,
-        query_string: raw.unwrap_or_default(),
+        query_string: raw,
         gestore: operator.actor.is_gestore(),
         states: STATES.to_vec(),
         requests: REQUESTS.to_vec(),
@@ -148,20 +135,13 @@ pub async fn search(
 pub async fn csv(
     State(web): State<Web>,
     operator: Operator,
-    query: Result<Query<MailboxQuery>, QueryRejection>,
+    Filters { query, .. }: Filters<MailboxQuery>,
 ) -> Response {
-    let Ok(Query(query)) = query else {
-        return page::not_found(&operator.session);
-    };
-    let (actor, query) = (operator.actor.clone(), scoped(query));
-    let table = forms::run(&web.store, move |store| {
-        crate::manage::tables::mailboxes(&mailboxes::search(store, &actor, &query)?)
+    let actor = operator.actor.clone();
+    forms::csv_download(&web, &operator, "caselle.csv", move |store| {
+        tables::mailboxes(&mailboxes::search(store, &actor, &query)?)
     })
-    .await;
-    match table {
-        Ok(table) => csv_response("caselle.csv", table),
-        Err(error) => forms::refusal(&operator.session, error),
-    }
+    .await
 }
 
 /// `GET /caselle/nuova`.

@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use crate::admin::manage_api::csv_response;
 use crate::manage::reports;
 use crate::manage::reports::Summary;
 use crate::manage::reports::UsageRow;
@@ -66,25 +65,17 @@ pub async fn usage(State(web): State<Web>, operator: Operator) -> Response {
 /// `GET /report/enti.csv`.
 pub async fn entes_csv(State(web): State<Web>, operator: Operator) -> Response {
     let (actor, own) = (operator.actor.clone(), web.api.settings.domain.clone());
-    let table = forms::run(&web.store, move |store| {
+    forms::csv_download(&web, &operator, "enti.csv", move |store| {
         tables::entes(&reports::summary(store, &actor, &own)?)
     })
-    .await;
-    match table {
-        Ok(table) => csv_response("enti.csv", table),
-        Err(error) => forms::refusal(&operator.session, error),
-    }
+    .await
 }
 
 /// `GET /report/utilizzo.csv`.
 pub async fn usage_csv(State(web): State<Web>, operator: Operator) -> Response {
     let actor = operator.actor.clone();
-    let table = forms::run(&web.store, move |store| {
+    forms::csv_download(&web, &operator, "utilizzo.csv", move |store| {
         tables::usage(&reports::usage(store, &actor, None)?)
     })
-    .await;
-    match table {
-        Ok(table) => csv_response("utilizzo.csv", table),
-        Err(error) => forms::refusal(&operator.session, error),
-    }
+    .await
 }

@@ -179,6 +179,13 @@ impl Browser {
         self.keep(request.send_form(form.iter().copied()).unwrap())
     }
 
+    /// A browser logged in as `username`.
+    fn logged_in(base: &str, username: &str) -> Browser {
+        let mut browser = Browser::new(base);
+        browser.login(username);
+        browser
+    }
+
     /// Logs in as `username` and lands on the summary.
     fn login(&mut self, username: &str) -> Page {
         let token = self.get("/accesso").csrf();
@@ -433,8 +440,7 @@ async fn an_lra_creates_a_mailbox_that_another_ente_cannot_open() {
     panel.add_operator("altro", "lra", Some("Altro Ente"));
     let base = panel.base.clone();
     browse(move || {
-        let mut lra = Browser::new(&base);
-        lra.login("comune");
+        let mut lra = Browser::logged_in(&base, "comune");
         let token = lra.get("/caselle/nuova").csrf();
         let mut form = vec![
             ("csrf", token.as_str()),
@@ -476,8 +482,7 @@ async fn an_lra_creates_a_mailbox_that_another_ente_cannot_open() {
         assert!(csv.header("content-type").starts_with("text/csv"));
         assert!(csv.body.contains("mario.rossi@pec-a.test"), "{}", csv.body);
 
-        let mut other = Browser::new(&base);
-        other.login("altro");
+        let mut other = Browser::logged_in(&base, "altro");
         let hidden = other.get(&location);
         assert_eq!(hidden.status, 404);
         assert!(!hidden.body.contains("Rossi"));
@@ -486,8 +491,7 @@ async fn an_lra_creates_a_mailbox_that_another_ente_cannot_open() {
         assert_eq!(poke.status, 404);
         assert!(!other.get("/caselle").body.contains("mario.rossi"));
 
-        let mut gestore = Browser::new(&base);
-        gestore.login("admin");
+        let mut gestore = Browser::logged_in(&base, "admin");
         let token = gestore.get(&location).csrf();
         let activated = gestore.post(&format!("{location}/attiva"), &[("csrf", token.as_str())]);
         assert_eq!(activated.status, 303, "{}", activated.body);
@@ -542,8 +546,7 @@ async fn holder_pages_escape_markup_and_the_csv_neutralises_formulas() {
     panel.add_operator("comune", "lra", Some("Comune di Prova"));
     let base = panel.base.clone();
     browse(move || {
-        let mut lra = Browser::new(&base);
-        lra.login("comune");
+        let mut lra = Browser::logged_in(&base, "comune");
         let token = lra.get("/titolari/nuovo").csrf();
         let mut form = vec![
             ("csrf", token.as_str()),
