@@ -200,6 +200,31 @@ impl Browser {
         self.get("/")
     }
 
+    /// A multipart form with one file, as a browser uploads it.
+    fn upload(&mut self, path: &str, fields: &[(&str, &str)], file: &[u8]) -> Page {
+        let boundary = "----pecd-test-boundary";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"contratto.pdf\"\r\nContent-Type: application/pdf\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let mut request = self.agent.post(format!("{}{path}", self.base)).header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={boundary}"),
+        );
+        if let Some(cookie) = &self.cookie {
+            request = request.header("Cookie", cookie);
+        }
+        self.keep(request.send(&body[..]).unwrap())
+    }
+
     /// A JSON API call with the session cookie and, when given, the CSRF header.
     fn api(&mut self, method: &str, path: &str, csrf: Option<&str>, body: &str) -> Page {
         let url = format!("{}{path}", self.base);
@@ -229,7 +254,7 @@ impl Browser {
         Page {
             status: response.status().as_u16(),
             headers: response.headers().clone(),
-            body: response.body_mut().read_to_string().unwrap(),
+            body: String::from_utf8_lossy(&response.body_mut().read_to_vec().unwrap()).into_owned(),
         }
     }
 }
@@ -477,6 +502,38 @@ async fn an_lra_creates_a_mailbox_that_another_ente_cannot_open() {
             "only the gestore activates"
         );
 
+        let token = detail.csrf();
+        let fields = [("csrf", token.as_str()), ("tipo", "contratto")];
+        let fake = lra.upload(
+            &format!("{location}/documenti"),
+            &fields,
+            b"MZ\x90\x00 not a pdf",
+        );
+        assert_eq!(fake.status, 422, "{}", fake.body);
+        assert!(fake.body.contains("id=\"e-file\""), "{}", fake.body);
+        let forged = lra.upload(
+            &format!("{location}/documenti"),
+            &[("tipo", "contratto")],
+            b"%PDF",
+        );
+        assert_eq!(
+            forged.status, 403,
+            "an upload without the CSRF field is refused"
+        );
+        let pdf =
+            std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pdf/minimal.pdf"))
+                .unwrap();
+        let kept = lra.upload(&format!("{location}/documenti"), &fields, &pdf);
+        assert_eq!(kept.status, 303, "{}", kept.body);
+        let detail = lra.get(&location);
+        assert!(detail.body.contains("contratto.pdf"));
+        let download = lra.get(&format!("{location}/documenti/1"));
+        assert_eq!(download.status, 200);
+        assert_eq!(download.header("content-type"), "application/pdf");
+        let huge = vec![b'x'; (1 << 20) + 1024];
+        let too_large = lra.upload(&format!("{location}/documenti"), &fields, &huge);
+        assert_eq!(too_large.status, 413);
+
         let csv = lra.get("/caselle.csv?indirizzo=mario");
         assert_eq!(csv.status, 200);
         assert!(csv.header("content-type").starts_with("text/csv"));
@@ -586,6 +643,30 @@ async fn holder_pages_escape_markup_and_the_csv_neutralises_formulas() {
         assert_eq!(csv.status, 200);
         assert!(csv.body.contains("'=HYPERLINK"), "{}", csv.body);
         assert!(!csv.body.contains(",=HYPERLINK"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_that_is_not_one_is_not_found_and_sets_nothing() {
+    let panel = Panel::start(ThrottlePolicy::default()).await;
+    let base = panel.base.clone();
+    browse(move || {
+        let mut holder = Browser::new(&base);
+        let page = holder.get("/attiva/0123456789abcdef0123456789abcdef");
+        assert_eq!(page.status, 404);
+        assert!(page.body.contains("Il link non è valido."));
+        assert!(
+            !page.body.contains("name=\"password\""),
+            "no form for a bad link"
+        );
+        let token = holder.get("/accesso").csrf();
+        let form = [
+            ("csrf", token.as_str()),
+            ("password", "Nuova-password-1"),
+            ("conferma", "Nuova-password-1"),
+        ];
+        assert_eq!(holder.post("/attiva/%3Cscript%3E", &form).status, 404);
     })
     .await;
 }

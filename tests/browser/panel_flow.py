@@ -236,6 +236,9 @@ def set_password(panel, link):
     panel.fill({"password": HOLDER_PASSWORD, "conferma": HOLDER_PASSWORD})
     panel.submit("Imposta la password")
     panel.expect("Password impostata")
+    # The link works once.
+    panel.open(link)
+    panel.expect("già stato usato")
 
 
 def imap_login(port):
