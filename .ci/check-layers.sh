@@ -11,6 +11,9 @@
 #     std::net.
 #  3. The management plane (src/manage) is a domain layer: the front ends call it, it
 #     calls none of them (no crate::admin, web, cli, smtp or imap).
+#  4. The notify mailer (src/notify) is a worker beside the relay: of the front ends it
+#     uses only the SMTP client (crate::smtp::client), and it calls neither the
+#     management plane nor the operator commands.
 #
 # Crude on purpose: the house style writes one path per `use` line, comment lines are
 # skipped, and test-only files named tests.rs may read fixtures from disk.
@@ -47,5 +50,9 @@ forbid '\btokio\b(?!::sync\b)|\bstd::(fs|net)\b|\bstd::\{[^}]*\b(fs|net)\b' \
 forbid '\bcrate::(admin|web|cli|smtp|imap)\b|\bcrate::\{[^}]*\b(admin|web|cli|smtp|imap)\b' \
   'src/manage is a domain layer: it uses no front end (admin, web, cli, smtp, imap)' \
   src/manage
+
+forbid '\bcrate::(admin|web|cli|imap|manage|control)\b|\bcrate::smtp::(?!client\b)|\bcrate::\{[^}]*\b(admin|web|cli|imap|manage|control|smtp)\b' \
+  'src/notify uses of the front ends only the SMTP client (crate::smtp::client), and no manage' \
+  src/notify
 
 exit $status

@@ -60,6 +60,16 @@ pub fn pindex(data: &[u8]) {
     crate::conservation::fuzz::pindex_check(data);
 }
 
+/// A one-time link's token as the link's page reads it from the URL: what parses is
+/// written back the same, so one token has one spelling.
+pub fn link_token(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(token) = crate::notify::token::Token::parse(text)
+    {
+        assert_eq!(token.as_hex(), text, "a token with two spellings");
+    }
+}
+
 /// The control socket's framing, both ways, and the request the daemon decodes.
 pub fn control(data: &[u8]) {
     if let Ok(request) = crate::control::read_request(&mut &data[..]) {

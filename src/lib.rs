@@ -16,6 +16,7 @@
 //!      ▼
 //!  provider            the three PEC points, relay, timers, receipt correlation
 //!  conservation        packages, ingest worker, audit, export, the IMAP view's data
+//!  notify              ordinary mail to people: activation links, outbox, mailer
 //!      │
 //!      ▼
 //!  store, crypto       redb + content-addressed bodies; S/MIME, certificates, trust

@@ -574,13 +574,23 @@ pub fn cease(
     shown(store, &m)
 }
 
+/// One field an edit changed: its name, the value before and after.
+struct Edited {
+    field: &'static str,
+    old: String,
+    new: String,
+}
+
+/// What an edit does to a record, saying which fields it changed.
+type Apply<'a> = &'a (dyn Fn(&mut Mailbox) -> Vec<Edited> + Sync);
+
 /// Changes fields of a mailbox record, one history line per field that changed.
 fn edit(
     store: &Store,
     actor: &Actor,
     address: &str,
     now: Timestamp,
-    apply: &(dyn Fn(&mut Mailbox) -> Vec<(String, String, String)> + Sync),
+    apply: Apply<'_>,
 ) -> Result<MailboxRow, ManageError> {
     let current = visible(store, actor, address)?;
     let changed = store.write(|tx| {
@@ -588,9 +598,9 @@ fn edit(
         let after = tx
             .mailboxes()
             .update(&current.address, |m| lines = apply(m))?;
-        for (field, old, new) in &lines {
-            tx.management()
-                .record_change(&current.address, &change(actor, now, field, old, new))?;
+        for e in &lines {
+            let line = change(actor, now, e.field, &e.old, &e.new);
+            tx.management().record_change(&current.address, &line)?;
         }
         Ok(after)
     })?;
@@ -613,7 +623,11 @@ pub fn set_notes(
         if old == notes {
             Vec::new()
         } else {
-            vec![("note".into(), old, notes.clone())]
+            vec![Edited {
+                field: "note",
+                old,
+                new: notes.clone(),
+            }]
         }
     })
 }
@@ -646,11 +660,19 @@ pub fn request(
         match (done, present) {
             (false, false) => {
                 m.profile.requests.push(kind);
-                vec![("richiesta".into(), String::new(), kind.as_str().into())]
+                vec![Edited {
+                    field: "richiesta",
+                    old: String::new(),
+                    new: kind.as_str().into(),
+                }]
             }
             (true, true) => {
                 m.profile.requests.retain(|r| *r != kind);
-                vec![("richiesta".into(), kind.as_str().into(), "evasa".into())]
+                vec![Edited {
+                    field: "richiesta",
+                    old: kind.as_str().into(),
+                    new: "evasa".into(),
+                }]
             }
             _ => Vec::new(),
         }
@@ -673,7 +695,11 @@ pub fn set_expiry(
         if old == expires {
             Vec::new()
         } else {
-            vec![("scadenza".into(), show(old), show(expires))]
+            vec![Edited {
+                field: "scadenza",
+                old: show(old),
+                new: show(expires),
+            }]
         }
     })
 }

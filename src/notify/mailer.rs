@@ -146,12 +146,24 @@ pub async fn run(
             "no [notify] smtp smarthost: activation and new-password mails stay queued"
         ),
     }
+    if settings.web_url.is_empty() {
+        tracing::warn!(
+            "no [web] url and no [listen] web: the links in activation mails lead nowhere"
+        );
+    }
     let mut last_purge: Option<Timestamp> = None;
     loop {
-        if let Some(smarthost) = &transport.smarthost
-            && let Err(error) = drain(&store, &settings, &transport, smarthost).await
-        {
-            tracing::error!(%error, "notify mailer");
+        if let Some(smarthost) = &transport.smarthost {
+            // Shutdown does not wait for a slow smarthost: a mail cut off mid-send is
+            // still queued, and goes again after the restart.
+            tokio::select! {
+                drained = drain(&store, &settings, &transport, smarthost) => {
+                    if let Err(error) = drained {
+                        tracing::error!(%error, "notify mailer");
+                    }
+                }
+                () = shutdown.cancelled() => return,
+            }
         }
         let now = Timestamp::now();
         if last_purge.is_none_or(|t| now.duration_since(t).unsigned_abs() >= PURGE_EVERY) {

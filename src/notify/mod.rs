@@ -24,8 +24,11 @@ use crate::provider::mailboxes::MIN_PASSWORD_CHARS;
 use crate::store::Store;
 use crate::store::StoreError;
 use crate::store::Tx;
+use crate::store::links::Link;
 use crate::store::links::LinkPurpose;
 use crate::store::links::Redemption;
+use crate::store::mailbox::Mailbox;
+use crate::store::mailbox::MailboxState;
 use crate::store::outbox::OutboxContent;
 use crate::store::outbox::OutboxMail;
 
@@ -208,10 +211,14 @@ fn queue(
 /// What the link `token` is for, if it works at `now`; changes nothing.
 pub fn check(store: &Store, token: &str, now: Timestamp) -> Result<LinkInfo, LinkError> {
     let digest = Token::parse(token).map_err(LinkError::Malformed)?.digest();
-    let redemption = store
-        .read(|tx| tx.links().check(&digest, now))
-        .map_err(LinkError::Store)?;
-    valid(redemption).map(|link| LinkInfo {
+    let checked = store.read(|tx| {
+        let redemption = tx.links().check(&digest, now)?;
+        if let Redemption::Valid(link) = &redemption {
+            in_service(tx.mailboxes().get(&link.mailbox)?, &link.mailbox)?;
+        }
+        Ok(redemption)
+    });
+    valid(checked).map(|link| LinkInfo {
         mailbox: link.mailbox,
         purpose: link.purpose,
         expires: link.expires,
@@ -219,7 +226,8 @@ pub fn check(store: &Store, token: &str, now: Timestamp) -> Result<LinkInfo, Lin
 }
 
 /// Sets the password of the mailbox the link `token` names to `new_password` and uses
-/// the link up, in one transaction; returns the mailbox's address.
+/// the link up, in one transaction; returns the mailbox's address. A mailbox closed
+/// since the link was mailed takes no password.
 pub fn redeem(
     store: &Store,
     token: &str,
@@ -231,26 +239,34 @@ pub fn redeem(
     let redeemed = store.write(|tx| {
         let redemption = tx.links().redeem(&digest, now)?;
         if let Redemption::Valid(link) = &redemption {
+            in_service(tx.mailboxes().get(&link.mailbox)?, &link.mailbox)?;
             tx.mailboxes().set_password(&link.mailbox, new_password)?;
         }
         Ok(redemption)
     });
-    let link = match redeemed {
-        Ok(redemption) => valid(redemption)?,
-        Err(StoreError::NoSuchMailbox(address)) => return Err(LinkError::NoMailbox(address)),
-        Err(error) => return Err(LinkError::Store(error)),
-    };
+    let link = valid(redeemed)?;
     tracing::info!(mailbox = %link.mailbox, purpose = ?link.purpose, "password set from a one-time link");
     Ok(link.mailbox)
 }
 
-fn valid(redemption: Redemption) -> Result<crate::store::links::Link, LinkError> {
-    match redemption {
-        Redemption::Valid(link) => Ok(link),
-        Redemption::Unknown => Err(LinkError::Unknown),
-        Redemption::Superseded => Err(LinkError::Superseded),
-        Redemption::Used => Err(LinkError::Used),
-        Redemption::Expired => Err(LinkError::Expired),
+/// Fails, as no such mailbox, unless `mailbox` exists and is not closed.
+fn in_service(mailbox: Option<Mailbox>, address: &str) -> Result<(), StoreError> {
+    match mailbox {
+        Some(mailbox) if mailbox.state != MailboxState::Deleted => Ok(()),
+        _ => Err(StoreError::NoSuchMailbox(address.to_string())),
+    }
+}
+
+/// The link a store answer names, or why there is none.
+fn valid(answer: Result<Redemption, StoreError>) -> Result<Link, LinkError> {
+    match answer {
+        Ok(Redemption::Valid(link)) => Ok(link),
+        Ok(Redemption::Unknown) => Err(LinkError::Unknown),
+        Ok(Redemption::Superseded) => Err(LinkError::Superseded),
+        Ok(Redemption::Used) => Err(LinkError::Used),
+        Ok(Redemption::Expired) => Err(LinkError::Expired),
+        Err(StoreError::NoSuchMailbox(address)) => Err(LinkError::NoMailbox(address)),
+        Err(error) => Err(LinkError::Store(error)),
     }
 }
 
@@ -390,6 +406,40 @@ pub(crate) mod tests {
             let refused = redeem(&store, bad, "Scelta-dal-titolare", at(2)).unwrap_err();
             assert_eq!(refused.to_string(), "Il link non è valido.");
         }
+    }
+
+    #[test]
+    fn a_link_to_a_mailbox_closed_since_sets_nothing() {
+        let (_dir, store, token) = activated(&["anna@example.test"]);
+        let close = |m: &mut Mailbox| m.state = MailboxState::Deleted;
+        let closed = store.write(|tx| tx.mailboxes().update("mario@pec-a.test", close));
+        assert_eq!(closed.unwrap().state, MailboxState::Deleted);
+        let checked = check(&store, &token.as_hex(), at(2));
+        assert!(
+            matches!(checked, Err(LinkError::NoMailbox(_))),
+            "{checked:?}"
+        );
+        let closed = redeem(&store, &token.as_hex(), "Scelta-dal-titolare", at(2));
+        assert!(matches!(closed, Err(LinkError::NoMailbox(_))), "{closed:?}");
+        let verify = store
+            .read(|tx| {
+                tx.mailboxes()
+                    .verify_password("mario@pec-a.test", "Scelta-dal-titolare")
+            })
+            .unwrap();
+        assert!(!verify);
+    }
+
+    #[test]
+    fn a_recipient_cannot_smuggle_header_fields() {
+        let (_dir, store, _) = activated(&[
+            "anna@example.test\r\nBcc: spia@evil.test",
+            "anna@example.test\nSubject: altro",
+            "lra@ente.test",
+        ]);
+        let queued = store.read(|tx| tx.outbox().all()).unwrap();
+        let to: Vec<&str> = queued.iter().map(|m| m.to.as_str()).collect();
+        assert_eq!(to, ["lra@ente.test"]);
     }
 
     #[test]

@@ -529,7 +529,8 @@ fn folders_in(
         .collect()
 }
 
-fn get_decoded<'k, K: redb::Key + 'static, T: serde::de::DeserializeOwned>(
+/// One record of a table, decoded.
+pub(super) fn get_decoded<'k, K: redb::Key + 'static, T: serde::de::DeserializeOwned>(
     table: &impl ReadableTable<K, &'static [u8]>,
     key: impl std::borrow::Borrow<K::SelfType<'k>>,
 ) -> Result<Option<T>, StoreError> {

@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
-use redb::ReadableTable;
 use redb::ReadableTableMetadata;
 use redb::TableDefinition;
 use serde::Deserialize;
@@ -20,6 +19,7 @@ use crate::store::Tx;
 use crate::store::db;
 use crate::store::decode;
 use crate::store::encode;
+use crate::store::folders::get_decoded;
 use crate::store::key::AddressKey;
 
 /// Links by the hex SHA-256 of their token.
@@ -152,7 +152,7 @@ impl Links<&mut Tx<'_>> {
     ) -> Result<Issued, StoreError> {
         let mailbox = AddressKey::new(mailbox);
         let requests = self.0.inner.open_table(REQUESTS).map_err(db)?;
-        let live = get::<LinkRequest>(&requests, mailbox.as_str())?
+        let live = get_decoded::<&str, LinkRequest>(&requests, mailbox.as_str())?
             .filter(|r| r.id == request && r.used.is_none() && now < r.expires);
         drop(requests);
         let Some(live) = live else {
@@ -181,11 +181,11 @@ impl Links<&mut Tx<'_>> {
         now: Timestamp,
     ) -> Result<Redemption, StoreError> {
         let links = self.0.inner.open_table(LINKS).map_err(db)?;
-        let link = get::<Link>(&links, &digest.key())?;
+        let link = get_decoded::<&str, Link>(&links, digest.key().as_str())?;
         drop(links);
         let mut requests = self.0.inner.open_table(REQUESTS).map_err(db)?;
         let request = match &link {
-            Some(link) => get::<LinkRequest>(&requests, &link.mailbox)?,
+            Some(link) => get_decoded::<&str, LinkRequest>(&requests, link.mailbox.as_str())?,
             None => None,
         };
         let verdict = verdict(link, request.as_ref(), now);
@@ -220,12 +220,14 @@ impl Links<&mut Tx<'_>> {
 impl Links<&ReadTx<'_>> {
     /// What the link `digest` names is worth at `now`, changing nothing.
     pub fn check(&self, digest: &LinkDigest, now: Timestamp) -> Result<Redemption, StoreError> {
-        let Some(links) = self.open(LINKS)? else {
+        let Some(links) = self.0.existing(LINKS)? else {
             return Ok(Redemption::Unknown);
         };
-        let link = get::<Link>(&links, &digest.key())?;
-        let request = match (&link, self.open(REQUESTS)?) {
-            (Some(link), Some(requests)) => get::<LinkRequest>(&requests, &link.mailbox)?,
+        let link = get_decoded::<&str, Link>(&links, digest.key().as_str())?;
+        let request = match (&link, self.0.existing(REQUESTS)?) {
+            (Some(link), Some(requests)) => {
+                get_decoded::<&str, LinkRequest>(&requests, link.mailbox.as_str())?
+            }
             _ => None,
         };
         Ok(verdict(link, request.as_ref(), now))
@@ -233,28 +235,17 @@ impl Links<&ReadTx<'_>> {
 
     /// `mailbox`'s live request, if any.
     pub fn request(&self, mailbox: &str) -> Result<Option<LinkRequest>, StoreError> {
-        match self.open(REQUESTS)? {
-            Some(requests) => get(&requests, AddressKey::new(mailbox).as_str()),
+        match self.0.existing(REQUESTS)? {
+            Some(requests) => get_decoded(&requests, AddressKey::new(mailbox).as_str()),
             None => Ok(None),
         }
     }
 
     /// How many links are recorded (live or not yet purged).
     pub fn count(&self) -> Result<u64, StoreError> {
-        match self.open(LINKS)? {
+        match self.0.existing(LINKS)? {
             Some(links) => links.len().map_err(db),
             None => Ok(0),
-        }
-    }
-
-    fn open(
-        &self,
-        definition: TableDefinition<&str, &[u8]>,
-    ) -> Result<Option<redb::ReadOnlyTable<&'static str, &'static [u8]>>, StoreError> {
-        match self.0.inner.open_table(definition) {
-            Ok(table) => Ok(Some(table)),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(error) => Err(db(error)),
         }
     }
 }
@@ -278,18 +269,6 @@ fn verdict(link: Option<Link>, request: Option<&LinkRequest>, now: Timestamp) ->
         None if now >= link.expires => Redemption::Expired,
         _ => Redemption::Superseded,
     }
-}
-
-/// One record of a table keyed by string, decoded.
-fn get<T: serde::de::DeserializeOwned>(
-    table: &impl ReadableTable<&'static str, &'static [u8]>,
-    key: &str,
-) -> Result<Option<T>, StoreError> {
-    table
-        .get(key)
-        .map_err(db)?
-        .map(|bytes| decode(bytes.value()))
-        .transpose()
 }
 
 #[cfg(test)]

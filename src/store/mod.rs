@@ -449,15 +449,25 @@ fn count_commit(commits: &tokio::sync::watch::Sender<u64>) {
 }
 
 impl ReadTx<'_> {
+    /// A table, or `None` if it was never written.
+    pub(crate) fn existing<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        definition: TableDefinition<K, V>,
+    ) -> Result<Option<redb::ReadOnlyTable<K, V>>, StoreError> {
+        match self.inner.open_table(definition) {
+            Ok(table) => Ok(Some(table)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(error) => Err(db(error)),
+        }
+    }
+
     /// Every record of a table, decoded, in key order; a table never written is empty.
     pub(crate) fn values<K: redb::Key + 'static, T: DeserializeOwned>(
         &self,
         definition: TableDefinition<K, &[u8]>,
     ) -> Result<Vec<T>, StoreError> {
-        let table = match self.inner.open_table(definition) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(db(error)),
+        let Some(table) = self.existing(definition)? else {
+            return Ok(Vec::new());
         };
         table
             .iter()

@@ -77,65 +77,54 @@ impl Outbox<&mut Tx<'_>> {
     /// Queues a mail; returns its id.
     pub fn enqueue(&mut self, mut mail: OutboxMail) -> Result<u64, StoreError> {
         mail.id = self.0.next("outbox")?;
-        self.0
-            .inner
-            .open_table(OUTBOX)
-            .map_err(db)?
-            .insert(mail.id, encode(&mail)?.as_slice())
+        let record = encode(&mail)?;
+        self.table()?
+            .insert(mail.id, record.as_slice())
             .map_err(db)?;
         Ok(mail.id)
     }
 
     /// The smarthost took it, or it became moot: removes it.
     pub fn remove(&mut self, id: u64) -> Result<(), StoreError> {
-        self.0
-            .inner
-            .open_table(OUTBOX)
-            .map_err(db)?
-            .remove(id)
-            .map_err(db)?;
-        Ok(())
+        self.table()?.remove(id).map_err(db).map(drop)
     }
 
-    /// Schedules the next attempt after a failure.
-    pub fn reschedule(
-        &mut self,
-        id: u64,
-        next_attempt: Timestamp,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        let mut table = self.0.inner.open_table(OUTBOX).map_err(db)?;
-        let mut mail: OutboxMail = match table.get(id).map_err(db)? {
-            Some(bytes) => decode(bytes.value())?,
-            None => return Ok(()),
+    /// Counts a failed attempt and sets when to try again; a mail no longer queued is
+    /// left alone.
+    pub fn reschedule(&mut self, id: u64, next: Timestamp, error: &str) -> Result<(), StoreError> {
+        let mut table = self.table()?;
+        let found = table
+            .get(id)
+            .map_err(db)?
+            .map(|b| decode::<OutboxMail>(b.value()));
+        let Some(mut mail) = found.transpose()? else {
+            return Ok(());
         };
-        mail.next_attempt = next_attempt;
+        mail.next_attempt = next;
         mail.attempts = mail.attempts.saturating_add(1);
         mail.last_error = Some(error.to_string());
         table.insert(id, encode(&mail)?.as_slice()).map_err(db)?;
         Ok(())
+    }
+
+    fn table(&mut self) -> Result<redb::Table<'_, u64, &'static [u8]>, StoreError> {
+        self.0.inner.open_table(OUTBOX).map_err(db)
     }
 }
 
 impl Outbox<&ReadTx<'_>> {
     /// Mails due at `now`, oldest first, at most `limit`.
     pub fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxMail>, StoreError> {
-        let table = match self.0.inner.open_table(OUTBOX) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(db(error)),
+        let Some(table) = self.0.existing(OUTBOX)? else {
+            return Ok(Vec::new());
         };
-        let mut due = Vec::new();
-        for entry in table.iter().map_err(db)? {
-            let mail: OutboxMail = decode(entry.map_err(db)?.1.value())?;
-            if mail.next_attempt <= now {
-                due.push(mail);
-                if due.len() >= limit {
-                    break;
-                }
-            }
-        }
-        Ok(due)
+        table
+            .iter()
+            .map_err(db)?
+            .map(|entry| decode::<OutboxMail>(entry.map_err(db)?.1.value()))
+            .filter(|mail| mail.as_ref().map_or(true, |m| m.next_attempt <= now))
+            .take(limit)
+            .collect()
     }
 
     /// Every queued mail.

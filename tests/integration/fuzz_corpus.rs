@@ -81,3 +81,8 @@ fn manage_fields_corpus() {
 fn pdf_upload_corpus() {
     replay("pdf_upload", pecd::fuzzing::pdf_upload);
 }
+
+#[test]
+fn link_token_corpus() {
+    replay("link_token", pecd::fuzzing::link_token);
+}

@@ -21,6 +21,7 @@ use pecd::notify::mailer::Transport;
 use pecd::smtp::client::ClientOptions;
 use pecd::smtp::client::ClientTimeouts;
 use pecd::store::Store;
+use pecd::store::links::LinkPurpose;
 use pecd::store::mailbox::NewMailbox;
 use tokio_util::sync::CancellationToken;
 
@@ -41,19 +42,46 @@ impl Drop for TestSmarthost {
     }
 }
 
+/// What a test smarthost does with the mail it is offered.
+#[derive(Clone, Copy, Debug)]
+pub enum Behaviour {
+    /// Takes it into the Maildir.
+    Deliver,
+    /// Refuses every recipient with a 550.
+    RefuseRecipients,
+}
+
 impl TestSmarthost {
     /// Starts aiosmtpd on `port`, offering (and requiring) STARTTLS with the TLS
     /// certificate in `certs`, delivering into `maildir`.
     pub fn start(port: u16, certs: &Path, maildir: &Path) -> TestSmarthost {
-        let child = Command::new("python3")
+        TestSmarthost::behaving(port, certs, maildir, Behaviour::Deliver)
+    }
+
+    /// [`TestSmarthost::start`], doing `behaviour` with the mail.
+    pub fn behaving(
+        port: u16,
+        certs: &Path,
+        maildir: &Path,
+        behaviour: Behaviour,
+    ) -> TestSmarthost {
+        let mut command = Command::new("python3");
+        command
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
             .arg("--tlscert")
             .arg(certs.join("tls.pem"))
             .arg("--tlskey")
-            .arg(certs.join("tls.key"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(maildir)
+            .arg(certs.join("tls.key"));
+        match behaviour {
+            Behaviour::Deliver => command
+                .args(["-c", "aiosmtpd.handlers.Mailbox"])
+                .arg(maildir),
+            Behaviour::RefuseRecipients => command
+                .env("PYTHONPATH", support::root().join("tests/scripts"))
+                .args(["-c", "refusing_smarthost.RefuseRecipients"]),
+        };
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -86,18 +114,16 @@ impl TestSmarthost {
     /// Waits until `count` mails were delivered.
     pub fn wait_for(&self, count: usize) -> Vec<Vec<u8>> {
         let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let mails = self.mails();
-            if mails.len() >= count {
-                return mails;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} of {count} mails arrived",
-                mails.len()
-            );
+        while self.mails().len() < count && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
         }
+        let mails = self.mails();
+        assert!(
+            mails.len() >= count,
+            "{} of {count} mails arrived",
+            mails.len()
+        );
+        mails
     }
 }
 
@@ -197,6 +223,36 @@ fn store_with(dir: &Path, mailboxes: &[&str]) -> Store {
     store
 }
 
+/// Queues the mails of `purpose` for `mailbox` to `to`, as an activation or a "send new
+/// password" does.
+fn queue(
+    store: &Store,
+    settings: &NotifySettings,
+    purpose: LinkPurpose,
+    mailbox: &str,
+    to: &[String],
+) {
+    store
+        .write(|tx| match purpose {
+            LinkPurpose::Activation => {
+                notify::queue_activation(tx, settings, mailbox, to, Timestamp::now())
+            }
+            LinkPurpose::NewPassword => {
+                notify::queue_new_password(tx, settings, mailbox, to, Timestamp::now())
+            }
+        })
+        .unwrap();
+}
+
+/// A smarthost on loopback and a store holding `mailbox`, in a temporary folder.
+fn with_smarthost(mailbox: &str) -> (tempfile::TempDir, TestSmarthost, Store) {
+    let tmp = tempfile::tempdir().unwrap();
+    let smarthost =
+        TestSmarthost::start(daemon::port_base(), &certs(), &tmp.path().join("maildir"));
+    let store = store_with(tmp.path(), &[mailbox]);
+    (tmp, smarthost, store)
+}
+
 fn verify(store: &Store, address: &str, password: &str) -> bool {
     store
         .read(|tx| tx.mailboxes().verify_password(address, password))
@@ -205,25 +261,18 @@ fn verify(store: &Store, address: &str, password: &str) -> bool {
 
 #[test]
 fn the_activation_mail_reaches_holder_and_referent_over_starttls_and_its_link_works_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let port = daemon::port_base();
-    let smarthost = TestSmarthost::start(port, &certs(), &tmp.path().join("maildir"));
-    let store = store_with(tmp.path(), &["anna.bianchi@pec-a.test"]);
+    let (tmp, smarthost, store) = with_smarthost("anna.bianchi@pec-a.test");
     let to = vec![
         "anna@example.test".to_string(),
         "lra@comune.test".to_string(),
     ];
-    store
-        .write(|tx| {
-            notify::queue_activation(
-                tx,
-                &settings(),
-                "anna.bianchi@pec-a.test",
-                &to,
-                Timestamp::now(),
-            )
-        })
-        .unwrap();
+    queue(
+        &store,
+        &settings(),
+        LinkPurpose::Activation,
+        "anna.bianchi@pec-a.test",
+        &to,
+    );
     let (_runtime, shutdown) = start_mailer(&store, smarthost.port);
 
     // aiosmtpd refuses MAIL before STARTTLS: arriving at all proves TLS was used.
@@ -298,22 +347,15 @@ fn the_activation_mail_reaches_holder_and_referent_over_starttls_and_its_link_wo
 
 #[test]
 fn an_expired_new_password_link_sets_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let port = daemon::port_base();
-    let smarthost = TestSmarthost::start(port, &certs(), &tmp.path().join("maildir"));
-    let store = store_with(tmp.path(), &["carlo.verdi@pec-a.test"]);
+    let (_tmp, smarthost, store) = with_smarthost("carlo.verdi@pec-a.test");
     let to = vec!["carlo@example.test".to_string()];
-    store
-        .write(|tx| {
-            notify::queue_new_password(
-                tx,
-                &settings(),
-                "carlo.verdi@pec-a.test",
-                &to,
-                Timestamp::now(),
-            )
-        })
-        .unwrap();
+    queue(
+        &store,
+        &settings(),
+        LinkPurpose::NewPassword,
+        "carlo.verdi@pec-a.test",
+        &to,
+    );
     let (_runtime, shutdown) = start_mailer(&store, smarthost.port);
     let mail = read(&smarthost.wait_for(1)[0]);
     assert_eq!(
@@ -333,30 +375,16 @@ fn a_mail_waits_in_the_outbox_while_the_smarthost_is_down_and_arrives_when_it_is
     let port = daemon::port_base();
     let store = store_with(tmp.path(), &["dario.neri@pec-a.test"]);
     let to = vec!["dario@example.test".to_string()];
-    store
-        .write(|tx| {
-            notify::queue_activation(
-                tx,
-                &settings(),
-                "dario.neri@pec-a.test",
-                &to,
-                Timestamp::now(),
-            )
-        })
-        .unwrap();
+    queue(
+        &store,
+        &settings(),
+        LinkPurpose::Activation,
+        "dario.neri@pec-a.test",
+        &to,
+    );
     let (_runtime, shutdown) = start_mailer(&store, port);
     // Nothing listens on the port: the mail is retried, never dropped.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let queued = store.read(|tx| tx.outbox().all()).unwrap();
-        assert_eq!(queued.len(), 1, "the mail left the outbox unsent");
-        if queued[0].attempts >= 2 {
-            assert!(queued[0].last_error.is_some());
-            break;
-        }
-        assert!(Instant::now() < deadline, "the mailer does not retry");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_failures(&store, 2);
     // No attempt that never reached a smarthost made a link.
     assert_eq!(store.read(|tx| tx.links().count()).unwrap(), 0);
 
@@ -373,18 +401,18 @@ fn pecd_serve_mails_a_queued_activation_through_the_configured_smarthost() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("a");
     let base = daemon::port_base();
-    let out = Command::new(env!("CARGO_BIN_EXE_pecd"))
-        .arg("init")
-        .arg(&dir)
-        .args(["--domain", "pec-a.test", "--name", "Gestore A S.p.A."])
-        .args(["--port-base", &base.to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let base_text = base.to_string();
+    let init = [
+        "init",
+        &*dir.to_string_lossy(),
+        "--domain",
+        "pec-a.test",
+        "--name",
+        "Gestore A S.p.A.",
+        "--port-base",
+        &base_text,
+    ];
+    support::stdout_of(env!("CARGO_BIN_EXE_pecd"), &init, "pecd");
     let smarthost_port = daemon::port_base();
     let config_path = dir.join("pecd.toml");
     let mut config = std::fs::read_to_string(&config_path).unwrap();
@@ -401,17 +429,13 @@ fn pecd_serve_mails_a_queued_activation_through_the_configured_smarthost() {
     let store = store_with(&dir, &["elena.galli@pec-a.test"]);
     let to = vec!["elena@example.test".to_string()];
     let settings = NotifySettings::from_config(&loaded);
-    store
-        .write(|tx| {
-            notify::queue_activation(
-                tx,
-                &settings,
-                "elena.galli@pec-a.test",
-                &to,
-                Timestamp::now(),
-            )
-        })
-        .unwrap();
+    queue(
+        &store,
+        &settings,
+        LinkPurpose::Activation,
+        "elena.galli@pec-a.test",
+        &to,
+    );
     drop(store);
 
     let daemon = daemon::start(&dir, base);
@@ -456,4 +480,59 @@ fn pecd_serve_mails_a_queued_activation_through_the_configured_smarthost() {
         "elena.galli@pec-a.test",
         "Scelta-da-Elena-1"
     ));
+}
+
+/// Waits until the one queued mail has failed `attempts` times; returns its last error.
+fn wait_for_failures(store: &Store, attempts: u32) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let queued = store.read(|tx| tx.outbox().all()).unwrap();
+        assert_eq!(queued.len(), 1, "the mail left the outbox unsent");
+        if queued[0].attempts >= attempts {
+            return queued[0].last_error.clone().unwrap();
+        }
+        assert!(Instant::now() < deadline, "the mailer does not retry");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Queues an activation of `mailbox` in a new store under `tmp` and lets the mailer try
+/// the smarthost on `port` until it failed twice; the last error.
+fn two_failures(tmp: &Path, mailbox: &str, port: u16) -> String {
+    let store = store_with(tmp, &[mailbox]);
+    let to = vec!["titolare@example.test".to_string()];
+    queue(&store, &settings(), LinkPurpose::Activation, mailbox, &to);
+    let (_runtime, shutdown) = start_mailer(&store, port);
+    let error = wait_for_failures(&store, 2);
+    shutdown.cancel();
+    error
+}
+
+#[test]
+fn a_mail_the_smarthost_refuses_stays_queued_and_is_tried_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let maildir = tmp.path().join("maildir");
+    let refusing = TestSmarthost::behaving(
+        daemon::port_base(),
+        &certs(),
+        &maildir,
+        Behaviour::RefuseRecipients,
+    );
+    let error = two_failures(tmp.path(), "fabio.rossi@pec-a.test", refusing.port);
+    assert!(error.contains("550"), "{error}");
+}
+
+#[test]
+fn a_smarthost_whose_certificate_chains_to_no_trusted_root_gets_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    // pec-b's CA is neither a public root nor one the mailer was given: a stand-in for
+    // a machine in the middle that answers in the smarthost's place.
+    let impostor = TestSmarthost::start(
+        daemon::port_base(),
+        &support::root().join("certs/pec-b.test"),
+        &tmp.path().join("maildir"),
+    );
+    let error = two_failures(tmp.path(), "gina.bruno@pec-a.test", impostor.port);
+    assert!(error.contains("TLS"), "{error}");
+    assert!(impostor.mails().is_empty(), "the mail went to the impostor");
 }
