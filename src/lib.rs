@@ -61,3 +61,4 @@ pub mod pec;
 pub mod provider;
 pub mod smtp;
 pub mod store;
+pub mod web;

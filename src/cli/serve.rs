@@ -338,6 +338,12 @@ pub async fn start(
             shutdown.clone(),
         ));
     }
+    if let Some(address) = listen.web {
+        start_web(
+            config, provider, &acceptor, &throttle, address, shutdown, tracker,
+        )
+        .await?;
+    }
     // Operator commands run while the daemon holds the store come in here.
     let data_dir = config.provider.data_dir.clone();
     let listener = crate::control::bind(&data_dir).with_context(|| {
@@ -379,6 +385,41 @@ pub async fn start(
         config.index.ldif.clone(),
         shutdown.clone(),
     ));
+    Ok(())
+}
+
+/// The web panel on `address`, with the daemon's TLS certificate, login throttle and
+/// password threads.
+async fn start_web(
+    config: &Config,
+    provider: &Provider,
+    acceptor: &TlsAcceptor,
+    throttle: &AuthThrottle,
+    address: std::net::SocketAddr,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let admission = crate::net::listener::Admission::new(
+        config.limits.max_connections,
+        config.limits.connections_per_ip,
+    );
+    let listener = crate::web::listener::TlsListener::start(
+        listener,
+        acceptor.clone(),
+        admission,
+        shutdown.clone(),
+        tracker,
+    )?;
+    let web = crate::web::Web::new(
+        manage_api(config, provider),
+        throttle.clone(),
+        provider.passwords().clone(),
+        crate::web::WebSettings::from_config(config),
+    );
+    tracker.spawn(crate::web::serve(listener, web, shutdown.clone()));
     Ok(())
 }
 
