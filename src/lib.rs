@@ -10,12 +10,14 @@
 //!      │
 //!      ▼
 //!  smtp, imap, admin   front ends: async shells around sans-IO sessions;
+//!  web                 the JSON API (admin) and the operators' HTTPS panel (web);
 //!  control             the socket operator commands reach the running daemon by
 //!  net                 listeners, TLS, AUTH throttling, password checks
 //!      │
 //!      ▼
 //!  provider            the three PEC points, relay, timers, receipt correlation
 //!  conservation        packages, ingest worker, audit, export, the IMAP view's data
+//!  manage              domains, operators, holders, mailbox life, documents, reports
 //!  notify              ordinary mail to people: activation links, outbox, mailer
 //!      │
 //!      ▼
