@@ -89,9 +89,7 @@ pub fn routes() -> Router<ManageApi> {
         .route("/v1/mailboxes/{address}/expiry", post(set_expiry))
         .route(
             "/v1/mailboxes/{address}/documents",
-            get(list_documents)
-                .post(upload_document)
-                .layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
+            get(list_documents).post(upload_document),
         )
         .route(
             "/v1/mailboxes/{address}/documents/{id}",
@@ -99,6 +97,8 @@ pub fn routes() -> Router<ManageApi> {
         )
         .route("/v1/reports/summary", get(summary))
         .route("/v1/reports/usage", get(usage))
+        // Room for a document at its limit; every route is behind authentication.
+        .layer(DefaultBodyLimit::max(UPLOAD_LIMIT))
 }
 
 /// The HTTP status of a refusal.
