@@ -14,13 +14,11 @@ use crate::config::MailboxTypeConfig;
 use crate::mail::address::Address;
 use crate::manage::Actor;
 use crate::manage::ManageError;
-use crate::manage::Reach;
 use crate::manage::domains;
 use crate::manage::field;
 use crate::manage::gestore_only;
 use crate::manage::holders;
 use crate::manage::holders::HolderForm;
-use crate::manage::holders::HolderQuery;
 use crate::manage::validate;
 use crate::store::Store;
 use crate::store::StoreError;
@@ -34,6 +32,16 @@ use crate::store::mailbox::Request;
 use crate::store::management::Change;
 use crate::store::management::Document;
 use crate::store::management::Holder;
+
+mod edit;
+mod search;
+
+pub use edit::change_holder;
+pub use edit::request;
+pub use edit::set_expiry;
+pub use edit::set_notes;
+pub use search::MailboxQuery;
+pub use search::search;
 
 /// What the management rules need of the configuration.
 #[derive(Clone, Debug)]
@@ -66,36 +74,6 @@ pub struct MailboxForm {
     pub scadenza: String,
     /// Notes.
     pub note: String,
-}
-
-/// What a mailbox search asks; every field given must match.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MailboxQuery {
-    /// The domain.
-    pub dominio: String,
-    /// Part of the address.
-    pub indirizzo: String,
-    /// Part of the holder's name.
-    pub nome: String,
-    /// Part of the holder's surname.
-    pub cognome: String,
-    /// Part of the holder's codice fiscale.
-    pub codice_fiscale: String,
-    /// Part of the holder's ordinary e-mail.
-    pub email: String,
-    /// Part of a ragione sociale of the holder.
-    pub ragione_sociale: String,
-    /// Inserted on or after (`AAAA-MM-GG`).
-    pub dal: String,
-    /// Inserted on or before (`AAAA-MM-GG`).
-    pub al: String,
-    /// The state.
-    pub stato: String,
-    /// A pending request (`rinnovo`, `cessazione`).
-    pub richiesta: String,
-    /// Only this ente's (the gestore's filter).
-    pub ente: Option<String>,
 }
 
 /// One mailbox with its holder, as lists show it.
@@ -572,254 +550,4 @@ pub fn cease(
         &clear,
     )?;
     shown(store, &m)
-}
-
-/// One field an edit changed: its name, the value before and after.
-struct Edited {
-    field: &'static str,
-    old: String,
-    new: String,
-}
-
-/// What an edit does to a record, saying which fields it changed.
-type Apply<'a> = &'a (dyn Fn(&mut Mailbox) -> Vec<Edited> + Sync);
-
-/// Changes fields of a mailbox record, one history line per field that changed.
-fn edit(
-    store: &Store,
-    actor: &Actor,
-    address: &str,
-    now: Timestamp,
-    apply: Apply<'_>,
-) -> Result<MailboxRow, ManageError> {
-    let current = visible(store, actor, address)?;
-    let changed = store.write(|tx| {
-        let mut lines = Vec::new();
-        let after = tx
-            .mailboxes()
-            .update(&current.address, |m| lines = apply(m))?;
-        for e in &lines {
-            let line = change(actor, now, e.field, &e.old, &e.new);
-            tx.management().record_change(&current.address, &line)?;
-        }
-        Ok(after)
-    })?;
-    shown(store, &changed)
-}
-
-/// Replaces the notes.
-pub fn set_notes(
-    store: &Store,
-    actor: &Actor,
-    address: &str,
-    notes: &str,
-    now: Timestamp,
-) -> Result<MailboxRow, ManageError> {
-    let notes = validate::optional(notes, validate::nota)
-        .map_err(field("note"))?
-        .unwrap_or_default();
-    edit(store, actor, address, now, &|m| {
-        let old = std::mem::replace(&mut m.profile.notes, notes.clone());
-        if old == notes {
-            Vec::new()
-        } else {
-            vec![Edited {
-                field: "note",
-                old,
-                new: notes.clone(),
-            }]
-        }
-    })
-}
-
-/// Records a request (rinnovo, cessazione) the mailbox waits on; the gestore clears it
-/// with `done`.
-pub fn request(
-    store: &Store,
-    actor: &Actor,
-    address: &str,
-    kind: &str,
-    done: bool,
-    now: Timestamp,
-) -> Result<MailboxRow, ManageError> {
-    let kind = match kind.trim() {
-        "rinnovo" => Request::Rinnovo,
-        "cessazione" => Request::Cessazione,
-        _ => {
-            return Err(ManageError::invalid(
-                "richiesta",
-                "La richiesta deve essere rinnovo o cessazione.",
-            ));
-        }
-    };
-    if done {
-        gestore_only(actor)?;
-    }
-    edit(store, actor, address, now, &|m| {
-        let present = m.profile.requests.contains(&kind);
-        match (done, present) {
-            (false, false) => {
-                m.profile.requests.push(kind);
-                vec![Edited {
-                    field: "richiesta",
-                    old: String::new(),
-                    new: kind.as_str().into(),
-                }]
-            }
-            (true, true) => {
-                m.profile.requests.retain(|r| *r != kind);
-                vec![Edited {
-                    field: "richiesta",
-                    old: kind.as_str().into(),
-                    new: "evasa".into(),
-                }]
-            }
-            _ => Vec::new(),
-        }
-    })
-}
-
-/// Sets the contract's end (the gestore only).
-pub fn set_expiry(
-    store: &Store,
-    actor: &Actor,
-    address: &str,
-    date: &str,
-    now: Timestamp,
-) -> Result<MailboxRow, ManageError> {
-    gestore_only(actor)?;
-    let expires = expiry(date)?;
-    let show = |d: Option<jiff::civil::Date>| d.map(|d| d.to_string()).unwrap_or_default();
-    edit(store, actor, address, now, &|m| {
-        let old = std::mem::replace(&mut m.profile.expires, expires);
-        if old == expires {
-            Vec::new()
-        } else {
-            vec![Edited {
-                field: "scadenza",
-                old: show(old),
-                new: show(expires),
-            }]
-        }
-    })
-}
-
-/// Hands a mailbox to another holder of the same ente (subentro); the mailbox keeps its
-/// mail, the history keeps the old holder.
-pub fn change_holder(
-    store: &Store,
-    actor: &Actor,
-    address: &str,
-    form: &MailboxForm,
-    now: Timestamp,
-) -> Result<MailboxRow, ManageError> {
-    let current = visible(store, actor, address)?;
-    let ente = current.profile.ente.clone();
-    let (holder, new_holder) = holder_for(store, form, &ente, now)?;
-    let old = current.profile.holder.clone().unwrap_or_default();
-    if old == holder.codice_fiscale {
-        return Err(ManageError::invalid(
-            "codice_fiscale",
-            "La casella appartiene già a questo titolare.",
-        ));
-    }
-    let changed = store.write(|tx| {
-        if new_holder {
-            tx.management().put_holder(&holder)?;
-        }
-        let after = tx.mailboxes().update(&current.address, |m| {
-            m.profile.holder = Some(holder.codice_fiscale.clone())
-        })?;
-        tx.management().record_change(
-            &current.address,
-            &change(actor, now, "titolare", &old, &holder.codice_fiscale),
-        )?;
-        Ok(after)
-    })?;
-    Ok(row(&changed, Some(&holder)))
-}
-
-fn query_dates(
-    query: &MailboxQuery,
-) -> Result<(Option<jiff::civil::Date>, Option<jiff::civil::Date>), ManageError> {
-    Ok((
-        validate::optional(&query.dal, validate::data).map_err(field("dal"))?,
-        validate::optional(&query.al, validate::data).map_err(field("al"))?,
-    ))
-}
-
-fn contains(value: &str, part: &str) -> bool {
-    part.trim().is_empty() || value.to_lowercase().contains(&part.trim().to_lowercase())
-}
-
-fn row_matches(
-    m: &Mailbox,
-    holder: Option<&Holder>,
-    query: &MailboxQuery,
-    range: (Option<jiff::civil::Date>, Option<jiff::civil::Date>),
-) -> bool {
-    let day = m.created.to_zoned(jiff::tz::TimeZone::UTC).date();
-    let domain = m
-        .address
-        .rsplit_once('@')
-        .map(|(_, d)| d)
-        .unwrap_or_default();
-    let about_holder = HolderQuery {
-        nome: query.nome.clone(),
-        cognome: query.cognome.clone(),
-        codice_fiscale: query.codice_fiscale.clone(),
-        email: query.email.clone(),
-        ragione_sociale: query.ragione_sociale.clone(),
-        ..HolderQuery::default()
-    };
-    let holder_matches = match holder {
-        Some(holder) => holders::matches(holder, &about_holder, &[]),
-        None => about_holder.is_empty(),
-    };
-    (query.dominio.trim().is_empty() || domain.eq_ignore_ascii_case(query.dominio.trim()))
-        && contains(&m.address, &query.indirizzo)
-        && holder_matches
-        && range.0.is_none_or(|from| day >= from)
-        && range.1.is_none_or(|to| day <= to)
-        && (query.stato.trim().is_empty() || m.state.as_str() == query.stato.trim())
-        && (query.richiesta.trim().is_empty()
-            || m.profile
-                .requests
-                .iter()
-                .any(|r| r.as_str() == query.richiesta.trim()))
-}
-
-/// The mailboxes within the actor's reach that match `query`, by address.
-pub fn search(
-    store: &Store,
-    actor: &Actor,
-    query: &MailboxQuery,
-) -> Result<Vec<MailboxRow>, ManageError> {
-    let range = query_dates(query)?;
-    if !query.stato.trim().is_empty() && MailboxState::parse(query.stato.trim()).is_none() {
-        return Err(ManageError::invalid("stato", "Stato sconosciuto."));
-    }
-    let reach = actor.reach(query.ente.as_deref(), actor.is_gestore());
-    let (mailboxes, holders) = store.read(|tx| {
-        let holders = match reach {
-            Reach::Nothing => Vec::new(),
-            _ => tx.management().holders(reach.ente())?,
-        };
-        Ok((reach.mailboxes(tx)?, holders))
-    })?;
-    let by_key: BTreeMap<(&str, &str), &Holder> = holders
-        .iter()
-        .map(|h| ((h.ente.as_str(), h.codice_fiscale.as_str()), h))
-        .collect();
-    Ok(mailboxes
-        .iter()
-        .filter_map(|m| {
-            let holder = m
-                .profile
-                .holder
-                .as_deref()
-                .and_then(|cf| by_key.get(&(m.profile.ente.as_str(), cf)).copied());
-            row_matches(m, holder, query, range).then(|| row(m, holder))
-        })
-        .collect())
 }
