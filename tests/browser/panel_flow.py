@@ -32,7 +32,7 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from selenium import webdriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -44,6 +44,21 @@ HOLDER_PASSWORD = "Titolare-di-prova-1"
 MAILBOX = "mario.rossi@pec-a.test"
 FOREIGN = "ufficio@pec-a.test"
 
+
+
+def left_document(element):
+    """A wait condition: `element` no longer belongs to the page shown. Chromium reports
+    this either as a stale reference or, when the check races the navigation, as a node
+    that does not belong to the document; both mean the next page has replaced it."""
+
+    def check(_driver):
+        try:
+            element.is_enabled()
+            return False
+        except WebDriverException:
+            return True
+
+    return check
 
 class Inbox:
     """aiosmtpd handler: keeps every mail the smarthost accepts."""
@@ -140,7 +155,7 @@ class Panel:
         """Clicks the button and waits for the page it leads to."""
         page = self.driver.find_element(By.TAG_NAME, "html")
         self.driver.find_element(By.XPATH, f"//button[normalize-space()='{button_text}']").click()
-        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(page))
+        WebDriverWait(self.driver, 30).until(left_document(page))
 
     def expect(self, words):
         body = self.text()
