@@ -70,6 +70,9 @@ pub struct Config {
     /// `[mailbox_types.<TYPE>]`: quotas and sending limits of each mailbox type.
     #[serde(default = "MailboxTypeConfig::defaults")]
     pub mailbox_types: BTreeMap<MailboxType, MailboxTypeConfig>,
+    /// `[stats]`: the AgID statistics.
+    #[serde(default)]
+    pub stats: StatsConfig,
 }
 
 /// `[web]`: the web panel on `[listen] web`.
@@ -307,6 +310,10 @@ pub struct ProviderConfig {
     /// Where the store lives.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// The provider's code in the AgID statistics (CodGestPEC, CodConservatore):
+    /// `TIN-<codice fiscale>`, `VAT-<partita IVA>` or `IPA-<code>`; empty: no statistics.
+    #[serde(default)]
+    pub codice: String,
 }
 
 /// `[certificates]`: file paths of the provider's keys and certificates.
@@ -353,14 +360,46 @@ impl Default for CertificatesConfig {
 pub struct IndexConfig {
     /// The providers index: LDIF (RFC 6109 §4.5) or its signed `.p7m` form.
     pub ldif: PathBuf,
+    /// Where the signed index is published (`https://…/index.p7m`): downloaded at start
+    /// and every `refresh_secs`, and written over `ldif` once its signature verifies.
+    /// Empty: the file is maintained by other means.
+    #[serde(default)]
+    pub url: String,
+    /// The CA certificate(s) (PEM) the downloaded index's signer must chain to.
+    #[serde(default)]
+    pub signer_ca: Option<PathBuf>,
+    /// CAs trusted for the index server's TLS certificate (PEM files); empty: the
+    /// public web roots.
+    #[serde(default)]
+    pub tls_roots: Vec<PathBuf>,
+    /// Seconds between downloads.
+    #[serde(default = "default_index_refresh_secs")]
+    pub refresh_secs: u64,
 }
 
 impl Default for IndexConfig {
     fn default() -> Self {
         IndexConfig {
             ldif: "index.ldif".into(),
+            url: String::new(),
+            signer_ca: None,
+            tls_roots: Vec::new(),
+            refresh_secs: default_index_refresh_secs(),
         }
     }
+}
+
+fn default_index_refresh_secs() -> u64 {
+    86_400
+}
+
+/// `[stats]`: what the AgID statistics need beyond the store.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatsConfig {
+    /// The enti (as mailboxes name them) that are public administrations: their
+    /// conservation contracts count as ContrattiPA in C01, every other as private.
+    pub pa_enti: Vec<String>,
 }
 
 /// `[listen]`.
@@ -511,6 +550,7 @@ impl Config {
             return Err("conservation.batch_max_messages must be at least 1".to_string());
         }
         self.validate_mailbox_types()?;
+        self.validate_agid()?;
         if !self.notify.smtp.is_empty() && !is_host_port(&self.notify.smtp) {
             return Err(format!(
                 "notify.smtp {:?} is not host:port",
@@ -522,6 +562,30 @@ impl Config {
                 "notify.from {:?} is not a mail address",
                 self.notify.from
             ));
+        }
+        Ok(())
+    }
+
+    /// The provider code has the AgID form, and a downloaded index can be verified.
+    fn validate_agid(&self) -> Result<(), String> {
+        let codice = &self.provider.codice;
+        if !codice.is_empty() && !is_agid_code(codice) {
+            return Err(format!(
+                "provider.codice {codice:?} is not TIN-<codice fiscale> (at most 20 characters), \
+                 VAT-<partita IVA> (15) or IPA-<code> (20)"
+            ));
+        }
+        let index = &self.index;
+        if !index.url.is_empty() {
+            if !index.url.starts_with("https://") {
+                return Err(format!("index.url {:?} is not https://", index.url));
+            }
+            if index.signer_ca.is_none() {
+                return Err("index.url needs index.signer_ca to verify what it downloads".into());
+            }
+            if index.refresh_secs < 60 {
+                return Err("index.refresh_secs must be at least 60".into());
+            }
         }
         Ok(())
     }
@@ -574,6 +638,12 @@ impl Config {
         };
         join(&mut self.provider.data_dir);
         join(&mut self.index.ldif);
+        if let Some(path) = &mut self.index.signer_ca {
+            join(path);
+        }
+        for path in &mut self.index.tls_roots {
+            join(path);
+        }
         if let Some(path) = &mut self.conservation.tsa_certificate {
             join(path);
         }
@@ -631,6 +701,16 @@ fn is_host_port(text: &str) -> bool {
     text.rsplit_once(':')
         .and_then(|(_, port)| port.parse::<u16>().ok())
         .is_some()
+}
+
+/// `TIN-`, `VAT-` or `IPA-` and letters and digits, within the record's length.
+fn is_agid_code(code: &str) -> bool {
+    let limit = match code.get(..4) {
+        Some("TIN-" | "IPA-") => 20,
+        Some("VAT-") => 15,
+        _ => return false,
+    };
+    code.len() > 4 && code.len() <= limit && code[4..].bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 fn default_data_dir() -> PathBuf {

@@ -19,6 +19,7 @@ mod notify;
 mod openapi;
 mod operator;
 mod real_messages;
+mod stats;
 mod support;
 mod tampering;
 mod timers;
