@@ -35,15 +35,15 @@ pub struct Outage {
 }
 
 impl Outage {
-    /// Its length in seconds.
-    pub fn seconds(&self) -> i64 {
-        (self.end.as_second() - self.start.as_second()).max(0)
+    /// Its length in milliseconds.
+    pub fn millis(&self) -> i64 {
+        (self.end.as_millisecond() - self.start.as_millisecond()).max(0)
     }
 
     /// Its length in whole minutes, rounded up: a partial minute of unavailability is
     /// reported, never dropped.
     pub fn minutes(&self) -> i64 {
-        (self.seconds() + 59) / 60
+        (self.millis() + 59_999) / 60_000
     }
 
     /// The part of it inside `period`, if any.
@@ -122,8 +122,8 @@ fn uncovered(
 pub struct PeriodOutages {
     /// The outages, each cut to the period.
     pub outages: Vec<Outage>,
-    /// Seconds of unavailability the period allows.
-    pub allowed_seconds: i64,
+    /// Milliseconds of unavailability the period allows.
+    pub allowed_millis: i64,
 }
 
 impl PeriodOutages {
@@ -131,18 +131,18 @@ impl PeriodOutages {
     pub fn new(outages: &[Outage], period: &Period) -> PeriodOutages {
         PeriodOutages {
             outages: outages.iter().filter_map(|o| o.within(period)).collect(),
-            allowed_seconds: period.seconds() * ALLOWED_PER_100_000 / 100_000,
+            allowed_millis: period.seconds() * 1000 * ALLOWED_PER_100_000 / 100_000,
         }
     }
 
-    /// Seconds of unavailability in the period. Outages that overlap count once.
-    pub fn unavailable_seconds(&self) -> i64 {
+    /// Milliseconds of unavailability in the period. Outages that overlap count once.
+    pub fn unavailable_millis(&self) -> i64 {
         let mut total = 0;
         let mut reached: Option<Timestamp> = None;
         for outage in &self.outages {
             let start = reached.map_or(outage.start, |r| outage.start.max(r));
             if start < outage.end {
-                total += outage.end.as_second() - start.as_second();
+                total += outage.end.as_millisecond() - start.as_millisecond();
             }
             reached = Some(reached.map_or(outage.end, |r| r.max(outage.end)));
         }
@@ -152,14 +152,14 @@ impl PeriodOutages {
     /// Whether the service level held for `outage`: the period's availability, and
     /// this outage's length.
     pub fn sla_respected(&self, outage: &Outage) -> bool {
-        self.unavailable_seconds() <= self.allowed_seconds
-            && outage.seconds() * 2 <= self.allowed_seconds
+        self.unavailable_millis() <= self.allowed_millis
+            && outage.millis() * 2 <= self.allowed_millis
     }
 
     /// The availability in hundredths of a percent (9998 = 99.98 %).
     pub fn availability_basis_points(&self, period: &Period) -> i64 {
-        let total = period.seconds().max(1);
-        let available = total - self.unavailable_seconds().min(total);
+        let total = (period.seconds() * 1000).max(1);
+        let available = total - self.unavailable_millis().min(total);
         // Rounded down: availability is never overstated.
         available * 10_000 / total
     }
@@ -230,6 +230,26 @@ mod tests {
     }
 
     #[test]
+    fn a_restart_within_a_second_is_a_minute_of_unavailability() {
+        let runs = [
+            run(
+                1,
+                "2026-03-01T08:00:00Z",
+                "2026-03-01T09:00:00Z",
+                Some("2026-03-01T09:00:00.600Z"),
+            ),
+            run(
+                2,
+                "2026-03-01T09:00:01.100Z",
+                "2026-03-01T09:00:01.100Z",
+                None,
+            ),
+        ];
+        let all = outages(&[], &runs);
+        assert_eq!((all[0].millis(), all[0].minutes()), (500, 1));
+    }
+
+    #[test]
     fn a_recorded_outage_covering_a_gap_replaces_it() {
         let runs = [
             run(1, "2026-03-01T08:00:00Z", "2026-03-01T09:00:00Z", None),
@@ -271,7 +291,7 @@ mod tests {
             },
         ];
         let within = PeriodOutages::new(&all, &period);
-        assert_eq!(within.allowed_seconds, 21_254);
+        assert_eq!(within.allowed_millis, 21_254_400);
         assert_eq!(within.outages.len(), 2);
         // 177 + 178 minutes = 355 > 354.24: the period's level is broken for both.
         assert!(!within.sla_respected(&within.outages[0]));
@@ -293,6 +313,6 @@ mod tests {
         };
         let within = PeriodOutages::new(&[across.clone(), across], &period);
         assert_eq!(within.outages[0].minutes(), 60);
-        assert_eq!(within.unavailable_seconds(), 3600);
+        assert_eq!(within.unavailable_millis(), 3_600_000);
     }
 }
