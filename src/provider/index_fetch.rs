@@ -5,8 +5,9 @@
 //! The index decides which messages are PEC (spec pec.md §7: whoever changes it makes
 //! their mail certified), so what comes over the network must prove who signed it: a
 //! download that fails, is not a `.p7m`, is signed by a certificate that does not chain
-//! to `signer_ca`, or holds no valid index, leaves the current index in use and is
-//! logged, and [`IndexStatus`] says so to the metrics. TLS to the server is verified
+//! to `signer_ca`, holds no valid index, or was signed before the index in use (a
+//! replayed old index may still list a provider since removed), leaves the current
+//! index in use and is logged, and [`IndexStatus`] says so to the metrics. TLS to the server is verified
 //! (`[index] tls_roots`, else the public roots); no proxy from the environment and no
 //! redirects: the index is where the configuration says.
 //!
@@ -101,6 +102,17 @@ pub enum IndexFetchError {
         /// The status.
         status: u16,
     },
+    /// Validly signed, but earlier than the index in use: a replay of an old index
+    /// (one that still lists a provider since removed) is refused.
+    #[error("the index from {url} was signed at {signed}, before the one in use ({current})")]
+    Older {
+        /// The index URL.
+        url: String,
+        /// When the download was signed.
+        signed: Timestamp,
+        /// When the index in use was signed.
+        current: Timestamp,
+    },
     /// The download is not signed: plain LDIF.
     #[error("the index from {0} is not signed (.p7m expected)")]
     Unsigned(String),
@@ -170,6 +182,22 @@ impl IndexFetcher {
         })?;
         if loaded.signed_by.is_none() {
             return Err(IndexFetchError::Unsigned(self.url.clone()));
+        }
+        let current = std::fs::read(&self.path).ok();
+        if current.as_deref() == Some(bytes.as_slice()) {
+            return Ok(loaded.index);
+        }
+        let current_signed = current
+            .and_then(|current| trust::load_index(&current, None).ok())
+            .and_then(|current| current.signed_at);
+        if let (Some(signed), Some(current)) = (loaded.signed_at, current_signed)
+            && signed < current
+        {
+            return Err(IndexFetchError::Older {
+                url: self.url.clone(),
+                signed,
+                current,
+            });
         }
         write_atomically(&self.path, &bytes).map_err(|source| IndexFetchError::Write {
             path: self.path.clone(),

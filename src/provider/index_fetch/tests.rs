@@ -156,6 +156,9 @@ fn a_good_index_replaces_the_current_one_and_bad_downloads_keep_it() {
     let fetcher = fetcher(&setup.config, &server.url(), &status);
     let signer =
         certs::signing_certificate(&setup.index_ca, "indice.test", "Indice", 2048).unwrap();
+    // Signing times are whole seconds.
+    let older = signed(LDIF, &signer);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let good = signed(LDIF, &signer);
 
     server.answer(200, good.clone());
@@ -163,9 +166,33 @@ fn a_good_index_replaces_the_current_one_and_bad_downloads_keep_it() {
     result.unwrap();
     assert!(installed.unwrap().providers().len() >= 2);
     assert_eq!(std::fs::read(&setup.config.ldif).unwrap(), good);
+
+    // The same index again: still good, the file left as it is.
+    let written = std::fs::metadata(&setup.config.ldif)
+        .unwrap()
+        .modified()
+        .unwrap();
+    round(&fetcher).0.unwrap();
+    assert_eq!(
+        std::fs::metadata(&setup.config.ldif)
+            .unwrap()
+            .modified()
+            .unwrap(),
+        written
+    );
+
     let after_success = status.get();
     assert!(after_success.last_success.is_some());
     assert_eq!(after_success.last_error, None);
+
+    // An older index of the same authority, replayed: refused.
+    server.answer(200, older);
+    let (result, installed) = round(&fetcher);
+    assert!(
+        matches!(result, Err(IndexFetchError::Older { .. })),
+        "{result:?}"
+    );
+    assert!(installed.is_none());
 
     // Unsigned: plain LDIF is refused however valid.
     server.answer(200, LDIF.to_vec());
