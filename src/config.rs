@@ -703,14 +703,19 @@ fn is_host_port(text: &str) -> bool {
         .is_some()
 }
 
-/// `TIN-`, `VAT-` or `IPA-` and letters and digits, within the record's length.
+/// `TIN-`, `VAT-` or `IPA-` and letters, digits and underscores (IPA codes such as
+/// `c_h501`), within the record's length.
 fn is_agid_code(code: &str) -> bool {
     let limit = match code.get(..4) {
         Some("TIN-" | "IPA-") => 20,
         Some("VAT-") => 15,
         _ => return false,
     };
-    code.len() > 4 && code.len() <= limit && code[4..].bytes().all(|b| b.is_ascii_alphanumeric())
+    code.len() > 4
+        && code.len() <= limit
+        && code[4..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn default_data_dir() -> PathBuf {

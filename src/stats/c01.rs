@@ -87,9 +87,30 @@ pub struct Sources<'a> {
     /// The enti that are public administrations.
     pub pa_enti: &'a [String],
     /// Every conservation package.
-    pub packages: &'a [PackageRecord],
+    pub packages: &'a [PackageFigures],
     /// Every outage.
     pub outages: &'a [downtime::Outage],
+}
+
+/// What C01 counts of a package.
+#[derive(Clone, Copy, Debug)]
+pub struct PackageFigures {
+    /// When it was sealed.
+    pub created: jiff::Timestamp,
+    /// Its payload bytes.
+    pub bytes: u64,
+    /// The messages in it.
+    pub documents: u64,
+}
+
+impl From<&PackageRecord> for PackageFigures {
+    fn from(package: &PackageRecord) -> PackageFigures {
+        PackageFigures {
+            created: package.created,
+            bytes: package.bytes,
+            documents: package.messages.len() as u64,
+        }
+    }
 }
 
 /// The record of `period`.
@@ -125,7 +146,7 @@ pub fn record(code: &str, period: &Period, sources: &Sources<'_>) -> C01 {
         year: period.year,
         contracts_pa: pa.len() as u64,
         contracts_private: private.len() as u64,
-        documents: sealed.map(|p| p.messages.len() as u64).sum(),
+        documents: sealed.map(|p| p.documents).sum(),
         // Hundredths of a GB, rounded to nearest.
         storage_gb: hundredths((bytes + 5_000_000) / 10_000_000),
         availability: hundredths(u64::try_from(availability).unwrap_or(0)),
@@ -166,6 +187,7 @@ pub fn make(config: &Config, store: &Store, year: i16, number: u8) -> Result<C01
         ))
     })?;
     let outages = super::p02::all_outages(store)?;
+    let packages: Vec<PackageFigures> = packages.iter().map(PackageFigures::from).collect();
     let sources = Sources {
         mailboxes: &mailboxes,
         pa_enti: &config.stats.pa_enti,
@@ -178,6 +200,140 @@ pub fn make(config: &Config, store: &Store, year: i16, number: u8) -> Result<C01
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::mailbox::MailboxState;
+
+    fn at(text: &str) -> jiff::Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn mailbox(
+        address: &str,
+        ente: &str,
+        rule: &str,
+        state: MailboxState,
+        created: &str,
+    ) -> Mailbox {
+        Mailbox {
+            address: address.to_string(),
+            password_hash: String::new(),
+            state,
+            quota_bytes: 0,
+            used_bytes: 0,
+            receipt_type: "completa".to_string(),
+            conservation: rule.to_string(),
+            created: at(created),
+            profile: crate::store::mailbox::Profile {
+                ente: ente.to_string(),
+                ..Default::default()
+            },
+            traffic: Default::default(),
+        }
+    }
+
+    #[test]
+    fn contracts_documents_storage_and_interruptions_of_the_semester() {
+        use MailboxState::*;
+        let mailboxes = [
+            mailbox(
+                "a@x.test",
+                "Comune di Prova",
+                "all-inbound",
+                Active,
+                "2026-02-01T00:00:00Z",
+            ),
+            mailbox(
+                "b@x.test",
+                "Comune di Prova",
+                "receipts",
+                Suspended,
+                "2026-03-01T00:00:00Z",
+            ),
+            mailbox(
+                "c@x.test",
+                "Ditta Srl",
+                "envelopes",
+                Active,
+                "2026-03-01T00:00:00Z",
+            ),
+            // No contract: rule off, deleted, pending, or created after the semester.
+            mailbox(
+                "d@x.test",
+                "Comune di Prova",
+                "off",
+                Active,
+                "2026-03-01T00:00:00Z",
+            ),
+            mailbox(
+                "e@x.test",
+                "Ditta Srl",
+                "all-inbound",
+                Deleted,
+                "2026-03-01T00:00:00Z",
+            ),
+            mailbox(
+                "f@x.test",
+                "Ditta Srl",
+                "all-inbound",
+                Pending,
+                "2026-03-01T00:00:00Z",
+            ),
+            mailbox(
+                "g@x.test",
+                "Ditta Srl",
+                "all-inbound",
+                Active,
+                "2026-07-01T00:00:00Z",
+            ),
+        ];
+        let package = |created: &str, bytes: u64, documents: u64| PackageFigures {
+            created: at(created),
+            bytes,
+            documents,
+        };
+        let packages = [
+            // Sealed in 2025: its bytes count, its documents do not.
+            package("2025-12-01T00:00:00Z", 1_500_000_000, 100),
+            package("2026-03-01T00:00:00Z", 2_004_999_998, 7),
+            package("2026-06-30T21:59:59Z", 1, 5),
+            // After midnight of 1 July in Rome: the second semestre.
+            package("2026-06-30T22:00:00Z", 9_000_000_000, 50),
+        ];
+        let outages = [
+            downtime::Outage {
+                start: at("2026-02-01T10:00:00Z"),
+                end: at("2026-02-01T12:00:00Z"),
+                kind: OutageType::Planned,
+                detected: false,
+            },
+            downtime::Outage {
+                start: at("2026-03-01T10:00:00Z"),
+                end: at("2026-03-01T10:10:00Z"),
+                kind: OutageType::Incident,
+                detected: true,
+            },
+            downtime::Outage {
+                start: at("2026-04-01T10:00:00Z"),
+                end: at("2026-04-01T10:21:00Z"),
+                kind: OutageType::Malfunction,
+                detected: false,
+            },
+        ];
+        let pa_enti = ["Comune di Prova".to_string()];
+        let sources = Sources {
+            mailboxes: &mailboxes,
+            pa_enti: &pa_enti,
+            packages: &packages,
+            outages: &outages,
+        };
+        let period = Period::semestre(2026, 1).unwrap();
+        let mut csv = Vec::new();
+        crate::stats::write_csv(&mut csv, &[record("IPA-c_h501", &period, &sources)]).unwrap();
+        // 3.504999999 GB; 151 minutes down of 181 days less the spring-forward hour: 99.94 %.
+        assert_eq!(
+            String::from_utf8(csv).unwrap().lines().nth(1).unwrap(),
+            "IPA-c_h501,1,2026,2,1,12,3.50,99.94,3,1,1,1,120,16"
+        );
+    }
 
     #[test]
     fn figures_rounding() {
