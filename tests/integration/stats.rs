@@ -41,9 +41,13 @@ fn ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn set_code(dir: &Path, code: &str) {
+/// Sets `[provider] codice` in the provider at `dir`, once.
+pub fn set_code(dir: &Path, code: &str) {
     let path = dir.join("pecd.toml");
     let config = std::fs::read_to_string(&path).unwrap();
+    if config.contains("\ncodice = ") {
+        return;
+    }
     let config = config.replacen(
         "data_dir = \"data\"\n",
         &format!("data_dir = \"data\"\ncodice = \"{code}\"\n"),
@@ -80,6 +84,27 @@ fn periods() -> (Period, Period) {
         .find(|p| p.contains(now))
         .unwrap();
     (quadrimestre, semestre)
+}
+
+/// VirusIngresso and VirusUscita of the current quadrimestre at the provider in `dir`,
+/// from `pecd stats p01`.
+pub fn virus_figures(dir: &Path) -> (u64, u64) {
+    set_code(dir, CODE_A);
+    let (q, _) = periods();
+    let (year, number) = (q.year.to_string(), q.number.to_string());
+    let csv = ok(
+        dir,
+        &["stats", "p01", "--year", &year, "--quadrimestre", &number],
+    );
+    let row: Vec<u64> = csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .rsplit(',')
+        .take(2)
+        .map(|figure| figure.parse().unwrap())
+        .collect();
+    (row[1], row[0])
 }
 
 fn p01(code: &str, q: &Period, counts: [u64; 6]) -> String {
