@@ -10,7 +10,6 @@ use crate::config::Config;
 use crate::store::Store;
 use crate::store::log::Event;
 use crate::store::log::EventKind;
-use crate::store::log::LogQuery;
 
 /// The P01 record.
 #[derive(Clone, Debug, Eq, PartialEq, Serialize)]
@@ -71,27 +70,37 @@ pub struct Traffic {
     pub virus_outgoing: u64,
 }
 
+impl Traffic {
+    /// Counts `event` if it falls in `period`; `local` are the domains we manage.
+    pub fn count(&mut self, event: &Event, period: &Period, local: &[String]) {
+        if !period.contains(event.time) {
+            return;
+        }
+        let is_local = |address: &Option<String>| {
+            address
+                .as_deref()
+                .and_then(|a| a.rsplit_once('@'))
+                .is_some_and(|(_, domain)| local.iter().any(|l| l.eq_ignore_ascii_case(domain)))
+        };
+        match event.kind {
+            EventKind::Accepted => self.outgoing += 1,
+            EventKind::TakenInCharge if !is_local(&event.sender) => self.incoming += 1,
+            EventKind::VirusDetected if event.mailbox.is_some() => self.virus_outgoing += 1,
+            EventKind::VirusDetected => self.virus_incoming += 1,
+            _ => {}
+        }
+    }
+}
+
 /// Counts the events of `period`; `local` are the domains we manage (lower case).
 pub fn traffic<'a>(
     events: impl IntoIterator<Item = &'a Event>,
     period: &Period,
     local: &[String],
 ) -> Traffic {
-    let is_local = |address: &Option<String>| {
-        address
-            .as_deref()
-            .and_then(|a| a.rsplit_once('@'))
-            .is_some_and(|(_, domain)| local.iter().any(|l| l.eq_ignore_ascii_case(domain)))
-    };
     let mut counts = Traffic::default();
-    for event in events.into_iter().filter(|e| period.contains(e.time)) {
-        match event.kind {
-            EventKind::Accepted => counts.outgoing += 1,
-            EventKind::TakenInCharge if !is_local(&event.sender) => counts.incoming += 1,
-            EventKind::VirusDetected if event.mailbox.is_some() => counts.virus_outgoing += 1,
-            EventKind::VirusDetected => counts.virus_incoming += 1,
-            _ => {}
-        }
+    for event in events {
+        counts.count(event, period, local);
     }
     counts
 }
@@ -100,20 +109,15 @@ pub fn traffic<'a>(
 pub fn make(config: &Config, store: &Store, year: i16, number: u8) -> Result<P01, StatsError> {
     let code = super::code(config)?;
     let period = Period::quadrimestre(year, number)?;
-    let query = LogQuery {
-        since: Some(period.start),
-        until: Some(period.end),
-        ..LogQuery::default()
-    };
-    let (records, domains, mailboxes) = store.read(|tx| {
-        Ok((
-            tx.events().query(&query)?,
-            tx.management().domains()?,
-            tx.mailboxes().list()?,
-        ))
+    let (traffic, domains, mailboxes) = store.read(|tx| {
+        let domains = tx.management().domains()?;
+        let local = super::local_domains(config, &domains);
+        let mut counts = Traffic::default();
+        tx.events().scan(period.start, period.end, |event| {
+            counts.count(event, &period, &local);
+        })?;
+        Ok((counts, domains, tx.mailboxes().list()?))
     })?;
-    let local = super::local_domains(config, &domains);
-    let traffic = traffic(records.iter().map(|r| &r.event), &period, &local);
     let added = domains
         .iter()
         .filter(|d| d.added < period.end && !d.name.eq_ignore_ascii_case(&config.provider.domain))
