@@ -124,10 +124,11 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
     // The run the AgID statistics' outages are told from: recorded before the
     // listeners open, so a start that fails is downtime too.
-    let run = crate::stats::uptime::started(provider.store()).context("cannot record the start")?;
+    let store = provider.store().clone();
+    let run = crate::stats::uptime::started(&store).context("cannot record the start")?;
     start(&config, &provider, &shutdown, &tracker).await?;
     tracker.spawn(crate::stats::uptime::heartbeat(
-        provider.store().clone(),
+        store.clone(),
         run,
         shutdown.clone(),
     ));
@@ -139,8 +140,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     shutdown.cancel();
     tracker.close();
     tracker.wait().await;
-    crate::stats::uptime::stopped(provider.store(), run, stopping)
-        .context("cannot record the clean stop")?;
+    crate::stats::uptime::stopped(&store, run, stopping).context("cannot record the clean stop")?;
     Ok(())
 }
 
@@ -456,9 +456,10 @@ async fn watch_index(provider: Provider, path: std::path::PathBuf, shutdown: Can
         let now = modified(&path);
         if now != seen {
             seen = now;
-            match crate::provider::index_fetch::reload_index(&provider, &path) {
-                Ok(providers) => {
-                    tracing::info!(path = %path.display(), providers, "providers index reloaded");
+            match trust::load_index_file(&path, None) {
+                Ok(loaded) => {
+                    provider.set_index(loaded.index);
+                    tracing::info!(path = %path.display(), "providers index reloaded");
                 }
                 Err(error) => {
                     tracing::error!(%error, "providers index not reloaded; keeping the previous one")
