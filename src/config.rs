@@ -14,10 +14,14 @@ use crate::mail::address::Address;
 pub use crate::store::mailbox::MailboxType;
 
 mod limits;
+mod ops;
 
 pub use limits::LimitsConfig;
 pub use limits::LoginConfig;
 pub use limits::MxConfig;
+pub use ops::LogConfig;
+pub use ops::LogFormat;
+pub use ops::MetricsConfig;
 
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize)]
@@ -67,6 +71,12 @@ pub struct Config {
     /// `[notify]`: ordinary mail to people (activation links).
     #[serde(default)]
     pub notify: NotifyConfig,
+    /// `[metrics]`: the Prometheus endpoint on the admin listener.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// `[log]`: the daemon's log format.
+    #[serde(default)]
+    pub log: LogConfig,
     /// `[mailbox_types.<TYPE>]`: quotas and sending limits of each mailbox type.
     #[serde(default = "MailboxTypeConfig::defaults")]
     pub mailbox_types: BTreeMap<MailboxType, MailboxTypeConfig>,

@@ -122,10 +122,12 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     first_gestore(&config, provider.store())?;
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
-    start(&config, &provider, &shutdown, &tracker).await?;
+    let served = start(&config, &provider, &shutdown, &tracker).await?;
+    super::reload::watch_certificates(&config, provider.metrics());
     tracing::info!(domain = %config.provider.domain, "pecd running");
 
-    wait_for_signal().await;
+    let mut reloader = super::reload::Reloader::new(config_path, config, provider, served);
+    super::reload::serve_signals(&mut reloader).await;
     tracing::info!("shutting down");
     shutdown.cancel();
     tracker.close();
@@ -148,63 +150,74 @@ pub fn build(config: &Config) -> anyhow::Result<Provider> {
             )
         })?
         .index;
-    let settings = Settings {
-        issuer: Issuer {
-            domain: config.provider.domain.clone(),
-            name: config.provider.name.clone(),
-        },
-        limits: Limits {
-            max_recipients: config.limits.max_recipients,
-            max_total_bytes: config.limits.max_total_bytes,
-        }
-        .at_least_regulatory(),
-        timers: TimerDurations {
-            warning: Duration::from_secs(config.timers.warning_secs),
-            last: Duration::from_secs(config.timers.final_secs),
-        },
-        accept_ordinary_mail: config.mx.accept_ordinary_mail,
-        sending: config
-            .mailbox_types
-            .iter()
-            .map(|(kind, limits)| {
-                let sending = SendingLimits {
-                    max_recipients: limits.max_recipients,
-                    max_per_day: limits.max_messages_per_day,
-                };
-                (*kind, sending)
-            })
-            .collect(),
-        clamd: config.clamav.enabled.then(|| {
-            Clamd::new(
-                ClamdAddress::parse(&config.clamav.address),
-                Duration::from_secs(config.clamav.timeout_secs),
-            )
-        }),
-        routes: config
-            .routes
-            .iter()
-            .map(|(d, t)| (d.to_ascii_lowercase(), t.clone()))
-            .collect(),
-    };
+    let metrics = crate::metrics::Metrics::new(store.commit_meter());
+    metrics.index_loaded(index.providers().len(), jiff::Timestamp::now());
+    let settings = settings(config);
     // Other providers are trusted through the index (certificate hash and equality,
     // RFC 6109 §4.5), not through a public trust store: no anchors for chain checks.
     Provider::new(settings, store, signer, index, None)
         .with_anomaly_limits(crate::provider::delivery_point::AnomalyLimits::from(
             &config.mx,
         ))
-        .context("the provider was shared before its [mx] limits were set")
+        .and_then(|provider| provider.with_metrics(metrics))
+        .context("the provider was shared before its [mx] limits and metrics were set")
 }
 
-/// Binds every listener and spawns every task.
+/// The provider's settings a config gives: read at start and at every reload.
+pub fn settings(config: &Config) -> Settings {
+Settings {
+    issuer: Issuer {
+        domain: config.provider.domain.clone(),
+        name: config.provider.name.clone(),
+    },
+    limits: Limits {
+        max_recipients: config.limits.max_recipients,
+        max_total_bytes: config.limits.max_total_bytes,
+    }
+    .at_least_regulatory(),
+    timers: TimerDurations {
+        warning: Duration::from_secs(config.timers.warning_secs),
+        last: Duration::from_secs(config.timers.final_secs),
+    },
+    accept_ordinary_mail: config.mx.accept_ordinary_mail,
+    sending: config
+        .mailbox_types
+        .iter()
+        .map(|(kind, limits)| {
+            let sending = SendingLimits {
+                max_recipients: limits.max_recipients,
+                max_per_day: limits.max_messages_per_day,
+            };
+            (*kind, sending)
+        })
+        .collect(),
+    clamd: config.clamav.enabled.then(|| {
+        Clamd::new(
+            ClamdAddress::parse(&config.clamav.address),
+            Duration::from_secs(config.clamav.timeout_secs),
+        )
+    }),
+    routes: config
+        .routes
+        .iter()
+        .map(|(d, t)| (d.to_ascii_lowercase(), t.clone()))
+        .collect(),
+}
+}
+
+/// Binds every listener and spawns every task; returns the TLS certificate the
+/// listeners serve, which a reload replaces.
 pub async fn start(
     config: &Config,
     provider: &Provider,
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<std::sync::Arc<tls::ServedCertificate>> {
     let certificates = &config.certificates;
+    let served = tls::ServedCertificate::new(&certificates.tls_certificate, &certificates.tls_key)
+        .context("cannot load the TLS certificate")?;
     let acceptor = TlsAcceptor::from(
-        tls::server_config(&certificates.tls_certificate, &certificates.tls_key)
+        tls::reloadable_server_config(std::sync::Arc::clone(&served))
             .context("cannot load the TLS certificate")?,
     );
     let throttle = AuthThrottle::new(throttle_policy(&config.login));
@@ -243,6 +256,7 @@ pub async fn start(
             backend: provider.clone(),
             timeouts,
             throttle: throttle.clone(),
+            metrics: provider.metrics().clone(),
         };
         tracker.spawn(server::run_listener(
             listener,
@@ -275,6 +289,7 @@ pub async fn start(
             throttle: throttle.clone(),
             passwords: provider.passwords().clone(),
             timeouts: imap::server::Timeouts::default(),
+            metrics: provider.metrics().clone(),
         };
         tracker.spawn(imap::server::run_listener(
             listener,
@@ -320,24 +335,7 @@ pub async fn start(
         Duration::from_secs(config.timers.tick_secs.max(1)),
         shutdown.clone(),
     ));
-    if config.admin.token.is_empty() {
-        tracing::info!("admin API off: no [admin] token configured");
-    } else {
-        let listener = TcpListener::bind(listen.admin)
-            .await
-            .with_context(|| format!("cannot listen on {}", listen.admin))?;
-        let admission = crate::net::listener::Admission::new(
-            config.limits.max_connections,
-            config.limits.connections_per_ip,
-        );
-        tracker.spawn(crate::admin::serve(
-            crate::admin::listener::Admitted::new(listener, admission),
-            provider.store().clone(),
-            manage_api(config, provider),
-            config.admin.token.clone(),
-            shutdown.clone(),
-        ));
-    }
+    start_admin(config, provider, shutdown, tracker).await?;
     if let Some(address) = listen.web {
         start_web(
             config, provider, &acceptor, &throttle, address, shutdown, tracker,
@@ -363,15 +361,19 @@ pub async fn start(
     if config.conservation.enabled {
         let (config, store) = (config.clone(), provider.store().clone());
         let (source, token) = (provider.clone(), shutdown.clone());
+        let watched = config.clone();
         tracker.spawn(async move {
             let opened =
                 tokio::task::spawn_blocking(move || super::conservation::gateway(&config, store))
                     .await;
             match opened {
                 Ok(Ok(gateway)) => {
+                    // The built-in TSA's certificate exists from here on.
+                    super::reload::watch_certificates(&watched, source.metrics());
+                    let metrics = source.metrics().clone();
                     let index = move || source.index();
-                    crate::conservation::task::run(std::sync::Arc::new(gateway), index, token)
-                        .await;
+                    let gateway = std::sync::Arc::new(gateway);
+                    crate::conservation::task::run(gateway, index, metrics, token).await;
                 }
                 Ok(Err(error)) => {
                     tracing::error!(error = %format!("{error:#}"), "conservation not started")
@@ -383,6 +385,49 @@ pub async fn start(
     tracker.spawn(watch_index(
         provider.clone(),
         config.index.ldif.clone(),
+        shutdown.clone(),
+    ));
+    Ok(served)
+}
+
+/// The admin API with `/metrics` on `[listen] admin` when a token is set; `/metrics`
+/// alone when only `[metrics] public` asks for it.
+async fn start_admin(
+    config: &Config,
+    provider: &Provider,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) -> anyhow::Result<()> {
+    let public = config.metrics.public;
+    if config.admin.token.is_empty() && !public {
+        tracing::info!("admin API off: no [admin] token configured");
+        return Ok(());
+    }
+    let address = config.listen.admin;
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let admission = crate::net::listener::Admission::new(
+        config.limits.max_connections,
+        config.limits.connections_per_ip,
+    );
+    let listener = crate::admin::listener::Admitted::new(listener, admission);
+    let scrape = crate::admin::scrape::Scrape {
+        metrics: provider.metrics().clone(),
+        store: provider.store().clone(),
+        public,
+    };
+    if config.admin.token.is_empty() {
+        let serving = crate::admin::scrape::serve_alone(listener, scrape, shutdown.clone());
+        tracker.spawn(serving);
+        return Ok(());
+    }
+    tracker.spawn(crate::admin::serve(
+        listener,
+        provider.store().clone(),
+        manage_api(config, provider),
+        config.admin.token.clone(),
+        scrape,
         shutdown.clone(),
     ));
     Ok(())
@@ -437,29 +482,17 @@ async fn watch_index(provider: Provider, path: std::path::PathBuf, shutdown: Can
             seen = now;
             match trust::load_index_file(&path, None) {
                 Ok(loaded) => {
+                    let providers = loaded.index.providers().len();
                     provider.set_index(loaded.index);
-                    tracing::info!(path = %path.display(), "providers index reloaded");
+                    provider.metrics().index_loaded(providers, jiff::Timestamp::now());
+                    tracing::info!(path = %path.display(), providers, "providers index reloaded");
                 }
                 Err(error) => {
+                    provider.metrics().index_refused();
                     tracing::error!(%error, "providers index not reloaded; keeping the previous one")
                 }
             }
         }
-    }
-}
-
-async fn wait_for_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
     }
 }
 

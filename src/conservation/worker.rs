@@ -127,6 +127,10 @@ pub struct Drained {
     pub refused: usize,
     /// Mailboxes paused by their quota.
     pub paused: Vec<String>,
+    /// Bytes of the packages built.
+    pub bytes: u64,
+    /// Quota alerts sent (70 %, 90 %, and 100 % when ingest paused).
+    pub alerts: usize,
 }
 
 /// The result of an audit: `(package, problem)` pairs; empty when all is well.
@@ -368,6 +372,7 @@ impl Gateway {
                 file_alert(tx, mailbox, &blob, &alert, &id, now)
             })?;
             drained.paused.push(mailbox.to_string());
+            drained.alerts += 1;
         }
         Ok(!full)
     }
@@ -498,6 +503,8 @@ impl Gateway {
         self.index_package(&id, mailbox, items);
         drained.packages.push(id);
         drained.conserved += items.len();
+        drained.bytes += record.bytes;
+        drained.alerts += alerts.len();
         Ok(())
     }
 

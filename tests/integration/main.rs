@@ -15,6 +15,7 @@ mod conservation_offline;
 mod daemon;
 mod fuzz_corpus;
 mod imap;
+mod metrics;
 mod notify;
 mod openapi;
 mod operator;
