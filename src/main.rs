@@ -14,6 +14,9 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Serve { config } => serve(&config),
+        Command::CheckConfig { config } => {
+            cli::check_config::run(&config, &mut std::io::stdout()).map(ExitCode::from)
+        }
         Command::Init {
             dir,
             domain,

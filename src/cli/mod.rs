@@ -4,6 +4,7 @@
 //! store go through [`store`], which hands them to the daemon when it runs.
 
 pub mod args;
+pub mod check_config;
 pub mod conservation;
 pub mod console;
 pub mod files;

@@ -19,6 +19,7 @@ mod metrics;
 mod notify;
 mod openapi;
 mod operator;
+mod packaging;
 mod real_messages;
 mod support;
 mod tampering;
