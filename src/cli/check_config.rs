@@ -106,8 +106,10 @@ fn blank_entry(lines: &mut [String], index: usize, end: Option<usize>) -> bool {
         next - 1
     } else {
         let text: String = lines.join("\n");
-        end.map_or(index, |end| line_of_offset(&text, end.saturating_sub(1)) - 1)
-            .max(index)
+        end.map_or(index, |end| {
+            line_of_offset(&text, end.saturating_sub(1)) - 1
+        })
+        .max(index)
     };
     for line in lines.iter_mut().take(last + 1).skip(index) {
         line.clear();
@@ -144,7 +146,11 @@ fn unlocated(message: String) -> Problem {
 /// The 1-based line holding byte `offset`.
 fn line_of_offset(text: &str, offset: usize) -> usize {
     let offset = offset.min(text.len());
-    text.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// The line of `key = …` inside `[section]` (or of the header, for an empty key).
@@ -185,10 +191,18 @@ fn file_problems(text: &str, config: &Config) -> Vec<Problem> {
     // With all four missing, `pecd serve` makes development certificates: not a fault.
     if dev.iter().any(|p| p.exists()) {
         if let Err(error) = Signer::load(&c.signing_certificate, &c.signing_key) {
-            report("certificates", "signing_certificate", format!("signing certificate and key: {error}"));
+            report(
+                "certificates",
+                "signing_certificate",
+                format!("signing certificate and key: {error}"),
+            );
         }
         if let Err(error) = ServedCertificate::read(&c.tls_certificate, &c.tls_key) {
-            report("certificates", "tls_certificate", format!("TLS certificate and key: {error}"));
+            report(
+                "certificates",
+                "tls_certificate",
+                format!("TLS certificate and key: {error}"),
+            );
         }
         if let Err(error) = std::fs::read(&c.ca) {
             report("certificates", "ca", format!("{}: {error}", c.ca.display()));
@@ -198,12 +212,20 @@ fn file_problems(text: &str, config: &Config) -> Vec<Problem> {
         && (certificate.exists() || key.exists())
         && let Err(error) = Signer::load(certificate, key)
     {
-        report("certificates", "conservation_certificate", format!("conservation seal: {error}"));
+        report(
+            "certificates",
+            "conservation_certificate",
+            format!("conservation seal: {error}"),
+        );
     }
     if let Some(tsa) = &config.conservation.tsa_certificate
         && let Err(error) = std::fs::read(tsa)
     {
-        report("conservation", "tsa_certificate", format!("{}: {error}", tsa.display()));
+        report(
+            "conservation",
+            "tsa_certificate",
+            format!("{}: {error}", tsa.display()),
+        );
     }
     for root in &config.relay.tls_roots {
         if let Err(error) = std::fs::read(root) {
@@ -231,7 +253,11 @@ fn file_problems(text: &str, config: &Config) -> Vec<Problem> {
     for (key, address) in named {
         let Some(address) = address else { continue };
         if let Some((other, _)) = seen.iter().find(|(_, a)| *a == address) {
-            report("listen", key, format!("listen.{key} {address} is also listen.{other}"));
+            report(
+                "listen",
+                key,
+                format!("listen.{key} {address} is also listen.{other}"),
+            );
         }
         seen.push((key, address));
     }
@@ -297,7 +323,15 @@ mod tests {
         let found = problems(&path);
         let lines: Vec<Option<usize>> = found.iter().map(|p| p.line).collect();
         assert_eq!(lines, [Some(6), Some(7), Some(9), Some(15)], "{found:?}");
-        assert!(found.iter().any(|p| p.message.contains("TLS certificate")), "{found:?}");
-        assert!(found.iter().any(|p| p.message.contains("also listen.submission")), "{found:?}");
+        assert!(
+            found.iter().any(|p| p.message.contains("TLS certificate")),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|p| p.message.contains("also listen.submission")),
+            "{found:?}"
+        );
     }
 }

@@ -62,7 +62,7 @@ impl Reloader {
             Ok(loaded) => {
                 let restart = needs_restart(&self.current, &loaded.config);
                 if !restart.is_empty() {
-                    tracing::warn!(keys = %restart.join(", "), "configuration reloaded without these changes: they need a restart");
+                    tracing::warn!(keys = %restart.join(", "), "changes not applied until a restart");
                 }
                 self.apply(loaded);
                 metrics.reload(true);
@@ -128,22 +128,49 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut mx = new.mx.clone();
     mx.accept_ordinary_mail = old.mx.accept_ordinary_mail;
     let pairs = [
-        ("provider", differs(format!("{:?}", old.provider), format!("{:?}", new.provider))),
-        ("listen", differs(format!("{:?}", old.listen), format!("{:?}", new.listen))),
+        (
+            "provider",
+            differs(format!("{:?}", old.provider), format!("{:?}", new.provider)),
+        ),
+        (
+            "listen",
+            differs(format!("{:?}", old.listen), format!("{:?}", new.listen)),
+        ),
         (
             "limits (but max_recipients and max_total_bytes)",
             differs(format!("{:?}", old.limits), format!("{limits:?}")),
         ),
-        ("mx (but accept_ordinary_mail)", differs(format!("{:?}", old.mx), format!("{mx:?}"))),
-        ("login", differs(format!("{:?}", old.login), format!("{:?}", new.login))),
+        (
+            "mx (but accept_ordinary_mail)",
+            differs(format!("{:?}", old.mx), format!("{mx:?}")),
+        ),
+        (
+            "login",
+            differs(format!("{:?}", old.login), format!("{:?}", new.login)),
+        ),
         ("routes", old.routes != new.routes),
-        ("relay", differs(format!("{:?}", old.relay), format!("{:?}", new.relay))),
+        (
+            "relay",
+            differs(format!("{:?}", old.relay), format!("{:?}", new.relay)),
+        ),
         ("admin", old.admin.token != new.admin.token),
         ("metrics", old.metrics.public != new.metrics.public),
         ("log", old.log.format != new.log.format),
-        ("conservation", differs(format!("{:?}", old.conservation), format!("{:?}", new.conservation))),
-        ("web", differs(format!("{:?}", old.web), format!("{:?}", new.web))),
-        ("notify", differs(format!("{:?}", old.notify), format!("{:?}", new.notify))),
+        (
+            "conservation",
+            differs(
+                format!("{:?}", old.conservation),
+                format!("{:?}", new.conservation),
+            ),
+        ),
+        (
+            "web",
+            differs(format!("{:?}", old.web), format!("{:?}", new.web)),
+        ),
+        (
+            "notify",
+            differs(format!("{:?}", old.notify), format!("{:?}", new.notify)),
+        ),
     ];
     pairs
         .into_iter()

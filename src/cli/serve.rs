@@ -165,44 +165,44 @@ pub fn build(config: &Config) -> anyhow::Result<Provider> {
 
 /// The provider's settings a config gives: read at start and at every reload.
 pub fn settings(config: &Config) -> Settings {
-Settings {
-    issuer: Issuer {
-        domain: config.provider.domain.clone(),
-        name: config.provider.name.clone(),
-    },
-    limits: Limits {
-        max_recipients: config.limits.max_recipients,
-        max_total_bytes: config.limits.max_total_bytes,
+    Settings {
+        issuer: Issuer {
+            domain: config.provider.domain.clone(),
+            name: config.provider.name.clone(),
+        },
+        limits: Limits {
+            max_recipients: config.limits.max_recipients,
+            max_total_bytes: config.limits.max_total_bytes,
+        }
+        .at_least_regulatory(),
+        timers: TimerDurations {
+            warning: Duration::from_secs(config.timers.warning_secs),
+            last: Duration::from_secs(config.timers.final_secs),
+        },
+        accept_ordinary_mail: config.mx.accept_ordinary_mail,
+        sending: config
+            .mailbox_types
+            .iter()
+            .map(|(kind, limits)| {
+                let sending = SendingLimits {
+                    max_recipients: limits.max_recipients,
+                    max_per_day: limits.max_messages_per_day,
+                };
+                (*kind, sending)
+            })
+            .collect(),
+        clamd: config.clamav.enabled.then(|| {
+            Clamd::new(
+                ClamdAddress::parse(&config.clamav.address),
+                Duration::from_secs(config.clamav.timeout_secs),
+            )
+        }),
+        routes: config
+            .routes
+            .iter()
+            .map(|(d, t)| (d.to_ascii_lowercase(), t.clone()))
+            .collect(),
     }
-    .at_least_regulatory(),
-    timers: TimerDurations {
-        warning: Duration::from_secs(config.timers.warning_secs),
-        last: Duration::from_secs(config.timers.final_secs),
-    },
-    accept_ordinary_mail: config.mx.accept_ordinary_mail,
-    sending: config
-        .mailbox_types
-        .iter()
-        .map(|(kind, limits)| {
-            let sending = SendingLimits {
-                max_recipients: limits.max_recipients,
-                max_per_day: limits.max_messages_per_day,
-            };
-            (*kind, sending)
-        })
-        .collect(),
-    clamd: config.clamav.enabled.then(|| {
-        Clamd::new(
-            ClamdAddress::parse(&config.clamav.address),
-            Duration::from_secs(config.clamav.timeout_secs),
-        )
-    }),
-    routes: config
-        .routes
-        .iter()
-        .map(|(d, t)| (d.to_ascii_lowercase(), t.clone()))
-        .collect(),
-}
 }
 
 /// Binds every listener and spawns every task; returns the TLS certificate the
@@ -484,7 +484,9 @@ async fn watch_index(provider: Provider, path: std::path::PathBuf, shutdown: Can
                 Ok(loaded) => {
                     let providers = loaded.index.providers().len();
                     provider.set_index(loaded.index);
-                    provider.metrics().index_loaded(providers, jiff::Timestamp::now());
+                    provider
+                        .metrics()
+                        .index_loaded(providers, jiff::Timestamp::now());
                     tracing::info!(path = %path.display(), providers, "providers index reloaded");
                 }
                 Err(error) => {

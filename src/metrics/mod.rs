@@ -134,7 +134,10 @@ impl Instruments {
             }
         }
         for timer in [TimerKind::Warning12h, TimerKind::Final24h] {
-            drop(self.timers_fired.get_or_create(&one("timer", timer.as_str())));
+            drop(
+                self.timers_fired
+                    .get_or_create(&one("timer", timer.as_str())),
+            );
         }
         for result in ["valid", "invalid"] {
             drop(self.verifications.get_or_create(&one("result", result)));
@@ -159,34 +162,164 @@ impl Metrics {
         let r = &mut registry;
         let seconds = || Histogram::new(exponential_buckets(0.000_5, 2.0, 14));
         let of = Instruments {
-            accepted: add(r, "access_accepted", "Messages the punto di accesso accepted", Default::default()),
-            refused: add(r, "access_refused", "Messages the punto di accesso refused, by reason", Default::default()),
-            infected: add(r, "access_infected", "Messages the punto di accesso refused for a virus", Default::default()),
-            envelopes: add(r, "reception_envelopes", "Valid buste di trasporto received from other providers", Default::default()),
-            anomalies: add(r, "reception_anomalies", "Messages wrapped in a busta di anomalia, by cause", Default::default()),
-            receipts_issued: add(r, "receipts_issued", "Receipts and notices this provider signed, by kind", Default::default()),
-            receipts_received: add(r, "receipts_received", "Valid receipts received from providers, by kind", Default::default()),
-            relay_attempts: add(r, "relay_attempts", "Delivery attempts to other providers, by peer domain", Default::default()),
-            relay_failures: add(r, "relay_failures", "Failed delivery attempts, by peer domain", Default::default()),
-            timers_fired: add(r, "timers_fired", "12 h and 24 h notices sent, by timer", Default::default()),
-            connections: add(r, "connections_open", "Connections open, by protocol", Default::default()),
-            logins: add(r, "logins", "Password checks, by protocol and result", Default::default()),
-            throttled: add(r, "logins_throttled", "Logins refused unchecked by the throttle, by protocol", Default::default()),
-            packages: add(r, "conservation_packages", "Conservation packages made", Default::default()),
-            ingest_bytes: add(r, "conservation_ingest_bytes", "Message bytes put into conservation packages", Default::default()),
-            conservation_refusals: add(r, "conservation_refusals", "Messages conservation refused", Default::default()),
-            quota_alerts: add(r, "conservation_quota_alerts", "Conservation quota alerts (70, 90, 100 %) sent", Default::default()),
-            signing: add(r, "signing_seconds", "Time to sign a message (S/MIME)", seconds()),
-            verification: add(r, "verification_seconds", "Time to verify a message from the MX", seconds()),
-            verifications: add(r, "verifications", "Messages from the MX verified, by result", Default::default()),
-            index_entries: add(r, "index_providers", "Providers in the loaded providers index", Default::default()),
-            index_reloaded: add(r, "index_last_reload_timestamp_seconds", "When the providers index was last loaded", Default::default()),
-            index_failures: add(r, "index_reload_failures", "Providers index loads refused (the previous one kept)", Default::default()),
-            reloads: add(r, "config_reloads", "Configuration reloads (SIGHUP), by result", Default::default()),
+            accepted: add(
+                r,
+                "access_accepted",
+                "Messages the punto di accesso accepted",
+                Default::default(),
+            ),
+            refused: add(
+                r,
+                "access_refused",
+                "Messages the punto di accesso refused, by reason",
+                Default::default(),
+            ),
+            infected: add(
+                r,
+                "access_infected",
+                "Messages the punto di accesso refused for a virus",
+                Default::default(),
+            ),
+            envelopes: add(
+                r,
+                "reception_envelopes",
+                "Valid buste di trasporto received from other providers",
+                Default::default(),
+            ),
+            anomalies: add(
+                r,
+                "reception_anomalies",
+                "Messages wrapped in a busta di anomalia, by cause",
+                Default::default(),
+            ),
+            receipts_issued: add(
+                r,
+                "receipts_issued",
+                "Receipts and notices this provider signed, by kind",
+                Default::default(),
+            ),
+            receipts_received: add(
+                r,
+                "receipts_received",
+                "Valid receipts received from providers, by kind",
+                Default::default(),
+            ),
+            relay_attempts: add(
+                r,
+                "relay_attempts",
+                "Delivery attempts to other providers, by peer domain",
+                Default::default(),
+            ),
+            relay_failures: add(
+                r,
+                "relay_failures",
+                "Failed delivery attempts, by peer domain",
+                Default::default(),
+            ),
+            timers_fired: add(
+                r,
+                "timers_fired",
+                "12 h and 24 h notices sent, by timer",
+                Default::default(),
+            ),
+            connections: add(
+                r,
+                "connections_open",
+                "Connections open, by protocol",
+                Default::default(),
+            ),
+            logins: add(
+                r,
+                "logins",
+                "Password checks, by protocol and result",
+                Default::default(),
+            ),
+            throttled: add(
+                r,
+                "logins_throttled",
+                "Logins refused unchecked by the throttle, by protocol",
+                Default::default(),
+            ),
+            packages: add(
+                r,
+                "conservation_packages",
+                "Conservation packages made",
+                Default::default(),
+            ),
+            ingest_bytes: add(
+                r,
+                "conservation_ingest_bytes",
+                "Message bytes put into conservation packages",
+                Default::default(),
+            ),
+            conservation_refusals: add(
+                r,
+                "conservation_refusals",
+                "Messages conservation refused",
+                Default::default(),
+            ),
+            quota_alerts: add(
+                r,
+                "conservation_quota_alerts",
+                "Conservation quota alerts (70, 90, 100 %) sent",
+                Default::default(),
+            ),
+            signing: add(
+                r,
+                "signing_seconds",
+                "Time to sign a message (S/MIME)",
+                seconds(),
+            ),
+            verification: add(
+                r,
+                "verification_seconds",
+                "Time to verify a message from the MX",
+                seconds(),
+            ),
+            verifications: add(
+                r,
+                "verifications",
+                "Messages from the MX verified, by result",
+                Default::default(),
+            ),
+            index_entries: add(
+                r,
+                "index_providers",
+                "Providers in the loaded providers index",
+                Default::default(),
+            ),
+            index_reloaded: add(
+                r,
+                "index_last_reload_timestamp_seconds",
+                "When the providers index was last loaded",
+                Default::default(),
+            ),
+            index_failures: add(
+                r,
+                "index_reload_failures",
+                "Providers index loads refused (the previous one kept)",
+                Default::default(),
+            ),
+            reloads: add(
+                r,
+                "config_reloads",
+                "Configuration reloads (SIGHUP), by result",
+                Default::default(),
+            ),
             scraped: scrape::Gauges::register(r),
         };
-        add(r, "store_commit_seconds", "Time of one durable store commit", store.latency.clone());
-        add(r, "store_commit_writes", "Writes carried by one store commit", store.batch.clone());
+        add(
+            r,
+            "store_commit_seconds",
+            "Time of one durable store commit",
+            store.latency.clone(),
+        );
+        add(
+            r,
+            "store_commit_writes",
+            "Writes carried by one store commit",
+            store.batch.clone(),
+        );
         of.show_at_zero();
         Metrics {
             inner: Arc::new(Inner {
@@ -204,7 +337,11 @@ impl Metrics {
 
     /// The punto di accesso refused a message (`reason`: a refusal code).
     pub fn refused(&self, reason: &str) {
-        self.inner.of.refused.get_or_create(&[("reason", reason.to_string())]).inc();
+        self.inner
+            .of
+            .refused
+            .get_or_create(&[("reason", reason.to_string())])
+            .inc();
     }
 
     /// The punto di accesso found a virus.
@@ -219,7 +356,11 @@ impl Metrics {
 
     /// A message became a busta di anomalia (`cause`: one of a few fixed words).
     pub fn anomaly(&self, cause: &'static str) {
-        self.inner.of.anomalies.get_or_create(&[("cause", cause.to_string())]).inc();
+        self.inner
+            .of
+            .anomalies
+            .get_or_create(&[("cause", cause.to_string())])
+            .inc();
     }
 
     /// We signed a receipt or notice of daticert `tipo` `kind`.
@@ -236,12 +377,20 @@ impl Metrics {
 
     /// The relay tries a delivery to `peer` (a domain).
     pub fn relay_attempt(&self, peer: &str) {
-        self.inner.of.relay_attempts.get_or_create(&[("peer", peer.to_string())]).inc();
+        self.inner
+            .of
+            .relay_attempts
+            .get_or_create(&[("peer", peer.to_string())])
+            .inc();
     }
 
     /// A delivery to `peer` failed.
     pub fn relay_failure(&self, peer: &str) {
-        self.inner.of.relay_failures.get_or_create(&[("peer", peer.to_string())]).inc();
+        self.inner
+            .of
+            .relay_failures
+            .get_or_create(&[("peer", peer.to_string())])
+            .inc();
     }
 
     /// A 12 h or 24 h timer fired.
@@ -300,8 +449,14 @@ impl Metrics {
 
     /// A providers index of `providers` entries was loaded at `now`.
     pub fn index_loaded(&self, providers: usize, now: Timestamp) {
-        self.inner.of.index_entries.set(i64::try_from(providers).unwrap_or(i64::MAX));
-        self.inner.of.index_reloaded.set(now.as_millisecond() as f64 / 1000.0);
+        self.inner
+            .of
+            .index_entries
+            .set(i64::try_from(providers).unwrap_or(i64::MAX));
+        self.inner
+            .of
+            .index_reloaded
+            .set(now.as_millisecond() as f64 / 1000.0);
     }
 
     /// A new providers index was refused; the previous one stays.
@@ -320,12 +475,18 @@ impl Metrics {
     /// one in the PEM file `path`: its expiry is watched from now on. A file that does
     /// not read leaves the previous value (and says so).
     pub fn certificate(&self, which: &'static str, path: &std::path::Path) {
-        let read = std::fs::read(path).ok().and_then(|pem| scrape::not_after(&pem));
+        let read = std::fs::read(path)
+            .ok()
+            .and_then(|pem| scrape::not_after(&pem));
         let Some(not_after) = read else {
             tracing::warn!(certificate = which, path = %path.display(), "metrics: cannot read the certificate's expiry");
             return;
         };
-        let mut expiry = self.inner.expiry.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut expiry = self
+            .inner
+            .expiry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         expiry.insert(which, not_after);
     }
 
@@ -343,7 +504,12 @@ pub struct OpenConnection {
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
-        self.metrics.inner.of.connections.get_or_create(&self.label).dec();
+        self.metrics
+            .inner
+            .of
+            .connections
+            .get_or_create(&self.label)
+            .dec();
     }
 }
 

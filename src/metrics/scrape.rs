@@ -28,7 +28,12 @@ pub(super) struct Gauges {
 impl Gauges {
     pub(super) fn register(r: &mut Registry) -> Gauges {
         Gauges {
-            relay_queue: add(r, "relay_queue_depth", "Jobs in the relay queue", Default::default()),
+            relay_queue: add(
+                r,
+                "relay_queue_depth",
+                "Jobs in the relay queue",
+                Default::default(),
+            ),
             relay_oldest: add(
                 r,
                 "relay_oldest_job_age_seconds",
@@ -108,7 +113,9 @@ pub fn refresh(metrics: &Metrics, store: &Store, now: Timestamp) {
             };
             pending("12h", backlog.before_warning);
             pending("24h", backlog.before_final);
-            gauges.conservation_queue.set(count(backlog.conservation_jobs));
+            gauges
+                .conservation_queue
+                .set(count(backlog.conservation_jobs));
         }
         Err(error) => tracing::warn!(%error, "metrics: cannot read the queues"),
     }

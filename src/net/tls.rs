@@ -71,13 +71,20 @@ pub struct ServedCertificate {
 
 impl ServedCertificate {
     /// Reads a certificate chain (leaf first) and its key, checking that they match.
-    pub fn read(cert_pem: &Path, key_pem: &Path) -> Result<Arc<rustls::sign::CertifiedKey>, TlsError> {
+    pub fn read(
+        cert_pem: &Path,
+        key_pem: &Path,
+    ) -> Result<Arc<rustls::sign::CertifiedKey>, TlsError> {
         let chain = read_certificates(cert_pem)?;
         let key = PrivateKeyDer::from_pem_file(key_pem).map_err(|source| TlsError::Pem {
             path: key_pem.to_path_buf(),
             source,
         })?;
-        Ok(Arc::new(rustls::sign::CertifiedKey::from_der(chain, key, &provider())?))
+        Ok(Arc::new(rustls::sign::CertifiedKey::from_der(
+            chain,
+            key,
+            &provider(),
+        )?))
     }
 
     /// Serves `cert_pem` with `key_pem`.
@@ -88,7 +95,10 @@ impl ServedCertificate {
 
     /// Serves `fresh` (from [`ServedCertificate::read`]) from the next handshake on.
     pub fn set(&self, fresh: Arc<rustls::sign::CertifiedKey>) {
-        let mut current = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut current = self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *current = fresh;
     }
 }
@@ -98,7 +108,10 @@ impl rustls::server::ResolvesServerCert for ServedCertificate {
         &self,
         _hello: rustls::server::ClientHello<'_>,
     ) -> Option<Arc<rustls::sign::CertifiedKey>> {
-        let current = self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let current = self
+            .current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Some(Arc::clone(&current))
     }
 }

@@ -282,13 +282,21 @@ impl Provider {
     /// restart.
     pub fn set_settings(&self, mut settings: Settings) {
         settings.issuer = self.inner.issuer.clone();
-        let mut guard = self.inner.settings.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self
+            .inner
+            .settings
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *guard = Arc::new(settings);
     }
 
     /// Signs with `signer` from now on (a reload of renewed certificates).
     pub fn set_signer(&self, signer: Signer) {
-        let mut guard = self.inner.signer.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self
+            .inner
+            .signer
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *guard = signer;
     }
 
@@ -369,7 +377,12 @@ impl Provider {
     /// Signs a message and makes it a durable blob; returns its id and size.
     pub fn seal(&self, message: &Unsigned) -> Result<(BlobId, Vec<u8>), ProviderError> {
         let started = std::time::Instant::now();
-        let signer = self.inner.signer.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let signer = self
+            .inner
+            .signer
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         let signed = smime::sign(&signer, message)?;
         self.metrics().signed(started.elapsed());
         if let Some(crate::pec::kind::DaticertKind::Receipt(kind)) =

@@ -141,7 +141,11 @@ impl Provider {
                     .cloned()
                     .unwrap_or_else(|| "dati di certificazione assenti".to_string());
                 tracing::info!(%mail_from, %reason, "busta di anomalia");
-                let cause = if kind == Kind::Ordinary { "ordinary" } else { "not_valid" };
+                let cause = if kind == Kind::Ordinary {
+                    "ordinary"
+                } else {
+                    "not_valid"
+                };
                 self.anomaly(&local, data, &reason, cause, now)
             }
         }
@@ -433,7 +437,13 @@ impl Provider {
         tracing::info!(kind = kind.as_str(), peer = %signer_name(validation), mailbox = %sender, "ricevuta ricevuta");
         let message = &validation.message;
         let Some(daticert) = &message.daticert else {
-            return self.anomaly(local, data, "dati di certificazione assenti", "no_daticert", now);
+            return self.anomaly(
+                local,
+                data,
+                "dati di certificazione assenti",
+                "no_daticert",
+                now,
+            );
         };
         let about = daticert
             .data

@@ -42,11 +42,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::LimitsConfig;
+use crate::metrics::Metrics;
+use crate::metrics::Protocol;
 use crate::net::listener;
 use crate::net::listener::Admission;
 use crate::net::throttle::Admission as LoginAdmission;
-use crate::metrics::Metrics;
-use crate::metrics::Protocol;
 use crate::net::throttle::AuthThrottle;
 use crate::net::write;
 use crate::smtp::data::Body;

@@ -21,6 +21,7 @@ mod openapi;
 mod operator;
 mod packaging;
 mod real_messages;
+mod reload;
 mod support;
 mod tampering;
 mod timers;

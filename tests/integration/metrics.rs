@@ -45,7 +45,9 @@ pub fn promtool(text: &str) {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run promtool ({e}); install the Debian package prometheus"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run promtool ({e}); install the Debian package prometheus")
+        });
     child
         .stdin
         .take()
@@ -94,7 +96,11 @@ fn metrics_move_with_a_real_exchange_and_pass_promtool() {
     let b = daemon::start(&b_dir, base_b);
 
     let anonymous = openapi::get(base_a + 5, "/metrics", None);
-    assert!(anonymous.head.starts_with("HTTP/1.1 401"), "{}", anonymous.head);
+    assert!(
+        anonymous.head.starts_with("HTTP/1.1 401"),
+        "{}",
+        anonymous.head
+    );
     let wrong = openapi::get(base_a + 5, "/metrics", Some(&"x".repeat(token_a.len())));
     assert!(wrong.head.starts_with("HTTP/1.1 401"), "{}", wrong.head);
     let before_a = scrape(&a, Some(&token_a));
@@ -131,30 +137,49 @@ fn metrics_move_with_a_real_exchange_and_pass_promtool() {
 
     let after_a = scrape(&a, Some(&token_a));
     let after_b = scrape(&b, Some(&token_b));
-    let moved = |before: &str, after: &str, series: &str| {
-        sample(after, series) - sample(before, series)
-    };
+    let moved =
+        |before: &str, after: &str, series: &str| sample(after, series) - sample(before, series);
     for (series, by) in [
         ("pecd_access_accepted_total", 1.0),
         ("pecd_access_refused_total{reason=\"bcc\"}", 1.0),
         ("pecd_receipts_issued_total{kind=\"accettazione\"}", 1.0),
         ("pecd_receipts_issued_total{kind=\"non-accettazione\"}", 1.0),
-        ("pecd_receipts_received_total{kind=\"avvenuta-consegna\"}", 1.0),
+        (
+            "pecd_receipts_received_total{kind=\"avvenuta-consegna\"}",
+            1.0,
+        ),
         ("pecd_relay_attempts_total{peer=\"pec-b.test\"}", 1.0),
         ("pecd_logins_total{protocol=\"smtp\",result=\"ok\"}", 2.0),
     ] {
-        assert_eq!(moved(&before_a, &after_a, series), by, "A: {series}\n{after_a}");
+        assert_eq!(
+            moved(&before_a, &after_a, series),
+            by,
+            "A: {series}\n{after_a}"
+        );
     }
     for (series, by) in [
         ("pecd_reception_envelopes_total", 1.0),
         ("pecd_receipts_issued_total{kind=\"presa-in-carico\"}", 1.0),
-        ("pecd_receipts_issued_total{kind=\"avvenuta-consegna\"}", 1.0),
+        (
+            "pecd_receipts_issued_total{kind=\"avvenuta-consegna\"}",
+            1.0,
+        ),
         ("pecd_verifications_total{result=\"valid\"}", 1.0),
     ] {
-        assert_eq!(moved(&before_b, &after_b, series), by, "B: {series}\n{after_b}");
+        assert_eq!(
+            moved(&before_b, &after_b, series),
+            by,
+            "B: {series}\n{after_b}"
+        );
     }
     // Bob's INBOX was read over IMAP, with his password.
-    assert!(moved(&before_b, &after_b, "pecd_logins_total{protocol=\"imap\",result=\"ok\"}") >= 1.0);
+    assert!(
+        moved(
+            &before_b,
+            &after_b,
+            "pecd_logins_total{protocol=\"imap\",result=\"ok\"}"
+        ) >= 1.0
+    );
     assert!(moved(&before_a, &after_a, "pecd_signing_seconds_count") >= 3.0);
     assert!(moved(&before_b, &after_b, "pecd_verification_seconds_count") >= 1.0);
     assert!(moved(&before_a, &after_a, "pecd_store_commit_seconds_count") >= 1.0);
@@ -176,7 +201,10 @@ fn json_log_is_clean(dir: &std::path::Path, secrets: &[&str]) {
     for line in log.lines() {
         let event: serde_json::Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}"));
-        assert!(event["timestamp"].is_string() && event["level"].is_string(), "{line}");
+        assert!(
+            event["timestamp"].is_string() && event["level"].is_string(),
+            "{line}"
+        );
         if event["msgid"].is_string() {
             with_msgid += 1;
         }

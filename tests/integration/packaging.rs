@@ -13,7 +13,11 @@ fn installed_unit(dir: &std::path::Path) -> std::path::PathBuf {
     let unit = std::fs::read_to_string(support::root().join("packaging/pecd.service")).unwrap();
     assert!(unit.contains("ExecStart=/usr/bin/pecd serve --config /etc/pecd/pecd.toml"));
     let path = dir.join("pecd.service");
-    std::fs::write(&path, unit.replace("/usr/bin/pecd", env!("CARGO_BIN_EXE_pecd"))).unwrap();
+    std::fs::write(
+        &path,
+        unit.replace("/usr/bin/pecd", env!("CARGO_BIN_EXE_pecd")),
+    )
+    .unwrap();
     path
 }
 
@@ -24,7 +28,10 @@ fn the_systemd_unit_verifies_and_its_exposure_is_low() {
     let unit = unit.to_string_lossy();
     let verify = support::run("systemd-analyze", &["verify", &unit], "systemd");
     let said = String::from_utf8_lossy(&verify.stderr);
-    assert!(verify.status.success() && said.trim().is_empty(), "systemd-analyze verify: {said}");
+    assert!(
+        verify.status.success() && said.trim().is_empty(),
+        "systemd-analyze verify: {said}"
+    );
 
     let security = support::run(
         "systemd-analyze",
@@ -34,14 +41,23 @@ fn the_systemd_unit_verifies_and_its_exposure_is_low() {
     let report = String::from_utf8_lossy(&security.stdout);
     let exposure: f64 = report
         .lines()
-        .find_map(|line| line.split("Overall exposure level for pecd.service: ").nth(1))
+        .find_map(|line| {
+            line.split("Overall exposure level for pecd.service: ")
+                .nth(1)
+        })
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|number| number.parse().ok())
         .unwrap_or_else(|| panic!("no exposure level in: {report}"));
     println!("systemd-analyze security: exposure {exposure}");
-    assert!(exposure <= README_EXPOSURE, "exposure {exposure}:\n{report}");
+    assert!(
+        exposure <= README_EXPOSURE,
+        "exposure {exposure}:\n{report}"
+    );
     // The one capability: binding ports below 1024.
-    assert!(report.contains("✓ CapabilityBoundingSet=~CAP_SYS_ADMIN"), "{report}");
+    assert!(
+        report.contains("✓ CapabilityBoundingSet=~CAP_SYS_ADMIN"),
+        "{report}"
+    );
     let readme = std::fs::read_to_string(support::root().join("README.md")).unwrap();
     assert!(
         readme.contains(&format!("exposure level {README_EXPOSURE}")),
@@ -62,9 +78,16 @@ fn systemd_sysusers_creates_the_service_user() {
         &[&root_arg, &sysusers.to_string_lossy()],
         "systemd",
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let passwd = std::fs::read_to_string(root.path().join("etc/passwd")).unwrap();
-    let entry = passwd.lines().find(|l| l.starts_with("pecd:")).unwrap_or_else(|| panic!("{passwd}"));
+    let entry = passwd
+        .lines()
+        .find(|l| l.starts_with("pecd:"))
+        .unwrap_or_else(|| panic!("{passwd}"));
     let fields: Vec<&str> = entry.split(':').collect();
     assert_eq!(fields[5], "/var/lib/pecd", "{entry}");
     assert!(fields[6].ends_with("nologin"), "{entry}");

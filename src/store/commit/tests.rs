@@ -120,7 +120,10 @@ fn a_panicking_closure_commits_nothing_and_the_store_goes_on() {
         });
     }));
     assert!(panicked.is_err());
-    let outcome = store.group.finish(batch, store.blobs(), &|_, _| ()).unwrap();
+    let outcome = store
+        .group
+        .finish(batch, store.blobs(), &|_, _| ())
+        .unwrap();
     assert!(matches!(outcome, Outcome::Aborted));
     store.write(|tx| put(tx, 3, 3)).unwrap();
     assert_eq!(all(&store), vec![(3, 3)]);
