@@ -217,3 +217,81 @@ fn json_log_is_clean(dir: &std::path::Path, secrets: &[&str]) {
         assert!(!log.contains(secret), "the log holds {secret:?}:\n{log}");
     }
 }
+
+/// With no `[admin] token`, `[metrics] public = true` opens the admin listener for
+/// `/metrics` alone: the API with an empty token must not come with it.
+#[test]
+fn public_metrics_without_a_token_open_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, _b, base, _) = daemon::pair(tmp.path(), "\n[metrics]\npublic = true\n");
+    let config = std::fs::read_to_string(dir.join("pecd.toml")).unwrap();
+    let token_line = config.lines().find(|l| l.starts_with("token = ")).unwrap();
+    std::fs::write(
+        dir.join("pecd.toml"),
+        config.replace(token_line, "token = \"\""),
+    )
+    .unwrap();
+    let pecd = daemon::start(&dir, base);
+    let text = scrape(&pecd, None);
+    assert!(text.contains("pecd_relay_queue_depth 0"), "{text}");
+    for (path, token) in [
+        ("/v1/mailboxes", None),
+        ("/v1/mailboxes", Some("")),
+        ("/v1/openapi.json", None),
+    ] {
+        let answer = openapi::get(base + 5, path, token);
+        assert!(
+            answer.head.starts_with("HTTP/1.1 404"),
+            "{path}: {}",
+            answer.head
+        );
+    }
+}
+
+/// A peer that never answers: the relay's failures to it, its queue and the 12 h and
+/// 24 h timers show in the metrics.
+#[test]
+fn a_peer_down_shows_in_the_relay_and_timer_metrics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_dir, _b_dir, base_a, _) = daemon::pair(tmp.path(), "warning_secs = 2\nfinal_secs = 4\n");
+    daemon::add_mailbox(&a_dir, "alice@pec-a.test");
+    let token = token(&a_dir);
+    let a = daemon::start(&a_dir, base_a); // B is down.
+    let sent = message("bob@pec-b.test", "B spento", false);
+    let reply = daemon::smtplib_send(&a, "alice@pec-a.test", &["bob@pec-b.test"], &sent);
+    assert_eq!(reply, "250");
+    daemon::wait_for(
+        &a,
+        "alice@pec-a.test",
+        &[
+            Kind::Receipt(ReceiptKind::Acceptance),
+            Kind::Receipt(ReceiptKind::DeliveryWarning),
+            Kind::Receipt(ReceiptKind::DeliveryWarning),
+        ],
+    );
+    let text = scrape(&a, Some(&token));
+    assert_eq!(
+        sample(&text, "pecd_timers_fired_total{timer=\"12h\"}"),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "pecd_timers_fired_total{timer=\"24h\"}"),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "pecd_timers_pending{timer=\"24h\"}"),
+        0.0,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "pecd_relay_failures_total{peer=\"pec-b.test\"}") >= 1.0,
+        "{text}"
+    );
+    assert_eq!(sample(&text, "pecd_relay_queue_depth"), 1.0, "{text}");
+    assert!(
+        sample(&text, "pecd_relay_oldest_job_age_seconds") >= 4.0,
+        "{text}"
+    );
+}
