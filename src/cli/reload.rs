@@ -1,6 +1,7 @@
 //! Reload on SIGHUP: `pecd serve` reads its config file again and puts in force what
-//! can change under running connections: the signing certificate and key, the TLS
-//! certificate and key (new handshakes get them; open connections keep theirs), the
+//! can change under running connections: the signing certificate and key, the
+//! conservation seal, the TLS certificate and key (new handshakes get them; open
+//! connections keep theirs), the
 //! providers index, and the provider's tunable settings (`[limits]` of the access
 //! point, `[timers]`, `[mx] accept_ordinary_mail`, `[mailbox_types]`, `[clamav]`).
 //! Everything new is read and checked first and swapped in only when all of it is
@@ -16,7 +17,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use super::serve::Started;
 use crate::config::Config;
+use crate::conservation::worker::Gateway;
 use crate::crypto::identity::Signer;
 use crate::crypto::trust;
 use crate::metrics::Metrics;
@@ -29,29 +32,28 @@ pub struct Reloader {
     current: Config,
     provider: Provider,
     served: Arc<ServedCertificate>,
+    gateway: Arc<std::sync::OnceLock<Arc<Gateway>>>,
 }
 
 /// A reload's new material, all read before anything is swapped.
 struct Loaded {
     config: Config,
     signer: Signer,
+    seal: Signer,
     tls: Arc<rustls::sign::CertifiedKey>,
     index: crate::pec::index::ProvidersIndex,
 }
 
 impl Reloader {
-    /// Reloads `path` into `provider` and `served`; `current` is the config in force.
-    pub fn new(
-        path: &Path,
-        current: Config,
-        provider: Provider,
-        served: Arc<ServedCertificate>,
-    ) -> Reloader {
+    /// Reloads `path` into `provider` and what `started` holds; `current` is the
+    /// config in force.
+    pub fn new(path: &Path, current: Config, provider: Provider, started: Started) -> Reloader {
         Reloader {
             path: path.to_path_buf(),
             current,
             provider,
-            served,
+            served: started.served,
+            gateway: started.gateway,
         }
     }
 
@@ -79,10 +81,14 @@ impl Reloader {
         let Loaded {
             config,
             signer,
+            seal,
             tls,
             index,
         } = loaded;
         let providers = index.providers().len();
+        if let Some(gateway) = self.gateway.get() {
+            gateway.set_signers(signer.clone(), seal);
+        }
         self.provider.set_signer(signer);
         self.served.set(tls);
         self.provider.set_index(index);
@@ -100,6 +106,15 @@ fn load(path: &Path) -> anyhow::Result<Loaded> {
     let certificates = &config.certificates;
     let signer = Signer::load(&certificates.signing_certificate, &certificates.signing_key)
         .context("cannot load the signing certificate")?;
+    let seal = match (
+        &certificates.conservation_certificate,
+        &certificates.conservation_key,
+    ) {
+        (Some(certificate), Some(key)) => {
+            Signer::load(certificate, key).context("cannot load the conservation seal")?
+        }
+        _ => signer.clone(),
+    };
     let tls = ServedCertificate::read(&certificates.tls_certificate, &certificates.tls_key)
         .context("cannot load the TLS certificate")?;
     let index = trust::load_index_file(&config.index.ldif, None)
@@ -113,6 +128,7 @@ fn load(path: &Path) -> anyhow::Result<Loaded> {
     Ok(Loaded {
         config,
         signer,
+        seal,
         tls,
         index,
     })

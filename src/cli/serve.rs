@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::config::LoginConfig;
+use crate::conservation::worker::Gateway;
 use crate::crypto::identity::Signer;
 use crate::crypto::trust;
 use crate::imap;
@@ -122,11 +123,11 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     first_gestore(&config, provider.store())?;
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let served = start(&config, &provider, &shutdown, &tracker).await?;
+    let started = start(&config, &provider, &shutdown, &tracker).await?;
     super::reload::watch_certificates(&config, provider.metrics());
     tracing::info!(domain = %config.provider.domain, "pecd running");
 
-    let mut reloader = super::reload::Reloader::new(config_path, config, provider, served);
+    let mut reloader = super::reload::Reloader::new(config_path, config, provider, started);
     super::reload::serve_signals(&mut reloader).await;
     tracing::info!("shutting down");
     shutdown.cancel();
@@ -205,14 +206,22 @@ pub fn settings(config: &Config) -> Settings {
     }
 }
 
-/// Binds every listener and spawns every task; returns the TLS certificate the
-/// listeners serve, which a reload replaces.
+/// What a reload replaces beside the provider's own parts: the TLS certificate the
+/// listeners serve, and the conservation gateway's signers once it is open.
+pub struct Started {
+    /// The listeners' certificate.
+    pub served: std::sync::Arc<tls::ServedCertificate>,
+    /// The conservation gateway, set when its task has opened it.
+    pub gateway: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<Gateway>>>,
+}
+
+/// Binds every listener and spawns every task.
 pub async fn start(
     config: &Config,
     provider: &Provider,
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
-) -> anyhow::Result<std::sync::Arc<tls::ServedCertificate>> {
+) -> anyhow::Result<Started> {
     let certificates = &config.certificates;
     let served = tls::ServedCertificate::new(&certificates.tls_certificate, &certificates.tls_key)
         .context("cannot load the TLS certificate")?;
@@ -358,7 +367,9 @@ pub async fn start(
     ));
     // Conservation: the ingest and audit worker, opened off the async threads
     // (the first start creates the built-in TSA key); delivery never waits on it.
+    let gateway = std::sync::Arc::new(std::sync::OnceLock::new());
     if config.conservation.enabled {
+        let slot = std::sync::Arc::clone(&gateway);
         let (config, store) = (config.clone(), provider.store().clone());
         let (source, token) = (provider.clone(), shutdown.clone());
         let watched = config.clone();
@@ -373,6 +384,7 @@ pub async fn start(
                     let metrics = source.metrics().clone();
                     let index = move || source.index();
                     let gateway = std::sync::Arc::new(gateway);
+                    let _ = slot.set(std::sync::Arc::clone(&gateway));
                     crate::conservation::task::run(gateway, index, metrics, token).await;
                 }
                 Ok(Err(error)) => {
@@ -387,7 +399,7 @@ pub async fn start(
         config.index.ldif.clone(),
         shutdown.clone(),
     ));
-    Ok(served)
+    Ok(Started { served, gateway })
 }
 
 /// The admin API with `/metrics` on `[listen] admin` when a token is set; `/metrics`
