@@ -3,7 +3,7 @@
 //! conservation seal, the TLS certificate and key (new handshakes get them; open
 //! connections keep theirs), the
 //! providers index, and the provider's tunable settings (`[limits]` of the access
-//! point, `[timers]`, `[mx] accept_ordinary_mail`, `[mailbox_types]`, `[clamav]`).
+//! point, `[timers]`, `[mx]`, `[mailbox_types]`, `[clamav]`).
 //! Everything new is read and checked first and swapped in only when all of it is
 //! good: a config that does not load, a certificate that does not read or match its
 //! key, an index that does not parse, and the reload is refused, logged and counted,
@@ -93,6 +93,8 @@ impl Reloader {
         self.served.set(tls);
         self.provider.set_index(index);
         self.provider.set_settings(super::serve::settings(&config));
+        let anomaly = crate::provider::delivery_point::AnomalyLimits::from(&config.mx);
+        self.provider.set_anomaly_limits(anomaly);
         let metrics = self.provider.metrics();
         metrics.index_loaded(providers, jiff::Timestamp::now());
         watch_certificates(&config, metrics);
@@ -141,8 +143,6 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut limits = new.limits.clone();
     limits.max_recipients = old.limits.max_recipients;
     limits.max_total_bytes = old.limits.max_total_bytes;
-    let mut mx = new.mx.clone();
-    mx.accept_ordinary_mail = old.mx.accept_ordinary_mail;
     let pairs = [
         (
             "provider",
@@ -155,10 +155,6 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         (
             "limits (but max_recipients and max_total_bytes)",
             differs(format!("{:?}", old.limits), format!("{limits:?}")),
-        ),
-        (
-            "mx (but accept_ordinary_mail)",
-            differs(format!("{:?}", old.mx), format!("{mx:?}")),
         ),
         (
             "login",

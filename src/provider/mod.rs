@@ -204,7 +204,7 @@ struct Inner {
     issuer: Issuer,
     /// The tunable rest, replaced whole on reload (SIGHUP).
     settings: RwLock<Arc<Settings>>,
-    anomaly_limits: delivery_point::AnomalyLimits,
+    anomaly_limits: RwLock<delivery_point::AnomalyLimits>,
     store: Store,
     signer: RwLock<Signer>,
     index: RwLock<Arc<ProvidersIndex>>,
@@ -235,7 +235,7 @@ impl Provider {
             inner: Arc::new(Inner {
                 issuer: settings.issuer.clone(),
                 settings: RwLock::new(Arc::new(settings)),
-                anomaly_limits: delivery_point::AnomalyLimits::default(),
+                anomaly_limits: RwLock::new(delivery_point::AnomalyLimits::default()),
                 store,
                 signer: RwLock::new(signer),
                 index: RwLock::new(Arc::new(index)),
@@ -255,7 +255,7 @@ impl Provider {
         mut self,
         limits: delivery_point::AnomalyLimits,
     ) -> Option<Provider> {
-        Arc::get_mut(&mut self.inner)?.anomaly_limits = limits;
+        Arc::get_mut(&mut self.inner)?.anomaly_limits = RwLock::new(limits);
         Some(self)
     }
 
@@ -288,6 +288,16 @@ impl Provider {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *guard = Arc::new(settings);
+    }
+
+    /// Puts new `[mx]` limits on buste di anomalia in force (a reload).
+    pub fn set_anomaly_limits(&self, limits: delivery_point::AnomalyLimits) {
+        let mut guard = self
+            .inner
+            .anomaly_limits
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *guard = limits;
     }
 
     /// Signs with `signer` from now on (a reload of renewed certificates).
