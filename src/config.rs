@@ -576,7 +576,8 @@ impl Config {
             .unwrap_or_default()
     }
 
-    fn resolve(&mut self, base: &Path) {
+    /// Makes relative paths relative to `base` (the config file's folder).
+    pub(crate) fn resolve(&mut self, base: &Path) {
         let join = |path: &mut PathBuf| {
             if path.is_relative() {
                 *path = base.join(&*path);

@@ -55,9 +55,13 @@ pub fn problems(path: &Path) -> Vec<Problem> {
     let mut problems = key_errors(&text);
     if problems.is_empty() {
         let base = path.parent().unwrap_or(Path::new("."));
-        match Config::parse(&text, base) {
-            Ok(config) => problems.extend(file_problems(&text, &config)),
-            Err(error) => problems.push(invalid(&text, &error.to_string())),
+        if let Err(error) = Config::parse(&text, base) {
+            problems.push(invalid(&text, &error.to_string()));
+        }
+        // The files are checked whatever the rules said, so that one run lists both.
+        if let Ok(mut config) = toml::from_str::<Config>(&text) {
+            config.resolve(base);
+            problems.extend(file_problems(&text, &config));
         }
     }
     problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
@@ -130,9 +134,12 @@ fn at_span(text: &str, error: &toml::de::Error) -> Problem {
 fn invalid(text: &str, message: &str) -> Problem {
     let message = message.strip_prefix(": ").unwrap_or(message).to_string();
     let named = message.split_whitespace().next().unwrap_or_default();
+    // `section.key`, `routes."domain"` or `table.name.key` (`[mailbox_types.STANDARD]`).
+    let in_file = |(section, key): (&str, &str)| line_of_key(text, section, key.trim_matches('"'));
     let line = named
-        .rsplit_once('.')
-        .and_then(|(section, key)| line_of_key(text, section, key));
+        .split_once('.')
+        .and_then(in_file)
+        .or_else(|| named.rsplit_once('.').and_then(in_file));
     Problem { line, message }
 }
 
@@ -300,6 +307,18 @@ mod tests {
         let found = problems_of(&format!("{GOOD}\n[limits\nx = 1\n"));
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].line, Some(5), "{found:?}");
+    }
+
+    #[test]
+    fn a_bad_route_and_a_missing_file_are_both_listed() {
+        let text = format!(
+            "{GOOD}\n[routes]\n\"pec-b.test\" = \"senza-porta\"\n\n[relay]\ntls_roots = [\"nessuna.pem\"]\n"
+        );
+        let found = problems_of(&text);
+        let lines: Vec<Option<usize>> = found.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [Some(6), Some(9)], "{found:?}");
+        assert!(found[0].message.contains("host:port"), "{found:?}");
+        assert!(found[1].message.contains("nessuna.pem"), "{found:?}");
     }
 
     #[test]
