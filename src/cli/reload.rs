@@ -3,12 +3,12 @@
 //! conservation seal, the TLS certificate and key (new handshakes get them; open
 //! connections keep theirs), the
 //! providers index, and the provider's tunable settings (`[limits]` of the access
-//! point, `[timers]`, `[mx]`, `[mailbox_types]`, `[clamav]`).
+//! point, `[timers]`, `[mx]`, `[mailbox_types]`, `[clamav]`, `[login]`).
 //! Everything new is read and checked first and swapped in only when all of it is
 //! good: a config that does not load, a certificate that does not read or match its
 //! key, an index that does not parse, and the reload is refused, logged and counted,
 //! with the old configuration kept whole. Keys whose change needs a restart (listeners,
-//! the data folder, the provider's identity, connection caps, `[login]`, `[routes]`,
+//! the data folder, the provider's identity, connection caps, `[routes]`,
 //! `[relay]`, `[admin]`) are named in the log when they differ.
 
 use std::path::Path;
@@ -33,6 +33,7 @@ pub struct Reloader {
     provider: Provider,
     served: Arc<ServedCertificate>,
     gateway: Arc<std::sync::OnceLock<Arc<Gateway>>>,
+    throttle: crate::net::throttle::AuthThrottle,
 }
 
 /// A reload's new material, all read before anything is swapped.
@@ -54,6 +55,7 @@ impl Reloader {
             provider,
             served: started.served,
             gateway: started.gateway,
+            throttle: started.throttle,
         }
     }
 
@@ -95,6 +97,8 @@ impl Reloader {
         self.provider.set_settings(super::serve::settings(&config));
         let anomaly = crate::provider::delivery_point::AnomalyLimits::from(&config.mx);
         self.provider.set_anomaly_limits(anomaly);
+        let policy = super::serve::throttle_policy(&config.login);
+        self.throttle.set_policy(policy);
         let metrics = self.provider.metrics();
         metrics.index_loaded(providers, jiff::Timestamp::now());
         watch_certificates(&config, metrics);
@@ -155,10 +159,6 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         (
             "limits (but max_recipients and max_total_bytes)",
             differs(format!("{:?}", old.limits), format!("{limits:?}")),
-        ),
-        (
-            "login",
-            differs(format!("{:?}", old.login), format!("{:?}", new.login)),
         ),
         ("routes", old.routes != new.routes),
         (

@@ -213,6 +213,8 @@ pub struct Started {
     pub served: std::sync::Arc<tls::ServedCertificate>,
     /// The conservation gateway, set when its task has opened it.
     pub gateway: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<Gateway>>>,
+    /// The login throttle SMTP, IMAP and the web panel share.
+    pub throttle: AuthThrottle,
 }
 
 /// Binds every listener and spawns every task.
@@ -399,7 +401,11 @@ pub async fn start(
         config.index.ldif.clone(),
         shutdown.clone(),
     ));
-    Ok(Started { served, gateway })
+    Ok(Started {
+        served,
+        gateway,
+        throttle,
+    })
 }
 
 /// The admin API with `/metrics` on `[listen] admin` when a token is set; `/metrics`
@@ -511,7 +517,7 @@ async fn watch_index(provider: Provider, path: std::path::PathBuf, shutdown: Can
 }
 
 /// The throttle's limits from `[login]`; the delays before checks keep their defaults.
-fn throttle_policy(login: &LoginConfig) -> ThrottlePolicy {
+pub(crate) fn throttle_policy(login: &LoginConfig) -> ThrottlePolicy {
     ThrottlePolicy {
         lock_after_failures: login.failures_per_address.get(),
         lock_duration: Duration::from_secs(login.address_lock_secs.get()),

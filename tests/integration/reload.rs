@@ -187,6 +187,28 @@ fn hangup(daemon: &daemon::Daemon, done_before: usize) -> String {
     }
 }
 
+/// `count` IMAP logins as alice with a wrong password, over IMAPS.
+fn wrong_passwords(port: u16, count: u32) {
+    let script = r#"
+import imaplib, ssl, sys
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+for _ in range(int(sys.argv[2])):
+    imap = imaplib.IMAP4_SSL("127.0.0.1", int(sys.argv[1]), ssl_context=context)
+    try:
+        imap.login("alice@pec-a.test", "sbagliata-123")
+    except imaplib.IMAP4.error:
+        pass
+    imap.logout()
+"#;
+    support::stdout_of(
+        "python3",
+        &["-c", script, &port.to_string(), &count.to_string()],
+        "python3",
+    );
+}
+
 /// An ordinary message to the MX: its SMTP code.
 fn ordinary_mail(port: u16) -> String {
     let script = r#"
@@ -235,7 +257,10 @@ fn sighup_reloads_certificates_and_limits_without_dropping_connections_and_refus
             "tls_certificate = \"renewed.pem\"",
         )
         .replace("tls_key = \"certs/tls.key\"", "tls_key = \"renewed.key\"")
-        .replace("[listen]", "[mx]\naccept_ordinary_mail = false\n\n[listen]");
+        .replace(
+            "[listen]",
+            "[mx]\naccept_ordinary_mail = false\n\n[login]\nfailures_per_address = 1\n\n[listen]",
+        );
     assert_ne!(renewed, original);
     std::fs::write(&config_path, &renewed).unwrap();
     let outcome = hangup(&pecd, 0);
@@ -253,9 +278,13 @@ fn sighup_reloads_certificates_and_limits_without_dropping_connections_and_refus
         "the connection made before the reload: {answer}"
     );
     assert_eq!(ordinary_mail(base + 2), "550");
+    // The login throttle's new limit: the second wrong password is refused unchecked.
+    wrong_passwords(imaps, 2);
     let scrape = openapi::get(base + 5, "/metrics", Some(&token));
     let scrape = String::from_utf8(scrape.body).unwrap();
     metrics::promtool(&scrape);
+    let throttled = "pecd_logins_throttled_total{protocol=\"imap\"}";
+    assert_eq!(metrics::sample(&scrape, throttled), 1.0, "{scrape}");
     let tls_left = metrics::sample(
         &scrape,
         "pecd_certificate_expiry_seconds{certificate=\"tls\"}",
