@@ -15,12 +15,16 @@ pub use crate::store::mailbox::MailboxType;
 
 mod agid;
 mod limits;
+mod ops;
 
 pub use agid::IndexConfig;
 pub use agid::StatsConfig;
 pub use limits::LimitsConfig;
 pub use limits::LoginConfig;
 pub use limits::MxConfig;
+pub use ops::LogConfig;
+pub use ops::LogFormat;
+pub use ops::MetricsConfig;
 
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize)]
@@ -70,6 +74,12 @@ pub struct Config {
     /// `[notify]`: ordinary mail to people (activation links).
     #[serde(default)]
     pub notify: NotifyConfig,
+    /// `[metrics]`: the Prometheus endpoint on the admin listener.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// `[log]`: the daemon's log format.
+    #[serde(default)]
+    pub log: LogConfig,
     /// `[mailbox_types.<TYPE>]`: quotas and sending limits of each mailbox type.
     #[serde(default = "MailboxTypeConfig::defaults")]
     pub mailbox_types: BTreeMap<MailboxType, MailboxTypeConfig>,
@@ -561,7 +571,8 @@ impl Config {
             .unwrap_or_default()
     }
 
-    fn resolve(&mut self, base: &Path) {
+    /// Makes relative paths relative to `base` (the config file's folder).
+    pub(crate) fn resolve(&mut self, base: &Path) {
         let join = |path: &mut PathBuf| {
             if path.is_relative() {
                 *path = base.join(&*path);

@@ -16,6 +16,7 @@
 //!      │
 //!      ▼
 //!  provider            the three PEC points, relay, timers, receipt correlation
+//!  metrics             the Prometheus registry the points and front ends count in
 //!  conservation        packages, ingest worker, audit, export, the IMAP view's data
 //!  manage              domains, operators, holders, mailbox life, documents, reports
 //!  notify              ordinary mail to people: activation links, outbox, mailer
@@ -58,6 +59,7 @@ pub mod fuzzing;
 pub mod imap;
 pub mod mail;
 pub mod manage;
+pub mod metrics;
 pub mod net;
 pub mod notify;
 pub mod pec;

@@ -14,6 +14,9 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Serve { config } => serve(&config),
+        Command::CheckConfig { config } => {
+            cli::check_config::run(&config, &mut std::io::stdout()).map(ExitCode::from)
+        }
         Command::Init {
             dir,
             domain,
@@ -50,14 +53,14 @@ fn store_command(command: StoreCommand) -> anyhow::Result<ExitCode> {
     cli::store::run(command).map(ExitCode::from)
 }
 
-/// Runs the daemon on a multi-threaded runtime, logging to stderr (`RUST_LOG` filters).
+/// Runs the daemon on a multi-threaded runtime, logging to stderr (`RUST_LOG` filters)
+/// in the config's `[log] format` (a config that does not load fails just after, in
+/// text).
 fn serve(config_path: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let format = pecd::config::Config::load(config_path)
+        .map(|config| config.log.format)
+        .unwrap_or_default();
+    cli::logging::init(format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -14,11 +14,13 @@
 //! | `GET /v1/log?msgid=&mailbox=&since=&until=` | event-log records |
 //! | `GET /v1/log/verify` | the hash chain check |
 //! | `GET /v1/openapi.json` | the OpenAPI 3.1 document of every path, these and the management plane's ([`manage_api`]) |
+//! | `GET /metrics` | Prometheus text format ([`scrape`]); no bearer token when `[metrics] public = true` |
 //! | `GET /v1/exports/{token}` | the revocation export the token names, for 30 days; no bearer token: the 128-bit link token is the credential (`pecd conservation revoke`) |
 
 pub mod listener;
 pub mod manage_api;
 pub mod openapi;
+pub mod scrape;
 
 use std::net::SocketAddr;
 
@@ -62,6 +64,7 @@ pub async fn serve(
     store: Store,
     manage: ManageApi,
     token: String,
+    scrape: scrape::Scrape,
     shutdown: CancellationToken,
 ) {
     let domain = manage.settings.domain.clone();
@@ -75,6 +78,13 @@ pub async fn serve(
     let public = Router::new()
         .route("/v1/exports/{token}", get(download))
         .with_state(api.clone());
+    let public_metrics = scrape.public;
+    let metrics = scrape::routes(scrape);
+    let (public, private) = if public_metrics {
+        (public.merge(metrics), Router::new())
+    } else {
+        (public, metrics)
+    };
     let router = Router::new()
         .route(
             "/v1/health",
@@ -90,6 +100,7 @@ pub async fn serve(
         .with_state(api.clone())
         .merge(manage_api::routes().with_state(manage))
         .route("/v1/openapi.json", get(openapi::document))
+        .merge(private)
         // The bearer token is the provider's own: it acts as the gestore.
         .layer(axum::Extension(Actor::gestore("api")))
         .layer(axum::middleware::from_fn_with_state(api, authenticate))

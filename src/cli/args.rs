@@ -29,6 +29,12 @@ pub enum Command {
         #[arg(long, default_value = "config/pecd.toml")]
         config: PathBuf,
     },
+    /// Check a configuration file: exit 0, or 1 with every problem as FILE:LINE.
+    CheckConfig {
+        /// The configuration file.
+        #[arg(long, default_value = "config/pecd.toml")]
+        config: PathBuf,
+    },
     /// Write a complete, runnable provider into DIR.
     Init {
         /// The folder to create.

@@ -4,14 +4,17 @@
 //! store go through [`store`], which hands them to the daemon when it runs.
 
 pub mod args;
+pub mod check_config;
 pub mod conservation;
 pub mod console;
 pub mod files;
 pub mod index;
 pub mod init;
 pub mod log;
+pub mod logging;
 pub mod mailbox;
 pub mod manage;
+pub mod reload;
 pub mod serve;
 pub mod stats;
 pub mod store;

@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::config::LoginConfig;
+use crate::conservation::worker::Gateway;
 use crate::crypto::identity::Signer;
 use crate::crypto::trust;
 use crate::imap;
@@ -126,15 +127,17 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     // listeners open, so a start that fails is downtime too.
     let store = provider.store().clone();
     let run = crate::stats::uptime::started(&store).context("cannot record the start")?;
-    start(&config, &provider, &shutdown, &tracker).await?;
+    let started = start(&config, &provider, &shutdown, &tracker).await?;
     tracker.spawn(crate::stats::uptime::heartbeat(
         store.clone(),
         run,
         shutdown.clone(),
     ));
+    super::reload::watch_certificates(&config, provider.metrics());
     tracing::info!(domain = %config.provider.domain, "pecd running");
 
-    wait_for_signal().await;
+    let mut reloader = super::reload::Reloader::new(config_path, config, provider, started);
+    super::reload::serve_signals(&mut reloader).await;
     tracing::info!("shutting down");
     let stopping = jiff::Timestamp::now();
     shutdown.cancel();
@@ -159,7 +162,22 @@ pub fn build(config: &Config) -> anyhow::Result<Provider> {
             )
         })?
         .index;
-    let settings = Settings {
+    let metrics = crate::metrics::Metrics::new(store.commit_meter());
+    metrics.index_loaded(index.providers().len(), jiff::Timestamp::now());
+    let settings = settings(config);
+    // Other providers are trusted through the index (certificate hash and equality,
+    // RFC 6109 §4.5), not through a public trust store: no anchors for chain checks.
+    Provider::new(settings, store, signer, index, None)
+        .with_anomaly_limits(crate::provider::delivery_point::AnomalyLimits::from(
+            &config.mx,
+        ))
+        .and_then(|provider| provider.with_metrics(metrics))
+        .context("the provider was shared before its [mx] limits and metrics were set")
+}
+
+/// The provider's settings a config gives: read at start and at every reload.
+pub fn settings(config: &Config) -> Settings {
+    Settings {
         issuer: Issuer {
             domain: config.provider.domain.clone(),
             name: config.provider.name.clone(),
@@ -196,14 +214,18 @@ pub fn build(config: &Config) -> anyhow::Result<Provider> {
             .iter()
             .map(|(d, t)| (d.to_ascii_lowercase(), t.clone()))
             .collect(),
-    };
-    // Other providers are trusted through the index (certificate hash and equality,
-    // RFC 6109 §4.5), not through a public trust store: no anchors for chain checks.
-    Provider::new(settings, store, signer, index, None)
-        .with_anomaly_limits(crate::provider::delivery_point::AnomalyLimits::from(
-            &config.mx,
-        ))
-        .context("the provider was shared before its [mx] limits were set")
+    }
+}
+
+/// What a reload replaces beside the provider's own parts: the TLS certificate the
+/// listeners serve, and the conservation gateway's signers once it is open.
+pub struct Started {
+    /// The listeners' certificate.
+    pub served: std::sync::Arc<tls::ServedCertificate>,
+    /// The conservation gateway, set when its task has opened it.
+    pub gateway: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<Gateway>>>,
+    /// The login throttle SMTP, IMAP and the web panel share.
+    pub throttle: AuthThrottle,
 }
 
 /// Binds every listener and spawns every task.
@@ -212,10 +234,12 @@ pub async fn start(
     provider: &Provider,
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Started> {
     let certificates = &config.certificates;
+    let served = tls::ServedCertificate::new(&certificates.tls_certificate, &certificates.tls_key)
+        .context("cannot load the TLS certificate")?;
     let acceptor = TlsAcceptor::from(
-        tls::server_config(&certificates.tls_certificate, &certificates.tls_key)
+        tls::reloadable_server_config(std::sync::Arc::clone(&served))
             .context("cannot load the TLS certificate")?,
     );
     let throttle = AuthThrottle::new(throttle_policy(&config.login));
@@ -254,6 +278,7 @@ pub async fn start(
             backend: provider.clone(),
             timeouts,
             throttle: throttle.clone(),
+            metrics: provider.metrics().clone(),
         };
         tracker.spawn(server::run_listener(
             listener,
@@ -286,6 +311,7 @@ pub async fn start(
             throttle: throttle.clone(),
             passwords: provider.passwords().clone(),
             timeouts: imap::server::Timeouts::default(),
+            metrics: provider.metrics().clone(),
         };
         tracker.spawn(imap::server::run_listener(
             listener,
@@ -331,24 +357,7 @@ pub async fn start(
         Duration::from_secs(config.timers.tick_secs.max(1)),
         shutdown.clone(),
     ));
-    if config.admin.token.is_empty() {
-        tracing::info!("admin API off: no [admin] token configured");
-    } else {
-        let listener = TcpListener::bind(listen.admin)
-            .await
-            .with_context(|| format!("cannot listen on {}", listen.admin))?;
-        let admission = crate::net::listener::Admission::new(
-            config.limits.max_connections,
-            config.limits.connections_per_ip,
-        );
-        tracker.spawn(crate::admin::serve(
-            crate::admin::listener::Admitted::new(listener, admission),
-            provider.store().clone(),
-            manage_api(config, provider),
-            config.admin.token.clone(),
-            shutdown.clone(),
-        ));
-    }
+    start_admin(config, provider, shutdown, tracker).await?;
     if let Some(address) = listen.web {
         start_web(
             config, provider, &acceptor, &throttle, address, shutdown, tracker,
@@ -371,18 +380,25 @@ pub async fn start(
     ));
     // Conservation: the ingest and audit worker, opened off the async threads
     // (the first start creates the built-in TSA key); delivery never waits on it.
+    let gateway = std::sync::Arc::new(std::sync::OnceLock::new());
     if config.conservation.enabled {
+        let slot = std::sync::Arc::clone(&gateway);
         let (config, store) = (config.clone(), provider.store().clone());
         let (source, token) = (provider.clone(), shutdown.clone());
+        let watched = config.clone();
         tracker.spawn(async move {
             let opened =
                 tokio::task::spawn_blocking(move || super::conservation::gateway(&config, store))
                     .await;
             match opened {
                 Ok(Ok(gateway)) => {
+                    // The built-in TSA's certificate exists from here on.
+                    super::reload::watch_certificates(&watched, source.metrics());
+                    let metrics = source.metrics().clone();
                     let index = move || source.index();
-                    crate::conservation::task::run(std::sync::Arc::new(gateway), index, token)
-                        .await;
+                    let gateway = std::sync::Arc::new(gateway);
+                    let _ = slot.set(std::sync::Arc::clone(&gateway));
+                    crate::conservation::task::run(gateway, index, metrics, token).await;
                 }
                 Ok(Err(error)) => {
                     tracing::error!(error = %format!("{error:#}"), "conservation not started")
@@ -406,6 +422,53 @@ pub async fn start(
             shutdown.clone(),
         ));
     }
+    Ok(Started {
+        served,
+        gateway,
+        throttle,
+    })
+}
+
+/// The admin API with `/metrics` on `[listen] admin` when a token is set; `/metrics`
+/// alone when only `[metrics] public` asks for it.
+async fn start_admin(
+    config: &Config,
+    provider: &Provider,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) -> anyhow::Result<()> {
+    let public = config.metrics.public;
+    if config.admin.token.is_empty() && !public {
+        tracing::info!("admin API off: no [admin] token configured");
+        return Ok(());
+    }
+    let address = config.listen.admin;
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let admission = crate::net::listener::Admission::new(
+        config.limits.max_connections,
+        config.limits.connections_per_ip,
+    );
+    let listener = crate::admin::listener::Admitted::new(listener, admission);
+    let scrape = crate::admin::scrape::Scrape {
+        metrics: provider.metrics().clone(),
+        store: provider.store().clone(),
+        public,
+    };
+    if config.admin.token.is_empty() {
+        let serving = crate::admin::scrape::serve_alone(listener, scrape, shutdown.clone());
+        tracker.spawn(serving);
+        return Ok(());
+    }
+    tracker.spawn(crate::admin::serve(
+        listener,
+        provider.store().clone(),
+        manage_api(config, provider),
+        config.admin.token.clone(),
+        scrape,
+        shutdown.clone(),
+    ));
     Ok(())
 }
 
@@ -458,10 +521,15 @@ async fn watch_index(provider: Provider, path: std::path::PathBuf, shutdown: Can
             seen = now;
             match trust::load_index_file(&path, None) {
                 Ok(loaded) => {
+                    let providers = loaded.index.providers().len();
                     provider.set_index(loaded.index);
-                    tracing::info!(path = %path.display(), "providers index reloaded");
+                    provider
+                        .metrics()
+                        .index_loaded(providers, jiff::Timestamp::now());
+                    tracing::info!(path = %path.display(), providers, "providers index reloaded");
                 }
                 Err(error) => {
+                    provider.metrics().index_refused();
                     tracing::error!(%error, "providers index not reloaded; keeping the previous one")
                 }
             }
@@ -469,23 +537,8 @@ async fn watch_index(provider: Provider, path: std::path::PathBuf, shutdown: Can
     }
 }
 
-async fn wait_for_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
-}
-
 /// The throttle's limits from `[login]`; the delays before checks keep their defaults.
-fn throttle_policy(login: &LoginConfig) -> ThrottlePolicy {
+pub(crate) fn throttle_policy(login: &LoginConfig) -> ThrottlePolicy {
     ThrottlePolicy {
         lock_after_failures: login.failures_per_address.get(),
         lock_duration: Duration::from_secs(login.address_lock_secs.get()),

@@ -13,6 +13,7 @@ use crate::pec::index::ProvidersIndex;
 pub async fn run(
     gateway: std::sync::Arc<Gateway>,
     index: impl Fn() -> std::sync::Arc<ProvidersIndex> + Send + 'static,
+    metrics: crate::metrics::Metrics,
     shutdown: CancellationToken,
 ) {
     let mut last_audit = tokio::time::Instant::now();
@@ -27,6 +28,9 @@ pub async fn run(
             worker.drain(Some(&current), Timestamp::now(), false)
         })
         .await;
+        if let Ok(Ok(d)) = &drained {
+            metrics.conservation(d.packages.len(), d.bytes, d.refused, d.alerts);
+        }
         match drained {
             Ok(Ok(drained)) if !drained.packages.is_empty() || drained.refused > 0 => {
                 tracing::info!(packages = ?drained.packages, conserved = drained.conserved, refused = drained.refused, "conservation");

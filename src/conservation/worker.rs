@@ -127,6 +127,10 @@ pub struct Drained {
     pub refused: usize,
     /// Mailboxes paused by their quota.
     pub paused: Vec<String>,
+    /// Bytes of the packages built.
+    pub bytes: u64,
+    /// Quota alerts sent (70 %, 90 %, and 100 % when ingest paused).
+    pub alerts: usize,
 }
 
 /// The result of an audit: `(package, problem)` pairs; empty when all is well.
@@ -147,10 +151,11 @@ pub struct AuditReport {
 pub struct Gateway {
     store: Store,
     root: PathBuf,
-    /// Signs the PEC alerts to the user (the provider's key).
-    signer: Signer,
-    /// Signs package indexes and rapporti di versamento (the conservation seal).
-    seal: Signer,
+    /// Signs the PEC alerts to the user (the provider's key); replaced on reload.
+    signer: std::sync::RwLock<Signer>,
+    /// Signs package indexes and rapporti di versamento (the conservation seal);
+    /// replaced on reload.
+    seal: std::sync::RwLock<Signer>,
     time: TimeSource,
     certificates: Vec<(String, Vec<u8>)>,
     anchors: Vec<X509>,
@@ -216,8 +221,8 @@ impl Gateway {
         Ok(Gateway {
             store,
             root,
-            signer,
-            seal,
+            signer: std::sync::RwLock::new(signer),
+            seal: std::sync::RwLock::new(seal),
             time,
             certificates,
             anchors,
@@ -254,6 +259,31 @@ impl Gateway {
             .or_else(|| self.settings.tiers.get(&self.settings.default_tier))
             .copied()
             .unwrap_or(quota::GIB)
+    }
+
+    /// Signs with renewed keys from the next package on (a reload): `signer` the
+    /// alerts, `seal` the indexes and rapporti.
+    pub fn set_signers(&self, signer: Signer, seal: Signer) {
+        let replace = |slot: &std::sync::RwLock<Signer>, new: Signer| {
+            *slot
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = new;
+        };
+        replace(&self.signer, signer);
+        replace(&self.seal, seal);
+    }
+
+    fn signer(&self) -> Signer {
+        let signer = self.signer.read();
+        signer
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn seal(&self) -> Signer {
+        let seal = self.seal.read();
+        seal.unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Packages what is queued. Without `force`, a mailbox's batch of today waits until
@@ -353,7 +383,7 @@ impl Gateway {
         }
         if full && !account.paused {
             let (alert, id) = quota::alert(
-                &self.signer,
+                &self.signer(),
                 &self.settings.domain,
                 mailbox,
                 100,
@@ -368,6 +398,7 @@ impl Gateway {
                 file_alert(tx, mailbox, &blob, &alert, &id, now)
             })?;
             drained.paused.push(mailbox.to_string());
+            drained.alerts += 1;
         }
         Ok(!full)
     }
@@ -447,7 +478,7 @@ impl Gateway {
         let serial = self.store.write(|tx| tx.next("conservation_package"))?;
         let id = format!("pda-{day}-{serial:06}");
         let sealing = Sealing {
-            signer: &self.seal,
+            signer: &self.seal(),
             time: &self.time,
             provider_name: &self.settings.provider_name,
             certificates: self.certificates.clone(),
@@ -498,6 +529,8 @@ impl Gateway {
         self.index_package(&id, mailbox, items);
         drained.packages.push(id);
         drained.conserved += items.len();
+        drained.bytes += record.bytes;
+        drained.alerts += alerts.len();
         Ok(())
     }
 
@@ -514,7 +547,7 @@ impl Gateway {
         let mut alerts = Vec::new();
         for percent in crossed {
             let (alert, message_id) = quota::alert(
-                &self.signer,
+                &self.signer(),
                 &self.settings.domain,
                 mailbox,
                 percent,

@@ -44,6 +44,8 @@ use crate::imap::session::Session;
 use crate::imap::session::SessionConfig;
 use crate::imap::session::Step;
 use crate::imap::session::Transport;
+use crate::metrics::Metrics;
+use crate::metrics::Protocol;
 use crate::net::ack::AckNow;
 use crate::net::listener;
 use crate::net::listener::Admission;
@@ -94,6 +96,8 @@ pub struct Endpoint {
     pub passwords: crate::net::passwords::PasswordChecks,
     /// Read timeouts.
     pub timeouts: Timeouts,
+    /// Where connections and logins are counted.
+    pub metrics: Metrics,
 }
 
 /// Serves IMAP on `listener` until `shutdown`, within the connection caps and the
@@ -114,6 +118,7 @@ pub fn run_listener(
             let endpoint = endpoint.clone();
             let shutdown = shutdown.clone();
             async move {
+                let _open = endpoint.metrics.connection(Protocol::Imap);
                 let _ = stream.set_nodelay(true);
                 match run_connection(stream, peer.ip(), endpoint, shutdown).await {
                     Ok(()) => tracing::debug!(%peer, "IMAP connection closed"),
@@ -404,10 +409,12 @@ impl Driver<'_> {
         {
             LoginAdmission::Check(attempt) => attempt,
             LoginAdmission::Locked => {
+                self.endpoint.metrics.throttled(Protocol::Imap);
                 tracing::warn!(peer = %self.peer, %user, "IMAP login refused: locked");
                 return Err(Unchecked::Locked);
             }
             LoginAdmission::Busy => {
+                self.endpoint.metrics.throttled(Protocol::Imap);
                 tracing::warn!(peer = %self.peer, "IMAP login refused: too many checks waiting");
                 return Err(Unchecked::Busy);
             }
@@ -416,6 +423,7 @@ impl Driver<'_> {
             tokio::time::sleep(attempt.delay()).await;
         }
         let Some(attempt) = attempt.after_delay(Instant::now()) else {
+            self.endpoint.metrics.throttled(Protocol::Imap);
             tracing::warn!(peer = %self.peer, "IMAP login refused: too many checks waiting");
             return Err(Unchecked::Busy);
         };
@@ -424,6 +432,7 @@ impl Driver<'_> {
             .passwords
             .check(self.endpoint.store.password_lookup(), user, password)
             .await;
+        self.endpoint.metrics.login(Protocol::Imap, valid);
         if valid {
             attempt.succeeded(Instant::now());
         } else {

@@ -134,7 +134,7 @@ impl AuthThrottle {
     pub fn new(policy: ThrottlePolicy) -> Self {
         AuthThrottle {
             shared: Arc::new(Shared {
-                policy,
+                policy: std::sync::RwLock::new(policy),
                 hasher: RandomState::new(),
                 tables: Mutex::new(Tables::default()),
             }),
@@ -192,8 +192,19 @@ impl AuthThrottle {
         tables.addresses.len() + tables.pairs.len() + tables.accounts.len() + tables.trusted.len()
     }
 
-    fn policy(&self) -> &ThrottlePolicy {
-        &self.shared.policy
+    fn policy(&self) -> ThrottlePolicy {
+        let policy = self.shared.policy.read();
+        *policy.unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Puts new limits in force (a reload); the failures counted so far stay.
+    pub fn set_policy(&self, policy: ThrottlePolicy) {
+        let mut current = self
+            .shared
+            .policy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *current = policy;
     }
 
     fn limits(&self) -> Limits {
@@ -321,7 +332,8 @@ impl Drop for Attempt {
 
 #[derive(Debug)]
 struct Shared {
-    policy: ThrottlePolicy,
+    /// Replaced on reload; the counts stay.
+    policy: std::sync::RwLock<ThrottlePolicy>,
     hasher: RandomState,
     tables: Mutex<Tables>,
 }

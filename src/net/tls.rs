@@ -61,6 +61,72 @@ pub fn server_config(cert_pem: &Path, key_pem: &Path) -> Result<Arc<ServerConfig
     Ok(Arc::new(config))
 }
 
+/// The server's certificate and key, replaceable while connections run: a reload
+/// (SIGHUP) puts renewed ones in with [`ServedCertificate::set`], new handshakes get
+/// them, and connections already open keep the session they made.
+#[derive(Debug)]
+pub struct ServedCertificate {
+    current: std::sync::RwLock<Arc<rustls::sign::CertifiedKey>>,
+}
+
+impl ServedCertificate {
+    /// Reads a certificate chain (leaf first) and its key, checking that they match.
+    pub fn read(
+        cert_pem: &Path,
+        key_pem: &Path,
+    ) -> Result<Arc<rustls::sign::CertifiedKey>, TlsError> {
+        let chain = read_certificates(cert_pem)?;
+        let key = PrivateKeyDer::from_pem_file(key_pem).map_err(|source| TlsError::Pem {
+            path: key_pem.to_path_buf(),
+            source,
+        })?;
+        Ok(Arc::new(rustls::sign::CertifiedKey::from_der(
+            chain,
+            key,
+            &provider(),
+        )?))
+    }
+
+    /// Serves `cert_pem` with `key_pem`.
+    pub fn new(cert_pem: &Path, key_pem: &Path) -> Result<Arc<ServedCertificate>, TlsError> {
+        let current = std::sync::RwLock::new(ServedCertificate::read(cert_pem, key_pem)?);
+        Ok(Arc::new(ServedCertificate { current }))
+    }
+
+    /// Serves `fresh` (from [`ServedCertificate::read`]) from the next handshake on.
+    pub fn set(&self, fresh: Arc<rustls::sign::CertifiedKey>) {
+        let mut current = self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *current = fresh;
+    }
+}
+
+impl rustls::server::ResolvesServerCert for ServedCertificate {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let current = self
+            .current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Some(Arc::clone(&current))
+    }
+}
+
+/// The server configuration serving `certificate`, whatever it holds at each handshake.
+pub fn reloadable_server_config(
+    certificate: Arc<ServedCertificate>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)?
+        .with_no_client_auth()
+        .with_cert_resolver(certificate);
+    Ok(Arc::new(config))
+}
+
 /// Builds the client configuration used to relay to other providers.
 ///
 /// Only the certificates in `extra_roots` (PEM files, each with one or more

@@ -137,6 +137,27 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// A short fixed name for the kind of refusal, for counting and logs (no address).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::Malformed => "malformed",
+            Refusal::FromCount(_) => "from_count",
+            Refusal::FromNotReversePath { .. } => "from_not_reverse_path",
+            Refusal::NotAuthenticatedSender { .. } => "not_authenticated_sender",
+            Refusal::ForeignSender { .. } => "foreign_sender",
+            Refusal::FromNameShowsAnotherAddress { .. } => "from_name_shows_address",
+            Refusal::TooDeep { .. } => "too_deep",
+            Refusal::TooManyMessageTypes { .. } => "too_many_message_types",
+            Refusal::EncodedMessage => "encoded_message",
+            Refusal::NoPrimaryRecipient => "no_primary_recipient",
+            Refusal::RecipientNotInHeaders(_) => "recipient_not_in_headers",
+            Refusal::Bcc => "bcc",
+            Refusal::TooManyRecipients { .. } => "too_many_recipients",
+            Refusal::DailyLimit { .. } => "daily_limit",
+            Refusal::TooLarge { .. } => "too_large",
+        }
+    }
+
     /// The Italian reason the avviso di non accettazione states.
     pub fn reason(&self) -> String {
         match self {

@@ -77,8 +77,9 @@ impl Provider {
     /// What the mailbox's type lets it send (no limit of its own when the type has none
     /// configured: the access point's `[limits]` still hold).
     fn sending_limits(&self, mailbox: Option<&Mailbox>) -> SendingLimits {
+        let settings = self.settings();
         mailbox
-            .and_then(|m| self.settings().sending.get(&m.profile.kind))
+            .and_then(|m| settings.sending.get(&m.profile.kind))
             .copied()
             .unwrap_or(SendingLimits {
                 max_recipients: usize::MAX,
@@ -159,6 +160,7 @@ impl Provider {
             receipt_stamp.message_id,
         );
         let id = facts.id.clone();
+        let user_name = user.clone();
         let recipients = rcpt_to.len();
         self.store().write_owned(move |tx| {
             // The Reply-To travels in `detail`: the timers' notices restate it in daticert.
@@ -206,6 +208,8 @@ impl Provider {
             Ok(())
         })?;
         self.wake_relay();
+        self.metrics().accepted();
+        tracing::info!(msgid = %id, mailbox = %user_name, recipients, "accettazione");
         Ok(Submission::Accepted(id))
     }
 
@@ -217,6 +221,8 @@ impl Provider {
         refusal: Refusal,
         now: Timestamp,
     ) -> Result<(), ProviderError> {
+        self.metrics().refused(refusal.code());
+        tracing::info!(msgid = %facts.id, mailbox = %user, reason = refusal.code(), "non accettazione");
         let stamp = self.stamp(now);
         let notice = receipt::non_acceptance(self.issuer(), facts, &refusal.reason(), &stamp);
         self.record_refusal(
@@ -240,6 +246,8 @@ impl Provider {
         original: &Original,
         now: Timestamp,
     ) -> Result<(), ProviderError> {
+        self.metrics().infected();
+        tracing::warn!(msgid = %facts.id, mailbox = %user, %virus, "non accettazione per virus");
         let stamp = self.stamp(now);
         let notice = receipt::non_acceptance_virus(self.issuer(), facts, virus, &stamp);
         let quarantined = self.quarantined(original.raw(), virus, &facts.sender, now)?;

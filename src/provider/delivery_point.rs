@@ -183,7 +183,8 @@ pub(crate) fn anomaly_refusal_in(
 impl Provider {
     /// The limits on buste di anomalia.
     pub fn anomaly_limits(&self) -> AnomalyLimits {
-        self.inner.anomaly_limits
+        let limits = self.inner.anomaly_limits.read();
+        *limits.unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Why ordinary mail of `size` bytes is refused before it is wrapped, if it is:

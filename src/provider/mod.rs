@@ -201,16 +201,20 @@ pub struct Provider {
 }
 
 struct Inner {
-    settings: Settings,
-    anomaly_limits: delivery_point::AnomalyLimits,
+    /// Who we are: fixed for the life of the process.
+    issuer: Issuer,
+    /// The tunable rest, replaced whole on reload (SIGHUP).
+    settings: RwLock<Arc<Settings>>,
+    anomaly_limits: RwLock<delivery_point::AnomalyLimits>,
     store: Store,
-    signer: Signer,
+    signer: RwLock<Signer>,
     index: RwLock<Arc<ProvidersIndex>>,
     index_status: index_fetch::IndexStatusCell,
     anchors: Option<Anchors>,
     counter: AtomicU64,
     passwords: crate::net::passwords::PasswordChecks,
     relay_wake: Notify,
+    metrics: crate::metrics::Metrics,
 }
 
 impl Provider {
@@ -233,16 +237,18 @@ impl Provider {
         index_status.loaded(&index);
         Provider {
             inner: Arc::new(Inner {
-                settings,
-                anomaly_limits: delivery_point::AnomalyLimits::default(),
+                issuer: settings.issuer.clone(),
+                settings: RwLock::new(Arc::new(settings)),
+                anomaly_limits: RwLock::new(delivery_point::AnomalyLimits::default()),
                 store,
-                signer,
+                signer: RwLock::new(signer),
                 index: RwLock::new(Arc::new(index)),
                 index_status,
                 anchors,
                 counter: AtomicU64::new(seed),
                 passwords: crate::net::passwords::PasswordChecks::start(2),
                 relay_wake: Notify::new(),
+                metrics: crate::metrics::Metrics::default(),
             }),
         }
     }
@@ -254,13 +260,59 @@ impl Provider {
         mut self,
         limits: delivery_point::AnomalyLimits,
     ) -> Option<Provider> {
-        Arc::get_mut(&mut self.inner)?.anomaly_limits = limits;
+        Arc::get_mut(&mut self.inner)?.anomaly_limits = RwLock::new(limits);
         Some(self)
     }
 
-    /// The settings.
-    pub fn settings(&self) -> &Settings {
-        &self.inner.settings
+    /// Counts into `metrics` (the daemon's registry) instead of a registry of its own;
+    /// like [`Provider::with_anomaly_limits`], only while no clone exists.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Option<Provider> {
+        Arc::get_mut(&mut self.inner)?.metrics = metrics;
+        Some(self)
+    }
+
+    /// Where the provider counts what it does.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> Arc<Settings> {
+        let guard = self.inner.settings.read();
+        Arc::clone(&guard.unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Puts new settings in force (a reload): messages being handled finish under
+    /// the ones they started with. The issuer stays: a provider's identity needs a
+    /// restart.
+    pub fn set_settings(&self, mut settings: Settings) {
+        settings.issuer = self.inner.issuer.clone();
+        let mut guard = self
+            .inner
+            .settings
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *guard = Arc::new(settings);
+    }
+
+    /// Puts new `[mx]` limits on buste di anomalia in force (a reload).
+    pub fn set_anomaly_limits(&self, limits: delivery_point::AnomalyLimits) {
+        let mut guard = self
+            .inner
+            .anomaly_limits
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *guard = limits;
+    }
+
+    /// Signs with `signer` from now on (a reload of renewed certificates).
+    pub fn set_signer(&self, signer: Signer) {
+        let mut guard = self
+            .inner
+            .signer
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *guard = signer;
     }
 
     /// The store.
@@ -270,7 +322,7 @@ impl Provider {
 
     /// Our issuer identity.
     pub fn issuer(&self) -> &Issuer {
-        &self.inner.settings.issuer
+        &self.inner.issuer
     }
 
     /// The current providers index.
@@ -346,7 +398,20 @@ impl Provider {
 
     /// Signs a message and makes it a durable blob; returns its id and size.
     pub fn seal(&self, message: &Unsigned) -> Result<(BlobId, Vec<u8>), ProviderError> {
-        let signed = smime::sign(&self.inner.signer, message)?;
+        let started = std::time::Instant::now();
+        let signer = self
+            .inner
+            .signer
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let signed = smime::sign(&signer, message)?;
+        self.metrics().signed(started.elapsed());
+        if let Some(crate::pec::kind::DaticertKind::Receipt(kind)) =
+            message.daticert.as_ref().map(|d| d.kind)
+        {
+            self.metrics().receipt_issued(kind.as_str());
+        }
         let blob = self.inner.store.blobs().put(&signed)?;
         Ok((blob, signed))
     }

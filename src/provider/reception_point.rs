@@ -76,7 +76,9 @@ impl Provider {
         now: Timestamp,
     ) -> Result<Reception, ProviderError> {
         let index = self.index();
+        let started = std::time::Instant::now();
         let validation = Validation::check(data, self.anchors(), Some(&index), now);
+        let took = started.elapsed();
         let local: Vec<String> = rcpt_to
             .iter()
             .filter(|r| self.is_local(r))
@@ -88,7 +90,7 @@ impl Provider {
                 if let Some(refusal) = self.ordinary_mail_refusal(data.len() as u64) {
                     return Ok(Reception::Refused(refusal));
                 }
-                return self.anomaly(&local, data, "messaggio non leggibile", now);
+                return self.anomaly(&local, data, "messaggio non leggibile", "unreadable", now);
             }
         };
         let mut reasons = validation.reasons();
@@ -103,8 +105,11 @@ impl Provider {
             (Some(daticert), true) => Some(daticert),
             _ => None,
         };
+        self.metrics().verified(took, certified.is_some());
         match (validation.message.kind, certified) {
             (Kind::Transport, Some(daticert)) => {
+                self.metrics().envelope_received();
+                tracing::info!(msgid = %daticert.data.id, peer = %signer_name(&validation), "busta di trasporto ricevuta");
                 self.transport_arrived(&validation, daticert, &local, data, now)
             }
             (Kind::Receipt(kind), Some(daticert)) => {
@@ -113,7 +118,7 @@ impl Provider {
                     Ok(sender) => {
                         self.receipt_arrived(kind, &validation, &sender, &local, data, now)
                     }
-                    Err(reason) => self.anomaly(&local, data, &reason, now),
+                    Err(reason) => self.anomaly(&local, data, &reason, "receipt_not_ours", now),
                 }
             }
             (kind, _) => {
@@ -136,7 +141,12 @@ impl Provider {
                     .cloned()
                     .unwrap_or_else(|| "dati di certificazione assenti".to_string());
                 tracing::info!(%mail_from, %reason, "busta di anomalia");
-                self.anomaly(&local, data, &reason, now)
+                let cause = if kind == Kind::Ordinary {
+                    "ordinary"
+                } else {
+                    "not_valid"
+                };
+                self.anomaly(&local, data, &reason, cause, now)
             }
         }
     }
@@ -184,7 +194,7 @@ impl Provider {
         let mut outcome = Reception::AlreadyReceived;
         if !strangers.is_empty() {
             let reason = "destinatario non compreso tra i destinatari certificati";
-            outcome = self.anomaly(&strangers, data, reason, now)?;
+            outcome = self.anomaly(&strangers, data, reason, "not_addressed", now)?;
             if !outcome.is_taken() {
                 return Ok(outcome);
             }
@@ -423,9 +433,17 @@ impl Provider {
         data: &[u8],
         now: Timestamp,
     ) -> Result<Reception, ProviderError> {
+        self.metrics().receipt_received(kind.as_str());
+        tracing::info!(kind = kind.as_str(), peer = %signer_name(validation), mailbox = %sender, "ricevuta ricevuta");
         let message = &validation.message;
         let Some(daticert) = &message.daticert else {
-            return self.anomaly(local, data, "dati di certificazione assenti", now);
+            return self.anomaly(
+                local,
+                data,
+                "dati di certificazione assenti",
+                "no_daticert",
+                now,
+            );
         };
         let about = daticert
             .data
@@ -531,6 +549,7 @@ impl Provider {
         local: &[String],
         data: &[u8],
         reason: &str,
+        cause: &'static str,
         now: Timestamp,
     ) -> Result<Reception, ProviderError> {
         // The busta only adds to the message: a mailbox that cannot hold the message
@@ -577,6 +596,7 @@ impl Provider {
             tracing::info!(%refusal, "busta di anomalia rifiutata");
             return Ok(Reception::Refused(refusal));
         }
+        self.metrics().anomaly(cause);
         Ok(Reception::Anomaly)
     }
 }

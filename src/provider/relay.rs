@@ -245,6 +245,8 @@ async fn deliver(
 ) -> Result<bool, ProviderError> {
     let data = data?;
     let destination = job.destination.to_ascii_lowercase();
+    let peer = metrics_peer(provider, &destination);
+    provider.metrics().relay_attempt(peer);
     let attempt: Result<(), String> = if provider.is_local_domain(&destination) {
         let (from, rcpts, bytes) = (job.mail_from.clone(), job.rcpt_to.clone(), data);
         let reception = provider
@@ -266,14 +268,16 @@ async fn deliver(
         send(route, &destination, &message).await
     };
     let Err(reason) = attempt else {
+        tracing::info!(job = job.id, peer = %destination, "relay: delivered");
         return Ok(true);
     };
+    provider.metrics().relay_failure(peer);
     let now = Timestamp::now();
     let id = job.id;
     let age = now.duration_since(job.created).unsigned_abs();
     let give_up = age >= pacing.give_up;
     let next = now + pacing.backoff(job.attempts);
-    tracing::warn!(job = id, destination = %job.destination, %reason, give_up, "relay attempt failed");
+    tracing::warn!(job = id, peer = %job.destination, %reason, give_up, "relay attempt failed");
     provider
         .blocking(move |p| {
             Ok(p.store().write(|tx| {
@@ -290,6 +294,16 @@ async fn deliver(
         })
         .await?;
     Ok(false)
+}
+
+/// The peer a delivery counts under: a PEC domain (ours, or one the index lists), or
+/// `external` for any other, so that a user writing to made-up domains cannot grow
+/// the metrics without bound.
+fn metrics_peer<'a>(provider: &Provider, destination: &'a str) -> &'a str {
+    let known = provider.is_local_domain(destination)
+        || provider.settings().routes.contains_key(destination)
+        || provider.index().by_domain(destination).is_some();
+    if known { destination } else { "external" }
 }
 
 /// Tries each place the directory gives, best first, until one takes the message or

@@ -98,6 +98,12 @@ impl Provider {
             }
             Ok(())
         })?;
+        let fired = match which {
+            Due::Warning12h => crate::metrics::TimerKind::Warning12h,
+            Due::Final24h => crate::metrics::TimerKind::Final24h,
+        };
+        self.metrics().timer_fired(fired);
+        tracing::info!(msgid = %timer.pec_id, mailbox = %timer.sender, recipient = %timer.recipient, timer = ?which, "avviso di mancata consegna per tempo scaduto");
         Ok(())
     }
 

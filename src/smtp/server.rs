@@ -42,6 +42,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::LimitsConfig;
+use crate::metrics::Metrics;
+use crate::metrics::Protocol;
 use crate::net::listener;
 use crate::net::listener::Admission;
 use crate::net::throttle::Admission as LoginAdmission;
@@ -113,6 +115,8 @@ pub struct Endpoint<B> {
     pub timeouts: Timeouts,
     /// Authentication failure counting, shared with the other listeners.
     pub throttle: AuthThrottle,
+    /// Where connections and logins are counted.
+    pub metrics: Metrics,
 }
 
 /// What holds a client nobody answers for yet: every MX peer, and a submission client
@@ -180,6 +184,7 @@ pub fn run_listener<B: Backend>(
             let bounds = bounds.clone();
             let shutdown = shutdown.clone();
             async move {
+                let _open = endpoint.metrics.connection(Protocol::Smtp);
                 // Replies are small and interactive; do not wait for Nagle.
                 let _ = stream.set_nodelay(true);
                 match run_connection(stream, peer.ip(), endpoint, bounds, shutdown).await {
@@ -379,10 +384,12 @@ impl<B: Backend> Driver<'_, B> {
         {
             LoginAdmission::Check(attempt) => attempt,
             LoginAdmission::Locked => {
+                self.endpoint.metrics.throttled(Protocol::Smtp);
                 tracing::warn!(peer = %self.peer, %user, "authentication refused: locked");
                 return AuthOutcome::Locked;
             }
             LoginAdmission::Busy => {
+                self.endpoint.metrics.throttled(Protocol::Smtp);
                 tracing::warn!(peer = %self.peer, "authentication refused: too many checks waiting");
                 return AuthOutcome::Unavailable;
             }
@@ -391,6 +398,7 @@ impl<B: Backend> Driver<'_, B> {
             tokio::time::sleep(attempt.delay()).await;
         }
         let Some(attempt) = attempt.after_delay(Instant::now()) else {
+            self.endpoint.metrics.throttled(Protocol::Smtp);
             tracing::warn!(peer = %self.peer, "authentication refused: too many checks waiting");
             return AuthOutcome::Unavailable;
         };
@@ -401,8 +409,11 @@ impl<B: Backend> Driver<'_, B> {
             .await
         {
             attempt.succeeded(Instant::now());
+            self.endpoint.metrics.login(Protocol::Smtp, true);
+            tracing::info!(peer = %self.peer, mailbox = %user, "authenticated");
             AuthOutcome::Accepted
         } else {
+            self.endpoint.metrics.login(Protocol::Smtp, false);
             tracing::info!(peer = %self.peer, %user, "authentication failed");
             attempt.failed();
             AuthOutcome::Rejected

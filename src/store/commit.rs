@@ -87,12 +87,13 @@ enum Outcome {
 
 impl GroupCommit {
     /// Runs `work` in a shared transaction and returns once that transaction is durably
-    /// committed; `on_commit` runs after each commit this writer makes.
+    /// committed; `on_commit` runs after each commit this writer makes, with how long the
+    /// commit took and how many writers it held.
     pub(crate) fn write<T>(
         &self,
         db: &Database,
         blobs: &BlobStore,
-        on_commit: impl Fn(),
+        on_commit: impl Fn(Duration, usize),
         work: impl Fn(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         loop {
@@ -152,7 +153,7 @@ impl GroupCommit {
         &self,
         batch: u64,
         blobs: &BlobStore,
-        on_commit: &impl Fn(),
+        on_commit: &impl Fn(Duration, usize),
     ) -> Result<Outcome, StoreError> {
         let mut flushed = lock(&self.flush);
         if let Some(error) = take_failed(&mut flushed.failed, batch) {
@@ -187,6 +188,7 @@ impl GroupCommit {
         let txn = open.txn.take().ok_or_else(out_of_step)?;
         let members = std::mem::take(&mut open.members);
         drop(open);
+        let started = Instant::now();
         let committed = blobs
             .stage(&txn)
             .and_then(|staged| txn.commit().map_err(db_error).map(|()| staged));
@@ -194,7 +196,7 @@ impl GroupCommit {
         match committed {
             Ok(staged) => {
                 blobs.committed(staged);
-                on_commit();
+                on_commit(started.elapsed(), members);
                 Ok(Outcome::Committed)
             }
             Err(error) if members > 1 => {

@@ -21,6 +21,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::Duration;
+use std::time::Instant;
 
 use redb::Database;
 
@@ -45,11 +47,12 @@ pub(crate) struct Committer {
 }
 
 impl Committer {
-    /// Starts the thread for `db`; `on_commit` runs after each of its commits.
+    /// Starts the thread for `db`; `on_commit` runs after each of its commits, with how
+    /// long the commit took and how many writes it held.
     pub(crate) fn start(
         db: Arc<Database>,
         blobs: BlobStore,
-        on_commit: impl Fn() + Send + 'static,
+        on_commit: impl Fn(Duration, usize) + Send + 'static,
     ) -> Result<Committer, StoreError> {
         let (sender, receiver) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
@@ -128,7 +131,12 @@ impl Drop for Committer {
 
 /// Runs a batch in one transaction and commits it, rerunning the rest without any
 /// closure that fails; every job learns its outcome.
-fn commit(database: &Database, blobs: &BlobStore, mut batch: Vec<Job>, on_commit: &impl Fn()) {
+fn commit(
+    database: &Database,
+    blobs: &BlobStore,
+    mut batch: Vec<Job>,
+    on_commit: &impl Fn(Duration, usize),
+) {
     'attempt: while !batch.is_empty() {
         let txn = match database.begin_write().map_err(db) {
             Ok(txn) => txn,
@@ -150,18 +158,20 @@ fn commit(database: &Database, blobs: &BlobStore, mut batch: Vec<Job>, on_commit
                 }
             }
         }
+        let started = Instant::now();
         let committed = blobs
             .stage(&txn)
             .and_then(|staged| txn.commit().map_err(db).map(|()| staged));
         match committed {
             Ok(staged) => {
+                let size = batch.len();
                 // Answered first: whatever happens after a durable commit, no writer is
                 // told its write failed.
                 for (job, value) in batch.into_iter().zip(values) {
                     let _ = job.done.send(Ok(value));
                 }
                 blobs.committed(staged);
-                on_commit();
+                on_commit(started.elapsed(), size);
             }
             Err(error) => fail(batch, error),
         }

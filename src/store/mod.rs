@@ -26,6 +26,7 @@ pub mod links;
 pub mod log;
 pub mod mailbox;
 pub mod management;
+pub mod meter;
 pub mod outages;
 pub mod outbox;
 pub mod quarantine;
@@ -156,6 +157,8 @@ pub struct Store {
     /// Counts the commits, so IMAP sessions in IDLE wake on new mail and flag changes
     /// at once (this is the one writer: there are no other processes' commits).
     commits: Arc<tokio::sync::watch::Sender<u64>>,
+    /// What each commit took and carried.
+    meter: meter::CommitMeter,
 }
 
 /// A write transaction: everything done through it commits durably together. Its tables
@@ -378,10 +381,14 @@ impl Store {
     ) -> Result<Store, StoreError> {
         let blobs = BlobStore::open(&data_dir.join("blobs"), Arc::clone(&reader))?;
         let commits = Arc::new(tokio::sync::watch::Sender::new(0u64));
+        let meter = meter::CommitMeter::default();
         let committer = match &writer {
             Some(db) => {
-                let commits = Arc::clone(&commits);
-                let on_commit = move || count_commit(&commits);
+                let (commits, meter) = (Arc::clone(&commits), meter.clone());
+                let on_commit = move |took, writes| {
+                    count_commit(&commits);
+                    meter.observe(took, writes);
+                };
                 let started = committer::Committer::start(Arc::clone(db), blobs.clone(), on_commit);
                 Some(Arc::new(started?))
             }
@@ -394,7 +401,13 @@ impl Store {
             group: Arc::default(),
             committer,
             commits,
+            meter,
         })
+    }
+
+    /// The commit latency and batch-size instruments.
+    pub fn commit_meter(&self) -> &meter::CommitMeter {
+        &self.meter
     }
 
     /// The message bodies.
@@ -411,7 +424,10 @@ impl Store {
         work: impl Fn(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let writer = self.writer.as_deref().ok_or(StoreError::ReadOnly)?;
-        let on_commit = || count_commit(&self.commits);
+        let on_commit = |took, writes| {
+            count_commit(&self.commits);
+            self.meter.observe(took, writes);
+        };
         self.group.write(writer, &self.blobs, on_commit, work)
     }
 

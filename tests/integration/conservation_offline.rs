@@ -364,6 +364,11 @@ fn exports_verify_offline_and_open_in_7zip_with_the_right_password_only() {
     let port = listener.local_addr().unwrap().port();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let store = Store::open(&dir.join("data")).unwrap();
+    let scrape = pecd::admin::scrape::Scrape {
+        metrics: pecd::metrics::Metrics::default(),
+        store: store.clone(),
+        public: false,
+    };
     runtime.spawn(pecd::admin::serve(
         pecd::admin::listener::Admitted::new(listener, pecd::net::listener::Admission::new(16, 16)),
         store.clone(),
@@ -377,6 +382,7 @@ fn exports_verify_offline_and_open_in_7zip_with_the_right_password_only() {
             on_activation: std::sync::Arc::new(|_, _| Ok(())),
         },
         "admin-token-for-tests".into(),
+        scrape,
         shutdown.clone(),
     ));
     let script = r#"

@@ -43,10 +43,10 @@ fn the_openapi_document_passes_a_real_validator() {
 /// One route method: `("/v1/holders/{cf}", "put")`.
 type Operation = (String, String);
 
-/// Only paths under `/v1/` are the JSON API; the web panel's HTML pages (`/caselle`,
-/// `/accesso`, …) are not in the document.
+/// Only paths under `/v1/` are the JSON API, with the admin listener's `/metrics`; the
+/// web panel's HTML pages (`/caselle`, `/accesso`, …) are not in the document.
 fn is_api_path(path: &str) -> bool {
-    path.starts_with("/v1/")
+    path.starts_with("/v1/") || path == "/metrics"
 }
 
 const METHODS: [&str; 8] = [
@@ -302,13 +302,13 @@ fn the_daemon_serves_the_document_and_answers_as_it_says() {
 }
 
 /// An HTTP response: the status line and headers, and the body.
-struct Answer {
-    head: String,
-    body: Vec<u8>,
+pub struct Answer {
+    pub head: String,
+    pub body: Vec<u8>,
 }
 
 /// One `GET` over a fresh connection that the request asks the server to close.
-fn get(port: u16, path: &str, token: Option<&str>) -> Answer {
+pub fn get(port: u16, path: &str, token: Option<&str>) -> Answer {
     // The daemon opens the admin listener a moment after the SMTP one it was seen on.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let mut stream = loop {

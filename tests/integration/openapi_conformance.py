@@ -105,6 +105,8 @@ def box(suffix):
 def admin_routes():
     call("get", "/v1/health", expect=200)
     call("get", "/v1/openapi.json", expect=200)
+    call("get", "/metrics", expect=200)
+    call("get", "/metrics", auth=False, expect=401)
     call("get", "/v1/mailboxes", auth=False, expect=401)
     new = {"address": "casella-api@pec-a.test", "password": "Segreta-123", "receipt": "breve"}
     call("post", "/v1/mailboxes", body=new, expect=201)

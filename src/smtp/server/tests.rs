@@ -108,6 +108,7 @@ pub(crate) fn endpoint(
         backend,
         timeouts: Timeouts::default(),
         throttle: AuthThrottle::new(ThrottlePolicy::default()),
+        metrics: crate::metrics::Metrics::default(),
     }
 }
 

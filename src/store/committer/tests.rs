@@ -106,7 +106,7 @@ fn in_one_batch_a_failing_and_a_panicking_closure_lose_only_their_own_writes() {
         &writer,
         store.blobs(),
         vec![first, failing, panicking, last],
-        &|| {
+        &|_, _| {
             commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         },
     );
@@ -141,7 +141,7 @@ fn a_panic_after_a_durable_commit_neither_fails_its_writers_nor_stops_the_thread
     let committer = super::Committer::start(
         store.writer.clone().unwrap(),
         store.blobs().clone(),
-        move || {
+        move |_, _| {
             if first.swap(false, std::sync::atomic::Ordering::Relaxed) {
                 panic!("bug after the commit");
             }
