@@ -261,10 +261,14 @@ impl IndexFetcher {
 pub async fn run(fetcher: IndexFetcher, provider: Provider, shutdown: CancellationToken) {
     let fetcher = Arc::new(fetcher);
     loop {
-        let (round, provider) = (Arc::clone(&fetcher), provider.clone());
-        let _ =
-            tokio::task::spawn_blocking(move || round.refresh(|index| provider.set_index(index)))
+        let (round, installer) = (Arc::clone(&fetcher), provider.clone());
+        let refreshed =
+            tokio::task::spawn_blocking(move || round.refresh(|index| installer.set_index(index)))
                 .await;
+        // A success shows when the file watcher reloads what was written.
+        if !matches!(refreshed, Ok(Ok(()))) {
+            provider.metrics().index_refused();
+        }
         tokio::select! {
             () = tokio::time::sleep(fetcher.refresh) => {}
             () = shutdown.cancelled() => return,
