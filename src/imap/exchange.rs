@@ -215,6 +215,9 @@ pub fn decode(framer: &Framer) -> Result<(Command<'static>, Extended), Out> {
         return Err(refusal(framer, "command too long"));
     }
     let (message, extended) = Extended::strip(framer.message());
+    if let Some(why) = extended.refusal {
+        return Err(refusal(framer, why));
+    }
     match CommandCodec::default().decode(&message) {
         Ok((&[], command)) => Ok((command.into_static(), extended)),
         _ => Err(refusal(framer, "syntax error")),

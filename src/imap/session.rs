@@ -24,12 +24,14 @@ mod fetch_wire;
 mod folder_limits;
 mod folders;
 mod hooks;
+mod keywords;
 mod listing;
 mod login;
 mod names;
 mod select;
 mod selected;
 mod view;
+mod wildcard;
 
 use std::sync::Arc;
 
@@ -591,5 +593,7 @@ pub(crate) fn other_code(name: &'static str) -> Code<'static> {
     ))
 }
 
+#[cfg(test)]
+mod conformance_tests;
 #[cfg(test)]
 mod tests;

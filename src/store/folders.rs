@@ -264,15 +264,25 @@ impl Folders<&mut Tx<'_>> {
         Ok(true)
     }
 
-    /// Marks every message up to `uidnext` as seen by a session: none is `\Recent` to
-    /// the next one. Returns the first UID that was recent for this session.
-    pub fn claim_recent(&mut self, address: &str, name: &str) -> Result<Option<u32>, StoreError> {
-        let mut first = None;
+    /// Claims the `\Recent` messages for one session (RFC 3501 §2.3.2: a message is
+    /// recent to one session only): those from the folder's mark up to `end` (at most
+    /// `uidnext`; all of them when `None`), after which the mark stands at `end`.
+    /// Returns the UIDs claimed, an empty range when another session claimed them first,
+    /// or `None` when there is no such folder.
+    pub fn claim_recent(
+        &mut self,
+        address: &str,
+        name: &str,
+        end: Option<u32>,
+    ) -> Result<Option<std::ops::Range<u32>>, StoreError> {
+        let mut claimed = None;
         self.change_folder(address, name, |f| {
-            first = Some(f.first_recent_uid.max(1));
-            f.first_recent_uid = f.uidnext;
+            let first = f.first_recent_uid.max(1);
+            let end = end.map_or(f.uidnext, |end| end.min(f.uidnext));
+            claimed = Some(first..end.max(first));
+            f.first_recent_uid = end.max(first);
         })?;
-        Ok(first)
+        Ok(claimed)
     }
 
     /// Changes one message's flags; see [`Folders::store_flags_many`].

@@ -105,7 +105,11 @@ impl Folders<&mut Tx<'_>> {
 
     /// Keeps the subscription of a folder about to be deleted, when only the folder's
     /// own record held it.
-    pub(super) fn keep_subscription(&mut self, key: &str, folder: &Folder) -> Result<(), StoreError> {
+    pub(super) fn keep_subscription(
+        &mut self,
+        key: &str,
+        folder: &Folder,
+    ) -> Result<(), StoreError> {
         if folder.subscribed {
             let mut table = self.0.inner.open_table(SUBSCRIPTIONS).map_err(db)?;
             table.insert(key, ()).map_err(db)?;
@@ -114,7 +118,11 @@ impl Folders<&mut Tx<'_>> {
     }
 
     /// Moves the subscription of a renamed folder to its new name.
-    pub(super) fn move_subscription(&mut self, old_key: &str, new_key: &str) -> Result<(), StoreError> {
+    pub(super) fn move_subscription(
+        &mut self,
+        old_key: &str,
+        new_key: &str,
+    ) -> Result<(), StoreError> {
         let mut table = self.0.inner.open_table(SUBSCRIPTIONS).map_err(db)?;
         if table.remove(old_key).map_err(db)?.is_some() {
             table.insert(new_key, ()).map_err(db)?;

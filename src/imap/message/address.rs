@@ -193,6 +193,7 @@ impl Reader<'_> {
     /// local part (dots kept, no spaces added around them).
     fn phrase(&mut self) -> Vec<u8> {
         let mut out: Vec<u8> = Vec::new();
+        let mut after_dot = false;
         loop {
             let before = self.at;
             self.skip_cfws();
@@ -202,10 +203,13 @@ impl Reader<'_> {
                 Some(byte) if !special(byte) => self.atom(),
                 _ => break,
             };
-            let joins_dot = out.last() == Some(&b'.') || word.first() == Some(&b'.');
-            if spaced && !out.is_empty() && !joins_dot {
+            // `first . last` (obsolete local part) joins; `John Q. Public` keeps its
+            // spaces.
+            let dot = word == b".";
+            if spaced && !out.is_empty() && !dot && !after_dot {
                 out.push(b' ');
             }
+            after_dot = dot;
             out.extend_from_slice(&word);
         }
         out
@@ -357,7 +361,12 @@ mod tests {
     fn names_comments_and_routes() {
         assert_eq!(
             parse(b"From Real <fromuser@fromdomain.org>"),
-            [mailbox(Some("From Real"), None, "fromuser", "fromdomain.org")]
+            [mailbox(
+                Some("From Real"),
+                None,
+                "fromuser",
+                "fromdomain.org"
+            )]
         );
         assert_eq!(
             parse(b"user@domain (Real Name)"),
@@ -382,7 +391,10 @@ mod tests {
                 mailbox(Some("John Q. Public"), None, "jqp", "x.test"),
             ]
         );
-        assert_eq!(parse(b"undisclosed"), [mailbox(None, None, "undisclosed", "")]);
+        assert_eq!(
+            parse(b"undisclosed"),
+            [mailbox(None, None, "undisclosed", "")]
+        );
     }
 
     #[test]

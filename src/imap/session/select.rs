@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use std::collections::HashMap;
 
 use imap_codec::imap_types::flag::Flag;
-use imap_codec::imap_types::flag::FlagPerm;
 use imap_codec::imap_types::response::Code;
 use imap_codec::imap_types::response::Data;
 
@@ -19,6 +18,7 @@ use crate::imap::session::Context;
 use crate::imap::session::Fault;
 use crate::imap::session::Selection;
 use crate::imap::session::conserved;
+use crate::imap::session::keywords::Announced;
 use crate::imap::session::other_code;
 use crate::imap::session::view::modseq_nz;
 use crate::store::mailbox::Folder;
@@ -58,20 +58,28 @@ pub(super) fn open(
     let Some(folder) = store.read(|tx| tx.folders().get(user, name))? else {
         return Ok(Opened::nonexistent(context));
     };
-    // Nothing arrived since the last session claimed the recent messages: no
-    // commit (and fsync) just to move the mark onto itself. What arrives after this
-    // read is left to the next session, as it would be after a claim.
-    let first_recent = if access == Access::ReadOnly || folder.first_recent_uid >= folder.uidnext {
-        None
+    // EXAMINE shows the recent messages without claiming them (RFC 3501 §6.3.2). When
+    // nothing arrived since the last session claimed, SELECT makes no commit (and
+    // fsync) just to move the mark onto itself.
+    let recent_uids = if access == Access::ReadOnly {
+        folder.first_recent_uid.max(1)..u32::MAX
+    } else if folder.first_recent_uid >= folder.uidnext {
+        0..0
     } else {
-        store.write(|tx| tx.folders().claim_recent(user, name))?
+        store
+            .write(|tx| tx.folders().claim_recent(user, name, None))?
+            .unwrap_or(0..0)
     };
     let metas = store.read(|tx| tx.mailboxes().messages(user, name))?;
     let uids: Vec<u32> = metas.iter().map(|m| m.uid).collect();
-    let recent: BTreeSet<u32> = first_recent
-        .map(|first| uids.iter().copied().filter(|u| *u >= first).collect())
-        .unwrap_or_default();
-    let out = described(context, &folder, &metas, recent.len(), access);
+    let recent: BTreeSet<u32> = uids
+        .iter()
+        .copied()
+        .filter(|uid| recent_uids.contains(uid))
+        .collect();
+    let keywords = Announced::with(metas.iter().flat_map(|m| &m.flags));
+    let mut out = keywords.responses(access == Access::ReadOnly);
+    out.extend(described(context, &folder, &metas, recent.len(), access));
     let selection = Selection {
         folder: name.to_string(),
         read_only: access == Access::ReadOnly,
@@ -82,6 +90,7 @@ pub(super) fn open(
         own: HashMap::new(),
         deferred: false,
         conserved: None,
+        keywords,
     };
     Ok(Opened {
         out,
@@ -102,11 +111,6 @@ fn described(
         .iter()
         .position(|m| !Flags::of(&m.flags).has(crate::imap::flags::Flag::Seen));
     let mut out = vec![
-        reply::data(Data::Flags(system_flags())),
-        reply::untagged_ok(
-            Some(Code::PermanentFlags(permanent_flags(access))),
-            "flags permitted",
-        ),
         reply::data(Data::Exists(count(metas.len()))),
         reply::data(Data::Recent(count(recent))),
     ];
@@ -179,6 +183,7 @@ fn open_view(common: &Common, context: &Context<'_>, name: &str) -> Result<Opene
         own: HashMap::new(),
         deferred: false,
         conserved: Some(entries),
+        keywords: Announced::default(),
     };
     Ok(Opened {
         out,
@@ -194,14 +199,4 @@ fn system_flags() -> Vec<Flag<'static>> {
         Flag::Seen,
         Flag::Draft,
     ]
-}
-
-fn permanent_flags(access: Access) -> Vec<FlagPerm<'static>> {
-    if access == Access::ReadOnly {
-        return Vec::new();
-    }
-    let mut flags: Vec<FlagPerm<'static>> =
-        system_flags().into_iter().map(FlagPerm::Flag).collect();
-    flags.push(FlagPerm::Asterisk);
-    flags
 }

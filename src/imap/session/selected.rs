@@ -14,6 +14,7 @@ use imap_codec::imap_types::core::Vec1;
 use imap_codec::imap_types::extensions::uidplus::UidElement;
 use imap_codec::imap_types::extensions::uidplus::UidSet;
 use imap_codec::imap_types::fetch::MacroOrMessageDataItemNames;
+use imap_codec::imap_types::fetch::MessageDataItemName;
 use imap_codec::imap_types::flag::Flag as WireFlag;
 use imap_codec::imap_types::flag::StoreResponse;
 use imap_codec::imap_types::flag::StoreType;
@@ -185,10 +186,11 @@ impl InFolder<'_, '_> {
             FetchModifier::ChangedSince(n) => Some(n.get()),
             FetchModifier::Vanished => None,
         });
-        if changed_since.is_some() {
-            self.common.condstore = CondStore::On;
+        let mut out = Vec::new();
+        if changed_since.is_some() || asks_modseq(names) {
+            out.extend(self.enable_condstore());
         }
-        let mut out = self.fetch(set, names, by_uid, changed_since)?;
+        out.extend(self.fetch(set, names, by_uid, changed_since)?);
         out.push(reply::ok(self.context.tag, None, "FETCH completed"));
         Ok(self.with_changes(by_uid, out))
     }
@@ -199,11 +201,26 @@ impl InFolder<'_, '_> {
         by_uid: bool,
         request: &FlagStore,
     ) -> Result<Vec<Out>, Fault> {
+        let mut out = Vec::new();
         if request.unchanged_since.is_some() {
-            self.common.condstore = CondStore::On;
+            out.extend(self.enable_condstore());
         }
-        let out = self.store(set, by_uid, request)?;
+        out.extend(self.store(set, by_uid, request)?);
         Ok(self.with_changes(by_uid, out))
+    }
+
+    /// Turns CONDSTORE on for a command that uses it (RFC 7162 §3.1): the first such
+    /// command in a selected folder is answered with its HIGHESTMODSEQ too.
+    fn enable_condstore(&mut self) -> Option<Out> {
+        if self.common.condstore == CondStore::On {
+            return None;
+        }
+        self.common.condstore = CondStore::On;
+        let highest = super::view::modseq_nz(self.selection.modseq.max(1));
+        Some(reply::untagged_ok(
+            Some(Code::HighestModSeq(highest)),
+            "CONDSTORE enabled",
+        ))
     }
 
     /// STORE (RFC 3501 §6.4.6), with UNCHANGEDSINCE (RFC 7162 §3.1.3).
@@ -255,6 +272,11 @@ impl InFolder<'_, '_> {
             if silent && !condstore {
                 continue;
             }
+            out.extend(
+                selection
+                    .keywords
+                    .announce(meta.flags.iter().map(String::as_str), selection.read_only),
+            );
             let recent = selection.recent.contains(&meta.uid);
             out.extend(flags_fetch(*seq, &meta, recent, items));
         }
@@ -289,8 +311,12 @@ impl InFolder<'_, '_> {
                 Err(_) => SearchKey::All,
             },
         };
+        let mut out = Vec::new();
+        if mentions_modseq(&key) {
+            out.extend(self.enable_condstore());
+        }
         let found = self.search(&key)?;
-        let mut out = vec![search_result(tag, &key, by_uid, &found, self.context)];
+        out.push(search_result(tag, &key, by_uid, &found, self.context));
         out.push(reply::ok(tag, None, "SEARCH completed"));
         Ok(self.with_changes(by_uid, out))
     }
@@ -485,6 +511,22 @@ fn search_result(
         .max()
         .filter(|_| mentions_modseq(key));
     if let Some(options) = context.extended.search.as_ref() {
+        // With only MIN and MAX the MODSEQ is that of the messages they name
+        // (RFC 4731 §3.2); found is in ascending order.
+        let highest = if options.all || options.count {
+            highest
+        } else {
+            let named = [
+                found.first().filter(|_| options.min),
+                found.last().filter(|_| options.max),
+            ];
+            named
+                .into_iter()
+                .flatten()
+                .map(|f| f.modseq)
+                .max()
+                .filter(|_| highest.is_some())
+        };
         return Out::Raw(crate::imap::extended::esearch(
             tag, by_uid, options, &numbers, highest,
         ));
@@ -502,6 +544,16 @@ fn before_tagged(mut out: Vec<Out>, mut changes: Vec<Out>) -> Vec<Out> {
     out.append(&mut changes);
     out.extend(tagged);
     out
+}
+
+/// Whether a FETCH asks for MODSEQ (a CONDSTORE-enabling command, RFC 7162 §3.1).
+fn asks_modseq(names: &MacroOrMessageDataItemNames<'_>) -> bool {
+    match names {
+        MacroOrMessageDataItemNames::Macro(_) => false,
+        MacroOrMessageDataItemNames::MessageDataItemNames(names) => names
+            .iter()
+            .any(|name| matches!(name, MessageDataItemName::ModSeq)),
+    }
 }
 
 fn mentions_modseq(key: &SearchKey<'_>) -> bool {

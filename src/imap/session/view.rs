@@ -17,8 +17,10 @@ use imap_codec::imap_types::sequence::SequenceSet;
 
 use crate::imap::reply;
 use crate::imap::reply::Out;
+use crate::imap::session::keywords::Announced;
 use crate::store::Store;
 use crate::store::StoreError;
+use crate::store::mailbox::Folder;
 use crate::store::mailbox::MessageMeta;
 
 /// Whether CONDSTORE is on for the session (RFC 7162 §3.1): responses carry MODSEQ.
@@ -72,6 +74,8 @@ pub struct Selection {
     pub deferred: bool,
     /// A folder of the conservation view: its messages, read from their packages.
     pub conserved: Option<Vec<crate::conservation::view::Entry>>,
+    /// The keywords announced in FLAGS so far.
+    pub keywords: Announced,
 }
 
 impl Selection {
@@ -178,6 +182,10 @@ impl Selection {
                 continue;
             }
             if let Some(seq) = self.seq_of(meta.uid) {
+                out.extend(
+                    self.keywords
+                        .announce(meta.flags.iter().map(String::as_str), self.read_only),
+                );
                 let recent = self.recent.contains(&meta.uid);
                 let items = FlagsFetch {
                     flags: true,
@@ -190,8 +198,14 @@ impl Selection {
         let known = self.max_uid();
         let new: Vec<u32> = metas.iter().map(|m| m.uid).filter(|u| *u > known).collect();
         if !new.is_empty() || removed_any {
-            // Messages arriving while a session watches are recent to it.
-            self.recent.extend(new.iter().copied());
+            let arrived = metas.iter().filter(|m| m.uid > known);
+            out.extend(self.keywords.announce(
+                arrived.flat_map(|m| m.flags.iter().map(String::as_str)),
+                self.read_only,
+            ));
+            let claimed = self.claim_recent(store, user, &folder, &new)?;
+            self.recent
+                .extend(new.iter().copied().filter(|uid| claimed.contains(uid)));
             self.uids.extend(new);
             out.push(reply::data(Data::Exists(self.exists())));
             out.push(reply::data(Data::Recent(
@@ -205,6 +219,28 @@ impl Selection {
 }
 
 impl Selection {
+    /// Messages arriving while a session watches are recent to it, unless another
+    /// session claimed them first (RFC 3501 §2.3.2: recent to one session only); a
+    /// read-only session claims nothing. The UIDs this session may show as `\Recent`.
+    fn claim_recent(
+        &self,
+        store: &Store,
+        user: &str,
+        folder: &Folder,
+        new: &[u32],
+    ) -> Result<std::ops::Range<u32>, StoreError> {
+        let Some(&last) = new.last() else {
+            return Ok(0..0);
+        };
+        if self.read_only || folder.first_recent_uid > last {
+            return Ok(0..0);
+        }
+        let end = last.saturating_add(1);
+        Ok(store
+            .write(|tx| tx.folders().claim_recent(user, &self.folder, Some(end)))?
+            .unwrap_or(0..0))
+    }
+
     /// Drops the messages no longer `present`, reporting each EXPUNGE from the highest
     /// sequence number down (so the numbers stay right as they go); whether any went.
     fn expunged(&mut self, present: &BTreeSet<u32>, out: &mut Vec<Out>) -> bool {
