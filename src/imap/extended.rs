@@ -6,6 +6,7 @@
 //!
 //! Pure: bytes in, bytes and values out.
 
+pub mod append;
 mod list;
 
 use imap_codec::imap_types::core::Tag;
@@ -56,6 +57,9 @@ pub struct Extended {
     /// Why the command is refused with BAD before the codec sees it (an option no
     /// extension defines).
     pub refusal: Option<&'static str>,
+    /// A MULTIAPPEND or CATENATE APPEND (see [`Extended::appends`]); the command the
+    /// codec is given then only carries its tag.
+    pub appends: Option<append::Appends>,
 }
 
 impl Extended {
@@ -117,6 +121,19 @@ impl Extended {
             }
             _ => (message.to_vec(), extended),
         }
+    }
+}
+
+impl Extended {
+    /// An APPEND of several messages or of CATENATE parts, which the codec refused:
+    /// its messages, when the command is one.
+    pub fn appends(message: &[u8]) -> Option<append::Appends> {
+        let (_, verb_at) = head(message)?;
+        let upper = message.to_ascii_uppercase();
+        if word_at(&upper, verb_at) != b"APPEND" {
+            return None;
+        }
+        append::parse(message, verb_at + b"APPEND ".len())
     }
 }
 

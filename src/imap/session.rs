@@ -27,6 +27,7 @@ mod hooks;
 mod keywords;
 mod listing;
 mod login;
+mod multiappend;
 mod names;
 mod select;
 mod selected;
@@ -300,7 +301,10 @@ impl Session {
         if matches!(self.state, State::Logout) {
             return Ok(Step::reply(vec![reply::bad(&tag, "logged out")]));
         }
-        if let Some(step) = self.any_state(store, &tag, &body)? {
+        // An APPEND the codec could not read stands behind a NOOP carrying its tag.
+        if extended.appends.is_none()
+            && let Some(step) = self.any_state(store, &tag, &body)?
+        {
             return Ok(step);
         }
         let user = match &self.state {
@@ -368,6 +372,18 @@ impl Session {
     /// [`selected::InFolder::command`].
     fn logged_in(&mut self, context: &Context<'_>, body: CommandBody<'_>) -> Result<Step, Fault> {
         let tag = context.tag;
+        if let Some(appends) = &context.extended.appends {
+            let out = self.common.append_many(context, appends)?;
+            return Ok(Step::reply(match &mut self.state {
+                State::Selected { selection, .. } => selected::InFolder {
+                    common: &mut self.common,
+                    selection,
+                    context,
+                }
+                .ride_along(out)?,
+                _ => out,
+            }));
+        }
         let out = match body {
             CommandBody::StartTLS
             | CommandBody::Login { .. }
@@ -537,7 +553,13 @@ impl Session {
             Capability::Binary,
             Capability::ListExtended,
         ]);
-        for other in ["SPECIAL-USE", "ESEARCH", "LIST-STATUS"] {
+        for other in [
+            "SPECIAL-USE",
+            "ESEARCH",
+            "LIST-STATUS",
+            "MULTIAPPEND",
+            "CATENATE",
+        ] {
             if let Ok(capability) = Capability::try_from(other) {
                 caps.push(capability.into_static());
             }

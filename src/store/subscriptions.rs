@@ -33,7 +33,7 @@ pub const MAX_SUBSCRIPTIONS: usize = 1000;
 pub enum Subscribed {
     /// Done.
     Done,
-    /// SUBSCRIBE of a name that is no folder, or UNSUBSCRIBE of a name not subscribed.
+    /// SUBSCRIBE of a name that is no folder.
     NoSuchName,
     /// SUBSCRIBE beyond [`MAX_SUBSCRIPTIONS`].
     TooMany,
@@ -61,7 +61,8 @@ impl Folders<&ReadTx<'_>> {
 }
 
 impl Folders<&mut Tx<'_>> {
-    /// SUBSCRIBE (only existing folders) or UNSUBSCRIBE (any subscribed name).
+    /// SUBSCRIBE (only existing folders) or UNSUBSCRIBE (any name: one not subscribed
+    /// stays so, as Dovecot answers).
     pub fn set_subscribed(
         &mut self,
         address: &str,
@@ -85,11 +86,7 @@ impl Folders<&mut Tx<'_>> {
                 return Ok(Subscribed::TooMany);
             }
             table.insert(key.as_str(), ()).map_err(db)?;
-        } else {
-            let flagged = folder.as_ref().is_some_and(|f| f.subscribed);
-            if !listed && !flagged {
-                return Ok(Subscribed::NoSuchName);
-            }
+        } else if listed {
             table.remove(key.as_str()).map_err(db)?;
         }
         if let Some(mut folder) = folder

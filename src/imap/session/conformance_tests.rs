@@ -258,3 +258,50 @@ fn search_from_sees_through_comments() {
             .contains("* SEARCH 2\r\n")
     );
 }
+
+/// multiappend, catenate: several messages in one APPEND, messages made of text and
+/// parts of stored ones, all or nothing when a URL names nothing.
+#[test]
+fn multiappend_and_catenate_store_all_or_nothing() {
+    let (_dir, store) = store();
+    let mut client = logged_in(&store);
+    let two = client.c(
+        "b APPEND INBOX (\\Seen) {21+}\r\nSubject: one\r\n\r\nbody1 {21+}\r\nSubject: two\r\n\r\nbody2",
+    );
+    assert!(two.contains("b OK [APPENDUID "), "{two}");
+    assert!(two.contains(" 1:2] "), "{two}");
+    client.c("c select INBOX");
+    let joined = client.c(
+        "d APPEND INBOX CATENATE (URL \"/INBOX/;UID=2/;SECTION=HEADER\" TEXT {8+}\r\njoined\r\n)",
+    );
+    assert!(joined.contains("d OK [APPENDUID "), "{joined}");
+    let body = client.c("e fetch 3 body.peek[]");
+    assert!(body.contains("Subject: two\r\n\r\njoined\r\n"), "{body}");
+    let bad = client.c(
+        "f APPEND INBOX {5+}\r\nfirst CATENATE (URL \"/INBOX;UIDVALIDITY=1/;UID=1\" TEXT {1+}\r\nx)",
+    );
+    assert!(
+        bad.contains("f NO [BADURL \"/INBOX;UIDVALIDITY=1/;UID=1\"]"),
+        "{bad}"
+    );
+    let status = client.c("g status INBOX (messages)");
+    assert!(status.contains("(MESSAGES 3)"), "{status}");
+    let nowhere = client.c("h APPEND Nowhere CATENATE (TEXT {1+}\r\nx)");
+    assert!(nowhere.contains("h NO [TRYCREATE]"), "{nowhere}");
+}
+
+/// An APPEND of several messages before login is refused like any other command.
+#[test]
+fn multiappend_needs_a_login() {
+    let (_dir, store) = store();
+    let mut client = Client::new(&store);
+    let refused = client.c("a APPEND INBOX {1+}\r\nx {1+}\r\ny");
+    assert!(
+        refused.starts_with("a BAD") || refused.starts_with("a NO"),
+        "{refused}"
+    );
+    let mut client = logged_in(&store);
+    client.c("b select INBOX");
+    assert!(client.c("c fetch 1:* flags").contains("c OK"));
+    assert!(!client.c("d fetch 1:* flags").contains("FETCH ("));
+}

@@ -295,8 +295,7 @@ fn subscribe(
         .write(|tx| tx.folders().set_subscribed(context.user, name, subscribed))?;
     Ok(vec![match done {
         Subscribed::Done => reply::ok(context.tag, None, "done"),
-        Subscribed::NoSuchName if subscribed => nonexistent(context),
-        Subscribed::NoSuchName => reply::no(context.tag, None, "not subscribed"),
+        Subscribed::NoSuchName => nonexistent(context),
         Subscribed::TooMany => reply::no(
             context.tag,
             Some(other_code("LIMIT")),
