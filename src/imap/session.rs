@@ -29,6 +29,7 @@ mod listing;
 mod login;
 mod multiappend;
 mod names;
+mod qresync;
 mod select;
 mod selected;
 mod view;
@@ -426,6 +427,12 @@ impl Session {
         access: Access,
         parameters: &[SelectParameter],
     ) -> Result<Vec<Out>, Fault> {
+        let resync = parameters
+            .iter()
+            .find(|p| matches!(p, SelectParameter::QResync { .. }));
+        if resync.is_some() && self.common.condstore != CondStore::QResync {
+            return Ok(vec![reply::bad(context.tag, "ENABLE QRESYNC first")]);
+        }
         let mut out = Vec::new();
         let was_selected = matches!(self.state, State::Selected { .. });
         if was_selected {
@@ -439,7 +446,7 @@ impl Session {
                 "previous folder closed",
             ));
         }
-        if !parameters.is_empty() {
+        if !parameters.is_empty() && self.common.condstore == CondStore::Off {
             self.common.condstore = CondStore::On;
         }
         let opened = select::open(&self.common, context, &names::name_of(mailbox), access)?;
@@ -448,6 +455,11 @@ impl Session {
             return Ok(out);
         };
         let mut selection = Box::new(selection);
+        if let Some(parameter) = resync {
+            let tagged = out.pop();
+            out.extend(qresync::on_select(context, &mut selection, parameter)?);
+            out.extend(tagged);
+        }
         if was_selected {
             out = selected::InFolder {
                 common: &mut self.common,
@@ -559,6 +571,7 @@ impl Session {
             "LIST-STATUS",
             "MULTIAPPEND",
             "CATENATE",
+            "QRESYNC",
         ] {
             if let Ok(capability) = Capability::try_from(other) {
                 caps.push(capability.into_static());
@@ -578,13 +591,24 @@ enum Leave {
 }
 
 impl Common {
-    /// ENABLE (RFC 5161): CONDSTORE is the one extension that needs enabling.
+    /// ENABLE (RFC 5161): CONDSTORE and QRESYNC are the extensions that need enabling.
     fn enable(&mut self, tag: &Tag<'static>, capabilities: Vec1<CapabilityEnable<'_>>) -> Vec<Out> {
         let mut enabled = Vec::new();
         for capability in capabilities.into_iter() {
-            if matches!(capability, CapabilityEnable::CondStore) {
-                self.condstore = CondStore::On;
-                enabled.push(CapabilityEnable::CondStore);
+            let name = capability.to_string();
+            match capability {
+                CapabilityEnable::CondStore => {
+                    if self.condstore == CondStore::Off {
+                        self.condstore = CondStore::On;
+                    }
+                    enabled.push(CapabilityEnable::CondStore);
+                }
+                // QRESYNC includes CONDSTORE (RFC 7162 §3.2.3).
+                CapabilityEnable::Other(_) if name.eq_ignore_ascii_case("QRESYNC") => {
+                    self.condstore = CondStore::QResync;
+                    enabled.extend(CapabilityEnable::try_from("QRESYNC"));
+                }
+                _ => {}
             }
         }
         vec![

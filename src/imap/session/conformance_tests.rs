@@ -305,3 +305,51 @@ fn multiappend_needs_a_login() {
     assert!(client.c("c fetch 1:* flags").contains("c OK"));
     assert!(!client.c("d fetch 1:* flags").contains("FETCH ("));
 }
+
+/// QRESYNC: expunges as VANISHED once enabled, and a client resynchronizing in
+/// SELECT and UID FETCH learns the UIDs gone and the messages changed.
+#[test]
+fn qresync_reports_vanished_uids_and_changes() {
+    let (_dir, store) = store();
+    for raw in FOUR {
+        deliver(&store, raw, &[]);
+    }
+    let mut client = logged_in(&store);
+    assert!(
+        client
+            .c("b select INBOX (QRESYNC (1 1))")
+            .starts_with("b BAD")
+    );
+    assert!(client.c("c enable qresync").contains("* ENABLED QRESYNC"));
+    let selected = client.c("d select INBOX");
+    let uidvalidity = status_item(
+        &selected.replace("[UIDVALIDITY", "UIDVALIDITY"),
+        "UIDVALIDITY",
+    );
+    let before = status_item(&client.c("e status INBOX (highestmodseq)"), "HIGHESTMODSEQ");
+    client.c("f store 1 +flags (\\Deleted)");
+    let expunged = client.c("g expunge");
+    assert!(expunged.contains("* VANISHED 1\r\n"), "{expunged}");
+    assert!(!expunged.contains("EXPUNGE\r\n"), "{expunged}");
+    client.c("h store 2 +flags (\\Flagged)");
+
+    let mut other = logged_in(&store);
+    other.c("b enable qresync");
+    let resync = other.c(&format!(
+        "c select INBOX (QRESYNC ({uidvalidity} {before} 1:4))"
+    ));
+    assert!(resync.contains("* VANISHED (EARLIER) 1\r\n"), "{resync}");
+    assert!(
+        resync.contains("(FLAGS (\\Flagged) UID 3 MODSEQ ("),
+        "{resync}"
+    );
+    let fetched = other.c(&format!(
+        "d uid fetch 1:* (flags) (changedsince {before} vanished)"
+    ));
+    assert!(fetched.contains("* VANISHED (EARLIER) 1\r\n"), "{fetched}");
+    assert!(
+        other
+            .c("e fetch 1:* (flags) (changedsince 1 vanished)")
+            .starts_with("e BAD")
+    );
+}

@@ -68,7 +68,7 @@ impl Plan {
         if by_uid && !names.contains(&MessageDataItemName::Uid) {
             names.insert(0, MessageDataItemName::Uid);
         }
-        if (condstore == CondStore::On || changed_since.is_some())
+        if (condstore.is_on() || changed_since.is_some())
             && !names.contains(&MessageDataItemName::ModSeq)
         {
             names.push(MessageDataItemName::ModSeq);

@@ -186,9 +186,22 @@ impl InFolder<'_, '_> {
             FetchModifier::ChangedSince(n) => Some(n.get()),
             FetchModifier::Vanished => None,
         });
+        let vanished = modifiers.contains(&FetchModifier::Vanished);
+        if vanished
+            && (!by_uid || changed_since.is_none() || self.common.condstore != CondStore::QResync)
+        {
+            // RFC 7162 §3.2.6: UID FETCH with CHANGEDSINCE, after ENABLE QRESYNC.
+            return Ok(vec![reply::bad(
+                self.context.tag,
+                "VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC",
+            )]);
+        }
         let mut out = Vec::new();
         if changed_since.is_some() || asks_modseq(names) {
             out.extend(self.enable_condstore());
+        }
+        if vanished {
+            out.extend(super::qresync::on_fetch(self.context, self.selection, set)?);
         }
         out.extend(self.fetch(set, names, by_uid, changed_since)?);
         out.push(reply::ok(self.context.tag, None, "FETCH completed"));
@@ -212,7 +225,7 @@ impl InFolder<'_, '_> {
     /// Turns CONDSTORE on for a command that uses it (RFC 7162 §3.1): the first such
     /// command in a selected folder is answered with its HIGHESTMODSEQ too.
     fn enable_condstore(&mut self) -> Option<Out> {
-        if self.common.condstore == CondStore::On {
+        if self.common.condstore.is_on() {
             return None;
         }
         self.common.condstore = CondStore::On;
@@ -231,7 +244,7 @@ impl InFolder<'_, '_> {
         request: &FlagStore,
     ) -> Result<Vec<Out>, Fault> {
         let (store, user) = (self.context.store, self.context.user);
-        let condstore = self.common.condstore == CondStore::On;
+        let condstore = self.common.condstore.is_on();
         let selection = &mut *self.selection;
         let wanted = selection.resolve(set, by_uid);
         let folder = selection.folder.clone();

@@ -31,6 +31,16 @@ pub enum CondStore {
     Off,
     /// Enabled by ENABLE or by a command using it.
     On,
+    /// QRESYNC enabled (RFC 7162 §3.2), which includes CONDSTORE: expunges are
+    /// reported as VANISHED.
+    QResync,
+}
+
+impl CondStore {
+    /// Whether responses carry MODSEQ.
+    pub fn is_on(self) -> bool {
+        self != CondStore::Off
+    }
 }
 
 /// Whether a sync reports expunges now (RFC 3501 §7.4.1).
@@ -156,10 +166,7 @@ impl Selection {
             // the whole connection; an empty view is the gentle answer).
             let mut out = Vec::new();
             if expunges {
-                for seq in (1..=self.exists()).rev() {
-                    out.push(reply::data(Data::Expunge(reply::nz(seq))));
-                }
-                self.uids.clear();
+                self.expunged(&BTreeSet::new(), &mut out, condstore);
             }
             return Ok(out);
         };
@@ -175,7 +182,8 @@ impl Selection {
         let mut removed_any = false;
         self.deferred = !expunges && self.uids.iter().any(|u| !present.contains(u));
         if expunges {
-            removed_any = self.expunged(&present, &mut out);
+            let gone = self.expunged(&present, &mut out, condstore);
+            removed_any = !gone.is_empty();
         }
         for meta in metas.iter().filter(|m| m.modseq > self.modseq) {
             if self.own.get(&meta.uid) == Some(&meta.modseq) {
@@ -190,7 +198,7 @@ impl Selection {
                 let items = FlagsFetch {
                     flags: true,
                     uid: true,
-                    modseq: condstore == CondStore::On,
+                    modseq: condstore.is_on(),
                 };
                 out.extend(flags_fetch(seq, meta, recent, items));
             }
@@ -243,22 +251,35 @@ impl Selection {
 
     /// Drops the messages no longer `present`, reporting each EXPUNGE from the highest
     /// sequence number down (so the numbers stay right as they go); whether any went.
-    fn expunged(&mut self, present: &BTreeSet<u32>, out: &mut Vec<Out>) -> bool {
-        let mut removed_any = false;
+    ///
+    /// A QRESYNC session is told the UIDs in one VANISHED instead (RFC 7162 §3.2.10).
+    /// Returns the UIDs that went.
+    fn expunged(
+        &mut self,
+        present: &BTreeSet<u32>,
+        out: &mut Vec<Out>,
+        condstore: CondStore,
+    ) -> Vec<u32> {
+        let mut gone = Vec::new();
         let mut seq = self.uids.len();
         while seq > 0 {
             let uid = self.uids[seq - 1];
             if !present.contains(&uid) {
                 self.uids.remove(seq - 1);
                 self.recent.remove(&uid);
-                out.push(reply::data(Data::Expunge(reply::nz(
-                    u32::try_from(seq).unwrap_or(u32::MAX),
-                ))));
-                removed_any = true;
+                if condstore != CondStore::QResync {
+                    out.push(reply::data(Data::Expunge(reply::nz(
+                        u32::try_from(seq).unwrap_or(u32::MAX),
+                    ))));
+                }
+                gone.push(uid);
             }
             seq -= 1;
         }
-        removed_any
+        if condstore == CondStore::QResync {
+            out.extend(crate::imap::session::qresync::vanished(&gone));
+        }
+        gone
     }
 }
 
