@@ -32,6 +32,7 @@ mod names;
 mod qresync;
 mod select;
 mod selected;
+mod store_flags;
 mod view;
 mod wildcard;
 
@@ -41,7 +42,6 @@ use imap_codec::imap_types::IntoStatic;
 use imap_codec::imap_types::auth::AuthMechanism;
 use imap_codec::imap_types::command::Command;
 use imap_codec::imap_types::command::CommandBody;
-use imap_codec::imap_types::command::SelectParameter;
 use imap_codec::imap_types::core::Tag;
 use imap_codec::imap_types::core::Vec1;
 use imap_codec::imap_types::extensions::enable::CapabilityEnable;
@@ -417,62 +417,6 @@ impl Session {
         Ok(Step::reply(out.unwrap_or_else(|| {
             vec![reply::bad(tag, "command unknown or not valid now")]
         })))
-    }
-
-    /// SELECT or EXAMINE; a CONDSTORE parameter enables CONDSTORE (RFC 7162 §3.1).
-    fn select(
-        &mut self,
-        context: &Context<'_>,
-        mailbox: &imap_codec::imap_types::mailbox::Mailbox<'_>,
-        access: Access,
-        parameters: &[SelectParameter],
-    ) -> Result<Vec<Out>, Fault> {
-        let resync = parameters
-            .iter()
-            .find(|p| matches!(p, SelectParameter::QResync { .. }));
-        if resync.is_some() && self.common.condstore != CondStore::QResync {
-            return Ok(vec![reply::bad(context.tag, "ENABLE QRESYNC first")]);
-        }
-        let mut out = Vec::new();
-        let was_selected = matches!(self.state, State::Selected { .. });
-        if was_selected {
-            // A new SELECT first leaves the current folder (RFC 3501 §6.3.1; RFC 7162
-            // §3.2.11 CLOSED).
-            self.state = State::Authenticated {
-                user: context.user.to_owned(),
-            };
-            out.push(reply::untagged_ok(
-                Some(Code::Closed),
-                "previous folder closed",
-            ));
-        }
-        if !parameters.is_empty() && self.common.condstore == CondStore::Off {
-            self.common.condstore = CondStore::On;
-        }
-        let opened = select::open(&self.common, context, &names::name_of(mailbox), access)?;
-        out.extend(opened.out);
-        let Some(selection) = opened.selection else {
-            return Ok(out);
-        };
-        let mut selection = Box::new(selection);
-        if let Some(parameter) = resync {
-            let tagged = out.pop();
-            out.extend(qresync::on_select(context, &mut selection, parameter)?);
-            out.extend(tagged);
-        }
-        if was_selected {
-            out = selected::InFolder {
-                common: &mut self.common,
-                selection: &mut selection,
-                context,
-            }
-            .ride_along(out)?;
-        }
-        self.state = State::Selected {
-            user: context.user.to_owned(),
-            selection,
-        };
-        Ok(out)
     }
 
     /// CLOSE (which expunges first, RFC 3501 §6.4.2) or UNSELECT (RFC 3691); `None`

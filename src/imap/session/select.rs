@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::collections::HashMap;
 
+use imap_codec::imap_types::command::SelectParameter;
 use imap_codec::imap_types::flag::Flag;
 use imap_codec::imap_types::response::Code;
 use imap_codec::imap_types::response::Data;
@@ -17,9 +18,12 @@ use crate::imap::session::Common;
 use crate::imap::session::Context;
 use crate::imap::session::Fault;
 use crate::imap::session::Selection;
+use crate::imap::session::Session;
+use crate::imap::session::State;
 use crate::imap::session::conserved;
 use crate::imap::session::keywords::Announced;
 use crate::imap::session::other_code;
+use crate::imap::session::view::CondStore;
 use crate::imap::session::view::modseq_nz;
 use crate::store::mailbox::Folder;
 use crate::store::mailbox::MessageMeta;
@@ -96,6 +100,73 @@ pub(super) fn open(
         out,
         selection: Some(selection),
     })
+}
+
+impl Session {
+    /// SELECT or EXAMINE; a CONDSTORE parameter enables CONDSTORE (RFC 7162 §3.1).
+    pub(super) fn select(
+        &mut self,
+        context: &Context<'_>,
+        mailbox: &imap_codec::imap_types::mailbox::Mailbox<'_>,
+        access: Access,
+        parameters: &[SelectParameter],
+    ) -> Result<Vec<Out>, Fault> {
+        let resync = parameters
+            .iter()
+            .find(|p| matches!(p, SelectParameter::QResync { .. }));
+        if resync.is_some() && self.common.condstore != CondStore::QResync {
+            return Ok(vec![reply::bad(context.tag, "ENABLE QRESYNC first")]);
+        }
+        let mut out = Vec::new();
+        let was_selected = matches!(self.state, State::Selected { .. });
+        if was_selected {
+            // A new SELECT first leaves the current folder (RFC 3501 §6.3.1; RFC 7162
+            // §3.2.11 CLOSED).
+            self.state = State::Authenticated {
+                user: context.user.to_owned(),
+            };
+            out.push(reply::untagged_ok(
+                Some(Code::Closed),
+                "previous folder closed",
+            ));
+        }
+        if !parameters.is_empty() && self.common.condstore == CondStore::Off {
+            self.common.condstore = CondStore::On;
+        }
+        let opened = open(
+            &self.common,
+            context,
+            &super::names::name_of(mailbox),
+            access,
+        )?;
+        out.extend(opened.out);
+        let Some(selection) = opened.selection else {
+            return Ok(out);
+        };
+        let mut selection = Box::new(selection);
+        if let Some(parameter) = resync {
+            let tagged = out.pop();
+            out.extend(super::qresync::on_select(
+                context,
+                &mut selection,
+                parameter,
+            )?);
+            out.extend(tagged);
+        }
+        if was_selected {
+            out = super::selected::InFolder {
+                common: &mut self.common,
+                selection: &mut selection,
+                context,
+            }
+            .ride_along(out)?;
+        }
+        self.state = State::Selected {
+            user: context.user.to_owned(),
+            selection,
+        };
+        Ok(out)
+    }
 }
 
 /// The untagged data and the tagged OK of a SELECT or EXAMINE (RFC 3501 §6.3.1).

@@ -7,7 +7,6 @@ use std::num::NonZeroU32;
 
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::command::FetchModifier;
-use imap_codec::imap_types::command::StoreModifier;
 use imap_codec::imap_types::core::Charset;
 use imap_codec::imap_types::core::Tag;
 use imap_codec::imap_types::core::Vec1;
@@ -15,9 +14,6 @@ use imap_codec::imap_types::extensions::uidplus::UidElement;
 use imap_codec::imap_types::extensions::uidplus::UidSet;
 use imap_codec::imap_types::fetch::MacroOrMessageDataItemNames;
 use imap_codec::imap_types::fetch::MessageDataItemName;
-use imap_codec::imap_types::flag::Flag as WireFlag;
-use imap_codec::imap_types::flag::StoreResponse;
-use imap_codec::imap_types::flag::StoreType;
 use imap_codec::imap_types::response::Code;
 use imap_codec::imap_types::response::Data;
 use imap_codec::imap_types::search::SearchKey;
@@ -37,11 +33,8 @@ use crate::imap::session::Filed;
 use crate::imap::session::Selection;
 use crate::imap::session::names::name_of;
 use crate::imap::session::other_code;
-use crate::imap::session::view::FlagsFetch;
-use crate::imap::session::view::flags_fetch;
+use crate::imap::session::store_flags::flag_store;
 use crate::store::folders::Copied;
-use crate::store::folders::FlagChange;
-use crate::store::folders::Stored;
 
 /// The session in the selected state, for one command.
 pub(super) struct InFolder<'a, 'c> {
@@ -55,14 +48,6 @@ pub(super) struct InFolder<'a, 'c> {
 enum Transfer {
     Copy,
     Move,
-}
-
-/// A STORE's change, as the store takes it.
-struct FlagStore {
-    change: FlagChange,
-    flags: Vec<String>,
-    response: StoreResponse,
-    unchanged_since: Option<u64>,
 }
 
 /// A message SEARCH found.
@@ -158,7 +143,7 @@ impl InFolder<'_, '_> {
 
     /// Adds pending changes before the tagged reply; without expunges unless a UID
     /// command (RFC 3501 §7.4.1). A failure to look only leaves them for later.
-    fn with_changes(&mut self, by_uid: bool, out: Vec<Out>) -> Vec<Out> {
+    pub(super) fn with_changes(&mut self, by_uid: bool, out: Vec<Out>) -> Vec<Out> {
         let expunges = if by_uid {
             Expunges::Report
         } else {
@@ -206,96 +191,6 @@ impl InFolder<'_, '_> {
         out.extend(self.fetch(set, names, by_uid, changed_since)?);
         out.push(reply::ok(self.context.tag, None, "FETCH completed"));
         Ok(self.with_changes(by_uid, out))
-    }
-
-    fn store_command(
-        &mut self,
-        set: &SequenceSet,
-        by_uid: bool,
-        request: &FlagStore,
-    ) -> Result<Vec<Out>, Fault> {
-        let mut out = Vec::new();
-        if request.unchanged_since.is_some() {
-            out.extend(self.enable_condstore());
-        }
-        out.extend(self.store(set, by_uid, request)?);
-        Ok(self.with_changes(by_uid, out))
-    }
-
-    /// Turns CONDSTORE on for a command that uses it (RFC 7162 §3.1): the first such
-    /// command in a selected folder is answered with its HIGHESTMODSEQ too.
-    fn enable_condstore(&mut self) -> Option<Out> {
-        if self.common.condstore.is_on() {
-            return None;
-        }
-        self.common.condstore = CondStore::On;
-        let highest = super::view::modseq_nz(self.selection.modseq.max(1));
-        Some(reply::untagged_ok(
-            Some(Code::HighestModSeq(highest)),
-            "CONDSTORE enabled",
-        ))
-    }
-
-    /// STORE (RFC 3501 §6.4.6), with UNCHANGEDSINCE (RFC 7162 §3.1.3).
-    fn store(
-        &mut self,
-        set: &SequenceSet,
-        by_uid: bool,
-        request: &FlagStore,
-    ) -> Result<Vec<Out>, Fault> {
-        let (store, user) = (self.context.store, self.context.user);
-        let condstore = self.common.condstore.is_on();
-        let selection = &mut *self.selection;
-        let wanted = selection.resolve(set, by_uid);
-        let folder = selection.folder.clone();
-        let uids: Vec<u32> = wanted.iter().map(|(_, uid)| *uid).collect();
-        let (results, (before, after)) = store.write(|tx| {
-            tx.folders().store_flags_many(
-                user,
-                &folder,
-                &uids,
-                request.change,
-                &request.flags,
-                request.unchanged_since,
-            )
-        })?;
-        if before == selection.modseq {
-            // Nobody else changed the folder meanwhile: what this STORE reports is all
-            // there is to know, and the next sync need not look.
-            selection.modseq = after;
-        }
-        let silent = request.response == StoreResponse::Silent;
-        let items = FlagsFetch {
-            flags: !silent,
-            uid: by_uid,
-            modseq: condstore,
-        };
-        let mut out = Vec::new();
-        let mut modified = Vec::new();
-        for ((seq, _), result) in wanted.iter().zip(results) {
-            let meta = match result {
-                Stored::Done(meta) => meta,
-                Stored::Modified(meta) => {
-                    modified.push(if by_uid { meta.uid } else { *seq });
-                    continue;
-                }
-                Stored::Missing => continue,
-            };
-            selection.own.insert(meta.uid, meta.modseq);
-            if silent && !condstore {
-                continue;
-            }
-            out.extend(
-                selection
-                    .keywords
-                    .announce(meta.flags.iter().map(String::as_str), selection.read_only),
-            );
-            let recent = selection.recent.contains(&meta.uid);
-            out.extend(flags_fetch(*seq, &meta, recent, items));
-        }
-        let code = modified_set(&modified).map(Code::Modified);
-        out.push(reply::ok(self.context.tag, code, "STORE completed"));
-        Ok(out)
     }
 
     fn search_command(
@@ -484,28 +379,6 @@ impl InFolder<'_, '_> {
     }
 }
 
-/// STORE's arguments as the store takes them.
-fn flag_store(
-    kind: StoreType,
-    response: StoreResponse,
-    flags: &[WireFlag<'_>],
-    modifiers: &[StoreModifier],
-) -> FlagStore {
-    FlagStore {
-        change: match kind {
-            StoreType::Replace => FlagChange::Replace,
-            StoreType::Add => FlagChange::Add,
-            StoreType::Remove => FlagChange::Remove,
-        },
-        flags: flags.iter().map(ToString::to_string).collect(),
-        response,
-        unchanged_since: modifiers
-            .iter()
-            .map(|StoreModifier::UnchangedSince(n)| *n)
-            .next(),
-    }
-}
-
 /// SEARCH's answer: `* SEARCH`, or `* ESEARCH` when the client asked for it (RFC 4731).
 fn search_result(
     tag: &Tag<'static>,
@@ -577,10 +450,6 @@ fn mentions_modseq(key: &SearchKey<'_>) -> bool {
         SearchKey::Not(k) => mentions_modseq(k),
         _ => false,
     }
-}
-
-fn modified_set(numbers: &[u32]) -> Option<SequenceSet> {
-    SequenceSet::try_from(crate::imap::extended::compress(numbers).as_str()).ok()
 }
 
 fn copy_uid(uidvalidity: u32, pairs: &[(u32, u32)]) -> Option<Code<'static>> {
