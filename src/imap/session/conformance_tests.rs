@@ -353,3 +353,26 @@ fn qresync_reports_vanished_uids_and_changes() {
             .starts_with("e BAD")
     );
 }
+
+/// COPY beyond the quota copies nothing (RFC 3501 §6.4.7: the target is left as it
+/// was), not the messages that still fitted.
+#[test]
+fn a_copy_beyond_the_quota_copies_nothing() {
+    let (_dir, store) = store();
+    deliver(&store, b"Subject: a\r\n\r\n0123456789\r\n", &[]);
+    deliver(&store, b"Subject: b\r\n\r\n0123456789\r\n", &[]);
+    store
+        .write(|tx| {
+            tx.mailboxes()
+                .update("mrc@pec.test", |m| m.quota_bytes = m.used_bytes + 40)
+                .map(|_| ())
+        })
+        .unwrap();
+    let mut client = logged_in(&store);
+    client.c("b select INBOX");
+    let refused = client.c("c copy 1:2 Sent");
+    assert!(refused.contains("c NO [OVERQUOTA]"), "{refused}");
+    let status = client.c("d status Sent (messages)");
+    assert!(status.contains("(MESSAGES 0)"), "{status}");
+    assert!(client.c("e copy 1 Sent").contains("e OK"));
+}

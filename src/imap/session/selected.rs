@@ -296,6 +296,21 @@ impl InFolder<'_, '_> {
         let uids: Vec<u32> = wanted.iter().map(|(_, u)| *u).collect();
         let hooks = &self.common.hooks;
         let copied = store.write(|tx| {
+            // All or nothing (RFC 3501 §6.4.7): a copy the quota cannot hold whole is
+            // refused before any message is copied.
+            let mut bytes = 0u64;
+            for uid in &uids {
+                bytes += tx
+                    .folders()
+                    .message(user, &folder, *uid)?
+                    .map_or(0, |m| m.size);
+            }
+            let room = tx.mailboxes().get(user)?;
+            if transfer == Transfer::Copy
+                && room.is_some_and(|m| m.used_bytes.saturating_add(bytes) > m.quota_bytes)
+            {
+                return Ok(Copied::OverQuota);
+            }
             let copied = tx.folders().copy(user, &folder, target, &uids)?;
             if let Copied::Done { uids: pairs, .. } = &copied {
                 if transfer == Transfer::Move {
