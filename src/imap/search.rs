@@ -127,11 +127,11 @@ impl Evaluation<'_, '_> {
             SearchKey::SentBefore(date) => self.sent_day().is_some_and(|sent| sent < day(date)),
             SearchKey::SentOn(date) => self.sent_day().is_some_and(|sent| sent == day(date)),
             SearchKey::SentSince(date) => self.sent_day().is_some_and(|sent| sent >= day(date)),
-            SearchKey::Bcc(needle) => self.header_contains("bcc", needle),
-            SearchKey::Cc(needle) => self.header_contains("cc", needle),
-            SearchKey::From(needle) => self.header_contains("from", needle),
+            SearchKey::Bcc(needle) => self.address_contains("bcc", needle),
+            SearchKey::Cc(needle) => self.address_contains("cc", needle),
+            SearchKey::From(needle) => self.address_contains("from", needle),
             SearchKey::Subject(needle) => self.header_contains("subject", needle),
-            SearchKey::To(needle) => self.header_contains("to", needle),
+            SearchKey::To(needle) => self.address_contains("to", needle),
             SearchKey::Header(name, needle) => {
                 self.header_contains(&String::from_utf8_lossy(name.as_ref()), needle)
             }
@@ -172,6 +172,17 @@ impl Evaluation<'_, '_> {
         self.text()
             .header_values(name)
             .any(|value| value.contains(&needle))
+    }
+
+    /// [`Self::header_contains`] for an address field, also matching the addresses as
+    /// written without comments and folding (`<user (c)@ (c) domain>` is
+    /// `user@domain`).
+    fn address_contains(&self, name: &str, needle: &AString<'_>) -> bool {
+        let needle = folded(needle);
+        self.text().header_values(name).any(|value| {
+            value.contains(&needle)
+                || crate::imap::message::address::searchable(value.as_bytes()).contains(&needle)
+        })
     }
 
     fn text(&self) -> &SearchText {
