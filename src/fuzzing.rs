@@ -336,9 +336,6 @@ pub fn imap_session(data: &[u8]) {
         }
     }
 
-    let Some(store) = fresh_store() else {
-        return;
-    };
     let config = SessionConfig {
         hostname: "pec.test".into(),
         starttls: true,
@@ -346,9 +343,17 @@ pub fn imap_session(data: &[u8]) {
     };
     let hooks = std::sync::Arc::new(crate::imap::provider_hooks::ProviderHooks::default());
     let mut exchange = Exchange::new(Session::new(config, Transport::Tls, hooks), FUZZ_MAX_APPEND);
-    // The session starts on TLS, so STARTTLS is refused and the drive never ends
-    // for it.
-    let _ = exchange.drive(&store, data, jiff::Timestamp::UNIX_EPOCH, &mut Anyone);
+    PREPARED.with(|prepared| {
+        let Some((store, savepoint)) = prepared else {
+            return;
+        };
+        // The session starts on TLS, so STARTTLS is refused and the drive never ends
+        // for it.
+        let _ = exchange.drive(store, data, jiff::Timestamp::UNIX_EPOCH, &mut Anyone);
+        store
+            .restore(savepoint)
+            .expect("the store goes back to its savepoint");
+    });
 }
 
 /// The mailbox every fuzzed login opens.
@@ -357,34 +362,27 @@ const FUZZ_USER: &str = "fuzz@pec.test";
 /// The APPEND limit of fuzzed sessions.
 const FUZZ_MAX_APPEND: u32 = 1 << 20;
 
-/// A store with one mailbox, the same for every fuzz input so that what one input does
-/// never shows in the next: the database is prepared once per process (the password
-/// hash is slow) and each input gets its own copy of it, in memory. Bodies too large to
-/// inline go to files under the temp dir, named by their content.
-fn fresh_store() -> Option<crate::store::Store> {
-    use std::sync::OnceLock;
+thread_local! {
+    /// A store with one mailbox, prepared once per thread (the password hash is slow),
+    /// in memory, and the savepoint every input starts from: what one input writes is
+    /// undone before the next, so no input sees another's state and the store never
+    /// grows. Bodies too large to inline go to files under the temp dir, named by their
+    /// content.
+    static PREPARED: Option<(crate::store::Store, crate::store::Savepoint)> = prepare_store();
+}
 
-    use crate::store::MemoryImage;
-    use crate::store::Store;
-
-    static PREPARED: OnceLock<Option<(std::path::PathBuf, Vec<u8>)>> = OnceLock::new();
-    let (dir, image) = PREPARED
-        .get_or_init(|| {
-            let dir = std::env::temp_dir().join(format!("pecd-fuzz-imap-{}", std::process::id()));
-            let image = MemoryImage::default();
-            let store = Store::in_memory(&dir, image.clone()).ok()?;
-            let settings = crate::store::mailbox::NewMailbox::default();
-            store
-                .write(|tx| {
-                    tx.mailboxes()
-                        .create(FUZZ_USER, "fuzz", &settings, jiff::Timestamp::UNIX_EPOCH)
-                })
-                .ok()?;
-            drop(store);
-            Some((dir, image.to_bytes()))
+fn prepare_store() -> Option<(crate::store::Store, crate::store::Savepoint)> {
+    let dir = std::env::temp_dir().join(format!("pecd-fuzz-imap-{}", std::process::id()));
+    let store = crate::store::Store::in_memory(&dir).ok()?;
+    let settings = crate::store::mailbox::NewMailbox::default();
+    store
+        .write(|tx| {
+            tx.mailboxes()
+                .create(FUZZ_USER, "fuzz", &settings, jiff::Timestamp::UNIX_EPOCH)
         })
-        .as_ref()?;
-    Store::in_memory(dir, MemoryImage::from_bytes(image.clone())).ok()
+        .ok()?;
+    let savepoint = store.savepoint().ok()?;
+    Some((store, savepoint))
 }
 
 /// The SMTP input path on any bytes: command lines into the session, DATA bodies
