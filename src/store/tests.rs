@@ -701,14 +701,21 @@ fn a_restored_savepoint_undoes_every_write_since_and_serves_again() {
     for _ in 0..3 {
         let appended = store
             .write(|tx| {
-                tx.mailboxes()
-                    .create("bob@pec-a.test", "segreta", &NewMailbox::default(), now())?;
+                tx.mailboxes().create(
+                    "bob@pec-a.test",
+                    "segreta",
+                    &NewMailbox::default(),
+                    now(),
+                )?;
                 tx.mailboxes()
                     .append("alice@pec-a.test", INBOX, &blob, 18, &[], now(), None)
             })
             .unwrap();
         // The same UID every round: the folder's counters went back too.
-        assert!(matches!(appended, Appended::Stored { uid: 1 }), "{appended:?}");
+        assert!(
+            matches!(appended, Appended::Stored { uid: 1 }),
+            "{appended:?}"
+        );
         store.restore(&savepoint).unwrap();
         let (bob, inbox) = store
             .read(|tx| {
