@@ -416,7 +416,7 @@ pub fn imap_session(data: &[u8]) {
     };
     let hooks = std::sync::Arc::new(crate::imap::provider_hooks::ProviderHooks::default());
     let mut exchange = Exchange::new(Session::new(config, Transport::Tls, hooks), FUZZ_MAX_APPEND);
-    PREPARED.with(|prepared| {
+    PREPARED.with_borrow_mut(|prepared| {
         let Some((store, savepoint)) = prepared else {
             return;
         };
@@ -426,6 +426,17 @@ pub fn imap_session(data: &[u8]) {
         // A store that cannot go back would carry this input's state into the next.
         let restored = store.restore(savepoint);
         assert!(restored.is_ok(), "restoring the savepoint: {restored:?}");
+        // A savepoint keeps every page freed after it: a new one, taken of the same
+        // state, lets the old one's go, so the store stays the size it was prepared at.
+        let renewed = store.savepoint();
+        assert!(
+            renewed.is_ok(),
+            "renewing the savepoint: {:?}",
+            renewed.as_ref().err()
+        );
+        if let Ok(renewed) = renewed {
+            *savepoint = renewed;
+        }
     });
 }
 
@@ -441,7 +452,8 @@ thread_local! {
     /// undone before the next, so no input sees another's state and the store never
     /// grows. Bodies too large to inline go to files under the temp dir, named by their
     /// content.
-    static PREPARED: Option<(crate::store::Store, crate::store::Savepoint)> = prepare_store();
+    static PREPARED: std::cell::RefCell<Option<(crate::store::Store, crate::store::Savepoint)>> =
+        std::cell::RefCell::new(prepare_store());
 }
 
 fn prepare_store() -> Option<(crate::store::Store, crate::store::Savepoint)> {
