@@ -87,7 +87,8 @@ if [ "$mode" = coverage ]; then
   for target in "${targets[@]}"; do
     log="$work/$target/coverage.log"
     mkdir -p "$work/$target/corpus"
-    "$bin/$target" -runs=0 -print_coverage=1 "corpus/$target" "$work/$target/corpus" >"$log" 2>&1
+    # libFuzzer copies into the first folder whatever the others add: the scratch one.
+    "$bin/$target" -runs=0 -print_coverage=1 "$work/$target/corpus" "corpus/$target" >"$log" 2>&1
     echo "== $target ($(find "corpus/$target" "$work/$target/corpus" -type f | wc -l) inputs)"
     pecd_edges "$log" | { read -r first; echo "$first"; sort -k1,1; }
   done
