@@ -50,6 +50,79 @@ pub fn ldif(data: &[u8]) {
     let _ = ProvidersIndex::from_ldif(data);
 }
 
+/// The providers index as `[index] url` downloads it, read with the anchors and without.
+/// An input whose first byte is odd is first made a genuine `.p7m`: the rest signed by
+/// a development CA's signer, as DER, PEM or base64 by the second byte, so the verified
+/// path reaches the LDIF parser and the certificate-hash checks too.
+pub fn index_p7m(data: &[u8]) {
+    use crate::crypto::trust::load_index;
+
+    let Some(fixture) = IndexFixture::get() else {
+        return;
+    };
+    let signed = match data {
+        [mode, form, ldif @ ..] if mode % 2 == 1 => fixture.sign(*form, ldif),
+        _ => None,
+    };
+    let bytes = signed.as_deref().unwrap_or(data);
+    let _ = load_index(bytes, None);
+    let _ = load_index(bytes, Some(&fixture.anchors));
+}
+
+/// A development CA and a signer it issued, made once per process.
+struct IndexFixture {
+    signer: crate::crypto::certs::Issued,
+    anchors: openssl::x509::store::X509Store,
+}
+
+impl IndexFixture {
+    fn get() -> Option<&'static IndexFixture> {
+        use std::sync::OnceLock;
+        static FIXTURE: OnceLock<Option<IndexFixture>> = OnceLock::new();
+        FIXTURE.get_or_init(IndexFixture::make).as_ref()
+    }
+
+    fn make() -> Option<IndexFixture> {
+        use crate::crypto::certs;
+        // Small keys: the fixture signs on every odd input.
+        let ca = certs::dev_ca("Fuzz Index", 1024).ok()?;
+        let signer = certs::signing_certificate(&ca, "pec-a.test", "Gestore A", 1024).ok()?;
+        let mut anchors = openssl::x509::store::X509StoreBuilder::new().ok()?;
+        anchors.add_cert(ca.certificate).ok()?;
+        Some(IndexFixture {
+            signer,
+            anchors: anchors.build(),
+        })
+    }
+
+    /// `content` signed into a `.p7m` in the form `form` picks.
+    fn sign(&self, form: u8, content: &[u8]) -> Option<Vec<u8>> {
+        use base64::Engine;
+        use openssl::pkcs7::Pkcs7;
+        use openssl::pkcs7::Pkcs7Flags;
+        use openssl::stack::Stack;
+
+        let extra = Stack::new().ok()?;
+        let p7m = Pkcs7::sign(
+            &self.signer.certificate,
+            &self.signer.key,
+            &extra,
+            content,
+            Pkcs7Flags::BINARY,
+        )
+        .ok()?;
+        match form % 3 {
+            0 => p7m.to_der().ok(),
+            1 => p7m.to_pem().ok(),
+            _ => Some(
+                base64::engine::general_purpose::STANDARD
+                    .encode(p7m.to_der().ok()?)
+                    .into_bytes(),
+            ),
+        }
+    }
+}
+
 /// What a TSA answers, as the conservation gateway and `verify-package` read it.
 pub fn tsa_response(data: &[u8]) {
     crate::conservation::fuzz::tsa_response(data);
@@ -336,9 +409,6 @@ pub fn imap_session(data: &[u8]) {
         }
     }
 
-    let Some(store) = fresh_store() else {
-        return;
-    };
     let config = SessionConfig {
         hostname: "pec.test".into(),
         starttls: true,
@@ -346,9 +416,28 @@ pub fn imap_session(data: &[u8]) {
     };
     let hooks = std::sync::Arc::new(crate::imap::provider_hooks::ProviderHooks::default());
     let mut exchange = Exchange::new(Session::new(config, Transport::Tls, hooks), FUZZ_MAX_APPEND);
-    // The session starts on TLS, so STARTTLS is refused and the drive never ends
-    // for it.
-    let _ = exchange.drive(&store, data, jiff::Timestamp::UNIX_EPOCH, &mut Anyone);
+    PREPARED.with_borrow_mut(|prepared| {
+        let Some((store, savepoint)) = prepared else {
+            return;
+        };
+        // The session starts on TLS, so STARTTLS is refused and the drive never ends
+        // for it.
+        let _ = exchange.drive(store, data, jiff::Timestamp::UNIX_EPOCH, &mut Anyone);
+        // A store that cannot go back would carry this input's state into the next.
+        let restored = store.restore(savepoint);
+        assert!(restored.is_ok(), "restoring the savepoint: {restored:?}");
+        // A savepoint keeps every page freed after it: a new one, taken of the same
+        // state, lets the old one's go, so the store stays the size it was prepared at.
+        let renewed = store.savepoint();
+        assert!(
+            renewed.is_ok(),
+            "renewing the savepoint: {:?}",
+            renewed.as_ref().err()
+        );
+        if let Ok(renewed) = renewed {
+            *savepoint = renewed;
+        }
+    });
 }
 
 /// The mailbox every fuzzed login opens.
@@ -357,34 +446,28 @@ const FUZZ_USER: &str = "fuzz@pec.test";
 /// The APPEND limit of fuzzed sessions.
 const FUZZ_MAX_APPEND: u32 = 1 << 20;
 
-/// A store with one mailbox, the same for every fuzz input so that what one input does
-/// never shows in the next: the database is prepared once per process (the password
-/// hash is slow) and each input gets its own copy of it, in memory. Bodies too large to
-/// inline go to files under the temp dir, named by their content.
-fn fresh_store() -> Option<crate::store::Store> {
-    use std::sync::OnceLock;
+thread_local! {
+    /// A store with one mailbox, prepared once per thread (the password hash is slow),
+    /// in memory, and the savepoint every input starts from: what one input writes is
+    /// undone before the next, so no input sees another's state and the store never
+    /// grows. Bodies too large to inline go to files under the temp dir, named by their
+    /// content.
+    static PREPARED: std::cell::RefCell<Option<(crate::store::Store, crate::store::Savepoint)>> =
+        std::cell::RefCell::new(prepare_store());
+}
 
-    use crate::store::MemoryImage;
-    use crate::store::Store;
-
-    static PREPARED: OnceLock<Option<(std::path::PathBuf, Vec<u8>)>> = OnceLock::new();
-    let (dir, image) = PREPARED
-        .get_or_init(|| {
-            let dir = std::env::temp_dir().join(format!("pecd-fuzz-imap-{}", std::process::id()));
-            let image = MemoryImage::default();
-            let store = Store::in_memory(&dir, image.clone()).ok()?;
-            let settings = crate::store::mailbox::NewMailbox::default();
-            store
-                .write(|tx| {
-                    tx.mailboxes()
-                        .create(FUZZ_USER, "fuzz", &settings, jiff::Timestamp::UNIX_EPOCH)
-                })
-                .ok()?;
-            drop(store);
-            Some((dir, image.to_bytes()))
+fn prepare_store() -> Option<(crate::store::Store, crate::store::Savepoint)> {
+    let dir = std::env::temp_dir().join(format!("pecd-fuzz-imap-{}", std::process::id()));
+    let store = crate::store::Store::in_memory(&dir).ok()?;
+    let settings = crate::store::mailbox::NewMailbox::default();
+    store
+        .write(|tx| {
+            tx.mailboxes()
+                .create(FUZZ_USER, "fuzz", &settings, jiff::Timestamp::UNIX_EPOCH)
         })
-        .as_ref()?;
-    Store::in_memory(dir, MemoryImage::from_bytes(image.clone())).ok()
+        .ok()?;
+    let savepoint = store.savepoint().ok()?;
+    Some((store, savepoint))
 }
 
 /// The SMTP input path on any bytes: command lines into the session, DATA bodies
@@ -454,5 +537,33 @@ pub fn smtp_session(data: &[u8]) {
                 Step::Submit(_) => session.on_submitted(Reply::new(250, (2, 0, 0), "Ok")),
             };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IndexFixture;
+    use crate::crypto::trust::load_index;
+
+    /// The signed forms of `index_p7m` reach the verified path: each loads, with the
+    /// fixture's anchors, the index it was made from.
+    #[test]
+    fn index_p7m_signs_what_the_anchors_accept() {
+        let ldif = std::fs::read(root().join("tests/data/index/two-providers.ldif")).unwrap();
+        let fixture = IndexFixture::get().unwrap();
+        let providers = super::ProvidersIndex::from_ldif(&ldif)
+            .unwrap()
+            .providers()
+            .len();
+        for form in 0..3 {
+            let signed = fixture.sign(form, &ldif).unwrap();
+            let loaded = load_index(&signed, Some(&fixture.anchors)).unwrap();
+            assert_eq!(loaded.index.providers().len(), providers, "form {form}");
+            assert!(loaded.signed_by.is_some());
+        }
+    }
+
+    fn root() -> std::path::PathBuf {
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
     }
 }

@@ -1,29 +1,48 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for SECONDS each (default 60), one after another, and prints a
-# table: target, execs, execs/s, coverage (libFuzzer's cov/ft), result. A crash is
-# minimized and kept under fuzz/artifacts/<target>/; the new inputs a run finds stay in
-# a scratch corpus (FUZZ_WORK, default $CARGO_TARGET_DIR/fuzz-work) so the repository's
-# corpora only grow by hand, with `cargo fuzz cmin` (docs/fuzzing.md).
+# table: target, execs, execs/s, coverage (libFuzzer's cov/ft), result, and the
+# executions the campaign ledger holds for the target in all. A crash is minimized and
+# kept under fuzz/artifacts/<target>/; the new inputs a run finds stay in a scratch
+# corpus (FUZZ_WORK, default $CARGO_TARGET_DIR/fuzz-work) so the repository's corpora
+# only grow by hand, with `-merge=1` (docs/fuzzing.md).
+#
+# `tools/fuzz.sh --coverage [TARGET...]` runs nothing new: it replays the repository's
+# and the scratch corpus of each target once and sums, from libFuzzer's
+# -print_coverage, the edges of pecd's own functions the corpus reaches.
 #
 # Toolchain: `cargo +nightly fuzz` when rustup has a nightly, else the stable one with
 # RUSTC_BOOTSTRAP=1 (cargo-fuzz needs -Zsanitizer). Install cargo-fuzz with
-# `cargo install cargo-fuzz --locked`. CPU is shared: run it as `nice -n 15 tools/fuzz.sh`.
+# `cargo install cargo-fuzz --locked`. FUZZ_BUILD=0 runs the binaries already built.
+# CPU is shared: run it as `nice -n 15 tools/fuzz.sh`.
 #
-# Usage: tools/fuzz.sh [SECONDS] [TARGET...]
+# Usage: tools/fuzz.sh [--coverage] [SECONDS] [TARGET...]
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
+root="$(cd .. && pwd)"
 
-seconds="${1:-60}"
-shift || true
+mode=run
+if [ "${1:-}" = "--coverage" ]; then
+  mode=coverage
+  shift
+fi
+seconds=60
+if [ "$mode" = run ] && [[ "${1:-}" =~ ^[0-9]+$ ]]; then
+  seconds=$1
+  shift
+fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$(pwd)/target}"
 work="${FUZZ_WORK:-$CARGO_TARGET_DIR/fuzz-work}"
+ledger="$work/ledger.tsv"
 
 if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
   fuzz=(cargo +nightly fuzz)
+  host=$(rustc +nightly -vV | sed -n 's/^host: //p')
 else
   export RUSTC_BOOTSTRAP=1
   fuzz=(cargo fuzz)
+  host=$(rustc -vV | sed -n 's/^host: //p')
 fi
+bin="$CARGO_TARGET_DIR/$host/release"
 
 if [ $# -gt 0 ]; then
   targets=("$@")
@@ -31,14 +50,52 @@ else
   mapfile -t targets < <("${fuzz[@]}" list)
 fi
 
-echo "building ${#targets[@]} targets with ${fuzz[*]}" >&2
-"${fuzz[@]}" build -O
+if [ "${FUZZ_BUILD:-1}" != 0 ]; then
+  echo "building ${#targets[@]} targets with ${fuzz[*]}" >&2
+  # -O: the [profile.release] of fuzz/Cargo.toml decides the assertions (docs/fuzzing.md).
+  "${fuzz[@]}" build -O
+fi
 
 # The last value of `name: value` in a libFuzzer log, or "-".
 field() {
   grep -o "$1: *[0-9]*" "$2" | tail -n 1 | grep -o '[0-9]*$' || echo "-"
 }
 
+# The executions the ledger records for a target, over every run.
+total_execs() {
+  awk -F'\t' -v t="$1" '$2 == t && $4 ~ /^[0-9]+$/ { n += $4 } END { print n + 0 }' "$ledger" 2>/dev/null || echo 0
+}
+
+# Edges of pecd's own functions (files under src/) covered by a coverage log, in all
+# and per file.
+pecd_edges() {
+  awk -v src="$root/src/" '
+    /^(UN)?COVERED_FUNC:/ {
+      split($5, e, "/"); file = $NF; sub(/:[0-9]+$/, "", file)
+      if (index(file, src) != 1) next
+      file = substr(file, length(src) + 1)
+      covered[file] += e[1]; edges[file] += e[2]; c += e[1]; t += e[2]
+    }
+    END {
+      if (t == 0) { print "no pecd function in the binary"; exit }
+      printf "pecd edges %d/%d (%.1f%%)\n", c, t, 100 * c / t
+      for (f in edges) printf "  %-44s %6d/%-6d %5.1f%%\n", f, covered[f], edges[f], 100 * covered[f] / edges[f]
+    }' "$1"
+}
+
+if [ "$mode" = coverage ]; then
+  for target in "${targets[@]}"; do
+    log="$work/$target/coverage.log"
+    mkdir -p "$work/$target/corpus"
+    # libFuzzer copies into the first folder whatever the others add: the scratch one.
+    "$bin/$target" -runs=0 -print_coverage=1 "$work/$target/corpus" "corpus/$target" >"$log" 2>&1
+    echo "== $target ($(find "corpus/$target" "$work/$target/corpus" -type f | wc -l) inputs)"
+    pecd_edges "$log" | { read -r first; echo "$first"; sort -k1,1; }
+  done
+  exit 0
+fi
+
+mkdir -p "$work"
 rows=()
 status=0
 for target in "${targets[@]}"; do
@@ -49,15 +106,17 @@ for target in "${targets[@]}"; do
   echo "fuzzing $target for ${seconds}s (log: $log)" >&2
   started=$(date +%s)
   # The repository corpus is read as seeds; new finds go to the scratch corpus.
-  if "${fuzz[@]}" run -O "$target" "$corpus" "corpus/$target" -- \
-    -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
+  if "$bin/$target" "$corpus" "corpus/$target" -max_total_time="$seconds" \
+    -print_final_stats=1 -print_funcs=0 -artifact_prefix="$artifacts/" >"$log" 2>&1; then
     result="ok"
   else
     crash=$(grep -o "Test unit written to [^ ]*" "$log" | tail -n 1 | sed 's/Test unit written to //')
     if [ -n "$crash" ] && [ -f "$crash" ]; then
-      "${fuzz[@]}" tmin -O --runs 1000 "$target" "$crash" >"$log.tmin" 2>&1 || true
-      minimized=$(grep -A2 "Minimized artifact:" "$log.tmin" | tail -n 1 | tr -d '[:space:]' || true)
-      result="crash: ${minimized:-$crash}"
+      minimized="$artifacts/minimized-$(basename "$crash")"
+      "$bin/$target" -minimize_crash=1 -runs=10000 -exact_artifact_path="$minimized" "$crash" \
+        >"$log.tmin" 2>&1 || true
+      [ -f "$minimized" ] || minimized=$crash
+      result="crash: $minimized"
     else
       result="failed: see $log"
     fi
@@ -65,11 +124,14 @@ for target in "${targets[@]}"; do
   fi
   elapsed=$(($(date +%s) - started))
   execs=$(field "stat::number_of_executed_units" "$log")
-  per_second=$(field "stat::average_exec_per_sec" "$log")
-  rows+=("$(printf '%-14s %12s %9s %14s %s' "$target" "$execs" "$per_second" \
-    "$(field cov "$log")/$(field ft "$log")" "$result (${elapsed}s)")")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$target" "$elapsed" "$execs" \
+    "$(field "stat::average_exec_per_sec" "$log")" "$(field cov "$log")/$(field ft "$log")" \
+    "$result" >>"$ledger"
+  rows+=("$(printf '%-14s %12s %9s %14s %14s  %s' "$target" "$execs" \
+    "$(field "stat::average_exec_per_sec" "$log")" "$(field cov "$log")/$(field ft "$log")" \
+    "$(total_execs "$target")" "$result (${elapsed}s)")")
 done
 
-printf '%-14s %12s %9s %14s %s\n' target execs execs/s cov/ft result
+printf '%-14s %12s %9s %14s %14s  %s\n' target execs execs/s cov/ft "ledger execs" result
 for row in "${rows[@]}"; do echo "$row"; done
 exit "$status"

@@ -51,7 +51,6 @@ use redb::WriteTransaction;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use crate::store::backend::MemoryImage;
 use crate::store::blobs::BlobStore;
 use crate::store::conservation::Conservation;
 use crate::store::folders::Folders;
@@ -117,6 +116,9 @@ pub enum StoreError {
     #[error("the store was opened read-only")]
     ReadOnly,
 }
+
+/// A state of the store to come back to ([`Store::savepoint`], [`Store::restore`]).
+pub struct Savepoint(redb::Savepoint);
 
 /// The database file in the data directory.
 const FILE: &str = "pecd.redb";
@@ -351,17 +353,37 @@ impl Store {
         Store::with(data_dir, Arc::clone(&db) as _, Some(db))
     }
 
-    /// A store whose database lives in `image`, in memory (bodies too large to inline
-    /// still go to files under `data_dir`): for harnesses that need the same prepared
-    /// store for every run. Once the store is dropped, `image` holds a closed database
-    /// that can start the next one.
-    pub fn in_memory(data_dir: &Path, image: MemoryImage) -> Result<Store, StoreError> {
+    /// A store whose database lives in memory (bodies too large to inline still go to
+    /// files under `data_dir`): for harnesses that prepare one store and run many inputs
+    /// against it, each from the same [`Savepoint`].
+    pub fn in_memory(data_dir: &Path) -> Result<Store, StoreError> {
         let db = Database::builder()
             .set_concurrency_mode(ConcurrencyMode::ExclusiveWriter)
-            .create_with_backend(image)
+            .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(open_error)?;
         let db = Arc::new(db);
         Store::with(data_dir, Arc::clone(&db) as _, Some(db))
+    }
+
+    /// The state of every table now, to come back to with [`Store::restore`].
+    pub fn savepoint(&self) -> Result<Savepoint, StoreError> {
+        let writer = self.writer.as_deref().ok_or(StoreError::ReadOnly)?;
+        let txn = writer.begin_write().map_err(db)?;
+        let savepoint = txn.ephemeral_savepoint().map_err(db)?;
+        txn.commit().map_err(db)?;
+        Ok(Savepoint(savepoint))
+    }
+
+    /// Puts every table back as it was at `savepoint`, in one commit: what was written
+    /// since is gone, as if it had never been. Bodies kept as files since then stay on
+    /// disk, unreferenced (their names are their contents).
+    pub fn restore(&self, savepoint: &Savepoint) -> Result<(), StoreError> {
+        let writer = self.writer.as_deref().ok_or(StoreError::ReadOnly)?;
+        let mut txn = writer.begin_write().map_err(db)?;
+        txn.restore_savepoint(&savepoint.0).map_err(db)?;
+        txn.commit().map_err(db)?;
+        count_commit(&self.commits);
+        Ok(())
     }
 
     /// Opens an existing store under `data_dir` for reading, beside other readers;

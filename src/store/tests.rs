@@ -684,3 +684,46 @@ fn a_store_with_json_records_still_opens_reads_and_rewrites_them() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_restored_savepoint_undoes_every_write_since_and_serves_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::in_memory(dir.path()).unwrap();
+    store
+        .write(|tx| {
+            tx.mailboxes()
+                .create("alice@pec-a.test", "segreta", &NewMailbox::default(), now())
+                .map(|_| ())
+        })
+        .unwrap();
+    let savepoint = store.savepoint().unwrap();
+    let blob = store.blobs().put(b"busta di trasporto").unwrap();
+    for _ in 0..3 {
+        let appended = store
+            .write(|tx| {
+                tx.mailboxes().create(
+                    "bob@pec-a.test",
+                    "segreta",
+                    &NewMailbox::default(),
+                    now(),
+                )?;
+                tx.mailboxes()
+                    .append("alice@pec-a.test", INBOX, &blob, 18, &[], now(), None)
+            })
+            .unwrap();
+        // The same UID every round: the folder's counters went back too.
+        assert!(
+            matches!(appended, Appended::Stored { uid: 1 }),
+            "{appended:?}"
+        );
+        store.restore(&savepoint).unwrap();
+        let (bob, inbox) = store
+            .read(|tx| {
+                let bob = tx.mailboxes().get("bob@pec-a.test")?;
+                Ok((bob, tx.mailboxes().messages("alice@pec-a.test", INBOX)?))
+            })
+            .unwrap();
+        assert!(bob.is_none());
+        assert!(inbox.is_empty());
+    }
+}

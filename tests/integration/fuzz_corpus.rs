@@ -86,3 +86,8 @@ fn pdf_upload_corpus() {
 fn link_token_corpus() {
     replay("link_token", pecd::fuzzing::link_token);
 }
+
+#[test]
+fn index_p7m_corpus() {
+    replay("index_p7m", pecd::fuzzing::index_p7m);
+}
