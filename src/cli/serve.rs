@@ -46,6 +46,9 @@ use crate::store::mailbox::SendingLimits;
 
 /// On a provider with no gestore operator yet, creates `admin` with a random password
 /// and prints it once in the log, so the web panel can be reached on the first start.
+/// The file, in the data folder, holding the first gestore's password.
+pub const FIRST_PASSWORD_FILE: &str = "admin-password";
+
 fn first_gestore(config: &Config, store: &Store) -> anyhow::Result<()> {
     if crate::manage::operators::has_gestore(store)? {
         return Ok(());
@@ -53,13 +56,18 @@ fn first_gestore(config: &Config, store: &Store) -> anyhow::Result<()> {
     let mut secret = [0u8; 12];
     openssl::rand::rand_bytes(&mut secret).context("no randomness for the first password")?;
     let password = hex::encode(secret);
+    // Written where only the daemon's user can read it, never logged: logs travel to
+    // places a password must not.
+    let path = config.provider.data_dir.join(FIRST_PASSWORD_FILE);
+    let line = format!("{password}\n");
+    super::files::write_file(&path, line.as_bytes(), super::files::Audience::Owner)?;
     let new = crate::manage::operators::NewOperator {
         username: "admin".to_string(),
         role: "gestore".to_string(),
         ente: None,
         domains: Vec::new(),
         email: None,
-        password: password.clone(),
+        password,
     };
     let actor = crate::manage::Actor::gestore("serve");
     crate::manage::operators::add(
@@ -72,9 +80,9 @@ fn first_gestore(config: &Config, store: &Store) -> anyhow::Result<()> {
     .context("cannot create the first gestore operator")?;
     tracing::warn!(
         username = "admin",
-        %password,
+        password_file = %path.display(),
         url = %config.web_url(),
-        "created the first gestore operator of the web panel; this password is shown only once: change it"
+        "created the first gestore operator of the web panel; its password is in the file: change it, then delete the file"
     );
     Ok(())
 }

@@ -196,8 +196,20 @@ fn metrics_move_with_a_real_exchange_and_pass_promtool() {
     drop((a, b));
 
     for dir in [&a_dir, &b_dir] {
-        json_log_is_clean(dir, &[daemon::PASSWORD, BODY, &token_a, &token_b]);
+        let first = first_gestore_password(dir);
+        json_log_is_clean(dir, &[daemon::PASSWORD, BODY, &token_a, &token_b, &first]);
     }
+}
+
+/// The first gestore's password, from the file only the daemon's user may read.
+fn first_gestore_password(dir: &std::path::Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("data").join(pecd::cli::serve::FIRST_PASSWORD_FILE);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "{} is mode {mode:o}", path.display());
+    let password = std::fs::read_to_string(&path).unwrap().trim().to_string();
+    assert_eq!(password.len(), 24, "{password:?}");
+    password
 }
 
 /// Every line of the daemon's log is one JSON object; an accettazione or a busta
