@@ -27,8 +27,10 @@ mod hooks;
 mod listing;
 mod login;
 mod names;
+mod results;
 mod select;
 mod selected;
+mod updates;
 mod view;
 
 use std::sync::Arc;
@@ -155,6 +157,8 @@ struct Common {
     /// During [`Session::handle_streaming`]: where a long FETCH hands over finished
     /// responses, so the shell writes them while the rest are made.
     early: Option<Early>,
+    /// CONTEXT=SEARCH searches kept up to date (RFC 5267 §4.3).
+    updates: updates::Updates,
 }
 
 /// What one command of a logged-in user runs against.
@@ -217,6 +221,7 @@ impl Session {
                 transport,
                 condstore: CondStore::Off,
                 early: None,
+                updates: updates::Updates::default(),
             },
         }
     }
@@ -256,7 +261,7 @@ impl Session {
         now: Timestamp,
     ) -> Step {
         let tag = command.tag.clone().into_static();
-        match self.dispatch(store, command, extended, now) {
+        match self.dispatch_with_updates(store, command, extended, now) {
             Ok(step) => step,
             Err(fault) => {
                 tracing::error!(error = %fault, "imap command failed");
@@ -540,6 +545,7 @@ impl Session {
                 caps.push(capability.into_static());
             }
         }
+        caps.extend(crate::imap::sort::CAPABILITIES.iter().filter_map(|c| Capability::try_from(*c).ok()));
         Vec1::try_from(caps).unwrap_or_else(|_| Vec1::from(Capability::Imap4Rev1))
     }
 }

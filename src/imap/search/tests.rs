@@ -64,6 +64,7 @@ fn candidate<'a>(flags: &'a [String], raw: &'a [u8]) -> Candidate<'a> {
         internal_date: "2026-12-02T00:30:00Z".parse().unwrap(),
         size: 1000,
         modseq: 7,
+        header: None,
         raw,
     }
 }
