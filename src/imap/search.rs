@@ -24,7 +24,9 @@ use crate::imap::flags::Flag;
 use crate::imap::flags::Flags;
 use crate::imap::message::CivilDay;
 use crate::imap::message::SearchText;
+use crate::mail::header_index;
 use crate::mail::header_index::HeaderIndex;
+use crate::mail::header_index::split_header;
 
 /// One message as SEARCH sees it.
 #[derive(Clone, Copy, Debug)]
@@ -78,6 +80,7 @@ pub fn matches(key: &SearchKey<'_>, candidate: &Candidate<'_>, bounds: Bounds) -
         candidate,
         bounds,
         text: OnceCell::new(),
+        addresses: OnceCell::new(),
     };
     evaluation.matches(key)
 }
@@ -113,6 +116,8 @@ struct Evaluation<'c, 'a> {
     candidate: &'c Candidate<'a>,
     bounds: Bounds,
     text: OnceCell<SearchText>,
+    /// The parsed addresses of the raw message, when there is no header index.
+    addresses: OnceCell<Vec<(String, String)>>,
 }
 
 impl Evaluation<'_, '_> {
@@ -148,11 +153,11 @@ impl Evaluation<'_, '_> {
             SearchKey::SentBefore(date) => self.sent_day().is_some_and(|sent| sent < day(date)),
             SearchKey::SentOn(date) => self.sent_day().is_some_and(|sent| sent == day(date)),
             SearchKey::SentSince(date) => self.sent_day().is_some_and(|sent| sent >= day(date)),
-            SearchKey::Bcc(needle) => self.header_contains("bcc", needle),
-            SearchKey::Cc(needle) => self.header_contains("cc", needle),
-            SearchKey::From(needle) => self.header_contains("from", needle),
+            SearchKey::Bcc(needle) => self.address_contains("bcc", needle),
+            SearchKey::Cc(needle) => self.address_contains("cc", needle),
+            SearchKey::From(needle) => self.address_contains("from", needle),
             SearchKey::Subject(needle) => self.header_contains("subject", needle),
-            SearchKey::To(needle) => self.header_contains("to", needle),
+            SearchKey::To(needle) => self.address_contains("to", needle),
             SearchKey::Header(name, needle) => {
                 self.header_contains(&String::from_utf8_lossy(name.as_ref()), needle)
             }
@@ -201,6 +206,26 @@ impl Evaluation<'_, '_> {
                 .text()
                 .header_values(name)
                 .any(|value| value.contains(&needle)),
+        }
+    }
+
+    /// Whether an address field called `name` contains `needle`, in its text or in
+    /// one of its addresses as parsed (comments and spacing gone).
+    fn address_contains(&self, name: &str, needle: &AString<'_>) -> bool {
+        if self.header_contains(name, needle) {
+            return true;
+        }
+        let needle = folded(needle);
+        match self.candidate.header {
+            Some(header) => header
+                .addresses(name)
+                .any(|value| contains_folded(value, &needle)),
+            None => self
+                .addresses
+                .get_or_init(|| header_index::address_fields(split_header(self.candidate.raw).0))
+                .iter()
+                .filter(|(field, _)| *field == name)
+                .any(|(_, value)| contains_folded(value, &needle)),
         }
     }
 

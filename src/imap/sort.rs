@@ -122,13 +122,17 @@ fn compare(a: &Sortable, b: &Sortable, criteria: &[SortCriterion]) -> Ordering {
 
 /// A string as the `i;unicode-casemap` comparator (RFC 5051 §2) sees it: every
 /// character through its simple titlecase mapping, then the whole through NFKD. Two
-/// strings compare as these forms' octets do.
+/// strings compare as these forms' octets do. The titlecase mapping is applied again
+/// after the decomposition, so that a compatibility form (the ligature `ﬁ`) folds
+/// like the letters it stands for.
 pub fn casemap(text: &str) -> String {
     let mapper = CaseMapper::new();
     let titled: String = text.chars().map(|c| mapper.simple_titlecase(c)).collect();
     DecomposingNormalizerBorrowed::new_nfkd()
         .normalize(&titled)
-        .into_owned()
+        .chars()
+        .map(|c| mapper.simple_titlecase(c))
+        .collect()
 }
 
 /// A subject with its reply and forward markers taken off (RFC 5256 §2.1).

@@ -25,6 +25,11 @@ pub struct HeaderIndex<S> {
     pub sent: Option<Sent>,
     /// The first address of `From:`, `To:` and `Cc:`, in that order.
     pub first: [Option<FirstAddress<S>>; 3],
+    /// Every address of `From:`, `To:`, `Cc:` and `Bcc:` as parsed, comments and
+    /// folding gone: (lower-case field name, `name <mailbox@host>` or `group:`). The
+    /// address keys of SEARCH match these as well as the field's text, so that
+    /// `user@host` finds `<user (comment)@ host>` (as Dovecot does).
+    pub addresses: Vec<(S, S)>,
 }
 
 /// The `Date:` field.
@@ -73,12 +78,13 @@ impl HeaderIndex<String> {
             fields: Vec::new(),
             sent: None,
             first: [None, None, None],
+            addresses: Vec::new(),
         };
         for (name, value, sent) in decoded_fields(header) {
             index.sent = index.sent.or(sent);
             index.fields.push((name, value));
         }
-        index.first = first_addresses(header);
+        (index.first, index.addresses) = parsed_addresses(header);
         index
     }
 
@@ -98,6 +104,11 @@ impl HeaderIndex<String> {
                     host: first.host.as_str(),
                 })
             }),
+            addresses: self
+                .addresses
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str()))
+                .collect(),
         }
     }
 }
@@ -107,6 +118,15 @@ impl<S: AsRef<str>> HeaderIndex<S> {
     pub fn values<'s>(&'s self, name: &str) -> impl Iterator<Item = &'s str> {
         let name = name.to_lowercase();
         self.fields
+            .iter()
+            .filter(move |(key, _)| key.as_ref() == name)
+            .map(|(_, value)| value.as_ref())
+    }
+
+    /// The parsed addresses of the fields called `name` (any case), rendered.
+    pub fn addresses<'s>(&'s self, name: &str) -> impl Iterator<Item = &'s str> {
+        let name = name.to_lowercase();
+        self.addresses
             .iter()
             .filter(move |(key, _)| key.as_ref() == name)
             .map(|(_, value)| value.as_ref())
@@ -211,12 +231,22 @@ pub fn unfold(value: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// The first address of the first `From:`, `To:` and `Cc:` fields.
-fn first_addresses(header: &[u8]) -> [Option<FirstAddress<String>>; 3] {
+/// The first address of the first `From:`, `To:` and `Cc:` fields, and every address
+/// of every `From:`, `To:`, `Cc:` and `Bcc:` field, rendered.
+type Addresses = ([Option<FirstAddress<String>>; 3], Vec<(String, String)>);
+
+/// Every address of every `From:`, `To:`, `Cc:` and `Bcc:` field of a header, as
+/// [`HeaderIndex::addresses`] holds them.
+pub fn address_fields(header: &[u8]) -> Vec<(String, String)> {
+    parsed_addresses(header).1
+}
+
+fn parsed_addresses(header: &[u8]) -> Addresses {
     let parsed = MessageParser::new()
         .header_address(HeaderName::From)
         .header_address(HeaderName::To)
         .header_address(HeaderName::Cc)
+        .header_address(HeaderName::Bcc)
         .default_header_raw()
         .parse_headers(header);
     let headers = parsed
@@ -231,11 +261,48 @@ fn first_addresses(header: &[u8]) -> [Option<FirstAddress<String>>; 3] {
             .and_then(|header| header.value.as_address())
             .and_then(first_of)
     };
-    [
-        first(HeaderName::From),
-        first(HeaderName::To),
-        first(HeaderName::Cc),
-    ]
+    let mut rendered = Vec::new();
+    for header in headers {
+        if let Some(address) = header.value.as_address() {
+            let name = header.name.as_str().to_lowercase();
+            for text in render(address) {
+                rendered.push((name.clone(), text));
+            }
+        }
+    }
+    (
+        [
+            first(HeaderName::From),
+            first(HeaderName::To),
+            first(HeaderName::Cc),
+        ],
+        rendered,
+    )
+}
+
+/// Each address as `name <mailbox@host>` (or `mailbox@host` without a name), each
+/// named group as `group:` before its members.
+fn render(address: &Address<'_>) -> Vec<String> {
+    let one = |addr: &Addr<'_>| {
+        let spec = addr.address.as_deref().map(str::trim).unwrap_or_default();
+        let name = addr.name.as_deref().map(str::trim).unwrap_or_default();
+        match (name.is_empty(), spec.is_empty()) {
+            (true, true) => None,
+            (true, false) => Some(spec.to_string()),
+            (false, true) => Some(name.to_string()),
+            (false, false) => Some(format!("{name} <{spec}>")),
+        }
+    };
+    match address {
+        Address::List(list) => list.iter().filter_map(one).collect(),
+        Address::Group(groups) => groups
+            .iter()
+            .flat_map(|group| {
+                let name = group.name.as_deref().map(|name| format!("{}:", name.trim()));
+                name.into_iter().chain(group.addresses.iter().filter_map(one))
+            })
+            .collect(),
+    }
 }
 
 /// The first entry of an address list as ENVELOPE lists it: a named group's start
@@ -303,6 +370,17 @@ mod tests {
         let to = index.first_address(AddressField::To).unwrap();
         assert_eq!((to.mailbox.as_str(), to.host.as_str()), ("a", ""));
         assert!(index.first_address(AddressField::Cc).is_some());
+        assert_eq!(
+            index.addresses("to").collect::<Vec<_>>(),
+            ["a:", "xx@xx.org", "yy@yy.org"]
+        );
+    }
+
+    #[test]
+    fn addresses_lose_their_comments() {
+        let index = HeaderIndex::of(b"From: <user-from (comment)@ (comment) domain.org>\r\n\r\n");
+        let rendered: Vec<&str> = index.addresses("FROM").collect();
+        assert!(rendered[0].ends_with("<user-from@domain.org>"), "{rendered:?}");
     }
 
     #[test]

@@ -25,13 +25,14 @@ use crate::mail::header_index::Sent;
 
 const HEADERS: TableDefinition<&str, &[u8]> = TableDefinition::new("header_cache");
 
-/// A [`HeaderIndex`] as stored: the fields, `Date:` as (seconds, day), and the first
-/// addresses as (field number, name, mailbox, host). A new layout takes a new table
+/// A [`HeaderIndex`] as stored: the fields, `Date:` as (seconds, day), the first
+/// addresses as (field number, name, mailbox, host), and the rendered addresses. A new layout takes a new table
 /// name, so an old entry is never misread (it is made again on first use).
 type IndexRecord = (
     Vec<(&'static str, &'static str)>,
     Option<(i64, i64)>,
     Vec<(u8, &'static str, &'static str, &'static str)>,
+    Vec<(&'static str, &'static str)>,
 );
 
 const INDEX: TableDefinition<&str, IndexRecord> = TableDefinition::new("header_index_1");
@@ -88,13 +89,14 @@ impl Headers<&ReadTx<'_>> {
             Err(error) => return Err(db(error)),
         };
         walk(&table, blobs, |index, guard| {
-            let (fields, sent, addresses) = guard.value();
+            let (fields, sent, first, addresses) = guard.value();
             let mut header = HeaderIndex {
                 fields,
                 sent: sent.map(|(seconds, day)| Sent { seconds, day }),
                 first: [None, None, None],
+                addresses,
             };
-            for (field, name, mailbox, host) in addresses {
+            for (field, name, mailbox, host) in first {
                 if let Some(slot) = header.first.get_mut(usize::from(field)) {
                     *slot = Some(FirstAddress {
                         name,
@@ -204,7 +206,12 @@ impl Headers<&mut Tx<'_>> {
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_str()))
             .collect();
-        let addresses: Vec<(u8, &str, &str, &str)> = (0u8..)
+        let rendered: Vec<(&str, &str)> = header
+            .addresses
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        let first: Vec<(u8, &str, &str, &str)> = (0u8..)
             .zip(&header.first)
             .filter_map(|(field, first)| {
                 let first = first.as_ref()?;
@@ -216,7 +223,7 @@ impl Headers<&mut Tx<'_>> {
             .inner
             .open_table(INDEX)
             .map_err(db)?
-            .insert(blob.as_str(), (fields, sent, addresses))
+            .insert(blob.as_str(), (fields, sent, first, rendered))
             .map_err(db)?;
         Ok(())
     }

@@ -352,3 +352,6 @@ pub fn esearch(tag: &Tag<'_>, by_uid: bool, returns: &Returns, numbers: &[u32]) 
     line.push_str("\r\n");
     line.into_bytes()
 }
+
+#[cfg(test)]
+mod tests;
