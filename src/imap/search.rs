@@ -94,7 +94,12 @@ pub fn needs_body(key: &SearchKey<'_>) -> bool {
 /// The most evaluating `key` reads of a message.
 pub fn reads(key: &SearchKey<'_>) -> Reads {
     match key {
-        SearchKey::And(keys) => keys.as_ref().iter().map(reads).max().unwrap_or(Reads::Nothing),
+        SearchKey::And(keys) => keys
+            .as_ref()
+            .iter()
+            .map(reads)
+            .max()
+            .unwrap_or(Reads::Nothing),
         SearchKey::Not(key) => reads(key),
         SearchKey::Or(left, right) => reads(left).max(reads(right)),
         SearchKey::Bcc(_)

@@ -30,7 +30,6 @@ mod names;
 mod results;
 mod select;
 mod selected;
-mod updates;
 mod view;
 
 use std::sync::Arc;
@@ -157,8 +156,7 @@ struct Common {
     /// During [`Session::handle_streaming`]: where a long FETCH hands over finished
     /// responses, so the shell writes them while the rest are made.
     early: Option<Early>,
-    /// CONTEXT=SEARCH searches kept up to date (RFC 5267 §4.3).
-    updates: updates::Updates,
+    updates: results::Updates,
 }
 
 /// What one command of a logged-in user runs against.
@@ -221,7 +219,7 @@ impl Session {
                 transport,
                 condstore: CondStore::Off,
                 early: None,
-                updates: updates::Updates::default(),
+                updates: results::Updates::default(),
             },
         }
     }
@@ -545,7 +543,7 @@ impl Session {
                 caps.push(capability.into_static());
             }
         }
-        caps.extend(crate::imap::sort::CAPABILITIES.iter().filter_map(|c| Capability::try_from(*c).ok()));
+        caps.extend(crate::imap::sort::capabilities());
         Vec1::try_from(caps).unwrap_or_else(|_| Vec1::from(Capability::Imap4Rev1))
     }
 }

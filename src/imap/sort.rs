@@ -12,6 +12,7 @@ use icu_casemap::CaseMapper;
 use icu_normalizer::DecomposingNormalizerBorrowed;
 use imap_codec::imap_types::extensions::sort::SortCriterion;
 use imap_codec::imap_types::extensions::sort::SortKey;
+use imap_codec::imap_types::response::Capability;
 
 use crate::mail::header_index::AddressField;
 use crate::mail::header_index::HeaderIndex;
@@ -27,6 +28,13 @@ pub const CAPABILITIES: &[&str] = &[
     "CONTEXT=SEARCH",
     "CONTEXT=SORT",
 ];
+
+/// [`CAPABILITIES`] as the codec's values.
+pub fn capabilities() -> impl Iterator<Item = Capability<'static>> {
+    CAPABILITIES
+        .iter()
+        .filter_map(|name| Capability::try_from(*name).ok())
+}
 
 /// One message as SORT sees it.
 #[derive(Clone, Debug)]

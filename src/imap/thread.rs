@@ -149,7 +149,10 @@ pub fn references(messages: &[Threadable]) -> Vec<Thread> {
     tree.sort_siblings(&mut roots);
     let mut roots = tree.merge_subjects(roots);
     tree.sort_all(&mut roots);
-    roots.iter().filter_map(|&root| tree.render(root, 0)).collect()
+    roots
+        .iter()
+        .filter_map(|&root| tree.render(root, 0))
+        .collect()
 }
 
 impl<'m> Tree<'m> {
@@ -315,7 +318,8 @@ impl<'m> Tree<'m> {
             .message
             .or_else(|| self.containers[*c.children.first()?].message)?;
         let message = &messages[index];
-        (!message.subject.is_empty()).then_some((message.subject.as_str(), message.reply_or_forward))
+        (!message.subject.is_empty())
+            .then_some((message.subject.as_str(), message.reply_or_forward))
     }
 
     fn is_dummy(&self, container: usize) -> bool {

@@ -175,16 +175,14 @@ pub fn decoded_fields(header: &[u8]) -> Vec<(String, String, Option<Sent>)> {
         .iter()
         .map(|field| {
             let sent = match (&field.name, &field.value) {
-                (HeaderName::Date, HeaderValue::DateTime(date)) if date.is_valid() => {
-                    Some(Sent {
-                        seconds: date.to_timestamp(),
-                        day: civil_day(
-                            i64::from(date.year),
-                            i64::from(date.month),
-                            i64::from(date.day),
-                        ),
-                    })
-                }
+                (HeaderName::Date, HeaderValue::DateTime(date)) if date.is_valid() => Some(Sent {
+                    seconds: date.to_timestamp(),
+                    day: civil_day(
+                        i64::from(date.year),
+                        i64::from(date.month),
+                        i64::from(date.day),
+                    ),
+                }),
                 _ => None,
             };
             let value = value_text(field, header).into_owned();
@@ -298,8 +296,12 @@ fn render(address: &Address<'_>) -> Vec<String> {
         Address::Group(groups) => groups
             .iter()
             .flat_map(|group| {
-                let name = group.name.as_deref().map(|name| format!("{}:", name.trim()));
-                name.into_iter().chain(group.addresses.iter().filter_map(one))
+                let name = group
+                    .name
+                    .as_deref()
+                    .map(|name| format!("{}:", name.trim()));
+                name.into_iter()
+                    .chain(group.addresses.iter().filter_map(one))
             })
             .collect(),
     }
@@ -322,7 +324,11 @@ fn first_of(address: &Address<'_>) -> Option<FirstAddress<String>> {
 }
 
 fn mailbox(address: &Addr<'_>) -> Option<FirstAddress<String>> {
-    let spec = address.address.as_deref().map(str::trim).unwrap_or_default();
+    let spec = address
+        .address
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default();
     let name = address.name.as_deref().map(str::trim).unwrap_or_default();
     if spec.is_empty() && name.is_empty() {
         return None;
@@ -364,7 +370,11 @@ mod tests {
         );
         let from = index.first_address(AddressField::From).unwrap();
         assert_eq!(
-            (from.name.as_str(), from.mailbox.as_str(), from.host.as_str()),
+            (
+                from.name.as_str(),
+                from.mailbox.as_str(),
+                from.host.as_str()
+            ),
             ("foo aar", "e", "f.g")
         );
         let to = index.first_address(AddressField::To).unwrap();
@@ -380,7 +390,10 @@ mod tests {
     fn addresses_lose_their_comments() {
         let index = HeaderIndex::of(b"From: <user-from (comment)@ (comment) domain.org>\r\n\r\n");
         let rendered: Vec<&str> = index.addresses("FROM").collect();
-        assert!(rendered[0].ends_with("<user-from@domain.org>"), "{rendered:?}");
+        assert!(
+            rendered[0].ends_with("<user-from@domain.org>"),
+            "{rendered:?}"
+        );
     }
 
     #[test]

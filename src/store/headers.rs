@@ -14,14 +14,14 @@ use redb::ReadOnlyTable;
 use redb::TableDefinition;
 use redb::Value;
 
+use crate::mail::header_index::FirstAddress;
+use crate::mail::header_index::HeaderIndex;
+use crate::mail::header_index::Sent;
 use crate::store::ReadTx;
 use crate::store::StoreError;
 use crate::store::Tx;
 use crate::store::blobs::BlobId;
 use crate::store::db;
-use crate::mail::header_index::FirstAddress;
-use crate::mail::header_index::HeaderIndex;
-use crate::mail::header_index::Sent;
 
 const HEADERS: TableDefinition<&str, &[u8]> = TableDefinition::new("header_cache");
 
@@ -215,7 +215,12 @@ impl Headers<&mut Tx<'_>> {
             .zip(&header.first)
             .filter_map(|(field, first)| {
                 let first = first.as_ref()?;
-                Some((field, first.name.as_str(), first.mailbox.as_str(), first.host.as_str()))
+                Some((
+                    field,
+                    first.name.as_str(),
+                    first.mailbox.as_str(),
+                    first.host.as_str(),
+                ))
             })
             .collect();
         let sent = header.sent.map(|sent| (sent.seconds, sent.day));

@@ -93,8 +93,7 @@ fn parse_options(options: &[u8]) -> Option<Returns> {
         }
     }
     // No option but UPDATE asks for no initial result (§4.3); none at all asks ALL.
-    if !(returns.min || returns.max || returns.count || returns.update)
-        && returns.partial.is_none()
+    if !(returns.min || returns.max || returns.count || returns.update) && returns.partial.is_none()
     {
         returns.all = true;
     }
@@ -112,7 +111,9 @@ fn partial_range(word: &[u8]) -> Option<(u32, u32)> {
 
 /// One or more quoted strings separated by spaces, up to the line end.
 fn quoted_strings(bytes: &[u8]) -> Option<Vec<String>> {
-    let line = bytes.strip_suffix(b"\r\n").or_else(|| bytes.strip_suffix(b"\n"))?;
+    let line = bytes
+        .strip_suffix(b"\r\n")
+        .or_else(|| bytes.strip_suffix(b"\n"))?;
     let mut tags = Vec::new();
     for word in line.split(|b| *b == b' ').filter(|word| !word.is_empty()) {
         let inner = word.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
@@ -160,7 +161,10 @@ mod tests {
             b"t SORT RETURN (PARTIAL 0:1) (ARRIVAL) US-ASCII ALL\r\n",
         ] {
             let (kept, command) = strip(line).unwrap();
-            assert_eq!((kept.as_slice(), command), (line, ContextCommand::Malformed));
+            assert_eq!(
+                (kept.as_slice(), command),
+                (line, ContextCommand::Malformed)
+            );
         }
     }
 

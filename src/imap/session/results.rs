@@ -1,7 +1,7 @@
 //! The result commands of the selected state beyond plain SEARCH: the message loop of
 //! SEARCH itself (header keys answered from the header index), SORT (RFC 5256, RFC
 //! 5957), THREAD (RFC 5256), their ESEARCH forms (ESORT, PARTIAL, RFC 5267) and the
-//! start of CONTEXT=SEARCH updates ([`super::updates`]).
+//! start of CONTEXT=SEARCH updates ([`updates`]).
 //!
 //! Headers come from [`crate::store::headers`]: one walk over the index for the
 //! folder, and for a body not indexed yet (stored before the index existed) the body
@@ -33,6 +33,10 @@ use crate::mail::header_index::HeaderIndex;
 use crate::store::blobs::BlobId;
 use crate::store::mailbox::MessageMeta;
 
+mod updates;
+
+pub(super) use updates::Updates;
+
 /// A message a search matched.
 #[derive(Clone, Debug)]
 pub(super) struct Matched {
@@ -58,10 +62,10 @@ impl InFolder<'_, '_> {
         let selection = &*self.selection;
         let metas = match &selection.conserved {
             Some(entries) => super::conserved::metas(entries),
-            None => self
-                .context
-                .store
-                .read(|tx| tx.mailboxes().messages(self.context.user, &selection.folder))?,
+            None => self.context.store.read(|tx| {
+                tx.mailboxes()
+                    .messages(self.context.user, &selection.folder)
+            })?,
         };
         let bounds = search::Bounds {
             max_seq: selection.exists(),
@@ -215,7 +219,9 @@ impl InFolder<'_, '_> {
         if header_keys {
             let mut slots: Vec<Option<Sortable>> = vec![None; messages.len()];
             self.each_header(&messages, |index, header| {
-                if let (Some(slot), Some((number, meta))) = (slots.get_mut(index), messages.get(index)) {
+                if let (Some(slot), Some((number, meta))) =
+                    (slots.get_mut(index), messages.get(index))
+                {
                     *slot = Some(sortable(*number, meta, header));
                 }
             })?;
@@ -263,7 +269,8 @@ impl InFolder<'_, '_> {
             .collect();
         let mut slots: Vec<Option<Threadable>> = vec![None; messages.len()];
         self.each_header(&messages, |index, header| {
-            if let (Some(slot), Some((number, meta))) = (slots.get_mut(index), messages.get(index)) {
+            if let (Some(slot), Some((number, meta))) = (slots.get_mut(index), messages.get(index))
+            {
                 let arrival = meta.internal_date.as_second();
                 *slot = Some(Threadable::of(*number, arrival, header));
             }
@@ -343,8 +350,10 @@ pub fn esearch(tag: &Tag<'_>, by_uid: bool, returns: &Returns, numbers: &[u32]) 
         line.push_str(&format!(" ALL {}", compress(numbers)));
     }
     if let Some((first, last)) = returns.partial {
-        let from = usize::try_from(first - 1).unwrap_or(usize::MAX);
-        let to = usize::try_from(last).unwrap_or(usize::MAX).min(numbers.len());
+        let from = usize::try_from(first.saturating_sub(1)).unwrap_or(usize::MAX);
+        let to = usize::try_from(last)
+            .unwrap_or(usize::MAX)
+            .min(numbers.len());
         let part = numbers.get(from..to).filter(|part| !part.is_empty());
         let set = part.map_or_else(|| "NIL".to_string(), compress);
         line.push_str(&format!(" PARTIAL ({first}:{last} {set})"));

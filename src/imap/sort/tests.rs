@@ -44,7 +44,13 @@ fn casemap_folds_case_and_compatibility_forms() {
 }
 
 /// A message with these header lines, received at `arrival`.
-fn message(seq: u32, arrival: i64, size: u64, header: &str, criteria: &[SortCriterion]) -> Sortable {
+fn message(
+    seq: u32,
+    arrival: i64,
+    size: u64,
+    header: &str,
+    criteria: &[SortCriterion],
+) -> Sortable {
     let index = HeaderIndex::of(format!("{header}\r\n\r\n").as_bytes());
     Sortable {
         seq,
@@ -81,7 +87,11 @@ fn addresses_sort_by_mailbox_then_sequence() {
                 .zip(headers)
                 .map(|(seq, header)| message(seq, 0, 0, header, &criteria))
                 .collect();
-            assert_eq!(order(&mut messages, &criteria), expected, "{key:?} {reverse}");
+            assert_eq!(
+                order(&mut messages, &criteria),
+                expected,
+                "{key:?} {reverse}"
+            );
         }
     }
 }

@@ -37,7 +37,9 @@ fn store_with(messages: &[&str]) -> (tempfile::TempDir, Store, Vec<BlobId>) {
     for (n, header) in (0i64..).zip(messages) {
         let raw = format!("{header}\r\n\r\nbody {n}\r\n").into_bytes();
         let blob = store.blobs().put(&raw).unwrap();
-        let at = now().saturating_add(jiff::SignedDuration::from_secs(n)).unwrap();
+        let at = now()
+            .saturating_add(jiff::SignedDuration::from_secs(n))
+            .unwrap();
         store
             .write(|tx| {
                 tx.mailboxes()
@@ -105,10 +107,17 @@ const MESSAGES: &[&str] = &[
 fn sort_and_thread_answer_from_the_headers() {
     let (_dir, store, _) = store_with(MESSAGES);
     let mut client = Client::selected(&store);
-    assert!(client.c("c CAPABILITY").contains(" SORT SORT=DISPLAY THREAD=REFERENCES"));
+    assert!(
+        client
+            .c("c CAPABILITY")
+            .contains(" SORT SORT=DISPLAY THREAD=REFERENCES")
+    );
     let cases = [
         ("a SORT (SUBJECT) UTF-8 ALL", "* SORT 1 2 3\r\n"),
-        ("a SORT (REVERSE SUBJECT ARRIVAL) UTF-8 ALL", "* SORT 3 1 2\r\n"),
+        (
+            "a SORT (REVERSE SUBJECT ARRIVAL) UTF-8 ALL",
+            "* SORT 3 1 2\r\n",
+        ),
         ("a SORT (FROM) UTF-8 ALL", "* SORT 2 3 1\r\n"),
         ("a SORT (DISPLAYFROM) UTF-8 ALL", "* SORT 2 3 1\r\n"),
         // 1 is 08:00 UTC, 2 is 07:00, 3 has no Date: (its arrival, 08:00:02).
@@ -116,15 +125,30 @@ fn sort_and_thread_answer_from_the_headers() {
         ("a UID SORT (SIZE) US-ASCII SUBJECT deposito", "* SORT "),
         ("a THREAD REFERENCES UTF-8 ALL", "* THREAD (2 1)(3)\r\n"),
         ("a THREAD ORDEREDSUBJECT UTF-8 ALL", "* THREAD (2 1)(3)\r\n"),
-        ("a UID THREAD REFERENCES UTF-8 NOT FROM zoe", "* THREAD (2)(3)\r\n"),
-        ("a SORT RETURN (MIN MAX COUNT) (DATE) UTF-8 ALL", "* ESEARCH (TAG \"a\") MIN 2 MAX 3 COUNT 3\r\n"),
-        ("a SORT RETURN (PARTIAL 2:9) (REVERSE DATE) UTF-8 ALL", "* ESEARCH (TAG \"a\") PARTIAL (2:9 1:2)\r\n"),
-        ("a SEARCH RETURN (PARTIAL 3:2) ALL", "* ESEARCH (TAG \"a\") PARTIAL (2:3 2:3)\r\n"),
+        (
+            "a UID THREAD REFERENCES UTF-8 NOT FROM zoe",
+            "* THREAD (2)(3)\r\n",
+        ),
+        (
+            "a SORT RETURN (MIN MAX COUNT) (DATE) UTF-8 ALL",
+            "* ESEARCH (TAG \"a\") MIN 2 MAX 3 COUNT 3\r\n",
+        ),
+        (
+            "a SORT RETURN (PARTIAL 2:9) (REVERSE DATE) UTF-8 ALL",
+            "* ESEARCH (TAG \"a\") PARTIAL (2:9 1:2)\r\n",
+        ),
+        (
+            "a SEARCH RETURN (PARTIAL 3:2) ALL",
+            "* ESEARCH (TAG \"a\") PARTIAL (2:3 2:3)\r\n",
+        ),
     ];
     for (command, expected) in cases {
         let answer = client.c(command);
         assert!(answer.starts_with(expected), "{command}: {answer}");
-        assert!(answer.ends_with(" OK SORT completed\r\n") || answer.contains("a OK"), "{answer}");
+        assert!(
+            answer.ends_with(" OK SORT completed\r\n") || answer.contains("a OK"),
+            "{answer}"
+        );
     }
     for refused in [
         "a SORT (SUBJECT) KOI8-R ALL",
@@ -133,7 +157,10 @@ fn sort_and_thread_answer_from_the_headers() {
         "a SEARCH RETURN (PARTIAL 0:1) ALL",
     ] {
         let answer = client.c(refused);
-        assert!(answer.starts_with("a NO") || answer.starts_with("a BAD"), "{refused}: {answer}");
+        assert!(
+            answer.starts_with("a NO") || answer.starts_with("a BAD"),
+            "{refused}: {answer}"
+        );
     }
 }
 
@@ -174,17 +201,32 @@ fn context_updates_follow_the_folder_until_cancelled() {
     let (_dir, store, _) = store_with(MESSAGES);
     let mut client = Client::selected(&store);
     let started = client.c("u1 SEARCH RETURN (UPDATE) SEEN");
-    assert!(started.starts_with("* ESEARCH (TAG \"u1\")\r\nu1 OK"), "{started}");
+    assert!(
+        started.starts_with("* ESEARCH (TAG \"u1\")\r\nu1 OK"),
+        "{started}"
+    );
     let added = client.c("a STORE 1,3 +FLAGS (\\Seen)");
-    assert!(added.contains("* ESEARCH (TAG \"u1\") ADDTO (1 1,3)\r\n"), "{added}");
+    assert!(
+        added.contains("* ESEARCH (TAG \"u1\") ADDTO (1 1,3)\r\n"),
+        "{added}"
+    );
     let removed = client.c("a STORE 1 -FLAGS (\\Seen)");
-    assert!(removed.contains("* ESEARCH (TAG \"u1\") REMOVEFROM (1 1)\r\n"), "{removed}");
+    assert!(
+        removed.contains("* ESEARCH (TAG \"u1\") REMOVEFROM (1 1)\r\n"),
+        "{removed}"
+    );
     let uid = client.c("u2 UID SEARCH RETURN (UPDATE ALL) SUBJECT deposito");
-    assert!(uid.starts_with("* ESEARCH (TAG \"u2\") UID ALL 1:2\r\n"), "{uid}");
+    assert!(
+        uid.starts_with("* ESEARCH (TAG \"u2\") UID ALL 1:2\r\n"),
+        "{uid}"
+    );
     let expunged = client.c("a STORE 2 +FLAGS (\\Deleted)");
     assert!(!expunged.contains("ESEARCH"), "{expunged}");
     let expunged = client.c("a EXPUNGE");
-    assert!(expunged.contains("* ESEARCH (TAG \"u2\") UID REMOVEFROM (2 2)\r\n* 2 EXPUNGE"), "{expunged}");
+    assert!(
+        expunged.contains("* ESEARCH (TAG \"u2\") UID REMOVEFROM (2 2)\r\n* 2 EXPUNGE"),
+        "{expunged}"
+    );
     assert!(client.c("c CANCELUPDATE \"u1\" \"u2\"").contains("c OK"));
     let quiet = client.c("a STORE 1 +FLAGS (\\Seen)");
     assert!(!quiet.contains("ESEARCH"), "{quiet}");
@@ -194,11 +236,18 @@ fn context_updates_follow_the_folder_until_cancelled() {
 fn a_session_keeps_few_updating_searches() {
     let (_dir, store, _) = store_with(MESSAGES);
     let mut client = Client::selected(&store);
-    for n in 0..super::super::updates::MAX_UPDATES {
-        assert!(client.c(&format!("u{n} SEARCH RETURN (UPDATE) ALL")).contains(" OK"));
+    for n in 0..super::updates::MAX_UPDATES {
+        assert!(
+            client
+                .c(&format!("u{n} SEARCH RETURN (UPDATE) ALL"))
+                .contains(" OK")
+        );
     }
     let refused = client.c("x SEARCH RETURN (UPDATE) ALL");
-    assert_eq!(refused, "x NO [NOUPDATE \"x\"] too many updating searches\r\n");
+    assert_eq!(
+        refused,
+        "x NO [NOUPDATE \"x\"] too many updating searches\r\n"
+    );
     // Leaving the folder ends them all.
     client.c("c CLOSE");
     client.c("s SELECT INBOX");

@@ -73,7 +73,7 @@ impl Updates {
 impl Session {
     /// Runs a command, then reports the changes of the UPDATE searches (and ends them
     /// on CANCELUPDATE or when the folder is left).
-    pub(super) fn dispatch_with_updates(
+    pub(in crate::imap::session) fn dispatch_with_updates(
         &mut self,
         store: &Store,
         command: Command<'_>,
@@ -153,21 +153,42 @@ impl InFolder<'_, '_> {
     /// Adds the changes of every active update to `out` (a command's whole output,
     /// its tagged response last). `before` is the folder's UIDs as the client knew
     /// them when the command started.
-    pub(super) fn report_updates(&mut self, before: &[u32], out: &mut Vec<Out>) -> Result<(), Fault> {
+    pub(super) fn report_updates(
+        &mut self,
+        before: &[u32],
+        out: &mut Vec<Out>,
+    ) -> Result<(), Fault> {
         let here = (self.selection.folder.clone(), self.selection.uidvalidity);
-        self.common.updates.active.retain(|update| update.folder == here);
+        self.common
+            .updates
+            .active
+            .retain(|update| update.folder == here);
         let now = (self.selection.modseq, self.selection.uids.clone());
-        if !self.common.updates.is_active() || self.common.updates.evaluated.as_ref() == Some(&now) {
+        if !self.common.updates.is_active() || self.common.updates.evaluated.as_ref() == Some(&now)
+        {
             return Ok(());
         }
         let mut removals = Vec::new();
         let mut additions = Vec::new();
         let mut active = std::mem::take(&mut self.common.updates.active);
         for update in &mut active {
-            let mut uids: Vec<u32> = self.matching(&update.key)?.iter().map(|m| m.uid()).collect();
+            let mut uids: Vec<u32> = self
+                .matching(&update.key)?
+                .iter()
+                .map(|m| m.uid())
+                .collect();
             uids.sort_unstable();
-            let removed: Vec<u32> = update.uids.iter().copied().filter(|u| uids.binary_search(u).is_err()).collect();
-            let added: Vec<u32> = uids.iter().copied().filter(|u| update.uids.binary_search(u).is_err()).collect();
+            let removed: Vec<u32> = update
+                .uids
+                .iter()
+                .copied()
+                .filter(|u| uids.binary_search(u).is_err())
+                .collect();
+            let added: Vec<u32> = uids
+                .iter()
+                .copied()
+                .filter(|u| update.uids.binary_search(u).is_err())
+                .collect();
             if let Some(first) = removed.first() {
                 let position = update.uids.iter().position(|u| u == first).unwrap_or(0) + 1;
                 let numbers = self.numbers(update.by_uid, &removed, |uid| {
@@ -179,7 +200,9 @@ impl InFolder<'_, '_> {
                 let position = uids.iter().position(|u| u == first).unwrap_or(0) + 1;
                 let selection = &*self.selection;
                 let numbers = self.numbers(update.by_uid, &added, |uid| {
-                    selection.seq_of(uid).and_then(|seq| usize::try_from(seq).ok())
+                    selection
+                        .seq_of(uid)
+                        .and_then(|seq| usize::try_from(seq).ok())
                 });
                 additions.push(change(update, "ADDTO", position, &numbers));
             }
