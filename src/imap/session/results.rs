@@ -197,14 +197,44 @@ impl InFolder<'_, '_> {
         if let Some(refusal) = bad_charset(tag, charset) {
             return Ok(vec![refusal]);
         }
-        let matched = self.matching(search_criteria)?;
         let criteria = criteria.as_ref();
+        let numbers = self.sorted(criteria, search_criteria, by_uid)?;
+        if returns.is_some_and(|returns| returns.update) {
+            let uids = match by_uid {
+                true => numbers.clone(),
+                false => self.sorted(criteria, search_criteria, true)?,
+            };
+            if let Some(refusal) = self.start_update(search_criteria, Some(criteria), by_uid, uids)
+            {
+                return Ok(vec![refusal]);
+            }
+        }
+        let mut out = vec![match returns {
+            Some(returns) => Out::Raw(esearch(tag, by_uid, returns, &numbers)),
+            None => reply::data(Data::Sort(
+                numbers.iter().map(|n| reply::nz(*n)).collect(),
+                None,
+            )),
+        }];
+        out.push(reply::ok(tag, None, "SORT completed"));
+        Ok(out)
+    }
+
+    /// The messages matching `key` in the order of `criteria`: their UIDs, or their
+    /// sequence numbers.
+    pub(super) fn sorted(
+        &self,
+        criteria: &[SortCriterion],
+        key: &SearchKey<'_>,
+        by_uid: bool,
+    ) -> Result<Vec<u32>, Fault> {
+        let matched = self.matching(key)?;
         let header_keys = criteria
             .iter()
             .any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size));
         let messages: Vec<(u32, MessageMeta)> = matched
-            .iter()
-            .map(|m| (if by_uid { m.uid() } else { m.seq }, m.meta.clone()))
+            .into_iter()
+            .map(|m| (if by_uid { m.uid() } else { m.seq }, m.meta))
             .collect();
         let sortable = |number: u32, meta: &MessageMeta, header: &HeaderIndex<&str>| {
             let arrival = meta.internal_date.as_second();
@@ -231,16 +261,7 @@ impl InFolder<'_, '_> {
             sorted.extend(messages.iter().map(|(n, meta)| sortable(*n, meta, &empty)));
         }
         sort::sort(&mut sorted, criteria);
-        let numbers: Vec<u32> = sorted.iter().map(|s| s.seq).collect();
-        let mut out = vec![match returns {
-            Some(returns) => Out::Raw(esearch(tag, by_uid, returns, &numbers)),
-            None => reply::data(Data::Sort(
-                numbers.iter().map(|n| reply::nz(*n)).collect(),
-                None,
-            )),
-        }];
-        out.push(reply::ok(tag, None, "SORT completed"));
-        Ok(out)
+        Ok(sorted.iter().map(|s| s.seq).collect())
     }
 
     /// THREAD (RFC 5256 §3).
@@ -302,7 +323,7 @@ impl InFolder<'_, '_> {
         let mut out = vec![Out::Raw(esearch(tag, by_uid, returns, &numbers))];
         if returns.update {
             let uids: Vec<u32> = matched.iter().map(Matched::uid).collect();
-            if let Some(refusal) = self.start_update(key, by_uid, uids) {
+            if let Some(refusal) = self.start_update(key, None, by_uid, uids) {
                 return Ok(vec![refusal]);
             }
         }

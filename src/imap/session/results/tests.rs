@@ -233,6 +233,32 @@ fn context_updates_follow_the_folder_until_cancelled() {
 }
 
 #[test]
+fn sort_updates_place_each_addition() {
+    let (_dir, store, _) = store_with(MESSAGES);
+    let mut client = Client::selected(&store);
+    let started = client.c("u SORT RETURN (UPDATE ALL) (REVERSE ARRIVAL) UTF-8 SEEN");
+    assert!(
+        started.starts_with("* ESEARCH (TAG \"u\")\r\nu OK"),
+        "{started}"
+    );
+    let added = client.c("a STORE 1,3 +FLAGS.SILENT (\\Seen)");
+    assert!(
+        added.contains("* ESEARCH (TAG \"u\") ADDTO (1 3 2 1)\r\n"),
+        "{added}"
+    );
+    let added = client.c("a STORE 2 +FLAGS.SILENT (\\Seen)");
+    assert!(
+        added.contains("* ESEARCH (TAG \"u\") ADDTO (2 2)\r\n"),
+        "{added}"
+    );
+    let removed = client.c("a STORE 3 -FLAGS.SILENT (\\Seen)");
+    assert!(
+        removed.contains("* ESEARCH (TAG \"u\") REMOVEFROM (1 3)\r\n"),
+        "{removed}"
+    );
+}
+
+#[test]
 fn a_session_keeps_few_updating_searches() {
     let (_dir, store, _) = store_with(MESSAGES);
     let mut client = Client::selected(&store);

@@ -1,4 +1,5 @@
-//! CONTEXT=SEARCH updates (RFC 5267 §4.3): a `SEARCH RETURN (UPDATE …)` stays
+//! CONTEXT=SEARCH and CONTEXT=SORT updates (RFC 5267 §4.3): a `SEARCH RETURN
+//! (UPDATE …)` or `SORT RETURN (UPDATE …)` stays
 //! active until CANCELUPDATE or until the folder is left, and after every command the
 //! session reports how its result changed, as `* ESEARCH (TAG "t") ADDTO (…)` and
 //! `REMOVEFROM (…)`.
@@ -8,7 +9,10 @@
 //! refused with `NOUPDATE` (§4.3). Removals are reported before the command's EXPUNGE
 //! responses, in the numbers the client knew; additions after them, in the new ones.
 
+use std::collections::HashSet;
+
 use imap_codec::imap_types::IntoStatic;
+use imap_codec::imap_types::extensions::sort::SortCriterion;
 use imap_codec::imap_types::response::Data;
 use imap_codec::imap_types::response::Response;
 use imap_codec::imap_types::search::SearchKey;
@@ -37,8 +41,10 @@ pub const MAX_UPDATES: usize = 4;
 struct Update {
     tag: String,
     key: SearchKey<'static>,
+    /// The sort order of a `SORT RETURN (UPDATE …)` (CONTEXT=SORT); `None` for SEARCH.
+    order: Option<Vec<SortCriterion>>,
     by_uid: bool,
-    /// The result as last reported: UIDs, ascending.
+    /// The result as last reported: UIDs, in UID order or the sort order.
     uids: Vec<u32>,
     /// The folder it belongs to, and that folder's UIDVALIDITY.
     folder: (String, u32),
@@ -128,6 +134,7 @@ impl InFolder<'_, '_> {
     pub(super) fn start_update(
         &mut self,
         key: &SearchKey<'_>,
+        order: Option<&[SortCriterion]>,
         by_uid: bool,
         uids: Vec<u32>,
     ) -> Option<Out> {
@@ -143,6 +150,7 @@ impl InFolder<'_, '_> {
         updates.active.push(Update {
             tag,
             key: key.clone().into_static(),
+            order: order.map(<[SortCriterion]>::to_vec),
             by_uid,
             uids,
             folder: (self.selection.folder.clone(), self.selection.uidvalidity),
@@ -172,39 +180,58 @@ impl InFolder<'_, '_> {
         let mut additions = Vec::new();
         let mut active = std::mem::take(&mut self.common.updates.active);
         for update in &mut active {
-            let mut uids: Vec<u32> = self
-                .matching(&update.key)?
-                .iter()
-                .map(|m| m.uid())
-                .collect();
-            uids.sort_unstable();
+            let uids = match &update.order {
+                Some(order) => self.sorted(order, &update.key, true)?,
+                None => self
+                    .matching(&update.key)?
+                    .iter()
+                    .map(|m| m.uid())
+                    .collect(),
+            };
+            let (old, new): (HashSet<u32>, HashSet<u32>) = (
+                update.uids.iter().copied().collect(),
+                uids.iter().copied().collect(),
+            );
             let removed: Vec<u32> = update
                 .uids
                 .iter()
                 .copied()
-                .filter(|u| uids.binary_search(u).is_err())
-                .collect();
-            let added: Vec<u32> = uids
-                .iter()
-                .copied()
-                .filter(|u| update.uids.binary_search(u).is_err())
+                .filter(|u| !new.contains(u))
                 .collect();
             if let Some(first) = removed.first() {
                 let position = update.uids.iter().position(|u| u == first).unwrap_or(0) + 1;
                 let numbers = self.numbers(update.by_uid, &removed, |uid| {
                     before.iter().position(|u| *u == uid).map(|at| at + 1)
                 });
-                removals.push(change(update, "REMOVEFROM", position, &numbers));
+                removals.push(change(
+                    update,
+                    "REMOVEFROM",
+                    &[(position, compress(&numbers))],
+                ));
             }
-            if let Some(first) = added.first() {
-                let position = uids.iter().position(|u| u == first).unwrap_or(0) + 1;
+            // Each addition at its place in the new result, in order (RFC 5267 §4.3.2);
+            // a SEARCH result is in UID order, so one place for all of them does.
+            let added: Vec<(usize, u32)> = (1..)
+                .zip(uids.iter().copied())
+                .filter(|(_, u)| !old.contains(u))
+                .collect();
+            if let Some(&(first, _)) = added.first() {
                 let selection = &*self.selection;
-                let numbers = self.numbers(update.by_uid, &added, |uid| {
+                let seq = |uid: u32| {
                     selection
                         .seq_of(uid)
                         .and_then(|seq| usize::try_from(seq).ok())
-                });
-                additions.push(change(update, "ADDTO", position, &numbers));
+                };
+                let pairs: Vec<(usize, String)> = if update.order.is_some() {
+                    added
+                        .iter()
+                        .map(|&(at, uid)| (at, compress(&self.numbers(update.by_uid, &[uid], seq))))
+                        .collect()
+                } else {
+                    let uids: Vec<u32> = added.iter().map(|(_, uid)| *uid).collect();
+                    vec![(first, compress(&self.numbers(update.by_uid, &uids, seq)))]
+                };
+                additions.push(change(update, "ADDTO", &pairs));
             }
             update.uids = uids;
         }
@@ -236,14 +263,18 @@ impl InFolder<'_, '_> {
     }
 }
 
-/// `* ESEARCH (TAG "t") [UID] ADDTO|REMOVEFROM (position set)`.
-fn change(update: &Update, kind: &str, position: usize, numbers: &[u32]) -> Out {
+/// `* ESEARCH (TAG "t") [UID] ADDTO|REMOVEFROM (position set …)`.
+fn change(update: &Update, kind: &str, pairs: &[(usize, String)]) -> Out {
     let uid = if update.by_uid { " UID" } else { "" };
+    let pairs: Vec<String> = pairs
+        .iter()
+        .map(|(position, set)| format!("{position} {set}"))
+        .collect();
     Out::Raw(
         format!(
-            "* ESEARCH (TAG \"{}\"){uid} {kind} ({position} {})\r\n",
+            "* ESEARCH (TAG \"{}\"){uid} {kind} ({})\r\n",
             update.tag,
-            compress(numbers)
+            pairs.join(" ")
         )
         .into_bytes(),
     )
