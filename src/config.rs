@@ -13,8 +13,11 @@ use serde::Deserialize;
 use crate::mail::address::Address;
 pub use crate::store::mailbox::MailboxType;
 
+mod agid;
 mod limits;
 
+pub use agid::IndexConfig;
+pub use agid::StatsConfig;
 pub use limits::LimitsConfig;
 pub use limits::LoginConfig;
 pub use limits::MxConfig;
@@ -70,6 +73,9 @@ pub struct Config {
     /// `[mailbox_types.<TYPE>]`: quotas and sending limits of each mailbox type.
     #[serde(default = "MailboxTypeConfig::defaults")]
     pub mailbox_types: BTreeMap<MailboxType, MailboxTypeConfig>,
+    /// `[stats]`: the AgID statistics.
+    #[serde(default)]
+    pub stats: StatsConfig,
 }
 
 /// `[web]`: the web panel on `[listen] web`.
@@ -307,6 +313,10 @@ pub struct ProviderConfig {
     /// Where the store lives.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// The provider's code in the AgID statistics (CodGestPEC, CodConservatore):
+    /// `TIN-<codice fiscale>`, `VAT-<partita IVA>` or `IPA-<code>`; empty: no statistics.
+    #[serde(default)]
+    pub codice: String,
 }
 
 /// `[certificates]`: file paths of the provider's keys and certificates.
@@ -343,22 +353,6 @@ impl Default for CertificatesConfig {
             conservation_certificate: None,
             conservation_key: None,
             key_bits: 2048,
-        }
-    }
-}
-
-/// `[index]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IndexConfig {
-    /// The providers index: LDIF (RFC 6109 §4.5) or its signed `.p7m` form.
-    pub ldif: PathBuf,
-}
-
-impl Default for IndexConfig {
-    fn default() -> Self {
-        IndexConfig {
-            ldif: "index.ldif".into(),
         }
     }
 }
@@ -511,6 +505,7 @@ impl Config {
             return Err("conservation.batch_max_messages must be at least 1".to_string());
         }
         self.validate_mailbox_types()?;
+        self.validate_agid()?;
         if !self.notify.smtp.is_empty() && !is_host_port(&self.notify.smtp) {
             return Err(format!(
                 "notify.smtp {:?} is not host:port",
@@ -574,6 +569,12 @@ impl Config {
         };
         join(&mut self.provider.data_dir);
         join(&mut self.index.ldif);
+        if let Some(path) = &mut self.index.signer_ca {
+            join(path);
+        }
+        for path in &mut self.index.tls_roots {
+            join(path);
+        }
         if let Some(path) = &mut self.conservation.tsa_certificate {
             join(path);
         }

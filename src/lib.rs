@@ -19,6 +19,7 @@
 //!  conservation        packages, ingest worker, audit, export, the IMAP view's data
 //!  manage              domains, operators, holders, mailbox life, documents, reports
 //!  notify              ordinary mail to people: activation links, outbox, mailer
+//!  stats               the AgID statistics (P01, P02, C01) from the registro
 //!      │
 //!      ▼
 //!  store, crypto       redb + content-addressed bodies; S/MIME, certificates, trust
@@ -62,5 +63,6 @@ pub mod notify;
 pub mod pec;
 pub mod provider;
 pub mod smtp;
+pub mod stats;
 pub mod store;
 pub mod web;

@@ -26,6 +26,8 @@ fn main() -> ExitCode {
         Command::Mailbox { command } => store_command(StoreCommand::Mailbox(command)),
         Command::Log { command } => store_command(StoreCommand::Log(command)),
         Command::Conservation { command } => store_command(StoreCommand::Conservation(command)),
+        Command::Stats { command } => store_command(StoreCommand::Stats(command)),
+        Command::Outage { command } => store_command(StoreCommand::Outage(command)),
         Command::Verify {
             file,
             index,

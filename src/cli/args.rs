@@ -79,6 +79,18 @@ pub enum Command {
         #[command(subcommand)]
         command: ConservationCommand,
     },
+    /// The AgID statistics (P01, P02, C01) as CSV (works while the daemon runs).
+    Stats {
+        /// The subcommand.
+        #[command(subcommand)]
+        command: StatsCommand,
+    },
+    /// Outages of the service, for the AgID statistics (works while the daemon runs).
+    Outage {
+        /// The subcommand.
+        #[command(subcommand)]
+        command: OutageCommand,
+    },
     /// Read one message and say what it is and whether it is valid PEC.
     Verify {
         /// The message (.eml).
@@ -431,6 +443,74 @@ pub enum ConservationCommand {
     },
     /// Queue length, packages and each mailbox's account.
     Status {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+/// `pecd stats …`: one CSV file per statistic and period, the header row naming the
+/// record's fields.
+#[derive(Clone, Debug, Subcommand, Serialize, Deserialize)]
+pub enum StatsCommand {
+    /// P01, the PEC service's figures of a quadrimestre.
+    P01 {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The year.
+        #[arg(long)]
+        year: i16,
+        /// 1 (January–April), 2 (May–August) or 3 (September–December).
+        #[arg(long)]
+        quadrimestre: u8,
+    },
+    /// P02, one record per outage of the PEC service in a quadrimestre.
+    P02 {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The year.
+        #[arg(long)]
+        year: i16,
+        /// 1 (January–April), 2 (May–August) or 3 (September–December).
+        #[arg(long)]
+        quadrimestre: u8,
+    },
+    /// C01, the conservation service's figures of a semestre.
+    C01 {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The year.
+        #[arg(long)]
+        year: i16,
+        /// 1 (January–June) or 2 (July–December).
+        #[arg(long)]
+        semestre: u8,
+    },
+}
+
+/// `pecd outage …`.
+#[derive(Clone, Debug, Subcommand, Serialize, Deserialize)]
+pub enum OutageCommand {
+    /// Record an outage (planned, or one the daemon could not see).
+    Add {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// When the service became unavailable (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        start: String,
+        /// When it was available again (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        end: String,
+        /// 01 planned, 02 incident, 03 malfunction.
+        #[arg(long = "type")]
+        kind: String,
+    },
+    /// List every outage, recorded or detected from the daemon's runs.
+    List {
         /// The configuration file.
         #[arg(long)]
         config: PathBuf,

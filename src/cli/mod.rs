@@ -13,6 +13,7 @@ pub mod log;
 pub mod mailbox;
 pub mod manage;
 pub mod serve;
+pub mod stats;
 pub mod store;
 pub mod verify;
 

@@ -122,14 +122,25 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     first_gestore(&config, provider.store())?;
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
+    // The run the AgID statistics' outages are told from: recorded before the
+    // listeners open, so a start that fails is downtime too.
+    let store = provider.store().clone();
+    let run = crate::stats::uptime::started(&store).context("cannot record the start")?;
     start(&config, &provider, &shutdown, &tracker).await?;
+    tracker.spawn(crate::stats::uptime::heartbeat(
+        store.clone(),
+        run,
+        shutdown.clone(),
+    ));
     tracing::info!(domain = %config.provider.domain, "pecd running");
 
     wait_for_signal().await;
     tracing::info!("shutting down");
+    let stopping = jiff::Timestamp::now();
     shutdown.cancel();
     tracker.close();
     tracker.wait().await;
+    crate::stats::uptime::stopped(&store, run, stopping).context("cannot record the clean stop")?;
     Ok(())
 }
 
@@ -385,6 +396,16 @@ pub async fn start(
         config.index.ldif.clone(),
         shutdown.clone(),
     ));
+    let status = provider.index_status().clone();
+    if let Some(fetcher) =
+        crate::provider::index_fetch::IndexFetcher::from_config(&config.index, status)?
+    {
+        tracker.spawn(crate::provider::index_fetch::run(
+            fetcher,
+            provider.clone(),
+            shutdown.clone(),
+        ));
+    }
     Ok(())
 }
 

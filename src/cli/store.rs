@@ -21,6 +21,8 @@ use super::args::IndexCommand;
 use super::args::LogCommand;
 use super::args::MailboxCommand;
 use super::args::OperatorCommand;
+use super::args::OutageCommand;
+use super::args::StatsCommand;
 use super::console::Console;
 use super::console::Stdout;
 use super::console::read_password_line;
@@ -50,6 +52,10 @@ pub enum StoreCommand {
     Index(IndexCommand),
     /// `pecd conservation …`.
     Conservation(ConservationCommand),
+    /// `pecd stats …`.
+    Stats(StatsCommand),
+    /// `pecd outage …`.
+    Outage(OutageCommand),
 }
 
 /// What travels to the daemon: the command (its paths made absolute) and the password
@@ -223,6 +229,8 @@ fn execute(
         StoreCommand::Index(IndexCommand::Entry { .. }) => {
             super::index::print(config, store, console).map(|()| 0)
         }
+        StoreCommand::Stats(command) => super::stats::stats(command, config, store, console),
+        StoreCommand::Outage(command) => super::stats::outage(command, store, console),
     }
 }
 
@@ -279,6 +287,14 @@ macro_rules! config_of {
                 | ConservationCommand::Rdv { config, .. }
                 | ConservationCommand::Packages { config, .. }
                 | ConservationCommand::Status { config },
+            )
+            | StoreCommand::Stats(
+                StatsCommand::P01 { config, .. }
+                | StatsCommand::P02 { config, .. }
+                | StatsCommand::C01 { config, .. },
+            )
+            | StoreCommand::Outage(
+                OutageCommand::Add { config, .. } | OutageCommand::List { config },
             ) => Some(config),
             StoreCommand::Conservation(ConservationCommand::VerifyPackage { .. }) => None,
         }

@@ -97,3 +97,48 @@ fn limits_section_is_checked() {
         );
     }
 }
+
+#[test]
+fn the_agid_code_and_the_index_download_are_checked() {
+    let base = "[provider]\ndomain = \"a.test\"\nname = \"A\"\n";
+    let parse = |extra: &str| Config::parse(&format!("{base}{extra}"), Path::new("/x"));
+    for good in ["TIN-97735020584", "VAT-01234567890", "IPA-c_h501"] {
+        let config = parse(&format!("codice = \"{good}\"\n")).unwrap();
+        assert_eq!(config.provider.codice, good);
+    }
+    for bad in [
+        "97735020584",
+        "TIN-",
+        "tin-97735020584",
+        "VAT-012345678901",
+        "TIN-9773502058,4",
+        "IPA-\"x\"",
+    ] {
+        let error = parse(&format!("codice = {bad:?}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("provider.codice"), "{bad}: {error}");
+    }
+    let index = |keys: &str| parse(&format!("\n[index]\nldif = \"index.p7m\"\n{keys}"));
+    let config = index(
+        "url = \"https://i.test/index.p7m\"\nsigner_ca = \"ca.pem\"\ntls_roots = [\"web.pem\"]\n",
+    )
+    .unwrap();
+    assert_eq!(config.index.signer_ca.unwrap(), Path::new("/x/ca.pem"));
+    assert_eq!(config.index.tls_roots, vec![PathBuf::from("/x/web.pem")]);
+    assert_eq!(config.index.refresh_secs, 86_400);
+    for (keys, complaint) in [
+        (
+            "url = \"http://i.test/index.p7m\"\nsigner_ca = \"ca.pem\"\n",
+            "https",
+        ),
+        ("url = \"https://i.test/index.p7m\"\n", "signer_ca"),
+        (
+            "url = \"https://i.test/index.p7m\"\nsigner_ca = \"ca.pem\"\nrefresh_secs = 5\n",
+            "refresh_secs",
+        ),
+    ] {
+        let error = index(keys).unwrap_err().to_string();
+        assert!(error.contains(complaint), "{keys}: {error}");
+    }
+}

@@ -43,6 +43,9 @@ pub struct LoadedIndex {
     /// The signer's subject (`C=IT, O=…, CN=…`) when the file was a `.p7m`; `None` for
     /// plain LDIF. Callers that require a signed index check this.
     pub signed_by: Option<String>,
+    /// The signature's signingTime attribute, when the file was a `.p7m` that has one:
+    /// signed, so it orders the indexes one authority published.
+    pub signed_at: Option<jiff::Timestamp>,
 }
 
 /// Why an index could not be loaded.
@@ -101,12 +104,12 @@ pub enum TrustError {
 ///
 /// Plain LDIF is accepted unsigned, with `signed_by: None`.
 pub fn load_index(bytes: &[u8], anchors: Option<&X509Store>) -> Result<LoadedIndex, TrustError> {
-    let (content, signed_by) = match open_p7m(bytes)? {
+    let (content, signed_by, signed_at) = match open_p7m(bytes)? {
         Some(p7m) => {
             let (content, signer) = verify_p7m(&p7m, anchors)?;
-            (content, Some(signer))
+            (content, Some(signer), signing_time(&p7m))
         }
-        None => (bytes.to_vec(), None),
+        None => (bytes.to_vec(), None, None),
     };
     let index = ProvidersIndex::from_ldif(&content)?;
     if index.providers().is_empty() {
@@ -116,7 +119,11 @@ pub fn load_index(bytes: &[u8], anchors: Option<&X509Store>) -> Result<LoadedInd
     if !problems.is_empty() {
         return Err(TrustError::CertificateHash(problems));
     }
-    Ok(LoadedIndex { index, signed_by })
+    Ok(LoadedIndex {
+        index,
+        signed_by,
+        signed_at,
+    })
 }
 
 /// [`load_index`] on a file; every error names the path.
@@ -240,6 +247,28 @@ fn verify_p7m(p7m: &Pkcs7, anchors: Option<&X509Store>) -> Result<(Vec<u8>, Stri
     Ok((content, subjects.join("; ")))
 }
 
+/// The signingTime signed attribute of the (verified) signature's first signer.
+fn signing_time(p7m: &Pkcs7) -> Option<jiff::Timestamp> {
+    use cms::content_info::ContentInfo;
+    use cms::signed_data::SignedData;
+    use x509_cert::der::Decode;
+    use x509_cert::der::Encode;
+    use x509_cert::der::oid::ObjectIdentifier;
+    use x509_cert::time::Time;
+    const SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
+    let der = p7m.to_der().ok()?;
+    let signed: SignedData = ContentInfo::from_der(&der).ok()?.content.decode_as().ok()?;
+    let signer = signed.signer_infos.0.as_slice().first()?;
+    let attribute = signer
+        .signed_attrs
+        .iter()
+        .flat_map(|attributes| attributes.iter())
+        .find(|attribute| attribute.oid == SIGNING_TIME)?;
+    let time = Time::from_der(&attribute.values.get(0)?.to_der().ok()?).ok()?;
+    let seconds = i64::try_from(time.to_unix_duration().as_secs()).ok()?;
+    jiff::Timestamp::from_second(seconds).ok()
+}
+
 /// `C=IT, O=…, CN=…`, in certificate order.
 fn subject(name: &X509NameRef) -> String {
     name.entries()
@@ -344,6 +373,8 @@ mod tests {
                 Some("C=IT, O=Indice di prova, CN=Indice PEC")
             );
             assert!(loaded.index.is_certified("mario@pec.prova.example"));
+            let signed_at = loaded.signed_at.unwrap();
+            assert!((jiff::Timestamp::now() - signed_at).get_seconds().abs() < 300);
         }
     }
 

@@ -20,6 +20,7 @@ pub mod backend;
 pub mod clamd;
 pub mod correlation;
 pub mod delivery_point;
+pub mod index_fetch;
 pub mod mailboxes;
 pub mod mx;
 pub mod reception_point;
@@ -205,6 +206,7 @@ struct Inner {
     store: Store,
     signer: Signer,
     index: RwLock<Arc<ProvidersIndex>>,
+    index_status: index_fetch::IndexStatusCell,
     anchors: Option<Anchors>,
     counter: AtomicU64,
     passwords: crate::net::passwords::PasswordChecks,
@@ -227,6 +229,8 @@ impl Provider {
             let _ = openssl::rand::rand_bytes(&mut bytes);
             u64::from_le_bytes(bytes)
         };
+        let index_status = index_fetch::IndexStatusCell::default();
+        index_status.loaded(&index);
         Provider {
             inner: Arc::new(Inner {
                 settings,
@@ -234,6 +238,7 @@ impl Provider {
                 store,
                 signer,
                 index: RwLock::new(Arc::new(index)),
+                index_status,
                 anchors,
                 counter: AtomicU64::new(seed),
                 passwords: crate::net::passwords::PasswordChecks::start(2),
@@ -278,11 +283,18 @@ impl Provider {
 
     /// Replaces the providers index (on reload).
     pub fn set_index(&self, index: ProvidersIndex) {
+        self.inner.index_status.loaded(&index);
         let mut guard = match self.inner.index.write() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
         *guard = Arc::new(index);
+    }
+
+    /// What the metrics read about the providers index: entries, last reload, the
+    /// scheduled download's last success and error ([`index_fetch`]).
+    pub fn index_status(&self) -> &index_fetch::IndexStatusCell {
+        &self.inner.index_status
     }
 
     /// Trust anchors for chain checks, if configured.

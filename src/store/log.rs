@@ -345,10 +345,144 @@ impl Events<&ReadTx<'_>> {
     fn records(&self) -> Result<Vec<LogRecord>, StoreError> {
         self.0.values(LOG)
     }
+
+    /// Hands every event with `since <= time < until` to `visit`, in order, reading
+    /// only that stretch of the log and holding one record at a time (a period's
+    /// statistics over a 30-month log). Records are appended in time order, give or
+    /// take the moments a writer waits for its commit (retention relies on the same
+    /// order), so the stretch is found by bisection over the sequence numbers with
+    /// [`SCAN_MARGIN`] of slack at each end.
+    pub fn scan(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        mut visit: impl FnMut(&Event),
+    ) -> Result<(), StoreError> {
+        let Some(table) = self.0.existing(LOG)? else {
+            return Ok(());
+        };
+        let (Some(first), Some(last)) = (
+            table.first().map_err(db)?.map(|(k, _)| k.value()),
+            table.last().map_err(db)?.map(|(k, _)| k.value()),
+        ) else {
+            return Ok(());
+        };
+        let time_of = |seq: u64| -> Result<Option<Timestamp>, StoreError> {
+            match table.get(seq).map_err(db)? {
+                Some(bytes) => Ok(Some(decode::<LogRecord>(bytes.value())?.event.time)),
+                None => Ok(None),
+            }
+        };
+        let from = since - SCAN_MARGIN;
+        // The first record at or after `from`, found in [low, high].
+        let (mut low, mut high) = (first, last.saturating_add(1));
+        while low < high {
+            let middle = low + (high - low) / 2;
+            match time_of(middle)? {
+                Some(time) if time < from => low = middle + 1,
+                _ => high = middle,
+            }
+        }
+        let to = until + SCAN_MARGIN;
+        for entry in table.range(low..).map_err(db)? {
+            let record: LogRecord = decode(entry.map_err(db)?.1.value())?;
+            let time = record.event.time;
+            if time >= to {
+                break;
+            }
+            if since <= time && time < until {
+                visit(&record.event);
+            }
+        }
+        Ok(())
+    }
 }
+
+/// How far out of time order two records of the log may be: far more than a commit
+/// ever waits.
+pub const SCAN_MARGIN: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
 
 fn chain_hash(previous: &str, seq: u64, event: &Event) -> Result<String, StoreError> {
     let mut input = format!("{previous}\n{seq}\n").into_bytes();
     input.extend_from_slice(&encode(event)?);
     Ok(hex::encode(openssl::sha::sha256(&input)))
+}
+
+#[cfg(test)]
+mod scan_tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_scan_sees_exactly_the_events_of_its_stretch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let empty = |since: &str, until: &str| {
+            let mut seen = 0;
+            store
+                .read(|tx| tx.events().scan(at(since), at(until), |_| seen += 1))
+                .unwrap();
+            seen
+        };
+        assert_eq!(empty("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z"), 0);
+        // Hourly events over ten days, two of them logged a few seconds out of order.
+        let mut times: Vec<Timestamp> = (0..240)
+            .map(|hour| at("2026-04-25T00:00:00Z") + jiff::SignedDuration::from_hours(hour))
+            .collect();
+        times.insert(
+            144,
+            at("2026-05-01T00:00:00Z") - jiff::SignedDuration::from_secs(5),
+        );
+        times.insert(
+            145,
+            at("2026-05-01T00:00:00Z") + jiff::SignedDuration::from_secs(5),
+        );
+        times.swap(144, 145);
+        store
+            .write(|tx| {
+                for time in &times {
+                    tx.events().log(Event::new(EventKind::Accepted, *time))?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let scanned = |since: &str, until: &str| {
+            let mut seen = Vec::new();
+            store
+                .read(|tx| {
+                    tx.events()
+                        .scan(at(since), at(until), |e| seen.push(e.time))
+                })
+                .unwrap();
+            seen
+        };
+        let expected = |since: &str, until: &str| -> Vec<Timestamp> {
+            times
+                .iter()
+                .copied()
+                .filter(|t| at(since) <= *t && *t < at(until))
+                .collect()
+        };
+        for (since, until) in [
+            ("2026-05-01T00:00:00Z", "2026-05-03T00:00:00Z"),
+            ("2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z"),
+            ("2026-04-25T00:00:00Z", "2026-04-25T01:00:00Z"),
+            ("2026-05-04T23:00:00Z", "2026-06-01T00:00:00Z"),
+            ("2026-06-01T00:00:00Z", "2026-07-01T00:00:00Z"),
+        ] {
+            assert_eq!(
+                scanned(since, until),
+                expected(since, until),
+                "{since} – {until}"
+            );
+        }
+        assert_eq!(
+            scanned("2026-05-01T00:00:00Z", "2026-05-02T00:00:00Z").len(),
+            25
+        );
+    }
 }

@@ -26,6 +26,7 @@ pub mod links;
 pub mod log;
 pub mod mailbox;
 pub mod management;
+pub mod outages;
 pub mod outbox;
 pub mod quarantine;
 pub mod queue;
@@ -58,6 +59,7 @@ use crate::store::links::Links;
 use crate::store::log::Events;
 use crate::store::mailbox::Mailboxes;
 use crate::store::management::Management;
+use crate::store::outages::Outages;
 use crate::store::outbox::Outbox;
 use crate::store::quarantine::Quarantine;
 use crate::store::queue::Queue;
@@ -236,6 +238,11 @@ impl<'a> Tx<'a> {
     pub fn links(&mut self) -> Links<&mut Tx<'a>> {
         Links(self)
     }
+
+    /// Recorded outages and the daemon's runs (the AgID statistics).
+    pub fn outages(&mut self) -> Outages<&mut Tx<'a>> {
+        Outages(self)
+    }
 }
 
 /// The handles of a snapshot's tables.
@@ -298,6 +305,11 @@ impl<'a> ReadTx<'a> {
     /// The one-time password links.
     pub fn links(&self) -> Links<&ReadTx<'a>> {
         Links(self)
+    }
+
+    /// Recorded outages and the daemon's runs (the AgID statistics).
+    pub fn outages(&self) -> Outages<&ReadTx<'a>> {
+        Outages(self)
     }
 }
 

@@ -128,6 +128,8 @@ fn eicar_is_refused_at_the_access_point() {
             .contains("eicar")
     );
     daemon::check_signed(&inbox[0], &a.ca());
+    // P01 counts it as a virus from A's own user (VirusUscita).
+    assert_eq!(crate::stats::virus_figures(&a_dir), (0, 1));
     drop(a);
     let store = pecd::store::Store::open(&a_dir.join("data")).unwrap();
     let quarantined = store.read(|tx| tx.quarantine().all()).unwrap();
@@ -180,4 +182,7 @@ fn eicar_missed_by_the_sender_is_caught_by_the_recipient_provider() {
         b.inbox("bob@pec-b.test").is_empty(),
         "the infected envelope is not delivered"
     );
+    // P01: a virus B received for its users (VirusIngresso); none at A.
+    assert_eq!(crate::stats::virus_figures(&b_dir), (1, 0));
+    assert_eq!(crate::stats::virus_figures(&a_dir), (0, 0));
 }
