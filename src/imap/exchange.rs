@@ -12,6 +12,7 @@ use imap_codec::IdleDoneCodec;
 use imap_codec::decode::Decoder;
 use imap_codec::imap_types::IntoStatic;
 use imap_codec::imap_types::command::Command;
+use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::core::Tag;
 use jiff::Timestamp;
 
@@ -215,9 +216,25 @@ pub fn decode(framer: &Framer) -> Result<(Command<'static>, Extended), Out> {
         return Err(refusal(framer, "command too long"));
     }
     let (message, extended) = Extended::strip(framer.message());
+    if let Some(why) = extended.refusal {
+        return Err(refusal(framer, why));
+    }
     match CommandCodec::default().decode(&message) {
         Ok((&[], command)) => Ok((command.into_static(), extended)),
-        _ => Err(refusal(framer, "syntax error")),
+        _ => match (framer.tag(), Extended::appends(framer.message())) {
+            // MULTIAPPEND or CATENATE: the session reads the messages from `appends`.
+            (Some(tag), Some(appends)) => Ok((
+                Command {
+                    tag: tag.into_static(),
+                    body: CommandBody::Noop,
+                },
+                Extended {
+                    appends: Some(appends),
+                    ..Extended::default()
+                },
+            )),
+            _ => Err(refusal(framer, "syntax error")),
+        },
     }
 }
 

@@ -1,10 +1,13 @@
 //! The command syntax imap-codec (2.0.0-alpha.10) does not parse yet: LIST-EXTENDED
-//! selection and return options (RFC 5258, RFC 5819 `RETURN (STATUS …)`) and
-//! `SEARCH RETURN (…)` (ESEARCH, RFC 4731). [`Extended::strip`] takes them off the
+//! selection options, pattern lists and return options (RFC 5258, RFC 5819
+//! `RETURN (STATUS …)`, in [`list`]) and `SEARCH RETURN (…)` (ESEARCH, RFC 4731). [`Extended::strip`] takes them off the
 //! command line, so the codec parses the RFC 3501 remainder, and keeps them for the
 //! session; [`esearch`] writes the one response the codec cannot encode.
 //!
 //! Pure: bytes in, bytes and values out.
+
+pub mod append;
+mod list;
 
 use imap_codec::imap_types::core::Tag;
 use imap_codec::imap_types::status::StatusDataItemName;
@@ -20,6 +23,15 @@ pub struct ListOptions {
     pub return_subscribed: bool,
     /// `RETURN (STATUS (…))` (RFC 5819).
     pub return_status: Vec<StatusDataItemName>,
+    /// `LIST (… RECURSIVEMATCH)`: parents of matches outside the pattern are listed
+    /// with CHILDINFO.
+    pub recursive_match: bool,
+    /// `RETURN (CHILDREN)`.
+    pub return_children: bool,
+    /// `LIST ref (p1 p2 …)`: the patterns, when given as a list.
+    pub patterns: Vec<String>,
+    /// Any of the extended syntax was used (RFC 5258 §3).
+    pub extended: bool,
 }
 
 /// ESEARCH result options (RFC 4731 §3.1); none given means ALL.
@@ -44,6 +56,12 @@ pub struct Extended {
     pub search: Option<SearchReturn>,
     /// ESORT and CONTEXT=SEARCH syntax (RFC 5267, [`crate::imap::search::returns`]).
     pub context: Option<crate::imap::search::returns::ContextCommand>,
+    /// Why the command is refused with BAD before the codec sees it (an option no
+    /// extension defines).
+    pub refusal: Option<&'static str>,
+    /// A MULTIAPPEND or CATENATE APPEND (see [`Extended::appends`]); the command the
+    /// codec is given then only carries its tag.
+    pub appends: Option<append::Appends>,
 }
 
 impl Extended {
@@ -59,7 +77,7 @@ impl Extended {
         let Some(words) = head(message) else {
             return (message.to_vec(), extended);
         };
-        let (tag, mut verb_at) = (words.0, words.1);
+        let mut verb_at = words.1;
         let upper = message.to_ascii_uppercase();
         let mut verb = word_at(&upper, verb_at);
         if verb == b"UID" {
@@ -71,40 +89,16 @@ impl Extended {
             return (message.to_vec(), extended);
         }
         match verb {
-            b"LIST" => {
-                let mut rest = message[args_at..].to_vec();
-                if rest.first() == Some(&b'(') {
-                    let Some((options, after)) = parenthesised(&rest) else {
-                        return (message.to_vec(), extended);
-                    };
-                    for option in atoms(&options) {
-                        match option.as_slice() {
-                            b"SUBSCRIBED" => extended.list.select_subscribed = true,
-                            b"SPECIAL-USE" => extended.list.select_special_use = true,
-                            _ => {}
-                        }
-                    }
-                    rest = after.trim_ascii_start().to_vec();
+            b"LIST" => match list::strip(message, args_at) {
+                Ok((out, options)) => {
+                    extended.list = options;
+                    (out, extended)
                 }
-                if let Some(at) = find_last(&rest.to_ascii_uppercase(), b" RETURN (") {
-                    let Some((options, _)) = parenthesised(&rest[at + 8..]) else {
-                        return (message.to_vec(), extended);
-                    };
-                    let upper = options.to_ascii_uppercase();
-                    extended.list.return_subscribed = contains(&upper, b"SUBSCRIBED");
-                    if let Some(status) = find_last(&upper, b"STATUS (")
-                        && let Some((items, _)) = parenthesised(&upper[status + 7..])
-                    {
-                        extended.list.return_status = status_items(&items);
-                    }
-                    rest.truncate(at);
-                    rest.extend_from_slice(b"\r\n");
+                Err(why) => {
+                    extended.refusal = Some(why);
+                    (message.to_vec(), extended)
                 }
-                let mut out = message[..args_at].to_vec();
-                out.extend_from_slice(&rest);
-                let _ = tag;
-                (out, extended)
-            }
+            },
             b"SEARCH" => {
                 let rest = &message[args_at..];
                 if !rest.to_ascii_uppercase().starts_with(b"RETURN (") {
@@ -133,6 +127,19 @@ impl Extended {
             }
             _ => (message.to_vec(), extended),
         }
+    }
+}
+
+impl Extended {
+    /// An APPEND of several messages or of CATENATE parts, which the codec refused:
+    /// its messages, when the command is one.
+    pub fn appends(message: &[u8]) -> Option<append::Appends> {
+        let (_, verb_at) = head(message)?;
+        let upper = message.to_ascii_uppercase();
+        if word_at(&upper, verb_at) != b"APPEND" {
+            return None;
+        }
+        append::parse(message, verb_at + b"APPEND ".len())
     }
 }
 
@@ -262,14 +269,6 @@ fn status_items(bytes: &[u8]) -> Vec<StatusDataItemName> {
             })
         })
         .collect()
-}
-
-fn find_last(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).rposition(|w| w == needle)
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]

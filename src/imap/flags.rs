@@ -52,3 +52,19 @@ impl<'a> Flags<'a> {
         self.0.iter().any(|f| f.eq_ignore_ascii_case(name))
     }
 }
+
+/// The keywords pecd sets itself: a sent message's delivery status, receipts, envelopes
+/// and anomalies from delivery, and the conservation alerts. Every folder announces
+/// them (see [`crate::imap::session`]), so clients that trust FLAGS show them.
+pub const PEC_KEYWORDS: [&str; 10] = [
+    crate::pec::status::ACCEPTED,
+    crate::pec::status::NOT_ACCEPTED,
+    crate::pec::status::DELIVERED,
+    crate::pec::status::PARTLY_DELIVERED,
+    crate::pec::status::NOT_DELIVERED,
+    crate::pec::status::WARNED,
+    crate::provider::access_point::RECEIPT_KEYWORD,
+    crate::provider::reception_point::ENVELOPE_KEYWORD,
+    crate::provider::delivery_point::ANOMALY_KEYWORD,
+    "$PecConservazione",
+];

@@ -24,9 +24,7 @@ use crate::imap::flags::Flag;
 use crate::imap::flags::Flags;
 use crate::imap::message::CivilDay;
 use crate::imap::message::SearchText;
-use crate::mail::header_index;
 use crate::mail::header_index::HeaderIndex;
-use crate::mail::header_index::split_header;
 
 /// One message as SEARCH sees it.
 #[derive(Clone, Copy, Debug)]
@@ -80,7 +78,6 @@ pub fn matches(key: &SearchKey<'_>, candidate: &Candidate<'_>, bounds: Bounds) -
         candidate,
         bounds,
         text: OnceCell::new(),
-        addresses: OnceCell::new(),
     };
     evaluation.matches(key)
 }
@@ -121,8 +118,6 @@ struct Evaluation<'c, 'a> {
     candidate: &'c Candidate<'a>,
     bounds: Bounds,
     text: OnceCell<SearchText>,
-    /// The parsed addresses of the raw message, when there is no header index.
-    addresses: OnceCell<Vec<(String, String)>>,
 }
 
 impl Evaluation<'_, '_> {
@@ -214,23 +209,21 @@ impl Evaluation<'_, '_> {
         }
     }
 
-    /// Whether an address field called `name` contains `needle`, in its text or in
-    /// one of its addresses as parsed (comments and spacing gone).
+    /// [`Self::header_contains`] for an address field, also matching the addresses as
+    /// written without comments and folding (`<user (c)@ (c) domain>` is
+    /// `user@domain`). The same on the header index and on the message: the decoded
+    /// value, lower-cased, then read as addresses.
     fn address_contains(&self, name: &str, needle: &AString<'_>) -> bool {
-        if self.header_contains(name, needle) {
-            return true;
-        }
         let needle = folded(needle);
+        let matches = |value: &str| {
+            value.contains(&needle)
+                || crate::imap::message::address::searchable(value.as_bytes()).contains(&needle)
+        };
         match self.candidate.header {
             Some(header) => header
-                .addresses(name)
-                .any(|value| contains_folded(value, &needle)),
-            None => self
-                .addresses
-                .get_or_init(|| header_index::address_fields(split_header(self.candidate.raw).0))
-                .iter()
-                .filter(|(field, _)| *field == name)
-                .any(|(_, value)| contains_folded(value, &needle)),
+                .values(name)
+                .any(|value| matches(&value.to_lowercase())),
+            None => self.text().header_values(name).any(matches),
         }
     }
 

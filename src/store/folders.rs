@@ -5,6 +5,7 @@
 
 use jiff::Timestamp;
 use redb::ReadableTable;
+use redb::TableDefinition;
 
 use crate::store::ReadTx;
 use crate::store::StoreError;
@@ -23,6 +24,11 @@ use crate::store::mailbox::Mailbox;
 use crate::store::mailbox::MessageMeta;
 use crate::store::mailbox::put_record;
 use crate::store::mailbox::uidvalidity_at;
+
+/// The last UIDVALIDITY each mailbox gave a folder it created, so the next is above it
+/// even within the same second (RFC 3501 §2.3.1.1: a folder deleted and created again
+/// must not reuse the value its UIDs were valid under).
+const LAST_UIDVALIDITY: TableDefinition<&str, u32> = TableDefinition::new("last_uidvalidity");
 
 /// How STORE changes flags (RFC 3501 §6.4.6).
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -125,15 +131,35 @@ impl Folders<&mut Tx<'_>> {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let key = AddressKey::new(address).folder(name);
-        let mut folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
+        let folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
         if folders.get(key.as_str()).map_err(db)?.is_some() {
             return Ok(false);
         }
-        let folder = Folder::new(uidvalidity_at(now));
-        folders
+        drop(folders);
+        let mut folder = Folder::new(self.fresh_uidvalidity(address, now)?);
+        // Subscribing is the client's choice (RFC 3501 §6.3.6).
+        folder.subscribed = false;
+        self.0
+            .inner
+            .open_table(FOLDERS)
+            .map_err(db)?
             .insert(key.as_str(), encode(&folder)?.as_slice())
             .map_err(db)?;
         Ok(true)
+    }
+
+    /// A UIDVALIDITY for a folder made now: the clock's second, or one above the last
+    /// this mailbox gave when that is not below it.
+    fn fresh_uidvalidity(&mut self, address: &str, now: Timestamp) -> Result<u32, StoreError> {
+        let key = AddressKey::new(address);
+        let mut table = self.0.inner.open_table(LAST_UIDVALIDITY).map_err(db)?;
+        let last = table
+            .get(key.as_str())
+            .map_err(db)?
+            .map_or(0, |value| value.value());
+        let fresh = uidvalidity_at(now).max(last.checked_add(1).unwrap_or(1));
+        table.insert(key.as_str(), fresh).map_err(db)?;
+        Ok(fresh)
     }
 
     /// Deletes a folder and its messages (their bytes leave the quota); `false` when
@@ -141,17 +167,21 @@ impl Folders<&mut Tx<'_>> {
     pub fn delete(&mut self, address: &str, name: &str) -> Result<bool, StoreError> {
         let address = AddressKey::new(address);
         let key = address.folder(name);
-        if self
+        let removed: Option<Folder> = match self
             .0
             .inner
             .open_table(FOLDERS)
             .map_err(db)?
             .remove(key.as_str())
             .map_err(db)?
-            .is_none()
         {
+            Some(bytes) => Some(decode(bytes.value())?),
+            None => None,
+        };
+        let Some(removed) = removed else {
             return Ok(false);
-        }
+        };
+        self.keep_subscription(&key, &removed)?;
         let metas = self.take_messages(&key, None)?;
         self.release(&address, &metas)?;
         Ok(true)
@@ -185,10 +215,14 @@ impl Folders<&mut Tx<'_>> {
             let old_key = address.folder(&old);
             let new_key = address.folder(&new);
             let metas = self.take_messages(&old_key, None)?;
+            let fresh = match old.as_str() {
+                "INBOX" => self.fresh_uidvalidity(address.as_str(), now)?,
+                _ => folder.uidvalidity,
+            };
             let mut folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
             if old == "INBOX" {
                 // INBOX stays, empty, with its counters; the target is a new folder.
-                let mut target = Folder::new(uidvalidity_at(now));
+                let mut target = Folder::new(fresh);
                 target.uidnext = folder.uidnext;
                 target.highest_modseq = folder.highest_modseq;
                 let mut inbox = folder.clone();
@@ -206,6 +240,7 @@ impl Folders<&mut Tx<'_>> {
                     .map_err(db)?;
             }
             drop(folders);
+            self.move_subscription(&old_key, &new_key)?;
             let mut messages = self.0.inner.open_table(MESSAGES).map_err(db)?;
             let mut index = self
                 .0
@@ -229,27 +264,25 @@ impl Folders<&mut Tx<'_>> {
         Ok(true)
     }
 
-    /// Sets whether the user subscribes to a folder name (which need not exist,
-    /// RFC 3501 §6.3.6); subscriptions of missing folders are not kept.
-    pub fn set_subscribed(
+    /// Claims the `\Recent` messages for one session (RFC 3501 §2.3.2: a message is
+    /// recent to one session only): those from the folder's mark up to `end` (at most
+    /// `uidnext`; all of them when `None`), after which the mark stands at `end`.
+    /// Returns the UIDs claimed, an empty range when another session claimed them first,
+    /// or `None` when there is no such folder.
+    pub fn claim_recent(
         &mut self,
         address: &str,
         name: &str,
-        subscribed: bool,
-    ) -> Result<bool, StoreError> {
-        self.change_folder(address, name, |f| f.subscribed = subscribed)
-            .map(|f| f.is_some())
-    }
-
-    /// Marks every message up to `uidnext` as seen by a session: none is `\Recent` to
-    /// the next one. Returns the first UID that was recent for this session.
-    pub fn claim_recent(&mut self, address: &str, name: &str) -> Result<Option<u32>, StoreError> {
-        let mut first = None;
+        end: Option<u32>,
+    ) -> Result<Option<std::ops::Range<u32>>, StoreError> {
+        let mut claimed = None;
         self.change_folder(address, name, |f| {
-            first = Some(f.first_recent_uid.max(1));
-            f.first_recent_uid = f.uidnext;
+            let first = f.first_recent_uid.max(1);
+            let end = end.map_or(f.uidnext, |end| end.min(f.uidnext));
+            claimed = Some(first..end.max(first));
+            f.first_recent_uid = end.max(first);
         })?;
-        Ok(first)
+        Ok(claimed)
     }
 
     /// Changes one message's flags; see [`Folders::store_flags_many`].

@@ -31,6 +31,7 @@ pub mod outbox;
 pub mod quarantine;
 pub mod queue;
 pub mod status;
+pub mod subscriptions;
 pub mod timers;
 
 use std::os::unix::fs::DirBuilderExt;

@@ -2,8 +2,9 @@
 //!
 //! Date, subject and the message identifiers are the raw header values, unfolded but
 //! not decoded: RFC 2047 encoded words reach the client as written, as Dovecot sends
-//! them. Addresses are parsed by mail-parser; a display name that it decoded to
-//! non-ASCII is encoded again as one UTF-8 encoded word, so the wire stays 7-bit.
+//! them. Addresses are read by [`address`](super::address), which keeps groups and
+//! source routes; a display name is sent as written too, except that raw 8-bit UTF-8 is
+//! encoded as one UTF-8 encoded word, so the wire stays 7-bit.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -12,9 +13,9 @@ use imap_codec::imap_types::core::NString;
 use imap_codec::imap_types::core::Quoted;
 use imap_codec::imap_types::envelope::Address;
 use imap_codec::imap_types::envelope::Envelope;
-use mail_parser::HeaderName;
-use mail_parser::MessageParser;
 
+use crate::imap::message::address;
+use crate::imap::message::address::Item;
 use crate::imap::message::mime::Entity;
 
 /// Placeholders Dovecot also uses when an address lacks a part RFC 3501 cannot leave
@@ -24,26 +25,19 @@ const MISSING_DOMAIN: &str = "MISSING_DOMAIN";
 
 /// The envelope of the message or encapsulated message `entity` heads.
 pub(super) fn of(entity: &Entity<'_>) -> Envelope<'static> {
-    let parsed = MessageParser::new().parse_headers(entity.header);
-    let headers = parsed
-        .as_ref()
-        .and_then(|message| message.parts.first())
-        .map(|part| part.headers.as_slice())
-        .unwrap_or_default();
     // The first field counts, as for the raw fields below.
-    let addresses = |name: HeaderName<'static>| -> Vec<Address<'static>> {
-        let value = headers
-            .iter()
-            .find(|header| header.name == name)
-            .and_then(|header| header.value.as_address());
-        value.map(convert).unwrap_or_default()
+    let addresses = |name: &str| -> Vec<Address<'static>> {
+        entity
+            .field(name)
+            .map(|value| convert(&address::parse(&value)))
+            .unwrap_or_default()
     };
-    let from = addresses(HeaderName::From);
-    let mut sender = addresses(HeaderName::Sender);
+    let from = addresses("From");
+    let mut sender = addresses("Sender");
     if sender.is_empty() {
         sender = from.clone();
     }
-    let mut reply_to = addresses(HeaderName::ReplyTo);
+    let mut reply_to = addresses("Reply-To");
     if reply_to.is_empty() {
         reply_to = from.clone();
     }
@@ -54,9 +48,9 @@ pub(super) fn of(entity: &Entity<'_>) -> Envelope<'static> {
         from,
         sender,
         reply_to,
-        to: addresses(HeaderName::To),
-        cc: addresses(HeaderName::Cc),
-        bcc: addresses(HeaderName::Bcc),
+        to: addresses("To"),
+        cc: addresses("Cc"),
+        bcc: addresses("Bcc"),
         in_reply_to: raw("In-Reply-To"),
         message_id: raw("Message-ID"),
     }
@@ -75,68 +69,49 @@ pub(super) fn nstring(bytes: Option<impl Into<Vec<u8>>>) -> NString<'static> {
     NString(bytes.map(istring))
 }
 
-/// Address structures per RFC 3501 §7.4.2: a named group becomes a start marker
-/// (mailbox = group name, host NIL), its members, and an end marker (all NIL).
-fn convert(address: &mail_parser::Address<'_>) -> Vec<Address<'static>> {
-    match address {
-        mail_parser::Address::List(list) => list.iter().filter_map(mailbox).collect(),
-        mail_parser::Address::Group(groups) => {
-            let mut out = Vec::new();
-            for group in groups {
-                match &group.name {
-                    Some(name) => {
-                        out.push(Address {
-                            name: NString::NIL,
-                            adl: NString::NIL,
-                            mailbox: nstring(Some(name.as_bytes())),
-                            host: NString::NIL,
-                        });
-                        out.extend(group.addresses.iter().filter_map(mailbox));
-                        out.push(Address {
-                            name: NString::NIL,
-                            adl: NString::NIL,
-                            mailbox: NString::NIL,
-                            host: NString::NIL,
-                        });
-                    }
-                    None => out.extend(group.addresses.iter().filter_map(mailbox)),
-                }
-            }
-            out
-        }
-    }
+/// Address structures per RFC 3501 §7.4.2: a group becomes a start marker (mailbox =
+/// group name, host NIL), its members, and an end marker (all NIL).
+fn convert(items: &[Item]) -> Vec<Address<'static>> {
+    let marker = |mailbox: NString<'static>| Address {
+        name: NString::NIL,
+        adl: NString::NIL,
+        mailbox,
+        host: NString::NIL,
+    };
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Item::GroupStart(name) => Some(marker(nstring(Some(name.as_slice())))),
+            Item::GroupEnd => Some(marker(NString::NIL)),
+            Item::Mailbox(mailbox) => structure(mailbox),
+        })
+        .collect()
 }
 
-fn mailbox(address: &mail_parser::Addr<'_>) -> Option<Address<'static>> {
-    let spec = address.address.as_deref().map(str::trim);
-    let name = address
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|name| !name.is_empty());
-    if spec.is_none_or(str::is_empty) && name.is_none() {
+fn structure(mailbox: &address::Mailbox) -> Option<Address<'static>> {
+    if mailbox.local.is_empty() && mailbox.domain.is_empty() && mailbox.name.is_none() {
         return None;
     }
-    let (local, domain) = match spec.and_then(|spec| spec.rsplit_once('@')) {
-        Some((local, domain)) => (local, domain),
-        None => (spec.unwrap_or_default(), ""),
-    };
-    let or = |value: &str, missing: &str| -> NString<'static> {
-        nstring(Some(if value.is_empty() { missing } else { value }))
+    let or = |value: &[u8], missing: &str| -> NString<'static> {
+        nstring(Some(if value.is_empty() {
+            missing.as_bytes()
+        } else {
+            value
+        }))
     };
     Some(Address {
-        name: nstring(name.map(encode_word)),
-        adl: NString::NIL,
-        mailbox: or(local, MISSING_MAILBOX),
-        host: or(domain, MISSING_DOMAIN),
+        name: nstring(mailbox.name.as_deref().map(encode_word)),
+        adl: nstring(mailbox.route.as_deref()),
+        mailbox: or(&mailbox.local, MISSING_MAILBOX),
+        host: or(&mailbox.domain, MISSING_DOMAIN),
     })
 }
 
-/// ASCII as is; anything else as one RFC 2047 `B` encoded word.
-fn encode_word(text: &str) -> String {
+/// ASCII as is; raw UTF-8 as one RFC 2047 `B` encoded word.
+fn encode_word(text: &[u8]) -> Vec<u8> {
     if text.is_ascii() {
-        text.to_string()
+        text.to_vec()
     } else {
-        format!("=?utf-8?b?{}?=", STANDARD.encode(text))
+        format!("=?utf-8?b?{}?=", STANDARD.encode(text)).into_bytes()
     }
 }

@@ -9,6 +9,7 @@
 //! FETCH asks for several; [`search`](crate::imap::search) reads
 //! [`SearchText`].
 
+pub mod address;
 mod envelope;
 mod mime;
 mod section;

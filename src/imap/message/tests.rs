@@ -183,14 +183,21 @@ fn envelope_passes_encoded_words_through_and_defaults_sender_to_from() {
 }
 
 #[test]
-fn envelope_marks_groups_and_reencodes_decoded_names() {
-    let raw = b"From: =?utf-8?q?Andr=C3=A9?= <andre@pec-a.test>\r\n\
+fn envelope_marks_groups_and_encodes_raw_utf8_names() {
+    let raw = "From: André <andre@pec-a.test>\r\n\
 To: undisclosed-recipients:;\r\n\
 Cc: Team: a@x.test, b@y.test;, c@z.test\r\n\
-Sender: relay@pec-a.test\r\n\r\n";
+Reply-To: =?utf-8?q?Andr=C3=A9?= <andre@pec-a.test>\r\n\
+Sender: relay@pec-a.test\r\n\r\n"
+        .as_bytes();
     let wire = wire_envelope(raw);
     assert!(
         wire.contains("((\"=?utf-8?b?QW5kcsOp?=\" NIL \"andre\" \"pec-a.test\"))"),
+        "{wire}"
+    );
+    // Encoded words travel as written, as the subject does.
+    assert!(
+        wire.contains("((\"=?utf-8?q?Andr=C3=A9?=\" NIL \"andre\" \"pec-a.test\"))"),
         "{wire}"
     );
     assert!(
@@ -484,5 +491,29 @@ x\r\n\
     assert_eq!(
         binary(raw, &path(&[2]), None),
         Err(BinaryError::UnknownCte("?odd".to_string()))
+    );
+}
+
+/// imaptest's fetch-envelope cases: a comment naming a bare address, groups with and
+/// without members (one holding only a comment), a source route, empty fields.
+#[test]
+fn envelope_reads_comments_groups_and_source_routes() {
+    let raw = b"From: user@domain (Real Name)\r\n\
+To: group: g1@d1.org, g2@d2.org;, group2: g3@d3.org;\r\n\
+Cc: group:;, group2: (foo) ;\r\n\
+Sender: \r\n\r\nbody\r\n";
+    assert_eq!(
+        wire_envelope(raw),
+        "(NIL NIL ((\"Real Name\" NIL \"user\" \"domain\")) \
+         ((\"Real Name\" NIL \"user\" \"domain\")) ((\"Real Name\" NIL \"user\" \"domain\")) \
+         ((NIL NIL \"group\" NIL)(NIL NIL \"g1\" \"d1.org\")(NIL NIL \"g2\" \"d2.org\")\
+         (NIL NIL NIL NIL)(NIL NIL \"group2\" NIL)(NIL NIL \"g3\" \"d3.org\")(NIL NIL NIL NIL)) \
+         ((NIL NIL \"group\" NIL)(NIL NIL NIL NIL)(NIL NIL \"group2\" NIL)(NIL NIL NIL NIL)) \
+         NIL NIL NIL)"
+    );
+    let routed = wire_envelope(b"From: <@route:user@domain>\r\n\r\n");
+    assert!(
+        routed.contains("((NIL \"@route\" \"user\" \"domain\"))"),
+        "{routed}"
     );
 }

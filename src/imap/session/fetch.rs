@@ -3,6 +3,7 @@
 //! conservation package in the view), `\Seen` marking in one transaction, and each item.
 
 use std::cell::Cell;
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::collections::HashSet;
 
@@ -25,6 +26,7 @@ use crate::imap::session::fetch_items::answer_into;
 use crate::imap::session::fetch_out::FetchOut;
 use crate::imap::session::fetch_wire::Message;
 use crate::imap::session::fetch_wire::Writer;
+use crate::imap::session::keywords::Announced;
 use crate::imap::session::selected::InFolder;
 use crate::store::blobs::BlobId;
 use crate::store::folders::FlagChange;
@@ -45,6 +47,8 @@ struct Plan {
     marks_seen: bool,
     /// CHANGEDSINCE (RFC 7162 §3.1.4).
     changed_since: Option<u64>,
+    /// FLAGS may be in the responses (asked for, or `\Seen` set by this FETCH).
+    shows_flags: bool,
 }
 
 impl Plan {
@@ -64,7 +68,7 @@ impl Plan {
         if by_uid && !names.contains(&MessageDataItemName::Uid) {
             names.insert(0, MessageDataItemName::Uid);
         }
-        if (condstore == CondStore::On || changed_since.is_some())
+        if (condstore.is_on() || changed_since.is_some())
             && !names.contains(&MessageDataItemName::ModSeq)
         {
             names.push(MessageDataItemName::ModSeq);
@@ -78,6 +82,8 @@ impl Plan {
                 .iter()
                 .any(|n| needs_raw(n) && !is_whole_message(n) && !is_top_header_section(n)),
             marks_seen: !selection.read_only && names.iter().any(marks_seen),
+            shows_flags: names.contains(&MessageDataItemName::Flags)
+                || !selection.read_only && names.iter().any(marks_seen),
             needs_body,
             changed_since,
             names,
@@ -100,6 +106,8 @@ struct Responder<'p> {
     no_mime: MimeMessage<'static>,
     /// Header sections of every message are cut into one buffer.
     scratch: Cell<Vec<u8>>,
+    /// The keywords announced in FLAGS (the selection's, lent for the command).
+    announced: RefCell<Announced>,
 }
 
 impl Responder<'_> {
@@ -247,6 +255,7 @@ impl InFolder<'_, '_> {
             (None, HashSet::new())
         };
         let mut output = FetchOut::new(self.common.early.take(), wanted.len());
+        let announced = std::mem::take(&mut self.selection.keywords);
         let responder = Responder {
             plan: &plan,
             writer: Writer::new(&plan.names),
@@ -254,8 +263,11 @@ impl InFolder<'_, '_> {
             recent: &self.selection.recent,
             no_mime: MimeMessage::parse(b""),
             scratch: Cell::new(Vec::new()),
+            announced: RefCell::new(announced),
         };
         let misses = self.answer_windows(&wanted, prefetched, &responder, &mut output);
+        let Responder { announced, .. } = responder;
+        self.selection.keywords = announced.into_inner();
         let (out, early) = output.finish();
         self.common.early = early;
         self.cache_headers(&misses?);
@@ -332,6 +344,16 @@ impl InFolder<'_, '_> {
         misses: &mut Vec<(BlobId, Vec<u8>)>,
     ) -> Result<(), Fault> {
         let plan = responder.plan;
+        if plan.shows_flags {
+            // A keyword first seen here is announced before the response showing it.
+            let flags = part
+                .iter()
+                .flat_map(|(_, m)| m.flags.iter().map(String::as_str));
+            let read_only = self.selection.read_only;
+            for announcement in responder.announced.borrow_mut().announce(flags, read_only) {
+                output.push(announcement);
+            }
+        }
         let mut cached = self.cached_answers(part, responder)?.into_iter();
         for (seq, meta) in part {
             let response = match cached.next().unwrap_or(Cached::Miss) {

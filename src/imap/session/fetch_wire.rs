@@ -305,13 +305,21 @@ fn prefix(name: &MessageDataItemName<'static>) -> Option<Prefix> {
     } else {
         b"{0}\r\n)\r\n"
     };
-    let text = encoded
+    let mut text = encoded
         .strip_prefix(b"* 1 FETCH (".as_slice())?
-        .strip_suffix(tail)?;
-    Some(Prefix {
-        text: text.to_vec(),
-        eight,
-    })
+        .strip_suffix(tail)?
+        .to_vec();
+    if let N::Binary {
+        partial: Some((origin, _)),
+        ..
+    } = name
+    {
+        // A partial BINARY names its origin (RFC 3516 §4.2, as BODY does), which the
+        // codec's item has no field for: `BINARY[1]<0> `.
+        text.truncate(text.trim_ascii_end().len());
+        text.extend_from_slice(format!("<{origin}> ").as_bytes());
+    }
+    Some(Prefix { text, eight })
 }
 
 /// Replaces NUL bytes with spaces.

@@ -29,6 +29,7 @@ use crate::imap::session::other_code;
 use crate::store::mailbox::Appended;
 use crate::store::mailbox::DEFAULT_FOLDERS;
 use crate::store::mailbox::INBOX;
+use crate::store::subscriptions::Subscribed;
 
 /// SUBSCRIBE or UNSUBSCRIBE.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -282,19 +283,25 @@ fn rename(context: &Context<'_>, from: &str, to: &str) -> Result<Vec<Out>, Fault
     ])
 }
 
+/// SUBSCRIBE (an existing folder) or UNSUBSCRIBE (any subscribed name, RFC 3501
+/// §6.3.6–7).
 fn subscribe(
     context: &Context<'_>,
     name: &str,
     subscription: Subscription,
 ) -> Result<Vec<Out>, Fault> {
     let subscribed = subscription == Subscription::Subscribe;
-    Ok(vec![if context
+    let done = context
         .store
-        .write(|tx| tx.folders().set_subscribed(context.user, name, subscribed))?
-    {
-        reply::ok(context.tag, None, "done")
-    } else {
-        nonexistent(context)
+        .write(|tx| tx.folders().set_subscribed(context.user, name, subscribed))?;
+    Ok(vec![match done {
+        Subscribed::Done => reply::ok(context.tag, None, "done"),
+        Subscribed::NoSuchName => nonexistent(context),
+        Subscribed::TooMany => reply::no(
+            context.tag,
+            Some(other_code("LIMIT")),
+            "too many subscriptions",
+        ),
     }])
 }
 

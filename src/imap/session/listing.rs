@@ -2,6 +2,9 @@
 //! LIST-STATUS RFC 5819), STATUS and QUOTA (RFC 9208) answer, the conservation view's
 //! folders included.
 
+use std::collections::BTreeMap;
+use std::collections::HashSet;
+
 use imap_codec::imap_types::core::AString;
 use imap_codec::imap_types::core::IString;
 use imap_codec::imap_types::core::QuotedChar;
@@ -23,9 +26,9 @@ use crate::imap::session::Common;
 use crate::imap::session::Context;
 use crate::imap::session::Fault;
 use crate::imap::session::conserved;
-use crate::imap::session::folder_limits::MAX_FOLDER_NAME_CHARS;
 use crate::imap::session::names::DELIMITER;
 use crate::imap::session::names::mailbox_of;
+use crate::imap::session::wildcard::wildcard_match;
 use crate::store::Store;
 use crate::store::mailbox::ARCHIVE;
 use crate::store::mailbox::Folder;
@@ -40,12 +43,24 @@ pub(super) enum ListKind {
     Lsub,
 }
 
-/// A folder LIST may name: a real one, or one of the conservation view's.
+/// A name LIST may report: a folder (real, or one of the conservation view's), a
+/// subscribed name whose folder is gone, or a level above subscribed names.
 struct ListEntry {
     name: String,
+    exists: bool,
     subscribed: bool,
     /// False for the view's levels that only hold folders (`\Noselect`).
     selectable: bool,
+}
+
+/// Why a matching entry is listed.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+enum Shown {
+    /// It meets the selection.
+    Itself,
+    /// Only through a subscribed name below it that no pattern matches (RECURSIVEMATCH,
+    /// RFC 5258 §3.5; LSUB's `%` rule, RFC 3501 §6.3.9).
+    ChildSubscribed,
 }
 
 /// LIST and LSUB, with the LIST-EXTENDED selection and return options (RFC 5258) and
@@ -57,6 +72,7 @@ pub(super) fn list(
     pattern: &ListMailbox<'_>,
     kind: ListKind,
 ) -> Result<Vec<Out>, Fault> {
+    let options = &context.extended.list;
     let pattern = match pattern {
         ListMailbox::Token(token) => String::from_utf8_lossy(token.as_ref()).into_owned(),
         ListMailbox::String(string) => String::from_utf8_lossy(string.as_ref()).into_owned(),
@@ -65,7 +81,7 @@ pub(super) fn list(
         Mailbox::Inbox => INBOX.to_string(),
         Mailbox::Other(other) => String::from_utf8_lossy(other.inner().as_ref()).into_owned(),
     };
-    if pattern.is_empty() {
+    if pattern.is_empty() && options.patterns.is_empty() {
         // The hierarchy delimiter query (RFC 3501 §6.3.8).
         let data = Data::List {
             items: vec![FlagNameAttribute::Noselect],
@@ -74,15 +90,45 @@ pub(super) fn list(
         };
         return Ok(vec![reply::data(data)]);
     }
-    let full = format!("{reference}{pattern}");
+    let patterns: Vec<String> = if options.patterns.is_empty() {
+        vec![format!("{reference}{pattern}")]
+    } else {
+        options
+            .patterns
+            .iter()
+            .map(|p| format!("{reference}{p}"))
+            .collect()
+    };
+    let matches = |name: &str| patterns.iter().any(|p| wildcard_match(p, name));
     let entries = list_entries(common, context)?;
-    let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    let parents = parents_of(entries.iter().filter(|e| e.exists).map(|e| e.name.as_str()));
+    let recursive = kind == ListKind::Lsub || options.recursive_match;
+    let unmatched = entries
+        .iter()
+        .filter(|e| e.subscribed && recursive && !matches(&e.name))
+        .map(|e| e.name.as_str());
+    let child_subscribed = parents_of(unmatched);
     let mut out = Vec::new();
-    for entry in entries.iter().filter(|e| wildcard_match(&full, &e.name)) {
-        if let Some(data) = listed(context, entry, &names, kind) {
-            out.push(reply::data(data));
-            let wanted = &context.extended.list.return_status;
+    for entry in entries.iter().filter(|e| matches(&e.name)) {
+        let subscribed_view = kind == ListKind::Lsub || options.select_subscribed;
+        let shown = if !subscribed_view {
+            entry.exists.then_some(Shown::Itself)
+        } else if entry.subscribed {
+            Some(Shown::Itself)
+        } else if child_subscribed.contains(entry.name.as_str()) {
+            Some(Shown::ChildSubscribed)
+        } else {
+            None
+        };
+        let Some(shown) = shown else {
+            continue;
+        };
+        let has_children = parents.contains(entry.name.as_str());
+        if let Some(line) = listed(context, entry, shown, has_children, kind) {
+            out.push(line);
+            let wanted = &options.return_status;
             if !wanted.is_empty()
+                && entry.exists
                 && entry.selectable
                 && let Some(data) = status(common, context, &entry.name, wanted)?
             {
@@ -93,83 +139,132 @@ pub(super) fn list(
     Ok(out)
 }
 
-/// Real folders, then the conservation view's.
-fn list_entries(common: &Common, context: &Context<'_>) -> Result<Vec<ListEntry>, Fault> {
-    let mut entries: Vec<ListEntry> = context
-        .store
-        .read(|tx| tx.folders().list(context.user))?
-        .into_iter()
-        .map(|(name, folder)| ListEntry {
-            name,
-            subscribed: folder.subscribed,
-            selectable: true,
-        })
-        .collect();
-    if common.hooks.has_conservation_view() {
-        let folders = common.hooks.conserved(context.store, context.user)?;
-        entries.extend(
-            conserved::names(&folders)
-                .into_iter()
-                .map(|(name, selectable)| ListEntry {
-                    name,
-                    subscribed: true,
-                    selectable,
-                }),
-        );
+/// Every name above one of `names` (`a` and `a/b` for `a/b/c`).
+fn parents_of<'n>(names: impl Iterator<Item = &'n str>) -> HashSet<&'n str> {
+    let mut parents = HashSet::new();
+    for name in names {
+        for (at, _) in name.match_indices(DELIMITER) {
+            parents.insert(&name[..at]);
+        }
     }
-    Ok(entries)
+    parents
 }
 
-/// The LIST or LSUB data of one matching folder, unless the selection options leave
-/// it out.
+/// Real folders, the conservation view's, subscribed names without a folder, and the
+/// levels above subscribed names, in name order.
+fn list_entries(common: &Common, context: &Context<'_>) -> Result<Vec<ListEntry>, Fault> {
+    let (folders, subscribed) = context.store.read(|tx| {
+        let folders = tx.folders();
+        Ok((
+            folders.list(context.user)?,
+            folders.subscriptions(context.user)?,
+        ))
+    })?;
+    let mut entries: BTreeMap<String, ListEntry> = BTreeMap::new();
+    let mut add = |name: &str, exists: bool, selectable: bool| {
+        let entry = entries.entry(name.to_string()).or_insert(ListEntry {
+            name: name.to_string(),
+            exists,
+            subscribed: false,
+            selectable,
+        });
+        entry.exists |= exists;
+        entry.selectable |= selectable;
+    };
+    for (name, _) in &folders {
+        add(name, true, true);
+    }
+    let conserved = if common.hooks.has_conservation_view() {
+        conserved::names(&common.hooks.conserved(context.store, context.user)?)
+    } else {
+        Vec::new()
+    };
+    for (name, selectable) in &conserved {
+        add(name, true, *selectable);
+    }
+    for name in &subscribed {
+        for (at, _) in name.match_indices(DELIMITER) {
+            add(&name[..at], false, false);
+        }
+        add(name, false, false);
+    }
+    for name in subscribed
+        .iter()
+        .chain(conserved.iter().map(|(name, _)| name))
+    {
+        if let Some(entry) = entries.get_mut(name) {
+            entry.subscribed = true;
+        }
+    }
+    Ok(entries.into_values().collect())
+}
+
+/// The LIST or LSUB response for one entry, unless the selection options leave it out.
 fn listed(
     context: &Context<'_>,
     entry: &ListEntry,
-    names: &[&str],
+    shown: Shown,
+    has_children: bool,
     kind: ListKind,
-) -> Option<Data<'static>> {
+) -> Option<Out> {
     let options = &context.extended.list;
     let lsub = kind == ListKind::Lsub;
-    if (lsub || options.select_subscribed) && !entry.subscribed {
-        return None;
-    }
     let special = special_use(&entry.name);
     if options.select_special_use && special.is_none() {
         return None;
     }
-    let name = entry.name.as_str();
     let mut items = Vec::new();
-    if !entry.selectable {
+    if lsub && (!entry.exists || shown == Shown::ChildSubscribed)
+        || !entry.selectable && entry.exists
+    {
         items.push(FlagNameAttribute::Noselect);
     }
-    let has_children = names.iter().any(|n| {
-        n.len() > name.len() && n.starts_with(name) && n[name.len()..].starts_with(DELIMITER)
-    });
-    items.push(attribute(if has_children {
-        "HasChildren"
-    } else {
-        "HasNoChildren"
-    }));
+    if !lsub && !entry.exists {
+        items.push(attribute("NonExistent"));
+    }
+    if entry.exists {
+        items.push(attribute(if has_children {
+            "HasChildren"
+        } else {
+            "HasNoChildren"
+        }));
+    }
     if let Some(special) = special {
         items.push(attribute(special));
     }
-    if !lsub && (options.select_subscribed || options.return_subscribed) && entry.subscribed {
+    let tell_subscribed = options.select_subscribed || options.return_subscribed;
+    if !lsub && tell_subscribed && entry.subscribed {
         items.push(attribute("Subscribed"));
     }
     let delimiter = QuotedChar::try_from(DELIMITER).ok();
-    let mailbox = mailbox_of(name);
-    Some(match kind {
-        ListKind::Lsub => Data::Lsub {
+    let mailbox = mailbox_of(&entry.name);
+    if lsub {
+        return Some(reply::data(Data::Lsub {
             items,
             delimiter,
             mailbox,
-        },
-        ListKind::List => Data::List {
-            items,
-            delimiter,
-            mailbox,
-        },
-    })
+        }));
+    }
+    let line = reply::data(Data::List {
+        items,
+        delimiter,
+        mailbox,
+    });
+    if shown == Shown::ChildSubscribed && options.recursive_match {
+        return Some(with_child_info(line));
+    }
+    Some(line)
+}
+
+/// A LIST response with the CHILDINFO extended data item (RFC 5258 §3.5), which the
+/// codec does not write: it goes after the name, before the line end.
+fn with_child_info(line: Out) -> Out {
+    let mut bytes = line.encode();
+    if bytes.ends_with(b"\r\n") {
+        bytes.truncate(bytes.len() - 2);
+    }
+    bytes.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n");
+    Out::Raw(bytes)
 }
 
 /// SPECIAL-USE attributes (RFC 6154): `Sent` is `\Sent`, the manual conservation
@@ -186,88 +281,6 @@ pub(super) fn attribute(name: &'static str) -> FlagNameAttribute<'static> {
     match imap_codec::imap_types::core::Atom::try_from(name) {
         Ok(atom) => FlagNameAttribute::from(atom),
         Err(_) => FlagNameAttribute::Noinferiors,
-    }
-}
-
-/// IMAP wildcards (RFC 3501 §6.3.8): `*` matches anything, `%` anything but the
-/// hierarchy delimiter; `INBOX` matches case-insensitively.
-///
-/// The pattern is run as a set of positions advanced one name character at a time, so
-/// the work is bounded by pattern length × name length whatever the pattern: a
-/// recursive matcher backtracks exponentially on patterns like `*a*a*a*a*b`, and a
-/// logged-in user chooses the pattern.
-pub fn wildcard_match(pattern: &str, name: &str) -> bool {
-    // No folder name is longer than the most a CREATE allows: a longer run of
-    // literals matches nothing, and the work stays bounded by that length too.
-    if pattern.chars().filter(|c| !matches!(c, '*' | '%')).count() > MAX_FOLDER_NAME_CHARS {
-        return false;
-    }
-    if name == INBOX && Pattern::new(&pattern.to_ascii_uppercase()).matches(name).0 {
-        return true;
-    }
-    Pattern::new(pattern).matches(name).0
-}
-
-/// A LIST pattern ready for matching.
-struct Pattern {
-    symbols: Vec<char>,
-}
-
-impl Pattern {
-    /// A run of wildcards matches what its widest one does (`*` if it holds one, else
-    /// `%`), so each run becomes one symbol.
-    fn new(pattern: &str) -> Pattern {
-        let mut symbols: Vec<char> = Vec::new();
-        for symbol in pattern.chars() {
-            match (symbols.last_mut(), symbol) {
-                (Some(last @ ('*' | '%')), '*') => *last = '*',
-                (Some('*' | '%'), '%') => {}
-                _ => symbols.push(symbol),
-            }
-        }
-        Pattern { symbols }
-    }
-
-    /// Whether `name` matches, and how many (position, character) steps it took.
-    fn matches(&self, name: &str) -> (bool, usize) {
-        let symbols = &self.symbols;
-        // `live[i]`: the first `i` symbols can match the part of the name read so far.
-        let mut live = vec![false; symbols.len() + 1];
-        let mut next = vec![false; symbols.len() + 1];
-        live[0] = true;
-        self.close(&mut live);
-        let mut steps = 0;
-        for character in name.chars() {
-            next.fill(false);
-            for (i, symbol) in symbols.iter().enumerate() {
-                steps += 1;
-                if !live[i] {
-                    continue;
-                }
-                match symbol {
-                    '*' => next[i] = true,
-                    '%' if character != DELIMITER => next[i] = true,
-                    '%' => {}
-                    literal if *literal == character => next[i + 1] = true,
-                    _ => {}
-                }
-            }
-            self.close(&mut next);
-            std::mem::swap(&mut live, &mut next);
-            if !live.contains(&true) {
-                return (false, steps);
-            }
-        }
-        (live[symbols.len()], steps)
-    }
-
-    /// Wildcards also match nothing: a live position before one makes the next live.
-    fn close(&self, live: &mut [bool]) {
-        for (i, symbol) in self.symbols.iter().enumerate() {
-            if live[i] && matches!(symbol, '*' | '%') {
-                live[i + 1] = true;
-            }
-        }
     }
 }
 
@@ -362,96 +375,4 @@ pub(super) fn quota(store: &Store, user: &str) -> Result<Out, Fault> {
         root: quota_root(),
         quotas,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The wildcards defined recursively: the reference semantics, exponential but
-    /// fine on tiny inputs.
-    fn reference(pattern: &[char], name: &[char]) -> bool {
-        match pattern.split_first() {
-            None => name.is_empty(),
-            Some(('*', rest)) => (0..=name.len()).any(|i| reference(rest, &name[i..])),
-            Some(('%', rest)) => (0..=name.len())
-                .take_while(|i| *i == 0 || name[i - 1] != DELIMITER)
-                .any(|i| reference(rest, &name[i..])),
-            Some((c, rest)) => name.first() == Some(c) && reference(rest, &name[1..]),
-        }
-    }
-
-    /// Every string of up to `length` symbols from `alphabet`.
-    fn strings(alphabet: &[char], length: usize) -> Vec<String> {
-        let mut all = vec![String::new()];
-        let mut last = vec![String::new()];
-        for _ in 0..length {
-            last = last
-                .iter()
-                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
-                .collect();
-            all.extend(last.iter().cloned());
-        }
-        all
-    }
-
-    #[test]
-    fn agrees_with_the_recursive_definition_on_every_small_case() {
-        let names = strings(&['a', 'b', DELIMITER], 5);
-        for pattern in strings(&['a', DELIMITER, '*', '%'], 5) {
-            let symbols: Vec<char> = pattern.chars().collect();
-            for name in &names {
-                let chars: Vec<char> = name.chars().collect();
-                assert_eq!(
-                    Pattern::new(&pattern).matches(name).0,
-                    reference(&symbols, &chars),
-                    "{pattern:?} against {name:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn imap_examples() {
-        assert!(wildcard_match("*", "Sent/2026/May"));
-        assert!(wildcard_match("%", "Sent"));
-        assert!(!wildcard_match("%", "Sent/2026"));
-        assert!(wildcard_match("Sent/%", "Sent/2026"));
-        assert!(!wildcard_match("Sent/%", "Sent/2026/May"));
-        assert!(wildcard_match("Sent/*", "Sent/2026/May"));
-        assert!(wildcard_match("inbox", "INBOX"));
-        assert!(wildcard_match("In%", "INBOX"));
-        assert!(!wildcard_match("inbox", "Inbox"));
-        assert!(!wildcard_match("", "INBOX"));
-    }
-
-    #[test]
-    fn adversarial_patterns_take_steps_bounded_by_pattern_times_name() {
-        // Backtracking explores on the order of C(200, 40) splits of this name; the
-        // position set does one step per (symbol, character) pair.
-        let pattern = format!("{}b", "*a".repeat(40));
-        let name = "a".repeat(200);
-        let (matched, steps) = Pattern::new(&pattern).matches(&name);
-        assert!(!matched);
-        assert!(steps <= pattern.len() * name.len(), "{steps} steps");
-        let percent = format!("{}b", "%a".repeat(40));
-        let (matched, steps) = Pattern::new(&percent).matches(&name);
-        assert!(!matched);
-        assert!(steps <= percent.len() * name.len(), "{steps} steps");
-        assert!(!wildcard_match(&pattern, &name));
-        assert!(wildcard_match(&pattern, &format!("{name}b")));
-    }
-
-    #[test]
-    fn wildcard_runs_become_one_symbol_and_long_literals_match_nothing() {
-        assert_eq!(Pattern::new("**%*a%%b").symbols, ['*', 'a', '%', 'b']);
-        assert!(wildcard_match("**%*a%%b", "Sent/xab"));
-        assert!(!wildcard_match("a%%b", "a/b"));
-        // A pattern of a million wildcards costs what one does.
-        let stars = "*".repeat(1_000_000);
-        let (matched, steps) = Pattern::new(&stars).matches("Sent/2026");
-        assert!(matched && steps <= 2 * "Sent/2026".len());
-        let long = "a".repeat(MAX_FOLDER_NAME_CHARS + 1);
-        assert!(!wildcard_match(&long, &long));
-    }
 }

@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::collections::HashMap;
 
+use imap_codec::imap_types::command::SelectParameter;
 use imap_codec::imap_types::flag::Flag;
-use imap_codec::imap_types::flag::FlagPerm;
 use imap_codec::imap_types::response::Code;
 use imap_codec::imap_types::response::Data;
 
@@ -18,8 +18,12 @@ use crate::imap::session::Common;
 use crate::imap::session::Context;
 use crate::imap::session::Fault;
 use crate::imap::session::Selection;
+use crate::imap::session::Session;
+use crate::imap::session::State;
 use crate::imap::session::conserved;
+use crate::imap::session::keywords::Announced;
 use crate::imap::session::other_code;
+use crate::imap::session::view::CondStore;
 use crate::imap::session::view::modseq_nz;
 use crate::store::mailbox::Folder;
 use crate::store::mailbox::MessageMeta;
@@ -58,20 +62,28 @@ pub(super) fn open(
     let Some(folder) = store.read(|tx| tx.folders().get(user, name))? else {
         return Ok(Opened::nonexistent(context));
     };
-    // Nothing arrived since the last session claimed the recent messages: no
-    // commit (and fsync) just to move the mark onto itself. What arrives after this
-    // read is left to the next session, as it would be after a claim.
-    let first_recent = if access == Access::ReadOnly || folder.first_recent_uid >= folder.uidnext {
-        None
+    // EXAMINE shows the recent messages without claiming them (RFC 3501 §6.3.2). When
+    // nothing arrived since the last session claimed, SELECT makes no commit (and
+    // fsync) just to move the mark onto itself.
+    let recent_uids = if access == Access::ReadOnly {
+        folder.first_recent_uid.max(1)..u32::MAX
+    } else if folder.first_recent_uid >= folder.uidnext {
+        0..0
     } else {
-        store.write(|tx| tx.folders().claim_recent(user, name))?
+        store
+            .write(|tx| tx.folders().claim_recent(user, name, None))?
+            .unwrap_or(0..0)
     };
     let metas = store.read(|tx| tx.mailboxes().messages(user, name))?;
     let uids: Vec<u32> = metas.iter().map(|m| m.uid).collect();
-    let recent: BTreeSet<u32> = first_recent
-        .map(|first| uids.iter().copied().filter(|u| *u >= first).collect())
-        .unwrap_or_default();
-    let out = described(context, &folder, &metas, recent.len(), access);
+    let recent: BTreeSet<u32> = uids
+        .iter()
+        .copied()
+        .filter(|uid| recent_uids.contains(uid))
+        .collect();
+    let keywords = Announced::with(metas.iter().flat_map(|m| &m.flags));
+    let mut out = keywords.responses(access == Access::ReadOnly);
+    out.extend(described(context, &folder, &metas, recent.len(), access));
     let selection = Selection {
         folder: name.to_string(),
         read_only: access == Access::ReadOnly,
@@ -82,11 +94,79 @@ pub(super) fn open(
         own: HashMap::new(),
         deferred: false,
         conserved: None,
+        keywords,
     };
     Ok(Opened {
         out,
         selection: Some(selection),
     })
+}
+
+impl Session {
+    /// SELECT or EXAMINE; a CONDSTORE parameter enables CONDSTORE (RFC 7162 §3.1).
+    pub(super) fn select(
+        &mut self,
+        context: &Context<'_>,
+        mailbox: &imap_codec::imap_types::mailbox::Mailbox<'_>,
+        access: Access,
+        parameters: &[SelectParameter],
+    ) -> Result<Vec<Out>, Fault> {
+        let resync = parameters
+            .iter()
+            .find(|p| matches!(p, SelectParameter::QResync { .. }));
+        if resync.is_some() && self.common.condstore != CondStore::QResync {
+            return Ok(vec![reply::bad(context.tag, "ENABLE QRESYNC first")]);
+        }
+        let mut out = Vec::new();
+        let was_selected = matches!(self.state, State::Selected { .. });
+        if was_selected {
+            // A new SELECT first leaves the current folder (RFC 3501 §6.3.1; RFC 7162
+            // §3.2.11 CLOSED).
+            self.state = State::Authenticated {
+                user: context.user.to_owned(),
+            };
+            out.push(reply::untagged_ok(
+                Some(Code::Closed),
+                "previous folder closed",
+            ));
+        }
+        if !parameters.is_empty() && self.common.condstore == CondStore::Off {
+            self.common.condstore = CondStore::On;
+        }
+        let opened = open(
+            &self.common,
+            context,
+            &super::names::name_of(mailbox),
+            access,
+        )?;
+        out.extend(opened.out);
+        let Some(selection) = opened.selection else {
+            return Ok(out);
+        };
+        let mut selection = Box::new(selection);
+        if let Some(parameter) = resync {
+            let tagged = out.pop();
+            out.extend(super::qresync::on_select(
+                context,
+                &mut selection,
+                parameter,
+            )?);
+            out.extend(tagged);
+        }
+        if was_selected {
+            out = super::selected::InFolder {
+                common: &mut self.common,
+                selection: &mut selection,
+                context,
+            }
+            .ride_along(out)?;
+        }
+        self.state = State::Selected {
+            user: context.user.to_owned(),
+            selection,
+        };
+        Ok(out)
+    }
 }
 
 /// The untagged data and the tagged OK of a SELECT or EXAMINE (RFC 3501 §6.3.1).
@@ -102,11 +182,6 @@ fn described(
         .iter()
         .position(|m| !Flags::of(&m.flags).has(crate::imap::flags::Flag::Seen));
     let mut out = vec![
-        reply::data(Data::Flags(system_flags())),
-        reply::untagged_ok(
-            Some(Code::PermanentFlags(permanent_flags(access))),
-            "flags permitted",
-        ),
         reply::data(Data::Exists(count(metas.len()))),
         reply::data(Data::Recent(count(recent))),
     ];
@@ -179,6 +254,7 @@ fn open_view(common: &Common, context: &Context<'_>, name: &str) -> Result<Opene
         own: HashMap::new(),
         deferred: false,
         conserved: Some(entries),
+        keywords: Announced::default(),
     };
     Ok(Opened {
         out,
@@ -194,14 +270,4 @@ fn system_flags() -> Vec<Flag<'static>> {
         Flag::Seen,
         Flag::Draft,
     ]
-}
-
-fn permanent_flags(access: Access) -> Vec<FlagPerm<'static>> {
-    if access == Access::ReadOnly {
-        return Vec::new();
-    }
-    let mut flags: Vec<FlagPerm<'static>> =
-        system_flags().into_iter().map(FlagPerm::Flag).collect();
-    flags.push(FlagPerm::Asterisk);
-    flags
 }

@@ -7,16 +7,13 @@ use std::num::NonZeroU32;
 
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::command::FetchModifier;
-use imap_codec::imap_types::command::StoreModifier;
 use imap_codec::imap_types::core::Charset;
 use imap_codec::imap_types::core::Tag;
 use imap_codec::imap_types::core::Vec1;
 use imap_codec::imap_types::extensions::uidplus::UidElement;
 use imap_codec::imap_types::extensions::uidplus::UidSet;
 use imap_codec::imap_types::fetch::MacroOrMessageDataItemNames;
-use imap_codec::imap_types::flag::Flag as WireFlag;
-use imap_codec::imap_types::flag::StoreResponse;
-use imap_codec::imap_types::flag::StoreType;
+use imap_codec::imap_types::fetch::MessageDataItemName;
 use imap_codec::imap_types::response::Code;
 use imap_codec::imap_types::response::Data;
 use imap_codec::imap_types::search::SearchKey;
@@ -36,11 +33,8 @@ use crate::imap::session::Filed;
 use crate::imap::session::Selection;
 use crate::imap::session::names::name_of;
 use crate::imap::session::other_code;
-use crate::imap::session::view::FlagsFetch;
-use crate::imap::session::view::flags_fetch;
+use crate::imap::session::store_flags::flag_store;
 use crate::store::folders::Copied;
-use crate::store::folders::FlagChange;
-use crate::store::folders::Stored;
 
 /// The session in the selected state, for one command.
 pub(super) struct InFolder<'a, 'c> {
@@ -54,14 +48,6 @@ pub(super) struct InFolder<'a, 'c> {
 enum Transfer {
     Copy,
     Move,
-}
-
-/// A STORE's change, as the store takes it.
-struct FlagStore {
-    change: FlagChange,
-    flags: Vec<String>,
-    response: StoreResponse,
-    unchanged_since: Option<u64>,
 }
 
 /// A message SEARCH found.
@@ -186,7 +172,7 @@ impl InFolder<'_, '_> {
 
     /// Adds pending changes before the tagged reply; without expunges unless a UID
     /// command (RFC 3501 §7.4.1). A failure to look only leaves them for later.
-    fn with_changes(&mut self, by_uid: bool, out: Vec<Out>) -> Vec<Out> {
+    pub(super) fn with_changes(&mut self, by_uid: bool, out: Vec<Out>) -> Vec<Out> {
         let expunges = if by_uid {
             Expunges::Report
         } else {
@@ -214,82 +200,26 @@ impl InFolder<'_, '_> {
             FetchModifier::ChangedSince(n) => Some(n.get()),
             FetchModifier::Vanished => None,
         });
-        if changed_since.is_some() {
-            self.common.condstore = CondStore::On;
+        let vanished = modifiers.contains(&FetchModifier::Vanished);
+        if vanished
+            && (!by_uid || changed_since.is_none() || self.common.condstore != CondStore::QResync)
+        {
+            // RFC 7162 §3.2.6: UID FETCH with CHANGEDSINCE, after ENABLE QRESYNC.
+            return Ok(vec![reply::bad(
+                self.context.tag,
+                "VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC",
+            )]);
         }
-        let mut out = self.fetch(set, names, by_uid, changed_since)?;
+        let mut out = Vec::new();
+        if changed_since.is_some() || asks_modseq(names) {
+            out.extend(self.enable_condstore());
+        }
+        if vanished {
+            out.extend(super::qresync::on_fetch(self.context, self.selection, set)?);
+        }
+        out.extend(self.fetch(set, names, by_uid, changed_since)?);
         out.push(reply::ok(self.context.tag, None, "FETCH completed"));
         Ok(self.with_changes(by_uid, out))
-    }
-
-    fn store_command(
-        &mut self,
-        set: &SequenceSet,
-        by_uid: bool,
-        request: &FlagStore,
-    ) -> Result<Vec<Out>, Fault> {
-        if request.unchanged_since.is_some() {
-            self.common.condstore = CondStore::On;
-        }
-        let out = self.store(set, by_uid, request)?;
-        Ok(self.with_changes(by_uid, out))
-    }
-
-    /// STORE (RFC 3501 §6.4.6), with UNCHANGEDSINCE (RFC 7162 §3.1.3).
-    fn store(
-        &mut self,
-        set: &SequenceSet,
-        by_uid: bool,
-        request: &FlagStore,
-    ) -> Result<Vec<Out>, Fault> {
-        let (store, user) = (self.context.store, self.context.user);
-        let condstore = self.common.condstore == CondStore::On;
-        let selection = &mut *self.selection;
-        let wanted = selection.resolve(set, by_uid);
-        let folder = selection.folder.clone();
-        let uids: Vec<u32> = wanted.iter().map(|(_, uid)| *uid).collect();
-        let (results, (before, after)) = store.write(|tx| {
-            tx.folders().store_flags_many(
-                user,
-                &folder,
-                &uids,
-                request.change,
-                &request.flags,
-                request.unchanged_since,
-            )
-        })?;
-        if before == selection.modseq {
-            // Nobody else changed the folder meanwhile: what this STORE reports is all
-            // there is to know, and the next sync need not look.
-            selection.modseq = after;
-        }
-        let silent = request.response == StoreResponse::Silent;
-        let items = FlagsFetch {
-            flags: !silent,
-            uid: by_uid,
-            modseq: condstore,
-        };
-        let mut out = Vec::new();
-        let mut modified = Vec::new();
-        for ((seq, _), result) in wanted.iter().zip(results) {
-            let meta = match result {
-                Stored::Done(meta) => meta,
-                Stored::Modified(meta) => {
-                    modified.push(if by_uid { meta.uid } else { *seq });
-                    continue;
-                }
-                Stored::Missing => continue,
-            };
-            selection.own.insert(meta.uid, meta.modseq);
-            if silent && !condstore {
-                continue;
-            }
-            let recent = selection.recent.contains(&meta.uid);
-            out.extend(flags_fetch(*seq, &meta, recent, items));
-        }
-        let code = modified_set(&modified).map(Code::Modified);
-        out.push(reply::ok(self.context.tag, code, "STORE completed"));
-        Ok(out)
     }
 
     fn search_command(
@@ -312,8 +242,12 @@ impl InFolder<'_, '_> {
             }
         }
         let key = all_of(criteria);
+        let mut out = Vec::new();
+        if mentions_modseq(&key) {
+            out.extend(self.enable_condstore());
+        }
         let found = self.search(&key)?;
-        let mut out = vec![search_result(tag, &key, by_uid, &found, self.context)];
+        out.push(search_result(tag, &key, by_uid, &found, self.context));
         out.push(reply::ok(tag, None, "SEARCH completed"));
         Ok(self.with_changes(by_uid, out))
     }
@@ -435,28 +369,6 @@ impl InFolder<'_, '_> {
     }
 }
 
-/// STORE's arguments as the store takes them.
-fn flag_store(
-    kind: StoreType,
-    response: StoreResponse,
-    flags: &[WireFlag<'_>],
-    modifiers: &[StoreModifier],
-) -> FlagStore {
-    FlagStore {
-        change: match kind {
-            StoreType::Replace => FlagChange::Replace,
-            StoreType::Add => FlagChange::Add,
-            StoreType::Remove => FlagChange::Remove,
-        },
-        flags: flags.iter().map(ToString::to_string).collect(),
-        response,
-        unchanged_since: modifiers
-            .iter()
-            .map(|StoreModifier::UnchangedSince(n)| *n)
-            .next(),
-    }
-}
-
 /// SEARCH's answer: `* SEARCH`, or `* ESEARCH` when the client asked for it (RFC 4731).
 fn search_result(
     tag: &Tag<'static>,
@@ -475,6 +387,22 @@ fn search_result(
         .max()
         .filter(|_| mentions_modseq(key));
     if let Some(options) = context.extended.search.as_ref() {
+        // With only MIN and MAX the MODSEQ is that of the messages they name
+        // (RFC 4731 §3.2); found is in ascending order.
+        let highest = if options.all || options.count {
+            highest
+        } else {
+            let named = [
+                found.first().filter(|_| options.min),
+                found.last().filter(|_| options.max),
+            ];
+            named
+                .into_iter()
+                .flatten()
+                .map(|f| f.modseq)
+                .max()
+                .filter(|_| highest.is_some())
+        };
         return Out::Raw(crate::imap::extended::esearch(
             tag, by_uid, options, &numbers, highest,
         ));
@@ -505,6 +433,16 @@ fn before_tagged(mut out: Vec<Out>, mut changes: Vec<Out>) -> Vec<Out> {
     out
 }
 
+/// Whether a FETCH asks for MODSEQ (a CONDSTORE-enabling command, RFC 7162 §3.1).
+fn asks_modseq(names: &MacroOrMessageDataItemNames<'_>) -> bool {
+    match names {
+        MacroOrMessageDataItemNames::Macro(_) => false,
+        MacroOrMessageDataItemNames::MessageDataItemNames(names) => names
+            .iter()
+            .any(|name| matches!(name, MessageDataItemName::ModSeq)),
+    }
+}
+
 fn mentions_modseq(key: &SearchKey<'_>) -> bool {
     match key {
         SearchKey::ModSequence { .. } => true,
@@ -513,10 +451,6 @@ fn mentions_modseq(key: &SearchKey<'_>) -> bool {
         SearchKey::Not(k) => mentions_modseq(k),
         _ => false,
     }
-}
-
-fn modified_set(numbers: &[u32]) -> Option<SequenceSet> {
-    SequenceSet::try_from(crate::imap::extended::compress(numbers).as_str()).ok()
 }
 
 fn copy_uid(uidvalidity: u32, pairs: &[(u32, u32)]) -> Option<Code<'static>> {

@@ -17,8 +17,10 @@ use imap_codec::imap_types::sequence::SequenceSet;
 
 use crate::imap::reply;
 use crate::imap::reply::Out;
+use crate::imap::session::keywords::Announced;
 use crate::store::Store;
 use crate::store::StoreError;
+use crate::store::mailbox::Folder;
 use crate::store::mailbox::MessageMeta;
 
 /// Whether CONDSTORE is on for the session (RFC 7162 §3.1): responses carry MODSEQ.
@@ -29,6 +31,16 @@ pub enum CondStore {
     Off,
     /// Enabled by ENABLE or by a command using it.
     On,
+    /// QRESYNC enabled (RFC 7162 §3.2), which includes CONDSTORE: expunges are
+    /// reported as VANISHED.
+    QResync,
+}
+
+impl CondStore {
+    /// Whether responses carry MODSEQ.
+    pub fn is_on(self) -> bool {
+        self != CondStore::Off
+    }
 }
 
 /// Whether a sync reports expunges now (RFC 3501 §7.4.1).
@@ -72,6 +84,8 @@ pub struct Selection {
     pub deferred: bool,
     /// A folder of the conservation view: its messages, read from their packages.
     pub conserved: Option<Vec<crate::conservation::view::Entry>>,
+    /// The keywords announced in FLAGS so far.
+    pub keywords: Announced,
 }
 
 impl Selection {
@@ -152,10 +166,7 @@ impl Selection {
             // the whole connection; an empty view is the gentle answer).
             let mut out = Vec::new();
             if expunges {
-                for seq in (1..=self.exists()).rev() {
-                    out.push(reply::data(Data::Expunge(reply::nz(seq))));
-                }
-                self.uids.clear();
+                self.expunged(&BTreeSet::new(), &mut out, condstore);
             }
             return Ok(out);
         };
@@ -171,18 +182,23 @@ impl Selection {
         let mut removed_any = false;
         self.deferred = !expunges && self.uids.iter().any(|u| !present.contains(u));
         if expunges {
-            removed_any = self.expunged(&present, &mut out);
+            let gone = self.expunged(&present, &mut out, condstore);
+            removed_any = !gone.is_empty();
         }
         for meta in metas.iter().filter(|m| m.modseq > self.modseq) {
             if self.own.get(&meta.uid) == Some(&meta.modseq) {
                 continue;
             }
             if let Some(seq) = self.seq_of(meta.uid) {
+                out.extend(
+                    self.keywords
+                        .announce(meta.flags.iter().map(String::as_str), self.read_only),
+                );
                 let recent = self.recent.contains(&meta.uid);
                 let items = FlagsFetch {
                     flags: true,
                     uid: true,
-                    modseq: condstore == CondStore::On,
+                    modseq: condstore.is_on(),
                 };
                 out.extend(flags_fetch(seq, meta, recent, items));
             }
@@ -190,8 +206,14 @@ impl Selection {
         let known = self.max_uid();
         let new: Vec<u32> = metas.iter().map(|m| m.uid).filter(|u| *u > known).collect();
         if !new.is_empty() || removed_any {
-            // Messages arriving while a session watches are recent to it.
-            self.recent.extend(new.iter().copied());
+            let arrived = metas.iter().filter(|m| m.uid > known);
+            out.extend(self.keywords.announce(
+                arrived.flat_map(|m| m.flags.iter().map(String::as_str)),
+                self.read_only,
+            ));
+            let claimed = self.claim_recent(store, user, &folder, &new)?;
+            self.recent
+                .extend(new.iter().copied().filter(|uid| claimed.contains(uid)));
             self.uids.extend(new);
             out.push(reply::data(Data::Exists(self.exists())));
             out.push(reply::data(Data::Recent(
@@ -205,24 +227,59 @@ impl Selection {
 }
 
 impl Selection {
+    /// Messages arriving while a session watches are recent to it, unless another
+    /// session claimed them first (RFC 3501 §2.3.2: recent to one session only); a
+    /// read-only session claims nothing. The UIDs this session may show as `\Recent`.
+    fn claim_recent(
+        &self,
+        store: &Store,
+        user: &str,
+        folder: &Folder,
+        new: &[u32],
+    ) -> Result<std::ops::Range<u32>, StoreError> {
+        let Some(&last) = new.last() else {
+            return Ok(0..0);
+        };
+        if self.read_only || folder.first_recent_uid > last {
+            return Ok(0..0);
+        }
+        let end = last.saturating_add(1);
+        Ok(store
+            .write(|tx| tx.folders().claim_recent(user, &self.folder, Some(end)))?
+            .unwrap_or(0..0))
+    }
+
     /// Drops the messages no longer `present`, reporting each EXPUNGE from the highest
     /// sequence number down (so the numbers stay right as they go); whether any went.
-    fn expunged(&mut self, present: &BTreeSet<u32>, out: &mut Vec<Out>) -> bool {
-        let mut removed_any = false;
+    ///
+    /// A QRESYNC session is told the UIDs in one VANISHED instead (RFC 7162 §3.2.10).
+    /// Returns the UIDs that went.
+    fn expunged(
+        &mut self,
+        present: &BTreeSet<u32>,
+        out: &mut Vec<Out>,
+        condstore: CondStore,
+    ) -> Vec<u32> {
+        let mut gone = Vec::new();
         let mut seq = self.uids.len();
         while seq > 0 {
             let uid = self.uids[seq - 1];
             if !present.contains(&uid) {
                 self.uids.remove(seq - 1);
                 self.recent.remove(&uid);
-                out.push(reply::data(Data::Expunge(reply::nz(
-                    u32::try_from(seq).unwrap_or(u32::MAX),
-                ))));
-                removed_any = true;
+                if condstore != CondStore::QResync {
+                    out.push(reply::data(Data::Expunge(reply::nz(
+                        u32::try_from(seq).unwrap_or(u32::MAX),
+                    ))));
+                }
+                gone.push(uid);
             }
             seq -= 1;
         }
-        removed_any
+        if condstore == CondStore::QResync {
+            out.extend(crate::imap::session::qresync::vanished(&gone));
+        }
+        gone
     }
 }
 

@@ -1,0 +1,144 @@
+//! Subscriptions (RFC 3501 §6.3.6–7): folder names a user subscribed to, kept apart
+//! from the folders themselves, because a subscription outlives the folder it names
+//! (a deleted folder stays subscribed, RFC 3501 §6.3.4; LIST-EXTENDED reports it as
+//! `\NonExistent`, RFC 5258 §3.1).
+//!
+//! Folders made before this table existed carry their subscription in
+//! [`Folder::subscribed`]; a name is subscribed when either says so, and a change
+//! writes both, so no migration is needed.
+
+use redb::ReadableTable;
+use redb::TableDefinition;
+
+use crate::store::ReadTx;
+use crate::store::StoreError;
+use crate::store::Tx;
+use crate::store::db;
+use crate::store::decode;
+use crate::store::encode;
+use crate::store::folders::Folders;
+use crate::store::key::AddressKey;
+use crate::store::mailbox::FOLDERS;
+use crate::store::mailbox::Folder;
+
+/// `address\0folder` → nothing: the subscribed names.
+const SUBSCRIPTIONS: TableDefinition<&str, ()> = TableDefinition::new("subscriptions");
+
+/// The most names one mailbox may be subscribed to: deleted folders stay subscribed, so
+/// without a cap a user could grow the table (and LIST's work) without end.
+pub const MAX_SUBSCRIPTIONS: usize = 1000;
+
+/// What a SUBSCRIBE or UNSUBSCRIBE did.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Subscribed {
+    /// Done.
+    Done,
+    /// SUBSCRIBE of a name that is no folder.
+    NoSuchName,
+    /// SUBSCRIBE beyond [`MAX_SUBSCRIPTIONS`].
+    TooMany,
+}
+
+impl Folders<&ReadTx<'_>> {
+    /// Every subscribed name of a mailbox, existing folders or not, in name order.
+    pub fn subscriptions(&self, address: &str) -> Result<Vec<String>, StoreError> {
+        let address = AddressKey::new(address);
+        let mut names: Vec<String> = match self.0.inner.open_table(SUBSCRIPTIONS) {
+            Ok(table) => names_in(&table, &address)?,
+            Err(redb::TableError::TableDoesNotExist(_)) => Vec::new(),
+            Err(error) => return Err(db(error)),
+        };
+        names.extend(
+            self.list(address.as_str())?
+                .into_iter()
+                .filter(|(_, folder)| folder.subscribed)
+                .map(|(name, _)| name),
+        );
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+}
+
+impl Folders<&mut Tx<'_>> {
+    /// SUBSCRIBE (only existing folders) or UNSUBSCRIBE (any name: one not subscribed
+    /// stays so, as Dovecot answers).
+    pub fn set_subscribed(
+        &mut self,
+        address: &str,
+        name: &str,
+        subscribed: bool,
+    ) -> Result<Subscribed, StoreError> {
+        let address = AddressKey::new(address);
+        let key = address.folder(name);
+        let mut folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
+        let folder: Option<Folder> = match folders.get(key.as_str()).map_err(db)? {
+            Some(bytes) => Some(decode(bytes.value())?),
+            None => None,
+        };
+        let mut table = self.0.inner.open_table(SUBSCRIPTIONS).map_err(db)?;
+        let listed = table.get(key.as_str()).map_err(db)?.is_some();
+        if subscribed {
+            if folder.is_none() {
+                return Ok(Subscribed::NoSuchName);
+            }
+            if !listed && names_in(&table, &address)?.len() >= MAX_SUBSCRIPTIONS {
+                return Ok(Subscribed::TooMany);
+            }
+            table.insert(key.as_str(), ()).map_err(db)?;
+        } else if listed {
+            table.remove(key.as_str()).map_err(db)?;
+        }
+        if let Some(mut folder) = folder
+            && folder.subscribed != subscribed
+        {
+            folder.subscribed = subscribed;
+            folders
+                .insert(key.as_str(), encode(&folder)?.as_slice())
+                .map_err(db)?;
+        }
+        Ok(Subscribed::Done)
+    }
+
+    /// Keeps the subscription of a folder about to be deleted, when only the folder's
+    /// own record held it.
+    pub(super) fn keep_subscription(
+        &mut self,
+        key: &str,
+        folder: &Folder,
+    ) -> Result<(), StoreError> {
+        if folder.subscribed {
+            let mut table = self.0.inner.open_table(SUBSCRIPTIONS).map_err(db)?;
+            table.insert(key, ()).map_err(db)?;
+        }
+        Ok(())
+    }
+
+    /// Moves the subscription of a renamed folder to its new name.
+    pub(super) fn move_subscription(
+        &mut self,
+        old_key: &str,
+        new_key: &str,
+    ) -> Result<(), StoreError> {
+        let mut table = self.0.inner.open_table(SUBSCRIPTIONS).map_err(db)?;
+        if table.remove(old_key).map_err(db)?.is_some() {
+            table.insert(new_key, ()).map_err(db)?;
+        }
+        Ok(())
+    }
+}
+
+fn names_in(
+    table: &impl ReadableTable<&'static str, ()>,
+    address: &AddressKey,
+) -> Result<Vec<String>, StoreError> {
+    let (start, end) = (format!("{address}\0"), format!("{address}\u{1}"));
+    table
+        .range(start.as_str()..end.as_str())
+        .map_err(db)?
+        .map(|entry| {
+            let (key, _) = entry.map_err(db)?;
+            Ok(key.value()[start.len()..].to_string())
+        })
+        .collect()
+}
