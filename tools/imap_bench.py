@@ -18,7 +18,8 @@ LOGIN before TLS. Then:
     may then differ, so the 100 bodies are picked by Message-ID on each server);
  3. runs the same client workload against each with imaplib over TLS: SELECT INBOX,
     FETCH 1:* header fields, FETCH 100 full bodies, SEARCH TEXT (a word in ~1% of the
-    messages), STORE +FLAGS/-FLAGS (\\Seen) on 1:1000, and IDLE wake-up latency (a
+    messages), UID SEARCH HEADER SUBJECT (a word in ~1/6 of the subjects), STORE
+    +FLAGS/-FLAGS (\\Seen) on 1:1000, and IDLE wake-up latency (a
     second connection APPENDs while the first IDLEs: APPEND's OK to the EXISTS line).
     Each operation is repeated (`--repeat`, 15 by default) and the median is reported;
     as with `timeit`, each timed call runs with Python's garbage collector off. The same
@@ -49,6 +50,7 @@ import shutil, socket, ssl, statistics, subprocess, sys, tempfile, threading, ti
 USER = "bench@pec-a.test"
 PASSWORD = "Segreta-123"
 MARKER = "fideiussione"  # the SEARCH TEXT word, in ~1% of the messages (never in WORDS)
+SUBJECT_WORD = "Sollecito"  # the header SEARCH word, in the Subject: of ~1/6 of the messages
 HEADER_ITEMS = "(BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE MESSAGE-ID)])"
 EMPTY_FOLDER = "Vuota"
 
@@ -304,6 +306,9 @@ def workload(name, port, ctx, n_messages, marked, body_set, repeat, idle_rounds)
     s, r = timed(lambda: conn.search(None, "TEXT", MARKER), repeat)
     res[f"SEARCH TEXT {MARKER}"] = s
     checks["search_hits"] = len(r[1][0].split())
+    s, r = timed(lambda: conn.uid("SEARCH", "HEADER", "SUBJECT", f'"{SUBJECT_WORD}"'), repeat)
+    res[f"UID SEARCH HEADER SUBJECT {SUBJECT_WORD}"] = s
+    checks["header_search_hits"] = len(r[1][0].split())
     top = min(1000, n_messages)
     plus, minus = [], []
     for _ in range(repeat):
@@ -319,6 +324,8 @@ def workload(name, port, ctx, n_messages, marked, body_set, repeat, idle_rounds)
     res["wire: FETCH 100 × BODY.PEEK[]"], r = timed(lambda: wire.command(f"FETCH {body_set} (BODY.PEEK[])"), repeat)
     checks["wire_body_bytes"] = r[1]
     res[f"wire: SEARCH TEXT {MARKER}"], _ = timed(lambda: wire.command(f"SEARCH TEXT {MARKER}"), repeat)
+    res[f"wire: UID SEARCH HEADER SUBJECT {SUBJECT_WORD}"], _ = timed(
+        lambda: wire.command(f'UID SEARCH HEADER SUBJECT "{SUBJECT_WORD}"'), repeat)
     plus, minus = [], []
     for _ in range(repeat):
         t = time.perf_counter(); wire.command(f"STORE 1:{top} +FLAGS (\\Seen)"); plus.append(time.perf_counter() - t)
@@ -771,7 +778,7 @@ def main():
             res, checks = workload(name, port, ctx, a.messages, marked, body_sets[name], a.repeat, a.idle_rounds)
             results["workload"][name], results["checks"][name] = res, checks
             print(f"  {json.dumps(checks)}", flush=True)
-        for key in ("exists", "header_responses", "body_bytes", "search_hits"):
+        for key in ("exists", "header_responses", "body_bytes", "search_hits", "header_search_hits"):
             p, d = results["checks"]["pecd"][key], results["checks"]["dovecot"][key]
             if p != d:
                 print(f"WARNING: {key} differs: pecd {p}, dovecot {d}", flush=True)

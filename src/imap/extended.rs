@@ -54,6 +54,8 @@ pub struct Extended {
     pub list: ListOptions,
     /// ESEARCH options, when the client asked for ESEARCH.
     pub search: Option<SearchReturn>,
+    /// ESORT and CONTEXT=SEARCH syntax (RFC 5267, [`crate::imap::search::returns`]).
+    pub context: Option<crate::imap::search::returns::ContextCommand>,
     /// Why the command is refused with BAD before the codec sees it (an option no
     /// extension defines).
     pub refusal: Option<&'static str>,
@@ -68,6 +70,10 @@ impl Extended {
     /// was taken off.
     pub fn strip(message: &[u8]) -> (Vec<u8>, Extended) {
         let mut extended = Extended::default();
+        if let Some((line, context)) = crate::imap::search::returns::strip(message) {
+            extended.context = Some(context);
+            return (line, extended);
+        }
         let Some(words) = head(message) else {
             return (message.to_vec(), extended);
         };

@@ -1,8 +1,10 @@
 //! SEARCH evaluation (RFC 3501 §6.4.4, MODSEQ from RFC 7162 §3.1.5): whether one
 //! message matches a key tree.
 //!
-//! The session calls [`matches()`] once per message of the mailbox; [`needs_body`]
-//! tells it whether to load the raw message first. String keys match
+//! The session calls [`matches()`] once per message of the mailbox; [`reads`] tells it
+//! what to load first: nothing, the message's [`HeaderIndex`] (header keys are
+//! answered from it, without the body), or the raw message (TEXT, BODY). String keys
+//! match
 //! case-insensitively as substrings of decoded header values and decoded text (see
 //! [`SearchText`]). Dates compare as calendar days, disregarding time and time zone:
 //! INTERNALDATE as a UTC day for BEFORE, ON and SINCE; the `Date:` field as written for
@@ -22,6 +24,7 @@ use crate::imap::flags::Flag;
 use crate::imap::flags::Flags;
 use crate::imap::message::CivilDay;
 use crate::imap::message::SearchText;
+use crate::mail::header_index::HeaderIndex;
 
 /// One message as SEARCH sees it.
 #[derive(Clone, Copy, Debug)]
@@ -40,8 +43,22 @@ pub struct Candidate<'a> {
     pub size: u64,
     /// MODSEQ (RFC 7162).
     pub modseq: u64,
-    /// The full message; read only when a key needs it ([`needs_body`]).
+    /// The header index, when the session loaded it ([`Reads::Header`]); header keys
+    /// read it rather than `raw`.
+    pub header: Option<&'a HeaderIndex<&'a str>>,
+    /// The full message; read only when a key needs it ([`Reads::Message`]).
     pub raw: &'a [u8],
+}
+
+/// What evaluating a key reads of each message.
+#[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd)]
+pub enum Reads {
+    /// Flags, sizes, dates and numbers the session already has.
+    Nothing,
+    /// Header fields and the `Date:` field: the header index.
+    Header,
+    /// The text of the message (TEXT, BODY).
+    Message,
 }
 
 /// What `*` means in sequence sets: the highest sequence number and UID in the mailbox
@@ -68,12 +85,21 @@ pub fn matches(key: &SearchKey<'_>, candidate: &Candidate<'_>, bounds: Bounds) -
 /// Whether evaluating `key` may read the message's header or body, so the server can
 /// skip loading messages for flag, size, date, sequence and UID searches.
 pub fn needs_body(key: &SearchKey<'_>) -> bool {
+    reads(key) != Reads::Nothing
+}
+
+/// The most evaluating `key` reads of a message.
+pub fn reads(key: &SearchKey<'_>) -> Reads {
     match key {
-        SearchKey::And(keys) => keys.as_ref().iter().any(needs_body),
-        SearchKey::Not(key) => needs_body(key),
-        SearchKey::Or(left, right) => needs_body(left) || needs_body(right),
+        SearchKey::And(keys) => keys
+            .as_ref()
+            .iter()
+            .map(reads)
+            .max()
+            .unwrap_or(Reads::Nothing),
+        SearchKey::Not(key) => reads(key),
+        SearchKey::Or(left, right) => reads(left).max(reads(right)),
         SearchKey::Bcc(_)
-        | SearchKey::Body(_)
         | SearchKey::Cc(_)
         | SearchKey::From(_)
         | SearchKey::Header(..)
@@ -81,9 +107,9 @@ pub fn needs_body(key: &SearchKey<'_>) -> bool {
         | SearchKey::SentOn(_)
         | SearchKey::SentSince(_)
         | SearchKey::Subject(_)
-        | SearchKey::Text(_)
-        | SearchKey::To(_) => true,
-        _ => false,
+        | SearchKey::To(_) => Reads::Header,
+        SearchKey::Body(_) | SearchKey::Text(_) => Reads::Message,
+        _ => Reads::Nothing,
     }
 }
 
@@ -162,27 +188,43 @@ impl Evaluation<'_, '_> {
     }
 
     fn sent_day(&self) -> Option<CivilDay> {
-        self.text().sent()
+        match self.candidate.header {
+            Some(header) => header.sent.map(|sent| CivilDay(sent.day)),
+            None => self.text().sent(),
+        }
     }
 
     /// Whether a field called `name` contains `needle`; an empty needle matches every
     /// message that has the field (RFC 3501 §6.4.4, HEADER).
     fn header_contains(&self, name: &str, needle: &AString<'_>) -> bool {
         let needle = folded(needle);
-        self.text()
-            .header_values(name)
-            .any(|value| value.contains(&needle))
+        match self.candidate.header {
+            Some(header) => header
+                .values(name)
+                .any(|value| contains_folded(value, &needle)),
+            None => self
+                .text()
+                .header_values(name)
+                .any(|value| value.contains(&needle)),
+        }
     }
 
     /// [`Self::header_contains`] for an address field, also matching the addresses as
     /// written without comments and folding (`<user (c)@ (c) domain>` is
-    /// `user@domain`).
+    /// `user@domain`). The same on the header index and on the message: the decoded
+    /// value, lower-cased, then read as addresses.
     fn address_contains(&self, name: &str, needle: &AString<'_>) -> bool {
         let needle = folded(needle);
-        self.text().header_values(name).any(|value| {
+        let matches = |value: &str| {
             value.contains(&needle)
                 || crate::imap::message::address::searchable(value.as_bytes()).contains(&needle)
-        })
+        };
+        match self.candidate.header {
+            Some(header) => header
+                .values(name)
+                .any(|value| matches(&value.to_lowercase())),
+            None => self.text().header_values(name).any(matches),
+        }
     }
 
     fn text(&self) -> &SearchText {
@@ -211,11 +253,29 @@ fn day(date: &NaiveDate) -> CivilDay {
     CivilDay(i64::from(date.as_ref().to_epoch_days()))
 }
 
+/// Whether `value`, lower-cased, contains `needle` (lower-case already). An ASCII value
+/// is compared in place, without the copy lower-casing would make; lower-casing keeps
+/// ASCII ASCII, so the answer is the same.
+fn contains_folded(value: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    if value.is_ascii() {
+        return value
+            .as_bytes()
+            .windows(needle.len())
+            .any(|window| window.eq_ignore_ascii_case(needle.as_bytes()));
+    }
+    value.to_lowercase().contains(needle)
+}
+
 /// The search string, lower-cased like [`SearchText`]; the session has already
 /// refused charsets other than US-ASCII and UTF-8.
 fn folded(needle: &AString<'_>) -> String {
     String::from_utf8_lossy(needle.as_ref()).to_lowercase()
 }
+
+pub mod returns;
 
 #[cfg(test)]
 mod tests;

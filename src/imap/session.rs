@@ -30,6 +30,7 @@ mod login;
 mod multiappend;
 mod names;
 mod qresync;
+mod results;
 mod select;
 mod selected;
 mod store_flags;
@@ -159,6 +160,7 @@ struct Common {
     /// During [`Session::handle_streaming`]: where a long FETCH hands over finished
     /// responses, so the shell writes them while the rest are made.
     early: Option<Early>,
+    updates: results::Updates,
 }
 
 /// What one command of a logged-in user runs against.
@@ -221,6 +223,7 @@ impl Session {
                 transport,
                 condstore: CondStore::Off,
                 early: None,
+                updates: results::Updates::default(),
             },
         }
     }
@@ -260,7 +263,7 @@ impl Session {
         now: Timestamp,
     ) -> Step {
         let tag = command.tag.clone().into_static();
-        match self.dispatch(store, command, extended, now) {
+        match self.dispatch_with_updates(store, command, extended, now) {
             Ok(step) => step,
             Err(fault) => {
                 tracing::error!(error = %fault, "imap command failed");
@@ -521,6 +524,7 @@ impl Session {
                 caps.push(capability.into_static());
             }
         }
+        caps.extend(crate::imap::sort::capabilities());
         Vec1::try_from(caps).unwrap_or_else(|_| Vec1::from(Capability::Imap4Rev1))
     }
 }

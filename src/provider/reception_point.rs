@@ -7,6 +7,7 @@
 use jiff::Timestamp;
 
 use crate::crypto::validation::Validation;
+use crate::mail::header_index::HeaderIndex;
 use crate::pec::compose::Facts;
 use crate::pec::daticert::Daticert;
 use crate::pec::envelope;
@@ -297,6 +298,8 @@ impl Provider {
             .unwrap_or_default();
         let postacert = message.original.clone().unwrap_or_default();
         let envelope_blob = self.store().blobs().put(data)?;
+        // SEARCH, SORT and THREAD read the header from the index, not the body.
+        let envelope_header = HeaderIndex::of_message(data);
         let mut deliveries = Vec::new();
         for rcpt in local {
             let outcome = self.predict(rcpt, data.len() as u64)?;
@@ -316,6 +319,7 @@ impl Provider {
             facts.id.clone(),
         );
         self.store().write_owned(move |tx| {
+            tx.headers().index(&envelope_blob, &envelope_header)?;
             let mut taken = Event::about(EventKind::TakenInCharge, &facts, now);
             taken.related = vec![charge_id.clone()];
             taken.recipients = local.to_vec();
@@ -479,6 +483,7 @@ impl Provider {
             _ => None,
         };
         let blob = self.store().blobs().put(data)?;
+        let header = HeaderIndex::of_message(data);
         let message_id = message.message_id.clone();
         let notice = correlation::Notice::of(message);
         let (daticert, sender, local, size) = (
@@ -488,6 +493,7 @@ impl Provider {
             data.len() as u64,
         );
         self.store().write_owned(move |tx| {
+            tx.headers().index(&blob, &header)?;
             for rcpt in &local {
                 if !tx.ledger().record_arrival(&receipt_arrival(kind, &pec_id, &about, rcpt))? {
                     // Another connection brought it meanwhile: abort, the peer retries.

@@ -267,23 +267,7 @@ pub(super) fn unfold(value: &[u8]) -> Vec<u8> {
 /// Splits an entity into header (with its blank line) and body. Without a blank line
 /// the whole entity is header, as RFC 3501 §6.4.5 allows.
 pub(super) fn split_header(raw: &[u8]) -> (&[u8], &[u8]) {
-    let end = if raw.starts_with(b"\r\n") {
-        Some(2)
-    } else if raw.starts_with(b"\n") {
-        Some(1)
-    } else {
-        memchr::memchr_iter(b'\n', raw).find_map(|at| {
-            let next = raw.get(at + 1..).unwrap_or_default();
-            if next.starts_with(b"\r\n") {
-                Some(at + 3)
-            } else if next.starts_with(b"\n") {
-                Some(at + 2)
-            } else {
-                None
-            }
-        })
-    };
-    raw.split_at(end.unwrap_or(raw.len()).min(raw.len()))
+    crate::mail::header_index::split_header(raw)
 }
 
 /// The number of text lines of a body: its line feeds, as Dovecot counts them (a last

@@ -2,17 +2,12 @@
 //! decoded, the text of its parts decoded to UTF-8, and the date of its `Date:` field.
 //! Everything is lower-cased once, so the string keys are plain substring tests.
 
-use std::borrow::Cow;
-
-use mail_parser::HeaderName;
-use mail_parser::HeaderValue;
-use mail_parser::MessageParser;
 use mail_parser::decoders::charsets::map::charset_decoder;
 
 use crate::imap::message::mime::Entity;
 use crate::imap::message::mime::Kind;
-use crate::imap::message::mime::unfold;
 use crate::imap::message::section;
+use crate::mail::header_index;
 
 /// The searchable text of one message.
 #[derive(Debug, Default)]
@@ -76,13 +71,7 @@ impl SearchText {
 impl CivilDay {
     /// The day of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
     pub fn from_ymd(year: i64, month: i64, day: i64) -> CivilDay {
-        let year = if month <= 2 { year - 1 } else { year };
-        let era = year.div_euclid(400);
-        let year_of_era = year - era * 400;
-        let month_index = (month + 9) % 12;
-        let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-        CivilDay(era * 146_097 + day_of_era - 719_468)
+        CivilDay(header_index::civil_day(year, month, day))
     }
 
     /// The UTC day of an instant.
@@ -92,49 +81,13 @@ impl CivilDay {
 }
 
 /// The fields of a header as (lower-case name, lower-case decoded value, the day if it
-/// is a readable `Date:`). Only mail-parser's header parser runs here: its body parser
-/// can trip a debug assertion on hostile MIME (mail-parser 0.11.9,
-/// `parsers/message.rs:485`), and the MIME tree is ours anyway.
+/// is a readable `Date:`), decoded as the header index decodes them, so that a search
+/// answered from the index and one answered from the message agree.
 fn decoded_fields(header: &[u8]) -> Vec<(String, String, Option<CivilDay>)> {
-    let parsed = MessageParser::new()
-        .header_date(HeaderName::Date)
-        .default_header_text()
-        .parse_headers(header);
-    let Some(part) = parsed.and_then(|message| message.parts.into_iter().next()) else {
-        return Vec::new();
-    };
-    part.headers
-        .iter()
-        .map(|field| {
-            let date = match (&field.name, &field.value) {
-                (HeaderName::Date, HeaderValue::DateTime(date)) if date.is_valid() => {
-                    Some(CivilDay::from_ymd(
-                        i64::from(date.year),
-                        i64::from(date.month),
-                        i64::from(date.day),
-                    ))
-                }
-                _ => None,
-            };
-            let value = value_text(field, header).to_lowercase();
-            (field.name().to_lowercase(), value, date)
-        })
+    header_index::decoded_fields(header)
+        .into_iter()
+        .map(|(name, value, sent)| (name, value.to_lowercase(), sent.map(|s| CivilDay(s.day))))
         .collect()
-}
-
-/// A header's value as text: decoded when mail-parser kept it as text, else the raw
-/// field value.
-fn value_text<'m>(header: &'m mail_parser::Header<'_>, raw: &'m [u8]) -> Cow<'m, str> {
-    match &header.value {
-        HeaderValue::Text(text) => Cow::Borrowed(text.as_ref()),
-        HeaderValue::TextList(list) => Cow::Owned(list.join(" ")),
-        _ => {
-            let start = usize::try_from(header.offset_start).unwrap_or(usize::MAX);
-            let end = usize::try_from(header.offset_end).unwrap_or(usize::MAX);
-            let bytes = raw.get(start..end).unwrap_or_default();
-            Cow::Owned(String::from_utf8_lossy(&unfold(bytes)).into_owned())
-        }
-    }
 }
 
 /// Appends the decoded text of every leaf below `entity`; an encapsulated message

@@ -64,6 +64,7 @@ fn candidate<'a>(flags: &'a [String], raw: &'a [u8]) -> Candidate<'a> {
         internal_date: "2026-12-02T00:30:00Z".parse().unwrap(),
         size: 1000,
         modseq: 7,
+        header: None,
         raw,
     }
 }
@@ -353,4 +354,91 @@ fn pec_delivery_receipt_is_searchable_through_every_part() {
     assert!(matches(&accented, &receipt, BOUNDS));
     let decoded = SearchKey::Subject(AString::try_from("perché".to_string()).unwrap());
     assert!(matches(&decoded, &receipt, BOUNDS));
+}
+
+/// Messages that stress header decoding: encoded words (Q and B, several charsets, a
+/// broken one), folded fields, repeated fields, address comments and groups, no
+/// `Date:` or an unreadable one, no header at all, LF line ends.
+const VARIED: &[&[u8]] = &[
+    RAW,
+    b"Subject: =?iso-8859-1?q?Perch=E8_no?=\r\n =?utf-8?b?4oKs?= finale\r\n\
+      From: <user-from (comment)@ (comment) pec-a.test>\r\n\
+      To: gruppo: uno@pec-b.test, Due <due@pec-b.test>;, tre@pec-c.test\r\n\
+      X-Tag: Primo\r\nx-tag: SECONDO\r\nX-Empty:\r\n\
+      Date: not a date\r\n\r\nbody\r\n",
+    b"subject:Sans espace\nfrom: \"Rossi, Mario\" <MARIO@PEC-A.TEST>\ncc: =?utf-8?q?broken=ZZ?=\n\
+      Date: Wed, 2 Dec 2026 01:00:00 +0200\n\nlf only\n",
+    b"no header here, just text",
+    b"\r\nonly a body\r\n",
+    b"Subject: =?utf-8?q?=F0=9F=93=A7_Posta?= Certificata\r\n\
+      Bcc: nascosto@pec-d.test (Nascosto)\r\n\
+      References: <a@b>\r\n\t<c@d>\r\n\r\n",
+];
+
+/// Keys whose answer comes from the header: each must give the same answer whether
+/// the message's header index or its raw bytes are read.
+const HEADER_KEYS: &[&str] = &[
+    "SUBJECT {7}\r\nperché",
+    "SUBJECT {14}\r\nPERCHÈ NO €",
+    "SUBJECT {13}\r\nno € finale",
+    "SUBJECT citazione",
+    "SUBJECT sans",
+    "SUBJECT \"\"",
+    "SUBJECT posta",
+    "FROM {6}\r\nandré",
+    "FROM user-from@pec-a.test",
+    "FROM comment",
+    "FROM \"rossi, mario\"",
+    "FROM mario@pec-a.test",
+    "TO gruppo",
+    "TO due@pec-b",
+    "TO \"due <due\"",
+    "TO bob",
+    "CC broken",
+    "CC carol",
+    "BCC nascosto",
+    "BCC dave",
+    "HEADER X-TAG primo",
+    "HEADER x-tag secondo",
+    "HEADER X-Empty \"\"",
+    "HEADER X-Ricevuta consegna",
+    "HEADER references c@d",
+    "HEADER Content-Type multipart",
+    "HEADER Date \"\"",
+    "SENTON 2-Dec-2026",
+    "SENTON 1-Dec-2026",
+    "SENTBEFORE 2-Dec-2026",
+    "SENTSINCE 2-Dec-2026",
+    "OR SUBJECT segreto NOT FROM bob",
+    "NOT HEADER subject \"\"",
+];
+
+#[test]
+fn header_keys_agree_between_the_index_and_the_message() {
+    let none: Vec<String> = Vec::new();
+    let mut hits = 0;
+    for raw in VARIED {
+        let index = HeaderIndex::of_message(raw);
+        let view = index.view();
+        let from_raw = candidate(&none, raw);
+        let from_index = Candidate {
+            header: Some(&view),
+            raw: b"",
+            ..from_raw
+        };
+        for criteria in HEADER_KEYS {
+            let key = key(criteria);
+            assert_eq!(reads(&key), Reads::Header, "{criteria}");
+            let expected = matches(&key, &from_raw, BOUNDS);
+            hits += usize::from(expected);
+            assert_eq!(
+                matches(&key, &from_index, BOUNDS),
+                expected,
+                "SEARCH {criteria} on {}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
+    // The keys are not all trivially false.
+    assert!(hits > 20, "{hits}");
 }

@@ -172,6 +172,7 @@ impl Common {
         let blob = store.blobs().put(bytes)?;
         let message_id = self.hooks.message_id(bytes);
         let appended = store.write(|tx| {
+            tx.headers().record(&blob, bytes)?;
             let appended = tx.mailboxes().append(
                 user,
                 append.name,

@@ -23,7 +23,7 @@ use crate::imap::flags::Flag;
 use crate::imap::flags::Flags;
 use crate::imap::reply;
 use crate::imap::reply::Out;
-use crate::imap::search;
+use crate::imap::search::returns::ContextCommand;
 use crate::imap::session::Common;
 use crate::imap::session::CondStore;
 use crate::imap::session::Context;
@@ -98,9 +98,38 @@ impl InFolder<'_, '_> {
                 criteria,
                 uid,
             } => {
+                if let Some(ContextCommand::Returns(returns)) = &self.context.extended.context {
+                    let key = all_of(criteria);
+                    let out = self.context_search(charset.as_ref(), &key, uid, returns)?;
+                    return Ok(Some(self.with_changes(uid, out)));
+                }
                 return self
                     .search_command(charset.as_ref(), criteria, uid)
                     .map(Some);
+            }
+            CommandBody::Sort {
+                sort_criteria,
+                charset,
+                search_criteria,
+                uid,
+            } => {
+                let returns = match &self.context.extended.context {
+                    Some(ContextCommand::Returns(returns)) => Some(returns),
+                    _ => None,
+                };
+                let key = all_of(search_criteria);
+                let out = self.sort_command(&sort_criteria, &charset, &key, uid, returns)?;
+                return Ok(Some(self.with_changes(uid, out)));
+            }
+            CommandBody::Thread {
+                algorithm,
+                charset,
+                search_criteria,
+                uid,
+            } => {
+                let key = all_of(search_criteria);
+                let out = self.thread_command(&algorithm, &charset, &key, uid)?;
+                return Ok(Some(self.with_changes(uid, out)));
             }
             CommandBody::Copy {
                 sequence_set,
@@ -212,13 +241,7 @@ impl InFolder<'_, '_> {
                 )]);
             }
         }
-        let key = match criteria.into_iter().collect::<Vec<_>>() {
-            mut keys if keys.len() == 1 => keys.remove(0),
-            keys => match Vec1::try_from(keys) {
-                Ok(keys) => SearchKey::And(keys),
-                Err(_) => SearchKey::All,
-            },
-        };
+        let key = all_of(criteria);
         let mut out = Vec::new();
         if mentions_modseq(&key) {
             out.extend(self.enable_condstore());
@@ -231,48 +254,15 @@ impl InFolder<'_, '_> {
 
     /// The messages that match `key` (RFC 3501 §6.4.4), in sequence order.
     fn search(&self, key: &SearchKey<'_>) -> Result<Vec<Found>, Fault> {
-        let selection = &*self.selection;
-        let metas = match &selection.conserved {
-            Some(entries) => super::conserved::metas(entries),
-            None => self.context.store.read(|tx| {
-                tx.mailboxes()
-                    .messages(self.context.user, &selection.folder)
-            })?,
-        };
-        let bounds = search::Bounds {
-            max_seq: selection.exists(),
-            max_uid: selection.max_uid(),
-        };
-        let needs_body = search::needs_body(key);
-        let mut found = Vec::new();
-        for meta in &metas {
-            let Some(seq) = selection.seq_of(meta.uid) else {
-                continue;
-            };
-            let raw = if needs_body {
-                self.raw(meta).unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            let candidate = search::Candidate {
-                seq,
-                uid: meta.uid,
-                flags: &meta.flags,
-                recent: selection.recent.contains(&meta.uid),
-                internal_date: meta.internal_date,
-                size: meta.size,
-                modseq: meta.modseq,
-                raw: &raw,
-            };
-            if search::matches(key, &candidate, bounds) {
-                found.push(Found {
-                    seq,
-                    uid: meta.uid,
-                    modseq: meta.modseq,
-                });
-            }
-        }
-        Ok(found)
+        Ok(self
+            .matching(key)?
+            .into_iter()
+            .map(|m| Found {
+                seq: m.seq,
+                uid: m.uid(),
+                modseq: m.modseq,
+            })
+            .collect())
     }
 
     /// COPY or MOVE (RFC 3501 §6.4.7, RFC 6851), with COPYUID (RFC 4315).
@@ -437,6 +427,17 @@ fn search_result(
         numbers,
         highest.and_then(std::num::NonZeroU64::new),
     ))
+}
+
+/// Search criteria as one key: several are an AND (RFC 3501 §6.4.4).
+fn all_of(criteria: Vec1<SearchKey<'_>>) -> SearchKey<'_> {
+    match criteria.into_iter().collect::<Vec<_>>() {
+        mut keys if keys.len() == 1 => keys.remove(0),
+        keys => match Vec1::try_from(keys) {
+            Ok(keys) => SearchKey::And(keys),
+            Err(_) => SearchKey::All,
+        },
+    }
 }
 
 /// `out` with `changes` before its last (tagged) response.
