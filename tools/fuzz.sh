@@ -106,8 +106,11 @@ for target in "${targets[@]}"; do
   echo "fuzzing $target for ${seconds}s (log: $log)" >&2
   started=$(date +%s)
   # The repository corpus is read as seeds; new finds go to the scratch corpus.
+  # A target's own libFuzzer flags, if it has any (fuzz/flags/<target>, one line).
+  read -r -a flags <<<"$(cat "flags/$target" 2>/dev/null || true)"
   if "$bin/$target" "$corpus" "corpus/$target" -max_total_time="$seconds" \
-    -print_final_stats=1 -print_funcs=0 -artifact_prefix="$artifacts/" >"$log" 2>&1; then
+    -print_final_stats=1 -print_funcs=0 -artifact_prefix="$artifacts/" ${flags[@]+"${flags[@]}"} \
+    >"$log" 2>&1; then
     result="ok"
   else
     crash=$(grep -o "Test unit written to [^ ]*" "$log" | tail -n 1 | sed 's/Test unit written to //')
