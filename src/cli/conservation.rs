@@ -15,7 +15,6 @@ use super::console::Console;
 use crate::config::Config;
 use crate::conservation::worker::Gateway;
 use crate::conservation::worker::Settings;
-use crate::crypto::identity::Signer;
 use crate::crypto::trust;
 use crate::store::Store;
 
@@ -144,18 +143,7 @@ pub fn settings(config: &Config) -> Settings {
 
 /// The gateway over an open store.
 pub fn gateway(config: &Config, store: Store) -> anyhow::Result<Gateway> {
-    let certificates = &config.certificates;
-    let signer = Signer::load(&certificates.signing_certificate, &certificates.signing_key)
-        .context("cannot load the signing certificate")?;
-    let seal = match (
-        &certificates.conservation_certificate,
-        &certificates.conservation_key,
-    ) {
-        (Some(certificate), Some(key)) => {
-            Signer::load(certificate, key).context("cannot load the conservation seal")?
-        }
-        _ => signer.clone(),
-    };
+    let (signer, seal) = super::serve::signers(config)?;
     Gateway::open(
         store,
         &config.provider.data_dir,

@@ -21,7 +21,6 @@ use super::serve::Started;
 use crate::config::Config;
 use crate::conservation::worker::Gateway;
 use crate::crypto::identity::Signer;
-use crate::crypto::trust;
 use crate::metrics::Metrics;
 use crate::net::tls::ServedCertificate;
 use crate::provider::Provider;
@@ -109,28 +108,11 @@ impl Reloader {
 /// Reads and checks everything a reload needs.
 fn load(path: &Path) -> anyhow::Result<Loaded> {
     let config = Config::load(path)?;
+    let (signer, seal) = super::serve::signers(&config)?;
     let certificates = &config.certificates;
-    let signer = Signer::load(&certificates.signing_certificate, &certificates.signing_key)
-        .context("cannot load the signing certificate")?;
-    let seal = match (
-        &certificates.conservation_certificate,
-        &certificates.conservation_key,
-    ) {
-        (Some(certificate), Some(key)) => {
-            Signer::load(certificate, key).context("cannot load the conservation seal")?
-        }
-        _ => signer.clone(),
-    };
     let tls = ServedCertificate::read(&certificates.tls_certificate, &certificates.tls_key)
         .context("cannot load the TLS certificate")?;
-    let index = trust::load_index_file(&config.index.ldif, None)
-        .with_context(|| {
-            format!(
-                "cannot load the providers index {}",
-                config.index.ldif.display()
-            )
-        })?
-        .index;
+    let index = super::serve::providers_index(&config)?;
     Ok(Loaded {
         config,
         signer,

@@ -25,6 +25,7 @@ use crate::net::throttle::ThrottlePolicy;
 use crate::net::tls;
 use crate::pec::access::Limits;
 use crate::pec::compose::Issuer;
+use crate::pec::index::ProvidersIndex;
 use crate::provider::Provider;
 use crate::provider::Settings;
 use crate::provider::TimerDurations;
@@ -155,21 +156,41 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The provider's signing identity and the conservation seal (the signing identity
+/// itself when the config names no seal of its own).
+pub(super) fn signers(config: &Config) -> anyhow::Result<(Signer, Signer)> {
+    let certificates = &config.certificates;
+    let signer = Signer::load(&certificates.signing_certificate, &certificates.signing_key)
+        .context("cannot load the signing certificate")?;
+    let seal = match (
+        &certificates.conservation_certificate,
+        &certificates.conservation_key,
+    ) {
+        (Some(certificate), Some(key)) => {
+            Signer::load(certificate, key).context("cannot load the conservation seal")?
+        }
+        _ => signer.clone(),
+    };
+    Ok((signer, seal))
+}
+
+/// The providers index `[index] ldif` names.
+pub(super) fn providers_index(config: &Config) -> anyhow::Result<ProvidersIndex> {
+    let loaded = trust::load_index_file(&config.index.ldif, None).with_context(|| {
+        format!(
+            "cannot load the providers index {}",
+            config.index.ldif.display()
+        )
+    })?;
+    Ok(loaded.index)
+}
+
 /// The provider a config describes: store, signing key, index.
 pub fn build(config: &Config) -> anyhow::Result<Provider> {
     super::files::create_private_dir(&config.provider.data_dir)?;
     let store = Store::open(&config.provider.data_dir).context("cannot open the store")?;
-    let certificates = &config.certificates;
-    let signer = Signer::load(&certificates.signing_certificate, &certificates.signing_key)
-        .context("cannot load the signing certificate")?;
-    let index = trust::load_index_file(&config.index.ldif, None)
-        .with_context(|| {
-            format!(
-                "cannot load the providers index {}",
-                config.index.ldif.display()
-            )
-        })?
-        .index;
+    let (signer, _) = signers(config)?;
+    let index = providers_index(config)?;
     let metrics = crate::metrics::Metrics::new(store.commit_meter());
     metrics.index_loaded(index.providers().len(), jiff::Timestamp::now());
     let settings = settings(config);
