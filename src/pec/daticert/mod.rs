@@ -76,5 +76,11 @@ pub struct Dati {
     pub extended_error: Option<String>,
 }
 
+/// Whether XML 1.0 can carry `c` (its `Char` production; Rust's `char` already excludes
+/// surrogates): what the writer may put in a document and the parser accepts in one.
+fn is_xml_char(c: char) -> bool {
+    !((c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') || matches!(c, '\u{fffe}' | '\u{ffff}'))
+}
+
 #[cfg(test)]
 mod tests;

@@ -248,10 +248,7 @@ fn close(node: Node, stack: &mut [Node], root: &mut Option<Node>) {
 }
 
 fn push_text(stack: &mut [Node], root: &Option<Node>, text: &str) -> Result<(), DaticertError> {
-    if let Some(bad) = text
-        .chars()
-        .find(|&c| (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r'))
-    {
+    if let Some(bad) = text.chars().find(|&c| !super::is_xml_char(c)) {
         return Err(DaticertError::Xml(format!(
             "character U+{:04X} is not allowed in XML",
             bad as u32

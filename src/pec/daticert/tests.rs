@@ -289,3 +289,24 @@ fn every_prefix_of_a_document_is_refused_without_panic() {
         );
     }
 }
+
+#[test]
+fn characters_xml_cannot_carry_are_refused_raw_or_as_references() {
+    for bad in [
+        "\u{ffff}", "\u{fffe}", "\u{1}", "&#xFFFF;", "&#xFFFE;", "&#1;",
+    ] {
+        let xml = ARUBA_CONSEGNA.replacen("</mittente>", &format!("{bad}</mittente>"), 1);
+        assert!(xml.contains(bad));
+        match Daticert::parse(xml.as_bytes()) {
+            Err(DaticertError::Xml(message)) => {
+                assert!(message.contains("not allowed"), "{bad}: {message}")
+            }
+            other => panic!("{bad:?} accepted: {other:?}"),
+        }
+    }
+    // What the writer is given with such a character comes out as a space, and parses.
+    let mut d = Daticert::parse(ARUBA_CONSEGNA.as_bytes()).unwrap();
+    d.header.subject = Some("a\u{ffff}b\u{1}c".into());
+    let again = Daticert::parse(d.to_xml().as_bytes()).unwrap();
+    assert_eq!(again.header.subject.as_deref(), Some("a b c"));
+}

@@ -79,9 +79,8 @@ fn escape(text: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push(' '),
-            c => out.push(c),
+            c if super::is_xml_char(c) => out.push(c),
+            _ => out.push(' '),
         }
     }
     out
