@@ -8,7 +8,8 @@
 #
 # `tools/fuzz.sh --coverage [TARGET...]` runs nothing new: it replays the repository's
 # and the scratch corpus of each target once and sums, from libFuzzer's
-# -print_coverage, the edges of pecd's own functions the corpus reaches.
+# -print_coverage, the edges of pecd's own functions the corpus reaches (FUZZ_SRC: the
+# src folder the binaries were built from, when not this checkout's).
 #
 # Toolchain: `cargo +nightly fuzz` when rustup has a nightly, else the stable one with
 # RUSTC_BOOTSTRAP=1 (cargo-fuzz needs -Zsanitizer). Install cargo-fuzz with
@@ -69,7 +70,7 @@ total_execs() {
 # Edges of pecd's own functions (files under src/) covered by a coverage log, in all
 # and per file.
 pecd_edges() {
-  awk -v src="$root/src/" '
+  awk -v src="${FUZZ_SRC:-$root/src}/" '
     /^(UN)?COVERED_FUNC:/ {
       split($5, e, "/"); file = $NF; sub(/:[0-9]+$/, "", file)
       if (index(file, src) != 1) next
