@@ -89,7 +89,10 @@ if [ "$mode" = coverage ]; then
     log="$work/$target/coverage.log"
     mkdir -p "$work/$target/corpus"
     # libFuzzer copies into the first folder whatever the others add: the scratch one.
-    "$bin/$target" -runs=0 -print_coverage=1 "$work/$target/corpus" "corpus/$target" >"$log" 2>&1
+    if ! "$bin/$target" -runs=0 -print_coverage=1 "$work/$target/corpus" "corpus/$target" >"$log" 2>&1; then
+      echo "== $target: the replay stopped (a binary older than a fixed crash?): $log"
+      continue
+    fi
     echo "== $target ($(find "corpus/$target" "$work/$target/corpus" -type f | wc -l) inputs)"
     pecd_edges "$log" | { read -r first; echo "$first"; sort -k1,1; }
   done
