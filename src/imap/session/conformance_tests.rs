@@ -376,3 +376,45 @@ fn a_copy_beyond_the_quota_copies_nothing() {
     assert!(status.contains("(MESSAGES 0)"), "{status}");
     assert!(client.c("e copy 1 Sent").contains("e OK"));
 }
+
+/// CATENATE is a way to read a message by naming it: a URL can only name the logged-in
+/// user's own messages, whatever form it takes, so another holder's mail never ends up
+/// in a message the attacker can then fetch.
+#[test]
+fn catenate_urls_never_reach_another_holders_messages() {
+    let (_dir, store) = store();
+    deliver(&store, b"Subject: riservato\r\n\r\nsegreto di mrc\r\n", &[]);
+    store
+        .write(|tx| {
+            tx.mailboxes().create(
+                "eve@pec.test",
+                "evepass",
+                &crate::store::mailbox::NewMailbox::default(),
+                super::tests::now(),
+            )
+        })
+        .unwrap();
+    let mut eve = Client::new(&store);
+    assert!(eve.c("a login eve@pec.test evepass").contains("a OK"));
+    let urls = [
+        "/INBOX/;UID=1",
+        "/INBOX;UIDVALIDITY=1/;UID=1",
+        "imap://mrc@pec.test@pec.test/INBOX/;UID=1",
+        "//pec.test/INBOX/;UID=1",
+        "/mrc@pec.test/INBOX/;UID=1",
+        "/..%2Fmrc@pec.test%00INBOX/;UID=1",
+        "/Other Users/mrc@pec.test/INBOX/;UID=1",
+    ];
+    for (n, url) in urls.iter().enumerate() {
+        let answer = eve.c(&format!(
+            "c{n} APPEND INBOX CATENATE (URL \"{url}\" TEXT {{1+}}\r\nx)"
+        ));
+        assert!(
+            answer.contains(&format!("c{n} NO [BADURL")),
+            "{url}: {answer}"
+        );
+        assert!(!answer.contains("segreto"), "{url}: {answer}");
+    }
+    let status = eve.c("d status INBOX (messages)");
+    assert!(status.contains("(MESSAGES 0)"), "{status}");
+}
