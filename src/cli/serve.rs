@@ -156,6 +156,21 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A listening socket on `address`, or an error naming it.
+async fn bind(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))
+}
+
+/// The connection caps of `[limits]`, for an HTTP listener.
+fn admission(config: &Config) -> crate::net::listener::Admission {
+    crate::net::listener::Admission::new(
+        config.limits.max_connections,
+        config.limits.connections_per_ip,
+    )
+}
+
 /// The provider's signing identity and the conservation seal (the signing identity
 /// itself when the config names no seal of its own).
 pub(super) fn signers(config: &Config) -> anyhow::Result<(Signer, Signer)> {
@@ -298,9 +313,7 @@ pub async fn start(
         (listen.submissions, Mode::Submission, true),
         (listen.mx, Mode::Mx, false),
     ] {
-        let listener = TcpListener::bind(address)
-            .await
-            .with_context(|| format!("cannot listen on {address}"))?;
+        let listener = bind(address).await?;
         let endpoint = Endpoint {
             config: session(mode, implicit),
             tls: Some(acceptor.clone()),
@@ -319,9 +332,7 @@ pub async fn start(
         tracing::info!(%address, ?mode, implicit_tls = implicit, "smtp listening");
     }
     for (address, implicit_tls) in [(listen.imap, false), (listen.imaps, true)] {
-        let listener = TcpListener::bind(address)
-            .await
-            .with_context(|| format!("cannot listen on {address}"))?;
+        let listener = bind(address).await?;
         let endpoint = imap::server::Endpoint {
             config: imap::session::SessionConfig {
                 hostname: config.provider.domain.clone(),
@@ -472,13 +483,8 @@ async fn start_admin(
         return Ok(());
     }
     let address = config.listen.admin;
-    let listener = TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot listen on {address}"))?;
-    let admission = crate::net::listener::Admission::new(
-        config.limits.max_connections,
-        config.limits.connections_per_ip,
-    );
+    let listener = bind(address).await?;
+    let admission = admission(config);
     let listener = crate::admin::listener::Admitted::new(listener, admission);
     let scrape = crate::admin::scrape::Scrape {
         metrics: provider.metrics().clone(),
@@ -512,13 +518,8 @@ async fn start_web(
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
 ) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot listen on {address}"))?;
-    let admission = crate::net::listener::Admission::new(
-        config.limits.max_connections,
-        config.limits.connections_per_ip,
-    );
+    let listener = bind(address).await?;
+    let admission = admission(config);
     let listener = crate::web::listener::TlsListener::start(
         listener,
         acceptor.clone(),
