@@ -7,7 +7,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -17,7 +16,6 @@ use crate::config::LoginConfig;
 use crate::conservation::worker::Gateway;
 use crate::crypto::identity::Signer;
 use crate::crypto::trust;
-use crate::imap;
 use crate::manage::mailboxes::Activation;
 use crate::manage::mailboxes::LinkReason;
 use crate::net::throttle::AuthThrottle;
@@ -37,19 +35,19 @@ use crate::provider::relay::Pacing;
 use crate::provider::timers;
 use crate::smtp::client::ClientOptions;
 use crate::smtp::client::ClientTimeouts;
-use crate::smtp::server;
-use crate::smtp::server::Endpoint;
-use crate::smtp::server::Timeouts;
-use crate::smtp::session::Mode;
-use crate::smtp::session::SessionConfig;
 use crate::store::Store;
 use crate::store::mailbox::SendingLimits;
 
-/// On a provider with no gestore operator yet, creates `admin` with a random password
-/// and prints it once in the log, so the web panel can be reached on the first start.
+mod listeners;
+
+use listeners::Listeners;
+
 /// The file, in the data folder, holding the first gestore's password.
 pub const FIRST_PASSWORD_FILE: &str = "admin-password";
 
+/// On a provider with no gestore operator yet, creates `admin` with a random password
+/// and writes it to [`FIRST_PASSWORD_FILE`], so the web panel can be reached on the
+/// first start.
 fn first_gestore(config: &Config, store: &Store) -> anyhow::Result<()> {
     if crate::manage::operators::has_gestore(store)? {
         return Ok(());
@@ -154,21 +152,6 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     tracker.wait().await;
     crate::stats::uptime::stopped(&store, run, stopping).context("cannot record the clean stop")?;
     Ok(())
-}
-
-/// A listening socket on `address`, or an error naming it.
-async fn bind(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot listen on {address}"))
-}
-
-/// The connection caps of `[limits]`, for an HTTP listener.
-fn admission(config: &Config) -> crate::net::listener::Admission {
-    crate::net::listener::Admission::new(
-        config.limits.max_connections,
-        config.limits.connections_per_ip,
-    )
 }
 
 /// The provider's signing identity and the conservation seal (the signing identity
@@ -287,81 +270,37 @@ pub async fn start(
             .context("cannot load the TLS certificate")?,
     );
     let throttle = AuthThrottle::new(throttle_policy(&config.login));
-    let limits = &config.limits;
-    let timeouts = Timeouts {
-        command: Duration::from_secs(limits.command_timeout_secs),
-        data: Duration::from_secs(limits.data_timeout_secs),
+    let listeners = Listeners {
+        config,
+        provider,
+        acceptor,
+        throttle: throttle.clone(),
+        shutdown,
+        tracker,
     };
-    let session = |mode: Mode, implicit_tls: bool| SessionConfig {
-        mode,
-        hostname: config.provider.domain.clone(),
-        max_message_bytes: limits.max_message_bytes,
-        // The SMTP cap is looser than the PEC limit on purpose: a message over the PEC
-        // limit must reach the access point, which answers with a signed avviso di non
-        // accettazione rather than a bare SMTP error (RFC 6109 §3.1.2).
-        max_recipients: limits
-            .max_recipients
-            .max(Limits::REGULATORY_MINIMUM.max_recipients)
-            .saturating_mul(4),
-        max_auth_failures: limits.max_auth_failures,
-        tls_available: true,
-        implicit_tls,
-    };
-    let listen = &config.listen;
-    for (address, mode, implicit) in [
-        (listen.submission, Mode::Submission, false),
-        (listen.submissions, Mode::Submission, true),
-        (listen.mx, Mode::Mx, false),
-    ] {
-        let listener = bind(address).await?;
-        let endpoint = Endpoint {
-            config: session(mode, implicit),
-            tls: Some(acceptor.clone()),
-            backend: provider.clone(),
-            timeouts,
-            throttle: throttle.clone(),
-            metrics: provider.metrics().clone(),
-        };
-        tracker.spawn(server::run_listener(
-            listener,
-            endpoint,
-            limits,
-            shutdown.clone(),
-            tracker.clone(),
-        ));
-        tracing::info!(%address, ?mode, implicit_tls = implicit, "smtp listening");
-    }
-    for (address, implicit_tls) in [(listen.imap, false), (listen.imaps, true)] {
-        let listener = bind(address).await?;
-        let endpoint = imap::server::Endpoint {
-            config: imap::session::SessionConfig {
-                hostname: config.provider.domain.clone(),
-                starttls: !implicit_tls,
-                max_append_bytes: u32::try_from(limits.max_message_bytes).unwrap_or(u32::MAX),
-            },
-            hooks: std::sync::Arc::new(imap::provider_hooks::ProviderHooks {
-                conservation_root: config
-                    .conservation
-                    .enabled
-                    .then(|| crate::conservation::archive::packages_dir(&config.provider.data_dir)),
-            }),
-            tls: acceptor.clone(),
-            implicit_tls,
-            store: provider.store().clone(),
-            throttle: throttle.clone(),
-            passwords: provider.passwords().clone(),
-            timeouts: imap::server::Timeouts::default(),
-            metrics: provider.metrics().clone(),
-        };
-        tracker.spawn(imap::server::run_listener(
-            listener,
-            endpoint,
-            limits,
-            shutdown.clone(),
-            tracker.clone(),
-        ));
-        tracing::info!(%address, implicit_tls, "imap listening");
-    }
+    listeners.smtp().await?;
+    listeners.imap().await?;
+    start_outbound(config, provider, shutdown, tracker)?;
+    listeners.admin().await?;
+    listeners.web().await?;
+    start_control(config, provider, shutdown, tracker)?;
+    let gateway = start_conservation(config, provider, shutdown, tracker);
+    start_index_updates(config, provider, shutdown, tracker)?;
+    Ok(Started {
+        served,
+        gateway,
+        throttle,
+    })
+}
+
+/// What leaves the provider on its own: the relay to other providers, the activation
+/// mails, and the 12 h / 24 h timers.
+fn start_outbound(
+    config: &Config,
+    provider: &Provider,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) -> anyhow::Result<()> {
     let options = ClientOptions {
         helo: config.provider.domain.clone(),
         tls: tls::client_config(&config.relay.tls_roots)
@@ -397,14 +336,17 @@ pub async fn start(
         Duration::from_secs(config.timers.tick_secs.max(1)),
         shutdown.clone(),
     ));
-    start_admin(config, provider, shutdown, tracker).await?;
-    if let Some(address) = listen.web {
-        start_web(
-            config, provider, &acceptor, &throttle, address, shutdown, tracker,
-        )
-        .await?;
-    }
-    // Operator commands run while the daemon holds the store come in here.
+    Ok(())
+}
+
+/// The control socket: operator commands run while the daemon holds the store come in
+/// here.
+fn start_control(
+    config: &Config,
+    provider: &Provider,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) -> anyhow::Result<()> {
     let data_dir = config.provider.data_dir.clone();
     let listener = crate::control::bind(&data_dir).with_context(|| {
         format!(
@@ -418,35 +360,56 @@ pub async fn start(
         shutdown.clone(),
         move |request, out| super::store::serve_request(&store, &data_dir, request, out),
     ));
-    // Conservation: the ingest and audit worker, opened off the async threads
-    // (the first start creates the built-in TSA key); delivery never waits on it.
+    Ok(())
+}
+
+/// Conservation: the ingest and audit worker, opened off the async threads (the first
+/// start creates the built-in TSA key); delivery never waits on it. The slot returned
+/// holds the gateway once it is open, for reloads.
+fn start_conservation(
+    config: &Config,
+    provider: &Provider,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) -> std::sync::Arc<std::sync::OnceLock<std::sync::Arc<Gateway>>> {
     let gateway = std::sync::Arc::new(std::sync::OnceLock::new());
-    if config.conservation.enabled {
-        let slot = std::sync::Arc::clone(&gateway);
-        let (config, store) = (config.clone(), provider.store().clone());
-        let (source, token) = (provider.clone(), shutdown.clone());
-        let watched = config.clone();
-        tracker.spawn(async move {
-            let opened =
-                tokio::task::spawn_blocking(move || super::conservation::gateway(&config, store))
-                    .await;
-            match opened {
-                Ok(Ok(gateway)) => {
-                    // The built-in TSA's certificate exists from here on.
-                    super::reload::watch_certificates(&watched, source.metrics());
-                    let metrics = source.metrics().clone();
-                    let index = move || source.index();
-                    let gateway = std::sync::Arc::new(gateway);
-                    let _ = slot.set(std::sync::Arc::clone(&gateway));
-                    crate::conservation::task::run(gateway, index, metrics, token).await;
-                }
-                Ok(Err(error)) => {
-                    tracing::error!(error = %format!("{error:#}"), "conservation not started")
-                }
-                Err(error) => tracing::error!(%error, "conservation not started"),
-            }
-        });
+    if !config.conservation.enabled {
+        return gateway;
     }
+    let slot = std::sync::Arc::clone(&gateway);
+    let (config, store) = (config.clone(), provider.store().clone());
+    let (source, token) = (provider.clone(), shutdown.clone());
+    let watched = config.clone();
+    tracker.spawn(async move {
+        let opened =
+            tokio::task::spawn_blocking(move || super::conservation::gateway(&config, store)).await;
+        match opened {
+            Ok(Ok(gateway)) => {
+                // The built-in TSA's certificate exists from here on.
+                super::reload::watch_certificates(&watched, source.metrics());
+                let metrics = source.metrics().clone();
+                let index = move || source.index();
+                let gateway = std::sync::Arc::new(gateway);
+                let _ = slot.set(std::sync::Arc::clone(&gateway));
+                crate::conservation::task::run(gateway, index, metrics, token).await;
+            }
+            Ok(Err(error)) => {
+                tracing::error!(error = %format!("{error:#}"), "conservation not started")
+            }
+            Err(error) => tracing::error!(%error, "conservation not started"),
+        }
+    });
+    gateway
+}
+
+/// The providers index kept current: reloaded when its file changes, and downloaded
+/// from `[index] url` when one is set.
+fn start_index_updates(
+    config: &Config,
+    provider: &Provider,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) -> anyhow::Result<()> {
     tracker.spawn(watch_index(
         provider.clone(),
         config.index.ldif.clone(),
@@ -462,78 +425,6 @@ pub async fn start(
             shutdown.clone(),
         ));
     }
-    Ok(Started {
-        served,
-        gateway,
-        throttle,
-    })
-}
-
-/// The admin API with `/metrics` on `[listen] admin` when a token is set; `/metrics`
-/// alone when only `[metrics] public` asks for it.
-async fn start_admin(
-    config: &Config,
-    provider: &Provider,
-    shutdown: &CancellationToken,
-    tracker: &TaskTracker,
-) -> anyhow::Result<()> {
-    let public = config.metrics.public;
-    if config.admin.token.is_empty() && !public {
-        tracing::info!("admin API off: no [admin] token configured");
-        return Ok(());
-    }
-    let address = config.listen.admin;
-    let listener = bind(address).await?;
-    let admission = admission(config);
-    let listener = crate::admin::listener::Admitted::new(listener, admission);
-    let scrape = crate::admin::scrape::Scrape {
-        metrics: provider.metrics().clone(),
-        store: provider.store().clone(),
-        public,
-    };
-    if config.admin.token.is_empty() {
-        let serving = crate::admin::scrape::serve_alone(listener, scrape, shutdown.clone());
-        tracker.spawn(serving);
-        return Ok(());
-    }
-    tracker.spawn(crate::admin::serve(
-        listener,
-        provider.store().clone(),
-        manage_api(config, provider),
-        config.admin.token.clone(),
-        scrape,
-        shutdown.clone(),
-    ));
-    Ok(())
-}
-
-/// The web panel on `address`, with the daemon's TLS certificate, login throttle and
-/// password threads.
-async fn start_web(
-    config: &Config,
-    provider: &Provider,
-    acceptor: &TlsAcceptor,
-    throttle: &AuthThrottle,
-    address: std::net::SocketAddr,
-    shutdown: &CancellationToken,
-    tracker: &TaskTracker,
-) -> anyhow::Result<()> {
-    let listener = bind(address).await?;
-    let admission = admission(config);
-    let listener = crate::web::listener::TlsListener::start(
-        listener,
-        acceptor.clone(),
-        admission,
-        shutdown.clone(),
-        tracker,
-    )?;
-    let web = crate::web::Web::new(
-        manage_api(config, provider),
-        throttle.clone(),
-        provider.passwords().clone(),
-        crate::web::WebSettings::from_config(config),
-    );
-    tracker.spawn(crate::web::serve(listener, web, shutdown.clone()));
     Ok(())
 }
 
