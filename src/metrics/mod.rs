@@ -10,6 +10,7 @@
 //! Label values come from closed sets (refusal codes, receipt kinds, protocols) or, for
 //! relay peers, from the configured routes and the index: no value a stranger chooses.
 
+mod instruments;
 pub mod scrape;
 
 use std::collections::BTreeMap;
@@ -20,15 +21,12 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::metrics::histogram::exponential_buckets;
-use prometheus_client::registry::Metric;
 use prometheus_client::registry::Registry;
 
 use crate::store::meter::CommitMeter;
+use instruments::Instruments;
+use instruments::add;
 
 /// One label: `[(name, value)]`.
 type Label = [(&'static str, String); 1];
@@ -90,64 +88,6 @@ struct Inner {
     expiry: Mutex<BTreeMap<&'static str, Timestamp>>,
 }
 
-/// The instruments, in the order the points of the regulation meet them.
-struct Instruments {
-    accepted: Counter,
-    refused: Family<Label, Counter>,
-    infected: Counter,
-    envelopes: Counter,
-    anomalies: Family<Label, Counter>,
-    receipts_issued: Family<Label, Counter>,
-    receipts_received: Family<Label, Counter>,
-    relay_attempts: Family<Label, Counter>,
-    relay_failures: Family<Label, Counter>,
-    timers_fired: Family<Label, Counter>,
-    connections: Family<Label, Count>,
-    logins: Family<Labels, Counter>,
-    throttled: Family<Label, Counter>,
-    packages: Counter,
-    ingest_bytes: Counter,
-    conservation_refusals: Counter,
-    quota_alerts: Counter,
-    signing: Histogram,
-    verification: Histogram,
-    verifications: Family<Label, Counter>,
-    index_entries: Count,
-    index_reloaded: Real,
-    index_failures: Counter,
-    reloads: Family<Label, Counter>,
-    scraped: scrape::Gauges,
-}
-
-impl Instruments {
-    /// Puts the series of the closed label sets in the output from the start, at zero,
-    /// so that an alert on them has a series before the first event.
-    fn show_at_zero(&self) {
-        let one = |name: &'static str, value: &str| [(name, value.to_string())];
-        for protocol in [Protocol::Smtp, Protocol::Imap] {
-            let p = protocol.as_str();
-            drop(self.connections.get_or_create(&one("protocol", p)));
-            drop(self.throttled.get_or_create(&one("protocol", p)));
-            for result in ["ok", "failed"] {
-                let labels = [("protocol", p.to_string()), ("result", result.to_string())];
-                drop(self.logins.get_or_create(&labels));
-            }
-        }
-        for timer in [TimerKind::Warning12h, TimerKind::Final24h] {
-            drop(
-                self.timers_fired
-                    .get_or_create(&one("timer", timer.as_str())),
-            );
-        }
-        for result in ["valid", "invalid"] {
-            drop(self.verifications.get_or_create(&one("result", result)));
-        }
-        for result in ["ok", "refused"] {
-            drop(self.reloads.get_or_create(&one("result", result)));
-        }
-    }
-}
-
 impl Default for Metrics {
     /// A registry of its own (commands and tests that nobody scrapes).
     fn default() -> Self {
@@ -160,154 +100,7 @@ impl Metrics {
     pub fn new(store: &CommitMeter) -> Metrics {
         let mut registry = Registry::with_prefix("pecd");
         let r = &mut registry;
-        let seconds = || Histogram::new(exponential_buckets(0.000_5, 2.0, 14));
-        let of = Instruments {
-            accepted: add(
-                r,
-                "access_accepted",
-                "Messages the punto di accesso accepted",
-                Default::default(),
-            ),
-            refused: add(
-                r,
-                "access_refused",
-                "Messages the punto di accesso refused, by reason",
-                Default::default(),
-            ),
-            infected: add(
-                r,
-                "access_infected",
-                "Messages the punto di accesso refused for a virus",
-                Default::default(),
-            ),
-            envelopes: add(
-                r,
-                "reception_envelopes",
-                "Valid buste di trasporto received from other providers",
-                Default::default(),
-            ),
-            anomalies: add(
-                r,
-                "reception_anomalies",
-                "Messages wrapped in a busta di anomalia, by cause",
-                Default::default(),
-            ),
-            receipts_issued: add(
-                r,
-                "receipts_issued",
-                "Receipts and notices this provider signed, by kind",
-                Default::default(),
-            ),
-            receipts_received: add(
-                r,
-                "receipts_received",
-                "Valid receipts received from providers, by kind",
-                Default::default(),
-            ),
-            relay_attempts: add(
-                r,
-                "relay_attempts",
-                "Delivery attempts to other providers, by peer domain",
-                Default::default(),
-            ),
-            relay_failures: add(
-                r,
-                "relay_failures",
-                "Failed delivery attempts, by peer domain",
-                Default::default(),
-            ),
-            timers_fired: add(
-                r,
-                "timers_fired",
-                "12 h and 24 h notices sent, by timer",
-                Default::default(),
-            ),
-            connections: add(
-                r,
-                "connections_open",
-                "Connections open, by protocol",
-                Default::default(),
-            ),
-            logins: add(
-                r,
-                "logins",
-                "Password checks, by protocol and result",
-                Default::default(),
-            ),
-            throttled: add(
-                r,
-                "logins_throttled",
-                "Logins refused unchecked by the throttle, by protocol",
-                Default::default(),
-            ),
-            packages: add(
-                r,
-                "conservation_packages",
-                "Conservation packages made",
-                Default::default(),
-            ),
-            ingest_bytes: add(
-                r,
-                "conservation_ingest_bytes",
-                "Message bytes put into conservation packages",
-                Default::default(),
-            ),
-            conservation_refusals: add(
-                r,
-                "conservation_refusals",
-                "Messages conservation refused",
-                Default::default(),
-            ),
-            quota_alerts: add(
-                r,
-                "conservation_quota_alerts",
-                "Conservation quota alerts (70, 90, 100 %) sent",
-                Default::default(),
-            ),
-            signing: add(
-                r,
-                "signing_seconds",
-                "Time to sign a message (S/MIME)",
-                seconds(),
-            ),
-            verification: add(
-                r,
-                "verification_seconds",
-                "Time to verify a message from the MX",
-                seconds(),
-            ),
-            verifications: add(
-                r,
-                "verifications",
-                "Messages from the MX verified, by result",
-                Default::default(),
-            ),
-            index_entries: add(
-                r,
-                "index_providers",
-                "Providers in the loaded providers index",
-                Default::default(),
-            ),
-            index_reloaded: add(
-                r,
-                "index_last_reload_timestamp_seconds",
-                "When the providers index was last loaded",
-                Default::default(),
-            ),
-            index_failures: add(
-                r,
-                "index_reload_failures",
-                "Providers index loads refused (the previous one kept)",
-                Default::default(),
-            ),
-            reloads: add(
-                r,
-                "config_reloads",
-                "Configuration reloads (SIGHUP), by result",
-                Default::default(),
-            ),
-            scraped: scrape::Gauges::register(r),
-        };
+        let of = Instruments::register(r);
         add(
             r,
             "store_commit_seconds",
@@ -332,13 +125,14 @@ impl Metrics {
 
     /// The punto di accesso accepted a message.
     pub fn accepted(&self) {
-        self.inner.of.accepted.inc();
+        self.inner.of.access.accepted.inc();
     }
 
     /// The punto di accesso refused a message (`reason`: a refusal code).
     pub fn refused(&self, reason: &str) {
         self.inner
             .of
+            .access
             .refused
             .get_or_create(&[("reason", reason.to_string())])
             .inc();
@@ -346,18 +140,19 @@ impl Metrics {
 
     /// The punto di accesso found a virus.
     pub fn infected(&self) {
-        self.inner.of.infected.inc();
+        self.inner.of.access.infected.inc();
     }
 
     /// A valid busta di trasporto arrived.
     pub fn envelope_received(&self) {
-        self.inner.of.envelopes.inc();
+        self.inner.of.reception.envelopes.inc();
     }
 
     /// A message became a busta di anomalia (`cause`: one of a few fixed words).
     pub fn anomaly(&self, cause: &'static str) {
         self.inner
             .of
+            .reception
             .anomalies
             .get_or_create(&[("cause", cause.to_string())])
             .inc();
@@ -366,20 +161,21 @@ impl Metrics {
     /// We signed a receipt or notice of daticert `tipo` `kind`.
     pub fn receipt_issued(&self, kind: &str) {
         let label = [("kind", kind.to_string())];
-        self.inner.of.receipts_issued.get_or_create(&label).inc();
+        self.inner.of.receipts.issued.get_or_create(&label).inc();
     }
 
     /// A valid receipt of `tipo` `kind` arrived.
     pub fn receipt_received(&self, kind: &str) {
         let label = [("kind", kind.to_string())];
-        self.inner.of.receipts_received.get_or_create(&label).inc();
+        self.inner.of.receipts.received.get_or_create(&label).inc();
     }
 
     /// The relay tries a delivery to `peer` (a domain).
     pub fn relay_attempt(&self, peer: &str) {
         self.inner
             .of
-            .relay_attempts
+            .relay
+            .attempts
             .get_or_create(&[("peer", peer.to_string())])
             .inc();
     }
@@ -388,7 +184,8 @@ impl Metrics {
     pub fn relay_failure(&self, peer: &str) {
         self.inner
             .of
-            .relay_failures
+            .relay
+            .failures
             .get_or_create(&[("peer", peer.to_string())])
             .inc();
     }
@@ -402,7 +199,12 @@ impl Metrics {
     /// A connection opened; it counts as open until the guard is dropped.
     pub fn connection(&self, protocol: Protocol) -> OpenConnection {
         let label = [("protocol", protocol.as_str().to_string())];
-        self.inner.of.connections.get_or_create(&label).inc();
+        self.inner
+            .of
+            .sessions
+            .connections
+            .get_or_create(&label)
+            .inc();
         OpenConnection {
             metrics: self.clone(),
             label,
@@ -416,52 +218,63 @@ impl Metrics {
             ("protocol", protocol.as_str().to_string()),
             ("result", result.to_string()),
         ];
-        self.inner.of.logins.get_or_create(&labels).inc();
+        self.inner.of.sessions.logins.get_or_create(&labels).inc();
     }
 
     /// The throttle refused a login without checking it (locked or busy).
     pub fn throttled(&self, protocol: Protocol) {
         let label = [("protocol", protocol.as_str().to_string())];
-        self.inner.of.throttled.get_or_create(&label).inc();
+        self.inner.of.sessions.throttled.get_or_create(&label).inc();
     }
 
     /// A conservation pass: packages made, bytes, refusals, quota alerts sent.
     pub fn conservation(&self, packages: usize, bytes: u64, refusals: usize, alerts: usize) {
-        let inner = &self.inner.of;
-        inner.packages.inc_by(packages as u64);
-        inner.ingest_bytes.inc_by(bytes);
-        inner.conservation_refusals.inc_by(refusals as u64);
-        inner.quota_alerts.inc_by(alerts as u64);
+        let conservation = &self.inner.of.conservation;
+        conservation.packages.inc_by(packages as u64);
+        conservation.ingest_bytes.inc_by(bytes);
+        conservation.refusals.inc_by(refusals as u64);
+        conservation.quota_alerts.inc_by(alerts as u64);
     }
 
     /// A message was signed in `took`.
     pub fn signed(&self, took: Duration) {
-        self.inner.of.signing.observe(took.as_secs_f64());
+        self.inner.of.signatures.signing.observe(took.as_secs_f64());
     }
 
     /// A message from the MX was verified in `took`; `valid` when it was certified.
     pub fn verified(&self, took: Duration, valid: bool) {
-        self.inner.of.verification.observe(took.as_secs_f64());
+        self.inner
+            .of
+            .signatures
+            .verification
+            .observe(took.as_secs_f64());
         let result = if valid { "valid" } else { "invalid" };
         let label = [("result", result.to_string())];
-        self.inner.of.verifications.get_or_create(&label).inc();
+        self.inner
+            .of
+            .signatures
+            .verifications
+            .get_or_create(&label)
+            .inc();
     }
 
     /// A providers index of `providers` entries was loaded at `now`.
     pub fn index_loaded(&self, providers: usize, now: Timestamp) {
         self.inner
             .of
-            .index_entries
+            .index
+            .entries
             .set(i64::try_from(providers).unwrap_or(i64::MAX));
         self.inner
             .of
-            .index_reloaded
+            .index
+            .reloaded
             .set(now.as_millisecond() as f64 / 1000.0);
     }
 
     /// A new providers index was refused; the previous one stays.
     pub fn index_refused(&self) {
-        self.inner.of.index_failures.inc();
+        self.inner.of.index.failures.inc();
     }
 
     /// A configuration reload was applied (`ok`) or refused.
@@ -507,14 +320,9 @@ impl Drop for OpenConnection {
         self.metrics
             .inner
             .of
+            .sessions
             .connections
             .get_or_create(&self.label)
             .dec();
     }
-}
-
-/// Registers `metric` under `name` and returns it (a shared handle).
-fn add<M: Clone + Metric>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
-    registry.register(name, help, metric.clone());
-    metric
 }
