@@ -108,7 +108,11 @@ impl Gateway {
             .and_then(|pem| X509::from_pem(pem).ok())
             .into_iter()
             .collect();
-        let (time, tsa_pem, tsa_anchor) = time_source(&settings, data_dir)?;
+        let TimeStamping {
+            source: time,
+            certificate: tsa_pem,
+            anchor: tsa_anchor,
+        } = time_source(&settings, data_dir)?;
         let mut certificates = Vec::new();
         certificates.extend(tsa_pem.map(|pem| ("tsa.pem".to_string(), pem)));
         certificates.extend(ca_pem.map(|pem| ("ca.pem".to_string(), pem)));
@@ -208,27 +212,39 @@ impl Gateway {
     }
 }
 
-/// Where time stamps come from: the TSA `[conservation] tsa_url` names, or the built-in
-/// one (created on first use). With it, the TSA certificate packages carry (when known)
-/// and, for a self-issued built-in TSA, the audit's trust anchor for its stamps.
-fn time_source(
-    settings: &Settings,
-    data_dir: &Path,
-) -> Result<(TimeSource, Option<Vec<u8>>, Option<X509>), ConservationError> {
+/// Where time stamps come from, and what packages and the audit need to check them.
+struct TimeStamping {
+    source: TimeSource,
+    /// The TSA's certificate (PEM), carried in every package when known.
+    certificate: Option<Vec<u8>>,
+    /// A self-issued built-in TSA's certificate: the audit's anchor for its stamps.
+    anchor: Option<X509>,
+}
+
+/// The TSA `[conservation] tsa_url` names, or the built-in one (created on first use).
+fn time_source(settings: &Settings, data_dir: &Path) -> Result<TimeStamping, ConservationError> {
     if let Some(url) = &settings.tsa_url {
-        let pem = match &settings.tsa_certificate {
+        let certificate = match &settings.tsa_certificate {
             Some(path) => Some(crate::conservation::files::read(path)?),
             None => None,
         };
-        return Ok((TimeSource::Remote(url.clone()), pem, None));
+        return Ok(TimeStamping {
+            source: TimeSource::Remote(url.clone()),
+            certificate,
+            anchor: None,
+        });
     }
     let ca = settings
         .ca
         .as_ref()
         .map(|(c, k)| (c.as_path(), k.as_path()));
     let tsa = Tsa::ensure(&data_dir.join("conservation").join("tsa"), ca)?;
-    let pem = tsa.certificate().to_pem()?;
+    let certificate = Some(tsa.certificate().to_pem()?);
     let anchor = crate::conservation::audit::self_issued(tsa.certificate())
         .then(|| tsa.certificate().clone());
-    Ok((TimeSource::Builtin(tsa), Some(pem), anchor))
+    Ok(TimeStamping {
+        source: TimeSource::Builtin(tsa),
+        certificate,
+        anchor,
+    })
 }
