@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 
 use crate::pec::access;
+use crate::pec::access::Limits;
 use crate::pec::access::Refusal;
 use crate::pec::compose::Facts;
 use crate::pec::compose::Unsigned;
@@ -20,9 +21,13 @@ use crate::pec::kind::RecipientType;
 use crate::pec::receipt;
 use crate::provider::Provider;
 use crate::provider::ProviderError;
+use crate::provider::Sealed;
+use crate::provider::TimerDurations;
 use crate::provider::deliver_notice;
 use crate::provider::domain_of;
 use crate::store::StoreError;
+use crate::store::Tx;
+use crate::store::blobs::BlobId;
 use crate::store::log::Event;
 use crate::store::log::EventKind;
 use crate::store::mailbox::Mailbox;
@@ -98,19 +103,10 @@ impl Provider {
     ) -> Result<Submission, ProviderError> {
         let stamp = self.stamp(now);
         let id = stamp.message_id.clone();
-        let original = Original::parse(data);
         let limits = self.settings().limits;
-        let checked = match &original {
-            Ok(original) => access::check(original, mail_from, rcpt_to, user, limits),
-            Err(error) => Err(access::unreadable(error)),
-        };
-        let (mut original, refusal) = match (original, checked) {
-            (Ok(original), Ok(())) => (original, None),
-            (Ok(original), Err(refusal)) => (original, Some(refusal)),
-            (Err(error), _) => {
-                let refusal = access::unreadable(&error);
-                return self.refuse_unreadable(user, mail_from, rcpt_to, refusal, now);
-            }
+        let (mut original, refusal) = match checked(data, mail_from, rcpt_to, user, limits) {
+            Ok(checked) => checked,
+            Err(refusal) => return self.refuse_unreadable(user, mail_from, rcpt_to, refusal, now),
         };
         let mailbox = self.store().read(|tx| tx.mailboxes().get(user))?;
         if let Some(default) = mailbox
@@ -140,76 +136,27 @@ impl Provider {
         let acceptance = receipt::acceptance(self.issuer(), &facts, &receipt_stamp);
         let receipt = self.seal_notice(&acceptance)?;
 
-        let mut by_domain: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for rcpt in rcpt_to {
-            by_domain
-                .entry(domain_of(rcpt))
-                .or_default()
-                .push(rcpt.clone());
-        }
-        let timers = self.settings().timers;
-        let certified: Vec<Recipient> = facts
-            .recipients
-            .iter()
-            .filter(|r| r.kind == RecipientType::Certified)
-            .cloned()
-            .collect();
-        let (user, mail_from, receipt_id) = (
-            user.to_string(),
-            mail_from.to_string(),
-            receipt_stamp.message_id,
-        );
         let id = facts.id.clone();
-        let user_name = user.clone();
         let recipients = rcpt_to.len();
-        self.store().write_owned(move |tx| {
-            // The Reply-To travels in `detail`: the timers' notices restate it in daticert.
-            let mut accepted = event(
-                EventKind::Accepted,
-                &facts,
-                &user,
-                now,
-                vec![receipt_id.clone()],
-            );
-            accepted.detail = Some(facts.reply_to.clone());
-            tx.events().log(accepted)?;
-            if tx
-                .mailboxes()
-                .count_sent(&user, recipients, day, sending)?
-                .is_err()
-            {
-                // Another submission of the same mailbox used the last of the day's
-                // allowance since the check above: this one is retried and refused then.
-                return Err(StoreError::Conflict(format!(
-                    "{user} reached its sending limit"
-                )));
-            }
-            for (destination, rcpts) in &by_domain {
-                tx.queue().enqueue(Job::new(
-                    destination,
-                    &mail_from,
-                    rcpts.clone(),
-                    envelope_blob.clone(),
-                    now,
-                    JobKind::Transport,
-                ))?;
-            }
-            deliver_notice(tx, &user, &receipt, &receipt_id, now)?;
-            for recipient in &certified {
-                tx.timers().arm(Timer::new(
-                    &facts.id,
-                    &recipient.address,
-                    &mail_from,
-                    now,
-                    timers.warning,
-                    timers.last,
-                ))?;
-            }
-            Ok(())
-        })?;
+        let acceptance = Acceptance {
+            user: user.to_string(),
+            mail_from: mail_from.to_string(),
+            by_domain: by_domain(rcpt_to),
+            recipients,
+            certified: certified_recipients(&facts),
+            facts,
+            receipt,
+            receipt_id: receipt_stamp.message_id,
+            envelope_blob,
+            day,
+            sending,
+            timers: self.settings().timers,
+            now,
+        };
+        self.store().write_owned(move |tx| acceptance.record(tx))?;
         self.wake_relay();
         self.metrics().accepted();
-        tracing::info!(msgid = %id, mailbox = %user_name, recipients, "accettazione");
+        tracing::info!(msgid = %id, mailbox = %user, recipients, "accettazione");
         Ok(Submission::Accepted(id))
     }
 
@@ -318,6 +265,115 @@ impl Provider {
         self.refuse(user, &facts, refusal.clone(), now)?;
         Ok(Submission::Refused(refusal))
     }
+}
+
+/// The submitted message, parsed, with the refusal the formal checks give it if any;
+/// `Err` the refusal of a message that does not parse.
+fn checked(
+    data: &[u8],
+    mail_from: &str,
+    rcpt_to: &[String],
+    user: &str,
+    limits: Limits,
+) -> Result<(Original, Option<Refusal>), Refusal> {
+    let original = Original::parse(data).map_err(|error| access::unreadable(&error))?;
+    let refusal = access::check(&original, mail_from, rcpt_to, user, limits).err();
+    Ok((original, refusal))
+}
+
+/// What accepting a message commits, signed beforehand: the committer may run it
+/// again, and it spends no signature.
+struct Acceptance {
+    /// The authenticated user, who sent it.
+    user: String,
+    mail_from: String,
+    facts: Facts,
+    /// The SMTP recipients, by destination domain: one busta di trasporto job each.
+    by_domain: BTreeMap<String, Vec<String>>,
+    /// How many SMTP recipients, against the mailbox's sending limits.
+    recipients: usize,
+    /// The recipients the 12 h / 24 h timers watch.
+    certified: Vec<Recipient>,
+    /// The ricevuta di accettazione, and its Message-ID.
+    receipt: Sealed,
+    receipt_id: String,
+    envelope_blob: BlobId,
+    /// The day the mailbox's daily allowance counts it on.
+    day: jiff::civil::Date,
+    sending: SendingLimits,
+    timers: TimerDurations,
+    now: Timestamp,
+}
+
+impl Acceptance {
+    fn record(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        let (facts, user, now) = (&self.facts, &self.user, self.now);
+        // The Reply-To travels in `detail`: the timers' notices restate it in daticert.
+        let mut accepted = event(
+            EventKind::Accepted,
+            facts,
+            user,
+            now,
+            vec![self.receipt_id.clone()],
+        );
+        accepted.detail = Some(facts.reply_to.clone());
+        tx.events().log(accepted)?;
+        if tx
+            .mailboxes()
+            .count_sent(user, self.recipients, self.day, self.sending)?
+            .is_err()
+        {
+            // Another submission of the same mailbox used the last of the day's
+            // allowance since the check above: this one is retried and refused then.
+            return Err(StoreError::Conflict(format!(
+                "{user} reached its sending limit"
+            )));
+        }
+        for (destination, rcpts) in &self.by_domain {
+            tx.queue().enqueue(Job::new(
+                destination,
+                &self.mail_from,
+                rcpts.clone(),
+                self.envelope_blob.clone(),
+                now,
+                JobKind::Transport,
+            ))?;
+        }
+        deliver_notice(tx, user, &self.receipt, &self.receipt_id, now)?;
+        for recipient in &self.certified {
+            tx.timers().arm(Timer::new(
+                &facts.id,
+                &recipient.address,
+                &self.mail_from,
+                now,
+                self.timers.warning,
+                self.timers.last,
+            ))?;
+        }
+        Ok(())
+    }
+}
+
+/// The SMTP recipients grouped by their domain.
+fn by_domain(rcpt_to: &[String]) -> BTreeMap<String, Vec<String>> {
+    let mut by_domain: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for rcpt in rcpt_to {
+        by_domain
+            .entry(domain_of(rcpt))
+            .or_default()
+            .push(rcpt.clone());
+    }
+    by_domain
+}
+
+/// The daticert's certified recipients (the ones the timers watch).
+fn certified_recipients(facts: &Facts) -> Vec<Recipient> {
+    facts
+        .recipients
+        .iter()
+        .filter(|r| r.kind == RecipientType::Certified)
+        .cloned()
+        .collect()
 }
 
 /// A log record for a submission event.
