@@ -68,94 +68,140 @@ pub async fn run(
     pacing: Pacing,
     shutdown: CancellationToken,
 ) {
-    let mut running = tokio::task::JoinSet::new();
-    let mut in_flight: HashMap<tokio::task::Id, u64> = HashMap::new();
-    let mut completions = Completions::default();
-    let pool = Arc::new(Pool::new(KEEP_IDLE, MAX_PARALLEL));
+    let mut relay = Pipeline {
+        provider,
+        directory,
+        options,
+        pacing,
+        pool: Arc::new(Pool::new(KEEP_IDLE, MAX_PARALLEL)),
+        running: tokio::task::JoinSet::new(),
+        in_flight: HashMap::new(),
+        completions: Completions::default(),
+    };
     loop {
-        pool.close_idle();
-        if running.len() < MAX_PARALLEL {
-            let free = MAX_PARALLEL - running.len();
-            let busy: HashSet<u64> = in_flight
-                .values()
-                .copied()
-                .chain(completions.pending())
-                .collect();
-            let due = provider
-                .blocking(move |p| {
-                    let now = Timestamp::now();
-                    let jobs = p
-                        .store()
-                        .read(|tx| tx.queue().due(now, free, |id| busy.contains(&id)))?;
-                    // The bodies to send are read in the same trip to a blocking
-                    // thread: one trip per refill instead of one per job.
-                    Ok(jobs
-                        .into_iter()
-                        .map(|job| {
-                            let data = p.store().blobs().get(&job.blob);
-                            (job, data)
-                        })
-                        .collect::<Vec<_>>())
-                })
-                .await;
-            match due {
-                Ok(jobs) => {
-                    for (job, data) in jobs {
-                        let job_id = job.id;
-                        let (provider, options, directory, pool) = (
-                            provider.clone(),
-                            options.clone(),
-                            directory.clone(),
-                            pool.clone(),
-                        );
-                        let handle = running.spawn(async move {
-                            let route = Route {
-                                directory: &directory,
-                                pool: &pool,
-                                options: &options,
-                            };
-                            deliver(&provider, route, pacing, job, data)
-                                .await
-                                .unwrap_or_else(|error| {
-                                    tracing::error!(%error, "relay");
-                                    false
-                                })
-                        });
-                        in_flight.insert(handle.id(), job_id);
-                    }
-                }
-                Err(error) => tracing::error!(%error, "relay queue"),
-            }
+        relay.pool.close_idle();
+        if relay.running.len() < MAX_PARALLEL {
+            relay.refill().await;
         }
         tokio::select! {
-            Some(done) = running.join_next_with_id(), if !running.is_empty() => {
-                let (id, delivered) = match done {
-                    Ok((id, delivered)) => (id, delivered),
-                    Err(error) => (error.id(), false),
-                };
-                if let Some(job) = in_flight.remove(&id)
-                    && delivered
-                {
-                    completions.delivered(job, &provider);
-                }
+            Some(done) = relay.running.join_next_with_id(), if !relay.running.is_empty() => {
+                relay.ended(done);
             }
-            () = completions.written(&provider), if completions.writing() => {}
+            () = relay.completions.written(&relay.provider), if relay.completions.writing() => {}
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            () = provider.relay_woken() => {}
+            () = relay.provider.relay_woken() => {}
             () = shutdown.cancelled() => break,
         }
     }
-    // In-flight deliveries finish (or are cut by the runtime); either way the queue
-    // still holds every job not acknowledged.
-    while let Some(done) = running.join_next_with_id().await {
-        if let Ok((id, true)) = done
-            && let Some(job) = in_flight.remove(&id)
-        {
-            completions.delivered(job, &provider);
+    relay.finish().await;
+}
+
+/// The relay's deliveries in flight and what they share.
+struct Pipeline {
+    provider: Provider,
+    directory: Directory,
+    options: ClientOptions,
+    pacing: Pacing,
+    /// Sessions kept open per peer.
+    pool: Arc<Pool>,
+    /// Each delivery's task: true when its peer acknowledged the job.
+    running: tokio::task::JoinSet<bool>,
+    /// Which job each task delivers.
+    in_flight: HashMap<tokio::task::Id, u64>,
+    completions: Completions,
+}
+
+impl Pipeline {
+    /// Starts a delivery for each due job, up to [`MAX_PARALLEL`] in flight, skipping
+    /// the jobs in flight or on their way out of the queue.
+    async fn refill(&mut self) {
+        let free = MAX_PARALLEL - self.running.len();
+        let busy: HashSet<u64> = self
+            .in_flight
+            .values()
+            .copied()
+            .chain(self.completions.pending())
+            .collect();
+        let due = self
+            .provider
+            .blocking(move |p| {
+                let now = Timestamp::now();
+                let jobs = p
+                    .store()
+                    .read(|tx| tx.queue().due(now, free, |id| busy.contains(&id)))?;
+                // The bodies to send are read in the same trip to a blocking
+                // thread: one trip per refill instead of one per job.
+                Ok(jobs
+                    .into_iter()
+                    .map(|job| {
+                        let data = p.store().blobs().get(&job.blob);
+                        (job, data)
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .await;
+        match due {
+            Ok(jobs) => {
+                for (job, data) in jobs {
+                    self.spawn(job, data);
+                }
+            }
+            Err(error) => tracing::error!(%error, "relay queue"),
         }
     }
-    while completions.writing() {
-        completions.written(&provider).await;
+
+    /// Starts the delivery of one job.
+    fn spawn(&mut self, job: Job, data: Result<Vec<u8>, StoreError>) {
+        let job_id = job.id;
+        let (provider, options, directory, pool) = (
+            self.provider.clone(),
+            self.options.clone(),
+            self.directory.clone(),
+            self.pool.clone(),
+        );
+        let pacing = self.pacing;
+        let handle = self.running.spawn(async move {
+            let route = Route {
+                directory: &directory,
+                pool: &pool,
+                options: &options,
+            };
+            deliver(&provider, route, pacing, job, data)
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::error!(%error, "relay");
+                    false
+                })
+        });
+        self.in_flight.insert(handle.id(), job_id);
+    }
+
+    /// A delivery ended: an acknowledged job goes to the next completion write.
+    fn ended(&mut self, done: Result<(tokio::task::Id, bool), tokio::task::JoinError>) {
+        let (id, delivered) = match done {
+            Ok((id, delivered)) => (id, delivered),
+            Err(error) => (error.id(), false),
+        };
+        if let Some(job) = self.in_flight.remove(&id)
+            && delivered
+        {
+            self.completions.delivered(job, &self.provider);
+        }
+    }
+
+    /// At shutdown: in-flight deliveries finish (or are cut by the runtime); either way
+    /// the queue still holds every job not acknowledged.
+    async fn finish(mut self) {
+        while let Some(done) = self.running.join_next_with_id().await {
+            if let Ok((id, true)) = done
+                && let Some(job) = self.in_flight.remove(&id)
+            {
+                self.completions.delivered(job, &self.provider);
+            }
+        }
+        while self.completions.writing() {
+            self.completions.written(&self.provider).await;
+        }
     }
 }
 
