@@ -188,6 +188,17 @@ fn file_problems(text: &str, config: &Config) -> Vec<Problem> {
         let line = line_of_key(text, section, key).or_else(|| line_of_key(text, section, ""));
         problems.push(Problem { line, message });
     };
+    certificate_problems(config, &mut report);
+    file_path_problems(config, &mut report);
+    listen_problems(config, &mut report);
+    problems
+}
+
+/// Where a problem goes: `(section, key, message)`.
+type Report<'a> = dyn FnMut(&str, &str, String) + 'a;
+
+/// The `[certificates]` that do not load.
+fn certificate_problems(config: &Config, report: &mut Report<'_>) {
     let c = &config.certificates;
     let dev = [
         &c.signing_certificate,
@@ -225,6 +236,11 @@ fn file_problems(text: &str, config: &Config) -> Vec<Problem> {
             format!("conservation seal: {error}"),
         );
     }
+}
+
+/// The other files the config names (the TSA certificate, the relay's TLS roots, the
+/// providers index) that do not read or load.
+fn file_path_problems(config: &Config, report: &mut Report<'_>) {
     if let Some(tsa) = &config.conservation.tsa_certificate
         && let Err(error) = std::fs::read(tsa)
     {
@@ -246,6 +262,10 @@ fn file_problems(text: &str, config: &Config) -> Vec<Problem> {
         let path = config.index.ldif.display();
         report("index", "ldif", format!("providers index {path}: {error}"));
     }
+}
+
+/// Two `[listen]` keys on the same address.
+fn listen_problems(config: &Config, report: &mut Report<'_>) {
     let listen = &config.listen;
     let mut seen: Vec<(&str, std::net::SocketAddr)> = Vec::new();
     let named = [
@@ -268,7 +288,6 @@ fn file_problems(text: &str, config: &Config) -> Vec<Problem> {
         }
         seen.push((key, address));
     }
-    problems
 }
 
 #[cfg(test)]
