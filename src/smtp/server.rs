@@ -293,74 +293,99 @@ impl<B: Backend> Driver<'_, B> {
             connection.flush_if_idle().await?;
             let deadline = self.command_deadline(session);
             // Dropped after the message it reserved for has been submitted or refused.
-            let mut _in_flight: Option<Reservation> = None;
+            let mut in_flight: Option<Reservation> = None;
             let read = tokio::select! {
                 read = tokio::time::timeout_at(deadline, connection.read_line()) => read,
                 () = self.shutdown.cancelled() => {
                     return connection.close_with(&Reply::SHUTTING_DOWN).await;
                 }
             };
-            let mut step = match read {
+            let step = match read {
                 Err(_elapsed) => return connection.close_with(&Reply::TIMEOUT).await,
                 Ok(Err(error)) => return Err(error.into()),
                 Ok(Ok(Line::End)) => return Ok(Ending::Closed),
                 Ok(Ok(Line::TooLong)) => session.on_line_too_long(),
                 Ok(Ok(Line::Complete)) => session.on_line(&connection.line),
             };
-            loop {
-                step = match step {
-                    Step::Reply(reply) => {
-                        connection.queue(&reply);
-                        break;
-                    }
-                    Step::Close(reply) => return connection.close_with(&reply).await,
-                    Step::StartTls(reply) => {
-                        connection.queue(&reply);
-                        connection.flush().await?;
-                        return Ok(Ending::StartTls);
-                    }
-                    Step::Authenticate { user, password } => {
-                        session.on_auth_result(self.authenticate(&user, &password).await)
-                    }
-                    Step::CheckRecipient {
-                        rcpt,
-                        authenticated,
-                    } => {
-                        let backend = &self.endpoint.backend;
-                        let verdict = backend
-                            .check_recipient(session.mode(), authenticated.as_deref(), &rcpt)
-                            .await;
-                        session.on_recipient_checked(verdict)
-                    }
-                    Step::ReadData { reply, max_bytes } => {
-                        connection.queue(&reply);
-                        connection.flush_if_idle().await?;
-                        let anonymous = session.mode() == Mode::Mx;
-                        let read = self.read_data(connection, max_bytes, anonymous).await?;
-                        self.anonymous_since = tokio::time::Instant::now();
-                        match read {
-                            DataRead::Body(body, reservation) => {
-                                _in_flight = reservation;
-                                session.on_data(body)
-                            }
-                            DataRead::End => return Ok(Ending::Closed),
-                            DataRead::Refused(reply) => return connection.close_with(&reply).await,
-                        }
-                    }
-                    Step::Submit(envelope) => {
-                        tracing::info!(
-                            peer = %self.peer,
-                            from = %envelope.mail_from,
-                            recipients = envelope.rcpt_to.len(),
-                            bytes = envelope.data.len(),
-                            "message received"
-                        );
-                        let reply = self.endpoint.backend.submit(session.mode(), envelope).await;
-                        session.on_submitted(reply)
-                    }
-                };
+            if let Some(ending) = self
+                .steps(connection, session, step, &mut in_flight)
+                .await?
+            {
+                return Ok(ending);
             }
         }
+    }
+
+    /// Carries out a line's steps until one answers the client (`None`: read the next
+    /// line) or ends this phase of the connection.
+    async fn steps<T>(
+        &mut self,
+        connection: &mut Connection<T>,
+        session: &mut Session,
+        mut step: Step,
+        in_flight: &mut Option<Reservation>,
+    ) -> Result<Option<Ending>, ConnectionError>
+    where
+        T: AsyncRead + AsyncWrite + Unpin,
+    {
+        loop {
+            step = match step {
+                Step::Reply(reply) => {
+                    connection.queue(&reply);
+                    return Ok(None);
+                }
+                Step::Close(reply) => return connection.close_with(&reply).await.map(Some),
+                Step::StartTls(reply) => {
+                    connection.queue(&reply);
+                    connection.flush().await?;
+                    return Ok(Some(Ending::StartTls));
+                }
+                Step::Authenticate { user, password } => {
+                    session.on_auth_result(self.authenticate(&user, &password).await)
+                }
+                Step::CheckRecipient {
+                    rcpt,
+                    authenticated,
+                } => {
+                    let backend = &self.endpoint.backend;
+                    let verdict = backend
+                        .check_recipient(session.mode(), authenticated.as_deref(), &rcpt)
+                        .await;
+                    session.on_recipient_checked(verdict)
+                }
+                Step::ReadData { reply, max_bytes } => {
+                    connection.queue(&reply);
+                    connection.flush_if_idle().await?;
+                    let anonymous = session.mode() == Mode::Mx;
+                    let read = self.read_data(connection, max_bytes, anonymous).await?;
+                    self.anonymous_since = tokio::time::Instant::now();
+                    match read {
+                        DataRead::Body(body, reservation) => {
+                            *in_flight = reservation;
+                            session.on_data(body)
+                        }
+                        DataRead::End => return Ok(Some(Ending::Closed)),
+                        DataRead::Refused(reply) => {
+                            return connection.close_with(&reply).await.map(Some);
+                        }
+                    }
+                }
+                Step::Submit(envelope) => self.submit(session, envelope).await,
+            };
+        }
+    }
+
+    /// Hands a received message to the backend; its reply is the session's next step.
+    async fn submit(&self, session: &mut Session, envelope: Envelope) -> Step {
+        tracing::info!(
+            peer = %self.peer,
+            from = %envelope.mail_from,
+            recipients = envelope.rcpt_to.len(),
+            bytes = envelope.data.len(),
+            "message received"
+        );
+        let reply = self.endpoint.backend.submit(session.mode(), envelope).await;
+        session.on_submitted(reply)
     }
 
     /// When the next command line must have arrived: within the command timeout, and
