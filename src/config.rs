@@ -4,7 +4,6 @@
 //! test loads.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::path::PathBuf;
 
@@ -14,17 +13,33 @@ use crate::mail::address::Address;
 pub use crate::store::mailbox::MailboxType;
 
 mod agid;
+mod conservation;
+mod delivery;
 mod limits;
+mod management;
 mod ops;
+mod provider;
 
 pub use agid::IndexConfig;
 pub use agid::StatsConfig;
+pub use conservation::ConservationConfig;
+pub use delivery::ClamavConfig;
+pub use delivery::RelayConfig;
+pub use delivery::TimersConfig;
 pub use limits::LimitsConfig;
 pub use limits::LoginConfig;
 pub use limits::MxConfig;
+pub use management::AdminConfig;
+pub use management::MIN_RECIPIENTS;
+pub use management::MailboxTypeConfig;
+pub use management::NotifyConfig;
+pub use management::WebConfig;
 pub use ops::LogConfig;
 pub use ops::LogFormat;
 pub use ops::MetricsConfig;
+pub use provider::CertificatesConfig;
+pub use provider::ListenConfig;
+pub use provider::ProviderConfig;
 
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize)]
@@ -86,328 +101,6 @@ pub struct Config {
     /// `[stats]`: the AgID statistics.
     #[serde(default)]
     pub stats: StatsConfig,
-}
-
-/// `[web]`: the web panel on `[listen] web`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WebConfig {
-    /// The panel's public base URL, used in the links mailed to people; empty means
-    /// `https://<[listen] web>`.
-    pub url: String,
-    /// Minutes of inactivity after which an operator's session ends.
-    pub session_minutes: u64,
-}
-
-impl Default for WebConfig {
-    fn default() -> Self {
-        WebConfig {
-            url: String::new(),
-            session_minutes: 30,
-        }
-    }
-}
-
-/// `[notify]`: the smarthost that carries ordinary (non-PEC) mail to people.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NotifyConfig {
-    /// `host:port` of the smarthost; empty keeps the mails queued (and says so in the log).
-    pub smtp: String,
-    /// The sender; empty means `noreply@<[provider] domain>`.
-    pub from: String,
-    /// Seconds before a mail the smarthost did not take is tried again.
-    pub retry_secs: u64,
-}
-
-impl Default for NotifyConfig {
-    fn default() -> Self {
-        NotifyConfig {
-            smtp: String::new(),
-            from: String::new(),
-            retry_secs: 300,
-        }
-    }
-}
-
-/// The fewest recipients per message a provider may allow (DM 2 novembre 2005, art. 12).
-pub const MIN_RECIPIENTS: usize = 50;
-
-/// `[mailbox_types.<TYPE>]`: what a new mailbox of a type gets, and what the access
-/// point lets it send.
-#[derive(Clone, Debug, Deserialize, Eq, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct MailboxTypeConfig {
-    /// The INBOX and folders quota.
-    pub inbox_quota_bytes: u64,
-    /// The conservation archive quota.
-    pub archive_quota_bytes: u64,
-    /// Most recipients of one message.
-    pub max_recipients: usize,
-    /// Most messages sent per day (UTC).
-    pub max_messages_per_day: u64,
-}
-
-impl MailboxTypeConfig {
-    /// The types and limits a provider gets when it configures none.
-    pub fn defaults() -> BTreeMap<MailboxType, MailboxTypeConfig> {
-        let gib = 1u64 << 30;
-        let kind = |inbox, archive, recipients, per_day| MailboxTypeConfig {
-            inbox_quota_bytes: inbox,
-            archive_quota_bytes: archive,
-            max_recipients: recipients,
-            max_messages_per_day: per_day,
-        };
-        BTreeMap::from([
-            (MailboxType::Standard, kind(gib, gib, 50, 500)),
-            (MailboxType::MassivaBase, kind(2 * gib, 5 * gib, 500, 5_000)),
-            (
-                MailboxType::MassivaLarge,
-                kind(5 * gib, 25 * gib, 1_000, 50_000),
-            ),
-        ])
-    }
-}
-
-/// `[conservation]`: the conservation gateway.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ConservationConfig {
-    /// Run the ingest and audit worker in `pecd serve`.
-    pub enabled: bool,
-    /// RFC 3161 TSA URL (`http://…`); empty uses the built-in TSA (development).
-    pub tsa_url: String,
-    /// The remote TSA's certificate (PEM), copied into every package.
-    pub tsa_certificate: Option<PathBuf>,
-    /// Formats accepted into conservation.
-    pub allowed_formats: Vec<String>,
-    /// At most this many messages per archival package.
-    pub batch_max_messages: usize,
-    /// At most about this many message bytes per archival package.
-    pub batch_max_bytes: u64,
-    /// Seconds a mailbox's first queued message waits for others to join its package.
-    pub batch_wait_secs: u64,
-    /// Seconds between looks at the ingest queue.
-    pub poll_secs: u64,
-    /// Seconds between scheduled fixity audits (one day).
-    pub audit_interval_secs: u64,
-    /// The tier of mailboxes that have none.
-    pub default_tier: String,
-    /// Quota tiers: name = bytes.
-    pub tiers: BTreeMap<String, u64>,
-    /// Default retention, in years.
-    pub retention_years: u32,
-    /// Retention classes: PEC kind = years (others get `retention_years`).
-    pub retention_classes: BTreeMap<String, u32>,
-}
-
-impl Default for ConservationConfig {
-    fn default() -> Self {
-        ConservationConfig {
-            enabled: true,
-            tsa_url: String::new(),
-            tsa_certificate: None,
-            allowed_formats: vec!["message/rfc822".into()],
-            batch_max_messages: 500,
-            batch_max_bytes: 256 << 20,
-            batch_wait_secs: 60,
-            poll_secs: 5,
-            audit_interval_secs: 86_400,
-            default_tier: "small".into(),
-            tiers: BTreeMap::from([
-                ("small".to_string(), 1u64 << 30),
-                ("medium".to_string(), 5u64 << 30),
-                ("xlarge".to_string(), 25u64 << 30),
-            ]),
-            retention_years: 10,
-            retention_classes: BTreeMap::new(),
-        }
-    }
-}
-
-/// `[admin]`.
-#[derive(Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AdminConfig {
-    /// The bearer token every request must carry; empty disables the API.
-    pub token: String,
-}
-
-impl std::fmt::Debug for AdminConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AdminConfig { token: .. }")
-    }
-}
-
-/// `[clamav]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ClamavConfig {
-    /// Scan every message with clamd (off in the development config).
-    pub enabled: bool,
-    /// clamd's address: `host:port`, or `unix:/path/to/clamd.ctl`.
-    pub address: String,
-    /// Seconds to wait for clamd.
-    pub timeout_secs: u64,
-}
-
-impl Default for ClamavConfig {
-    fn default() -> Self {
-        ClamavConfig {
-            enabled: false,
-            address: "127.0.0.1:3310".into(),
-            timeout_secs: 60,
-        }
-    }
-}
-
-/// `[timers]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TimersConfig {
-    /// Seconds until the preavviso di mancata consegna (12 h).
-    pub warning_secs: u64,
-    /// Seconds until the final avviso (24 h).
-    pub final_secs: u64,
-    /// How often timers are checked, in seconds.
-    pub tick_secs: u64,
-}
-
-impl Default for TimersConfig {
-    fn default() -> Self {
-        TimersConfig {
-            warning_secs: 12 * 3600,
-            final_secs: 24 * 3600,
-            tick_secs: 5,
-        }
-    }
-}
-
-/// `[relay]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RelayConfig {
-    /// First retry delay in seconds; it doubles per attempt up to 30 minutes.
-    pub retry_base_secs: u64,
-    /// Seconds after which an undeliverable message is given up (the 24 h notices
-    /// tell the sender).
-    pub give_up_secs: u64,
-    /// Extra CA certificates (PEM) trusted for other providers' TLS, beyond none.
-    pub tls_roots: Vec<PathBuf>,
-    /// DNS servers for MX lookups (`ip:port`); empty means the system's configuration.
-    pub nameservers: Vec<SocketAddr>,
-    /// The SMTP port of mail hosts found through DNS.
-    pub mx_port: u16,
-}
-
-impl Default for RelayConfig {
-    fn default() -> Self {
-        RelayConfig {
-            retry_base_secs: 60,
-            give_up_secs: 24 * 3600,
-            tls_roots: Vec::new(),
-            nameservers: Vec::new(),
-            mx_port: 25,
-        }
-    }
-}
-
-/// `[provider]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderConfig {
-    /// Mail domain; receipts come from `posta-certificata@<domain>`.
-    pub domain: String,
-    /// Provider name, written as `<gestore-emittente>` in daticert.xml.
-    pub name: String,
-    /// Where the store lives.
-    #[serde(default = "default_data_dir")]
-    pub data_dir: PathBuf,
-    /// The provider's code in the AgID statistics (CodGestPEC, CodConservatore):
-    /// `TIN-<codice fiscale>`, `VAT-<partita IVA>` or `IPA-<code>`; empty: no statistics.
-    #[serde(default)]
-    pub codice: String,
-}
-
-/// `[certificates]`: file paths of the provider's keys and certificates.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CertificatesConfig {
-    /// Trust anchor(s) for chain checks (PEM); in development, the dev CA.
-    pub ca: PathBuf,
-    /// The S/MIME signing certificate (PEM, leaf first, then any chain).
-    pub signing_certificate: PathBuf,
-    /// Its private key (PEM).
-    pub signing_key: PathBuf,
-    /// The TLS server certificate (PEM chain).
-    pub tls_certificate: PathBuf,
-    /// Its private key (PEM).
-    pub tls_key: PathBuf,
-    /// RSA key size for keys pecd creates itself (development certificates).
-    pub key_bits: u32,
-    /// The conservation seal (PEM): signs the archival packages' indexes and the
-    /// rapporti di versamento. Unset: the provider's signing certificate does.
-    pub conservation_certificate: Option<PathBuf>,
-    /// Its private key (PEM).
-    pub conservation_key: Option<PathBuf>,
-}
-
-impl Default for CertificatesConfig {
-    fn default() -> Self {
-        CertificatesConfig {
-            ca: "certs/ca.pem".into(),
-            signing_certificate: "certs/signing.pem".into(),
-            signing_key: "certs/signing.key".into(),
-            tls_certificate: "certs/tls.pem".into(),
-            tls_key: "certs/tls.key".into(),
-            conservation_certificate: None,
-            conservation_key: None,
-            key_bits: 2048,
-        }
-    }
-}
-
-/// `[listen]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListenConfig {
-    /// SMTP submission with STARTTLS.
-    pub submission: SocketAddr,
-    /// SMTP submission with implicit TLS.
-    pub submissions: SocketAddr,
-    /// SMTP from other providers (punto di ricezione).
-    pub mx: SocketAddr,
-    /// IMAP with STARTTLS.
-    pub imap: SocketAddr,
-    /// IMAP with implicit TLS.
-    pub imaps: SocketAddr,
-    /// The admin HTTP API.
-    pub admin: SocketAddr,
-    /// HTTPS: the web panel and the JSON API with an operator session; absent, no panel.
-    #[serde(default)]
-    pub web: Option<SocketAddr>,
-}
-
-impl ListenConfig {
-    /// The documented port layout: base+0 … base+6 on loopback.
-    pub fn from_port_base(base: u16) -> ListenConfig {
-        let at = |offset: u16| SocketAddr::from(([127, 0, 0, 1], base.saturating_add(offset)));
-        ListenConfig {
-            submission: at(0),
-            submissions: at(1),
-            mx: at(2),
-            imap: at(3),
-            imaps: at(4),
-            admin: at(5),
-            web: Some(at(6)),
-        }
-    }
-}
-
-impl Default for ListenConfig {
-    fn default() -> Self {
-        ListenConfig::from_port_base(2587)
-    }
 }
 
 /// Why a configuration was refused.
@@ -498,36 +191,10 @@ impl Config {
             }
         }
         self.limits.validate()?;
-        let conservation = &self.conservation;
-        if !conservation.tiers.contains_key(&conservation.default_tier) {
-            return Err(format!(
-                "conservation.default_tier {:?} is not in conservation.tiers",
-                conservation.default_tier
-            ));
-        }
-        if !conservation.tsa_url.is_empty() && conservation.tsa_certificate.is_none() {
-            return Err(
-                "conservation.tsa_url needs conservation.tsa_certificate (copied into every package)"
-                    .to_string(),
-            );
-        }
-        if conservation.batch_max_messages == 0 {
-            return Err("conservation.batch_max_messages must be at least 1".to_string());
-        }
+        self.conservation.validate()?;
         self.validate_mailbox_types()?;
         self.validate_agid()?;
-        if !self.notify.smtp.is_empty() && !is_host_port(&self.notify.smtp) {
-            return Err(format!(
-                "notify.smtp {:?} is not host:port",
-                self.notify.smtp
-            ));
-        }
-        if !self.notify.from.is_empty() && Address::parse(&self.notify.from).is_err() {
-            return Err(format!(
-                "notify.from {:?} is not a mail address",
-                self.notify.from
-            ));
-        }
+        self.notify.validate()?;
         Ok(())
     }
 
@@ -639,14 +306,11 @@ impl Config {
     }
 }
 
+/// Whether `text` ends in `:port`.
 fn is_host_port(text: &str) -> bool {
     text.rsplit_once(':')
         .and_then(|(_, port)| port.parse::<u16>().ok())
         .is_some()
-}
-
-fn default_data_dir() -> PathBuf {
-    PathBuf::from("data")
 }
 
 #[cfg(test)]
