@@ -19,6 +19,7 @@
 //! does not keep it open.
 
 pub mod budget;
+mod connection;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -33,7 +34,6 @@ use std::time::Instant;
 use tokio::io::AsyncBufReadExt;
 use tokio::io::AsyncRead;
 use tokio::io::AsyncWrite;
-use tokio::io::BufReader;
 use tokio::net::TcpListener;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
@@ -48,7 +48,6 @@ use crate::net::listener;
 use crate::net::listener::Admission;
 use crate::net::throttle::Admission as LoginAdmission;
 use crate::net::throttle::AuthThrottle;
-use crate::net::write;
 use crate::smtp::data::Body;
 use crate::smtp::data::DataDecoder;
 use crate::smtp::reply::Reply;
@@ -56,15 +55,13 @@ use crate::smtp::server::budget::InFlight;
 use crate::smtp::server::budget::Reservation;
 use crate::smtp::session::AuthOutcome;
 use crate::smtp::session::Envelope;
-use crate::smtp::session::MAX_LINE;
 use crate::smtp::session::Mode;
 use crate::smtp::session::Secret;
 use crate::smtp::session::Session;
 use crate::smtp::session::SessionConfig;
 use crate::smtp::session::Step;
-
-/// Replies are written once this many bytes are queued, even mid-pipeline.
-const MAX_QUEUED_REPLIES: usize = 8 * 1024;
+use connection::Connection;
+use connection::Line;
 
 /// What the SMTP layer asks of the provider: the PEC access or reception point.
 pub trait Backend: Clone + Send + Sync + 'static {
@@ -512,99 +509,4 @@ enum DataRead {
     End,
     /// Timeout or shutdown: send this and close.
     Refused(Reply),
-}
-
-/// What [`Connection::read_line`] found.
-enum Line {
-    /// A line is in [`Connection::line`].
-    Complete,
-    /// A line longer than [`MAX_LINE`] was read and discarded.
-    TooLong,
-    /// The client closed the connection (a partial last line is dropped).
-    End,
-}
-
-/// A buffered stream with queued replies.
-struct Connection<T> {
-    reader: BufReader<T>,
-    line: Vec<u8>,
-    queued: Vec<u8>,
-}
-
-impl<T: AsyncRead + AsyncWrite + Unpin> Connection<T> {
-    fn new(stream: T) -> Self {
-        Connection {
-            reader: BufReader::new(stream),
-            line: Vec::with_capacity(256),
-            queued: Vec::with_capacity(1024),
-        }
-    }
-
-    fn queue(&mut self, reply: &Reply) {
-        reply.write_to(&mut self.queued);
-    }
-
-    async fn flush(&mut self) -> io::Result<()> {
-        if !self.queued.is_empty() {
-            let stream = self.reader.get_mut();
-            write::write_all(stream, &self.queued).await?;
-            write::flush(stream).await?;
-            self.queued.clear();
-        }
-        Ok(())
-    }
-
-    /// Writes queued replies unless more pipelined commands are already buffered.
-    async fn flush_if_idle(&mut self) -> io::Result<()> {
-        if self.reader.buffer().is_empty() || self.queued.len() >= MAX_QUEUED_REPLIES {
-            self.flush().await?;
-        }
-        Ok(())
-    }
-
-    async fn close_with(&mut self, reply: &Reply) -> Result<Ending, ConnectionError> {
-        self.queue(reply);
-        self.flush().await?;
-        // The peer may already be gone; the connection ends either way.
-        let _ = write::shutdown(self.reader.get_mut()).await;
-        Ok(Ending::Closed)
-    }
-
-    /// Reads one line into `self.line`, never buffering more than [`MAX_LINE`] bytes.
-    async fn read_line(&mut self) -> io::Result<Line> {
-        self.line.clear();
-        let mut too_long = false;
-        loop {
-            let available = self.reader.fill_buf().await?;
-            if available.is_empty() {
-                return Ok(Line::End);
-            }
-            let (chunk, complete) = match memchr::memchr(b'\n', available) {
-                Some(end) => (&available[..=end], true),
-                None => (available, false),
-            };
-            let length = chunk.len();
-            if !too_long && self.line.len() + length > MAX_LINE {
-                too_long = true;
-                self.line.clear();
-            }
-            if !too_long {
-                self.line.extend_from_slice(chunk);
-            }
-            self.reader.consume(length);
-            if complete {
-                return Ok(if too_long {
-                    Line::TooLong
-                } else {
-                    Line::Complete
-                });
-            }
-        }
-    }
-
-    /// The stream, and how many buffered bytes were thrown away with the buffer.
-    fn into_inner(self) -> (T, usize) {
-        let discarded = self.reader.buffer().len();
-        (self.reader.into_inner(), discarded)
-    }
 }
