@@ -15,6 +15,7 @@ use crate::crypto::smime::ChainStatus;
 use crate::crypto::trust;
 use crate::crypto::validation::Validation;
 use crate::pec::daticert::Daticert;
+use crate::pec::reader::PecMessage;
 
 /// What `verify` concluded, mapped to the exit code by `main`.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -153,6 +154,8 @@ pub fn daticert_json(d: &Daticert) -> Value {
     })
 }
 
+/// The human-readable report of `pecd verify`: what the message is, what its daticert
+/// says, who signed it, what the index says, and the verdict.
 fn print_text(out: &mut impl Write, validation: &Validation) -> std::io::Result<()> {
     let message = &validation.message;
     writeln!(out, "kind:        {}", message.kind)?;
@@ -166,6 +169,37 @@ fn print_text(out: &mut impl Write, validation: &Validation) -> std::io::Result<
         "subject:     {}",
         message.subject.as_deref().unwrap_or("-")
     )?;
+    print_daticert(out, message)?;
+    print_signature(out, validation)?;
+    match &validation.index {
+        None => writeln!(out, "index:       not checked (no --index given)")?,
+        Some(index) => writeln!(
+            out,
+            "index:       {}; certificate matches: {}; From domain managed: {}",
+            index
+                .provider
+                .as_deref()
+                .map_or("signer NOT listed".to_string(), |p| format!(
+                    "listed as {p}"
+                )),
+            index.certificate_matches,
+            index.from_domain_managed
+        )?,
+    }
+    let reasons = validation.reasons();
+    if reasons.is_empty() {
+        writeln!(out, "verdict:     VALID PEC")?;
+    } else {
+        writeln!(out, "verdict:     NOT VALID")?;
+        for reason in reasons {
+            writeln!(out, "  - {reason}")?;
+        }
+    }
+    Ok(())
+}
+
+/// The daticert's fields, or why it does not read.
+fn print_daticert(out: &mut impl Write, message: &PecMessage) -> std::io::Result<()> {
     if let Some(d) = &message.daticert {
         writeln!(
             out,
@@ -200,81 +234,58 @@ fn print_text(out: &mut impl Write, validation: &Validation) -> std::io::Result<
     } else if let Some(error) = &message.daticert_error {
         writeln!(out, "daticert:    invalid: {error}")?;
     }
-    match &validation.signature {
-        None => writeln!(
+    Ok(())
+}
+
+/// The signature's checks and its signer's certificate.
+fn print_signature(out: &mut impl Write, validation: &Validation) -> std::io::Result<()> {
+    let Some(report) = &validation.signature else {
+        return writeln!(
             out,
             "signature:   none ({})",
             validation.signature_error.as_deref().unwrap_or("absent")
-        )?,
-        Some(report) => {
-            writeln!(
-                out,
-                "signature:   {} ({})",
-                if report.valid { "valid" } else { "INVALID" },
-                report.digest.as_deref().unwrap_or("?")
-            )?;
-            if let Some(signer) = &report.signer {
-                writeln!(
-                    out,
-                    "signer:      {} <{}>",
-                    signer.subject,
-                    signer.email.as_deref().unwrap_or("-")
-                )?;
-                writeln!(out, "  issuer:    {}", signer.issuer)?;
-                writeln!(out, "  sha1:      {}", signer.sha1)?;
-                writeln!(
-                    out,
-                    "  validity:  {} .. {}",
-                    signer.not_before, signer.not_after
-                )?;
-            }
-            let state = if report.expired {
-                "EXPIRED"
-            } else if report.not_yet_valid {
-                "NOT YET VALID"
-            } else {
-                "current"
-            };
-            writeln!(
-                out,
-                "certificate: {state}; valid when signed: {}",
-                match report.valid_at_signing_time {
-                    Some(true) => "yes",
-                    Some(false) => "no",
-                    None => "unknown (no signing time)",
-                }
-            )?;
-            match &report.chain {
-                ChainStatus::Trusted => writeln!(out, "chain:       trusted")?,
-                ChainStatus::Untrusted { reason } => {
-                    writeln!(out, "chain:       not trusted ({reason})")?
-                }
-            }
-        }
-    }
-    match &validation.index {
-        None => writeln!(out, "index:       not checked (no --index given)")?,
-        Some(index) => writeln!(
+        );
+    };
+    writeln!(
+        out,
+        "signature:   {} ({})",
+        if report.valid { "valid" } else { "INVALID" },
+        report.digest.as_deref().unwrap_or("?")
+    )?;
+    if let Some(signer) = &report.signer {
+        writeln!(
             out,
-            "index:       {}; certificate matches: {}; From domain managed: {}",
-            index
-                .provider
-                .as_deref()
-                .map_or("signer NOT listed".to_string(), |p| format!(
-                    "listed as {p}"
-                )),
-            index.certificate_matches,
-            index.from_domain_managed
-        )?,
+            "signer:      {} <{}>",
+            signer.subject,
+            signer.email.as_deref().unwrap_or("-")
+        )?;
+        writeln!(out, "  issuer:    {}", signer.issuer)?;
+        writeln!(out, "  sha1:      {}", signer.sha1)?;
+        writeln!(
+            out,
+            "  validity:  {} .. {}",
+            signer.not_before, signer.not_after
+        )?;
     }
-    let reasons = validation.reasons();
-    if reasons.is_empty() {
-        writeln!(out, "verdict:     VALID PEC")?;
+    let state = if report.expired {
+        "EXPIRED"
+    } else if report.not_yet_valid {
+        "NOT YET VALID"
     } else {
-        writeln!(out, "verdict:     NOT VALID")?;
-        for reason in reasons {
-            writeln!(out, "  - {reason}")?;
+        "current"
+    };
+    writeln!(
+        out,
+        "certificate: {state}; valid when signed: {}",
+        match report.valid_at_signing_time {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "unknown (no signing time)",
         }
+    )?;
+    match &report.chain {
+        ChainStatus::Trusted => writeln!(out, "chain:       trusted")?,
+        ChainStatus::Untrusted { reason } => writeln!(out, "chain:       not trusted ({reason})")?,
     }
     Ok(())
 }
