@@ -7,10 +7,15 @@ use axum::response::IntoResponse;
 use axum::response::Response;
 use serde::Deserialize;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
+use super::ManageApi;
 use super::refusal;
+use super::run;
+use crate::manage::Actor;
 use crate::manage::ManageError;
 use crate::manage::csv::Table;
+use crate::store::Store;
 
 /// `?format=csv` asks for a list as CSV.
 #[derive(Deserialize, Default)]
@@ -19,16 +24,16 @@ pub(super) struct Format {
     pub format: Option<String>,
 }
 
-pub(super) fn wants_csv(query: &[(String, String)]) -> bool {
+fn wants_csv(query: &[(String, String)]) -> bool {
     query.iter().any(|(k, v)| k == "format" && v == "csv")
 }
 
-pub(super) fn without_format(query: Vec<(String, String)>) -> Vec<(String, String)> {
+fn without_format(query: Vec<(String, String)>) -> Vec<(String, String)> {
     query.into_iter().filter(|(k, _)| k != "format").collect()
 }
 
 /// A query string decoded into `T` (unknown keys refused with their name).
-pub(super) fn decode_query<T: serde::de::DeserializeOwned>(
+fn decode_query<T: serde::de::DeserializeOwned>(
     pairs: Vec<(String, String)>,
 ) -> Result<T, ManageError> {
     let encoded = serde_urlencoded_pairs(&pairs);
@@ -63,6 +68,29 @@ pub fn csv_response(name: &str, table: Table) -> Response {
             .into_response(),
         Err(error) => refusal(ManageError::invalid("csv", error.to_string())),
     }
+}
+
+/// A search whose query is the query string, answered as JSON or, with
+/// `?format=csv`, as the CSV download `name` with the rows `table` makes.
+pub(super) async fn search_response<Q, T>(
+    api: ManageApi,
+    actor: Actor,
+    pairs: Vec<(String, String)>,
+    name: &str,
+    search: fn(&Store, &Actor, &Q) -> Result<Vec<T>, ManageError>,
+    table: fn(&[T]) -> Result<Table, ManageError>,
+) -> Response
+where
+    Q: DeserializeOwned + 'static,
+    T: Serialize + Send + 'static,
+{
+    let csv = wants_csv(&pairs);
+    let found = run(move || {
+        let query: Q = decode_query(without_format(pairs))?;
+        search(&api.store, &actor, &query)
+    })
+    .await;
+    list_response(found, csv, name, |found| table(found))
 }
 
 /// A list found (or the refusal met looking for it), as JSON or, when `csv`, as the

@@ -12,31 +12,19 @@ use serde::Deserialize;
 use super::Input;
 use super::ManageApi;
 use super::answer;
-use super::formats::decode_query;
-use super::formats::list_response;
-use super::formats::wants_csv;
-use super::formats::without_format;
+use super::formats::search_response;
 use super::now;
-use super::run;
 use crate::manage::Actor;
 use crate::manage::holders;
 use crate::manage::holders::HolderForm;
-use crate::manage::holders::HolderQuery;
 
 pub(super) async fn search_holders(
     State(api): State<ManageApi>,
     Extension(actor): Extension<Actor>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    let csv = wants_csv(&pairs);
-    let found = run(move || {
-        let query: HolderQuery = decode_query(without_format(pairs))?;
-        holders::search(&api.store, &actor, &query)
-    })
-    .await;
-    list_response(found, csv, "titolari.csv", |found| {
-        crate::manage::tables::holders(found)
-    })
+    let table = crate::manage::tables::holders;
+    search_response(api, actor, pairs, "titolari.csv", holders::search, table).await
 }
 
 pub(super) async fn create_holder(

@@ -12,17 +12,12 @@ use serde::Deserialize;
 use super::Input;
 use super::ManageApi;
 use super::answer;
-use super::formats::decode_query;
-use super::formats::list_response;
-use super::formats::wants_csv;
-use super::formats::without_format;
+use super::formats::search_response;
 use super::now;
-use super::run;
 use crate::manage::Actor;
 use crate::manage::ManageError;
 use crate::manage::mailboxes;
 use crate::manage::mailboxes::MailboxForm;
-use crate::manage::mailboxes::MailboxQuery;
 
 pub(super) async fn create_mailbox(
     State(api): State<ManageApi>,
@@ -42,15 +37,8 @@ pub(super) async fn search_mailboxes(
     Extension(actor): Extension<Actor>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    let csv = wants_csv(&pairs);
-    let found = run(move || {
-        let query: MailboxQuery = decode_query(without_format(pairs))?;
-        mailboxes::search(&api.store, &actor, &query)
-    })
-    .await;
-    list_response(found, csv, "caselle.csv", |found| {
-        crate::manage::tables::mailboxes(found)
-    })
+    let table = crate::manage::tables::mailboxes;
+    search_response(api, actor, pairs, "caselle.csv", mailboxes::search, table).await
 }
 
 pub(super) async fn show_mailbox(
