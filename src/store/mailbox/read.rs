@@ -24,17 +24,11 @@ use crate::store::key::AddressKey;
 impl Mailboxes<&ReadTx<'_>> {
     /// One mailbox.
     pub fn get(&self, address: &str) -> Result<Option<Mailbox>, StoreError> {
-        let table = match self.0.inner.open_table(MAILBOXES) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(error) => return Err(db(error)),
-        };
-        let address = AddressKey::new(address);
-        table
-            .get(address.as_str())
-            .map_err(db)?
-            .map(|bytes| decode(bytes.value()))
-            .transpose()
+        match self.0.inner.open_table(MAILBOXES) {
+            Ok(table) => get_in(&table, address),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(error) => Err(db(error)),
+        }
     }
 
     /// Every mailbox, by address.
@@ -114,6 +108,19 @@ impl Mailboxes<&ReadTx<'_>> {
     }
 }
 
+/// [`Mailboxes::get`] over either kind of transaction's `mailboxes` table.
+fn get_in(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    address: &str,
+) -> Result<Option<Mailbox>, StoreError> {
+    let address = AddressKey::new(address);
+    table
+        .get(address.as_str())
+        .map_err(db)?
+        .map(|bytes| decode(bytes.value()))
+        .transpose()
+}
+
 /// [`Mailboxes::keyword_bytes`] over either kind of transaction's `messages` table. The
 /// keys of one mailbox's folders all start with `address\0`, so they are one range.
 fn keyword_bytes_in(
@@ -141,12 +148,7 @@ impl Mailboxes<&mut Tx<'_>> {
     /// mailbox's rule in the same transaction as the append).
     pub fn get(&self, address: &str) -> Result<Option<Mailbox>, StoreError> {
         let table = self.0.inner.open_table(MAILBOXES).map_err(db)?;
-        let address = AddressKey::new(address);
-        table
-            .get(address.as_str())
-            .map_err(db)?
-            .map(|bytes| decode(bytes.value()))
-            .transpose()
+        get_in(&table, address)
     }
 
     /// [`Mailboxes::keyword_bytes`] inside a write transaction, so a check and the append
