@@ -74,24 +74,21 @@ impl Clamd {
 
     /// Scans bytes.
     pub fn scan(&self, data: &[u8]) -> Result<Verdict, ClamdError> {
+        let timeout = Some(self.timeout);
         let reply = match &self.address {
             ClamdAddress::Tcp(address) => {
                 let stream = TcpStream::connect(address).map_err(|e| self.io(e))?;
                 stream
-                    .set_read_timeout(Some(self.timeout))
-                    .map_err(|e| self.io(e))?;
-                stream
-                    .set_write_timeout(Some(self.timeout))
+                    .set_read_timeout(timeout)
+                    .and_then(|()| stream.set_write_timeout(timeout))
                     .map_err(|e| self.io(e))?;
                 self.exchange(stream, data)?
             }
             ClamdAddress::Unix(path) => {
                 let stream = UnixStream::connect(path).map_err(|e| self.io(e))?;
                 stream
-                    .set_read_timeout(Some(self.timeout))
-                    .map_err(|e| self.io(e))?;
-                stream
-                    .set_write_timeout(Some(self.timeout))
+                    .set_read_timeout(timeout)
+                    .and_then(|()| stream.set_write_timeout(timeout))
                     .map_err(|e| self.io(e))?;
                 self.exchange(stream, data)?
             }
