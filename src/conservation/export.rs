@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde::Serialize;
 use zip::AesMode;
 use zip::CompressionMethod;
+use zip::write::FileOptions;
 use zip::write::SimpleFileOptions;
 
 use crate::conservation::ConservationError;
@@ -73,7 +74,8 @@ pub fn password_problem(password: &str) -> Option<&'static str> {
     }
 }
 
-/// Writes the export of `packages` (stored under `root`) to `output`.
+/// Writes the export of `packages` (stored under `root`) to `output`: written beside
+/// it under a temporary name, synced, then renamed, so `output` is whole or absent.
 pub fn export(
     root: &Path,
     mailbox: &str,
@@ -85,61 +87,32 @@ pub fn export(
     if let Some(problem) = password.and_then(password_problem) {
         return Err(ConservationError::Invalid(problem.to_string()));
     }
-    let fail = |source: zip::result::ZipError| ConservationError::Zip {
-        context: "writing the ZIP".into(),
-        source,
-    };
-    let dir = output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let temp = temporary_beside(output);
     let file = std::fs::File::create(&temp).map_err(|source| ConservationError::Io {
         context: format!("creating {}", temp.display()),
         source,
     })?;
     let mut zip = zip::ZipWriter::new(file);
-    let base = SimpleFileOptions::default()
-        .compression_method(CompressionMethod::Deflated)
-        .large_file(true)
-        .unix_permissions(0o444);
-    let options = match password {
-        Some(password) => base.with_aes_encryption(AesMode::Aes256, password),
-        None => base,
-    };
-    let mut manifest = Manifest {
+    let options = entry_options(password);
+    let manifest = Manifest {
         mailbox: mailbox.to_string(),
         created: now,
-        packages: Vec::new(),
+        packages: packages
+            .iter()
+            .map(|record| (record.id.clone(), record.tagmanifest_sha256.clone()))
+            .collect(),
     };
     for record in packages {
         let package = root.join(&record.id);
         for relative in files::list(&package)? {
             let bytes = files::read(&package.join(&relative))?;
-            zip.start_file(format!("{}/{relative}", record.id), options)
-                .map_err(fail)?;
-            zip.write_all(&bytes)
-                .map_err(|source| ConservationError::Io {
-                    context: "writing the ZIP".into(),
-                    source,
-                })?;
+            let name = format!("{}/{relative}", record.id);
+            add_entry(&mut zip, &name, &bytes, options)?;
         }
-        manifest
-            .packages
-            .push((record.id.clone(), record.tagmanifest_sha256.clone()));
     }
     let json = serde_json::to_vec_pretty(&manifest)?;
-    zip.start_file(MANIFEST, options).map_err(fail)?;
-    zip.write_all(&json)
-        .map_err(|source| ConservationError::Io {
-            context: "writing the ZIP".into(),
-            source,
-        })?;
-    let file = zip.finish().map_err(fail)?;
+    add_entry(&mut zip, MANIFEST, &json, options)?;
+    let file = zip.finish().map_err(zip_failure)?;
     file.sync_all()
         .and_then(|()| std::fs::rename(&temp, output))
         .map_err(|source| {
@@ -150,6 +123,55 @@ pub fn export(
             }
         })?;
     Ok(manifest)
+}
+
+/// A temporary name for `output` in its own folder (so the final rename stays on one
+/// file system).
+fn temporary_beside(output: &Path) -> PathBuf {
+    let dir = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    dir.join(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Every entry's options: deflated, read-only, AES-256 with a password.
+fn entry_options(password: Option<&str>) -> FileOptions<'_, 'static, ()> {
+    let base = SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Deflated)
+        .large_file(true)
+        .unix_permissions(0o444);
+    match password {
+        Some(password) => base.with_aes_encryption(AesMode::Aes256, password),
+        None => base,
+    }
+}
+
+/// Adds the entry `name` holding `bytes`.
+fn add_entry(
+    zip: &mut zip::ZipWriter<std::fs::File>,
+    name: &str,
+    bytes: &[u8],
+    options: FileOptions<'_, 'static, ()>,
+) -> Result<(), ConservationError> {
+    zip.start_file(name, options).map_err(zip_failure)?;
+    zip.write_all(bytes)
+        .map_err(|source| ConservationError::Io {
+            context: "writing the ZIP".into(),
+            source,
+        })
+}
+
+/// A failure of the ZIP writer, named as the export's.
+fn zip_failure(source: zip::result::ZipError) -> ConservationError {
+    ConservationError::Zip {
+        context: "writing the ZIP".into(),
+        source,
+    }
 }
 
 /// What verifying an export found.
