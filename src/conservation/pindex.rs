@@ -265,65 +265,98 @@ pub enum PindexError {
 /// elements, every `File` with ID, Path and Hash) and lists its files.
 pub fn check(xml: &[u8]) -> Result<Listed, PindexError> {
     let mut reader = quick_xml::Reader::from_reader(xml);
-    let mut stack: Vec<String> = Vec::new();
-    let mut top: Vec<String> = Vec::new();
-    let mut files = Vec::new();
-    let mut id = None;
-    let mut current: (Option<String>, Option<String>) = (None, None);
-    let mut text = String::new();
+    let mut walk = Walk::default();
     let mut buffer = Vec::new();
     loop {
         let event = reader.read_event_into(&mut buffer)?;
         match event {
             Event::Start(start) => {
                 let name = local(start.name().as_ref());
-                if stack.is_empty() {
+                if walk.stack.is_empty() {
                     check_root(&start, &name)?;
                 }
-                if stack.len() == 1 {
-                    top.push(name.clone());
+                if walk.stack.len() == 1 {
+                    walk.top.push(name.clone());
                 }
-                stack.push(name);
-                text.clear();
+                walk.stack.push(name);
+                walk.text.clear();
             }
-            Event::Empty(start) if stack.is_empty() => {
+            Event::Empty(start) if walk.stack.is_empty() => {
                 let name = local(start.name().as_ref());
                 return Err(PindexError::EmptyRoot(name));
             }
             Event::Text(t) => {
-                text.push_str(&t.xml_content(quick_xml::XmlVersion::Implicit1_0));
+                walk.text
+                    .push_str(&t.xml_content(quick_xml::XmlVersion::Implicit1_0));
             }
             Event::GeneralRef(r) => {
-                let resolved = match &*r.xml_content(quick_xml::XmlVersion::Implicit1_0) {
-                    "amp" => "&",
-                    "lt" => "<",
-                    "gt" => ">",
-                    "quot" => "\"",
-                    "apos" => "'",
-                    _ => return Err(PindexError::Entity),
-                };
-                text.push_str(resolved);
+                let name = r.xml_content(quick_xml::XmlVersion::Implicit1_0);
+                walk.text.push_str(predefined_entity(&name)?);
             }
-            Event::End(_) => {
-                let name = stack.pop().unwrap_or_default();
-                let parent = stack.last().map(String::as_str);
-                match (name.as_str(), parent) {
-                    ("ID", Some("SelfDescription")) => id = Some(text.clone()),
-                    ("Path", Some("File")) => current.0 = Some(text.clone()),
-                    ("Hash", Some("File")) => current.1 = Some(text.clone()),
-                    ("File", _) => match std::mem::take(&mut current) {
-                        (Some(path), Some(hash)) => files.push((path, hash)),
-                        _ => return Err(PindexError::IncompleteFile),
-                    },
-                    _ => {}
-                }
-                text.clear();
-            }
+            Event::End(_) => walk.end()?,
             Event::Eof => break,
             _ => {}
         }
         buffer.clear();
     }
+    check_order(&walk.top)?;
+    Ok(Listed {
+        id: walk.id.ok_or(PindexError::NoId)?,
+        files: walk.files,
+    })
+}
+
+/// Where [`check`] is in the document, and what it has read so far.
+#[derive(Default)]
+struct Walk {
+    /// The open elements, outermost first.
+    stack: Vec<String>,
+    /// The children of the root, in order.
+    top: Vec<String>,
+    /// Each `File`'s path and hash.
+    files: Vec<(String, String)>,
+    /// `SelfDescription/ID`.
+    id: Option<String>,
+    /// The path and hash of the `File` being read.
+    current: (Option<String>, Option<String>),
+    /// The text of the element being read.
+    text: String,
+}
+
+impl Walk {
+    /// An element closes: its text goes where the element says.
+    fn end(&mut self) -> Result<(), PindexError> {
+        let name = self.stack.pop().unwrap_or_default();
+        let parent = self.stack.last().map(String::as_str);
+        match (name.as_str(), parent) {
+            ("ID", Some("SelfDescription")) => self.id = Some(self.text.clone()),
+            ("Path", Some("File")) => self.current.0 = Some(self.text.clone()),
+            ("Hash", Some("File")) => self.current.1 = Some(self.text.clone()),
+            ("File", _) => match std::mem::take(&mut self.current) {
+                (Some(path), Some(hash)) => self.files.push((path, hash)),
+                _ => return Err(PindexError::IncompleteFile),
+            },
+            _ => {}
+        }
+        self.text.clear();
+        Ok(())
+    }
+}
+
+/// The text of one of XML's five predefined entities; any other is refused.
+fn predefined_entity(name: &str) -> Result<&'static str, PindexError> {
+    match name {
+        "amp" => Ok("&"),
+        "lt" => Ok("<"),
+        "gt" => Ok(">"),
+        "quot" => Ok("\""),
+        "apos" => Ok("'"),
+        _ => Err(PindexError::Entity),
+    }
+}
+
+/// The root's children are SelfDescription, PVolume, one FileGroup or more, Process.
+fn check_order(top: &[String]) -> Result<(), PindexError> {
     let groups = top.iter().filter(|n| *n == "FileGroup").count();
     let expected: Vec<&str> = ["SelfDescription", "PVolume"]
         .into_iter()
@@ -331,12 +364,9 @@ pub fn check(xml: &[u8]) -> Result<Listed, PindexError> {
         .chain(["Process"])
         .collect();
     if groups == 0 || top != expected {
-        return Err(PindexError::Order(top));
+        return Err(PindexError::Order(top.to_vec()));
     }
-    Ok(Listed {
-        id: id.ok_or(PindexError::NoId)?,
-        files,
-    })
+    Ok(())
 }
 
 fn check_root(start: &quick_xml::events::BytesStart<'_>, name: &str) -> Result<(), PindexError> {
