@@ -351,6 +351,23 @@ impl SearchIndex {
 
     /// The hits of `query` among `mailbox`'s messages, oldest first.
     pub fn search(&self, mailbox: &str, query: &Query) -> Result<Vec<Hit>, ConservationError> {
+        let query = self.tantivy_query(mailbox, query);
+        let searcher = self.reader.searcher();
+        let found = searcher.search(&query, &DocSetCollector).map_err(fault)?;
+        let mut hits = Vec::with_capacity(found.len());
+        for address in found {
+            let doc: TantivyDocument = searcher.doc(address).map_err(fault)?;
+            hits.push(hit(self.fields, &doc));
+        }
+        hits.sort_by(|a, b| {
+            (a.received, &a.package, &a.sip_id).cmp(&(b.received, &b.package, &b.sip_id))
+        });
+        Ok(hits)
+    }
+
+    /// `query` within `mailbox` as tantivy's: every word (analysed as the index is) in
+    /// some text field, the kind as a prefix, the dates as a range.
+    fn tantivy_query(&self, mailbox: &str, query: &Query) -> BooleanQuery {
         let f = self.fields;
         let term = |field: Field, text: &str| -> Box<dyn tantivy::query::Query> {
             Box::new(TermQuery::new(
@@ -389,37 +406,7 @@ impl SearchIndex {
                 bound(query.until),
             )));
         }
-        let query = BooleanQuery::new(must.into_iter().map(|q| (Occur::Must, q)).collect());
-        let searcher = self.reader.searcher();
-        let found = searcher.search(&query, &DocSetCollector).map_err(fault)?;
-        let mut hits = Vec::with_capacity(found.len());
-        for address in found {
-            let doc: TantivyDocument = searcher.doc(address).map_err(fault)?;
-            let text = |field: Field| {
-                doc.get_first(field)
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string)
-            };
-            let received = doc
-                .get_first(f.received)
-                .and_then(|v| v.as_i64())
-                .map_or(Timestamp::UNIX_EPOCH, |n| {
-                    Timestamp::from_nanosecond(i128::from(n)).unwrap_or(Timestamp::UNIX_EPOCH)
-                });
-            hits.push(Hit {
-                package: text(f.package).unwrap_or_default(),
-                sip_id: text(f.sip_id).unwrap_or_default(),
-                kind: text(f.kind).unwrap_or_default(),
-                received,
-                from: text(f.sender),
-                subject: text(f.subject),
-                pec_id: text(f.pec_id),
-            });
-        }
-        hits.sort_by(|a, b| {
-            (a.received, &a.package, &a.sip_id).cmp(&(b.received, &b.package, &b.sip_id))
-        });
-        Ok(hits)
+        BooleanQuery::new(must.into_iter().map(|q| (Occur::Must, q)).collect())
     }
 
     /// How many messages the index holds.
@@ -460,6 +447,30 @@ fn open_index(dir: &Path, schema: &Schema) -> tantivy::Result<Index> {
 fn nanos(t: Timestamp) -> i64 {
     let n = t.as_nanosecond();
     i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// A found document as a hit (a field the document lacks reads as empty).
+fn hit(f: Fields, doc: &TantivyDocument) -> Hit {
+    let text = |field: Field| {
+        doc.get_first(field)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    let received = doc
+        .get_first(f.received)
+        .and_then(|v| v.as_i64())
+        .map_or(Timestamp::UNIX_EPOCH, |n| {
+            Timestamp::from_nanosecond(i128::from(n)).unwrap_or(Timestamp::UNIX_EPOCH)
+        });
+    Hit {
+        package: text(f.package).unwrap_or_default(),
+        sip_id: text(f.sip_id).unwrap_or_default(),
+        kind: text(f.kind).unwrap_or_default(),
+        received,
+        from: text(f.sender),
+        subject: text(f.subject),
+        pec_id: text(f.pec_id),
+    }
 }
 
 #[cfg(test)]
