@@ -77,27 +77,47 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Conversation<T> {
         if capabilities.eight_bit_mime && !message.data.is_ascii() {
             mail.push_str(" BODY=8BITMIME");
         }
-        let rcpt = |address: &String| format!("RCPT TO:<{address}>");
-        if !capabilities.pipelining {
-            self.command(&mail, Stage::MailFrom).await?;
-            let mut recipients = Vec::with_capacity(message.rcpt_to.len());
-            for address in message.rcpt_to {
-                let reply = self.exchange(&rcpt(address), Stage::RcptTo).await?;
-                recipients.push(RecipientOutcome {
-                    address: address.clone(),
-                    reply,
-                });
-            }
-            if !recipients.iter().any(|r| r.reply.is_positive()) {
-                return Ok(Delivery {
-                    recipients,
-                    data_reply: None,
-                    tls,
-                });
-            }
-            let go_ahead = self.exchange("DATA", Stage::Data).await?;
-            return self.send_data(go_ahead, recipients, message, tls).await;
+        if capabilities.pipelining {
+            self.pipelined(&mail, message, tls).await
+        } else {
+            self.one_by_one(&mail, message, tls).await
         }
+    }
+
+    /// The transaction one command and one reply at a time.
+    async fn one_by_one(
+        &mut self,
+        mail: &str,
+        message: &Message<'_>,
+        tls: bool,
+    ) -> Result<Delivery, ClientError> {
+        self.command(mail, Stage::MailFrom).await?;
+        let mut recipients = Vec::with_capacity(message.rcpt_to.len());
+        for address in message.rcpt_to {
+            let reply = self.exchange(&rcpt(address), Stage::RcptTo).await?;
+            recipients.push(RecipientOutcome {
+                address: address.clone(),
+                reply,
+            });
+        }
+        if !recipients.iter().any(|r| r.reply.is_positive()) {
+            return Ok(Delivery {
+                recipients,
+                data_reply: None,
+                tls,
+            });
+        }
+        let go_ahead = self.exchange("DATA", Stage::Data).await?;
+        self.send_data(go_ahead, recipients, message, tls).await
+    }
+
+    /// The transaction with MAIL, every RCPT and DATA in one write (RFC 2920).
+    async fn pipelined(
+        &mut self,
+        mail: &str,
+        message: &Message<'_>,
+        tls: bool,
+    ) -> Result<Delivery, ClientError> {
         let mut group = format!("{mail}\r\n");
         for address in message.rcpt_to {
             group.push_str(&rcpt(address));
@@ -266,4 +286,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Conversation<T> {
             }
         }
     }
+}
+
+/// The RCPT command for one recipient.
+fn rcpt(address: &str) -> String {
+    format!("RCPT TO:<{address}>")
 }
