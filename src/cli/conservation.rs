@@ -26,16 +26,6 @@ pub fn run(
     console: &mut Console<'_>,
 ) -> anyhow::Result<u8> {
     let open = || gateway(config, store.clone());
-    let password = |console: &mut Console<'_>, wanted: bool| {
-        let password = wanted.then(|| console.password()).transpose()?;
-        if let Some(problem) = password
-            .as_deref()
-            .and_then(crate::conservation::export::password_problem)
-        {
-            anyhow::bail!("{problem}");
-        }
-        Ok(password)
-    };
     match command {
         ConservationCommand::Audit { json, .. } => audit(&open()?, console.out, *json),
         ConservationCommand::Export {
@@ -46,7 +36,7 @@ pub fn run(
             password_stdin,
             ..
         } => {
-            let password = password(console, *password_stdin)?;
+            let password = export_password(console, *password_stdin)?;
             export(
                 &open()?,
                 console.out,
@@ -87,13 +77,26 @@ pub fn run(
             password_stdin,
             ..
         } => {
-            let password = password(console, *password_stdin)?;
+            let password = export_password(console, *password_stdin)?;
             revoke(config, &open()?, console.out, address, password.as_deref())
         }
         ConservationCommand::Disposal { at, json, .. } => {
             disposal(&open()?, console.out, at.as_deref(), *json)
         }
     }
+}
+
+/// The export's password, read from stdin when `wanted` and checked against the
+/// policy before any work is done.
+fn export_password(console: &mut Console<'_>, wanted: bool) -> anyhow::Result<Option<String>> {
+    let password = wanted.then(|| console.password()).transpose()?;
+    if let Some(problem) = password
+        .as_deref()
+        .and_then(crate::conservation::export::password_problem)
+    {
+        anyhow::bail!("{problem}");
+    }
+    Ok(password)
 }
 
 fn ingest(config: &Config, gateway: &Gateway, out: &mut dyn Write) -> anyhow::Result<u8> {
