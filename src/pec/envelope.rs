@@ -238,46 +238,8 @@ pub fn anomaly(issuer: &Issuer, received: &[u8], error: &str, stamp: &Stamp) -> 
         })
         .unwrap_or_default();
 
-    let notice = Notice::new("Anomalia nel messaggio")
-        .paragraph(
-            [
-                format!(
-                    "{} è stato ricevuto il messaggio {} proveniente da {}",
-                    text::on(&stamp.time),
-                    text::quoted(&subject),
-                    text::quoted(&sender)
-                ),
-                "indirizzato a:".to_string(),
-            ]
-            .into_iter()
-            .chain(recipients.iter().cloned()),
-        )
-        .line(format!(
-            "Tali dati non sono stati certificati per il seguente errore: {error}."
-        ))
-        .line("Il messaggio originale è incluso in allegato.");
-
-    let mut list = HeaderList::new();
-    let mut has_reply_to = false;
-    if let Some(message) = &message {
-        list = copy_headers(list, message, &ANOMALY_KEEPS);
-        has_reply_to = message.has("Reply-To");
-    }
-    if !has_reply_to && !sender.is_empty() {
-        list = list.address("Reply-To", None, &sender);
-    }
-    if !message.as_ref().is_some_and(|m| m.has("Message-ID")) {
-        list = list.message_id("Message-ID", &stamp.message_id);
-    }
-    let list = list
-        .raw(headers::TRANSPORT, headers::TRANSPORT_ERROR)
-        .raw("Date", &stamp.time.rfc5322())
-        .text("Subject", &SubjectPrefix::Anomaly.apply(&subject))
-        .address(
-            "From",
-            Some(&format!("Per conto di: {sender}")),
-            &issuer.service_address(),
-        );
+    let notice = anomaly_notice(&subject, &sender, &recipients, error, stamp);
+    let list = anomaly_headers(issuer, message.as_ref(), &sender, &subject, stamp);
     Unsigned {
         headers: list.finish(),
         entity: compose::entity_with(
@@ -288,6 +250,65 @@ pub fn anomaly(issuer: &Issuer, received: &[u8], error: &str, stamp: &Stamp) -> 
         ),
         daticert: None,
     }
+}
+
+/// The text of a busta di anomalia: what arrived, from whom, to whom, and the error.
+fn anomaly_notice(
+    subject: &str,
+    sender: &str,
+    recipients: &[String],
+    error: &str,
+    stamp: &Stamp,
+) -> Notice {
+    Notice::new("Anomalia nel messaggio")
+        .paragraph(
+            [
+                format!(
+                    "{} è stato ricevuto il messaggio {} proveniente da {}",
+                    text::on(&stamp.time),
+                    text::quoted(subject),
+                    text::quoted(sender)
+                ),
+                "indirizzato a:".to_string(),
+            ]
+            .into_iter()
+            .chain(recipients.iter().cloned()),
+        )
+        .line(format!(
+            "Tali dati non sono stati certificati per il seguente errore: {error}."
+        ))
+        .line("Il messaggio originale è incluso in allegato.")
+}
+
+/// The header of a busta di anomalia: the received message's own (those the regulation
+/// keeps), a Reply-To to its sender and a Message-ID where it had none, then ours.
+fn anomaly_headers(
+    issuer: &Issuer,
+    message: Option<&Message<'_>>,
+    sender: &str,
+    subject: &str,
+    stamp: &Stamp,
+) -> HeaderList {
+    let mut list = HeaderList::new();
+    let mut has_reply_to = false;
+    if let Some(message) = message {
+        list = copy_headers(list, message, &ANOMALY_KEEPS);
+        has_reply_to = message.has("Reply-To");
+    }
+    if !has_reply_to && !sender.is_empty() {
+        list = list.address("Reply-To", None, sender);
+    }
+    if !message.is_some_and(|m| m.has("Message-ID")) {
+        list = list.message_id("Message-ID", &stamp.message_id);
+    }
+    list.raw(headers::TRANSPORT, headers::TRANSPORT_ERROR)
+        .raw("Date", &stamp.time.rfc5322())
+        .text("Subject", &SubjectPrefix::Anomaly.apply(subject))
+        .address(
+            "From",
+            Some(&format!("Per conto di: {sender}")),
+            &issuer.service_address(),
+        )
 }
 
 fn copy_headers(mut list: HeaderList, message: &Message<'_>, names: &[&str]) -> HeaderList {
