@@ -89,59 +89,10 @@ impl Instruments {
     /// Every instrument, registered in `r`.
     pub fn register(r: &mut Registry) -> Instruments {
         Instruments {
-            access: Access {
-                accepted: new(
-                    r,
-                    "access_accepted",
-                    "Messages the punto di accesso accepted",
-                ),
-                refused: new(
-                    r,
-                    "access_refused",
-                    "Messages the punto di accesso refused, by reason",
-                ),
-                infected: new(
-                    r,
-                    "access_infected",
-                    "Messages the punto di accesso refused for a virus",
-                ),
-            },
-            reception: Reception {
-                envelopes: new(
-                    r,
-                    "reception_envelopes",
-                    "Valid buste di trasporto received from other providers",
-                ),
-                anomalies: new(
-                    r,
-                    "reception_anomalies",
-                    "Messages wrapped in a busta di anomalia, by cause",
-                ),
-            },
-            receipts: Receipts {
-                issued: new(
-                    r,
-                    "receipts_issued",
-                    "Receipts and notices this provider signed, by kind",
-                ),
-                received: new(
-                    r,
-                    "receipts_received",
-                    "Valid receipts received from providers, by kind",
-                ),
-            },
-            relay: Relay {
-                attempts: new(
-                    r,
-                    "relay_attempts",
-                    "Delivery attempts to other providers, by peer domain",
-                ),
-                failures: new(
-                    r,
-                    "relay_failures",
-                    "Failed delivery attempts, by peer domain",
-                ),
-            },
+            access: Access::register(r),
+            reception: Reception::register(r),
+            receipts: Receipts::register(r),
+            relay: Relay::register(r),
             timers_fired: new(r, "timers_fired", "12 h and 24 h notices sent, by timer"),
             sessions: Sessions::register(r),
             conservation: Conservation::register(r),
@@ -185,6 +136,79 @@ impl Instruments {
         }
         for result in ["ok", "refused"] {
             drop(self.reloads.get_or_create(&one("result", result)));
+        }
+    }
+}
+
+impl Access {
+    fn register(r: &mut Registry) -> Access {
+        Access {
+            accepted: new(
+                r,
+                "access_accepted",
+                "Messages the punto di accesso accepted",
+            ),
+            refused: new(
+                r,
+                "access_refused",
+                "Messages the punto di accesso refused, by reason",
+            ),
+            infected: new(
+                r,
+                "access_infected",
+                "Messages the punto di accesso refused for a virus",
+            ),
+        }
+    }
+}
+
+impl Reception {
+    fn register(r: &mut Registry) -> Reception {
+        Reception {
+            envelopes: new(
+                r,
+                "reception_envelopes",
+                "Valid buste di trasporto received from other providers",
+            ),
+            anomalies: new(
+                r,
+                "reception_anomalies",
+                "Messages wrapped in a busta di anomalia, by cause",
+            ),
+        }
+    }
+}
+
+impl Receipts {
+    fn register(r: &mut Registry) -> Receipts {
+        Receipts {
+            issued: new(
+                r,
+                "receipts_issued",
+                "Receipts and notices this provider signed, by kind",
+            ),
+            received: new(
+                r,
+                "receipts_received",
+                "Valid receipts received from providers, by kind",
+            ),
+        }
+    }
+}
+
+impl Relay {
+    fn register(r: &mut Registry) -> Relay {
+        Relay {
+            attempts: new(
+                r,
+                "relay_attempts",
+                "Delivery attempts to other providers, by peer domain",
+            ),
+            failures: new(
+                r,
+                "relay_failures",
+                "Failed delivery attempts, by peer domain",
+            ),
         }
     }
 }
