@@ -5,9 +5,13 @@
 //! Parameters pecd does not advertise (DSN, SMTPUTF8, REQUIRETLS, …) are refused with
 //! `555` instead of being silently ignored. Pure: no I/O.
 
+use std::borrow::Cow;
+
 use smtp_proto::Error as ProtoError;
 use smtp_proto::MAIL_BODY_7BIT;
 use smtp_proto::MAIL_BODY_8BITMIME;
+use smtp_proto::MailFrom;
+use smtp_proto::RcptTo;
 use smtp_proto::Request;
 
 use crate::smtp::reply::Reply;
@@ -126,51 +130,14 @@ pub fn strip_line_ending(line: &[u8]) -> &[u8] {
 }
 
 fn convert(
-    request: Request<std::borrow::Cow<'_, str>>,
+    request: Request<Cow<'_, str>>,
     body: &[u8],
 ) -> Result<Command, CommandError> {
     Ok(match request {
         Request::Ehlo { host } => Command::Ehlo(host.into_owned()),
         Request::Helo { host } => Command::Helo(host.into_owned()),
-        Request::Mail { from } => {
-            let allowed = MAIL_BODY_7BIT | MAIL_BODY_8BITMIME;
-            if from.flags & !allowed != 0 {
-                return Err(CommandError::UnsupportedParameter(
-                    "BODY/SMTPUTF8/RET".into(),
-                ));
-            }
-            let extensions = from.trans_id.is_some()
-                || from.env_id.is_some()
-                || from.solicit.is_some()
-                || from.mtrk.is_some()
-                || from.by != 0
-                || from.hold_for != 0
-                || from.hold_until != 0
-                || from.mt_priority != 0;
-            if extensions {
-                return Err(CommandError::UnsupportedParameter("MAIL extension".into()));
-            }
-            // `AUTH=` (RFC 4954 §5) is accepted and ignored: pecd never relays on trust.
-            Command::Mail {
-                from: from.address.into_owned(),
-                size: (from.size != 0).then_some(from.size),
-            }
-        }
-        Request::Rcpt { to } => {
-            if to.orcpt.is_some() || to.rrvs != 0 || to.flags != 0 {
-                return Err(CommandError::UnsupportedParameter("RCPT extension".into()));
-            }
-            let address = to.address.into_owned();
-            if address.is_empty() {
-                // smtp-proto turns both `<>` and the bare `<postmaster>` into "".
-                if memchr::memmem::find(body, b"<>").is_some() {
-                    return Err(CommandError::BadRecipient);
-                }
-                Command::Rcpt("postmaster".into())
-            } else {
-                Command::Rcpt(address)
-            }
-        }
+        Request::Mail { from } => mail(from)?,
+        Request::Rcpt { to } => rcpt(to, body)?,
         Request::Data => Command::Data,
         Request::Rset => Command::Rset,
         Request::Noop { .. } => Command::Noop,
@@ -200,6 +167,48 @@ fn convert(
         | Request::Atrn { .. }
         | Request::Burl { .. }) => Command::NotImplemented(other.name()),
     })
+}
+
+/// MAIL FROM with SIZE and BODY=7BIT/8BITMIME at most; other extensions are refused.
+fn mail(from: MailFrom<Cow<'_, str>>) -> Result<Command, CommandError> {
+    let allowed = MAIL_BODY_7BIT | MAIL_BODY_8BITMIME;
+    if from.flags & !allowed != 0 {
+        return Err(CommandError::UnsupportedParameter(
+            "BODY/SMTPUTF8/RET".into(),
+        ));
+    }
+    let extensions = from.trans_id.is_some()
+        || from.env_id.is_some()
+        || from.solicit.is_some()
+        || from.mtrk.is_some()
+        || from.by != 0
+        || from.hold_for != 0
+        || from.hold_until != 0
+        || from.mt_priority != 0;
+    if extensions {
+        return Err(CommandError::UnsupportedParameter("MAIL extension".into()));
+    }
+    // `AUTH=` (RFC 4954 §5) is accepted and ignored: pecd never relays on trust.
+    Ok(Command::Mail {
+        from: from.address.into_owned(),
+        size: (from.size != 0).then_some(from.size),
+    })
+}
+
+/// RCPT TO without extensions; `<postmaster>` alone, and never the null path.
+fn rcpt(to: RcptTo<Cow<'_, str>>, body: &[u8]) -> Result<Command, CommandError> {
+    if to.orcpt.is_some() || to.rrvs != 0 || to.flags != 0 {
+        return Err(CommandError::UnsupportedParameter("RCPT extension".into()));
+    }
+    let address = to.address.into_owned();
+    if !address.is_empty() {
+        return Ok(Command::Rcpt(address));
+    }
+    // smtp-proto turns both `<>` and the bare `<postmaster>` into "".
+    if memchr::memmem::find(body, b"<>").is_some() {
+        return Err(CommandError::BadRecipient);
+    }
+    Ok(Command::Rcpt("postmaster".into()))
 }
 
 /// Turns a smtp-proto error into ours, looking at the verb where the error is vague.
