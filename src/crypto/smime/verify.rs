@@ -140,29 +140,11 @@ pub fn verify(
         valid_at_signing_time: None,
         error: None,
     };
-    // RustCrypto reads DER, which nearly every gestore sends; OpenSSL also reads BER
-    // (indefinite lengths, from some generators) and re-encodes it in DER. What neither
-    // can parse is not a signature.
-    let (parsed, cms) = match Parsed::from_der(signature_der) {
-        Ok(parsed) => (parsed, None),
-        Err(_) => {
-            let cms = match CmsContentInfo::from_der(signature_der) {
-                Ok(cms) => cms,
-                Err(errors) => {
-                    report.error = Some(format!("not a CMS structure: {errors}"));
-                    return report;
-                }
-            };
-            let reencoded = cms
-                .to_der()
-                .map_err(|errors| format!("cannot re-encode the CMS structure: {errors}"));
-            match reencoded.and_then(|der| Parsed::from_der(&der)) {
-                Ok(parsed) => (parsed, Some(cms)),
-                Err(error) => {
-                    report.error = Some(error);
-                    return report;
-                }
-            }
+    let (parsed, cms) = match parse(signature_der) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            report.error = Some(error);
+            return report;
         }
     };
     report.digest = Some(parsed.digest);
@@ -198,6 +180,22 @@ pub fn verify(
     report.error = openssl_verdict(cms, entity, &signer).err();
     report.valid = report.error.is_none();
     report
+}
+
+/// The SignedData as RustCrypto reads it, with OpenSSL's reading when it took OpenSSL
+/// to read it. RustCrypto reads DER, which nearly every gestore sends; OpenSSL also
+/// reads BER (indefinite lengths, from some generators) and re-encodes it in DER.
+/// What neither can parse is not a signature.
+fn parse(signature_der: &[u8]) -> Result<(Parsed, Option<CmsContentInfo>), String> {
+    if let Ok(parsed) = Parsed::from_der(signature_der) {
+        return Ok((parsed, None));
+    }
+    let cms = CmsContentInfo::from_der(signature_der)
+        .map_err(|errors| format!("not a CMS structure: {errors}"))?;
+    let der = cms
+        .to_der()
+        .map_err(|errors| format!("cannot re-encode the CMS structure: {errors}"))?;
+    Ok((Parsed::from_der(&der)?, Some(cms)))
 }
 
 /// OpenSSL's verdict on the signature with `signer`'s key and no other: `NOINTERN`
@@ -260,25 +258,7 @@ impl Parsed {
                 CertificateChoices::Other(_) => None,
             })
             .collect();
-        let mut named = embedded
-            .iter()
-            .filter(|certificate| identifies(&signer_info.sid, certificate));
-        let signer_certificate = named.next();
-        if named.next().is_some() {
-            return Err(String::from(
-                "several embedded certificates match the signer: which one signed is ambiguous",
-            ));
-        }
-        let signer = match signer_certificate {
-            Some(certificate) => {
-                let der = certificate
-                    .to_der()
-                    .map_err(|error| format!("cannot re-encode the signer certificate: {error}"))?;
-                let x509 = decoded(der).ok_or("the signer certificate does not parse")?;
-                Some((signer_facts(certificate, &x509), x509))
-            }
-            None => None,
-        };
+        let signer = the_signer(signer_info, &embedded)?;
         let certificates = embedded
             .iter()
             .filter_map(|certificate| certificate.to_der().ok().and_then(decoded))
@@ -292,6 +272,30 @@ impl Parsed {
             certificates,
         })
     }
+}
+
+/// The one embedded certificate the SignerInfo names, if any: several that match
+/// would let two readers disagree on who signed, so they are refused.
+fn the_signer(
+    signer_info: &SignerInfo,
+    embedded: &[&Certificate],
+) -> Result<Option<(SignerCertificate, X509)>, String> {
+    let mut named = embedded
+        .iter()
+        .filter(|certificate| identifies(&signer_info.sid, certificate));
+    let Some(certificate) = named.next() else {
+        return Ok(None);
+    };
+    if named.next().is_some() {
+        return Err(String::from(
+            "several embedded certificates match the signer: which one signed is ambiguous",
+        ));
+    }
+    let der = certificate
+        .to_der()
+        .map_err(|error| format!("cannot re-encode the signer certificate: {error}"))?;
+    let x509 = decoded(der).ok_or("the signer certificate does not parse")?;
+    Ok(Some((signer_facts(certificate, &x509), x509)))
 }
 
 /// An embedded certificate as OpenSSL's `X509`, decoded once per process: decoding one
