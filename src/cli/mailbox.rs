@@ -5,6 +5,7 @@ use std::io::Write;
 
 use anyhow::bail;
 
+use super::args::MailboxCommand;
 use super::console::Console;
 use crate::config::Config;
 use crate::provider::mailboxes;
@@ -35,6 +36,32 @@ impl Changes {
             quota_bytes: self.quota_bytes,
             state: None,
         }
+    }
+}
+
+/// Runs one `pecd mailbox` command.
+pub fn run(
+    command: &MailboxCommand,
+    config: &Config,
+    store: &Store,
+    console: &mut Console<'_>,
+) -> anyhow::Result<()> {
+    match command {
+        MailboxCommand::Add {
+            address, options, ..
+        } => add(config, store, console, address, &options.changes()),
+        MailboxCommand::Set {
+            address, options, ..
+        } => set(store, console, address, &options.changes()),
+        MailboxCommand::List { .. } => list(store, console),
+        MailboxCommand::Show { address, .. } => show(store, console, address),
+        MailboxCommand::Suspend { address, .. } => {
+            set_state(store, console, address, MailboxState::Suspended)
+        }
+        MailboxCommand::Activate { address, .. } => {
+            set_state(store, console, address, MailboxState::Active)
+        }
+        MailboxCommand::Delete { address, .. } => delete(store, console, address),
     }
 }
 

@@ -31,7 +31,6 @@ use crate::control;
 use crate::store::Store;
 use crate::store::StoreError;
 use crate::store::log::LogQuery;
-use crate::store::mailbox::MailboxState;
 
 /// How long a command keeps trying when the store's writer is not a daemon that
 /// answers (another command, or a daemon just starting or stopping).
@@ -174,27 +173,9 @@ fn execute(
     store: &Store,
     console: &mut Console<'_>,
 ) -> anyhow::Result<u8> {
-    use super::mailbox;
     match command {
         StoreCommand::Mailbox(command) => {
-            match command {
-                MailboxCommand::Add {
-                    address, options, ..
-                } => mailbox::add(config, store, console, address, &options.changes()),
-                MailboxCommand::Set {
-                    address, options, ..
-                } => mailbox::set(store, console, address, &options.changes()),
-                MailboxCommand::List { .. } => mailbox::list(store, console),
-                MailboxCommand::Show { address, .. } => mailbox::show(store, console, address),
-                MailboxCommand::Suspend { address, .. } => {
-                    mailbox::set_state(store, console, address, MailboxState::Suspended)
-                }
-                MailboxCommand::Activate { address, .. } => {
-                    mailbox::set_state(store, console, address, MailboxState::Active)
-                }
-                MailboxCommand::Delete { address, .. } => mailbox::delete(store, console, address),
-            }?;
-            Ok(0)
+            super::mailbox::run(command, config, store, console).map(|()| 0)
         }
         StoreCommand::Log(LogCommand::Query {
             msgid,
@@ -204,17 +185,11 @@ fn execute(
             json,
             ..
         }) => {
-            let time = |text: &Option<String>| {
-                text.as_deref()
-                    .map(LogQuery::parse_time)
-                    .transpose()
-                    .map_err(anyhow::Error::msg)
-            };
             let query = LogQuery {
                 msgid: msgid.clone(),
                 mailbox: mailbox.clone(),
-                since: time(since)?,
-                until: time(until)?,
+                since: log_time(since)?,
+                until: log_time(until)?,
             };
             super::log::query(store, console, &query, *json).map(|()| 0)
         }
@@ -232,6 +207,14 @@ fn execute(
         StoreCommand::Stats(command) => super::stats::stats(command, config, store, console),
         StoreCommand::Outage(command) => super::stats::outage(command, store, console),
     }
+}
+
+/// A `--since`/`--until` of `pecd log query`, when given.
+fn log_time(text: &Option<String>) -> anyhow::Result<Option<jiff::Timestamp>> {
+    text.as_deref()
+        .map(LogQuery::parse_time)
+        .transpose()
+        .map_err(anyhow::Error::msg)
 }
 
 /// A command that names no configuration: `conservation verify-package`.
