@@ -58,24 +58,7 @@ pub fn alert(
         now.as_second(),
         hex::encode(unique)
     );
-    let (subject, text) = if percent >= 100 {
-        (
-            "AVVISO: spazio di conservazione esaurito".to_string(),
-            format!(
-                "Lo spazio di conservazione della casella {mailbox} e' esaurito ({used} di {quota} byte).\r\n\
-                 La conservazione dei nuovi messaggi e' sospesa: nessun messaggio e' perso, \
-                 riprendera' quando lo spazio sara' aumentato.\r\n"
-            ),
-        )
-    } else {
-        (
-            format!("AVVISO: spazio di conservazione al {percent}%"),
-            format!(
-                "La casella {mailbox} ha usato il {percent}% dello spazio di conservazione \
-                 ({used} di {quota} byte).\r\n"
-            ),
-        )
-    };
+    let (subject, text) = wording(mailbox, percent, used, quota);
     let headers = HeaderList::new()
         .raw(
             "Date",
@@ -102,6 +85,28 @@ pub fn alert(
         },
     )?;
     Ok((signed, message_id))
+}
+
+/// The alert's subject and text, in Italian, for the user.
+fn wording(mailbox: &str, percent: u8, used: u64, quota: u64) -> (String, String) {
+    if percent >= 100 {
+        (
+            "AVVISO: spazio di conservazione esaurito".to_string(),
+            format!(
+                "Lo spazio di conservazione della casella {mailbox} e' esaurito ({used} di {quota} byte).\r\n\
+                 La conservazione dei nuovi messaggi e' sospesa: nessun messaggio e' perso, \
+                 riprendera' quando lo spazio sara' aumentato.\r\n"
+            ),
+        )
+    } else {
+        (
+            format!("AVVISO: spazio di conservazione al {percent}%"),
+            format!(
+                "La casella {mailbox} ha usato il {percent}% dello spazio di conservazione \
+                 ({used} di {quota} byte).\r\n"
+            ),
+        )
+    }
 }
 
 #[cfg(test)]
