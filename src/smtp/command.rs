@@ -129,10 +129,7 @@ pub fn strip_line_ending(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-fn convert(
-    request: Request<Cow<'_, str>>,
-    body: &[u8],
-) -> Result<Command, CommandError> {
+fn convert(request: Request<Cow<'_, str>>, body: &[u8]) -> Result<Command, CommandError> {
     Ok(match request {
         Request::Ehlo { host } => Command::Ehlo(host.into_owned()),
         Request::Helo { host } => Command::Helo(host.into_owned()),

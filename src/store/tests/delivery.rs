@@ -148,7 +148,10 @@ fn the_ledger_knows_what_was_sent_and_what_arrived() {
             tx.inner
                 .open_table(timers)
                 .map_err(crate::store::db)?
-                .insert("id0\0bob@pec-b.test", crate::store::encode(&old)?.as_slice())
+                .insert(
+                    "id0\0bob@pec-b.test",
+                    crate::store::encode(&old)?.as_slice(),
+                )
                 .map_err(crate::store::db)?;
             Ok(())
         })
