@@ -22,14 +22,7 @@ use crate::conservation::tsa;
 pub fn check_package(root: &Path, external: &[X509], pinned: Option<&str>) -> Vec<String> {
     let mut problems = bag::check(root);
     if let Some(pinned) = pinned {
-        match std::fs::read(root.join(bag::TAG_MANIFESTS[0])) {
-            Ok(bytes) if sha256_hex(&bytes) == pinned => {}
-            Ok(_) => problems.push(format!(
-                "{}: differs from the recorded checksum",
-                bag::TAG_MANIFESTS[0]
-            )),
-            Err(_) => {}
-        }
+        check_pinned(root, pinned, &mut problems);
     }
     let certificates = root.join(archive::CERTIFICATES_DIR);
     let load = |name: &str| {
@@ -62,25 +55,44 @@ pub fn check_package(root: &Path, external: &[X509], pinned: Option<&str>) -> Ve
         }
         Err(_) => problems.push(format!("{}: missing", archive::PINDEX_SIGNATURE)),
     }
+    check_rapporti(root, anchors, &mut problems);
+    problems
+}
+
+/// The package's tag manifest against the SHA-256 recorded when it was stored (a
+/// missing one is the bag check's to report).
+fn check_pinned(root: &Path, pinned: &str, problems: &mut Vec<String>) {
+    match std::fs::read(root.join(bag::TAG_MANIFESTS[0])) {
+        Ok(bytes) if sha256_hex(&bytes) == pinned => {}
+        Ok(_) => problems.push(format!(
+            "{}: differs from the recorded checksum",
+            bag::TAG_MANIFESTS[0]
+        )),
+        Err(_) => {}
+    }
+}
+
+/// Every rapporto di versamento with its signature, verified against `anchors`.
+fn check_rapporti(root: &Path, anchors: &[X509], problems: &mut Vec<String>) {
     let rdv_dir = root.join(archive::RDV_DIR);
-    if let Ok(names) = files::list(&rdv_dir) {
-        for name in names.iter().filter(|n| n.ends_with(".rdv.xml")) {
-            let report = std::fs::read(rdv_dir.join(name));
-            let signature = std::fs::read(rdv_dir.join(format!("{name}.p7s")));
-            match (report, signature) {
-                (Ok(report), Ok(signature)) => {
-                    if let Err(error) = seal::verify(&signature, &report, anchors) {
-                        problems.push(format!("{}/{name}.p7s: {error}", archive::RDV_DIR));
-                    }
+    let Ok(names) = files::list(&rdv_dir) else {
+        return;
+    };
+    for name in names.iter().filter(|n| n.ends_with(".rdv.xml")) {
+        let report = std::fs::read(rdv_dir.join(name));
+        let signature = std::fs::read(rdv_dir.join(format!("{name}.p7s")));
+        match (report, signature) {
+            (Ok(report), Ok(signature)) => {
+                if let Err(error) = seal::verify(&signature, &report, anchors) {
+                    problems.push(format!("{}/{name}.p7s: {error}", archive::RDV_DIR));
                 }
-                _ => problems.push(format!(
-                    "{}/{name}: rapporto or its signature missing",
-                    archive::RDV_DIR
-                )),
             }
+            _ => problems.push(format!(
+                "{}/{name}: rapporto or its signature missing",
+                archive::RDV_DIR
+            )),
         }
     }
-    problems
 }
 
 /// The PIndex's structure, and every file it lists against its SHA-256.
