@@ -14,6 +14,7 @@ use crate::crypto::smime::Anchors;
 use crate::crypto::validation::Validation;
 use crate::pec::daticert::Daticert;
 use crate::pec::index::ProvidersIndex;
+use crate::pec::reader::PecMessage;
 
 /// The format of a message file.
 pub const RFC822: &str = "message/rfc822";
@@ -115,7 +116,24 @@ pub fn check(
         }
     };
     metadata.format = RFC822.into();
-    let message = &validation.message;
+    record_message(&mut metadata, &validation.message, raw);
+    record_signature(&mut metadata, &validation);
+    if !allowed
+        .iter()
+        .any(|f| f.eq_ignore_ascii_case(&metadata.format))
+    {
+        let reason = format!("format {} is not in the allowed list", metadata.format);
+        return Checked::Refused {
+            metadata: Box::new(metadata),
+            reason,
+        };
+    }
+    Checked::Accepted(Box::new(metadata))
+}
+
+/// What the message says of itself: kind, ids, addresses, subject, date, attachment
+/// names, and its daticert's fields when it has one.
+fn record_message(metadata: &mut Metadata, message: &PecMessage, raw: &[u8]) {
     metadata.kind = message.kind.as_str().into();
     metadata.message_id = message.message_id.clone();
     metadata.from = message.from.clone();
@@ -130,23 +148,11 @@ pub fn check(
             .collect();
     }
     if let Some(daticert) = &message.daticert {
-        record_daticert(&mut metadata, daticert);
+        record_daticert(metadata, daticert);
     }
     if metadata.pec_id.is_none() {
         metadata.pec_id = message.reference_message_id.clone();
     }
-    record_signature(&mut metadata, &validation);
-    if !allowed
-        .iter()
-        .any(|f| f.eq_ignore_ascii_case(&metadata.format))
-    {
-        let reason = format!("format {} is not in the allowed list", metadata.format);
-        return Checked::Refused {
-            metadata: Box::new(metadata),
-            reason,
-        };
-    }
-    Checked::Accepted(Box::new(metadata))
 }
 
 /// The daticert.xml fields, by element name, and the PEC id it gives.
