@@ -8,6 +8,7 @@ use base64::alphabet;
 use base64::engine::DecodePaddingMode;
 use base64::engine::GeneralPurpose;
 use base64::engine::GeneralPurposeConfig;
+use mail_parser::ContentType;
 use mail_parser::MessagePart;
 use mail_parser::MimeHeaders;
 
@@ -57,25 +58,8 @@ pub fn split_signed(message: &[u8]) -> Result<SignedParts, SmimeError> {
 /// settings), so a reader that parsed it for its headers need not parse it again.
 pub fn split_parsed(parsed: &mail_parser::Message<'_>) -> Result<SignedParts, SmimeError> {
     let root = parsed.parts.first().ok_or(SmimeError::NotMime)?;
-    let content_type = root.content_type().ok_or_else(|| SmimeError::NotSigned {
-        content_type: String::from("text/plain"),
-    })?;
-    let subtype = content_type.subtype().unwrap_or_default();
-    if !content_type.ctype().eq_ignore_ascii_case("multipart")
-        || !subtype.eq_ignore_ascii_case("signed")
-    {
-        return Err(SmimeError::NotSigned {
-            content_type: format!("{}/{subtype}", content_type.ctype()),
-        });
-    }
-    let parameter = |wanted: &str| {
-        content_type
-            .attributes()
-            .unwrap_or_default()
-            .iter()
-            .find(|attribute| attribute.name.eq_ignore_ascii_case(wanted))
-            .map(|attribute| attribute.value.trim().to_owned())
-    };
+    let content_type = multipart_signed(root)?;
+    let parameter = |wanted: &str| parameter(content_type, wanted);
     let protocol = parameter("protocol").unwrap_or_default();
     if !PROTOCOLS
         .iter()
@@ -120,6 +104,32 @@ pub fn split_parsed(parsed: &mail_parser::Message<'_>) -> Result<SignedParts, Sm
         protocol,
         micalg,
     })
+}
+
+/// The root part's content type, when it is `multipart/signed` (RFC 1847 §2.1).
+fn multipart_signed<'p>(root: &'p MessagePart<'_>) -> Result<&'p ContentType<'p>, SmimeError> {
+    let content_type = root.content_type().ok_or_else(|| SmimeError::NotSigned {
+        content_type: String::from("text/plain"),
+    })?;
+    let subtype = content_type.subtype().unwrap_or_default();
+    if !content_type.ctype().eq_ignore_ascii_case("multipart")
+        || !subtype.eq_ignore_ascii_case("signed")
+    {
+        return Err(SmimeError::NotSigned {
+            content_type: format!("{}/{subtype}", content_type.ctype()),
+        });
+    }
+    Ok(content_type)
+}
+
+/// A content type's parameter `wanted` (its name in any case), trimmed.
+fn parameter(content_type: &ContentType<'_>, wanted: &str) -> Option<String> {
+    content_type
+        .attributes()
+        .unwrap_or_default()
+        .iter()
+        .find(|attribute| attribute.name.eq_ignore_ascii_case(wanted))
+        .map(|attribute| attribute.value.trim().to_owned())
 }
 
 /// Where the lines of a `multipart/signed` body that start with `--boundary` are, read
