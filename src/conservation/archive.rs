@@ -172,10 +172,13 @@ fn write_sip(
 ) -> Result<(IndexGroup, Packaged), ConservationError> {
     let sip = &item.metadata.sip_id;
     let metadata_xml = item.metadata.to_xml();
-    let message_path = format!("data/representations/rep1/data/{sip}/message.eml");
-    let metadata_path = format!("data/metadata/descriptive/{sip}.xml");
-    files::write_in_package(&temp.join(&message_path), &item.raw)?;
-    files::write_in_package(&temp.join(&metadata_path), metadata_xml.as_bytes())?;
+    let written = SipFiles {
+        message: format!("data/representations/rep1/data/{sip}/message.eml"),
+        metadata: format!("data/metadata/descriptive/{sip}.xml"),
+        rdv: format!("{RDV_DIR}/{sip}.rdv.xml"),
+    };
+    files::write_in_package(&temp.join(&written.message), &item.raw)?;
+    files::write_in_package(&temp.join(&written.metadata), metadata_xml.as_bytes())?;
     let sip_files = [
         SipFile {
             name: "message.eml".into(),
@@ -188,52 +191,68 @@ fn write_sip(
     ];
     let rdv_id = format!("rdv-{sip}");
     let rapporto = rdv::rapporto(&rdv_id, sip, mailbox, now, &sip_files);
-    let rdv_path = format!("{RDV_DIR}/{sip}.rdv.xml");
     let rdv_signature = seal::sign(sealing.signer, rapporto.as_bytes())?;
-    files::write_in_package(&temp.join(&rdv_path), rapporto.as_bytes())?;
-    files::write_in_package(&temp.join(format!("{rdv_path}.p7s")), &rdv_signature)?;
-    let label = format!(
-        "{} {}",
-        item.metadata.kind,
-        item.metadata.subject.as_deref().unwrap_or_default()
-    );
-    let file = |suffix, path: &str, sha256, format| index_file(sip, suffix, path, sha256, format);
-    let group = IndexGroup {
-        id: sip.clone(),
-        label: label.trim().to_string(),
-        files: vec![
-            file(
-                "message",
-                &message_path,
-                item.metadata.sha256.clone(),
-                "message/rfc822",
-            ),
-            file(
-                "metadata",
-                &metadata_path,
-                sip_files[1].sha256.clone(),
-                "application/xml",
-            ),
-            file(
-                "rdv",
-                &rdv_path,
-                sha256_hex(rapporto.as_bytes()),
-                "application/xml",
-            ),
-            file(
-                "rdv-signature",
-                &format!("{rdv_path}.p7s"),
-                sha256_hex(&rdv_signature),
-                "application/pkcs7-signature",
-            ),
-        ],
-    };
+    files::write_in_package(&temp.join(&written.rdv), rapporto.as_bytes())?;
+    files::write_in_package(&temp.join(written.signature()), &rdv_signature)?;
+    let digests = [
+        item.metadata.sha256.clone(),
+        sip_files[1].sha256.clone(),
+        sha256_hex(rapporto.as_bytes()),
+        sha256_hex(&rdv_signature),
+    ];
+    let group = written.index_group(item, digests);
     let packaged = Packaged {
         rdv_id,
         sip_sha256: rdv::sip_digest(&sip_files),
         metadata: item.metadata.clone(),
     };
     Ok((group, packaged))
+}
+
+/// Where one SIP's files go in the package.
+struct SipFiles {
+    /// The message.
+    message: String,
+    /// Its descriptive metadata.
+    metadata: String,
+    /// Its rapporto di versamento.
+    rdv: String,
+}
+
+impl SipFiles {
+    /// The rapporto's detached signature.
+    fn signature(&self) -> String {
+        format!("{}.p7s", self.rdv)
+    }
+
+    /// The index group listing the SIP's files, with their `digests` in the order
+    /// message, metadata, rapporto, signature.
+    fn index_group(&self, item: &Item, digests: [String; 4]) -> IndexGroup {
+        let sip = &item.metadata.sip_id;
+        let label = format!(
+            "{} {}",
+            item.metadata.kind,
+            item.metadata.subject.as_deref().unwrap_or_default()
+        );
+        let [message, metadata, rdv, signature] = digests;
+        let file =
+            |suffix, path: &str, sha256, format| index_file(sip, suffix, path, sha256, format);
+        IndexGroup {
+            id: sip.clone(),
+            label: label.trim().to_string(),
+            files: vec![
+                file("message", &self.message, message, "message/rfc822"),
+                file("metadata", &self.metadata, metadata, "application/xml"),
+                file("rdv", &self.rdv, rdv, "application/xml"),
+                file(
+                    "rdv-signature",
+                    &self.signature(),
+                    signature,
+                    "application/pkcs7-signature",
+                ),
+            ],
+        }
+    }
 }
 
 /// How the index lists one file of a SIP: by a path relative to the index's folder,
