@@ -260,14 +260,12 @@ impl TakingCharge {
         taken.related = vec![self.charge_id.clone()];
         taken.recipients = self.local.clone();
         tx.events().log(taken)?;
-        tx.queue().enqueue(Job::new(
-            &domain_of(&self.mail_receipt),
-            &self.service,
-            vec![self.mail_receipt.clone()],
-            self.charge_blob.clone(),
-            now,
+        self.send(
+            tx,
+            &self.mail_receipt,
+            &self.charge_blob,
             JobKind::TakenInCharge,
-        ))?;
+        )?;
         for delivery in &self.deliveries {
             self.deliver(tx, delivery)?;
         }
@@ -309,13 +307,24 @@ impl TakingCharge {
         logged.mailbox = Some(rcpt.clone());
         logged.related = vec![delivery.receipt_id.clone()];
         tx.events().log(logged)?;
+        self.send(tx, &facts.sender, &delivery.receipt, JobKind::Receipt)
+    }
+
+    /// Queues one of our signed notices to `to`, from our service mailbox.
+    fn send(
+        &self,
+        tx: &mut Tx<'_>,
+        to: &str,
+        blob: &BlobId,
+        kind: JobKind,
+    ) -> Result<(), StoreError> {
         tx.queue().enqueue(Job::new(
-            &domain_of(&facts.sender),
+            &domain_of(to),
             &self.service,
-            vec![facts.sender.clone()],
-            delivery.receipt.clone(),
-            now,
-            JobKind::Receipt,
+            vec![to.to_string()],
+            blob.clone(),
+            self.now,
+            kind,
         ))?;
         Ok(())
     }
