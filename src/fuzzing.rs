@@ -425,6 +425,8 @@ pub fn imap_session(data: &[u8]) {
         let Some(prepared) = prepared else {
             return;
         };
+        let commits = prepared.store.commits();
+        let before = *commits.borrow();
         // The session starts on TLS, so STARTTLS is refused and the drive never ends
         // for it.
         let _ = exchange.drive(
@@ -433,7 +435,11 @@ pub fn imap_session(data: &[u8]) {
             jiff::Timestamp::UNIX_EPOCH,
             &mut Anyone,
         );
-        prepared.start_over();
+        // An input that committed nothing left the store as it found it, and restoring
+        // costs a commit.
+        if *commits.borrow() != before {
+            prepared.start_over();
+        }
     });
 }
 
