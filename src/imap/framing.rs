@@ -141,6 +141,22 @@ impl Framer {
         self.fragmentizer.is_message_poisoned() || self.fragmentizer.is_max_message_size_exceeded()
     }
 
+    /// Whether no message is under way: every byte read so far was framed and
+    /// answered. Only then may the server speak unasked (NOTIFY, RFC 5465).
+    pub fn is_between_messages(&self) -> bool {
+        self.fragmentizer.message_bytes().is_empty()
+    }
+
+    /// Lets go of the memory the last messages grew (the fragmentizer keeps its
+    /// largest message's room): an idle connection then holds next to nothing. Only
+    /// between messages, where a fresh fragmentizer is in the same state.
+    pub fn release(&mut self) {
+        if self.is_between_messages() {
+            self.fragmentizer =
+                Fragmentizer::new(self.max_append_literal.saturating_add(MAX_LINE as u32));
+        }
+    }
+
     /// The tag of the current message, when it has a valid one.
     pub fn tag(&self) -> Option<imap_codec::imap_types::core::Tag<'_>> {
         self.fragmentizer.decode_tag()

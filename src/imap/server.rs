@@ -182,7 +182,26 @@ const SEND_BATCH: usize = 64 * 1024;
 struct Connection<S> {
     stream: S,
     framer: Framer,
-    buffer: Box<[u8]>,
+    /// Where reads land: small while the client is between commands, larger while a
+    /// message (an APPEND's literal) is coming in.
+    buffer: Vec<u8>,
+}
+
+/// The read buffer between commands: a command line fits, and thousands of idle
+/// connections hold little.
+const IDLE_READ: usize = 512;
+
+/// The read buffer while a message is coming in.
+const BUSY_READ: usize = 8 * 1024;
+
+/// What ended a wait for the client.
+enum Arrival {
+    /// A whole message is in the framer.
+    Message,
+    /// The client closed, or the framer ended the connection.
+    Closed,
+    /// The store committed while no message was under way (NOTIFY's cue).
+    Committed,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + AckNow> Connection<S> {
@@ -190,7 +209,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + AckNow> Connection<S> {
         Connection {
             stream,
             framer: Framer::new(max_literal),
-            buffer: vec![0; 8 * 1024].into_boxed_slice(),
+            buffer: Vec::new(),
         }
     }
 
@@ -225,17 +244,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + AckNow> Connection<S> {
         write::flush(&mut self.stream).await
     }
 
-    /// Reads until a whole message is framed; `None` at EOF, or when the framer ends
-    /// the connection.
-    async fn next_message(&mut self) -> std::io::Result<Option<()>> {
+    /// Reads until a whole message is framed, or, given `commits`, until the store
+    /// commits while no message is under way. Only the socket read is raced against
+    /// the commit, so no write is ever cut short.
+    async fn next_arrival(
+        &mut self,
+        mut commits: Option<&mut tokio::sync::watch::Receiver<u64>>,
+    ) -> std::io::Result<Arrival> {
         let mut partial = false;
         loop {
             match self.framer.progress() {
-                Framed::Message => return Ok(Some(())),
+                Framed::Message => return Ok(Arrival::Message),
                 Framed::Send(out) => self.send(&[out]).await?,
                 Framed::Close(out) => {
                     self.send(&[out]).await?;
-                    return Ok(None);
+                    return Ok(Arrival::Closed);
                 }
                 Framed::NeedMore => {
                     if partial {
@@ -243,15 +266,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin + AckNow> Connection<S> {
                         // rest until it is acknowledged (see `net::ack`).
                         self.stream.ack_now();
                     }
-                    let n = self.stream.read(&mut self.buffer).await?;
+                    let between = self.framer.is_between_messages();
+                    self.size_buffer(between);
+                    let read = self.stream.read(&mut self.buffer);
+                    let n = match commits.as_deref_mut() {
+                        Some(commits) if between => tokio::select! {
+                            n = read => n?,
+                            () = committed(commits) => return Ok(Arrival::Committed),
+                        },
+                        _ => read.await?,
+                    };
                     if n == 0 {
-                        return Ok(None);
+                        return Ok(Arrival::Closed);
                     }
                     self.framer.enqueue(&self.buffer[..n]);
                     partial = true;
                 }
             }
         }
+    }
+
+    /// A small buffer between messages (the framer's grown room let go too), a larger
+    /// one while a message comes in.
+    fn size_buffer(&mut self, between: bool) {
+        let wanted = if between { IDLE_READ } else { BUSY_READ };
+        if between {
+            self.framer.release();
+        }
+        if self.buffer.len() != wanted {
+            self.buffer = vec![0; wanted];
+        }
+    }
+}
+
+/// Resolves when the store commits; never, once the store is gone.
+async fn committed(commits: &mut tokio::sync::watch::Receiver<u64>) {
+    if commits.changed().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -284,11 +335,13 @@ impl Driver<'_> {
     }
 
     /// Reads the next message, waiting at most the command timeout and, before login,
-    /// no later than the login deadline.
+    /// no later than the login deadline. Meanwhile, when the session asked for NOTIFY,
+    /// each commit of the store is turned into its notifications.
     async fn read<S: AsyncRead + AsyncWrite + Unpin + AckNow>(
         &self,
         connection: &mut Connection<S>,
-        session: &Session,
+        session: &mut Session,
+        commits: &mut Option<tokio::sync::watch::Receiver<u64>>,
     ) -> std::io::Result<Result<(), Interrupted>> {
         let mut deadline = tokio::time::Instant::now() + self.endpoint.timeouts.command;
         if session.user().is_none() {
@@ -296,14 +349,29 @@ impl Driver<'_> {
         } else {
             connection.framer.logged_in();
         }
-        tokio::select! {
-            read = tokio::time::timeout_at(deadline, connection.next_message()) => match read {
-                Err(_) => Ok(Err(Interrupted::Timeout)),
-                Ok(Ok(Some(()))) => Ok(Ok(())),
-                Ok(Ok(None)) => Ok(Err(Interrupted::Eof)),
-                Ok(Err(error)) => Err(error),
-            },
-            () = self.shutdown.cancelled() => Ok(Err(Interrupted::Shutdown)),
+        loop {
+            watch_commits(&self.endpoint.store, session, commits);
+            tokio::select! {
+                read = tokio::time::timeout_at(deadline, connection.next_arrival(commits.as_mut())) => match read {
+                    Err(_) => return Ok(Err(Interrupted::Timeout)),
+                    Ok(Ok(Arrival::Message)) => return Ok(Ok(())),
+                    Ok(Ok(Arrival::Closed)) => return Ok(Err(Interrupted::Eof)),
+                    Ok(Ok(Arrival::Committed)) => {}
+                    Ok(Err(error)) => return Err(error),
+                },
+                () = self.shutdown.cancelled() => return Ok(Err(Interrupted::Shutdown)),
+            }
+            // Read on this thread, as IDLE's reports are: a few folder records, and
+            // the new messages' attributes when MessageNew asked for them.
+            let out = session
+                .notifications(&self.endpoint.store, jiff::Timestamp::now())
+                .unwrap_or_else(|fault| {
+                    tracing::error!(error = %fault, "NOTIFY: changes not read");
+                    Vec::new()
+                });
+            if !out.is_empty() {
+                connection.send(&out).await?;
+            }
         }
     }
 
@@ -313,8 +381,9 @@ impl Driver<'_> {
         connection: &mut Connection<S>,
         mut session: Session,
     ) -> std::io::Result<Option<Session>> {
+        let mut commits = None;
         loop {
-            match self.read(connection, &session).await? {
+            match self.read(connection, &mut session, &mut commits).await? {
                 Ok(()) => {}
                 Err(Interrupted::Eof) => return Ok(None),
                 Err(Interrupted::Timeout) => {
@@ -361,7 +430,11 @@ impl Driver<'_> {
                     },
                     Effect::AuthenticateData { tag } => {
                         connection.send(&[Out::Raw(b"+ \r\n".to_vec())]).await?;
-                        if self.read(connection, &session).await?.is_err() {
+                        if self
+                            .read(connection, &mut session, &mut None)
+                            .await?
+                            .is_err()
+                        {
                             return Ok(None);
                         }
                         let line = connection.framer.message().to_vec();
@@ -455,33 +528,55 @@ impl Driver<'_> {
         loop {
             let store = self.endpoint.store.clone();
             tokio::select! {
-                read = tokio::time::timeout_at(deadline, connection.next_message()) => {
+                read = tokio::time::timeout_at(deadline, connection.next_arrival(Some(&mut commits))) => {
                     match read {
                         Err(_) => {
                             connection.send(&[reply::bye("IDLE timed out")]).await?;
                             return Ok(None);
                         }
-                        Ok(Ok(Some(()))) => {
-                            let out = end_idle(session, &store, tag, connection.framer.message());
+                        Ok(Ok(Arrival::Message)) => {
+                            let now = jiff::Timestamp::now();
+                            let out = end_idle(session, &store, tag, connection.framer.message(), now);
                             return Ok(Some(Step { out, effect: Effect::Next }));
                         }
-                        Ok(Ok(None)) => return Ok(None),
+                        Ok(Ok(Arrival::Closed)) => return Ok(None),
+                        // Every commit is this process's (the store's one writer, which
+                        // also runs the operator's commands): each wakes the session at once.
+                        Ok(Ok(Arrival::Committed)) => {}
                         Ok(Err(error)) => return Err(error),
                     }
                 }
-                // Every commit is this process's (the store's one writer, which also runs
-                // the operator's commands): each wakes the session at once.
-                _ = commits.changed() => {}
                 () = self.shutdown.cancelled() => {
                     connection.send(&[reply::bye("server shutting down")]).await?;
                     return Ok(None);
                 }
             }
-            let out = session.poll(&store).unwrap_or_default();
+            let out = session
+                .poll(&store, jiff::Timestamp::now())
+                .unwrap_or_default();
             if !out.is_empty() {
                 connection.send(&out).await?;
             }
         }
+    }
+}
+
+/// Keeps `commits` watching the store exactly while the session asks for NOTIFY; a
+/// watch just begun counts as woken, so what was committed since NOTIFY looked is
+/// reported.
+fn watch_commits(
+    store: &Store,
+    session: &Session,
+    commits: &mut Option<tokio::sync::watch::Receiver<u64>>,
+) {
+    match (session.notifying(), commits.is_some()) {
+        (true, false) => {
+            let mut receiver = store.commits();
+            receiver.mark_changed();
+            *commits = Some(receiver);
+        }
+        (false, true) => *commits = None,
+        _ => {}
     }
 }
 
