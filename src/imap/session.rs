@@ -17,6 +17,7 @@
 //! [`Hooks`] the session is made with.
 
 mod conserved;
+mod copy_move;
 mod fetch;
 mod fetch_items;
 mod fetch_out;
