@@ -554,17 +554,15 @@ impl Mailboxes<&ReadTx<'_>> {
     }
 }
 
-thread_local! {
-    /// argon2's working memory, kept per thread. Allocating and freeing it on every
-    /// check makes glibc raise its mmap threshold, after which every mid-size
-    /// allocation of the process stays in malloc's arenas (docs/performance.md). Kept,
-    /// it is allocated once.
-    static ARGON2_BLOCKS: std::cell::RefCell<Vec<argon2::Block>> =
-        const { std::cell::RefCell::new(Vec::new()) };
-}
+/// The room taken for argon2's working memory: more than glibc's largest dynamic mmap
+/// threshold (32 MiB on 64-bit), so malloc always maps it apart and unmaps it when it
+/// is freed, without raising the threshold (which would keep every mid-size allocation
+/// of the process in its arenas, docs/performance.md). Only the blocks a check uses are
+/// ever touched, so a check costs its 19 MiB while it runs and nothing after.
+const ARGON2_ROOM_BLOCKS: usize = 33 * 1024;
 
-/// Checks a password against a PHC string, with this thread's kept working memory;
-/// the comparison is constant-time.
+/// Checks a password against a PHC string, in working memory of its own (given back
+/// when it ends); the comparison is constant-time.
 pub(crate) fn verify_argon2(password: &str, hash: &str) -> bool {
     let Ok(parsed) = argon2::PasswordHash::new(hash) else {
         return false;
@@ -585,18 +583,14 @@ pub(crate) fn verify_argon2(password: &str, hash: &str) -> bool {
     let blocks = params.block_count();
     let argon2 = Argon2::new(algorithm, version, params);
     let mut out = vec![0u8; expected.as_bytes().len()];
-    let hashed = ARGON2_BLOCKS.with(|memory| {
-        let mut memory = memory.borrow_mut();
-        if memory.len() < blocks {
-            memory.resize(blocks, argon2::Block::default());
-        }
-        argon2.hash_password_into_with_memory(
-            password.as_bytes(),
-            salt.as_ref(),
-            &mut out,
-            &mut memory[..blocks],
-        )
-    });
+    let mut memory: Vec<argon2::Block> = Vec::with_capacity(blocks.max(ARGON2_ROOM_BLOCKS));
+    memory.resize(blocks, argon2::Block::default());
+    let hashed = argon2.hash_password_into_with_memory(
+        password.as_bytes(),
+        salt.as_ref(),
+        &mut out,
+        &mut memory,
+    );
     hashed.is_ok() && openssl::memcmp::eq(&out, expected.as_bytes())
 }
 
