@@ -70,7 +70,8 @@ def wait_port(port, process, seconds=120):
 
 def raise_nofile(n):
     def apply():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
     return apply
 
 
@@ -149,7 +150,8 @@ def main():
     ap.add_argument("--pecd", required=True)
     ap.add_argument("--sessions", type=int, default=500)
     ap.add_argument("--messages", type=int, default=100, help="messages in the INBOX")
-    ap.add_argument("--login-concurrency", type=int, default=8)
+    ap.add_argument("--login-concurrency", type=int, default=4,
+                    help="logins in flight (pecd refuses more than [login] failures_per_address_account)")
     ap.add_argument("--idle", action="store_true", help="each session also enters IDLE")
     ap.add_argument("--settle", type=float, default=3.0, help="seconds before each final reading")
     ap.add_argument("--port-base", type=int, default=34500)

@@ -154,7 +154,7 @@ where
         login_deadline: tokio::time::Instant::now() + endpoint.timeouts.login,
     };
     if endpoint.implicit_tls {
-        let stream = driver.handshake(stream).await?;
+        let stream = Box::pin(driver.handshake(stream)).await?;
         let mut connection = Connection::new(stream, endpoint.config.max_append_bytes);
         connection.send(&[session.greeting()]).await?;
         driver.drive(&mut connection, session).await?;
@@ -166,7 +166,7 @@ where
         return Ok(());
     };
     // Anything the client sent after STARTTLS in plaintext is dropped unread.
-    let stream = driver.handshake(connection.stream).await?;
+    let stream = Box::pin(driver.handshake(connection.stream)).await?;
     session.tls_started();
     let mut connection = Connection::new(stream, endpoint.config.max_append_bytes);
     driver.drive(&mut connection, session).await?;
@@ -409,7 +409,8 @@ impl Driver<'_> {
                     continue;
                 }
             };
-            let (back, mut step) = self.handle(connection, session, command, extended).await?;
+            let (back, mut step) =
+                Box::pin(self.handle(connection, session, command, extended)).await?;
             session = back;
             loop {
                 connection.send(&step.out).await?;
@@ -421,7 +422,7 @@ impl Driver<'_> {
                         tag,
                         user,
                         password,
-                    } => match self.check_password(&user, &password).await {
+                    } => match Box::pin(self.check_password(&user, &password)).await {
                         Ok(valid) => session.login_checked(tag, &user, valid),
                         Err(unchecked) => Step {
                             out: vec![unchecked.reply(&tag)],
@@ -440,10 +441,12 @@ impl Driver<'_> {
                         let line = connection.framer.message().to_vec();
                         session.authenticate_data(tag, &line)
                     }
-                    Effect::Idle { tag } => match self.idle(connection, &mut session, tag).await? {
-                        Some(step) => step,
-                        None => return Ok(None),
-                    },
+                    Effect::Idle { tag } => {
+                        match Box::pin(self.idle(connection, &mut session, tag)).await? {
+                            Some(step) => step,
+                            None => return Ok(None),
+                        }
+                    }
                 };
             }
         }
