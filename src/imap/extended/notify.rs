@@ -19,6 +19,10 @@ use crate::store::mailbox::INBOX;
 /// so a client may not make that work unbounded (`NO [NOTIFICATIONOVERFLOW]` beyond).
 pub const MAX_NAMES: usize = 100;
 
+/// The most event groups one NOTIFY may hold, for the same reason: there are only
+/// seven kinds of filter, so more groups only make work.
+pub const MAX_GROUPS: usize = 32;
+
 /// A set of event types (RFC 5465 §5).
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
 pub struct Events(u8);
@@ -132,7 +136,8 @@ pub enum Refusal {
     Bad(&'static str),
     /// An event this server does not report (`NO [BADEVENT (…)]`, §3.1).
     BadEvent,
-    /// More names than [`MAX_NAMES`] (`NO [NOTIFICATIONOVERFLOW]`).
+    /// More names than [`MAX_NAMES`] or groups than [`MAX_GROUPS`]
+    /// (`NO [NOTIFICATIONOVERFLOW]`).
     Overflow,
 }
 
@@ -145,7 +150,9 @@ impl Refusal {
                 let names: Vec<&str> = SUPPORTED.iter().map(|(name, _)| *name).collect();
                 format!("NO [BADEVENT ({})] event not supported", names.join(" "))
             }
-            Refusal::Overflow => "NO [NOTIFICATIONOVERFLOW] too many mailbox names".to_string(),
+            Refusal::Overflow => {
+                "NO [NOTIFICATIONOVERFLOW] too many mailbox names or event groups".to_string()
+            }
         }
     }
 }
@@ -194,6 +201,9 @@ fn set(reader: &mut Reader<'_>) -> Result<NotifySet, Refusal> {
             }
             let (events, _) = events(reader, false)?;
             set.groups.push(EventGroup { filter, events });
+            if set.groups.len() > MAX_GROUPS {
+                return Err(Refusal::Overflow);
+            }
         }
         if !reader.eat(b")") {
             return Err(Refusal::Bad("NOTIFY: ) expected after the events"));
@@ -432,5 +442,7 @@ mod tests {
             half.join(" ")
         );
         assert_eq!(notify(&args), Err(Refusal::Overflow));
+        let groups = vec!["(personal NONE)"; MAX_GROUPS + 1].join(" ");
+        assert_eq!(notify(&format!("SET {groups}")), Err(Refusal::Overflow));
     }
 }
