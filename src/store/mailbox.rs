@@ -558,11 +558,25 @@ impl Mailboxes<&ReadTx<'_>> {
 /// threshold (32 MiB on 64-bit), so malloc always maps it apart and unmaps it when it
 /// is freed, without raising the threshold (which would keep every mid-size allocation
 /// of the process in its arenas, docs/performance.md). Only the blocks a check uses are
-/// ever touched, so a check costs its 19 MiB while it runs and nothing after.
+/// ever touched.
 const ARGON2_ROOM_BLOCKS: usize = 33 * 1024;
 
-/// Checks a password against a PHC string, in working memory of its own (given back
-/// when it ends); the comparison is constant-time.
+thread_local! {
+    /// argon2's working memory, kept by a password checker thread between checks and
+    /// given back by [`release_argon2_memory`] once checks stop coming: taking it anew
+    /// for every check costs the page faults of 19 MiB each time.
+    static ARGON2_BLOCKS: std::cell::RefCell<Vec<argon2::Block>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Gives this thread's argon2 working memory back to the system (the password
+/// checkers call it when they have been idle for a moment).
+pub fn release_argon2_memory() {
+    ARGON2_BLOCKS.with(|memory| *memory.borrow_mut() = Vec::new());
+}
+
+/// Checks a password against a PHC string, with this thread's kept working memory;
+/// the comparison is constant-time.
 pub(crate) fn verify_argon2(password: &str, hash: &str) -> bool {
     let Ok(parsed) = argon2::PasswordHash::new(hash) else {
         return false;
@@ -583,14 +597,20 @@ pub(crate) fn verify_argon2(password: &str, hash: &str) -> bool {
     let blocks = params.block_count();
     let argon2 = Argon2::new(algorithm, version, params);
     let mut out = vec![0u8; expected.as_bytes().len()];
-    let mut memory: Vec<argon2::Block> = Vec::with_capacity(blocks.max(ARGON2_ROOM_BLOCKS));
-    memory.resize(blocks, argon2::Block::default());
-    let hashed = argon2.hash_password_into_with_memory(
-        password.as_bytes(),
-        salt.as_ref(),
-        &mut out,
-        &mut memory,
-    );
+    let hashed = ARGON2_BLOCKS.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() < blocks {
+            let mut room = Vec::with_capacity(blocks.max(ARGON2_ROOM_BLOCKS));
+            room.resize(blocks, argon2::Block::default());
+            *memory = room;
+        }
+        argon2.hash_password_into_with_memory(
+            password.as_bytes(),
+            salt.as_ref(),
+            &mut out,
+            &mut memory[..blocks],
+        )
+    });
     hashed.is_ok() && openssl::memcmp::eq(&out, expected.as_bytes())
 }
 
