@@ -7,8 +7,9 @@
    line of /proc/PID/smaps_rollup) and VmRSS are read;
 3. `--sessions` TLS sessions are opened to IMAPS (`--login-concurrency` logins in
    flight), each LOGIN then SELECT INBOX (and IDLE with `--idle`), and left open;
-   PSS is read after every 100 sessions (no login in flight) and once more
-   `--settle` seconds after the last;
+   PSS is read one second after every 100 sessions (no login in flight; the password
+   checkers may still hold their working memory, alike at every such reading) and
+   once more `--settle` seconds after the last;
 4. it prints the PSS before and with the sessions, the KiB per session over the whole
    run from the fresh start (`fresh`, everything the sessions made the process take,
    one-time costs of the first logins included) and between the first checkpoint and
@@ -157,7 +158,9 @@ def main():
     ap.add_argument("--login-concurrency", type=int, default=4,
                     help="logins in flight (pecd refuses more than [login] failures_per_address_account)")
     ap.add_argument("--idle", action="store_true", help="each session also enters IDLE")
-    ap.add_argument("--settle", type=float, default=3.0, help="seconds before each final reading")
+    ap.add_argument("--settle", type=float, default=5.0,
+                    help="seconds before the first and the last reading (pecd's password "
+                         "checkers give their memory back 2 s after their last check)")
     ap.add_argument("--port-base", type=int, default=34500)
     ap.add_argument("--env", action="append", default=[], help="KEY=VALUE for pecd")
     a = ap.parse_args()
