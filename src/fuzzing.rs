@@ -50,7 +50,7 @@ pub fn ldif(data: &[u8]) {
     let _ = ProvidersIndex::from_ldif(data);
 }
 
-/// The providers index as `[index] url` downloads it, read with the anchors and without.
+/// The providers index as `[index] url` downloads it, read with the anchors or without.
 /// An input whose first byte is odd is first made a genuine `.p7m`: the rest signed by
 /// a development CA's signer, as DER, PEM or base64 by the second byte, so the verified
 /// path reaches the LDIF parser and the certificate-hash checks too.
@@ -65,8 +65,13 @@ pub fn index_p7m(data: &[u8]) {
         _ => None,
     };
     let bytes = signed.as_deref().unwrap_or(data);
-    let _ = load_index(bytes, None);
-    let _ = load_index(bytes, Some(&fixture.anchors));
+    // One reading per input, the first byte's second bit choosing it: each costs
+    // a parse of the whole PKCS#7, the slowest part of the target.
+    let anchors = match data.first() {
+        Some(mode) if mode & 2 == 2 => Some(&fixture.anchors),
+        _ => None,
+    };
+    let _ = load_index(bytes, anchors);
 }
 
 /// A development CA and a signer it issued, made once per process.
@@ -232,49 +237,49 @@ pub enum AttributeEdit {
 }
 
 impl SignatureShape {
+    /// The most certificates, SignerInfo copies or attribute edits a shape applies: a
+    /// few of each reach every case of the verifier, while each more costs the DER
+    /// sort of its SET OF again, so long inputs would only run slower.
+    const MOST: usize = 8;
+
     /// The reshaped signature and the DER of its SignerInfos.
     fn apply(&self, der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), smime::shapes::ShapeError> {
         use x509_cert::der::Encode;
 
         let mut signer_infos = Vec::new();
+        let mut first_two = None;
         let edited = smime::shapes::edit_signed_data(der, |signed| {
             if !self.certificates.is_empty() {
-                smime::shapes::pick_certificates(signed, &self.certificates)?;
+                let kept = &self.certificates[..self.certificates.len().min(Self::MOST)];
+                smime::shapes::pick_certificates(signed, kept)?;
             }
-            for &flip in &self.signer_copies {
+            for &flip in self.signer_copies.iter().take(Self::MOST) {
                 smime::shapes::add_signer_copy(signed, 0, flip)?;
             }
             smime::shapes::edit_signed_attributes(signed, 0, |attributes| {
                 self.attributes
                     .iter()
+                    .take(Self::MOST)
                     .try_for_each(|edit| edit.apply(attributes))
             })?;
             signer_infos = signed.signer_infos.to_der()?;
+            if self.swap_certificates
+                && let Some([first, second, ..]) =
+                    signed.certificates.as_ref().map(|set| set.0.as_slice())
+            {
+                first_two = Some([first.to_der()?, second.to_der()?]);
+            }
             Ok(())
         })?;
-        Ok((self.swapped(edited), signer_infos))
-    }
-
-    /// `der` with its first two embedded certificates swapped when the shape asks.
-    fn swapped(&self, der: Vec<u8>) -> Vec<u8> {
-        use x509_cert::der::Decode;
-        use x509_cert::der::Encode;
-
-        let pair = || -> Option<[Vec<u8>; 2]> {
-            let info = cms::content_info::ContentInfo::from_der(&der).ok()?;
-            let signed: cms::signed_data::SignedData = info.content.decode_as().ok()?;
-            let set = signed.certificates?;
-            let [first, second, ..] = set.0.as_slice() else {
-                return None;
-            };
-            Some([first.to_der().ok()?, second.to_der().ok()?])
-        };
-        match (self.swap_certificates, pair()) {
-            (true, Some([first, second])) => {
-                smime::shapes::swapped(&der, &first, &second).unwrap_or(der)
+        // The first two embedded certificates swap places on the wire, where the
+        // encoder would have sorted them.
+        let reshaped = match first_two {
+            Some([first, second]) => {
+                smime::shapes::swapped(&edited, &first, &second).unwrap_or(edited)
             }
-            _ => der,
-        }
+            None => edited,
+        };
+        Ok((reshaped, signer_infos))
     }
 }
 
@@ -417,27 +422,74 @@ pub fn imap_session(data: &[u8]) {
     let hooks = std::sync::Arc::new(crate::imap::provider_hooks::ProviderHooks::default());
     let mut exchange = Exchange::new(Session::new(config, Transport::Tls, hooks), FUZZ_MAX_APPEND);
     PREPARED.with_borrow_mut(|prepared| {
-        let Some((store, savepoint)) = prepared else {
+        let Some(prepared) = prepared else {
             return;
         };
         // The session starts on TLS, so STARTTLS is refused and the drive never ends
         // for it.
-        let _ = exchange.drive(store, data, jiff::Timestamp::UNIX_EPOCH, &mut Anyone);
+        let _ = exchange.drive(
+            &prepared.store,
+            data,
+            jiff::Timestamp::UNIX_EPOCH,
+            &mut Anyone,
+        );
+        prepared.start_over();
+    });
+}
+
+/// A store with one mailbox and the savepoint every input starts from.
+struct Prepared {
+    store: crate::store::Store,
+    savepoint: crate::store::Savepoint,
+    /// Inputs run since the savepoint was taken.
+    since_savepoint: u32,
+}
+
+impl Prepared {
+    /// Inputs between two renewals of the savepoint.
+    const RENEW_EVERY: u32 = 64;
+
+    fn new() -> Option<Prepared> {
+        let dir = std::env::temp_dir().join(format!("pecd-fuzz-imap-{}", std::process::id()));
+        let store = crate::store::Store::in_memory(&dir).ok()?;
+        let settings = crate::store::mailbox::NewMailbox::default();
+        store
+            .write(|tx| {
+                tx.mailboxes()
+                    .create(FUZZ_USER, "fuzz", &settings, jiff::Timestamp::UNIX_EPOCH)
+            })
+            .ok()?;
+        let savepoint = store.savepoint().ok()?;
+        Some(Prepared {
+            store,
+            savepoint,
+            since_savepoint: 0,
+        })
+    }
+
+    /// Undoes what the last input wrote.
+    fn start_over(&mut self) {
         // A store that cannot go back would carry this input's state into the next.
-        let restored = store.restore(savepoint);
+        let restored = self.store.restore(&self.savepoint);
         assert!(restored.is_ok(), "restoring the savepoint: {restored:?}");
         // A savepoint keeps every page freed after it: a new one, taken of the same
-        // state, lets the old one's go, so the store stays the size it was prepared at.
-        let renewed = store.savepoint();
+        // state now and then, lets the old one's go, so the store stays about the size
+        // it was prepared at without a second commit per input.
+        self.since_savepoint += 1;
+        if self.since_savepoint < Prepared::RENEW_EVERY {
+            return;
+        }
+        let renewed = self.store.savepoint();
         assert!(
             renewed.is_ok(),
             "renewing the savepoint: {:?}",
             renewed.as_ref().err()
         );
         if let Ok(renewed) = renewed {
-            *savepoint = renewed;
+            self.savepoint = renewed;
+            self.since_savepoint = 0;
         }
-    });
+    }
 }
 
 /// The mailbox every fuzzed login opens.
@@ -447,27 +499,12 @@ const FUZZ_USER: &str = "fuzz@pec.test";
 const FUZZ_MAX_APPEND: u32 = 1 << 20;
 
 thread_local! {
-    /// A store with one mailbox, prepared once per thread (the password hash is slow),
-    /// in memory, and the savepoint every input starts from: what one input writes is
-    /// undone before the next, so no input sees another's state and the store never
-    /// grows. Bodies too large to inline go to files under the temp dir, named by their
-    /// content.
-    static PREPARED: std::cell::RefCell<Option<(crate::store::Store, crate::store::Savepoint)>> =
-        std::cell::RefCell::new(prepare_store());
-}
-
-fn prepare_store() -> Option<(crate::store::Store, crate::store::Savepoint)> {
-    let dir = std::env::temp_dir().join(format!("pecd-fuzz-imap-{}", std::process::id()));
-    let store = crate::store::Store::in_memory(&dir).ok()?;
-    let settings = crate::store::mailbox::NewMailbox::default();
-    store
-        .write(|tx| {
-            tx.mailboxes()
-                .create(FUZZ_USER, "fuzz", &settings, jiff::Timestamp::UNIX_EPOCH)
-        })
-        .ok()?;
-    let savepoint = store.savepoint().ok()?;
-    Some((store, savepoint))
+    /// The store, prepared once per thread (the password hash is slow), in memory: what
+    /// one input writes is undone before the next, so no input sees another's state and
+    /// the store never grows. Bodies too large to inline go to files under the temp dir,
+    /// named by their content.
+    static PREPARED: std::cell::RefCell<Option<Prepared>> =
+        std::cell::RefCell::new(Prepared::new());
 }
 
 /// The SMTP input path on any bytes: command lines into the session, DATA bodies

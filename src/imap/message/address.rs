@@ -7,7 +7,8 @@
 //! group from its members and carry a route as its own field, so the field is read here
 //! token by token, leniently, as Dovecot does: a display name stays as written (encoded
 //! words included), a comment after a bare address is its name, whatever cannot be
-//! read is stepped over. Pure, never panics, linear in the field's length.
+//! read is stepped over. Pure, never panics, linear in the field's length: every
+//! loop reads or skips at least one byte per turn.
 
 /// One element of an address field, in order.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -91,6 +92,13 @@ pub fn searchable(value: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The white space between tokens: what [`Reader::skip_cfws`] steps over and an atom
+/// ends at. One set for both, so that every byte is either skipped or read (a form
+/// feed, white space to `u8::is_ascii_whitespace`, is read as part of an atom).
+fn space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\r' | b'\n')
+}
+
 /// Characters that end an atom (RFC 5322 §3.2.3 specials), besides white space.
 fn special(byte: u8) -> bool {
     matches!(
@@ -116,7 +124,7 @@ impl Reader<'_> {
     fn skip_cfws(&mut self) {
         while let Some(byte) = self.peek() {
             match byte {
-                b' ' | b'\t' | b'\r' | b'\n' => self.at += 1,
+                byte if space(byte) => self.at += 1,
                 b'(' => self.comment_text(),
                 _ => break,
             }
@@ -181,7 +189,7 @@ impl Reader<'_> {
     fn atom(&mut self) -> Vec<u8> {
         let start = self.at;
         while let Some(byte) = self.peek() {
-            if special(byte) || byte.is_ascii_whitespace() {
+            if special(byte) || space(byte) {
                 break;
             }
             self.at += 1;
@@ -446,6 +454,25 @@ mod tests {
             b"\\",
             b"@@@",
         ] {
+            let _ = parse(input);
+            let _ = searchable(input);
+        }
+    }
+
+    #[test]
+    fn a_form_feed_is_read_and_the_parse_ends() {
+        // A form feed ended atoms without being skipped as space, so the domain and
+        // phrase loops read empty atoms at it for ever (found by the imap_message fuzz
+        // target; the whole input is in its corpus).
+        assert_eq!(
+            parse(b"a@example.c\r0\x0c"),
+            [mailbox(None, None, "a", "example.c0\x0c")]
+        );
+        assert_eq!(
+            parse(b"Name\x0c <a@b.test>"),
+            [mailbox(Some("Name\x0c"), None, "a", "b.test")]
+        );
+        for input in [&b"\x0c"[..], b"\x0c@\x0c", b"<\x0c@\x0c>", b"g\x0c:\x0c;"] {
             let _ = parse(input);
             let _ = searchable(input);
         }

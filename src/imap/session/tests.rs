@@ -397,3 +397,32 @@ fn folder_names_and_counts_are_bounded() {
     let refused = client.c(&format!("c2 rename f{held} {long}"));
     assert!(refused.contains("c2 NO [LIMIT]"), "{refused}");
 }
+
+#[test]
+fn a_form_feed_in_an_address_cannot_stall_the_session() {
+    // A message from anyone, delivered: a form feed in From, at the top and in an
+    // attached message, once kept the address reader looping for ever on FETCH
+    // ENVELOPE / BODYSTRUCTURE and SEARCH FROM, holding a core per command.
+    let (dir, store) = store();
+    let raw = b"From: a@example.c\r0\x0c\r\nTo: b@pec.test\r\nSubject: ff\r\n\
+Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n\
+Content-Type: message/rfc822\r\n\r\nFrom: Name\x0c <c@x\x0c.test>\r\nSubject: in\r\n\r\nbody\r\n\
+--B--\r\n";
+    deliver(&store, raw, &[]);
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut client = Client::new(&store);
+        client.c("a1 login mrc@pec.test secret");
+        client.c("a2 select inbox");
+        let fetched = client.c("a3 fetch 1 (envelope bodystructure)");
+        let searched = client.c("a4 search from example");
+        let _ = done.send((fetched, searched));
+        drop(dir);
+    });
+    let (fetched, searched) = finished
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the session answered");
+    assert!(fetched.contains("a3 OK"), "{fetched}");
+    assert!(fetched.contains("\"example.c0\x0c\""), "{fetched}");
+    assert!(searched.contains("* SEARCH 1\r\n"), "{searched}");
+}

@@ -310,3 +310,19 @@ fn characters_xml_cannot_carry_are_refused_raw_or_as_references() {
     let again = Daticert::parse(d.to_xml().as_bytes()).unwrap();
     assert_eq!(again.header.subject.as_deref(), Some("a b c"));
 }
+
+#[test]
+fn a_carriage_return_given_as_a_reference_survives_the_round_trip() {
+    // XML readers turn a literal CR into a line feed, so the writer must keep the
+    // reference the sender used; written raw, the reparse read another sender.
+    let xml = ARUBA_CONSEGNA.replacen("</mittente>", "&#13;x</mittente>", 1);
+    let first = Daticert::parse(xml.as_bytes()).unwrap();
+    assert!(first.header.sender.ends_with("\rx"), "{:?}", first.header.sender);
+    let written = first.to_xml();
+    assert!(written.contains("&#13;x</mittente>"), "{written}");
+    assert_eq!(Daticert::parse(written.as_bytes()).unwrap(), first);
+    // A literal CR inside text reads as the line feed XML makes of it.
+    let raw = ARUBA_CONSEGNA.replacen("</mittente>", "\rx</mittente>", 1);
+    let read = Daticert::parse(raw.as_bytes()).unwrap();
+    assert!(read.header.sender.ends_with("\nx"), "{:?}", read.header.sender);
+}

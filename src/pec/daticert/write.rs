@@ -79,6 +79,8 @@ fn escape(text: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
+            // A reader turns a literal CR into a line feed; only a reference keeps it.
+            '\r' => out.push_str("&#13;"),
             c if super::is_xml_char(c) => out.push(c),
             _ => out.push(' '),
         }
