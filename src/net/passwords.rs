@@ -139,6 +139,10 @@ mod tests {
         tokio::time::sleep(KEEP_AFTER_CHECK + TURN * 3).await;
         assert_eq!(RELEASED.load(Ordering::SeqCst), 1);
         tokio::time::sleep(TURN * 3).await;
-        assert_eq!(RELEASED.load(Ordering::SeqCst), 1, "released once per idle spell");
+        assert_eq!(
+            RELEASED.load(Ordering::SeqCst),
+            1,
+            "released once per idle spell"
+        );
     }
 }

@@ -317,12 +317,20 @@ fn a_carriage_return_given_as_a_reference_survives_the_round_trip() {
     // reference the sender used; written raw, the reparse read another sender.
     let xml = ARUBA_CONSEGNA.replacen("</mittente>", "&#13;x</mittente>", 1);
     let first = Daticert::parse(xml.as_bytes()).unwrap();
-    assert!(first.header.sender.ends_with("\rx"), "{:?}", first.header.sender);
+    assert!(
+        first.header.sender.ends_with("\rx"),
+        "{:?}",
+        first.header.sender
+    );
     let written = first.to_xml();
     assert!(written.contains("&#13;x</mittente>"), "{written}");
     assert_eq!(Daticert::parse(written.as_bytes()).unwrap(), first);
     // A literal CR inside text reads as the line feed XML makes of it.
     let raw = ARUBA_CONSEGNA.replacen("</mittente>", "\rx</mittente>", 1);
     let read = Daticert::parse(raw.as_bytes()).unwrap();
-    assert!(read.header.sender.ends_with("\nx"), "{:?}", read.header.sender);
+    assert!(
+        read.header.sender.ends_with("\nx"),
+        "{:?}",
+        read.header.sender
+    );
 }
