@@ -47,7 +47,6 @@ use imap_codec::imap_types::command::Command;
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::core::Tag;
 use imap_codec::imap_types::core::Vec1;
-use imap_codec::imap_types::extensions::enable::CapabilityEnable;
 use imap_codec::imap_types::response::Capability;
 use imap_codec::imap_types::response::Code;
 use imap_codec::imap_types::response::Data;
@@ -550,36 +549,6 @@ enum Leave {
     Close,
     /// UNSELECT: nothing is expunged.
     Unselect,
-}
-
-impl Common {
-    /// ENABLE (RFC 5161): CONDSTORE and QRESYNC are the extensions that need enabling.
-    fn enable(&mut self, tag: &Tag<'static>, capabilities: Vec1<CapabilityEnable<'_>>) -> Vec<Out> {
-        let mut enabled = Vec::new();
-        for capability in capabilities.into_iter() {
-            let name = capability.to_string();
-            match capability {
-                CapabilityEnable::CondStore => {
-                    if self.condstore == CondStore::Off {
-                        self.condstore = CondStore::On;
-                    }
-                    enabled.push(CapabilityEnable::CondStore);
-                }
-                // QRESYNC includes CONDSTORE (RFC 7162 §3.2.3).
-                CapabilityEnable::Other(_) if name.eq_ignore_ascii_case("QRESYNC") => {
-                    self.condstore = CondStore::QResync;
-                    enabled.extend(CapabilityEnable::try_from("QRESYNC"));
-                }
-                _ => {}
-            }
-        }
-        vec![
-            reply::data(Data::Enabled {
-                capabilities: enabled,
-            }),
-            reply::ok(tag, None, "ENABLE completed"),
-        ]
-    }
 }
 
 fn string(text: &'static str) -> imap_codec::imap_types::core::IString<'static> {
