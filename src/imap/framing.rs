@@ -230,4 +230,23 @@ mod tests {
         let seen = frame(&mut framer, b"a APPEND INBOX {104857601}\r\n");
         assert_eq!(seen, ["a NO [TOOBIG] literal too large\r\n"]);
     }
+
+    /// Between messages the framer may start afresh without losing anything: a
+    /// release while a literal is half in keeps it, and one after a message drops
+    /// only the room that message took.
+    #[test]
+    fn release_keeps_a_message_under_way() {
+        let mut framer = Framer::new(1 << 20);
+        framer.logged_in();
+        frame(&mut framer, b"a APPEND INBOX {10}\r\n01234");
+        assert!(!framer.is_between_messages());
+        framer.release();
+        let seen = frame(&mut framer, b"56789\r\n");
+        assert_eq!(seen, ["message a APPEND INBOX {10}\r\n0123456789\r\n"]);
+        assert!(frame(&mut framer, b"").is_empty());
+        assert!(framer.is_between_messages());
+        framer.release();
+        let seen = frame(&mut framer, b"b NOOP\r\n");
+        assert_eq!(seen, ["message b NOOP\r\n"]);
+    }
 }
