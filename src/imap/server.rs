@@ -3,7 +3,8 @@
 //! RFC 8314; STARTTLS on imap, RFC 3501 §6.2.1), framing of lines and literals with
 //! imap-codec's `Fragmentizer` (continuation requests for synchronizing literals, the
 //! literal size limit), password checks through the shared [`AuthThrottle`], IDLE
-//! (RFC 2177) woken by the store's commits, timeouts and shutdown.
+//! (RFC 2177) and NOTIFY (RFC 5465, between commands) woken by the store's commits,
+//! timeouts and shutdown.
 //!
 //! Store work runs on the blocking pool: redb commits fsync, and a slow disk must not
 //! stall other connections.
