@@ -447,14 +447,9 @@ pub fn imap_session(data: &[u8]) {
 struct Prepared {
     store: crate::store::Store,
     savepoint: crate::store::Savepoint,
-    /// Inputs run since the savepoint was taken.
-    since_savepoint: u32,
 }
 
 impl Prepared {
-    /// Inputs between two renewals of the savepoint.
-    const RENEW_EVERY: u32 = 64;
-
     fn new() -> Option<Prepared> {
         let dir = std::env::temp_dir().join(format!("pecd-fuzz-imap-{}", std::process::id()));
         let store = crate::store::Store::in_memory(&dir).ok()?;
@@ -466,11 +461,7 @@ impl Prepared {
             })
             .ok()?;
         let savepoint = store.savepoint().ok()?;
-        Some(Prepared {
-            store,
-            savepoint,
-            since_savepoint: 0,
-        })
+        Some(Prepared { store, savepoint })
     }
 
     /// Undoes what the last input wrote.
@@ -479,12 +470,7 @@ impl Prepared {
         let restored = self.store.restore(&self.savepoint);
         assert!(restored.is_ok(), "restoring the savepoint: {restored:?}");
         // A savepoint keeps every page freed after it: a new one, taken of the same
-        // state now and then, lets the old one's go, so the store stays about the size
-        // it was prepared at without a second commit per input.
-        self.since_savepoint += 1;
-        if self.since_savepoint < Prepared::RENEW_EVERY {
-            return;
-        }
+        // state, lets the old one's go, so the store stays the size it was prepared at.
         let renewed = self.store.savepoint();
         assert!(
             renewed.is_ok(),
@@ -493,7 +479,6 @@ impl Prepared {
         );
         if let Ok(renewed) = renewed {
             self.savepoint = renewed;
-            self.since_savepoint = 0;
         }
     }
 }

@@ -31,10 +31,11 @@ LOGIN before TLS. Then:
     the RSS per connection; `--idle-state auth` leaves them logged in with no folder
     selected (the default), `idle` has each SELECT an empty folder and sit in IDLE,
     `both` does one after the other. Then once more with MALLOC_MMAP_THRESHOLD_=131072
-    in pecd's environment (`--no-malloc-check` skips it): glibc otherwise keeps the
-    19 MiB argon2 scratch of each password check in its arenas, which swamps what the
-    connections themselves hold. The same for Dovecot (sum of RSS and of PSS of all
-    its processes) unless `--dovecot-connections 0`.
+    in pecd's environment (`--no-malloc-check` skips it), to see what glibc's dynamic
+    threshold changes (pecd's password checkers hold argon2's 19 MiB each until 2 s
+    after their last check). The same for Dovecot (sum of RSS and of PSS of all its
+    processes) unless `--dovecot-connections 0`. tools/imap_idle_memory.py measures
+    the memory per idle session alone, as PSS on a fresh daemon.
 
 It prints the command line, a table per phase and a JSON dump of every sample. It is
 a benchmark, not a test: nothing is asserted on times; sanity mismatches (different

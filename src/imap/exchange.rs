@@ -154,6 +154,7 @@ impl Exchange {
                 store,
                 tag,
                 self.framer.message(),
+                now,
             )),
             Awaiting::Command => match decode(&self.framer) {
                 Ok((command, extended)) => self.session.handle(store, command, &extended, now),
@@ -245,9 +246,10 @@ pub fn end_idle(
     store: &Store,
     tag: Tag<'static>,
     message: &[u8],
+    now: Timestamp,
 ) -> Vec<Out> {
     if IdleDoneCodec::default().decode(message).is_ok() {
-        session.idle_done(store, tag)
+        session.idle_done(store, tag, now)
     } else {
         vec![reply::bad(&tag, "expected DONE")]
     }

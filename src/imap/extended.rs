@@ -1,6 +1,7 @@
 //! The command syntax imap-codec (2.0.0-alpha.10) does not parse yet: LIST-EXTENDED
 //! selection options, pattern lists and return options (RFC 5258, RFC 5819
-//! `RETURN (STATUS …)`, in [`list`]) and `SEARCH RETURN (…)` (ESEARCH, RFC 4731). [`Extended::strip`] takes them off the
+//! `RETURN (STATUS …)`, in [`list`]), `SEARCH RETURN (…)` (ESEARCH, RFC 4731) and NOTIFY
+//! (RFC 5465, in [`notify`]). [`Extended::strip`] takes them off the
 //! command line, so the codec parses the RFC 3501 remainder, and keeps them for the
 //! session; [`esearch`] writes the one response the codec cannot encode.
 //!
@@ -8,6 +9,8 @@
 
 pub mod append;
 mod list;
+pub mod notify;
+mod reader;
 
 use imap_codec::imap_types::core::Tag;
 use imap_codec::imap_types::status::StatusDataItemName;
@@ -62,6 +65,9 @@ pub struct Extended {
     /// A MULTIAPPEND or CATENATE APPEND (see [`Extended::appends`]); the command the
     /// codec is given then only carries its tag.
     pub appends: Option<append::Appends>,
+    /// A NOTIFY (RFC 5465), or why it is refused; the command the codec is given then
+    /// only carries its tag.
+    pub notify: Option<Result<notify::Notify, notify::Refusal>>,
 }
 
 impl Extended {
@@ -89,6 +95,12 @@ impl Extended {
             return (message.to_vec(), extended);
         }
         match verb {
+            b"NOTIFY" if verb_at == words.1 => {
+                extended.notify = Some(notify::parse(message, args_at));
+                let mut line = words.0.to_vec();
+                line.extend_from_slice(b" NOOP\r\n");
+                (line, extended)
+            }
             b"LIST" => match list::strip(message, args_at) {
                 Ok((out, options)) => {
                     extended.list = options;

@@ -141,6 +141,22 @@ impl Framer {
         self.fragmentizer.is_message_poisoned() || self.fragmentizer.is_max_message_size_exceeded()
     }
 
+    /// Whether no message is under way: every byte read so far was framed and
+    /// answered. Only then may the server speak unasked (NOTIFY, RFC 5465).
+    pub fn is_between_messages(&self) -> bool {
+        self.fragmentizer.message_bytes().is_empty()
+    }
+
+    /// Lets go of the memory the last messages grew (the fragmentizer keeps its
+    /// largest message's room): an idle connection then holds next to nothing. Only
+    /// between messages, where a fresh fragmentizer is in the same state.
+    pub fn release(&mut self) {
+        if self.is_between_messages() {
+            self.fragmentizer =
+                Fragmentizer::new(self.max_append_literal.saturating_add(MAX_LINE as u32));
+        }
+    }
+
     /// The tag of the current message, when it has a valid one.
     pub fn tag(&self) -> Option<imap_codec::imap_types::core::Tag<'_>> {
         self.fragmentizer.decode_tag()
@@ -213,5 +229,24 @@ mod tests {
         framer.logged_in();
         let seen = frame(&mut framer, b"a APPEND INBOX {104857601}\r\n");
         assert_eq!(seen, ["a NO [TOOBIG] literal too large\r\n"]);
+    }
+
+    /// Between messages the framer may start afresh without losing anything: a
+    /// release while a literal is half in keeps it, and one after a message drops
+    /// only the room that message took.
+    #[test]
+    fn release_keeps_a_message_under_way() {
+        let mut framer = Framer::new(1 << 20);
+        framer.logged_in();
+        frame(&mut framer, b"a APPEND INBOX {10}\r\n01234");
+        assert!(!framer.is_between_messages());
+        framer.release();
+        let seen = frame(&mut framer, b"56789\r\n");
+        assert_eq!(seen, ["message a APPEND INBOX {10}\r\n0123456789\r\n"]);
+        assert!(frame(&mut framer, b"").is_empty());
+        assert!(framer.is_between_messages());
+        framer.release();
+        let seen = frame(&mut framer, b"b NOOP\r\n");
+        assert_eq!(seen, ["message b NOOP\r\n"]);
     }
 }

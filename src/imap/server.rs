@@ -3,7 +3,8 @@
 //! RFC 8314; STARTTLS on imap, RFC 3501 §6.2.1), framing of lines and literals with
 //! imap-codec's `Fragmentizer` (continuation requests for synchronizing literals, the
 //! literal size limit), password checks through the shared [`AuthThrottle`], IDLE
-//! (RFC 2177) woken by the store's commits, timeouts and shutdown.
+//! (RFC 2177) and NOTIFY (RFC 5465, between commands) woken by the store's commits,
+//! timeouts and shutdown.
 //!
 //! Store work runs on the blocking pool: redb commits fsync, and a slow disk must not
 //! stall other connections.
@@ -22,7 +23,6 @@ use std::time::Instant;
 use imap_codec::imap_types::command::Command;
 use imap_codec::imap_types::core::Tag;
 use tokio::io::AsyncRead;
-use tokio::io::AsyncReadExt;
 use tokio::io::AsyncWrite;
 use tokio::net::TcpListener;
 use tokio::net::TcpStream;
@@ -30,12 +30,15 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+mod connection;
+
+use connection::Arrival;
+use connection::Connection;
+
 use crate::config::LimitsConfig;
 use crate::imap::exchange::decode;
 use crate::imap::exchange::end_idle;
 use crate::imap::extended::Extended;
-use crate::imap::framing::Framed;
-use crate::imap::framing::Framer;
 use crate::imap::reply;
 use crate::imap::reply::Out;
 use crate::imap::session::Effect;
@@ -51,7 +54,6 @@ use crate::net::listener;
 use crate::net::listener::Admission;
 use crate::net::throttle::Admission as LoginAdmission;
 use crate::net::throttle::AuthThrottle;
-use crate::net::write;
 use crate::store::Store;
 
 /// How long the shell waits for the client.
@@ -154,7 +156,7 @@ where
         login_deadline: tokio::time::Instant::now() + endpoint.timeouts.login,
     };
     if endpoint.implicit_tls {
-        let stream = driver.handshake(stream).await?;
+        let stream = Box::pin(driver.handshake(stream)).await?;
         let mut connection = Connection::new(stream, endpoint.config.max_append_bytes);
         connection.send(&[session.greeting()]).await?;
         driver.drive(&mut connection, session).await?;
@@ -166,7 +168,7 @@ where
         return Ok(());
     };
     // Anything the client sent after STARTTLS in plaintext is dropped unread.
-    let stream = driver.handshake(connection.stream).await?;
+    let stream = Box::pin(driver.handshake(connection.stream)).await?;
     session.tls_started();
     let mut connection = Connection::new(stream, endpoint.config.max_append_bytes);
     driver.drive(&mut connection, session).await?;
@@ -175,85 +177,6 @@ where
 
 /// How many batches of early output a session may get ahead of the socket.
 const EARLY_BATCHES: usize = 2;
-
-/// About how many bytes of small responses [`Connection::send`] gathers per write.
-const SEND_BATCH: usize = 64 * 1024;
-
-struct Connection<S> {
-    stream: S,
-    framer: Framer,
-    buffer: Box<[u8]>,
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin + AckNow> Connection<S> {
-    fn new(stream: S, max_literal: u32) -> Connection<S> {
-        Connection {
-            stream,
-            framer: Framer::new(max_literal),
-            buffer: vec![0; 8 * 1024].into_boxed_slice(),
-        }
-    }
-
-    /// Writes responses: small ones gathered into writes of about [`SEND_BATCH`]
-    /// bytes, large pieces (message bodies) written from their own buffers.
-    async fn send(&mut self, out: &[Out]) -> std::io::Result<()> {
-        let mut batch = Vec::new();
-        for item in out {
-            for piece in item.pieces() {
-                if batch.len() + piece.len() > SEND_BATCH && !batch.is_empty() {
-                    write::write_all(&mut self.stream, &batch).await?;
-                    batch.clear();
-                }
-                if piece.len() >= SEND_BATCH {
-                    write::write_all(&mut self.stream, &piece).await?;
-                } else {
-                    if batch.capacity() == 0 {
-                        // Room for a batch when there are many responses (no regrowing).
-                        batch.reserve_exact(if out.len() > 1 {
-                            SEND_BATCH
-                        } else {
-                            piece.len()
-                        });
-                    }
-                    batch.extend_from_slice(&piece);
-                }
-            }
-        }
-        if !batch.is_empty() {
-            write::write_all(&mut self.stream, &batch).await?;
-        }
-        write::flush(&mut self.stream).await
-    }
-
-    /// Reads until a whole message is framed; `None` at EOF, or when the framer ends
-    /// the connection.
-    async fn next_message(&mut self) -> std::io::Result<Option<()>> {
-        let mut partial = false;
-        loop {
-            match self.framer.progress() {
-                Framed::Message => return Ok(Some(())),
-                Framed::Send(out) => self.send(&[out]).await?,
-                Framed::Close(out) => {
-                    self.send(&[out]).await?;
-                    return Ok(None);
-                }
-                Framed::NeedMore => {
-                    if partial {
-                        // Part of a message is in, and the client may hold back the
-                        // rest until it is acknowledged (see `net::ack`).
-                        self.stream.ack_now();
-                    }
-                    let n = self.stream.read(&mut self.buffer).await?;
-                    if n == 0 {
-                        return Ok(None);
-                    }
-                    self.framer.enqueue(&self.buffer[..n]);
-                    partial = true;
-                }
-            }
-        }
-    }
-}
 
 struct Driver<'a> {
     endpoint: &'a Endpoint,
@@ -284,11 +207,13 @@ impl Driver<'_> {
     }
 
     /// Reads the next message, waiting at most the command timeout and, before login,
-    /// no later than the login deadline.
+    /// no later than the login deadline. Meanwhile, when the session asked for NOTIFY,
+    /// each commit of the store is turned into its notifications.
     async fn read<S: AsyncRead + AsyncWrite + Unpin + AckNow>(
         &self,
         connection: &mut Connection<S>,
-        session: &Session,
+        session: &mut Session,
+        commits: &mut Option<tokio::sync::watch::Receiver<u64>>,
     ) -> std::io::Result<Result<(), Interrupted>> {
         let mut deadline = tokio::time::Instant::now() + self.endpoint.timeouts.command;
         if session.user().is_none() {
@@ -296,14 +221,29 @@ impl Driver<'_> {
         } else {
             connection.framer.logged_in();
         }
-        tokio::select! {
-            read = tokio::time::timeout_at(deadline, connection.next_message()) => match read {
-                Err(_) => Ok(Err(Interrupted::Timeout)),
-                Ok(Ok(Some(()))) => Ok(Ok(())),
-                Ok(Ok(None)) => Ok(Err(Interrupted::Eof)),
-                Ok(Err(error)) => Err(error),
-            },
-            () = self.shutdown.cancelled() => Ok(Err(Interrupted::Shutdown)),
+        loop {
+            watch_commits(&self.endpoint.store, session, commits);
+            tokio::select! {
+                read = tokio::time::timeout_at(deadline, connection.next_arrival(commits.as_mut())) => match read {
+                    Err(_) => return Ok(Err(Interrupted::Timeout)),
+                    Ok(Ok(Arrival::Message)) => return Ok(Ok(())),
+                    Ok(Ok(Arrival::Closed)) => return Ok(Err(Interrupted::Eof)),
+                    Ok(Ok(Arrival::Committed)) => {}
+                    Ok(Err(error)) => return Err(error),
+                },
+                () = self.shutdown.cancelled() => return Ok(Err(Interrupted::Shutdown)),
+            }
+            // Read on this thread, as IDLE's reports are: a few folder records, and
+            // the new messages' attributes when MessageNew asked for them.
+            let out = session
+                .notifications(&self.endpoint.store, jiff::Timestamp::now())
+                .unwrap_or_else(|fault| {
+                    tracing::error!(error = %fault, "NOTIFY: changes not read");
+                    Vec::new()
+                });
+            if !out.is_empty() {
+                connection.send(&out).await?;
+            }
         }
     }
 
@@ -313,8 +253,9 @@ impl Driver<'_> {
         connection: &mut Connection<S>,
         mut session: Session,
     ) -> std::io::Result<Option<Session>> {
+        let mut commits = None;
         loop {
-            match self.read(connection, &session).await? {
+            match self.read(connection, &mut session, &mut commits).await? {
                 Ok(()) => {}
                 Err(Interrupted::Eof) => return Ok(None),
                 Err(Interrupted::Timeout) => {
@@ -340,7 +281,8 @@ impl Driver<'_> {
                     continue;
                 }
             };
-            let (back, mut step) = self.handle(connection, session, command, extended).await?;
+            let (back, mut step) =
+                Box::pin(self.handle(connection, session, command, extended)).await?;
             session = back;
             loop {
                 connection.send(&step.out).await?;
@@ -352,7 +294,7 @@ impl Driver<'_> {
                         tag,
                         user,
                         password,
-                    } => match self.check_password(&user, &password).await {
+                    } => match Box::pin(self.check_password(&user, &password)).await {
                         Ok(valid) => session.login_checked(tag, &user, valid),
                         Err(unchecked) => Step {
                             out: vec![unchecked.reply(&tag)],
@@ -361,16 +303,22 @@ impl Driver<'_> {
                     },
                     Effect::AuthenticateData { tag } => {
                         connection.send(&[Out::Raw(b"+ \r\n".to_vec())]).await?;
-                        if self.read(connection, &session).await?.is_err() {
+                        if self
+                            .read(connection, &mut session, &mut None)
+                            .await?
+                            .is_err()
+                        {
                             return Ok(None);
                         }
                         let line = connection.framer.message().to_vec();
                         session.authenticate_data(tag, &line)
                     }
-                    Effect::Idle { tag } => match self.idle(connection, &mut session, tag).await? {
-                        Some(step) => step,
-                        None => return Ok(None),
-                    },
+                    Effect::Idle { tag } => {
+                        match Box::pin(self.idle(connection, &mut session, tag)).await? {
+                            Some(step) => step,
+                            None => return Ok(None),
+                        }
+                    }
                 };
             }
         }
@@ -455,33 +403,55 @@ impl Driver<'_> {
         loop {
             let store = self.endpoint.store.clone();
             tokio::select! {
-                read = tokio::time::timeout_at(deadline, connection.next_message()) => {
+                read = tokio::time::timeout_at(deadline, connection.next_arrival(Some(&mut commits))) => {
                     match read {
                         Err(_) => {
                             connection.send(&[reply::bye("IDLE timed out")]).await?;
                             return Ok(None);
                         }
-                        Ok(Ok(Some(()))) => {
-                            let out = end_idle(session, &store, tag, connection.framer.message());
+                        Ok(Ok(Arrival::Message)) => {
+                            let now = jiff::Timestamp::now();
+                            let out = end_idle(session, &store, tag, connection.framer.message(), now);
                             return Ok(Some(Step { out, effect: Effect::Next }));
                         }
-                        Ok(Ok(None)) => return Ok(None),
+                        Ok(Ok(Arrival::Closed)) => return Ok(None),
+                        // Every commit is this process's (the store's one writer, which
+                        // also runs the operator's commands): each wakes the session at once.
+                        Ok(Ok(Arrival::Committed)) => {}
                         Ok(Err(error)) => return Err(error),
                     }
                 }
-                // Every commit is this process's (the store's one writer, which also runs
-                // the operator's commands): each wakes the session at once.
-                _ = commits.changed() => {}
                 () = self.shutdown.cancelled() => {
                     connection.send(&[reply::bye("server shutting down")]).await?;
                     return Ok(None);
                 }
             }
-            let out = session.poll(&store).unwrap_or_default();
+            let out = session
+                .poll(&store, jiff::Timestamp::now())
+                .unwrap_or_default();
             if !out.is_empty() {
                 connection.send(&out).await?;
             }
         }
+    }
+}
+
+/// Keeps `commits` watching the store exactly while the session asks for NOTIFY; a
+/// watch just begun counts as woken, so what was committed since NOTIFY looked is
+/// reported.
+fn watch_commits(
+    store: &Store,
+    session: &Session,
+    commits: &mut Option<tokio::sync::watch::Receiver<u64>>,
+) {
+    match (session.notifying(), commits.is_some()) {
+        (true, false) => {
+            let mut receiver = store.commits();
+            receiver.mark_changed();
+            *commits = Some(receiver);
+        }
+        (false, true) => *commits = None,
+        _ => {}
     }
 }
 

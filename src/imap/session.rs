@@ -17,6 +17,7 @@
 //! [`Hooks`] the session is made with.
 
 mod conserved;
+mod copy_move;
 mod fetch;
 mod fetch_items;
 mod fetch_out;
@@ -29,6 +30,7 @@ mod listing;
 mod login;
 mod multiappend;
 mod names;
+mod notify;
 mod qresync;
 mod results;
 mod select;
@@ -45,7 +47,6 @@ use imap_codec::imap_types::command::Command;
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::core::Tag;
 use imap_codec::imap_types::core::Vec1;
-use imap_codec::imap_types::extensions::enable::CapabilityEnable;
 use imap_codec::imap_types::response::Capability;
 use imap_codec::imap_types::response::Code;
 use imap_codec::imap_types::response::Data;
@@ -161,6 +162,8 @@ struct Common {
     /// responses, so the shell writes them while the rest are made.
     early: Option<Early>,
     updates: results::Updates,
+    /// What NOTIFY asked to be told about (RFC 5465), once it was.
+    watch: Option<Box<notify::Watch>>,
 }
 
 /// What one command of a logged-in user runs against.
@@ -224,6 +227,7 @@ impl Session {
                 condstore: CondStore::Off,
                 early: None,
                 updates: results::Updates::default(),
+                watch: None,
             },
         }
     }
@@ -305,14 +309,19 @@ impl Session {
         if matches!(self.state, State::Logout) {
             return Ok(Step::reply(vec![reply::bad(&tag, "logged out")]));
         }
-        // An APPEND the codec could not read stands behind a NOOP carrying its tag.
+        // An APPEND or a NOTIFY the codec could not read stands behind a NOOP carrying
+        // its tag.
         if extended.appends.is_none()
-            && let Some(step) = self.any_state(store, &tag, &body)?
+            && extended.notify.is_none()
+            && let Some(step) = self.any_state(store, &tag, &body, now)?
         {
             return Ok(step);
         }
         let user = match &self.state {
             State::Authenticated { user } | State::Selected { user, .. } => user.clone(),
+            State::NotAuthenticated | State::Logout if extended.notify.is_some() => {
+                return Ok(Step::reply(vec![reply::bad(&tag, "log in first")]));
+            }
             State::NotAuthenticated | State::Logout => {
                 return Ok(self.common.not_authenticated(tag, body));
             }
@@ -333,6 +342,7 @@ impl Session {
         store: &Store,
         tag: &Tag<'static>,
         body: &CommandBody<'_>,
+        now: Timestamp,
     ) -> Result<Option<Step>, Fault> {
         Ok(Some(match body {
             CommandBody::Capability => Step::reply(vec![
@@ -340,7 +350,7 @@ impl Session {
                 reply::ok(tag, None, "CAPABILITY completed"),
             ]),
             CommandBody::Noop | CommandBody::Check => {
-                let mut out = self.poll(store)?;
+                let mut out = self.poll(store, now)?;
                 out.push(reply::ok(tag, None, "NOOP completed"));
                 Step::reply(out)
             }
@@ -387,6 +397,9 @@ impl Session {
                 .ride_along(out)?,
                 _ => out,
             }));
+        }
+        if let Some(request) = &context.extended.notify {
+            return Ok(Step::reply(self.notify(context, request)?));
         }
         let out = match body {
             CommandBody::StartTLS
@@ -463,21 +476,20 @@ impl Session {
         }
     }
 
-    /// The client sent `DONE` after IDLE.
-    pub fn idle_done(&mut self, store: &Store, tag: Tag<'static>) -> Vec<Out> {
-        let mut out = self.poll(store).unwrap_or_default();
+    /// The client sent `DONE` after IDLE, at `now`.
+    pub fn idle_done(&mut self, store: &Store, tag: Tag<'static>, now: Timestamp) -> Vec<Out> {
+        let mut out = self.poll(store, now).unwrap_or_default();
         out.push(reply::ok(&tag, None, "IDLE terminated"));
         out
     }
 
     /// Reports what changed in the selected folder since the last report: new
-    /// messages, flag changes by others, expunges (RFC 3501 §7.3–7.4). Nothing when no
-    /// folder is selected.
-    pub fn poll(&mut self, store: &Store) -> Result<Vec<Out>, Fault> {
-        let State::Selected { user, selection } = &mut self.state else {
-            return Ok(Vec::new());
-        };
-        selection.sync(store, user, Expunges::Report, self.common.condstore)
+    /// messages, flag changes by others, expunges (RFC 3501 §7.3–7.4), and what NOTIFY
+    /// watches elsewhere. Nothing when no folder is selected and nothing is watched.
+    pub fn poll(&mut self, store: &Store, now: Timestamp) -> Result<Vec<Out>, Fault> {
+        let mut out = self.sync_selected(store, Expunges::Report, now)?;
+        out.extend(self.watched(store)?);
+        Ok(out)
     }
 
     fn capability_code(&self) -> Option<Code<'static>> {
@@ -519,6 +531,7 @@ impl Session {
             "MULTIAPPEND",
             "CATENATE",
             "QRESYNC",
+            "NOTIFY",
         ] {
             if let Ok(capability) = Capability::try_from(other) {
                 caps.push(capability.into_static());
@@ -536,36 +549,6 @@ enum Leave {
     Close,
     /// UNSELECT: nothing is expunged.
     Unselect,
-}
-
-impl Common {
-    /// ENABLE (RFC 5161): CONDSTORE and QRESYNC are the extensions that need enabling.
-    fn enable(&mut self, tag: &Tag<'static>, capabilities: Vec1<CapabilityEnable<'_>>) -> Vec<Out> {
-        let mut enabled = Vec::new();
-        for capability in capabilities.into_iter() {
-            let name = capability.to_string();
-            match capability {
-                CapabilityEnable::CondStore => {
-                    if self.condstore == CondStore::Off {
-                        self.condstore = CondStore::On;
-                    }
-                    enabled.push(CapabilityEnable::CondStore);
-                }
-                // QRESYNC includes CONDSTORE (RFC 7162 §3.2.3).
-                CapabilityEnable::Other(_) if name.eq_ignore_ascii_case("QRESYNC") => {
-                    self.condstore = CondStore::QResync;
-                    enabled.extend(CapabilityEnable::try_from("QRESYNC"));
-                }
-                _ => {}
-            }
-        }
-        vec![
-            reply::data(Data::Enabled {
-                capabilities: enabled,
-            }),
-            reply::ok(tag, None, "ENABLE completed"),
-        ]
-    }
 }
 
 fn string(text: &'static str) -> imap_codec::imap_types::core::IString<'static> {

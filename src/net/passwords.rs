@@ -1,7 +1,7 @@
-//! Password checks on a small fixed set of threads. argon2id allocates its working
+//! Password checks on a small fixed set of threads. argon2id needs 19 MiB of working
 //! memory per check; run on the blocking pool, every one of its many threads would keep
-//! its own malloc arena holding that memory (docs/performance.md). Two threads bound
-//! that to two arenas, and two cores cannot check faster anyway.
+//! some (docs/performance.md). Two threads bound that to two, two cores cannot check
+//! faster anyway, and a thread idle for a moment gives its share back.
 //!
 //! The queue has no bound of its own: every login is admitted by
 //! [`crate::net::throttle`] first, which bounds the checks waiting or running
@@ -13,6 +13,8 @@
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::mpsc;
+use std::time::Duration;
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 
@@ -36,26 +38,31 @@ impl std::fmt::Debug for PasswordChecks {
     }
 }
 
+/// How long a checker thread keeps what its checks hold (argon2's working memory)
+/// after the last one: long enough to serve a burst of logins from it, short enough
+/// that an idle server holds none of it.
+const KEEP_AFTER_CHECK: Duration = Duration::from_secs(2);
+
+/// How long a checker waits for a job with the queue's lock held, before letting the
+/// other checkers have a turn (so each notices when it has been idle).
+const TURN: Duration = Duration::from_millis(500);
+
 impl PasswordChecks {
     /// Starts `threads` checker threads (at least one).
     pub fn start(threads: usize) -> PasswordChecks {
+        PasswordChecks::start_releasing(threads, || {})
+    }
+
+    /// Starts `threads` checker threads (at least one), each calling `release` once it
+    /// has had no check for [`KEEP_AFTER_CHECK`], to give back what its checks keep.
+    pub fn start_releasing(threads: usize, release: fn()) -> PasswordChecks {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for n in 0..threads.max(1) {
             let queue = queue.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("pecd-password-{n}"))
-                .spawn(move || {
-                    loop {
-                        // The lock is held only to take the next job.
-                        let job = match queue.lock() {
-                            Ok(queue) => queue.recv(),
-                            Err(_) => return,
-                        };
-                        let Ok(job) = job else { return };
-                        let _ = job.reply.send((job.verify)());
-                    }
-                });
+                .spawn(move || check_jobs(&queue, release));
             if let Err(error) = spawned {
                 tracing::error!(%error, "password checker thread not started");
             }
@@ -79,5 +86,63 @@ impl PasswordChecks {
             return false;
         }
         answer.await.unwrap_or(false)
+    }
+}
+
+/// A checker thread: takes jobs until the queue is gone, and calls `release` once it
+/// has been idle for [`KEEP_AFTER_CHECK`] after a check.
+fn check_jobs(queue: &Mutex<mpsc::Receiver<Job>>, release: fn()) {
+    let mut last_check: Option<Instant> = None;
+    loop {
+        // The lock is held only to take the next job, or for one turn of waiting.
+        let job = match queue.lock() {
+            Ok(queue) => queue.recv_timeout(TURN),
+            Err(_) => return,
+        };
+        match job {
+            Ok(job) => {
+                let _ = job.reply.send((job.verify)());
+                last_check = Some(Instant::now());
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if last_check.is_some_and(|at| at.elapsed() >= KEEP_AFTER_CHECK) {
+                    release();
+                    last_check = None;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    static RELEASED: AtomicUsize = AtomicUsize::new(0);
+
+    fn count_release() {
+        RELEASED.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A checker keeps what its checks hold through a burst and gives it back once
+    /// idle, once.
+    #[tokio::test]
+    async fn an_idle_checker_releases_once() {
+        let checks = PasswordChecks::start_releasing(1, count_release);
+        assert!(checks.check(|u, p| u == p, "a", "a").await);
+        assert!(!checks.check(|u, p| u == p, "a", "b").await);
+        assert_eq!(RELEASED.load(Ordering::SeqCst), 0, "kept through the burst");
+        tokio::time::sleep(KEEP_AFTER_CHECK + TURN * 3).await;
+        assert_eq!(RELEASED.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(TURN * 3).await;
+        assert_eq!(
+            RELEASED.load(Ordering::SeqCst),
+            1,
+            "released once per idle spell"
+        );
     }
 }

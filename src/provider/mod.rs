@@ -246,7 +246,10 @@ impl Provider {
                 index_status,
                 anchors,
                 counter: AtomicU64::new(seed),
-                passwords: crate::net::passwords::PasswordChecks::start(2),
+                passwords: crate::net::passwords::PasswordChecks::start_releasing(
+                    2,
+                    crate::store::mailbox::release_argon2_memory,
+                ),
                 relay_wake: Notify::new(),
                 metrics: crate::metrics::Metrics::default(),
             }),

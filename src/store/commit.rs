@@ -55,8 +55,6 @@ pub(crate) struct GroupCommit {
     arriving: AtomicUsize,
     /// Held by the one committer at a time.
     flush: Mutex<Flushed>,
-    /// Commits kept in memory only ([`GroupCommit::volatile`]).
-    volatile: bool,
 }
 
 /// The transaction being filled.
@@ -88,17 +86,6 @@ enum Outcome {
 }
 
 impl GroupCommit {
-    /// The group commit of a store that lives in memory and is never reopened
-    /// ([`Store::in_memory`](super::Store::in_memory)): there is nothing to make durable,
-    /// so its commits skip redb's durable path (page checksums, header swap) that
-    /// would only copy pages within memory.
-    pub(crate) fn volatile() -> GroupCommit {
-        GroupCommit {
-            volatile: true,
-            ..GroupCommit::default()
-        }
-    }
-
     /// Runs `work` in a shared transaction and returns once that transaction is durably
     /// committed; `on_commit` runs after each commit this writer makes, with how long the
     /// commit took and how many writers it held.
@@ -131,12 +118,7 @@ impl GroupCommit {
             if open.txn.is_none() {
                 // Blocks while the previous batch commits; the writers queued behind
                 // this lock meanwhile form the next batch.
-                let mut txn = db.begin_write().map_err(db_error)?;
-                if self.volatile {
-                    txn.set_durability(redb::Durability::None)
-                        .map_err(db_error)?;
-                }
-                open.txn = Some(txn);
+                open.txn = Some(db.begin_write().map_err(db_error)?);
                 open.batch += 1;
                 open.members = 0;
             }

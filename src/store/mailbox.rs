@@ -31,6 +31,7 @@ pub(crate) use password::DUMMY_HASH;
 #[cfg(test)]
 pub(crate) use password::DUMMY_HASH_FOR_TESTS;
 pub(crate) use password::hash_password;
+pub use password::release_argon2_memory;
 pub(crate) use password::verify_argon2;
 
 /// The inbox.

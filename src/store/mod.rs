@@ -362,11 +362,7 @@ impl Store {
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(open_error)?;
         let db = Arc::new(db);
-        let store = Store::with(data_dir, Arc::clone(&db) as _, Some(db))?;
-        Ok(Store {
-            group: Arc::new(commit::GroupCommit::volatile()),
-            ..store
-        })
+        Store::with(data_dir, Arc::clone(&db) as _, Some(db))
     }
 
     /// The state of every table now, to come back to with [`Store::restore`].

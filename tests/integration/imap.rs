@@ -134,3 +134,38 @@ fn messages_filed_into_archivia_are_conserved_then_leave_the_folder() {
     kinds.sort();
     assert_eq!(kinds, ["ordinary", "posta-certificata"], "{}", log(&a));
 }
+
+/// NOTIFY (RFC 5465) through imaplib: a second session's folder changes and an SMTP
+/// delivery reach the watching session between its commands; another holder's
+/// changes never do.
+#[test]
+fn imaplib_notify_tells_changes_between_commands_and_nothing_of_other_holders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, _b, base_a, _) = daemon::pair(tmp.path(), "");
+    daemon::add_mailbox(&a, "mario@pec-a.test");
+    daemon::add_mailbox(&a, "luigi@pec-a.test");
+    let provider = daemon::start(&a, base_a);
+    let ca = provider.ca();
+    let out = support::run(
+        "python3",
+        &[
+            support::root()
+                .join("tests/scripts/imap_notify.py")
+                .to_str()
+                .unwrap(),
+            &base_a.to_string(),
+            ca.to_str().unwrap(),
+            "mario@pec-a.test",
+            PASSWORD,
+            "luigi@pec-a.test",
+        ],
+        "python3",
+    );
+    assert!(
+        out.status.success(),
+        "imap_notify.py failed:\n{}\n{}\nlog:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        log(&a)
+    );
+}

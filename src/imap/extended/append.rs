@@ -12,6 +12,8 @@
 
 use jiff::Timestamp;
 
+use super::reader::Reader;
+
 /// One message of an APPEND.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct AppendMessage {
@@ -44,10 +46,7 @@ pub struct Appends {
 /// The messages of an APPEND whose arguments start at `args_at`; `None` when it is
 /// not one this reads.
 pub(super) fn parse(message: &[u8], args_at: usize) -> Option<Appends> {
-    let mut reader = Reader {
-        bytes: message,
-        at: args_at,
-    };
+    let mut reader = Reader::new(message, args_at);
     let mailbox = String::from_utf8(reader.astring()?).ok()?;
     let mut messages = Vec::new();
     while reader.space() {
@@ -56,38 +55,14 @@ pub(super) fn parse(message: &[u8], args_at: usize) -> Option<Appends> {
     (reader.rest() == b"\r\n" && !messages.is_empty()).then_some(Appends { mailbox, messages })
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
 impl Reader<'_> {
-    fn rest(&self) -> &[u8] {
-        self.bytes.get(self.at..).unwrap_or_default()
-    }
-
-    fn space(&mut self) -> bool {
-        self.eat(b" ")
-    }
-
-    fn eat(&mut self, expected: &[u8]) -> bool {
-        let matches = self
-            .rest()
-            .get(..expected.len())
-            .is_some_and(|got| got.eq_ignore_ascii_case(expected));
-        if matches {
-            self.at += expected.len();
-        }
-        matches
-    }
-
     fn message(&mut self) -> Option<AppendMessage> {
         let mut flags = Vec::new();
         if self.rest().first() == Some(&b'(') {
             let close = self.rest().iter().position(|b| *b == b')')?;
             let inside = std::str::from_utf8(&self.rest()[1..close]).ok()?;
             flags = inside.split_whitespace().map(str::to_string).collect();
-            self.at += close + 1;
+            self.advance(close + 1);
             if !self.space() {
                 return None;
             }
@@ -122,63 +97,6 @@ impl Reader<'_> {
             }
             if !self.space() {
                 return None;
-            }
-        }
-    }
-
-    /// `{n}`, `{n+}` or `~{n}` with its CRLF and data.
-    fn literal(&mut self) -> Option<Vec<u8>> {
-        self.eat(b"~");
-        let rest = self.rest();
-        if rest.first() != Some(&b'{') {
-            return None;
-        }
-        let close = rest.iter().position(|b| *b == b'}')?;
-        let digits = std::str::from_utf8(&rest[1..close]).ok()?;
-        let length: usize = digits.trim_end_matches('+').parse().ok()?;
-        if rest.get(close + 1..close + 3)? != b"\r\n" {
-            return None;
-        }
-        let data = rest.get(close + 3..close + 3 + length)?.to_vec();
-        self.at += close + 3 + length;
-        Some(data)
-    }
-
-    fn quoted(&mut self) -> Option<Vec<u8>> {
-        let rest = self.rest();
-        let mut out = Vec::new();
-        let mut escaped = false;
-        for (i, byte) in rest.iter().enumerate().skip(1) {
-            match byte {
-                _ if escaped => {
-                    out.push(*byte);
-                    escaped = false;
-                }
-                b'\\' => escaped = true,
-                b'"' => {
-                    self.at += i + 1;
-                    return Some(out);
-                }
-                b'\r' | b'\n' => return None,
-                _ => out.push(*byte),
-            }
-        }
-        None
-    }
-
-    fn astring(&mut self) -> Option<Vec<u8>> {
-        match self.rest().first()? {
-            b'"' => self.quoted(),
-            b'{' => self.literal(),
-            _ => {
-                let rest = self.rest();
-                let end = rest
-                    .iter()
-                    .position(|b| matches!(b, b' ' | b'(' | b')' | b'\r' | b'\n'))
-                    .unwrap_or(rest.len());
-                let atom = rest[..end].to_vec();
-                self.at += end;
-                (!atom.is_empty()).then_some(atom)
             }
         }
     }

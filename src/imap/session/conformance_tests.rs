@@ -5,6 +5,7 @@
 use super::tests::Client;
 use super::tests::deliver;
 use super::tests::store;
+use crate::store::Store;
 
 fn logged_in(store: &crate::store::Store) -> Client<'_> {
     let mut client = Client::new(store);
@@ -417,4 +418,46 @@ fn catenate_urls_never_reach_another_holders_messages() {
     }
     let status = eve.c("d status INBOX (messages)");
     assert!(status.contains("(MESSAGES 0)"), "{status}");
+}
+
+/// MOVE needs no room beyond what its messages use: at a full quota it moves them.
+/// Over a quota lowered under the usage it moves nothing, and never leaves a message
+/// in both folders.
+#[test]
+fn a_move_is_whole_or_nothing_whatever_the_quota() {
+    let (_dir, store) = store();
+    deliver(&store, b"Subject: a\r\n\r\n0123456789\r\n", &[]);
+    deliver(&store, b"Subject: b\r\n\r\n0123456789\r\n", &[]);
+    deliver(&store, b"Subject: c\r\n\r\n0123456789\r\n", &[]);
+    let quota = |store: &Store, extra: i64| {
+        store
+            .write(|tx| {
+                tx.mailboxes()
+                    .update("mrc@pec.test", |m| {
+                        m.quota_bytes = m.used_bytes.saturating_add_signed(extra)
+                    })
+                    .map(|_| ())
+            })
+            .unwrap();
+    };
+    quota(&store, 0);
+    let mut client = logged_in(&store);
+    client.c("b select INBOX");
+    let moved = client.c("c move 1:2 Sent");
+    assert!(moved.contains("c OK"), "{moved}");
+    assert!(
+        client
+            .c("d status Sent (messages)")
+            .contains("(MESSAGES 2)")
+    );
+    quota(&store, -1);
+    let refused = client.c("e move 1 Sent");
+    assert!(refused.contains("e NO [OVERQUOTA]"), "{refused}");
+    assert!(
+        client
+            .c("f status Sent (messages)")
+            .contains("(MESSAGES 2)")
+    );
+    let inbox = client.c("g search all");
+    assert!(inbox.contains("* SEARCH 1\r\n"), "{inbox}");
 }

@@ -1,5 +1,6 @@
 //! QRESYNC (RFC 7162 §3.2): a client that kept a folder's state resynchronizes in
-//! the SELECT itself, and learns of expunges as UIDs (VANISHED).
+//! the SELECT itself, and learns of expunges as UIDs (VANISHED); ENABLE (RFC 5161),
+//! which turns CONDSTORE and QRESYNC on.
 //!
 //! The store keeps no history of expunged UIDs, so `VANISHED (EARLIER)` names every UID
 //! of the asked range, below UIDNEXT, that no message has now, whenever it went: a
@@ -8,6 +9,9 @@
 //! far). The client drops what it has of those UIDs, and ignores the others.
 
 use imap_codec::imap_types::command::SelectParameter;
+use imap_codec::imap_types::core::Tag;
+use imap_codec::imap_types::core::Vec1;
+use imap_codec::imap_types::extensions::enable::CapabilityEnable;
 use imap_codec::imap_types::response::Data;
 use imap_codec::imap_types::sequence::SeqOrUid;
 use imap_codec::imap_types::sequence::Sequence;
@@ -15,11 +19,47 @@ use imap_codec::imap_types::sequence::SequenceSet;
 
 use crate::imap::reply;
 use crate::imap::reply::Out;
+use crate::imap::session::Common;
+use crate::imap::session::CondStore;
 use crate::imap::session::Context;
 use crate::imap::session::Fault;
 use crate::imap::session::Selection;
 use crate::imap::session::view::FlagsFetch;
 use crate::imap::session::view::flags_fetch;
+
+impl Common {
+    /// ENABLE (RFC 5161): CONDSTORE and QRESYNC are the extensions that need enabling.
+    pub(super) fn enable(
+        &mut self,
+        tag: &Tag<'static>,
+        capabilities: Vec1<CapabilityEnable<'_>>,
+    ) -> Vec<Out> {
+        let mut enabled = Vec::new();
+        for capability in capabilities.into_iter() {
+            let name = capability.to_string();
+            match capability {
+                CapabilityEnable::CondStore => {
+                    if self.condstore == CondStore::Off {
+                        self.condstore = CondStore::On;
+                    }
+                    enabled.push(CapabilityEnable::CondStore);
+                }
+                // QRESYNC includes CONDSTORE (RFC 7162 §3.2.3).
+                CapabilityEnable::Other(_) if name.eq_ignore_ascii_case("QRESYNC") => {
+                    self.condstore = CondStore::QResync;
+                    enabled.extend(CapabilityEnable::try_from("QRESYNC"));
+                }
+                _ => {}
+            }
+        }
+        vec![
+            reply::data(Data::Enabled {
+                capabilities: enabled,
+            }),
+            reply::ok(tag, None, "ENABLE completed"),
+        ]
+    }
+}
 
 /// What SELECT (QRESYNC (…)) adds after the folder's description: the UIDs gone since
 /// and the messages changed since the client's MODSEQ (RFC 7162 §3.2.5). Nothing

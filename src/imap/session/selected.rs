@@ -31,6 +31,7 @@ use crate::imap::session::Expunges;
 use crate::imap::session::Fault;
 use crate::imap::session::Filed;
 use crate::imap::session::Selection;
+use crate::imap::session::copy_move;
 use crate::imap::session::names::name_of;
 use crate::imap::session::other_code;
 use crate::imap::session::store_flags::flag_store;
@@ -43,7 +44,7 @@ pub(super) struct InFolder<'a, 'c> {
     pub(super) context: &'a Context<'c>,
 }
 
-/// COPY, or MOVE (a copy, then the originals expunged, RFC 6851).
+/// COPY, or MOVE (RFC 6851: the originals taken out, then filed in the target).
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 enum Transfer {
     Copy,
@@ -285,27 +286,12 @@ impl InFolder<'_, '_> {
         let folder = self.selection.folder.clone();
         let uids: Vec<u32> = wanted.iter().map(|(_, u)| *u).collect();
         let hooks = &self.common.hooks;
-        let copied = store.write(|tx| {
-            // All or nothing (RFC 3501 §6.4.7): a copy the quota cannot hold whole is
-            // refused before any message is copied.
-            let mut bytes = 0u64;
-            for uid in &uids {
-                bytes += tx
-                    .folders()
-                    .message(user, &folder, *uid)?
-                    .map_or(0, |m| m.size);
-            }
-            let room = tx.mailboxes().get(user)?;
-            if transfer == Transfer::Copy
-                && room.is_some_and(|m| m.used_bytes.saturating_add(bytes) > m.quota_bytes)
-            {
-                return Ok(Copied::OverQuota);
-            }
-            let copied = tx.folders().copy(user, &folder, target, &uids)?;
+        let copied = copy_move::settled(store.write(|tx| {
+            let copied = match transfer {
+                Transfer::Copy => copy_move::copy_whole(tx, user, &folder, target, &uids)?,
+                Transfer::Move => copy_move::move_whole(tx, user, &folder, target, &uids)?,
+            };
             if let Copied::Done { uids: pairs, .. } = &copied {
-                if transfer == Transfer::Move {
-                    tx.folders().expunge(user, &folder, &uids)?;
-                }
                 let new: Vec<u32> = pairs.iter().map(|(_, new)| *new).collect();
                 let filed = Filed {
                     user,
@@ -317,7 +303,7 @@ impl InFolder<'_, '_> {
                 hooks.filed(tx, &filed)?;
             }
             Ok(copied)
-        })?;
+        }))?;
         match copied {
             Copied::Done { uidvalidity, uids } => {
                 self.copied(transfer, copy_uid(uidvalidity, &uids))

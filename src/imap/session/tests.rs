@@ -92,8 +92,25 @@ impl<'a> Client<'a> {
         String::from_utf8_lossy(&driven.out).into_owned()
     }
 
+    /// What the session reports between commands (NOTIFY), as the shell sends it.
+    pub(super) fn notified(&mut self) -> String {
+        let out = self
+            .exchange
+            .session()
+            .notifications(self.store, now())
+            .unwrap();
+        out.iter()
+            .flat_map(|o| o.encode())
+            .map(char::from)
+            .collect()
+    }
+
     fn poll(&mut self) -> String {
-        let out = self.exchange.session().poll(self.store).unwrap();
+        let out = self
+            .exchange
+            .session()
+            .poll(self.store, Timestamp::now())
+            .unwrap();
         out.iter()
             .flat_map(|o| o.encode())
             .map(char::from)

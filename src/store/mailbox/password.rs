@@ -6,13 +6,25 @@ use argon2::PasswordHasher;
 
 use crate::store::StoreError;
 
+/// The room taken for argon2's working memory: more than glibc's largest dynamic mmap
+/// threshold (32 MiB on 64-bit), so malloc always maps it apart and unmaps it when it
+/// is freed, without raising the threshold (which would keep every mid-size allocation
+/// of the process in its arenas, docs/performance.md). Only the blocks a check uses are
+/// ever touched.
+const ARGON2_ROOM_BLOCKS: usize = 33 * 1024;
+
 thread_local! {
-    /// argon2's working memory, kept per thread. Allocating and freeing it on every
-    /// check makes glibc raise its mmap threshold, after which every mid-size
-    /// allocation of the process stays in malloc's arenas (docs/performance.md). Kept,
-    /// it is allocated once.
+    /// argon2's working memory, kept by a password checker thread between checks and
+    /// given back by [`release_argon2_memory`] once checks stop coming: taking it anew
+    /// for every check costs the page faults of 19 MiB each time.
     static ARGON2_BLOCKS: std::cell::RefCell<Vec<argon2::Block>> =
         const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Gives this thread's argon2 working memory back to the system (the password
+/// checkers call it when they have been idle for a moment).
+pub fn release_argon2_memory() {
+    ARGON2_BLOCKS.with(|memory| *memory.borrow_mut() = Vec::new());
 }
 
 /// Checks a password against a PHC string, with this thread's kept working memory;
@@ -40,7 +52,9 @@ pub(crate) fn verify_argon2(password: &str, hash: &str) -> bool {
     let hashed = ARGON2_BLOCKS.with(|memory| {
         let mut memory = memory.borrow_mut();
         if memory.len() < blocks {
-            memory.resize(blocks, argon2::Block::default());
+            let mut room = Vec::with_capacity(blocks.max(ARGON2_ROOM_BLOCKS));
+            room.resize(blocks, argon2::Block::default());
+            *memory = room;
         }
         argon2.hash_password_into_with_memory(
             password.as_bytes(),
