@@ -14,6 +14,7 @@
 # Toolchain: `cargo +nightly fuzz` when rustup has a nightly, else the stable one with
 # RUSTC_BOOTSTRAP=1 (cargo-fuzz needs -Zsanitizer). Install cargo-fuzz with
 # `cargo install cargo-fuzz --locked`. FUZZ_BUILD=0 runs the binaries already built.
+# An input that runs longer than FUZZ_TIMEOUT seconds (default 10) is reported as a hang.
 # CPU is shared: run it as `nice -n 15 tools/fuzz.sh`.
 #
 # Usage: tools/fuzz.sh [--coverage] [SECONDS] [TARGET...]
@@ -31,6 +32,7 @@ if [ "$mode" = run ] && [[ "${1:-}" =~ ^[0-9]+$ ]]; then
   seconds=$1
   shift
 fi
+timeout="${FUZZ_TIMEOUT:-10}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$(pwd)/target}"
 work="${FUZZ_WORK:-$CARGO_TARGET_DIR/fuzz-work}"
 ledger="$work/ledger.tsv"
@@ -112,7 +114,9 @@ for target in "${targets[@]}"; do
   # The repository corpus is read as seeds; new finds go to the scratch corpus.
   # A target's own libFuzzer flags, if it has any (fuzz/flags/<target>, one line).
   read -r -a flags <<<"$(cat "flags/$target" 2>/dev/null || true)"
-  if "$bin/$target" "$corpus" "corpus/$target" -max_total_time="$seconds" \
+  # An input still running after TIMEOUT seconds is a finding (a hang), not a slow run:
+  # libFuzzer's own default waits twenty minutes.
+  if "$bin/$target" "$corpus" "corpus/$target" -max_total_time="$seconds" -timeout="$timeout" \
     -print_final_stats=1 -print_funcs=0 -artifact_prefix="$artifacts/" ${flags[@]+"${flags[@]}"} \
     >"$log" 2>&1; then
     result="ok"
@@ -120,7 +124,8 @@ for target in "${targets[@]}"; do
     crash=$(grep -o "Test unit written to [^ ]*" "$log" | tail -n 1 | sed 's/Test unit written to //')
     if [ -n "$crash" ] && [ -f "$crash" ]; then
       minimized="$artifacts/minimized-$(basename "$crash")"
-      "$bin/$target" -minimize_crash=1 -runs=10000 -exact_artifact_path="$minimized" "$crash" \
+      "$bin/$target" -minimize_crash=1 -runs=10000 -timeout="$timeout" \
+        -exact_artifact_path="$minimized" "$crash" \
         >"$log.tmin" 2>&1 || true
       [ -f "$minimized" ] || minimized=$crash
       result="crash: $minimized"
