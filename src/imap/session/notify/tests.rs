@@ -189,3 +189,41 @@ fn refusals_and_the_state_it_needs() {
     assert!(one.c("d notify sometimes").starts_with("d BAD "));
     assert!(one.c("e uid notify none").starts_with("e BAD "));
 }
+
+/// Review (wip-R): a NOTIFY mailbox name may be a literal as large as an APPEND, and
+/// the watch keeps it for the session's life although no folder name exceeds 255
+/// characters: each connection of a holder can pin `max_message_bytes` of memory.
+/// Fails on main (the NOTIFY is accepted).
+#[test]
+fn a_notify_name_no_folder_can_have_is_not_kept() {
+    let (_dir, store) = store();
+    let mut one = logged_in(&store, "mrc@pec.test", "secret");
+    let name = "x".repeat(1_000_000);
+    let answer = one.c(&format!(
+        "b notify set (mailboxes {{{}+}}\r\n{name} (MessageNew))",
+        name.len()
+    ));
+    assert!(!answer.contains("b OK"), "accepted: {answer}");
+}
+
+/// Review (wip-R): MessageNew's attributes may be BODY[] (not PEEK), so the shell's
+/// between-commands notification, run on a tokio worker thread, marks the new
+/// messages \Seen through a durable store write (a group commit and its fsync on
+/// the async runtime, and a commit that wakes every other watcher). Fails on main.
+#[test]
+fn a_notification_writes_nothing() {
+    let (_dir, store) = store();
+    let mut one = logged_in(&store, "mrc@pec.test", "secret");
+    one.c("b select INBOX");
+    let answer = one.c("c notify set (selected (MessageNew (uid body[]) MessageExpunge))");
+    assert!(answer.contains("c OK"), "{answer}");
+    let mut commits = store.commits();
+    deliver(&store, b"Subject: one\r\n\r\nx\r\n", &[]);
+    commits.mark_unchanged();
+    let told = one.notified();
+    assert!(told.contains("BODY[]"), "{told}");
+    assert!(
+        !commits.has_changed().unwrap(),
+        "the notification committed a write: {told}"
+    );
+}
