@@ -22,7 +22,7 @@ mod fetch;
 mod fetch_items;
 mod fetch_out;
 mod fetch_wire;
-mod folder_limits;
+pub(crate) mod folder_limits;
 mod folders;
 mod hooks;
 mod keywords;

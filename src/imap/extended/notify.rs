@@ -13,6 +13,7 @@
 //! ```
 
 use super::reader::Reader;
+use crate::imap::session::folder_limits::MAX_FOLDER_NAME_CHARS;
 use crate::store::mailbox::INBOX;
 
 /// The most mailbox names one NOTIFY may list: each is matched against every change,
@@ -278,9 +279,14 @@ fn mailboxes(reader: &mut Reader<'_>) -> Result<Vec<String>, Refusal> {
     Ok(names)
 }
 
-/// A mailbox name, INBOX case-folded (RFC 3501 §5.1).
+/// A mailbox name, INBOX case-folded (RFC 3501 §5.1); `None` for one longer than any
+/// folder's, which the watch would otherwise keep for the session's life (a literal
+/// may be as large as an APPEND).
 fn mailbox(reader: &mut Reader<'_>) -> Option<String> {
     let name = String::from_utf8(reader.astring()?).ok()?;
+    if name.chars().count() > MAX_FOLDER_NAME_CHARS {
+        return None;
+    }
     Some(if name.eq_ignore_ascii_case(INBOX) {
         INBOX.to_string()
     } else {

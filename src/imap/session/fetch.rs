@@ -90,6 +90,15 @@ impl Plan {
         }
     }
 
+    /// The plan with every item read as its PEEK form: nothing is marked `\Seen`.
+    fn peeking(self) -> Plan {
+        Plan {
+            marks_seen: false,
+            shows_flags: self.names.contains(&MessageDataItemName::Flags),
+            ..self
+        }
+    }
+
     /// Whether a message passes CHANGEDSINCE.
     fn changed(&self, meta: &MessageMeta) -> bool {
         self.changed_since.is_none_or(|since| meta.modseq > since)
@@ -243,6 +252,22 @@ impl InFolder<'_, '_> {
             changed_since,
             self.selection,
         );
+        self.answer(set, by_uid, plan)
+    }
+
+    /// The FETCH a NOTIFY MessageNew sends by UID between commands: it reads and
+    /// never writes, so `BODY[]` there is `BODY.PEEK[]` (a notification must not
+    /// change the messages it reports, nor commit on the connection's task).
+    pub(super) fn fetch_peeking(
+        &mut self,
+        set: &SequenceSet,
+        names: &MacroOrMessageDataItemNames<'_>,
+    ) -> Result<Vec<Out>, Fault> {
+        let plan = Plan::new(names, true, self.common.condstore, None, self.selection);
+        self.answer(set, true, plan.peeking())
+    }
+
+    fn answer(&mut self, set: &SequenceSet, by_uid: bool, plan: Plan) -> Result<Vec<Out>, Fault> {
         let wanted = self.selection.resolve(set, by_uid);
         // Marking `\Seen` needs every message first; otherwise they are read window by
         // window as the output is made.

@@ -129,7 +129,7 @@ impl Session {
                 selection,
                 context: &context,
             };
-            out.extend(folder.fetch(&set, &names, true, None)?);
+            out.extend(folder.fetch_peeking(&set, &names)?);
         }
         Ok(out)
     }

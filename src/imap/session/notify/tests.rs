@@ -190,10 +190,8 @@ fn refusals_and_the_state_it_needs() {
     assert!(one.c("e uid notify none").starts_with("e BAD "));
 }
 
-/// Review (wip-R): a NOTIFY mailbox name may be a literal as large as an APPEND, and
-/// the watch keeps it for the session's life although no folder name exceeds 255
-/// characters: each connection of a holder can pin `max_message_bytes` of memory.
-/// Fails on main (the NOTIFY is accepted).
+/// A NOTIFY mailbox name may be a literal as large as an APPEND: one longer than any
+/// folder's is refused, not kept in the watch for the session's life.
 #[test]
 fn a_notify_name_no_folder_can_have_is_not_kept() {
     let (_dir, store) = store();
@@ -203,35 +201,32 @@ fn a_notify_name_no_folder_can_have_is_not_kept() {
         "b notify set (mailboxes {{{}+}}\r\n{name} (MessageNew))",
         name.len()
     ));
-    assert!(!answer.contains("b OK"), "accepted: {answer}");
+    assert!(answer.starts_with("b BAD "), "accepted: {answer}");
 }
 
-/// Review (wip-R): MessageNew's attributes may be BODY[] (not PEEK), so the shell's
-/// between-commands notification, run on a tokio worker thread, marks the new
-/// messages \Seen through a durable store write (a group commit and its fsync on
-/// the async runtime, and a commit that wakes every other watcher). Fails on main.
+/// MessageNew may ask for BODY[] (not PEEK): the notification reads the message as
+/// BODY.PEEK[] would, so a message the holder has not opened is not marked \Seen by
+/// the notification that announced it (nor a commit made on the connection's task for
+/// it, beyond the \Recent claim every session's sync makes).
 #[test]
-fn a_notification_writes_nothing() {
+fn a_notification_marks_nothing_seen() {
     let (_dir, store) = store();
     let mut one = logged_in(&store, "mrc@pec.test", "secret");
     one.c("b select INBOX");
     let answer = one.c("c notify set (selected (MessageNew (uid body[]) MessageExpunge))");
     assert!(answer.contains("c OK"), "{answer}");
-    let mut commits = store.commits();
     deliver(&store, b"Subject: one\r\n\r\nx\r\n", &[]);
-    commits.mark_unchanged();
     let told = one.notified();
-    assert!(told.contains("BODY[]"), "{told}");
-    assert!(
-        !commits.has_changed().unwrap(),
-        "the notification committed a write: {told}"
-    );
+    assert!(told.contains("BODY[] {"), "{told}");
+    assert!(!told.contains("\\Seen"), "{told}");
+    let flags = one.c("d fetch 1 (flags)");
+    assert!(flags.contains("FLAGS (\\Recent)"), "{flags}");
 }
 
-/// Review (wip-R): a folder renamed and its old name created again between two
+/// A folder renamed and its old name created again between two
 /// wakes is reported creation first, rename second, so a client applying them in
 /// order ends up without the new `A` (RENAME INBOX does this in one command: INBOX
-/// gets a fresh UIDVALIDITY, its old one goes with the new name). Fails on main.
+/// gets a fresh UIDVALIDITY, its old one goes with the new name).
 #[test]
 fn a_rename_is_reported_before_its_old_name_is_created_again() {
     let (_dir, store) = store();

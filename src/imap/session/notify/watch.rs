@@ -189,8 +189,10 @@ impl Watch {
         }
     }
 
-    /// LIST responses for folders created, deleted and renamed; the renames as
-    /// (old, new) pairs.
+    /// LIST responses for folders deleted, renamed and created, in that order so that
+    /// a client applying them one by one ends with the folders as they are (a name
+    /// deleted or renamed away may have been created again); the renames as (old,
+    /// new) pairs.
     fn names(&self, now: &Snapshot, out: &mut Vec<Out>) -> Vec<(String, String)> {
         let current: BTreeMap<&str, u32> = now
             .folders
@@ -203,32 +205,39 @@ impl Watch {
             .filter(|(name, mark)| current.get(name.as_str()) != Some(&mark.uidvalidity))
             .map(|(name, mark)| (name.as_str(), mark.uidvalidity))
             .collect();
-        let mut renamed = Vec::new();
-        let subscribed = &now.subscribed;
+        let (mut renames, mut created) = (Vec::new(), Vec::new());
         for (name, uidvalidity) in &current {
             if self.folders.get(*name).map(|m| m.uidvalidity) == Some(*uidvalidity) {
                 continue;
             }
             // UIDVALIDITY is never reused within a mailbox: the same one under a new
             // name is the folder renamed.
-            let old = gone
-                .iter()
-                .position(|(_, v)| v == uidvalidity)
-                .map(|at| gone.remove(at).0);
-            let names: Vec<&str> = [Some(*name), old].into_iter().flatten().collect();
-            if self.wants(Events::MAILBOX_NAME, &names, subscribed) {
-                out.push(list_line(name, &[], old));
-            }
-            if let Some(old) = old {
-                renamed.push((old.to_string(), name.to_string()));
+            match gone.iter().position(|(_, v)| v == uidvalidity) {
+                Some(at) => renames.push((gone.remove(at).0, *name)),
+                None => created.push(*name),
             }
         }
-        for (name, _) in gone {
+        let subscribed = &now.subscribed;
+        for (name, _) in &gone {
             if self.wants(Events::MAILBOX_NAME, &[name], &self.subscribed) {
                 out.push(list_line(name, &["NonExistent"], None));
             }
         }
-        renamed
+        let renames = in_applicable_order(renames);
+        for &(old, new) in &renames {
+            if self.wants(Events::MAILBOX_NAME, &[new, old], subscribed) {
+                out.push(list_line(new, &[], Some(old)));
+            }
+        }
+        for name in created {
+            if self.wants(Events::MAILBOX_NAME, &[name], subscribed) {
+                out.push(list_line(name, &[], None));
+            }
+        }
+        renames
+            .into_iter()
+            .map(|(old, new)| (old.to_string(), new.to_string()))
+            .collect()
     }
 
     /// LIST responses for names subscribed or unsubscribed, but not for a rename's
@@ -388,6 +397,20 @@ fn astring(name: &str) -> Vec<u8> {
     }
 }
 
+/// Renames `(old, new)` ordered so that each comes after the one that frees its new
+/// name (`A → B` before `C → A`); a cycle, which no order can apply, keeps its order.
+fn in_applicable_order<'a>(mut pending: Vec<(&'a str, &'a str)>) -> Vec<(&'a str, &'a str)> {
+    let mut ordered = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let free = pending
+            .iter()
+            .position(|&(_, new)| pending.iter().all(|&(old, _)| old != new))
+            .unwrap_or(0);
+        ordered.push(pending.remove(free));
+    }
+    ordered
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,6 +449,15 @@ mod tests {
         assert!(!filter_takes(&Filter::Subscribed, "Lists", &subscribed));
         assert!(filter_takes(&Filter::Inboxes, "INBOX", &subscribed));
         assert!(!filter_takes(&Filter::Inboxes, "Sent", &subscribed));
+    }
+
+    #[test]
+    fn a_rename_comes_after_the_one_freeing_its_name() {
+        // A → B and C → A: A must be free before C takes its name.
+        let ordered = in_applicable_order(vec![("C", "A"), ("A", "B")]);
+        assert_eq!(ordered, [("A", "B"), ("C", "A")]);
+        // A swap is a cycle: both still reported.
+        assert_eq!(in_applicable_order(vec![("A", "B"), ("B", "A")]).len(), 2);
     }
 
     #[test]
