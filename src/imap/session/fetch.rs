@@ -33,6 +33,11 @@ use crate::store::folders::FlagChange;
 use crate::store::folders::Stored;
 use crate::store::mailbox::MessageMeta;
 
+/// The most new messages one NOTIFY MessageNew FETCH answers.
+const NOTIFIED_MOST: usize = 1000;
+/// The most bytes of bodies one NOTIFY MessageNew FETCH reads.
+const NOTIFIED_MOST_BYTES: u64 = 1 << 20;
+
 /// What a FETCH needs, worked out once from its items.
 struct Plan {
     names: Vec<MessageDataItemName<'static>>,
@@ -264,6 +269,19 @@ impl InFolder<'_, '_> {
         names: &MacroOrMessageDataItemNames<'_>,
     ) -> Result<Vec<Out>, Fault> {
         let plan = Plan::new(names, true, self.common.condstore, None, self.selection);
+        let wanted = self.selection.resolve(set, true);
+        // Unlike a FETCH, the notification is not the client's asking: what it may
+        // hold in memory at once is bounded, and past that the client has EXISTS and
+        // fetches at its own pace.
+        if wanted.len() > NOTIFIED_MOST {
+            return Ok(Vec::new());
+        }
+        if plan.needs_body {
+            let bytes: u64 = self.metas(&wanted)?.iter().map(|(_, m)| m.size).sum();
+            if bytes > NOTIFIED_MOST_BYTES {
+                return Ok(Vec::new());
+            }
+        }
         self.answer(set, true, plan.peeking())
     }
 

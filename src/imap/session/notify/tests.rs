@@ -243,3 +243,25 @@ fn a_rename_is_reported_before_its_old_name_is_created_again() {
     let created = told.find("* LIST () \"/\" A\r\n").expect(&told);
     assert!(renamed < created, "{told}");
 }
+
+/// MessageNew's FETCH holds what it sends in memory on the connection's task: past a
+/// mebibyte of bodies the client hears EXISTS alone and fetches at its own pace.
+#[test]
+fn messages_too_large_to_push_are_announced_not_sent() {
+    let (_dir, store) = store();
+    let mut one = logged_in(&store, "mrc@pec.test", "secret");
+    one.c("b select INBOX");
+    let answer = one.c("c notify set (selected (MessageNew (uid body.peek[]) MessageExpunge))");
+    assert!(answer.contains("c OK"), "{answer}");
+    let large = [&b"Subject: large\r\n\r\n"[..], &vec![b'x'; 1 << 20]].concat();
+    deliver(&store, &large, &[]);
+    let told = one.notified();
+    assert!(told.contains("* 1 EXISTS"), "{told}");
+    assert!(!told.contains("FETCH"), "{}", &told[..told.len().min(300)]);
+    deliver(&store, b"Subject: small\r\n\r\nx\r\n", &[]);
+    let told = one.notified();
+    assert!(
+        told.contains("* 2 EXISTS") && told.contains("* 2 FETCH (UID 2 BODY[] {"),
+        "{told}"
+    );
+}
