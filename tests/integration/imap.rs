@@ -11,15 +11,22 @@ use crate::support;
 const PASSWORD: &str = "Segreta-123";
 
 fn python(script: &str, args: &[&str]) {
+    python_beside(script, args, None);
+}
+
+/// Runs `tests/scripts/<script>`; on failure shows its output and the log of the
+/// provider in `provider`, when given.
+fn python_beside(script: &str, args: &[&str], provider: Option<&Path>) {
     let path = support::root().join("tests/scripts").join(script);
     let mut all = vec![path.to_str().unwrap()];
     all.extend_from_slice(args);
     let out = support::run("python3", &all, "python3");
     assert!(
         out.status.success(),
-        "{script} failed:\n{}\n{}",
+        "{script} failed:\n{}\n{}\nlog:\n{}",
         String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stderr),
+        provider.map(log).unwrap_or_default()
     );
 }
 
@@ -36,27 +43,16 @@ fn imaplib_exercises_every_command_and_idle_sees_an_smtp_delivery() {
     let provider = daemon::start(&a, base_a);
     let port = (base_a + 3).to_string();
     let ca = provider.ca();
-    let out = support::run(
-        "python3",
+    python_beside(
+        "imap_session.py",
         &[
-            support::root()
-                .join("tests/scripts/imap_session.py")
-                .to_str()
-                .unwrap(),
             &port,
             ca.to_str().unwrap(),
             "mario@pec-a.test",
             PASSWORD,
             "luigi@pec-a.test",
         ],
-        "python3",
-    );
-    assert!(
-        out.status.success(),
-        "imap_session.py failed:\n{}\n{}\nlog:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        log(&a)
+        Some(&a),
     );
 }
 
@@ -146,26 +142,15 @@ fn imaplib_notify_tells_changes_between_commands_and_nothing_of_other_holders() 
     daemon::add_mailbox(&a, "luigi@pec-a.test");
     let provider = daemon::start(&a, base_a);
     let ca = provider.ca();
-    let out = support::run(
-        "python3",
+    python_beside(
+        "imap_notify.py",
         &[
-            support::root()
-                .join("tests/scripts/imap_notify.py")
-                .to_str()
-                .unwrap(),
             &base_a.to_string(),
             ca.to_str().unwrap(),
             "mario@pec-a.test",
             PASSWORD,
             "luigi@pec-a.test",
         ],
-        "python3",
-    );
-    assert!(
-        out.status.success(),
-        "imap_notify.py failed:\n{}\n{}\nlog:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        log(&a)
+        Some(&a),
     );
 }
