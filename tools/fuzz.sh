@@ -14,6 +14,9 @@
 # Toolchain: `cargo +nightly fuzz` when rustup has a nightly, else the stable one with
 # RUSTC_BOOTSTRAP=1 (cargo-fuzz needs -Zsanitizer). Install cargo-fuzz with
 # `cargo install cargo-fuzz --locked`. FUZZ_BUILD=0 runs the binaries already built.
+# FUZZ_SANITIZER (default address) is cargo-fuzz's -s: `none` runs four to five times
+# as many inputs a second (docs/fuzzing.md); keep each build in its own
+# CARGO_TARGET_DIR. The ledger says which one each run used, read from the binary.
 # An input that runs longer than FUZZ_TIMEOUT seconds (default 10) is reported as a hang.
 # CPU is shared: run it as `nice -n 15 tools/fuzz.sh`.
 #
@@ -56,12 +59,17 @@ fi
 if [ "${FUZZ_BUILD:-1}" != 0 ]; then
   echo "building ${#targets[@]} targets with ${fuzz[*]}" >&2
   # -O: the [profile.release] of fuzz/Cargo.toml decides the assertions (docs/fuzzing.md).
-  "${fuzz[@]}" build -O
+  "${fuzz[@]}" build -O -s "${FUZZ_SANITIZER:-address}"
 fi
 
 # The last value of `name: value` in a libFuzzer log, or "-".
 field() {
   grep -o "$1: *[0-9]*" "$2" | tail -n 1 | grep -o '[0-9]*$' || echo "-"
+}
+
+# The sanitizer a target's binary was built with: ASan's runtime is in it, or none is.
+sanitizer() {
+  if grep -q __asan_init "$1"; then echo address; else echo none; fi
 }
 
 # The executions the ledger records for a target, over every run.
@@ -136,9 +144,9 @@ for target in "${targets[@]}"; do
   fi
   elapsed=$(($(date +%s) - started))
   execs=$(field "stat::number_of_executed_units" "$log")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$target" "$elapsed" "$execs" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$target" "$elapsed" "$execs" \
     "$(field "stat::average_exec_per_sec" "$log")" "$(field cov "$log")/$(field ft "$log")" \
-    "$result" >>"$ledger"
+    "$result" "$(sanitizer "$bin/$target")" >>"$ledger"
   rows+=("$(printf '%-14s %12s %9s %14s %14s  %s' "$target" "$execs" \
     "$(field "stat::average_exec_per_sec" "$log")" "$(field cov "$log")/$(field ft "$log")" \
     "$(total_execs "$target")" "$result (${elapsed}s)")")
