@@ -128,6 +128,9 @@ for target in "${targets[@]}"; do
     -print_final_stats=1 -print_funcs=0 -artifact_prefix="$artifacts/" ${flags[@]+"${flags[@]}"} \
     >"$log" 2>&1; then
     result="ok"
+  elif grep -q "libFuzzer: run interrupted" "$log"; then
+    # Stopped by a signal (a campaign cut short): its executions count, clean.
+    result="stopped"
   else
     crash=$(grep -o "Test unit written to [^ ]*" "$log" | tail -n 1 | sed 's/Test unit written to //')
     if [ -n "$crash" ] && [ -f "$crash" ]; then
