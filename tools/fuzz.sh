@@ -132,7 +132,7 @@ for target in "${targets[@]}"; do
     # Stopped by a signal (a campaign cut short): its executions count, clean.
     result="stopped"
   else
-    crash=$(grep -o "Test unit written to [^ ]*" "$log" | tail -n 1 | sed 's/Test unit written to //')
+    crash=$(grep -o "Test unit written to [^ ]*" "$log" | tail -n 1 | sed "s/Test unit written to //" || true)
     if [ -n "$crash" ] && [ -f "$crash" ]; then
       minimized="$artifacts/minimized-$(basename "$crash")"
       "$bin/$target" -minimize_crash=1 -runs=10000 -timeout="$timeout" \
