@@ -39,6 +39,7 @@ use super::StoreError;
 use super::Tx;
 use super::blobs::BlobStore;
 use super::db;
+use super::signal::Touched;
 
 /// The longest a committer waits for writers already inside [`GroupCommit::write`].
 const JOIN_WAIT: Duration = Duration::from_millis(4);
@@ -65,6 +66,8 @@ struct Open {
     batch: u64,
     /// Closures that ran successfully in `txn`.
     members: usize,
+    /// The mailboxes those closures changed: what the commit signals.
+    touched: Touched,
     /// Batches aborted by a failing closure, with how many members still must learn it.
     aborted: Vec<(u64, usize)>,
 }
@@ -79,7 +82,7 @@ struct Flushed {
 }
 
 /// How a member's batch ended.
-enum Outcome {
+pub(super) enum Outcome {
     Committed,
     Aborted,
     Failed(Arc<StoreError>),
@@ -88,12 +91,12 @@ enum Outcome {
 impl GroupCommit {
     /// Runs `work` in a shared transaction and returns once that transaction is durably
     /// committed; `on_commit` runs after each commit this writer makes, with how long the
-    /// commit took and how many writers it held.
+    /// commit took, how many writers it held and the mailboxes they changed.
     pub(crate) fn write<T>(
         &self,
         db: &Database,
         blobs: &BlobStore,
-        on_commit: impl Fn(Duration, usize),
+        on_commit: impl Fn(Duration, usize, &Touched),
         work: impl Fn(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         loop {
@@ -107,7 +110,7 @@ impl GroupCommit {
     }
 
     /// Runs the closure on the open transaction (beginning one if needed).
-    fn run<T>(
+    pub(super) fn run<T>(
         &self,
         db: &Database,
         work: &impl Fn(&mut Tx<'_>) -> Result<T, StoreError>,
@@ -121,9 +124,12 @@ impl GroupCommit {
                 open.txn = Some(db.begin_write().map_err(db_error)?);
                 open.batch += 1;
                 open.members = 0;
+                open.touched.clear();
             }
             let txn = open.txn.as_ref().ok_or_else(out_of_step)?;
-            let ran = panic::catch_unwind(AssertUnwindSafe(|| work(&mut Tx { inner: txn })));
+            let mut tx = Tx::new(txn);
+            let ran = panic::catch_unwind(AssertUnwindSafe(|| work(&mut tx)));
+            let touched = tx.into_touched();
             let ran = ran.unwrap_or_else(|payload| {
                 // A panicking closure's writes must not reach the batch's commit.
                 abort(&mut open);
@@ -134,6 +140,7 @@ impl GroupCommit {
             match ran {
                 Ok(value) => {
                     open.members += 1;
+                    open.touched.extend(touched);
                     Ok((value, open.batch))
                 }
                 Err(error) => {
@@ -149,11 +156,11 @@ impl GroupCommit {
     }
 
     /// Waits for `batch` to end, committing it if no one else has.
-    fn finish(
+    pub(super) fn finish(
         &self,
         batch: u64,
         blobs: &BlobStore,
-        on_commit: &impl Fn(Duration, usize),
+        on_commit: &impl Fn(Duration, usize, &Touched),
     ) -> Result<Outcome, StoreError> {
         let mut flushed = lock(&self.flush);
         if let Some(error) = take_failed(&mut flushed.failed, batch) {
@@ -187,6 +194,7 @@ impl GroupCommit {
         }
         let txn = open.txn.take().ok_or_else(out_of_step)?;
         let members = std::mem::take(&mut open.members);
+        let touched = std::mem::take(&mut open.touched);
         drop(open);
         let started = Instant::now();
         let committed = blobs
@@ -196,7 +204,7 @@ impl GroupCommit {
         match committed {
             Ok(staged) => {
                 blobs.committed(staged);
-                on_commit(started.elapsed(), members);
+                on_commit(started.elapsed(), members, &touched);
                 Ok(Outcome::Committed)
             }
             Err(error) if members > 1 => {
@@ -218,6 +226,7 @@ fn abort(open: &mut Open) {
         // (redb discards an uncommitted transaction when it is dropped).
         let _ = txn.abort();
     }
+    open.touched.clear();
     if open.members > 0 {
         let entry = (open.batch, std::mem::take(&mut open.members));
         open.aborted.push(entry);

@@ -31,6 +31,7 @@ use super::Tx;
 use super::blobs::BlobStore;
 use super::commit::MAX_BATCH;
 use super::db;
+use super::signal::Touched;
 
 type Value = Box<dyn Any + Send>;
 type Work = Box<dyn Fn(&mut Tx<'_>) -> Result<Value, StoreError> + Send>;
@@ -48,11 +49,11 @@ pub(crate) struct Committer {
 
 impl Committer {
     /// Starts the thread for `db`; `on_commit` runs after each of its commits, with how
-    /// long the commit took and how many writes it held.
+    /// long the commit took, how many writes it held and the mailboxes they changed.
     pub(crate) fn start(
         db: Arc<Database>,
         blobs: BlobStore,
-        on_commit: impl Fn(Duration, usize) + Send + 'static,
+        on_commit: impl Fn(Duration, usize, &Touched) + Send + 'static,
     ) -> Result<Committer, StoreError> {
         let (sender, receiver) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
@@ -130,12 +131,13 @@ impl Drop for Committer {
 }
 
 /// Runs a batch in one transaction and commits it, rerunning the rest without any
-/// closure that fails; every job learns its outcome.
+/// closure that fails; every job learns its outcome. Only the attempt that commits
+/// says which mailboxes changed.
 fn commit(
     database: &Database,
     blobs: &BlobStore,
     mut batch: Vec<Job>,
-    on_commit: &impl Fn(Duration, usize),
+    on_commit: &impl Fn(Duration, usize, &Touched),
 ) {
     'attempt: while !batch.is_empty() {
         let txn = match database.begin_write().map_err(db) {
@@ -143,12 +145,18 @@ fn commit(
             Err(error) => return fail(batch, error),
         };
         let mut values = Vec::with_capacity(batch.len());
+        let mut touched = Touched::new();
         for at in 0..batch.len() {
             let work = &batch[at].work;
-            let ran = panic::catch_unwind(AssertUnwindSafe(|| work(&mut Tx { inner: &txn })))
+            let mut tx = Tx::new(&txn);
+            let ran = panic::catch_unwind(AssertUnwindSafe(|| work(&mut tx)))
                 .unwrap_or_else(|_| Err(StoreError::Internal("a store write panicked")));
+            let marked = tx.into_touched();
             match ran {
-                Ok(value) => values.push(value),
+                Ok(value) => {
+                    values.push(value);
+                    touched.extend(marked);
+                }
                 Err(error) => {
                     // Nothing of the batch is kept; the others run again without it.
                     let _ = txn.abort();
@@ -171,7 +179,7 @@ fn commit(
                     let _ = job.done.send(Ok(value));
                 }
                 blobs.committed(staged);
-                on_commit(started.elapsed(), size);
+                on_commit(started.elapsed(), size, &touched);
             }
             Err(error) => fail(batch, error),
         }

@@ -5,7 +5,6 @@
 
 use jiff::Timestamp;
 use redb::ReadableTable;
-use redb::TableDefinition;
 
 use crate::store::ReadTx;
 use crate::store::StoreError;
@@ -24,11 +23,12 @@ use crate::store::mailbox::Mailbox;
 use crate::store::mailbox::MessageMeta;
 use crate::store::mailbox::put_record;
 use crate::store::mailbox::uidvalidity_at;
+use crate::store::signal::MailboxTable;
 
 /// The last UIDVALIDITY each mailbox gave a folder it created, so the next is above it
 /// even within the same second (RFC 3501 §2.3.1.1: a folder deleted and created again
 /// must not reuse the value its UIDs were valid under).
-const LAST_UIDVALIDITY: TableDefinition<&str, u32> = TableDefinition::new("last_uidvalidity");
+const LAST_UIDVALIDITY: MailboxTable<&str, u32> = MailboxTable::new("last_uidvalidity");
 
 /// How STORE changes flags (RFC 3501 §6.4.6).
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -75,7 +75,7 @@ pub struct Folders<T>(pub(super) T);
 impl Folders<&ReadTx<'_>> {
     /// The folders of a mailbox, by name.
     pub fn list(&self, address: &str) -> Result<Vec<(String, Folder)>, StoreError> {
-        match self.0.inner.open_table(FOLDERS) {
+        match FOLDERS.read(self.0.inner) {
             Ok(table) => folders_in(&table, &AddressKey::new(address)),
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
             Err(error) => Err(db(error)),
@@ -85,7 +85,7 @@ impl Folders<&ReadTx<'_>> {
     /// One folder's counters.
     pub fn get(&self, address: &str, name: &str) -> Result<Option<Folder>, StoreError> {
         let key = AddressKey::new(address).folder(name);
-        match self.0.inner.open_table(FOLDERS) {
+        match FOLDERS.read(self.0.inner) {
             Ok(table) => get_decoded(&table, key.as_str()),
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
             Err(error) => Err(db(error)),
@@ -100,7 +100,7 @@ impl Folders<&ReadTx<'_>> {
         uid: u32,
     ) -> Result<Option<MessageMeta>, StoreError> {
         let key = AddressKey::new(address).folder(folder);
-        match self.0.inner.open_table(MESSAGES) {
+        match MESSAGES.read(self.0.inner) {
             Ok(table) => table
                 .get((key.as_str(), uid))
                 .map_err(db)?
@@ -131,7 +131,7 @@ impl Folders<&mut Tx<'_>> {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let key = AddressKey::new(address).folder(name);
-        let folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
+        let folders = FOLDERS.peek(self.0)?;
         if folders.get(key.as_str()).map_err(db)?.is_some() {
             return Ok(false);
         }
@@ -139,10 +139,8 @@ impl Folders<&mut Tx<'_>> {
         let mut folder = Folder::new(self.fresh_uidvalidity(address, now)?);
         // Subscribing is the client's choice (RFC 3501 §6.3.6).
         folder.subscribed = false;
-        self.0
-            .inner
-            .open_table(FOLDERS)
-            .map_err(db)?
+        FOLDERS
+            .write(self.0, address)?
             .insert(key.as_str(), encode(&folder)?.as_slice())
             .map_err(db)?;
         Ok(true)
@@ -152,7 +150,7 @@ impl Folders<&mut Tx<'_>> {
     /// this mailbox gave when that is not below it.
     fn fresh_uidvalidity(&mut self, address: &str, now: Timestamp) -> Result<u32, StoreError> {
         let key = AddressKey::new(address);
-        let mut table = self.0.inner.open_table(LAST_UIDVALIDITY).map_err(db)?;
+        let mut table = LAST_UIDVALIDITY.write(self.0, key.as_str())?;
         let last = table
             .get(key.as_str())
             .map_err(db)?
@@ -167,11 +165,8 @@ impl Folders<&mut Tx<'_>> {
     pub fn delete(&mut self, address: &str, name: &str) -> Result<bool, StoreError> {
         let address = AddressKey::new(address);
         let key = address.folder(name);
-        let removed: Option<Folder> = match self
-            .0
-            .inner
-            .open_table(FOLDERS)
-            .map_err(db)?
+        let removed: Option<Folder> = match FOLDERS
+            .write(self.0, address.as_str())?
             .remove(key.as_str())
             .map_err(db)?
         {
@@ -181,8 +176,8 @@ impl Folders<&mut Tx<'_>> {
         let Some(removed) = removed else {
             return Ok(false);
         };
-        self.keep_subscription(&key, &removed)?;
-        let metas = self.take_messages(&key, None)?;
+        self.keep_subscription(&address, &key, &removed)?;
+        let metas = self.take_messages(&address, &key, None)?;
         self.release(&address, &metas)?;
         Ok(true)
     }
@@ -214,12 +209,12 @@ impl Folders<&mut Tx<'_>> {
         for (old, new, folder) in moves {
             let old_key = address.folder(&old);
             let new_key = address.folder(&new);
-            let metas = self.take_messages(&old_key, None)?;
+            let metas = self.take_messages(&address, &old_key, None)?;
             let fresh = match old.as_str() {
                 "INBOX" => self.fresh_uidvalidity(address.as_str(), now)?,
                 _ => folder.uidvalidity,
             };
-            let mut folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
+            let mut folders = FOLDERS.write(self.0, address.as_str())?;
             if old == "INBOX" {
                 // INBOX stays, empty, with its counters; the target is a new folder.
                 let mut target = Folder::new(fresh);
@@ -240,13 +235,9 @@ impl Folders<&mut Tx<'_>> {
                     .map_err(db)?;
             }
             drop(folders);
-            self.move_subscription(&old_key, &new_key)?;
-            let mut messages = self.0.inner.open_table(MESSAGES).map_err(db)?;
-            let mut index = self
-                .0
-                .inner
-                .open_multimap_table(BY_MESSAGE_ID)
-                .map_err(db)?;
+            self.move_subscription(&address, &old_key, &new_key)?;
+            let mut messages = MESSAGES.write(self.0, address.as_str())?;
+            let mut index = BY_MESSAGE_ID.write(self.0, address.as_str())?;
             for meta in &metas {
                 messages
                     .insert((new_key.as_str(), meta.uid), meta.to_record()?.as_slice())
@@ -318,7 +309,7 @@ impl Folders<&mut Tx<'_>> {
         let before = ReadTxOf(self.0)
             .folder(&address, folder)?
             .map_or(0, |f| f.highest_modseq);
-        let messages = self.0.inner.open_table(MESSAGES).map_err(db)?;
+        let messages = MESSAGES.peek(self.0)?;
         let mut results = Vec::with_capacity(uids.len());
         let mut changed = Vec::new();
         for &uid in uids {
@@ -347,8 +338,8 @@ impl Folders<&mut Tx<'_>> {
             return Ok((results, (before, before)));
         }
         drop(messages);
-        let modseq = self.bump_modseq(&key)?;
-        let mut messages = self.0.inner.open_table(MESSAGES).map_err(db)?;
+        let modseq = self.bump_modseq(&address, &key)?;
+        let mut messages = MESSAGES.write(self.0, address.as_str())?;
         for index in changed {
             if let Some(Stored::Done(meta)) = results.get_mut(index) {
                 meta.modseq = modseq;
@@ -370,9 +361,9 @@ impl Folders<&mut Tx<'_>> {
     ) -> Result<Vec<u32>, StoreError> {
         let address = AddressKey::new(address);
         let key = address.folder(folder);
-        let metas = self.take_messages(&key, Some(uids))?;
+        let metas = self.take_messages(&address, &key, Some(uids))?;
         if !metas.is_empty() {
-            self.bump_modseq(&key)?;
+            self.bump_modseq(&address, &key)?;
         }
         self.release(&address, &metas)?;
         Ok(metas.iter().map(|m| m.uid).collect())
@@ -428,10 +419,11 @@ impl Folders<&mut Tx<'_>> {
     /// Message-ID index entries, and returns them.
     fn take_messages(
         &mut self,
+        address: &AddressKey,
         key: &str,
         only: Option<&[u32]>,
     ) -> Result<Vec<MessageMeta>, StoreError> {
-        let mut messages = self.0.inner.open_table(MESSAGES).map_err(db)?;
+        let mut messages = MESSAGES.write(self.0, address.as_str())?;
         let uids: Vec<u32> = match only {
             Some(uids) => uids.to_vec(),
             None => messages
@@ -447,11 +439,7 @@ impl Folders<&mut Tx<'_>> {
             }
         }
         drop(messages);
-        let mut index = self
-            .0
-            .inner
-            .open_multimap_table(BY_MESSAGE_ID)
-            .map_err(db)?;
+        let mut index = BY_MESSAGE_ID.write(self.0, address.as_str())?;
         for meta in &taken {
             if let Some(id) = &meta.message_id {
                 index
@@ -468,7 +456,7 @@ impl Folders<&mut Tx<'_>> {
         if freed == 0 {
             return Ok(());
         }
-        let mailboxes = self.0.inner.open_table(MAILBOXES).map_err(db)?;
+        let mailboxes = MAILBOXES.peek(self.0)?;
         let old: Mailbox = match mailboxes.get(address.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Ok(()),
@@ -476,11 +464,11 @@ impl Folders<&mut Tx<'_>> {
         drop(mailboxes);
         let mut mailbox = old.clone();
         mailbox.used_bytes = mailbox.used_bytes.saturating_sub(freed);
-        put_record(self.0.inner, Some(&old), &mailbox)
+        put_record(self.0, Some(&old), &mailbox)
     }
 
-    fn bump_modseq(&mut self, key: &str) -> Result<u64, StoreError> {
-        let mut folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
+    fn bump_modseq(&mut self, address: &AddressKey, key: &str) -> Result<u64, StoreError> {
+        let mut folders = FOLDERS.write(self.0, address.as_str())?;
         let mut folder: Folder = match folders.get(key).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Err(StoreError::Corrupt(format!("folder {key:?} missing"))),
@@ -499,7 +487,7 @@ impl Folders<&mut Tx<'_>> {
         change: impl FnOnce(&mut Folder),
     ) -> Result<Option<Folder>, StoreError> {
         let key = AddressKey::new(address).folder(name);
-        let mut folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
+        let mut folders = FOLDERS.write(self.0, address)?;
         let mut folder: Folder = match folders.get(key.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Ok(None),
@@ -518,12 +506,12 @@ struct ReadTxOf<'t, 'a>(&'t Tx<'a>);
 
 impl ReadTxOf<'_, '_> {
     fn folders(&self, address: &AddressKey) -> Result<Vec<(String, Folder)>, StoreError> {
-        folders_in(&self.0.inner.open_table(FOLDERS).map_err(db)?, address)
+        folders_in(&FOLDERS.peek(self.0)?, address)
     }
 
     fn folder(&self, address: &AddressKey, name: &str) -> Result<Option<Folder>, StoreError> {
         let key = address.folder(name);
-        get_decoded(&self.0.inner.open_table(FOLDERS).map_err(db)?, key.as_str())
+        get_decoded(&FOLDERS.peek(self.0)?, key.as_str())
     }
 
     fn message(
@@ -533,10 +521,8 @@ impl ReadTxOf<'_, '_> {
         uid: u32,
     ) -> Result<Option<MessageMeta>, StoreError> {
         let key = address.folder(folder);
-        self.0
-            .inner
-            .open_table(MESSAGES)
-            .map_err(db)?
+        MESSAGES
+            .peek(self.0)?
             .get((key.as_str(), uid))
             .map_err(db)?
             .map(|bytes| MessageMeta::from_record(bytes.value()))

@@ -9,12 +9,11 @@ mod record;
 mod write;
 
 use jiff::Timestamp;
-use redb::MultimapTableDefinition;
-use redb::TableDefinition;
 use serde::Deserialize;
 use serde::Serialize;
 
 use crate::store::StoreError;
+use crate::store::Tx;
 use crate::store::blobs::BlobId;
 use crate::store::db;
 use crate::store::encode;
@@ -26,6 +25,8 @@ pub use crate::store::mailbox::profile::SendingLimit;
 pub use crate::store::mailbox::profile::SendingLimits;
 pub use crate::store::mailbox::profile::Traffic;
 use crate::store::management::retally;
+use crate::store::signal::MailboxMultimap;
+use crate::store::signal::MailboxTable;
 
 pub(crate) use password::DUMMY_HASH;
 #[cfg(test)]
@@ -45,11 +46,12 @@ pub const DEFAULT_FOLDERS: [&str; 3] = [INBOX, SENT, ARCHIVE];
 /// The default quota: 1 GiB.
 pub const DEFAULT_QUOTA_BYTES: u64 = 1024 * 1024 * 1024;
 
-pub(crate) const MAILBOXES: TableDefinition<&str, &[u8]> = TableDefinition::new("mailboxes");
-pub(crate) const FOLDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("folders");
-pub(crate) const MESSAGES: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("messages");
-pub(crate) const BY_MESSAGE_ID: MultimapTableDefinition<&str, u32> =
-    MultimapTableDefinition::new("messages_by_id");
+// The tables of a mailbox's data, keyed by its address first: written only through
+// `MailboxTable::write`, which marks whose data the commit changed.
+pub(crate) const MAILBOXES: MailboxTable<&str, &[u8]> = MailboxTable::new("mailboxes");
+pub(crate) const FOLDERS: MailboxTable<&str, &[u8]> = MailboxTable::new("folders");
+pub(crate) const MESSAGES: MailboxTable<(&str, u32), &[u8]> = MailboxTable::new("messages");
+pub(crate) const BY_MESSAGE_ID: MailboxMultimap<&str, u32> = MailboxMultimap::new("messages_by_id");
 
 /// A mailbox record.
 #[derive(Clone, Deserialize, Eq, PartialEq, Serialize)]
@@ -190,16 +192,12 @@ impl Default for NewMailbox {
 }
 
 /// Writes a mailbox record and moves the report counters with it.
-pub(crate) fn put_record(
-    tx: &redb::WriteTransaction,
-    old: Option<&Mailbox>,
-    new: &Mailbox,
-) -> Result<(), StoreError> {
-    tx.open_table(MAILBOXES)
-        .map_err(db)?
+pub(crate) fn put_record(tx: &Tx<'_>, old: Option<&Mailbox>, new: &Mailbox) -> Result<(), StoreError> {
+    MAILBOXES
+        .write(tx, &new.address)?
         .insert(new.address.as_str(), encode(new)?.as_slice())
         .map_err(db)?;
-    retally(tx, old, Some(new))
+    retally(tx.inner, old, Some(new))
 }
 
 /// Mailboxes and the messages filed in them: `Mailboxes<&mut Tx>` changes them (and

@@ -31,6 +31,7 @@ pub mod outages;
 pub mod outbox;
 pub mod quarantine;
 pub mod queue;
+pub mod signal;
 pub mod status;
 pub mod subscriptions;
 pub mod timers;
@@ -64,6 +65,9 @@ use crate::store::outages::Outages;
 use crate::store::outbox::Outbox;
 use crate::store::quarantine::Quarantine;
 use crate::store::queue::Queue;
+use crate::store::signal::MailboxCommits;
+use crate::store::signal::Signals;
+use crate::store::signal::Touched;
 use crate::store::status::Statuses;
 use crate::store::timers::Timers;
 
@@ -157,9 +161,12 @@ pub struct Store {
     group: Arc<commit::GroupCommit>,
     /// Runs the hot paths' writes ([`Store::write_owned`]); `None` when read-only.
     committer: Option<Arc<committer::Committer>>,
-    /// Counts the commits, so IMAP sessions in IDLE wake on new mail and flag changes
-    /// at once (this is the one writer: there are no other processes' commits).
+    /// Counts the commits (this is the one writer: there are no other processes'
+    /// commits).
     commits: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Wakes the IMAP sessions (IDLE, NOTIFY) of the mailboxes each commit changed
+    /// ([`signal`]).
+    signals: Arc<Signals>,
     /// What each commit took and carried.
     meter: meter::CommitMeter,
 }
@@ -170,12 +177,38 @@ pub struct Store {
 /// never the database's: what a second backend would supply.
 pub struct Tx<'a> {
     pub(crate) inner: &'a WriteTransaction,
+    /// The mailboxes whose records were written ([`signal::MailboxTable::write`]).
+    touched: std::cell::RefCell<Touched>,
 }
 
 /// A consistent read-only snapshot, its tables reached through the same handles as
 /// [`Tx`]'s.
 pub struct ReadTx<'a> {
     pub(crate) inner: &'a ReadTransaction,
+}
+
+impl<'a> Tx<'a> {
+    /// One writer's view of `inner`; what it marks is its own.
+    pub(crate) fn new(inner: &'a WriteTransaction) -> Tx<'a> {
+        Tx {
+            inner,
+            touched: std::cell::RefCell::default(),
+        }
+    }
+
+    /// Marks `address`'s mailbox as changed by this writer.
+    pub(crate) fn touch(&self, address: &str) {
+        let key = key::AddressKey::new(address);
+        let mut touched = self.touched.borrow_mut();
+        if !touched.contains(key.as_str()) {
+            touched.insert(key.as_str().to_string());
+        }
+    }
+
+    /// The mailboxes this writer changed.
+    pub(crate) fn into_touched(self) -> Touched {
+        self.touched.into_inner()
+    }
 }
 
 /// The handles of a write transaction's tables.
@@ -383,6 +416,7 @@ impl Store {
         txn.restore_savepoint(&savepoint.0).map_err(db)?;
         txn.commit().map_err(db)?;
         count_commit(&self.commits);
+        self.signals.all();
         Ok(())
     }
 
@@ -404,12 +438,15 @@ impl Store {
     ) -> Result<Store, StoreError> {
         let blobs = BlobStore::open(&data_dir.join("blobs"), Arc::clone(&reader))?;
         let commits = Arc::new(tokio::sync::watch::Sender::new(0u64));
+        let signals = Arc::new(Signals::default());
         let meter = meter::CommitMeter::default();
         let committer = match &writer {
             Some(db) => {
                 let (commits, meter) = (Arc::clone(&commits), meter.clone());
-                let on_commit = move |took, writes| {
+                let signals = Arc::clone(&signals);
+                let on_commit = move |took, writes, touched: &Touched| {
                     count_commit(&commits);
+                    signals.committed(touched);
                     meter.observe(took, writes);
                 };
                 let started = committer::Committer::start(Arc::clone(db), blobs.clone(), on_commit);
@@ -424,6 +461,7 @@ impl Store {
             group: Arc::default(),
             committer,
             commits,
+            signals,
             meter,
         })
     }
@@ -447,8 +485,9 @@ impl Store {
         work: impl Fn(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let writer = self.writer.as_deref().ok_or(StoreError::ReadOnly)?;
-        let on_commit = |took, writes| {
+        let on_commit = |took, writes, touched: &Touched| {
             count_commit(&self.commits);
+            self.signals.committed(touched);
             self.meter.observe(took, writes);
         };
         self.group.write(writer, &self.blobs, on_commit, work)
@@ -471,6 +510,19 @@ impl Store {
     /// A receiver that changes after every commit made through this `Store`.
     pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
         self.commits.subscribe()
+    }
+
+    /// Wakes after every durable commit that changed `address`'s mailbox (its record,
+    /// folders, messages, flags, counters, subscriptions), and after no other: what an
+    /// IMAP session in IDLE or NOTIFY waits for. Only mailboxes someone listens to are
+    /// kept, each as long as a subscription to it lives.
+    pub fn mailbox_commits(&self, address: &str) -> MailboxCommits {
+        self.signals.listen(address)
+    }
+
+    /// How many mailboxes [`Store::mailbox_commits`] subscriptions listen to.
+    pub fn listened_mailboxes(&self) -> usize {
+        self.signals.listened()
     }
 
     /// Runs `work` on a read snapshot.

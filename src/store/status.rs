@@ -54,11 +54,7 @@ impl Statuses<&mut Tx<'_>> {
         folder: &str,
         message_id: &str,
     ) -> Result<Vec<u32>, StoreError> {
-        let table = self
-            .0
-            .inner
-            .open_multimap_table(BY_MESSAGE_ID)
-            .map_err(db)?;
+        let table = BY_MESSAGE_ID.peek(self.0)?;
         let index_key = format!(
             "{}\0{}",
             AddressKey::new(user).folder(folder),

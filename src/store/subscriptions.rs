@@ -8,7 +8,6 @@
 //! writes both, so no migration is needed.
 
 use redb::ReadableTable;
-use redb::TableDefinition;
 
 use crate::store::ReadTx;
 use crate::store::StoreError;
@@ -20,9 +19,10 @@ use crate::store::folders::Folders;
 use crate::store::key::AddressKey;
 use crate::store::mailbox::FOLDERS;
 use crate::store::mailbox::Folder;
+use crate::store::signal::MailboxTable;
 
 /// `address\0folder` → nothing: the subscribed names.
-const SUBSCRIPTIONS: TableDefinition<&str, ()> = TableDefinition::new("subscriptions");
+const SUBSCRIPTIONS: MailboxTable<&str, ()> = MailboxTable::new("subscriptions");
 
 /// The most names one mailbox may be subscribed to: deleted folders stay subscribed, so
 /// without a cap a user could grow the table (and LIST's work) without end.
@@ -43,7 +43,7 @@ impl Folders<&ReadTx<'_>> {
     /// Every subscribed name of a mailbox, existing folders or not, in name order.
     pub fn subscriptions(&self, address: &str) -> Result<Vec<String>, StoreError> {
         let address = AddressKey::new(address);
-        let mut names: Vec<String> = match self.0.inner.open_table(SUBSCRIPTIONS) {
+        let mut names: Vec<String> = match SUBSCRIPTIONS.read(self.0.inner) {
             Ok(table) => names_in(&table, &address)?,
             Err(redb::TableError::TableDoesNotExist(_)) => Vec::new(),
             Err(error) => return Err(db(error)),
@@ -71,12 +71,12 @@ impl Folders<&mut Tx<'_>> {
     ) -> Result<Subscribed, StoreError> {
         let address = AddressKey::new(address);
         let key = address.folder(name);
-        let mut folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
+        let mut folders = FOLDERS.write(self.0, address.as_str())?;
         let folder: Option<Folder> = match folders.get(key.as_str()).map_err(db)? {
             Some(bytes) => Some(decode(bytes.value())?),
             None => None,
         };
-        let mut table = self.0.inner.open_table(SUBSCRIPTIONS).map_err(db)?;
+        let mut table = SUBSCRIPTIONS.write(self.0, address.as_str())?;
         let listed = table.get(key.as_str()).map_err(db)?.is_some();
         if subscribed {
             if folder.is_none() {
@@ -104,11 +104,12 @@ impl Folders<&mut Tx<'_>> {
     /// own record held it.
     pub(super) fn keep_subscription(
         &mut self,
+        address: &AddressKey,
         key: &str,
         folder: &Folder,
     ) -> Result<(), StoreError> {
         if folder.subscribed {
-            let mut table = self.0.inner.open_table(SUBSCRIPTIONS).map_err(db)?;
+            let mut table = SUBSCRIPTIONS.write(self.0, address.as_str())?;
             table.insert(key, ()).map_err(db)?;
         }
         Ok(())
@@ -117,10 +118,11 @@ impl Folders<&mut Tx<'_>> {
     /// Moves the subscription of a renamed folder to its new name.
     pub(super) fn move_subscription(
         &mut self,
+        address: &AddressKey,
         old_key: &str,
         new_key: &str,
     ) -> Result<(), StoreError> {
-        let mut table = self.0.inner.open_table(SUBSCRIPTIONS).map_err(db)?;
+        let mut table = SUBSCRIPTIONS.write(self.0, address.as_str())?;
         if table.remove(old_key).map_err(db)?.is_some() {
             table.insert(new_key, ()).map_err(db)?;
         }

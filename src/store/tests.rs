@@ -5,6 +5,7 @@ mod bodies;
 mod delivery;
 mod log;
 mod mailboxes;
+mod signals;
 
 use std::time::Duration;
 

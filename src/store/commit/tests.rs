@@ -97,7 +97,7 @@ fn a_failing_joiner_aborts_the_batch_and_the_member_before_it_runs_again() {
         Err::<(), _>(StoreError::Conflict("no".into()))
     });
     assert!(matches!(failed, Err(StoreError::Conflict(_))));
-    let outcome = group.finish(batch, store.blobs(), &|_, _| ()).unwrap();
+    let outcome = group.finish(batch, store.blobs(), &|_, _, _| ()).unwrap();
     assert!(matches!(outcome, Outcome::Aborted));
     assert_eq!(all(&store), vec![]);
     // Run again (as `write` does), member 1 commits alone.
@@ -122,7 +122,7 @@ fn a_panicking_closure_commits_nothing_and_the_store_goes_on() {
     assert!(panicked.is_err());
     let outcome = store
         .group
-        .finish(batch, store.blobs(), &|_, _| ())
+        .finish(batch, store.blobs(), &|_, _, _| ())
         .unwrap();
     assert!(matches!(outcome, Outcome::Aborted));
     store.write(|tx| put(tx, 3, 3)).unwrap();

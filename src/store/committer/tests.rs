@@ -91,23 +91,33 @@ fn in_one_batch_a_failing_and_a_panicking_closure_lose_only_their_own_writes() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let writer = store.writer.clone().unwrap();
-    let (first, first_out) = job(|tx| put(tx, 1, 1).map(|()| 1));
+    let (first, first_out) = job(|tx| {
+        tx.touch("first@pec-a.test");
+        put(tx, 1, 1).map(|()| 1)
+    });
     let (failing, failing_out) = job(|tx| {
+        tx.touch("failing@pec-a.test");
         put(tx, 2, 2)?;
         Err(StoreError::Conflict("no".into()))
     });
     let (panicking, panicking_out) = job(|tx| {
+        tx.touch("panicking@pec-a.test");
         put(tx, 3, 3)?;
         panic!("bug in a closure");
     });
-    let (last, last_out) = job(|tx| put(tx, 4, 4).map(|()| 4));
+    let (last, last_out) = job(|tx| {
+        tx.touch("last@pec-a.test");
+        put(tx, 4, 4).map(|()| 4)
+    });
     let commits = std::sync::atomic::AtomicUsize::new(0);
+    let touched = std::sync::Mutex::new(Vec::new());
     commit(
         &writer,
         store.blobs(),
         vec![first, failing, panicking, last],
-        &|_, _| {
+        &|_, _, changed| {
             commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            touched.lock().unwrap().extend(changed.iter().cloned());
         },
     );
     assert_eq!(value(&first_out).unwrap(), 1);
@@ -118,8 +128,13 @@ fn in_one_batch_a_failing_and_a_panicking_closure_lose_only_their_own_writes() {
     ));
     assert_eq!(value(&last_out).unwrap(), 4);
     assert_eq!(all(&store), vec![(1, 1), (4, 4)]);
-    // One durable commit for the two that succeeded.
+    // One durable commit for the two that succeeded, and it tells of their mailboxes
+    // alone: the attempts the failures aborted tell nothing.
     assert_eq!(commits.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        touched.into_inner().unwrap(),
+        ["first@pec-a.test", "last@pec-a.test"]
+    );
 }
 
 #[test]
@@ -141,7 +156,7 @@ fn a_panic_after_a_durable_commit_neither_fails_its_writers_nor_stops_the_thread
     let committer = super::Committer::start(
         store.writer.clone().unwrap(),
         store.blobs().clone(),
-        move |_, _| {
+        move |_, _, _| {
             if first.swap(false, std::sync::atomic::Ordering::Relaxed) {
                 panic!("bug after the commit");
             }

@@ -24,7 +24,7 @@ use crate::store::key::AddressKey;
 impl Mailboxes<&ReadTx<'_>> {
     /// One mailbox.
     pub fn get(&self, address: &str) -> Result<Option<Mailbox>, StoreError> {
-        match self.0.inner.open_table(MAILBOXES) {
+        match MAILBOXES.read(self.0.inner) {
             Ok(table) => get_in(&table, address),
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
             Err(error) => Err(db(error)),
@@ -33,7 +33,16 @@ impl Mailboxes<&ReadTx<'_>> {
 
     /// Every mailbox, by address.
     pub fn list(&self) -> Result<Vec<Mailbox>, StoreError> {
-        self.0.values(MAILBOXES)
+        let table = match MAILBOXES.read(self.0.inner) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(error) => return Err(db(error)),
+        };
+        table
+            .iter()
+            .map_err(db)?
+            .map(|entry| decode(entry.map_err(db)?.1.value()))
+            .collect()
     }
 
     /// Whether the password is right. Unknown users take the same time (a dummy hash is
@@ -59,7 +68,7 @@ impl Mailboxes<&ReadTx<'_>> {
         folder: &str,
         uids: RangeInclusive<u32>,
     ) -> Result<Vec<MessageMeta>, StoreError> {
-        let table = match self.0.inner.open_table(MESSAGES) {
+        let table = match MESSAGES.read(self.0.inner) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(error) => return Err(db(error)),
@@ -76,7 +85,7 @@ impl Mailboxes<&ReadTx<'_>> {
     /// its quota a kind of message (the buste di anomalia) fills. Counted afresh, so
     /// expunges, moves and flag changes need no bookkeeping of their own.
     pub fn keyword_bytes(&self, address: &str, keyword: &str) -> Result<u64, StoreError> {
-        match self.0.inner.open_table(MESSAGES) {
+        match MESSAGES.read(self.0.inner) {
             Ok(table) => keyword_bytes_in(&table, address, keyword),
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
             Err(error) => Err(db(error)),
@@ -90,7 +99,7 @@ impl Mailboxes<&ReadTx<'_>> {
         folder: &str,
         message_id: &str,
     ) -> Result<Vec<u32>, StoreError> {
-        let table = match self.0.inner.open_multimap_table(BY_MESSAGE_ID) {
+        let table = match BY_MESSAGE_ID.read(self.0.inner) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(error) => return Err(db(error)),
@@ -147,14 +156,14 @@ impl Mailboxes<&mut Tx<'_>> {
     /// One mailbox, read inside a write transaction (the conservation hook reads the
     /// mailbox's rule in the same transaction as the append).
     pub fn get(&self, address: &str) -> Result<Option<Mailbox>, StoreError> {
-        let table = self.0.inner.open_table(MAILBOXES).map_err(db)?;
+        let table = MAILBOXES.peek(self.0)?;
         get_in(&table, address)
     }
 
     /// [`Mailboxes::keyword_bytes`] inside a write transaction, so a check and the append
     /// that relies on it see the same mailbox.
     pub fn keyword_bytes(&self, address: &str, keyword: &str) -> Result<u64, StoreError> {
-        let table = self.0.inner.open_table(MESSAGES).map_err(db)?;
+        let table = MESSAGES.peek(self.0)?;
         keyword_bytes_in(&table, address, keyword)
     }
 }

@@ -65,7 +65,7 @@ impl Mailboxes<&mut Tx<'_>> {
         now: Timestamp,
     ) -> Result<Mailbox, StoreError> {
         let address = AddressKey::new(address);
-        let table = self.0.inner.open_table(MAILBOXES).map_err(db)?;
+        let table = MAILBOXES.peek(self.0)?;
         if table.get(address.as_str()).map_err(db)?.is_some() {
             return Err(StoreError::MailboxExists(address.to_string()));
         }
@@ -82,7 +82,7 @@ impl Mailboxes<&mut Tx<'_>> {
             profile: settings.profile.clone(),
             traffic: Traffic::default(),
         };
-        put_record(self.0.inner, None, &mailbox)?;
+        put_record(self.0, None, &mailbox)?;
         self.0
             .inner
             .open_multimap_table(ENTE_MAILBOXES)
@@ -90,7 +90,7 @@ impl Mailboxes<&mut Tx<'_>> {
             .insert(mailbox.profile.ente.as_str(), address.as_str())
             .map_err(db)?;
         let uidvalidity = uidvalidity_at(now);
-        let mut folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
+        let mut folders = FOLDERS.write(self.0, address.as_str())?;
         for name in DEFAULT_FOLDERS {
             let folder = Folder::new(uidvalidity);
             folders
@@ -107,7 +107,7 @@ impl Mailboxes<&mut Tx<'_>> {
         change: impl FnOnce(&mut Mailbox),
     ) -> Result<Mailbox, StoreError> {
         let address = AddressKey::new(address);
-        let table = self.0.inner.open_table(MAILBOXES).map_err(db)?;
+        let table = MAILBOXES.peek(self.0)?;
         let old: Mailbox = match table.get(address.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Err(StoreError::NoSuchMailbox(address.to_string())),
@@ -115,7 +115,7 @@ impl Mailboxes<&mut Tx<'_>> {
         drop(table);
         let mut mailbox = old.clone();
         change(&mut mailbox);
-        put_record(self.0.inner, Some(&old), &mailbox)?;
+        put_record(self.0, Some(&old), &mailbox)?;
         Ok(mailbox)
     }
 
@@ -172,7 +172,7 @@ impl Mailboxes<&mut Tx<'_>> {
     /// Deletes a mailbox and its message index (bodies stay until collected).
     pub fn delete(&mut self, address: &str) -> Result<(), StoreError> {
         let address = AddressKey::new(address);
-        let mut table = self.0.inner.open_table(MAILBOXES).map_err(db)?;
+        let mut table = MAILBOXES.write(self.0, address.as_str())?;
         let old: Mailbox = match table.remove(address.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Err(StoreError::NoSuchMailbox(address.to_string())),
@@ -185,8 +185,8 @@ impl Mailboxes<&mut Tx<'_>> {
             .map_err(db)?
             .remove(old.profile.ente.as_str(), address.as_str())
             .map_err(db)?;
-        let mut folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
-        let mut messages = self.0.inner.open_table(MESSAGES).map_err(db)?;
+        let mut folders = FOLDERS.write(self.0, address.as_str())?;
+        let mut messages = MESSAGES.write(self.0, address.as_str())?;
         let prefix = format!("{address}\0");
         let keys: Vec<String> = folders
             .iter()
@@ -227,7 +227,7 @@ impl Mailboxes<&mut Tx<'_>> {
             return Ok(refused);
         }
         let key = address.folder(folder);
-        let Some((uid, modseq)) = self.next_uid(&key)? else {
+        let Some((uid, modseq)) = self.next_uid(&address, &key)? else {
             return Err(StoreError::Corrupt(format!(
                 "folder {folder} of {address} missing"
             )));
@@ -241,18 +241,14 @@ impl Mailboxes<&mut Tx<'_>> {
             modseq,
             message_id: message_id.map(|id| id.trim().to_string()),
         };
-        self.0
-            .inner
-            .open_table(MESSAGES)
-            .map_err(db)?
+        MESSAGES
+            .write(self.0, address.as_str())?
             .insert((key.as_str(), uid), meta.to_record()?.as_slice())
             .map_err(db)?;
         if let Some(message_id) = message_id {
             let index_key = format!("{key}\0{}", message_id.trim());
-            self.0
-                .inner
-                .open_multimap_table(BY_MESSAGE_ID)
-                .map_err(db)?
+            BY_MESSAGE_ID
+                .write(self.0, address.as_str())?
                 .insert(index_key.as_str(), uid)
                 .map_err(db)?;
         }
@@ -266,7 +262,7 @@ impl Mailboxes<&mut Tx<'_>> {
         address: &AddressKey,
         size: u64,
     ) -> Result<Result<(), Appended>, StoreError> {
-        let mailboxes = self.0.inner.open_table(MAILBOXES).map_err(db)?;
+        let mailboxes = MAILBOXES.peek(self.0)?;
         let old: Mailbox = match mailboxes.get(address.as_str()).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Ok(Err(Appended::NoMailbox)),
@@ -284,14 +280,18 @@ impl Mailboxes<&mut Tx<'_>> {
         }
         let mut mailbox = old.clone();
         mailbox.used_bytes = mailbox.used_bytes.saturating_add(size);
-        put_record(self.0.inner, Some(&old), &mailbox)?;
+        put_record(self.0, Some(&old), &mailbox)?;
         Ok(Ok(()))
     }
 
     /// Takes the next UID of the folder at `key` and a new MODSEQ: `(uid, modseq)`;
     /// none when the folder does not exist.
-    fn next_uid(&mut self, key: &str) -> Result<Option<(u32, u64)>, StoreError> {
-        let mut folders = self.0.inner.open_table(FOLDERS).map_err(db)?;
+    fn next_uid(
+        &mut self,
+        address: &AddressKey,
+        key: &str,
+    ) -> Result<Option<(u32, u64)>, StoreError> {
+        let mut folders = FOLDERS.write(self.0, address.as_str())?;
         let mut counters: Folder = match folders.get(key).map_err(db)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Ok(None),

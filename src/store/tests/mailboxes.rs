@@ -120,7 +120,7 @@ fn a_store_with_json_records_still_opens_reads_and_rewrites_them() {
         .unwrap();
     store
         .write(|tx| {
-            let mut table = tx.inner.open_table(MESSAGES).map_err(crate::store::db)?;
+            let mut table = MESSAGES.write(tx, user)?;
             let key = AddressKey::new(user).folder(INBOX);
             for meta in &old {
                 table
