@@ -3,8 +3,8 @@
 //! RFC 8314; STARTTLS on imap, RFC 3501 §6.2.1), framing of lines and literals with
 //! imap-codec's `Fragmentizer` (continuation requests for synchronizing literals, the
 //! literal size limit), password checks through the shared [`AuthThrottle`], IDLE
-//! (RFC 2177) and NOTIFY (RFC 5465, between commands) woken by the store's commits,
-//! timeouts and shutdown.
+//! (RFC 2177) and NOTIFY (RFC 5465, between commands) woken by the store's commits
+//! that changed the logged-in user's mailbox (and by no others), timeouts and shutdown.
 //!
 //! Store work runs on the blocking pool: redb commits fsync, and a slow disk must not
 //! stall other connections.
@@ -55,6 +55,7 @@ use crate::net::listener::Admission;
 use crate::net::throttle::Admission as LoginAdmission;
 use crate::net::throttle::AuthThrottle;
 use crate::store::Store;
+use crate::store::signal::MailboxCommits;
 
 /// How long the shell waits for the client.
 #[derive(Clone, Copy, Debug)]
@@ -213,7 +214,7 @@ impl Driver<'_> {
         &self,
         connection: &mut Connection<S>,
         session: &mut Session,
-        commits: &mut Option<tokio::sync::watch::Receiver<u64>>,
+        commits: &mut Option<MailboxCommits>,
     ) -> std::io::Result<Result<(), Interrupted>> {
         let mut deadline = tokio::time::Instant::now() + self.endpoint.timeouts.command;
         if session.user().is_none() {
@@ -233,6 +234,7 @@ impl Driver<'_> {
                 },
                 () = self.shutdown.cancelled() => return Ok(Err(Interrupted::Shutdown)),
             }
+            self.endpoint.metrics.imap_woken();
             // Read on this thread, as IDLE's reports are: a few folder records, and
             // the new messages' attributes when MessageNew asked for them.
             let out = session
@@ -398,7 +400,11 @@ impl Driver<'_> {
         tag: Tag<'static>,
     ) -> std::io::Result<Option<Step>> {
         connection.send(&[reply::continuation("idling")]).await?;
-        let mut commits = self.endpoint.store.commits();
+        // IDLE needs a login: a session without a user listens to no mailbox's commits.
+        let mut commits = self
+            .endpoint
+            .store
+            .mailbox_commits(session.user().unwrap_or_default());
         let deadline = tokio::time::Instant::now() + self.endpoint.timeouts.idle;
         loop {
             let store = self.endpoint.store.clone();
@@ -416,8 +422,9 @@ impl Driver<'_> {
                         }
                         Ok(Ok(Arrival::Closed)) => return Ok(None),
                         // Every commit is this process's (the store's one writer, which
-                        // also runs the operator's commands): each wakes the session at once.
-                        Ok(Ok(Arrival::Committed)) => {}
+                        // also runs the operator's commands): each that changed this
+                        // user's mailbox wakes the session at once, whoever wrote it.
+                        Ok(Ok(Arrival::Committed)) => self.endpoint.metrics.imap_woken(),
                         Ok(Err(error)) => return Err(error),
                     }
                 }
@@ -436,21 +443,19 @@ impl Driver<'_> {
     }
 }
 
-/// Keeps `commits` watching the store exactly while the session asks for NOTIFY; a
-/// watch just begun counts as woken, so what was committed since NOTIFY looked is
-/// reported.
-fn watch_commits(
-    store: &Store,
-    session: &Session,
-    commits: &mut Option<tokio::sync::watch::Receiver<u64>>,
-) {
-    match (session.notifying(), commits.is_some()) {
-        (true, false) => {
-            let mut receiver = store.commits();
+/// Keeps `commits` watching the user's mailbox exactly while the session asks for
+/// NOTIFY; a watch just begun counts as woken, so what was committed since NOTIFY
+/// looked is reported. NOTIFY reports only the user's own folders (its watch reads no
+/// other mailbox), so the commits that changed that mailbox are all it needs, whoever
+/// made them (a receipt marking the `Sent` copy is a write to the sender's mailbox).
+fn watch_commits(store: &Store, session: &Session, commits: &mut Option<MailboxCommits>) {
+    match (session.notifying(), session.user(), commits.is_some()) {
+        (true, Some(user), false) => {
+            let mut receiver = store.mailbox_commits(user);
             receiver.mark_changed();
             *commits = Some(receiver);
         }
-        (false, true) => *commits = None,
+        (false, _, true) => *commits = None,
         _ => {}
     }
 }

@@ -61,6 +61,7 @@ pub(super) struct Sessions {
     pub connections: Family<Label, Count>,
     pub logins: Family<Labels, Counter>,
     pub throttled: Family<Label, Counter>,
+    pub imap_wakes: Counter,
 }
 
 /// The conservation gateway's passes.
@@ -222,6 +223,11 @@ impl Sessions {
                 r,
                 "logins_throttled",
                 "Logins refused unchecked by the throttle, by protocol",
+            ),
+            imap_wakes: new(
+                r,
+                "imap_wakes",
+                "IMAP sessions in IDLE or NOTIFY woken to re-read their mailbox by a commit that changed it",
             ),
         }
     }

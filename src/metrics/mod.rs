@@ -221,6 +221,11 @@ impl Metrics {
         self.inner.of.sessions.logins.get_or_create(&labels).inc();
     }
 
+    /// An IMAP session in IDLE or NOTIFY was woken by a commit to its mailbox.
+    pub fn imap_woken(&self) {
+        self.inner.of.sessions.imap_wakes.inc();
+    }
+
     /// The throttle refused a login without checking it (locked or busy).
     pub fn throttled(&self, protocol: Protocol) {
         let label = [("protocol", protocol.as_str().to_string())];

@@ -154,3 +154,29 @@ fn imaplib_notify_tells_changes_between_commands_and_nothing_of_other_holders() 
         Some(&a),
     );
 }
+
+/// IDLE wakes only the sessions of the holder a commit changed: another holder's
+/// session in IDLE is not woken (the daemon's wake counter does not move, nothing is
+/// written to it) by a PEC delivered to `mario`, whose own IDLE still gets EXISTS.
+#[test]
+fn idle_wakes_only_the_holder_the_mail_is_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, _b, base_a, _) = daemon::pair(tmp.path(), "\n[metrics]\npublic = true\n");
+    for address in ["mario@pec-a.test", "luigi@pec-a.test", "anna@pec-a.test"] {
+        daemon::add_mailbox(&a, address);
+    }
+    let provider = daemon::start(&a, base_a);
+    let ca = provider.ca();
+    python_beside(
+        "imap_idle_holders.py",
+        &[
+            &base_a.to_string(),
+            ca.to_str().unwrap(),
+            "mario@pec-a.test",
+            PASSWORD,
+            "luigi@pec-a.test",
+            "anna@pec-a.test",
+        ],
+        Some(&a),
+    );
+}

@@ -11,6 +11,7 @@ use crate::imap::framing::Framer;
 use crate::imap::reply::Out;
 use crate::net::ack::AckNow;
 use crate::net::write;
+use crate::store::signal::MailboxCommits;
 
 /// About how many bytes of small responses [`Connection::send`] gathers per write.
 const SEND_BATCH: usize = 64 * 1024;
@@ -38,7 +39,8 @@ pub(super) enum Arrival {
     Message,
     /// The client closed, or the framer ended the connection.
     Closed,
-    /// The store committed while no message was under way (NOTIFY's cue).
+    /// The store committed a change to the user's mailbox while no message was under
+    /// way (IDLE's and NOTIFY's cue).
     Committed,
 }
 
@@ -88,7 +90,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + AckNow> Connection<S> {
     /// the commit, so no write is ever cut short.
     pub(super) async fn next_arrival(
         &mut self,
-        mut commits: Option<&mut tokio::sync::watch::Receiver<u64>>,
+        mut commits: Option<&mut MailboxCommits>,
     ) -> std::io::Result<Arrival> {
         let mut partial = false;
         loop {
@@ -111,7 +113,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + AckNow> Connection<S> {
                     let n = match commits.as_deref_mut() {
                         Some(commits) if between => tokio::select! {
                             n = read => n?,
-                            () = committed(commits) => return Ok(Arrival::Committed),
+                            () = commits.changed() => return Ok(Arrival::Committed),
                         },
                         _ => read.await?,
                     };
@@ -138,9 +140,3 @@ impl<S: AsyncRead + AsyncWrite + Unpin + AckNow> Connection<S> {
     }
 }
 
-/// Resolves when the store commits; never, once the store is gone.
-async fn committed(commits: &mut tokio::sync::watch::Receiver<u64>) {
-    if commits.changed().await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
