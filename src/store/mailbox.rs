@@ -192,7 +192,11 @@ impl Default for NewMailbox {
 }
 
 /// Writes a mailbox record and moves the report counters with it.
-pub(crate) fn put_record(tx: &Tx<'_>, old: Option<&Mailbox>, new: &Mailbox) -> Result<(), StoreError> {
+pub(crate) fn put_record(
+    tx: &Tx<'_>,
+    old: Option<&Mailbox>,
+    new: &Mailbox,
+) -> Result<(), StoreError> {
     MAILBOXES
         .write(tx, &new.address)?
         .insert(new.address.as_str(), encode(new)?.as_slice())

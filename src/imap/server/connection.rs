@@ -139,4 +139,3 @@ impl<S: AsyncRead + AsyncWrite + Unpin + AckNow> Connection<S> {
         }
     }
 }
-

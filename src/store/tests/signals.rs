@@ -54,6 +54,9 @@ fn woken(store: &Store, write: impl FnOnce(&Store)) -> (bool, bool) {
     (alice.take_changed(), bob.take_changed())
 }
 
+/// One kind of write, named.
+type Write = Box<dyn Fn(&Store)>;
+
 fn in_alice(store: &Store, work: impl Fn(&mut Tx<'_>) -> Result<(), StoreError>) {
     store.write(work).unwrap();
 }
@@ -61,7 +64,7 @@ fn in_alice(store: &Store, work: impl Fn(&mut Tx<'_>) -> Result<(), StoreError>)
 #[test]
 fn each_kind_of_write_wakes_its_mailbox_and_no_other() {
     let (_dir, store) = two_mailboxes();
-    let writes: Vec<(&str, Box<dyn Fn(&Store)>)> = vec![
+    let writes: Vec<(&str, Write)> = vec![
         ("delivery", Box::new(|s| deliver(s, ALICE))),
         (
             "flag change",
@@ -78,7 +81,11 @@ fn each_kind_of_write_wakes_its_mailbox_and_no_other() {
         ),
         (
             "\\Recent claim",
-            Box::new(|s| in_alice(s, |tx| tx.folders().claim_recent(ALICE, INBOX, None).map(drop))),
+            Box::new(|s| {
+                in_alice(s, |tx| {
+                    tx.folders().claim_recent(ALICE, INBOX, None).map(drop)
+                })
+            }),
         ),
         (
             "folder create",
@@ -86,11 +93,19 @@ fn each_kind_of_write_wakes_its_mailbox_and_no_other() {
         ),
         (
             "subscribe",
-            Box::new(|s| in_alice(s, |tx| tx.folders().set_subscribed(ALICE, "Box", true).map(drop))),
+            Box::new(|s| {
+                in_alice(s, |tx| {
+                    tx.folders().set_subscribed(ALICE, "Box", true).map(drop)
+                })
+            }),
         ),
         (
             "folder rename",
-            Box::new(|s| in_alice(s, |tx| tx.folders().rename(ALICE, "Box", "Box2", now()).map(drop))),
+            Box::new(|s| {
+                in_alice(s, |tx| {
+                    tx.folders().rename(ALICE, "Box", "Box2", now()).map(drop)
+                })
+            }),
         ),
         (
             "folder delete",
@@ -157,7 +172,10 @@ fn an_aborted_batch_member_wakes_nobody_until_its_rerun_commits() {
     let outcome = store.group.finish(batch, store.blobs(), &|_, _, touched| {
         panic!("an aborted batch committed, touching {touched:?}")
     });
-    assert!(matches!(outcome, Ok(super::super::commit::Outcome::Aborted)));
+    assert!(matches!(
+        outcome,
+        Ok(super::super::commit::Outcome::Aborted)
+    ));
     assert!(!alice.take_changed() && !bob.take_changed());
     // Run again, as `write` does: now Alice's sessions hear of it, Bob's still not.
     assert!(store.write(member).unwrap());
@@ -182,7 +200,10 @@ fn writers_of_two_mailboxes_in_one_batch_wake_both() {
         assert_eq!(writes, 2);
         store.signals.committed(touched);
     };
-    let outcome = store.group.finish(batch, store.blobs(), &signalled).unwrap();
+    let outcome = store
+        .group
+        .finish(batch, store.blobs(), &signalled)
+        .unwrap();
     assert!(matches!(outcome, super::super::commit::Outcome::Committed));
     assert!(alice.take_changed() && bob.take_changed());
 }

@@ -8,7 +8,9 @@
 //! events are wanted) and the subscribed names, and compares them with the store's
 //! after every commit the shell is woken by. Every read is of the session's own user's
 //! folders: a name in a filter only selects among them, so no filter can reach another
-//! holder's mailbox.
+//! holder's mailbox. The same is why the shell is woken only by the commits that
+//! changed this user's mailbox (`Store::mailbox_commits`): nothing reported here can
+//! change without one, whoever wrote it.
 //!
 //! When a folder matches several event groups, the first one in the command decides
 //! (so `(mailboxes Spam NONE) (personal (MessageNew))` leaves Spam out).
