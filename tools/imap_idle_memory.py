@@ -7,7 +7,8 @@ holder costs while other holders' sessions sit in IDLE.
 2. a fresh `pecd serve` on the same data; after `--settle` seconds its PSS (the Pss:
    line of /proc/PID/smaps_rollup) and VmRSS are read;
 3. `--sessions` TLS sessions are opened to IMAPS (`--login-concurrency` logins in
-   flight), each LOGIN then SELECT INBOX (and IDLE with `--idle`), and left open;
+   flight), each LOGIN then SELECT INBOX (and IDLE with `--idle`, or NOTIFY SET for
+   its selected folder and all its own folders with `--notify`), and left open;
    PSS is read one second after every 100 sessions (no login in flight; the password
    checkers may still hold their working memory, alike at every such reading) and
    once more `--settle` seconds after the last;
@@ -18,7 +19,7 @@ holder costs while other holders' sessions sit in IDLE.
 
 With `--holders N` the sessions log in as N different mailboxes (made in step 1),
 round robin, instead of all as one. With `--deliveries M`, once the sessions are open
-(and idling, with `--idle`), one more holder that no session watches APPENDs M small
+(idling with `--idle`, or watching with `--notify`), one more holder that no session watches APPENDs M small
 messages into its own INBOX, one after the other, each a store commit that changes only
 its mailbox; the daemon's CPU time (utime + stime of /proc/PID/stat) over those M
 commits is reported, in all and per commit. `--baseline PECD` runs the same with a
@@ -163,7 +164,12 @@ async def open_sessions(port, ctx, count, concurrency, idle, checkpoint, holders
                 await until(reader, b"a")
                 writer.write(b"b SELECT INBOX\r\n")
                 await until(reader, b"b")
-                if idle:
+                if idle == "notify":
+                    writer.write(b"c NOTIFY SET STATUS (selected (MessageNew MessageExpunge "
+                                 b"FlagChange)) (personal (MessageNew MessageExpunge "
+                                 b"MailboxName SubscriptionChange))\r\n")
+                    await until(reader, b"c")
+                elif idle:
                     writer.write(b"c IDLE\r\n")
                     if not (await reader.readline()).startswith(b"+"):
                         raise RuntimeError("no IDLE continuation")
@@ -191,6 +197,8 @@ def main():
     ap.add_argument("--login-concurrency", type=int, default=4,
                     help="logins in flight (pecd refuses more than [login] failures_per_address_account)")
     ap.add_argument("--idle", action="store_true", help="each session also enters IDLE")
+    ap.add_argument("--notify", action="store_true",
+                    help="each session asks for NOTIFY on its folders instead")
     ap.add_argument("--settle", type=float, default=5.0,
                     help="seconds before the first and the last reading (pecd's password "
                          "checkers give their memory back 2 s after their last check)")
@@ -258,7 +266,7 @@ def run(pecd, config, ctx, a, env, tmp):
     process = start(pecd, config, port, env, log)
     time.sleep(a.settle)
     result = {"pecd": pecd, "sessions": a.sessions, "holders": a.holders,
-              "messages": a.messages, "idle": a.idle, "env": env,
+              "messages": a.messages, "idle": a.idle, "notify": a.notify, "env": env,
               "before": measure(process.pid), "checkpoints": {}}
 
     def checkpoint(n):
@@ -267,7 +275,8 @@ def run(pecd, config, ctx, a, env, tmp):
     loop = asyncio.new_event_loop()
     started = time.perf_counter()
     sessions, failures = loop.run_until_complete(open_sessions(
-        port, ctx, a.sessions, a.login_concurrency, a.idle, checkpoint, a.holders))
+        port, ctx, a.sessions, a.login_concurrency, "notify" if a.notify else a.idle,
+        checkpoint, a.holders))
     result["open_seconds"] = round(time.perf_counter() - started, 1)
     result["opened"], result["failures"] = len(sessions), len(failures)
     if failures:
