@@ -451,7 +451,8 @@ struct Prepared {
 
 impl Prepared {
     fn new() -> Option<Prepared> {
-        let dir = std::env::temp_dir().join(format!("pecd-fuzz-imap-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("{}{}", Self::DIR, std::process::id()));
+        Prepared::remove_orphans();
         let store = crate::store::Store::in_memory(&dir).ok()?;
         let settings = crate::store::mailbox::NewMailbox::default();
         store
@@ -462,6 +463,31 @@ impl Prepared {
             .ok()?;
         let savepoint = store.savepoint().ok()?;
         Some(Prepared { store, savepoint })
+    }
+
+    /// The temp dir's prefix of each process's folder of bodies, followed by its PID.
+    const DIR: &str = "pecd-fuzz-imap-";
+
+    /// Removes the folders of bodies of fuzzing processes no longer running: libFuzzer
+    /// ends a process without running destructors, so each leaves its folder behind.
+    fn remove_orphans() {
+        // Without /proc no process can be told gone.
+        let proc = std::path::Path::new("/proc");
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        if !proc.join("self").exists() {
+            return;
+        }
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let pid = name.to_str().and_then(|name| name.strip_prefix(Self::DIR));
+            if let Some(pid) = pid.filter(|pid| pid.parse::<u32>().is_ok())
+                && !proc.join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
     }
 
     /// Undoes what the last input wrote.
