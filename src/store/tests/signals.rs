@@ -45,6 +45,13 @@ fn deliver(store: &Store, address: &'static str) {
         })
         .unwrap();
     assert!(matches!(appended, Appended::Stored { .. }));
+    settled(store);
+}
+
+/// Returns once the committer thread has signalled its commits so far: it answers a
+/// batch's writers before it signals, and takes the next job only after.
+fn settled(store: &Store) {
+    store.write_owned(|_| Ok(())).unwrap();
 }
 
 /// Subscribes to both mailboxes, runs `write`, and returns whom it woke.
@@ -151,6 +158,7 @@ fn a_write_that_fails_wakes_nobody_and_one_that_writes_no_mailbox_wakes_no_sessi
             Err::<(), _>(StoreError::Conflict("refused".into()))
         });
         assert!(result.is_err());
+        settled(s);
     };
     assert_eq!(woken(&store, failed), (false, false));
     let elsewhere = |s: &Store| s.write(|tx| put(tx, 1, 1)).unwrap();
