@@ -399,15 +399,23 @@ impl Driver<'_> {
         session: &mut Session,
         tag: Tag<'static>,
     ) -> std::io::Result<Option<Step>> {
-        connection.send(&[reply::continuation("idling")]).await?;
         // IDLE needs a login: a session without a user listens to no mailbox's commits.
         let mut commits = self
             .endpoint
             .store
             .mailbox_commits(session.user().unwrap_or_default());
+        connection.send(&[reply::continuation("idling")]).await?;
         let deadline = tokio::time::Instant::now() + self.endpoint.timeouts.idle;
+        let store = self.endpoint.store.clone();
         loop {
-            let store = self.endpoint.store.clone();
+            // Looks first as IDLE begins: a commit between the session's previous
+            // command and the subscription above will wake nothing more.
+            let out = session
+                .poll(&store, jiff::Timestamp::now())
+                .unwrap_or_default();
+            if !out.is_empty() {
+                connection.send(&out).await?;
+            }
             tokio::select! {
                 read = tokio::time::timeout_at(deadline, connection.next_arrival(Some(&mut commits))) => {
                     match read {
@@ -432,12 +440,6 @@ impl Driver<'_> {
                     connection.send(&[reply::bye("server shutting down")]).await?;
                     return Ok(None);
                 }
-            }
-            let out = session
-                .poll(&store, jiff::Timestamp::now())
-                .unwrap_or_default();
-            if !out.is_empty() {
-                connection.send(&out).await?;
             }
         }
     }

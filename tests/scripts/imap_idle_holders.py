@@ -7,7 +7,8 @@ reception and delivery: every commit of it changes `sender`'s or `user`'s mailbo
 NOTIFY sessions woken to re-read their mailbox) stays where it was, and nothing is
 written to it. Then `user` IDLEs too and a second PEC arrives: `user` is told EXISTS,
 the counter moves (so it does count wakes), and `other` still hears nothing. Exits
-non-zero (with a traceback) on the first failure."""
+non-zero (with a traceback) on the first failure. Last, mail delivered between a
+session's SELECT and its IDLE is reported as IDLE begins."""
 
 import imaplib
 import re
@@ -104,4 +105,22 @@ for m, tag in ((watcher, watcher_tag), (bystander, bystander_tag)):
         assert line, "connection closed"
     assert b" OK" in line, line
     m.logout()
+# 3. Mail that lands after a session's last command and before its IDLE is reported as
+# IDLE starts, though no commit follows to wake it.
+late = imaplib.IMAP4_SSL("127.0.0.1", port_base + 4, ssl_context=ctx)
+ok(late.login(user, password))
+ok(late.select("INBOX"))
+send("Prima di IDLE", 3)
+delivered(3)
+tag = late._new_tag()
+late.send(tag + b" IDLE\r\n")
+late.sock.settimeout(10)
+while not re.match(rb"\* 3 EXISTS", line := late.readline()):
+    assert line, "connection closed"
+late.sock.settimeout(30)
+late.send(b"DONE\r\n")
+while not (line := late.readline()).startswith(tag):
+    assert line, "connection closed"
+assert b" OK" in line, line
+late.logout()
 print(f"imap_idle_holders: ok, {after - before} wakes, all the recipient's")
