@@ -65,6 +65,23 @@ def send(subject, n):
                                     f"Message-ID: <holders-{n}@client.test>\r\n\r\nx\r\n").encode())
 
 
+def told(m, pattern, seconds):
+    """Reads `m` until a line matches `pattern`, for at most `seconds` a line."""
+    m.sock.settimeout(seconds)
+    while not re.match(pattern, line := m.readline()):
+        assert line, "connection closed"
+
+
+def done(m, tag):
+    """Ends `m`'s IDLE, which must complete OK, and logs out."""
+    m.sock.settimeout(30)
+    m.send(b"DONE\r\n")
+    while not (line := m.readline()).startswith(tag):
+        assert line, "connection closed"
+    assert b" OK" in line, line
+    m.logout()
+
+
 def delivered(count, seconds=60):
     """Waits until `user`'s INBOX holds `count` messages, asking with STATUS (a command
     of a session that is not idling, so no wake)."""
@@ -92,19 +109,12 @@ assert wakes() == before, ("the bystander's session was woken", before, wakes())
 # 2. `user` idles too; a second PEC: `user` is told, `other` still not.
 watcher, watcher_tag = idle(user)
 send("Per chi ascolta", 2)
-watcher.sock.settimeout(60)
-while not re.match(rb"\* \d+ EXISTS", line := watcher.readline()):
-    assert line, "connection closed"
+told(watcher, rb"\* \d+ EXISTS", 60)
 after = wakes()
 assert after > before, ("the recipient's wake was not counted", before, after)
 assert silent(bystander, 2)
-for m, tag in ((watcher, watcher_tag), (bystander, bystander_tag)):
-    m.sock.settimeout(30)
-    m.send(b"DONE\r\n")
-    while not (line := m.readline()).startswith(tag):
-        assert line, "connection closed"
-    assert b" OK" in line, line
-    m.logout()
+done(watcher, watcher_tag)
+done(bystander, bystander_tag)
 # 3. Mail that lands after a session's last command and before its IDLE is reported as
 # IDLE starts, though no commit follows to wake it.
 late = imaplib.IMAP4_SSL("127.0.0.1", port_base + 4, ssl_context=ctx)
@@ -114,13 +124,6 @@ send("Prima di IDLE", 3)
 delivered(3)
 tag = late._new_tag()
 late.send(tag + b" IDLE\r\n")
-late.sock.settimeout(10)
-while not re.match(rb"\* 3 EXISTS", line := late.readline()):
-    assert line, "connection closed"
-late.sock.settimeout(30)
-late.send(b"DONE\r\n")
-while not (line := late.readline()).startswith(tag):
-    assert line, "connection closed"
-assert b" OK" in line, line
-late.logout()
+told(late, rb"\* 3 EXISTS", 10)
+done(late, tag)
 print(f"imap_idle_holders: ok, {after - before} wakes, all the recipient's")
