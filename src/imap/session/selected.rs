@@ -51,6 +51,9 @@ enum Transfer {
     Move,
 }
 
+/// A group of commands' reply, or the command back when it is not of the group.
+type Handled<'b> = Result<Vec<Out>, CommandBody<'b>>;
+
 /// A message SEARCH found.
 struct Found {
     seq: u32,
@@ -62,9 +65,27 @@ impl InFolder<'_, '_> {
     /// The selected-state commands, falling back to the authenticated ones; `None`
     /// for a command valid in neither.
     pub(super) fn command(&mut self, body: CommandBody<'_>) -> Result<Option<Vec<Out>>, Fault> {
-        let read_only = self.selection.read_only;
-        let tag = self.context.tag;
-        let out = match body {
+        let body = match self.reading(body)? {
+            Ok(out) => return Ok(Some(out)),
+            Err(body) => body,
+        };
+        let body = match self.changing(body)? {
+            Ok(out) => return Ok(Some(out)),
+            Err(body) => body,
+        };
+        match self.common.authenticated(self.context, body)? {
+            Some(out) => self.ride_along(out).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// FETCH, SEARCH, SORT and THREAD, each reply with the changes it may carry.
+    fn reading<'b>(&mut self, body: CommandBody<'b>) -> Result<Handled<'b>, Fault> {
+        let returns = match &self.context.extended.context {
+            Some(ContextCommand::Returns(returns)) => Some(returns),
+            _ => None,
+        };
+        let (uid, out) = match body {
             CommandBody::Fetch {
                 sequence_set,
                 macro_or_item_names,
@@ -73,15 +94,54 @@ impl InFolder<'_, '_> {
             } => {
                 return self
                     .fetch_command(&sequence_set, &macro_or_item_names, uid, &modifiers)
-                    .map(Some);
+                    .map(Ok);
             }
+            CommandBody::Search {
+                charset,
+                criteria,
+                uid,
+            } => match returns {
+                Some(returns) => {
+                    let key = all_of(criteria);
+                    (uid, self.context_search(charset.as_ref(), &key, uid, returns)?)
+                }
+                None => return self.search_command(charset.as_ref(), criteria, uid).map(Ok),
+            },
+            CommandBody::Sort {
+                sort_criteria,
+                charset,
+                search_criteria,
+                uid,
+            } => {
+                let key = all_of(search_criteria);
+                (uid, self.sort_command(&sort_criteria, &charset, &key, uid, returns)?)
+            }
+            CommandBody::Thread {
+                algorithm,
+                charset,
+                search_criteria,
+                uid,
+            } => {
+                let key = all_of(search_criteria);
+                (uid, self.thread_command(&algorithm, &charset, &key, uid)?)
+            }
+            body => return Ok(Err(body)),
+        };
+        Ok(Ok(self.with_changes(uid, out)))
+    }
+
+    /// STORE, COPY, MOVE, EXPUNGE and UID EXPUNGE; all but COPY refused in a folder
+    /// opened read-only.
+    fn changing<'b>(&mut self, body: CommandBody<'b>) -> Result<Handled<'b>, Fault> {
+        let tag = self.context.tag;
+        let out = match body {
             CommandBody::Store { .. }
             | CommandBody::Move { .. }
             | CommandBody::Expunge
             | CommandBody::ExpungeUid { .. }
-                if read_only =>
+                if self.selection.read_only =>
             {
-                return Ok(Some(vec![reply::no(tag, None, "folder is read-only")]));
+                return Ok(Ok(vec![reply::no(tag, None, "folder is read-only")]));
             }
             CommandBody::Store {
                 sequence_set,
@@ -92,45 +152,7 @@ impl InFolder<'_, '_> {
                 modifiers,
             } => {
                 let request = flag_store(kind, response, &flags, &modifiers);
-                return self.store_command(&sequence_set, uid, &request).map(Some);
-            }
-            CommandBody::Search {
-                charset,
-                criteria,
-                uid,
-            } => {
-                if let Some(ContextCommand::Returns(returns)) = &self.context.extended.context {
-                    let key = all_of(criteria);
-                    let out = self.context_search(charset.as_ref(), &key, uid, returns)?;
-                    return Ok(Some(self.with_changes(uid, out)));
-                }
-                return self
-                    .search_command(charset.as_ref(), criteria, uid)
-                    .map(Some);
-            }
-            CommandBody::Sort {
-                sort_criteria,
-                charset,
-                search_criteria,
-                uid,
-            } => {
-                let returns = match &self.context.extended.context {
-                    Some(ContextCommand::Returns(returns)) => Some(returns),
-                    _ => None,
-                };
-                let key = all_of(search_criteria);
-                let out = self.sort_command(&sort_criteria, &charset, &key, uid, returns)?;
-                return Ok(Some(self.with_changes(uid, out)));
-            }
-            CommandBody::Thread {
-                algorithm,
-                charset,
-                search_criteria,
-                uid,
-            } => {
-                let key = all_of(search_criteria);
-                let out = self.thread_command(&algorithm, &charset, &key, uid)?;
-                return Ok(Some(self.with_changes(uid, out)));
+                return self.store_command(&sequence_set, uid, &request).map(Ok);
             }
             CommandBody::Copy {
                 sequence_set,
@@ -152,12 +174,9 @@ impl InFolder<'_, '_> {
                 out.push(reply::ok(tag, None, "UID EXPUNGE completed"));
                 out
             }
-            body => match self.common.authenticated(self.context, body)? {
-                Some(out) => out,
-                None => return Ok(None),
-            },
+            body => return Ok(Err(body)),
         };
-        self.ride_along(out).map(Some)
+        self.ride_along(out).map(Ok)
     }
 
     /// Changes by others ride along before the tagged reply (RFC 3501 §5.2).
