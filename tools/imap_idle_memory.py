@@ -42,12 +42,14 @@ import json
 import os
 import resource
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
+
+# Run as a script from tools/, beside the IMAP benchmark that starts servers the same way.
+from imap_bench import raise_nofile, wait_port
 
 USER = "memoria@pec-a.test"
 PASSWORD = "Memoria-Password-1"
@@ -86,31 +88,11 @@ def measure(pid):
             "threads": status_field(pid, "Threads")}
 
 
-def wait_port(port, process, seconds=120):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"pecd exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
-def raise_nofile(n):
-    def apply():
-        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
-    return apply
-
-
 def start(pecd, config, port, env, log):
     process = subprocess.Popen([pecd, "serve", "--config", config], stdout=log, stderr=log,
                                env={**os.environ, "RUST_LOG": "warn", **env},
                                preexec_fn=raise_nofile(65536))
-    wait_port(port, process)
+    wait_port(port, process, "pecd", timeout=120)
     return process
 
 
