@@ -32,10 +32,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use std::time::Instant;
 
-use redb::Database;
 use redb::WriteTransaction;
 
 use super::StoreError;
+use super::Writer;
 use super::Tx;
 use super::blobs::BlobStore;
 use super::db;
@@ -94,7 +94,7 @@ impl GroupCommit {
     /// commit took, how many writers it held and the mailboxes they changed.
     pub(crate) fn write<T>(
         &self,
-        db: &Database,
+        db: &Writer,
         blobs: &BlobStore,
         on_commit: impl Fn(Duration, usize, &Touched),
         work: impl Fn(&mut Tx<'_>) -> Result<T, StoreError>,
@@ -112,7 +112,7 @@ impl GroupCommit {
     /// Runs the closure on the open transaction (beginning one if needed).
     pub(super) fn run<T>(
         &self,
-        db: &Database,
+        db: &Writer,
         work: &impl Fn(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<(T, u64), StoreError> {
         self.arriving.fetch_add(1, Ordering::AcqRel);
@@ -121,7 +121,7 @@ impl GroupCommit {
             if open.txn.is_none() {
                 // Blocks while the previous batch commits; the writers queued behind
                 // this lock meanwhile form the next batch.
-                open.txn = Some(db.begin_write().map_err(db_error)?);
+                open.txn = Some(db.begin()?);
                 open.batch += 1;
                 open.members = 0;
                 open.touched.clear();

@@ -24,9 +24,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use std::time::Instant;
 
-use redb::Database;
 
 use super::StoreError;
+use super::Writer;
 use super::Tx;
 use super::blobs::BlobStore;
 use super::commit::MAX_BATCH;
@@ -51,7 +51,7 @@ impl Committer {
     /// Starts the thread for `db`; `on_commit` runs after each of its commits, with how
     /// long the commit took, how many writes it held and the mailboxes they changed.
     pub(crate) fn start(
-        db: Arc<Database>,
+        db: Writer,
         blobs: BlobStore,
         on_commit: impl Fn(Duration, usize, &Touched) + Send + 'static,
     ) -> Result<Committer, StoreError> {
@@ -134,13 +134,13 @@ impl Drop for Committer {
 /// closure that fails; every job learns its outcome. Only the attempt that commits
 /// says which mailboxes changed.
 fn commit(
-    database: &Database,
+    database: &Writer,
     blobs: &BlobStore,
     mut batch: Vec<Job>,
     on_commit: &impl Fn(Duration, usize, &Touched),
 ) {
     'attempt: while !batch.is_empty() {
-        let txn = match database.begin_write().map_err(db) {
+        let txn = match database.begin() {
             Ok(txn) => txn,
             Err(error) => return fail(batch, error),
         };

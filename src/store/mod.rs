@@ -156,7 +156,7 @@ pub struct Store {
     /// Where reads go: the writer itself, or a read-only handle following it.
     reader: Arc<dyn ReadableDatabase + Send + Sync>,
     /// `None` for a read-only handle.
-    writer: Option<Arc<Database>>,
+    writer: Option<Writer>,
     blobs: BlobStore,
     group: Arc<commit::GroupCommit>,
     /// Runs the hot paths' writes ([`Store::write_owned`]); `None` when read-only.
@@ -169,6 +169,24 @@ pub struct Store {
     signals: Arc<Signals>,
     /// What each commit took and carried.
     meter: meter::CommitMeter,
+}
+
+/// The database a store writes, and how its commits end: durably for a database on
+/// disk; for one in memory, which nothing could make durable, without the bookkeeping
+/// a durable commit costs.
+#[derive(Clone)]
+pub(crate) struct Writer {
+    db: Arc<Database>,
+    durability: redb::Durability,
+}
+
+impl Writer {
+    /// A write transaction that commits the way this store's commits end.
+    pub(crate) fn begin(&self) -> Result<WriteTransaction, StoreError> {
+        let mut txn = self.db.begin_write().map_err(db)?;
+        txn.set_durability(self.durability).map_err(db)?;
+        Ok(txn)
+    }
 }
 
 /// A write transaction: everything done through it commits durably together. Its tables
@@ -383,7 +401,11 @@ impl Store {
             .create_with_backend(backend::WrittenAhead::new(file).map_err(open_error)?)
             .map_err(open_error)?;
         let db = Arc::new(db);
-        Store::with(data_dir, Arc::clone(&db) as _, Some(db))
+        let writer = Writer {
+            db: Arc::clone(&db),
+            durability: redb::Durability::Immediate,
+        };
+        Store::with(data_dir, db, Some(writer))
     }
 
     /// A store whose database lives in memory (bodies too large to inline still go to
@@ -395,13 +417,18 @@ impl Store {
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(open_error)?;
         let db = Arc::new(db);
-        Store::with(data_dir, Arc::clone(&db) as _, Some(db))
+        let writer = Writer {
+            db: Arc::clone(&db),
+            durability: redb::Durability::None,
+        };
+        Store::with(data_dir, db, Some(writer))
     }
 
     /// The state of every table now, to come back to with [`Store::restore`].
     pub fn savepoint(&self) -> Result<Savepoint, StoreError> {
-        let writer = self.writer.as_deref().ok_or(StoreError::ReadOnly)?;
-        let txn = writer.begin_write().map_err(db)?;
+        let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
+        // redb takes and restores savepoints only in durable transactions.
+        let txn = writer.db.begin_write().map_err(db)?;
         let savepoint = txn.ephemeral_savepoint().map_err(db)?;
         txn.commit().map_err(db)?;
         Ok(Savepoint(savepoint))
@@ -411,8 +438,8 @@ impl Store {
     /// since is gone, as if it had never been. Bodies kept as files since then stay on
     /// disk, unreferenced (their names are their contents).
     pub fn restore(&self, savepoint: &Savepoint) -> Result<(), StoreError> {
-        let writer = self.writer.as_deref().ok_or(StoreError::ReadOnly)?;
-        let mut txn = writer.begin_write().map_err(db)?;
+        let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
+        let mut txn = writer.db.begin_write().map_err(db)?;
         txn.restore_savepoint(&savepoint.0).map_err(db)?;
         txn.commit().map_err(db)?;
         count_commit(&self.commits);
@@ -434,7 +461,7 @@ impl Store {
     fn with(
         data_dir: &Path,
         reader: Arc<dyn ReadableDatabase + Send + Sync>,
-        writer: Option<Arc<Database>>,
+        writer: Option<Writer>,
     ) -> Result<Store, StoreError> {
         let blobs = BlobStore::open(&data_dir.join("blobs"), Arc::clone(&reader))?;
         let commits = Arc::new(tokio::sync::watch::Sender::new(0u64));
@@ -449,7 +476,7 @@ impl Store {
                     signals.committed(touched);
                     meter.observe(took, writes);
                 };
-                let started = committer::Committer::start(Arc::clone(db), blobs.clone(), on_commit);
+                let started = committer::Committer::start(db.clone(), blobs.clone(), on_commit);
                 Some(Arc::new(started?))
             }
             None => None,
@@ -484,7 +511,7 @@ impl Store {
         &self,
         work: impl Fn(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let writer = self.writer.as_deref().ok_or(StoreError::ReadOnly)?;
+        let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
         let on_commit = |took, writes, touched: &Touched| {
             count_commit(&self.commits);
             self.signals.committed(touched);

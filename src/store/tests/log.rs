@@ -48,7 +48,7 @@ fn the_log_chain_verifies_and_queries_filter() {
 /// Edits the raw log table the way an attacker with file access would.
 fn tamper(store: &Store, edit: impl FnOnce(&mut redb::Table<'_, u64, &[u8]>)) {
     const LOG: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("log");
-    let txn = store.writer.as_ref().unwrap().begin_write().unwrap();
+    let txn = store.writer.as_ref().unwrap().begin().unwrap();
     {
         let mut table = txn.open_table(LOG).unwrap();
         edit(&mut table);
