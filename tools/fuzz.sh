@@ -72,6 +72,13 @@ sanitizer() {
   if grep -q __asan_init "$1"; then echo address; else echo none; fi
 }
 
+# CPU seconds used by this shell's children that have ended: read before and after a
+# run, the fuzzer's own, which other work on a shared machine does not change the way
+# it changes wall-clock execs/s.
+children_cpu() {
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($16 + $17) / hz }' "/proc/$$/stat"
+}
+
 # The executions the ledger records for a target, over every run.
 total_execs() {
   awk -F'\t' -v t="$1" '$2 == t && $4 ~ /^[0-9]+$/ { n += $4 } END { print n + 0 }' "$ledger" 2>/dev/null || echo 0
@@ -119,6 +126,7 @@ for target in "${targets[@]}"; do
   mkdir -p "$corpus" "$artifacts"
   echo "fuzzing $target for ${seconds}s (log: $log)" >&2
   started=$(date +%s)
+  cpu_before=$(children_cpu)
   # The repository corpus is read as seeds; new finds go to the scratch corpus.
   # A target's own libFuzzer flags, if it has any (fuzz/flags/<target>, one line).
   read -r -a flags <<<"$(cat "flags/$target" 2>/dev/null || true)"
@@ -146,15 +154,17 @@ for target in "${targets[@]}"; do
     status=1
   fi
   elapsed=$(($(date +%s) - started))
+  cpu=$(awk -v a="$cpu_before" -v b="$(children_cpu)" 'BEGIN { printf "%.1f", b - a }')
   execs=$(field "stat::number_of_executed_units" "$log")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$target" "$elapsed" "$execs" \
+  per_cpu=$(awk -v n="$execs" -v c="$cpu" 'BEGIN { if (n ~ /^[0-9]+$/ && c > 0) printf "%.0f", n / c; else print "-" }')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$target" "$elapsed" "$execs" \
     "$(field "stat::average_exec_per_sec" "$log")" "$(field cov "$log")/$(field ft "$log")" \
-    "$result" "$(sanitizer "$bin/$target")" >>"$ledger"
-  rows+=("$(printf '%-14s %12s %9s %14s %14s  %s' "$target" "$execs" \
-    "$(field "stat::average_exec_per_sec" "$log")" "$(field cov "$log")/$(field ft "$log")" \
+    "$result" "$(sanitizer "$bin/$target")" "$cpu" >>"$ledger"
+  rows+=("$(printf '%-14s %12s %9s %9s %14s %14s  %s' "$target" "$execs" \
+    "$(field "stat::average_exec_per_sec" "$log")" "$per_cpu" "$(field cov "$log")/$(field ft "$log")" \
     "$(total_execs "$target")" "$result (${elapsed}s)")")
 done
 
-printf '%-14s %12s %9s %14s %14s  %s\n' target execs execs/s cov/ft "ledger execs" result
+printf '%-14s %12s %9s %9s %14s %14s  %s\n' target execs execs/s "/cpu-s" cov/ft "ledger execs" result
 for row in "${rows[@]}"; do echo "$row"; done
 exit "$status"
