@@ -35,8 +35,8 @@ use std::time::Instant;
 use redb::WriteTransaction;
 
 use super::StoreError;
-use super::Writer;
 use super::Tx;
+use super::Writer;
 use super::blobs::BlobStore;
 use super::db;
 use super::signal::Touched;

@@ -24,10 +24,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use std::time::Instant;
 
-
 use super::StoreError;
-use super::Writer;
 use super::Tx;
+use super::Writer;
 use super::blobs::BlobStore;
 use super::commit::MAX_BATCH;
 use super::db;

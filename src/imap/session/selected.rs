@@ -103,7 +103,8 @@ impl InFolder<'_, '_> {
             } => match returns {
                 Some(returns) => {
                     let key = all_of(criteria);
-                    (uid, self.context_search(charset.as_ref(), &key, uid, returns)?)
+                    let out = self.context_search(charset.as_ref(), &key, uid, returns)?;
+                    (uid, out)
                 }
                 None => return self.search_command(charset.as_ref(), criteria, uid).map(Ok),
             },
@@ -114,7 +115,8 @@ impl InFolder<'_, '_> {
                 uid,
             } => {
                 let key = all_of(search_criteria);
-                (uid, self.sort_command(&sort_criteria, &charset, &key, uid, returns)?)
+                let out = self.sort_command(&sort_criteria, &charset, &key, uid, returns)?;
+                (uid, out)
             }
             CommandBody::Thread {
                 algorithm,
@@ -123,7 +125,8 @@ impl InFolder<'_, '_> {
                 uid,
             } => {
                 let key = all_of(search_criteria);
-                (uid, self.thread_command(&algorithm, &charset, &key, uid)?)
+                let out = self.thread_command(&algorithm, &charset, &key, uid)?;
+                (uid, out)
             }
             body => return Ok(Err(body)),
         };
