@@ -180,59 +180,9 @@ impl InFolder<'_, '_> {
         let mut additions = Vec::new();
         let mut active = std::mem::take(&mut self.common.updates.active);
         for update in &mut active {
-            let uids = match &update.order {
-                Some(order) => self.sorted(order, &update.key, true)?,
-                None => self
-                    .matching(&update.key)?
-                    .iter()
-                    .map(|m| m.uid())
-                    .collect(),
-            };
-            let (old, new): (HashSet<u32>, HashSet<u32>) = (
-                update.uids.iter().copied().collect(),
-                uids.iter().copied().collect(),
-            );
-            let removed: Vec<u32> = update
-                .uids
-                .iter()
-                .copied()
-                .filter(|u| !new.contains(u))
-                .collect();
-            if let Some(first) = removed.first() {
-                let position = update.uids.iter().position(|u| u == first).unwrap_or(0) + 1;
-                let numbers = self.numbers(update.by_uid, &removed, |uid| {
-                    before.iter().position(|u| *u == uid).map(|at| at + 1)
-                });
-                removals.push(change(
-                    update,
-                    "REMOVEFROM",
-                    &[(position, compress(&numbers))],
-                ));
-            }
-            // Each addition at its place in the new result, in order (RFC 5267 §4.3.2);
-            // a SEARCH result is in UID order, so one place for all of them does.
-            let added: Vec<(usize, u32)> = (1..)
-                .zip(uids.iter().copied())
-                .filter(|(_, u)| !old.contains(u))
-                .collect();
-            if let Some(&(first, _)) = added.first() {
-                let selection = &*self.selection;
-                let seq = |uid: u32| {
-                    selection
-                        .seq_of(uid)
-                        .and_then(|seq| usize::try_from(seq).ok())
-                };
-                let pairs: Vec<(usize, String)> = if update.order.is_some() {
-                    added
-                        .iter()
-                        .map(|&(at, uid)| (at, compress(&self.numbers(update.by_uid, &[uid], seq))))
-                        .collect()
-                } else {
-                    let uids: Vec<u32> = added.iter().map(|(_, uid)| *uid).collect();
-                    vec![(first, compress(&self.numbers(update.by_uid, &uids, seq)))]
-                };
-                additions.push(change(update, "ADDTO", &pairs));
-            }
+            let uids = self.result_of(update)?;
+            removals.extend(self.removal(update, &uids, before));
+            additions.extend(self.addition(update, &uids));
             update.uids = uids;
         }
         self.common.updates.active = active;
@@ -246,6 +196,68 @@ impl InFolder<'_, '_> {
         out.extend(additions);
         out.extend(tagged);
         Ok(())
+    }
+
+    /// `update`'s result now: UIDs, in UID order or its sort order.
+    fn result_of(&self, update: &Update) -> Result<Vec<u32>, Fault> {
+        match &update.order {
+            Some(order) => self.sorted(order, &update.key, true),
+            None => Ok(self
+                .matching(&update.key)?
+                .iter()
+                .map(|m| m.uid())
+                .collect()),
+        }
+    }
+
+    /// REMOVEFROM for what `update`'s last result had and `uids` lacks, in the numbers
+    /// the client knew (`before`: the folder's UIDs then).
+    fn removal(&self, update: &Update, uids: &[u32], before: &[u32]) -> Option<Out> {
+        let new: HashSet<u32> = uids.iter().copied().collect();
+        let removed: Vec<u32> = update
+            .uids
+            .iter()
+            .copied()
+            .filter(|u| !new.contains(u))
+            .collect();
+        let first = removed.first()?;
+        let position = update.uids.iter().position(|u| u == first).unwrap_or(0) + 1;
+        let numbers = self.numbers(update.by_uid, &removed, |uid| {
+            before.iter().position(|u| *u == uid).map(|at| at + 1)
+        });
+        Some(change(
+            update,
+            "REMOVEFROM",
+            &[(position, compress(&numbers))],
+        ))
+    }
+
+    /// ADDTO for what `uids` has and `update`'s last result lacked, each at its place
+    /// in the new result, in order (RFC 5267 §4.3.2); a SEARCH result is in UID order,
+    /// so one place for all of them does.
+    fn addition(&self, update: &Update, uids: &[u32]) -> Option<Out> {
+        let old: HashSet<u32> = update.uids.iter().copied().collect();
+        let added: Vec<(usize, u32)> = (1..)
+            .zip(uids.iter().copied())
+            .filter(|(_, u)| !old.contains(u))
+            .collect();
+        let &(first, _) = added.first()?;
+        let selection = &*self.selection;
+        let seq = |uid: u32| {
+            selection
+                .seq_of(uid)
+                .and_then(|seq| usize::try_from(seq).ok())
+        };
+        let pairs: Vec<(usize, String)> = if update.order.is_some() {
+            added
+                .iter()
+                .map(|&(at, uid)| (at, compress(&self.numbers(update.by_uid, &[uid], seq))))
+                .collect()
+        } else {
+            let uids: Vec<u32> = added.iter().map(|(_, uid)| *uid).collect();
+            vec![(first, compress(&self.numbers(update.by_uid, &uids, seq)))]
+        };
+        Some(change(update, "ADDTO", &pairs))
     }
 
     /// The numbers to report for `uids`: themselves for a UID search, else each one's
