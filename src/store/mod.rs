@@ -218,7 +218,8 @@ impl Store {
 
     /// A store whose database lives in memory (bodies too large to inline still go to
     /// files under `data_dir`): for harnesses that prepare one store and run many inputs
-    /// against it, each from the same [`Savepoint`].
+    /// against it, each from the same [`Savepoint`]. Its commits end when the process
+    /// does: they are made without a durable commit's bookkeeping ([`Writer`]).
     pub fn in_memory(data_dir: &Path) -> Result<Store, StoreError> {
         let db = Database::builder()
             .set_concurrency_mode(ConcurrencyMode::ExclusiveWriter)
