@@ -51,7 +51,10 @@ impl Table {
     {
         let writer = ::csv::WriterBuilder::new()
             .terminator(::csv::Terminator::CRLF)
-            .quote_style(::csv::QuoteStyle::Necessary)
+            // Every cell quoted: a spreadsheet whose list separator is `;` (Excel's
+            // in Italy) splits an unquoted cell at each `;`, and what follows one
+            // would start a formula no prefix neutralised.
+            .quote_style(::csv::QuoteStyle::Always)
             .from_writer(Vec::new());
         let mut table = Table {
             writer,

@@ -410,6 +410,7 @@ fn recipients(tx: &mut Tx<'_>, mailbox: &Mailbox) -> Result<Vec<String>, StoreEr
         );
     }
     if let Some(operator) = tx.management().operator(&mailbox.profile.created_by)?
+        && !operator.disabled
         && let Some(email) = operator.email
     {
         to.push(email);
@@ -496,7 +497,8 @@ pub fn suspend(
         &[MailboxState::Active],
         MailboxState::Suspended,
         now,
-        &no_hook,
+        // A link mailed before cannot set a password that would wait for reactivation.
+        &|tx, m| tx.links().void(&m.address),
     )?;
     shown(store, &m)
 }

@@ -23,6 +23,9 @@ use crate::manage::reports;
 use crate::store::Store;
 use crate::store::StoreError;
 use crate::store::Tx;
+use crate::store::links::LinkDigest;
+use crate::store::links::LinkPurpose;
+use crate::store::links::Redemption;
 use crate::store::mailbox::MailboxState;
 use crate::store::management::PostalAddress;
 
@@ -366,7 +369,7 @@ fn counters_follow_every_change_of_state_and_type() {
 }
 
 #[test]
-fn subentro_keeps_the_mailbox_and_records_the_old_holder() {
+fn subentro_keeps_the_mailbox_records_the_old_holder_and_revokes_his_credentials() {
     let (_dir, store, roma, _, _) = provider();
     let address = "ufficio@roma.pec-a.test";
     mailboxes::create(
@@ -380,14 +383,77 @@ fn subentro_keeps_the_mailbox_and_records_the_old_holder() {
     let mut next = mailbox_form(address, "VRDGPP80A01H501U");
     next.nome = "Giuseppe".into();
     next.cognome = "Verdi".into();
+    // Mario holds the mailbox, its password, and a link for a new one not yet used.
+    store
+        .write(|tx| {
+            tx.mailboxes()
+                .update(address, |m| m.state = MailboxState::Active)?;
+            tx.mailboxes().set_password(address, "password di Mario")
+        })
+        .unwrap();
+    let link = live_link(&store, address);
     let row = mailboxes::change_holder(&store, &roma, address, &next, now()).unwrap();
     assert_eq!(row.codice_fiscale, "VRDGPP80A01H501U");
     let history = mailboxes::get(&store, &roma, address).unwrap().history;
-    let last = history.last().unwrap();
+    let changes: Vec<_> = history
+        .iter()
+        .rev()
+        .take(2)
+        .map(|c| (c.field.as_str(), c.old.as_str(), c.new.as_str()))
+        .collect();
     assert_eq!(
-        (last.field.as_str(), last.old.as_str(), last.new.as_str()),
-        ("titolare", MARIO, "VRDGPP80A01H501U")
+        changes,
+        [
+            ("credenziali", "", "revocate"),
+            ("titolare", MARIO, "VRDGPP80A01H501U")
+        ]
     );
+    // Mario can neither log in nor use his link to read Giuseppe's certified mail.
+    let (password, redemption) = store
+        .read(|tx| {
+            let password = tx
+                .mailboxes()
+                .verify_password(address, "password di Mario")?;
+            Ok((password, tx.links().check(&link, now())?))
+        })
+        .unwrap();
+    assert!(!password);
+    assert_eq!(redemption, Redemption::Superseded);
+}
+
+/// A one-time link of a live new-password request for `address`, as if mailed.
+fn live_link(store: &Store, address: &str) -> LinkDigest {
+    let link = LinkDigest::of(address.as_bytes());
+    let day = std::time::Duration::from_secs(86_400);
+    store
+        .write(|tx| {
+            let request = tx
+                .links()
+                .request(address, LinkPurpose::NewPassword, now(), day)?;
+            tx.links()
+                .issue(&link, address, request.id, now())
+                .map(|_| ())
+        })
+        .unwrap();
+    link
+}
+
+#[test]
+fn a_disabled_operator_gets_no_links_and_a_suspension_voids_the_live_one() {
+    let (_dir, store, roma, _, _) = provider();
+    let address = "mario@roma.pec-a.test";
+    let form = mailbox_form(address, MARIO);
+    mailboxes::create(&store, &roma, &settings(), &form, now()).unwrap();
+    operators::set_disabled(&store, &gestore(), "roma", true).unwrap();
+    let mailed = Mailed(Mutex::new(Vec::new()));
+    mailboxes::activate(&store, &gestore(), address, now(), &mailed.hook()).unwrap();
+    let sent = mailed.0.lock().unwrap().clone();
+    assert_eq!(sent[0].recipients, ["mario.rossi@example.org"]);
+    // A mailbox suspended (say, as compromised) cannot be given a password meanwhile.
+    let link = live_link(&store, address);
+    mailboxes::suspend(&store, &gestore(), address, now()).unwrap();
+    let redemption = store.read(|tx| tx.links().check(&link, now())).unwrap();
+    assert_eq!(redemption, Redemption::Superseded);
 }
 
 #[test]

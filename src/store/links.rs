@@ -141,6 +141,18 @@ impl Links<&mut Tx<'_>> {
         Ok(request)
     }
 
+    /// Voids `mailbox`'s live request, if any: none of its links works from now on.
+    pub fn void(&mut self, mailbox: &str) -> Result<(), StoreError> {
+        let mailbox = AddressKey::new(mailbox);
+        self.0
+            .inner
+            .open_table(REQUESTS)
+            .map_err(db)?
+            .remove(mailbox.as_str())
+            .map_err(db)?;
+        Ok(())
+    }
+
     /// Records a link of request `request` for `mailbox` under `digest`, if the request
     /// is still live at `now`.
     pub fn issue(

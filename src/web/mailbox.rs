@@ -132,7 +132,10 @@ fn subentro(
         email: fields.email.clone(),
         ..MailboxForm::default()
     };
-    mailboxes::change_holder(store, actor, address, &form, now).map(|_| "Titolare cambiato.")
+    mailboxes::change_holder(store, actor, address, &form, now).map(|_| {
+        "Titolare cambiato: le credenziali del titolare precedente non valgono più. \
+         Invii al nuovo titolare una nuova password."
+    })
 }
 
 /// `POST /caselle/{address}/documenti`: a PDF upload (multipart, the only way a

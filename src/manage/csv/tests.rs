@@ -41,6 +41,27 @@ fn formula_cells_are_prefixed_with_an_apostrophe() {
 }
 
 #[test]
+fn a_formula_after_a_semicolon_stays_inside_its_cell_for_an_italian_spreadsheet() {
+    let attack = "Rossi;=HYPERLINK(\"http://evil.example/\";\"Clicca\");x";
+    let mut table = Table::new(["cognome", "nome"]).unwrap();
+    table.row([attack, "Mario"]).unwrap();
+    let bytes = table.finish().unwrap();
+    // Read as a spreadsheet does whose list separator is `;`.
+    let mut reader = ::csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .has_headers(false)
+        .from_reader(bytes.as_slice());
+    for record in reader.records() {
+        let record = record.unwrap();
+        assert!(
+            record.iter().all(|cell| !cell.starts_with(FORMULA_STARTS)),
+            "{record:?}"
+        );
+    }
+    assert_eq!(parse(&bytes).1, [[attack, "Mario"]]);
+}
+
+#[test]
 fn ordinary_cells_are_written_as_they_are() {
     for cell in [
         "Rossi",
@@ -85,7 +106,7 @@ fn records_end_with_crlf_and_start_with_the_header() {
     let text = String::from_utf8(table.finish().unwrap()).unwrap();
     assert_eq!(
         text,
-        "indirizzo,stato\r\na@pec.example.it,attiva\r\nb@pec.example.it,in attesa\r\n"
+        "\"indirizzo\",\"stato\"\r\n\"a@pec.example.it\",\"attiva\"\r\n\"b@pec.example.it\",\"in attesa\"\r\n"
     );
 }
 

@@ -151,7 +151,9 @@ pub fn set_expiry(
 }
 
 /// Hands a mailbox to another holder of the same ente (subentro); the mailbox keeps its
-/// mail, the history keeps the old holder.
+/// mail, the history keeps the old holder. The old holder's credentials go with the
+/// handover: the password and any one-time link stop working in the same commit, and
+/// the new holder gets theirs by a new-password link.
 pub fn change_holder(
     store: &Store,
     actor: &Actor,
@@ -176,9 +178,15 @@ pub fn change_holder(
         let after = tx.mailboxes().update(&current.address, |m| {
             m.profile.holder = Some(holder.codice_fiscale.clone())
         })?;
+        tx.mailboxes().revoke_password(&current.address)?;
+        tx.links().void(&current.address)?;
         tx.management().record_change(
             &current.address,
             &change(actor, now, "titolare", &old, &holder.codice_fiscale),
+        )?;
+        tx.management().record_change(
+            &current.address,
+            &change(actor, now, "credenziali", "", "revocate"),
         )?;
         Ok(after)
     })?;

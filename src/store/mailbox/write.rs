@@ -163,6 +163,13 @@ impl Mailboxes<&mut Tx<'_>> {
         Ok(Ok(()))
     }
 
+    /// Takes the password away: none opens the mailbox until a new one is set.
+    pub fn revoke_password(&mut self, address: &str) -> Result<(), StoreError> {
+        // As for a mailbox created without one: not a PHC string.
+        self.update(address, |m| m.password_hash = String::new())
+            .map(|_| ())
+    }
+
     /// Sets a new password.
     pub fn set_password(&mut self, address: &str, password: &str) -> Result<(), StoreError> {
         let hash = hash_password(password)?;
