@@ -1,0 +1,157 @@
+//! Serving the HTTP listeners' connections (the admin API, the metrics listener and the
+//! web panel) with deadlines.
+//!
+//! `axum::serve` runs hyper without a timer, and hyper then applies no deadline at all:
+//! a client that connects and sends nothing, or half a request line, holds its
+//! connection slot for ever, and a few addresses hold every slot. Here hyper gets a
+//! timer and a deadline for the request head ([`Deadlines::head`]). Hyper arms it when
+//! it starts waiting for a request head, which on a kept-alive connection is as soon as
+//! the previous response is sent, so the same deadline closes idle connections. A
+//! request body is read under [`Deadlines::body`] by [`read_body`] (the panel's guard and
+//! the admin API's [`buffered_body`] middleware): no handler waits on a client that
+//! trickles its body.
+//!
+//! Only HTTP/1.1 is served: the listeners offer no ALPN, so no client negotiates
+//! HTTP/2, and HTTP/2 would need deadlines of its own.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Extension;
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::body::Bytes;
+use axum::extract::ConnectInfo;
+use axum::extract::Request;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_LENGTH;
+use axum::middleware::Next;
+use axum::response::IntoResponse;
+use axum::response::Response;
+use axum::serve::Listener;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::rt::TokioTimer;
+use hyper_util::service::TowerToHyperService;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long a client has to send each part of a request.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadlines {
+    /// For a request's head (request line and headers), from the connection's start
+    /// or the end of the previous response.
+    pub head: Duration,
+    /// For a request's body: room for the largest upload on a slow line.
+    pub body: Duration,
+}
+
+impl Deadlines {
+    /// The listeners' deadlines.
+    pub const DEFAULT: Deadlines = Deadlines {
+        head: Duration::from_secs(30),
+        body: Duration::from_secs(120),
+    };
+}
+
+/// Serves `router` on the connections of `listener` until `shutdown`, then lets the
+/// requests under way finish. Handlers see the client as `ConnectInfo(info(peer))`.
+pub async fn serve<L, C>(
+    mut listener: L,
+    router: Router,
+    info: fn(SocketAddr) -> C,
+    deadlines: Deadlines,
+    shutdown: CancellationToken,
+) where
+    L: Listener<Addr = SocketAddr>,
+    C: Clone + Send + Sync + 'static,
+{
+    let connections = TaskTracker::new();
+    loop {
+        let (io, peer) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = shutdown.cancelled() => break,
+        };
+        let service = router.clone().layer(Extension(ConnectInfo(info(peer))));
+        let head = deadlines.head;
+        connections.spawn(serve_connection(io, service, head, shutdown.clone()));
+    }
+    connections.close();
+    connections.wait().await;
+}
+
+/// One connection, under the head deadline; on shutdown it ends after the response
+/// under way.
+async fn serve_connection<I>(io: I, service: Router, head: Duration, shutdown: CancellationToken)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(head);
+    let connection = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, "http connection ended");
+    }
+}
+
+/// Why a request body was not read.
+#[derive(Debug, Eq, PartialEq)]
+pub enum BodyError {
+    /// Longer than the limit (or the client went away while sending it).
+    TooLarge,
+    /// Not sent in time.
+    TooSlow,
+}
+
+/// The length a request declares, if it declares one.
+pub fn declared_length(request: &Request) -> Option<u64> {
+    request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+}
+
+/// Reads `body` whole: at most `limit` bytes, within `deadline`.
+pub async fn read_body(body: Body, limit: usize, deadline: Duration) -> Result<Bytes, BodyError> {
+    match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(BodyError::TooLarge),
+        Err(_) => Err(BodyError::TooSlow),
+    }
+}
+
+/// Middleware of the admin API (after authentication): the body is read whole, at
+/// most `limit` bytes and within the default body deadline, before any handler runs.
+pub async fn buffered_body(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    if declared_length(&request).is_some_and(|length| length > limit as u64) {
+        return refusal(BodyError::TooLarge);
+    }
+    let (parts, body) = request.into_parts();
+    match read_body(body, limit, Deadlines::DEFAULT.body).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(error) => refusal(error),
+    }
+}
+
+fn refusal(error: BodyError) -> Response {
+    let (status, message) = match error {
+        BodyError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+        BodyError::TooSlow => (StatusCode::REQUEST_TIMEOUT, "request body too slow"),
+    };
+    (status, Json(json!({ "error": message }))).into_response()
+}
