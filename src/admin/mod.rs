@@ -104,7 +104,10 @@ pub async fn serve(
         .merge(private)
         // Bodies are read only once the bearer token is checked.
         .layer(axum::middleware::from_fn_with_state(
-            crate::web::MAX_REQUEST_BYTES,
+            (
+                crate::web::MAX_REQUEST_BYTES,
+                serve::Deadlines::DEFAULT.body,
+            ),
             serve::buffered_body,
         ))
         // The bearer token is the provider's own: it acts as the gestore.

@@ -133,13 +133,17 @@ pub async fn read_body(body: Body, limit: usize, deadline: Duration) -> Result<B
 }
 
 /// Middleware of the admin API (after authentication): the body is read whole, at
-/// most `limit` bytes and within the default body deadline, before any handler runs.
-pub async fn buffered_body(State(limit): State<usize>, request: Request, next: Next) -> Response {
+/// most `limit` bytes and within `deadline`, before any handler runs.
+pub async fn buffered_body(
+    State((limit, deadline)): State<(usize, Duration)>,
+    request: Request,
+    next: Next,
+) -> Response {
     if declared_length(&request).is_some_and(|length| length > limit as u64) {
         return refusal(BodyError::TooLarge);
     }
     let (parts, body) = request.into_parts();
-    match read_body(body, limit, Deadlines::DEFAULT.body).await {
+    match read_body(body, limit, deadline).await {
         Ok(bytes) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
@@ -154,4 +158,94 @@ fn refusal(error: BodyError) -> Response {
         BodyError::TooSlow => (StatusCode::REQUEST_TIMEOUT, "request body too slow"),
     };
     (status, Json(json!({ "error": message }))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::post;
+    use tokio::io::AsyncReadExt;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+    use tokio::net::TcpStream;
+
+    use crate::admin::listener::Admitted;
+    use crate::net::listener::Admission;
+
+    const SHORT: Deadlines = Deadlines {
+        head: Duration::from_secs(1),
+        body: Duration::from_secs(1),
+    };
+
+    /// An admin-like listener: one echo route behind the body middleware.
+    async fn start(shutdown: &CancellationToken) -> SocketAddr {
+        let router = Router::new()
+            .route("/echo", post(|body: Bytes| async move { body }))
+            .layer(axum::middleware::from_fn_with_state(
+                (1024usize, SHORT.body),
+                buffered_body,
+            ));
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = tcp.local_addr().unwrap();
+        let listener = Admitted::new(tcp, Admission::new(16, 16));
+        tokio::spawn(serve(
+            listener,
+            router,
+            |peer| peer,
+            SHORT,
+            shutdown.clone(),
+        ));
+        address
+    }
+
+    /// Everything the server sends until it closes, or `None` if it is still open
+    /// after `within`.
+    async fn until_closed(stream: &mut TcpStream, within: Duration) -> Option<String> {
+        let mut seen = Vec::new();
+        let read = tokio::time::timeout(within, stream.read_to_end(&mut seen)).await;
+        read.ok()
+            .map(|_| String::from_utf8_lossy(&seen).into_owned())
+    }
+
+    #[tokio::test]
+    async fn silent_partial_and_idle_connections_are_closed_at_the_head_deadline() {
+        let shutdown = CancellationToken::new();
+        let address = start(&shutdown).await;
+        let mut silent = TcpStream::connect(address).await.unwrap();
+        let mut partial = TcpStream::connect(address).await.unwrap();
+        partial.write_all(b"POST /ec").await.unwrap();
+        let mut idle = TcpStream::connect(address).await.unwrap();
+        idle.write_all(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi")
+            .await
+            .unwrap();
+        for stream in [&mut silent, &mut partial, &mut idle] {
+            let seen = until_closed(stream, Duration::from_secs(5)).await;
+            assert!(seen.is_some(), "still open");
+        }
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_trickled_or_oversized_body_is_refused() {
+        let shutdown = CancellationToken::new();
+        let address = start(&shutdown).await;
+        let mut slow = TcpStream::connect(address).await.unwrap();
+        slow.write_all(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nab")
+            .await
+            .unwrap();
+        let seen = until_closed(&mut slow, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(seen.starts_with("HTTP/1.1 408"), "{seen}");
+        let mut large = TcpStream::connect(address).await.unwrap();
+        large
+            .write_all(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4096\r\n\r\n")
+            .await
+            .unwrap();
+        let seen = until_closed(&mut large, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(seen.starts_with("HTTP/1.1 413"), "{seen}");
+        shutdown.cancel();
+    }
 }
