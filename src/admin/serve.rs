@@ -11,10 +11,20 @@
 //! the admin API's [`buffered_body`] middleware): no handler waits on a client that
 //! trickles its body.
 //!
+//! Hyper has no write deadline either: a client that sends requests and never reads the
+//! responses would hold its connection once the socket buffers are full. Every write
+//! must make progress within [`Deadlines::write`] ([`Stalling`]), as on the mail
+//! listeners ([`crate::net::write`]).
+//!
 //! Only HTTP/1.1 is served: the listeners offer no ALPN, so no client negotiates
 //! HTTP/2, and HTTP/2 would need deadlines of its own.
 
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::Context;
+use std::task::Poll;
 use std::time::Duration;
 
 use axum::Extension;
@@ -36,6 +46,10 @@ use hyper_util::rt::TokioIo;
 use hyper_util::rt::TokioTimer;
 use hyper_util::service::TowerToHyperService;
 use serde_json::json;
+use tokio::io::AsyncRead;
+use tokio::io::AsyncWrite;
+use tokio::io::ReadBuf;
+use tokio::time::Sleep;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -47,6 +61,8 @@ pub struct Deadlines {
     pub head: Duration,
     /// For a request's body: room for the largest upload on a slow line.
     pub body: Duration,
+    /// For each write to make progress (the client reading the response).
+    pub write: Duration,
 }
 
 impl Deadlines {
@@ -54,6 +70,7 @@ impl Deadlines {
     pub const DEFAULT: Deadlines = Deadlines {
         head: Duration::from_secs(30),
         body: Duration::from_secs(120),
+        write: crate::net::write::STALL,
     };
 }
 
@@ -76,6 +93,7 @@ pub async fn serve<L, C>(
             () = shutdown.cancelled() => break,
         };
         let service = router.clone().layer(Extension(ConnectInfo(info(peer))));
+        let io = Stalling::new(io, deadlines.write);
         let head = deadlines.head;
         connections.spawn(serve_connection(io, service, head, shutdown.clone()));
     }
@@ -87,7 +105,7 @@ pub async fn serve<L, C>(
 /// under way.
 async fn serve_connection<I>(io: I, service: Router, head: Duration, shutdown: CancellationToken)
 where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(head);
@@ -102,6 +120,91 @@ where
     };
     if let Err(error) = result {
         tracing::debug!(%error, "http connection ended");
+    }
+}
+
+/// A connection whose writes fail once one has waited `stall` for the client to take
+/// any byte.
+struct Stalling<I> {
+    io: I,
+    stall: Duration,
+    waiting: Option<Pin<Box<Sleep>>>,
+}
+
+impl<I> Stalling<I> {
+    fn new(io: I, stall: Duration) -> Stalling<I> {
+        Stalling {
+            io,
+            stall,
+            waiting: None,
+        }
+    }
+
+    /// `poll` of a write, failed when it has been pending for `stall`.
+    fn guard<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.waiting = None;
+            return poll;
+        }
+        let stall = self.stall;
+        let waiting = self
+            .waiting
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+        match waiting.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Stalling<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Stalling<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.guard(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.guard(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_flush(cx);
+        this.guard(cx, poll)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_shutdown(cx);
+        this.guard(cx, poll)
     }
 }
 
@@ -175,12 +278,17 @@ mod tests {
     const SHORT: Deadlines = Deadlines {
         head: Duration::from_secs(1),
         body: Duration::from_secs(1),
+        write: Duration::from_secs(1),
     };
+
+    /// A response larger than the socket buffers of both ends.
+    const BIG: usize = 32 << 20;
 
     /// An admin-like listener: one echo route behind the body middleware.
     async fn start(shutdown: &CancellationToken) -> SocketAddr {
         let router = Router::new()
             .route("/echo", post(|body: Bytes| async move { body }))
+            .route("/big", axum::routing::get(|| async { vec![b'x'; BIG] }))
             .layer(axum::middleware::from_fn_with_state(
                 (1024usize, SHORT.body),
                 buffered_body,
@@ -246,6 +354,33 @@ mod tests {
             .await
             .unwrap();
         assert!(seen.starts_with("HTTP/1.1 413"), "{seen}");
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_reads_its_response_is_cut() {
+        let shutdown = CancellationToken::new();
+        let address = start(&shutdown).await;
+        let mut reader = TcpStream::connect(address).await.unwrap();
+        reader
+            .write_all(b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .unwrap();
+        // Reads nothing for three write deadlines, then everything it can.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let mut seen = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(20), async {
+            let mut buffer = vec![0u8; 1 << 16];
+            while let Ok(n) = reader.read(&mut buffer).await {
+                if n == 0 {
+                    break;
+                }
+                seen.extend_from_slice(&buffer[..n]);
+            }
+        })
+        .await;
+        assert!(read.is_ok(), "the connection was left open");
+        assert!(seen.len() < BIG, "the whole response went out");
         shutdown.cancel();
     }
 }

@@ -49,6 +49,7 @@ impl Panel {
             deadlines: crate::admin::serve::Deadlines {
                 head: Duration::from_secs(1),
                 body: Duration::from_secs(1),
+                write: Duration::from_secs(1),
             },
         };
         let api = ManageApi {
