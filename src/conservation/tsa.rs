@@ -62,6 +62,9 @@ pub enum TsaError {
     /// The response does not parse.
     #[error("not a TimeStampResp: {0}")]
     Response(#[source] der::Error),
+    /// The response is larger, or has larger sets, than a time stamp has.
+    #[error("not shaped like a time stamp: {0}")]
+    Shape(#[source] crate::crypto::bounds::Refusal),
     /// The TSA refused (status other than granted).
     #[error("the TSA did not grant the time stamp ({0:?})")]
     NotGranted(cmpv2::status::PkiStatus),
@@ -188,6 +191,7 @@ pub fn verify(
 /// The token (DER ContentInfo) of a granted TimeStampResp.
 pub(crate) fn granted_token(response: &[u8]) -> Result<Vec<u8>, TsaError> {
     use cmpv2::status::PkiStatus;
+    crate::crypto::bounds::check(response).map_err(TsaError::Shape)?;
     let response = TimeStampResp::from_der(response).map_err(TsaError::Response)?;
     match response.status.status {
         PkiStatus::Accepted | PkiStatus::GrantedWithMods => {}

@@ -257,6 +257,7 @@ fn signing_time(p7m: &Pkcs7) -> Option<jiff::Timestamp> {
     use x509_cert::time::Time;
     const SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
     let der = p7m.to_der().ok()?;
+    crate::crypto::bounds::check(&der).ok()?;
     let signed: SignedData = ContentInfo::from_der(&der).ok()?.content.decode_as().ok()?;
     let signer = signed.signer_infos.0.as_slice().first()?;
     let attribute = signer

@@ -1,6 +1,7 @@
 //! The adversarial suite: each test builds an attack at run time, most of
 //! them against two live providers from `pecd init`, and asserts that it fails.
 
+mod cms;
 mod crowding;
 mod files;
 mod forgery;

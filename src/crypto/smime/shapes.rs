@@ -110,3 +110,46 @@ pub fn signing_time_value(year: u16) -> Result<Any, ShapeError> {
     let utc = UtcTime::from_unix_duration(std::time::Duration::from_secs(days * 86_400))?;
     Any::encode_from(&utc)
 }
+
+/// A ContentInfo whose SignedData lists `n` distinct digest algorithms in descending
+/// order, the worst case of the insertion sort RustCrypto's `der` runs on every SET OF
+/// it decodes, and has no signer: what a stranger sends to make a verifier sort
+/// ([`crate::crypto::bounds`]).
+pub fn unsorted_set_signature(n: u32) -> Result<Vec<u8>, ShapeError> {
+    use x509_cert::der::Tag;
+    use x509_cert::der::oid::ObjectIdentifier;
+    use x509_cert::spki::AlgorithmIdentifierOwned;
+
+    let mut algorithms = (0..n)
+        .map(|i| {
+            let oid = ObjectIdentifier::new(&format!("1.2.3.{i}"))?;
+            AlgorithmIdentifierOwned {
+                oid,
+                parameters: None,
+            }
+            .to_der()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    algorithms.sort_unstable_by(|a, b| b.cmp(a));
+    let data = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1").to_der()?;
+    let signed = [
+        1u8.to_der()?,
+        tlv(Tag::Set, &algorithms.concat())?,
+        tlv(Tag::Sequence, &data)?,
+        tlv(Tag::Set, &[])?,
+    ];
+    ContentInfo {
+        content_type: ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2"),
+        content: Any::from_der(&tlv(Tag::Sequence, &signed.concat())?)?,
+    }
+    .to_der()
+}
+
+/// `value` with the header of `tag`, as written by hand where the encoder would sort.
+fn tlv(tag: x509_cert::der::Tag, value: &[u8]) -> Result<Vec<u8>, ShapeError> {
+    use x509_cert::der::Header;
+    use x509_cert::der::Length;
+    let mut out = Header::new(tag, Length::try_from(value.len())?)?.to_der()?;
+    out.extend_from_slice(value);
+    Ok(out)
+}

@@ -45,6 +45,7 @@ use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use x509_cert::time::Time;
 
 use super::Anchors;
+use crate::crypto::bounds;
 use crate::crypto::identity::certificate_email;
 use crate::crypto::identity::certificate_sha1_hex;
 use crate::crypto::identity::hex;
@@ -187,14 +188,23 @@ pub fn verify(
 /// reads BER (indefinite lengths, from some generators) and re-encodes it in DER.
 /// What neither can parse is not a signature.
 fn parse(signature_der: &[u8]) -> Result<(Parsed, Option<CmsContentInfo>), String> {
-    if let Ok(parsed) = Parsed::from_der(signature_der) {
-        return Ok((parsed, None));
+    // Nothing reads what is larger or shaped otherwise than a signature may be (BER
+    // is not walked: OpenSSL reads it, and its DER is).
+    match bounds::check(signature_der) {
+        Ok(()) => {
+            if let Ok(parsed) = Parsed::from_der(signature_der) {
+                return Ok((parsed, None));
+            }
+        }
+        Err(bounds::Refusal::NotDer(_)) => {}
+        Err(refusal) => return Err(refusal.to_string()),
     }
     let cms = CmsContentInfo::from_der(signature_der)
         .map_err(|errors| format!("not a CMS structure: {errors}"))?;
     let der = cms
         .to_der()
         .map_err(|errors| format!("cannot re-encode the CMS structure: {errors}"))?;
+    bounds::check(&der).map_err(|refusal| refusal.to_string())?;
     Ok((Parsed::from_der(&der)?, Some(cms)))
 }
 

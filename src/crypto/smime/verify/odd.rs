@@ -240,3 +240,12 @@ fn a_content_type_attribute_other_than_data_is_refused() {
         "contentType attribute is not data",
     );
 }
+
+#[test]
+fn a_set_of_many_elements_in_reverse_order_is_refused_before_anything_sorts_it() {
+    let der = shapes::unsorted_set_signature(50_000).unwrap();
+    refused("unsorted-set", &der, "more than 32");
+    let mut past_the_size = der.clone();
+    past_the_size.resize(crate::crypto::bounds::MOST_BYTES + 1, 0);
+    refused("too-large", &past_the_size, "bytes, more than");
+}
