@@ -21,6 +21,7 @@ pub mod listener;
 pub mod manage_api;
 pub mod openapi;
 pub mod scrape;
+pub mod serve;
 
 use std::net::SocketAddr;
 
@@ -101,18 +102,28 @@ pub async fn serve(
         .merge(manage_api::routes().with_state(manage))
         .route("/v1/openapi.json", get(openapi::document))
         .merge(private)
+        // Bodies are read only once the bearer token is checked.
+        .layer(axum::middleware::from_fn_with_state(
+            (
+                crate::web::MAX_REQUEST_BYTES,
+                serve::Deadlines::DEFAULT.body,
+            ),
+            serve::buffered_body,
+        ))
         // The bearer token is the provider's own: it acts as the gestore.
         .layer(axum::Extension(Actor::gestore("api")))
         .layer(axum::middleware::from_fn_with_state(api, authenticate))
         .merge(public);
     let address: Option<SocketAddr> = axum::serve::Listener::local_addr(&listener).ok();
     tracing::info!(?address, "admin API listening");
-    if let Err(error) = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-    {
-        tracing::error!(%error, "admin API stopped");
-    }
+    serve::serve(
+        listener,
+        router,
+        |peer| peer,
+        serve::Deadlines::DEFAULT,
+        shutdown,
+    )
+    .await;
 }
 
 /// Bearer-token check, in constant time.

@@ -37,12 +37,8 @@ pub fn routes(scrape: Scrape) -> Router {
 /// Serves `/metrics` alone (no `[admin] token`, `[metrics] public = true`).
 pub async fn serve_alone(listener: Admitted, scrape: Scrape, shutdown: CancellationToken) {
     tracing::info!("metrics listening without the admin API (no [admin] token)");
-    if let Err(error) = axum::serve(listener, routes(scrape))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-    {
-        tracing::error!(%error, "metrics listener stopped");
-    }
+    let deadlines = crate::admin::serve::Deadlines::DEFAULT;
+    crate::admin::serve::serve(listener, routes(scrape), |peer| peer, deadlines, shutdown).await;
 }
 
 async fn metrics(State(scrape): State<Scrape>) -> Response {

@@ -5,6 +5,7 @@
 
 use askama::Template;
 use axum::Form;
+use axum::extract::ConnectInfo;
 use axum::extract::Path;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,6 +16,7 @@ use crate::notify;
 use crate::notify::LinkError;
 use crate::web::Web;
 use crate::web::guard::Visitor;
+use crate::web::listener::ClientAddr;
 use crate::web::login;
 use crate::web::page;
 use crate::web::page::Chrome;
@@ -43,10 +45,11 @@ pub struct NewPassword {
 /// `GET /attiva/{token}`.
 pub async fn form(
     State(web): State<Web>,
+    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
     Visitor(current): Visitor,
     Path(token): Path<String>,
 ) -> Response {
-    let opened = match login::ensure_session(&web, current) {
+    let opened = match login::ensure_session(&web, current, peer.ip()) {
         Ok(opened) => opened,
         Err(error) => return login::busy(&error),
     };

@@ -5,6 +5,12 @@
 //! the form: a URL-encoded form and a multipart upload carry it in their `csrf` field,
 //! the JSON API in the `X-CSRF-Token` header (which another site cannot set without
 //! the panel's consent). Handlers never see a request that failed the check.
+//!
+//! A request without a session is refused before its body is read, and the body of
+//! anyone but a logged-in operator uploading a document is held to a form's size: a
+//! stranger cannot make the panel hold megabytes per connection. A logged-in
+//! operator's session is checked against the store on every request, so disabling or
+//! removing an operator ends their sessions at their next request.
 
 use std::time::Instant;
 
@@ -27,6 +33,9 @@ use axum::response::Redirect;
 use axum::response::Response;
 use serde::Deserialize;
 
+use crate::admin::serve::BodyError;
+use crate::admin::serve::declared_length;
+use crate::admin::serve::read_body;
 use crate::web::Actor;
 use crate::web::Web;
 use crate::web::page;
@@ -56,12 +65,37 @@ pub struct Operator {
 /// Middleware: looks the request's session up (and restarts its idle time), and
 /// hardens every response.
 pub async fn sessions(State(web): State<Web>, mut request: Request, next: Next) -> Response {
-    let current =
-        cookie_id(request.headers()).and_then(|id| web.sessions.touch(id, Instant::now()));
+    let current = cookie_id(request.headers())
+        .and_then(|id| web.sessions.touch(id, Instant::now()))
+        .and_then(|current| as_stored(&web, current));
     request.extensions_mut().insert(Visitor(current));
     let mut response = next.run(request).await;
     page::harden(&mut response);
     response
+}
+
+/// A logged-in operator's session as the store says now: the operator re-read (role,
+/// ente, domains), or no session if they were disabled or removed, which also ends it.
+fn as_stored(web: &Web, mut current: Current) -> Option<Current> {
+    let Some(actor) = &current.session.actor else {
+        return Some(current);
+    };
+    let username = actor.username.clone();
+    match web.store.read(|tx| tx.management().operator(&username)) {
+        Ok(Some(operator)) if !operator.disabled => {
+            current.session.actor = Some(operator.actor());
+            Some(current)
+        }
+        Ok(_) => {
+            tracing::info!(operator = %username, "web session ended: operator disabled or removed");
+            web.sessions.end(&current.id);
+            None
+        }
+        Err(error) => {
+            tracing::warn!(%error, "web session refused: operator not read");
+            None
+        }
+    }
 }
 
 /// Middleware: refuses a request that changes something unless it carries its
@@ -75,19 +109,28 @@ pub async fn csrf(State(web): State<Web>, request: Request, next: Next) -> Respo
         .get::<Visitor>()
         .and_then(|visitor| visitor.0.clone())
         .map(|current| current.session);
-    // The body is read before any refusal, so the connection stays usable for the
-    // browser's next request.
-    let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, web.settings.max_request_bytes).await else {
-        return page::message(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &session.unwrap_or_else(Session::none),
-            "Richiesta troppo grande",
-            "I dati inviati superano la dimensione massima accettata.",
-        );
-    };
+    // Refused unread: the connection closes after the answer.
     let Some(session) = session else {
         return expired();
+    };
+    let (limit, upload) = body_limit(&web, &session, request.uri().path());
+    // Refused unread, except an operator's upload: its browser, still sending, is
+    // better served by reading up to the limit and answering than by a reset.
+    if !upload && declared_length(&request).is_some_and(|length| length > limit as u64) {
+        return too_large(&session);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match read_body(body, limit, web.settings.deadlines.body).await {
+        Ok(bytes) => bytes,
+        Err(BodyError::TooLarge) => return too_large(&session),
+        Err(BodyError::TooSlow) => {
+            return page::message(
+                StatusCode::REQUEST_TIMEOUT,
+                &session,
+                "Richiesta incompleta",
+                "I dati non sono arrivati in tempo. Riprovare.",
+            );
+        }
     };
     let token = match parts.headers.get(CSRF_HEADER) {
         Some(value) => value.to_str().ok().map(str::to_string),
@@ -104,6 +147,27 @@ pub async fn csrf(State(web): State<Web>, request: Request, next: Next) -> Respo
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// The largest body a request may send, and whether it is an upload: a document's
+/// room for a logged-in operator on an upload route (the panel's form or the JSON
+/// API's), a form's for everyone else.
+fn body_limit(web: &Web, session: &Session, path: &str) -> (usize, bool) {
+    let route = path.ends_with("/documenti") || path.ends_with("/documents");
+    if session.actor.is_some() && route {
+        (web.settings.max_request_bytes, true)
+    } else {
+        (web.settings.max_form_bytes, false)
+    }
+}
+
+fn too_large(session: &Session) -> Response {
+    page::message(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        session,
+        "Richiesta troppo grande",
+        "I dati inviati superano la dimensione massima accettata.",
+    )
 }
 
 /// The session ended (expired, logged out, or the server restarted) before the form

@@ -1,4 +1,4 @@
-//! The web panel's HTTPS accept loop. axum serves connections that arrive already
+//! The web panel's HTTPS accept loop. [`crate::admin::serve`] serves connections that arrive already
 //! decrypted: a background task accepts TCP connections through the same caps as the
 //! admin API ([`Admitted`]: in all and per client address) and runs each TLS handshake
 //! in its own task, under a deadline, so a client that opens a connection and never
@@ -8,8 +8,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::IncomingStream;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
@@ -22,10 +20,10 @@ use crate::net::listener::Admission;
 
 /// How long a client has to complete its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshaken connections waiting for axum to take them.
+/// Handshaken connections waiting for the server to take them.
 const READY_QUEUE: usize = 64;
 
-/// Connections whose TLS handshake is done, for `axum::serve`.
+/// Connections whose TLS handshake is done, for [`crate::admin::serve::serve`].
 pub struct TlsListener {
     ready: mpsc::Receiver<(Connection, SocketAddr)>,
     local: SocketAddr,
@@ -91,19 +89,13 @@ impl axum::serve::Listener for TlsListener {
     async fn accept(&mut self) -> (Connection, SocketAddr) {
         match self.ready.recv().await {
             Some(connection) => connection,
-            // The accept loop has stopped (shutdown): axum's graceful shutdown ends the
-            // server, so this accept never has to return.
+            // The accept loop has stopped (shutdown): the server's own shutdown ends
+            // it, so this accept never has to return.
             None => std::future::pending().await,
         }
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.local)
-    }
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> ClientAddr {
-        ClientAddr(*stream.remote_addr())
     }
 }

@@ -60,11 +60,15 @@ enum Outcome {
 }
 
 /// `GET /accesso`.
-pub async fn form(State(web): State<Web>, Visitor(current): Visitor) -> Response {
+pub async fn form(
+    State(web): State<Web>,
+    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
+    Visitor(current): Visitor,
+) -> Response {
     if current.as_ref().is_some_and(|c| c.session.actor.is_some()) {
         return page::see_other("/");
     }
-    let opened = match ensure_session(&web, current) {
+    let opened = match ensure_session(&web, current, peer.ip()) {
         Ok(opened) => opened,
         Err(error) => return busy(&error),
     };
@@ -151,11 +155,17 @@ impl Opened {
     }
 }
 
-/// The visitor's session, or a new anonymous one.
-pub fn ensure_session(web: &Web, current: Option<Current>) -> Result<Opened, SessionError> {
+/// The visitor's session, or a new anonymous one for the browser at `peer`.
+pub fn ensure_session(
+    web: &Web,
+    current: Option<Current>,
+    peer: IpAddr,
+) -> Result<Opened, SessionError> {
     match current {
         Some(current) => Ok(Opened::Existing(current)),
-        None => Ok(Opened::Started(web.sessions.start(None, Instant::now())?)),
+        None => Ok(Opened::Started(
+            web.sessions.start_anonymous(peer, Instant::now())?,
+        )),
     }
 }
 
@@ -208,7 +218,7 @@ async fn attempt(web: &Web, ip: IpAddr, username: &str, password: String) -> Out
 /// A new session for the operator (new id, new CSRF token) replaces the login's.
 fn start_operator_session(web: &Web, anonymous: &Current, actor: Actor) -> Response {
     web.sessions.end(&anonymous.id);
-    match web.sessions.start(Some(actor), Instant::now()) {
+    match web.sessions.start(actor, Instant::now()) {
         Ok(current) => with_cookie(page::see_other("/"), &set_cookie(&current.id)),
         Err(error) => page::internal_error(&anonymous.session, &error),
     }

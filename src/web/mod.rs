@@ -63,6 +63,7 @@ use axum::routing::post;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::manage_api::ManageApi;
+use crate::admin::serve::Deadlines;
 use crate::config::Config;
 use crate::net::passwords::PasswordChecks;
 use crate::net::throttle::AuthThrottle;
@@ -82,7 +83,13 @@ const STYLESHEET: &str = include_str!("../../templates/pecd.css");
 /// enough that the table stays small.
 const MAX_SESSIONS: usize = 10_000;
 /// The largest request body: an uploaded document and its form.
-const MAX_REQUEST_BYTES: usize = 12 << 20;
+pub(crate) const MAX_REQUEST_BYTES: usize = 12 << 20;
+/// The largest request body of anyone but a logged-in operator uploading a document:
+/// room for any form, little for a stranger to make the panel hold.
+const MAX_FORM_BYTES: usize = 64 << 10;
+/// A session ends this long after its login however busy it is, so a stolen cookie
+/// or a browser left open does not stay good for ever.
+const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
 /// How the panel behaves (`[web]` in the configuration).
 #[derive(Clone, Debug)]
@@ -91,8 +98,14 @@ pub struct WebSettings {
     pub session_idle: Duration,
     /// The most sessions open at once.
     pub max_sessions: usize,
-    /// The largest request body accepted (an upload and its form).
+    /// A session ends this long after it started, whatever its use.
+    pub session_lifetime: Duration,
+    /// The largest request body accepted (a logged-in operator's upload and its form).
     pub max_request_bytes: usize,
+    /// The largest request body of every other request (forms, anonymous pages).
+    pub max_form_bytes: usize,
+    /// How long a client has to send a request's head and body.
+    pub deadlines: Deadlines,
 }
 
 impl WebSettings {
@@ -101,7 +114,10 @@ impl WebSettings {
         WebSettings {
             session_idle: Duration::from_secs(config.web.session_minutes.max(1) * 60),
             max_sessions: MAX_SESSIONS,
+            session_lifetime: SESSION_LIFETIME,
             max_request_bytes: MAX_REQUEST_BYTES,
+            max_form_bytes: MAX_FORM_BYTES,
+            deadlines: Deadlines::DEFAULT,
         }
     }
 }
@@ -129,7 +145,11 @@ impl Web {
         Web {
             store: api.store.clone(),
             api,
-            sessions: session::Sessions::new(settings.session_idle, settings.max_sessions),
+            sessions: session::Sessions::new(
+                settings.session_idle,
+                settings.session_lifetime,
+                settings.max_sessions,
+            ),
             throttle,
             passwords,
             settings: Arc::new(settings),
@@ -164,13 +184,8 @@ impl Web {
 pub async fn serve(listener: TlsListener, web: Web, shutdown: CancellationToken) {
     let address = axum::serve::Listener::local_addr(&listener).ok();
     tracing::info!(?address, "web panel listening");
-    let service = router(web).into_make_service_with_connect_info::<ClientAddr>();
-    if let Err(error) = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-    {
-        tracing::error!(%error, "web panel stopped");
-    }
+    let deadlines = web.settings.deadlines;
+    crate::admin::serve::serve(listener, router(web), ClientAddr, deadlines, shutdown).await;
 }
 
 /// Every route, behind the session and CSRF guards.

@@ -6,13 +6,17 @@
 //! Every session carries its own CSRF token, so even the login form is protected. A
 //! login starts a new session (new id, new token): an id planted before the login
 //! (session fixation) is worth nothing after it. Sessions expire after
-//! `[web] session_minutes` without a request; the table is bounded, and when it is full
-//! the anonymous sessions (login pages opened and never used) go first.
+//! `[web] session_minutes` without a request, and a fixed time after they started
+//! however busy they are. The table is bounded. Anonymous sessions (login pages opened
+//! and not yet used) are few per client address (IPv6: per /64), the client's least
+//! recently used going first, so one stranger cannot fill the table; when it is full
+//! anyway, the least recently used anonymous session makes room.
 //!
 //! Ids are kept only as their SHA-256, so neither a timing difference in the table's
 //! lookup nor a memory dump reveals one.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::MutexGuard;
@@ -23,11 +27,16 @@ use std::time::Instant;
 use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
 
+use crate::net::listener::client_block;
 use crate::web::Actor;
 
 /// The cookie's name. `__Host-` makes browsers refuse it unless it is `Secure`, has
 /// `Path=/` and no `Domain` (RFC 6265bis §4.1.3.2).
 pub const COOKIE_NAME: &str = "__Host-pecd";
+
+/// The most anonymous sessions one client address holds: a few browser tabs on the
+/// login page, far from a full table.
+const MAX_ANONYMOUS_PER_CLIENT: usize = 16;
 
 /// What the server knows about one browser.
 #[derive(Clone, Debug)]
@@ -76,27 +85,56 @@ pub enum SessionError {
 pub struct Sessions {
     shared: Arc<Mutex<HashMap<[u8; 32], Entry>>>,
     idle: Duration,
+    lifetime: Duration,
     max: usize,
 }
 
 #[derive(Debug)]
 struct Entry {
     session: Session,
+    /// The end of its idle time.
     expires: Instant,
+    /// The end of its lifetime.
+    ends: Instant,
+    /// The address block that opened it, for an anonymous session.
+    client: Option<IpAddr>,
+}
+
+impl Entry {
+    fn live(&self, now: Instant) -> bool {
+        self.expires > now && self.ends > now
+    }
 }
 
 impl Sessions {
-    /// An empty table whose sessions end after `idle` without a request; at most `max`.
-    pub fn new(idle: Duration, max: usize) -> Sessions {
+    /// An empty table whose sessions end after `idle` without a request or `lifetime`
+    /// after they started; at most `max`.
+    pub fn new(idle: Duration, lifetime: Duration, max: usize) -> Sessions {
         Sessions {
             shared: Arc::new(Mutex::new(HashMap::new())),
             idle,
+            lifetime,
             max: max.max(1),
         }
     }
 
-    /// Starts a session for `actor` (or an anonymous one) and returns its id.
-    pub fn start(&self, actor: Option<Actor>, now: Instant) -> Result<Current, SessionError> {
+    /// Starts a session for `actor` and returns its id.
+    pub fn start(&self, actor: Actor, now: Instant) -> Result<Current, SessionError> {
+        self.insert(Some(actor), None, now)
+    }
+
+    /// Starts an anonymous session for a browser at `peer` and returns its id; the
+    /// client's least recently used one ends if it has too many.
+    pub fn start_anonymous(&self, peer: IpAddr, now: Instant) -> Result<Current, SessionError> {
+        self.insert(None, Some(client_block(peer)), now)
+    }
+
+    fn insert(
+        &self,
+        actor: Option<Actor>,
+        client: Option<IpAddr>,
+        now: Instant,
+    ) -> Result<Current, SessionError> {
         let id = random_hex()?;
         let session = Session {
             csrf: random_hex()?,
@@ -104,6 +142,9 @@ impl Sessions {
             notice: None,
         };
         let mut table = self.table();
+        if let Some(client) = client {
+            limit_client(&mut table, client, now);
+        }
         if table.len() >= self.max {
             make_room(&mut table, self.max, now);
             if table.len() >= self.max {
@@ -113,6 +154,8 @@ impl Sessions {
         let entry = Entry {
             session: session.clone(),
             expires: now + self.idle,
+            ends: now + self.lifetime,
+            client,
         };
         table.insert(key(&id), entry);
         Ok(Current { id, session })
@@ -124,7 +167,7 @@ impl Sessions {
         let mut table = self.table();
         let key = key(id);
         let entry = table.get_mut(&key)?;
-        if entry.expires <= now {
+        if !entry.live(now) {
             table.remove(&key);
             return None;
         }
@@ -165,11 +208,34 @@ impl Sessions {
     }
 }
 
-/// Drops the expired sessions and, if that is not enough, the anonymous ones.
+/// Drops the expired sessions and, if that is not enough, the least recently used
+/// anonymous one.
 fn make_room(table: &mut HashMap<[u8; 32], Entry>, max: usize, now: Instant) {
-    table.retain(|_, entry| entry.expires > now);
+    table.retain(|_, entry| entry.live(now));
     if table.len() >= max {
-        table.retain(|_, entry| entry.session.actor.is_some());
+        drop_least_recent(table, |entry| entry.session.actor.is_none());
+    }
+}
+
+/// Ends the least recently used anonymous session of `client` while it has its most.
+fn limit_client(table: &mut HashMap<[u8; 32], Entry>, client: IpAddr, now: Instant) {
+    let own = |entry: &Entry| entry.session.actor.is_none() && entry.client == Some(client);
+    table.retain(|_, entry| !own(entry) || entry.live(now));
+    let held = table.values().filter(|entry| own(entry)).count();
+    if held >= MAX_ANONYMOUS_PER_CLIENT {
+        drop_least_recent(table, own);
+    }
+}
+
+/// Drops the entry chosen by `which` whose idle time ends first.
+fn drop_least_recent(table: &mut HashMap<[u8; 32], Entry>, which: impl Fn(&Entry) -> bool) {
+    let oldest = table
+        .iter()
+        .filter(|(_, entry)| which(entry))
+        .min_by_key(|(_, entry)| entry.expires)
+        .map(|(key, _)| *key);
+    if let Some(key) = oldest {
+        table.remove(&key);
     }
 }
 
@@ -216,15 +282,19 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
+    const MINUTE: Duration = Duration::from_secs(60);
+    const HOUR: Duration = Duration::from_secs(3600);
+    const PEER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+
     fn actor() -> Actor {
         Actor::gestore("admin")
     }
 
     #[test]
     fn a_session_expires_after_its_idle_time_and_touching_extends_it() {
-        let sessions = Sessions::new(Duration::from_secs(60), 10);
+        let sessions = Sessions::new(MINUTE, HOUR, 10);
         let t0 = Instant::now();
-        let current = sessions.start(Some(actor()), t0).unwrap();
+        let current = sessions.start(actor(), t0).unwrap();
         assert_eq!(current.id.len(), 64);
         let t1 = t0 + Duration::from_secs(50);
         assert!(sessions.touch(&current.id, t1).is_some());
@@ -243,10 +313,10 @@ mod tests {
 
     #[test]
     fn ids_and_tokens_are_random_and_ended_sessions_are_gone() {
-        let sessions = Sessions::new(Duration::from_secs(60), 10);
+        let sessions = Sessions::new(MINUTE, HOUR, 10);
         let now = Instant::now();
-        let one = sessions.start(None, now).unwrap();
-        let two = sessions.start(None, now).unwrap();
+        let one = sessions.start_anonymous(PEER, now).unwrap();
+        let two = sessions.start_anonymous(PEER, now).unwrap();
         assert_ne!(one.id, two.id);
         assert_ne!(one.session.csrf, two.session.csrf);
         sessions.end(&one.id);
@@ -255,23 +325,90 @@ mod tests {
     }
 
     #[test]
-    fn a_full_table_drops_anonymous_sessions_before_refusing() {
-        let sessions = Sessions::new(Duration::from_secs(60), 2);
+    fn a_session_ends_at_its_lifetime_however_busy() {
+        let sessions = Sessions::new(MINUTE, HOUR, 10);
+        let t0 = Instant::now();
+        let current = sessions.start(actor(), t0).unwrap();
+        let mut now = t0;
+        while now + MINUTE / 2 < t0 + HOUR {
+            now += MINUTE / 2;
+            assert!(sessions.touch(&current.id, now).is_some());
+        }
+        assert!(sessions.touch(&current.id, t0 + HOUR).is_none());
+        assert!(sessions.is_empty());
+    }
+
+    #[test]
+    fn one_client_cannot_evict_other_clients_login_forms() {
+        // The attack: a stranger opens the login page over and over to fill the table
+        // and push out the forms real users have open.
+        let sessions = Sessions::new(MINUTE, HOUR, 100);
         let now = Instant::now();
-        let anonymous = sessions.start(None, now).unwrap();
-        let logged = sessions.start(Some(actor()), now).unwrap();
-        let third = sessions.start(Some(actor()), now).unwrap();
+        let user = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7));
+        let form = sessions.start_anonymous(user, now).unwrap();
+        let logged = sessions.start(actor(), now).unwrap();
+        let stranger = "2001:db8:1:2::1".parse::<IpAddr>().unwrap();
+        let mut last = Vec::new();
+        for n in 0..10_000u32 {
+            // Every address of the stranger's /64 counts as one client.
+            let peer = match stranger {
+                IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) + u128::from(n)).into()),
+                IpAddr::V4(_) => stranger,
+            };
+            let later = now + Duration::from_millis(u64::from(n) + 1);
+            last.push(sessions.start_anonymous(peer, later).unwrap().id);
+        }
+        assert_eq!(sessions.len(), 2 + MAX_ANONYMOUS_PER_CLIENT);
+        assert!(
+            sessions.touch(&form.id, now).is_some(),
+            "the user's form is kept"
+        );
+        assert!(sessions.touch(&logged.id, now).is_some());
+        // The stranger keeps only its most recent few.
+        let kept = last
+            .iter()
+            .filter(|id| sessions.touch(id, now).is_some())
+            .count();
+        assert_eq!(kept, MAX_ANONYMOUS_PER_CLIENT);
+        assert!(sessions.touch(last.last().unwrap(), now).is_some());
+    }
+
+    #[test]
+    fn a_full_table_drops_the_least_recently_used_anonymous_session() {
+        let sessions = Sessions::new(MINUTE, HOUR, 3);
+        let now = Instant::now();
+        let other = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
+        let older = sessions.start_anonymous(PEER, now).unwrap();
+        let newer = sessions.start_anonymous(other, now + MINUTE / 4).unwrap();
+        let logged = sessions.start(actor(), now).unwrap();
+        let fourth = sessions.start(actor(), now + MINUTE / 2).unwrap();
+        assert!(sessions.touch(&older.id, now).is_none());
+        assert!(sessions.touch(&newer.id, now).is_some());
+        assert!(sessions.touch(&logged.id, now).is_some());
+        assert!(sessions.touch(&fourth.id, now).is_some());
+    }
+
+    #[test]
+    fn a_full_table_drops_anonymous_sessions_before_refusing() {
+        let sessions = Sessions::new(MINUTE, HOUR, 2);
+        let now = Instant::now();
+        let anonymous = sessions.start_anonymous(PEER, now).unwrap();
+        let logged = sessions.start(actor(), now).unwrap();
+        let third = sessions.start(actor(), now).unwrap();
         assert!(sessions.touch(&anonymous.id, now).is_none());
         assert!(sessions.touch(&logged.id, now).is_some());
         assert!(sessions.touch(&third.id, now).is_some());
-        assert!(matches!(sessions.start(None, now), Err(SessionError::Full)));
+        assert!(matches!(
+            sessions.start_anonymous(PEER, now),
+            Err(SessionError::Full)
+        ));
     }
 
     #[test]
     fn a_notice_is_shown_once() {
-        let sessions = Sessions::new(Duration::from_secs(60), 10);
+        let sessions = Sessions::new(MINUTE, HOUR, 10);
         let now = Instant::now();
-        let current = sessions.start(Some(actor()), now).unwrap();
+        let current = sessions.start(actor(), now).unwrap();
         sessions.notify(&current.id, "Fatto.".into());
         let first = sessions.touch(&current.id, now).unwrap();
         assert_eq!(first.session.notice.as_deref(), Some("Fatto."));
@@ -293,8 +430,8 @@ mod tests {
 
     #[test]
     fn the_csrf_check_wants_the_exact_token() {
-        let sessions = Sessions::new(Duration::from_secs(60), 10);
-        let current = sessions.start(None, Instant::now()).unwrap();
+        let sessions = Sessions::new(MINUTE, HOUR, 10);
+        let current = sessions.start_anonymous(PEER, Instant::now()).unwrap();
         let token = current.session.csrf.clone();
         assert!(csrf_matches(&current.session, &token));
         assert!(!csrf_matches(&current.session, &token[1..]));

@@ -2,6 +2,7 @@
 //! harness (a running panel, a browser that keeps its cookie) here, the tests of the
 //! session and of what operators do in the files below.
 
+mod attacks;
 mod management;
 mod session;
 
@@ -42,7 +43,14 @@ impl Panel {
         let settings = WebSettings {
             session_idle: Duration::from_secs(600),
             max_sessions: 100,
+            session_lifetime: Duration::from_secs(3600),
             max_request_bytes: 1 << 20,
+            max_form_bytes: 64 << 10,
+            deadlines: crate::admin::serve::Deadlines {
+                head: Duration::from_secs(1),
+                body: Duration::from_secs(1),
+                write: Duration::from_secs(1),
+            },
         };
         let api = ManageApi {
             store: store.clone(),
