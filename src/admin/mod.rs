@@ -21,7 +21,6 @@ pub mod listener;
 pub mod manage_api;
 pub mod openapi;
 pub mod scrape;
-pub mod serve;
 
 use std::net::SocketAddr;
 
@@ -45,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::listener::Admitted;
 use crate::admin::manage_api::ManageApi;
 use crate::manage::Actor;
+use crate::net::http;
 use crate::provider::mailboxes;
 use crate::provider::mailboxes::AdminError;
 use crate::provider::mailboxes::MailboxChanges;
@@ -104,11 +104,8 @@ pub async fn serve(
         .merge(private)
         // Bodies are read only once the bearer token is checked.
         .layer(axum::middleware::from_fn_with_state(
-            (
-                crate::web::MAX_REQUEST_BYTES,
-                serve::Deadlines::DEFAULT.body,
-            ),
-            serve::buffered_body,
+            (crate::web::MAX_REQUEST_BYTES, http::Deadlines::DEFAULT.body),
+            http::buffered_body,
         ))
         // The bearer token is the provider's own: it acts as the gestore.
         .layer(axum::Extension(Actor::gestore("api")))
@@ -116,11 +113,11 @@ pub async fn serve(
         .merge(public);
     let address: Option<SocketAddr> = axum::serve::Listener::local_addr(&listener).ok();
     tracing::info!(?address, "admin API listening");
-    serve::serve(
+    http::serve(
         listener,
         router,
         |peer| peer,
-        serve::Deadlines::DEFAULT,
+        http::Deadlines::DEFAULT,
         shutdown,
     )
     .await;

@@ -37,8 +37,8 @@ pub fn routes(scrape: Scrape) -> Router {
 /// Serves `/metrics` alone (no `[admin] token`, `[metrics] public = true`).
 pub async fn serve_alone(listener: Admitted, scrape: Scrape, shutdown: CancellationToken) {
     tracing::info!("metrics listening without the admin API (no [admin] token)");
-    let deadlines = crate::admin::serve::Deadlines::DEFAULT;
-    crate::admin::serve::serve(listener, routes(scrape), |peer| peer, deadlines, shutdown).await;
+    let deadlines = crate::net::http::Deadlines::DEFAULT;
+    crate::net::http::serve(listener, routes(scrape), |peer| peer, deadlines, shutdown).await;
 }
 
 async fn metrics(State(scrape): State<Scrape>) -> Response {

@@ -10,6 +10,7 @@
 //!   account) and per account, and the lock-outs they lead to.
 
 pub mod ack;
+pub mod http;
 pub mod listener;
 pub mod passwords;
 pub mod throttle;

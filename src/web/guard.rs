@@ -33,9 +33,9 @@ use axum::response::Redirect;
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::admin::serve::BodyError;
-use crate::admin::serve::declared_length;
-use crate::admin::serve::read_body;
+use crate::net::http::BodyError;
+use crate::net::http::declared_length;
+use crate::net::http::read_body;
 use crate::web::Actor;
 use crate::web::Web;
 use crate::web::page;

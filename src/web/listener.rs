@@ -1,4 +1,4 @@
-//! The web panel's HTTPS accept loop. [`crate::admin::serve`] serves connections that arrive already
+//! The web panel's HTTPS accept loop. [`crate::net::http`] serves connections that arrive already
 //! decrypted: a background task accepts TCP connections through the same caps as the
 //! admin API ([`Admitted`]: in all and per client address) and runs each TLS handshake
 //! in its own task, under a deadline, so a client that opens a connection and never
@@ -23,7 +23,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Handshaken connections waiting for the server to take them.
 const READY_QUEUE: usize = 64;
 
-/// Connections whose TLS handshake is done, for [`crate::admin::serve::serve`].
+/// Connections whose TLS handshake is done, for [`crate::net::http::serve`].
 pub struct TlsListener {
     ready: mpsc::Receiver<(Connection, SocketAddr)>,
     local: SocketAddr,

@@ -63,8 +63,8 @@ use axum::routing::post;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::manage_api::ManageApi;
-use crate::admin::serve::Deadlines;
 use crate::config::Config;
+use crate::net::http::Deadlines;
 use crate::net::passwords::PasswordChecks;
 use crate::net::throttle::AuthThrottle;
 use crate::store::Store;
@@ -185,7 +185,7 @@ pub async fn serve(listener: TlsListener, web: Web, shutdown: CancellationToken)
     let address = axum::serve::Listener::local_addr(&listener).ok();
     tracing::info!(?address, "web panel listening");
     let deadlines = web.settings.deadlines;
-    crate::admin::serve::serve(listener, router(web), ClientAddr, deadlines, shutdown).await;
+    crate::net::http::serve(listener, router(web), ClientAddr, deadlines, shutdown).await;
 }
 
 /// Every route, behind the session and CSRF guards.

@@ -46,7 +46,7 @@ impl Panel {
             session_lifetime: Duration::from_secs(3600),
             max_request_bytes: 1 << 20,
             max_form_bytes: 64 << 10,
-            deadlines: crate::admin::serve::Deadlines {
+            deadlines: crate::net::http::Deadlines {
                 head: Duration::from_secs(1),
                 body: Duration::from_secs(1),
                 write: Duration::from_secs(1),
