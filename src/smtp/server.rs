@@ -85,10 +85,13 @@ pub trait Backend: Clone + Send + Sync + 'static {
 /// How long the driver waits for the client (RFC 5321 §4.5.3.2).
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub struct Timeouts {
-    /// For each command line, and for the TLS handshake.
+    /// For each command line.
     pub command: Duration,
     /// For the whole message body, however it is paced.
     pub data: Duration,
+    /// For the TLS handshake: a client that never sends its hello holds a connection
+    /// slot this long.
+    pub handshake: Duration,
 }
 
 impl Default for Timeouts {
@@ -96,6 +99,7 @@ impl Default for Timeouts {
         Timeouts {
             command: Duration::from_secs(5 * 60),
             data: Duration::from_secs(10 * 60),
+            handshake: Duration::from_secs(60),
         }
     }
 }
@@ -268,7 +272,7 @@ impl<B: Backend> Driver<'_, B> {
             .tls
             .as_ref()
             .ok_or(ConnectionError::NoTlsConfig)?;
-        tokio::time::timeout(self.endpoint.timeouts.command, acceptor.accept(stream))
+        tokio::time::timeout(self.endpoint.timeouts.handshake, acceptor.accept(stream))
             .await
             .map_err(|_| ConnectionError::HandshakeTimeout)?
             .map_err(ConnectionError::Handshake)

@@ -173,6 +173,7 @@ fn smtp_timeouts(config: &Config) -> Timeouts {
     Timeouts {
         command: Duration::from_secs(config.limits.command_timeout_secs),
         data: Duration::from_secs(config.limits.data_timeout_secs),
+        ..Timeouts::default()
     }
 }
 

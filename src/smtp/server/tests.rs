@@ -522,6 +522,7 @@ async fn a_silent_client_times_out() {
     endpoint.timeouts = Timeouts {
         command: Duration::from_millis(200),
         data: Duration::from_millis(200),
+        ..Timeouts::default()
     };
     let (client_side, server_side) = tokio::io::duplex(4096);
     let server = tokio::spawn(run_connection(
@@ -536,6 +537,18 @@ async fn a_silent_client_times_out() {
     client.expect("421 4.4.2").await;
     client.expect_closed().await;
     server.await.unwrap().unwrap();
+}
+
+/// On the implicit-TLS port, a client that connects and never says hello is cut at
+/// the handshake deadline, not a command's.
+#[tokio::test]
+async fn a_client_that_never_starts_tls_is_cut_at_the_handshake_deadline() {
+    let mut endpoint = endpoint(Mode::Submission, true, FakeBackend::default());
+    endpoint.timeouts.handshake = Duration::from_millis(200);
+    let server = TestServer::start(endpoint, 4).await;
+    let mut silent = Wire::new(TcpStream::connect(server.address).await.unwrap());
+    silent.expect_closed().await;
+    server.stop().await;
 }
 
 #[tokio::test]
