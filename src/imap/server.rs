@@ -360,7 +360,7 @@ impl Driver<'_> {
             LoginAdmission::Check(attempt) => attempt,
             LoginAdmission::Locked => {
                 self.endpoint.metrics.throttled(Protocol::Imap);
-                tracing::warn!(peer = %self.peer, %user, "IMAP login refused: locked");
+                tracing::warn!(peer = %self.peer, user = ?user, "IMAP login refused: locked");
                 return Err(Unchecked::Locked);
             }
             LoginAdmission::Busy => {
@@ -386,7 +386,7 @@ impl Driver<'_> {
         if valid {
             attempt.succeeded(Instant::now());
         } else {
-            tracing::info!(peer = %self.peer, %user, "IMAP login failed");
+            tracing::info!(peer = %self.peer, user = ?user, "IMAP login failed");
             attempt.failed();
         }
         Ok(valid)

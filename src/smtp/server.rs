@@ -411,7 +411,7 @@ impl<B: Backend> Driver<'_, B> {
             LoginAdmission::Check(attempt) => attempt,
             LoginAdmission::Locked => {
                 self.endpoint.metrics.throttled(Protocol::Smtp);
-                tracing::warn!(peer = %self.peer, %user, "authentication refused: locked");
+                tracing::warn!(peer = %self.peer, user = ?user, "authentication refused: locked");
                 return AuthOutcome::Locked;
             }
             LoginAdmission::Busy => {
@@ -440,7 +440,7 @@ impl<B: Backend> Driver<'_, B> {
             AuthOutcome::Accepted
         } else {
             self.endpoint.metrics.login(Protocol::Smtp, false);
-            tracing::info!(peer = %self.peer, %user, "authentication failed");
+            tracing::info!(peer = %self.peer, user = ?user, "authentication failed");
             attempt.failed();
             AuthOutcome::Rejected
         }

@@ -6,6 +6,7 @@ mod crowding;
 mod files;
 mod forgery;
 mod limits;
+mod logs;
 mod replay;
 mod throttle;
 
