@@ -229,12 +229,14 @@ impl AuthThrottle {
     }
 
     /// Account names are keyed by a hash (keyed per process, so collisions cannot be
-    /// aimed at), which keeps every entry small whatever the client sends; case is
-    /// folded as the mailbox lookup folds it.
+    /// aimed at), which keeps every entry small whatever the client sends. Case is
+    /// folded as widely as any lookup folds it (Unicode, as operators' names are): two
+    /// spellings one lookup takes for the same account must share its count, or each
+    /// would bring its own guesses.
     fn account_key(&self, account: &str) -> AccountKey {
         let mut hasher = self.shared.hasher.build_hasher();
-        for byte in account.bytes() {
-            hasher.write_u8(byte.to_ascii_lowercase());
+        for folded in account.chars().flat_map(char::to_lowercase) {
+            hasher.write_u32(u32::from(folded));
         }
         AccountKey(hasher.finish())
     }

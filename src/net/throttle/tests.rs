@@ -109,6 +109,18 @@ fn a_pair_is_locked_before_its_address() {
     assert!(!locked(&throttle, IP, "other@pec.test", now));
 }
 
+/// An operator's name is looked up lowercased in Unicode, where the Kelvin sign is a
+/// `k`: each mix of the two spellings would otherwise be an account of its own.
+#[test]
+fn spellings_one_lookup_takes_alike_share_one_count() {
+    let throttle = AuthThrottle::new(policy());
+    let now = Instant::now();
+    for name in ["kate", "\u{212A}ate", "KATE", "\u{212A}ATE"] {
+        assert!(fail(&throttle, IP, name, now).is_some(), "{name}");
+    }
+    assert!(locked(&throttle, IP, "kate", now));
+}
+
 #[test]
 fn logging_in_to_ones_own_account_clears_nothing_of_the_victims() {
     let throttle = AuthThrottle::new(policy());
