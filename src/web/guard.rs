@@ -137,7 +137,8 @@ pub async fn csrf(State(web): State<Web>, request: Request, next: Next) -> Respo
         None => form_token(&parts.headers, &bytes).await,
     };
     if !token.is_some_and(|token| csrf_matches(&session, &token)) {
-        tracing::info!(path = %parts.uri.path(), "web request refused: missing or wrong CSRF token");
+        let path = loggable(parts.uri.path());
+        tracing::info!(%path, "web request refused: missing or wrong CSRF token");
         return page::message(
             StatusCode::FORBIDDEN,
             &session,
@@ -147,6 +148,15 @@ pub async fn csrf(State(web): State<Web>, request: Request, next: Next) -> Respo
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// `path` as the log may hold it: a one-time link's token is a password until used.
+fn loggable(path: &str) -> &str {
+    if path.starts_with("/attiva/") {
+        "/attiva/{token}"
+    } else {
+        path
+    }
 }
 
 /// The largest body a request may send, and whether it is an upload: a document's
@@ -260,5 +270,18 @@ pub async fn api_actor(mut request: Request, next: Next) -> Response {
             axum::Json(serde_json::json!({ "error": "accesso richiesto" })),
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_one_time_link_s_token_never_reaches_the_log() {
+        let token = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            super::loggable(&format!("/attiva/{token}")),
+            "/attiva/{token}"
+        );
+        assert_eq!(super::loggable("/caselle/nuova"), "/caselle/nuova");
     }
 }
