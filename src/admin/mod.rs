@@ -108,7 +108,7 @@ pub async fn serve(
             http::buffered_body,
         ))
         // The bearer token is the provider's own: it acts as the gestore.
-        .layer(axum::Extension(Actor::gestore("api")))
+        .layer(axum::Extension(Actor::gestore(crate::manage::API)))
         .layer(axum::middleware::from_fn_with_state(api, authenticate))
         .merge(public);
     let address: Option<SocketAddr> = axum::serve::Listener::local_addr(&listener).ok();
@@ -244,7 +244,13 @@ async fn create(
         Err(rejection) => return failure(StatusCode::BAD_REQUEST, &rejection.body_text()),
     };
     match blocking(move || {
-        mailboxes::create(&api.store, &api.domain, &new.address, &new.changes, "api")
+        mailboxes::create(
+            &api.store,
+            &api.domain,
+            &new.address,
+            &new.changes,
+            crate::manage::API,
+        )
     })
     .await
     {

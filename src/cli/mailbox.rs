@@ -83,7 +83,7 @@ pub fn add(
         &config.provider.domain,
         address,
         &changes.resolve(Some(password.clone())),
-        "cli",
+        crate::manage::CLI,
     )?;
     writeln!(console.out, "mailbox {} created", mailbox.address)?;
     if !changes.password_stdin {

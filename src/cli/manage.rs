@@ -17,7 +17,7 @@ use crate::store::Store;
 
 /// The actor of every operator command.
 fn cli() -> Actor {
-    Actor::gestore("cli")
+    Actor::gestore(crate::manage::CLI)
 }
 
 /// A refusal as the command line reports it.

@@ -68,7 +68,7 @@ fn first_gestore(config: &Config, store: &Store) -> anyhow::Result<()> {
         email: None,
         password,
     };
-    let actor = crate::manage::Actor::gestore("serve");
+    let actor = crate::manage::Actor::gestore(crate::manage::SERVE);
     crate::manage::operators::add(
         store,
         &actor,

@@ -42,6 +42,15 @@ pub struct Actor {
     pub domains: Vec<String>,
 }
 
+/// The name the admin API's token acts under.
+pub const API: &str = "api";
+/// The name the operator commands act under.
+pub const CLI: &str = "cli";
+/// The name the daemon acts under (the first gestore operator it creates).
+pub const SERVE: &str = "serve";
+/// The names the provider acts under when no operator does: never an operator's.
+pub const NOT_OPERATORS: [&str; 3] = [API, CLI, SERVE];
+
 impl Actor {
     /// The provider itself, acting through operator commands or the admin token.
     pub fn gestore(username: &str) -> Actor {

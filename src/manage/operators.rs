@@ -125,6 +125,15 @@ pub fn add(
 ) -> Result<OperatorView, ManageError> {
     gestore_only(actor)?;
     let username = validate::username(&new.username).map_err(field("username"))?;
+    if crate::manage::NOT_OPERATORS.contains(&username.as_str()) {
+        // These names stand for the API, the CLI and the daemon in every record they
+        // make: an operator of the name would receive the credential links of the
+        // mailboxes they created.
+        return Err(ManageError::invalid(
+            "username",
+            "Nome riservato: ne scelga un altro.",
+        ));
+    }
     let role = Role::parse(new.role.trim()).ok_or_else(|| {
         ManageError::invalid("role", "Il ruolo deve essere gestore, lra o aggregator.")
     })?;

@@ -488,3 +488,25 @@ fn only_the_gestore_adds_domains_and_operators() {
     assert!(disabled.disabled);
     assert!(operators::authenticate(&store, "roma", "una-password-lunga").is_none());
 }
+
+/// An operator named as the API, the CLI or the daemon would receive the credential
+/// links of every mailbox they created.
+#[test]
+fn no_operator_takes_the_name_the_api_the_cli_or_the_daemon_acts_under() {
+    let (_dir, store, _, _, _) = provider();
+    for name in crate::manage::NOT_OPERATORS {
+        let new = NewOperator {
+            username: name.to_uppercase(),
+            role: "lra".into(),
+            ente: Some(ROMA.into()),
+            domains: vec!["roma.pec-a.test".into()],
+            email: Some("lra@example.org".into()),
+            password: "una-password-lunga".into(),
+        };
+        let refused = operators::add(&store, &gestore(), OWN, &new, now());
+        assert!(
+            matches!(&refused, Err(ManageError::Invalid { field, .. }) if field == "username"),
+            "{name}: {refused:?}"
+        );
+    }
+}
