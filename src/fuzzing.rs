@@ -411,12 +411,16 @@ pub fn imap_session(data: &[u8]) {
     use crate::imap::session::SessionConfig;
     use crate::imap::session::Transport;
 
-    /// Any credentials open the one mailbox.
-    struct Anyone;
+    /// Any credentials open the one mailbox, with its own credential.
+    struct Anyone(crate::store::mailbox::Credential);
 
     impl LoginPolicy for Anyone {
-        fn check(&mut self, _user: &str, _password: &str) -> Option<String> {
-            Some(FUZZ_USER.to_string())
+        fn check(
+            &mut self,
+            _user: &str,
+            _password: &str,
+        ) -> Option<(String, crate::store::mailbox::Credential)> {
+            Some((FUZZ_USER.to_string(), self.0.clone()))
         }
     }
 
@@ -439,7 +443,7 @@ pub fn imap_session(data: &[u8]) {
             &prepared.store,
             data,
             jiff::Timestamp::UNIX_EPOCH,
-            &mut Anyone,
+            &mut Anyone(prepared.credential.clone()),
         );
         // An input that committed nothing left the store as it found it, and restoring
         // costs a commit.
@@ -502,7 +506,12 @@ pub fn smtp_session(data: &[u8]) {
                     session.on_tls_established();
                     break;
                 }
-                Step::Authenticate { .. } => session.on_auth_result(AuthOutcome::Accepted),
+                Step::Authenticate { user, .. } => {
+                    let Some(credential) = crate::store::mailbox::Credential::of(&user) else {
+                        return;
+                    };
+                    session.on_auth_result(AuthOutcome::Accepted(credential))
+                }
                 Step::CheckRecipient { .. } => session.on_recipient_checked(Ok(())),
                 Step::ReadData { max_bytes, .. } => {
                     let mut decoder = DataDecoder::new(max_bytes);

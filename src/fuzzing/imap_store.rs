@@ -5,6 +5,8 @@
 pub(super) struct Prepared {
     pub(super) store: crate::store::Store,
     savepoint: crate::store::Savepoint,
+    /// What every fuzzed login holds: the mailbox's own, so it stands.
+    pub(super) credential: crate::store::mailbox::Credential,
 }
 
 impl Prepared {
@@ -19,8 +21,15 @@ impl Prepared {
                     .create(FUZZ_USER, "fuzz", &settings, jiff::Timestamp::UNIX_EPOCH)
             })
             .ok()?;
+        let credential = store
+            .read(|tx| tx.mailboxes().login(FUZZ_USER, "fuzz"))
+            .ok()??;
         let savepoint = store.savepoint().ok()?;
-        Some(Prepared { store, savepoint })
+        Some(Prepared {
+            store,
+            savepoint,
+            credential,
+        })
     }
 
     /// The temp dir's prefix of each process's folder of bodies, followed by its PID.

@@ -25,12 +25,23 @@ use crate::imap::session::Effect;
 use crate::imap::session::Session;
 use crate::imap::session::Step;
 use crate::store::Store;
+use crate::store::mailbox::Credential;
 
 /// Who may log in: the caller's answer to a LOGIN or AUTHENTICATE.
 pub trait LoginPolicy {
-    /// The account `user` with `password` opens, or `None` when the credentials are
-    /// wrong.
-    fn check(&mut self, user: &str, password: &str) -> Option<String>;
+    /// The account `user` with `password` opens and the credential the session keeps,
+    /// or `None` when the credentials are wrong.
+    fn check(&mut self, user: &str, password: &str) -> Option<(String, Credential)>;
+}
+
+/// Passwords as the store knows them.
+pub struct StorePasswords<'a>(pub &'a Store);
+
+impl LoginPolicy for StorePasswords<'_> {
+    fn check(&mut self, user: &str, password: &str) -> Option<(String, Credential)> {
+        let credential = self.0.read(|tx| tx.mailboxes().login(user, password));
+        Some((user.to_string(), credential.ok()??))
+    }
 }
 
 /// What the next framed message is.
@@ -149,13 +160,17 @@ impl Exchange {
                 let line = self.framer.message().to_vec();
                 self.session.authenticate_data(tag, &line)
             }
-            Awaiting::IdleDone(tag) => next(end_idle(
-                &mut self.session,
-                store,
-                tag,
-                self.framer.message(),
-                now,
-            )),
+            Awaiting::IdleDone(tag) => {
+                let out = end_idle(&mut self.session, store, tag, self.framer.message(), now);
+                if self.session.ended() {
+                    Step {
+                        out,
+                        effect: Effect::Close,
+                    }
+                } else {
+                    next(out)
+                }
+            }
             Awaiting::Command => match decode(&self.framer) {
                 Ok((command, extended)) => self.session.handle(store, command, &extended, now),
                 Err(refusal) => next(vec![refusal]),
@@ -184,8 +199,10 @@ impl Exchange {
                     user,
                     password,
                 } => match policy.check(&user, &password) {
-                    Some(account) => self.session.login_checked(tag, &account, true),
-                    None => self.session.login_checked(tag, &user, false),
+                    Some((account, credential)) => {
+                        self.session.login_checked(tag, &account, Some(credential))
+                    }
+                    None => self.session.login_checked(tag, &user, None),
                 },
                 Effect::AuthenticateData { tag } => {
                     out.extend_from_slice(b"+ \r\n");

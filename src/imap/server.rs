@@ -55,6 +55,7 @@ use crate::net::listener::Admission;
 use crate::net::throttle::Admission as LoginAdmission;
 use crate::net::throttle::AuthThrottle;
 use crate::store::Store;
+use crate::store::mailbox::Credential;
 use crate::store::signal::MailboxCommits;
 
 /// How long the shell waits for the client.
@@ -246,6 +247,9 @@ impl Driver<'_> {
             if !out.is_empty() {
                 connection.send(&out).await?;
             }
+            if session.ended() {
+                return Ok(Err(Interrupted::Eof));
+            }
         }
     }
 
@@ -297,7 +301,7 @@ impl Driver<'_> {
                         user,
                         password,
                     } => match Box::pin(self.check_password(&user, &password)).await {
-                        Ok(valid) => session.login_checked(tag, &user, valid),
+                        Ok(credential) => session.login_checked(tag, &user, credential),
                         Err(unchecked) => Step {
                             out: vec![unchecked.reply(&tag)],
                             effect: Effect::Next,
@@ -351,7 +355,11 @@ impl Driver<'_> {
 
     /// Whether the password is right, unless the throttle refused to check it. The
     /// attempt counts as a failure from before the check until it proves right.
-    async fn check_password(&self, user: &str, password: &str) -> Result<bool, Unchecked> {
+    async fn check_password(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<Option<Credential>, Unchecked> {
         let attempt = match self
             .endpoint
             .throttle
@@ -377,19 +385,21 @@ impl Driver<'_> {
             tracing::warn!(peer = %self.peer, "IMAP login refused: too many checks waiting");
             return Err(Unchecked::Busy);
         };
-        let valid = self
+        let credential = self
             .endpoint
             .passwords
             .check(self.endpoint.store.password_lookup(), user, password)
             .await;
-        self.endpoint.metrics.login(Protocol::Imap, valid);
-        if valid {
+        self.endpoint
+            .metrics
+            .login(Protocol::Imap, credential.is_some());
+        if credential.is_some() {
             attempt.succeeded(Instant::now());
         } else {
             tracing::info!(peer = %self.peer, user = ?user, "IMAP login failed");
             attempt.failed();
         }
-        Ok(valid)
+        Ok(credential)
     }
 
     /// IDLE: changes are pushed as they are committed until the client says DONE.
@@ -416,6 +426,9 @@ impl Driver<'_> {
             if !out.is_empty() {
                 connection.send(&out).await?;
             }
+            if session.ended() {
+                return Ok(None);
+            }
             tokio::select! {
                 read = tokio::time::timeout_at(deadline, connection.next_arrival(Some(&mut commits))) => {
                     match read {
@@ -426,7 +439,8 @@ impl Driver<'_> {
                         Ok(Ok(Arrival::Message)) => {
                             let now = jiff::Timestamp::now();
                             let out = end_idle(session, &store, tag, connection.framer.message(), now);
-                            return Ok(Some(Step { out, effect: Effect::Next }));
+                            let effect = if session.ended() { Effect::Close } else { Effect::Next };
+                            return Ok(Some(Step { out, effect }));
                         }
                         Ok(Ok(Arrival::Closed)) => return Ok(None),
                         // Every commit is this process's (the store's one writer, which

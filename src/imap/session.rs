@@ -57,6 +57,7 @@ use crate::imap::reply;
 use crate::imap::reply::Out;
 use crate::store::Store;
 use crate::store::StoreError;
+use crate::store::mailbox::Credential;
 
 pub use hooks::ConservedFolders;
 pub use hooks::Filed;
@@ -182,6 +183,9 @@ struct Context<'a> {
 pub struct Session {
     state: State,
     common: Common,
+    /// What the login was checked against; asked of the store before the session
+    /// reads a mailbox again.
+    credential: Option<Credential>,
 }
 
 /// Responses handed to the shell before their command's step is complete; they come
@@ -229,6 +233,7 @@ impl Session {
                 updates: results::Updates::default(),
                 watch: None,
             },
+            credential: None,
         }
     }
 
@@ -253,6 +258,29 @@ impl Session {
         }
     }
 
+    /// Whether the session is over (LOGOUT, or a login that no longer stands): the
+    /// shell closes the connection once it has sent what it holds.
+    pub fn ended(&self) -> bool {
+        matches!(self.state, State::Logout)
+    }
+
+    /// Ends the session when its login no longer stands: the holder's password was
+    /// changed or revoked (a subentro hands the mailbox to someone else), or the
+    /// mailbox was suspended or deleted. The `* BYE` to send, after which the
+    /// connection closes; nothing of the mailbox is read for it first.
+    fn end_if_revoked(&mut self, store: &Store) -> Option<Out> {
+        let (Some(user), Some(credential)) = (self.user(), &self.credential) else {
+            return None;
+        };
+        if store.credential_stands(user, credential) {
+            return None;
+        }
+        tracing::info!(mailbox = %user, "IMAP session ended: its login no longer stands");
+        self.state = State::Logout;
+        self.credential = None;
+        Some(reply::bye("credentials changed or revoked: log in again"))
+    }
+
     /// The shell finished the TLS handshake after STARTTLS.
     pub fn tls_started(&mut self) {
         self.common.transport = Transport::Tls;
@@ -266,6 +294,12 @@ impl Session {
         extended: &Extended,
         now: Timestamp,
     ) -> Step {
+        if let Some(bye) = self.end_if_revoked(store) {
+            return Step {
+                out: vec![bye],
+                effect: Effect::Close,
+            };
+        }
         let tag = command.tag.clone().into_static();
         match self.dispatch_with_updates(store, command, extended, now) {
             Ok(step) => step,
@@ -479,14 +513,20 @@ impl Session {
     /// The client sent `DONE` after IDLE, at `now`.
     pub fn idle_done(&mut self, store: &Store, tag: Tag<'static>, now: Timestamp) -> Vec<Out> {
         let mut out = self.poll(store, now).unwrap_or_default();
-        out.push(reply::ok(&tag, None, "IDLE terminated"));
+        if !self.ended() {
+            out.push(reply::ok(&tag, None, "IDLE terminated"));
+        }
         out
     }
 
     /// Reports what changed in the selected folder since the last report: new
     /// messages, flag changes by others, expunges (RFC 3501 §7.3–7.4), and what NOTIFY
     /// watches elsewhere. Nothing when no folder is selected and nothing is watched.
+    /// A `* BYE` instead when the login no longer stands: then [`Session::ended`].
     pub fn poll(&mut self, store: &Store, now: Timestamp) -> Result<Vec<Out>, Fault> {
+        if let Some(bye) = self.end_if_revoked(store) {
+            return Ok(vec![bye]);
+        }
         let mut out = self.sync_selected(store, Expunges::Report, now)?;
         out.extend(self.watched(store)?);
         Ok(out)

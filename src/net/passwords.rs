@@ -18,13 +18,9 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
-/// One check: the caller's lookup, already bound to the user and password.
-type Verify = Box<dyn FnOnce() -> bool + Send>;
-
-struct Job {
-    verify: Verify,
-    reply: oneshot::Sender<bool>,
-}
+/// One check: the caller's lookup, already bound to the user and password, sending its
+/// answer back itself.
+type Job = Box<dyn FnOnce() + Send>;
 
 /// The password checkers; cheap to clone.
 #[derive(Clone)]
@@ -70,22 +66,22 @@ impl PasswordChecks {
         PasswordChecks { jobs }
     }
 
-    /// Whether `password` is `user`'s, by `lookup` on a checker thread (unknown users
-    /// must cost the lookup the same and answer false).
-    pub async fn check<L>(&self, lookup: L, user: &str, password: &str) -> bool
+    /// What `password` opens for `user` (`None`: a wrong password), by `lookup` on a
+    /// checker thread (unknown users must cost the lookup the same and answer `None`).
+    pub async fn check<L, T>(&self, lookup: L, user: &str, password: &str) -> Option<T>
     where
-        L: FnOnce(&str, &str) -> bool + Send + 'static,
+        L: FnOnce(&str, &str) -> Option<T> + Send + 'static,
+        T: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let (user, password) = (user.to_string(), password.to_string());
-        let job = Job {
-            verify: Box::new(move || lookup(&user, &password)),
-            reply,
-        };
+        let job: Job = Box::new(move || {
+            let _ = reply.send(lookup(&user, &password));
+        });
         if self.jobs.send(job).is_err() {
-            return false;
+            return None;
         }
-        answer.await.unwrap_or(false)
+        answer.await.ok().flatten()
     }
 }
 
@@ -101,7 +97,7 @@ fn check_jobs(queue: &Mutex<mpsc::Receiver<Job>>, release: fn()) {
         };
         match job {
             Ok(job) => {
-                let _ = job.reply.send((job.verify)());
+                job();
                 last_check = Some(Instant::now());
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -133,8 +129,9 @@ mod tests {
     #[tokio::test]
     async fn an_idle_checker_releases_once() {
         let checks = PasswordChecks::start_releasing(1, count_release);
-        assert!(checks.check(|u, p| u == p, "a", "a").await);
-        assert!(!checks.check(|u, p| u == p, "a", "b").await);
+        let same = |u: &str, p: &str| (u == p).then_some(());
+        assert!(checks.check(same, "a", "a").await.is_some());
+        assert!(checks.check(same, "a", "b").await.is_none());
         assert_eq!(RELEASED.load(Ordering::SeqCst), 0, "kept through the burst");
         tokio::time::sleep(KEEP_AFTER_CHECK + TURN * 3).await;
         assert_eq!(RELEASED.load(Ordering::SeqCst), 1);

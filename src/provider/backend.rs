@@ -17,9 +17,10 @@ use crate::smtp::reply::Reply;
 use crate::smtp::server::Backend;
 use crate::smtp::session::Envelope;
 use crate::smtp::session::Mode;
+use crate::store::mailbox::Credential;
 
 impl Backend for Provider {
-    async fn authenticate(&self, user: &str, password: &str) -> bool {
+    async fn authenticate(&self, user: &str, password: &str) -> Option<Credential> {
         let lookup = self.store().password_lookup();
         self.passwords().check(lookup, user, password).await
     }
@@ -41,10 +42,16 @@ impl Backend for Provider {
 
     async fn submit(&self, mode: Mode, envelope: Envelope) -> Reply {
         let outcome = self
-            .blocking(move |p| match (mode, envelope.authenticated.as_deref()) {
-                (Mode::Submission, Some(user)) => p
+            .blocking(move |p| match (mode, envelope.authenticated.as_ref()) {
+                (Mode::Submission, Some(login))
+                    if !p.store().credential_stands(&login.user, &login.credential) =>
+                {
+                    tracing::info!(mailbox = %login.user, "submission refused: its login no longer stands");
+                    Ok(Reply::new(421, (4, 7, 0), "Credenziali cambiate o revocate, accedere di nuovo"))
+                }
+                (Mode::Submission, Some(login)) => p
                     .submit(
-                        user,
+                        &login.user,
                         &envelope.mail_from,
                         &envelope.rcpt_to,
                         &envelope.data,

@@ -60,13 +60,19 @@ use crate::smtp::session::Secret;
 use crate::smtp::session::Session;
 use crate::smtp::session::SessionConfig;
 use crate::smtp::session::Step;
+use crate::store::mailbox::Credential;
 use connection::Connection;
 use connection::Line;
 
 /// What the SMTP layer asks of the provider: the PEC access or reception point.
 pub trait Backend: Clone + Send + Sync + 'static {
-    /// Checks a mailbox password; a wrong password and an unknown user look the same.
-    fn authenticate(&self, user: &str, password: &str) -> impl Future<Output = bool> + Send;
+    /// Checks a mailbox password: what it opens, or `None`; a wrong password and an
+    /// unknown user look the same.
+    fn authenticate(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> impl Future<Output = Option<Credential>> + Send;
 
     /// Decides about one recipient at RCPT time (MX: unknown domain → `550 5.1.2`, …).
     /// `Ok(())` accepts it; an `Err` reply is sent as is.
@@ -78,7 +84,8 @@ pub trait Backend: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), Reply>> + Send;
 
     /// Takes a whole message. The reply is sent verbatim: `250` only once the message
-    /// is committed durably.
+    /// is committed durably; `421` when the login no longer stands, and the
+    /// connection closes.
     fn submit(&self, mode: Mode, envelope: Envelope) -> impl Future<Output = Reply> + Send;
 }
 
@@ -428,16 +435,16 @@ impl<B: Backend> Driver<'_, B> {
             tracing::warn!(peer = %self.peer, "authentication refused: too many checks waiting");
             return AuthOutcome::Unavailable;
         };
-        if self
+        let checked = self
             .endpoint
             .backend
             .authenticate(user, password.expose())
-            .await
-        {
+            .await;
+        if let Some(credential) = checked {
             attempt.succeeded(Instant::now());
             self.endpoint.metrics.login(Protocol::Smtp, true);
             tracing::info!(peer = %self.peer, mailbox = %user, "authenticated");
-            AuthOutcome::Accepted
+            AuthOutcome::Accepted(credential)
         } else {
             self.endpoint.metrics.login(Protocol::Smtp, false);
             tracing::info!(peer = %self.peer, user = ?user, "authentication failed");

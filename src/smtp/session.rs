@@ -24,6 +24,7 @@ use std::mem;
 use crate::smtp::command::Command;
 use crate::smtp::data::Body;
 use crate::smtp::reply::Reply;
+use crate::store::mailbox::Credential;
 
 pub use sasl::SaslError;
 
@@ -103,7 +104,7 @@ pub struct Envelope {
     /// The name the client gave in EHLO or HELO.
     pub helo: String,
     /// The authenticated user, if any (always `None` on MX).
-    pub authenticated: Option<String>,
+    pub authenticated: Option<Login>,
     /// Whether the message arrived over TLS.
     pub tls: bool,
     /// The client's address.
@@ -124,11 +125,21 @@ impl fmt::Debug for Envelope {
     }
 }
 
+/// A user who authenticated, with what the password was checked against: the backend
+/// asks whether that still stands before it takes a message.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct Login {
+    /// The user name as given.
+    pub user: String,
+    /// What the password opened.
+    pub credential: Credential,
+}
+
 /// The verdict on credentials the session asked to check.
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[derive(Clone, Debug, Eq, PartialEq)]
 pub enum AuthOutcome {
-    /// The password is right.
-    Accepted,
+    /// The password is right; what it opened.
+    Accepted(Credential),
     /// Unknown user or wrong password (indistinguishable on purpose).
     Rejected,
     /// The client's address or the account is locked out after too many failures.
@@ -206,7 +217,7 @@ impl Greeting {
 #[derive(Clone, Debug)]
 struct Client {
     greeting: Greeting,
-    user: Option<String>,
+    user: Option<Login>,
 }
 
 /// One mail transaction (RFC 5321 §3.3): MAIL given, RCPTs accumulating.
@@ -325,8 +336,8 @@ impl Session {
             other => return self.out_of_order(other),
         };
         match outcome {
-            AuthOutcome::Accepted => {
-                let user = Some(user);
+            AuthOutcome::Accepted(credential) => {
+                let user = Some(Login { user, credential });
                 self.state = State::Greeted(Client { greeting, user });
                 Step::Reply(Reply::AUTH_SUCCEEDED)
             }
@@ -390,9 +401,11 @@ impl Session {
         Step::Submit(envelope)
     }
 
-    /// The backend's reply to [`Step::Submit`], sent verbatim.
+    /// The backend's reply to [`Step::Submit`], sent verbatim; a `421` closes the
+    /// connection, as it says (RFC 5321 §3.8).
     pub fn on_submitted(&mut self, reply: Reply) -> Step {
         match mem::replace(&mut self.state, State::Closed) {
+            State::Submitting(_) if reply.code() == 421 => Step::Close(reply),
             State::Submitting(client) => {
                 self.state = State::Greeted(client);
                 Step::Reply(reply)

@@ -28,6 +28,7 @@ use crate::store::management::retally;
 use crate::store::signal::MailboxMultimap;
 use crate::store::signal::MailboxTable;
 
+pub use password::Credential;
 pub(crate) use password::DUMMY_HASH;
 #[cfg(test)]
 pub(crate) use password::DUMMY_HASH_FOR_TESTS;

@@ -56,6 +56,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::store::blobs::BlobStore;
+use crate::store::mailbox::Credential;
 use crate::store::signal::MailboxCommits;
 use crate::store::signal::Signals;
 use crate::store::signal::Touched;
@@ -370,15 +371,25 @@ impl Store {
         work(&ReadTx { inner: &txn })
     }
 
-    /// The lookup a login's password check runs on a checker thread: whether the
-    /// password is the address's. A fault answers no, like a wrong password.
-    pub fn password_lookup(&self) -> impl FnOnce(&str, &str) -> bool + Send + 'static {
+    /// The lookup a login's password check runs on a checker thread: the credential
+    /// the password opens, if it is the address's. A fault answers no, like a wrong
+    /// password.
+    pub fn password_lookup(
+        &self,
+    ) -> impl FnOnce(&str, &str) -> Option<Credential> + Send + 'static {
         let store = self.clone();
         move |address, password| {
             store
-                .read(|tx| tx.mailboxes().verify_password(address, password))
-                .unwrap_or(false)
+                .read(|tx| tx.mailboxes().login(address, password))
+                .unwrap_or(None)
         }
+    }
+
+    /// Whether a login's credential still opens the address's mailbox. A fault answers
+    /// no: the session ends, and the holder logs in again.
+    pub fn credential_stands(&self, address: &str, credential: &Credential) -> bool {
+        self.read(|tx| tx.mailboxes().credential_stands(address, credential))
+            .unwrap_or(false)
     }
 }
 

@@ -49,8 +49,6 @@ pub mod session;
 mod tests;
 
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::PoisonError;
 use std::time::Duration;
 
 use axum::Router;
@@ -159,18 +157,11 @@ impl Web {
     /// The operator `username` is, if `password` is theirs; checked on the password
     /// threads (unknown names cost the same).
     async fn authenticate(&self, username: &str, password: String) -> Option<Actor> {
-        let found: Arc<Mutex<Option<Actor>>> = Arc::default();
-        let (store, slot) = (self.store.clone(), found.clone());
+        let store = self.store.clone();
         let lookup = move |user: &str, password: &str| {
-            let actor = crate::manage::operators::authenticate(&store, user, password);
-            let accepted = actor.is_some();
-            *slot.lock().unwrap_or_else(PoisonError::into_inner) = actor;
-            accepted
+            crate::manage::operators::authenticate(&store, user, password)
         };
-        if !self.passwords.check(lookup, username, &password).await {
-            return None;
-        }
-        found.lock().unwrap_or_else(PoisonError::into_inner).take()
+        self.passwords.check(lookup, username, &password).await
     }
 
     /// After a form that changed something: a notice for the next page, and there.

@@ -8,6 +8,7 @@ mod forgery;
 mod limits;
 mod logs;
 mod replay;
+mod revoked;
 mod throttle;
 
 use crate::support;

@@ -15,6 +15,7 @@ use crate::imap::session::State;
 use crate::imap::session::Step;
 use crate::imap::session::Transport;
 use crate::imap::session::other_code;
+use crate::store::mailbox::Credential;
 
 impl Common {
     /// A command before login.
@@ -75,16 +76,22 @@ impl Session {
         }
     }
 
-    /// The shell checked a password: `valid` or not. Wrong password and unknown user
-    /// get the same answer.
-    pub fn login_checked(&mut self, tag: Tag<'static>, user: &str, valid: bool) -> Step {
-        if !valid {
+    /// The shell checked a password: the credential it opened, or `None`. Wrong
+    /// password and unknown user get the same answer.
+    pub fn login_checked(
+        &mut self,
+        tag: Tag<'static>,
+        user: &str,
+        credential: Option<Credential>,
+    ) -> Step {
+        let Some(credential) = credential else {
             return Step::reply(vec![reply::no(
                 &tag,
                 Some(other_code("AUTHENTICATIONFAILED")),
                 "invalid credentials",
             )]);
-        }
+        };
+        self.credential = Some(credential);
         self.state = State::Authenticated {
             user: user.to_ascii_lowercase(),
         };

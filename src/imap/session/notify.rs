@@ -76,8 +76,12 @@ impl Session {
 
     /// What NOTIFY reports now, between commands, at `now`: the selected folder's
     /// changes when `selected` events were asked for (expunges held back for
-    /// `selected-delayed`), then the other folders'.
+    /// `selected-delayed`), then the other folders'. A `* BYE` instead when the login
+    /// no longer stands, as [`Session::poll`].
     pub fn notifications(&mut self, store: &Store, now: Timestamp) -> Result<Vec<Out>, Fault> {
+        if let Some(bye) = self.end_if_revoked(store) {
+            return Ok(vec![bye]);
+        }
         let Some(set) = self.common.watch.as_ref().map(|w| &w.set) else {
             return Ok(Vec::new());
         };

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::imap::exchange::Exchange;
-use crate::imap::exchange::LoginPolicy;
+use crate::imap::exchange::StorePasswords;
 use crate::imap::provider_hooks::ProviderHooks;
 use crate::imap::session::Session;
 use crate::imap::session::SessionConfig;
@@ -14,6 +14,8 @@ use crate::imap::session::Transport;
 use crate::store::Store;
 use crate::store::mailbox::INBOX;
 use crate::store::mailbox::NewMailbox;
+
+mod revoked;
 
 const USER: &str = "mrc@pec.test";
 
@@ -52,19 +54,6 @@ pub(super) fn deliver(store: &Store, raw: &[u8], flags: &[&str]) -> u32 {
 pub(super) struct Client<'a> {
     store: &'a Store,
     exchange: Exchange,
-}
-
-/// Passwords as the store knows them.
-struct StorePasswords<'a>(&'a Store);
-
-impl LoginPolicy for StorePasswords<'_> {
-    fn check(&mut self, user: &str, password: &str) -> Option<String> {
-        let valid = self
-            .0
-            .read(|tx| tx.mailboxes().verify_password(user, password))
-            .unwrap();
-        valid.then(|| user.to_string())
-    }
 }
 
 impl<'a> Client<'a> {

@@ -17,6 +17,7 @@ use super::*;
 use crate::config::LimitsConfig;
 use crate::net::throttle::ThrottlePolicy;
 use crate::net::tls;
+use crate::store::mailbox::Credential;
 
 mod deadlines;
 
@@ -55,9 +56,13 @@ impl FakeBackend {
 }
 
 impl Backend for FakeBackend {
-    fn authenticate(&self, user: &str, password: &str) -> impl Future<Output = bool> + Send {
+    fn authenticate(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> impl Future<Output = Option<Credential>> + Send {
         let right = user == "alice@pec-a.test" && password == "secret";
-        async move { right }
+        async move { right.then(|| Credential::of("alice").unwrap()) }
     }
 
     fn check_recipient(
@@ -296,7 +301,13 @@ print("sent")
     assert_eq!(envelope.mail_from, "alice@pec-a.test");
     assert_eq!(envelope.rcpt_to, ["bob@pec-b.test"]);
     assert_eq!(envelope.data, b"Subject: hi\r\n\r\n.dot line\r\nbody\r\n");
-    assert_eq!(envelope.authenticated.as_deref(), Some("alice@pec-a.test"));
+    assert_eq!(
+        envelope
+            .authenticated
+            .as_ref()
+            .map(|login| login.user.as_str()),
+        Some("alice@pec-a.test")
+    );
     assert!(envelope.tls);
     server.stop().await;
 }

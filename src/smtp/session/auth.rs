@@ -152,7 +152,7 @@ impl Session {
         }
         let step = Step::CheckRecipient {
             rcpt: rcpt.clone(),
-            authenticated: client.user.clone(),
+            authenticated: client.user.as_ref().map(|login| login.user.clone()),
         };
         (State::CheckingRecipient(client, mail, rcpt), step)
     }

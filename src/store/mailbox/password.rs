@@ -80,3 +80,29 @@ pub(crate) fn hash_password(password: &str) -> Result<String, StoreError> {
         .map(|hash| hash.to_string())
         .map_err(|_| StoreError::Password)
 }
+
+/// What a successful login holds: a fingerprint of the password hash the password was
+/// checked against. A session keeps it and asks, before it acts again, whether it still
+/// stands: a new password (every hash has its own salt), a revocation at subentro, a
+/// suspension or a deletion each end it.
+#[derive(Clone, Eq, PartialEq)]
+pub struct Credential([u8; 32]);
+
+impl Credential {
+    /// The credential of a password hash; `None` only if hashing fails, which a caller
+    /// treats as a wrong password.
+    pub(crate) fn of(password_hash: &str) -> Option<Credential> {
+        let digest = openssl::hash::hash(
+            openssl::hash::MessageDigest::sha256(),
+            password_hash.as_bytes(),
+        )
+        .ok()?;
+        digest.as_ref().try_into().ok().map(Credential)
+    }
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credential(..)")
+    }
+}

@@ -6,6 +6,7 @@ use std::ops::RangeInclusive;
 use redb::ReadableTable;
 
 use super::BY_MESSAGE_ID;
+use super::Credential;
 use super::DUMMY_HASH;
 use super::MAILBOXES;
 use super::MESSAGES;
@@ -48,12 +49,35 @@ impl Mailboxes<&ReadTx<'_>> {
     /// Whether the password is right. Unknown users take the same time (a dummy hash is
     /// verified), so the two cannot be told apart from outside.
     pub fn verify_password(&self, address: &str, password: &str) -> Result<bool, StoreError> {
+        Ok(self.login(address, password)?.is_some())
+    }
+
+    /// The credential a right password for an active mailbox opens, as
+    /// [`Self::verify_password`] decides.
+    pub fn login(&self, address: &str, password: &str) -> Result<Option<Credential>, StoreError> {
         let mailbox = self.get(address)?;
         let hash = mailbox
             .as_ref()
             .map_or(DUMMY_HASH, |m| m.password_hash.as_str());
-        let ok = verify_argon2(password, hash);
-        Ok(ok && mailbox.is_some_and(|m| m.state == MailboxState::Active))
+        if !verify_argon2(password, hash) {
+            return Ok(None);
+        }
+        Ok(mailbox
+            .filter(|m| m.state == MailboxState::Active)
+            .and_then(|m| Credential::of(&m.password_hash)))
+    }
+
+    /// Whether a login's credential still opens the mailbox: it exists, is active, and
+    /// its password is the one the login checked.
+    pub fn credential_stands(
+        &self,
+        address: &str,
+        credential: &Credential,
+    ) -> Result<bool, StoreError> {
+        Ok(self.get(address)?.is_some_and(|m| {
+            m.state == MailboxState::Active
+                && Credential::of(&m.password_hash).as_ref() == Some(credential)
+        }))
     }
 
     /// A folder's messages, by UID.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::imap::exchange::Exchange;
-use crate::imap::exchange::LoginPolicy;
+use crate::imap::exchange::StorePasswords;
 use crate::imap::provider_hooks::ProviderHooks;
 use crate::imap::session::Session;
 use crate::imap::session::SessionConfig;
@@ -51,18 +51,6 @@ fn store_with(messages: &[&str]) -> (tempfile::TempDir, Store, Vec<BlobId>) {
     (dir, store, blobs)
 }
 
-struct Passwords<'a>(&'a Store);
-
-impl LoginPolicy for Passwords<'_> {
-    fn check(&mut self, user: &str, password: &str) -> Option<String> {
-        let valid = self
-            .0
-            .read(|tx| tx.mailboxes().verify_password(user, password))
-            .unwrap();
-        valid.then(|| user.to_string())
-    }
-}
-
 struct Client<'a> {
     store: &'a Store,
     exchange: Exchange,
@@ -91,7 +79,7 @@ impl<'a> Client<'a> {
             self.store,
             format!("{line}\r\n").as_bytes(),
             now(),
-            &mut Passwords(self.store),
+            &mut StorePasswords(self.store),
         );
         String::from_utf8_lossy(&driven.out).into_owned()
     }

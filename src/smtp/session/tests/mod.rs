@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::smtp::data::DataDecoder;
+use crate::store::mailbox::Credential;
 
 mod auth;
 
@@ -109,7 +110,7 @@ impl Harness {
             Step::Authenticate { user, password } => {
                 let right = user == "alice@pec-a.test" && password.expose() == "secret";
                 let outcome = if right {
-                    AuthOutcome::Accepted
+                    AuthOutcome::Accepted(Credential::of("alice").unwrap())
                 } else {
                     AuthOutcome::Rejected
                 };
@@ -124,9 +125,14 @@ impl Harness {
                 self.session.on_recipient_checked(verdict)
             }
             Step::Submit(envelope) => {
+                // A backend that finds the login gone answers 421.
+                let reply = if envelope.data.starts_with(b"Subject: after the revocation") {
+                    Reply::new(421, (4, 7, 0), "Credentials changed or revoked")
+                } else {
+                    Reply::new(250, (2, 0, 0), "Queued")
+                };
                 self.submitted.push(envelope);
-                self.session
-                    .on_submitted(Reply::new(250, (2, 0, 0), "Queued"))
+                self.session.on_submitted(reply)
             }
         };
         self.step(next, input);
@@ -192,6 +198,33 @@ fn tls_prelude() -> String {
     )
 }
 
+/// The backend's 421 (the login no longer stands) ends the connection: nothing more
+/// is taken on it.
+#[test]
+fn a_421_from_the_backend_closes_the_connection() {
+    transcript(
+        config(Mode::Submission),
+        &format!(
+            "{}
+            C: AUTH PLAIN {PLAIN_OK}
+            S: 235 2.7.0 Authentication successful
+            C: MAIL FROM:<alice@pec-a.test>
+            S: 250 2.1.0 Sender OK
+            C: RCPT TO:<bob@pec-b.test>
+            S: 250 2.1.5 Recipient OK
+            C: DATA
+            S: 354 End data with <CR><LF>.<CR><LF>
+            C: Subject: after the revocation
+            C:
+            C: x
+            C: .
+            S: 421 4.7.0 Credentials changed or revoked
+            -- closed --",
+            tls_prelude()
+        ),
+    );
+}
+
 #[test]
 fn full_submission() {
     let harness = transcript(
@@ -225,7 +258,13 @@ fn full_submission() {
     assert_eq!(envelope.mail_from, "alice@pec-a.test");
     assert_eq!(envelope.rcpt_to, ["bob@pec-b.test"]);
     assert_eq!(envelope.data, b"Subject: test\r\n\r\n.a stuffed line\r\n");
-    assert_eq!(envelope.authenticated.as_deref(), Some("alice@pec-a.test"));
+    assert_eq!(
+        envelope
+            .authenticated
+            .as_ref()
+            .map(|login| login.user.as_str()),
+        Some("alice@pec-a.test")
+    );
     assert_eq!(envelope.helo, "client.test");
     assert!(envelope.tls);
     assert_eq!(envelope.peer, PEER);
@@ -291,7 +330,7 @@ fn the_driver_calling_back_unasked_is_refused() {
         Step::Reply(Reply::BAD_SEQUENCE)
     );
     assert_eq!(
-        session.on_auth_result(AuthOutcome::Accepted),
+        session.on_auth_result(AuthOutcome::Accepted(Credential::of("alice").unwrap())),
         Step::Reply(Reply::BAD_SEQUENCE)
     );
     assert_eq!(
