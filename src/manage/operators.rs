@@ -13,6 +13,7 @@ use crate::manage::field;
 use crate::manage::gestore_only;
 use crate::manage::validate;
 use crate::store::Store;
+use crate::store::mailbox::Credential;
 use crate::store::management::Operator;
 
 /// The shortest password accepted.
@@ -232,13 +233,12 @@ pub fn set_password(
 /// The actor a username and password log in as; `None` for a wrong password, an
 /// unknown name or a disabled operator alike. Costs one argon2id check either way:
 /// callers run it off the async threads and behind the login throttle.
-pub fn authenticate(store: &Store, username: &str, password: &str) -> Option<Actor> {
+pub fn authenticate(store: &Store, username: &str, password: &str) -> Option<(Actor, Credential)> {
     let username = username.trim().to_lowercase();
-    store
+    let operator = store
         .read(|tx| tx.management().verify_operator(&username, password))
-        .ok()
-        .flatten()
-        .map(|o| o.actor())
+        .ok()??;
+    Some((operator.actor(), Credential::of(&operator.password_hash)?))
 }
 
 /// Whether any enabled gestore exists (the first start creates one when none does).

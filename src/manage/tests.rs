@@ -91,7 +91,11 @@ fn provider() -> (tempfile::TempDir, Store, Actor, Actor, Actor) {
         now(),
     )
     .unwrap();
-    let actor = |name: &str| operators::authenticate(&store, name, "una-password-lunga").unwrap();
+    let actor = |name: &str| {
+        operators::authenticate(&store, name, "una-password-lunga")
+            .unwrap()
+            .0
+    };
     let (a, b, c) = (
         actor(&lra_roma.username),
         actor(&lra_milano.username),

@@ -36,6 +36,7 @@ use serde::Deserialize;
 use crate::net::http::BodyError;
 use crate::net::http::declared_length;
 use crate::net::http::read_body;
+use crate::store::mailbox::Credential;
 use crate::web::Actor;
 use crate::web::Web;
 use crate::web::page;
@@ -75,19 +76,23 @@ pub async fn sessions(State(web): State<Web>, mut request: Request, next: Next) 
 }
 
 /// A logged-in operator's session as the store says now: the operator re-read (role,
-/// ente, domains), or no session if they were disabled or removed, which also ends it.
+/// ente, domains), or no session if they were disabled, removed or given a new
+/// password, which also ends it.
 fn as_stored(web: &Web, mut current: Current) -> Option<Current> {
     let Some(actor) = &current.session.actor else {
         return Some(current);
     };
     let username = actor.username.clone();
     match web.store.read(|tx| tx.management().operator(&username)) {
-        Ok(Some(operator)) if !operator.disabled => {
+        Ok(Some(operator))
+            if !operator.disabled
+                && Credential::of(&operator.password_hash) == current.session.credential =>
+        {
             current.session.actor = Some(operator.actor());
             Some(current)
         }
         Ok(_) => {
-            tracing::info!(operator = %username, "web session ended: operator disabled or removed");
+            tracing::info!(operator = %username, "web session ended: operator disabled, removed or given a new password");
             web.sessions.end(&current.id);
             None
         }

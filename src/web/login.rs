@@ -17,6 +17,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use crate::net::throttle::Admission;
+use crate::store::mailbox::Credential;
 use crate::web::Actor;
 use crate::web::Web;
 use crate::web::guard::Visitor;
@@ -49,8 +50,8 @@ pub struct Credentials {
 
 /// What became of a login attempt.
 enum Outcome {
-    /// The password was right.
-    Accepted(Actor),
+    /// The password was right: who logged in, with what.
+    Accepted(Actor, Credential),
     /// Wrong user or password.
     Refused,
     /// Too many failures: refused without a check.
@@ -104,7 +105,9 @@ pub async fn submit(
         return login_page(&current, errors, username, StatusCode::UNPROCESSABLE_ENTITY);
     }
     match attempt(&web, peer.ip(), &username, credentials.password).await {
-        Outcome::Accepted(actor) => start_operator_session(&web, &current, actor),
+        Outcome::Accepted(actor, credential) => {
+            start_operator_session(&web, &current, actor, credential)
+        }
         Outcome::Refused => {
             let errors = FormErrors::general("Nome utente o password non corretti.");
             login_page(&current, errors, username, StatusCode::UNAUTHORIZED)
@@ -202,10 +205,10 @@ async fn attempt(web: &Web, ip: IpAddr, username: &str, password: String) -> Out
         return Outcome::Busy;
     };
     match web.authenticate(username, password).await {
-        Some(actor) => {
+        Some((actor, credential)) => {
             attempt.succeeded(Instant::now());
             tracing::info!(operator = %actor.username, "web login");
-            Outcome::Accepted(actor)
+            Outcome::Accepted(actor, credential)
         }
         None => {
             attempt.failed();
@@ -216,9 +219,14 @@ async fn attempt(web: &Web, ip: IpAddr, username: &str, password: String) -> Out
 }
 
 /// A new session for the operator (new id, new CSRF token) replaces the login's.
-fn start_operator_session(web: &Web, anonymous: &Current, actor: Actor) -> Response {
+fn start_operator_session(
+    web: &Web,
+    anonymous: &Current,
+    actor: Actor,
+    credential: Credential,
+) -> Response {
     web.sessions.end(&anonymous.id);
-    match web.sessions.start(actor, Instant::now()) {
+    match web.sessions.start(actor, credential, Instant::now()) {
         Ok(current) => with_cookie(page::see_other("/"), &set_cookie(&current.id)),
         Err(error) => page::internal_error(&anonymous.session, &error),
     }

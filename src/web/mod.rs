@@ -66,6 +66,7 @@ use crate::net::http::Deadlines;
 use crate::net::passwords::PasswordChecks;
 use crate::net::throttle::AuthThrottle;
 use crate::store::Store;
+use crate::store::mailbox::Credential;
 use crate::web::guard::Operator;
 use crate::web::guard::Visitor;
 use crate::web::listener::ClientAddr;
@@ -156,7 +157,7 @@ impl Web {
 
     /// The operator `username` is, if `password` is theirs; checked on the password
     /// threads (unknown names cost the same).
-    async fn authenticate(&self, username: &str, password: String) -> Option<Actor> {
+    async fn authenticate(&self, username: &str, password: String) -> Option<(Actor, Credential)> {
         let store = self.store.clone();
         let lookup = move |user: &str, password: &str| {
             crate::manage::operators::authenticate(&store, user, password)

@@ -28,6 +28,7 @@ use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
 
 use crate::net::listener::client_block;
+use crate::store::mailbox::Credential;
 use crate::web::Actor;
 
 /// The cookie's name. `__Host-` makes browsers refuse it unless it is `Secure`, has
@@ -45,6 +46,8 @@ pub struct Session {
     pub csrf: String,
     /// Who logged in, or `None` before the login.
     pub actor: Option<Actor>,
+    /// What the login's password was checked against: a new password ends the session.
+    pub credential: Option<Credential>,
     /// A message for the next page shown (after a redirect), shown once.
     pub notice: Option<String>,
 }
@@ -55,6 +58,7 @@ impl Session {
         Session {
             csrf: String::new(),
             actor: None,
+            credential: None,
             notice: None,
         }
     }
@@ -118,9 +122,14 @@ impl Sessions {
         }
     }
 
-    /// Starts a session for `actor` and returns its id.
-    pub fn start(&self, actor: Actor, now: Instant) -> Result<Current, SessionError> {
-        self.insert(Some(actor), None, now)
+    /// Starts a session for `actor`, logged in with `credential`, and returns its id.
+    pub fn start(
+        &self,
+        actor: Actor,
+        credential: Credential,
+        now: Instant,
+    ) -> Result<Current, SessionError> {
+        self.insert(Some((actor, credential)), None, now)
     }
 
     /// Starts an anonymous session for a browser at `peer` and returns its id; the
@@ -131,14 +140,16 @@ impl Sessions {
 
     fn insert(
         &self,
-        actor: Option<Actor>,
+        login: Option<(Actor, Credential)>,
         client: Option<IpAddr>,
         now: Instant,
     ) -> Result<Current, SessionError> {
         let id = random_hex()?;
+        let (actor, credential) = login.unzip();
         let session = Session {
             csrf: random_hex()?,
             actor,
+            credential,
             notice: None,
         };
         let mut table = self.table();
@@ -290,11 +301,15 @@ mod tests {
         Actor::gestore("admin")
     }
 
+    fn credential() -> Credential {
+        Credential::of("admin's password hash").unwrap()
+    }
+
     #[test]
     fn a_session_expires_after_its_idle_time_and_touching_extends_it() {
         let sessions = Sessions::new(MINUTE, HOUR, 10);
         let t0 = Instant::now();
-        let current = sessions.start(actor(), t0).unwrap();
+        let current = sessions.start(actor(), credential(), t0).unwrap();
         assert_eq!(current.id.len(), 64);
         let t1 = t0 + Duration::from_secs(50);
         assert!(sessions.touch(&current.id, t1).is_some());
@@ -328,7 +343,7 @@ mod tests {
     fn a_session_ends_at_its_lifetime_however_busy() {
         let sessions = Sessions::new(MINUTE, HOUR, 10);
         let t0 = Instant::now();
-        let current = sessions.start(actor(), t0).unwrap();
+        let current = sessions.start(actor(), credential(), t0).unwrap();
         let mut now = t0;
         while now + MINUTE / 2 < t0 + HOUR {
             now += MINUTE / 2;
@@ -346,7 +361,7 @@ mod tests {
         let now = Instant::now();
         let user = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7));
         let form = sessions.start_anonymous(user, now).unwrap();
-        let logged = sessions.start(actor(), now).unwrap();
+        let logged = sessions.start(actor(), credential(), now).unwrap();
         let stranger = "2001:db8:1:2::1".parse::<IpAddr>().unwrap();
         let mut last = Vec::new();
         for n in 0..10_000u32 {
@@ -380,8 +395,10 @@ mod tests {
         let other = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
         let older = sessions.start_anonymous(PEER, now).unwrap();
         let newer = sessions.start_anonymous(other, now + MINUTE / 4).unwrap();
-        let logged = sessions.start(actor(), now).unwrap();
-        let fourth = sessions.start(actor(), now + MINUTE / 2).unwrap();
+        let logged = sessions.start(actor(), credential(), now).unwrap();
+        let fourth = sessions
+            .start(actor(), credential(), now + MINUTE / 2)
+            .unwrap();
         assert!(sessions.touch(&older.id, now).is_none());
         assert!(sessions.touch(&newer.id, now).is_some());
         assert!(sessions.touch(&logged.id, now).is_some());
@@ -393,8 +410,8 @@ mod tests {
         let sessions = Sessions::new(MINUTE, HOUR, 2);
         let now = Instant::now();
         let anonymous = sessions.start_anonymous(PEER, now).unwrap();
-        let logged = sessions.start(actor(), now).unwrap();
-        let third = sessions.start(actor(), now).unwrap();
+        let logged = sessions.start(actor(), credential(), now).unwrap();
+        let third = sessions.start(actor(), credential(), now).unwrap();
         assert!(sessions.touch(&anonymous.id, now).is_none());
         assert!(sessions.touch(&logged.id, now).is_some());
         assert!(sessions.touch(&third.id, now).is_some());
@@ -408,7 +425,7 @@ mod tests {
     fn a_notice_is_shown_once() {
         let sessions = Sessions::new(MINUTE, HOUR, 10);
         let now = Instant::now();
-        let current = sessions.start(actor(), now).unwrap();
+        let current = sessions.start(actor(), credential(), now).unwrap();
         sessions.notify(&current.id, "Fatto.".into());
         let first = sessions.touch(&current.id, now).unwrap();
         assert_eq!(first.session.notice.as_deref(), Some("Fatto."));

@@ -196,3 +196,29 @@ async fn a_disabled_operator_s_session_ends_at_the_next_request() {
     })
     .await;
 }
+
+/// The gestore gives an operator a new password (a colleague left with it, or it
+/// leaked): the sessions opened with the old one end at their next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_password_ends_the_sessions_opened_with_the_old_one() {
+    let panel = Panel::start(ThrottlePolicy::default()).await;
+    panel.add_operator("admin", "gestore", None);
+    panel.add_operator("comune", "lra", Some("Comune di Prova"));
+    let base = panel.base.clone();
+    let mut lra = browse(move || {
+        let mut lra = Browser::logged_in(&base, "comune");
+        assert_eq!(lra.get("/").status, 200);
+        lra
+    })
+    .await;
+    let gestore = crate::manage::Actor::gestore("admin");
+    crate::manage::operators::set_password(&panel.store, &gestore, "comune", "Nuova-password-99")
+        .unwrap();
+    browse(move || {
+        let page = lra.get("/");
+        assert_eq!(page.status, 303);
+        assert_eq!(page.header("location"), "/accesso");
+        assert_eq!(lra.api("GET", "/v1/me", None, "").status, 401);
+    })
+    .await;
+}
