@@ -507,9 +507,7 @@ pub fn smtp_session(data: &[u8]) {
                     break;
                 }
                 Step::Authenticate { user, .. } => {
-                    let Some(credential) = crate::store::mailbox::Credential::of(&user) else {
-                        return;
-                    };
+                    let credential = crate::store::mailbox::Credential::of(&user);
                     session.on_auth_result(AuthOutcome::Accepted(credential))
                 }
                 Step::CheckRecipient { .. } => session.on_recipient_checked(Ok(())),

@@ -238,7 +238,7 @@ pub fn authenticate(store: &Store, username: &str, password: &str) -> Option<(Ac
     let operator = store
         .read(|tx| tx.management().verify_operator(&username, password))
         .ok()??;
-    Some((operator.actor(), Credential::of(&operator.password_hash)?))
+    Some((operator.actor(), Credential::of(&operator.password_hash)))
 }
 
 /// Whether any enabled gestore exists (the first start creates one when none does).

@@ -86,7 +86,7 @@ fn as_stored(web: &Web, mut current: Current) -> Option<Current> {
     match web.store.read(|tx| tx.management().operator(&username)) {
         Ok(Some(operator))
             if !operator.disabled
-                && Credential::of(&operator.password_hash) == current.session.credential =>
+                && Some(Credential::of(&operator.password_hash)) == current.session.credential =>
         {
             current.session.actor = Some(operator.actor());
             Some(current)

@@ -302,7 +302,7 @@ mod tests {
     }
 
     fn credential() -> Credential {
-        Credential::of("admin's password hash").unwrap()
+        Credential::of("admin's password hash")
     }
 
     #[test]

@@ -62,7 +62,7 @@ impl Backend for FakeBackend {
         password: &str,
     ) -> impl Future<Output = Option<Credential>> + Send {
         let right = user == "alice@pec-a.test" && password == "secret";
-        async move { right.then(|| Credential::of("alice").unwrap()) }
+        async move { right.then(|| Credential::of("alice")) }
     }
 
     fn check_recipient(

@@ -64,7 +64,7 @@ impl Mailboxes<&ReadTx<'_>> {
         }
         Ok(mailbox
             .filter(|m| m.state == MailboxState::Active)
-            .and_then(|m| Credential::of(&m.password_hash)))
+            .map(|m| Credential::of(&m.password_hash)))
     }
 
     /// Whether a login's credential still opens the mailbox: it exists, is active, and
@@ -75,8 +75,7 @@ impl Mailboxes<&ReadTx<'_>> {
         credential: &Credential,
     ) -> Result<bool, StoreError> {
         Ok(self.get(address)?.is_some_and(|m| {
-            m.state == MailboxState::Active
-                && Credential::of(&m.password_hash).as_ref() == Some(credential)
+            m.state == MailboxState::Active && Credential::of(&m.password_hash) == *credential
         }))
     }
 

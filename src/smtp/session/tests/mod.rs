@@ -110,7 +110,7 @@ impl Harness {
             Step::Authenticate { user, password } => {
                 let right = user == "alice@pec-a.test" && password.expose() == "secret";
                 let outcome = if right {
-                    AuthOutcome::Accepted(Credential::of("alice").unwrap())
+                    AuthOutcome::Accepted(Credential::of("alice"))
                 } else {
                     AuthOutcome::Rejected
                 };
@@ -330,7 +330,7 @@ fn the_driver_calling_back_unasked_is_refused() {
         Step::Reply(Reply::BAD_SEQUENCE)
     );
     assert_eq!(
-        session.on_auth_result(AuthOutcome::Accepted(Credential::of("alice").unwrap())),
+        session.on_auth_result(AuthOutcome::Accepted(Credential::of("alice"))),
         Step::Reply(Reply::BAD_SEQUENCE)
     );
     assert_eq!(
