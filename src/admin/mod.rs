@@ -140,7 +140,8 @@ async fn authenticate(State(api): State<Api>, request: Request, next: Next) -> R
     }
 }
 
-/// A revocation export, while its link is valid.
+/// A revocation export, while its link is valid: streamed from its file, so a large
+/// export (or many downloads of it at once) takes no more memory than a buffer each.
 async fn download(State(api): State<Api>, Path(token): Path<String>) -> Response {
     let store = api.store.clone();
     let now = jiff::Timestamp::now();
@@ -149,33 +150,37 @@ async fn download(State(api): State<Api>, Path(token): Path<String>) -> Response
             .read(|tx| tx.conservation().revocation(&token))
             .ok()
             .flatten();
-        record
-            .filter(|r| r.expires > now)
-            .and_then(|r| std::fs::read(&r.file).ok().map(|bytes| (r, bytes)))
+        record.filter(|r| r.expires > now)
     })
     .await
     .ok()
     .flatten();
-    match found {
-        Some((record, bytes)) => {
-            let name = format!("conservazione-{}.zip", record.mailbox.replace('@', "_at_"));
-            (
-                [
-                    (
-                        axum::http::header::CONTENT_TYPE,
-                        "application/zip".to_string(),
-                    ),
-                    (
-                        axum::http::header::CONTENT_DISPOSITION,
-                        format!("attachment; filename=\"{name}\""),
-                    ),
-                ],
-                bytes,
-            )
-                .into_response()
+    let Some(record) = found else {
+        return failure(StatusCode::NOT_FOUND, "no such export, or its link expired");
+    };
+    let file = match tokio::fs::File::open(&record.file).await {
+        Ok(file) => file,
+        Err(error) => {
+            tracing::error!(%error, file = %record.file.display(), "export not readable");
+            return failure(StatusCode::NOT_FOUND, "no such export, or its link expired");
         }
-        None => failure(StatusCode::NOT_FOUND, "no such export, or its link expired"),
+    };
+    let length = file.metadata().await.map(|m| m.len()).ok();
+    let name = format!("conservazione-{}.zip", record.mailbox.replace('@', "_at_"));
+    let mut response =
+        axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/zip"),
+    );
+    if let Ok(value) = format!("attachment; filename=\"{name}\"").parse() {
+        headers.insert(axum::http::header::CONTENT_DISPOSITION, value);
     }
+    if let Some(length) = length {
+        headers.insert(axum::http::header::CONTENT_LENGTH, length.into());
+    }
+    response
 }
 
 fn failure(status: StatusCode, message: &str) -> Response {

@@ -388,7 +388,11 @@ fn exports_verify_offline_and_open_in_7zip_with_the_right_password_only() {
     let script = r#"
 import sys, urllib.request, urllib.error
 port, token, out = sys.argv[1:4]
-data = urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/exports/{token}", timeout=30).read()
+answer = urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/exports/{token}", timeout=30)
+data = answer.read()
+assert answer.headers["Content-Length"] == str(len(data)), answer.headers
+assert answer.headers["Content-Type"] == "application/zip", answer.headers
+assert answer.headers["Content-Disposition"].startswith("attachment;"), answer.headers
 open(out, "wb").write(data)
 try:
     urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/exports/{'0' * 32}", timeout=30)
