@@ -11,6 +11,7 @@ use crate::manage::Reach;
 use crate::manage::field;
 use crate::manage::validate;
 use crate::store::Store;
+use crate::store::management::Change;
 use crate::store::management::Company;
 use crate::store::management::Holder;
 use crate::store::management::PostalAddress;
@@ -182,21 +183,111 @@ pub fn create(
 }
 
 /// Changes a holder's name, addresses and companies (the codice fiscale and the ente
-/// stay).
+/// stay). Each field that changed goes into the history of every mailbox of the
+/// holder, in the same commit, as `titolare: <field>`.
 pub fn update(
     store: &Store,
     actor: &Actor,
     ente: &str,
     codice_fiscale: &str,
     form: &HolderForm,
+    now: Timestamp,
 ) -> Result<Holder, ManageError> {
     let current = get(store, actor, ente, codice_fiscale)?;
     let mut form = form.clone();
     form.codice_fiscale = current.codice_fiscale.clone();
     let mut holder = validated(&form, &current.ente, current.created)?;
     holder.created = current.created;
-    store.write(|tx| tx.management().put_holder(&holder))?;
+    let changes: Vec<Change> = changed_fields(&current, &holder)
+        .into_iter()
+        .map(|(field, old, new)| Change {
+            at: now,
+            by: actor.username.clone(),
+            field: format!("titolare: {field}"),
+            old,
+            new,
+        })
+        .collect();
+    store.write(|tx| {
+        tx.management().put_holder(&holder)?;
+        if changes.is_empty() {
+            return Ok(());
+        }
+        for address in tx.management().ente_mailboxes(&holder.ente)? {
+            let owned = tx.mailboxes().get(&address)?.is_some_and(|m| {
+                m.profile.holder.as_deref() == Some(holder.codice_fiscale.as_str())
+            });
+            if owned {
+                for change in &changes {
+                    tx.management().record_change(&address, change)?;
+                }
+            }
+        }
+        Ok(())
+    })?;
     Ok(holder)
+}
+
+/// The fields of a holder that differ between `old` and `new`: name, value before,
+/// value after (addresses and companies written out, one per `; `).
+fn changed_fields(old: &Holder, new: &Holder) -> Vec<(&'static str, String, String)> {
+    let fields = [
+        ("nome", old.nome.clone(), new.nome.clone()),
+        ("cognome", old.cognome.clone(), new.cognome.clone()),
+        (
+            "indirizzi",
+            addresses(&old.indirizzi),
+            addresses(&new.indirizzi),
+        ),
+        (
+            "attività",
+            companies(&old.attivita),
+            companies(&new.attivita),
+        ),
+    ];
+    fields.into_iter().filter(|(_, a, b)| a != b).collect()
+}
+
+fn addresses(all: &[PostalAddress]) -> String {
+    written_out(all.iter().map(|a| {
+        [
+            &a.via,
+            &a.cap,
+            &a.localita,
+            &a.provincia,
+            &a.telefono,
+            &a.cellulare,
+            &a.fax,
+            &a.email,
+        ]
+    }))
+}
+
+fn companies(all: &[Company]) -> String {
+    written_out(all.iter().map(|c| {
+        [
+            &c.ragione_sociale,
+            &c.forma_giuridica,
+            &c.partita_iva,
+            &c.rea,
+            &c.codice_destinatario,
+        ]
+    }))
+}
+
+/// Each entry's non-empty fields joined by `, `, the entries by `; `.
+fn written_out<'a, const N: usize>(entries: impl Iterator<Item = [&'a String; N]>) -> String {
+    entries
+        .map(|fields| {
+            fields
+                .iter()
+                .filter(|f| !f.is_empty())
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// One holder within the actor's reach.

@@ -425,6 +425,80 @@ fn subentro_keeps_the_mailbox_records_the_old_holder_and_revokes_his_credentials
     assert_eq!(redemption, Redemption::Superseded);
 }
 
+/// Who changed a holder's name or contacts, when, and from what, is in the history of
+/// each of the holder's mailboxes, and only theirs.
+#[test]
+fn a_holder_s_changes_are_in_the_history_of_the_holder_s_mailboxes() {
+    let (_dir, store, roma, _, _) = provider();
+    let (first, second, other) = (
+        "ufficio@roma.pec-a.test",
+        "protocollo@roma.pec-a.test",
+        "verdi@roma.pec-a.test",
+    );
+    for (address, cf) in [(first, MARIO), (second, MARIO), (other, "VRDGPP80A01H501U")] {
+        let form = mailbox_form(address, cf);
+        mailboxes::create(&store, &roma, &settings(), &form, now()).unwrap();
+    }
+    let ente = roma.acting_ente(None);
+    let mario = holders::get(&store, &roma, &ente, MARIO).unwrap();
+    let mut form = HolderForm {
+        codice_fiscale: mario.codice_fiscale,
+        nome: mario.nome,
+        cognome: mario.cognome,
+        ente: Some(ente.clone()),
+        indirizzi: mario.indirizzi,
+        attivita: mario.attivita,
+    };
+    form.cognome = "Rossi Bianchi".into();
+    form.indirizzi[0].email = "mario@example.net".into();
+    holders::update(&store, &roma, &ente, MARIO, &form, now()).unwrap();
+    for address in [first, second] {
+        let history = mailboxes::get(&store, &roma, address).unwrap().history;
+        let changes: Vec<_> = history
+            .iter()
+            .filter(|c| c.field.starts_with("titolare: "))
+            .map(|c| {
+                (
+                    c.by.as_str(),
+                    c.field.as_str(),
+                    c.old.as_str(),
+                    c.new.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                (
+                    roma.username.as_str(),
+                    "titolare: cognome",
+                    "Rossi",
+                    "Rossi Bianchi"
+                ),
+                (
+                    roma.username.as_str(),
+                    "titolare: indirizzi",
+                    "mario.rossi@example.org",
+                    "mario@example.net"
+                ),
+            ],
+            "{address}"
+        );
+    }
+    let untouched = mailboxes::get(&store, &roma, other).unwrap().history;
+    assert!(!untouched.iter().any(|c| c.field.starts_with("titolare: ")));
+    // Saved again unchanged: nothing more is recorded.
+    holders::update(&store, &roma, &ente, MARIO, &form, now()).unwrap();
+    let again = mailboxes::get(&store, &roma, first).unwrap().history;
+    assert_eq!(
+        again
+            .iter()
+            .filter(|c| c.field.starts_with("titolare: "))
+            .count(),
+        2
+    );
+}
+
 /// A one-time link of a live new-password request for `address`, as if mailed.
 fn live_link(store: &Store, address: &str) -> LinkDigest {
     let link = LinkDigest::of(address.as_bytes());

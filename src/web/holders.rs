@@ -265,7 +265,7 @@ pub async fn update(
     let (actor, form) = (operator.actor.clone(), fields.form());
     let (ente, cf) = (key.ente.clone(), key.cf.clone());
     let updated = forms::run(&web.store, move |store| {
-        holders::update(store, &actor, &ente, &cf, &form)
+        holders::update(store, &actor, &ente, &cf, &form, jiff::Timestamp::now())
     })
     .await;
     match updated.map_err(forms::form_errors) {

@@ -68,7 +68,14 @@ pub(super) async fn update_holder(
 ) -> Response {
     answer(StatusCode::OK, move || {
         let ente = actor.acting_ente(param.ente.as_deref());
-        holders::update(&api.store, &actor, &ente, &cf, &form)
+        holders::update(
+            &api.store,
+            &actor,
+            &ente,
+            &cf,
+            &form,
+            jiff::Timestamp::now(),
+        )
     })
     .await
 }

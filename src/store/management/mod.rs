@@ -8,6 +8,7 @@ mod tally;
 
 use jiff::Timestamp;
 use redb::MultimapTableDefinition;
+use redb::ReadableMultimapTable;
 use redb::ReadableTable;
 use redb::TableDefinition;
 use serde::Deserialize;
@@ -343,6 +344,21 @@ impl Management<&mut Tx<'_>> {
     pub fn holder(&self, ente: &str, codice_fiscale: &str) -> Result<Option<Holder>, StoreError> {
         let table = self.0.inner.open_table(HOLDERS).map_err(db)?;
         get(&table, &holder_key(ente, codice_fiscale))
+    }
+
+    /// The addresses of one ente's mailboxes, read inside the transaction that relies
+    /// on them.
+    pub fn ente_mailboxes(&self, ente: &str) -> Result<Vec<String>, StoreError> {
+        let table = self
+            .0
+            .inner
+            .open_multimap_table(ENTE_MAILBOXES)
+            .map_err(db)?;
+        table
+            .get(ente)
+            .map_err(db)?
+            .map(|v| Ok(v.map_err(db)?.value().to_string()))
+            .collect()
     }
 
     fn put<V: Serialize>(
