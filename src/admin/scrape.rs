@@ -42,8 +42,18 @@ pub async fn serve_alone(listener: Admitted, scrape: Scrape, shutdown: Cancellat
 }
 
 async fn metrics(State(scrape): State<Scrape>) -> Response {
+    let backlog_age = if scrape.public {
+        scrape::PUBLIC_BACKLOG_AGE
+    } else {
+        std::time::Duration::ZERO
+    };
     let encoded = tokio::task::spawn_blocking(move || {
-        scrape::encode(&scrape.metrics, &scrape.store, jiff::Timestamp::now())
+        scrape::encode(
+            &scrape.metrics,
+            &scrape.store,
+            jiff::Timestamp::now(),
+            backlog_age,
+        )
     })
     .await;
     match encoded {

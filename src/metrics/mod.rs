@@ -86,6 +86,9 @@ struct Inner {
     of: Instruments,
     /// When each certificate stops being valid: set at load and at every reload.
     expiry: Mutex<BTreeMap<&'static str, Timestamp>>,
+    /// When the store's backlog was last read for a scrape; held while it is read,
+    /// so scrapes at the same time read it once.
+    backlog_read: Mutex<Option<std::time::Instant>>,
 }
 
 impl Default for Metrics {
@@ -119,6 +122,7 @@ impl Metrics {
                 registry,
                 of,
                 expiry: Mutex::new(BTreeMap::new()),
+                backlog_read: Mutex::new(None),
             }),
         }
     }

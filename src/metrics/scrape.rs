@@ -4,6 +4,8 @@
 
 use std::sync::PoisonError;
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+use std::time::Instant;
 
 use jiff::Timestamp;
 use prometheus_client::metrics::family::Family;
@@ -95,9 +97,40 @@ impl Backlog {
     }
 }
 
-/// Sets the scrape-time gauges from the store and the clock. A store that cannot be
+/// How long the backlog read for one scrape stands for the next when anyone may
+/// scrape (`[metrics] public`): a read goes through every queued job and timer, and a
+/// stranger asking in a loop must not make the daemon do that in a loop.
+pub const PUBLIC_BACKLOG_AGE: Duration = Duration::from_secs(5);
+
+/// Sets the scrape-time gauges from the store and the clock; the backlog is read
+/// again only when the last read is older than `backlog_age`. A store that cannot be
 /// read leaves the last values and says so.
-pub fn refresh(metrics: &Metrics, store: &Store, now: Timestamp) {
+pub fn refresh(metrics: &Metrics, store: &Store, now: Timestamp, backlog_age: Duration) {
+    let mut last = metrics
+        .inner
+        .backlog_read
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if last.is_none_or(|at| at.elapsed() >= backlog_age) {
+        read_backlog(metrics, store, now);
+        *last = Some(Instant::now());
+    }
+    drop(last);
+    let expiry = metrics
+        .inner
+        .expiry
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let gauges = &metrics.inner.of.scraped;
+    for (which, not_after) in expiry.iter() {
+        let left = not_after.duration_since(now).as_secs_f64();
+        let label = [("certificate", (*which).to_string())];
+        gauges.certificates.get_or_create(&label).set(left);
+    }
+}
+
+/// Sets the backlog's gauges from the store.
+fn read_backlog(metrics: &Metrics, store: &Store, now: Timestamp) {
     let gauges = &metrics.inner.of.scraped;
     match Backlog::read(store) {
         Ok(backlog) => {
@@ -119,21 +152,12 @@ pub fn refresh(metrics: &Metrics, store: &Store, now: Timestamp) {
         }
         Err(error) => tracing::warn!(%error, "metrics: cannot read the queues"),
     }
-    let expiry = metrics
-        .inner
-        .expiry
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    for (which, not_after) in expiry.iter() {
-        let left = not_after.duration_since(now).as_secs_f64();
-        let label = [("certificate", (*which).to_string())];
-        gauges.certificates.get_or_create(&label).set(left);
-    }
 }
 
-/// The whole scrape in the Prometheus text format (version 0.0.4).
-pub fn encode(metrics: &Metrics, store: &Store, now: Timestamp) -> String {
-    refresh(metrics, store, now);
+/// The whole scrape in the Prometheus text format (version 0.0.4), with the backlog
+/// as read at most `backlog_age` ago.
+pub fn encode(metrics: &Metrics, store: &Store, now: Timestamp, backlog_age: Duration) -> String {
+    refresh(metrics, store, now, backlog_age);
     let mut text = String::new();
     if let Err(error) =
         prometheus_client::encoding::prometheus_text::encode(&mut text, metrics.registry())
@@ -153,4 +177,47 @@ pub fn not_after(pem: &[u8]) -> Option<Timestamp> {
     let since = epoch.diff(certificate.not_after()).ok()?;
     let seconds = i64::from(since.days) * 86_400 + i64::from(since.secs);
     Timestamp::from_second(seconds).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::queue::Job;
+    use crate::store::queue::JobKind;
+
+    fn relay_queue(text: &str) -> &str {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("pecd_relay_queue_depth "));
+        line.and_then(|l| l.split(' ').nth(1)).unwrap_or_default()
+    }
+
+    /// A public scrape asked in a loop reads the store once per interval; a scrape
+    /// with the bearer token always reads it.
+    #[test]
+    fn public_scrapes_read_the_backlog_at_most_once_per_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let metrics = Metrics::default();
+        let now = Timestamp::now();
+        let age = PUBLIC_BACKLOG_AGE;
+        assert_eq!(relay_queue(&encode(&metrics, &store, now, age)), "0");
+        let blob = store.blobs().put(b"x").unwrap();
+        let job = Job::new(
+            "pec-b.test",
+            "a@pec-a.test",
+            vec![],
+            blob,
+            now,
+            JobKind::Transport,
+        );
+        store.write(|tx| tx.queue().enqueue(job.clone())).unwrap();
+        for _ in 0..100 {
+            assert_eq!(relay_queue(&encode(&metrics, &store, now, age)), "0");
+        }
+        assert_eq!(
+            relay_queue(&encode(&metrics, &store, now, Duration::ZERO)),
+            "1"
+        );
+    }
 }
