@@ -149,19 +149,24 @@ pub fn pair(tmp: &Path, tweak: &str) -> (PathBuf, PathBuf, u16, u16) {
 }
 
 pub fn add_mailbox(dir: &Path, address: &str) {
+    mailbox_with_password(dir, "add", address, PASSWORD);
+}
+
+/// `pecd mailbox add|set ADDRESS --password-stdin` (while the daemon runs or not).
+pub fn mailbox_with_password(dir: &Path, verb: &str, address: &str, password: &str) {
     let mut command = pecd();
     command.args([
         "mailbox",
-        "add",
+        verb,
         address,
         "--config",
         &dir.join("pecd.toml").to_string_lossy(),
         "--password-stdin",
     ]);
-    let out = support::with_stdin(command, &format!("{PASSWORD}\n"));
+    let out = support::with_stdin(command, &format!("{password}\n"));
     assert!(
         out.status.success(),
-        "mailbox add {address}: {}",
+        "mailbox {verb} {address}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }

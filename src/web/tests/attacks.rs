@@ -169,19 +169,25 @@ async fn connections_that_send_no_request_are_closed() {
     assert_eq!(answer.as_deref(), Some("HTTP/1.1 408 Request Timeout"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_disabled_operator_s_session_ends_at_the_next_request() {
+/// A panel with a gestore `admin` and an LRA `comune`, and `comune` logged in.
+async fn gestore_and_lra() -> (Panel, Browser) {
     let panel = Panel::start(ThrottlePolicy::default()).await;
     panel.add_operator("admin", "gestore", None);
     panel.add_operator("comune", "lra", Some("Comune di Prova"));
     let base = panel.base.clone();
-    let mut lra = browse(move || {
+    let lra = browse(move || {
         let mut lra = Browser::logged_in(&base, "comune");
         assert_eq!(lra.get("/").status, 200);
         assert_eq!(lra.api("GET", "/v1/me", None, "").status, 200);
         lra
     })
     .await;
+    (panel, lra)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_operator_s_session_ends_at_the_next_request() {
+    let (panel, mut lra) = gestore_and_lra().await;
     let gestore = crate::manage::Actor::gestore("admin");
     crate::manage::operators::set_disabled(&panel.store, &gestore, "comune", true).unwrap();
     let store = panel.store.clone();
@@ -201,16 +207,7 @@ async fn a_disabled_operator_s_session_ends_at_the_next_request() {
 /// leaked): the sessions opened with the old one end at their next request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_password_ends_the_sessions_opened_with_the_old_one() {
-    let panel = Panel::start(ThrottlePolicy::default()).await;
-    panel.add_operator("admin", "gestore", None);
-    panel.add_operator("comune", "lra", Some("Comune di Prova"));
-    let base = panel.base.clone();
-    let mut lra = browse(move || {
-        let mut lra = Browser::logged_in(&base, "comune");
-        assert_eq!(lra.get("/").status, 200);
-        lra
-    })
-    .await;
+    let (panel, mut lra) = gestore_and_lra().await;
     let gestore = crate::manage::Actor::gestore("admin");
     crate::manage::operators::set_password(&panel.store, &gestore, "comune", "Nuova-password-99")
         .unwrap();

@@ -10,7 +10,6 @@ use std::process::Command;
 use std::process::Stdio;
 
 use crate::daemon;
-use crate::support;
 
 const HOLDER: &str = "mario@pec-a.test";
 
@@ -80,21 +79,7 @@ fn sessions_opened_before_a_new_password_end_at_their_next_step() {
     said.read_line(&mut ready).unwrap();
     assert_eq!(ready.trim(), "READY", "{}", provider_log(&a));
 
-    let mut set = Command::new(env!("CARGO_BIN_EXE_pecd"));
-    set.args([
-        "mailbox",
-        "set",
-        HOLDER,
-        "--config",
-        &a.join("pecd.toml").to_string_lossy(),
-        "--password-stdin",
-    ]);
-    let out = support::with_stdin(set, &format!("{new_password}\n"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    daemon::mailbox_with_password(&a, "set", HOLDER, new_password);
 
     writeln!(sessions.stdin.take().unwrap(), "go").unwrap();
     let out = sessions.wait_with_output().unwrap();
