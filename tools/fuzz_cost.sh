@@ -5,16 +5,18 @@
 # task-clock), not wall time, so a busy machine changes the figures little; the first
 # build is the baseline the others' ratios are to.
 #
+# FUZZ_CORPUS=DIR replays DIR (a grown scratch corpus, say) instead of the repository's.
+#
 # Usage: tools/fuzz_cost.sh RUNS TARGET BIN_DIR [BIN_DIR…]
 #   e.g. tools/fuzz_cost.sh 20000 smime_verify \
 #          /work/target-fuzz/x86_64-unknown-linux-gnu/release \
 #          /work/target-fuzz-none/x86_64-unknown-linux-gnu/release
 set -euo pipefail
-[ $# -ge 3 ] || { sed -n '2,10p' "$0"; exit 2; }
+[ $# -ge 3 ] || { sed -n '2,13p' "$0"; exit 2; }
 runs=$1
 target=$2
 shift 2
-corpus="$(cd "$(dirname "$0")/../fuzz/corpus/$target" && pwd)"
+corpus="${FUZZ_CORPUS:-$(cd "$(dirname "$0")/../fuzz/corpus/$target" && pwd)}"
 baseline=""
 printf '%-60s %8s %12s %10s %6s\n' build runs "cpu ms" "µs/run" ratio
 for dir in "$@"; do
