@@ -17,6 +17,10 @@
 # FUZZ_SANITIZER (default address) is cargo-fuzz's -s: `none` runs four to five times
 # as many inputs a second (docs/fuzzing.md); keep each build in its own
 # CARGO_TARGET_DIR. The ledger says which one each run used, read from the binary.
+# A target with build options of its own (fuzz/build-flags/<target>, one line: for
+# `imap_session`, `--no-trace-compares`, docs/fuzzing.md) is built apart, under
+# $CARGO_TARGET_DIR/apart/<target>, since other instrumentation rebuilds every crate;
+# the ledger's sanitizer column carries the options.
 # An input that runs longer than FUZZ_TIMEOUT seconds (default 10) is reported as a hang.
 # CPU is shared: run it as `nice -n 15 tools/fuzz.sh`.
 #
@@ -50,6 +54,20 @@ else
 fi
 bin="$CARGO_TARGET_DIR/$host/release"
 
+# A target's own build options, if it has any.
+build_flags() {
+  cat "build-flags/$1" 2>/dev/null || true
+}
+
+# The folder of a target's binary: apart when it has build options of its own.
+bin_of() {
+  if [ -n "$(build_flags "$1")" ]; then
+    echo "$CARGO_TARGET_DIR/apart/$1/$host/release"
+  else
+    echo "$bin"
+  fi
+}
+
 if [ $# -gt 0 ]; then
   targets=("$@")
 else
@@ -60,6 +78,12 @@ if [ "${FUZZ_BUILD:-1}" != 0 ]; then
   echo "building ${#targets[@]} targets with ${fuzz[*]}" >&2
   # -O: the [profile.release] of fuzz/Cargo.toml decides the assertions (docs/fuzzing.md).
   "${fuzz[@]}" build -O -s "${FUZZ_SANITIZER:-address}"
+  for target in "${targets[@]}"; do
+    read -r -a options <<<"$(build_flags "$target")"
+    [ ${#options[@]} -gt 0 ] || continue
+    CARGO_TARGET_DIR="$CARGO_TARGET_DIR/apart/$target" \
+      "${fuzz[@]}" build -O -s "${FUZZ_SANITIZER:-address}" "${options[@]}" "$target"
+  done
 fi
 
 # The last value of `name: value` in a libFuzzer log, or "-".
@@ -67,9 +91,12 @@ field() {
   grep -o "$1: *[0-9]*" "$2" | tail -n 1 | grep -o '[0-9]*$' || echo "-"
 }
 
-# The sanitizer a target's binary was built with: ASan's runtime is in it, or none is.
+# The sanitizer a target's binary was built with (ASan's runtime is in it, or none
+# is), and the target's own build options.
 sanitizer() {
-  if grep -q __asan_init "$1"; then echo address; else echo none; fi
+  local san=none
+  if grep -q __asan_init "$(bin_of "$1")/$1"; then san=address; fi
+  echo "$san${2:+ $2}"
 }
 
 # CPU seconds used by this shell's children that have ended: read before and after a
@@ -106,7 +133,7 @@ if [ "$mode" = coverage ]; then
     log="$work/$target/coverage.log"
     mkdir -p "$work/$target/corpus"
     # libFuzzer copies into the first folder whatever the others add: the scratch one.
-    if ! "$bin/$target" -runs=0 -print_coverage=1 "$work/$target/corpus" "corpus/$target" >"$log" 2>&1; then
+    if ! "$(bin_of "$target")/$target" -runs=0 -print_coverage=1 "$work/$target/corpus" "corpus/$target" >"$log" 2>&1; then
       echo "== $target: the replay stopped (a binary older than a fixed crash?): $log"
       continue
     fi
@@ -131,9 +158,12 @@ for target in "${targets[@]}"; do
   # A target's own libFuzzer flags, if it has any (fuzz/flags/<target>, one line).
   read -r -a flags <<<"$(cat "flags/$target" 2>/dev/null || true)"
   # An input still running after TIMEOUT seconds is a finding (a hang), not a slow run:
-  # libFuzzer's own default waits twenty minutes.
-  if "$bin/$target" "$corpus" "corpus/$target" -max_total_time="$seconds" -timeout="$timeout" \
-    -print_final_stats=1 -print_funcs=0 -artifact_prefix="$artifacts/" ${flags[@]+"${flags[@]}"} \
+  # libFuzzer's own default waits twenty minutes. Each run is the only process on its
+  # scratch corpus, so it need not read the folder again every second for others' finds
+  # (-reload=0): with tens of thousands of files, those stat calls are a share of a
+  # grown target's time worth saving (docs/fuzzing.md).
+  if "$(bin_of "$target")/$target" "$corpus" "corpus/$target" -max_total_time="$seconds" -timeout="$timeout" \
+    -reload=0 -print_final_stats=1 -print_funcs=0 -artifact_prefix="$artifacts/" ${flags[@]+"${flags[@]}"} \
     >"$log" 2>&1; then
     result="ok"
   elif grep -q "libFuzzer: run interrupted" "$log"; then
@@ -143,7 +173,7 @@ for target in "${targets[@]}"; do
     crash=$(grep -o "Test unit written to [^ ]*" "$log" | tail -n 1 | sed "s/Test unit written to //" || true)
     if [ -n "$crash" ] && [ -f "$crash" ]; then
       minimized="$artifacts/minimized-$(basename "$crash")"
-      "$bin/$target" -minimize_crash=1 -runs=10000 -timeout="$timeout" \
+      "$(bin_of "$target")/$target" -minimize_crash=1 -runs=10000 -timeout="$timeout" \
         -exact_artifact_path="$minimized" "$crash" \
         >"$log.tmin" 2>&1 || true
       [ -f "$minimized" ] || minimized=$crash
@@ -159,7 +189,7 @@ for target in "${targets[@]}"; do
   per_cpu=$(awk -v n="$execs" -v c="$cpu" 'BEGIN { if (n ~ /^[0-9]+$/ && c > 0) printf "%.0f", n / c; else print "-" }')
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$target" "$elapsed" "$execs" \
     "$(field "stat::average_exec_per_sec" "$log")" "$(field cov "$log")/$(field ft "$log")" \
-    "$result" "$(sanitizer "$bin/$target")" "$cpu" >>"$ledger"
+    "$result" "$(sanitizer "$target" "$(build_flags "$target")")" "$cpu" >>"$ledger"
   rows+=("$(printf '%-14s %12s %9s %9s %14s %14s  %s' "$target" "$execs" \
     "$(field "stat::average_exec_per_sec" "$log")" "$per_cpu" "$(field cov "$log")/$(field ft "$log")" \
     "$(total_execs "$target")" "$result (${elapsed}s)")")
