@@ -258,29 +258,6 @@ impl Session {
         }
     }
 
-    /// Whether the session is over (LOGOUT, or a login that no longer stands): the
-    /// shell closes the connection once it has sent what it holds.
-    pub fn ended(&self) -> bool {
-        matches!(self.state, State::Logout)
-    }
-
-    /// Ends the session when its login no longer stands: the holder's password was
-    /// changed or revoked (a subentro hands the mailbox to someone else), or the
-    /// mailbox was suspended or deleted. The `* BYE` to send, after which the
-    /// connection closes; nothing of the mailbox is read for it first.
-    fn end_if_revoked(&mut self, store: &Store) -> Option<Out> {
-        let (Some(user), Some(credential)) = (self.user(), &self.credential) else {
-            return None;
-        };
-        if store.credential_stands(user, credential) {
-            return None;
-        }
-        tracing::info!(mailbox = %user, "IMAP session ended: its login no longer stands");
-        self.state = State::Logout;
-        self.credential = None;
-        Some(reply::bye("credentials changed or revoked: log in again"))
-    }
-
     /// The shell finished the TLS handshake after STARTTLS.
     pub fn tls_started(&mut self) {
         self.common.transport = Transport::Tls;

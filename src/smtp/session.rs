@@ -111,6 +111,13 @@ pub struct Envelope {
     pub peer: IpAddr,
 }
 
+impl Envelope {
+    /// The authenticated user's name, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.authenticated.as_ref().map(|login| login.user.as_str())
+    }
+}
+
 impl fmt::Debug for Envelope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Envelope")

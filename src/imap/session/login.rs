@@ -1,6 +1,8 @@
 //! The not-authenticated state (RFC 3501 §6.2): STARTTLS, LOGIN and AUTHENTICATE
 //! PLAIN (RFC 4616), only over TLS. Password checks are the shell's [`Effect`]; the
-//! answer comes back through [`Session::login_checked`].
+//! answer comes back through [`Session::login_checked`], with the credential the
+//! session then asks the store about before each command (and ends on when it no
+//! longer stands).
 
 use base64::Engine;
 use imap_codec::imap_types::auth::AuthMechanism;
@@ -8,6 +10,7 @@ use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::core::Tag;
 
 use crate::imap::reply;
+use crate::imap::reply::Out;
 use crate::imap::session::Common;
 use crate::imap::session::Effect;
 use crate::imap::session::Session;
@@ -15,6 +18,7 @@ use crate::imap::session::State;
 use crate::imap::session::Step;
 use crate::imap::session::Transport;
 use crate::imap::session::other_code;
+use crate::store::Store;
 use crate::store::mailbox::Credential;
 
 impl Common {
@@ -74,6 +78,29 @@ impl Session {
             Ok(data) => sasl_plain(tag, &data),
             Err(_) => Step::reply(vec![reply::bad(&tag, "invalid base64")]),
         }
+    }
+
+    /// Whether the session is over (LOGOUT, or a login that no longer stands): the
+    /// shell closes the connection once it has sent what it holds.
+    pub fn ended(&self) -> bool {
+        matches!(self.state, State::Logout)
+    }
+
+    /// Ends the session when its login no longer stands: the holder's password was
+    /// changed or revoked (a subentro hands the mailbox to someone else), or the
+    /// mailbox was suspended or deleted. The `* BYE` to send, after which the
+    /// connection closes; nothing of the mailbox is read for it first.
+    pub(super) fn end_if_revoked(&mut self, store: &Store) -> Option<Out> {
+        let (Some(user), Some(credential)) = (self.user(), &self.credential) else {
+            return None;
+        };
+        if store.credential_stands(user, credential) {
+            return None;
+        }
+        tracing::info!(mailbox = %user, "IMAP session ended: its login no longer stands");
+        self.state = State::Logout;
+        self.credential = None;
+        Some(reply::bye("credentials changed or revoked: log in again"))
     }
 
     /// The shell checked a password: the credential it opened, or `None`. Wrong

@@ -258,13 +258,7 @@ fn full_submission() {
     assert_eq!(envelope.mail_from, "alice@pec-a.test");
     assert_eq!(envelope.rcpt_to, ["bob@pec-b.test"]);
     assert_eq!(envelope.data, b"Subject: test\r\n\r\n.a stuffed line\r\n");
-    assert_eq!(
-        envelope
-            .authenticated
-            .as_ref()
-            .map(|login| login.user.as_str()),
-        Some("alice@pec-a.test")
-    );
+    assert_eq!(envelope.user(), Some("alice@pec-a.test"));
     assert_eq!(envelope.helo, "client.test");
     assert!(envelope.tls);
     assert_eq!(envelope.peer, PEER);
