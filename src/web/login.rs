@@ -49,7 +49,7 @@ pub struct Credentials {
 }
 
 /// What became of a login attempt.
-enum Outcome {
+pub(super) enum Outcome {
     /// The password was right: who logged in, with what.
     Accepted(Actor, Credential),
     /// Wrong user or password.
@@ -192,7 +192,7 @@ pub fn with_cookie(mut response: Response, cookie: &str) -> Response {
 }
 
 /// The throttle's verdict, then the password check.
-async fn attempt(web: &Web, ip: IpAddr, username: &str, password: String) -> Outcome {
+pub(super) async fn attempt(web: &Web, ip: IpAddr, username: &str, password: String) -> Outcome {
     let attempt = match web.throttle.admit(ip, username, Instant::now()) {
         Admission::Check(attempt) => attempt,
         Admission::Locked => return Outcome::Locked,

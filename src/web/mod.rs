@@ -17,6 +17,7 @@
 //! | `GET /` | summary: counts per state, type, operator and ente |
 //! | `GET /report`, `/report/enti.csv`, `/report/utilizzo.csv` | reports and their CSV |
 //! | `GET`, `POST /domini` | managed domains; the gestore adds |
+//! | `GET`, `POST /password` | the operator changes their own password |
 //! | `GET`, `POST /operatori` | operators (gestore): list, add |
 //! | `POST /operatori/{username}/disattiva`, `…/riattiva` | disable, enable |
 //! | `GET /titolari`, `GET /titolari.csv` | holder search, and its CSV |
@@ -42,6 +43,7 @@ pub mod mailbox;
 pub mod mailboxes;
 pub mod operators;
 pub mod page;
+pub mod password;
 pub mod reports;
 pub mod session;
 
@@ -190,6 +192,7 @@ pub fn router(web: Web) -> Router {
         .route("/domini", get(domains::list).post(domains::add))
         .route("/accesso", get(login::form).post(login::submit))
         .route("/esci", post(login::logout))
+        .route("/password", get(password::form).post(password::change))
         .route("/operatori", get(operators::list).post(operators::add))
         .route(
             "/operatori/{username}/{action}",

@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PDF = ROOT / "tests" / "data" / "pdf" / "minimal.pdf"
 ADMIN_PASSWORD = "Gestore-di-prova-1"
 LRA_PASSWORD = "Comune-di-prova-1"
+NEW_LRA_PASSWORD = "Una-nuova-password-LRA-7"
 HOLDER_PASSWORD = "Titolare-di-prova-1"
 MAILBOX = "mario.rossi@pec-a.test"
 FOREIGN = "ufficio@pec-a.test"
@@ -274,6 +275,22 @@ def check_csv(panel):
     assert rows[0]["codice_fiscale"] == "RSSMRA80A01H501U", rows
 
 
+def change_password(panel):
+    """The LRA changes their own password: a mismatch is said next to its field, then
+    the change is made and the new password logs in."""
+    panel.open("/password")
+    panel.fill({"attuale": LRA_PASSWORD, "password": NEW_LRA_PASSWORD,
+                "conferma": "Non-la-stessa-password"})
+    panel.submit("Cambia password")
+    panel.expect("Le due password nuove non coincidono.")
+    panel.fill({"attuale": LRA_PASSWORD, "password": NEW_LRA_PASSWORD,
+                "conferma": NEW_LRA_PASSWORD})
+    panel.submit("Cambia password")
+    panel.expect("Password cambiata")
+    panel.logout()
+    panel.login("comune", NEW_LRA_PASSWORD)
+
+
 def check_foreign_mailbox_hidden(panel):
     panel.open("/caselle/" + FOREIGN)
     panel.expect("Pagina non trovata")
@@ -319,6 +336,7 @@ def run(work):
 
         panel.login("comune", LRA_PASSWORD)
         check_csv(panel)
+        change_password(panel)
         print("browser: 1 passed, 0 failed")
     except Exception:
         print(driver.current_url, file=sys.stderr)

@@ -194,3 +194,82 @@ async fn a_login_starts_a_new_session_and_only_the_gestore_sees_operators() {
     })
     .await;
 }
+
+/// An operator changes their own password: the current one is checked, the new one
+/// validated and typed twice, each message next to its field; once changed, this
+/// browser goes on under a new session and the operator's other sessions end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_changes_their_password_and_their_other_sessions_end() {
+    let panel = Panel::start(ThrottlePolicy::default()).await;
+    panel.add_operator("comune", "lra", Some("Comune di Prova"));
+    let base = panel.base.clone();
+    browse(move || {
+        let mut here = Browser::logged_in(&base, "comune");
+        let mut elsewhere = Browser::logged_in(&base, "comune");
+        let page = here.get("/password");
+        assert_eq!(page.status, 200);
+        assert!(
+            page.body.contains("href=\"/password\""),
+            "linked from every page"
+        );
+        let token = page.csrf();
+        let mut change = |current: &str, new: &str, again: &str| {
+            let form = [
+                ("csrf", token.as_str()),
+                ("attuale", current),
+                ("password", new),
+                ("conferma", again),
+            ];
+            here.post("/password", &form)
+        };
+        let new = "Una-password-nuova-2";
+        let wrong = change("non-è-questa", new, new);
+        assert_eq!(wrong.status, 422);
+        assert!(wrong.body.contains("id=\"e-attuale\""), "{}", wrong.body);
+        assert!(wrong.body.contains("La password attuale non è corretta."));
+        assert!(
+            !wrong.body.contains(new),
+            "a password is never written back"
+        );
+        let mismatch = change(PASSWORD, new, "Una-password-diversa-3");
+        assert_eq!(mismatch.status, 422);
+        assert!(
+            mismatch.body.contains("id=\"e-conferma\""),
+            "{}",
+            mismatch.body
+        );
+        let short = change(PASSWORD, "corta", "corta");
+        assert_eq!(short.status, 422);
+        assert!(short.body.contains("id=\"e-password\""), "{}", short.body);
+        // Nothing changed so far: the other browser still works.
+        assert_eq!(elsewhere.get("/").status, 200);
+
+        let done = change(PASSWORD, new, new);
+        assert_eq!(done.status, 303, "{}", done.body);
+        assert_eq!(done.header("location"), "/");
+        assert!(done.header("set-cookie").starts_with("__Host-pecd="));
+        let home = here.get("/");
+        assert_eq!(home.status, 200);
+        assert!(home.body.contains("Password cambiata"), "{}", home.body);
+        let gone = elsewhere.get("/");
+        assert_eq!(gone.status, 303);
+        assert_eq!(gone.header("location"), "/accesso");
+
+        let mut fresh = Browser::new(&base);
+        let token = fresh.get("/accesso").csrf();
+        let old = [
+            ("csrf", token.as_str()),
+            ("username", "comune"),
+            ("password", PASSWORD),
+        ];
+        assert_eq!(fresh.post("/accesso", &old).status, 401);
+        let token = fresh.get("/accesso").csrf();
+        let form = [
+            ("csrf", token.as_str()),
+            ("username", "comune"),
+            ("password", new),
+        ];
+        assert_eq!(fresh.post("/accesso", &form).status, 303);
+    })
+    .await;
+}
