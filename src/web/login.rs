@@ -104,7 +104,15 @@ pub async fn submit(
         }
         return login_page(&current, errors, username, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    match attempt(&web, peer.ip(), &username, credentials.password).await {
+    match attempt(
+        &web,
+        peer.ip(),
+        &username,
+        credentials.password,
+        "web login",
+    )
+    .await
+    {
         Outcome::Accepted(actor, credential) => {
             start_operator_session(&web, &current, actor, credential)
         }
@@ -191,8 +199,15 @@ pub fn with_cookie(mut response: Response, cookie: &str) -> Response {
     response
 }
 
-/// The throttle's verdict, then the password check.
-pub(super) async fn attempt(web: &Web, ip: IpAddr, username: &str, password: String) -> Outcome {
+/// The throttle's verdict, then the password check; `what` names it in the log (a
+/// login, or the current password a change is asked with).
+pub(super) async fn attempt(
+    web: &Web,
+    ip: IpAddr,
+    username: &str,
+    password: String,
+    what: &str,
+) -> Outcome {
     let attempt = match web.throttle.admit(ip, username, Instant::now()) {
         Admission::Check(attempt) => attempt,
         Admission::Locked => return Outcome::Locked,
@@ -207,12 +222,12 @@ pub(super) async fn attempt(web: &Web, ip: IpAddr, username: &str, password: Str
     match web.authenticate(username, password).await {
         Some((actor, credential)) => {
             attempt.succeeded(Instant::now());
-            tracing::info!(operator = %actor.username, "web login");
+            tracing::info!(operator = %actor.username, "{what}");
             Outcome::Accepted(actor, credential)
         }
         None => {
             attempt.failed();
-            tracing::info!(%ip, "web login refused");
+            tracing::info!(%ip, "{what} refused");
             Outcome::Refused
         }
     }

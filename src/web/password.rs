@@ -67,7 +67,8 @@ pub async fn change(
         return show(&operator, errors, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let username = operator.actor.username.clone();
-    match attempt(&web, peer.ip(), &username, fields.attuale).await {
+    let what = "web password change: current password";
+    match attempt(&web, peer.ip(), &username, fields.attuale, what).await {
         Outcome::Accepted(..) => {}
         Outcome::Refused => {
             errors.add("attuale", "La password attuale non è corretta.");
