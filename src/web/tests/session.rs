@@ -273,3 +273,38 @@ async fn an_operator_changes_their_password_and_their_other_sessions_end() {
     })
     .await;
 }
+
+/// Someone holding an operator's open session cannot use the password form to guess
+/// the current password: its checks count against the login throttle, and even the
+/// right password is refused once it locks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_password_form_cannot_be_used_to_guess_the_current_password() {
+    let policy = ThrottlePolicy {
+        delay_step: Duration::ZERO,
+        failures_per_address_account: 3,
+        ..ThrottlePolicy::default()
+    };
+    let panel = Panel::start(policy).await;
+    panel.add_operator("comune", "lra", Some("Comune di Prova"));
+    let base = panel.base.clone();
+    browse(move || {
+        let mut stolen = Browser::logged_in(&base, "comune");
+        let token = stolen.get("/password").csrf();
+        let new = "Una-password-nuova-2";
+        let mut guess = |current: &str| {
+            let form = [
+                ("csrf", token.as_str()),
+                ("attuale", current),
+                ("password", new),
+                ("conferma", new),
+            ];
+            stolen.post("/password", &form).status
+        };
+        let statuses: Vec<u16> = ["uno", "due", "tre", "quattro", PASSWORD]
+            .into_iter()
+            .map(&mut guess)
+            .collect();
+        assert_eq!(statuses, [422, 422, 422, 429, 429]);
+    })
+    .await;
+}
