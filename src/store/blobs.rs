@@ -29,14 +29,13 @@ use std::sync::MutexGuard;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 
-use redb::ReadableDatabase;
 use redb::TableDefinition;
-use redb::WriteTransaction;
 use serde::Deserialize;
 use serde::Serialize;
 
 use crate::store::StoreError;
-use crate::store::db;
+use crate::store::kv::Snapshots;
+use crate::store::kv::Writing;
 
 /// The SHA-256 (lowercase hex) naming a body.
 #[derive(Clone, Debug, Deserialize, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize)]
@@ -101,7 +100,7 @@ const BODIES: TableDefinition<&str, &[u8]> = TableDefinition::new("bodies");
 #[derive(Clone)]
 pub struct BlobStore {
     root: PathBuf,
-    db: Arc<dyn ReadableDatabase + Send + Sync>,
+    db: Snapshots,
     /// Small bodies put but not yet committed, inserted by the next group commit.
     pending: Arc<Mutex<HashMap<BlobId, Arc<[u8]>>>>,
     /// Files written (`written`) and covered by a completed [`BlobStore::sync`]
@@ -117,10 +116,7 @@ pub(crate) struct Staged(Vec<(BlobId, Arc<[u8]>)>);
 impl BlobStore {
     /// Opens (creating) the folder of large bodies and its 256 subfolders, so writing
     /// a body never creates a directory; small bodies go to `db`.
-    pub fn open(
-        root: &Path,
-        db: Arc<dyn ReadableDatabase + Send + Sync>,
-    ) -> Result<BlobStore, StoreError> {
+    pub(crate) fn open(root: &Path, db: Snapshots) -> Result<BlobStore, StoreError> {
         let mut created = false;
         for byte in 0..=255u8 {
             let dir = root.join(format!("{byte:02x}"));
@@ -230,16 +226,16 @@ impl BlobStore {
     /// For the group commit, before it commits `txn`: flushes the body files and
     /// inserts every small body put so far into `txn`. They stay readable from memory
     /// until [`BlobStore::committed`].
-    pub(crate) fn stage(&self, txn: &WriteTransaction) -> Result<Staged, StoreError> {
+    pub(crate) fn stage(&self, txn: Writing<'_>) -> Result<Staged, StoreError> {
         self.sync()?;
         let staged: Vec<(BlobId, Arc<[u8]>)> = lock(&self.pending)
             .iter()
             .map(|(id, bytes)| (id.clone(), Arc::clone(bytes)))
             .collect();
         if !staged.is_empty() {
-            let mut table = txn.open_table(BODIES).map_err(db)?;
+            let mut table = txn.table(BODIES)?;
             for (id, bytes) in &staged {
-                table.insert(id.as_str(), &bytes[..]).map_err(db)?;
+                table.insert(id.as_str(), &bytes[..])?;
             }
         }
         Ok(Staged(staged))
@@ -288,18 +284,17 @@ impl BlobStore {
         fs::read(&path).map_err(|source| io(format!("reading {}", path.display()), source))
     }
 
+    /// Where the small bodies are read, which is where the store reads.
+    pub(crate) fn snapshots(&self) -> Snapshots {
+        self.db.clone()
+    }
+
     /// A small body from the database, if it is there.
     fn inline(&self, id: &BlobId) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.db.begin_read().map_err(db)?;
-        let table = match txn.open_table(BODIES) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(error) => return Err(db(error)),
-        };
-        Ok(table
-            .get(id.as_str())
-            .map_err(db)?
-            .map(|bytes| bytes.value().to_vec()))
+        self.db.read(|tx| {
+            let table = tx.table(BODIES)?;
+            Ok(table.get(id.as_str())?.map(|bytes| bytes.value().to_vec()))
+        })
     }
 }
 

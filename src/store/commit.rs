@@ -38,7 +38,7 @@ use super::StoreError;
 use super::Tx;
 use super::Writer;
 use super::blobs::BlobStore;
-use super::db;
+use super::kv::Writing;
 use super::signal::Touched;
 
 /// The longest a committer waits for writers already inside [`GroupCommit::write`].
@@ -127,7 +127,7 @@ impl GroupCommit {
                 open.touched.clear();
             }
             let txn = open.txn.as_ref().ok_or_else(out_of_step)?;
-            let mut tx = Tx::new(txn);
+            let mut tx = Tx::new(Writing::Embedded(txn));
             let ran = panic::catch_unwind(AssertUnwindSafe(|| work(&mut tx)));
             let touched = tx.into_touched();
             let ran = ran.unwrap_or_else(|payload| {
@@ -198,7 +198,7 @@ impl GroupCommit {
         drop(open);
         let started = Instant::now();
         let committed = blobs
-            .stage(&txn)
+            .stage(Writing::Embedded(&txn))
             .and_then(|staged| txn.commit().map_err(db_error).map(|()| staged));
         flushed.finished = batch;
         match committed {
@@ -269,7 +269,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn db_error<E: Into<redb::Error>>(error: E) -> StoreError {
-    db(error)
+    StoreError::Database(error.into())
 }
 
 fn out_of_step() -> StoreError {

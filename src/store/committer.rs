@@ -30,6 +30,7 @@ use super::Writer;
 use super::blobs::BlobStore;
 use super::commit::MAX_BATCH;
 use super::db;
+use super::kv::Writing;
 use super::signal::Touched;
 
 type Value = Box<dyn Any + Send>;
@@ -147,7 +148,7 @@ fn commit(
         let mut touched = Touched::new();
         for at in 0..batch.len() {
             let work = &batch[at].work;
-            let mut tx = Tx::new(&txn);
+            let mut tx = Tx::new(Writing::Embedded(&txn));
             let ran = panic::catch_unwind(AssertUnwindSafe(|| work(&mut tx)))
                 .unwrap_or_else(|_| Err(StoreError::Internal("a store write panicked")));
             let marked = tx.into_touched();
@@ -167,7 +168,7 @@ fn commit(
         }
         let started = Instant::now();
         let committed = blobs
-            .stage(&txn)
+            .stage(Writing::Embedded(&txn))
             .and_then(|staged| txn.commit().map_err(db).map(|()| staged));
         match committed {
             Ok(staged) => {

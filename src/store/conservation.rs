@@ -5,7 +5,6 @@
 //! `conservation` module owns their meaning.
 
 use jiff::Timestamp;
-use redb::ReadableTable;
 use redb::TableDefinition;
 use serde::Deserialize;
 use serde::Serialize;
@@ -15,7 +14,6 @@ use crate::store::ReadTx;
 use crate::store::StoreError;
 use crate::store::Tx;
 use crate::store::blobs::BlobId;
-use crate::store::db;
 use crate::store::decode;
 use crate::store::encode;
 use crate::store::key::AddressKey;
@@ -75,35 +73,35 @@ impl Conservation<&mut Tx<'_>> {
     pub fn enqueue(&mut self, mut job: IngestJob) -> Result<u64, StoreError> {
         let id = self.0.next("conservation_queue")?;
         job.id = id;
-        let mut table = self.0.inner.open_table(QUEUE).map_err(db)?;
-        table.insert(id, encode(&job)?.as_slice()).map_err(db)?;
+        let mut table = self.0.table(QUEUE)?;
+        table.insert(id, encode(&job)?.as_slice())?;
         Ok(id)
     }
 
     /// Removes a queued job (only together with recording its package or refusal);
     /// `None` when it was no longer queued.
     pub fn complete(&mut self, id: u64) -> Result<Option<IngestJob>, StoreError> {
-        let mut table = self.0.inner.open_table(QUEUE).map_err(db)?;
-        let removed = table.remove(id).map_err(db)?;
+        let mut table = self.0.table(QUEUE)?;
+        let removed = table.remove(id)?;
         removed.map(|job| decode(job.value())).transpose()
     }
 
     /// Records a stored package; a package id is recorded once.
     pub fn record_package<T: Serialize>(&mut self, id: &str, record: &T) -> Result<(), StoreError> {
-        let mut table = self.0.inner.open_table(PACKAGES).map_err(db)?;
-        if table.get(id).map_err(db)?.is_some() {
+        let mut table = self.0.table(PACKAGES)?;
+        if table.get(id)?.is_some() {
             return Err(StoreError::Conflict(format!(
                 "package {id} already recorded"
             )));
         }
-        table.insert(id, encode(record)?.as_slice()).map_err(db)?;
+        table.insert(id, encode(record)?.as_slice())?;
         Ok(())
     }
 
     /// Records a refused SIP.
     pub fn record_refusal<T: Serialize>(&mut self, id: u64, record: &T) -> Result<(), StoreError> {
-        let mut table = self.0.inner.open_table(REFUSALS).map_err(db)?;
-        table.insert(id, encode(record)?.as_slice()).map_err(db)?;
+        let mut table = self.0.table(REFUSALS)?;
+        table.insert(id, encode(record)?.as_slice())?;
         Ok(())
     }
 
@@ -114,21 +112,19 @@ impl Conservation<&mut Tx<'_>> {
         change: impl FnOnce(&mut Account),
     ) -> Result<Account, StoreError> {
         let mailbox = AddressKey::new(mailbox);
-        let mut table = self.0.inner.open_table(ACCOUNTS).map_err(db)?;
-        let mut account: Account = match table.get(mailbox.as_str()).map_err(db)? {
+        let mut table = self.0.table(ACCOUNTS)?;
+        let mut account: Account = match table.get(mailbox.as_str())? {
             Some(bytes) => decode(bytes.value())?,
             None => Account::default(),
         };
         let before = account.used_bytes;
         change(&mut account);
-        table
-            .insert(mailbox.as_str(), encode(&account)?.as_slice())
-            .map_err(db)?;
+        table.insert(mailbox.as_str(), encode(&account)?.as_slice())?;
         drop(table);
         if account.used_bytes != before {
             let owner = Mailboxes(&mut *self.0).get(mailbox.as_str())?;
             let delta = i128::from(account.used_bytes) - i128::from(before);
-            conserved(self.0.inner, owner.as_ref(), delta)?;
+            conserved(self.0, owner.as_ref(), delta)?;
         }
         Ok(account)
     }
@@ -139,19 +135,15 @@ impl Conservation<&mut Tx<'_>> {
         token: &str,
         record: &T,
     ) -> Result<(), StoreError> {
-        let mut table = self.0.inner.open_table(REVOCATIONS).map_err(db)?;
-        table
-            .insert(token, encode(record)?.as_slice())
-            .map_err(db)?;
+        let mut table = self.0.table(REVOCATIONS)?;
+        table.insert(token, encode(record)?.as_slice())?;
         Ok(())
     }
 
     /// Records the last audit result (`last` → record).
     pub fn record_audit<T: Serialize>(&mut self, record: &T) -> Result<(), StoreError> {
-        let mut table = self.0.inner.open_table(AUDITS).map_err(db)?;
-        table
-            .insert("last", encode(record)?.as_slice())
-            .map_err(db)?;
+        let mut table = self.0.table(AUDITS)?;
+        table.insert("last", encode(record)?.as_slice())?;
         Ok(())
     }
 }
@@ -174,25 +166,16 @@ impl Conservation<&ReadTx<'_>> {
 
     /// A mailbox's conservation account (default when never written).
     pub fn account(&self, mailbox: &str) -> Result<Account, StoreError> {
-        let table = match self.0.inner.open_table(ACCOUNTS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Account::default()),
-            Err(error) => return Err(db(error)),
-        };
+        let table = self.0.table(ACCOUNTS)?;
         table
-            .get(AddressKey::new(mailbox).as_str())
-            .map_err(db)?
+            .get(AddressKey::new(mailbox).as_str())?
             .map_or(Ok(Account::default()), |bytes| decode(bytes.value()))
     }
 
     /// The revocation export recorded under a download token.
     pub fn revocation<T: DeserializeOwned>(&self, token: &str) -> Result<Option<T>, StoreError> {
-        let table = match self.0.inner.open_table(REVOCATIONS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(error) => return Err(db(error)),
-        };
-        let record = table.get(token).map_err(db)?;
+        let table = self.0.table(REVOCATIONS)?;
+        let record = table.get(token)?;
         record.map(|bytes| decode(bytes.value())).transpose()
     }
 
@@ -203,14 +186,9 @@ impl Conservation<&ReadTx<'_>> {
 
     /// The last audit record.
     pub fn last_audit<T: DeserializeOwned>(&self) -> Result<Option<T>, StoreError> {
-        let table = match self.0.inner.open_table(AUDITS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(error) => return Err(db(error)),
-        };
+        let table = self.0.table(AUDITS)?;
         table
-            .get("last")
-            .map_err(db)?
+            .get("last")?
             .map(|bytes| decode(bytes.value()))
             .transpose()
     }

@@ -4,15 +4,15 @@
 //! of the counters tells a session whether anything changed since it last looked.
 
 use jiff::Timestamp;
-use redb::ReadableTable;
 
 use crate::store::ReadTx;
 use crate::store::StoreError;
 use crate::store::Tx;
-use crate::store::db;
 use crate::store::decode;
 use crate::store::encode;
 use crate::store::key::AddressKey;
+use crate::store::kv::OrderedKey;
+use crate::store::kv::Table;
 use crate::store::mailbox::Appended;
 use crate::store::mailbox::BY_MESSAGE_ID;
 use crate::store::mailbox::FOLDERS;
@@ -75,21 +75,13 @@ pub struct Folders<T>(pub(super) T);
 impl Folders<&ReadTx<'_>> {
     /// The folders of a mailbox, by name.
     pub fn list(&self, address: &str) -> Result<Vec<(String, Folder)>, StoreError> {
-        match FOLDERS.read(self.0.inner) {
-            Ok(table) => folders_in(&table, &AddressKey::new(address)),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
-            Err(error) => Err(db(error)),
-        }
+        folders_in(&FOLDERS.read(self.0)?, &AddressKey::new(address))
     }
 
     /// One folder's counters.
     pub fn get(&self, address: &str, name: &str) -> Result<Option<Folder>, StoreError> {
         let key = AddressKey::new(address).folder(name);
-        match FOLDERS.read(self.0.inner) {
-            Ok(table) => get_decoded(&table, key.as_str()),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(error) => Err(db(error)),
-        }
+        get_decoded(&FOLDERS.read(self.0)?, key.as_str())
     }
 
     /// One message.
@@ -100,15 +92,11 @@ impl Folders<&ReadTx<'_>> {
         uid: u32,
     ) -> Result<Option<MessageMeta>, StoreError> {
         let key = AddressKey::new(address).folder(folder);
-        match MESSAGES.read(self.0.inner) {
-            Ok(table) => table
-                .get((key.as_str(), uid))
-                .map_err(db)?
-                .map(|bytes| MessageMeta::from_record(bytes.value()))
-                .transpose(),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(error) => Err(db(error)),
-        }
+        let table = MESSAGES.read(self.0)?;
+        table
+            .get((key.as_str(), uid))?
+            .map(|bytes| MessageMeta::from_record(bytes.value()))
+            .transpose()
     }
 }
 
@@ -132,7 +120,7 @@ impl Folders<&mut Tx<'_>> {
     ) -> Result<bool, StoreError> {
         let key = AddressKey::new(address).folder(name);
         let folders = FOLDERS.peek(self.0)?;
-        if folders.get(key.as_str()).map_err(db)?.is_some() {
+        if folders.get(key.as_str())?.is_some() {
             return Ok(false);
         }
         drop(folders);
@@ -141,8 +129,7 @@ impl Folders<&mut Tx<'_>> {
         folder.subscribed = false;
         FOLDERS
             .write(self.0, address)?
-            .insert(key.as_str(), encode(&folder)?.as_slice())
-            .map_err(db)?;
+            .insert(key.as_str(), encode(&folder)?.as_slice())?;
         Ok(true)
     }
 
@@ -151,12 +138,9 @@ impl Folders<&mut Tx<'_>> {
     fn fresh_uidvalidity(&mut self, address: &str, now: Timestamp) -> Result<u32, StoreError> {
         let key = AddressKey::new(address);
         let mut table = LAST_UIDVALIDITY.write(self.0, key.as_str())?;
-        let last = table
-            .get(key.as_str())
-            .map_err(db)?
-            .map_or(0, |value| value.value());
+        let last = table.get(key.as_str())?.map_or(0, |value| value.value());
         let fresh = uidvalidity_at(now).max(last.checked_add(1).unwrap_or(1));
-        table.insert(key.as_str(), fresh).map_err(db)?;
+        table.insert(key.as_str(), fresh)?;
         Ok(fresh)
     }
 
@@ -167,8 +151,7 @@ impl Folders<&mut Tx<'_>> {
         let key = address.folder(name);
         let removed: Option<Folder> = match FOLDERS
             .write(self.0, address.as_str())?
-            .remove(key.as_str())
-            .map_err(db)?
+            .remove(key.as_str())?
         {
             Some(bytes) => Some(decode(bytes.value())?),
             None => None,
@@ -222,33 +205,21 @@ impl Folders<&mut Tx<'_>> {
                 target.highest_modseq = folder.highest_modseq;
                 let mut inbox = folder.clone();
                 inbox.highest_modseq += 1;
-                folders
-                    .insert(old_key.as_str(), encode(&inbox)?.as_slice())
-                    .map_err(db)?;
-                folders
-                    .insert(new_key.as_str(), encode(&target)?.as_slice())
-                    .map_err(db)?;
+                folders.insert(old_key.as_str(), encode(&inbox)?.as_slice())?;
+                folders.insert(new_key.as_str(), encode(&target)?.as_slice())?;
             } else {
-                folders.remove(old_key.as_str()).map_err(db)?;
-                folders
-                    .insert(new_key.as_str(), encode(&folder)?.as_slice())
-                    .map_err(db)?;
+                folders.remove(old_key.as_str())?;
+                folders.insert(new_key.as_str(), encode(&folder)?.as_slice())?;
             }
             drop(folders);
             self.move_subscription(&address, &old_key, &new_key)?;
             let mut messages = MESSAGES.write(self.0, address.as_str())?;
             let mut index = BY_MESSAGE_ID.write(self.0, address.as_str())?;
             for meta in &metas {
-                messages
-                    .insert((new_key.as_str(), meta.uid), meta.to_record()?.as_slice())
-                    .map_err(db)?;
+                messages.insert((new_key.as_str(), meta.uid), meta.to_record()?.as_slice())?;
                 if let Some(id) = &meta.message_id {
-                    index
-                        .remove(format!("{old_key}\0{id}").as_str(), meta.uid)
-                        .map_err(db)?;
-                    index
-                        .insert(format!("{new_key}\0{id}").as_str(), meta.uid)
-                        .map_err(db)?;
+                    index.remove(format!("{old_key}\0{id}").as_str(), meta.uid)?;
+                    index.insert(format!("{new_key}\0{id}").as_str(), meta.uid)?;
                 }
             }
         }
@@ -313,7 +284,7 @@ impl Folders<&mut Tx<'_>> {
         let mut results = Vec::with_capacity(uids.len());
         let mut changed = Vec::new();
         for &uid in uids {
-            let meta: MessageMeta = match messages.get((key.as_str(), uid)).map_err(db)? {
+            let meta: MessageMeta = match messages.get((key.as_str(), uid))? {
                 Some(bytes) => MessageMeta::from_record(bytes.value())?,
                 None => {
                     results.push(Stored::Missing);
@@ -343,9 +314,7 @@ impl Folders<&mut Tx<'_>> {
         for index in changed {
             if let Some(Stored::Done(meta)) = results.get_mut(index) {
                 meta.modseq = modseq;
-                messages
-                    .insert((key.as_str(), meta.uid), meta.to_record()?.as_slice())
-                    .map_err(db)?;
+                messages.insert((key.as_str(), meta.uid), meta.to_record()?.as_slice())?;
             }
         }
         Ok((results, (before, modseq)))
@@ -427,14 +396,13 @@ impl Folders<&mut Tx<'_>> {
         let uids: Vec<u32> = match only {
             Some(uids) => uids.to_vec(),
             None => messages
-                .range((key, 0)..=(key, u32::MAX))
-                .map_err(db)?
-                .map(|entry| Ok(entry.map_err(db)?.0.value().1))
+                .range((key, 0)..=(key, u32::MAX))?
+                .map(|entry| Ok(entry?.0.value().1))
                 .collect::<Result<_, StoreError>>()?,
         };
         let mut taken = Vec::with_capacity(uids.len());
         for uid in uids {
-            if let Some(bytes) = messages.remove((key, uid)).map_err(db)? {
+            if let Some(bytes) = messages.remove((key, uid))? {
                 taken.push(MessageMeta::from_record(bytes.value())?);
             }
         }
@@ -442,9 +410,7 @@ impl Folders<&mut Tx<'_>> {
         let mut index = BY_MESSAGE_ID.write(self.0, address.as_str())?;
         for meta in &taken {
             if let Some(id) = &meta.message_id {
-                index
-                    .remove(format!("{key}\0{id}").as_str(), meta.uid)
-                    .map_err(db)?;
+                index.remove(format!("{key}\0{id}").as_str(), meta.uid)?;
             }
         }
         Ok(taken)
@@ -457,7 +423,7 @@ impl Folders<&mut Tx<'_>> {
             return Ok(());
         }
         let mailboxes = MAILBOXES.peek(self.0)?;
-        let old: Mailbox = match mailboxes.get(address.as_str()).map_err(db)? {
+        let old: Mailbox = match mailboxes.get(address.as_str())? {
             Some(bytes) => decode(bytes.value())?,
             None => return Ok(()),
         };
@@ -469,14 +435,12 @@ impl Folders<&mut Tx<'_>> {
 
     fn bump_modseq(&mut self, address: &AddressKey, key: &str) -> Result<u64, StoreError> {
         let mut folders = FOLDERS.write(self.0, address.as_str())?;
-        let mut folder: Folder = match folders.get(key).map_err(db)? {
+        let mut folder: Folder = match folders.get(key)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Err(StoreError::Corrupt(format!("folder {key:?} missing"))),
         };
         folder.highest_modseq += 1;
-        folders
-            .insert(key, encode(&folder)?.as_slice())
-            .map_err(db)?;
+        folders.insert(key, encode(&folder)?.as_slice())?;
         Ok(folder.highest_modseq)
     }
 
@@ -488,14 +452,12 @@ impl Folders<&mut Tx<'_>> {
     ) -> Result<Option<Folder>, StoreError> {
         let key = AddressKey::new(address).folder(name);
         let mut folders = FOLDERS.write(self.0, address)?;
-        let mut folder: Folder = match folders.get(key.as_str()).map_err(db)? {
+        let mut folder: Folder = match folders.get(key.as_str())? {
             Some(bytes) => decode(bytes.value())?,
             None => return Ok(None),
         };
         change(&mut folder);
-        folders
-            .insert(key.as_str(), encode(&folder)?.as_slice())
-            .map_err(db)?;
+        folders.insert(key.as_str(), encode(&folder)?.as_slice())?;
         Ok(Some(folder))
     }
 }
@@ -523,23 +485,21 @@ impl ReadTxOf<'_, '_> {
         let key = address.folder(folder);
         MESSAGES
             .peek(self.0)?
-            .get((key.as_str(), uid))
-            .map_err(db)?
+            .get((key.as_str(), uid))?
             .map(|bytes| MessageMeta::from_record(bytes.value()))
             .transpose()
     }
 }
 
 fn folders_in(
-    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    table: &Table<'_, &'static str, &'static [u8]>,
     address: &AddressKey,
 ) -> Result<Vec<(String, Folder)>, StoreError> {
     let (start, end) = (format!("{address}\0"), format!("{address}\u{1}"));
     table
-        .range(start.as_str()..end.as_str())
-        .map_err(db)?
+        .range(start.as_str()..end.as_str())?
         .map(|entry| {
-            let (key, value) = entry.map_err(db)?;
+            let (key, value) = entry?;
             Ok((
                 key.value()[start.len()..].to_string(),
                 decode(value.value())?,
@@ -549,13 +509,12 @@ fn folders_in(
 }
 
 /// One record of a table, decoded.
-pub(super) fn get_decoded<'k, K: redb::Key + 'static, T: serde::de::DeserializeOwned>(
-    table: &impl ReadableTable<K, &'static [u8]>,
+pub(super) fn get_decoded<'k, K: OrderedKey, T: serde::de::DeserializeOwned>(
+    table: &Table<'_, K, &'static [u8]>,
     key: impl std::borrow::Borrow<K::SelfType<'k>>,
 ) -> Result<Option<T>, StoreError> {
     table
-        .get(key)
-        .map_err(db)?
+        .get(key)?
         .map(|bytes| decode(bytes.value()))
         .transpose()
 }

@@ -8,9 +8,6 @@
 
 use std::iter::Peekable;
 
-use redb::AccessGuard;
-use redb::Range;
-use redb::ReadOnlyTable;
 use redb::TableDefinition;
 use redb::Value;
 
@@ -21,7 +18,9 @@ use crate::store::ReadTx;
 use crate::store::StoreError;
 use crate::store::Tx;
 use crate::store::blobs::BlobId;
-use crate::store::db;
+use crate::store::kv::Entries;
+use crate::store::kv::Guard;
+use crate::store::kv::Table;
 
 const HEADERS: TableDefinition<&str, &[u8]> = TableDefinition::new("header_cache");
 
@@ -67,11 +66,7 @@ impl Headers<&ReadTx<'_>> {
         blobs: &[&BlobId],
         mut each: impl FnMut(usize, &[u8]),
     ) -> Result<(), StoreError> {
-        let table = match self.0.inner.open_table(HEADERS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-            Err(error) => return Err(db(error)),
-        };
+        let table = self.0.table(HEADERS)?;
         walk(&table, blobs, |index, guard| each(index, guard.value()))
     }
 
@@ -83,11 +78,7 @@ impl Headers<&ReadTx<'_>> {
         blobs: &[&BlobId],
         mut each: impl FnMut(usize, &HeaderIndex<&str>),
     ) -> Result<(), StoreError> {
-        let table = match self.0.inner.open_table(INDEX) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-            Err(error) => return Err(db(error)),
-        };
+        let table = self.0.table(INDEX)?;
         walk(&table, blobs, |index, guard| {
             let (fields, sent, first, addresses) = guard.value();
             let mut header = HeaderIndex {
@@ -114,9 +105,9 @@ impl Headers<&ReadTx<'_>> {
 /// table forward from one id to the next in sorted order, so that a whole folder is
 /// close to one range scan instead of as many B-tree descents as messages.
 fn walk<V: Value + 'static>(
-    table: &ReadOnlyTable<&'static str, V>,
+    table: &Table<'_, &'static str, V>,
     blobs: &[&BlobId],
-    mut each: impl FnMut(usize, &AccessGuard<'_, V>),
+    mut each: impl FnMut(usize, &Guard<'_, V>),
 ) -> Result<(), StoreError> {
     let mut order: Vec<(&str, usize)> = blobs
         .iter()
@@ -124,7 +115,7 @@ fn walk<V: Value + 'static>(
         .map(|(index, blob)| (blob.as_str(), index))
         .collect();
     order.sort_unstable();
-    let mut cursor: Option<Peekable<Range<'_, &str, V>>> = None;
+    let mut cursor: Option<Peekable<Entries<'_, &str, V>>> = None;
     let mut same: Vec<usize> = Vec::new();
     let mut at = 0;
     while let Some(&(wanted, index)) = order.get(at) {
@@ -141,7 +132,7 @@ fn walk<V: Value + 'static>(
         let mut walked = 0;
         loop {
             let Some(entries) = cursor.as_mut().filter(|_| walked < WALK) else {
-                let entries = cursor.insert(table.range(wanted..).map_err(db)?.peekable());
+                let entries = cursor.insert(table.range(wanted..)?.peekable());
                 take_if(entries, wanted, &same, &mut each)?;
                 break;
             };
@@ -168,10 +159,10 @@ fn walk<V: Value + 'static>(
 /// Hands the next entry of `entries` to `each` for every index in `indexes` if it is
 /// `wanted`'s.
 fn take_if<V: Value + 'static>(
-    entries: &mut Peekable<Range<'_, &'static str, V>>,
+    entries: &mut Peekable<Entries<'_, &'static str, V>>,
     wanted: &str,
     indexes: &[usize],
-    each: &mut impl FnMut(usize, &AccessGuard<'_, V>),
+    each: &mut impl FnMut(usize, &Guard<'_, V>),
 ) -> Result<(), StoreError> {
     let hit = match entries.peek() {
         Some(Ok((key, _))) => key.value() == wanted,
@@ -179,7 +170,7 @@ fn take_if<V: Value + 'static>(
         None => false,
     };
     if hit && let Some(entry) = entries.next() {
-        let (_, value) = entry.map_err(db)?;
+        let (_, value) = entry?;
         for &index in indexes {
             each(index, &value);
         }
@@ -190,12 +181,7 @@ fn take_if<V: Value + 'static>(
 impl Headers<&mut Tx<'_>> {
     /// Caches a body's header block.
     pub fn cache(&mut self, blob: &BlobId, header: &[u8]) -> Result<(), StoreError> {
-        self.0
-            .inner
-            .open_table(HEADERS)
-            .map_err(db)?
-            .insert(blob.as_str(), header)
-            .map_err(db)?;
+        self.0.table(HEADERS)?.insert(blob.as_str(), header)?;
         Ok(())
     }
 
@@ -225,11 +211,8 @@ impl Headers<&mut Tx<'_>> {
             .collect();
         let sent = header.sent.map(|sent| (sent.seconds, sent.day));
         self.0
-            .inner
-            .open_table(INDEX)
-            .map_err(db)?
-            .insert(blob.as_str(), (fields, sent, first, rendered))
-            .map_err(db)?;
+            .table(INDEX)?
+            .insert(blob.as_str(), (fields, sent, first, rendered))?;
         Ok(())
     }
 

@@ -9,7 +9,6 @@ use redb::TableDefinition;
 use crate::store::ReadTx;
 use crate::store::StoreError;
 use crate::store::Tx;
-use crate::store::db;
 use crate::store::key::AddressKey;
 
 /// (PEC msgid, recipient) → our user who sent it.
@@ -60,19 +59,20 @@ impl Ledger<&mut Tx<'_>> {
         sender: &str,
     ) -> Result<(), StoreError> {
         self.0
-            .inner
-            .open_table(SENT)
-            .map_err(db)?
-            .insert(sent_key(pec_id, recipient).as_str(), sender)
-            .map_err(db)?;
+            .table(SENT)?
+            .insert(sent_key(pec_id, recipient).as_str(), sender)?;
         Ok(())
     }
 
     /// Records an arrival; `false` when it was recorded before.
     pub fn record_arrival(&mut self, arrival: &Arrival<'_>) -> Result<bool, StoreError> {
-        let mut table = self.0.inner.open_table(RECEIVED).map_err(db)?;
-        let before = table.insert(arrival.key().as_str(), ()).map_err(db)?;
-        Ok(before.is_none())
+        let mut table = self.0.table(RECEIVED)?;
+        let key = arrival.key();
+        if table.get(key.as_str())?.is_some() {
+            return Ok(false);
+        }
+        table.insert(key.as_str(), ())?;
+        Ok(true)
     }
 }
 
@@ -80,14 +80,11 @@ impl Ledger<&ReadTx<'_>> {
     /// Our user who sent `pec_id` to `recipient`, if we did. A message sent before
     /// the ledger existed is known by its timer while that is armed.
     pub fn sent_by(&self, pec_id: &str, recipient: &str) -> Result<Option<String>, StoreError> {
-        let recorded = match self.0.inner.open_table(SENT) {
-            Ok(table) => table
-                .get(sent_key(pec_id, recipient).as_str())
-                .map_err(db)?
-                .map(|sender| sender.value().to_string()),
-            Err(redb::TableError::TableDoesNotExist(_)) => None,
-            Err(error) => return Err(db(error)),
-        };
+        let recorded = self
+            .0
+            .table(SENT)?
+            .get(sent_key(pec_id, recipient).as_str())?
+            .map(|sender| sender.value().to_string());
         match recorded {
             Some(sender) => Ok(Some(sender)),
             None => Ok(self
@@ -100,11 +97,7 @@ impl Ledger<&ReadTx<'_>> {
 
     /// Whether this arrival was recorded before.
     pub fn arrived(&self, arrival: &Arrival<'_>) -> Result<bool, StoreError> {
-        let table = match self.0.inner.open_table(RECEIVED) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
-            Err(error) => return Err(db(error)),
-        };
-        Ok(table.get(arrival.key().as_str()).map_err(db)?.is_some())
+        let table = self.0.table(RECEIVED)?;
+        Ok(table.get(arrival.key().as_str())?.is_some())
     }
 }

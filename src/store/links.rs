@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
-use redb::ReadableTableMetadata;
 use redb::TableDefinition;
 use serde::Deserialize;
 use serde::Serialize;
@@ -16,7 +15,6 @@ use serde::Serialize;
 use crate::store::ReadTx;
 use crate::store::StoreError;
 use crate::store::Tx;
-use crate::store::db;
 use crate::store::decode;
 use crate::store::encode;
 use crate::store::folders::get_decoded;
@@ -133,23 +131,15 @@ impl Links<&mut Tx<'_>> {
         };
         let mailbox = AddressKey::new(mailbox);
         self.0
-            .inner
-            .open_table(REQUESTS)
-            .map_err(db)?
-            .insert(mailbox.as_str(), encode(&request)?.as_slice())
-            .map_err(db)?;
+            .table(REQUESTS)?
+            .insert(mailbox.as_str(), encode(&request)?.as_slice())?;
         Ok(request)
     }
 
     /// Voids `mailbox`'s live request, if any: none of its links works from now on.
     pub fn void(&mut self, mailbox: &str) -> Result<(), StoreError> {
         let mailbox = AddressKey::new(mailbox);
-        self.0
-            .inner
-            .open_table(REQUESTS)
-            .map_err(db)?
-            .remove(mailbox.as_str())
-            .map_err(db)?;
+        self.0.table(REQUESTS)?.remove(mailbox.as_str())?;
         Ok(())
     }
 
@@ -163,7 +153,7 @@ impl Links<&mut Tx<'_>> {
         now: Timestamp,
     ) -> Result<Issued, StoreError> {
         let mailbox = AddressKey::new(mailbox);
-        let requests = self.0.inner.open_table(REQUESTS).map_err(db)?;
+        let requests = self.0.table(REQUESTS)?;
         let live = get_decoded::<&str, LinkRequest>(&requests, mailbox.as_str())?
             .filter(|r| r.id == request && r.used.is_none() && now < r.expires);
         drop(requests);
@@ -177,11 +167,8 @@ impl Links<&mut Tx<'_>> {
             expires: live.expires,
         };
         self.0
-            .inner
-            .open_table(LINKS)
-            .map_err(db)?
-            .insert(digest.key().as_str(), encode(&link)?.as_slice())
-            .map_err(db)?;
+            .table(LINKS)?
+            .insert(digest.key().as_str(), encode(&link)?.as_slice())?;
         Ok(Issued::Issued(link))
     }
 
@@ -192,10 +179,10 @@ impl Links<&mut Tx<'_>> {
         digest: &LinkDigest,
         now: Timestamp,
     ) -> Result<Redemption, StoreError> {
-        let links = self.0.inner.open_table(LINKS).map_err(db)?;
+        let links = self.0.table(LINKS)?;
         let link = get_decoded::<&str, Link>(&links, digest.key().as_str())?;
         drop(links);
-        let mut requests = self.0.inner.open_table(REQUESTS).map_err(db)?;
+        let mut requests = self.0.table(REQUESTS)?;
         let request = match &link {
             Some(link) => get_decoded::<&str, LinkRequest>(&requests, link.mailbox.as_str())?,
             None => None,
@@ -203,9 +190,7 @@ impl Links<&mut Tx<'_>> {
         let verdict = verdict(link, request.as_ref(), now);
         if let (Redemption::Valid(link), Some(mut request)) = (&verdict, request) {
             request.used = Some(now);
-            requests
-                .insert(link.mailbox.as_str(), encode(&request)?.as_slice())
-                .map_err(db)?;
+            requests.insert(link.mailbox.as_str(), encode(&request)?.as_slice())?;
         }
         Ok(verdict)
     }
@@ -214,17 +199,14 @@ impl Links<&mut Tx<'_>> {
     /// records went.
     pub fn purge(&mut self, now: Timestamp) -> Result<usize, StoreError> {
         let mut removed = 0;
-        let mut links = self.0.inner.open_table(LINKS).map_err(db)?;
-        removed += links
-            .extract_if(|_, bytes| decode::<Link>(bytes).is_ok_and(|l| l.expires <= now))
-            .map_err(db)?
-            .count();
+        let mut links = self.0.table(LINKS)?;
+        removed +=
+            links.remove_where(|_, bytes| decode::<Link>(bytes).is_ok_and(|l| l.expires <= now))?;
         drop(links);
-        let mut requests = self.0.inner.open_table(REQUESTS).map_err(db)?;
-        removed += requests
-            .extract_if(|_, bytes| decode::<LinkRequest>(bytes).is_ok_and(|r| r.expires <= now))
-            .map_err(db)?
-            .count();
+        let mut requests = self.0.table(REQUESTS)?;
+        removed += requests.remove_where(|_, bytes| {
+            decode::<LinkRequest>(bytes).is_ok_and(|r| r.expires <= now)
+        })?;
         Ok(removed)
     }
 }
@@ -232,33 +214,24 @@ impl Links<&mut Tx<'_>> {
 impl Links<&ReadTx<'_>> {
     /// What the link `digest` names is worth at `now`, changing nothing.
     pub fn check(&self, digest: &LinkDigest, now: Timestamp) -> Result<Redemption, StoreError> {
-        let Some(links) = self.0.existing(LINKS)? else {
-            return Ok(Redemption::Unknown);
-        };
-        let link = get_decoded::<&str, Link>(&links, digest.key().as_str())?;
-        let request = match (&link, self.0.existing(REQUESTS)?) {
-            (Some(link), Some(requests)) => {
-                get_decoded::<&str, LinkRequest>(&requests, link.mailbox.as_str())?
+        let link = get_decoded::<&str, Link>(&self.0.table(LINKS)?, digest.key().as_str())?;
+        let request = match &link {
+            Some(link) => {
+                get_decoded::<&str, LinkRequest>(&self.0.table(REQUESTS)?, link.mailbox.as_str())?
             }
-            _ => None,
+            None => None,
         };
         Ok(verdict(link, request.as_ref(), now))
     }
 
     /// `mailbox`'s live request, if any.
     pub fn request(&self, mailbox: &str) -> Result<Option<LinkRequest>, StoreError> {
-        match self.0.existing(REQUESTS)? {
-            Some(requests) => get_decoded(&requests, AddressKey::new(mailbox).as_str()),
-            None => Ok(None),
-        }
+        get_decoded(&self.0.table(REQUESTS)?, AddressKey::new(mailbox).as_str())
     }
 
     /// How many links are recorded (live or not yet purged).
     pub fn count(&self) -> Result<u64, StoreError> {
-        match self.0.existing(LINKS)? {
-            Some(links) => links.len().map_err(db),
-            None => Ok(0),
-        }
+        self.0.table(LINKS)?.len()
     }
 }
 

@@ -7,7 +7,6 @@
 //! and keeps the last pruned hash as the chain's anchor.
 
 use jiff::Timestamp;
-use redb::ReadableTable;
 use redb::TableDefinition;
 use serde::Deserialize;
 use serde::Serialize;
@@ -17,7 +16,6 @@ use crate::store::META;
 use crate::store::ReadTx;
 use crate::store::StoreError;
 use crate::store::Tx;
-use crate::store::db;
 use crate::store::decode;
 use crate::store::encode;
 
@@ -191,8 +189,8 @@ pub struct Events<T>(pub(super) T);
 impl Events<&mut Tx<'_>> {
     /// Appends an event; returns its sequence number.
     pub fn log(&mut self, event: Event) -> Result<u64, StoreError> {
-        let mut meta = self.0.inner.open_table(META).map_err(db)?;
-        let head: Link = match meta.get(HEAD).map_err(db)? {
+        let mut meta = self.0.table(META)?;
+        let head: Link = match meta.get(HEAD)? {
             Some(bytes) => decode(bytes.value())?,
             None => Link {
                 seq: 0,
@@ -207,29 +205,24 @@ impl Events<&mut Tx<'_>> {
             prev_hash: head.hash,
             hash: hash.clone(),
         };
-        meta.insert(HEAD, encode(&Link { seq, hash })?.as_slice())
-            .map_err(db)?;
+        meta.insert(HEAD, encode(&Link { seq, hash })?.as_slice())?;
         self.0
-            .inner
-            .open_table(LOG)
-            .map_err(db)?
-            .insert(seq, encode(&record)?.as_slice())
-            .map_err(db)?;
+            .table(LOG)?
+            .insert(seq, encode(&record)?.as_slice())?;
         Ok(seq)
     }
 
     /// Drops records older than `cutoff` (retention), keeping the chain verifiable.
     pub fn prune_before(&mut self, cutoff: Timestamp) -> Result<u64, StoreError> {
-        let mut log = self.0.inner.open_table(LOG).map_err(db)?;
+        let mut log = self.0.table(LOG)?;
         let mut pruned: Option<Link> = None;
         let old: Vec<LogRecord> = log
-            .iter()
-            .map_err(db)?
-            .map(|entry| decode::<LogRecord>(entry.map_err(db)?.1.value()))
+            .iter()?
+            .map(|entry| decode::<LogRecord>(entry?.1.value()))
             .take_while(|r| r.as_ref().is_ok_and(|r| r.event.time < cutoff))
             .collect::<Result<_, _>>()?;
         for record in &old {
-            log.remove(record.seq).map_err(db)?;
+            log.remove(record.seq)?;
             pruned = Some(Link {
                 seq: record.seq,
                 hash: record.hash.clone(),
@@ -237,11 +230,8 @@ impl Events<&mut Tx<'_>> {
         }
         if let Some(anchor) = pruned {
             self.0
-                .inner
-                .open_table(META)
-                .map_err(db)?
-                .insert(ANCHOR, encode(&anchor)?.as_slice())
-                .map_err(db)?;
+                .table(META)?
+                .insert(ANCHOR, encode(&anchor)?.as_slice())?;
         }
         Ok(old.len() as u64)
     }
@@ -288,15 +278,8 @@ impl Events<&ReadTx<'_>> {
     /// Verifies the whole chain from its anchor to its head; returns the records checked.
     pub fn verify_chain(&self) -> Result<Result<u64, ChainBreak>, StoreError> {
         let link = |key: &str| -> Result<Option<Link>, StoreError> {
-            match self.0.inner.open_table(META) {
-                Ok(meta) => meta
-                    .get(key)
-                    .map_err(db)?
-                    .map(|b| decode(b.value()))
-                    .transpose(),
-                Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-                Err(error) => Err(db(error)),
-            }
+            let meta = self.0.table(META)?;
+            meta.get(key)?.map(|b| decode(b.value())).transpose()
         };
         let mut previous = link(ANCHOR)?.unwrap_or(Link {
             seq: 0,
@@ -358,17 +341,15 @@ impl Events<&ReadTx<'_>> {
         until: Timestamp,
         mut visit: impl FnMut(&Event),
     ) -> Result<(), StoreError> {
-        let Some(table) = self.0.existing(LOG)? else {
-            return Ok(());
-        };
+        let table = self.0.table(LOG)?;
         let (Some(first), Some(last)) = (
-            table.first().map_err(db)?.map(|(k, _)| k.value()),
-            table.last().map_err(db)?.map(|(k, _)| k.value()),
+            table.first()?.map(|(k, _)| k.value()),
+            table.last()?.map(|(k, _)| k.value()),
         ) else {
             return Ok(());
         };
         let time_of = |seq: u64| -> Result<Option<Timestamp>, StoreError> {
-            match table.get(seq).map_err(db)? {
+            match table.get(seq)? {
                 Some(bytes) => Ok(Some(decode::<LogRecord>(bytes.value())?.event.time)),
                 None => Ok(None),
             }
@@ -384,8 +365,8 @@ impl Events<&ReadTx<'_>> {
             }
         }
         let to = until + SCAN_MARGIN;
-        for entry in table.range(low..).map_err(db)? {
-            let record: LogRecord = decode(entry.map_err(db)?.1.value())?;
+        for entry in table.range(low..)? {
+            let record: LogRecord = decode(entry?.1.value())?;
             let time = record.event.time;
             if time >= to {
                 break;

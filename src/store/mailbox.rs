@@ -15,7 +15,6 @@ use serde::Serialize;
 use crate::store::StoreError;
 use crate::store::Tx;
 use crate::store::blobs::BlobId;
-use crate::store::db;
 use crate::store::encode;
 pub use crate::store::mailbox::profile::MailboxState;
 pub use crate::store::mailbox::profile::MailboxType;
@@ -200,9 +199,8 @@ pub(crate) fn put_record(
 ) -> Result<(), StoreError> {
     MAILBOXES
         .write(tx, &new.address)?
-        .insert(new.address.as_str(), encode(new)?.as_slice())
-        .map_err(db)?;
-    retally(tx.inner, old, Some(new))
+        .insert(new.address.as_str(), encode(new)?.as_slice())?;
+    retally(tx, old, Some(new))
 }
 
 /// Mailboxes and the messages filed in them: `Mailboxes<&mut Tx>` changes them (and

@@ -15,12 +15,14 @@
 
 mod backend;
 pub mod blobs;
+mod cluster;
 mod commit;
 mod committer;
 pub mod conservation;
 pub mod folders;
 pub mod headers;
 pub mod key;
+mod kv;
 pub mod ledger;
 pub mod links;
 pub mod log;
@@ -49,13 +51,13 @@ use redb::ConcurrencyMode;
 use redb::Database;
 use redb::ReadOnlyDatabase;
 use redb::ReadableDatabase;
-use redb::ReadableTable;
 use redb::TableDefinition;
 use redb::WriteTransaction;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::store::blobs::BlobStore;
+use crate::store::kv::Snapshots;
 use crate::store::mailbox::Credential;
 use crate::store::signal::MailboxCommits;
 use crate::store::signal::Signals;
@@ -70,6 +72,12 @@ pub enum StoreError {
     /// The database engine failed.
     #[error("database: {0}")]
     Database(#[from] redb::Error),
+    /// PostgreSQL failed, or refused the statement.
+    #[error("database: {0}")]
+    Cluster(#[from] postgres::Error),
+    /// No connection to PostgreSQL could be had.
+    #[error("database: {0}")]
+    Pool(#[source] r2d2::Error),
     /// A commit shared with other writers failed: each of them gets the one error.
     #[error("database: {0}")]
     Batch(#[source] Arc<StoreError>),
@@ -125,10 +133,31 @@ fn open_error(error: redb::DatabaseError) -> StoreError {
     }
 }
 
-/// Maps any redb error.
-pub(crate) fn db<E: Into<redb::Error>>(error: E) -> StoreError {
-    StoreError::Database(error.into())
+/// Maps an engine's error.
+pub(crate) fn db<E: Into<StoreError>>(error: E) -> StoreError {
+    error.into()
 }
+
+/// redb's errors of each operation, as the [`redb::Error`] they all convert to.
+macro_rules! from_redb {
+    ($($error:ty),*) => {
+        $(impl From<$error> for StoreError {
+            fn from(error: $error) -> StoreError {
+                StoreError::Database(error.into())
+            }
+        })*
+    };
+}
+
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SavepointError,
+    redb::SetDurabilityError
+);
 
 /// Encodes a record.
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
@@ -143,10 +172,13 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError>
 /// The store: cheap to clone, shared by every task.
 #[derive(Clone)]
 pub struct Store {
-    /// Where reads go: the writer itself, or a read-only handle following it.
-    reader: Arc<dyn ReadableDatabase + Send + Sync>,
-    /// `None` for a read-only handle.
+    /// Where reads go: the writer itself, a read-only handle following it, or the
+    /// cluster's database.
+    reader: Snapshots,
+    /// `None` for a read-only handle and for the cluster engine.
     writer: Option<Writer>,
+    /// The cluster engine's connections; `None` for the embedded engine.
+    cluster: Option<kv::pg::Pool>,
     blobs: BlobStore,
     group: Arc<commit::GroupCommit>,
     /// Runs the hot paths' writes ([`Store::write_owned`]); `None` when read-only.
@@ -183,16 +215,7 @@ impl Store {
     /// Opens (creating if needed) the store under `data_dir` as its one writer;
     /// [`StoreError::InUse`] if another process holds it.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        // Only the daemon's user may enter the data folder or read the database: they
-        // hold people's mail and password hashes (whatever the umask).
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(data_dir)
-            .map_err(|source| StoreError::Io {
-                context: format!("creating {}", data_dir.display()),
-                source,
-            })?;
+        create_private_dir(data_dir)?;
         let path = data_dir.join(FILE);
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -273,7 +296,7 @@ impl Store {
         reader: Arc<dyn ReadableDatabase + Send + Sync>,
         writer: Option<Writer>,
     ) -> Result<Store, StoreError> {
-        let blobs = BlobStore::open(&data_dir.join("blobs"), Arc::clone(&reader))?;
+        let blobs = BlobStore::open(&data_dir.join("blobs"), Snapshots::Embedded(reader))?;
         let commits = Arc::new(tokio::sync::watch::Sender::new(0u64));
         let signals = Arc::new(Signals::default());
         let meter = meter::CommitMeter::default();
@@ -292,8 +315,9 @@ impl Store {
             None => None,
         };
         Ok(Store {
-            reader,
+            reader: blobs.snapshots(),
             writer,
+            cluster: None,
             blobs,
             group: Arc::default(),
             committer,
@@ -321,6 +345,9 @@ impl Store {
         &self,
         work: impl Fn(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        if let Some(pool) = &self.cluster {
+            return self.write_cluster(pool, work);
+        }
         let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
         let on_commit = |took, writes, touched: &Touched| {
             count_commit(&self.commits);
@@ -338,9 +365,10 @@ impl Store {
         &self,
         work: impl Fn(&mut Tx<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        match &self.committer {
-            Some(committer) => committer.write(work),
-            None => Err(StoreError::ReadOnly),
+        match (&self.committer, &self.cluster) {
+            (Some(committer), _) => committer.write(work),
+            (None, Some(pool)) => self.write_cluster(pool, work),
+            (None, None) => Err(StoreError::ReadOnly),
         }
     }
 
@@ -367,8 +395,7 @@ impl Store {
         &self,
         work: impl FnOnce(&ReadTx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let txn = self.reader.begin_read().map_err(db)?;
-        work(&ReadTx { inner: &txn })
+        self.reader.read(work)
     }
 
     /// The lookup a login's password check runs on a checker thread: the credential
@@ -393,36 +420,33 @@ impl Store {
     }
 }
 
+/// Creates the data folder, if missing, for the daemon's user alone: it holds people's
+/// mail and password hashes (whatever the umask).
+fn create_private_dir(data_dir: &Path) -> Result<(), StoreError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)
+        .map_err(|source| StoreError::Io {
+            context: format!("creating {}", data_dir.display()),
+            source,
+        })
+}
+
 /// Tells IDLE sessions that a commit happened.
 fn count_commit(commits: &tokio::sync::watch::Sender<u64>) {
     commits.send_modify(|n| *n = n.wrapping_add(1));
 }
 
 impl ReadTx<'_> {
-    /// A table, or `None` if it was never written.
-    pub(crate) fn existing<K: redb::Key + 'static, V: redb::Value + 'static>(
-        &self,
-        definition: TableDefinition<K, V>,
-    ) -> Result<Option<redb::ReadOnlyTable<K, V>>, StoreError> {
-        match self.inner.open_table(definition) {
-            Ok(table) => Ok(Some(table)),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(error) => Err(db(error)),
-        }
-    }
-
     /// Every record of a table, decoded, in key order; a table never written is empty.
-    pub(crate) fn values<K: redb::Key + 'static, T: DeserializeOwned>(
+    pub(crate) fn values<K: kv::OrderedKey, T: DeserializeOwned>(
         &self,
-        definition: TableDefinition<K, &[u8]>,
+        definition: TableDefinition<'static, K, &'static [u8]>,
     ) -> Result<Vec<T>, StoreError> {
-        let Some(table) = self.existing(definition)? else {
-            return Ok(Vec::new());
-        };
-        table
-            .iter()
-            .map_err(db)?
-            .map(|entry| decode(entry.map_err(db)?.1.value()))
+        self.table(definition)?
+            .iter()?
+            .map(|entry| decode(entry?.1.value()))
             .collect()
     }
 }
@@ -430,7 +454,7 @@ impl ReadTx<'_> {
 impl Tx<'_> {
     /// Next value of a durable counter.
     pub(crate) fn next(&mut self, counter: &str) -> Result<u64, StoreError> {
-        let mut meta = self.inner.open_table(META).map_err(db)?;
+        let mut meta = self.table(META)?;
         let current = match meta.get(counter).map_err(db)? {
             Some(bytes) => decode::<u64>(bytes.value())?,
             None => 0,

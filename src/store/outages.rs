@@ -8,7 +8,6 @@
 //! start is an outage nobody had to remember to record.
 
 use jiff::Timestamp;
-use redb::ReadableTable;
 use redb::TableDefinition;
 use serde::Deserialize;
 use serde::Serialize;
@@ -16,7 +15,6 @@ use serde::Serialize;
 use crate::store::ReadTx;
 use crate::store::StoreError;
 use crate::store::Tx;
-use crate::store::db;
 use crate::store::decode;
 use crate::store::encode;
 
@@ -107,8 +105,8 @@ impl Outages<&mut Tx<'_>> {
             kind,
             recorded: now,
         };
-        let mut table = self.0.inner.open_table(OUTAGES).map_err(db)?;
-        table.insert(id, encode(&outage)?.as_slice()).map_err(db)?;
+        let mut table = self.0.table(OUTAGES)?;
+        table.insert(id, encode(&outage)?.as_slice())?;
         Ok(id)
     }
 
@@ -138,8 +136,8 @@ impl Outages<&mut Tx<'_>> {
     }
 
     fn update_run(&mut self, id: u64, change: impl FnOnce(&mut Run)) -> Result<(), StoreError> {
-        let table = self.0.inner.open_table(RUNS).map_err(db)?;
-        let mut run: Run = match table.get(id).map_err(db)? {
+        let table = self.0.table(RUNS)?;
+        let mut run: Run = match table.get(id)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Err(StoreError::Corrupt(format!("no daemon run {id}"))),
         };
@@ -149,8 +147,8 @@ impl Outages<&mut Tx<'_>> {
     }
 
     fn put_run(&mut self, run: &Run) -> Result<(), StoreError> {
-        let mut table = self.0.inner.open_table(RUNS).map_err(db)?;
-        table.insert(run.id, encode(run)?.as_slice()).map_err(db)?;
+        let mut table = self.0.table(RUNS)?;
+        table.insert(run.id, encode(run)?.as_slice())?;
         Ok(())
     }
 }

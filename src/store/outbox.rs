@@ -5,7 +5,6 @@
 //! goes out and is never stored in clear ([`crate::store::links`]).
 
 use jiff::Timestamp;
-use redb::ReadableTable;
 use redb::TableDefinition;
 use serde::Deserialize;
 use serde::Serialize;
@@ -13,9 +12,9 @@ use serde::Serialize;
 use crate::store::ReadTx;
 use crate::store::StoreError;
 use crate::store::Tx;
-use crate::store::db;
 use crate::store::decode;
 use crate::store::encode;
+use crate::store::kv::Table;
 use crate::store::links::LinkPurpose;
 
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
@@ -78,50 +77,42 @@ impl Outbox<&mut Tx<'_>> {
     pub fn enqueue(&mut self, mut mail: OutboxMail) -> Result<u64, StoreError> {
         mail.id = self.0.next("outbox")?;
         let record = encode(&mail)?;
-        self.table()?
-            .insert(mail.id, record.as_slice())
-            .map_err(db)?;
+        self.table()?.insert(mail.id, record.as_slice())?;
         Ok(mail.id)
     }
 
     /// The smarthost took it, or it became moot: removes it.
     pub fn remove(&mut self, id: u64) -> Result<(), StoreError> {
-        self.table()?.remove(id).map_err(db).map(drop)
+        self.table()?.remove(id).map(drop)
     }
 
     /// Counts a failed attempt and sets when to try again; a mail no longer queued is
     /// left alone.
     pub fn reschedule(&mut self, id: u64, next: Timestamp, error: &str) -> Result<(), StoreError> {
         let mut table = self.table()?;
-        let found = table
-            .get(id)
-            .map_err(db)?
-            .map(|b| decode::<OutboxMail>(b.value()));
+        let found = table.get(id)?.map(|b| decode::<OutboxMail>(b.value()));
         let Some(mut mail) = found.transpose()? else {
             return Ok(());
         };
         mail.next_attempt = next;
         mail.attempts = mail.attempts.saturating_add(1);
         mail.last_error = Some(error.to_string());
-        table.insert(id, encode(&mail)?.as_slice()).map_err(db)?;
+        table.insert(id, encode(&mail)?.as_slice())?;
         Ok(())
     }
 
-    fn table(&mut self) -> Result<redb::Table<'_, u64, &'static [u8]>, StoreError> {
-        self.0.inner.open_table(OUTBOX).map_err(db)
+    fn table(&mut self) -> Result<Table<'_, u64, &'static [u8]>, StoreError> {
+        self.0.table(OUTBOX)
     }
 }
 
 impl Outbox<&ReadTx<'_>> {
     /// Mails due at `now`, oldest first, at most `limit`.
     pub fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxMail>, StoreError> {
-        let Some(table) = self.0.existing(OUTBOX)? else {
-            return Ok(Vec::new());
-        };
+        let table = self.0.table(OUTBOX)?;
         table
-            .iter()
-            .map_err(db)?
-            .map(|entry| decode::<OutboxMail>(entry.map_err(db)?.1.value()))
+            .iter()?
+            .map(|entry| decode::<OutboxMail>(entry?.1.value()))
             .filter(|mail| mail.as_ref().map_or(true, |m| m.next_attempt <= now))
             .take(limit)
             .collect()

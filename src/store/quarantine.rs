@@ -10,7 +10,6 @@ use crate::store::ReadTx;
 use crate::store::StoreError;
 use crate::store::Tx;
 use crate::store::blobs::BlobId;
-use crate::store::db;
 use crate::store::encode;
 
 const QUARANTINE: TableDefinition<&str, &[u8]> = TableDefinition::new("quarantine");
@@ -39,11 +38,8 @@ impl Quarantine<&mut Tx<'_>> {
     pub fn keep(&mut self, record: &Quarantined) -> Result<(), StoreError> {
         let key = format!("{}/{}", record.time.as_millisecond(), record.blob.as_str());
         self.0
-            .inner
-            .open_table(QUARANTINE)
-            .map_err(db)?
-            .insert(key.as_str(), encode(record)?.as_slice())
-            .map_err(db)?;
+            .table(QUARANTINE)?
+            .insert(key.as_str(), encode(record)?.as_slice())?;
         Ok(())
     }
 }

@@ -2,7 +2,6 @@
 //! recipients, retried by the relay until delivered or given up.
 
 use jiff::Timestamp;
-use redb::ReadableTable;
 use redb::TableDefinition;
 use serde::Deserialize;
 use serde::Serialize;
@@ -11,7 +10,6 @@ use crate::store::ReadTx;
 use crate::store::StoreError;
 use crate::store::Tx;
 use crate::store::blobs::BlobId;
-use crate::store::db;
 use crate::store::decode;
 use crate::store::encode;
 
@@ -93,22 +91,14 @@ impl Queue<&mut Tx<'_>> {
     pub fn enqueue(&mut self, mut job: Job) -> Result<u64, StoreError> {
         job.id = self.0.next("job")?;
         self.0
-            .inner
-            .open_table(JOBS)
-            .map_err(db)?
-            .insert(job.id, encode(&job)?.as_slice())
-            .map_err(db)?;
+            .table(JOBS)?
+            .insert(job.id, encode(&job)?.as_slice())?;
         Ok(job.id)
     }
 
     /// Delivered (or given up): removes the job.
     pub fn complete(&mut self, id: u64) -> Result<(), StoreError> {
-        self.0
-            .inner
-            .open_table(JOBS)
-            .map_err(db)?
-            .remove(id)
-            .map_err(db)?;
+        self.0.table(JOBS)?.remove(id)?;
         Ok(())
     }
 
@@ -120,15 +110,15 @@ impl Queue<&mut Tx<'_>> {
         attempts: u32,
         error: &str,
     ) -> Result<(), StoreError> {
-        let mut table = self.0.inner.open_table(JOBS).map_err(db)?;
-        let mut job: Job = match table.get(id).map_err(db)? {
+        let mut table = self.0.table(JOBS)?;
+        let mut job: Job = match table.get(id)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Ok(()),
         };
         job.next_attempt = next_attempt;
         job.attempts = attempts;
         job.last_error = Some(error.to_string());
-        table.insert(id, encode(&job)?.as_slice()).map_err(db)?;
+        table.insert(id, encode(&job)?.as_slice())?;
         Ok(())
     }
 }
@@ -144,14 +134,10 @@ impl Queue<&ReadTx<'_>> {
     ) -> Result<Vec<Job>, StoreError> {
         // Decoded one by one, only until `limit` and never when skipped: the relay asks
         // after every delivery, and a backlog must not be decoded whole each time.
-        let table = match self.0.inner.open_table(JOBS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(db(error)),
-        };
+        let table = self.0.table(JOBS)?;
         let mut due = Vec::new();
-        for entry in table.iter().map_err(db)? {
-            let (id, job) = entry.map_err(db)?;
+        for entry in table.iter()? {
+            let (id, job) = entry?;
             if skip(id.value()) {
                 continue;
             }

@@ -25,44 +25,38 @@ use std::sync::Mutex;
 use std::sync::MutexGuard;
 
 use redb::MultimapTableDefinition;
-use redb::ReadOnlyMultimapTable;
-use redb::ReadOnlyTable;
-use redb::ReadTransaction;
-use redb::ReadableMultimapTable;
-use redb::ReadableTable;
 use redb::TableDefinition;
-use redb::TableError;
 use tokio::sync::watch;
 
+use super::ReadTx;
 use super::StoreError;
 use super::Tx;
-use super::db;
 use super::key::AddressKey;
+use super::kv::Multimap;
+use super::kv::OrderedKey;
+use super::kv::Table;
 
 /// The mailboxes (their table keys) whose records a transaction wrote.
 pub type Touched = BTreeSet<String>;
 
 /// A table of mailbox data: every key starts with the address the record belongs to.
-pub(crate) struct MailboxTable<K: redb::Key + 'static, V: redb::Value + 'static>(
+pub(crate) struct MailboxTable<K: OrderedKey, V: redb::Value + 'static>(
     TableDefinition<'static, K, V>,
 );
 
-impl<K: redb::Key + 'static, V: redb::Value + 'static> MailboxTable<K, V> {
+impl<K: OrderedKey, V: redb::Value + 'static> MailboxTable<K, V> {
     pub(crate) const fn new(name: &'static str) -> Self {
         MailboxTable(TableDefinition::new(name))
     }
 
     /// The table in a snapshot.
-    pub(crate) fn read(&self, tx: &ReadTransaction) -> Result<ReadOnlyTable<K, V>, TableError> {
-        tx.open_table(self.0)
+    pub(crate) fn read<'t>(&self, tx: &'t ReadTx<'_>) -> Result<Table<'t, K, V>, StoreError> {
+        tx.table(self.0)
     }
 
     /// The table seen from a write transaction, for reading only (marks nothing).
-    pub(crate) fn peek<'t>(
-        &self,
-        tx: &'t Tx<'_>,
-    ) -> Result<impl ReadableTable<K, V> + 't, StoreError> {
-        tx.inner.open_table(self.0).map_err(db)
+    pub(crate) fn peek<'t>(&self, tx: &'t Tx<'_>) -> Result<Table<'t, K, V>, StoreError> {
+        tx.table(self.0)
     }
 
     /// The table, to write `address`'s records: the commit will wake its sessions.
@@ -70,36 +64,30 @@ impl<K: redb::Key + 'static, V: redb::Value + 'static> MailboxTable<K, V> {
         &self,
         tx: &'t Tx<'_>,
         address: &str,
-    ) -> Result<redb::Table<'t, K, V>, StoreError> {
+    ) -> Result<Table<'t, K, V>, StoreError> {
         tx.touch(address);
-        tx.inner.open_table(self.0).map_err(db)
+        tx.table(self.0)
     }
 }
 
 /// [`MailboxTable`] for a multimap table.
-pub(crate) struct MailboxMultimap<K: redb::Key + 'static, V: redb::Key + 'static>(
+pub(crate) struct MailboxMultimap<K: OrderedKey, V: OrderedKey>(
     MultimapTableDefinition<'static, K, V>,
 );
 
-impl<K: redb::Key + 'static, V: redb::Key + 'static> MailboxMultimap<K, V> {
+impl<K: OrderedKey, V: OrderedKey> MailboxMultimap<K, V> {
     pub(crate) const fn new(name: &'static str) -> Self {
         MailboxMultimap(MultimapTableDefinition::new(name))
     }
 
     /// The table in a snapshot.
-    pub(crate) fn read(
-        &self,
-        tx: &ReadTransaction,
-    ) -> Result<ReadOnlyMultimapTable<K, V>, TableError> {
-        tx.open_multimap_table(self.0)
+    pub(crate) fn read<'t>(&self, tx: &'t ReadTx<'_>) -> Result<Multimap<'t, K, V>, StoreError> {
+        tx.multimap(self.0)
     }
 
     /// The table seen from a write transaction, for reading only (marks nothing).
-    pub(crate) fn peek<'t>(
-        &self,
-        tx: &'t Tx<'_>,
-    ) -> Result<impl ReadableMultimapTable<K, V> + 't, StoreError> {
-        tx.inner.open_multimap_table(self.0).map_err(db)
+    pub(crate) fn peek<'t>(&self, tx: &'t Tx<'_>) -> Result<Multimap<'t, K, V>, StoreError> {
+        tx.multimap(self.0)
     }
 
     /// The table, to write `address`'s records: the commit will wake its sessions.
@@ -107,9 +95,9 @@ impl<K: redb::Key + 'static, V: redb::Key + 'static> MailboxMultimap<K, V> {
         &self,
         tx: &'t Tx<'_>,
         address: &str,
-    ) -> Result<redb::MultimapTable<'t, K, V>, StoreError> {
+    ) -> Result<Multimap<'t, K, V>, StoreError> {
         tx.touch(address);
-        tx.inner.open_multimap_table(self.0).map_err(db)
+        tx.multimap(self.0)
     }
 }
 

@@ -2,15 +2,12 @@
 //! (`address NUL client Message-ID` → [`DeliveryStatus`]), kept so a copy appended to
 //! `Sent` later still gets its keywords.
 
-use redb::ReadableMultimapTable;
-use redb::ReadableTable;
 use redb::TableDefinition;
 
 use crate::pec::id;
 use crate::pec::status::DeliveryStatus;
 use crate::store::StoreError;
 use crate::store::Tx;
-use crate::store::db;
 use crate::store::decode;
 use crate::store::encode;
 use crate::store::key::AddressKey;
@@ -25,8 +22,8 @@ pub struct Statuses<T>(pub(super) T);
 impl Statuses<&mut Tx<'_>> {
     /// The recorded state of `user`'s message `message_id`.
     pub fn get(&self, user: &str, message_id: &str) -> Result<Option<DeliveryStatus>, StoreError> {
-        let table = self.0.inner.open_table(DELIVERY_STATUS).map_err(db)?;
-        let status = table.get(key(user, message_id).as_str()).map_err(db)?;
+        let table = self.0.table(DELIVERY_STATUS)?;
+        let status = table.get(key(user, message_id).as_str())?;
         status.map(|bytes| decode(bytes.value())).transpose()
     }
 
@@ -38,11 +35,8 @@ impl Statuses<&mut Tx<'_>> {
         status: &DeliveryStatus,
     ) -> Result<(), StoreError> {
         self.0
-            .inner
-            .open_table(DELIVERY_STATUS)
-            .map_err(db)?
-            .insert(key(user, message_id).as_str(), encode(status)?.as_slice())
-            .map_err(db)?;
+            .table(DELIVERY_STATUS)?
+            .insert(key(user, message_id).as_str(), encode(status)?.as_slice())?;
         Ok(())
     }
 
@@ -60,11 +54,8 @@ impl Statuses<&mut Tx<'_>> {
             AddressKey::new(user).folder(folder),
             id::bracketed(message_id)
         );
-        table
-            .get(index_key.as_str())
-            .map_err(db)?
-            .map(|v| Ok(v.map_err(db)?.value()))
-            .collect()
+        let uids = table.get(index_key.as_str())?;
+        Ok(uids.iter().map(|v| v.value()).collect())
     }
 }
 

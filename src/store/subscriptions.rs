@@ -7,16 +7,14 @@
 //! [`Folder::subscribed`]; a name is subscribed when either says so, and a change
 //! writes both, so no migration is needed.
 
-use redb::ReadableTable;
-
 use crate::store::ReadTx;
 use crate::store::StoreError;
 use crate::store::Tx;
-use crate::store::db;
 use crate::store::decode;
 use crate::store::encode;
 use crate::store::folders::Folders;
 use crate::store::key::AddressKey;
+use crate::store::kv::Table;
 use crate::store::mailbox::FOLDERS;
 use crate::store::mailbox::Folder;
 use crate::store::signal::MailboxTable;
@@ -43,11 +41,7 @@ impl Folders<&ReadTx<'_>> {
     /// Every subscribed name of a mailbox, existing folders or not, in name order.
     pub fn subscriptions(&self, address: &str) -> Result<Vec<String>, StoreError> {
         let address = AddressKey::new(address);
-        let mut names: Vec<String> = match SUBSCRIPTIONS.read(self.0.inner) {
-            Ok(table) => names_in(&table, &address)?,
-            Err(redb::TableError::TableDoesNotExist(_)) => Vec::new(),
-            Err(error) => return Err(db(error)),
-        };
+        let mut names = names_in(&SUBSCRIPTIONS.read(self.0)?, &address)?;
         names.extend(
             self.list(address.as_str())?
                 .into_iter()
@@ -72,12 +66,12 @@ impl Folders<&mut Tx<'_>> {
         let address = AddressKey::new(address);
         let key = address.folder(name);
         let mut folders = FOLDERS.write(self.0, address.as_str())?;
-        let folder: Option<Folder> = match folders.get(key.as_str()).map_err(db)? {
+        let folder: Option<Folder> = match folders.get(key.as_str())? {
             Some(bytes) => Some(decode(bytes.value())?),
             None => None,
         };
         let mut table = SUBSCRIPTIONS.write(self.0, address.as_str())?;
-        let listed = table.get(key.as_str()).map_err(db)?.is_some();
+        let listed = table.get(key.as_str())?.is_some();
         if subscribed {
             if folder.is_none() {
                 return Ok(Subscribed::NoSuchName);
@@ -85,17 +79,15 @@ impl Folders<&mut Tx<'_>> {
             if !listed && names_in(&table, &address)?.len() >= MAX_SUBSCRIPTIONS {
                 return Ok(Subscribed::TooMany);
             }
-            table.insert(key.as_str(), ()).map_err(db)?;
+            table.insert(key.as_str(), ())?;
         } else if listed {
-            table.remove(key.as_str()).map_err(db)?;
+            table.remove(key.as_str())?;
         }
         if let Some(mut folder) = folder
             && folder.subscribed != subscribed
         {
             folder.subscribed = subscribed;
-            folders
-                .insert(key.as_str(), encode(&folder)?.as_slice())
-                .map_err(db)?;
+            folders.insert(key.as_str(), encode(&folder)?.as_slice())?;
         }
         Ok(Subscribed::Done)
     }
@@ -110,7 +102,7 @@ impl Folders<&mut Tx<'_>> {
     ) -> Result<(), StoreError> {
         if folder.subscribed {
             let mut table = SUBSCRIPTIONS.write(self.0, address.as_str())?;
-            table.insert(key, ()).map_err(db)?;
+            table.insert(key, ())?;
         }
         Ok(())
     }
@@ -123,23 +115,22 @@ impl Folders<&mut Tx<'_>> {
         new_key: &str,
     ) -> Result<(), StoreError> {
         let mut table = SUBSCRIPTIONS.write(self.0, address.as_str())?;
-        if table.remove(old_key).map_err(db)?.is_some() {
-            table.insert(new_key, ()).map_err(db)?;
+        if table.remove(old_key)?.is_some() {
+            table.insert(new_key, ())?;
         }
         Ok(())
     }
 }
 
 fn names_in(
-    table: &impl ReadableTable<&'static str, ()>,
+    table: &Table<'_, &'static str, ()>,
     address: &AddressKey,
 ) -> Result<Vec<String>, StoreError> {
     let (start, end) = (format!("{address}\0"), format!("{address}\u{1}"));
     table
-        .range(start.as_str()..end.as_str())
-        .map_err(db)?
+        .range(start.as_str()..end.as_str())?
         .map(|entry| {
-            let (key, _) = entry.map_err(db)?;
+            let (key, _) = entry?;
             Ok(key.value()[start.len()..].to_string())
         })
         .collect()

@@ -2,6 +2,7 @@
 //! bodies, timers and the tamper-evident log in the files below.
 
 mod bodies;
+mod cluster;
 mod delivery;
 mod log;
 mod mailboxes;

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
-use redb::ReadableTable;
 use redb::TableDefinition;
 use serde::Deserialize;
 use serde::Serialize;
@@ -13,7 +12,6 @@ use serde::Serialize;
 use crate::store::ReadTx;
 use crate::store::StoreError;
 use crate::store::Tx;
-use crate::store::db;
 use crate::store::decode;
 use crate::store::encode;
 use crate::store::key::AddressKey;
@@ -84,11 +82,8 @@ impl Timers<&mut Tx<'_>> {
             .record_sent(&timer.pec_id, &timer.recipient, &timer.sender)?;
         let key = key(&timer.pec_id, &timer.recipient);
         self.0
-            .inner
-            .open_table(TIMERS)
-            .map_err(db)?
-            .insert(key.as_str(), encode(&timer)?.as_slice())
-            .map_err(db)?;
+            .table(TIMERS)?
+            .insert(key.as_str(), encode(&timer)?.as_slice())?;
         Ok(())
     }
 
@@ -110,11 +105,8 @@ impl Timers<&mut Tx<'_>> {
     /// Removes a timer.
     pub fn remove(&mut self, pec_id: &str, recipient: &str) -> Result<(), StoreError> {
         self.0
-            .inner
-            .open_table(TIMERS)
-            .map_err(db)?
-            .remove(key(pec_id, recipient).as_str())
-            .map_err(db)?;
+            .table(TIMERS)?
+            .remove(key(pec_id, recipient).as_str())?;
         Ok(())
     }
 
@@ -125,15 +117,13 @@ impl Timers<&mut Tx<'_>> {
         edit: impl FnOnce(&mut Timer),
     ) -> Result<(), StoreError> {
         let key = key(pec_id, recipient);
-        let mut table = self.0.inner.open_table(TIMERS).map_err(db)?;
-        let mut timer: Timer = match table.get(key.as_str()).map_err(db)? {
+        let mut table = self.0.table(TIMERS)?;
+        let mut timer: Timer = match table.get(key.as_str())? {
             Some(bytes) => decode(bytes.value())?,
             None => return Ok(()),
         };
         edit(&mut timer);
-        table
-            .insert(key.as_str(), encode(&timer)?.as_slice())
-            .map_err(db)?;
+        table.insert(key.as_str(), encode(&timer)?.as_slice())?;
         Ok(())
     }
 }
@@ -141,14 +131,10 @@ impl Timers<&mut Tx<'_>> {
 impl Timers<&ReadTx<'_>> {
     /// The notices due at `now`. When both are overdue only the final one is due.
     pub fn due(&self, now: Timestamp) -> Result<Vec<(Timer, Due)>, StoreError> {
-        let table = match self.0.inner.open_table(TIMERS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(db(error)),
-        };
+        let table = self.0.table(TIMERS)?;
         let mut due = Vec::new();
-        for entry in table.iter().map_err(db)? {
-            let timer: Timer = decode(entry.map_err(db)?.1.value())?;
+        for entry in table.iter()? {
+            let timer: Timer = decode(entry?.1.value())?;
             if now >= timer.final_at {
                 due.push((timer, Due::Final24h));
             } else if now >= timer.warn_at && !timer.warned && !timer.taken_in_charge {
@@ -165,12 +151,8 @@ impl Timers<&ReadTx<'_>> {
 
     /// The timer of one recipient of a message, while it is armed.
     pub fn get(&self, pec_id: &str, recipient: &str) -> Result<Option<Timer>, StoreError> {
-        let table = match self.0.inner.open_table(TIMERS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(error) => return Err(db(error)),
-        };
-        let found = table.get(key(pec_id, recipient).as_str()).map_err(db)?;
+        let table = self.0.table(TIMERS)?;
+        let found = table.get(key(pec_id, recipient).as_str())?;
         found.map(|bytes| decode(bytes.value())).transpose()
     }
 }

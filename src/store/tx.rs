@@ -1,8 +1,15 @@
 //! The transactions the rest of the crate writes and reads in, and the handles of their
 //! tables.
 
-use redb::ReadTransaction;
-use redb::WriteTransaction;
+use redb::MultimapTableDefinition;
+use redb::TableDefinition;
+
+use crate::store::StoreError;
+use crate::store::kv::Multimap;
+use crate::store::kv::OrderedKey;
+use crate::store::kv::Reading;
+use crate::store::kv::Table;
+use crate::store::kv::Writing;
 
 use crate::store::conservation::Conservation;
 use crate::store::folders::Folders;
@@ -26,7 +33,7 @@ use crate::store::timers::Timers;
 /// defined beside its table, so the rest of the crate names a table's operations and
 /// never the database's: what a second backend would supply.
 pub struct Tx<'a> {
-    pub(crate) inner: &'a WriteTransaction,
+    inner: Writing<'a>,
     /// The mailboxes whose records were written ([`signal::MailboxTable::write`]).
     touched: std::cell::RefCell<Touched>,
 }
@@ -34,12 +41,18 @@ pub struct Tx<'a> {
 /// A consistent read-only snapshot, its tables reached through the same handles as
 /// [`Tx`]'s.
 pub struct ReadTx<'a> {
-    pub(crate) inner: &'a ReadTransaction,
+    inner: Reading<'a>,
+}
+
+impl<'a> ReadTx<'a> {
+    pub(crate) fn new(inner: Reading<'a>) -> ReadTx<'a> {
+        ReadTx { inner }
+    }
 }
 
 impl<'a> Tx<'a> {
     /// One writer's view of `inner`; what it marks is its own.
-    pub(crate) fn new(inner: &'a WriteTransaction) -> Tx<'a> {
+    pub(crate) fn new(inner: Writing<'a>) -> Tx<'a> {
         Tx {
             inner,
             touched: std::cell::RefCell::default(),
@@ -58,6 +71,43 @@ impl<'a> Tx<'a> {
     /// The mailboxes this writer changed.
     pub(crate) fn into_touched(self) -> Touched {
         self.touched.into_inner()
+    }
+}
+
+/// The tables, for the handles.
+impl Tx<'_> {
+    /// A table, to read and write.
+    pub(crate) fn table<K: OrderedKey, V: redb::Value + 'static>(
+        &self,
+        definition: TableDefinition<'static, K, V>,
+    ) -> Result<Table<'_, K, V>, StoreError> {
+        self.inner.table(definition)
+    }
+
+    /// A multimap table, to read and write.
+    pub(crate) fn multimap<K: OrderedKey, V: OrderedKey>(
+        &self,
+        definition: MultimapTableDefinition<'static, K, V>,
+    ) -> Result<Multimap<'_, K, V>, StoreError> {
+        self.inner.multimap(definition)
+    }
+}
+
+impl ReadTx<'_> {
+    /// A table as the snapshot has it (empty if never written).
+    pub(crate) fn table<K: OrderedKey, V: redb::Value + 'static>(
+        &self,
+        definition: TableDefinition<'static, K, V>,
+    ) -> Result<Table<'_, K, V>, StoreError> {
+        self.inner.table(definition)
+    }
+
+    /// A multimap table as the snapshot has it (empty if never written).
+    pub(crate) fn multimap<K: OrderedKey, V: OrderedKey>(
+        &self,
+        definition: MultimapTableDefinition<'static, K, V>,
+    ) -> Result<Multimap<'_, K, V>, StoreError> {
+        self.inner.multimap(definition)
     }
 }
 

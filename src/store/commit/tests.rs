@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
 
-use redb::ReadableTable;
 use redb::TableDefinition;
 
 use super::super::Store;
@@ -18,25 +17,24 @@ const COUNTS: TableDefinition<u64, u64> = TableDefinition::new("test-counts");
 
 /// Writes one test record (also used by the committer's tests).
 pub(in crate::store) fn put(tx: &mut Tx<'_>, key: u64, value: u64) -> Result<(), StoreError> {
-    let mut table = tx.inner.open_table(COUNTS).map_err(db)?;
+    let mut table = tx.table(COUNTS)?;
     table.insert(key, value).map_err(db)?;
     Ok(())
 }
 
 /// Every test record, in key order.
 pub(in crate::store) fn all(store: &Store) -> Vec<(u64, u64)> {
-    let txn = store.reader.begin_read().unwrap();
-    let Ok(table) = txn.open_table(COUNTS) else {
-        return Vec::new();
-    };
-    table
-        .iter()
-        .unwrap()
-        .map(|entry| {
-            let (key, value) = entry.unwrap();
-            (key.value(), value.value())
+    store
+        .read(|tx| {
+            tx.table(COUNTS)?
+                .iter()?
+                .map(|entry| {
+                    let (key, value) = entry?;
+                    Ok((key.value(), value.value()))
+                })
+                .collect()
         })
-        .collect()
+        .unwrap()
 }
 
 #[test]

@@ -3,8 +3,6 @@
 
 use std::ops::RangeInclusive;
 
-use redb::ReadableTable;
-
 use super::BY_MESSAGE_ID;
 use super::Credential;
 use super::DUMMY_HASH;
@@ -18,31 +16,22 @@ use super::verify_argon2;
 use crate::store::ReadTx;
 use crate::store::StoreError;
 use crate::store::Tx;
-use crate::store::db;
 use crate::store::decode;
 use crate::store::key::AddressKey;
+use crate::store::kv::Table;
 
 impl Mailboxes<&ReadTx<'_>> {
     /// One mailbox.
     pub fn get(&self, address: &str) -> Result<Option<Mailbox>, StoreError> {
-        match MAILBOXES.read(self.0.inner) {
-            Ok(table) => get_in(&table, address),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(error) => Err(db(error)),
-        }
+        get_in(&MAILBOXES.read(self.0)?, address)
     }
 
     /// Every mailbox, by address.
     pub fn list(&self) -> Result<Vec<Mailbox>, StoreError> {
-        let table = match MAILBOXES.read(self.0.inner) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(db(error)),
-        };
+        let table = MAILBOXES.read(self.0)?;
         table
-            .iter()
-            .map_err(db)?
-            .map(|entry| decode(entry.map_err(db)?.1.value()))
+            .iter()?
+            .map(|entry| decode(entry?.1.value()))
             .collect()
     }
 
@@ -91,16 +80,11 @@ impl Mailboxes<&ReadTx<'_>> {
         folder: &str,
         uids: RangeInclusive<u32>,
     ) -> Result<Vec<MessageMeta>, StoreError> {
-        let table = match MESSAGES.read(self.0.inner) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(db(error)),
-        };
+        let table = MESSAGES.read(self.0)?;
         let key = AddressKey::new(address).folder(folder);
         table
-            .range((key.as_str(), *uids.start())..=(key.as_str(), *uids.end()))
-            .map_err(db)?
-            .map(|entry| MessageMeta::from_record(entry.map_err(db)?.1.value()))
+            .range((key.as_str(), *uids.start())..=(key.as_str(), *uids.end()))?
+            .map(|entry| MessageMeta::from_record(entry?.1.value()))
             .collect()
     }
 
@@ -108,11 +92,7 @@ impl Mailboxes<&ReadTx<'_>> {
     /// its quota a kind of message (the buste di anomalia) fills. Counted afresh, so
     /// expunges, moves and flag changes need no bookkeeping of their own.
     pub fn keyword_bytes(&self, address: &str, keyword: &str) -> Result<u64, StoreError> {
-        match MESSAGES.read(self.0.inner) {
-            Ok(table) => keyword_bytes_in(&table, address, keyword),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
-            Err(error) => Err(db(error)),
-        }
+        keyword_bytes_in(&MESSAGES.read(self.0)?, address, keyword)
     }
 
     /// The UIDs of a folder's messages with this Message-ID.
@@ -122,33 +102,25 @@ impl Mailboxes<&ReadTx<'_>> {
         folder: &str,
         message_id: &str,
     ) -> Result<Vec<u32>, StoreError> {
-        let table = match BY_MESSAGE_ID.read(self.0.inner) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(db(error)),
-        };
+        let table = BY_MESSAGE_ID.read(self.0)?;
         let key = format!(
             "{}\0{}",
             AddressKey::new(address).folder(folder),
             message_id.trim()
         );
-        table
-            .get(key.as_str())
-            .map_err(db)?
-            .map(|v| Ok(v.map_err(db)?.value()))
-            .collect()
+        let uids = table.get(key.as_str())?;
+        Ok(uids.iter().map(|v| v.value()).collect())
     }
 }
 
 /// [`Mailboxes::get`] over either kind of transaction's `mailboxes` table.
 fn get_in(
-    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    table: &Table<'_, &'static str, &'static [u8]>,
     address: &str,
 ) -> Result<Option<Mailbox>, StoreError> {
     let address = AddressKey::new(address);
     table
-        .get(address.as_str())
-        .map_err(db)?
+        .get(address.as_str())?
         .map(|bytes| decode(bytes.value()))
         .transpose()
 }
@@ -156,18 +128,15 @@ fn get_in(
 /// [`Mailboxes::keyword_bytes`] over either kind of transaction's `messages` table. The
 /// keys of one mailbox's folders all start with `address\0`, so they are one range.
 fn keyword_bytes_in(
-    table: &impl ReadableTable<(&'static str, u32), &'static [u8]>,
+    table: &Table<'_, (&'static str, u32), &'static [u8]>,
     address: &str,
     keyword: &str,
 ) -> Result<u64, StoreError> {
     let address = AddressKey::new(address);
     let (first, past) = (format!("{address}\0"), format!("{address}\u{1}"));
     let mut total = 0u64;
-    for entry in table
-        .range((first.as_str(), 0)..(past.as_str(), 0))
-        .map_err(db)?
-    {
-        let (_, record) = entry.map_err(db)?;
+    for entry in table.range((first.as_str(), 0)..(past.as_str(), 0))? {
+        let (_, record) = entry?;
         if let Some(size) = MessageMeta::size_if_flagged(record.value(), keyword)? {
             total = total.saturating_add(size);
         }

@@ -2,7 +2,6 @@
 //! traffic counters, deletion, and the append that files a message within the quota.
 
 use jiff::Timestamp;
-use redb::ReadableTable;
 
 use super::Appended;
 use super::BY_MESSAGE_ID;
@@ -25,7 +24,6 @@ use super::uidvalidity_at;
 use crate::store::StoreError;
 use crate::store::Tx;
 use crate::store::blobs::BlobId;
-use crate::store::db;
 use crate::store::decode;
 use crate::store::encode;
 use crate::store::key::AddressKey;
@@ -66,7 +64,7 @@ impl Mailboxes<&mut Tx<'_>> {
     ) -> Result<Mailbox, StoreError> {
         let address = AddressKey::new(address);
         let table = MAILBOXES.peek(self.0)?;
-        if table.get(address.as_str()).map_err(db)?.is_some() {
+        if table.get(address.as_str())?.is_some() {
             return Err(StoreError::MailboxExists(address.to_string()));
         }
         drop(table);
@@ -84,18 +82,13 @@ impl Mailboxes<&mut Tx<'_>> {
         };
         put_record(self.0, None, &mailbox)?;
         self.0
-            .inner
-            .open_multimap_table(ENTE_MAILBOXES)
-            .map_err(db)?
-            .insert(mailbox.profile.ente.as_str(), address.as_str())
-            .map_err(db)?;
+            .multimap(ENTE_MAILBOXES)?
+            .insert(mailbox.profile.ente.as_str(), address.as_str())?;
         let uidvalidity = uidvalidity_at(now);
         let mut folders = FOLDERS.write(self.0, address.as_str())?;
         for name in DEFAULT_FOLDERS {
             let folder = Folder::new(uidvalidity);
-            folders
-                .insert(address.folder(name).as_str(), encode(&folder)?.as_slice())
-                .map_err(db)?;
+            folders.insert(address.folder(name).as_str(), encode(&folder)?.as_slice())?;
         }
         Ok(mailbox)
     }
@@ -108,7 +101,7 @@ impl Mailboxes<&mut Tx<'_>> {
     ) -> Result<Mailbox, StoreError> {
         let address = AddressKey::new(address);
         let table = MAILBOXES.peek(self.0)?;
-        let old: Mailbox = match table.get(address.as_str()).map_err(db)? {
+        let old: Mailbox = match table.get(address.as_str())? {
             Some(bytes) => decode(bytes.value())?,
             None => return Err(StoreError::NoSuchMailbox(address.to_string())),
         };
@@ -180,38 +173,33 @@ impl Mailboxes<&mut Tx<'_>> {
     pub fn delete(&mut self, address: &str) -> Result<(), StoreError> {
         let address = AddressKey::new(address);
         let mut table = MAILBOXES.write(self.0, address.as_str())?;
-        let old: Mailbox = match table.remove(address.as_str()).map_err(db)? {
+        let old: Mailbox = match table.remove(address.as_str())? {
             Some(bytes) => decode(bytes.value())?,
             None => return Err(StoreError::NoSuchMailbox(address.to_string())),
         };
         drop(table);
-        retally(self.0.inner, Some(&old), None)?;
+        retally(self.0, Some(&old), None)?;
         self.0
-            .inner
-            .open_multimap_table(ENTE_MAILBOXES)
-            .map_err(db)?
-            .remove(old.profile.ente.as_str(), address.as_str())
-            .map_err(db)?;
+            .multimap(ENTE_MAILBOXES)?
+            .remove(old.profile.ente.as_str(), address.as_str())?;
         let mut folders = FOLDERS.write(self.0, address.as_str())?;
         let mut messages = MESSAGES.write(self.0, address.as_str())?;
         let prefix = format!("{address}\0");
         let keys: Vec<String> = folders
-            .iter()
-            .map_err(db)?
+            .iter()?
             .filter_map(Result::ok)
             .map(|(k, _)| k.value().to_string())
             .filter(|k| k.starts_with(&prefix))
             .collect();
         for key in keys {
-            folders.remove(key.as_str()).map_err(db)?;
+            folders.remove(key.as_str())?;
             let uids: Vec<u32> = messages
-                .range((key.as_str(), 0)..=(key.as_str(), u32::MAX))
-                .map_err(db)?
+                .range((key.as_str(), 0)..=(key.as_str(), u32::MAX))?
                 .filter_map(Result::ok)
                 .map(|(k, _)| k.value().1)
                 .collect();
             for uid in uids {
-                messages.remove((key.as_str(), uid)).map_err(db)?;
+                messages.remove((key.as_str(), uid))?;
             }
         }
         Ok(())
@@ -250,14 +238,12 @@ impl Mailboxes<&mut Tx<'_>> {
         };
         MESSAGES
             .write(self.0, address.as_str())?
-            .insert((key.as_str(), uid), meta.to_record()?.as_slice())
-            .map_err(db)?;
+            .insert((key.as_str(), uid), meta.to_record()?.as_slice())?;
         if let Some(message_id) = message_id {
             let index_key = format!("{key}\0{}", message_id.trim());
             BY_MESSAGE_ID
                 .write(self.0, address.as_str())?
-                .insert(index_key.as_str(), uid)
-                .map_err(db)?;
+                .insert(index_key.as_str(), uid)?;
         }
         Ok(Appended::Stored { uid })
     }
@@ -270,7 +256,7 @@ impl Mailboxes<&mut Tx<'_>> {
         size: u64,
     ) -> Result<Result<(), Appended>, StoreError> {
         let mailboxes = MAILBOXES.peek(self.0)?;
-        let old: Mailbox = match mailboxes.get(address.as_str()).map_err(db)? {
+        let old: Mailbox = match mailboxes.get(address.as_str())? {
             Some(bytes) => decode(bytes.value())?,
             None => return Ok(Err(Appended::NoMailbox)),
         };
@@ -299,16 +285,14 @@ impl Mailboxes<&mut Tx<'_>> {
         key: &str,
     ) -> Result<Option<(u32, u64)>, StoreError> {
         let mut folders = FOLDERS.write(self.0, address.as_str())?;
-        let mut counters: Folder = match folders.get(key).map_err(db)? {
+        let mut counters: Folder = match folders.get(key)? {
             Some(bytes) => decode(bytes.value())?,
             None => return Ok(None),
         };
         let uid = counters.uidnext;
         counters.uidnext = counters.uidnext.saturating_add(1);
         counters.highest_modseq += 1;
-        folders
-            .insert(key, encode(&counters)?.as_slice())
-            .map_err(db)?;
+        folders.insert(key, encode(&counters)?.as_slice())?;
         Ok(Some((uid, counters.highest_modseq)))
     }
 }

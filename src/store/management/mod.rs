@@ -8,8 +8,6 @@ mod tally;
 
 use jiff::Timestamp;
 use redb::MultimapTableDefinition;
-use redb::ReadableMultimapTable;
-use redb::ReadableTable;
 use redb::TableDefinition;
 use serde::Deserialize;
 use serde::Serialize;
@@ -18,10 +16,10 @@ use crate::store::ReadTx;
 use crate::store::StoreError;
 use crate::store::Tx;
 use crate::store::blobs::BlobId;
-use crate::store::db;
 use crate::store::decode;
 use crate::store::encode;
 use crate::store::key::AddressKey;
+use crate::store::kv::Table;
 use crate::store::mailbox::DUMMY_HASH;
 use crate::store::mailbox::verify_argon2;
 pub use crate::store::management::tally::Counts;
@@ -300,11 +298,8 @@ impl Management<&mut Tx<'_>> {
         let seq = self.0.next("mailbox_history")?;
         let address = AddressKey::new(address);
         self.0
-            .inner
-            .open_table(HISTORY)
-            .map_err(db)?
-            .insert((address.as_str(), seq), encode(change)?.as_slice())
-            .map_err(db)?;
+            .table(HISTORY)?
+            .insert((address.as_str(), seq), encode(change)?.as_slice())?;
         Ok(())
     }
 
@@ -316,63 +311,48 @@ impl Management<&mut Tx<'_>> {
     ) -> Result<Document, StoreError> {
         document.id = self.0.next("mailbox_documents")?;
         let address = AddressKey::new(address);
-        self.0
-            .inner
-            .open_table(DOCUMENTS)
-            .map_err(db)?
-            .insert(
-                (address.as_str(), document.id),
-                encode(&document)?.as_slice(),
-            )
-            .map_err(db)?;
+        self.0.table(DOCUMENTS)?.insert(
+            (address.as_str(), document.id),
+            encode(&document)?.as_slice(),
+        )?;
         Ok(document)
     }
 
     /// An operator, read inside the transaction that changes it.
     pub fn operator(&self, username: &str) -> Result<Option<Operator>, StoreError> {
-        let table = self.0.inner.open_table(OPERATORS).map_err(db)?;
+        let table = self.0.table(OPERATORS)?;
         get(&table, &username.to_lowercase())
     }
 
     /// A domain, read inside the transaction that changes it.
     pub fn domain(&self, name: &str) -> Result<Option<Domain>, StoreError> {
-        let table = self.0.inner.open_table(DOMAINS).map_err(db)?;
+        let table = self.0.table(DOMAINS)?;
         get(&table, &name.to_lowercase())
     }
 
     /// A holder of an ente, read inside the transaction that changes it.
     pub fn holder(&self, ente: &str, codice_fiscale: &str) -> Result<Option<Holder>, StoreError> {
-        let table = self.0.inner.open_table(HOLDERS).map_err(db)?;
+        let table = self.0.table(HOLDERS)?;
         get(&table, &holder_key(ente, codice_fiscale))
     }
 
     /// The addresses of one ente's mailboxes, read inside the transaction that relies
     /// on them.
     pub fn ente_mailboxes(&self, ente: &str) -> Result<Vec<String>, StoreError> {
-        let table = self
-            .0
-            .inner
-            .open_multimap_table(ENTE_MAILBOXES)
-            .map_err(db)?;
-        table
-            .get(ente)
-            .map_err(db)?
-            .map(|v| Ok(v.map_err(db)?.value().to_string()))
-            .collect()
+        let table = self.0.multimap(ENTE_MAILBOXES)?;
+        let addresses = table.get(ente)?;
+        Ok(addresses.iter().map(|v| v.value().to_string()).collect())
     }
 
     fn put<V: Serialize>(
         &mut self,
-        definition: TableDefinition<&str, &[u8]>,
+        definition: TableDefinition<'static, &'static str, &'static [u8]>,
         key: &str,
         value: &V,
     ) -> Result<(), StoreError> {
         self.0
-            .inner
-            .open_table(definition)
-            .map_err(db)?
-            .insert(key, encode(value)?.as_slice())
-            .map_err(db)?;
+            .table(definition)?
+            .insert(key, encode(value)?.as_slice())?;
         Ok(())
     }
 }
@@ -385,14 +365,8 @@ impl Management<&ReadTx<'_>> {
 
     /// Whether `name` is an added managed domain.
     pub fn is_domain(&self, name: &str) -> Result<bool, StoreError> {
-        match self.0.inner.open_table(DOMAINS) {
-            Ok(table) => Ok(table
-                .get(name.to_ascii_lowercase().as_str())
-                .map_err(db)?
-                .is_some()),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(false),
-            Err(error) => Err(db(error)),
-        }
+        let table = self.0.table(DOMAINS)?;
+        Ok(table.get(name.to_ascii_lowercase().as_str())?.is_some())
     }
 
     /// Every operator, by username.
@@ -402,11 +376,7 @@ impl Management<&ReadTx<'_>> {
 
     /// One operator.
     pub fn operator(&self, username: &str) -> Result<Option<Operator>, StoreError> {
-        match self.0.inner.open_table(OPERATORS) {
-            Ok(table) => get(&table, &username.to_lowercase()),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(error) => Err(db(error)),
-        }
+        get(&self.0.table(OPERATORS)?, &username.to_lowercase())
     }
 
     /// The operator whose password this is, if enabled. Unknown names take the same
@@ -426,32 +396,20 @@ impl Management<&ReadTx<'_>> {
 
     /// One holder of an ente.
     pub fn holder(&self, ente: &str, codice_fiscale: &str) -> Result<Option<Holder>, StoreError> {
-        match self.0.inner.open_table(HOLDERS) {
-            Ok(table) => get(&table, &holder_key(ente, codice_fiscale)),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(error) => Err(db(error)),
-        }
+        get(&self.0.table(HOLDERS)?, &holder_key(ente, codice_fiscale))
     }
 
     /// The holders of one ente, or of every ente when `ente` is `None`.
     pub fn holders(&self, ente: Option<&str>) -> Result<Vec<Holder>, StoreError> {
-        let table = match self.0.inner.open_table(HOLDERS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(db(error)),
-        };
-        let decode_all = |entries: redb::Range<'_, &str, &[u8]>| {
-            entries
-                .map(|entry| decode(entry.map_err(db)?.1.value()))
-                .collect::<Result<Vec<Holder>, StoreError>>()
-        };
-        match ente {
+        let table = self.0.table(HOLDERS)?;
+        let entries = match ente {
             Some(ente) => {
                 let (first, past) = (format!("{ente}\0"), format!("{ente}\u{1}"));
-                decode_all(table.range(first.as_str()..past.as_str()).map_err(db)?)
+                table.range(first.as_str()..past.as_str())?
             }
-            None => decode_all(table.range::<&str>(..).map_err(db)?),
-        }
+            None => table.iter()?,
+        };
+        entries.map(|entry| decode(entry?.1.value())).collect()
     }
 
     /// A mailbox's history, oldest first.
@@ -466,16 +424,9 @@ impl Management<&ReadTx<'_>> {
 
     /// The addresses of one ente's mailboxes (`""`: the provider's own).
     pub fn ente_mailboxes(&self, ente: &str) -> Result<Vec<String>, StoreError> {
-        let table = match self.0.inner.open_multimap_table(ENTE_MAILBOXES) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(db(error)),
-        };
-        table
-            .get(ente)
-            .map_err(db)?
-            .map(|v| Ok(v.map_err(db)?.value().to_string()))
-            .collect()
+        let table = self.0.multimap(ENTE_MAILBOXES)?;
+        let addresses = table.get(ente)?;
+        Ok(addresses.iter().map(|v| v.value().to_string()).collect())
     }
 
     /// The counters of one ente, or of every ente by name.
@@ -485,30 +436,24 @@ impl Management<&ReadTx<'_>> {
 
     fn per_mailbox<V: serde::de::DeserializeOwned>(
         &self,
-        definition: TableDefinition<(&str, u64), &[u8]>,
+        definition: TableDefinition<'static, (&'static str, u64), &'static [u8]>,
         address: &str,
     ) -> Result<Vec<V>, StoreError> {
-        let table = match self.0.inner.open_table(definition) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(db(error)),
-        };
+        let table = self.0.table(definition)?;
         let address = AddressKey::new(address);
         table
-            .range((address.as_str(), 0)..=(address.as_str(), u64::MAX))
-            .map_err(db)?
-            .map(|entry| decode(entry.map_err(db)?.1.value()))
+            .range((address.as_str(), 0)..=(address.as_str(), u64::MAX))?
+            .map(|entry| decode(entry?.1.value()))
             .collect()
     }
 }
 
 fn get<V: serde::de::DeserializeOwned>(
-    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    table: &Table<'_, &'static str, &'static [u8]>,
     key: &str,
 ) -> Result<Option<V>, StoreError> {
     table
-        .get(key)
-        .map_err(db)?
+        .get(key)?
         .map(|bytes| decode(bytes.value()))
         .transpose()
 }

@@ -5,13 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use redb::ReadableTable;
 use redb::TableDefinition;
 use serde::Serialize;
 
 use crate::store::ReadTx;
 use crate::store::StoreError;
-use crate::store::db;
+use crate::store::Tx;
 use crate::store::mailbox::Mailbox;
 
 /// `(ente, counter)` → value; the provider's own mailboxes count under ente `""`.
@@ -77,7 +76,7 @@ fn share(mailbox: &Mailbox) -> Vec<(String, u64)> {
 /// Moves the counters from `old` (the record before the write, if any) to `new` (the
 /// record after it, if any).
 pub(crate) fn retally(
-    tx: &redb::WriteTransaction,
+    tx: &Tx<'_>,
     old: Option<&Mailbox>,
     new: Option<&Mailbox>,
 ) -> Result<(), StoreError> {
@@ -95,7 +94,7 @@ pub(crate) fn retally(
 
 /// Moves the `archive` counter of the ente of `mailbox` by `delta` conserved bytes.
 pub(crate) fn conserved(
-    tx: &redb::WriteTransaction,
+    tx: &Tx<'_>,
     mailbox: Option<&Mailbox>,
     delta: i128,
 ) -> Result<(), StoreError> {
@@ -103,23 +102,20 @@ pub(crate) fn conserved(
     apply(tx, BTreeMap::from([((ente, "archive".to_string()), delta)]))
 }
 
-fn apply(
-    tx: &redb::WriteTransaction,
-    mut deltas: BTreeMap<(String, String), i128>,
-) -> Result<(), StoreError> {
+fn apply(tx: &Tx<'_>, mut deltas: BTreeMap<(String, String), i128>) -> Result<(), StoreError> {
     deltas.retain(|_, delta| *delta != 0);
     if deltas.is_empty() {
         return Ok(());
     }
-    let mut table = tx.open_table(COUNTERS).map_err(db)?;
+    let mut table = tx.table(COUNTERS)?;
     for ((ente, counter), delta) in deltas {
         let key = (ente.as_str(), counter.as_str());
-        let current = table.get(key).map_err(db)?.map_or(0, |v| v.value());
+        let current = table.get(key)?.map_or(0, |v| v.value());
         let next = u64::try_from((i128::from(current) + delta).max(0)).unwrap_or(u64::MAX);
         if next == 0 {
-            table.remove(key).map_err(db)?;
+            table.remove(key)?;
         } else {
-            table.insert(key, next).map_err(db)?;
+            table.insert(key, next)?;
         }
     }
     Ok(())
@@ -130,24 +126,20 @@ pub(super) fn read(
     tx: &ReadTx<'_>,
     ente: Option<&str>,
 ) -> Result<Vec<(String, Counts)>, StoreError> {
-    let table = match tx.inner.open_table(COUNTERS) {
-        Ok(table) => table,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-        Err(error) => return Err(db(error)),
-    };
+    let table = tx.table(COUNTERS)?;
     let entries = match ente {
         Some(ente) => {
             let past = format!("{ente}\0");
-            table.range((ente, "")..(past.as_str(), "")).map_err(db)?
+            table.range((ente, "")..(past.as_str(), ""))?
         }
-        None => table.range::<(&str, &str)>(..).map_err(db)?,
+        None => table.range::<(&str, &str)>(..)?,
     };
     let mut out: BTreeMap<String, Counts> = BTreeMap::new();
     if let Some(ente) = ente {
         out.entry(ente.to_string()).or_default();
     }
     for entry in entries {
-        let (key, value) = entry.map_err(db)?;
+        let (key, value) = entry?;
         let (ente, counter) = key.value();
         out.entry(ente.to_string())
             .or_default()

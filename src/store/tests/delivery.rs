@@ -145,9 +145,7 @@ fn the_ledger_knows_what_was_sent_and_what_arrived() {
     store
         .write(|tx| {
             let timers = redb::TableDefinition::<&str, &[u8]>::new("timers");
-            tx.inner
-                .open_table(timers)
-                .map_err(crate::store::db)?
+            tx.table(timers)?
                 .insert(
                     "id0\0bob@pec-b.test",
                     crate::store::encode(&old)?.as_slice(),

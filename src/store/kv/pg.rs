@@ -1,0 +1,340 @@
+//! The cluster engine: every table in PostgreSQL, shared by every node of a provider.
+//!
+//! All tables live in two relations, `kv (tbl, k, v)` and `kv_multimap (tbl, k, v)`,
+//! keyed by the table's name and the key's ordered bytes ([`OrderedKey`]); `bytea`
+//! compares byte by byte, so a range of keys is a range of rows. One relation per kind
+//! rather than one per table: a new table needs no migration, and the schema the
+//! repository versions stays two statements.
+//!
+//! A write is one `SERIALIZABLE` transaction. Two nodes that read and write the same
+//! records (the next UID of a folder, the head of the event log) cannot both commit:
+//! PostgreSQL fails one with a serialization failure and the store runs its closure
+//! again ([`Txn::retryable`]).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::collections::VecDeque;
+use std::ops::Bound;
+
+use postgres::Client;
+use postgres::NoTls;
+use postgres::Statement;
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+
+use crate::store::StoreError;
+
+#[cfg(test)]
+pub(crate) mod server;
+
+/// A row: a key's ordered bytes and its value's bytes.
+pub(crate) type Row = (Vec<u8>, Vec<u8>);
+
+/// Rows a range reads at a time.
+const PAGE: i64 = 256;
+
+/// The migrations, in order; the schema's version is how many have run.
+const MIGRATIONS: &[&str] = &[include_str!("pg/0001_kv.sql")];
+
+/// A connection and the statements prepared on it.
+pub(crate) struct Connection {
+    client: Client,
+    prepared: HashMap<String, Statement>,
+}
+
+/// Opens connections for the pool.
+#[derive(Debug)]
+pub(crate) struct Connector {
+    config: postgres::Config,
+}
+
+impl r2d2::ManageConnection for Connector {
+    type Connection = Connection;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<Connection, postgres::Error> {
+        Ok(Connection {
+            client: self.config.connect(NoTls)?,
+            prepared: HashMap::new(),
+        })
+    }
+
+    fn is_valid(&self, connection: &mut Connection) -> Result<(), postgres::Error> {
+        connection.client.simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, connection: &mut Connection) -> bool {
+        connection.client.is_closed()
+    }
+}
+
+/// The connections of one node.
+pub(crate) type Pool = r2d2::Pool<Connector>;
+
+/// A pool of at most `size` connections to `url`, the schema brought up to date.
+pub(crate) fn connect(url: &str, size: u32) -> Result<Pool, StoreError> {
+    let config: postgres::Config = url.parse().map_err(StoreError::Cluster)?;
+    let pool = r2d2::Pool::builder()
+        .max_size(size)
+        .min_idle(Some(0))
+        .connection_timeout(std::time::Duration::from_secs(10))
+        .build(Connector { config })
+        .map_err(StoreError::Pool)?;
+    migrate(&mut pool.get().map_err(StoreError::Pool)?.client)?;
+    Ok(pool)
+}
+
+/// Runs the migrations the database has not seen, in one transaction, one node at a
+/// time.
+fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let mut txn = client.transaction()?;
+    // Any constant: nodes starting together wait here for each other.
+    txn.batch_execute(
+        "SELECT pg_advisory_xact_lock(7065636400);
+         CREATE TABLE IF NOT EXISTS pecd_schema (version integer NOT NULL);",
+    )?;
+    let done: i64 = txn
+        .query_one("SELECT count(*) FROM pecd_schema", &[])?
+        .get(0);
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(done as usize) {
+        txn.batch_execute(sql)?;
+        txn.execute(
+            "INSERT INTO pecd_schema (version) VALUES ($1)",
+            &[&(version as i32 + 1)],
+        )?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// A transaction open on one pooled connection; rolled back unless committed.
+pub(crate) struct Txn {
+    connection: RefCell<r2d2::PooledConnection<Connector>>,
+    open: std::cell::Cell<bool>,
+}
+
+impl Txn {
+    /// A serializable read-write transaction.
+    pub(crate) fn write(pool: &Pool) -> Result<Txn, StoreError> {
+        Txn::begin(pool, "BEGIN ISOLATION LEVEL SERIALIZABLE")
+    }
+
+    /// A snapshot: every read sees the same committed state.
+    pub(crate) fn read(pool: &Pool) -> Result<Txn, StoreError> {
+        Txn::begin(pool, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    }
+
+    fn begin(pool: &Pool, sql: &str) -> Result<Txn, StoreError> {
+        let mut connection = pool.get().map_err(StoreError::Pool)?;
+        connection.client.batch_execute(sql)?;
+        Ok(Txn {
+            connection: RefCell::new(connection),
+            open: std::cell::Cell::new(true),
+        })
+    }
+
+    /// Makes the transaction's writes durable.
+    pub(crate) fn commit(self) -> Result<(), StoreError> {
+        self.open.set(false);
+        self.connection
+            .borrow_mut()
+            .client
+            .batch_execute("COMMIT")?;
+        Ok(())
+    }
+
+    /// Whether `error` ended the transaction only because another one committed
+    /// first: running it again may succeed.
+    pub(crate) fn retryable(error: &StoreError) -> bool {
+        let StoreError::Cluster(error) = error else {
+            return false;
+        };
+        matches!(
+            error.code(),
+            Some(&SqlState::T_R_SERIALIZATION_FAILURE) | Some(&SqlState::T_R_DEADLOCK_DETECTED)
+        )
+    }
+
+    fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>, StoreError> {
+        let mut connection = self.connection.borrow_mut();
+        let Connection { client, prepared } = &mut **connection;
+        let statement = match prepared.get(sql) {
+            Some(statement) => statement.clone(),
+            None => {
+                let statement = client.prepare(sql)?;
+                prepared.insert(sql.to_string(), statement.clone());
+                statement
+            }
+        };
+        Ok(client.query(&statement, params)?)
+    }
+
+    /// The value at `key` of table `tbl`.
+    pub(crate) fn get(&self, tbl: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let rows = self.query("SELECT v FROM kv WHERE tbl = $1 AND k = $2", &[&tbl, &key])?;
+        Ok(rows.first().map(|row| row.get(0)))
+    }
+
+    /// Sets `key` of table `tbl` to `value`.
+    pub(crate) fn insert(&self, tbl: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.query(
+            "INSERT INTO kv (tbl, k, v) VALUES ($1, $2, $3) \
+             ON CONFLICT (tbl, k) DO UPDATE SET v = EXCLUDED.v",
+            &[&tbl, &key, &value],
+        )?;
+        Ok(())
+    }
+
+    /// Removes `key` of table `tbl`; the value it had.
+    pub(crate) fn remove(&self, tbl: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let rows = self.query(
+            "DELETE FROM kv WHERE tbl = $1 AND k = $2 RETURNING v",
+            &[&tbl, &key],
+        )?;
+        Ok(rows.first().map(|row| row.get(0)))
+    }
+
+    /// How many keys table `tbl` holds.
+    pub(crate) fn len(&self, tbl: &str) -> Result<u64, StoreError> {
+        let rows = self.query("SELECT count(*) FROM kv WHERE tbl = $1", &[&tbl])?;
+        let count: i64 = rows.first().map_or(0, |row| row.get(0));
+        Ok(count.max(0) as u64)
+    }
+
+    /// The entry of table `tbl` with the largest key.
+    pub(crate) fn last(&self, tbl: &str) -> Result<Option<Row>, StoreError> {
+        let rows = self.query(
+            "SELECT k, v FROM kv WHERE tbl = $1 ORDER BY k DESC LIMIT 1",
+            &[&tbl],
+        )?;
+        Ok(rows.first().map(|row| (row.get(0), row.get(1))))
+    }
+
+    /// Up to [`PAGE`] entries of table `tbl` from `lower` below `upper`, in key order.
+    fn page(
+        &self,
+        tbl: &str,
+        lower: &Bound<Vec<u8>>,
+        upper: &Bound<Vec<u8>>,
+    ) -> Result<Vec<Row>, StoreError> {
+        let empty = Vec::new();
+        let (lower_op, lower_key) = match lower {
+            Bound::Included(key) => (">=", key),
+            Bound::Excluded(key) => (">", key),
+            Bound::Unbounded => (">=", &empty),
+        };
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tbl, lower_key];
+        let upper_clause = match upper {
+            Bound::Included(key) => {
+                params.push(key);
+                "AND k <= $3"
+            }
+            Bound::Excluded(key) => {
+                params.push(key);
+                "AND k < $3"
+            }
+            Bound::Unbounded => "",
+        };
+        let sql = format!(
+            "SELECT k, v FROM kv WHERE tbl = $1 AND k {lower_op} $2 {upper_clause} \
+             ORDER BY k LIMIT {PAGE}"
+        );
+        let rows = self.query(&sql, &params)?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    /// The values under `key` of multimap `tbl`, in order.
+    pub(crate) fn values(&self, tbl: &str, key: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows = self.query(
+            "SELECT v FROM kv_multimap WHERE tbl = $1 AND k = $2 ORDER BY v",
+            &[&tbl, &key],
+        )?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// Adds `value` under `key` of multimap `tbl`.
+    pub(crate) fn add(&self, tbl: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.query(
+            "INSERT INTO kv_multimap (tbl, k, v) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&tbl, &key, &value],
+        )?;
+        Ok(())
+    }
+
+    /// Removes `value` from under `key` of multimap `tbl`.
+    pub(crate) fn take(&self, tbl: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.query(
+            "DELETE FROM kv_multimap WHERE tbl = $1 AND k = $2 AND v = $3",
+            &[&tbl, &key, &value],
+        )?;
+        Ok(())
+    }
+}
+
+impl Drop for Txn {
+    fn drop(&mut self) {
+        if self.open.get() {
+            // A connection whose rollback fails is broken, and the pool drops it.
+            let _ = self
+                .connection
+                .borrow_mut()
+                .client
+                .batch_execute("ROLLBACK");
+        }
+    }
+}
+
+/// The entries of a range, read a page at a time.
+pub(crate) struct Pages<'t> {
+    txn: &'t Txn,
+    tbl: String,
+    lower: Bound<Vec<u8>>,
+    upper: Bound<Vec<u8>>,
+    buffered: VecDeque<Row>,
+    done: bool,
+}
+
+impl<'t> Pages<'t> {
+    pub(crate) fn new(
+        txn: &'t Txn,
+        tbl: String,
+        lower: Bound<Vec<u8>>,
+        upper: Bound<Vec<u8>>,
+    ) -> Pages<'t> {
+        Pages {
+            txn,
+            tbl,
+            lower,
+            upper,
+            buffered: VecDeque::new(),
+            done: false,
+        }
+    }
+}
+
+impl Iterator for Pages<'_> {
+    type Item = Result<Row, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.buffered.is_empty() && !self.done {
+            match self.txn.page(&self.tbl, &self.lower, &self.upper) {
+                Ok(page) => {
+                    self.done = page.len() < PAGE as usize;
+                    if let Some((last, _)) = page.last() {
+                        self.lower = Bound::Excluded(last.clone());
+                    }
+                    self.buffered.extend(page);
+                }
+                Err(error) => {
+                    self.done = true;
+                    return Some(Err(error));
+                }
+            }
+        }
+        self.buffered.pop_front().map(Ok)
+    }
+}
