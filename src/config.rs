@@ -19,6 +19,7 @@ mod limits;
 mod management;
 mod ops;
 mod provider;
+mod store;
 
 pub use agid::IndexConfig;
 pub use agid::StatsConfig;
@@ -40,6 +41,9 @@ pub use ops::MetricsConfig;
 pub use provider::CertificatesConfig;
 pub use provider::ListenConfig;
 pub use provider::ProviderConfig;
+pub use store::Backend;
+pub use store::S3Config;
+pub use store::StoreConfig;
 
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize)]
@@ -101,6 +105,9 @@ pub struct Config {
     /// `[stats]`: the AgID statistics.
     #[serde(default)]
     pub stats: StatsConfig,
+    /// `[store]`: the engine that holds the data.
+    #[serde(default)]
+    pub store: StoreConfig,
 }
 
 /// Why a configuration was refused.
@@ -195,6 +202,7 @@ impl Config {
         self.validate_mailbox_types()?;
         self.validate_agid()?;
         self.notify.validate()?;
+        self.store.validate()?;
         Ok(())
     }
 

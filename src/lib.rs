@@ -23,7 +23,7 @@
 //!  stats               the AgID statistics (P01, P02, C01) from the registro
 //!      │
 //!      ▼
-//!  store, crypto       redb + content-addressed bodies; S/MIME, certificates, trust
+//!  store, crypto       redb or PostgreSQL + content-addressed bodies; S/MIME, certificates, trust
 //!      │
 //!      ▼
 //!  pec, mail           pure formats: daticert.xml, envelopes, receipts, delivery

@@ -25,8 +25,13 @@ With `--repeat N` it runs N times, each run between two signing-rate measurement
 With `--baseline OTHER_PECD` it alternates the two binaries run by run, and also reports
 the speed-up of `--pecd` over the baseline.
 
+With `--cluster` it alternates, run by run, provider A on the embedded store and on the
+cluster engine (a PostgreSQL that `tools/postgres.sh` starts for the invocation, a new
+database per run), reports the ratio of the two, and adds the CPU time the PostgreSQL
+server's processes spent per message.
+
 Usage: python3 tools/load.py [--messages 300] [--connections 8] [--repeat 1] [--pecd target/release/pecd]
-           [--baseline OTHER_PECD]
+           [--baseline OTHER_PECD | --cluster]
 Build first: cargo build --release
 """
 import argparse, imaplib, json, os, re, shutil, smtplib, ssl, statistics, subprocess, sys, tempfile, threading, time
@@ -72,19 +77,28 @@ def main():
     ap.add_argument("--baseline", help="another pecd binary, run alternately with --pecd under the same conditions")
     ap.add_argument("--port-base", type=int, default=31000)
     ap.add_argument("--repeat", type=int, default=1, help="runs (of each binary), each between two signing-rate measurements; the median is reported")
+    ap.add_argument("--cluster", action="store_true", help="alternate provider A on the embedded store and on PostgreSQL")
     a = ap.parse_args()
-    binaries = [("pecd", os.path.abspath(a.pecd))]
+    # Each entry: a label, the binary, and whether A runs on the cluster engine.
+    binaries = [("pecd", os.path.abspath(a.pecd), False)]
     if a.baseline:
-        binaries.append(("baseline", os.path.abspath(a.baseline)))
-    runs = {label: [] for label, _ in binaries}
+        binaries.append(("baseline", os.path.abspath(a.baseline), False))
+    if a.cluster:
+        binaries.append(("cluster", os.path.abspath(a.pecd), True))
+    runs = {label: [] for label, _, _ in binaries}
     leftovers = []
+    postgres = None
     try:
+        if a.cluster:
+            postgres = tempfile.mkdtemp(prefix="pecd-load-pg-")
+            a.postgres_url = run("bash", os.path.join(os.path.dirname(__file__), "postgres.sh"), "start", postgres).strip()
+            a.postgres_dir = postgres
         all_cores = [rsa_sign_rate(os.cpu_count())]
         rate = rsa_sign_rate()
         for n in range(a.repeat):
-            for label, binary in binaries:
+            for label, binary, cluster in binaries:
                 settle()
-                result = one_run(a, binary, leftovers)
+                result = one_run(a, binary, leftovers, cluster)
                 after = rsa_sign_rate()
                 # The bound from the signing rate measured just before and just after
                 # this run: a shared VM's speed drifts over minutes.
@@ -101,12 +115,14 @@ def main():
     finally:
         for tmp in leftovers:
             shutil.rmtree(tmp, ignore_errors=True)
+        if postgres:
+            run("bash", os.path.join(os.path.dirname(__file__), "postgres.sh"), "stop", postgres)
     all_cores_rate = statistics.mean(all_cores)
     summary = {"runs": a.repeat, "messages": runs["pecd"][0]["messages"], "connections": a.connections,
                "cores": os.cpu_count(), "rsa2048_signs_per_second_all_cores": round(all_cores_rate, 1)}
     for label, results in runs.items():
         summary[label] = {
-            "binary": dict(binaries)[label],
+            "binary": {l: b for l, b, _ in binaries}[label],
             "median_end_to_end_messages_per_second": statistics.median(r["end_to_end_messages_per_second"] for r in results),
             "median_ratio_to_signing_bound": round(statistics.median(r["ratio_to_signing_bound"] for r in results), 3),
             "ratios": sorted(r["ratio_to_signing_bound"] for r in results),
@@ -118,6 +134,15 @@ def main():
         summary["speedup_over_baseline"] = round(
             summary["pecd"]["median_end_to_end_messages_per_second"]
             / summary["baseline"]["median_end_to_end_messages_per_second"], 2)
+    if a.cluster:
+        summary["cluster_over_embedded"] = round(
+            summary["cluster"]["median_end_to_end_messages_per_second"]
+            / summary["pecd"]["median_end_to_end_messages_per_second"], 2)
+        for label in ("pecd", "cluster"):
+            for key in ("pecd A", "postgres"):
+                values = [r["cpu_ms_per_message"][key] for r in runs[label] if key in r["cpu_ms_per_message"]]
+                if values:
+                    summary[label][f"median_cpu_ms_per_message_{key.replace(' ', '_')}"] = statistics.median(values)
     print(json.dumps(summary, indent=2))
 
 def settle():
@@ -132,9 +157,23 @@ def settle():
     os.sync()
     time.sleep(6)
 
-def one_run(a, pecd, leftovers):
+def postgres_cpu_seconds(a):
+    """CPU time so far of the test PostgreSQL's server and of its live backends."""
+    master = int(open(f"{a.postgres_dir}/data/postmaster.pid").readline())
+    total = cpu_seconds(master)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            ppid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+            if ppid == master:
+                total += cpu_seconds(pid)
+        except (OSError, ValueError):
+            pass  # the process ended meanwhile
+    return total
+
+def one_run(a, pecd, leftovers, cluster=False):
     """Two fresh providers, the load, and what it measured (without the signing bound).
-    The stores' directory is added to `leftovers`, for the caller to delete."""
+    The stores' directory is added to `leftovers`, for the caller to delete. With
+    `cluster`, A's store is a new database on the invocation's PostgreSQL."""
     tmp = tempfile.mkdtemp(prefix="pecd-load-")
     leftovers.append(tmp)
     procs = []
@@ -149,6 +188,10 @@ def one_run(a, pecd, leftovers):
             conf = open(f"{tmp}/{k}/pecd.toml").read()
             conf = conf.replace("[routes]\n", f'[routes]\n"{domains[peer]}" = "127.0.0.1:{bases[peer] + 2}"\n')
             conf = conf.replace("[listen]", f'[relay]\nretry_base_secs = 1\ntls_roots = ["{tmp}/{peer}/certs/ca.pem"]\n\n[limits]\nmax_connections = 1000\n\n{LOGIN_BURST}\n[listen]')
+            if cluster and k == "a":
+                database = os.path.basename(tmp).replace("-", "_")
+                run("psql", a.postgres_url, "-q", "-c", f"CREATE DATABASE {database}")
+                conf += f'\n[store]\nbackend = "cluster"\npostgres = "{a.postgres_url.rsplit("/", 1)[0]}/{database}"\n'
             open(f"{tmp}/{k}/pecd.toml", "w").write(conf)
         subprocess.run([pecd, "mailbox", "add", "alice@pec-a.test", "--config", f"{tmp}/a/pecd.toml", "--password-stdin"], input="Segreta-123\n", text=True, check=True, capture_output=True)
         subprocess.run([pecd, "mailbox", "add", "bob@pec-b.test", "--config", f"{tmp}/b/pecd.toml", "--password-stdin", "--quota-bytes", str(50 * 2**30)], input="Segreta-123\n", text=True, check=True, capture_output=True)
@@ -183,6 +226,8 @@ def one_run(a, pecd, leftovers):
         logged_in.wait()
         start, own_start, ticks_start = time.perf_counter(), own_cpu_seconds(), machine_ticks()
         cpu_start = {k: cpu_seconds(p.pid) for k, p in zip("ab", procs)}
+        if cluster:
+            cpu_start["postgres"] = postgres_cpu_seconds(a)
         for t in threads: t.join()
         total = per * a.connections
         while True:
@@ -194,6 +239,8 @@ def one_run(a, pecd, leftovers):
             time.sleep(0.02)
         elapsed = time.perf_counter() - start
         cpu = {k: cpu_seconds(p.pid) - cpu_start[k] for k, p in zip("ab", procs)}
+        if cluster:
+            cpu["postgres"] = postgres_cpu_seconds(a) - cpu_start["postgres"]
         client_cpu = own_cpu_seconds() - own_start
         ticks = {k: v - ticks_start[k] for k, v in machine_ticks().items()}
         machine = {k: round(v / max(sum(ticks.values()), 1), 3) for k, v in ticks.items() if k in ("idle", "iowait", "steal")}
@@ -214,7 +261,7 @@ def one_run(a, pecd, leftovers):
             "messages": total, "connections": a.connections, "seconds": round(elapsed, 2),
             "end_to_end_messages_per_second": round(mps, 1),
             "submission_latency_ms": {"p50": round(p50, 1), "p99": round(p99, 1)},
-            "cpu_ms_per_message": {f"pecd {k.upper()}": round(v * 1000 / total, 2) for k, v in cpu.items()},
+            "cpu_ms_per_message": {(k if k == "postgres" else f"pecd {k.upper()}"): round(v * 1000 / total, 2) for k, v in cpu.items()},
             "cpu_ms_per_message_client": round(client_cpu * 1000 / total, 2),
             "cpu_idle_fraction": round(max(idle_at_end, 0.0), 2),
             "machine_cpu_fractions": machine,

@@ -186,7 +186,7 @@ pub(super) fn providers_index(config: &Config) -> anyhow::Result<ProvidersIndex>
 /// The provider a config describes: store, signing key, index.
 pub fn build(config: &Config) -> anyhow::Result<Provider> {
     super::files::create_private_dir(&config.provider.data_dir)?;
-    let store = Store::open(&config.provider.data_dir).context("cannot open the store")?;
+    let store = super::store::open(config).context("cannot open the store")?;
     let (signer, _) = signers(config)?;
     let index = providers_index(config)?;
     let metrics = crate::metrics::Metrics::new(store.commit_meter());

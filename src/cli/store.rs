@@ -26,6 +26,7 @@ use super::args::StatsCommand;
 use super::console::Console;
 use super::console::Stdout;
 use super::console::read_password_line;
+use crate::config::Backend;
 use crate::config::Config;
 use crate::control;
 use crate::store::Store;
@@ -65,6 +66,16 @@ struct Request {
     password: Option<String>,
 }
 
+/// The store `config` names: the embedded one under `data_dir`, or the cluster's.
+pub fn open(config: &Config) -> Result<Store, StoreError> {
+    let data_dir = &config.provider.data_dir;
+    match (config.store.backend, &config.store.postgres) {
+        (Backend::Cluster, Some(url)) => Store::cluster(url, data_dir),
+        // The configuration's validation refuses a cluster without a database.
+        _ => Store::open(data_dir),
+    }
+}
+
 /// Runs a command for the operator at the terminal; its exit status.
 pub fn run(command: StoreCommand) -> anyhow::Result<u8> {
     let Some(path) = command.config() else {
@@ -80,7 +91,7 @@ pub fn run(command: StoreCommand) -> anyhow::Result<u8> {
     let started = Instant::now();
     let mut request = None;
     loop {
-        match Store::open(data_dir) {
+        match open(&config) {
             Ok(store) => {
                 let mut stdout = Stdout::lock();
                 let mut console = Console::new(&mut stdout, password);

@@ -142,3 +142,32 @@ fn the_agid_code_and_the_index_download_are_checked() {
         assert!(error.contains(complaint), "{keys}: {error}");
     }
 }
+
+#[test]
+fn the_store_section_names_a_database_for_the_cluster_engine() {
+    let base = "[provider]\ndomain = \"a.test\"\nname = \"A\"\n[store]\n";
+    let parse = |store: &str| Config::parse(&format!("{base}{store}"), Path::new("."));
+    assert_eq!(parse("").unwrap().store.backend, Backend::Embedded);
+    let cluster = parse("backend = \"cluster\"\npostgres = \"postgresql://pecd@db:5432/pecd\"\n");
+    assert_eq!(cluster.unwrap().store.backend, Backend::Cluster);
+    for (store, says) in [
+        ("backend = \"cluster\"\n", "needs store.postgres"),
+        (
+            "backend = \"cluster\"\npostgres = \"not a url=\"\n",
+            "not a PostgreSQL URL",
+        ),
+        (
+            "postgres = \"postgresql://db/pecd\"\n",
+            "are for store.backend",
+        ),
+        ("backend = \"sharded\"\n", "sharded"),
+        (
+            "backend = \"cluster\"\npostgres = \"postgresql://db/p\"\n\
+             s3 = { endpoint = \"http://s3\", bucket = \"b\", region = \"r\" }\n",
+            "not built yet",
+        ),
+    ] {
+        let error = parse(store).unwrap_err().to_string();
+        assert!(error.contains(says), "{store}: {error}");
+    }
+}

@@ -128,7 +128,7 @@ impl Pipeline {
                 let now = Timestamp::now();
                 let jobs = p
                     .store()
-                    .read(|tx| tx.queue().due(now, free, |id| busy.contains(&id)))?;
+                    .take_due_jobs(now, free, |id| busy.contains(&id))?;
                 // The bodies to send are read in the same trip to a blocking
                 // thread: one trip per refill instead of one per job.
                 Ok(jobs

@@ -60,14 +60,18 @@ impl Provider {
     /// Emits every notice that is due at `now`; returns how many.
     pub fn fire_due_timers(&self, now: Timestamp) -> Result<usize, ProviderError> {
         let due = self.store().read(|tx| tx.timers().due(now))?;
-        let count = due.len();
+        let mut count = 0;
         for (timer, which) in due {
-            self.fire(&timer, which, now)?;
+            if self.fire(&timer, which, now)? {
+                count += 1;
+            }
         }
         Ok(count)
     }
 
-    fn fire(&self, timer: &Timer, which: Due, now: Timestamp) -> Result<(), ProviderError> {
+    /// Sends one notice, unless it was sent since `which` was found due (by another
+    /// node of a cluster, which read the same timers); whether it was sent now.
+    pub fn fire(&self, timer: &Timer, which: Due, now: Timestamp) -> Result<bool, ProviderError> {
         let facts = self.submission_facts(&timer.pec_id, &timer.sender, &timer.recipient)?;
         let timeout = match which {
             Due::Warning12h => Timeout::Warning12h,
@@ -77,7 +81,11 @@ impl Provider {
         let notice =
             receipt::delivery_warning(self.issuer(), &facts, &timer.recipient, timeout, &stamp);
         let sealed = self.seal_notice(&notice)?;
-        self.store().write(|tx| {
+        let fired = self.store().write(|tx| {
+            // Another node may have sent this notice since the timers were read.
+            if tx.timers().due_now(&timer.pec_id, &timer.recipient, now)? != Some(which) {
+                return Ok(false);
+            }
             let mut logged = crate::provider::access_point::event(
                 EventKind::DeliveryWarning,
                 &facts,
@@ -96,15 +104,18 @@ impl Provider {
                 Due::Warning12h => tx.timers().mark_warned(&timer.pec_id, &timer.recipient)?,
                 Due::Final24h => tx.timers().remove(&timer.pec_id, &timer.recipient)?,
             }
-            Ok(())
+            Ok(true)
         })?;
+        if !fired {
+            return Ok(false);
+        }
         let fired = match which {
             Due::Warning12h => crate::metrics::TimerKind::Warning12h,
             Due::Final24h => crate::metrics::TimerKind::Final24h,
         };
         self.metrics().timer_fired(fired);
         tracing::info!(msgid = %timer.pec_id, mailbox = %timer.sender, recipient = %timer.recipient, timer = ?which, "avviso di mancata consegna per tempo scaduto");
-        Ok(())
+        Ok(true)
     }
 
     /// The facts of one of our submissions, from its `Accepted` log record.

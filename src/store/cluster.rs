@@ -8,6 +8,9 @@
 //! closure runs again in a fresh transaction: closures are `Fn` and keep their effects
 //! inside the transaction, as the group commit already requires.
 //!
+//! Sessions wake on the commits of every node alike, through PostgreSQL's
+//! notifications ([`wakeups`]), their own node's included.
+//!
 //! Bodies go as on the embedded engine: large ones to files flushed before the commit,
 //! small ones into the same transaction as the records that name them.
 
@@ -16,24 +19,33 @@ use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
 
+use jiff::SignedDuration;
+use jiff::Timestamp;
+
 use super::Store;
 use super::StoreError;
 use super::Tx;
 use super::blobs::BlobStore;
-use super::count_commit;
 use super::kv;
 use super::kv::Snapshots;
 use super::kv::Writing;
 use super::kv::pg;
 use super::meter;
+use super::queue::Job;
 use super::signal::Signals;
-use super::signal::Touched;
+
+mod wakeups;
 
 /// How many times a write runs before its serialization failure is the caller's.
 const ATTEMPTS: u32 = 30;
 
 /// The longest wait before running a write again.
 const MAX_BACKOFF: Duration = Duration::from_millis(50);
+
+/// How long a node's claim on a relay job holds: longer than any delivery attempt
+/// (SMTP allows ten minutes for the end of the data), short enough that another node
+/// soon takes over the jobs of a node that died.
+const JOB_LEASE: SignedDuration = SignedDuration::from_mins(15);
 
 /// Connections a node keeps to PostgreSQL.
 const CONNECTIONS: u32 = 16;
@@ -43,19 +55,40 @@ impl Store {
     /// schema brought up to date), bodies under `data_dir`.
     pub fn cluster(url: &str, data_dir: &Path) -> Result<Store, StoreError> {
         super::create_private_dir(data_dir)?;
-        let pool = pg::connect(url, CONNECTIONS)?;
+        let pool = pg::off_the_runtime(|| pg::connect(url, CONNECTIONS))?;
         let blobs = BlobStore::open(&data_dir.join("blobs"), Snapshots::Cluster(pool.clone()))?;
+        let commits = Arc::new(tokio::sync::watch::Sender::new(0u64));
+        let signals = Arc::new(Signals::default());
+        wakeups::listen(url, &signals, &commits);
         Ok(Store {
             reader: blobs.snapshots(),
             writer: None,
             cluster: Some(pool),
+            node: Arc::from(node_name()),
             blobs,
             group: Arc::default(),
             committer: None,
-            commits: Arc::new(tokio::sync::watch::Sender::new(0u64)),
-            signals: Arc::new(Signals::default()),
+            commits,
+            signals,
             meter: meter::CommitMeter::default(),
         })
+    }
+
+    /// The relay's jobs due at `now`, at most `limit`, but those `skip` names. On the
+    /// cluster engine they are claimed for this node in the same commit, so no other
+    /// node delivers them while the claim holds ([`JOB_LEASE`]).
+    pub fn take_due_jobs(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        skip: impl Fn(u64) -> bool,
+    ) -> Result<Vec<Job>, StoreError> {
+        let node = &self.node;
+        if self.cluster.is_none() {
+            return self.read(|tx| tx.queue().due(node, now, limit, &skip));
+        }
+        let until = now + JOB_LEASE;
+        self.write(|tx| tx.queue().claim(node, now, until, limit, &skip))
     }
 
     /// [`Store::write`] on the cluster engine.
@@ -67,10 +100,8 @@ impl Store {
         let mut attempt = 1;
         loop {
             let started = Instant::now();
-            match self.attempt(pool, &work) {
-                Ok((value, touched)) => {
-                    count_commit(&self.commits);
-                    self.signals.committed(&touched);
+            match pg::off_the_runtime(|| self.attempt(pool, &work)) {
+                Ok(value) => {
                     self.meter.observe(started.elapsed(), 1);
                     return Ok(value);
                 }
@@ -88,16 +119,26 @@ impl Store {
         &self,
         pool: &kv::pg::Pool,
         work: &impl Fn(&mut Tx<'_>) -> Result<T, StoreError>,
-    ) -> Result<(T, Touched), StoreError> {
+    ) -> Result<T, StoreError> {
         let txn = pg::Txn::write(pool)?;
         let mut tx = Tx::new(Writing::Cluster(&txn));
         let value = work(&mut tx)?;
-        let touched = tx.into_touched();
+        wakeups::announce(&txn, &tx.into_touched())?;
         let staged = self.blobs.stage(Writing::Cluster(&txn))?;
         txn.commit()?;
         self.blobs.committed(staged);
-        Ok((value, touched))
+        Ok(value)
     }
+}
+
+/// A name for this node's claims, new at each start: a claim of a previous run of the
+/// node is another node's, left to expire.
+fn node_name() -> String {
+    let mut random = [0u8; 8];
+    // Without randomness the process id alone still tells the nodes of a host apart.
+    let _ = openssl::rand::rand_bytes(&mut random);
+    let random: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{random}", std::process::id())
 }
 
 /// A random wait, growing with the attempts: writers that keep meeting each other on

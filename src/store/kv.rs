@@ -64,12 +64,12 @@ impl Snapshots {
                 let txn = db.begin_read().map_err(db_error)?;
                 work(&ReadTx::new(Reading::Embedded(&txn)))
             }
-            Snapshots::Cluster(pool) => {
+            Snapshots::Cluster(pool) => pg::off_the_runtime(|| {
                 let txn = pg::Txn::read(pool)?;
                 let value = work(&ReadTx::new(Reading::Cluster(&txn)))?;
                 txn.commit()?;
                 Ok(value)
-            }
+            }),
         }
     }
 }

@@ -5,7 +5,10 @@
 //! (the same, run by one committer thread: [`committer`]) before it is announced, so a
 //! crash leaves either all of a step or none of it.
 //!
-//! One process holds the store: the database is opened in redb's exclusive-writer
+//! That is the embedded engine. The cluster engine ([`cluster`]) keeps the same tables
+//! in PostgreSQL, shared by several nodes; both sit under the same handles ([`kv`]).
+//!
+//! One process holds the embedded store: the database is opened in redb's exclusive-writer
 //! mode, whose commits need one fsync (the modes that let other processes follow the
 //! writer need two, and a second header write), and every writer waits for the
 //! commit's flush. Operator commands that find the daemon holding it hand their
@@ -179,6 +182,9 @@ pub struct Store {
     writer: Option<Writer>,
     /// The cluster engine's connections; `None` for the embedded engine.
     cluster: Option<kv::pg::Pool>,
+    /// This node's name in the claims it makes on shared work (empty when embedded:
+    /// one process holds the store, and claims nothing).
+    node: Arc<str>,
     blobs: BlobStore,
     group: Arc<commit::GroupCommit>,
     /// Runs the hot paths' writes ([`Store::write_owned`]); `None` when read-only.
@@ -318,6 +324,7 @@ impl Store {
             reader: blobs.snapshots(),
             writer,
             cluster: None,
+            node: Arc::from(""),
             blobs,
             group: Arc::default(),
             committer,

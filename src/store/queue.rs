@@ -12,6 +12,7 @@ use crate::store::Tx;
 use crate::store::blobs::BlobId;
 use crate::store::decode;
 use crate::store::encode;
+use crate::store::kv::Table;
 
 const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
 
@@ -38,6 +39,31 @@ pub struct Job {
     pub kind: JobKind,
     /// The last failure.
     pub last_error: Option<String>,
+    /// The node of a cluster delivering it now, and until when that claim holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+}
+
+/// A node's claim on a job: no other node delivers it until the claim expires (the node
+/// died mid-delivery) or the node records the outcome.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct Lease {
+    /// The node.
+    pub node: String,
+    /// When another node may take the job.
+    pub until: Timestamp,
+}
+
+impl Job {
+    /// Whether `node` may deliver the job at `now`: it is due, and no other node's
+    /// claim on it holds.
+    fn open_to(&self, node: &str, now: Timestamp) -> bool {
+        self.next_attempt <= now
+            && self
+                .lease
+                .as_ref()
+                .is_none_or(|lease| lease.node == node || lease.until <= now)
+    }
 }
 
 /// What a job carries. Stored in the job record by its name in the rules' vocabulary,
@@ -79,6 +105,7 @@ impl Job {
             created: now,
             kind,
             last_error: None,
+            lease: None,
         }
     }
 }
@@ -118,44 +145,78 @@ impl Queue<&mut Tx<'_>> {
         job.next_attempt = next_attempt;
         job.attempts = attempts;
         job.last_error = Some(error.to_string());
+        job.lease = None;
         table.insert(id, encode(&job)?.as_slice())?;
         Ok(())
+    }
+
+    /// Claims for `node` until `until` the jobs [`Queue::due`] finds for it: other
+    /// nodes leave them alone while the claim holds.
+    pub fn claim(
+        &mut self,
+        node: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+        skip: impl Fn(u64) -> bool,
+    ) -> Result<Vec<Job>, StoreError> {
+        let mut jobs = due_in(&self.0.table(JOBS)?, node, now, limit, skip)?;
+        let mut table = self.0.table(JOBS)?;
+        for job in &mut jobs {
+            job.lease = Some(Lease {
+                node: node.to_string(),
+                until,
+            });
+            table.insert(job.id, encode(job)?.as_slice())?;
+        }
+        Ok(jobs)
     }
 }
 
 impl Queue<&ReadTx<'_>> {
-    /// Jobs due at `now`, oldest first, at most `limit`, leaving out those `skip` names
-    /// (the relay's deliveries in flight).
+    /// Jobs due at `now` that no node but `node` has claimed, oldest first, at most
+    /// `limit`, leaving out those `skip` names (the relay's deliveries in flight).
     pub fn due(
         &self,
+        node: &str,
         now: Timestamp,
         limit: usize,
         skip: impl Fn(u64) -> bool,
     ) -> Result<Vec<Job>, StoreError> {
-        // Decoded one by one, only until `limit` and never when skipped: the relay asks
-        // after every delivery, and a backlog must not be decoded whole each time.
-        let table = self.0.table(JOBS)?;
-        let mut due = Vec::new();
-        for entry in table.iter()? {
-            let (id, job) = entry?;
-            if skip(id.value()) {
-                continue;
-            }
-            let job: Job = decode(job.value())?;
-            if job.next_attempt <= now {
-                due.push(job);
-                if due.len() >= limit {
-                    break;
-                }
-            }
-        }
-        Ok(due)
+        due_in(&self.0.table(JOBS)?, node, now, limit, skip)
     }
 
     /// Every queued job.
     pub fn all(&self) -> Result<Vec<Job>, StoreError> {
         self.0.values(JOBS)
     }
+}
+
+/// [`Queue::due`] over either kind of transaction's table.
+fn due_in(
+    table: &Table<'_, u64, &'static [u8]>,
+    node: &str,
+    now: Timestamp,
+    limit: usize,
+    skip: impl Fn(u64) -> bool,
+) -> Result<Vec<Job>, StoreError> {
+    // Decoded one by one, only until `limit` and never when skipped: the relay asks
+    // after every delivery, and a backlog must not be decoded whole each time.
+    let mut due = Vec::new();
+    for entry in table.iter()? {
+        let (id, job) = entry?;
+        if skip(id.value()) {
+            continue;
+        }
+        let job: Job = decode(job.value())?;
+        if job.open_to(node, now) {
+            due.push(job);
+            if due.len() >= limit {
+                break;
+            }
+        }
+    }
+    Ok(due)
 }
 
 #[cfg(test)]

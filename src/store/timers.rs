@@ -60,6 +60,19 @@ impl Timer {
     }
 }
 
+impl Timer {
+    /// The notice due at `now`. When both are overdue only the final one is due.
+    fn due(&self, now: Timestamp) -> Option<Due> {
+        if now >= self.final_at {
+            Some(Due::Final24h)
+        } else if now >= self.warn_at && !self.warned && !self.taken_in_charge {
+            Some(Due::Warning12h)
+        } else {
+            None
+        }
+    }
+}
+
 /// Which notice is due.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub enum Due {
@@ -110,6 +123,21 @@ impl Timers<&mut Tx<'_>> {
         Ok(())
     }
 
+    /// Which notice of one recipient's timer is due at `now`, read inside the
+    /// transaction that sends it: of two nodes firing the same timer, the second finds
+    /// it sent.
+    pub fn due_now(
+        &self,
+        pec_id: &str,
+        recipient: &str,
+        now: Timestamp,
+    ) -> Result<Option<Due>, StoreError> {
+        let table = self.0.table(TIMERS)?;
+        let found = table.get(key(pec_id, recipient).as_str())?;
+        let timer: Option<Timer> = found.map(|bytes| decode(bytes.value())).transpose()?;
+        Ok(timer.and_then(|timer| timer.due(now)))
+    }
+
     fn change(
         &mut self,
         pec_id: &str,
@@ -135,10 +163,8 @@ impl Timers<&ReadTx<'_>> {
         let mut due = Vec::new();
         for entry in table.iter()? {
             let timer: Timer = decode(entry?.1.value())?;
-            if now >= timer.final_at {
-                due.push((timer, Due::Final24h));
-            } else if now >= timer.warn_at && !timer.warned && !timer.taken_in_charge {
-                due.push((timer, Due::Warning12h));
+            if let Some(which) = timer.due(now) {
+                due.push((timer, which));
             }
         }
         Ok(due)

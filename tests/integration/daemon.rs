@@ -145,7 +145,33 @@ pub fn pair(tmp: &Path, tweak: &str) -> (PathBuf, PathBuf, u16, u16) {
             ));
         std::fs::write(dir.join("pecd.toml"), config).unwrap();
     }
+    if let Some(server) = std::env::var_os("PECD_TEST_POSTGRES") {
+        on_the_cluster(&a, &server.to_string_lossy());
+    }
     (a, b, base_a, base_b)
+}
+
+/// Moves provider A's store onto a new database of the PostgreSQL at `server`: the
+/// cluster pass of `.ci/run` runs every two-provider test so (`tools/postgres.sh`).
+fn on_the_cluster(dir: &Path, server: &str) {
+    use std::sync::atomic::AtomicU32;
+    use std::sync::atomic::Ordering;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "a_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = postgres::Client::connect(server, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    let url = format!("{}/{name}", server.rsplit_once('/').unwrap().0);
+    let mut config = std::fs::read_to_string(dir.join("pecd.toml")).unwrap();
+    config.push_str(&format!(
+        "\n[store]\nbackend = \"cluster\"\npostgres = \"{url}\"\n"
+    ));
+    std::fs::write(dir.join("pecd.toml"), config).unwrap();
 }
 
 pub fn add_mailbox(dir: &Path, address: &str) {

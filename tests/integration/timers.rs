@@ -156,3 +156,23 @@ fn a_presa_in_carico_leaves_only_the_24_hour_notice_and_a_consegna_none() {
         .unwrap();
     assert_eq!(provider.fire_due_timers(at(30)).unwrap(), 0);
 }
+
+/// Two nodes of a cluster read the same due timer and both fire it: the holder gets
+/// one notice, and the second firing changes nothing.
+#[test]
+fn a_timer_two_nodes_found_due_gives_one_notice() {
+    let dir = tempfile::tempdir().unwrap();
+    let provider = provider(dir.path());
+    submit(&provider);
+    let at = start() + SignedDuration::from_hours(12);
+    let due = provider.store().read(|tx| tx.timers().due(at)).unwrap();
+    assert_eq!(due.len(), 1);
+    let (timer, which) = &due[0];
+    assert!(provider.fire(timer, *which, at).unwrap());
+    assert!(!provider.fire(timer, *which, at).unwrap(), "fired twice");
+    let warnings = kinds(&provider)
+        .into_iter()
+        .filter(|(k, _)| *k == Kind::Receipt(ReceiptKind::DeliveryWarning))
+        .count();
+    assert_eq!(warnings, 1);
+}

@@ -131,7 +131,8 @@ fn eicar_is_refused_at_the_access_point() {
     // P01 counts it as a virus from A's own user (VirusUscita).
     assert_eq!(crate::stats::virus_figures(&a_dir), (0, 1));
     drop(a);
-    let store = pecd::store::Store::open(&a_dir.join("data")).unwrap();
+    let config = pecd::config::Config::load(&a_dir.join("pecd.toml")).unwrap();
+    let store = pecd::cli::store::open(&config).unwrap();
     let quarantined = store.read(|tx| tx.quarantine().all()).unwrap();
     assert_eq!(quarantined.len(), 1, "kept in quarantine for 30 months");
 }

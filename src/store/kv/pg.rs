@@ -36,10 +36,43 @@ const PAGE: i64 = 256;
 /// The migrations, in order; the schema's version is how many have run.
 const MIGRATIONS: &[&str] = &[include_str!("pg/0001_kv.sql")];
 
+/// Runs `work`, which waits on PostgreSQL, where a task of the daemon may call it.
+///
+/// The client blocks its thread on a runtime of its own, which tokio forbids inside a
+/// runtime's worker; most store work already runs on blocking threads, and for the rest
+/// `block_in_place` lets the worker's other tasks move to another thread meanwhile.
+/// The daemon's runtime is multi-threaded, the only kind where that is possible.
+pub(crate) fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
 /// A connection and the statements prepared on it.
 pub(crate) struct Connection {
-    client: Client,
+    /// Always there but while the connection is dropped.
+    client: Option<Client>,
     prepared: HashMap<String, Statement>,
+}
+
+impl Connection {
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        self.client.as_mut().ok_or(StoreError::Internal(
+            "a PostgreSQL connection used as it closed",
+        ))
+    }
+}
+
+/// Closing a connection waits on the server, which tokio forbids on a runtime's
+/// worker: the pool drops its connections wherever the store is dropped.
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let client = self.client.take();
+        off_the_runtime(|| drop(client));
+    }
 }
 
 /// Opens connections for the pool.
@@ -54,17 +87,20 @@ impl r2d2::ManageConnection for Connector {
 
     fn connect(&self) -> Result<Connection, postgres::Error> {
         Ok(Connection {
-            client: self.config.connect(NoTls)?,
+            client: Some(self.config.connect(NoTls)?),
             prepared: HashMap::new(),
         })
     }
 
     fn is_valid(&self, connection: &mut Connection) -> Result<(), postgres::Error> {
-        connection.client.simple_query("").map(|_| ())
+        match connection.client.as_mut() {
+            Some(client) => client.simple_query("").map(|_| ()),
+            None => Ok(()),
+        }
     }
 
     fn has_broken(&self, connection: &mut Connection) -> bool {
-        connection.client.is_closed()
+        connection.client.as_ref().is_none_or(Client::is_closed)
     }
 }
 
@@ -80,7 +116,7 @@ pub(crate) fn connect(url: &str, size: u32) -> Result<Pool, StoreError> {
         .connection_timeout(std::time::Duration::from_secs(10))
         .build(Connector { config })
         .map_err(StoreError::Pool)?;
-    migrate(&mut pool.get().map_err(StoreError::Pool)?.client)?;
+    migrate(pool.get().map_err(StoreError::Pool)?.client()?)?;
     Ok(pool)
 }
 
@@ -126,7 +162,7 @@ impl Txn {
 
     fn begin(pool: &Pool, sql: &str) -> Result<Txn, StoreError> {
         let mut connection = pool.get().map_err(StoreError::Pool)?;
-        connection.client.batch_execute(sql)?;
+        connection.client()?.batch_execute(sql)?;
         Ok(Txn {
             connection: RefCell::new(connection),
             open: std::cell::Cell::new(true),
@@ -138,7 +174,7 @@ impl Txn {
         self.open.set(false);
         self.connection
             .borrow_mut()
-            .client
+            .client()?
             .batch_execute("COMMIT")?;
         Ok(())
     }
@@ -162,6 +198,9 @@ impl Txn {
     ) -> Result<Vec<postgres::Row>, StoreError> {
         let mut connection = self.connection.borrow_mut();
         let Connection { client, prepared } = &mut **connection;
+        let client = client.as_mut().ok_or(StoreError::Internal(
+            "a PostgreSQL connection used as it closed",
+        ))?;
         let statement = match prepared.get(sql) {
             Some(statement) => statement.clone(),
             None => {
@@ -247,6 +286,13 @@ impl Txn {
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
+    /// Sends `payload` on `channel` to every listening connection once the transaction
+    /// commits.
+    pub(crate) fn notify(&self, channel: &str, payload: &str) -> Result<(), StoreError> {
+        self.query("SELECT pg_notify($1, $2)", &[&channel, &payload])?;
+        Ok(())
+    }
+
     /// The values under `key` of multimap `tbl`, in order.
     pub(crate) fn values(&self, tbl: &str, key: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
         let rows = self.query(
@@ -279,11 +325,9 @@ impl Drop for Txn {
     fn drop(&mut self) {
         if self.open.get() {
             // A connection whose rollback fails is broken, and the pool drops it.
-            let _ = self
-                .connection
-                .borrow_mut()
-                .client
-                .batch_execute("ROLLBACK");
+            if let Ok(client) = self.connection.borrow_mut().client() {
+                let _ = client.batch_execute("ROLLBACK");
+            }
         }
     }
 }

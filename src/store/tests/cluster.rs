@@ -94,7 +94,7 @@ fn exercise(store: &Store) -> Vec<String> {
             ));
             seen.push(format!("{:?}", tx.folders().list(ALICE)?));
             seen.push(format!("{:?}", tx.mailboxes().get(ALICE)?));
-            seen.push(format!("{:?}", tx.queue().due(now(), 10, |_| false)?));
+            seen.push(format!("{:?}", tx.queue().due("", now(), 10, |_| false)?));
             seen.push(format!("{:?}", tx.timers().due(later)?));
             seen.push(format!("{:?}", tx.events().verify_chain()?));
             seen.push(format!("{:?}", tx.management().ente_mailboxes("")?));
@@ -217,4 +217,97 @@ fn two_nodes_appending_to_one_folder_neither_lose_nor_repeat_a_uid() {
         assert_eq!(chain, Ok(u64::from(total)));
         assert_eq!(mailbox.unwrap().used_bytes, u64::from(total) * 20);
     }
+}
+
+/// Whether `commits` is woken within a few seconds.
+fn woken(commits: &mut crate::store::signal::MailboxCommits) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if commits.take_changed() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// IDLE on one node wakes when another node delivers, and only the sessions of the
+/// mailbox delivered to.
+#[test]
+fn a_session_on_one_node_wakes_when_another_node_delivers_to_its_mailbox() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let (_dir1, first) = node(&server);
+    let (_dir2, second) = node(&server);
+    create_alice(&first);
+    let blob = first.blobs().put(b"a certified message").unwrap();
+    let deliver = || {
+        first
+            .write(|tx| {
+                tx.mailboxes()
+                    .append(ALICE, INBOX, &blob, 20, &[], now(), None)
+            })
+            .unwrap()
+    };
+    let mut alice = second.mailbox_commits(ALICE);
+    alice.take_changed();
+    deliver();
+    assert!(woken(&mut alice), "the other node's delivery woke nobody");
+    // The listener is connected now: what wakes from here on is the delivery alone.
+    let mut bob = second.mailbox_commits("bob@pec-a.test");
+    bob.take_changed();
+    deliver();
+    assert!(woken(&mut alice));
+    assert!(
+        !bob.take_changed(),
+        "a delivery to alice woke bob's sessions"
+    );
+}
+
+/// A relay job one node took is left alone by the other until its claim expires, as
+/// when the node that took it died mid-delivery; a failed attempt releases it.
+#[test]
+fn a_relay_job_is_delivered_by_one_node_at_a_time() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let (_dir1, first) = node(&server);
+    let (_dir2, second) = node(&server);
+    let blob = first.blobs().put(b"a certified message").unwrap();
+    let job = Job::new(
+        "pec-b.test",
+        ALICE,
+        vec!["bob@pec-b.test".into()],
+        blob,
+        now(),
+        JobKind::Transport,
+    );
+    let id = first.write(|tx| tx.queue().enqueue(job.clone())).unwrap();
+    let taken = first.take_due_jobs(now(), 10, |_| false).unwrap();
+    assert_eq!(taken.iter().map(|j| j.id).collect::<Vec<_>>(), [id]);
+    assert!(
+        second
+            .take_due_jobs(now(), 10, |_| false)
+            .unwrap()
+            .is_empty()
+    );
+    // Its own claim does not hide the job from the node that holds it.
+    assert_eq!(first.take_due_jobs(now(), 10, |_| false).unwrap().len(), 1);
+    let expired = now() + jiff::SignedDuration::from_mins(16);
+    let taken_over = second.take_due_jobs(expired, 10, |_| false).unwrap();
+    assert_eq!(taken_over.len(), 1, "a dead node's claim expires");
+    assert!(
+        first
+            .take_due_jobs(expired, 10, |_| false)
+            .unwrap()
+            .is_empty()
+    );
+    second
+        .write(|tx| tx.queue().reschedule(id, expired, 1, "421 busy"))
+        .unwrap();
+    assert_eq!(
+        first.take_due_jobs(expired, 10, |_| false).unwrap().len(),
+        1
+    );
 }

@@ -79,7 +79,7 @@ fn queue_jobs_are_rescheduled_and_completed() {
         .unwrap();
     assert_eq!(
         store
-            .read(|tx| tx.queue().due(now(), 10, |_| false))
+            .read(|tx| tx.queue().due("", now(), 10, |_| false))
             .unwrap()
             .len(),
         1
@@ -87,7 +87,7 @@ fn queue_jobs_are_rescheduled_and_completed() {
     let in_flight = |job: u64| job == id;
     assert!(
         store
-            .read(|tx| tx.queue().due(now(), 10, in_flight))
+            .read(|tx| tx.queue().due("", now(), 10, in_flight))
             .unwrap()
             .is_empty()
     );
@@ -97,13 +97,13 @@ fn queue_jobs_are_rescheduled_and_completed() {
         .unwrap();
     assert!(
         store
-            .read(|tx| tx.queue().due(now(), 10, |_| false))
+            .read(|tx| tx.queue().due("", now(), 10, |_| false))
             .unwrap()
             .is_empty()
     );
     assert_eq!(
         store
-            .read(|tx| tx.queue().due(later, 10, |_| false))
+            .read(|tx| tx.queue().due("", later, 10, |_| false))
             .unwrap()[0]
             .attempts,
         1
