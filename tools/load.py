@@ -170,6 +170,12 @@ def postgres_cpu_seconds(a):
             pass  # the process ended meanwhile
     return total
 
+def postgres_transactions(url):
+    """Transactions committed and rolled back so far in the database at `url`."""
+    out = run("psql", url, "-At", "-c", "SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = current_database()")
+    commits, rollbacks = map(int, out.strip().split("|"))
+    return commits, rollbacks
+
 def one_run(a, pecd, leftovers, cluster=False):
     """Two fresh providers, the load, and what it measured (without the signing bound).
     The stores' directory is added to `leftovers`, for the caller to delete. With
@@ -191,7 +197,8 @@ def one_run(a, pecd, leftovers, cluster=False):
             if cluster and k == "a":
                 database = os.path.basename(tmp).replace("-", "_")
                 run("psql", a.postgres_url, "-q", "-c", f"CREATE DATABASE {database}")
-                conf += f'\n[store]\nbackend = "cluster"\npostgres = "{a.postgres_url.rsplit("/", 1)[0]}/{database}"\n'
+                database_url = f'{a.postgres_url.rsplit("/", 1)[0]}/{database}'
+                conf += f'\n[store]\nbackend = "cluster"\npostgres = "{database_url}"\n'
             open(f"{tmp}/{k}/pecd.toml", "w").write(conf)
         subprocess.run([pecd, "mailbox", "add", "alice@pec-a.test", "--config", f"{tmp}/a/pecd.toml", "--password-stdin"], input="Segreta-123\n", text=True, check=True, capture_output=True)
         subprocess.run([pecd, "mailbox", "add", "bob@pec-b.test", "--config", f"{tmp}/b/pecd.toml", "--password-stdin", "--quota-bytes", str(50 * 2**30)], input="Segreta-123\n", text=True, check=True, capture_output=True)
@@ -228,6 +235,7 @@ def one_run(a, pecd, leftovers, cluster=False):
         cpu_start = {k: cpu_seconds(p.pid) for k, p in zip("ab", procs)}
         if cluster:
             cpu_start["postgres"] = postgres_cpu_seconds(a)
+            transactions_start = postgres_transactions(database_url)
         for t in threads: t.join()
         total = per * a.connections
         while True:
@@ -241,6 +249,7 @@ def one_run(a, pecd, leftovers, cluster=False):
         cpu = {k: cpu_seconds(p.pid) - cpu_start[k] for k, p in zip("ab", procs)}
         if cluster:
             cpu["postgres"] = postgres_cpu_seconds(a) - cpu_start["postgres"]
+            transactions = [end - start for start, end in zip(transactions_start, postgres_transactions(database_url))]
         client_cpu = own_cpu_seconds() - own_start
         ticks = {k: v - ticks_start[k] for k, v in machine_ticks().items()}
         machine = {k: round(v / max(sum(ticks.values()), 1), 3) for k, v in ticks.items() if k in ("idle", "iowait", "steal")}
@@ -257,7 +266,7 @@ def one_run(a, pecd, leftovers, cluster=False):
         p50 = lat[len(lat) // 2] * 1000
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
         mps = total / elapsed
-        return {
+        result = {
             "messages": total, "connections": a.connections, "seconds": round(elapsed, 2),
             "end_to_end_messages_per_second": round(mps, 1),
             "submission_latency_ms": {"p50": round(p50, 1), "p99": round(p99, 1)},
@@ -266,6 +275,12 @@ def one_run(a, pecd, leftovers, cluster=False):
             "cpu_idle_fraction": round(max(idle_at_end, 0.0), 2),
             "machine_cpu_fractions": machine,
         }
+        if cluster:
+            # Reads are transactions too (the IMAP STATUS polling among them); a rollback is
+            # a write that failed or is run again.
+            result["postgres_transactions_per_message"] = {
+                "committed": round(transactions[0] / total, 1), "rolled_back": round(transactions[1] / total, 2)}
+        return result
     finally:
         for p in procs:
             p.terminate()

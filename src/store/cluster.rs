@@ -1,12 +1,13 @@
 //! The store on the cluster engine: PostgreSQL holds every table, shared by the
 //! provider's nodes ([`kv::pg`]).
 //!
-//! A write is one serializable transaction, committed by the writer's own thread: the
-//! group commit of the embedded engine exists to share one fsync among writers, and
-//! PostgreSQL already groups the commits of concurrent transactions into one flush of
-//! its log. When another node's commit got in the way (a serialization failure) the
-//! closure runs again in a fresh transaction: closures are `Fn` and keep their effects
-//! inside the transaction, as the group commit already requires.
+//! A write is one serializable transaction. A node runs its writes one at a time: every
+//! write of a message touches the same few records (the event log's head, the
+//! counters, the sender's mailbox), so concurrent writers of one node would only fail
+//! each other's commits, over and over under load. When another node's commit got in
+//! the way (a serialization failure) the closure runs again in a fresh transaction:
+//! closures are `Fn` and keep their effects inside the transaction, as the embedded
+//! group commit already requires.
 //!
 //! Sessions wake on the commits of every node alike, through PostgreSQL's
 //! notifications ([`wakeups`]), their own node's included.
@@ -16,6 +17,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 use std::time::Instant;
 
@@ -26,7 +28,6 @@ use super::Store;
 use super::StoreError;
 use super::Tx;
 use super::blobs::BlobStore;
-use super::kv;
 use super::kv::Snapshots;
 use super::kv::Writing;
 use super::kv::pg;
@@ -50,6 +51,14 @@ const JOB_LEASE: SignedDuration = SignedDuration::from_mins(15);
 /// Connections a node keeps to PostgreSQL.
 const CONNECTIONS: u32 = 16;
 
+/// The cluster engine of one node.
+#[derive(Clone)]
+pub(super) struct Engine {
+    pool: pg::Pool,
+    /// Held by the node's write in progress.
+    writing: Arc<Mutex<()>>,
+}
+
 impl Store {
     /// The store of a cluster node: tables in the PostgreSQL database at `url` (its
     /// schema brought up to date), bodies under `data_dir`.
@@ -63,7 +72,10 @@ impl Store {
         Ok(Store {
             reader: blobs.snapshots(),
             writer: None,
-            cluster: Some(pool),
+            cluster: Some(Engine {
+                pool,
+                writing: Arc::default(),
+            }),
             node: Arc::from(node_name()),
             blobs,
             group: Arc::default(),
@@ -94,30 +106,37 @@ impl Store {
     /// [`Store::write`] on the cluster engine.
     pub(super) fn write_cluster<T>(
         &self,
-        pool: &kv::pg::Pool,
+        engine: &Engine,
         work: impl Fn(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut attempt = 1;
-        loop {
-            let started = Instant::now();
-            match pg::off_the_runtime(|| self.attempt(pool, &work)) {
-                Ok(value) => {
-                    self.meter.observe(started.elapsed(), 1);
-                    return Ok(value);
+        // The wait for the node's other writes is a wait too: off the runtime's workers.
+        pg::off_the_runtime(|| {
+            let _writing = engine
+                .writing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut attempt = 1;
+            loop {
+                let started = Instant::now();
+                match self.attempt(&engine.pool, &work) {
+                    Ok(value) => {
+                        self.meter.observe(started.elapsed(), 1);
+                        return Ok(value);
+                    }
+                    Err(error) if attempt < ATTEMPTS && pg::Txn::retryable(&error) => {
+                        std::thread::sleep(backoff(attempt));
+                        attempt += 1;
+                    }
+                    Err(error) => return Err(error),
                 }
-                Err(error) if attempt < ATTEMPTS && pg::Txn::retryable(&error) => {
-                    std::thread::sleep(backoff(attempt));
-                    attempt += 1;
-                }
-                Err(error) => return Err(error),
             }
-        }
+        })
     }
 
     /// One run of `work` in its own transaction, committed.
     fn attempt<T>(
         &self,
-        pool: &kv::pg::Pool,
+        pool: &pg::Pool,
         work: &impl Fn(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let txn = pg::Txn::write(pool)?;

@@ -60,8 +60,8 @@ impl Snapshots {
         work: impl FnOnce(&ReadTx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         match self {
-            Snapshots::Embedded(db) => {
-                let txn = db.begin_read().map_err(db_error)?;
+            Snapshots::Embedded(database) => {
+                let txn = database.begin_read().map_err(db)?;
                 work(&ReadTx::new(Reading::Embedded(&txn)))
             }
             Snapshots::Cluster(pool) => pg::off_the_runtime(|| {
@@ -72,10 +72,6 @@ impl Snapshots {
             }),
         }
     }
-}
-
-fn db_error(error: redb::TransactionError) -> StoreError {
-    db(error)
 }
 
 /// A value read from a table.

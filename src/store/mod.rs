@@ -76,7 +76,7 @@ pub enum StoreError {
     #[error("database: {0}")]
     Database(#[from] redb::Error),
     /// PostgreSQL failed, or refused the statement.
-    #[error("database: {0}")]
+    #[error("database: {}", kv::pg::describe(.0))]
     Cluster(#[from] postgres::Error),
     /// No connection to PostgreSQL could be had.
     #[error("database: {0}")]
@@ -180,8 +180,8 @@ pub struct Store {
     reader: Snapshots,
     /// `None` for a read-only handle and for the cluster engine.
     writer: Option<Writer>,
-    /// The cluster engine's connections; `None` for the embedded engine.
-    cluster: Option<kv::pg::Pool>,
+    /// The cluster engine; `None` for the embedded engine.
+    cluster: Option<cluster::Engine>,
     /// This node's name in the claims it makes on shared work (empty when embedded:
     /// one process holds the store, and claims nothing).
     node: Arc<str>,
@@ -352,8 +352,8 @@ impl Store {
         &self,
         work: impl Fn(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        if let Some(pool) = &self.cluster {
-            return self.write_cluster(pool, work);
+        if let Some(engine) = &self.cluster {
+            return self.write_cluster(engine, work);
         }
         let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
         let on_commit = |took, writes, touched: &Touched| {
@@ -374,7 +374,7 @@ impl Store {
     ) -> Result<T, StoreError> {
         match (&self.committer, &self.cluster) {
             (Some(committer), _) => committer.write(work),
-            (None, Some(pool)) => self.write_cluster(pool, work),
+            (None, Some(engine)) => self.write_cluster(engine, work),
             (None, None) => Err(StoreError::ReadOnly),
         }
     }

@@ -51,6 +51,15 @@ pub(crate) fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
     }
 }
 
+/// What went wrong, with the server's own words when it answered (the client's
+/// `Display` says only "db error").
+pub(crate) fn describe(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => error.to_string(),
+    }
+}
+
 /// A connection and the statements prepared on it.
 pub(crate) struct Connection {
     /// Always there but while the connection is dropped.
