@@ -21,6 +21,7 @@ use pecd::pec::reader;
 use crate::support;
 
 mod anomalies;
+mod cluster;
 mod flow;
 mod restarts;
 
