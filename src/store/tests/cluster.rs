@@ -166,8 +166,7 @@ fn two_nodes_appending_to_one_folder_neither_lose_nor_repeat_a_uid() {
     let Some(server) = Server::start() else {
         return;
     };
-    let (_dir1, first) = node(&server);
-    let (_dir2, second) = node(&server);
+    let [(_dir1, first), (_dir2, second)] = [node(&server), node(&server)];
     create_alice(&first);
     let blob = first.blobs().put(b"a certified message").unwrap();
     let (nodes, writers, each) = (2, 2, 25u32);
@@ -238,8 +237,7 @@ fn a_session_on_one_node_wakes_when_another_node_delivers_to_its_mailbox() {
     let Some(server) = Server::start() else {
         return;
     };
-    let (_dir1, first) = node(&server);
-    let (_dir2, second) = node(&server);
+    let [(_dir1, first), (_dir2, second)] = [node(&server), node(&server)];
     create_alice(&first);
     let blob = first.blobs().put(b"a certified message").unwrap();
     let deliver = || {
@@ -272,8 +270,7 @@ fn a_relay_job_is_delivered_by_one_node_at_a_time() {
     let Some(server) = Server::start() else {
         return;
     };
-    let (_dir1, first) = node(&server);
-    let (_dir2, second) = node(&server);
+    let [(_dir1, first), (_dir2, second)] = [node(&server), node(&server)];
     let blob = first.blobs().put(b"a certified message").unwrap();
     let job = Job::new(
         "pec-b.test",

@@ -55,16 +55,10 @@ impl Drop for Postgres {
 /// its own ports (from `port_base`) and its own data folder.
 fn second_node(dir: &Path, base: u16, node: &Path, port_base: u16) {
     let copy = |from: &Path, to: &Path| {
-        let out = Command::new("cp")
-            .arg("-a")
-            .arg(from)
-            .arg(to)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        support::stdout_of(
+            "cp",
+            &["-a", &from.to_string_lossy(), &to.to_string_lossy()],
+            "coreutils",
         );
     };
     std::fs::create_dir_all(node).unwrap();
