@@ -73,6 +73,16 @@ impl Connection {
             "a PostgreSQL connection used as it closed",
         ))
     }
+
+    /// `sql` prepared on this connection, once per connection.
+    fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
+        if let Some(statement) = self.prepared.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client()?.prepare(sql)?;
+        self.prepared.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
 }
 
 /// Closing a connection waits on the server, which tokio forbids on a runtime's
@@ -206,19 +216,8 @@ impl Txn {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<postgres::Row>, StoreError> {
         let mut connection = self.connection.borrow_mut();
-        let Connection { client, prepared } = &mut **connection;
-        let client = client.as_mut().ok_or(StoreError::Internal(
-            "a PostgreSQL connection used as it closed",
-        ))?;
-        let statement = match prepared.get(sql) {
-            Some(statement) => statement.clone(),
-            None => {
-                let statement = client.prepare(sql)?;
-                prepared.insert(sql.to_string(), statement.clone());
-                statement
-            }
-        };
-        Ok(client.query(&statement, params)?)
+        let statement = connection.statement(sql)?;
+        Ok(connection.client()?.query(&statement, params)?)
     }
 
     /// The value at `key` of table `tbl`.
