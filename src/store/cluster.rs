@@ -76,7 +76,7 @@ impl Store {
                 pool,
                 writing: Arc::default(),
             }),
-            node: Arc::from(node_name()),
+            node: Arc::from(node_name(data_dir)?),
             blobs,
             group: Arc::default(),
             committer: None,
@@ -150,14 +150,33 @@ impl Store {
     }
 }
 
-/// A name for this node's claims, new at each start: a claim of a previous run of the
-/// node is another node's, left to expire.
-fn node_name() -> String {
-    let mut random = [0u8; 8];
-    // Without randomness the process id alone still tells the nodes of a host apart.
-    let _ = openssl::rand::rand_bytes(&mut random);
-    let random: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{random}", std::process::id())
+/// This node's name in its claims, kept in its data folder: a node that restarts
+/// (after a crash too) finishes the work it had claimed at once, instead of leaving it
+/// until its claims expire. Each node has a data folder of its own.
+fn node_name(data_dir: &Path) -> Result<String, StoreError> {
+    let path = data_dir.join("node");
+    match std::fs::read_to_string(&path) {
+        Ok(name) if !name.trim().is_empty() => return Ok(name.trim().to_string()),
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(StoreError::Io {
+                context: format!("reading {}", path.display()),
+                source,
+            });
+        }
+    }
+    let mut random = [0u8; 16];
+    openssl::rand::rand_bytes(&mut random)
+        .map_err(|_| StoreError::Internal("no randomness for the node's name"))?;
+    let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    // Lost in a crash before it reaches the disk, it is only made again: the claims
+    // made under the lost name expire.
+    std::fs::write(&path, &name).map_err(|source| StoreError::Io {
+        context: format!("writing {}", path.display()),
+        source,
+    })?;
+    Ok(name)
 }
 
 /// A random wait, growing with the attempts: writers that keep meeting each other on

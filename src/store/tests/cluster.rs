@@ -264,13 +264,14 @@ fn a_session_on_one_node_wakes_when_another_node_delivers_to_its_mailbox() {
 }
 
 /// A relay job one node took is left alone by the other until its claim expires, as
-/// when the node that took it died mid-delivery; a failed attempt releases it.
+/// when the node that took it died mid-delivery, but the node itself takes it again at
+/// once when it restarts; a failed attempt releases it.
 #[test]
 fn a_relay_job_is_delivered_by_one_node_at_a_time() {
     let Some(server) = Server::start() else {
         return;
     };
-    let [(_dir1, first), (_dir2, second)] = [node(&server), node(&server)];
+    let [(first_dir, first), (_dir2, second)] = [node(&server), node(&server)];
     let blob = first.blobs().put(b"a certified message").unwrap();
     let job = Job::new(
         "pec-b.test",
@@ -290,6 +291,10 @@ fn a_relay_job_is_delivered_by_one_node_at_a_time() {
             .is_empty()
     );
     // Its own claim does not hide the job from the node that holds it.
+    assert_eq!(first.take_due_jobs(now(), 10, |_| false).unwrap().len(), 1);
+    // The node restarts (after a crash, say): its claims are still its own.
+    drop(first);
+    let first = Store::cluster(&server.url(), first_dir.path()).unwrap();
     assert_eq!(first.take_due_jobs(now(), 10, |_| false).unwrap().len(), 1);
     let expired = now() + jiff::SignedDuration::from_mins(16);
     let taken_over = second.take_due_jobs(expired, 10, |_| false).unwrap();
