@@ -317,6 +317,8 @@ fn start_outbound(
         &config.relay.nameservers,
         config.relay.mx_port,
     );
+    // The relay's claims on a cluster hold while this node beats.
+    provider.store().start_heartbeat();
     tracker.spawn(relay::run(
         provider.clone(),
         directory,

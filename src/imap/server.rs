@@ -385,11 +385,23 @@ impl Driver<'_> {
             tracing::warn!(peer = %self.peer, "IMAP login refused: too many checks waiting");
             return Err(Unchecked::Busy);
         };
-        let credential = self
+        let checked = self
             .endpoint
             .passwords
             .check(self.endpoint.store.password_lookup(), user, password)
             .await;
+        let credential = match checked {
+            Some(Ok(credential)) => credential,
+            Some(Err(error)) => {
+                tracing::error!(peer = %self.peer, %error, "IMAP login not checked");
+                attempt.withdrawn(Instant::now());
+                return Err(Unchecked::Unavailable);
+            }
+            None => {
+                attempt.withdrawn(Instant::now());
+                return Err(Unchecked::Unavailable);
+            }
+        };
         self.endpoint
             .metrics
             .login(Protocol::Imap, credential.is_some());
@@ -482,6 +494,8 @@ enum Unchecked {
     Locked,
     /// Too many checks waiting.
     Busy,
+    /// The store could not tell.
+    Unavailable,
 }
 
 impl Unchecked {
@@ -490,6 +504,7 @@ impl Unchecked {
         let text = match self {
             Unchecked::Locked => "too many failed logins, try again later",
             Unchecked::Busy => "too many logins being checked, try again shortly",
+            Unchecked::Unavailable => "logins cannot be checked now, try again shortly",
         };
         reply::no(
             tag,

@@ -279,6 +279,22 @@ impl Attempt {
     /// The password was wrong: the failure counted at admission stands.
     pub fn failed(self) {}
 
+    /// The password could not be checked (the store did not answer): nothing counted
+    /// at admission stands, as if the attempt had never been made.
+    pub fn withdrawn(self, now: Instant) {
+        let throttle = self.throttle.clone();
+        let limits = throttle.limits();
+        let mut tables = throttle.tables();
+        refund(
+            &mut tables.pairs,
+            self.pair,
+            &limits.pair,
+            self.set.pair,
+            now,
+        );
+        self.take_back(&mut tables, &limits, now);
+    }
+
     /// After [`Attempt::delay`]: takes a check slot, or, when none is free, withdraws
     /// the attempt (nothing counted) and says so with `None`.
     pub fn after_delay(mut self, now: Instant) -> Option<Attempt> {

@@ -17,12 +17,20 @@ use crate::smtp::reply::Reply;
 use crate::smtp::server::Backend;
 use crate::smtp::session::Envelope;
 use crate::smtp::session::Mode;
+use crate::store::StoreError;
 use crate::store::mailbox::Credential;
 
 impl Backend for Provider {
-    async fn authenticate(&self, user: &str, password: &str) -> Option<Credential> {
+    async fn authenticate(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<Option<Credential>, StoreError> {
         let lookup = self.store().password_lookup();
-        self.passwords().check(lookup, user, password).await
+        self.passwords()
+            .check(lookup, user, password)
+            .await
+            .unwrap_or(Err(StoreError::Internal("the password checkers stopped")))
     }
 
     async fn check_recipient(
@@ -43,21 +51,21 @@ impl Backend for Provider {
     async fn submit(&self, mode: Mode, envelope: Envelope) -> Reply {
         let outcome = self
             .blocking(move |p| match (mode, envelope.authenticated.as_ref()) {
-                (Mode::Submission, Some(login))
-                    if !p.store().credential_stands(&login.user, &login.credential) =>
-                {
-                    tracing::info!(mailbox = %login.user, "submission refused: its login no longer stands");
-                    Ok(Reply::new(421, (4, 7, 0), "Credenziali cambiate o revocate, accedere di nuovo"))
-                }
-                (Mode::Submission, Some(login)) => p
-                    .submit(
+                (Mode::Submission, Some(login)) => {
+                    // A store that cannot tell gives the 451 below, not this.
+                    if !p.store().credential_stands(&login.user, &login.credential)? {
+                        tracing::info!(mailbox = %login.user, "submission refused: its login no longer stands");
+                        return Ok(Reply::new(421, (4, 7, 0), "Credenziali cambiate o revocate, accedere di nuovo"));
+                    }
+                    p.submit(
                         &login.user,
                         &envelope.mail_from,
                         &envelope.rcpt_to,
                         &envelope.data,
                         Timestamp::now(),
                     )
-                    .map(|submission| submission_reply(&submission)),
+                    .map(|submission| submission_reply(&submission))
+                }
                 (Mode::Submission, None) => {
                     Ok(Reply::new(530, (5, 7, 0), "Autenticazione richiesta"))
                 }

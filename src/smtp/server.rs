@@ -60,6 +60,7 @@ use crate::smtp::session::Secret;
 use crate::smtp::session::Session;
 use crate::smtp::session::SessionConfig;
 use crate::smtp::session::Step;
+use crate::store::StoreError;
 use crate::store::mailbox::Credential;
 use connection::Connection;
 use connection::Line;
@@ -67,12 +68,13 @@ use connection::Line;
 /// What the SMTP layer asks of the provider: the PEC access or reception point.
 pub trait Backend: Clone + Send + Sync + 'static {
     /// Checks a mailbox password: what it opens, or `None`; a wrong password and an
-    /// unknown user look the same.
+    /// unknown user look the same. An error when the store could not tell: the client
+    /// gets a temporary failure, and nothing is counted against it.
     fn authenticate(
         &self,
         user: &str,
         password: &str,
-    ) -> impl Future<Output = Option<Credential>> + Send;
+    ) -> impl Future<Output = Result<Option<Credential>, StoreError>> + Send;
 
     /// Decides about one recipient at RCPT time (MX: unknown domain → `550 5.1.2`, …).
     /// `Ok(())` accepts it; an `Err` reply is sent as is.
@@ -440,16 +442,24 @@ impl<B: Backend> Driver<'_, B> {
             .backend
             .authenticate(user, password.expose())
             .await;
-        if let Some(credential) = checked {
-            attempt.succeeded(Instant::now());
-            self.endpoint.metrics.login(Protocol::Smtp, true);
-            tracing::info!(peer = %self.peer, mailbox = %user, "authenticated");
-            AuthOutcome::Accepted(credential)
-        } else {
-            self.endpoint.metrics.login(Protocol::Smtp, false);
-            tracing::info!(peer = %self.peer, user = ?user, "authentication failed");
-            attempt.failed();
-            AuthOutcome::Rejected
+        match checked {
+            Ok(Some(credential)) => {
+                attempt.succeeded(Instant::now());
+                self.endpoint.metrics.login(Protocol::Smtp, true);
+                tracing::info!(peer = %self.peer, mailbox = %user, "authenticated");
+                AuthOutcome::Accepted(credential)
+            }
+            Ok(None) => {
+                self.endpoint.metrics.login(Protocol::Smtp, false);
+                tracing::info!(peer = %self.peer, user = ?user, "authentication failed");
+                attempt.failed();
+                AuthOutcome::Rejected
+            }
+            Err(error) => {
+                tracing::error!(peer = %self.peer, %error, "authentication not checked");
+                attempt.withdrawn(Instant::now());
+                AuthOutcome::Unavailable
+            }
         }
     }
 

@@ -35,6 +35,7 @@ use super::meter;
 use super::queue::Job;
 use super::signal::Signals;
 
+mod heartbeat;
 mod wakeups;
 
 /// How many times a write runs before its serialization failure is the caller's.
@@ -43,9 +44,11 @@ const ATTEMPTS: u32 = 30;
 /// The longest wait before running a write again.
 const MAX_BACKOFF: Duration = Duration::from_millis(50);
 
-/// How long a node's claim on a relay job holds: longer than any delivery attempt
-/// (SMTP allows ten minutes for the end of the data), short enough that another node
-/// soon takes over the jobs of a node that died.
+/// How long a node's claim on a relay job holds at most, however alive the node looks:
+/// longer than any delivery attempt (SMTP allows ten minutes for the end of the data).
+/// A node that died loses its claims much sooner, when its heartbeat stops
+/// ([`crate::store::nodes`]); the lease is for a node that beats but whose relay is
+/// stuck.
 const JOB_LEASE: SignedDuration = SignedDuration::from_mins(15);
 
 /// Connections a node keeps to PostgreSQL.
@@ -57,6 +60,8 @@ pub(super) struct Engine {
     pool: pg::Pool,
     /// Held by the node's write in progress.
     writing: Arc<Mutex<()>>,
+    /// Started once, by the node that serves.
+    heartbeat: Arc<std::sync::Once>,
 }
 
 impl Store {
@@ -75,6 +80,7 @@ impl Store {
             cluster: Some(Engine {
                 pool,
                 writing: Arc::default(),
+                heartbeat: Arc::new(std::sync::Once::new()),
             }),
             node: Arc::from(node_name(data_dir)?),
             blobs,
@@ -86,9 +92,22 @@ impl Store {
         })
     }
 
+    /// Keeps this node's claims alive for as long as the store lives, with a heartbeat
+    /// on a thread of its own ([`crate::store::nodes`]). For the node that serves: an
+    /// operator command claims nothing. The embedded engine claims nothing either.
+    pub fn start_heartbeat(&self) {
+        if let Some(engine) = &self.cluster {
+            engine.heartbeat.call_once(|| {
+                let alive = Arc::downgrade(&self.signals);
+                heartbeat::start(engine.pool.clone(), Arc::clone(&self.node), alive);
+            });
+        }
+    }
+
     /// The relay's jobs due at `now`, at most `limit`, but those `skip` names. On the
     /// cluster engine they are claimed for this node in the same commit, so no other
-    /// node delivers them while the claim holds ([`JOB_LEASE`]).
+    /// node delivers them while the claim holds: while this node beats
+    /// ([`Store::start_heartbeat`]), and for [`JOB_LEASE`] at most.
     pub fn take_due_jobs(
         &self,
         now: Timestamp,

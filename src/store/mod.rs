@@ -32,6 +32,7 @@ pub mod log;
 pub mod mailbox;
 pub mod management;
 pub mod meter;
+pub mod nodes;
 pub mod outages;
 pub mod outbox;
 pub mod quarantine;
@@ -406,24 +407,22 @@ impl Store {
     }
 
     /// The lookup a login's password check runs on a checker thread: the credential
-    /// the password opens, if it is the address's. A fault answers no, like a wrong
-    /// password.
+    /// the password opens, if it is the address's; an error when the store could not
+    /// tell (its database unreachable), which is no answer about the password.
     pub fn password_lookup(
         &self,
-    ) -> impl FnOnce(&str, &str) -> Option<Credential> + Send + 'static {
+    ) -> impl FnOnce(&str, &str) -> Result<Option<Credential>, StoreError> + Send + 'static {
         let store = self.clone();
-        move |address, password| {
-            store
-                .read(|tx| tx.mailboxes().login(address, password))
-                .unwrap_or(None)
-        }
+        move |address, password| store.read(|tx| tx.mailboxes().login(address, password))
     }
 
-    /// Whether a login's credential still opens the address's mailbox. A fault answers
-    /// no: the session ends, and the holder logs in again.
-    pub fn credential_stands(&self, address: &str, credential: &Credential) -> bool {
+    /// Whether a login's credential still opens the address's mailbox.
+    pub fn credential_stands(
+        &self,
+        address: &str,
+        credential: &Credential,
+    ) -> Result<bool, StoreError> {
         self.read(|tx| tx.mailboxes().credential_stands(address, credential))
-            .unwrap_or(false)
     }
 }
 

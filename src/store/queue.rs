@@ -13,6 +13,8 @@ use crate::store::blobs::BlobId;
 use crate::store::decode;
 use crate::store::encode;
 use crate::store::kv::Table;
+use crate::store::nodes::Liveness;
+use crate::store::nodes::NODES;
 
 const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
 
@@ -44,25 +46,36 @@ pub struct Job {
     pub lease: Option<Lease>,
 }
 
-/// A node's claim on a job: no other node delivers it until the claim expires (the node
-/// died mid-delivery) or the node records the outcome.
+/// A node's claim on a job: no other node delivers it until the node records the
+/// outcome, stops beating (it died mid-delivery: [`crate::store::nodes`]) or the
+/// claim expires.
 #[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
 pub struct Lease {
     /// The node.
     pub node: String,
-    /// When another node may take the job.
+    /// When another node may take the job, even from a node still beating.
     pub until: Timestamp,
 }
 
 impl Job {
     /// Whether `node` may deliver the job at `now`: it is due, and no other node's
-    /// claim on it holds.
-    fn open_to(&self, node: &str, now: Timestamp) -> bool {
-        self.next_attempt <= now
-            && self
-                .lease
-                .as_ref()
-                .is_none_or(|lease| lease.node == node || lease.until <= now)
+    /// claim on it holds. A claim holds while its node's heartbeat is fresh, and never
+    /// past the lease's end: a node whose heartbeat goes on while its relay is stuck
+    /// still lets its jobs go after the lease, which outlasts any delivery attempt.
+    fn open_to(
+        &self,
+        node: &str,
+        now: Timestamp,
+        nodes: &mut Liveness<'_>,
+    ) -> Result<bool, StoreError> {
+        if self.next_attempt > now {
+            return Ok(false);
+        }
+        Ok(match &self.lease {
+            None => true,
+            Some(lease) if lease.node == node || lease.until <= now => true,
+            Some(lease) => !nodes.alive(&lease.node)?,
+        })
     }
 }
 
@@ -151,7 +164,8 @@ impl Queue<&mut Tx<'_>> {
     }
 
     /// Claims for `node` until `until` the jobs [`Queue::due`] finds for it: other
-    /// nodes leave them alone while the claim holds.
+    /// nodes leave them alone while the claim holds (while `node` beats, and before
+    /// `until`).
     pub fn claim(
         &mut self,
         node: &str,
@@ -160,7 +174,8 @@ impl Queue<&mut Tx<'_>> {
         limit: usize,
         skip: impl Fn(u64) -> bool,
     ) -> Result<Vec<Job>, StoreError> {
-        let mut jobs = due_in(&self.0.table(JOBS)?, node, now, limit, skip)?;
+        let mut nodes = Liveness::new(self.0.table(NODES)?, now);
+        let mut jobs = due_in(&self.0.table(JOBS)?, &mut nodes, node, now, limit, skip)?;
         let mut table = self.0.table(JOBS)?;
         for job in &mut jobs {
             job.lease = Some(Lease {
@@ -174,8 +189,8 @@ impl Queue<&mut Tx<'_>> {
 }
 
 impl Queue<&ReadTx<'_>> {
-    /// Jobs due at `now` that no node but `node` has claimed, oldest first, at most
-    /// `limit`, leaving out those `skip` names (the relay's deliveries in flight).
+    /// Jobs due at `now` that no live node but `node` has claimed, oldest first, at
+    /// most `limit`, leaving out those `skip` names (the relay's deliveries in flight).
     pub fn due(
         &self,
         node: &str,
@@ -183,7 +198,8 @@ impl Queue<&ReadTx<'_>> {
         limit: usize,
         skip: impl Fn(u64) -> bool,
     ) -> Result<Vec<Job>, StoreError> {
-        due_in(&self.0.table(JOBS)?, node, now, limit, skip)
+        let mut nodes = Liveness::new(self.0.table(NODES)?, now);
+        due_in(&self.0.table(JOBS)?, &mut nodes, node, now, limit, skip)
     }
 
     /// Every queued job.
@@ -195,6 +211,7 @@ impl Queue<&ReadTx<'_>> {
 /// [`Queue::due`] over either kind of transaction's table.
 fn due_in(
     table: &Table<'_, u64, &'static [u8]>,
+    nodes: &mut Liveness<'_>,
     node: &str,
     now: Timestamp,
     limit: usize,
@@ -209,7 +226,7 @@ fn due_in(
             continue;
         }
         let job: Job = decode(job.value())?;
-        if job.open_to(node, now) {
+        if job.open_to(node, now, nodes)? {
             due.push(job);
             if due.len() >= limit {
                 break;

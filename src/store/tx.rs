@@ -20,6 +20,7 @@ use crate::store::links::Links;
 use crate::store::log::Events;
 use crate::store::mailbox::Mailboxes;
 use crate::store::management::Management;
+use crate::store::nodes::Nodes;
 use crate::store::outages::Outages;
 use crate::store::outbox::Outbox;
 use crate::store::quarantine::Quarantine;
@@ -148,6 +149,11 @@ impl<'a> Tx<'a> {
         Queue(self)
     }
 
+    /// The nodes of a cluster and their heartbeats.
+    pub fn nodes(&mut self) -> Nodes<&mut Tx<'a>> {
+        Nodes(self)
+    }
+
     /// The delivery timers.
     pub fn timers(&mut self) -> Timers<&mut Tx<'a>> {
         Timers(self)
@@ -219,6 +225,11 @@ impl<'a> ReadTx<'a> {
     /// The outbound job queue.
     pub fn queue(&self) -> Queue<&ReadTx<'a>> {
         Queue(self)
+    }
+
+    /// The nodes of a cluster and their heartbeats.
+    pub fn nodes(&self) -> Nodes<&ReadTx<'a>> {
+        Nodes(self)
     }
 
     /// The delivery timers.

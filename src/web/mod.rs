@@ -164,7 +164,10 @@ impl Web {
         let lookup = move |user: &str, password: &str| {
             crate::manage::operators::authenticate(&store, user, password)
         };
-        self.passwords.check(lookup, username, &password).await
+        self.passwords
+            .check(lookup, username, &password)
+            .await
+            .flatten()
     }
 
     /// After a form that changed something: a notice for the next page, and there.

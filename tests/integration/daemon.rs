@@ -21,6 +21,7 @@ use pecd::pec::reader;
 use crate::support;
 
 mod anomalies;
+mod burst;
 mod cluster;
 mod flow;
 mod restarts;
@@ -169,6 +170,10 @@ fn on_the_cluster(dir: &Path, server: &str) {
         .unwrap();
     let url = format!("{}/{name}", server.rsplit_once('/').unwrap().0);
     let mut config = std::fs::read_to_string(dir.join("pecd.toml")).unwrap();
+    // A database named before (the cluster pass names one for every test) gives way.
+    if let Some(at) = config.find("\n[store]\n") {
+        config.truncate(at);
+    }
     config.push_str(&format!(
         "\n[store]\nbackend = \"cluster\"\npostgres = \"{url}\"\n"
     ));

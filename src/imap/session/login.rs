@@ -94,7 +94,8 @@ impl Session {
         let (Some(user), Some(credential)) = (self.user(), &self.credential) else {
             return None;
         };
-        if store.credential_stands(user, credential) {
+        // A fault answers no: the session ends, and the holder logs in again.
+        if store.credential_stands(user, credential).unwrap_or(false) {
             return None;
         }
         tracing::info!(mailbox = %user, "IMAP session ended: its login no longer stands");

@@ -60,9 +60,9 @@ impl Backend for FakeBackend {
         &self,
         user: &str,
         password: &str,
-    ) -> impl Future<Output = Option<Credential>> + Send {
+    ) -> impl Future<Output = Result<Option<Credential>, StoreError>> + Send {
         let right = user == "alice@pec-a.test" && password == "secret";
-        async move { right.then(|| Credential::of("alice")) }
+        async move { Ok(right.then(|| Credential::of("alice"))) }
     }
 
     fn check_recipient(

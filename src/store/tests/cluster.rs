@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::*;
 use crate::store::folders::FlagChange;
 use crate::store::kv::pg::server::Server;
+use crate::store::nodes;
 
 const ALICE: &str = "alice@pec-a.test";
 
@@ -263,9 +264,75 @@ fn a_session_on_one_node_wakes_when_another_node_delivers_to_its_mailbox() {
     );
 }
 
-/// A relay job one node took is left alone by the other until its claim expires, as
-/// when the node that took it died mid-delivery, but the node itself takes it again at
-/// once when it restarts; a failed attempt releases it.
+fn transport_job(blob: BlobId, at: Timestamp) -> Job {
+    Job::new(
+        "pec-b.test",
+        ALICE,
+        vec!["bob@pec-b.test".into()],
+        blob,
+        at,
+        JobKind::Transport,
+    )
+}
+
+/// Starts `store`'s heartbeat; when its first beat is recorded.
+fn beating(store: &Store) -> Timestamp {
+    store.start_heartbeat();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let beat = store.read(|tx| tx.nodes().last_beat(&store.node)).unwrap();
+        if let Some(beat) = beat {
+            return beat;
+        }
+        assert!(std::time::Instant::now() < deadline, "no heartbeat");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A relay job one node took is left alone by the other while the node beats, and
+/// taken over once the node has been silent for the window ([`nodes::SILENCE`]), as
+/// when it died mid-delivery; a claim older than that window holds while the node
+/// beats, as for a long delivery.
+#[test]
+fn a_dead_nodes_relay_jobs_are_taken_over_and_a_live_nodes_are_kept() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let [(_dir1, first), (_dir2, second)] = [node(&server), node(&server)];
+    let blob = first.blobs().put(b"a certified message").unwrap();
+    let started = Timestamp::now() - jiff::SignedDuration::from_mins(2);
+    let id = first
+        .write(|tx| tx.queue().enqueue(transport_job(blob.clone(), started)))
+        .unwrap();
+    let first_beat = beating(&first);
+    // Claimed a minute ago, longer than the window: the delivery is still going on.
+    let claimed = first
+        .take_due_jobs(Timestamp::now() - jiff::SignedDuration::from_mins(1), 10, |_| false)
+        .unwrap();
+    assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), [id]);
+    assert!(second.take_due_jobs(Timestamp::now(), 10, |_| false).unwrap().is_empty());
+    // The heartbeat goes on by itself, and the claim with it.
+    let deadline = std::time::Instant::now() + nodes::HEARTBEAT * 3;
+    while second.read(|tx| tx.nodes().last_beat(&first.node)).unwrap() == Some(first_beat) {
+        assert!(std::time::Instant::now() < deadline, "the heartbeat stopped");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(second.take_due_jobs(Timestamp::now(), 10, |_| false).unwrap().is_empty());
+
+    // The first node dies: its claim holds for the window, then the second takes it.
+    drop(first);
+    let died = Timestamp::now();
+    let within = died + jiff::SignedDuration::from_secs(1);
+    assert!(second.take_due_jobs(within, 10, |_| false).unwrap().is_empty());
+    let after = died + nodes::SILENCE + jiff::SignedDuration::from_secs(1);
+    let taken = second.take_due_jobs(after, 10, |_| false).unwrap();
+    assert_eq!(taken.iter().map(|j| j.id).collect::<Vec<_>>(), [id]);
+    assert_eq!(taken[0].lease.as_ref().unwrap().node, *second.node);
+}
+
+/// A relay job one node took is left alone by the other while the claim holds, but
+/// the node itself takes it again at once when it restarts (after a crash, say);
+/// the lease ends even a beating node's claim; a failed attempt releases it.
 #[test]
 fn a_relay_job_is_delivered_by_one_node_at_a_time() {
     let Some(server) = Server::start() else {
@@ -273,43 +340,32 @@ fn a_relay_job_is_delivered_by_one_node_at_a_time() {
     };
     let [(first_dir, first), (_dir2, second)] = [node(&server), node(&server)];
     let blob = first.blobs().put(b"a certified message").unwrap();
-    let job = Job::new(
-        "pec-b.test",
-        ALICE,
-        vec!["bob@pec-b.test".into()],
-        blob,
-        now(),
-        JobKind::Transport,
-    );
-    let id = first.write(|tx| tx.queue().enqueue(job.clone())).unwrap();
-    let taken = first.take_due_jobs(now(), 10, |_| false).unwrap();
+    let id = first
+        .write(|tx| tx.queue().enqueue(transport_job(blob.clone(), now())))
+        .unwrap();
+    // A claim made in the past, so that its lease has ended by now.
+    let long_ago = Timestamp::now() - jiff::SignedDuration::from_mins(16);
+    beating(&first);
+    beating(&second);
+    let taken = first.take_due_jobs(long_ago, 10, |_| false).unwrap();
     assert_eq!(taken.iter().map(|j| j.id).collect::<Vec<_>>(), [id]);
-    assert!(
-        second
-            .take_due_jobs(now(), 10, |_| false)
-            .unwrap()
-            .is_empty()
-    );
+    let during = long_ago + jiff::SignedDuration::from_mins(1);
+    assert!(second.take_due_jobs(during, 10, |_| false).unwrap().is_empty());
     // Its own claim does not hide the job from the node that holds it.
-    assert_eq!(first.take_due_jobs(now(), 10, |_| false).unwrap().len(), 1);
-    // The node restarts (after a crash, say): its claims are still its own.
+    assert_eq!(first.take_due_jobs(during, 10, |_| false).unwrap().len(), 1);
+    // The node restarts: its claims are still its own.
     drop(first);
     let first = Store::cluster(&server.url(), first_dir.path()).unwrap();
-    assert_eq!(first.take_due_jobs(now(), 10, |_| false).unwrap().len(), 1);
-    let expired = now() + jiff::SignedDuration::from_mins(16);
-    let taken_over = second.take_due_jobs(expired, 10, |_| false).unwrap();
-    assert_eq!(taken_over.len(), 1, "a dead node's claim expires");
-    assert!(
-        first
-            .take_due_jobs(expired, 10, |_| false)
-            .unwrap()
-            .is_empty()
-    );
+    beating(&first);
+    let claimed = first.take_due_jobs(long_ago, 10, |_| false).unwrap();
+    assert_eq!(claimed.len(), 1);
+    // The first node beats, but its lease has ended.
+    let taken_over = second.take_due_jobs(Timestamp::now(), 10, |_| false).unwrap();
+    assert_eq!(taken_over.len(), 1, "the lease bounds a live node's claim");
+    assert!(first.take_due_jobs(Timestamp::now(), 10, |_| false).unwrap().is_empty());
+    let later = Timestamp::now();
     second
-        .write(|tx| tx.queue().reschedule(id, expired, 1, "421 busy"))
+        .write(|tx| tx.queue().reschedule(id, later, 1, "421 busy"))
         .unwrap();
-    assert_eq!(
-        first.take_due_jobs(expired, 10, |_| false).unwrap().len(),
-        1
-    );
+    assert_eq!(first.take_due_jobs(later, 10, |_| false).unwrap().len(), 1);
 }
