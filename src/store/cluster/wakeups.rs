@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::Weak;
 use std::time::Duration;
 
-use postgres::Client;
 use postgres::NoTls;
 use postgres::fallible_iterator::FallibleIterator;
 
@@ -55,10 +54,17 @@ pub(super) fn listen(url: &str, signals: &Arc<Signals>, commits: &Arc<Commits>) 
     let spawned = std::thread::Builder::new()
         .name("pecd-listen".into())
         .spawn(move || {
+            // Said once per outage: the attempts go on every second.
+            let mut failing = false;
             while signals.strong_count() > 0 {
-                if let Err(error) = listen_once(&url, &signals, &commits) {
-                    tracing::warn!(%error, "listening for the nodes' commits; connecting again");
-                    std::thread::sleep(LOOK);
+                match listen_once(&url, &signals, &commits, &mut failing) {
+                    Err(error) if !failing => {
+                        failing = true;
+                        tracing::warn!(error = %pg::describe(&error), "listening for the nodes' commits; connecting again");
+                        std::thread::sleep(LOOK);
+                    }
+                    Err(_) => std::thread::sleep(LOOK),
+                    Ok(()) => {}
                 }
             }
         });
@@ -72,9 +78,13 @@ fn listen_once(
     url: &str,
     signals: &Weak<Signals>,
     commits: &Weak<Commits>,
+    failing: &mut bool,
 ) -> Result<(), postgres::Error> {
-    let mut client = Client::connect(url, NoTls)?;
+    let mut client = pg::config(url)?.connect(NoTls)?;
     client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+    if std::mem::take(failing) {
+        tracing::info!("listening for the nodes' commits again");
+    }
     // Commits made while no connection listened went unheard: every session looks.
     if let Some(signals) = signals.upgrade() {
         signals.all();

@@ -15,6 +15,10 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::ops::Bound;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use postgres::Client;
 use postgres::NoTls;
@@ -98,6 +102,8 @@ impl Drop for Connection {
 #[derive(Debug)]
 pub(crate) struct Connector {
     config: postgres::Config,
+    /// Whether the last connection tried was refused, or timed out.
+    unreachable: Arc<AtomicBool>,
 }
 
 impl r2d2::ManageConnection for Connector {
@@ -105,8 +111,10 @@ impl r2d2::ManageConnection for Connector {
     type Error = postgres::Error;
 
     fn connect(&self) -> Result<Connection, postgres::Error> {
+        let client = self.config.connect(NoTls);
+        self.unreachable.store(client.is_err(), Ordering::Relaxed);
         Ok(Connection {
-            client: Some(self.config.connect(NoTls)?),
+            client: Some(client?),
             prepared: HashMap::new(),
         })
     }
@@ -123,19 +131,66 @@ impl r2d2::ManageConnection for Connector {
     }
 }
 
+/// How long a transaction waits for a connection: for one of the node's connections
+/// to come free, or for a new one.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// How long it waits while the server is unreachable. The client then has its
+/// temporary failure (a `4xx`) at once, instead of after a wait that each of the
+/// node's writes, run one at a time, would add to the next one's. The pool keeps trying
+/// to connect meanwhile, and the first connection made ends this.
+const WAIT_UNREACHABLE: Duration = Duration::from_secs(1);
+
+/// How long opening a connection may take, unless the URL says: a server that drops
+/// packets must not hold a node's work for the system's TCP timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The connections of one node.
-pub(crate) type Pool = r2d2::Pool<Connector>;
+#[derive(Clone)]
+pub(crate) struct Pool {
+    connections: r2d2::Pool<Connector>,
+    unreachable: Arc<AtomicBool>,
+}
+
+impl Pool {
+    /// A connection, after at most [`WAIT`], or [`WAIT_UNREACHABLE`] while the server
+    /// is unreachable.
+    fn get(&self) -> Result<r2d2::PooledConnection<Connector>, StoreError> {
+        let wait = match self.unreachable.load(Ordering::Relaxed) {
+            true => WAIT_UNREACHABLE,
+            false => WAIT,
+        };
+        self.connections.get_timeout(wait).map_err(StoreError::Pool)
+    }
+}
+
+/// The connection settings `url` names, with [`CONNECT_TIMEOUT`] unless it names one.
+pub(crate) fn config(url: &str) -> Result<postgres::Config, postgres::Error> {
+    let mut config: postgres::Config = url.parse()?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    Ok(config)
+}
 
 /// A pool of at most `size` connections to `url`, the schema brought up to date.
 pub(crate) fn connect(url: &str, size: u32) -> Result<Pool, StoreError> {
-    let config: postgres::Config = url.parse().map_err(StoreError::Cluster)?;
-    let pool = r2d2::Pool::builder()
+    let config = config(url)?;
+    let unreachable = Arc::new(AtomicBool::new(false));
+    let connections = r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(0))
-        .connection_timeout(std::time::Duration::from_secs(10))
-        .build(Connector { config })
+        .connection_timeout(WAIT)
+        .build(Connector {
+            config,
+            unreachable: Arc::clone(&unreachable),
+        })
         .map_err(StoreError::Pool)?;
-    migrate(pool.get().map_err(StoreError::Pool)?.client()?)?;
+    let pool = Pool {
+        connections,
+        unreachable,
+    };
+    migrate(pool.get()?.client()?)?;
     Ok(pool)
 }
 
@@ -180,7 +235,7 @@ impl Txn {
     }
 
     fn begin(pool: &Pool, sql: &str) -> Result<Txn, StoreError> {
-        let mut connection = pool.get().map_err(StoreError::Pool)?;
+        let mut connection = pool.get()?;
         connection.client()?.batch_execute(sql)?;
         Ok(Txn {
             connection: RefCell::new(connection),

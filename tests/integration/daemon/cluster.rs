@@ -295,6 +295,11 @@ fn postgres_stopping_during_a_burst_gets_4xx_and_loses_nothing() {
     assert!(resumed, "no submission acknowledged after the restart: {seen:?}");
 
     let while_down = |s: &&burst::Submission| s.started > down && s.ended < restarting;
+    eprintln!(
+        "PostgreSQL down {:.1} s; while down: {:?}",
+        restarting - down,
+        seen.iter().filter(while_down).map(|s| &s.outcome).collect::<Vec<_>>()
+    );
     let acknowledged_while_down: Vec<_> = seen
         .iter()
         .filter(while_down)
