@@ -20,6 +20,7 @@ use crate::net::tls;
 use crate::store::mailbox::Credential;
 
 mod deadlines;
+mod store_faults;
 
 const WAIT: Duration = Duration::from_secs(20);
 const PLAIN_OK: &str = "AGFsaWNlQHBlYy1hLnRlc3QAc2VjcmV0";
@@ -35,6 +36,8 @@ pub(crate) fn dev(file: &str) -> PathBuf {
 #[derive(Clone, Default)]
 pub(crate) struct FakeBackend {
     pub(crate) submitted: Arc<Mutex<Vec<Envelope>>>,
+    /// While set, no password can be checked: the store does not answer.
+    pub(crate) store_down: Arc<std::sync::atomic::AtomicBool>,
     /// When set, `submit` signals the first and waits for the second before answering.
     pub(crate) gate: Option<(Arc<Notify>, Arc<Notify>)>,
 }
@@ -62,7 +65,14 @@ impl Backend for FakeBackend {
         password: &str,
     ) -> impl Future<Output = Result<Option<Credential>, StoreError>> + Send {
         let right = user == "alice@pec-a.test" && password == "secret";
-        async move { Ok(right.then(|| Credential::of("alice"))) }
+        let down = self.store_down.load(std::sync::atomic::Ordering::SeqCst);
+        async move {
+            if down {
+                Err(StoreError::Internal("the store does not answer"))
+            } else {
+                Ok(right.then(|| Credential::of("alice")))
+            }
+        }
     }
 
     fn check_recipient(

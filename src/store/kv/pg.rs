@@ -156,9 +156,10 @@ impl Pool {
     /// A connection, after at most [`WAIT`], or [`WAIT_UNREACHABLE`] while the server
     /// is unreachable.
     fn get(&self) -> Result<r2d2::PooledConnection<Connector>, StoreError> {
-        let wait = match self.unreachable.load(Ordering::Relaxed) {
-            true => WAIT_UNREACHABLE,
-            false => WAIT,
+        let wait = if self.unreachable.load(Ordering::Relaxed) {
+            WAIT_UNREACHABLE
+        } else {
+            WAIT
         };
         self.connections.get_timeout(wait).map_err(StoreError::Pool)
     }

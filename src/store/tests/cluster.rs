@@ -307,23 +307,45 @@ fn a_dead_nodes_relay_jobs_are_taken_over_and_a_live_nodes_are_kept() {
     let first_beat = beating(&first);
     // Claimed a minute ago, longer than the window: the delivery is still going on.
     let claimed = first
-        .take_due_jobs(Timestamp::now() - jiff::SignedDuration::from_mins(1), 10, |_| false)
+        .take_due_jobs(
+            Timestamp::now() - jiff::SignedDuration::from_mins(1),
+            10,
+            |_| false,
+        )
         .unwrap();
     assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), [id]);
-    assert!(second.take_due_jobs(Timestamp::now(), 10, |_| false).unwrap().is_empty());
+    assert!(
+        second
+            .take_due_jobs(Timestamp::now(), 10, |_| false)
+            .unwrap()
+            .is_empty()
+    );
     // The heartbeat goes on by itself, and the claim with it.
     let deadline = std::time::Instant::now() + nodes::HEARTBEAT * 3;
     while second.read(|tx| tx.nodes().last_beat(&first.node)).unwrap() == Some(first_beat) {
-        assert!(std::time::Instant::now() < deadline, "the heartbeat stopped");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the heartbeat stopped"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(second.take_due_jobs(Timestamp::now(), 10, |_| false).unwrap().is_empty());
+    assert!(
+        second
+            .take_due_jobs(Timestamp::now(), 10, |_| false)
+            .unwrap()
+            .is_empty()
+    );
 
     // The first node dies: its claim holds for the window, then the second takes it.
     drop(first);
     let died = Timestamp::now();
     let within = died + jiff::SignedDuration::from_secs(1);
-    assert!(second.take_due_jobs(within, 10, |_| false).unwrap().is_empty());
+    assert!(
+        second
+            .take_due_jobs(within, 10, |_| false)
+            .unwrap()
+            .is_empty()
+    );
     let after = died + nodes::SILENCE + jiff::SignedDuration::from_secs(1);
     let taken = second.take_due_jobs(after, 10, |_| false).unwrap();
     assert_eq!(taken.iter().map(|j| j.id).collect::<Vec<_>>(), [id]);
@@ -350,7 +372,12 @@ fn a_relay_job_is_delivered_by_one_node_at_a_time() {
     let taken = first.take_due_jobs(long_ago, 10, |_| false).unwrap();
     assert_eq!(taken.iter().map(|j| j.id).collect::<Vec<_>>(), [id]);
     let during = long_ago + jiff::SignedDuration::from_mins(1);
-    assert!(second.take_due_jobs(during, 10, |_| false).unwrap().is_empty());
+    assert!(
+        second
+            .take_due_jobs(during, 10, |_| false)
+            .unwrap()
+            .is_empty()
+    );
     // Its own claim does not hide the job from the node that holds it.
     assert_eq!(first.take_due_jobs(during, 10, |_| false).unwrap().len(), 1);
     // The node restarts: its claims are still its own.
@@ -360,9 +387,16 @@ fn a_relay_job_is_delivered_by_one_node_at_a_time() {
     let claimed = first.take_due_jobs(long_ago, 10, |_| false).unwrap();
     assert_eq!(claimed.len(), 1);
     // The first node beats, but its lease has ended.
-    let taken_over = second.take_due_jobs(Timestamp::now(), 10, |_| false).unwrap();
+    let taken_over = second
+        .take_due_jobs(Timestamp::now(), 10, |_| false)
+        .unwrap();
     assert_eq!(taken_over.len(), 1, "the lease bounds a live node's claim");
-    assert!(first.take_due_jobs(Timestamp::now(), 10, |_| false).unwrap().is_empty());
+    assert!(
+        first
+            .take_due_jobs(Timestamp::now(), 10, |_| false)
+            .unwrap()
+            .is_empty()
+    );
     let later = Timestamp::now();
     second
         .write(|tx| tx.queue().reschedule(id, later, 1, "421 busy"))

@@ -192,7 +192,11 @@ pub fn delivered_exactly_once(a: &Daemon, b: &Daemon, acknowledged: &[String], w
     let deadline = Instant::now() + within;
     loop {
         let at_bob = count(b, "bob@pec-b.test", Kind::Transport);
-        let accepted = count(a, "alice@pec-a.test", Kind::Receipt(ReceiptKind::Acceptance));
+        let accepted = count(
+            a,
+            "alice@pec-a.test",
+            Kind::Receipt(ReceiptKind::Acceptance),
+        );
         let delivered = count(a, "alice@pec-a.test", Kind::Receipt(ReceiptKind::Delivered));
         let done = acknowledged
             .iter()
@@ -242,7 +246,12 @@ pub fn tail(path: &Path) -> String {
 /// `pecd log verify` against `dir`'s configuration passes: the registro's chain holds.
 pub fn registro_verifies(dir: &Path) {
     let out = pecd()
-        .args(["log", "verify", "--config", &dir.join("pecd.toml").to_string_lossy()])
+        .args([
+            "log",
+            "verify",
+            "--config",
+            &dir.join("pecd.toml").to_string_lossy(),
+        ])
         .output()
         .unwrap();
     assert!(

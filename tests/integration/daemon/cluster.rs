@@ -43,7 +43,13 @@ impl Postgres {
 
     /// `tools/postgres.sh ACTION` on this test's own server.
     fn control(&self, action: &str) {
-        script(action, self.own.as_ref().expect("a server of the test's own").path());
+        script(
+            action,
+            self.own
+                .as_ref()
+                .expect("a server of the test's own")
+                .path(),
+        );
     }
 }
 
@@ -162,17 +168,30 @@ fn unreachable_provider(tmp: &Path, a_dir: &Path) {
     let base = port_base();
     let out = pecd()
         .args(["init", &c_dir.to_string_lossy(), "--domain", "pec-c.test"])
-        .args(["--name", "Gestore C S.p.A.", "--port-base", &base.to_string()])
+        .args([
+            "--name",
+            "Gestore C S.p.A.",
+            "--port-base",
+            &base.to_string(),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let index = std::fs::read_to_string(a_dir.join("index.ldif")).unwrap()
         + "\n"
         + &std::fs::read_to_string(c_dir.join("index.ldif")).unwrap();
     std::fs::write(a_dir.join("index.ldif"), index).unwrap();
     let route = format!("[routes]\n\"pec-c.test\" = \"127.0.0.1:{}\"\n", base + 2);
     let config = std::fs::read_to_string(a_dir.join("pecd.toml")).unwrap();
-    std::fs::write(a_dir.join("pecd.toml"), config.replacen("[routes]\n", &route, 1)).unwrap();
+    std::fs::write(
+        a_dir.join("pecd.toml"),
+        config.replacen("[routes]\n", &route, 1),
+    )
+    .unwrap();
 }
 
 /// Points B's route to A at `port`, another node's MX.
@@ -275,9 +294,8 @@ fn postgres_stopping_during_a_burst_gets_4xx_and_loses_nothing() {
     assert!(burst.acknowledged(10), "the burst ended early");
     postgres.control("halt");
     let down = epoch_now();
-    let refused_while_down = |s: &burst::Submission| {
-        s.started > down && matches!(s.outcome, Outcome::Reply(400..=499))
-    };
+    let refused_while_down =
+        |s: &burst::Submission| s.started > down && matches!(s.outcome, Outcome::Reply(400..=499));
     // Each outcome is a line, and python gives up on a silent server after a minute.
     burst.until(|seen| seen.iter().any(refused_while_down) || epoch_now() > down + 60.0);
     // Down a while longer, so that submissions meet it at every step.
@@ -292,13 +310,19 @@ fn postgres_stopping_during_a_burst_gets_4xx_and_loses_nothing() {
             >= 10
     });
     let seen = burst.finish(true);
-    assert!(resumed, "no submission acknowledged after the restart: {seen:?}");
+    assert!(
+        resumed,
+        "no submission acknowledged after the restart: {seen:?}"
+    );
 
     let while_down = |s: &&burst::Submission| s.started > down && s.ended < restarting;
     eprintln!(
         "PostgreSQL down {:.1} s; while down: {:?}",
         restarting - down,
-        seen.iter().filter(while_down).map(|s| &s.outcome).collect::<Vec<_>>()
+        seen.iter()
+            .filter(while_down)
+            .map(|s| &s.outcome)
+            .collect::<Vec<_>>()
     );
     let acknowledged_while_down: Vec<_> = seen
         .iter()
