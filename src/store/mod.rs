@@ -32,6 +32,7 @@ pub mod log;
 pub mod mailbox;
 pub mod management;
 pub mod meter;
+pub mod objects;
 pub mod outages;
 pub mod outbox;
 pub mod quarantine;
@@ -78,6 +79,9 @@ pub enum StoreError {
     /// PostgreSQL failed, or refused the statement.
     #[error("database: {}", kv::pg::describe(.0))]
     Cluster(#[from] postgres::Error),
+    /// The object store failed, or refused the request.
+    #[error("object store: {0}")]
+    Objects(#[source] object_store::Error),
     /// No connection to PostgreSQL could be had.
     #[error("database: {0}")]
     Pool(#[source] r2d2::Error),

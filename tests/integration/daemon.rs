@@ -172,7 +172,24 @@ fn on_the_cluster(dir: &Path, server: &str) {
     config.push_str(&format!(
         "\n[store]\nbackend = \"cluster\"\npostgres = \"{url}\"\n"
     ));
+    if let Some(s3) = std::env::var_os("PECD_TEST_S3") {
+        config.push_str(&s3_setting(&s3.to_string_lossy()));
+    }
     std::fs::write(dir.join("pecd.toml"), config).unwrap();
+}
+
+/// `[store] s3` for the bucket `tools/garage.sh start` printed
+/// (`ENDPOINT BUCKET REGION ACCESS_KEY SECRET_KEY`).
+pub fn s3_setting(printed: &str) -> String {
+    let [endpoint, bucket, region, access, secret] =
+        printed.split_whitespace().collect::<Vec<_>>()[..]
+    else {
+        panic!("not what tools/garage.sh prints: {printed:?}");
+    };
+    format!(
+        "s3 = {{ endpoint = \"{endpoint}\", bucket = \"{bucket}\", region = \"{region}\", \
+         access_key = \"{access}\", secret_key = \"{secret}\" }}\n"
+    )
 }
 
 pub fn add_mailbox(dir: &Path, address: &str) {
