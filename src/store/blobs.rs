@@ -143,6 +143,14 @@ impl BlobStore {
         }
     }
 
+    /// The bucket of the large bodies, when they are objects.
+    pub(crate) fn bucket(&self) -> Option<&Bucket> {
+        match &self.large {
+            Large::Files(_) => None,
+            Large::Bucket(bucket) => Some(bucket),
+        }
+    }
+
     /// Stores bytes; idempotent. Durable once the next store commit returns (see the
     /// module doc); callers put a body before committing the record that names it.
     pub fn put(&self, bytes: &[u8]) -> Result<BlobId, StoreError> {

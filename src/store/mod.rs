@@ -348,6 +348,11 @@ impl Store {
         &self.blobs
     }
 
+    /// The cluster's object store, when it has one.
+    pub fn bucket(&self) -> Option<&objects::Bucket> {
+        self.blobs.bucket()
+    }
+
     /// Runs `work` in a write transaction and commits it durably (bodies flushed, then
     /// the database fsynced) when it returns `Ok`; on `Err` nothing of it is kept.
     /// Concurrent writers share the transaction and its commit ([`commit`]), so `work`

@@ -12,8 +12,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::TryStreamExt;
 use object_store::ClientOptions;
 use object_store::GetOptions;
+use object_store::ObjectMeta;
 use object_store::ObjectStore;
 use object_store::PutOptions;
 use object_store::PutPayload;
@@ -116,6 +118,35 @@ impl Bucket {
             Err(StoreError::Objects(object_store::Error::NotFound { .. })) => Ok(None),
             Err(error) => Err(error),
         }
+    }
+
+    /// The names of every object under `prefix` (a `/`-ended folder), sorted.
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let store = Arc::clone(&self.store);
+        let prefix = Path::from(prefix);
+        let mut names: Vec<String> = self.wait(async move {
+            let found: Vec<ObjectMeta> = store.list(Some(&prefix)).try_collect().await?;
+            Ok(found
+                .into_iter()
+                .map(|meta| meta.location.to_string())
+                .collect())
+        })?;
+        names.sort();
+        Ok(names)
+    }
+
+    /// The names of the folders right under `prefix`, without the prefix, sorted.
+    pub fn folders(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let store = Arc::clone(&self.store);
+        let path = Path::from(prefix);
+        let listed = self.wait(async move { store.list_with_delimiter(Some(&path)).await })?;
+        let mut names: Vec<String> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|folder| folder.filename().map(str::to_string))
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
     /// Runs a request on the bucket's runtime and waits for it here.
