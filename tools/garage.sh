@@ -2,6 +2,7 @@
 # A throwaway Garage (S3-compatible object store) for the cluster tests: one node in
 # the folder DIR, on free loopback ports, with one bucket and one key.
 #   tools/garage.sh start DIR   prints "ENDPOINT BUCKET REGION ACCESS_KEY SECRET_KEY"
+#   tools/garage.sh bucket DIR NAME  adds the bucket NAME for the same key; prints as start
 #   tools/garage.sh stop DIR    stops it and throws its data away
 # The binary is $PECD_GARAGE, else `garage` on the PATH (.ci/run installs it).
 set -euo pipefail
@@ -40,13 +41,19 @@ EOF
   cli layout apply --version 1 >/dev/null
   key="GK$(hex 12)" secret=$(hex 32)
   cli key import --yes -n pecd "$key" "$secret" >/dev/null
-  cli bucket create pecd >/dev/null
-  cli bucket allow --read --write --owner pecd --key pecd >/dev/null
-  echo "http://127.0.0.1:$s3 pecd garage $key $secret"
+  echo "http://127.0.0.1:$s3 garage $key $secret" > "$dir/access"
+  bash "$0" bucket "$dir" pecd
+  ;;
+bucket)
+  name=${3:?a bucket name}
+  cli bucket create "$name" >/dev/null
+  cli bucket allow --read --write --owner "$name" --key pecd >/dev/null
+  read -r endpoint region key secret < "$dir/access"
+  echo "$endpoint $name $region $key $secret"
   ;;
 stop)
   if [ -f "$dir/pid" ]; then kill "$(cat "$dir/pid")" 2>/dev/null || true; fi
   rm -rf "$dir"
   ;;
-*) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+*) echo "usage: $0 start|bucket|stop DIR" >&2; exit 2 ;;
 esac

@@ -326,7 +326,7 @@ fn finish_bag(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::conservation::audit;
     use crate::conservation::sip;

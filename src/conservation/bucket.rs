@@ -14,8 +14,15 @@ use crate::store::objects::Bucket;
 /// The bucket's folder of packages.
 const PACKAGES: &str = "packages";
 
-/// Copies the published package `root/<id>` to the bucket, file by file.
+/// Copies the published package `root/<id>` to the bucket, file by file. A package is
+/// never overwritten: its id comes from the provider's own counter, so one already
+/// there belongs to another database sharing the bucket, and is refused.
 pub fn upload(bucket: &Bucket, root: &Path, id: &str) -> Result<(), ConservationError> {
+    if !bucket.list(&format!("{PACKAGES}/{id}/"))?.is_empty() {
+        return Err(ConservationError::Exists(format!(
+            "package {id} in the object store"
+        )));
+    }
     let dir = root.join(id);
     for relative in files::list(&dir)? {
         let bytes = files::read(&dir.join(&relative))?;
@@ -88,4 +95,45 @@ pub fn download(bucket: &Bucket, id: &str, dir: &Path) -> Result<bool, Conservat
 /// The ids of every package the bucket holds, recorded or not.
 pub fn ids(bucket: &Bucket) -> Result<Vec<String>, ConservationError> {
     Ok(bucket.folders(&format!("{PACKAGES}/"))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conservation::archive::tests::sample_package;
+    use crate::store::objects::garage::Garage;
+
+    /// What the bucket holds is the package, file for file; a second package of the
+    /// same name is refused, not written over the first.
+    #[test]
+    fn a_package_uploaded_is_fetched_whole_and_never_overwritten() {
+        let Some(garage) = Garage::start() else {
+            return;
+        };
+        let bucket = Bucket::connect(&garage.config()).unwrap();
+        let built = tempfile::tempdir().unwrap();
+        let record = sample_package(built.path());
+        upload(&bucket, built.path(), &record.id).unwrap();
+        let again = upload(&bucket, built.path(), &record.id).unwrap_err();
+        assert!(matches!(again, ConservationError::Exists(_)), "{again}");
+        assert_eq!(ids(&bucket).unwrap(), vec![record.id.clone()]);
+
+        let elsewhere = tempfile::tempdir().unwrap();
+        assert!(fetch(&bucket, elsewhere.path(), &record.id).unwrap());
+        let (original, fetched) = (
+            built.path().join(&record.id),
+            elsewhere.path().join(&record.id),
+        );
+        let names = files::list(&original).unwrap();
+        assert_eq!(files::list(&fetched).unwrap(), names);
+        for name in &names {
+            assert_eq!(
+                files::read(&fetched.join(name)).unwrap(),
+                files::read(&original.join(name)).unwrap(),
+                "{name}"
+            );
+        }
+        assert!(!fetch(&bucket, elsewhere.path(), "pda-20260101-999999").unwrap());
+        assert!(!elsewhere.path().join(".fetch-pda-20260101-999999").exists());
+    }
 }
