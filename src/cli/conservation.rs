@@ -323,6 +323,7 @@ fn export(
         .filter(|p| p.mailbox == address)
         .filter(|p| since.is_none_or(|t| p.created >= t) && until.is_none_or(|t| p.created <= t))
         .collect();
+    gateway.fetch(&packages)?;
     let manifest = crate::conservation::export::export(
         gateway.packages_dir(),
         &address,
@@ -468,6 +469,7 @@ fn revoke(
         .into_iter()
         .filter(|p| p.mailbox == address)
         .collect();
+    gateway.fetch(&packages)?;
     let now = Timestamp::now();
     crate::conservation::export::export(
         gateway.packages_dir(),
@@ -510,6 +512,7 @@ fn rdv(
         .iter()
         .filter(|p| p.mailbox.eq_ignore_ascii_case(mailbox))
     {
+        gateway.fetch(std::slice::from_ref(package))?;
         for message in &package.messages {
             let id = &message.metadata.sip_id;
             if sip.is_some_and(|s| s != id) {

@@ -32,6 +32,7 @@ use crate::control;
 use crate::store::Store;
 use crate::store::StoreError;
 use crate::store::log::LogQuery;
+use crate::store::objects::Bucket;
 
 /// How long a command keeps trying when the store's writer is not a daemon that
 /// answers (another command, or a daemon just starting or stopping).
@@ -70,7 +71,10 @@ struct Request {
 pub fn open(config: &Config) -> Result<Store, StoreError> {
     let data_dir = &config.provider.data_dir;
     match (config.store.backend, &config.store.postgres) {
-        (Backend::Cluster, Some(url)) => Store::cluster(url, data_dir),
+        (Backend::Cluster, Some(url)) => {
+            let bucket = config.store.s3.as_ref().map(Bucket::connect).transpose()?;
+            Store::cluster(url, bucket, data_dir)
+        }
         // The configuration's validation refuses a cluster without a database.
         _ => Store::open(data_dir),
     }

@@ -28,7 +28,7 @@ pub enum Backend {
 
 /// An S3-compatible object store. The keys may instead come from the environment
 /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), so they need not sit in the file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct S3Config {
     /// `http(s)://host:port` of the S3 API.
@@ -43,14 +43,37 @@ pub struct S3Config {
     pub secret_key: Option<String>,
 }
 
+/// Without the secret, which must not reach a log.
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key", &self.access_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Config {
+    fn validate(&self) -> Result<(), String> {
+        if !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://")) {
+            return Err(format!(
+                "store.s3.endpoint {:?} is not an http(s):// URL",
+                self.endpoint
+            ));
+        }
+        if self.bucket.is_empty() {
+            return Err("store.s3.bucket is empty".to_string());
+        }
+        Ok(())
+    }
+}
+
 impl StoreConfig {
     pub(super) fn validate(&self) -> Result<(), String> {
-        if self.s3.is_some() {
-            return Err(
-                "store.s3: bodies in an object store are not built yet; a cluster \
-                        node keeps bodies under its data_dir (docs/scale-out.md)"
-                    .to_string(),
-            );
+        if let Some(s3) = &self.s3 {
+            s3.validate()?;
         }
         match (self.backend, &self.postgres) {
             (Backend::Cluster, None) => {

@@ -150,6 +150,12 @@ fn the_store_section_names_a_database_for_the_cluster_engine() {
     assert_eq!(parse("").unwrap().store.backend, Backend::Embedded);
     let cluster = parse("backend = \"cluster\"\npostgres = \"postgresql://pecd@db:5432/pecd\"\n");
     assert_eq!(cluster.unwrap().store.backend, Backend::Cluster);
+    let bucket = parse(
+        "backend = \"cluster\"\npostgres = \"postgresql://db/p\"\n\
+         s3 = { endpoint = \"http://s3:3900\", bucket = \"b\", region = \"garage\" }\n",
+    );
+    let s3 = bucket.unwrap().store.s3.unwrap();
+    assert_eq!((s3.bucket.as_str(), s3.access_key), ("b", None));
     for (store, says) in [
         ("backend = \"cluster\"\n", "needs store.postgres"),
         (
@@ -163,8 +169,17 @@ fn the_store_section_names_a_database_for_the_cluster_engine() {
         ("backend = \"sharded\"\n", "sharded"),
         (
             "backend = \"cluster\"\npostgres = \"postgresql://db/p\"\n\
-             s3 = { endpoint = \"http://s3\", bucket = \"b\", region = \"r\" }\n",
-            "not built yet",
+             s3 = { endpoint = \"s3:3900\", bucket = \"b\", region = \"r\" }\n",
+            "not an http(s):// URL",
+        ),
+        (
+            "backend = \"cluster\"\npostgres = \"postgresql://db/p\"\n\
+             s3 = { endpoint = \"http://s3\", bucket = \"b\" }\n",
+            "region",
+        ),
+        (
+            "s3 = { endpoint = \"http://s3\", bucket = \"b\", region = \"r\" }\n",
+            "are for store.backend",
         ),
     ] {
         let error = parse(store).unwrap_err().to_string();

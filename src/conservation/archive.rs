@@ -114,17 +114,12 @@ pub fn build(
     let temp = root.join(format!(".tmp-{id}"));
     if temp.exists() {
         // Left by a crash before publication: never referenced by any record.
-        let _ = make_writable(&temp);
-        std::fs::remove_dir_all(&temp).map_err(|source| ConservationError::Io {
-            context: format!("removing {}", temp.display()),
-            source,
-        })?;
+        files::remove_unpublished(&temp)?;
     }
     let built = assemble(&temp, id, mailbox, items, sealing, now);
     if built.is_err() {
         // A failed build (e.g. the TSA did not answer) leaves nothing behind.
-        let _ = make_writable(&temp);
-        let _ = std::fs::remove_dir_all(&temp);
+        let _ = files::remove_unpublished(&temp);
         return built;
     }
     files::publish_dir(&temp, &root.join(id))?;
@@ -330,20 +325,8 @@ fn finish_bag(
     Ok(tagmanifest_sha256)
 }
 
-fn make_writable(root: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(root)?.flatten() {
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            make_writable(&entry.path())?;
-        }
-    }
-    let mut permissions = std::fs::metadata(root)?.permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    permissions.set_readonly(false);
-    std::fs::set_permissions(root, permissions)
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::conservation::audit;
     use crate::conservation::sip;

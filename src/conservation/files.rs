@@ -142,6 +142,24 @@ pub fn seal_dirs(root: &Path) -> Result<(), ConservationError> {
         .map_err(|source| io(format!("sealing {}", root.display()), source))
 }
 
+/// Removes a folder that was never published, sealed (read-only) parts and all.
+pub fn remove_unpublished(dir: &Path) -> Result<(), ConservationError> {
+    let _ = make_writable(dir);
+    fs::remove_dir_all(dir).map_err(|source| io(format!("removing {}", dir.display()), source))
+}
+
+fn make_writable(root: &Path) -> std::io::Result<()> {
+    for entry in fs::read_dir(root)?.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            make_writable(&entry.path())?;
+        }
+    }
+    let mut permissions = fs::metadata(root)?.permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(false);
+    fs::set_permissions(root, permissions)
+}
+
 /// Every file under `root`, as paths relative to it with `/` separators, sorted.
 pub fn list(root: &Path) -> Result<Vec<String>, ConservationError> {
     let mut out = Vec::new();

@@ -24,6 +24,7 @@
 pub mod archive;
 pub mod audit;
 pub mod bag;
+pub mod bucket;
 pub mod export;
 pub mod files;
 pub mod fuzz;

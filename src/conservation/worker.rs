@@ -19,6 +19,7 @@ use openssl::x509::X509;
 use crate::conservation::ConservationError;
 use crate::conservation::archive;
 use crate::conservation::archive::PackageRecord;
+use crate::conservation::bucket;
 use crate::conservation::quota;
 use crate::conservation::search;
 use crate::conservation::search::SearchIndex;
@@ -26,6 +27,7 @@ use crate::conservation::tsa::TimeSource;
 use crate::conservation::tsa::Tsa;
 use crate::crypto::identity::Signer;
 use crate::store::Store;
+use crate::store::objects::Bucket;
 
 mod audit;
 mod ingest;
@@ -83,6 +85,8 @@ pub struct Gateway {
     settings: Settings,
     /// The full-text index (`<data_dir>/conservation/index/`).
     index: SearchIndex,
+    /// The cluster's object store, where the packages are kept ([`bucket`]).
+    bucket: Option<Bucket>,
 }
 
 impl Gateway {
@@ -120,6 +124,7 @@ impl Gateway {
         anchors.extend(tsa_anchor);
         let index = SearchIndex::open(&data_dir.join("conservation").join("index"))?;
         Ok(Gateway {
+            bucket: store.bucket().cloned(),
             store,
             root,
             signer: std::sync::RwLock::new(signer),
@@ -203,7 +208,20 @@ impl Gateway {
 
     /// Indexes every recorded package the search index lacks; returns how many.
     pub fn sync_index(&self) -> Result<usize, ConservationError> {
-        self.index.sync(&self.packages()?, &self.root)
+        let records = self.packages()?;
+        self.fetch(&records)?;
+        self.index.sync(&records, &self.root)
+    }
+
+    /// Brings into the packages folder those of `records` built by another node of
+    /// the cluster, so they are read as if built here. A no-op off a cluster.
+    pub fn fetch(&self, records: &[PackageRecord]) -> Result<(), ConservationError> {
+        if let Some(bucket) = &self.bucket {
+            for record in records {
+                bucket::fetch(bucket, &self.root, &record.id)?;
+            }
+        }
+        Ok(())
     }
 
     /// Every recorded package.

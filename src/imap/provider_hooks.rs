@@ -14,6 +14,7 @@ use crate::store::StoreError;
 use crate::store::Tx;
 use crate::store::mailbox::ARCHIVE;
 use crate::store::mailbox::SENT;
+use crate::store::objects::Bucket;
 
 /// The provider behind IMAP sessions.
 #[derive(Clone, Debug, Default)]
@@ -21,6 +22,9 @@ pub struct ProviderHooks {
     /// Where conservation packages live, for the read-only `Conservazione/…` view;
     /// `None` hides the view.
     pub conservation_root: Option<PathBuf>,
+    /// The cluster's object store, from which a package built by another node is
+    /// fetched before it is read.
+    pub bucket: Option<Bucket>,
 }
 
 impl Hooks for ProviderHooks {
@@ -58,6 +62,10 @@ impl Hooks for ProviderHooks {
         let entry = entries
             .get((uid as usize).wrapping_sub(1))
             .ok_or_else(|| StoreError::Corrupt(format!("no conserved message {uid}")))?;
+        if let Some(bucket) = &self.bucket {
+            crate::conservation::bucket::fetch(bucket, root, &entry.package)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        }
         crate::conservation::view::read(root, entry).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 }

@@ -9,25 +9,17 @@
 //! provider, and file creations and the `syncfs` that makes them durable cost far more
 //! kernel time than the bytes (docs/performance.md).
 //!
-//! A larger body is a read-only file under one of 256 folders (`ab/abcd…`), written to
-//! a temporary file and renamed into place; the group commit calls
-//! [`BlobStore::sync`] (one `syncfs` of the filesystem) before the redb commit, so such
-//! a body is durable before any committed record points at it. An unreferenced body
-//! left by a crash is harmless; a torn file (renamed but never flushed) is found by its
-//! hash and rewritten the next time the same bytes are put.
+//! A larger body lives outside the database ([`Large`]): on the embedded engine as a
+//! file under `data_dir` ([`files`]), flushed before the commit that names it; on a
+//! cluster with an object store, as an object of its bucket, which every node reads,
+//! stored before the commit that names it.
 
 use std::collections::HashMap;
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::DirBuilderExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::MutexGuard;
-use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering;
 
 use redb::TableDefinition;
 use serde::Deserialize;
@@ -36,6 +28,11 @@ use serde::Serialize;
 use crate::store::StoreError;
 use crate::store::kv::Snapshots;
 use crate::store::kv::Writing;
+use crate::store::objects::Bucket;
+
+mod files;
+
+use files::Files;
 
 /// The SHA-256 (lowercase hex) naming a body.
 #[derive(Clone, Debug, Deserialize, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize)]
@@ -96,17 +93,22 @@ pub const INLINE_MAX: usize = 64 * 1024;
 /// Bodies of at most [`INLINE_MAX`] bytes, by the hex of their SHA-256.
 const BODIES: TableDefinition<&str, &[u8]> = TableDefinition::new("bodies");
 
-/// The bodies: small ones in the database, large ones in files (see the module doc).
+/// The bodies: small ones in the database, large ones outside it (see the module doc).
 #[derive(Clone)]
 pub struct BlobStore {
-    root: PathBuf,
     db: Snapshots,
     /// Small bodies put but not yet committed, inserted by the next group commit.
     pending: Arc<Mutex<HashMap<BlobId, Arc<[u8]>>>>,
-    /// Files written (`written`) and covered by a completed [`BlobStore::sync`]
-    /// (`synced`), so a commit with no new file skips the flush.
-    written: Arc<AtomicU64>,
-    synced: Arc<AtomicU64>,
+    large: Large,
+}
+
+/// Where the bodies larger than [`INLINE_MAX`] are kept.
+#[derive(Clone)]
+enum Large {
+    /// Files under the node's `data_dir`.
+    Files(Files),
+    /// Objects named `bodies/<hash>` in the cluster's bucket.
+    Bucket(Bucket),
 }
 
 /// Small bodies taken by a group commit ([`BlobStore::stage`]), released from memory
@@ -114,56 +116,39 @@ pub struct BlobStore {
 pub(crate) struct Staged(Vec<(BlobId, Arc<[u8]>)>);
 
 impl BlobStore {
-    /// Opens (creating) the folder of large bodies and its 256 subfolders, so writing
-    /// a body never creates a directory; small bodies go to `db`.
+    /// Small bodies in `db`, large ones as files under `root` (created).
     pub(crate) fn open(root: &Path, db: Snapshots) -> Result<BlobStore, StoreError> {
-        let mut created = false;
-        for byte in 0..=255u8 {
-            let dir = root.join(format!("{byte:02x}"));
-            if !dir.is_dir() {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(&dir)
-                    .map_err(|source| io(format!("creating {}", dir.display()), source))?;
-                created = true;
-            }
-        }
-        // New subfolders must survive a crash before any body is put in them.
-        if created {
-            sync_filesystem(root)?;
-        }
-        Ok(BlobStore {
-            root: root.to_path_buf(),
+        Ok(BlobStore::with(db, Large::Files(Files::open(root)?)))
+    }
+
+    /// Small bodies in `db`, large ones in `bucket`.
+    pub(crate) fn in_bucket(bucket: Bucket, db: Snapshots) -> BlobStore {
+        BlobStore::with(db, Large::Bucket(bucket))
+    }
+
+    fn with(db: Snapshots, large: Large) -> BlobStore {
+        BlobStore {
             db,
             pending: Arc::default(),
-            written: Arc::new(AtomicU64::new(0)),
-            synced: Arc::new(AtomicU64::new(0)),
-        })
+            large,
+        }
     }
 
-    /// Where a large body lives: `ab/abcd…`, or `ab/cd/abcd…` for bodies written
-    /// before the layout had one level (still read, never written). Small bodies have
-    /// no file.
-    pub fn path(&self, id: &BlobId) -> PathBuf {
-        self.existing(id).unwrap_or_else(|| self.home(id))
+    /// The file holding a large body, when large bodies are files here (written or
+    /// not yet); small bodies have none.
+    pub fn path(&self, id: &BlobId) -> Option<PathBuf> {
+        match &self.large {
+            Large::Files(files) => Some(files.path(id)),
+            Large::Bucket(_) => None,
+        }
     }
 
-    /// The file holding a body, if there is one, in either layout.
-    fn existing(&self, id: &BlobId) -> Option<PathBuf> {
-        let hex = id.as_str();
-        [
-            self.home(id),
-            self.root.join(&hex[..2]).join(&hex[2..4]).join(hex),
-        ]
-        .into_iter()
-        .find(|path| path.exists())
-    }
-
-    /// Where a body is written.
-    fn home(&self, id: &BlobId) -> PathBuf {
-        let hex = id.as_str();
-        self.root.join(&hex[..2]).join(hex)
+    /// The bucket of the large bodies, when they are objects.
+    pub(crate) fn bucket(&self) -> Option<&Bucket> {
+        match &self.large {
+            Large::Files(_) => None,
+            Large::Bucket(bucket) => Some(bucket),
+        }
     }
 
     /// Stores bytes; idempotent. Durable once the next store commit returns (see the
@@ -176,51 +161,20 @@ impl BlobStore {
             lock(&self.pending).insert(id.clone(), Arc::from(bytes));
             return Ok(id);
         }
-        if let Some(existing) = self.existing(&id) {
-            match fs::read(&existing) {
-                // Present and whole. Its flush may still be pending (written by a run
-                // that crashed, still in the page cache), so the next sync covers it.
-                Ok(found) if found == bytes => {
-                    self.written.fetch_add(1, Ordering::AcqRel);
-                    return Ok(id);
-                }
-                // Torn by a crash: replaced below (the rename overwrites it).
-                _ => {}
-            }
+        match &self.large {
+            Large::Files(files) => files.put(&id, bytes)?,
+            Large::Bucket(bucket) => bucket.put(&object_key(&id), bytes)?,
         }
-        let path = self.home(&id);
-        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        let temp = dir.join(format!(".{}.tmp-{}", id.as_str(), std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let _ = fs::remove_file(&temp);
-            // Read-only from birth (the open descriptor may still write it), and
-            // only for the daemon's user: bodies are people's mail.
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o400)
-                .open(&temp)?;
-            file.write_all(bytes)?;
-            fs::rename(&temp, &path)
-        };
-        write().map_err(|source| {
-            let _ = fs::remove_file(&temp);
-            io(format!("writing {}", path.display()), source)
-        })?;
-        self.written.fetch_add(1, Ordering::AcqRel);
         Ok(id)
     }
 
-    /// Makes every body file put so far durable (one `syncfs`); a no-op when none was
-    /// put since the last sync.
+    /// Makes every large body put so far durable: one flush of the files written
+    /// since the last one; objects are durable once put.
     pub fn sync(&self) -> Result<(), StoreError> {
-        let written = self.written.load(Ordering::Acquire);
-        if self.synced.load(Ordering::Acquire) >= written {
-            return Ok(());
+        match &self.large {
+            Large::Files(files) => files.sync(),
+            Large::Bucket(_) => Ok(()),
         }
-        sync_filesystem(&self.root)?;
-        self.synced.fetch_max(written, Ordering::AcqRel);
-        Ok(())
     }
 
     /// For the group commit, before it commits `txn`: flushes the body files and
@@ -280,8 +234,15 @@ impl BlobStore {
         if let Some(bytes) = self.inline(id)? {
             return Ok(bytes);
         }
-        let path = self.path(id);
-        fs::read(&path).map_err(|source| io(format!("reading {}", path.display()), source))
+        match &self.large {
+            Large::Files(files) => files.read(id),
+            Large::Bucket(bucket) => bucket.get(&object_key(id))?.ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "body {} is in neither the database nor the object store",
+                    id.as_str()
+                ))
+            }),
+        }
     }
 
     /// Where the small bodies are read, which is where the store reads.
@@ -300,9 +261,12 @@ impl BlobStore {
 
 impl std::fmt::Debug for BlobStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlobStore")
-            .field("root", &self.root)
-            .finish_non_exhaustive()
+        let mut debug = f.debug_struct("BlobStore");
+        match &self.large {
+            Large::Files(files) => debug.field("root", &files.root()),
+            Large::Bucket(bucket) => debug.field("bucket", bucket),
+        };
+        debug.finish_non_exhaustive()
     }
 }
 
@@ -314,19 +278,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     }
 }
 
-/// Flushes the whole filesystem holding `root`: file data, new names, directories.
-/// `syncfs(2)` rather than an fsync per file and folder: one device flush per batch.
-fn sync_filesystem(root: &Path) -> Result<(), StoreError> {
-    let dir =
-        fs::File::open(root).map_err(|source| io(format!("opening {}", root.display()), source))?;
-    rustix::fs::syncfs(&dir).map_err(|errno| {
-        io(
-            format!("flushing {}", root.display()),
-            std::io::Error::from(errno),
-        )
-    })
-}
-
-fn io(context: String, source: std::io::Error) -> StoreError {
-    StoreError::Io { context, source }
+/// The name of a large body in the bucket.
+fn object_key(id: &BlobId) -> String {
+    format!("bodies/{}", id.as_str())
 }

@@ -12,8 +12,8 @@
 //! Sessions wake on the commits of every node alike, through PostgreSQL's
 //! notifications ([`wakeups`]), their own node's included.
 //!
-//! Bodies go as on the embedded engine: large ones to files flushed before the commit,
-//! small ones into the same transaction as the records that name them.
+//! Small bodies go into the same transaction as the records that name them, as on the
+//! embedded engine; large ones to the cluster's object store before it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -32,6 +32,7 @@ use super::kv::Snapshots;
 use super::kv::Writing;
 use super::kv::pg;
 use super::meter;
+use super::objects::Bucket;
 use super::queue::Job;
 use super::signal::Signals;
 
@@ -66,11 +67,20 @@ pub(super) struct Engine {
 
 impl Store {
     /// The store of a cluster node: tables in the PostgreSQL database at `url` (its
-    /// schema brought up to date), bodies under `data_dir`.
-    pub fn cluster(url: &str, data_dir: &Path) -> Result<Store, StoreError> {
+    /// schema brought up to date), large bodies in `bucket`, or else under `data_dir`
+    /// where only this node reads them.
+    pub fn cluster(
+        url: &str,
+        bucket: Option<Bucket>,
+        data_dir: &Path,
+    ) -> Result<Store, StoreError> {
         super::create_private_dir(data_dir)?;
         let pool = pg::off_the_runtime(|| pg::connect(url, CONNECTIONS))?;
-        let blobs = BlobStore::open(&data_dir.join("blobs"), Snapshots::Cluster(pool.clone()))?;
+        let tables = Snapshots::Cluster(pool.clone());
+        let blobs = match bucket {
+            Some(bucket) => BlobStore::in_bucket(bucket, tables),
+            None => BlobStore::open(&data_dir.join("blobs"), tables)?,
+        };
         let commits = Arc::new(tokio::sync::watch::Sender::new(0u64));
         let signals = Arc::new(Signals::default());
         wakeups::listen(url, &signals, &commits);

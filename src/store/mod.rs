@@ -33,6 +33,7 @@ pub mod mailbox;
 pub mod management;
 pub mod meter;
 pub mod nodes;
+pub mod objects;
 pub mod outages;
 pub mod outbox;
 pub mod quarantine;
@@ -79,6 +80,9 @@ pub enum StoreError {
     /// PostgreSQL failed, or refused the statement.
     #[error("database: {}", kv::pg::describe(.0))]
     Cluster(#[from] postgres::Error),
+    /// The object store failed, or refused the request.
+    #[error("object store: {0}")]
+    Objects(#[source] object_store::Error),
     /// No connection to PostgreSQL could be had.
     #[error("database: {0}")]
     Pool(#[source] r2d2::Error),
@@ -343,6 +347,11 @@ impl Store {
     /// The message bodies.
     pub fn blobs(&self) -> &BlobStore {
         &self.blobs
+    }
+
+    /// The cluster's object store, when it has one.
+    pub fn bucket(&self) -> Option<&objects::Bucket> {
+        self.blobs.bucket()
     }
 
     /// Runs `work` in a write transaction and commits it durably (bodies flushed, then

@@ -6,6 +6,7 @@ mod cluster;
 mod delivery;
 mod log;
 mod mailboxes;
+mod objects;
 mod signals;
 
 use std::time::Duration;

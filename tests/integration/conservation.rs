@@ -27,7 +27,7 @@ pub fn config(dir: &Path) -> String {
     dir.join("pecd.toml").to_string_lossy().to_string()
 }
 
-fn set_rule(dir: &Path, address: &str, rule: &str) {
+pub fn set_rule(dir: &Path, address: &str, rule: &str) {
     let out = pecd()
         .args([
             "mailbox",
@@ -73,7 +73,7 @@ fn conserved_kinds(dir: &Path, mailbox: &str) -> Vec<String> {
     kinds
 }
 
-fn wait_conserved(dir: &Path, mailbox: &str, count: usize) -> Vec<String> {
+pub fn wait_conserved(dir: &Path, mailbox: &str, count: usize) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         let kinds = conserved_kinds(dir, mailbox);

@@ -23,6 +23,7 @@ use crate::support;
 mod anomalies;
 mod burst;
 mod cluster;
+mod cluster_objects;
 mod flow;
 mod restarts;
 
@@ -177,7 +178,39 @@ fn on_the_cluster(dir: &Path, server: &str) {
     config.push_str(&format!(
         "\n[store]\nbackend = \"cluster\"\npostgres = \"{url}\"\n"
     ));
+    if let Some(garage) = std::env::var_os("PECD_TEST_GARAGE") {
+        // A bucket of its own: package names are unique within a provider only.
+        let bucket = new_bucket(Path::new(&garage), &name.replace('_', "-"));
+        config.push_str(&s3_setting(&bucket));
+    }
     std::fs::write(dir.join("pecd.toml"), config).unwrap();
+}
+
+/// A new bucket `name` of the Garage `tools/garage.sh start` runs in `garage`, as
+/// the script prints it.
+pub fn new_bucket(garage: &Path, name: &str) -> String {
+    let script = support::root().join("tools/garage.sh");
+    let args = [
+        &script.to_string_lossy(),
+        "bucket",
+        &garage.to_string_lossy(),
+        name,
+    ];
+    support::stdout_of("bash", &args, "bash").trim().to_string()
+}
+
+/// `[store] s3` for a bucket as `tools/garage.sh` prints it
+/// (`ENDPOINT BUCKET REGION ACCESS_KEY SECRET_KEY`).
+pub fn s3_setting(printed: &str) -> String {
+    let [endpoint, bucket, region, access, secret] =
+        printed.split_whitespace().collect::<Vec<_>>()[..]
+    else {
+        panic!("not what tools/garage.sh prints: {printed:?}");
+    };
+    format!(
+        "s3 = {{ endpoint = \"{endpoint}\", bucket = \"{bucket}\", region = \"{region}\", \
+         access_key = \"{access}\", secret_key = \"{secret}\" }}\n"
+    )
 }
 
 pub fn add_mailbox(dir: &Path, address: &str) {

@@ -95,6 +95,7 @@ impl Listeners<'_> {
                     .conservation
                     .enabled
                     .then(|| crate::conservation::archive::packages_dir(&config.provider.data_dir)),
+                bucket: provider.store().bucket().cloned(),
             }),
             tls: self.acceptor.clone(),
             implicit_tls,

@@ -5,8 +5,14 @@ use serde::Deserialize;
 use serde::Serialize;
 
 use super::Gateway;
+use std::path::Path;
+
 use crate::conservation::ConservationError;
+use crate::conservation::archive::PackageRecord;
 use crate::conservation::audit;
+use crate::conservation::bucket;
+use crate::conservation::files;
+use crate::store::objects::Bucket;
 
 /// The result of an audit: `(package, problem)` pairs; empty when all is well.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -33,30 +39,62 @@ impl Gateway {
             unrecorded: Vec::new(),
         };
         for record in &records {
-            let dir = self.root.join(&record.id);
-            if !dir.is_dir() {
-                report
-                    .problems
-                    .push((record.id.clone(), "package folder missing".into()));
-                continue;
-            }
-            for problem in
-                audit::check_package(&dir, &self.anchors, Some(&record.tagmanifest_sha256))
-            {
+            let problems = match &self.bucket {
+                Some(bucket) => self.check_bucket_copy(bucket, record)?,
+                None => self.check_folder(&self.root.join(&record.id), record),
+            };
+            for problem in problems {
                 report.problems.push((record.id.clone(), problem));
             }
         }
-        if let Ok(entries) = std::fs::read_dir(&self.root) {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().to_string();
-                if !name.starts_with('.') && !records.iter().any(|r| r.id == name) {
-                    report.unrecorded.push(name);
-                }
-            }
-        }
+        let stored = match &self.bucket {
+            Some(bucket) => bucket::ids(bucket)?,
+            None => std::fs::read_dir(&self.root)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|entry| entry.file_name().to_string_lossy().to_string())
+                        .filter(|name| !name.starts_with('.'))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        report.unrecorded = stored
+            .into_iter()
+            .filter(|name| !records.iter().any(|r| &r.id == name))
+            .collect();
         self.store
             .write(|tx| tx.conservation().record_audit(&report))?;
         Ok(report)
+    }
+
+    /// What is wrong with the package folder `dir` of `record`.
+    fn check_folder(&self, dir: &Path, record: &PackageRecord) -> Vec<String> {
+        if !dir.is_dir() {
+            return vec!["package folder missing".into()];
+        }
+        audit::check_package(dir, &self.anchors, Some(&record.tagmanifest_sha256))
+    }
+
+    /// What is wrong with the bucket's copy of `record`, fetched afresh: the copy
+    /// every node reads, whatever this node holds.
+    fn check_bucket_copy(
+        &self,
+        bucket: &Bucket,
+        record: &PackageRecord,
+    ) -> Result<Vec<String>, ConservationError> {
+        let scratch = self.root.join(format!(".audit-{}", record.id));
+        if scratch.exists() {
+            files::remove_unpublished(&scratch)?;
+        }
+        let problems = match bucket::download(bucket, &record.id, &scratch)? {
+            true => self.check_folder(&scratch, record),
+            false => vec!["package missing from the object store".into()],
+        };
+        if scratch.exists() {
+            files::remove_unpublished(&scratch)?;
+        }
+        Ok(problems)
     }
 
     /// Deletes revocation exports whose 30-day link has expired; returns how many.

@@ -280,6 +280,11 @@ impl Gateway {
             certificates: self.certificates.clone(),
         };
         let record = archive::build(&self.root, &id, mailbox, items, &sealing, now)?;
+        if let Some(bucket) = &self.bucket {
+            // Kept by the cluster before it is recorded: a recorded package outlives
+            // this node.
+            crate::conservation::bucket::upload(bucket, &self.root, &id)?;
+        }
         let before = self.store.read(|tx| tx.conservation().account(mailbox))?;
         let used = before.used_bytes.saturating_add(record.bytes);
         let crossed = quota::crossings(used, batch.quota, before.alerted_70, before.alerted_90);

@@ -13,7 +13,7 @@ fn large(text: &str) -> Vec<u8> {
 fn a_body_damaged_on_disk_is_reported_corrupt() {
     let (_dir, store) = store();
     let id = store.blobs().put(&large("busta certificata")).unwrap();
-    let path = store.blobs().path(&id);
+    let path = store.blobs().path(&id).unwrap();
     let mut permissions = std::fs::metadata(&path).unwrap().permissions();
     #[allow(clippy::permissions_set_readonly_false)]
     permissions.set_readonly(false);
@@ -31,7 +31,7 @@ fn a_body_torn_by_a_crash_is_rewritten_and_old_layout_bodies_still_read() {
     // A crash between rename and flush can leave the name with wrong bytes.
     let body = large("busta ripetuta");
     let id = BlobId::of(&body);
-    let path = store.blobs().path(&id);
+    let path = store.blobs().path(&id).unwrap();
     std::fs::write(&path, b"").unwrap();
     assert_eq!(store.blobs().put(&body).unwrap(), id);
     assert_eq!(store.blobs().get(&id).unwrap(), body);
@@ -45,7 +45,7 @@ fn a_body_torn_by_a_crash_is_rewritten_and_old_layout_bodies_still_read() {
     std::fs::create_dir_all(&legacy).unwrap();
     std::fs::write(legacy.join(hex), b"busta del 2025").unwrap();
     assert_eq!(store.blobs().get(&old).unwrap(), b"busta del 2025");
-    assert_eq!(store.blobs().path(&old), legacy.join(hex));
+    assert_eq!(store.blobs().path(&old), Some(legacy.join(hex)));
 }
 
 #[test]
@@ -62,7 +62,7 @@ fn a_small_body_is_committed_with_the_records_and_has_no_file() {
                 .map(|_| ())
         })
         .unwrap();
-    assert!(!store.blobs().path(&blob).exists());
+    assert!(!store.blobs().path(&blob).unwrap().exists());
     drop(store);
 
     let reopened = Store::open(dir.path()).unwrap();

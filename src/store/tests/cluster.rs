@@ -14,7 +14,7 @@ const ALICE: &str = "alice@pec-a.test";
 /// A node of the cluster on `server`, its bodies under a folder of its own.
 fn node(server: &Server) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::cluster(&server.url(), dir.path()).unwrap();
+    let store = Store::cluster(&server.url(), None, dir.path()).unwrap();
     (dir, store)
 }
 
@@ -31,7 +31,7 @@ fn create_alice(store: &Store) {
 /// A provider's work on the store and all it reads back, as text to compare: more
 /// messages than a page of a range, both kinds of body, flags, expunges, the queue,
 /// the timers, the event log and its chain, the tallies.
-fn exercise(store: &Store) -> Vec<String> {
+pub(super) fn exercise(store: &Store) -> Vec<String> {
     let mut seen = Vec::new();
     create_alice(store);
     let small = store.blobs().put(b"a small body").unwrap();
@@ -382,7 +382,7 @@ fn a_relay_job_is_delivered_by_one_node_at_a_time() {
     assert_eq!(first.take_due_jobs(during, 10, |_| false).unwrap().len(), 1);
     // The node restarts: its claims are still its own.
     drop(first);
-    let first = Store::cluster(&server.url(), first_dir.path()).unwrap();
+    let first = Store::cluster(&server.url(), None, first_dir.path()).unwrap();
     beating(&first);
     let claimed = first.take_due_jobs(long_ago, 10, |_| false).unwrap();
     assert_eq!(claimed.len(), 1);

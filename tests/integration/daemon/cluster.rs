@@ -13,13 +13,13 @@ use super::*;
 
 /// A PostgreSQL of this test's own from `tools/postgres.sh`, stopped when dropped; or
 /// the one `PECD_TEST_POSTGRES` names (the cluster pass of `.ci/run`).
-struct Postgres {
-    url: String,
-    own: Option<tempfile::TempDir>,
+pub(super) struct Postgres {
+    pub(super) url: String,
+    pub(super) own: Option<tempfile::TempDir>,
 }
 
 impl Postgres {
-    fn start() -> Option<Postgres> {
+    pub(super) fn start() -> Option<Postgres> {
         if let Some(url) = std::env::var_os("PECD_TEST_POSTGRES") {
             let url = url.to_string_lossy().into_owned();
             return Some(Postgres { url, own: None });
@@ -79,7 +79,7 @@ impl Drop for Postgres {
 
 /// A second node of the provider in `dir`: the same keys, index, routes and database,
 /// its own ports (from `port_base`) and its own data folder.
-fn second_node(dir: &Path, base: u16, node: &Path, port_base: u16) {
+pub(super) fn second_node(dir: &Path, base: u16, node: &Path, port_base: u16) {
     let copy = |from: &Path, to: &Path| {
         support::stdout_of(
             "cp",
