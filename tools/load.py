@@ -28,10 +28,13 @@ the speed-up of `--pecd` over the baseline.
 With `--cluster` it alternates, run by run, provider A on the embedded store and on the
 cluster engine (a PostgreSQL that `tools/postgres.sh` starts for the invocation, a new
 database per run), reports the ratio of the two, and adds the CPU time the PostgreSQL
-server's processes spent per message.
+server's processes spent per message. With `--cluster --nodes 2` it also runs A as two
+`pecd serve` nodes on one database (the connections split between their submission
+ports; B relays to node 1), reports the ratio of two nodes to one and the CPU time per
+message of each node: adding a node adds capacity when the sum does not grow.
 
 Usage: python3 tools/load.py [--messages 300] [--connections 8] [--repeat 1] [--pecd target/release/pecd]
-           [--baseline OTHER_PECD | --cluster]
+           [--baseline OTHER_PECD | --cluster [--nodes 2]]
 Build first: cargo build --release
 """
 import argparse, imaplib, json, os, re, shutil, smtplib, ssl, statistics, subprocess, sys, tempfile, threading, time
@@ -78,13 +81,17 @@ def main():
     ap.add_argument("--port-base", type=int, default=31000)
     ap.add_argument("--repeat", type=int, default=1, help="runs (of each binary), each between two signing-rate measurements; the median is reported")
     ap.add_argument("--cluster", action="store_true", help="alternate provider A on the embedded store and on PostgreSQL")
+    ap.add_argument("--nodes", type=int, default=1, help="with --cluster, also run A as this many nodes")
     a = ap.parse_args()
-    # Each entry: a label, the binary, and whether A runs on the cluster engine.
-    binaries = [("pecd", os.path.abspath(a.pecd), False)]
+    # Each entry: a label, the binary, and how many nodes of A run on the cluster engine
+    # (0: A on the embedded store).
+    binaries = [("pecd", os.path.abspath(a.pecd), 0)]
     if a.baseline:
-        binaries.append(("baseline", os.path.abspath(a.baseline), False))
+        binaries.append(("baseline", os.path.abspath(a.baseline), 0))
     if a.cluster:
-        binaries.append(("cluster", os.path.abspath(a.pecd), True))
+        binaries.append(("cluster", os.path.abspath(a.pecd), 1))
+        if a.nodes > 1:
+            binaries.append((f"cluster_{a.nodes}_nodes", os.path.abspath(a.pecd), a.nodes))
     runs = {label: [] for label, _, _ in binaries}
     leftovers = []
     postgres = None
@@ -96,9 +103,9 @@ def main():
         all_cores = [rsa_sign_rate(os.cpu_count())]
         rate = rsa_sign_rate()
         for n in range(a.repeat):
-            for label, binary, cluster in binaries:
+            for label, binary, nodes in binaries:
                 settle()
-                result = one_run(a, binary, leftovers, cluster)
+                result = one_run(a, binary, leftovers, nodes)
                 after = rsa_sign_rate()
                 # The bound from the signing rate measured just before and just after
                 # this run: a shared VM's speed drifts over minutes.
@@ -138,7 +145,11 @@ def main():
         summary["cluster_over_embedded"] = round(
             summary["cluster"]["median_end_to_end_messages_per_second"]
             / summary["pecd"]["median_end_to_end_messages_per_second"], 2)
-        for label in ("pecd", "cluster"):
+        if a.nodes > 1:
+            summary[f"{a.nodes}_nodes_over_1"] = round(
+                summary[f"cluster_{a.nodes}_nodes"]["median_end_to_end_messages_per_second"]
+                / summary["cluster"]["median_end_to_end_messages_per_second"], 2)
+        for label in [l for l in runs if l != "baseline"]:
             for key in ("pecd A", "postgres"):
                 values = [r["cpu_ms_per_message"][key] for r in runs[label] if key in r["cpu_ms_per_message"]]
                 if values:
@@ -176,10 +187,23 @@ def postgres_transactions(url):
     commits, rollbacks = map(int, out.strip().split("|"))
     return commits, rollbacks
 
-def one_run(a, pecd, leftovers, cluster=False):
+def second_node(tmp, base, node_base):
+    """A second node of A in `tmp/a2`: A's keys, index and database, its own ports and
+    data folder."""
+    os.makedirs(f"{tmp}/a2")
+    shutil.copytree(f"{tmp}/a/certs", f"{tmp}/a2/certs")
+    shutil.copy(f"{tmp}/a/index.ldif", f"{tmp}/a2/index.ldif")
+    conf = open(f"{tmp}/a/pecd.toml").read()
+    for offset in range(7):
+        conf = conf.replace(f'127.0.0.1:{base + offset}"', f'127.0.0.1:{node_base + offset}"')
+    open(f"{tmp}/a2/pecd.toml", "w").write(conf)
+
+def one_run(a, pecd, leftovers, nodes=0):
     """Two fresh providers, the load, and what it measured (without the signing bound).
     The stores' directory is added to `leftovers`, for the caller to delete. With
-    `cluster`, A's store is a new database on the invocation's PostgreSQL."""
+    `nodes`, A's store is a new database on the invocation's PostgreSQL, served by that
+    many nodes."""
+    cluster = nodes > 0
     tmp = tempfile.mkdtemp(prefix="pecd-load-")
     leftovers.append(tmp)
     procs = []
@@ -200,10 +224,15 @@ def one_run(a, pecd, leftovers, cluster=False):
                 database_url = f'{a.postgres_url.rsplit("/", 1)[0]}/{database}'
                 conf += f'\n[store]\nbackend = "cluster"\npostgres = "{database_url}"\n'
             open(f"{tmp}/{k}/pecd.toml", "w").write(conf)
+        if nodes > 1:
+            second_node(tmp, bases["a"], a.port_base + 20)
         subprocess.run([pecd, "mailbox", "add", "alice@pec-a.test", "--config", f"{tmp}/a/pecd.toml", "--password-stdin"], input="Segreta-123\n", text=True, check=True, capture_output=True)
         subprocess.run([pecd, "mailbox", "add", "bob@pec-b.test", "--config", f"{tmp}/b/pecd.toml", "--password-stdin", "--quota-bytes", str(50 * 2**30)], input="Segreta-123\n", text=True, check=True, capture_output=True)
-        for k in "ab":
+        # Process keys: "a", "b", and "a2" for a second node of A.
+        keys = ["a", "b"] + (["a2"] if nodes > 1 else [])
+        for k in keys:
             procs.append(subprocess.Popen([pecd, "serve", "--config", f"{tmp}/{k}/pecd.toml"], stderr=open(f"{tmp}/{k}.log", "w"), env={**os.environ, "RUST_LOG": "warn"}))
+        submission = [bases["a"], a.port_base + 20][:max(nodes, 1)]
         time.sleep(1.5)
 
         body = "Testo di prova.\r\n" + ("x" * 76 + "\r\n") * 40  # ~3 KiB, a typical PEC text
@@ -212,7 +241,7 @@ def one_run(a, pecd, leftovers, cluster=False):
         logged_in = threading.Barrier(a.connections + 1)
         def client(n):
             ctx = ssl.create_default_context(cafile=f"{tmp}/a/certs/ca.pem")
-            with smtplib.SMTP("127.0.0.1", bases["a"], timeout=120) as s:
+            with smtplib.SMTP("127.0.0.1", submission[n % len(submission)], timeout=120) as s:
                 s.starttls(context=ctx)
                 s.login("alice@pec-a.test", "Segreta-123")
                 logged_in.wait()
@@ -232,7 +261,7 @@ def one_run(a, pecd, leftovers, cluster=False):
         # are not message work).
         logged_in.wait()
         start, own_start, ticks_start = time.perf_counter(), own_cpu_seconds(), machine_ticks()
-        cpu_start = {k: cpu_seconds(p.pid) for k, p in zip("ab", procs)}
+        cpu_start = {k: cpu_seconds(p.pid) for k, p in zip(keys, procs)}
         if cluster:
             cpu_start["postgres"] = postgres_cpu_seconds(a)
             transactions_start = postgres_transactions(database_url)
@@ -246,7 +275,7 @@ def one_run(a, pecd, leftovers, cluster=False):
                 raise SystemExit(f"only {status} after 10 minutes")
             time.sleep(0.02)
         elapsed = time.perf_counter() - start
-        cpu = {k: cpu_seconds(p.pid) - cpu_start[k] for k, p in zip("ab", procs)}
+        cpu = {k: cpu_seconds(p.pid) - cpu_start[k] for k, p in zip(keys, procs)}
         if cluster:
             cpu["postgres"] = postgres_cpu_seconds(a) - cpu_start["postgres"]
             transactions = [end - start for start, end in zip(transactions_start, postgres_transactions(database_url))]
@@ -271,10 +300,16 @@ def one_run(a, pecd, leftovers, cluster=False):
             "end_to_end_messages_per_second": round(mps, 1),
             "submission_latency_ms": {"p50": round(p50, 1), "p99": round(p99, 1)},
             "cpu_ms_per_message": {(k if k == "postgres" else f"pecd {k.upper()}"): round(v * 1000 / total, 2) for k, v in cpu.items()},
+            "nodes_of_a": max(nodes, 1),
             "cpu_ms_per_message_client": round(client_cpu * 1000 / total, 2),
             "cpu_idle_fraction": round(max(idle_at_end, 0.0), 2),
             "machine_cpu_fractions": machine,
         }
+        if nodes > 1:
+            # A's CPU is its nodes' together; each node's own is there too.
+            per_node = result["cpu_ms_per_message"]
+            per_node["pecd A1"] = per_node.pop("pecd A")
+            per_node["pecd A"] = round(per_node["pecd A1"] + per_node["pecd A2"], 2)
         if cluster:
             # Reads are transactions too (the IMAP STATUS polling among them); a rollback is
             # a write that failed or is run again.

@@ -52,6 +52,11 @@ fn first_gestore(config: &Config, store: &Store) -> anyhow::Result<()> {
     if crate::manage::operators::has_gestore(store)? {
         return Ok(());
     }
+    create_first_gestore(config, store)
+}
+
+/// Creates `admin`, unless another node of the cluster just did.
+fn create_first_gestore(config: &Config, store: &Store) -> anyhow::Result<()> {
     let mut secret = [0u8; 12];
     openssl::rand::rand_bytes(&mut secret).context("no randomness for the first password")?;
     let password = hex::encode(secret);
@@ -69,14 +74,20 @@ fn first_gestore(config: &Config, store: &Store) -> anyhow::Result<()> {
         password,
     };
     let actor = crate::manage::Actor::gestore(crate::manage::SERVE);
-    crate::manage::operators::add(
+    let added = crate::manage::operators::add(
         store,
         &actor,
         &config.provider.domain,
         &new,
         jiff::Timestamp::now(),
-    )
-    .context("cannot create the first gestore operator")?;
+    );
+    if let Err(crate::manage::ManageError::Exists(_)) = added {
+        // Another node of the cluster, starting at the same time, created it: its
+        // password is in that node's data folder, and this one would open nothing.
+        let _ = std::fs::remove_file(&path);
+        return Ok(());
+    }
+    added.context("cannot create the first gestore operator")?;
     tracing::warn!(
         username = "admin",
         password_file = %path.display(),
@@ -472,5 +483,39 @@ pub(crate) fn throttle_policy(login: &LoginConfig) -> ThrottlePolicy {
         max_tracked: login.max_tracked_entries.get(),
         max_pending_checks: login.max_pending_checks.get(),
         ..ThrottlePolicy::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::kv::pg::server::Server;
+
+    /// Two nodes starting together on a new cluster both find no gestore and both
+    /// create one: the second finds the name taken, starts all the same, and leaves
+    /// no password file that would open nothing.
+    #[test]
+    fn two_nodes_creating_the_first_gestore_at_once_both_start() {
+        let Some(server) = Server::start() else {
+            return;
+        };
+        let nodes: Vec<_> = (0..2)
+            .map(|_| {
+                let dir = tempfile::tempdir().unwrap();
+                let text = format!(
+                    "[provider]\ndomain = \"a.test\"\nname = \"A\"\ndata_dir = \"{}\"\n",
+                    dir.path().display()
+                );
+                let config = Config::parse(&text, dir.path()).unwrap();
+                let store = Store::cluster(&server.url(), None, dir.path()).unwrap();
+                (dir, config, store)
+            })
+            .collect();
+        for (_, config, store) in &nodes {
+            create_first_gestore(config, store).unwrap();
+        }
+        assert!(nodes[0].0.path().join(FIRST_PASSWORD_FILE).exists());
+        assert!(!nodes[1].0.path().join(FIRST_PASSWORD_FILE).exists());
+        assert!(crate::manage::operators::has_gestore(&nodes[1].2).unwrap());
     }
 }

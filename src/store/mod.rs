@@ -25,7 +25,7 @@ pub mod conservation;
 pub mod folders;
 pub mod headers;
 pub mod key;
-mod kv;
+pub(crate) mod kv;
 pub mod ledger;
 pub mod links;
 pub mod log;
