@@ -198,6 +198,10 @@ def second_node(tmp, base, node_base):
         conf = conf.replace(f'127.0.0.1:{base + offset}"', f'127.0.0.1:{node_base + offset}"')
     open(f"{tmp}/a2/pecd.toml", "w").write(conf)
 
+def postgres_bytes(url):
+    """The size on disk of the database at `url`, its indexes and TOAST included."""
+    return int(run("psql", url, "-At", "-c", "SELECT pg_database_size(current_database())").strip())
+
 def one_run(a, pecd, leftovers, nodes=0):
     """Two fresh providers, the load, and what it measured (without the signing bound).
     The stores' directory is added to `leftovers`, for the caller to delete. With
@@ -265,6 +269,7 @@ def one_run(a, pecd, leftovers, nodes=0):
         if cluster:
             cpu_start["postgres"] = postgres_cpu_seconds(a)
             transactions_start = postgres_transactions(database_url)
+            bytes_start = postgres_bytes(database_url)
         for t in threads: t.join()
         total = per * a.connections
         while True:
@@ -279,6 +284,7 @@ def one_run(a, pecd, leftovers, nodes=0):
         if cluster:
             cpu["postgres"] = postgres_cpu_seconds(a) - cpu_start["postgres"]
             transactions = [end - start for start, end in zip(transactions_start, postgres_transactions(database_url))]
+            database_bytes = postgres_bytes(database_url) - bytes_start
         client_cpu = own_cpu_seconds() - own_start
         ticks = {k: v - ticks_start[k] for k, v in machine_ticks().items()}
         machine = {k: round(v / max(sum(ticks.values()), 1), 3) for k, v in ticks.items() if k in ("idle", "iowait", "steal")}
@@ -315,6 +321,9 @@ def one_run(a, pecd, leftovers, nodes=0):
             # a write that failed or is run again.
             result["postgres_transactions_per_message"] = {
                 "committed": round(transactions[0] / total, 1), "rolled_back": round(transactions[1] / total, 2)}
+            # What the database grew by, per message: its records and the small bodies
+            # (the receipts, the envelope of this short text), before any VACUUM.
+            result["postgres_kib_per_message"] = round(database_bytes / 1024 / total, 1)
         return result
     finally:
         for p in procs:
