@@ -61,7 +61,7 @@ pub fn check_package(root: &Path, external: &[X509], pinned: Option<&str>) -> Ve
 
 /// The package's tag manifest against the SHA-256 recorded when it was stored (a
 /// missing one is the bag check's to report).
-fn check_pinned(root: &Path, pinned: &str, problems: &mut Vec<String>) {
+pub(crate) fn check_pinned(root: &Path, pinned: &str, problems: &mut Vec<String>) {
     match std::fs::read(root.join(bag::TAG_MANIFESTS[0])) {
         Ok(bytes) if sha256_hex(&bytes) == pinned => {}
         Ok(_) => problems.push(format!(

@@ -8,6 +8,8 @@
 use std::path::Path;
 
 use crate::conservation::ConservationError;
+use crate::conservation::audit;
+use crate::conservation::bag;
 use crate::conservation::files;
 use crate::store::objects::Bucket;
 
@@ -32,9 +34,16 @@ pub fn upload(bucket: &Bucket, root: &Path, id: &str) -> Result<(), Conservation
 }
 
 /// Makes sure `root/<id>` is there, fetching it from the bucket when it is not:
-/// assembled aside, sealed and renamed into place like a package built here. False
-/// when neither has it.
-pub fn fetch(bucket: &Bucket, root: &Path, id: &str) -> Result<bool, ConservationError> {
+/// assembled aside, checked, sealed and renamed into place like a package built here.
+/// False when neither has it. A copy whose bag does not verify, or whose tag manifest
+/// is not the recorded one (`pinned`), is refused and nothing of it kept: whoever can
+/// write the bucket cannot slip other bytes to this node's readers.
+pub fn fetch(
+    bucket: &Bucket,
+    root: &Path,
+    id: &str,
+    pinned: &str,
+) -> Result<bool, ConservationError> {
     let target = root.join(id);
     if target.is_dir() {
         return Ok(true);
@@ -45,6 +54,7 @@ pub fn fetch(bucket: &Bucket, root: &Path, id: &str) -> Result<bool, Conservatio
     }
     let fetched = download(bucket, id, &temp).and_then(|found| {
         if found {
+            verify(&temp, id, pinned)?;
             files::sync_files(&temp)?;
             files::seal_dirs(&temp)?;
             files::publish_dir(&temp, &target)?;
@@ -59,6 +69,19 @@ pub fn fetch(bucket: &Bucket, root: &Path, id: &str) -> Result<bool, Conservatio
         Err(ConservationError::Exists(_)) => Ok(true),
         other => other,
     }
+}
+
+/// The fetched copy of `id` in `dir` against its bag and the recorded `pinned`.
+fn verify(dir: &Path, id: &str, pinned: &str) -> Result<(), ConservationError> {
+    let mut problems = bag::check(dir);
+    audit::check_pinned(dir, pinned, &mut problems);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(ConservationError::Invalid(format!(
+        "package {id} in the object store does not verify: {}",
+        problems.join("; ")
+    )))
 }
 
 /// Writes the bucket's copy of package `id` into the new folder `dir`; false when the
@@ -119,7 +142,8 @@ mod tests {
         assert_eq!(ids(&bucket).unwrap(), vec![record.id.clone()]);
 
         let elsewhere = tempfile::tempdir().unwrap();
-        assert!(fetch(&bucket, elsewhere.path(), &record.id).unwrap());
+        let pinned = &record.tagmanifest_sha256;
+        assert!(fetch(&bucket, elsewhere.path(), &record.id, pinned).unwrap());
         let (original, fetched) = (
             built.path().join(&record.id),
             elsewhere.path().join(&record.id),
@@ -133,7 +157,38 @@ mod tests {
                 "{name}"
             );
         }
-        assert!(!fetch(&bucket, elsewhere.path(), "pda-20260101-999999").unwrap());
-        assert!(!elsewhere.path().join(".fetch-pda-20260101-999999").exists());
+        let unknown = "pda-20260101-999999";
+        assert!(!fetch(&bucket, elsewhere.path(), unknown, pinned).unwrap());
+        assert!(!elsewhere.path().join(format!(".fetch-{unknown}")).exists());
+    }
+
+    /// A node fetching a package the bucket holds altered, or that is not the one
+    /// recorded, refuses it and keeps nothing of it.
+    #[test]
+    fn a_package_altered_in_the_bucket_is_not_fetched() {
+        let Some(garage) = Garage::start() else {
+            return;
+        };
+        let bucket = Bucket::connect(&garage.config()).unwrap();
+        let built = tempfile::tempdir().unwrap();
+        let record = sample_package(built.path());
+        upload(&bucket, built.path(), &record.id).unwrap();
+        let node = tempfile::tempdir().unwrap();
+        let other = "0".repeat(64);
+        let error = fetch(&bucket, node.path(), &record.id, &other).unwrap_err();
+        assert!(error.to_string().contains("tagmanifest"), "{error}");
+        let message = files::list(&built.path().join(&record.id))
+            .unwrap()
+            .into_iter()
+            .find(|name| name.ends_with("message.eml"))
+            .unwrap();
+        let key = format!("{PACKAGES}/{}/{message}", record.id);
+        bucket
+            .put(&key, b"From: nobody\r\n\r\naltered\r\n")
+            .unwrap();
+        let error =
+            fetch(&bucket, node.path(), &record.id, &record.tagmanifest_sha256).unwrap_err();
+        assert!(error.to_string().contains("does not verify"), "{error}");
+        assert_eq!(std::fs::read_dir(node.path()).unwrap().count(), 0);
     }
 }

@@ -27,6 +27,8 @@ pub struct Entry {
     pub size: u64,
     /// Its SHA-256.
     pub sha256: String,
+    /// The recorded SHA-256 of its package's tag manifest, which pins the package.
+    pub pinned: String,
 }
 
 /// The folder of a message: `Conservazione/<year>/<Buste|Anomalie|Ricevute|Altri>`.
@@ -58,6 +60,7 @@ pub fn folders(packages: &[PackageRecord], mailbox: &str) -> BTreeMap<String, Ve
                     received: m.received,
                     size: m.size,
                     sha256: m.sha256.clone(),
+                    pinned: package.tagmanifest_sha256.clone(),
                 });
         }
     }

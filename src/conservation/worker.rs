@@ -218,7 +218,7 @@ impl Gateway {
     pub fn fetch(&self, records: &[PackageRecord]) -> Result<(), ConservationError> {
         if let Some(bucket) = &self.bucket {
             for record in records {
-                bucket::fetch(bucket, &self.root, &record.id)?;
+                bucket::fetch(bucket, &self.root, &record.id, &record.tagmanifest_sha256)?;
             }
         }
         Ok(())

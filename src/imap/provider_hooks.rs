@@ -63,7 +63,7 @@ impl Hooks for ProviderHooks {
             .get((uid as usize).wrapping_sub(1))
             .ok_or_else(|| StoreError::Corrupt(format!("no conserved message {uid}")))?;
         if let Some(bucket) = &self.bucket {
-            crate::conservation::bucket::fetch(bucket, root, &entry.package)
+            crate::conservation::bucket::fetch(bucket, root, &entry.package, &entry.pinned)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         }
         crate::conservation::view::read(root, entry).map_err(|e| StoreError::Corrupt(e.to_string()))
