@@ -1,12 +1,20 @@
 //! The conservation task `pecd serve` spawns: drains the ingest queue every `poll`,
 //! and every `audit_interval` expires old revocation exports and audits every package.
-//! Failures are logged and retried; delivery never waits on any of it.
+//! Failures are logged and retried; delivery never waits on any of it. On a cluster
+//! one node at a time does this work: the one whose turn it is ([`Turn`]).
 
 use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 
 use crate::conservation::worker::Gateway;
 use crate::pec::index::ProvidersIndex;
+use crate::store::Turn;
+
+/// The turn, whatever a panicked holder left: it holds no half-done state.
+fn lock(turn: &std::sync::Mutex<Turn>) -> std::sync::MutexGuard<'_, Turn> {
+    turn.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// The task `pecd serve` runs: drains the queue every `poll`, audits every
 /// `audit_interval`, until shutdown. Failures are logged and retried.
@@ -17,13 +25,21 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let mut last_audit = tokio::time::Instant::now();
+    let turn = std::sync::Arc::new(std::sync::Mutex::new(gateway.store().turn("conservation")));
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(gateway.settings().poll) => {}
         }
         let current = index();
-        let worker = std::sync::Arc::clone(&gateway);
+        let (worker, turn) = (
+            std::sync::Arc::clone(&gateway),
+            std::sync::Arc::clone(&turn),
+        );
+        let mine = tokio::task::spawn_blocking(move || lock(&turn).mine()).await;
+        if !matches!(mine, Ok(true)) {
+            continue;
+        }
         let drained = tokio::task::spawn_blocking(move || {
             worker.drain(Some(&current), Timestamp::now(), false)
         })

@@ -37,6 +37,7 @@ use super::queue::Job;
 use super::signal::Signals;
 
 mod heartbeat;
+pub mod turn;
 mod wakeups;
 
 /// How many times a write runs before its serialization failure is the caller's.
@@ -59,6 +60,8 @@ const CONNECTIONS: u32 = 16;
 #[derive(Clone)]
 pub(super) struct Engine {
     pool: pg::Pool,
+    /// The database, for the connections of the node's own (the turns).
+    url: Arc<str>,
     /// Held by the node's write in progress.
     writing: Arc<Mutex<()>>,
     /// Started once, by the node that serves.
@@ -89,6 +92,7 @@ impl Store {
             writer: None,
             cluster: Some(Engine {
                 pool,
+                url: Arc::from(url),
                 writing: Arc::default(),
                 heartbeat: Arc::new(std::sync::Once::new()),
             }),

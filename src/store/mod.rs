@@ -44,6 +44,7 @@ pub mod subscriptions;
 pub mod timers;
 mod tx;
 
+pub use cluster::turn::Turn;
 pub use tx::ReadTx;
 pub use tx::Tx;
 

@@ -237,6 +237,10 @@ pub fn mailbox_with_password(dir: &Path, verb: &str, address: &str, password: &s
 }
 
 pub fn start(dir: &Path, port_base: u16) -> Daemon {
+    // The daemon binds its listeners one after another, the MX among the first, and
+    // the control socket after them all: a test may use any of them once both answer.
+    let control = dir.join("data/control/pecd.sock");
+    let _ = std::fs::remove_file(&control);
     let log = std::fs::File::create(dir.join("pecd.log")).unwrap();
     let child = pecd()
         .args([
@@ -250,7 +254,7 @@ pub fn start(dir: &Path, port_base: u16) -> Daemon {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port_base + 2)).is_err() {
+    while std::net::TcpStream::connect(("127.0.0.1", port_base + 2)).is_err() || !control.exists() {
         assert!(
             Instant::now() < deadline,
             "pecd at {} did not start: {}",

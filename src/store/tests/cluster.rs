@@ -403,3 +403,38 @@ fn a_relay_job_is_delivered_by_one_node_at_a_time() {
         .unwrap();
     assert_eq!(first.take_due_jobs(later, 10, |_| false).unwrap().len(), 1);
 }
+
+/// One node at a time has the turn of a kind of work. A node whose session the server
+/// ends (it died, or the network cut it off) has it no more, and another takes it; a
+/// node that lets its turn go leaves it to the next that asks. The embedded store's one
+/// process always has it.
+#[test]
+fn one_node_at_a_time_has_the_turn_and_a_node_cut_off_loses_it() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let [(_dir1, first), (_dir2, second)] = [node(&server), node(&server)];
+    let (mut one, mut two) = (first.turn("conservation"), second.turn("conservation"));
+    assert!(one.mine());
+    assert!(!two.mine());
+    assert!(one.mine(), "kept while its connection lives");
+    assert!(second.turn("another work").mine());
+
+    let mut admin = postgres::Client::connect(&server.url(), postgres::NoTls).unwrap();
+    let ended = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_locks \
+             WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(ended, 1, "only node 1's turn is held");
+    assert!(two.mine());
+    assert!(!one.mine());
+    drop(two);
+    assert!(one.mine());
+
+    let dir = tempfile::tempdir().unwrap();
+    assert!(Store::open(dir.path()).unwrap().turn("conservation").mine());
+}
