@@ -123,20 +123,27 @@ pub fn ids(bucket: &Bucket) -> Result<Vec<String>, ConservationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conservation::archive::PackageRecord;
     use crate::conservation::archive::tests::sample_package;
     use crate::store::objects::garage::Garage;
+
+    /// A Garage, its bucket, and a sample package built in a folder and uploaded.
+    fn uploaded() -> Option<(Garage, Bucket, tempfile::TempDir, PackageRecord)> {
+        let garage = Garage::start()?;
+        let bucket = Bucket::connect(&garage.config()).unwrap();
+        let built = tempfile::tempdir().unwrap();
+        let record = sample_package(built.path());
+        upload(&bucket, built.path(), &record.id).unwrap();
+        Some((garage, bucket, built, record))
+    }
 
     /// What the bucket holds is the package, file for file; a second package of the
     /// same name is refused, not written over the first.
     #[test]
     fn a_package_uploaded_is_fetched_whole_and_never_overwritten() {
-        let Some(garage) = Garage::start() else {
+        let Some((_garage, bucket, built, record)) = uploaded() else {
             return;
         };
-        let bucket = Bucket::connect(&garage.config()).unwrap();
-        let built = tempfile::tempdir().unwrap();
-        let record = sample_package(built.path());
-        upload(&bucket, built.path(), &record.id).unwrap();
         let again = upload(&bucket, built.path(), &record.id).unwrap_err();
         assert!(matches!(again, ConservationError::Exists(_)), "{again}");
         assert_eq!(ids(&bucket).unwrap(), vec![record.id.clone()]);
@@ -166,13 +173,9 @@ mod tests {
     /// recorded, refuses it and keeps nothing of it.
     #[test]
     fn a_package_altered_in_the_bucket_is_not_fetched() {
-        let Some(garage) = Garage::start() else {
+        let Some((_garage, bucket, built, record)) = uploaded() else {
             return;
         };
-        let bucket = Bucket::connect(&garage.config()).unwrap();
-        let built = tempfile::tempdir().unwrap();
-        let record = sample_package(built.path());
-        upload(&bucket, built.path(), &record.id).unwrap();
         let node = tempfile::tempdir().unwrap();
         let other = "0".repeat(64);
         let error = fetch(&bucket, node.path(), &record.id, &other).unwrap_err();
