@@ -285,14 +285,7 @@ impl Attempt {
         let throttle = self.throttle.clone();
         let limits = throttle.limits();
         let mut tables = throttle.tables();
-        refund(
-            &mut tables.pairs,
-            self.pair,
-            &limits.pair,
-            self.set.pair,
-            now,
-        );
-        self.take_back(&mut tables, &limits, now);
+        self.take_back_all(&mut tables, &limits, now);
     }
 
     /// After [`Attempt::delay`]: takes a check slot, or, when none is free, withdraws
@@ -308,6 +301,12 @@ impl Attempt {
             }
             return Some(self);
         }
+        self.take_back_all(&mut tables, &limits, now);
+        None
+    }
+
+    /// Takes back all admission counted: against the pair, the address and the account.
+    fn take_back_all(&self, tables: &mut Tables, limits: &Limits, now: Instant) {
         refund(
             &mut tables.pairs,
             self.pair,
@@ -315,8 +314,7 @@ impl Attempt {
             self.set.pair,
             now,
         );
-        self.take_back(&mut tables, &limits, now);
-        None
+        self.take_back(tables, limits, now);
     }
 
     /// Takes back what admission counted against the address and the account.
